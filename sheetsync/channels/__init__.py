@@ -1,0 +1,46 @@
+"""Sales channels: where buffered quantities are published and orders come from."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from typing import Protocol
+
+from sheetsync.model import (
+    ChannelLimits,
+    ChannelName,
+    OrderBatch,
+    PushOutcome,
+    Sku,
+    StockLevel,
+)
+
+
+class Channel(Protocol):
+    """Anything we publish quantities to."""
+
+    name: ChannelName
+    limits: ChannelLimits
+
+    def push(self, levels: Sequence[StockLevel]) -> Sequence[PushOutcome]:
+        """Set absolute quantities; at most ``limits.max_batch`` levels per call.
+
+        Returns one outcome per level. Raises TransientError or PermanentError when the call
+        as a whole fails.
+        """
+        ...
+
+    def read_levels(self, skus: Collection[Sku]) -> Mapping[Sku, int]:
+        """What the channel shows buyers now, for the SKUs it lists (unknown SKUs are absent)."""
+        ...
+
+
+class OrderSource(Protocol):
+    """A channel with checkout: its orders are ingested into the ledger."""
+
+    def orders_since(self, cursor: str | None) -> OrderBatch:
+        """Order lines at or after ``cursor`` (None: from the start), oldest first.
+
+        Cursors are strings that sort in time order; re-delivered lines are expected and are
+        dropped by their ledger key.
+        """
+        ...

@@ -1,0 +1,297 @@
+"""Plain typed data shared by the core, the stores, the channels and the worker.
+
+Everything here is a frozen value: no I/O, no behaviour beyond trivial derived properties.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import NewType
+
+Sku = NewType("Sku", str)
+ChannelName = NewType("ChannelName", str)
+
+#: Logical names of the Inventory columns the merchant types in.
+SKU = "sku"
+QUANTITY = "quantity"
+OVERRIDE = "override"
+BUFFER = "buffer"
+
+
+def buffer_column(channel: ChannelName) -> str:
+    """Logical name of the per-channel buffer column (``Buffer <Channel title>`` in the sheet)."""
+    return f"buffer:{channel}"
+
+
+#: Logical names of the Inventory columns the worker owns (to the right of the merchant's).
+AVAILABLE = "available"
+ROW_STATUS = "status"
+REASON = "reason"
+SYNCED = "synced"
+
+
+def channel_column(channel: ChannelName) -> str:
+    """Logical name of the worker column showing what ``channel`` shows for the row."""
+    return f"channel:{channel}"
+
+
+@dataclass(frozen=True, slots=True)
+class RawRow:
+    """One Inventory row as the merchant left it: raw strings, never numericised.
+
+    ``cells`` maps a logical column name (``sku``, ``quantity``, ``channel:shopify`` …) to the
+    cell's text; a blank cell is ``""`` and a column the sheet lacks is absent.
+    """
+
+    row: int  #: 1-based row number in the sheet, for messages and write-back
+    cells: Mapping[str, str]
+
+
+class Movement(StrEnum):
+    """Why a ledger entry changes stock."""
+
+    SALE = "SALE"  #: an order line sold on a channel (delta < 0)
+    RESTOCK = "RESTOCK"  #: a cancellation or refund that puts units back (delta > 0)
+    ADJUST = "ADJUST"  #: a manual adjustment typed by the merchant into the Ledger
+    COUNT = "COUNT"  #: the merchant's count as the worker accepted it; resets the running total
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """One stock movement, identified by a stable key so that applying it twice changes nothing.
+
+    For channel movements the key is ``channel/order id/line id``; a compensation (a cancel or a
+    refund) carries its own line id, so it too is applied once.  A ``COUNT`` entry carries the
+    merchant's count in ``delta`` (it is absolute, not a change).
+    """
+
+    key: str
+    sku: Sku
+    delta: int
+    movement: Movement
+    at: datetime  #: when the movement happened on its channel (or was recorded)
+    channel: ChannelName | None = None
+    order_id: str = ""
+    line_id: str = ""
+    cursor: str = ""  #: the source's position token for this order (see OrderSource)
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RawLedgerRow:
+    """One Ledger row as stored: raw strings keyed by logical ledger column."""
+
+    row: int
+    cells: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class StatusControl:
+    """What the merchant typed in the Status sheet's Control column."""
+
+    channels: Mapping[ChannelName, str] = field(default_factory=dict)
+    guard: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything one cycle reads from the master store, in as few calls as the store allows."""
+
+    rows: tuple[RawRow, ...]
+    ledger: tuple[RawLedgerRow, ...]
+    control: StatusControl
+    state: Mapping[str, str]  #: the worker's key/value state (see core.state)
+
+
+@dataclass(frozen=True, slots=True)
+class CellWrite:
+    """One worker-owned Inventory cell to set; ``sku`` guards against rows moved meanwhile."""
+
+    row: int
+    sku: Sku
+    column: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelStatus:
+    """One row of the Status sheet: how a channel fared in the latest cycle that touched it."""
+
+    channel: ChannelName
+    title: str
+    state: str  #: OK / PAUSED / ERROR / HOLD
+    last_sync: str
+    pushed: int
+    errors: int
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class GuardStatus:
+    """The volume guard's row of the Status sheet."""
+
+    state: str  #: OK / HOLD
+    checked: str
+    message: str
+    consume_accept: bool = False  #: clear the merchant's ACCEPT now that it has been acted on
+
+
+@dataclass(frozen=True, slots=True)
+class StatusUpdate:
+    """Everything the worker writes back at the end of a cycle; only cells that changed."""
+
+    cells: tuple[CellWrite, ...]
+    channels: tuple[ChannelStatus, ...]
+    guard: GuardStatus | None
+    state: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class StockLevel:
+    """An absolute quantity to publish for one SKU on one channel.
+
+    ``expected`` is what we believe the channel shows now, for platforms that can refuse to
+    overwrite a number that changed behind our back.
+    """
+
+    sku: Sku
+    quantity: int
+    expected: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PushOutcome:
+    """A channel's verdict on one pushed SKU; a refusal is flagged on that row only."""
+
+    sku: Sku
+    ok: bool
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelLimits:
+    """What a channel's API allows; the worker splits batches and the buffers read the lag."""
+
+    max_batch: int
+    typical_lag_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class OrderLine:
+    """One line of a channel order, already translated to our SKU and sign convention.
+
+    ``quantity`` is always positive; ``movement`` says which way it moves stock.
+    """
+
+    channel: ChannelName
+    order_id: str
+    line_id: str
+    sku: Sku
+    quantity: int
+    movement: Movement
+    at: datetime
+    cursor: str
+
+    @property
+    def key(self) -> str:
+        """The ledger key: stable across re-deliveries of the same order line."""
+        return f"{self.channel}/{self.order_id}/{self.line_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class OrderBatch:
+    """Order lines newer than a cursor, oldest first."""
+
+    lines: tuple[OrderLine, ...]
+
+
+#: Sheet (tab, table) names every master store uses.
+INVENTORY_SHEET = "Inventory"
+LEDGER_SHEET = "Ledger"
+STATUS_SHEET = "Status"
+STATE_SHEET = "State"
+
+#: Ledger columns: logical name → header, in the order they are written.
+LEDGER_HEADERS: Mapping[str, str] = {
+    "key": "Key",
+    "at": "Time",
+    "channel": "Channel",
+    "order": "Order",
+    "line": "Line",
+    "sku": "SKU",
+    "delta": "Delta",
+    "movement": "Movement",
+    "cursor": "Cursor",
+    "note": "Note",
+}
+
+#: Status sheet columns; ``control`` is the only one the merchant types in.
+STATUS_HEADERS: Mapping[str, str] = {
+    "channel": "Channel",
+    "control": "Control",
+    "state": "State",
+    "last_sync": "Last sync",
+    "pushed": "Pushed",
+    "errors": "Errors",
+    "message": "Message",
+}
+
+#: The Status row that reports the volume guard (its Control cell takes ACCEPT).
+GUARD_ROW_LABEL = "Volume guard"
+
+#: State sheet columns.
+STATE_HEADERS: Mapping[str, str] = {"key": "Key", "value": "Value"}
+
+TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def ledger_cells(entry: LedgerEntry) -> dict[str, str]:
+    """The ledger row for ``entry``, as text keyed by logical ledger column."""
+    return {
+        "key": entry.key,
+        "at": entry.at.strftime(TIMESTAMP_FORMAT),
+        "channel": entry.channel or "",
+        "order": entry.order_id,
+        "line": entry.line_id,
+        "sku": entry.sku,
+        "delta": str(entry.delta),
+        "movement": entry.movement.value,
+        "cursor": entry.cursor,
+        "note": entry.note,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """How logical Inventory columns map to header text, given the configured channels.
+
+    Headers are matched case- and space-insensitively (see ``header_key``).
+    """
+
+    channels: tuple[tuple[ChannelName, str], ...]  #: (name, title), e.g. ("shopify", "Shopify")
+
+    def merchant_headers(self) -> dict[str, str]:
+        """Columns the merchant types in; the worker reads them and never writes them."""
+        headers = {
+            SKU: "SKU",
+            QUANTITY: "Quantity",
+            OVERRIDE: "Override",
+            BUFFER: "Buffer",
+        }
+        headers.update({buffer_column(name): f"Buffer {title}" for name, title in self.channels})
+        return headers
+
+    def worker_headers(self) -> dict[str, str]:
+        """Columns the worker owns, in the order it adds them to the right of the merchant's."""
+        headers = {AVAILABLE: "Available"}
+        headers.update({channel_column(name): title for name, title in self.channels})
+        headers.update({ROW_STATUS: "Status", REASON: "Reason", SYNCED: "Synced"})
+        return headers
+
+
+def header_key(text: str) -> str:
+    """Normalise header text for matching: case-folded, inner whitespace collapsed."""
+    return " ".join(text.split()).casefold()
