@@ -1,0 +1,124 @@
+"""Safety buffers: how much of the available stock a channel may show.
+
+A policy is a list of tiers by available level (lower levels hold back more), an optional cap,
+and optionally a per-SKU hold typed in the sheet.  Every function rounds down: the published
+quantity is never negative, never above what is available and never above the cap.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from fractions import Fraction
+
+
+class HoldKind(StrEnum):
+    """How a hold is expressed."""
+
+    UNITS = "units"  #: hold back N units
+    PERCENT = "percent"  #: hold back P% (the rest is published, rounded down)
+    ALL = "all"  #: publish 0
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """What to hold back from one channel at one level of stock."""
+
+    kind: HoldKind
+    amount: Fraction = Fraction(0)
+
+    @property
+    def label(self) -> str:
+        """The hold as a merchant writes it: ``3``, ``10%`` or ``all``."""
+        if self.kind is HoldKind.ALL:
+            return "all"
+        number = str(self.amount.numerator) if self.amount.denominator == 1 else str(float(self.amount))
+        return f"{number}%" if self.kind is HoldKind.PERCENT else number
+
+
+_HOLD = re.compile(r"^(?P<number>\d+(?:\.\d+)?)\s*(?P<percent>%?)$")
+
+
+def parse_hold(text: str) -> Hold:
+    """Parse ``3`` (units), ``10%`` (percent) or ``all``.
+
+    Raises:
+        ValueError: with a sentence saying what is accepted.
+    """
+    cleaned = text.strip()
+    if cleaned.casefold() == "all":
+        return Hold(HoldKind.ALL)
+    match = _HOLD.match(cleaned)
+    if match is None:
+        raise ValueError(f'"{text}" is not a hold; write units (3), a percentage (10%) or all')
+    amount = Fraction(match["number"])
+    if match["percent"]:
+        if amount > 100:
+            raise ValueError(f'"{text}" holds back more than 100%')
+        return Hold(HoldKind.PERCENT, amount)
+    if amount.denominator != 1:
+        raise ValueError(f'"{text}" is not a whole number of units')
+    return Hold(HoldKind.UNITS, amount)
+
+
+@dataclass(frozen=True, slots=True)
+class Tier:
+    """Applies when the available level is at least ``min_level`` (up to the next tier)."""
+
+    min_level: int
+    hold: Hold
+
+
+@dataclass(frozen=True, slots=True)
+class BufferPolicy:
+    """One channel's buffer: tiers sorted by ``min_level`` descending, the last at 0."""
+
+    tiers: tuple[Tier, ...]
+    cap: int | None = None
+
+    def __post_init__(self) -> None:
+        levels = [tier.min_level for tier in self.tiers]
+        if not levels or levels[-1] != 0 or levels != sorted(set(levels), reverse=True):
+            raise ValueError("tiers must have distinct minimum levels, highest first, ending at 0")
+
+
+#: A policy that publishes everything available (``--no-buffers``).
+NO_BUFFER = BufferPolicy((Tier(0, Hold(HoldKind.UNITS)),))
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """A quantity to publish and the one-line reason the Status columns show."""
+
+    quantity: int
+    reason: str
+
+
+def published(available: int, policy: BufferPolicy, hold: Hold | None = None) -> Published:
+    """What a channel with ``policy`` may show when ``available`` units are available.
+
+    ``hold`` (a per-SKU buffer typed in the sheet) replaces the tier's hold; the cap still applies.
+    """
+    level = max(available, 0)
+    index = next(i for i, tier in enumerate(policy.tiers) if tier.min_level <= level)
+    tier = policy.tiers[index]
+    if hold is None:
+        hold = tier.hold
+        upper = policy.tiers[index - 1].min_level - 1 if index else None
+        source = f"tier {tier.min_level}+" if upper is None else f"tier {tier.min_level}-{upper}"
+    else:
+        source = "row buffer"
+    if hold.kind is HoldKind.ALL:
+        quantity, reason = 0, f"{level} held ({source}) = 0"
+    elif hold.kind is HoldKind.PERCENT:
+        quantity = math.floor(level * (100 - hold.amount) / 100)
+        reason = f"{level} - {hold.label} ({source}) = {quantity}"
+    else:
+        quantity = max(level - int(hold.amount), 0)
+        reason = f"{level} - {hold.label} ({source}) = {quantity}"
+    if policy.cap is not None and quantity > policy.cap:
+        quantity = policy.cap
+        reason = f"{reason}, cap {policy.cap}"
+    return Published(quantity, reason)

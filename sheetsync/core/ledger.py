@@ -1,0 +1,213 @@
+"""The append-only ledger: every stock movement once, and the available stock it implies.
+
+Available stock of a SKU = the merchant's count + the movements recorded since it was counted.
+A COUNT entry records the count the worker accepted; the worker appends one whenever the
+Quantity cell differs from the latest COUNT and movements would otherwise be added to the wrong
+number (a recount).  The first COUNT of a SKU covers every movement before it, so a sale
+recorded while the cell was blank or broken is still subtracted.  The merchant never subtracts
+sales by hand, and a recount is simply typing the new number.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sheetsync.model import (
+    TIMESTAMP_FORMAT,
+    ChannelName,
+    LedgerEntry,
+    Movement,
+    OrderLine,
+    RawLedgerRow,
+    Sku,
+)
+
+#: Movements that happened on a channel (and so change what that channel shows by itself).
+CHANNEL_MOVEMENTS = frozenset({Movement.SALE, Movement.RESTOCK})
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedLedger:
+    """The ledger as entries in order; ``positions[i]`` is entry i's index among all ledger rows."""
+
+    entries: tuple[LedgerEntry, ...]
+    positions: tuple[int, ...]
+    size: int  #: number of ledger rows read, valid or not
+    keys: frozenset[str]  #: every key present, including rows we could not parse
+    problems: tuple[str, ...]
+
+
+def parse_ledger(rows: Sequence[RawLedgerRow]) -> ParsedLedger:
+    """Parse ledger rows; rows the merchant typed with no Key are manual adjustments.
+
+    A row that cannot be parsed is reported and skipped, but its key still counts as seen so
+    that the same order line is never appended twice.  A repeated key counts once.
+    """
+    entries: list[LedgerEntry] = []
+    positions: list[int] = []
+    keys: set[str] = set()
+    problems: list[str] = []
+    for position, row in enumerate(rows):
+        cells = {name: value.strip() for name, value in row.cells.items()}
+        key = cells.get("key", "") or f"manual/row{row.row}"
+        if key in keys:
+            continue
+        keys.add(key)
+        try:
+            entries.append(_entry(key, cells, manual=not cells.get("key")))
+            positions.append(position)
+        except ValueError as error:
+            problems.append(f"Ledger row {row.row}: {error}; the row is not counted")
+    return ParsedLedger(tuple(entries), tuple(positions), len(rows), frozenset(keys), tuple(problems))
+
+
+def _entry(key: str, cells: Mapping[str, str], *, manual: bool) -> LedgerEntry:
+    sku = cells.get("sku", "")
+    if not sku:
+        raise ValueError("SKU is blank")
+    try:
+        delta = int(cells.get("delta", ""))
+    except ValueError:
+        raise ValueError(f'Delta "{cells.get("delta", "")}" is not a whole number') from None
+    movement_text = cells.get("movement", "").upper() or Movement.ADJUST.value
+    try:
+        movement = Movement(movement_text)
+    except ValueError:
+        names = ", ".join(m.value for m in Movement)
+        raise ValueError(f'Movement "{movement_text}" is not one of {names}') from None
+    at_text = cells.get("at", "")
+    try:
+        at = datetime.strptime(at_text, TIMESTAMP_FORMAT).replace(tzinfo=UTC)
+    except ValueError:
+        if not manual:
+            raise ValueError(f'Time "{at_text}" is not a UTC time like 2026-11-24T09:30:00Z') from None
+        at = datetime.min.replace(tzinfo=UTC)  # a hand-typed adjustment needs no time
+    return LedgerEntry(
+        key=key,
+        sku=Sku(sku),
+        delta=delta,
+        movement=movement,
+        at=at,
+        channel=ChannelName(cells["channel"]) if cells.get("channel") else None,
+        order_id=cells.get("order", ""),
+        line_id=cells.get("line", ""),
+        cursor=cells.get("cursor", ""),
+        note=cells.get("note", ""),
+    )
+
+
+def cursor(entries: Iterable[LedgerEntry], channel: ChannelName) -> str | None:
+    """Where to resume reading ``channel``'s orders: the newest cursor its entries recorded.
+
+    Derived from the ledger itself, so it can never run ahead of the entries it covers.
+    """
+    cursors = [e.cursor for e in entries if e.channel == channel and e.cursor]
+    return max(cursors) if cursors else None
+
+
+def new_entries(
+    lines: Iterable[OrderLine],
+    ledger: ParsedLedger,
+    counts: Mapping[Sku, int],
+    now: datetime,
+) -> list[LedgerEntry]:
+    """The entries to append for ``lines``: each line once, plus the COUNT entries it needs.
+
+    ``counts`` holds the merchant's current count for every SKU whose Quantity cell parsed.
+    """
+    fresh: list[LedgerEntry] = []
+    seen = set(ledger.keys)
+    for line in lines:
+        if line.key in seen or line.quantity <= 0:
+            continue
+        seen.add(line.key)
+        sign = -1 if line.movement is Movement.SALE else 1
+        fresh.append(
+            LedgerEntry(
+                key=line.key,
+                sku=line.sku,
+                delta=sign * line.quantity,
+                movement=line.movement,
+                at=line.at,
+                channel=line.channel,
+                order_id=line.order_id,
+                line_id=line.line_id,
+                cursor=line.cursor,
+            )
+        )
+    tallies = _tally(ledger.entries)
+    moved = {e.sku for e in fresh}
+    recounts = [
+        LedgerEntry(
+            key=f"count/{sku}/{now.strftime(TIMESTAMP_FORMAT)}",
+            sku=sku,
+            delta=count,
+            movement=Movement.COUNT,
+            at=now,
+            note="Quantity cell accepted as the new count",
+        )
+        for sku, count in counts.items()
+        if _needs_count(tallies.get(sku), count, moving=sku in moved)
+    ]
+    return recounts + fresh
+
+
+def _needs_count(tally: _Tally | None, count: int, *, moving: bool) -> bool:
+    if tally is None:
+        return moving
+    return tally.latest != count and (tally.moved or moving)
+
+
+@dataclass(slots=True)
+class _Tally:
+    """One SKU's ledger folded: its COUNT entries and the movements that count against the cell."""
+
+    counts: int = 0
+    latest: int | None = None
+    running: int = 0  #: movements added to the merchant's count
+    moved: bool = False  #: some movement is in ``running``
+
+
+def _tally(entries: Iterable[LedgerEntry]) -> dict[Sku, _Tally]:
+    """Fold the ledger per SKU.
+
+    The first COUNT covers every movement before it (never drop a sale recorded while the cell
+    was blank or broken); each later COUNT is a recount and starts afresh.
+    """
+    tallies: dict[Sku, _Tally] = defaultdict(_Tally)
+    for entry in entries:
+        tally = tallies[entry.sku]
+        if entry.movement is Movement.COUNT:
+            tally.counts += 1
+            tally.latest = entry.delta
+            if tally.counts > 1:
+                tally.running, tally.moved = 0, False
+        else:
+            tally.running += entry.delta
+            tally.moved = True
+    return tallies
+
+
+def available(counts: Mapping[Sku, int], entries: Iterable[LedgerEntry]) -> dict[Sku, int]:
+    """Available stock per SKU: the merchant's count plus the movements that count against it."""
+    tallies = _tally(entries)
+    return {sku: count + (tallies[sku].running if sku in tallies else 0) for sku, count in counts.items()}
+
+
+def channel_moves(
+    ledger: ParsedLedger, extra: Sequence[LedgerEntry], since: int
+) -> dict[tuple[ChannelName, Sku], int]:
+    """Net stock moved by each channel's own sales and restocks in ledger rows at or after ``since``.
+
+    ``extra`` are entries being appended now (they follow the rows read).  The worker adds these
+    to what it last knew each channel showed, because a channel lowers its own count when it sells.
+    """
+    moves: dict[tuple[ChannelName, Sku], int] = defaultdict(int)
+    recorded = [e for e, p in zip(ledger.entries, ledger.positions, strict=True) if p >= since]
+    for entry in [*recorded, *extra]:
+        if entry.channel is not None and entry.movement in CHANNEL_MOVEMENTS:
+            moves[(entry.channel, entry.sku)] += entry.delta
+    return dict(moves)

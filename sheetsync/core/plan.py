@@ -1,0 +1,328 @@
+"""The planner: from rows, the ledger and what channels show, to the pushes a cycle must make.
+
+Pure functions: the time comes in as an argument.  Only changes are planned, and every
+published quantity carries a one-line reason that the Status columns show.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import StrEnum
+
+from sheetsync.core.buffers import BufferPolicy, published
+from sheetsync.core.cells import MasterRow, ParsedRows, Pause, RowProblem, own_number
+from sheetsync.core.state import WorkerState
+from sheetsync.model import (
+    AVAILABLE,
+    REASON,
+    ROW_STATUS,
+    SYNCED,
+    TIMESTAMP_FORMAT,
+    CellWrite,
+    ChannelName,
+    ChannelStatus,
+    GuardStatus,
+    PushOutcome,
+    Sku,
+    StockLevel,
+    channel_column,
+)
+
+
+class RowState(StrEnum):
+    """What the Status column of an Inventory row says."""
+
+    OK = "OK"
+    LAG = "LAG"  #: a channel shows less than we set: sales we have not ingested yet
+    PAUSED = "PAUSED"
+    OVERSOLD = "OVERSOLD"
+    ERROR = "ERROR"
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelSpec:
+    """What the planner needs to know about one channel this cycle."""
+
+    name: ChannelName
+    title: str
+    policy: BufferPolicy
+    paused: bool = False
+    due: bool = True  #: talked to this cycle (its poll interval has come round)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """One row on one channel: what it should show, what we believe it shows, and why."""
+
+    target: int
+    believed: int | None
+    reason: str
+    push: bool
+    waiting: bool = False  #: a raise held back until unseen sales are ingested
+
+
+@dataclass(frozen=True, slots=True)
+class RowPlan:
+    """One valid row's verdict."""
+
+    row: MasterRow
+    available: int
+    state: RowState
+    decisions: Mapping[ChannelName, Decision]
+
+
+@dataclass(frozen=True, slots=True)
+class GuardVerdict:
+    """The volume guard: hold every push when the sheet suddenly shrinks."""
+
+    held: bool
+    message: str
+    accepted: bool  #: the merchant's ACCEPT was used this cycle
+    rows: int
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Everything a cycle will push and report."""
+
+    rows: tuple[RowPlan, ...]
+    problems: tuple[RowProblem, ...]
+    guard: GuardVerdict
+    #: per flagged row: what each channel shows by now (its own sales applied), for its columns
+    problem_believed: tuple[Mapping[ChannelName, int | None], ...] = ()
+
+    def pushes(self, channel: ChannelName) -> list[StockLevel]:
+        """The absolute quantities to push to ``channel``, in sheet order."""
+        levels = []
+        for row in self.rows:
+            decision = row.decisions.get(channel)
+            if decision is not None and decision.push:
+                levels.append(StockLevel(row.row.sku, decision.target, decision.believed))
+        return levels
+
+    def raises(self, channel: ChannelName) -> list[Sku]:
+        """SKUs whose push would raise what ``channel`` shows: check those against the channel."""
+        return [
+            level.sku
+            for level in self.pushes(channel)
+            if level.expected is not None and level.quantity > level.expected
+        ]
+
+
+def volume_guard(parsed: ParsedRows, last: WorkerState, max_drop: float, accept: bool) -> GuardVerdict:
+    """Hold every push if usable rows or total count fell by more than ``max_drop`` at once.
+
+    A renamed tab, a filter left on or a bad paste must never zero a catalogue.
+    """
+    rows, total = len(parsed.rows), sum(row.count for row in parsed.rows)
+    drops = []
+    if last.guard_rows is not None and rows < last.guard_rows * (1 - max_drop):
+        drops.append(f"{rows} usable rows (was {last.guard_rows})")
+    if last.guard_total is not None and total < last.guard_total * (1 - max_drop):
+        drops.append(f"{total} units counted (was {last.guard_total})")
+    if not drops:
+        return GuardVerdict(False, f"{rows} rows, {total} units", False, rows, total)
+    change = " and ".join(drops)
+    if accept:
+        return GuardVerdict(False, f"shrink accepted: {change}", True, rows, total)
+    message = (
+        f"Inventory has {change}: more than {max_drop:.0%} gone since the last good cycle, so nothing "
+        "was pushed. If that is right, type ACCEPT in the Control cell of this row."
+    )
+    return GuardVerdict(True, message, False, rows, total)
+
+
+def plan(
+    parsed: ParsedRows,
+    available: Mapping[Sku, int],
+    moves: Mapping[tuple[ChannelName, Sku], int],
+    channels: Sequence[ChannelSpec],
+    guard: GuardVerdict,
+) -> Plan:
+    """Decide, per row and channel, the quantity to show and whether to push it now.
+
+    ``moves`` is each channel's own net sales/restocks since we last wrote its column: the
+    channel already lowered (or raised) itself by that much.
+    """
+    rows = []
+    for row in parsed.rows:
+        stock = available[row.sku]
+        decisions = {}
+        for spec in channels:
+            believed = _moved(row.believed.get(spec.name), moves.get((spec.name, row.sku), 0))
+            target, reason = _target(row, stock, spec)
+            push = spec.due and not spec.paused and not guard.held and row.override is not Pause.PAUSE
+            decisions[spec.name] = Decision(target, believed, reason, push and target != believed)
+        state = (
+            RowState.PAUSED
+            if row.override is Pause.PAUSE
+            else RowState.OVERSOLD
+            if stock < 0
+            else RowState.OK
+        )
+        rows.append(RowPlan(row, stock, state, decisions))
+    flagged = tuple(
+        {
+            spec.name: _moved(
+                own_number(p.current.get(channel_column(spec.name), "")),
+                moves.get((spec.name, p.sku), 0),
+            )
+            for spec in channels
+        }
+        for p in parsed.problems
+        if p.sku is not None
+    )
+    return Plan(tuple(rows), parsed.problems, guard, flagged)
+
+
+def _moved(believed: int | None, move: int) -> int | None:
+    return None if believed is None else max(believed + move, 0)
+
+
+def _target(row: MasterRow, stock: int, spec: ChannelSpec) -> tuple[int, str]:
+    if row.override is Pause.PAUSE:
+        return 0, f"{spec.title}: row paused (Override PAUSE)"
+    if isinstance(row.override, int):
+        shown = min(row.override, max(stock, 0))
+        capped = f", capped at {max(stock, 0)} available" if shown < row.override else ""
+        return shown, f"{spec.title}: override {row.override}{capped}"
+    result = published(stock, spec.policy, row.holds.get(spec.name) or row.holds.get(None))
+    prefix = f"{spec.title}: paused, would be " if spec.paused else f"{spec.title}: "
+    return result.quantity, prefix + result.reason
+
+
+def hold_unconfirmed(plan_: Plan, reported: Mapping[ChannelName, Mapping[Sku, int]]) -> Plan:
+    """Never raise a channel that shows less than we believe: it sold units we have not ingested.
+
+    The raise waits until the ledger accounts for the difference (the row shows LAG meanwhile).
+    Lowering is always allowed.
+    """
+    rows = []
+    for row_plan in plan_.rows:
+        decisions = dict(row_plan.decisions)
+        lagging = False
+        for channel, decision in row_plan.decisions.items():
+            shown = reported.get(channel, {}).get(row_plan.row.sku)
+            believed = decision.believed
+            if not decision.push or believed is None or shown is None or decision.target <= believed:
+                continue
+            if shown < believed:
+                lagging = True
+                reason = (
+                    f"{decision.reason.split(':', 1)[0]}: shows {shown}, we set {believed}; "
+                    f"not raising until {believed - shown} unseen sale(s) are ingested"
+                )
+                decisions[channel] = replace(decision, push=False, reason=reason, waiting=True)
+        state = RowState.LAG if lagging and row_plan.state is RowState.OK else row_plan.state
+        rows.append(replace(row_plan, decisions=decisions, state=state))
+    return replace(plan_, rows=tuple(rows))
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelResult:
+    """What happened on one channel this cycle."""
+
+    outcomes: Mapping[Sku, PushOutcome]
+    errors: tuple[str, ...] = ()
+
+
+def row_cells(
+    plan_: Plan,
+    results: Mapping[ChannelName, ChannelResult],
+    titles: Mapping[ChannelName, str],
+    now: datetime,
+) -> list[CellWrite]:
+    """The worker-owned Inventory cells that change after this cycle's pushes."""
+    if plan_.guard.held:
+        return []  # the sheet may be broken: leave every row as it was
+    stamp = now.strftime(TIMESTAMP_FORMAT)
+    writes: list[CellWrite] = []
+    for row_plan in plan_.rows:
+        values: dict[str, str] = {AVAILABLE: str(row_plan.available)}
+        reasons, refusals, pushed = [], [], False
+        for channel, decision in row_plan.decisions.items():
+            outcome = results.get(channel, ChannelResult({})).outcomes.get(row_plan.row.sku)
+            shown = decision.believed
+            if outcome is not None and outcome.ok:
+                shown, pushed = decision.target, True
+            elif outcome is not None:
+                refusals.append(f"{titles[channel]} refused: {outcome.message}")
+            values[channel_column(channel)] = "" if shown is None else str(shown)
+            reasons.append(decision.reason)
+        state = RowState.ERROR if refusals else row_plan.state
+        values[ROW_STATUS] = state.value
+        values[REASON] = " · ".join([*refusals, *reasons])
+        if pushed:
+            values[SYNCED] = stamp
+        writes += _changed(row_plan.row.row, row_plan.row.sku, row_plan.row.current, values)
+    believed = iter(plan_.problem_believed)
+    for problem in plan_.problems:
+        values = {
+            AVAILABLE: "",
+            ROW_STATUS: RowState.ERROR.value,
+            REASON: "; ".join(problem.messages),
+        }
+        if problem.sku is not None:
+            for channel, shown in next(believed).items():
+                values[channel_column(channel)] = "" if shown is None else str(shown)
+        writes += _changed(problem.row, problem.sku or Sku(""), problem.current, values)
+    return writes
+
+
+def _changed(row: int, sku: Sku, current: Mapping[str, str], values: Mapping[str, str]) -> list[CellWrite]:
+    return [
+        CellWrite(row, sku, column, value) for column, value in values.items() if current.get(column) != value
+    ]
+
+
+def channel_statuses(
+    plan_: Plan,
+    results: Mapping[ChannelName, ChannelResult],
+    channels: Sequence[ChannelSpec],
+    now: datetime,
+) -> list[ChannelStatus]:
+    """One Status row per channel talked to this cycle."""
+    stamp = now.strftime(TIMESTAMP_FORMAT)
+    statuses = []
+    for spec in channels:
+        if not spec.due:
+            continue
+        result = results.get(spec.name, ChannelResult({}))
+        refused = [o for o in result.outcomes.values() if not o.ok]
+        pushed = len(result.outcomes) - len(refused)
+        waiting = sum(1 for r in plan_.rows if (d := r.decisions.get(spec.name)) and d.waiting)
+        if spec.paused:
+            state, message = (
+                "PAUSED",
+                "paused: nothing pushed; orders are still counted",
+            )
+        elif result.errors:
+            state, message = "ERROR", "; ".join(result.errors)
+        elif plan_.guard.held:
+            state, message = (
+                "HOLD",
+                "volume guard: nothing pushed (see the Volume guard row)",
+            )
+        else:
+            state, message = "OK", f"pushed {pushed}"
+        if refused:
+            message += f"; {len(refused)} refused (see the rows marked ERROR)"
+        if waiting:
+            message += f"; {waiting} waiting for unseen sales (rows marked LAG)"
+        errors = len(refused) + len(result.errors)
+        statuses.append(ChannelStatus(spec.name, spec.title, state, stamp, pushed, errors, message))
+    return statuses
+
+
+def guard_status(guard: GuardVerdict, now: datetime) -> GuardStatus:
+    """The Volume guard row of the Status sheet."""
+    state = "HOLD" if guard.held else "OK"
+    return GuardStatus(
+        state,
+        now.strftime(TIMESTAMP_FORMAT),
+        guard.message,
+        consume_accept=guard.accepted,
+    )

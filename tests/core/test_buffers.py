@@ -1,0 +1,146 @@
+"""Buffer policies, checked against the worked examples of the market's tools (shared/conventions.md)."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sheetsync.core.buffers import (
+    NO_BUFFER,
+    BufferPolicy,
+    Hold,
+    HoldKind,
+    Tier,
+    parse_hold,
+    published,
+)
+
+
+def flat(hold: str, cap: int | None = None) -> BufferPolicy:
+    return BufferPolicy((Tier(0, parse_hold(hold)),), cap)
+
+
+def publish_percent(percent: int) -> BufferPolicy:
+    """The market's 'publish P% of available' rule is our 'hold back 100 - P%'."""
+    return flat(f"{100 - percent}%")
+
+
+@pytest.mark.parametrize(
+    ("policy", "available", "expected"),
+    [
+        (publish_percent(90), 1, 0),
+        (publish_percent(40), 2, 0),
+        (publish_percent(90), 10, 9),
+        (publish_percent(70), 100, 70),
+        (publish_percent(70), 10, 7),
+        (publish_percent(50), 3, 1),
+        (flat("2"), 5, 3),
+        (flat("2"), 1, 0),
+        (flat("0", cap=5), 3, 3),
+        (flat("0", cap=2), 10, 2),
+        (
+            BufferPolicy((Tier(2, Hold(HoldKind.UNITS)), Tier(0, Hold(HoldKind.ALL)))),
+            1,
+            0,
+        ),
+        (
+            BufferPolicy((Tier(2, Hold(HoldKind.UNITS)), Tier(0, Hold(HoldKind.ALL)))),
+            2,
+            2,
+        ),
+    ],
+)
+def test_conventions_of_established_tools(policy: BufferPolicy, available: int, expected: int) -> None:
+    assert published(available, policy).quantity == expected
+
+
+def seed_tiers(hold_3_to_10: int, low_pct: str, high_pct: str) -> BufferPolicy:
+    return BufferPolicy(
+        (
+            Tier(51, parse_hold(high_pct)),
+            Tier(11, parse_hold(low_pct)),
+            Tier(3, Hold(HoldKind.UNITS, Fraction(hold_3_to_10))),
+            Tier(0, Hold(HoldKind.ALL)),
+        )
+    )
+
+
+def test_seed_tiers_master_10_gives_8_7_6() -> None:
+    shopify, facebook, google = (
+        seed_tiers(2, "5%", "0"),
+        seed_tiers(3, "15%", "5%"),
+        seed_tiers(4, "20%", "10%"),
+    )
+    assert [published(10, p).quantity for p in (shopify, facebook, google)] == [8, 7, 6]
+
+
+def test_reason_names_the_tier_and_the_arithmetic() -> None:
+    facebook = seed_tiers(3, "15%", "5%")
+    assert published(10, facebook).reason == "10 - 3 (tier 3-10) = 7"
+    assert published(60, facebook).reason == "60 - 5% (tier 51+) = 57"
+    assert published(2, facebook).reason == "2 held (tier 0-2) = 0"
+
+
+def test_cap_is_named_in_the_reason() -> None:
+    assert published(10, flat("0", cap=4)).reason == "10 - 0 (tier 0+) = 10, cap 4"
+
+
+def test_row_hold_replaces_the_tier_but_keeps_the_cap() -> None:
+    result = published(10, flat("1", cap=6), hold=parse_hold("50%"))
+    assert (result.quantity, result.reason) == (5, "10 - 50% (row buffer) = 5")
+    assert published(20, flat("1", cap=6), hold=parse_hold("50%")).quantity == 6
+
+
+@pytest.mark.parametrize("text", ["", "ten", "-1", "101%", "2.5", "3 units", "%"])
+def test_parse_hold_refuses_what_it_cannot_read(text: str) -> None:
+    with pytest.raises(ValueError, match=r"hold|whole number|100%"):
+        parse_hold(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [("3", "3"), (" 10 % ", "10%"), ("ALL", "all"), ("12.5%", "12.5%")],
+)
+def test_parse_hold_labels(text: str, label: str) -> None:
+    assert parse_hold(text).label == label
+
+
+def test_tiers_must_end_at_zero_and_descend() -> None:
+    with pytest.raises(ValueError, match="ending at 0"):
+        BufferPolicy((Tier(3, Hold(HoldKind.UNITS)),))
+    with pytest.raises(ValueError, match="highest first"):
+        BufferPolicy((Tier(0, Hold(HoldKind.UNITS)), Tier(3, Hold(HoldKind.UNITS))))
+
+
+holds = st.one_of(
+    st.integers(0, 50).map(lambda n: Hold(HoldKind.UNITS, Fraction(n))),
+    st.fractions(0, 100).map(lambda p: Hold(HoldKind.PERCENT, p)),
+    st.just(Hold(HoldKind.ALL)),
+)
+policies = st.builds(
+    lambda mins, hs, cap: BufferPolicy(
+        tuple(Tier(m, h) for m, h in zip(sorted({*mins, 0}, reverse=True), hs, strict=False)),
+        cap,
+    ),
+    st.lists(st.integers(0, 200), max_size=4),
+    st.lists(holds, min_size=5, max_size=5),
+    st.none() | st.integers(0, 100),
+)
+
+
+@given(available=st.integers(-50, 10_000), policy=policies, hold=st.none() | holds)
+def test_published_is_never_negative_nor_above_available_nor_cap(
+    available: int, policy: BufferPolicy, hold: Hold | None
+) -> None:
+    quantity = published(available, policy, hold).quantity
+    assert 0 <= quantity <= max(available, 0)
+    if policy.cap is not None:
+        assert quantity <= policy.cap
+
+
+@given(available=st.integers(-50, 10_000))
+def test_no_buffer_publishes_everything_available(available: int) -> None:
+    assert published(available, NO_BUFFER).quantity == max(available, 0)

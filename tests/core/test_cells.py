@@ -1,0 +1,144 @@
+"""Parsing the merchant's cells: every bad input is flagged in its own row, never coerced."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sheetsync.core.cells import (
+    MAX_QUANTITY,
+    Pause,
+    parse_override,
+    parse_quantity,
+    parse_rows,
+)
+from sheetsync.model import ChannelName, Layout, RawRow
+
+LAYOUT = Layout(((ChannelName("shopify"), "Shopify"), (ChannelName("facebook"), "Facebook")))
+
+
+def row(number: int, sku: str, quantity: str, **cells: str) -> RawRow:
+    return RawRow(number, {"sku": sku, "quantity": quantity, **cells})
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("10", 10), (" 7 ", 7), ("0042", 42), ("+3", 3), ("0", 0), ("10.0", 10)],
+)
+def test_whole_numbers_parse(text: str, value: int) -> None:
+    assert parse_quantity(text, "Quantity") == value
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "ten",
+            'Quantity "ten" is not a whole number; enter a whole number of 0 or more',
+        ),
+        ("-3", 'Quantity "-3" is negative; enter a whole number of 0 or more'),
+        (
+            "2.5",
+            'Quantity "2.5" is not a whole number; enter a whole number of 0 or more',
+        ),
+        ("", "Quantity is blank; enter a whole number of 0 or more"),
+        ("  ", "Quantity is blank; enter a whole number of 0 or more"),
+        (
+            "1,000",
+            'Quantity "1,000" has a thousands separator; write it without one (1000) so it cannot be misread',
+        ),
+        (
+            "1.000",
+            'Quantity "1.000" has a thousands separator; write it without one (1000) so it cannot be misread',
+        ),
+        ("=A2+1", "Quantity is a formula (=A2+1); enter a plain number"),
+        (
+            "2026-11-24T00:00:00",
+            'Quantity "2026-11-24T00:00:00" is not a whole number; enter a whole number of 0 or more',
+        ),
+        (
+            "TRUE",
+            'Quantity "TRUE" is not a whole number; enter a whole number of 0 or more',
+        ),
+        (
+            "99999999999999999999",
+            "Quantity 99999999999999999999 is too large; the most is 1000000000",
+        ),
+    ],
+)
+def test_bad_quantities_say_what_to_type(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=r"^Quantity") as caught:
+        parse_quantity(text, "Quantity")
+    assert str(caught.value) == message
+
+
+def test_overrides() -> None:
+    assert parse_override("") is None
+    assert parse_override(" pause ") is Pause.PAUSE
+    assert parse_override("5") == 5
+    with pytest.raises(ValueError, match='Override "soon" is not understood'):
+        parse_override("soon")
+
+
+def test_bad_rows_are_flagged_and_good_rows_still_parse() -> None:
+    parsed = parse_rows(
+        [
+            row(2, "A-1", "10"),
+            row(3, "A-2", "ten"),
+            row(4, "A-3", "-1"),
+            row(5, "A-4", "2.5"),
+            row(6, "A-5", ""),
+            row(7, "A-6", "1,000"),
+            row(8, "A-7", "=B2"),
+            row(9, "A-8", "4", override="maybe"),
+            row(10, "", "4"),
+            row(11, "A-9", "3", buffer="lots"),
+            row(12, "A-10", "6", override="PAUSE", **{"buffer:shopify": "1"}),
+        ],
+        LAYOUT,
+    )
+    assert [r.sku for r in parsed.rows] == ["A-1", "A-10"]
+    assert parsed.rows[1].override is Pause.PAUSE
+    assert set(parsed.rows[1].holds) == {"shopify"}
+    flagged = {p.row: p.messages for p in parsed.problems}
+    assert sorted(flagged) == [3, 4, 5, 6, 7, 8, 9, 10, 11]
+    assert flagged[10] == ("SKU is blank; every row needs a SKU",)
+    assert flagged[11] == ('Buffer "lots" is not a hold; write units (3), a percentage (10%) or all',)
+    assert flagged[9][0].startswith('Override "maybe" is not understood')
+
+
+def test_every_copy_of_a_duplicated_sku_is_flagged() -> None:
+    parsed = parse_rows([row(2, "A-1", "3"), row(3, "B", "1"), row(4, "A-1", "5")], LAYOUT)
+    assert [r.sku for r in parsed.rows] == ["B"]
+    messages = {p.row: p.messages for p in parsed.problems}
+    assert messages == {
+        2: ('SKU "A-1" is also in row 4; each SKU must appear once',),
+        4: ('SKU "A-1" is also in row 2; each SKU must appear once',),
+    }
+
+
+def test_rows_with_only_worker_cells_are_ignored_and_worker_cells_are_kept_for_diffing() -> None:
+    parsed = parse_rows(
+        [
+            RawRow(2, {"sku": "", "quantity": "", "status": "OK"}),
+            row(3, "A", "4", **{"channel:shopify": "2"}),
+        ],
+        LAYOUT,
+    )
+    assert parsed.problems == ()
+    (only,) = parsed.rows
+    assert only.believed == {"shopify": 2, "facebook": None}
+    assert only.current["channel:shopify"] == "2"
+
+
+@given(st.text(max_size=30))
+def test_parse_quantity_returns_a_valid_number_or_explains(text: str) -> None:
+    try:
+        value = parse_quantity(text, "Quantity")
+    except ValueError as error:
+        message = str(error)
+    else:
+        assert 0 <= value <= MAX_QUANTITY
+        return
+    assert message.startswith("Quantity")

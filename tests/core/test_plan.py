@@ -1,0 +1,305 @@
+"""The planner: what each channel should show, what to push now, and the two guards."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from fractions import Fraction
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sheetsync.core.buffers import NO_BUFFER, BufferPolicy, Hold, HoldKind, Tier
+from sheetsync.core.cells import ParsedRows, parse_rows
+from sheetsync.core.plan import (
+    ChannelResult,
+    ChannelSpec,
+    GuardVerdict,
+    RowState,
+    channel_statuses,
+    hold_unconfirmed,
+    plan,
+    row_cells,
+    volume_guard,
+)
+from sheetsync.core.state import WorkerState
+from sheetsync.model import ChannelName, Layout, PushOutcome, RawRow, Sku
+
+NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+SHOPIFY, FACEBOOK, GOOGLE = (
+    ChannelName("shopify"),
+    ChannelName("facebook"),
+    ChannelName("google"),
+)
+LAYOUT = Layout(((SHOPIFY, "Shopify"), (FACEBOOK, "Facebook"), (GOOGLE, "Google")))
+TITLES = dict(LAYOUT.channels)
+OPEN = GuardVerdict(held=False, message="", accepted=False, rows=0, total=0)
+
+
+def tiers(hold_3_to_10: int) -> BufferPolicy:
+    return BufferPolicy(
+        (
+            Tier(11, Hold(HoldKind.PERCENT, Fraction(10))),
+            Tier(3, Hold(HoldKind.UNITS, Fraction(hold_3_to_10))),
+            Tier(0, Hold(HoldKind.ALL)),
+        )
+    )
+
+
+SPECS = [
+    ChannelSpec(SHOPIFY, "Shopify", tiers(2)),
+    ChannelSpec(FACEBOOK, "Facebook", tiers(3)),
+    ChannelSpec(GOOGLE, "Google", tiers(4)),
+]
+
+
+def rows(*specs: tuple[str, str] | tuple[str, str, Mapping[str, str]]) -> ParsedRows:
+    raw = []
+    for number, spec in enumerate(specs, start=2):
+        extra = spec[2] if len(spec) == 3 else {}  # type: ignore[misc]
+        raw.append(RawRow(number, {"sku": spec[0], "quantity": spec[1], **extra}))
+    return parse_rows(raw, LAYOUT)
+
+
+def counts(parsed: ParsedRows) -> dict[Sku, int]:
+    return {r.sku: r.count for r in parsed.rows}
+
+
+def test_seed_example_master_10_pushes_8_7_6() -> None:
+    parsed = rows(("A", "10"))
+    result = plan(parsed, counts(parsed), {}, SPECS, OPEN)
+    assert {name: [(level.sku, level.quantity) for level in result.pushes(name)] for name in TITLES} == {
+        "shopify": [("A", 8)],
+        "facebook": [("A", 7)],
+        "google": [("A", 6)],
+    }
+    decision = result.rows[0].decisions[FACEBOOK]
+    assert decision.reason == "Facebook: 10 - 3 (tier 3-10) = 7"
+
+
+def test_only_changes_are_planned() -> None:
+    parsed = rows(
+        (
+            "A",
+            "10",
+            {"channel:shopify": "8", "channel:facebook": "7", "channel:google": "5"},
+        )
+    )
+    result = plan(parsed, counts(parsed), {}, SPECS, OPEN)
+    assert [name for name in TITLES if result.pushes(name)] == ["google"]
+
+
+def test_a_channels_own_sales_are_applied_to_what_we_believe_it_shows() -> None:
+    parsed = rows(("A", "10", {"channel:shopify": "8"}))
+    # Shopify sold 2 by itself; the ledger now says 8 available → Shopify should show 6 = what it shows.
+    result = plan(parsed, {Sku("A"): 8}, {(SHOPIFY, Sku("A")): -2}, SPECS[:1], OPEN)
+    assert result.pushes(SHOPIFY) == []
+    assert result.rows[0].decisions[SHOPIFY].believed == 6
+
+
+def test_override_shows_the_number_on_every_channel_capped_at_available() -> None:
+    parsed = rows(("A", "10", {"override": "5"}), ("B", "3", {"override": "9"}))
+    result = plan(parsed, counts(parsed), {}, SPECS, OPEN)
+    assert [(level.sku, level.quantity) for level in result.pushes(GOOGLE)] == [("A", 5), ("B", 3)]
+    assert result.rows[1].decisions[GOOGLE].reason == "Google: override 9, capped at 3 available"
+
+
+def test_pause_override_pushes_nothing_for_the_row() -> None:
+    parsed = rows(("A", "10", {"override": "PAUSE"}), ("B", "10"))
+    result = plan(parsed, counts(parsed), {}, SPECS, OPEN)
+    assert [level.sku for level in result.pushes(SHOPIFY)] == ["B"]
+    assert result.rows[0].state is RowState.PAUSED
+
+
+def test_paused_or_not_due_channels_get_no_push() -> None:
+    parsed = rows(("A", "10"))
+    specs = [
+        ChannelSpec(SHOPIFY, "Shopify", NO_BUFFER, paused=True),
+        ChannelSpec(GOOGLE, "Google", NO_BUFFER, due=False),
+    ]
+    result = plan(parsed, counts(parsed), {}, specs, OPEN)
+    assert result.pushes(SHOPIFY) == []
+    assert result.pushes(GOOGLE) == []
+    assert result.rows[0].decisions[SHOPIFY].reason == "Shopify: paused, would be 10 - 0 (tier 0+) = 10"
+
+
+def test_oversold_rows_show_zero_everywhere() -> None:
+    parsed = rows(("A", "2", {"channel:shopify": "1"}))
+    result = plan(parsed, {Sku("A"): -1}, {}, SPECS, OPEN)
+    assert result.rows[0].state is RowState.OVERSOLD
+    assert [level.quantity for name in TITLES for level in result.pushes(name)] == [0, 0, 0]
+
+
+def test_a_row_buffer_replaces_the_tiers() -> None:
+    parsed = rows(("A", "10", {"buffer": "50%", "buffer:google": "all"}))
+    result = plan(parsed, counts(parsed), {}, SPECS, OPEN)
+    assert [result.pushes(n)[0].quantity for n in TITLES] == [5, 5, 0]
+
+
+class TestStaleNumberGuard:
+    def plan_raise(self, shown: int, target_stock: int) -> tuple[list[int], RowState]:
+        parsed = rows(("A", str(target_stock), {"channel:shopify": "8"}))
+        draft = plan(
+            parsed,
+            counts(parsed),
+            {},
+            [ChannelSpec(SHOPIFY, "Shopify", NO_BUFFER)],
+            OPEN,
+        )
+        final = hold_unconfirmed(draft, {SHOPIFY: {Sku("A"): shown}})
+        return [level.quantity for level in final.pushes(SHOPIFY)], final.rows[0].state
+
+    def test_never_raises_a_channel_that_sold_units_we_have_not_ingested(self) -> None:
+        quantities, state = self.plan_raise(shown=6, target_stock=12)
+        assert quantities == []
+        assert state is RowState.LAG
+
+    def test_lowering_is_always_allowed(self) -> None:
+        assert self.plan_raise(shown=6, target_stock=4) == ([4], RowState.OK)
+
+    def test_raises_once_the_channel_agrees(self) -> None:
+        assert self.plan_raise(shown=8, target_stock=12) == ([12], RowState.OK)
+
+    def test_only_raises_need_reading(self) -> None:
+        parsed = rows(("A", "12", {"channel:shopify": "8"}), ("B", "3", {"channel:shopify": "8"}))
+        draft = plan(
+            parsed,
+            counts(parsed),
+            {},
+            [ChannelSpec(SHOPIFY, "Shopify", NO_BUFFER)],
+            OPEN,
+        )
+        assert draft.raises(SHOPIFY) == ["A"]
+
+
+class TestVolumeGuard:
+    def test_holds_when_rows_vanish(self) -> None:
+        verdict = volume_guard(
+            rows(("A", "10")),
+            WorkerState(guard_rows=10, guard_total=100),
+            0.5,
+            accept=False,
+        )
+        assert verdict.held
+        assert verdict.message.startswith(
+            "Inventory has 1 usable rows (was 10) and 10 units counted (was 100)"
+        )
+        result = plan(rows(("A", "10")), {Sku("A"): 10}, {}, SPECS, verdict)
+        assert all(result.pushes(name) == [] for name in TITLES)
+        assert row_cells(result, {}, TITLES, NOW) == []
+
+    def test_holds_when_the_total_collapses(self) -> None:
+        parsed = rows(*[(f"S{i}", "0") for i in range(10)])
+        assert volume_guard(parsed, WorkerState(guard_rows=10, guard_total=100), 0.5, accept=False).held
+
+    def test_accept_lets_the_shrink_through(self) -> None:
+        verdict = volume_guard(
+            rows(("A", "10")),
+            WorkerState(guard_rows=10, guard_total=100),
+            0.5,
+            accept=True,
+        )
+        assert not verdict.held
+        assert verdict.accepted
+
+    def test_first_cycle_and_small_changes_pass(self) -> None:
+        assert not volume_guard(rows(("A", "10")), WorkerState(), 0.5, accept=False).held
+        assert not volume_guard(
+            rows(("A", "6")),
+            WorkerState(guard_rows=1, guard_total=10),
+            0.5,
+            accept=False,
+        ).held
+
+
+def test_row_cells_write_only_what_changed() -> None:
+    parsed = rows(
+        (
+            "A",
+            "10",
+            {
+                "available": "10",
+                "channel:shopify": "8",
+                "status": "OK",
+                "reason": "Shopify: 10 - 2 (tier 3-10) = 8",
+            },
+        )
+    )
+    result = plan(parsed, counts(parsed), {}, SPECS[:1], OPEN)
+    assert row_cells(result, {}, TITLES, NOW) == []
+
+
+def test_row_cells_after_pushes_and_a_refusal() -> None:
+    parsed = rows(("A", "10"), ("B", "ten"))
+    result = plan(parsed, counts(parsed), {}, SPECS[:2], OPEN)
+    outcomes = {
+        SHOPIFY: ChannelResult({Sku("A"): PushOutcome(Sku("A"), True)}),
+        FACEBOOK: ChannelResult({Sku("A"): PushOutcome(Sku("A"), False, "bundle parent")}),
+    }
+    written = {(c.row, c.column): c.value for c in row_cells(result, outcomes, TITLES, NOW)}
+    assert written[(2, "channel:shopify")] == "8"
+    assert (
+        2,
+        "channel:facebook",
+    ) not in written  # refused: still blank, so nothing to write
+    assert written[(2, "status")] == "ERROR"
+    assert written[(2, "reason")].startswith("Facebook refused: bundle parent · Shopify: 10 - 2")
+    assert written[(2, "synced")] == "2026-11-27T09:00:00Z"
+    assert written[(3, "status")] == "ERROR"
+    assert written[(3, "reason")] == 'Quantity "ten" is not a whole number; enter a whole number of 0 or more'
+
+
+def test_flagged_rows_still_absorb_channel_sales() -> None:
+    parsed = rows(("A", "oops", {"channel:shopify": "8"}))
+    result = plan(parsed, {}, {(SHOPIFY, Sku("A")): -3}, SPECS[:1], OPEN)
+    written = {(c.row, c.column): c.value for c in row_cells(result, {}, TITLES, NOW)}
+    assert written[(2, "channel:shopify")] == "5"
+
+
+def test_channel_statuses() -> None:
+    parsed = rows(("A", "10"))
+    specs = [
+        ChannelSpec(SHOPIFY, "Shopify", NO_BUFFER),
+        ChannelSpec(FACEBOOK, "Facebook", NO_BUFFER, paused=True),
+        ChannelSpec(GOOGLE, "Google", NO_BUFFER, due=False),
+    ]
+    result = plan(parsed, counts(parsed), {}, specs, OPEN)
+    statuses = channel_statuses(result, {SHOPIFY: ChannelResult({}, ("push failed: 503",))}, specs, NOW)
+    assert [(s.channel, s.state, s.message) for s in statuses] == [
+        ("shopify", "ERROR", "push failed: 503"),
+        ("facebook", "PAUSED", "paused: nothing pushed; orders are still counted"),
+    ]
+
+
+stock = st.integers(-5, 500)
+
+
+@given(
+    st.lists(st.tuples(stock, st.none() | st.integers(0, 600)), min_size=1, max_size=20),
+    st.sampled_from([tiers(2), tiers(4), NO_BUFFER]),
+)
+def test_no_push_is_ever_negative_or_above_available(
+    data: list[tuple[int, int | None]], policy: BufferPolicy
+) -> None:
+    specs = [ChannelSpec(SHOPIFY, "Shopify", policy)]
+    raw = [
+        RawRow(
+            i + 2,
+            {"sku": f"S{i}", "quantity": "0", "override": "" if o is None else str(o)},
+        )
+        for i, (_, o) in enumerate(data)
+    ]
+    parsed = parse_rows(raw, LAYOUT)
+    available = {Sku(f"S{i}"): a for i, (a, _) in enumerate(data)}
+    for level in plan(parsed, available, {}, specs, OPEN).pushes(SHOPIFY):
+        assert 0 <= level.quantity <= max(available[level.sku], 0)
+
+
+@pytest.mark.parametrize("shown", [0, 5, 7])
+def test_hold_unconfirmed_never_pushes_above_what_the_channel_shows_when_it_is_behind(
+    shown: int,
+) -> None:
+    parsed = rows(("A", "20", {"channel:shopify": "8"}))
+    draft = plan(parsed, counts(parsed), {}, [ChannelSpec(SHOPIFY, "Shopify", NO_BUFFER)], OPEN)
+    assert hold_unconfirmed(draft, {SHOPIFY: {Sku("A"): shown}}).pushes(SHOPIFY) == []
