@@ -1,0 +1,192 @@
+"""Configuration: a TOML file (no secrets) validated into frozen Settings.
+
+Every error names the file and the dotted key, so ``sheetsync check-config`` points at the line
+to fix.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from sheetsync.core.buffers import BufferPolicy, Hold, Tier, parse_hold
+from sheetsync.errors import ConfigError
+from sheetsync.model import ChannelName, Layout
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _TierModel(_Strict):
+    min: Annotated[int, Field(ge=0)]
+    hold: int | str
+
+    @field_validator("hold")
+    @classmethod
+    def _hold_parses(cls, value: int | str) -> int | str:
+        parse_hold(str(value))
+        return value
+
+
+class _ChannelModel(_Strict):
+    kind: Literal["sandbox"]
+    title: str | None = None
+    interval: Annotated[float, Field(gt=0)] = 60.0
+    paused: bool = False
+    cap: Annotated[int, Field(ge=0)] | None = None
+    tiers: list[_TierModel] = Field(default_factory=lambda: [_TierModel(min=0, hold=0)])
+    #: sandbox only: seconds before a pushed quantity is what buyers see
+    lag: Annotated[float, Field(ge=0)] = 0.0
+    #: sandbox only: the SKUs it lists; others are refused (empty: it lists every SKU)
+    skus: list[str] = Field(default_factory=list)
+
+    @field_validator("tiers")
+    @classmethod
+    def _tiers_cover_zero(cls, tiers: list[_TierModel]) -> list[_TierModel]:
+        levels = [tier.min for tier in tiers]
+        if len(set(levels)) != len(levels):
+            raise ValueError("two tiers have the same min")
+        if 0 not in levels:
+            raise ValueError("one tier must start at min = 0 so every level has a hold")
+        return tiers
+
+
+class _WorkbookModel(_Strict):
+    kind: Literal["workbook"]
+    path: str
+
+
+class _GuardModel(_Strict):
+    max_drop: Annotated[float, Field(gt=0, le=1)] = 0.5
+    accept_shrink: bool = False
+
+
+class _SettingsModel(_Strict):
+    master: _WorkbookModel
+    guard: _GuardModel = Field(default_factory=_GuardModel)
+    channels: dict[str, _ChannelModel]
+
+    @model_validator(mode="after")
+    def _channel_names(self) -> _SettingsModel:
+        if not self.channels:
+            raise ValueError("at least one [channels.NAME] table is needed")
+        for name in self.channels:
+            if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+                raise ValueError(f'channel name "{name}" must be lower-case letters, digits and _')
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelSettings:
+    """One configured channel."""
+
+    name: ChannelName
+    kind: str
+    title: str
+    interval_s: float
+    paused: bool
+    policy: BufferPolicy
+    lag_s: float
+    skus: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class MasterSettings:
+    """Where the master inventory lives."""
+
+    kind: str
+    path: Path
+
+
+@dataclass(frozen=True, slots=True)
+class GuardSettings:
+    """The volume guard."""
+
+    max_drop: float
+    accept_shrink: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The whole validated configuration."""
+
+    source: Path
+    master: MasterSettings
+    guard: GuardSettings
+    channels: tuple[ChannelSettings, ...]
+
+    @property
+    def layout(self) -> Layout:
+        """The Inventory layout these channels imply."""
+        return Layout(tuple((c.name, c.title) for c in self.channels))
+
+
+def load(path: Path) -> Settings:
+    """Read and validate ``path``.
+
+    Raises:
+        ConfigError: naming the file and the key (``channels.shopify.tiers[1].hold``).
+    """
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file; `sheetsync init` writes one") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    try:
+        model = _SettingsModel.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(_describe(path, error)) from None
+    base = path.parent
+    return Settings(
+        source=path,
+        master=MasterSettings(model.master.kind, base / model.master.path),
+        guard=GuardSettings(model.guard.max_drop, model.guard.accept_shrink),
+        channels=tuple(_channel(name, c) for name, c in model.channels.items()),
+    )
+
+
+def _channel(name: str, model: _ChannelModel) -> ChannelSettings:
+    tiers = sorted((Tier(t.min, _hold(t.hold)) for t in model.tiers), key=lambda t: -t.min_level)
+    return ChannelSettings(
+        name=ChannelName(name),
+        kind=model.kind,
+        title=model.title or name.replace("_", " ").title(),
+        interval_s=model.interval,
+        paused=model.paused,
+        policy=BufferPolicy(tuple(tiers), model.cap),
+        lag_s=model.lag,
+        skus=frozenset(model.skus),
+    )
+
+
+def _hold(value: int | str) -> Hold:
+    return parse_hold(str(value))
+
+
+def _describe(path: Path, error: ValidationError) -> str:
+    lines = []
+    for problem in error.errors():
+        key = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in problem["loc"]).lstrip(
+            "."
+        )
+        message = problem["msg"].removeprefix("Value error, ")
+        if problem["type"] == "extra_forbidden":
+            message = "unknown setting (check the spelling)"
+        elif problem["type"] == "missing":
+            message = "missing; this setting is required"
+        lines.append(f"{path}: {key or '(top level)'}: {message}")
+    return "\n".join(lines)

@@ -1,0 +1,92 @@
+"""Configuration: the shipped files load, and every error names the file and the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sheetsync.config import load
+from sheetsync.core.buffers import published
+from sheetsync.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "sheetsync.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+MINIMAL = """
+[master]
+kind = "workbook"
+path = "inv.xlsx"
+
+[channels.shop]
+kind = "sandbox"
+"""
+
+
+def test_example_config_gives_the_seed_tiers() -> None:
+    settings = load(REPO / "config" / "example.toml")
+    assert [(c.name, published(10, c.policy).quantity) for c in settings.channels] == [
+        ("shopify", 8),
+        ("facebook", 7),
+        ("google", 6),
+    ]
+    assert settings.master.path == REPO / "config" / "inventory.xlsx"
+
+
+def test_demo_config_loads_with_three_lags() -> None:
+    settings = load(REPO / "config" / "demo.toml")
+    assert [c.lag_s for c in settings.channels] == [5, 240, 900]
+
+
+def test_defaults(tmp_path: Path) -> None:
+    settings = load(write(tmp_path, MINIMAL))
+    (channel,) = settings.channels
+    assert (channel.title, channel.interval_s, channel.paused) == ("Shop", 60.0, False)
+    assert published(7, channel.policy).quantity == 7
+    assert (settings.guard.max_drop, settings.guard.accept_shrink) == (0.5, False)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            'tiers = [{ min = 3, hold = "10 pct" }]',
+            'channels.shop.tiers[0].hold: "10 pct" is not a hold; write units (3), a percentage (10%) or all',
+        ),
+        (
+            "tiers = [{ min = 3, hold = 1 }]",
+            "channels.shop.tiers: one tier must start at min = 0",
+        ),
+        ("interval = 0", "channels.shop.interval: Input should be greater than 0"),
+        (
+            "colour = 'red'",
+            "channels.shop.colour: unknown setting (check the spelling)",
+        ),
+        ("cap = -1", "channels.shop.cap: Input should be greater than or equal to 0"),
+    ],
+)
+def test_errors_name_the_file_and_key(tmp_path: Path, extra: str, message: str) -> None:
+    path = write(tmp_path, MINIMAL + extra + "\n")
+    with pytest.raises(ConfigError) as caught:
+        load(path)
+    assert str(caught.value).startswith(f"{path}: {message}")
+
+
+def test_missing_file_and_bad_toml(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such file; `sheetsync init` writes one"):
+        load(tmp_path / "absent.toml")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load(write(tmp_path, "[master\n"))
+
+
+def test_missing_master_and_bad_channel_name(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"master: missing; this setting is required"):
+        load(write(tmp_path, '[channels.shop]\nkind = "sandbox"\n'))
+    with pytest.raises(ConfigError, match='channel name "Shop" must be lower-case'):
+        load(write(tmp_path, MINIMAL.replace("channels.shop", "channels.Shop")))
