@@ -1,0 +1,141 @@
+"""A sandbox channel for the demo and the tests: real channel behaviour, no network.
+
+It behaves like a slow marketplace: a pushed quantity becomes what buyers see only after
+``lag_s`` seconds (and then overwrites whatever the channel counted meanwhile, as real
+platforms do); buyers can only buy what is visible; every sale becomes an order that
+``orders_since`` returns; a cancellation puts units back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sheetsync.errors import PermanentError
+from sheetsync.model import (
+    ChannelLimits,
+    ChannelName,
+    Movement,
+    OrderBatch,
+    OrderLine,
+    PushOutcome,
+    Sku,
+    StockLevel,
+)
+
+#: Batch size the sandbox accepts per push, like a typical bulk endpoint.
+SANDBOX_MAX_BATCH = 100
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    quantity: int
+    visible_at: float
+
+
+class SandboxChannel:
+    """An in-memory channel with lag and a buyer-facing view; time comes from ``clock``."""
+
+    def __init__(
+        self,
+        name: ChannelName,
+        clock: Callable[[], datetime],
+        *,
+        lag_s: float = 0.0,
+        skus: Collection[str] = (),
+        max_batch: int = SANDBOX_MAX_BATCH,
+    ) -> None:
+        self.name = name
+        self.limits = ChannelLimits(max_batch=max_batch, typical_lag_s=lag_s)
+        self._clock = clock
+        self._listed = frozenset(skus)
+        self._visible: dict[Sku, int] = {}
+        self._pending: dict[Sku, _Pending] = {}
+        self._orders: list[OrderLine] = []
+        self.push_calls = 0
+
+    def push(self, levels: Sequence[StockLevel]) -> Sequence[PushOutcome]:
+        """Accept absolute quantities; they become visible after the channel's lag."""
+        if len(levels) > self.limits.max_batch:
+            raise PermanentError(
+                f"{self.name}: {len(levels)} items in one push; the limit is {self.limits.max_batch}"
+            )
+        self.push_calls += 1
+        self._settle()  # what was due before this push is visible; then the newest push wins
+        visible_at = self._now() + self.limits.typical_lag_s
+        outcomes = []
+        for level in levels:
+            if self._listed and level.sku not in self._listed:
+                outcomes.append(PushOutcome(level.sku, False, f"no listing with SKU {level.sku}"))
+            elif level.quantity < 0:
+                outcomes.append(PushOutcome(level.sku, False, f"quantity {level.quantity} is negative"))
+            else:
+                self._pending[level.sku] = _Pending(level.quantity, visible_at)
+                outcomes.append(PushOutcome(level.sku, True))
+        self._settle()  # a channel without lag shows it at once
+        return outcomes
+
+    def read_levels(self, skus: Collection[Sku]) -> Mapping[Sku, int]:
+        """What buyers see now."""
+        self._settle()
+        return {sku: self._visible[sku] for sku in skus if sku in self._visible}
+
+    def orders_since(self, cursor: str | None) -> OrderBatch:
+        """Order lines whose cursor is at or after ``cursor``."""
+        return OrderBatch(tuple(line for line in self._orders if cursor is None or line.cursor >= cursor))
+
+    def sell(self, sku: Sku, quantity: int = 1) -> bool:
+        """A buyer tries to buy; succeeds only if the channel shows enough units."""
+        self._settle()
+        if self._visible.get(sku, 0) < quantity:
+            return False
+        self._visible[sku] -= quantity
+        self._record(sku, quantity, Movement.SALE, f"order-{len(self._orders) + 1}")
+        return True
+
+    def cancel(self, order_id: str) -> None:
+        """Cancel an order: its units go back on sale and a restock line is reported."""
+        line = next(
+            line for line in self._orders if line.order_id == order_id and line.movement is Movement.SALE
+        )
+        self._settle()
+        self._visible[line.sku] = self._visible.get(line.sku, 0) + line.quantity
+        self._record(
+            line.sku,
+            line.quantity,
+            Movement.RESTOCK,
+            order_id,
+            line_id=f"{line.line_id}-cancel",
+        )
+
+    def _record(
+        self,
+        sku: Sku,
+        quantity: int,
+        movement: Movement,
+        order_id: str,
+        line_id: str = "1",
+    ) -> None:
+        sequence = len(self._orders) + 1
+        line = OrderLine(
+            self.name,
+            order_id,
+            line_id,
+            sku,
+            quantity,
+            movement,
+            self._clock(),
+            f"{sequence:012d}",
+        )
+        self._orders.append(line)
+
+    def _settle(self) -> None:
+        now = self._now()
+        for sku, pending in list(self._pending.items()):
+            if pending.visible_at <= now:
+                self._visible[sku] = pending.quantity
+                del self._pending[sku]
+
+    def _now(self) -> float:
+        return self._clock().astimezone(UTC).timestamp()
