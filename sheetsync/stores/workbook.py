@@ -1,0 +1,396 @@
+"""The embedded default master store: a local .xlsx workbook, via openpyxl.
+
+Every write reloads the file, so edits the merchant saved since ``read()`` survive, and
+lands through a temporary file and ``os.replace``, so a crash mid-save never tears the
+workbook. What the worker writes is a number or literal text, never a formula.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import secrets
+import shutil
+import zipfile
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import date, datetime, time
+from pathlib import Path
+
+from openpyxl import Workbook, load_workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, MergedCell
+from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
+from openpyxl.utils.exceptions import InvalidFileException
+from openpyxl.worksheet.formula import ArrayFormula
+from openpyxl.worksheet.worksheet import Worksheet
+
+from sheetsync.errors import PermanentError, StoreLayoutError, TransientError
+from sheetsync.model import (
+    GUARD_ROW_LABEL,
+    INVENTORY_SHEET,
+    LEDGER_HEADERS,
+    LEDGER_SHEET,
+    OVERRIDE,
+    QUANTITY,
+    SKU,
+    STATE_HEADERS,
+    STATE_SHEET,
+    STATUS_HEADERS,
+    STATUS_SHEET,
+    CellWrite,
+    ChannelStatus,
+    GuardStatus,
+    Layout,
+    LedgerEntry,
+    RawLedgerRow,
+    RawRow,
+    Snapshot,
+    StatusControl,
+    StatusUpdate,
+    header_key,
+    ledger_cells,
+)
+
+logger = logging.getLogger(__name__)
+
+MAX_CELL_TEXT = 32_767  #: characters per cell (Excel specifications and limits)
+MAX_EXACT_DIGITS = 15  #: digits Excel keeps in a number (Excel specifications and limits)
+
+# Written as a number only if reading it back gives the same text: no leading zero,
+# no "-0", no digits Excel would round away.
+_NUMBER = re.compile(rf"0|-?[1-9][0-9]{{0,{MAX_EXACT_DIGITS - 1}}}")
+_LOCK_FILES = (("LibreOffice", ".~lock.{}#"), ("Excel", "~${}"))
+
+_Row = tuple[object, ...]
+_Records = Iterator[tuple[int, dict[str, str]]]
+
+
+def create_workbook(path: Path, layout: Layout) -> None:
+    """Write a template: Inventory, Ledger, Status and State with bold, frozen headers.
+
+    Raises:
+        FileExistsError: ``path`` exists; an existing workbook is never replaced.
+    """
+    if path.exists():
+        raise FileExistsError(f"{path} already exists; choose another path or move it")
+    merchant = layout.merchant_headers()
+    inventory = [merchant[SKU], merchant[QUANTITY], merchant[OVERRIDE], *layout.worker_headers().values()]
+    wb = Workbook()
+    wb.remove(wb.worksheets[0])
+    for name, headers in (
+        (INVENTORY_SHEET, inventory),
+        (LEDGER_SHEET, list(LEDGER_HEADERS.values())),
+        (STATUS_SHEET, list(STATUS_HEADERS.values())),
+        (STATE_SHEET, list(STATE_HEADERS.values())),
+    ):
+        ws = wb.create_sheet(name)
+        ws.freeze_panes = "A2"
+        for column, title in enumerate(headers, start=1):
+            _put_header(ws, column, title)
+    _save(wb, path)
+
+
+class WorkbookStore:
+    """A ``MasterStore`` over a local .xlsx workbook (see the module docstring)."""
+
+    def __init__(self, path: Path, layout: Layout) -> None:
+        self.path = path
+        self.layout = layout
+
+    def read(self) -> Snapshot:
+        """Load the workbook once; every cell as raw text; absent tables read empty."""
+        wb = _load(self.path, read_only=True)
+        try:
+            self._require_inventory(wb.sheetnames)
+            sheets: dict[str, list[_Row]] = {}
+            for name in (INVENTORY_SHEET, LEDGER_SHEET, STATUS_SHEET, STATE_SHEET):
+                if name in wb.sheetnames:
+                    ws = wb[name]
+                    # Some writers record a too-small used range; trusting it drops columns.
+                    ws.reset_dimensions()
+                    sheets[name] = list(ws.iter_rows(values_only=True))
+        finally:
+            wb.close()
+        inventory = sheets[INVENTORY_SHEET]
+        columns = self._inventory_columns(inventory[0] if inventory else ())
+        titles = {header_key(title): name for name, title in self.layout.channels}
+        channels, guard = {}, ""
+        for _, cells in self._table_records(sheets, STATUS_SHEET, STATUS_HEADERS):
+            label, control = header_key(cells.get("channel", "")), cells.get("control", "")
+            if label in titles:
+                channels[titles[label]] = control
+            elif label == header_key(GUARD_ROW_LABEL):
+                guard = control
+        state: dict[str, str] = {}
+        for _, cells in self._table_records(sheets, STATE_SHEET, STATE_HEADERS):
+            if key := cells.get("key", "").strip():
+                state.setdefault(key, cells.get("value", ""))
+        return Snapshot(
+            rows=tuple(RawRow(n, cells) for n, cells in _records(inventory, columns)),
+            ledger=tuple(
+                RawLedgerRow(n, cells)
+                for n, cells in self._table_records(sheets, LEDGER_SHEET, LEDGER_HEADERS)
+            ),
+            control=StatusControl(channels, guard),
+            state=state,
+        )
+
+    def append_ledger(self, entries: Sequence[LedgerEntry]) -> None:
+        """Append one Ledger row per entry, in order, under its headers wherever they are."""
+        if not entries:
+            return
+        self._refuse_if_open()
+        wb = _load(self.path)
+        ws, columns = self._table(wb, LEDGER_SHEET, LEDGER_HEADERS)
+        for row, entry in enumerate(entries, start=_next_row(ws)):
+            for logical, text in ledger_cells(entry).items():
+                _put(ws, row, columns[logical], text)
+        _save(wb, self.path)
+
+    def write_status(self, update: StatusUpdate) -> None:
+        """Write worker cells, Status rows and state into a fresh load of the workbook.
+
+        Raises:
+            ValueError: a ``CellWrite`` names a column the worker does not own.
+        """
+        if not (update.cells or update.channels or update.guard or update.state):
+            return
+        self._refuse_if_open()
+        wb = _load(self.path)
+        if update.cells:
+            self._write_cells(wb, update.cells)
+        if update.channels or update.guard:
+            self._write_status_rows(wb, update.channels, update.guard)
+        if update.state:
+            ws, columns = self._table(wb, STATE_SHEET, STATE_HEADERS)
+            rows = _locate(ws, columns["key"], update.state, str.strip)
+            for key, value in update.state.items():
+                _put(ws, rows[key], columns["value"], value)
+        _save(wb, self.path)
+
+    def _write_cells(self, wb: Workbook, writes: Sequence[CellWrite]) -> None:
+        worker = self.layout.worker_headers()
+        if unknown := {write.column for write in writes} - worker.keys():
+            raise ValueError(f"not worker columns, refusing to write: {sorted(unknown)}")
+        self._require_inventory(wb.sheetnames)
+        ws = wb[INVENTORY_SHEET]
+        columns = self._inventory_columns(_header_row(ws))
+        wanted = {write.column for write in writes} - columns.keys()
+        columns |= _add_columns(ws, {k: t for k, t in worker.items() if k in wanted})
+        skus: dict[str, list[int]] = {}
+        cells = ws.iter_rows(min_row=2, min_col=columns[SKU], max_col=columns[SKU], values_only=True)
+        for number, (value,) in enumerate(cells, start=2):
+            skus.setdefault(_text(value).strip(), []).append(number)
+        for write in writes:
+            # The merchant may have inserted or deleted rows since read(): follow the SKU.
+            found = skus.get(write.sku, [])
+            rows = [write.row] if write.row in found else found
+            if len(rows) == 1:
+                _put(ws, rows[0], columns[write.column], write.value)
+            else:
+                logger.warning(
+                    "%s: SKU %s is not in row %d and is in %d other rows; not writing %s",
+                    self.path,
+                    write.sku,
+                    write.row,
+                    len(found),
+                    write.column,
+                )
+
+    def _write_status_rows(
+        self, wb: Workbook, channels: Sequence[ChannelStatus], guard: GuardStatus | None
+    ) -> None:
+        writes: list[tuple[str, dict[str, str]]] = []
+        for s in channels:  # every column but Control, which is the merchant's
+            values = {"state": s.state, "last_sync": s.last_sync, "message": s.message}
+            writes.append((s.title, values | {"pushed": str(s.pushed), "errors": str(s.errors)}))
+        if guard:
+            values = {"state": guard.state, "last_sync": guard.checked, "message": guard.message}
+            # The one merchant cell the worker writes: ACCEPT is consumed once acted on.
+            writes.append((GUARD_ROW_LABEL, values | ({"control": ""} if guard.consume_accept else {})))
+        ws, columns = self._table(wb, STATUS_SHEET, STATUS_HEADERS)
+        rows = _locate(ws, columns["channel"], [label for label, _ in writes], header_key)
+        for label, values in writes:
+            for logical, text in values.items():
+                _put(ws, rows[label], columns[logical], text)
+
+    def _inventory_columns(self, header: _Row) -> dict[str, int]:
+        where = f"{self.path}, sheet {INVENTORY_SHEET}"
+        merchant = self.layout.merchant_headers()
+        columns = _columns(header, merchant | self.layout.worker_headers(), where)
+        if missing := [merchant[name] for name in (SKU, QUANTITY) if name not in columns]:
+            found = ", ".join(text for value in header if (text := _text(value).strip()))
+            raise StoreLayoutError(
+                f"{where}: header row 1 lacks {' and '.join(missing)} "
+                f"(found: {found or 'no headers'}); add the missing header(s)"
+            )
+        return columns
+
+    def _table_records(
+        self, sheets: Mapping[str, list[_Row]], name: str, headers: Mapping[str, str]
+    ) -> _Records:
+        rows = sheets.get(name, [])
+        where = f"{self.path}, sheet {name}"
+        return _records(rows, _columns(rows[0] if rows else (), headers, where))
+
+    def _table(self, wb: Workbook, name: str, headers: Mapping[str, str]) -> tuple[Worksheet, dict[str, int]]:
+        """The sheet ``name`` and its columns, adding the sheet or any missing header."""
+        if name not in wb.sheetnames:
+            wb.create_sheet(name).freeze_panes = "A2"
+        ws = wb[name]
+        columns = _columns(_header_row(ws), headers, f"{self.path}, sheet {name}")
+        missing = {k: title for k, title in headers.items() if k not in columns}
+        return ws, columns | _add_columns(ws, missing)
+
+    def _require_inventory(self, sheetnames: Sequence[str]) -> None:
+        if INVENTORY_SHEET not in sheetnames:
+            raise StoreLayoutError(
+                f"{self.path} has no sheet {INVENTORY_SHEET} (found: "
+                f"{', '.join(sheetnames)}); name the inventory sheet {INVENTORY_SHEET}"
+            )
+
+    def _refuse_if_open(self) -> None:
+        # Our save would be lost at the spreadsheet app's next save of its own copy.
+        for app, pattern in _LOCK_FILES:
+            lock = self.path.with_name(pattern.format(self.path.name))
+            if lock.exists():
+                raise TransientError(
+                    f"{self.path} is open in {app} (lock file {lock.name}); close it so "
+                    "the worker can write (or delete the lock file if it is not open); "
+                    "nothing is lost, the next cycle retries"
+                )
+
+
+def _text(value: object) -> str:
+    """A cell value as raw text, never numericised: parsing belongs to the core."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, ArrayFormula):
+        return str(value.text or "")
+    return str(value)
+
+
+def _load(path: Path, *, read_only: bool = False) -> Workbook:
+    try:
+        # rich_text keeps formatting inside the merchant's cells through our save.
+        return load_workbook(path, read_only=read_only, rich_text=not read_only)
+    except FileNotFoundError as exc:
+        raise PermanentError(f"{path}: no such workbook; check the configured path") from exc
+    except (InvalidFileException, zipfile.BadZipFile) as exc:
+        raise PermanentError(f"{path} is not an .xlsx workbook ({exc})") from exc
+
+
+def _columns(header: _Row, wanted: Mapping[str, str], where: str) -> dict[str, int]:
+    """Logical name -> 1-based column, matched by header text; a repeat is an error."""
+    by_key = {header_key(title): logical for logical, title in wanted.items()}
+    columns: dict[str, int] = {}
+    for column, value in enumerate(header, start=1):
+        logical = by_key.get(header_key(_text(value)))
+        if logical in columns:
+            letters = f"{get_column_letter(columns[logical])} and {get_column_letter(column)}"
+            raise StoreLayoutError(
+                f"{where}: header {wanted[logical]!r} appears twice, in columns {letters}; "
+                "rename or delete one"
+            )
+        if logical is not None:
+            columns[logical] = column
+    return columns
+
+
+def _records(rows: Sequence[_Row], columns: Mapping[str, int]) -> _Records:
+    """(sheet row, text by logical column) for rows below the header with any text."""
+    for number, values in enumerate(rows[1:], start=2):
+        cells = {
+            logical: _text(values[column - 1]) if column <= len(values) else ""
+            for logical, column in columns.items()
+        }
+        if any(text.strip() for text in cells.values()):
+            yield number, cells
+
+
+def _header_row(ws: Worksheet) -> _Row:
+    return next(ws.iter_rows(min_row=1, max_row=1, values_only=True), ())
+
+
+def _used(values: Iterable[object]) -> bool:
+    return any(_text(value).strip() for value in values)
+
+
+def _add_columns(ws: Worksheet, headers: Mapping[str, str]) -> dict[str, int]:
+    """Add headers right of the last one, skipping columns the merchant has data in."""
+    header = _header_row(ws)
+    column = max((n for n, value in enumerate(header, 1) if _used([value])), default=0)
+    added = {}
+    for logical, title in headers.items():
+        column += 1
+        while _used(v for (v,) in ws.iter_rows(min_col=column, max_col=column, values_only=True)):
+            column += 1
+        _put_header(ws, column, title)
+        added[logical] = column
+    return added
+
+
+def _next_row(ws: Worksheet) -> int:
+    # Not ws.max_row: formatted but empty rows would push appends far below the data.
+    rows = enumerate(ws.iter_rows(values_only=True), start=1)
+    return max((number for number, values in rows if _used(values)), default=1) + 1
+
+
+def _locate(ws: Worksheet, column: int, labels: Iterable[str], key: Callable[[str], str]) -> dict[str, int]:
+    """The first row whose ``column`` matches each label; a missing label gets a new row."""
+    rows: dict[str, int] = {}
+    cells = ws.iter_rows(min_row=2, min_col=column, max_col=column, values_only=True)
+    for number, (value,) in enumerate(cells, start=2):
+        if text := key(_text(value)):
+            rows.setdefault(text, number)
+    free = _next_row(ws)
+    for label in labels:
+        if key(label) not in rows:
+            rows[key(label)], free = free, free + 1
+            _put(ws, rows[key(label)], column, label)
+    return {label: rows[key(label)] for label in labels}
+
+
+def _put_header(ws: Worksheet, column: int, title: str) -> None:
+    _put(ws, 1, column, title)
+    ws.cell(row=1, column=column).font = Font(bold=True)
+
+
+def _put(ws: Worksheet, row: int, column: int, text: str) -> None:
+    """Set a worker-owned cell: blank, a whole number as a number, else literal text."""
+    cell = ws.cell(row=row, column=column)
+    if isinstance(cell, MergedCell):
+        raise StoreLayoutError(
+            f"{ws.title}!{cell.coordinate} is in merged cells; unmerge them so the worker can write there"
+        )
+    if not text:
+        cell.value = None
+    elif _NUMBER.fullmatch(text):
+        cell.value = int(text)
+    else:
+        cell.value = ILLEGAL_CHARACTERS_RE.sub("", text)[:MAX_CELL_TEXT]
+        # openpyxl makes text starting with "=" a formula; worker text must never run.
+        cell.data_type = "s"
+
+
+def _save(wb: Workbook, path: Path) -> None:
+    """Replace ``path`` atomically: a crash leaves the old file or the new one, whole."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        with tmp.open("xb") as fh:  # unlike mkstemp's 0600, "x" honours the umask
+            wb.save(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if path.exists():
+            shutil.copymode(path, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
