@@ -23,7 +23,7 @@ from pydantic import (
 
 from sheetsync.core.buffers import BufferPolicy, Hold, Tier, parse_hold
 from sheetsync.errors import ConfigError
-from sheetsync.model import ChannelName, Layout
+from sheetsync.model import ChannelName, Layout, channel_column, header_key
 
 
 class _Strict(BaseModel):
@@ -44,7 +44,7 @@ class _TierModel(_Strict):
 class _ChannelModel(_Strict):
     kind: Literal["sandbox"]
     title: str | None = None
-    interval: Annotated[float, Field(gt=0)] = 60.0
+    interval: Annotated[int, Field(ge=1)] = 60
     paused: bool = False
     cap: Annotated[int, Field(ge=0)] | None = None
     tiers: list[_TierModel] = Field(default_factory=lambda: [_TierModel(min=0, hold=0)])
@@ -96,7 +96,7 @@ class ChannelSettings:
     name: ChannelName
     kind: str
     title: str
-    interval_s: float
+    interval_s: int
     paused: bool
     policy: BufferPolicy
     lag_s: float
@@ -151,12 +151,31 @@ def load(path: Path) -> Settings:
     except ValidationError as error:
         raise ConfigError(_describe(path, error)) from None
     base = path.parent
-    return Settings(
+    settings = Settings(
         source=path,
         master=MasterSettings(model.master.kind, base / model.master.path),
         guard=GuardSettings(model.guard.max_drop, model.guard.accept_shrink),
         channels=tuple(_channel(name, c) for name, c in model.channels.items()),
     )
+    _check_headers(settings)
+    return settings
+
+
+def _check_headers(settings: Settings) -> None:
+    """A channel title becomes an Inventory header: it must not clash with another one."""
+    layout = settings.layout
+    headers = layout.merchant_headers() | layout.worker_headers()
+    for name, title in layout.channels:
+        clash = [
+            other
+            for logical, other in headers.items()
+            if logical != channel_column(name) and header_key(other) == header_key(title)
+        ]
+        if clash:
+            raise ConfigError(
+                f'{settings.source}: channels.{name}.title: "{title}" would be a second '
+                f'"{clash[0]}" column in the Inventory sheet; choose another title'
+            )
 
 
 def _channel(name: str, model: _ChannelModel) -> ChannelSettings:

@@ -47,7 +47,7 @@ def test_demo_config_loads_with_three_lags() -> None:
 def test_defaults(tmp_path: Path) -> None:
     settings = load(write(tmp_path, MINIMAL))
     (channel,) = settings.channels
-    assert (channel.title, channel.interval_s, channel.paused) == ("Shop", 60.0, False)
+    assert (channel.title, channel.interval_s, channel.paused) == ("Shop", 60, False)
     assert published(7, channel.policy).quantity == 7
     assert (settings.guard.max_drop, settings.guard.accept_shrink) == (0.5, False)
 
@@ -63,7 +63,8 @@ def test_defaults(tmp_path: Path) -> None:
             "tiers = [{ min = 3, hold = 1 }]",
             "channels.shop.tiers: one tier must start at min = 0",
         ),
-        ("interval = 0", "channels.shop.interval: Input should be greater than 0"),
+        ("interval = 0", "channels.shop.interval: Input should be greater than or equal to 1"),
+        ("interval = 0.5", "channels.shop.interval: Input should be a valid integer"),
         (
             "colour = 'red'",
             "channels.shop.colour: unknown setting (check the spelling)",
@@ -76,6 +77,14 @@ def test_errors_name_the_file_and_key(tmp_path: Path, extra: str, message: str) 
     with pytest.raises(ConfigError) as caught:
         load(path)
     assert str(caught.value).startswith(f"{path}: {message}")
+
+
+@pytest.mark.parametrize("title", ["Status", "available", "SKU"])
+def test_a_channel_title_must_not_clash_with_another_column(tmp_path: Path, title: str) -> None:
+    path = write(tmp_path, MINIMAL + f'title = "{title}"\n')
+    with pytest.raises(ConfigError) as caught:
+        load(path)
+    assert str(caught.value).startswith(f'{path}: channels.shop.title: "{title}" would be a second')
 
 
 def test_missing_file_and_bad_toml(tmp_path: Path) -> None:

@@ -146,7 +146,7 @@ def parse_rows(raw: Sequence[RawRow], layout: Layout) -> ParsedRows:
         holds = _parse_holds(row, layout, messages)
         master = None
         if sku is not None and count is not None and not messages:
-            believed = {name: own_number(row.cells.get(channel_column(name), "")) for name, _ in layout.channels}
+            believed = {n: own_number(row.cells.get(channel_column(n), "")) for n, _ in layout.channels}
             master = MasterRow(row.row, sku, count, override, holds, believed, current)
         parsed.append((row, sku, master, messages, current))
 
