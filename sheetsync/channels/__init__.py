@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from sheetsync.model import (
     ChannelLimits,
@@ -34,8 +34,9 @@ class Channel(Protocol):
         ...
 
 
+@runtime_checkable
 class OrderSource(Protocol):
-    """A channel with checkout: its orders are ingested into the ledger."""
+    """A channel with checkout: its orders are ingested into the ledger (the worker checks for it)."""
 
     def orders_since(self, cursor: str | None) -> OrderBatch:
         """Order lines at or after ``cursor`` (None: from the start), oldest first.

@@ -1,0 +1,234 @@
+"""The worker: the one place where I/O is sequenced.
+
+One cycle = read master → ingest new orders exactly once (the ledger append is the commit
+point) → plan → push → write status.  A crash before the append re-reads the same orders next
+time and their keys drop the ones already applied; a crash after it re-plans from the ledger
+and pushes the same absolute quantities again, which is harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import FrameType
+
+import schedule
+
+from sheetsync.channels import Channel, OrderSource
+from sheetsync.channels.sandbox import SandboxChannel
+from sheetsync.config import Settings
+from sheetsync.core import ledger as ledger_
+from sheetsync.core.cells import parse_rows
+from sheetsync.core.plan import (
+    ChannelResult,
+    ChannelSpec,
+    Plan,
+    channel_statuses,
+    guard_status,
+    hold_unconfirmed,
+    plan,
+    row_cells,
+    volume_guard,
+)
+from sheetsync.core.state import WorkerState, parse_state, state_cells
+from sheetsync.errors import SyncError
+from sheetsync.model import ChannelName, OrderLine, PushOutcome, Sku, StatusUpdate
+from sheetsync.stores import MasterStore
+from sheetsync.stores.workbook import WorkbookStore
+
+log = logging.getLogger(__name__)
+
+#: Control-cell words that pause a channel (a Google Sheets checkbox reads TRUE).
+PAUSE_WORDS = frozenset({"pause", "paused", "true", "yes", "x"})
+
+
+@dataclass(frozen=True, slots=True)
+class CycleReport:
+    """What one cycle did, for logs, the CLI and tests."""
+
+    at: datetime
+    ingested: int
+    pushed: Mapping[ChannelName, int]
+    refused: int
+    errors: Mapping[ChannelName, tuple[str, ...]]
+    held: bool
+    flagged_rows: int
+    plan: Plan = field(repr=False)
+
+    def summary(self) -> str:
+        """One log line."""
+        pushes = ", ".join(f"{name} {count}" for name, count in self.pushed.items()) or "none"
+        text = f"ingested {self.ingested} order lines; pushed {pushes}; {self.flagged_rows} rows flagged"
+        if self.held:
+            text += "; HELD by the volume guard"
+        for name, errors in self.errors.items():
+            text += f"; {name}: {'; '.join(errors)}"
+        return text
+
+
+def run_cycle(
+    store: MasterStore,
+    channels: Sequence[Channel],
+    settings: Settings,
+    now: datetime,
+    due: Collection[ChannelName] | None = None,
+    accept_shrink: bool = False,
+) -> CycleReport:
+    """Run one sync cycle against ``channels`` that are ``due`` (all of them when None)."""
+    due_names = {c.name for c in channels} if due is None else set(due)
+    layout = settings.layout
+    snapshot = store.read()
+    ledger = ledger_.parse_ledger(snapshot.ledger)
+    for message in ledger.problems:
+        log.warning("%s", message)
+    parsed = parse_rows(snapshot.rows, layout)
+    for problem in parsed.problems:
+        log.warning(
+            "Inventory row %d (SKU %s): %s",
+            problem.row,
+            problem.sku or "blank",
+            "; ".join(problem.messages),
+        )
+    state = parse_state(snapshot.state)
+
+    errors: dict[ChannelName, list[str]] = {c.name: [] for c in channels}
+    lines: list[OrderLine] = []
+    for channel in channels:
+        if channel.name in due_names and isinstance(channel, OrderSource):
+            try:
+                lines += channel.orders_since(ledger_.cursor(ledger.entries, channel.name)).lines
+            except SyncError as error:
+                errors[channel.name].append(f"orders not read: {error}")
+    counts = {row.sku: row.count for row in parsed.rows}
+    fresh = ledger_.new_entries(lines, ledger, counts, now)
+    store.append_ledger(fresh)  # the commit point: order lines count from here on, exactly once
+
+    entries = [*ledger.entries, *fresh]
+    applied = ledger.size if state.ledger_applied is None else state.ledger_applied
+    moves = ledger_.channel_moves(ledger, fresh, since=applied)
+    guard = volume_guard(
+        parsed,
+        state,
+        settings.guard.max_drop,
+        accept_shrink or _accepts(snapshot.control.guard),
+    )
+    specs = [_spec(channel, settings, snapshot.control.channels, due_names) for channel in channels]
+    draft = plan(parsed, ledger_.available(counts, entries), moves, specs, guard)
+    reported = {}
+    for channel in channels:
+        raises = draft.raises(channel.name)
+        if raises:
+            try:
+                reported[channel.name] = channel.read_levels(raises)
+            except SyncError as error:
+                errors[channel.name].append(f"levels not read, raises held: {error}")
+                reported[channel.name] = {sku: 0 for sku in raises}
+    final = hold_unconfirmed(draft, reported)
+
+    results = {channel.name: _push(channel, final, errors[channel.name]) for channel in channels}
+    titles = {c.name: c.title for c in settings.channels}
+    # While held, no row is written, so the channel columns have not absorbed these moves yet.
+    if guard.held:
+        new_state = WorkerState(applied, state.guard_rows, state.guard_total)
+    else:
+        new_state = WorkerState(ledger.size + len(fresh), guard.rows, guard.total)
+    store.write_status(
+        StatusUpdate(
+            cells=tuple(row_cells(final, results, titles, now)),
+            channels=tuple(channel_statuses(final, results, specs, now)),
+            guard=guard_status(guard, now),
+            state=state_cells(new_state),
+        )
+    )
+    report = CycleReport(
+        at=now,
+        ingested=len([e for e in fresh if e.channel is not None]),
+        pushed={
+            name: sum(o.ok for o in r.outcomes.values()) for name, r in results.items() if name in due_names
+        },
+        refused=sum(not o.ok for r in results.values() for o in r.outcomes.values()),
+        errors={name: tuple(errs) for name, errs in errors.items() if errs},
+        held=guard.held,
+        flagged_rows=len(final.problems),
+        plan=final,
+    )
+    log.info("cycle: %s", report.summary())
+    return report
+
+
+def _accepts(control: str) -> bool:
+    return control.strip().casefold() == "accept"
+
+
+def _spec(
+    channel: Channel,
+    settings: Settings,
+    control: Mapping[ChannelName, str],
+    due: Collection[ChannelName],
+) -> ChannelSpec:
+    configured = next(c for c in settings.channels if c.name == channel.name)
+    paused = configured.paused or control.get(channel.name, "").strip().casefold() in PAUSE_WORDS
+    return ChannelSpec(channel.name, configured.title, configured.policy, paused, channel.name in due)
+
+
+def _push(channel: Channel, final: Plan, errors: list[str]) -> ChannelResult:
+    """Push in batches of the channel's limit; a failed batch fails only itself."""
+    levels = final.pushes(channel.name)
+    outcomes: dict[Sku, PushOutcome] = {}
+    size = channel.limits.max_batch
+    for start in range(0, len(levels), size):
+        batch = levels[start : start + size]
+        try:
+            outcomes.update((o.sku, o) for o in channel.push(batch))
+        except SyncError as error:
+            errors.append(f"push of {len(batch)} items failed: {error}")
+    return ChannelResult(outcomes, tuple(errors))
+
+
+def open_store(settings: Settings) -> MasterStore:
+    """The master store the settings name."""
+    return WorkbookStore(settings.master.path, settings.layout)
+
+
+def open_channels(settings: Settings, clock: Callable[[], datetime]) -> list[Channel]:
+    """The channels the settings name, built from their kind."""
+    return [SandboxChannel(c.name, clock, lag_s=c.lag_s, skus=c.skus) for c in settings.channels]
+
+
+def run_forever(
+    store: MasterStore,
+    channels: Sequence[Channel],
+    settings: Settings,
+    clock: Callable[[], datetime],
+    stop: threading.Event,
+) -> None:
+    """Run cycles at each channel's interval until ``stop`` is set; the current cycle finishes."""
+    due: set[ChannelName] = {c.name for c in channels}  # everyone on the first cycle
+    scheduler = schedule.Scheduler()
+    for configured in settings.channels:
+        scheduler.every(configured.interval_s).seconds.do(due.add, configured.name)
+    while not stop.is_set():
+        if due:
+            try:
+                run_cycle(store, channels, settings, clock(), due)
+            except SyncError as error:
+                log.error("cycle failed, retrying at the next interval: %s", error)  # noqa: TRY400 - no traceback for an expected failure
+            due.clear()
+        scheduler.run_pending()
+        if not due:
+            stop.wait(timeout=max(scheduler.idle_seconds or 0.0, 0.05))
+
+
+def stop_on_signals(stop: threading.Event) -> None:
+    """SIGTERM (a platform shutting the worker down) and SIGINT finish the cycle, then exit."""
+
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %d: finishing the current cycle, then stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)

@@ -1,0 +1,358 @@
+"""Multi-cycle scenarios through the real worker, the workbook store and sandbox channels."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from openpyxl import load_workbook
+
+from sheetsync.channels.sandbox import SandboxChannel
+from sheetsync.config import Settings, load
+from sheetsync.errors import TransientError
+from sheetsync.model import (
+    INVENTORY_SHEET,
+    LEDGER_SHEET,
+    STATUS_SHEET,
+    ChannelName,
+    LedgerEntry,
+    OrderBatch,
+    Sku,
+    Snapshot,
+    StatusUpdate,
+    StockLevel,
+    header_key,
+)
+from sheetsync.stores.workbook import WorkbookStore, create_workbook
+from sheetsync.worker import run_cycle, run_forever
+
+CONFIG = """
+[master]
+kind = "workbook"
+path = "inventory.xlsx"
+
+[channels.shopify]
+kind = "sandbox"
+interval = 30
+tiers = [{ min = 11, hold = "5%" }, { min = 3, hold = 2 }, { min = 0, hold = "all" }]
+
+[channels.facebook]
+kind = "sandbox"
+interval = 30
+lag = 600
+tiers = [{ min = 11, hold = "15%" }, { min = 3, hold = 3 }, { min = 0, hold = "all" }]
+
+[channels.google]
+kind = "sandbox"
+interval = 120
+tiers = [{ min = 11, hold = "20%" }, { min = 3, hold = 4 }, { min = 0, hold = "all" }]
+"""
+
+
+class World:
+    """A workbook master, three sandbox channels and a clock the test moves."""
+
+    def __init__(self, tmp_path: Path, rows: Sequence[tuple[str, object]]) -> None:
+        (tmp_path / "sheetsync.toml").write_text(CONFIG, encoding="utf-8")
+        self.settings: Settings = load(tmp_path / "sheetsync.toml")
+        self.path = self.settings.master.path
+        create_workbook(self.path, self.settings.layout)
+        for number, (sku, quantity) in enumerate(rows, start=2):
+            self.type(number, "SKU", sku)
+            self.type(number, "Quantity", quantity)
+        self.now = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+        self.channels = {
+            c.name: SandboxChannel(c.name, lambda: self.now, lag_s=c.lag_s) for c in self.settings.channels
+        }
+        self.store = WorkbookStore(self.path, self.settings.layout)
+
+    def cycle(self, due: set[str] | None = None, store: object = None) -> None:
+        run_cycle(
+            store or self.store,  # type: ignore[arg-type]
+            list(self.channels.values()),
+            self.settings,
+            self.now,
+            None if due is None else {ChannelName(d) for d in due},
+        )
+
+    def type(self, row: int, header: str, value: object, sheet: str = INVENTORY_SHEET) -> None:
+        """The merchant types into a cell (by header name) and saves."""
+        book = load_workbook(self.path)
+        ws = book[sheet]
+        column = next(c.column for c in ws[1] if c.value and header_key(str(c.value)) == header_key(header))
+        ws.cell(row, column).value = value  # ws.cell(row, column, None) would not clear it
+        book.save(self.path)
+
+    def cell(self, row: int, header: str, sheet: str = INVENTORY_SHEET) -> object:
+        ws = load_workbook(self.path)[sheet]
+        column = next(c.column for c in ws[1] if c.value and header_key(str(c.value)) == header_key(header))
+        return ws.cell(row, column).value
+
+    def control(self, label: str, value: str) -> None:
+        """The merchant types in the Control cell of a Status row."""
+        book = load_workbook(self.path)
+        ws = book[STATUS_SHEET]
+        row = next(r for r in range(2, ws.max_row + 1) if ws.cell(r, 1).value == label)
+        ws.cell(row, 2, value)
+        book.save(self.path)
+
+    def status(self, label: str) -> dict[str, object]:
+        ws = load_workbook(self.path)[STATUS_SHEET]
+        headers = [c.value for c in ws[1]]
+        for values in ws.iter_rows(min_row=2, values_only=True):
+            if values[0] == label:
+                return dict(zip(headers, values, strict=False))
+        raise AssertionError(f"no Status row {label}")
+
+    def ledger(self) -> list[dict[str, object]]:
+        ws = load_workbook(self.path)[LEDGER_SHEET]
+        headers = [c.value for c in ws[1]]
+        return [
+            dict(zip(headers, v, strict=False)) for v in ws.iter_rows(min_row=2, values_only=True) if any(v)
+        ]
+
+    def shown(self, channel: str, sku: str) -> int | None:
+        return self.channels[ChannelName(channel)].read_levels([Sku(sku)]).get(Sku(sku))
+
+    def sell(self, channel: str, sku: str, quantity: int = 1) -> None:
+        assert self.channels[ChannelName(channel)].sell(Sku(sku), quantity)
+
+    def later(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    return World(tmp_path, [("A-1", 10), ("B-2", 3), ("C-3", "ten")])
+
+
+def test_first_cycle_pushes_the_seed_tiers_and_writes_status_to_the_sheet(world: World) -> None:
+    world.cycle()
+    world.later(600)
+    assert [world.shown(c, "A-1") for c in ("shopify", "facebook", "google")] == [8, 7, 6]
+    assert [world.cell(2, h) for h in ("Available", "Shopify", "Facebook", "Google", "Status")] == [
+        10,
+        8,
+        7,
+        6,
+        "OK",
+    ]
+    assert world.cell(2, "Reason") == (
+        "Shopify: 10 - 2 (tier 3-10) = 8 · Facebook: 10 - 3 (tier 3-10) = 7 · Google: 10 - 4 (tier 3-10) = 6"
+    )
+    assert world.cell(2, "Synced") == "2026-11-27T09:00:00Z"
+    assert [world.cell(3, h) for h in ("Shopify", "Facebook", "Google")] == [1, 0, 0]
+    # The bad row is flagged in place, never pushed, and the rest of the catalogue synced.
+    assert world.cell(4, "Status") == "ERROR"
+    assert (
+        world.cell(4, "Reason") == 'Quantity "ten" is not a whole number; enter a whole number of 0 or more'
+    )
+    assert world.shown("shopify", "C-3") is None
+    assert world.cell(4, "Quantity") == "ten"  # the merchant's cell is untouched
+    assert world.status("Shopify")["State"] == "OK"
+
+
+def test_orders_are_counted_once_and_reach_every_channel(world: World) -> None:
+    world.cycle()
+    world.later(600)
+    world.sell("shopify", "A-1", 2)
+    world.cycle()
+    world.cycle()  # the same order is offered again: nothing changes
+    world.later(600)
+    sales = [e for e in world.ledger() if e["Movement"] == "SALE"]
+    assert [(e["Key"], e["SKU"], e["Delta"]) for e in sales] == [("shopify/order-1/1", "A-1", -2)]
+    assert world.cell(2, "Available") == 8
+    assert [world.shown(c, "A-1") for c in ("shopify", "facebook", "google")] == [6, 5, 4]
+    assert world.cell(2, "Quantity") == 10  # the merchant's count stays as typed
+
+
+def test_only_changed_skus_are_pushed(world: World) -> None:
+    world.cycle()
+    before = world.channels[ChannelName("shopify")].push_calls
+    world.cycle()
+    assert world.channels[ChannelName("shopify")].push_calls == before
+
+
+class CrashingStore:
+    """Delegates to the real store, failing once at a chosen step (a crash between two calls)."""
+
+    def __init__(self, store: WorkbookStore, fail_on: str) -> None:
+        self.store, self.fail_on = store, fail_on
+
+    def read(self) -> Snapshot:
+        return self.store.read()
+
+    def append_ledger(self, entries: Sequence[LedgerEntry]) -> None:
+        if self.fail_on == "append":
+            raise KeyboardInterrupt("crash before the commit point")
+        self.store.append_ledger(entries)
+
+    def write_status(self, update: StatusUpdate) -> None:
+        if self.fail_on == "write":
+            raise KeyboardInterrupt("crash after the pushes")
+        self.store.write_status(update)
+
+
+@pytest.mark.parametrize("step", ["append", "write"])
+def test_a_crash_between_steps_never_doubles_or_loses_an_order(world: World, step: str) -> None:
+    world.cycle()
+    world.later(600)
+    world.sell("shopify", "A-1", 3)
+    with pytest.raises(KeyboardInterrupt):
+        world.cycle(store=CrashingStore(world.store, step))
+    world.cycle()
+    world.later(600)
+    world.cycle()
+    assert [e["Delta"] for e in world.ledger() if e["Movement"] == "SALE"] == [-3]
+    assert world.cell(2, "Available") == 7
+    assert [world.cell(2, h) for h in ("Shopify", "Facebook", "Google")] == [5, 4, 3]
+    assert [world.shown(c, "A-1") for c in ("shopify", "facebook", "google")] == [5, 4, 3]
+    assert world.cell(2, "Status") == "OK"
+
+
+def test_a_merchant_edit_between_read_and_write_survives(world: World) -> None:
+    class EditingStore(CrashingStore):
+        def read(self) -> Snapshot:
+            snapshot = self.store.read()
+            world.type(2, "Quantity", 20)  # saved while the worker is pushing
+            return snapshot
+
+    world.cycle(store=EditingStore(world.store, fail_on=""))
+    assert world.cell(2, "Quantity") == 20
+    world.cycle()
+    world.later(600)
+    assert world.shown("shopify", "A-1") == 19  # 20 - 5%, rounded down
+
+
+def test_a_recount_is_just_typing_the_new_number(world: World) -> None:
+    world.cycle()
+    world.later(600)
+    world.sell("shopify", "A-1", 4)
+    world.cycle()
+    assert world.cell(2, "Available") == 6
+    world.type(2, "Quantity", 5)  # the shelf count, the 4 sold already gone
+    world.cycle()
+    assert world.cell(2, "Available") == 5
+    assert [e["Movement"] for e in world.ledger()] == ["COUNT", "SALE", "COUNT"]
+
+
+def test_a_failing_channel_does_not_stop_the_others_and_recovers(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    google = world.channels[ChannelName("google")]
+
+    def unavailable(levels: Sequence[StockLevel]) -> None:
+        raise TransientError("google: 503 from the API")
+
+    monkeypatch.setattr(google, "push", unavailable)
+    world.cycle()
+    world.later(600)
+    assert world.shown("shopify", "A-1") == 8
+    assert world.status("Google")["State"] == "ERROR"
+    assert "503" in str(world.status("Google")["Message"])
+    assert world.cell(2, "Google") is None
+    monkeypatch.undo()
+    world.cycle()
+    assert world.shown("google", "A-1") == 6
+    assert world.status("Google")["State"] == "OK"
+
+
+def test_pause_a_channel_from_the_status_sheet(world: World) -> None:
+    world.cycle()
+    world.later(600)
+    world.control("Facebook", "PAUSE")
+    assert world.status("Facebook")["Control"] == "PAUSE"
+    world.sell("shopify", "A-1", 5)
+    world.cycle()
+    world.later(600)
+    assert world.shown("facebook", "A-1") == 7  # not pushed while paused
+    assert world.shown("shopify", "A-1") == 3
+    assert world.status("Facebook")["State"] == "PAUSED"
+    assert world.status("Facebook")["Control"] == "PAUSE"  # the merchant's cell is left alone
+    assert "Facebook: paused, would be" in str(world.cell(2, "Reason"))
+
+
+def test_override_and_row_pause(world: World) -> None:
+    world.type(2, "Override", 4)
+    world.type(3, "Override", "PAUSE")
+    world.cycle()
+    world.later(600)
+    assert [world.shown(c, "A-1") for c in ("shopify", "facebook", "google")] == [4, 4, 4]
+    assert world.shown("shopify", "B-2") is None
+    assert world.cell(3, "Status") == "PAUSED"
+
+
+def test_the_volume_guard_holds_a_bad_paste_until_the_merchant_accepts(world: World) -> None:
+    world.cycle()
+    world.later(600)
+    world.type(2, "SKU", None)
+    world.type(2, "Quantity", None)
+    world.type(3, "Quantity", "see tab 2")  # two of two usable rows gone
+    world.sell("shopify", "A-1", 1)
+    world.cycle()
+    world.later(600)
+    guard = world.status("Volume guard")
+    assert guard["State"] == "HOLD"
+    assert "type ACCEPT in the Control cell" in str(guard["Message"])
+    assert world.shown("google", "A-1") == 6  # nothing pushed
+    assert [e["Movement"] for e in world.ledger()][-1] == "SALE"  # but the order was counted
+    world.type(2, "SKU", "A-1")
+    world.type(2, "Quantity", 1)
+    world.control("Volume guard", "ACCEPT")
+    world.cycle()
+    world.later(600)
+    assert world.status("Volume guard")["State"] == "OK"
+    assert world.status("Volume guard")["Control"] in (None, "")  # consumed
+    assert world.shown("shopify", "A-1") == 0  # 1 counted, and the sale made meanwhile still counts
+
+
+def test_never_raises_a_channel_that_sold_what_we_have_not_seen(world: World) -> None:
+    world.cycle()
+    world.later(600)
+    world.type(2, "Quantity", 30)  # restock, and Shopify sells at the same moment
+    world.cycle(due={"google"})  # Shopify's orders are not read this cycle
+    world.sell("shopify", "A-1", 2)
+    world.cycle(due={"facebook"})
+    assert world.shown("shopify", "A-1") == 6
+    shopify = world.channels[ChannelName("shopify")]
+    calls = shopify.push_calls
+
+    # Shopify is due but its orders endpoint lags: it shows 6, we set 8, so no raise to 28.
+    orders_since = shopify.orders_since
+    shopify.orders_since = lambda cursor: OrderBatch(())  # type: ignore[method-assign]
+    world.cycle(due={"shopify"})
+    assert shopify.push_calls == calls
+    assert world.cell(2, "Status") == "LAG"
+    shopify.orders_since = orders_since  # type: ignore[method-assign]
+    world.cycle(due={"shopify"})
+    assert world.shown("shopify", "A-1") == 26  # 28 available, 5% held, once the sales are in
+    assert world.cell(2, "Status") == "OK"
+
+
+def test_run_forever_runs_each_channel_at_its_interval_and_stops_cleanly(world: World) -> None:
+    fast = {"shopify": 1, "facebook": 1, "google": 3600}
+    world.settings = dataclasses.replace(
+        world.settings,
+        channels=tuple(dataclasses.replace(c, interval_s=fast[c.name]) for c in world.settings.channels),
+    )
+    stop = threading.Event()
+    seen: list[set[str]] = []
+
+    class Counting(CrashingStore):
+        def write_status(self, update: StatusUpdate) -> None:
+            self.store.write_status(update)
+            seen.append({s.channel for s in update.channels})
+            if len(seen) == 3:
+                stop.set()  # as SIGTERM does: this cycle finishes, no other starts
+
+    run_forever(
+        Counting(world.store, ""), list(world.channels.values()), world.settings, lambda: world.now, stop
+    )  # type: ignore[arg-type]
+    assert len(seen) == 3
+    assert seen[0] == {"shopify", "facebook", "google"}
+    assert all("google" not in due for due in seen[1:])  # its interval has not come round
+    assert {"shopify", "facebook"} <= set().union(*seen[1:])
