@@ -1,0 +1,216 @@
+"""The ``sheetsync`` command: init, check-config, sync --once, run, status, demo."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import threading
+from collections import Counter
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from sheetsync import __version__
+from sheetsync.config import Settings, load
+from sheetsync.core.cells import parse_rows
+from sheetsync.core.ledger import parse_ledger
+from sheetsync.demo import run_demo
+from sheetsync.errors import ConfigError, SheetsyncError
+from sheetsync.model import REASON, ROW_STATUS
+from sheetsync.stores.workbook import create_workbook
+from sheetsync.worker import (
+    PAUSE_WORDS,
+    open_channels,
+    open_store,
+    run_cycle,
+    run_forever,
+    stop_on_signals,
+)
+
+log = logging.getLogger("sheetsync")
+
+DEFAULT_CONFIG = Path("sheetsync.toml")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the process exit code."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        code: int = args.run(args)
+    except ConfigError as error:
+        print(f"configuration error:\n{error}")
+        return 2
+    except SheetsyncError as error:
+        print(f"error: {error}")
+        return 1
+    return code
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sheetsync", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"sheetsync {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every request path")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    def command(name: str, help_: str, run: object, *, config: bool = True) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_, description=help_)
+        sub.set_defaults(run=run)
+        if config:
+            sub.add_argument(
+                "--config",
+                type=Path,
+                default=DEFAULT_CONFIG,
+                help="default: %(default)s",
+            )
+        return sub
+
+    init = command("init", "write a config file and a template workbook", _init, config=False)
+    init.add_argument("--dir", type=Path, default=Path(), help="where to write them (default: here)")
+    command("check-config", "validate the config and say what it configures", _check_config)
+    sync = command("sync", "run one sync cycle", _sync)
+    sync.add_argument("--once", action="store_true", required=True, help="one cycle, then exit")
+    sync.add_argument(
+        "--accept-shrink",
+        action="store_true",
+        help="accept a shrink the volume guard holds",
+    )
+    command("run", "run cycles at each channel's interval until SIGTERM", _run)
+    command("status", "show flagged rows and paused channels from the master", _status)
+    demo = command("demo", "run the whole loop offline in simulated time", _demo, config=False)
+    demo.add_argument(
+        "--no-buffers",
+        action="store_true",
+        help="publish everything: see what lag does",
+    )
+    demo.add_argument("--seed", type=int, default=7, help="buyers' random seed (default: %(default)s)")
+    demo.add_argument(
+        "--workbook",
+        type=Path,
+        default=Path("sheetsync-demo.xlsx"),
+        help="default: %(default)s",
+    )
+    return parser
+
+
+def _init(args: argparse.Namespace) -> int:
+    config, workbook = args.dir / DEFAULT_CONFIG, args.dir / "inventory.xlsx"
+    for path in (config, workbook):
+        if path.exists():
+            print(f"{path} already exists; not overwriting it")
+            return 1
+    args.dir.mkdir(parents=True, exist_ok=True)
+    with resources.as_file(resources.files("sheetsync") / "templates" / "sheetsync.toml") as template:
+        shutil.copyfile(template, config)
+    create_workbook(workbook, load(config).layout)
+    print(f"wrote {config} and {workbook}")
+    print(
+        f"next: type your SKUs and quantities into {workbook}, then `sheetsync sync --once --config {config}`"
+    )
+    return 0
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    settings = load(args.config)
+    print(f"{settings.source}: OK")
+    print(f"master: {settings.master.kind} at {settings.master.path}")
+    for channel in settings.channels:
+        paused = " (paused)" if channel.paused else ""
+        print(
+            f"channel {channel.name}: {channel.kind} '{channel.title}', every {channel.interval_s:g}s{paused}"
+        )
+    return 0
+
+
+def _sync(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    report = run_cycle(
+        open_store(settings),
+        open_channels(settings, _utc_now),
+        settings,
+        _utc_now(),
+        accept_shrink=args.accept_shrink or settings.guard.accept_shrink,
+    )
+    print(report.summary())
+    return 1 if report.errors else 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    stop = threading.Event()
+    stop_on_signals(stop)
+    log.info(
+        "running against %s; SIGTERM stops after the current cycle",
+        settings.master.path,
+    )
+    run_forever(
+        open_store(settings),
+        open_channels(settings, _utc_now),
+        settings,
+        _utc_now,
+        stop,
+    )
+    log.info("stopped")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    snapshot = open_store(settings).read()
+    parsed = parse_rows(snapshot.rows, settings.layout)
+    states = Counter(row.cells.get(ROW_STATUS, "") or "not synced yet" for row in snapshot.rows)
+    console = Console()
+    console.print(f"{len(snapshot.rows)} rows: " + ", ".join(f"{n} {s}" for s, n in sorted(states.items())))
+    for channel in settings.channels:
+        control = snapshot.control.channels.get(channel.name, "")
+        paused = channel.paused or control.strip().casefold() in PAUSE_WORDS
+        console.print(f"{channel.title}: {'PAUSED' if paused else 'active'}")
+    flagged = Table("Row", "SKU", "Status", "Reason", title="Rows that need attention")
+    for problem in parsed.problems:
+        flagged.add_row(str(problem.row), problem.sku or "", "ERROR", "; ".join(problem.messages))
+    for row in snapshot.rows:
+        if row.cells.get(ROW_STATUS, "OK") not in {"OK", "", "ERROR"}:
+            flagged.add_row(
+                str(row.row),
+                row.cells.get("sku", ""),
+                row.cells[ROW_STATUS],
+                row.cells.get(REASON, ""),
+            )
+    if flagged.row_count:
+        console.print(flagged)
+    for message in parse_ledger(snapshot.ledger).problems:
+        console.print(message)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    logging.getLogger("sheetsync").setLevel(logging.WARNING)  # the live table is the output
+    result = run_demo(args.workbook, buffers=not args.no_buffers, seed=args.seed)
+    print(
+        f"{result.cycles} cycles; {result.turned_away} buyers turned away while units were on the shelf; "
+        f"open {args.workbook} to see the sheet"
+    )
+    print(result.line())
+    return 0
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = load(args.config)
+    if not settings.master.path.exists():
+        raise ConfigError(
+            f"{settings.source}: master.path: no workbook at {settings.master.path}; "
+            "`sheetsync init` writes a template"
+        )
+    return settings
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)

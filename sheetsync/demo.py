@@ -1,0 +1,174 @@
+"""``sheetsync demo``: the whole loop on the embedded default, in simulated time.
+
+A local workbook is the master; three sandbox channels lag by seconds, minutes and a quarter of
+an hour; seeded buyers arrive in a Black Friday burst.  The real worker runs every cycle.  An
+oversell is a sale of a unit that did not exist, counted against the true stock on the shelf.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+from pathlib import Path
+
+from openpyxl import load_workbook
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from sheetsync.channels.sandbox import SandboxChannel
+from sheetsync.config import Settings, load
+from sheetsync.core.buffers import NO_BUFFER
+from sheetsync.model import INVENTORY_SHEET, ChannelName, Sku, header_key
+from sheetsync.stores.workbook import WorkbookStore, create_workbook
+from sheetsync.worker import run_cycle
+
+#: The demo catalogue: SKU and the merchant's count.
+CATALOGUE: tuple[tuple[str, int], ...] = (
+    ("TEE-BLK-M", 24),
+    ("TEE-BLK-L", 18),
+    ("HOODIE-GRY-M", 10),
+    ("MUG-LOGO", 40),
+    ("CAP-RED", 8),
+    ("SOCKS-3PK", 30),
+    ("TOTE-NAT", 12),
+    ("POSTER-A2", 6),
+    ("BEANIE-NAVY", 9),
+    ("SCARF-WOOL", 5),
+)
+START = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)  #: Black Friday morning
+DURATION = timedelta(hours=3)
+STEP = timedelta(seconds=10)
+#: Share of buyers per channel.
+CHANNEL_WEIGHTS = {"shopify": 0.5, "facebook": 0.3, "google": 0.2}
+
+
+@dataclass(frozen=True, slots=True)
+class DemoResult:
+    """What the demo measured."""
+
+    orders: int  #: sales the channels accepted
+    pushes: int  #: quantities pushed to channels
+    oversells: int  #: sales of units that did not exist
+    turned_away: int  #: buyers who found a channel at 0 while units were on the shelf
+    cycles: int
+
+    def line(self) -> str:
+        """The demo's last line."""
+        return f"orders={self.orders} pushes={self.pushes} oversells={self.oversells}"
+
+
+def demo_settings(workbook: Path, *, buffers: bool) -> Settings:
+    """The packaged demo configuration, writing to ``workbook``."""
+    with resources.as_file(resources.files("sheetsync") / "templates" / "demo.toml") as path:
+        settings = load(path)
+    channels = settings.channels
+    if not buffers:
+        channels = tuple(dataclasses.replace(c, policy=NO_BUFFER) for c in channels)
+    master = dataclasses.replace(settings.master, path=workbook)
+    return dataclasses.replace(settings, master=master, channels=channels)
+
+
+def run_demo(
+    workbook: Path,
+    *,
+    buffers: bool = True,
+    seed: int = 7,
+    console: Console | None = None,
+) -> DemoResult:
+    """Run the demo to the end and leave ``workbook`` to open."""
+    console = console or Console()
+    settings = demo_settings(workbook, buffers=buffers)
+    workbook.unlink(missing_ok=True)
+    create_workbook(workbook, settings.layout)
+    _seed_inventory(workbook, CATALOGUE)
+
+    now = START
+    channels = [SandboxChannel(c.name, lambda: now, lag_s=c.lag_s) for c in settings.channels]
+    by_name = {c.name: c for c in channels}
+    shelf = dict(CATALOGUE)
+    store = WorkbookStore(workbook, settings.layout)
+    arrivals = _buyers(
+        random.Random(seed),  # noqa: S311 - simulated buyers, not secrets
+        [sku for sku, _ in CATALOGUE],
+    )
+    orders = pushes = oversells = turned_away = cycles = 0
+    next_cycle = START
+    pace = 4.0 / (DURATION / STEP) if console.is_terminal else 0.0  # about 4 s to watch
+    with Live(_table(shelf, channels), console=console, auto_refresh=False) as live:
+        while now <= START + DURATION:
+            if now >= next_cycle:
+                report = run_cycle(store, channels, settings, now)
+                pushes += sum(report.pushed.values())
+                cycles += 1
+                next_cycle = now + timedelta(seconds=min(c.interval_s for c in settings.channels))
+                live.update(_table(shelf, channels, now, oversells), refresh=True)
+            while arrivals and arrivals[0][0] <= now:
+                _, channel_name, sku = arrivals.pop(0)
+                if by_name[ChannelName(channel_name)].sell(Sku(sku)):
+                    orders += 1
+                    oversells += shelf[sku] <= 0
+                    shelf[sku] -= 1
+                elif shelf[sku] > 0:
+                    turned_away += 1
+            now += STEP
+            time.sleep(pace)
+    console.print()
+    return DemoResult(orders, pushes, oversells, turned_away, cycles)
+
+
+def _buyers(rng: random.Random, skus: Sequence[str]) -> list[tuple[datetime, str, str]]:
+    """Buyer arrivals: a steady trickle with a burst in the middle hour, popular SKUs first."""
+    popularity = [1 / (rank + 1) for rank in range(len(skus))]
+    names, weights = list(CHANNEL_WEIGHTS), list(CHANNEL_WEIGHTS.values())
+    arrivals = []
+    at = 0.0
+    peak = 1.6  # buyers per minute at the height of the burst
+    while at < DURATION.total_seconds():
+        at += rng.expovariate(peak / 60)
+        hour = at / 3600
+        rate = 0.35 + (peak - 0.35) * max(0.0, 1 - abs(hour - 1.5) * 2)
+        if rng.random() < rate / peak:
+            when = START + timedelta(seconds=at)
+            arrivals.append(
+                (
+                    when,
+                    rng.choices(names, weights)[0],
+                    rng.choices(list(skus), popularity)[0],
+                )
+            )
+    return arrivals
+
+
+def _seed_inventory(workbook: Path, rows: Sequence[tuple[str, int]]) -> None:
+    """Type the catalogue into the template, as a merchant would."""
+    book = load_workbook(workbook)
+    sheet = book[INVENTORY_SHEET]
+    columns = {header_key(str(cell.value)): cell.column for cell in sheet[1] if cell.value}
+    for offset, (sku, count) in enumerate(rows, start=2):
+        sheet.cell(offset, columns["sku"], sku)
+        sheet.cell(offset, columns["quantity"], count)
+    book.save(workbook)
+
+
+def _table(
+    shelf: dict[str, int],
+    channels: Sequence[SandboxChannel],
+    now: datetime = START,
+    oversells: int = 0,
+) -> Table:
+    table = Table(title=f"sheetsync demo  {now:%H:%M} UTC  oversells={oversells}")
+    table.add_column("SKU")
+    table.add_column("On shelf", justify="right")
+    for channel in channels:
+        table.add_column(f"{channel.name} (lag {channel.limits.typical_lag_s:.0f}s)", justify="right")
+    shown = [channel.read_levels([Sku(s) for s in shelf]) for channel in channels]
+    for sku, units in shelf.items():
+        cells = [str(levels.get(Sku(sku), 0)) for levels in shown]
+        table.add_row(sku, str(units), *cells, style="red" if units < 0 else None)
+    return table
