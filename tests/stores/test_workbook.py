@@ -236,8 +236,8 @@ def test_an_open_workbook_blocks_writes_but_not_reads(workbook: WorkbookBackend,
         str(appending.value)
         == str(writing.value)
         == (
-            f"{workbook.path} is open in {app} (lock file {lock}); close it so the worker can write; "
-            "nothing is lost, the next cycle retries"
+            f"{workbook.path} is open in {app} (lock file {lock}); close it so the worker can write "
+            "(or delete the lock file if it is not open); nothing is lost, the next cycle retries"
         )
     )
     assert workbook.revision() == before
