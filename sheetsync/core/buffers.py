@@ -7,7 +7,6 @@ quantity is never negative, never above what is available and never above the ca
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from enum import StrEnum
@@ -113,7 +112,9 @@ def published(available: int, policy: BufferPolicy, hold: Hold | None = None) ->
     if hold.kind is HoldKind.ALL:
         quantity, reason = 0, f"{level} held ({source}) = 0"
     elif hold.kind is HoldKind.PERCENT:
-        quantity = math.floor(level * (100 - hold.amount) / 100)
+        # Exact integer floor of level * (100 - p) / 100; Fraction arithmetic is 10x slower.
+        num, den = hold.amount.numerator, hold.amount.denominator
+        quantity = level * (100 * den - num) // (100 * den)
         reason = f"{level} - {hold.label} ({source}) = {quantity}"
     else:
         quantity = max(level - int(hold.amount), 0)
