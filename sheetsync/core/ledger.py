@@ -80,7 +80,8 @@ def _entry(key: str, cells: Mapping[str, str], *, manual: bool) -> LedgerEntry:
         raise ValueError(f'Movement "{movement_text}" is not one of {names}') from None
     at_text = cells.get("at", "")
     try:
-        at = datetime.strptime(at_text, TIMESTAMP_FORMAT).replace(tzinfo=UTC)
+        at = datetime.fromisoformat(at_text)  # strptime costs ten times more on a long ledger
+        at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
     except ValueError:
         if not manual:
             raise ValueError(f'Time "{at_text}" is not a UTC time like 2026-11-24T09:30:00Z') from None
@@ -140,9 +141,10 @@ def new_entries(
         )
     tallies = _tally(ledger.entries)
     moved = {e.sku for e in fresh}
+    stamp = now.strftime(TIMESTAMP_FORMAT)
     recounts = [
         LedgerEntry(
-            key=f"count/{sku}/{now.strftime(TIMESTAMP_FORMAT)}",
+            key=f"count/{sku}/{stamp}",
             sku=sku,
             delta=count,
             movement=Movement.COUNT,
