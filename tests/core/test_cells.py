@@ -142,3 +142,8 @@ def test_parse_quantity_returns_a_valid_number_or_explains(text: str) -> None:
         assert 0 <= value <= MAX_QUANTITY
         return
     assert message.startswith("Quantity")
+
+
+def test_a_formula_in_the_sku_is_flagged() -> None:
+    (problem,) = parse_rows([row(2, "=CONCAT(B2)", "3")], LAYOUT).problems
+    assert problem.messages == ("SKU is a formula (=CONCAT(B2)); type the SKU itself",)

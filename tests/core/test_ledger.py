@@ -162,3 +162,13 @@ def test_replaying_any_redelivery_order_gives_the_same_stock(
         first_by_key.setdefault(order, (quantity, sku))
     expected = {s: 50 - sum(q for q, k in first_by_key.values() if k == s) for s in ("A", "B")}
     assert available(counts, once) == expected
+
+
+def test_a_repeated_key_counts_once_and_a_worker_row_needs_a_time() -> None:
+    (entry,) = new_entries([sale("1", quantity=2)], parse_ledger([]), {}, NOW)
+    pasted_twice = as_rows([entry, entry])
+    assert [e.delta for e in parse_ledger(pasted_twice).entries] == [-2]
+    garbled = RawLedgerRow(2, {**ledger_cells(entry), "at": "yesterday"})
+    assert parse_ledger([garbled]).problems == (
+        'Ledger row 2: Time "yesterday" is not a UTC time like 2026-11-24T09:30:00Z; the row is not counted',
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from fractions import Fraction
 
@@ -18,6 +19,7 @@ from sheetsync.core.plan import (
     GuardVerdict,
     RowState,
     channel_statuses,
+    guard_status,
     hold_unconfirmed,
     plan,
     row_cells,
@@ -294,6 +296,35 @@ def test_no_push_is_ever_negative_or_above_available(
     available = {Sku(f"S{i}"): a for i, (a, _) in enumerate(data)}
     for level in plan(parsed, available, {}, specs, OPEN).pushes(SHOPIFY):
         assert 0 <= level.quantity <= max(available[level.sku], 0)
+
+
+def test_channel_status_counts_rows_waiting_for_unseen_sales() -> None:
+    parsed = rows(("A", "20", {"channel:shopify": "8"}), ("B", "20", {"channel:shopify": "8"}))
+    specs = [ChannelSpec(SHOPIFY, "Shopify", NO_BUFFER)]
+    draft = plan(parsed, counts(parsed), {}, specs, OPEN)
+    final = hold_unconfirmed(draft, {SHOPIFY: {Sku("A"): 6, Sku("B"): 8}})
+    outcome = {Sku("B"): PushOutcome(Sku("B"), True)}
+    (status,) = channel_statuses(final, {SHOPIFY: ChannelResult(outcome)}, specs, NOW)
+    assert status.message == "pushed 1; 1 waiting for unseen sales (rows marked LAG)"
+
+
+def test_held_and_refused_channel_statuses_and_the_guard_row() -> None:
+    parsed = rows(("A", "20"))
+    specs = [ChannelSpec(SHOPIFY, "Shopify", NO_BUFFER)]
+    held = GuardVerdict(
+        held=True, message="Inventory has 1 usable rows (was 9)", accepted=False, rows=1, total=20
+    )
+    (status,) = channel_statuses(plan(parsed, counts(parsed), {}, specs, held), {}, specs, NOW)
+    assert (status.state, status.message) == (
+        "HOLD",
+        "volume guard: nothing pushed (see the Volume guard row)",
+    )
+    refused = {SHOPIFY: ChannelResult({Sku("A"): PushOutcome(Sku("A"), False, "archived")})}
+    (status,) = channel_statuses(plan(parsed, counts(parsed), {}, specs, OPEN), refused, specs, NOW)
+    assert (status.message, status.errors) == ("pushed 0; 1 refused (see the rows marked ERROR)", 1)
+    row = guard_status(held, NOW)
+    assert (row.state, row.checked, row.consume_accept) == ("HOLD", "2026-11-27T09:00:00Z", False)
+    assert guard_status(replace(held, held=False, accepted=True), NOW).consume_accept
 
 
 @pytest.mark.parametrize("shown", [0, 5, 7])
