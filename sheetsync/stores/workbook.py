@@ -9,18 +9,15 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import secrets
 import shutil
 import zipfile
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import date, datetime, time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from openpyxl import Workbook, load_workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, MergedCell
 from openpyxl.styles import Font
-from openpyxl.utils import get_column_letter
 from openpyxl.utils.exceptions import InvalidFileException
 from openpyxl.worksheet.formula import ArrayFormula
 from openpyxl.worksheet.worksheet import Worksheet
@@ -43,27 +40,18 @@ from sheetsync.model import (
     GuardStatus,
     Layout,
     LedgerEntry,
-    RawLedgerRow,
-    RawRow,
     Snapshot,
-    StatusControl,
     StatusUpdate,
     header_key,
     ledger_cells,
 )
+from sheetsync.stores._grid import SHEETS, Row, cell_text, cell_value, columns, inventory_columns, snapshot
 
 logger = logging.getLogger(__name__)
 
 MAX_CELL_TEXT = 32_767  #: characters per cell (Excel specifications and limits)
-MAX_EXACT_DIGITS = 15  #: digits Excel keeps in a number (Excel specifications and limits)
 
-# Written as a number only if reading it back gives the same text: no leading zero,
-# no "-0", no digits Excel would round away.
-_NUMBER = re.compile(rf"0|-?[1-9][0-9]{{0,{MAX_EXACT_DIGITS - 1}}}")
 _LOCK_FILES = (("LibreOffice", ".~lock.{}#"), ("Excel", "~${}"))
-
-_Row = tuple[object, ...]
-_Records = Iterator[tuple[int, dict[str, str]]]
 
 
 def create_workbook(path: Path, layout: Layout) -> None:
@@ -103,38 +91,16 @@ class WorkbookStore:
         wb = _load(self.path, read_only=True)
         try:
             self._require_inventory(wb.sheetnames)
-            sheets: dict[str, list[_Row]] = {}
-            for name in (INVENTORY_SHEET, LEDGER_SHEET, STATUS_SHEET, STATE_SHEET):
+            sheets: dict[str, list[Row]] = {}
+            for name in SHEETS:
                 if name in wb.sheetnames:
                     ws = wb[name]
                     # Some writers record a too-small used range; trusting it drops columns.
                     ws.reset_dimensions()
-                    sheets[name] = list(ws.iter_rows(values_only=True))
+                    sheets[name] = [tuple(map(_unwrap, row)) for row in ws.iter_rows(values_only=True)]
         finally:
             wb.close()
-        inventory = sheets[INVENTORY_SHEET]
-        columns = self._inventory_columns(inventory[0] if inventory else ())
-        titles = {header_key(title): name for name, title in self.layout.channels}
-        channels, guard = {}, ""
-        for _, cells in self._table_records(sheets, STATUS_SHEET, STATUS_HEADERS):
-            label, control = header_key(cells.get("channel", "")), cells.get("control", "")
-            if label in titles:
-                channels[titles[label]] = control
-            elif label == header_key(GUARD_ROW_LABEL):
-                guard = control
-        state: dict[str, str] = {}
-        for _, cells in self._table_records(sheets, STATE_SHEET, STATE_HEADERS):
-            if key := cells.get("key", "").strip():
-                state.setdefault(key, cells.get("value", ""))
-        return Snapshot(
-            rows=tuple(RawRow(n, cells) for n, cells in _records(inventory, columns)),
-            ledger=tuple(
-                RawLedgerRow(n, cells)
-                for n, cells in self._table_records(sheets, LEDGER_SHEET, LEDGER_HEADERS)
-            ),
-            control=StatusControl(channels, guard),
-            state=state,
-        )
+        return snapshot(sheets, self.layout, str(self.path))[0]
 
     def append_ledger(self, entries: Sequence[LedgerEntry]) -> None:
         """Append one Ledger row per entry, in order, under its headers wherever they are."""
@@ -175,13 +141,13 @@ class WorkbookStore:
             raise ValueError(f"not worker columns, refusing to write: {sorted(unknown)}")
         self._require_inventory(wb.sheetnames)
         ws = wb[INVENTORY_SHEET]
-        columns = self._inventory_columns(_header_row(ws))
+        columns = inventory_columns(_header_row(ws), self.layout, f"{self.path}, sheet {INVENTORY_SHEET}")
         wanted = {write.column for write in writes} - columns.keys()
         columns |= _add_columns(ws, {k: t for k, t in worker.items() if k in wanted})
         skus: dict[str, list[int]] = {}
         cells = ws.iter_rows(min_row=2, min_col=columns[SKU], max_col=columns[SKU], values_only=True)
         for number, (value,) in enumerate(cells, start=2):
-            skus.setdefault(_text(value).strip(), []).append(number)
+            skus.setdefault(cell_text(value).strip(), []).append(number)
         for write in writes:
             # The merchant may have inserted or deleted rows since read(): follow the SKU.
             found = skus.get(write.sku, [])
@@ -215,33 +181,14 @@ class WorkbookStore:
             for logical, text in values.items():
                 _put(ws, rows[label], columns[logical], text)
 
-    def _inventory_columns(self, header: _Row) -> dict[str, int]:
-        where = f"{self.path}, sheet {INVENTORY_SHEET}"
-        merchant = self.layout.merchant_headers()
-        columns = _columns(header, merchant | self.layout.worker_headers(), where)
-        if missing := [merchant[name] for name in (SKU, QUANTITY) if name not in columns]:
-            found = ", ".join(text for value in header if (text := _text(value).strip()))
-            raise StoreLayoutError(
-                f"{where}: header row 1 lacks {' and '.join(missing)} "
-                f"(found: {found or 'no headers'}); add the missing header(s)"
-            )
-        return columns
-
-    def _table_records(
-        self, sheets: Mapping[str, list[_Row]], name: str, headers: Mapping[str, str]
-    ) -> _Records:
-        rows = sheets.get(name, [])
-        where = f"{self.path}, sheet {name}"
-        return _records(rows, _columns(rows[0] if rows else (), headers, where))
-
     def _table(self, wb: Workbook, name: str, headers: Mapping[str, str]) -> tuple[Worksheet, dict[str, int]]:
         """The sheet ``name`` and its columns, adding the sheet or any missing header."""
         if name not in wb.sheetnames:
             wb.create_sheet(name).freeze_panes = "A2"
         ws = wb[name]
-        columns = _columns(_header_row(ws), headers, f"{self.path}, sheet {name}")
-        missing = {k: title for k, title in headers.items() if k not in columns}
-        return ws, columns | _add_columns(ws, missing)
+        found = columns(_header_row(ws), headers, f"{self.path}, sheet {name}")
+        missing = {k: title for k, title in headers.items() if k not in found}
+        return ws, found | _add_columns(ws, missing)
 
     def _require_inventory(self, sheetnames: Sequence[str]) -> None:
         if INVENTORY_SHEET not in sheetnames:
@@ -262,19 +209,9 @@ class WorkbookStore:
                 )
 
 
-def _text(value: object) -> str:
-    """A cell value as raw text, never numericised: parsing belongs to the core."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, datetime | date | time):
-        return value.isoformat()
-    if isinstance(value, ArrayFormula):
-        return str(value.text or "")
-    return str(value)
+def _unwrap(value: object) -> object:
+    """An array formula reads as its text, like any other formula."""
+    return str(value.text or "") if isinstance(value, ArrayFormula) else value
 
 
 def _load(path: Path, *, read_only: bool = False) -> Workbook:
@@ -287,40 +224,12 @@ def _load(path: Path, *, read_only: bool = False) -> Workbook:
         raise PermanentError(f"{path} is not an .xlsx workbook ({exc})") from exc
 
 
-def _columns(header: _Row, wanted: Mapping[str, str], where: str) -> dict[str, int]:
-    """Logical name -> 1-based column, matched by header text; a repeat is an error."""
-    by_key = {header_key(title): logical for logical, title in wanted.items()}
-    columns: dict[str, int] = {}
-    for column, value in enumerate(header, start=1):
-        logical = by_key.get(header_key(_text(value)))
-        if logical in columns:
-            letters = f"{get_column_letter(columns[logical])} and {get_column_letter(column)}"
-            raise StoreLayoutError(
-                f"{where}: header {wanted[logical]!r} appears twice, in columns {letters}; "
-                "rename or delete one"
-            )
-        if logical is not None:
-            columns[logical] = column
-    return columns
-
-
-def _records(rows: Sequence[_Row], columns: Mapping[str, int]) -> _Records:
-    """(sheet row, text by logical column) for rows below the header with any text."""
-    for number, values in enumerate(rows[1:], start=2):
-        cells = {
-            logical: _text(values[column - 1]) if column <= len(values) else ""
-            for logical, column in columns.items()
-        }
-        if any(text.strip() for text in cells.values()):
-            yield number, cells
-
-
-def _header_row(ws: Worksheet) -> _Row:
+def _header_row(ws: Worksheet) -> Row:
     return next(ws.iter_rows(min_row=1, max_row=1, values_only=True), ())
 
 
 def _used(values: Iterable[object]) -> bool:
-    return any(_text(value).strip() for value in values)
+    return any(cell_text(value).strip() for value in values)
 
 
 def _add_columns(ws: Worksheet, headers: Mapping[str, str]) -> dict[str, int]:
@@ -348,7 +257,7 @@ def _locate(ws: Worksheet, column: int, labels: Iterable[str], key: Callable[[st
     rows: dict[str, int] = {}
     cells = ws.iter_rows(min_row=2, min_col=column, max_col=column, values_only=True)
     for number, (value,) in enumerate(cells, start=2):
-        if text := key(_text(value)):
+        if text := key(cell_text(value)):
             rows.setdefault(text, number)
     free = _next_row(ws)
     for label in labels:
@@ -370,10 +279,9 @@ def _put(ws: Worksheet, row: int, column: int, text: str) -> None:
         raise StoreLayoutError(
             f"{ws.title}!{cell.coordinate} is in merged cells; unmerge them so the worker can write there"
         )
-    if not text:
-        cell.value = None
-    elif _NUMBER.fullmatch(text):
-        cell.value = int(text)
+    value = cell_value(text)
+    if not isinstance(value, str):
+        cell.value = value
     else:
         cell.value = ILLEGAL_CHARACTERS_RE.sub("", text)[:MAX_CELL_TEXT]
         # openpyxl makes text starting with "=" a formula; worker text must never run.

@@ -1,0 +1,173 @@
+"""What every grid-shaped master (a workbook, a Google Sheet) shares.
+
+Cells as raw text, columns found by header, and the Snapshot built from the four sheets' rows.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time
+
+from sheetsync.errors import StoreLayoutError
+from sheetsync.model import (
+    GUARD_ROW_LABEL,
+    INVENTORY_SHEET,
+    LEDGER_HEADERS,
+    LEDGER_SHEET,
+    QUANTITY,
+    SKU,
+    STATE_HEADERS,
+    STATE_SHEET,
+    STATUS_HEADERS,
+    STATUS_SHEET,
+    ChannelName,
+    Layout,
+    RawLedgerRow,
+    RawRow,
+    Snapshot,
+    StatusControl,
+    header_key,
+)
+
+Row = Sequence[object]
+Records = Iterator[tuple[int, dict[str, str]]]
+
+#: The sheets a master holds, in the order they are read.
+SHEETS = (INVENTORY_SHEET, LEDGER_SHEET, STATUS_SHEET, STATE_SHEET)
+
+MAX_EXACT_DIGITS = 15  #: digits a spreadsheet keeps in a number (Excel and Google Sheets)
+
+# Worker text is written as a number only if reading it back gives the same text: no leading
+# zero, no "-0", no digits a spreadsheet would round away.
+_NUMBER = re.compile(rf"0|-?[1-9][0-9]{{0,{MAX_EXACT_DIGITS - 1}}}")
+
+
+def column_letter(column: int) -> str:
+    """1 → A, 27 → AA."""
+    letters = ""
+    while column:
+        column, remainder = divmod(column - 1, 26)
+        letters = chr(65 + remainder) + letters
+    return letters
+
+
+def cell_text(value: object) -> str:
+    """A cell value as raw text, never numericised: parsing belongs to the core."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    return str(value)
+
+
+def cell_value(text: str) -> int | str | None:
+    """Worker text as a cell value: blank, a whole number as a number, else literal text."""
+    if not text:
+        return None
+    return int(text) if _NUMBER.fullmatch(text) else text
+
+
+def columns(header: Row, wanted: Mapping[str, str], where: str) -> dict[str, int]:
+    """Logical name → 1-based column, matched by header text; a repeated header is an error."""
+    by_key = {header_key(title): logical for logical, title in wanted.items()}
+    found: dict[str, int] = {}
+    for column, value in enumerate(header, start=1):
+        logical = by_key.get(header_key(cell_text(value)))
+        if logical in found:
+            letters = f"{column_letter(found[logical])} and {column_letter(column)}"
+            raise StoreLayoutError(
+                f"{where}: header {wanted[logical]!r} appears twice, in columns {letters}; "
+                "rename or delete one"
+            )
+        if logical is not None:
+            found[logical] = column
+    return found
+
+
+def inventory_columns(header: Row, layout: Layout, where: str) -> dict[str, int]:
+    """The Inventory's columns; SKU and Quantity are required."""
+    merchant = layout.merchant_headers()
+    found = columns(header, merchant | layout.worker_headers(), where)
+    if missing := [merchant[name] for name in (SKU, QUANTITY) if name not in found]:
+        present = ", ".join(text for value in header if (text := cell_text(value).strip()))
+        raise StoreLayoutError(
+            f"{where}: header row 1 lacks {' and '.join(missing)} "
+            f"(found: {present or 'no headers'}); add the missing header(s)"
+        )
+    return found
+
+
+def records(rows: Sequence[Row], found: Mapping[str, int]) -> Records:
+    """(sheet row, text by logical column) for rows below the header with any text."""
+    for number, values in enumerate(rows[1:], start=2):
+        cells = {
+            logical: cell_text(values[column - 1]) if column <= len(values) else ""
+            for logical, column in found.items()
+        }
+        if any(text.strip() for text in cells.values()):
+            yield number, cells
+
+
+@dataclass(frozen=True, slots=True)
+class Grid:
+    """Where things are in a master as read: each sheet's columns and the labelled rows."""
+
+    columns: Mapping[str, Mapping[str, int]]  #: sheet → logical column → 1-based column
+    status_rows: Mapping[str, int]  #: header_key(label) → row
+    state_rows: Mapping[str, int]  #: key → row
+    used_rows: Mapping[str, int]  #: sheet → last row with any text (1 = header only)
+
+
+def snapshot(sheets: Mapping[str, Sequence[Row]], layout: Layout, where: str) -> tuple[Snapshot, Grid]:
+    """Build the Snapshot from each sheet's rows (row 1 is the header); absent sheets read empty."""
+    inventory = sheets.get(INVENTORY_SHEET, [])
+    inventory_cols = inventory_columns(
+        inventory[0] if inventory else (), layout, f"{where}, sheet {INVENTORY_SHEET}"
+    )
+    tables = {
+        name: columns(rows[0] if (rows := sheets.get(name, [])) else (), headers, f"{where}, sheet {name}")
+        for name, headers in (
+            (LEDGER_SHEET, LEDGER_HEADERS),
+            (STATUS_SHEET, STATUS_HEADERS),
+            (STATE_SHEET, STATE_HEADERS),
+        )
+    }
+    titles = {header_key(title): name for name, title in layout.channels}
+    channels: dict[ChannelName, str] = {}
+    status_rows: dict[str, int] = {}
+    guard = ""
+    for number, cells in records(sheets.get(STATUS_SHEET, []), tables[STATUS_SHEET]):
+        label, control = header_key(cells.get("channel", "")), cells.get("control", "")
+        status_rows.setdefault(label, number)
+        if label in titles:
+            channels[titles[label]] = control
+        elif label == header_key(GUARD_ROW_LABEL):
+            guard = control
+    state: dict[str, str] = {}
+    state_rows: dict[str, int] = {}
+    for number, cells in records(sheets.get(STATE_SHEET, []), tables[STATE_SHEET]):
+        if key := cells.get("key", "").strip():
+            state.setdefault(key, cells.get("value", ""))
+            state_rows.setdefault(key, number)
+    result = Snapshot(
+        rows=tuple(RawRow(n, cells) for n, cells in records(inventory, inventory_cols)),
+        ledger=tuple(
+            RawLedgerRow(n, cells) for n, cells in records(sheets.get(LEDGER_SHEET, []), tables[LEDGER_SHEET])
+        ),
+        control=StatusControl(channels, guard),
+        state=state,
+    )
+    used = {name: _last_used(rows) for name, rows in sheets.items()}
+    return result, Grid({INVENTORY_SHEET: inventory_cols, **tables}, status_rows, state_rows, used)
+
+
+def _last_used(rows: Sequence[Row]) -> int:
+    return max(
+        (n for n, values in enumerate(rows, start=1) if any(cell_text(v).strip() for v in values)), default=1
+    )
