@@ -22,6 +22,7 @@ from sheetsync.model import (
     STATE_SHEET,
     STATUS_HEADERS,
     STATUS_SHEET,
+    CellWrite,
     ChannelName,
     Layout,
     RawLedgerRow,
@@ -114,6 +115,18 @@ def records(rows: Sequence[Row], found: Mapping[str, int]) -> Records:
             yield number, cells
 
 
+def target_row(write: CellWrite, rows_by_sku: Mapping[str, Sequence[int]]) -> int | None:
+    """Where a worker cell goes now: its row if the SKU is still there, else the SKU's one row.
+
+    The merchant may have inserted or deleted rows since the read; None means the SKU is gone
+    or repeated, and the write is skipped (the next cycle writes it where it now is).
+    """
+    found = rows_by_sku.get(write.sku, ())
+    if write.row in found:
+        return write.row
+    return found[0] if len(found) == 1 else None
+
+
 @dataclass(frozen=True, slots=True)
 class Grid:
     """Where things are in a master as read: each sheet's columns and the labelled rows."""
@@ -122,6 +135,7 @@ class Grid:
     status_rows: Mapping[str, int]  #: header_key(label) → row
     state_rows: Mapping[str, int]  #: key → row
     used_rows: Mapping[str, int]  #: sheet → last row with any text (1 = header only)
+    used_columns: Mapping[str, int]  #: sheet → last column with any text in any row
 
 
 def snapshot(sheets: Mapping[str, Sequence[Row]], layout: Layout, where: str) -> tuple[Snapshot, Grid]:
@@ -163,11 +177,17 @@ def snapshot(sheets: Mapping[str, Sequence[Row]], layout: Layout, where: str) ->
         control=StatusControl(channels, guard),
         state=state,
     )
-    used = {name: _last_used(rows) for name, rows in sheets.items()}
-    return result, Grid({INVENTORY_SHEET: inventory_cols, **tables}, status_rows, state_rows, used)
+    used_rows = {name: _last_row(rows) for name, rows in sheets.items()}
+    used_columns = {name: max((_last_cell(row) for row in rows), default=0) for name, rows in sheets.items()}
+    grid = Grid({INVENTORY_SHEET: inventory_cols, **tables}, status_rows, state_rows, used_rows, used_columns)
+    return result, grid
 
 
-def _last_used(rows: Sequence[Row]) -> int:
-    return max(
-        (n for n, values in enumerate(rows, start=1) if any(cell_text(v).strip() for v in values)), default=1
-    )
+def _last_row(rows: Sequence[Row]) -> int:
+    """The last row with any text; 1 (the header) if none."""
+    return max((n for n, row in enumerate(rows, start=1) if _last_cell(row)), default=1)
+
+
+def _last_cell(row: Row) -> int:
+    """1-based column of the last cell with any text; 0 if none."""
+    return max((n for n, value in enumerate(row, start=1) if cell_text(value).strip()), default=0)

@@ -45,7 +45,16 @@ from sheetsync.model import (
     header_key,
     ledger_cells,
 )
-from sheetsync.stores._grid import SHEETS, Row, cell_text, cell_value, columns, inventory_columns, snapshot
+from sheetsync.stores._grid import (
+    SHEETS,
+    Row,
+    cell_text,
+    cell_value,
+    columns,
+    inventory_columns,
+    snapshot,
+    target_row,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -149,18 +158,15 @@ class WorkbookStore:
         for number, (value,) in enumerate(cells, start=2):
             skus.setdefault(cell_text(value).strip(), []).append(number)
         for write in writes:
-            # The merchant may have inserted or deleted rows since read(): follow the SKU.
-            found = skus.get(write.sku, [])
-            rows = [write.row] if write.row in found else found
-            if len(rows) == 1:
-                _put(ws, rows[0], columns[write.column], write.value)
+            row = target_row(write, skus)
+            if row is not None:
+                _put(ws, row, columns[write.column], write.value)
             else:
                 logger.warning(
-                    "%s: SKU %s is not in row %d and is in %d other rows; not writing %s",
+                    "%s: SKU %s is no longer in row %d nor in exactly one other row; not writing %s",
                     self.path,
                     write.sku,
                     write.row,
-                    len(found),
                     write.column,
                 )
 

@@ -1168,6 +1168,50 @@ class FakeSheets:
             )
             return values
 
+    def add_sheet(self, spreadsheet_id: str, spec: SheetSpec) -> None:
+        """Add a tab, as the merchant clicking + does."""
+        with self._lock:
+            book = self._books[spreadsheet_id]
+            grid = {"rowCount": spec.rows, "columnCount": spec.columns}
+            sheet_id = spec.sheet_id if spec.sheet_id is not None else self._new_sheet_id()
+            book.sheets.append(
+                _Sheet(
+                    {"sheetId": sheet_id, "title": spec.title, "sheetType": "GRID", "gridProperties": grid}
+                )
+            )
+            book.reindex()
+
+    def insert_rows(self, spreadsheet_id: str, sheet: str, before: int, count: int = 1) -> None:
+        """Insert blank rows before 1-based row ``before``, as the merchant does in the grid."""
+        with self._lock:
+            tab = self._tab(spreadsheet_id, sheet)
+            tab.shift_rows(before - 1, count)
+
+    def delete_row(self, spreadsheet_id: str, sheet: str, row: int) -> None:
+        """Delete 1-based row ``row``; the rows below move up and the grid shrinks by one."""
+        with self._lock:
+            tab = self._tab(spreadsheet_id, sheet)
+            gone = row - 1
+            tab.cells = {(r - 1 if r > gone else r): line for r, line in tab.cells.items() if r != gone}
+            tab.props["gridProperties"]["rowCount"] -= 1
+
+    def formula_cells(self, spreadsheet_id: str) -> set[str]:
+        """``Sheet!A1`` of every cell holding a formula (as opposed to text that starts with "=")."""
+        with self._lock:
+            return {
+                f"{sheet.title}!{_column_letters(column)}{row + 1}"
+                for sheet in self._books[spreadsheet_id].sheets
+                for row, line in sheet.cells.items()
+                for column, value in line.items()
+                if isinstance(value, _Formula)
+            }
+
+    def _tab(self, spreadsheet_id: str, title: str) -> _Sheet:
+        tab = self._books[spreadsheet_id].by_title(title)
+        if tab is None:
+            raise ValueError(f"no sheet {title!r}")
+        return tab
+
     def metadata(self, spreadsheet_id: str) -> Json:
         """The body ``spreadsheets.get`` would answer (no grid data)."""
         with self._lock:

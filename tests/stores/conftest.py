@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Protocol
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from openpyxl import Workbook, load_workbook
 from openpyxl.worksheet.worksheet import Worksheet
 
@@ -27,7 +29,11 @@ from sheetsync.model import (
     header_key,
 )
 from sheetsync.stores import MasterStore
+from sheetsync.stores._grid import column_letter
+from sheetsync.stores.google_sheets import GoogleSheetsStore, connect
 from sheetsync.stores.workbook import WorkbookStore
+from sheetsync.testing.google_sheets import FakeSheets, SheetSpec
+from sheetsync.testing.wire import HandlerAdapter
 
 LAYOUT = Layout(channels=((ChannelName("shopify"), "Shopify"), (ChannelName("meta"), "Meta Shop")))
 
@@ -206,8 +212,133 @@ class WorkbookBackend:
         return stat.st_ino, stat.st_mtime_ns, stat.st_size
 
 
+SERVICE_ACCOUNT = "sheetsync-bot@shop-project.iam.gserviceaccount.com"
+
+
+def service_account_info(email: str = SERVICE_ACCOUNT) -> dict[str, str]:
+    """A real, freshly generated service-account key: the JWT grant is signed for real."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return {
+        "type": "service_account",
+        "project_id": "shop-project",
+        "private_key_id": "k1",
+        "private_key": pem.decode(),
+        "client_email": email,
+        "client_id": "1",
+        "token_uri": "https://oauth2.googleapis.com/token",
+    }
+
+
+_KEY = service_account_info()  # RSA generation is slow; one key serves every test
+
+
+class GoogleSheetsBackend:
+    """The Google Sheets store through gspread and google-auth, against the Sheets fake in-process."""
+
+    def __init__(self, _directory: Path) -> None:
+        self.fake = FakeSheets()
+        self.id = ""
+
+    def make(self, inventory: list[dict[str, object]], layout: Layout) -> GoogleSheetsStore:
+        headers = list(dict.fromkeys(header for row in inventory for header in row))
+        self.id = self.fake.create_spreadsheet("Shop inventory", sheets=(SheetSpec(INVENTORY_SHEET),))
+        self.fake.share(self.id, SERVICE_ACCOUNT)
+        rows = [headers, *([row.get(h) for h in headers] for row in inventory)]
+        self.fake.set_values(self.id, f"{INVENTORY_SHEET}!A1", [[_entered(v) for v in row] for row in rows])
+        client = connect(_KEY, adapter=HandlerAdapter(self.fake))
+        return GoogleSheetsStore(client, self.id, layout, account=SERVICE_ACCOUNT, sleep=lambda _: None)
+
+    def merchant_edit(self, row: int, header: str, value: object) -> None:
+        column = self._column(INVENTORY_SHEET, header)
+        self.fake.set_values(
+            self.id, f"{INVENTORY_SHEET}!{column_letter(column)}{row}", [[_entered(value) or ""]]
+        )
+
+    def insert_row(self, before: int) -> None:
+        self.fake.insert_rows(self.id, INVENTORY_SHEET, before)
+
+    def delete_row(self, row: int) -> None:
+        self.fake.delete_row(self.id, INVENTORY_SHEET, row)
+
+    def set_control(self, label: str, value: str) -> None:
+        if STATUS_SHEET not in self._titles():
+            self.fake.add_sheet(self.id, SheetSpec(STATUS_SHEET))
+            self.fake.set_values(self.id, f"{STATUS_SHEET}!A1", [list(STATUS_HEADERS.values())])
+        rows = self._values(STATUS_SHEET)
+        labels = [_shown(r[0]) if r else "" for r in rows]
+        row = labels.index(label) + 1 if label in labels else len(rows) + 1
+        control = column_letter(self._column(STATUS_SHEET, "Control"))
+        self.fake.set_values(self.id, f"{STATUS_SHEET}!A{row}", [[label]])
+        self.fake.set_values(self.id, f"{STATUS_SHEET}!{control}{row}", [[value]])
+
+    def inventory_headers(self) -> list[str]:
+        header = self._values(INVENTORY_SHEET)[0]
+        return [_shown(v) for v in header if _shown(v)]
+
+    def inventory_value(self, row: int, header: str) -> str:
+        values = self._values(INVENTORY_SHEET)
+        column = self._column(INVENTORY_SHEET, header)
+        line = values[row - 1] if row <= len(values) else []
+        return _shown(line[column - 1]) if column <= len(line) else ""
+
+    def status_row(self, label: str) -> dict[str, str]:
+        return next((row for row in self._dicts(STATUS_SHEET) if row.get("Channel") == label), {})
+
+    def ledger_rows(self) -> list[dict[str, str]]:
+        return self._dicts(LEDGER_SHEET)
+
+    def formula_cells(self) -> set[str]:
+        return self.fake.formula_cells(self.id)
+
+    def revision(self) -> object:
+        return self.fake.count("spreadsheets.values.batchUpdate"), self.fake.count(
+            "spreadsheets.values.append"
+        )
+
+    def _titles(self) -> list[str]:
+        return [s["properties"]["title"] for s in self.fake.metadata(self.id)["sheets"]]
+
+    def _values(self, sheet: str) -> list[list[object]]:
+        if sheet not in self._titles():
+            return []
+        return self.fake.get_values(self.id, sheet, value_render_option="FORMULA")
+
+    def _column(self, sheet: str, header: str) -> int:
+        for column, value in enumerate(self._values(sheet)[0], start=1):
+            if header_key(_shown(value)) == header_key(header):
+                return column
+        raise AssertionError(f"no header {header!r} in {sheet}")
+
+    def _dicts(self, sheet: str) -> list[dict[str, str]]:
+        rows = self._values(sheet)
+        headers = [_shown(v) for v in rows[0]] if rows else []
+        # Google leaves trailing blanks out of a row; they read as "" like any blank cell.
+        return [
+            {h: _shown(line[i]) if i < len(line) else "" for i, h in enumerate(headers) if h}
+            for line in rows[1:]
+            if any(_shown(v).strip() for v in line)
+        ]
+
+
+def _entered(value: object) -> object:
+    """A harness value as the merchant types it into Google Sheets (USER_ENTERED)."""
+    if isinstance(value, str) and not value.startswith("=") and value.strip() != value:
+        return "'" + value  # keep surrounding spaces as typed text
+    if isinstance(value, str) and value and value[0].isdigit() and not value.isdigit():
+        return "'" + value  # "1,000" or "2.5" typed as text stays text
+    if isinstance(value, str) and value.isdigit() and value.startswith("0") and value != "0":
+        return "'" + value  # "0042" typed with a leading apostrophe, as merchants keep SKUs
+    return value
+
+
 #: Every store backend the contract suite runs against, as a factory over a fresh directory.
-BACKENDS: dict[str, Callable[[Path], Backend]] = {"workbook": WorkbookBackend}
+BACKENDS: dict[str, Callable[[Path], Backend]] = {
+    "workbook": WorkbookBackend,
+    "google_sheets": GoogleSheetsBackend,
+}
 
 
 @pytest.fixture(params=list(BACKENDS))

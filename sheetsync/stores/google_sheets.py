@@ -1,0 +1,421 @@
+"""Google Sheets as the master store, through gspread and a service account.
+
+A cycle costs one ``values:batchGet`` for everything it reads; its writes are one
+``values:append`` for new ledger rows and one ``values:batchUpdate`` for the worker's cells,
+with a one-column read of the SKUs just before it so that a row the merchant inserted or
+deleted meanwhile never receives another SKU's numbers.  Everything is written RAW: text from a
+channel can never become a formula.  Metadata is fetched once.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import google.auth.exceptions
+import gspread
+import requests
+from google.auth.transport.requests import AuthorizedSession, Request
+from google.oauth2 import service_account
+from gspread.http_client import ParamsType
+
+from sheetsync import retry
+from sheetsync.errors import PermanentError, StoreLayoutError, TransientError
+from sheetsync.model import (
+    GUARD_ROW_LABEL,
+    INVENTORY_SHEET,
+    LEDGER_HEADERS,
+    LEDGER_SHEET,
+    SKU,
+    STATE_HEADERS,
+    STATE_SHEET,
+    STATUS_HEADERS,
+    STATUS_SHEET,
+    CellWrite,
+    Layout,
+    LedgerEntry,
+    Snapshot,
+    StatusUpdate,
+    header_key,
+    ledger_cells,
+)
+from sheetsync.stores._grid import SHEETS, Grid, cell_text, cell_value, column_letter, snapshot, target_row
+
+log = logging.getLogger(__name__)
+
+SHEETS_API = "https://sheets.googleapis.com"
+SCOPES = ("https://www.googleapis.com/auth/spreadsheets",)
+#: Raw values: numbers as numbers (no numericising of text, no thousands separators), formulas as
+#: their text (so the core can flag them), dates as the text the merchant sees (so a date in a
+#: Quantity cell is flagged, not read as a serial number).
+READ_OPTIONS = {"valueRenderOption": "FORMULA", "dateTimeRenderOption": "FORMATTED_STRING"}
+RAW = {"valueInputOption": "RAW"}
+
+T = TypeVar("T")
+Cells = dict[int, Any]  #: column → value, for one row
+
+
+def spreadsheet_id(text: str) -> str:
+    """The id from a spreadsheet URL (``…/spreadsheets/d/<id>/edit``) or the id itself."""
+    match = re.search(r"/spreadsheets/d/([A-Za-z0-9_-]+)", text)
+    return match[1] if match else text.strip()
+
+
+def connect(
+    info: Mapping[str, Any],
+    *,
+    base_url: str | None = None,
+    adapter: requests.adapters.BaseAdapter | None = None,
+) -> gspread.Client:
+    """A gspread client signed in as the service account described by ``info`` (its JSON key).
+
+    ``base_url`` points the client at another Sheets host (the local fake); ``adapter`` is mounted
+    for every https request, token requests included (tests serve the fake in-process).
+    """
+    credentials = service_account.Credentials.from_service_account_info(info, scopes=SCOPES)
+    token_session = requests.Session()
+    session = AuthorizedSession(credentials, auth_request=Request(session=token_session))
+    if adapter is not None:
+        for mounted in (token_session, session):
+            mounted.mount("https://", adapter)
+    http_client: type[gspread.HTTPClient] = gspread.HTTPClient
+    if base_url:
+        http_client = _rebased(base_url.rstrip("/"))
+    return gspread.Client(auth=credentials, session=session, http_client=http_client)
+
+
+def _rebased(base_url: str) -> type[gspread.HTTPClient]:
+    class Rebased(gspread.HTTPClient):
+        """gspread has no base-URL setting; its URLs are module constants, so rewrite them here."""
+
+        def request(self, method: str, endpoint: str, *args: Any, **kwargs: Any) -> requests.Response:
+            return super().request(method, base_url + endpoint.removeprefix(SHEETS_API), *args, **kwargs)
+
+    return Rebased
+
+
+class GoogleSheetsStore:
+    """A ``MasterStore`` over a Google Sheet shared with a service account."""
+
+    def __init__(
+        self,
+        client: gspread.Client,
+        spreadsheet: str,
+        layout: Layout,
+        *,
+        account: str,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.layout = layout
+        self.id = spreadsheet_id(spreadsheet)
+        # gspread's Spreadsheet drops the tab list it fetches; its HTTPClient serves every endpoint.
+        self._http, self._account, self._sleep = client.http_client, account, sleep
+        self._tabs: dict[str, dict[str, Any]] = {}  #: title → sheet properties, from the metadata
+        self._grid: Grid | None = None
+
+    @property
+    def where(self) -> str:
+        """How messages name this spreadsheet."""
+        return f"Google Sheet {self.id}"
+
+    def read(self) -> Snapshot:
+        """Everything a cycle needs, in one values:batchGet."""
+        self._open()
+        present = [name for name in SHEETS if name in self._tabs]
+        if INVENTORY_SHEET not in present:
+            raise StoreLayoutError(
+                f"{self.where} has no tab {INVENTORY_SHEET} (found: {', '.join(self._tabs)}); "
+                "run `sheetsync init --google-sheet URL` or rename your inventory tab"
+            )
+        ranges = [_quoted(n) for n in present]
+        reply = self._call(lambda: self._http.values_batch_get(self.id, ranges, params=dict(READ_OPTIONS)))
+        sheets = {
+            name: value_range.get("values", [])
+            for name, value_range in zip(present, reply["valueRanges"], strict=True)
+        }
+        result, self._grid = snapshot(sheets, self.layout, self.where)
+        return result
+
+    def append_ledger(self, entries: Sequence[LedgerEntry]) -> None:
+        """Append the entries in one values:append (INSERT_ROWS: nothing below is overwritten)."""
+        if not entries:
+            return
+        grid = self._known_grid()
+        data, structure = self._missing_table(grid, LEDGER_SHEET, LEDGER_HEADERS)
+        columns = {
+            **grid.columns.get(LEDGER_SHEET, {}),
+            **self._new_table_columns(LEDGER_SHEET, LEDGER_HEADERS, grid),
+        }
+        width = max(columns.values())
+        rows = []
+        for entry in entries:
+            row: list[Any] = [None] * width
+            for logical, text in ledger_cells(entry).items():
+                row[columns[logical] - 1] = _written(text)
+            rows.append(row)
+        self._apply(structure, data)
+        params: ParamsType = {**RAW, "insertDataOption": "INSERT_ROWS"}
+        target = f"{_quoted(LEDGER_SHEET)}!A1"
+        self._call(lambda: self._http.values_append(self.id, target, params, {"values": rows}))
+        self._grid = None  # rows moved: look again before the next write
+
+    def write_status(self, update: StatusUpdate) -> None:
+        """Worker cells, Status rows and state in one values:batchUpdate (plus a SKU-column read)."""
+        if not (update.cells or update.channels or update.guard or update.state):
+            return
+        grid = self._known_grid()
+        rows: dict[tuple[str, int], Cells] = {}
+        structure: list[dict[str, Any]] = []
+        data: list[dict[str, Any]] = []
+        if update.cells:
+            self._inventory_cells(grid, update.cells, rows, structure)
+        if update.channels or update.guard:
+            self._status_cells(grid, update, rows, structure, data)
+        if update.state:
+            self._state_cells(grid, update.state, rows, structure, data)
+        for (sheet_name, number), cells in sorted(rows.items()):
+            first, last = min(cells), max(cells)
+            values = [cells.get(column) for column in range(first, last + 1)]  # None leaves a cell alone
+            data.append({"range": _range(sheet_name, number, first, last), "values": [values]})
+        self._apply(structure, data)
+        self._grid = None
+
+    # -- writing helpers -------------------------------------------------------------------
+
+    def _inventory_cells(
+        self,
+        grid: Grid,
+        writes: Sequence[CellWrite],
+        rows: dict[tuple[str, int], Cells],
+        structure: list[dict[str, Any]],
+    ) -> None:
+        columns = dict(grid.columns[INVENTORY_SHEET])
+        worker = self.layout.worker_headers()
+        if unknown := {w.column for w in writes} - worker.keys():
+            raise ValueError(f"not worker columns, refusing to write: {sorted(unknown)}")
+        missing = [
+            logical for logical in worker if logical in {w.column for w in writes} and logical not in columns
+        ]
+        if missing:
+            start = max(max(columns.values()), grid.used_columns.get(INVENTORY_SHEET, 0)) + 1
+            for offset, logical in enumerate(missing):
+                columns[logical] = start + offset
+                rows.setdefault((INVENTORY_SHEET, 1), {})[columns[logical]] = worker[logical]
+            structure += self._widen(INVENTORY_SHEET, max(columns.values()))
+        skus = self._sku_rows(columns[SKU])
+        for write in writes:
+            row = target_row(write, skus)
+            if row is None:
+                log.warning(
+                    "%s: SKU %s moved or repeated since the read; not writing %s",
+                    self.where,
+                    write.sku,
+                    write.column,
+                )
+                continue
+            rows.setdefault((INVENTORY_SHEET, row), {})[columns[write.column]] = _written(write.value)
+
+    def _sku_rows(self, column: int) -> dict[str, list[int]]:
+        letter = column_letter(column)
+        target = f"{_quoted(INVENTORY_SHEET)}!{letter}:{letter}"
+        reply = self._call(lambda: self._http.values_get(self.id, target, params=dict(READ_OPTIONS)))
+        skus: dict[str, list[int]] = {}
+        for number, values in enumerate(reply.get("values", []), start=1):
+            if number > 1 and values:
+                skus.setdefault(cell_text(values[0]).strip(), []).append(number)
+        return skus
+
+    def _status_cells(
+        self,
+        grid: Grid,
+        update: StatusUpdate,
+        rows: dict[tuple[str, int], Cells],
+        structure: list[dict[str, Any]],
+        data: list[dict[str, Any]],
+    ) -> None:
+        new_data, new_structure = self._missing_table(grid, STATUS_SHEET, STATUS_HEADERS)
+        data += new_data
+        structure += new_structure
+        columns = {
+            **grid.columns.get(STATUS_SHEET, {}),
+            **self._new_table_columns(STATUS_SHEET, STATUS_HEADERS, grid),
+        }
+        labelled: list[tuple[str, dict[str, str]]] = [
+            (
+                s.title,
+                {
+                    "channel": s.title,
+                    "state": s.state,
+                    "last_sync": s.last_sync,
+                    "pushed": str(s.pushed),
+                    "errors": str(s.errors),
+                    "message": s.message,
+                },
+            )
+            for s in update.channels
+        ]  # every column but Control, which is the merchant's
+        if update.guard:
+            guard = {
+                "channel": GUARD_ROW_LABEL,
+                "state": update.guard.state,
+                "last_sync": update.guard.checked,
+                "message": update.guard.message,
+            }
+            if update.guard.consume_accept:
+                guard["control"] = ""  # the merchant's ACCEPT is consumed once acted on
+            labelled.append((GUARD_ROW_LABEL, guard))
+        self._place(
+            grid,
+            STATUS_SHEET,
+            columns,
+            labelled,
+            {k: v for k, v in grid.status_rows.items()},
+            header_key,
+            rows,
+        )
+
+    def _state_cells(
+        self,
+        grid: Grid,
+        state: Mapping[str, str],
+        rows: dict[tuple[str, int], Cells],
+        structure: list[dict[str, Any]],
+        data: list[dict[str, Any]],
+    ) -> None:
+        new_data, new_structure = self._missing_table(grid, STATE_SHEET, STATE_HEADERS)
+        data += new_data
+        structure += new_structure
+        columns = {
+            **grid.columns.get(STATE_SHEET, {}),
+            **self._new_table_columns(STATE_SHEET, STATE_HEADERS, grid),
+        }
+        labelled = [(key, {"key": key, "value": value}) for key, value in state.items()]
+        self._place(grid, STATE_SHEET, columns, labelled, dict(grid.state_rows), str.strip, rows)
+
+    def _place(
+        self,
+        grid: Grid,
+        sheet_name: str,
+        columns: Mapping[str, int],
+        labelled: Sequence[tuple[str, Mapping[str, str]]],
+        known: dict[str, int],
+        key: Callable[[str], str],
+        rows: dict[tuple[str, int], Cells],
+    ) -> None:
+        """Write labelled rows where their label already is, new labels below the last used row."""
+        free = grid.used_rows.get(sheet_name, 1) + 1
+        for label, values in labelled:
+            if key(label) not in known:
+                known[key(label)], free = free, free + 1
+            for logical, text in values.items():
+                rows.setdefault((sheet_name, known[key(label)]), {})[columns[logical]] = _written(text)
+
+    def _missing_table(
+        self, grid: Grid, name: str, headers: Mapping[str, str]
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """(values, requests) that create a missing tab and its headers, or add missing headers."""
+        if name not in self._tabs:
+            add = {"addSheet": {"properties": {"title": name, "gridProperties": {"frozenRowCount": 1}}}}
+            return [{"range": f"{_quoted(name)}!A1", "values": [list(headers.values())]}], [add]
+        new = self._new_table_columns(name, headers, grid)
+        values = [
+            {"range": _range(name, 1, column, column), "values": [[headers[k]]]} for k, column in new.items()
+        ]
+        return values, self._widen(name, max(new.values(), default=0))
+
+    def _new_table_columns(self, name: str, headers: Mapping[str, str], grid: Grid) -> dict[str, int]:
+        if name not in self._tabs:
+            return {logical: column for column, logical in enumerate(headers, start=1)}
+        known = grid.columns.get(name, {})
+        start = max(known.values(), default=0) + 1
+        missing = [logical for logical in headers if logical not in known]
+        return {logical: start + offset for offset, logical in enumerate(missing)}
+
+    def _widen(self, name: str, needed: int) -> list[dict[str, Any]]:
+        properties = self._tabs.get(name)
+        if properties is None:
+            return []
+        have = properties["gridProperties"]["columnCount"]
+        if needed <= have:
+            return []
+        properties["gridProperties"]["columnCount"] = needed
+        return [
+            {
+                "appendDimension": {
+                    "sheetId": properties["sheetId"],
+                    "dimension": "COLUMNS",
+                    "length": needed - have,
+                }
+            }
+        ]
+
+    def _apply(self, structure: list[dict[str, Any]], data: list[dict[str, Any]]) -> None:
+        if structure:
+            self._call(lambda: self._http.batch_update(self.id, {"requests": structure}))
+            self._tabs.clear()  # new tabs: fetch the metadata again, once
+        if data:
+            self._call(lambda: self._http.values_batch_update(self.id, {**RAW, "data": data}))
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    def _known_grid(self) -> Grid:
+        if self._grid is None:
+            self.read()
+        assert self._grid is not None  # noqa: S101 - read() always sets it
+        return self._grid
+
+    def _open(self) -> None:
+        """Fetch the spreadsheet's metadata (its tabs) once."""
+        if not self._tabs:
+            metadata = self._call(lambda: self._http.fetch_sheet_metadata(self.id))
+            self._tabs = {s["properties"]["title"]: s["properties"] for s in metadata["sheets"]}
+
+    def _call(self, action: Callable[[], T]) -> T:
+        return retry.call(lambda: self._classified(action), self._sleep)
+
+    def _classified(self, action: Callable[[], T]) -> T:
+        """Sort failures by what the worker should do: retry later, or tell the merchant."""
+        try:
+            return action()
+        except gspread.exceptions.APIError as error:
+            raise self._api_error(error) from None
+        except (requests.ConnectionError, requests.Timeout) as error:
+            raise TransientError(f"{self.where}: {type(error).__name__} talking to Google Sheets") from None
+        except google.auth.exceptions.RefreshError as error:
+            if getattr(error, "retryable", False):
+                raise TransientError(f"{self.where}: Google sign-in is unavailable; retrying") from None
+            raise PermanentError(
+                f"{self.where}: the service account {self._account} could not sign in; check its key"
+            ) from None
+
+    def _api_error(self, error: gspread.exceptions.APIError) -> Exception:
+        code, message = error.code, str(error.error.get("message", ""))
+        if code == 429 or code >= 500:
+            after = error.response.headers.get("Retry-After")
+            wait = float(after) if after and after.isdigit() else None
+            return TransientError(f"{self.where}: {code} {message}", retry_after=wait)
+        if code == 403:
+            return PermanentError(self._share_hint())
+        if code == 404:
+            return PermanentError(f"{self.where} does not exist; check master.spreadsheet in the config")
+        return PermanentError(f"{self.where}: {code} {message}")
+
+    def _share_hint(self) -> str:
+        return f"{self.where}: no access for {self._account}; share the sheet with {self._account} as Editor"
+
+
+def _written(text: str) -> int | str:
+    """Worker text as a RAW value; "" clears the cell (null would leave it as it was)."""
+    value = cell_value(text)
+    return "" if value is None else value
+
+
+def _quoted(title: str) -> str:
+    return "'" + title.replace("'", "''") + "'"
+
+
+def _range(sheet_name: str, row: int, first: int, last: int) -> str:
+    return f"{_quoted(sheet_name)}!{column_letter(first)}{row}:{column_letter(last)}{row}"
