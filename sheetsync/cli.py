@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sheetsync import __version__
-from sheetsync.config import Settings, load
+from sheetsync.config import Settings, WorkbookMaster, load
 from sheetsync.core.cells import parse_rows
 from sheetsync.core.ledger import parse_ledger
 from sheetsync.demo import run_demo
@@ -121,7 +121,7 @@ def _init(args: argparse.Namespace) -> int:
 def _check_config(args: argparse.Namespace) -> int:
     settings = load(args.config)
     print(f"{settings.source}: OK")
-    print(f"master: {settings.master.kind} at {settings.master.path}")
+    print(f"master: {settings.master.describe()}")
     for channel in settings.channels:
         paused = " (paused)" if channel.paused else ""
         print(
@@ -149,7 +149,7 @@ def _run(args: argparse.Namespace) -> int:
     stop_on_signals(stop)
     log.info(
         "running against %s; SIGTERM stops after the current cycle",
-        settings.master.path,
+        settings.master.describe(),
     )
     run_forever(
         open_store(settings),
@@ -204,7 +204,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _settings(args: argparse.Namespace) -> Settings:
     settings = load(args.config)
-    if not settings.master.path.exists():
+    if isinstance(settings.master, WorkbookMaster) and not settings.master.path.exists():
         raise ConfigError(
             f"{settings.source}: master.path: no workbook at {settings.master.path}; "
             "`sheetsync init` writes a template"

@@ -6,11 +6,13 @@ to fix.
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -69,13 +71,23 @@ class _WorkbookModel(_Strict):
     path: str
 
 
+class _GoogleSheetsModel(_Strict):
+    kind: Literal["google_sheets"]
+    #: the sheet's URL or id
+    spreadsheet: Annotated[str, Field(min_length=1)]
+    #: path of the service account's JSON key (else SERVICE_ACCOUNT_ENV)
+    service_account_file: str | None = None
+    #: another Sheets host: only the local fake (`sheetsync demo --master sheets-fake`, tests)
+    base_url: str | None = None
+
+
 class _GuardModel(_Strict):
     max_drop: Annotated[float, Field(gt=0, le=1)] = 0.5
     accept_shrink: bool = False
 
 
 class _SettingsModel(_Strict):
-    master: _WorkbookModel
+    master: Annotated[_WorkbookModel | _GoogleSheetsModel, Field(discriminator="kind")]
     guard: _GuardModel = Field(default_factory=_GuardModel)
     channels: dict[str, _ChannelModel]
 
@@ -104,11 +116,32 @@ class ChannelSettings:
 
 
 @dataclass(frozen=True, slots=True)
-class MasterSettings:
-    """Where the master inventory lives."""
+class WorkbookMaster:
+    """A local .xlsx workbook."""
 
-    kind: str
     path: Path
+
+    def describe(self) -> str:
+        """For messages: where the master is."""
+        return f"workbook {self.path}"
+
+
+@dataclass(frozen=True, slots=True)
+class GoogleSheetsMaster:
+    """A Google Sheet shared with a service account."""
+
+    spreadsheet: str
+    service_account_file: Path | None
+    base_url: str | None
+
+    def describe(self) -> str:
+        """For messages: where the master is."""
+        return f"Google Sheet {self.spreadsheet}"
+
+
+#: Where the service account's JSON key is looked for when the config names no file: a path, or
+#: the JSON itself (for platforms that only offer environment variables).
+SERVICE_ACCOUNT_ENV = "SHEETSYNC__GOOGLE_SHEETS__SERVICE_ACCOUNT"
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +157,7 @@ class Settings:
     """The whole validated configuration."""
 
     source: Path
-    master: MasterSettings
+    master: WorkbookMaster | GoogleSheetsMaster
     guard: GuardSettings
     channels: tuple[ChannelSettings, ...]
 
@@ -153,7 +186,7 @@ def load(path: Path) -> Settings:
     base = path.parent
     settings = Settings(
         source=path,
-        master=MasterSettings(model.master.kind, base / model.master.path),
+        master=_master(model.master, base),
         guard=GuardSettings(model.guard.max_drop, model.guard.accept_shrink),
         channels=tuple(_channel(name, c) for name, c in model.channels.items()),
     )
@@ -178,6 +211,56 @@ def _check_headers(settings: Settings) -> None:
             )
 
 
+def _master(model: _WorkbookModel | _GoogleSheetsModel, base: Path) -> WorkbookMaster | GoogleSheetsMaster:
+    if isinstance(model, _WorkbookModel):
+        return WorkbookMaster(base / model.path)
+    key_file = base / model.service_account_file if model.service_account_file else None
+    return GoogleSheetsMaster(model.spreadsheet, key_file, model.base_url)
+
+
+def service_account_info(
+    settings: Settings, master: GoogleSheetsMaster, environ: Mapping[str, str]
+) -> dict[str, Any]:
+    """The service account's JSON key, from the file the config names or from the environment.
+
+    Raises:
+        ConfigError: naming the setting and the variable; never the key's content.
+    """
+    where = f"{settings.source}: master.service_account_file"
+    if master.service_account_file is not None:
+        source = str(master.service_account_file)
+        text = _read_key(master.service_account_file, source, where)
+    elif value := environ.get(SERVICE_ACCOUNT_ENV, "").strip():
+        if value.startswith("{"):
+            text, source = value, f"${SERVICE_ACCOUNT_ENV}"
+        else:
+            source = f"{value} (from ${SERVICE_ACCOUNT_ENV})"
+            text = _read_key(Path(value), source, where)
+    else:
+        raise ConfigError(
+            f"{where} is not set and ${SERVICE_ACCOUNT_ENV} is empty: give the path of the service "
+            "account's JSON key in one of them (or the key itself in the variable)"
+        )
+    try:
+        info = json.loads(text)
+    except json.JSONDecodeError:
+        raise ConfigError(
+            f"{where}: {source} is not JSON; download the key again from Google Cloud"
+        ) from None
+    needed = ("client_email", "private_key", "token_uri")
+    missing = [k for k in needed if not isinstance(info, dict) or k not in info]
+    if missing:
+        raise ConfigError(f"{where}: {source} is not a service-account key (it lacks {', '.join(missing)})")
+    return dict(info)
+
+
+def _read_key(path: Path, source: str, where: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"{where}: cannot read {source} ({error.strerror})") from None
+
+
 def _channel(name: str, model: _ChannelModel) -> ChannelSettings:
     tiers = sorted((Tier(t.min, _hold(t.hold)) for t in model.tiers), key=lambda t: -t.min_level)
     return ChannelSettings(
@@ -199,9 +282,11 @@ def _hold(value: int | str) -> Hold:
 def _describe(path: Path, error: ValidationError) -> str:
     lines = []
     for problem in error.errors():
-        key = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in problem["loc"]).lstrip(
-            "."
-        )
+        # pydantic names the chosen kind in the path (master.google_sheets.spreadsheet): drop it.
+        loc = [
+            part for i, part in enumerate(problem["loc"]) if not (i == 1 and problem["loc"][0] == "master")
+        ]
+        key = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc).lstrip(".")
         message = problem["msg"].removeprefix("Value error, ")
         if problem["type"] == "extra_forbidden":
             message = "unknown setting (check the spelling)"

@@ -22,7 +22,7 @@ from rich.live import Live
 from rich.table import Table
 
 from sheetsync.channels.sandbox import SandboxChannel
-from sheetsync.config import Settings, load
+from sheetsync.config import Settings, WorkbookMaster, load
 from sheetsync.core.buffers import NO_BUFFER
 from sheetsync.model import INVENTORY_SHEET, ChannelName, Sku, header_key
 from sheetsync.stores.workbook import WorkbookStore, create_workbook
@@ -70,8 +70,7 @@ def demo_settings(workbook: Path, *, buffers: bool) -> Settings:
     channels = settings.channels
     if not buffers:
         channels = tuple(dataclasses.replace(c, policy=NO_BUFFER) for c in channels)
-    master = dataclasses.replace(settings.master, path=workbook)
-    return dataclasses.replace(settings, master=master, channels=channels)
+    return dataclasses.replace(settings, master=WorkbookMaster(workbook), channels=channels)
 
 
 def run_demo(

@@ -9,6 +9,7 @@ and pushes the same absolute quantities again, which is harmless.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -20,7 +21,7 @@ import schedule
 
 from sheetsync.channels import Channel, OrderSource
 from sheetsync.channels.sandbox import SandboxChannel
-from sheetsync.config import Settings
+from sheetsync.config import Settings, WorkbookMaster, service_account_info
 from sheetsync.core import ledger as ledger_
 from sheetsync.core.cells import parse_rows
 from sheetsync.core.plan import (
@@ -38,6 +39,7 @@ from sheetsync.core.state import WorkerState, parse_state, state_cells
 from sheetsync.errors import SyncError
 from sheetsync.model import ChannelName, OrderLine, PushOutcome, Sku, StatusUpdate
 from sheetsync.stores import MasterStore
+from sheetsync.stores.google_sheets import GoogleSheetsStore, connect
 from sheetsync.stores.workbook import WorkbookStore
 
 log = logging.getLogger(__name__)
@@ -189,9 +191,14 @@ def _push(channel: Channel, final: Plan, errors: list[str]) -> ChannelResult:
     return ChannelResult(outcomes, tuple(errors))
 
 
-def open_store(settings: Settings) -> MasterStore:
-    """The master store the settings name."""
-    return WorkbookStore(settings.master.path, settings.layout)
+def open_store(settings: Settings, environ: Mapping[str, str] = os.environ) -> MasterStore:
+    """The master store the settings name, signed in with the secrets from ``environ``."""
+    master = settings.master
+    if isinstance(master, WorkbookMaster):
+        return WorkbookStore(master.path, settings.layout)
+    info = service_account_info(settings, master, environ)
+    client = connect(info, base_url=master.base_url)
+    return GoogleSheetsStore(client, master.spreadsheet, settings.layout, account=info["client_email"])
 
 
 def open_channels(settings: Settings, clock: Callable[[], datetime]) -> list[Channel]:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from sheetsync.config import load
+from sheetsync.config import SERVICE_ACCOUNT_ENV, GoogleSheetsMaster, load, service_account_info
 from sheetsync.core.buffers import published
 from sheetsync.errors import ConfigError
 
@@ -99,3 +100,70 @@ def test_missing_master_and_bad_channel_name(tmp_path: Path) -> None:
         load(write(tmp_path, '[channels.shop]\nkind = "sandbox"\n'))
     with pytest.raises(ConfigError, match='channel name "Shop" must be lower-case'):
         load(write(tmp_path, MINIMAL.replace("channels.shop", "channels.Shop")))
+
+
+GOOGLE = """
+[master]
+kind = "google_sheets"
+spreadsheet = "https://docs.google.com/spreadsheets/d/1AbCdEf_gh-IJ/edit#gid=0"
+{extra}
+[channels.shop]
+kind = "sandbox"
+"""
+KEY = {
+    "client_email": "bot@p.iam.gserviceaccount.com",
+    "private_key": "-----BEGIN PRIVATE KEY-----\nSECRETKEY",
+    "token_uri": "https://oauth2.googleapis.com/token",
+}
+
+
+def test_google_master_reads_the_key_from_the_named_file(tmp_path: Path) -> None:
+    (tmp_path / "sa.json").write_text(json.dumps(KEY))
+    settings = load(write(tmp_path, GOOGLE.format(extra='service_account_file = "sa.json"')))
+    assert isinstance(settings.master, GoogleSheetsMaster)
+    assert (
+        settings.master.describe()
+        == "Google Sheet https://docs.google.com/spreadsheets/d/1AbCdEf_gh-IJ/edit#gid=0"
+    )
+    assert service_account_info(settings, settings.master, {})["client_email"] == KEY["client_email"]
+
+
+def test_google_master_reads_the_key_from_the_environment(tmp_path: Path) -> None:
+    settings = load(write(tmp_path, GOOGLE.format(extra="")))
+    assert isinstance(settings.master, GoogleSheetsMaster)
+    assert service_account_info(settings, settings.master, {SERVICE_ACCOUNT_ENV: json.dumps(KEY)})[
+        "token_uri"
+    ]
+    (tmp_path / "k.json").write_text(json.dumps(KEY))
+    env = {SERVICE_ACCOUNT_ENV: str(tmp_path / "k.json")}
+    assert service_account_info(settings, settings.master, env)["private_key"].endswith("SECRETKEY")
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({}, f"master.service_account_file is not set and ${SERVICE_ACCOUNT_ENV} is empty"),
+        ({SERVICE_ACCOUNT_ENV: "{not json SECRETKEY"}, f"${SERVICE_ACCOUNT_ENV} is not JSON"),
+        (
+            {SERVICE_ACCOUNT_ENV: json.dumps({"private_key": "SECRETKEY"})},
+            "is not a service-account key (it lacks client_email, token_uri)",
+        ),
+        ({SERVICE_ACCOUNT_ENV: "/nowhere/sa.json"}, "cannot read /nowhere/sa.json (from $"),
+    ],
+)
+def test_key_errors_name_the_setting_and_variable_but_never_the_key(
+    tmp_path: Path, env: dict[str, str], message: str
+) -> None:
+    settings = load(write(tmp_path, GOOGLE.format(extra="")))
+    assert isinstance(settings.master, GoogleSheetsMaster)
+    with pytest.raises(ConfigError) as caught:
+        service_account_info(settings, settings.master, env)
+    assert message in str(caught.value)
+    assert "SECRETKEY" not in str(caught.value)
+
+
+def test_google_master_errors_drop_the_kind_from_the_key(tmp_path: Path) -> None:
+    with pytest.raises(
+        ConfigError, match=r"sheetsync.toml: master.spreadsheet: missing; this setting is required"
+    ):
+        load(write(tmp_path, '[master]\nkind = "google_sheets"\n[channels.shop]\nkind = "sandbox"\n'))
