@@ -53,6 +53,9 @@ SCOPES = ("https://www.googleapis.com/auth/spreadsheets",)
 #: Quantity cell is flagged, not read as a serial number).
 READ_OPTIONS = {"valueRenderOption": "FORMULA", "dateTimeRenderOption": "FORMATTED_STRING"}
 RAW = {"valueInputOption": "RAW"}
+#: Waits of 1, 2, 4 … 32 s: Google's advice is truncated exponential back-off up to 64 s, which
+#: outlasts a per-minute quota (its 429 carries no Retry-After).
+ATTEMPTS = 7
 
 T = TypeVar("T")
 Cells = dict[int, Any]  #: column → value, for one row
@@ -160,7 +163,6 @@ class GoogleSheetsStore:
         params: ParamsType = {**RAW, "insertDataOption": "INSERT_ROWS"}
         target = f"{_quoted(LEDGER_SHEET)}!A1"
         self._call(lambda: self._http.values_append(self.id, target, params, {"values": rows}))
-        self._grid = None  # rows moved: look again before the next write
 
     def write_status(self, update: StatusUpdate) -> None:
         """Worker cells, Status rows and state in one values:batchUpdate (plus a SKU-column read)."""
@@ -355,7 +357,8 @@ class GoogleSheetsStore:
     def _apply(self, structure: list[dict[str, Any]], data: list[dict[str, Any]]) -> None:
         if structure:
             self._call(lambda: self._http.batch_update(self.id, {"requests": structure}))
-            self._tabs.clear()  # new tabs: fetch the metadata again, once
+            self._tabs.clear()  # new tabs or sizes: the metadata again, only after such a change
+            self._open()
         if data:
             self._call(lambda: self._http.values_batch_update(self.id, {**RAW, "data": data}))
 
@@ -374,7 +377,7 @@ class GoogleSheetsStore:
             self._tabs = {s["properties"]["title"]: s["properties"] for s in metadata["sheets"]}
 
     def _call(self, action: Callable[[], T]) -> T:
-        return retry.call(lambda: self._classified(action), self._sleep)
+        return retry.call(lambda: self._classified(action), self._sleep, attempts=ATTEMPTS)
 
     def _classified(self, action: Callable[[], T]) -> T:
         """Sort failures by what the worker should do: retry later, or tell the merchant."""

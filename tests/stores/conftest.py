@@ -215,7 +215,7 @@ class WorkbookBackend:
 SERVICE_ACCOUNT = "sheetsync-bot@shop-project.iam.gserviceaccount.com"
 
 
-def service_account_info(email: str = SERVICE_ACCOUNT) -> dict[str, str]:
+def generated_key(email: str = SERVICE_ACCOUNT) -> dict[str, str]:
     """A real, freshly generated service-account key: the JWT grant is signed for real."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.private_bytes(
@@ -232,7 +232,7 @@ def service_account_info(email: str = SERVICE_ACCOUNT) -> dict[str, str]:
     }
 
 
-_KEY = service_account_info()  # RSA generation is slow; one key serves every test
+_KEY = generated_key()  # RSA generation is slow; one key serves every test
 
 
 class GoogleSheetsBackend:
