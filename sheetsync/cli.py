@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import shutil
 import threading
 from collections import Counter
 from collections.abc import Sequence
@@ -16,12 +15,13 @@ from rich.console import Console
 from rich.table import Table
 
 from sheetsync import __version__
-from sheetsync.config import Settings, WorkbookMaster, load
+from sheetsync.config import GoogleSheetsMaster, Settings, WorkbookMaster, load
 from sheetsync.core.cells import parse_rows
 from sheetsync.core.ledger import parse_ledger
 from sheetsync.demo import run_demo
 from sheetsync.errors import ConfigError, SheetsyncError
 from sheetsync.model import REASON, ROW_STATUS
+from sheetsync.stores.google_sheets import GoogleSheetsStore, spreadsheet_id
 from sheetsync.stores.workbook import create_workbook
 from sheetsync.worker import (
     PAUSE_WORDS,
@@ -35,6 +35,8 @@ from sheetsync.worker import (
 log = logging.getLogger("sheetsync")
 
 DEFAULT_CONFIG = Path("sheetsync.toml")
+#: The master block of the packaged template, swapped for a Google Sheet by `init --google-sheet`.
+WORKBOOK_MASTER = 'kind = "workbook"\n# Relative to this file.\npath = "inventory.xlsx"\n'
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -75,6 +77,11 @@ def _parser() -> argparse.ArgumentParser:
 
     init = command("init", "write a config file and a template workbook", _init, config=False)
     init.add_argument("--dir", type=Path, default=Path(), help="where to write them (default: here)")
+    init.add_argument(
+        "--google-sheet",
+        metavar="URL",
+        help="prepare this Google Sheet (tabs, headers, colours) instead of a workbook",
+    )
     command("check-config", "validate the config and say what it configures", _check_config)
     sync = command("sync", "run one sync cycle", _sync)
     sync.add_argument("--once", action="store_true", required=True, help="one cycle, then exit")
@@ -102,20 +109,50 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _init(args: argparse.Namespace) -> int:
+    if args.google_sheet:
+        return _init_google_sheet(args)
     config, workbook = args.dir / DEFAULT_CONFIG, args.dir / "inventory.xlsx"
     for path in (config, workbook):
         if path.exists():
             print(f"{path} already exists; not overwriting it")
             return 1
     args.dir.mkdir(parents=True, exist_ok=True)
-    with resources.as_file(resources.files("sheetsync") / "templates" / "sheetsync.toml") as template:
-        shutil.copyfile(template, config)
+    config.write_text(_template(), encoding="utf-8")
     create_workbook(workbook, load(config).layout)
     print(f"wrote {config} and {workbook}")
     print(
         f"next: type your SKUs and quantities into {workbook}, then `sheetsync sync --once --config {config}`"
     )
     return 0
+
+
+def _init_google_sheet(args: argparse.Namespace) -> int:
+    """Write a config for the sheet (unless one exists), then prepare the sheet's tabs and headers."""
+    config = args.dir / DEFAULT_CONFIG
+    if not config.exists():
+        args.dir.mkdir(parents=True, exist_ok=True)
+        block = f'kind = "google_sheets"\nspreadsheet = "{args.google_sheet}"\n'
+        config.write_text(_template().replace(WORKBOOK_MASTER, block), encoding="utf-8")
+        print(f"wrote {config}")
+    settings = load(config)
+    master = settings.master
+    if not isinstance(master, GoogleSheetsMaster) or spreadsheet_id(master.spreadsheet) != spreadsheet_id(
+        args.google_sheet
+    ):
+        print(f"{config} already exists for another master; set master.spreadsheet in it yourself")
+        return 1
+    store = open_store(settings)
+    assert isinstance(store, GoogleSheetsStore)  # noqa: S101 - the master is a Google Sheet
+    for line in store.prepare() or ["the sheet was ready; nothing changed"]:
+        print(line)
+    print(
+        f"next: type SKUs and quantities in the Inventory tab, then `sheetsync sync --once --config {config}`"
+    )
+    return 0
+
+
+def _template() -> str:
+    return (resources.files("sheetsync") / "templates" / "sheetsync.toml").read_text(encoding="utf-8")
 
 
 def _check_config(args: argparse.Namespace) -> int:

@@ -29,6 +29,9 @@ from sheetsync.model import (
     INVENTORY_SHEET,
     LEDGER_HEADERS,
     LEDGER_SHEET,
+    OVERRIDE,
+    QUANTITY,
+    ROW_STATUS,
     SKU,
     STATE_HEADERS,
     STATE_SHEET,
@@ -56,6 +59,13 @@ RAW = {"valueInputOption": "RAW"}
 #: Waits of 1, 2, 4 … 32 s: Google's advice is truncated exponential back-off up to 64 s, which
 #: outlasts a per-minute quota (its 429 carries no Retry-After).
 ATTEMPTS = 7
+#: Row colours set once by ``prepare``: flags the merchant must see at a glance.
+FLAG_COLOURS = (
+    ("ERROR", {"red": 0.96, "green": 0.8, "blue": 0.8}),
+    ("OVERSOLD", {"red": 0.96, "green": 0.8, "blue": 0.8}),
+    ("LAG", {"red": 1.0, "green": 0.9, "blue": 0.7}),
+    ("PAUSED", {"red": 0.9, "green": 0.9, "blue": 0.9}),
+)
 
 T = TypeVar("T")
 Cells = dict[int, Any]  #: column → value, for one row
@@ -185,6 +195,87 @@ class GoogleSheetsStore:
         self._apply(structure, data)
         self._grid = None
 
+    def prepare(self) -> list[str]:
+        """Add the tabs, headers and row colours the worker needs; touch nothing of the merchant's.
+
+        Returns what it did, one line each (empty when the sheet was ready).
+        """
+        self._open()
+        done: list[str] = []
+        if INVENTORY_SHEET not in self._tabs:
+            merchant = self.layout.merchant_headers()
+            first = [merchant[SKU], merchant[QUANTITY], merchant[OVERRIDE]]
+            add = {
+                "addSheet": {
+                    "properties": {"title": INVENTORY_SHEET, "gridProperties": {"frozenRowCount": 1}}
+                }
+            }
+            self._apply([add], [{"range": f"{_quoted(INVENTORY_SHEET)}!A1", "values": [first]}])
+            done.append(f"added the {INVENTORY_SHEET} tab with {', '.join(first)}")
+        grid = self._known_grid()
+        rows: dict[tuple[str, int], Cells] = {}
+        structure: list[dict[str, Any]] = []
+        data: list[dict[str, Any]] = []
+        columns = self._worker_columns(grid, self.layout.worker_headers(), rows, structure)
+        if rows:
+            done.append(
+                f"added the worker columns to {INVENTORY_SHEET}: "
+                + ", ".join(str(v) for v in rows[(INVENTORY_SHEET, 1)].values())
+            )
+        for name, headers in (
+            (LEDGER_SHEET, LEDGER_HEADERS),
+            (STATUS_SHEET, STATUS_HEADERS),
+            (STATE_SHEET, STATE_HEADERS),
+        ):
+            new_data, new_structure = self._missing_table(grid, name, headers)
+            if new_data:
+                done.append(f"prepared the {name} tab")
+            data += new_data
+            structure += new_structure
+        data += [
+            {"range": _range(s, n, min(c), max(c)), "values": [[c.get(i) for i in range(min(c), max(c) + 1)]]}
+            for (s, n), c in rows.items()
+        ]
+        self._apply(structure, data)
+        if self._colour_flags(columns[ROW_STATUS]):
+            done.append("coloured rows by Status (ERROR and OVERSOLD red, LAG amber, PAUSED grey)")
+        self._grid = None
+        return done
+
+    def _colour_flags(self, column: int) -> bool:
+        """Conditional formatting on the Status column, once: only if that column has none yet."""
+        metadata = self._call(lambda: self._http.fetch_sheet_metadata(self.id))
+        sheet = next(s for s in metadata["sheets"] if s["properties"]["title"] == INVENTORY_SHEET)
+        status = {
+            "sheetId": sheet["properties"]["sheetId"],
+            "startRowIndex": 1,
+            "startColumnIndex": column - 1,
+            "endColumnIndex": column,
+        }
+        if any(
+            r.get("startColumnIndex") == column - 1
+            for rule in sheet.get("conditionalFormats", [])
+            for r in rule.get("ranges", [])
+        ):
+            return False
+        requests_ = [
+            {
+                "addConditionalFormatRule": {
+                    "index": 0,
+                    "rule": {
+                        "ranges": [status],
+                        "booleanRule": {
+                            "condition": {"type": "TEXT_EQ", "values": [{"userEnteredValue": word}]},
+                            "format": {"backgroundColor": colour},
+                        },
+                    },
+                }
+            }
+            for word, colour in FLAG_COLOURS
+        ]
+        self._call(lambda: self._http.batch_update(self.id, {"requests": requests_}))
+        return True
+
     # -- writing helpers -------------------------------------------------------------------
 
     def _inventory_cells(
@@ -194,19 +285,11 @@ class GoogleSheetsStore:
         rows: dict[tuple[str, int], Cells],
         structure: list[dict[str, Any]],
     ) -> None:
-        columns = dict(grid.columns[INVENTORY_SHEET])
         worker = self.layout.worker_headers()
         if unknown := {w.column for w in writes} - worker.keys():
             raise ValueError(f"not worker columns, refusing to write: {sorted(unknown)}")
-        missing = [
-            logical for logical in worker if logical in {w.column for w in writes} and logical not in columns
-        ]
-        if missing:
-            start = max(max(columns.values()), grid.used_columns.get(INVENTORY_SHEET, 0)) + 1
-            for offset, logical in enumerate(missing):
-                columns[logical] = start + offset
-                rows.setdefault((INVENTORY_SHEET, 1), {})[columns[logical]] = worker[logical]
-            structure += self._widen(INVENTORY_SHEET, max(columns.values()))
+        wanted = {k: v for k, v in worker.items() if k in {w.column for w in writes}}
+        columns = self._worker_columns(grid, wanted, rows, structure)
         skus = self._sku_rows(columns[SKU])
         for write in writes:
             row = target_row(write, skus)
@@ -219,6 +302,24 @@ class GoogleSheetsStore:
                 )
                 continue
             rows.setdefault((INVENTORY_SHEET, row), {})[columns[write.column]] = _written(write.value)
+
+    def _worker_columns(
+        self,
+        grid: Grid,
+        wanted: Mapping[str, str],
+        rows: dict[tuple[str, int], Cells],
+        structure: list[dict[str, Any]],
+    ) -> dict[str, int]:
+        """Inventory columns, adding headers for ``wanted`` ones right of everything in use."""
+        columns = dict(grid.columns[INVENTORY_SHEET])
+        missing = [logical for logical in wanted if logical not in columns]
+        if missing:
+            start = max(max(columns.values()), grid.used_columns.get(INVENTORY_SHEET, 0)) + 1
+            for offset, logical in enumerate(missing):
+                columns[logical] = start + offset
+                rows.setdefault((INVENTORY_SHEET, 1), {})[columns[logical]] = wanted[logical]
+            structure += self._widen(INVENTORY_SHEET, max(columns.values()))
+        return columns
 
     def _sku_rows(self, column: int) -> dict[str, list[int]]:
         letter = column_letter(column)

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from sheetsync import cli
 from sheetsync.channels.sandbox import SandboxChannel
 from sheetsync.cli import main
-from sheetsync.config import SERVICE_ACCOUNT_ENV, Settings, load
+from sheetsync.config import SERVICE_ACCOUNT_ENV, GoogleSheetsMaster, Settings, load
 from sheetsync.errors import PermanentError
 from sheetsync.model import INVENTORY_SHEET, Sku
 from sheetsync.stores.google_sheets import GoogleSheetsStore, connect, spreadsheet_id
@@ -164,3 +165,67 @@ def test_sync_once_over_loopback_through_the_cli(
         ["A-1", "10", "10", "8", "OK"],
     ]
     assert fake.count("oauth2.token") == 1  # signed in once, with a real signed JWT
+
+
+def test_prepare_adds_tabs_headers_and_colours_once_and_touches_nothing_else(tmp_path: Path) -> None:
+    fake = FakeSheets()
+    sheet = fake.create_spreadsheet("Shop", sheets=(SheetSpec("Suppliers"),), shared_with=[SERVICE_ACCOUNT])
+    fake.set_values(sheet, "Suppliers!A1", [["Name", "=1+1"]])
+    (tmp_path / "sheetsync.toml").write_text(CONFIG.format(sheet=sheet, extra=""))
+    settings = load(tmp_path / "sheetsync.toml")
+    store = GoogleSheetsStore(
+        connect(_KEY, adapter=HandlerAdapter(fake)), sheet, settings.layout, account=SERVICE_ACCOUNT
+    )
+    assert store.prepare() == [
+        "added the Inventory tab with SKU, Quantity, Override",
+        "added the worker columns to Inventory: Available, Shopify, Status, Reason, Synced",
+        "prepared the Ledger tab",
+        "prepared the Status tab",
+        "prepared the State tab",
+        "coloured rows by Status (ERROR and OVERSOLD red, LAG amber, PAUSED grey)",
+    ]
+    assert fake.get_values(sheet, "Inventory!A1:H1") == [
+        ["SKU", "Quantity", "Override", "Available", "Shopify", "Status", "Reason", "Synced"]
+    ]
+    assert fake.get_values(sheet, "Suppliers!A1:B1", value_render_option="FORMULA") == [["Name", "=1+1"]]
+    inventory = next(s for s in fake.metadata(sheet)["sheets"] if s["properties"]["title"] == "Inventory")
+    assert [r["ranges"][0]["startColumnIndex"] for r in inventory["conditionalFormats"]] == [5, 5, 5, 5]
+    assert store.prepare() == []  # a second run changes nothing
+    inventory = next(s for s in fake.metadata(sheet)["sheets"] if s["properties"]["title"] == "Inventory")
+    assert len(inventory["conditionalFormats"]) == 4
+
+
+def test_prepare_keeps_the_merchants_columns(tmp_path: Path) -> None:
+    fake = FakeSheets()
+    store, _, _ = world(tmp_path, fake)
+    fake.set_values(store.id, f"{INVENTORY_SHEET}!C1:C2", [["Supplier"], ["Acme"]])
+    store.prepare()
+    assert fake.get_values(store.id, f"{INVENTORY_SHEET}!A1:D2") == [
+        ["SKU", "Quantity", "Supplier", "Available"],
+        ["A-1", "10", "Acme"],
+    ]
+
+
+def test_init_google_sheet_writes_the_config_and_prepares_the_sheet(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake = FakeSheets()
+    sheet = fake.create_spreadsheet(
+        "Shop", sheets=(SheetSpec(INVENTORY_SHEET),), shared_with=[SERVICE_ACCOUNT]
+    )
+    fake.set_values(sheet, f"{INVENTORY_SHEET}!A1", [["SKU", "Quantity"]])
+    url = f"https://docs.google.com/spreadsheets/d/{sheet}/edit"
+
+    def offline_store(settings: Settings) -> GoogleSheetsStore:  # no network here: the fake, in-process
+        client = connect(_KEY, adapter=HandlerAdapter(fake))
+        return GoogleSheetsStore(client, sheet, settings.layout, account=SERVICE_ACCOUNT)
+
+    monkeypatch.setattr(cli, "open_store", offline_store)
+    assert main(["init", "--dir", str(tmp_path), "--google-sheet", url]) == 0
+    out = capsys.readouterr().out
+    assert "prepared the Ledger tab" in out
+    settings = load(tmp_path / "sheetsync.toml")
+    assert settings.master == GoogleSheetsMaster(url, None, None)
+    assert main(["init", "--dir", str(tmp_path), "--google-sheet", url]) == 0
+    assert "the sheet was ready; nothing changed" in capsys.readouterr().out
+    assert main(["init", "--dir", str(tmp_path), "--google-sheet", "1another"]) == 1
