@@ -100,6 +100,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--seed", type=int, default=7, help="buyers' random seed (default: %(default)s)")
     demo.add_argument(
+        "--master",
+        choices=["workbook", "sheets-fake"],
+        default="workbook",
+        help="the demo's master: a local workbook, or a Google Sheet on the local Sheets fake",
+    )
+    demo.add_argument(
         "--workbook",
         type=Path,
         default=Path("sheetsync-demo.xlsx"),
@@ -230,11 +236,11 @@ def _status(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     logging.getLogger("sheetsync").setLevel(logging.WARNING)  # the live table is the output
-    result = run_demo(args.workbook, buffers=not args.no_buffers, seed=args.seed)
-    print(
-        f"{result.cycles} cycles; {result.turned_away} buyers turned away while units were on the shelf; "
-        f"open {args.workbook} to see the sheet"
-    )
+    sheets_fake = args.master == "sheets-fake"
+    result = run_demo(args.workbook, buffers=not args.no_buffers, seed=args.seed, sheets_fake=sheets_fake)
+    where = "" if sheets_fake else f"; open {args.workbook} to see the sheet"
+    turned_away = f"{result.turned_away} buyers turned away while units were on the shelf"
+    print(f"{result.cycles} cycles; {turned_away}{where}")
     print(result.line())
     return 0
 

@@ -8,6 +8,7 @@ oversell is a sale of a unit that did not exist, counted against the true stock 
 from __future__ import annotations
 
 import dataclasses
+import json
 import random
 import time
 from collections.abc import Sequence
@@ -16,17 +17,22 @@ from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from openpyxl import load_workbook
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
 from sheetsync.channels.sandbox import SandboxChannel
-from sheetsync.config import Settings, WorkbookMaster, load
+from sheetsync.config import SERVICE_ACCOUNT_ENV, GoogleSheetsMaster, Settings, WorkbookMaster, load
 from sheetsync.core.buffers import NO_BUFFER
 from sheetsync.model import INVENTORY_SHEET, ChannelName, Sku, header_key
+from sheetsync.stores import MasterStore
 from sheetsync.stores.workbook import WorkbookStore, create_workbook
-from sheetsync.worker import run_cycle
+from sheetsync.testing.google_sheets import FakeSheets, SheetSpec
+from sheetsync.testing.wire import serve
+from sheetsync.worker import open_store, run_cycle
 
 #: The demo catalogue: SKU and the merchant's count.
 CATALOGUE: tuple[tuple[str, int], ...] = (
@@ -44,6 +50,7 @@ CATALOGUE: tuple[tuple[str, int], ...] = (
 START = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)  #: Black Friday morning
 DURATION = timedelta(hours=3)
 STEP = timedelta(seconds=10)
+DEMO_ACCOUNT = "sheetsync-demo@demo.iam.gserviceaccount.com"
 #: Share of buyers per channel.
 CHANNEL_WEIGHTS = {"shopify": 0.5, "facebook": 0.3, "google": 0.2}
 
@@ -79,19 +86,62 @@ def run_demo(
     buffers: bool = True,
     seed: int = 7,
     console: Console | None = None,
+    sheets_fake: bool = False,
 ) -> DemoResult:
-    """Run the demo to the end and leave ``workbook`` to open."""
+    """Run the demo to the end and leave ``workbook`` to open.
+
+    With ``sheets_fake`` the master is a Google Sheet on the local Sheets fake, served on
+    127.0.0.1 and reached through gspread and a service-account sign-in, as in production.
+    """
     console = console or Console()
     settings = demo_settings(workbook, buffers=buffers)
-    workbook.unlink(missing_ok=True)
-    create_workbook(workbook, settings.layout)
-    _seed_inventory(workbook, CATALOGUE)
+    clock = _Clock()
+    if not sheets_fake:
+        workbook.unlink(missing_ok=True)
+        create_workbook(workbook, settings.layout)
+        _seed_inventory(workbook, CATALOGUE)
+        return _simulate(WorkbookStore(workbook, settings.layout), settings, seed, console, clock)
+    # The fake's per-minute quotas run on simulated time: ten-second cycles stay within them.
+    fake = FakeSheets(now=lambda: (clock.now - START).total_seconds())
+    sheet = fake.create_spreadsheet(
+        "sheetsync demo", sheets=(SheetSpec(INVENTORY_SHEET),), shared_with=[DEMO_ACCOUNT]
+    )
+    fake.set_values(sheet, f"{INVENTORY_SHEET}!A1", [["SKU", "Quantity"], *map(list, CATALOGUE)])
+    with serve(fake) as base_url:
+        master = GoogleSheetsMaster(sheet, None, base_url)
+        google = dataclasses.replace(settings, master=master)
+        result = _simulate(
+            open_store(google, {SERVICE_ACCOUNT_ENV: _demo_key(base_url)}), google, seed, console, clock
+        )
+    console.print(
+        f"Google Sheets fake: {fake.count('spreadsheets.values.batchGet')} reads of the whole sheet"
+    )
+    return result
 
-    now = START
-    channels = [SandboxChannel(c.name, lambda: now, lag_s=c.lag_s) for c in settings.channels]
+
+def _demo_key(token_host: str) -> str:
+    """A throwaway service-account key: the sign-in to the fake is signed for real."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    info = {"client_email": DEMO_ACCOUNT, "private_key": pem.decode(), "token_uri": f"{token_host}/token"}
+    return json.dumps({"type": "service_account", **info})
+
+
+@dataclasses.dataclass
+class _Clock:
+    """Simulated time, shared by the channels and the Sheets fake."""
+
+    now: datetime = START
+
+
+def _simulate(
+    store: MasterStore, settings: Settings, seed: int, console: Console, clock: _Clock
+) -> DemoResult:
+    channels = [SandboxChannel(c.name, lambda: clock.now, lag_s=c.lag_s) for c in settings.channels]
     by_name = {c.name: c for c in channels}
     shelf = dict(CATALOGUE)
-    store = WorkbookStore(workbook, settings.layout)
     arrivals = _buyers(
         random.Random(seed),  # noqa: S311 - simulated buyers, not secrets
         [sku for sku, _ in CATALOGUE],
@@ -100,7 +150,8 @@ def run_demo(
     next_cycle = START
     pace = 4.0 / (DURATION / STEP) if console.is_terminal else 0.0  # about 4 s to watch
     with Live(_table(shelf, channels), console=console, auto_refresh=False) as live:
-        while now <= START + DURATION:
+        while clock.now <= START + DURATION:
+            now = clock.now
             if now >= next_cycle:
                 report = run_cycle(store, channels, settings, now)
                 pushes += sum(report.pushed.values())
@@ -115,7 +166,7 @@ def run_demo(
                     shelf[sku] -= 1
                 elif shelf[sku] > 0:
                     turned_away += 1
-            now += STEP
+            clock.now += STEP
             time.sleep(pace)
     console.print()
     return DemoResult(orders, pushes, oversells, turned_away, cycles)

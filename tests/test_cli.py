@@ -117,3 +117,16 @@ def test_demo_ends_without_oversells_and_oversells_without_buffers(
     assert int(unbuffered.rsplit("oversells=", 1)[1]) > 0
     inventory = load_workbook(workbook)["Inventory"]
     assert inventory.cell(2, 1).value == "TEE-BLK-M"  # the workbook is left to open
+
+
+def test_demo_on_the_sheets_fake_sells_the_same_as_on_the_workbook(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    workbook = tmp_path / "demo.xlsx"
+    assert main(["demo", "--seed", "3", "--workbook", str(workbook)]) == 0
+    on_workbook = capsys.readouterr().out.strip().splitlines()[-1]
+    assert main(["demo", "--seed", "3", "--master", "sheets-fake", "--workbook", str(workbook)]) == 0
+    out = capsys.readouterr().out
+    # The same buyers meet the same quantities whichever master holds them.
+    assert out.strip().splitlines()[-1] == on_workbook
+    assert "Google Sheets fake: " in out
