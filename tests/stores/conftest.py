@@ -11,8 +11,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, time
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
+import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -30,8 +31,11 @@ from sheetsync.model import (
 )
 from sheetsync.stores import MasterStore
 from sheetsync.stores._grid import column_letter
+from sheetsync.stores.airtable import AirtableStore
+from sheetsync.stores.airtable import connect as connect_airtable
 from sheetsync.stores.google_sheets import GoogleSheetsStore, connect
 from sheetsync.stores.workbook import WorkbookStore
+from sheetsync.testing.airtable import OWNER, AccessToken, FakeAirtable, FieldSpec
 from sheetsync.testing.google_sheets import FakeSheets, SheetSpec
 from sheetsync.testing.wire import HandlerAdapter
 
@@ -45,6 +49,11 @@ class Backend(Protocol):
     match them (``model.header_key``).  Values read back are the text a cell holds: "" for a
     blank, "7" for the number 7, "=A1+1" for a formula.
     """
+
+    #: The row number of the first data row (a sheet's row 1 is its header; Airtable has none).
+    first_row: int
+    #: Rows have positions the merchant can insert at, and cells can hold formulas.
+    grid: bool
 
     def make(self, inventory: list[dict[str, object]], layout: Layout) -> MasterStore:
         """The store over an Inventory sheet with one row per dict (header -> value).
@@ -132,6 +141,9 @@ def _dicts(ws: Worksheet) -> list[dict[str, str]]:
 
 class WorkbookBackend:
     """The .xlsx store; the merchant edits the file with openpyxl as their app would save it."""
+
+    first_row = 2
+    grid = True
 
     def __init__(self, directory: Path) -> None:
         self.path = directory / "inventory.xlsx"
@@ -238,6 +250,9 @@ _KEY = generated_key()  # RSA generation is slow; one key serves every test
 class GoogleSheetsBackend:
     """The Google Sheets store through gspread and google-auth, against the Sheets fake in-process."""
 
+    first_row = 2
+    grid = True
+
     def __init__(self, _directory: Path) -> None:
         self.fake = FakeSheets()
         self.id = ""
@@ -334,10 +349,140 @@ def _entered(value: object) -> object:
     return value
 
 
+AIRTABLE_TOKEN = "patFakeToken.merchant"
+AIRTABLE_API = "https://api.airtable.com"
+
+
+class AirtableBackend:
+    """The Airtable store through pyairtable, against the Airtable fake in-process.
+
+    Rows are Airtable's: the first record is row 1 and there is no header row.
+    """
+
+    first_row = 1
+    grid = False
+
+    def __init__(self, _directory: Path) -> None:
+        self.clock = 1_795_000_000.0  # the fake's and the pacer's seconds; sleeping advances it
+        self.fake = FakeAirtable(tokens={AIRTABLE_TOKEN: AccessToken(OWNER)}, now=lambda: self.clock, seed=1)
+        self.base = self.fake.create_base("Shop")
+
+    def sleep(self, seconds: float) -> None:
+        self.clock += seconds
+
+    def make(self, inventory: list[dict[str, object]], layout: Layout) -> AirtableStore:
+        headers = list(dict.fromkeys(header for row in inventory for header in row))
+        specs = [self._spec(h, [row.get(h) for row in inventory]) for h in headers]
+        self.fake.create_table(self.base, INVENTORY_SHEET, specs)
+        numbers = {spec.name for spec in specs if spec.type == "number"}
+        self.fake.add_records(
+            self.base,
+            INVENTORY_SHEET,
+            [
+                {h: v if h in numbers else _shown(v) for h, v in row.items() if v is not None}
+                for row in inventory
+            ],
+        )
+        api, paced = connect_airtable(
+            AIRTABLE_TOKEN,
+            inner=HandlerAdapter(self.fake),
+            clock=lambda: self.clock,
+            sleep=self.sleep,
+        )
+        return AirtableStore(api, self.base, layout, paced=paced)
+
+    @staticmethod
+    def _spec(header: str, values: list[object]) -> FieldSpec:
+        """A number field if every value is a number, else text: what a merchant would pick."""
+        given = [v for v in values if v is not None]
+        if given and all(isinstance(v, int | float) for v in given):
+            return FieldSpec(
+                header, "number", {"precision": 0 if all(isinstance(v, int) for v in given) else 2}
+            )
+        return FieldSpec(header, "singleLineText")
+
+    def merchant_edit(self, row: int, header: str, value: object) -> None:
+        record = self._records(INVENTORY_SHEET)[row - 1]
+        field = self._field(INVENTORY_SHEET, header)
+        typed = value if self._types(INVENTORY_SHEET)[field] == "number" else _shown(value) or None
+        self.fake.set_cell(self.base, INVENTORY_SHEET, record["id"], field, typed)
+
+    def insert_row(self, before: int) -> None:
+        raise NotImplementedError("Airtable records have no position to insert at")
+
+    def delete_row(self, row: int) -> None:
+        record = self._records(INVENTORY_SHEET)[row - 1]
+        answer = self._api("DELETE", f"/v0/{self.base}/{INVENTORY_SHEET}/{record['id']}")
+        assert answer.status_code == 200, answer.text
+
+    def set_control(self, label: str, value: str) -> None:
+        if STATUS_SHEET not in self._tables():
+            specs = [FieldSpec(h, "singleLineText") for h in STATUS_HEADERS.values()]
+            self.fake.create_table(self.base, STATUS_SHEET, specs)
+        found = next((r for r in self._records(STATUS_SHEET) if r["fields"].get("Channel") == label), None)
+        if found is None:
+            self.fake.add_records(self.base, STATUS_SHEET, [{"Channel": label, "Control": value}])
+        else:
+            self.fake.set_cell(self.base, STATUS_SHEET, found["id"], "Control", value)
+
+    def inventory_headers(self) -> list[str]:
+        return list(self._types(INVENTORY_SHEET))
+
+    def inventory_value(self, row: int, header: str) -> str:
+        records = self._records(INVENTORY_SHEET)
+        if row > len(records):
+            return ""
+        return _shown(records[row - 1]["fields"].get(self._field(INVENTORY_SHEET, header)))
+
+    def status_row(self, label: str) -> dict[str, str]:
+        return next((row for row in self._dicts(STATUS_SHEET) if row.get("Channel") == label), {})
+
+    def ledger_rows(self) -> list[dict[str, str]]:
+        return self._dicts(LEDGER_SHEET)
+
+    def formula_cells(self) -> set[str]:
+        return set()  # an Airtable cell holds a value; formulas are whole fields
+
+    def revision(self) -> object:
+        return [e for e in self.fake.request_log if e.method != "GET" and e.operation != "records.list"]
+
+    def _api(self, method: str, path: str) -> httpx.Response:
+        """The merchant's own request; a second passes first, so it never meets the rate limit."""
+        self.clock += 1.0
+        headers = {"Authorization": f"Bearer {AIRTABLE_TOKEN}"}
+        return self.fake(httpx.Request(method, AIRTABLE_API + path, headers=headers))
+
+    def _tables(self) -> dict[str, dict[str, Any]]:
+        answer = self._api("GET", f"/v0/meta/bases/{self.base}/tables")
+        return {t["name"]: t for t in answer.json()["tables"]}
+
+    def _types(self, table: str) -> dict[str, str]:
+        tables = self._tables()
+        return {f["name"]: f["type"] for f in tables[table]["fields"]} if table in tables else {}
+
+    def _field(self, table: str, header: str) -> str:
+        for name in self._types(table):
+            if header_key(name) == header_key(header):
+                return name
+        raise AssertionError(f"no field {header!r} in {table}")
+
+    def _records(self, table: str) -> list[dict[str, Any]]:
+        return self.fake.records(self.base, table) if table in self._tables() else []
+
+    def _dicts(self, table: str) -> list[dict[str, str]]:
+        names = list(self._types(table))
+        return [
+            {name: _shown(record["fields"].get(name)) for name in names}
+            for record in self._records(table)
+            if any(_shown(v).strip() for v in record["fields"].values())
+        ]
+
+
 #: Every store backend the contract suite runs against, as a factory over a fresh directory.
 BACKENDS: dict[str, Callable[[Path], Backend]] = {
     "workbook": WorkbookBackend,
     "google_sheets": GoogleSheetsBackend,
+    "airtable": AirtableBackend,
 }
 
 

@@ -1,0 +1,602 @@
+"""Airtable as the master: Inventory, Ledger, Status and State are tables of one base.
+
+Every table reads as a grid (field names as the header, one record per row) so the parsing is
+the one the sheet stores share (``_grid``).  Rows are numbered as Airtable numbers them in the
+grid view: the first record is row 1.  Writes go by record id and PATCH only the worker's
+fields, so a merchant's edit made meanwhile survives.
+
+Airtable allows 5 requests per second per base and answers a 429 after which the base is
+closed for 30 s; plans cap calls per month.  Every request goes through one paced adapter that
+keeps to the rate, waits the penalty out and counts calls against the configured monthly budget.
+"""
+
+from __future__ import annotations
+
+import calendar
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any, cast
+
+import pyairtable
+import requests
+from pyairtable.api.types import UpdateRecordDict
+from pyairtable.models.schema import SingleSelectFieldSchema, TableSchema
+from pyrate_limiter import Duration, InMemoryBucket, Rate, RateItem
+from requests.adapters import BaseAdapter, HTTPAdapter
+
+from sheetsync import retry
+from sheetsync.errors import PermanentError, StoreLayoutError, TransientError
+from sheetsync.model import (
+    GUARD_ROW_LABEL,
+    INVENTORY_SHEET,
+    LEDGER_HEADERS,
+    LEDGER_SHEET,
+    QUANTITY,
+    SKU,
+    STATE_HEADERS,
+    STATE_SHEET,
+    STATUS_HEADERS,
+    STATUS_SHEET,
+    TIMESTAMP_FORMAT,
+    CellWrite,
+    Layout,
+    LedgerEntry,
+    Snapshot,
+    StatusUpdate,
+    header_key,
+    ledger_cells,
+)
+from sheetsync.stores._grid import SHEETS, Grid, cell_text, cell_value, snapshot
+
+log = logging.getLogger(__name__)
+
+API_URL = "https://api.airtable.com"
+RATE_PER_SECOND = 5  #: requests per second per base (Airtable's limit)
+PENALTY_S = 30.0  #: after a 429 the base refuses every request this long
+#: A 429 is waited out (30 s) twice before the cycle gives up; 5xx and timeouts back off.
+ATTEMPTS = 3
+RECORDS_PER_REQUEST = 10  #: Airtable's limit for create and update
+#: Past the monthly budget's pace, the Status rows are written at most this often.
+SLOW_STATUS_S = 600.0
+#: The State key holding this month's call count, as ``YYYY-MM:count``.
+CALLS_KEY = "airtable_calls"
+#: The Status row that reports the month's calls.
+CALLS_ROW_LABEL = "Airtable calls"
+#: Field types the worker writes numbers into; every other type takes text.
+NUMBER_TYPES = frozenset({"number", "currency", "percent", "rating", "duration"})
+#: Worker fields are created as text: any message fits, and the merchant may retype them
+#: (a number field, or a single select to colour the Status).
+NEW_FIELD = {"type": "singleLineText"}
+#: The Airtable error types that name one bad field of one record.
+FIELD_ERRORS = frozenset(
+    {"INVALID_VALUE_FOR_COLUMN", "UNKNOWN_FIELD_NAME", "INVALID_MULTIPLE_CHOICE_OPTIONS"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """API calls counted this calendar month against the budget."""
+
+    month: str  #: YYYY-MM (UTC)
+    calls: int
+
+    def projected(self, now: datetime) -> int:
+        """The month's total at today's pace."""
+        days = calendar.monthrange(now.year, now.month)[1]
+        elapsed = (now - now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)).total_seconds()
+        share = max(elapsed / (days * 86400), 1 / (days * 24))  # an hour in, not a blip
+        return round(self.calls / share)
+
+    def text(self) -> str:
+        """As kept in the State table."""
+        return f"{self.month}:{self.calls}"
+
+    @classmethod
+    def parse(cls, text: str, month: str) -> Usage:
+        """This month's usage from the State value; another month's (or garbage) starts at 0."""
+        kept, _, calls = text.partition(":")
+        return cls(month, int(calls)) if kept == month and calls.isdigit() else cls(month, 0)
+
+
+class PacedAdapter(BaseAdapter):
+    """Every request to the base: kept under 5 per second, a 429 waited out, each one counted.
+
+    Wraps the adapter that really sends (``HTTPAdapter``, or a fake's in tests).  pyairtable's
+    own retry gives up after ~3 s, far inside Airtable's 30 s penalty, so it is switched off and
+    this adapter retries with the house policy instead.
+    """
+
+    def __init__(
+        self,
+        inner: BaseAdapter,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        super().__init__()
+        self.inner, self._clock, self._sleep = inner, clock, sleep
+        self._bucket = InMemoryBucket([Rate(RATE_PER_SECOND, Duration.SECOND)])
+        self.calls = 0  #: requests sent, retries included: Airtable counts each one
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        """Send ``request`` at the allowed pace, retrying 429, 5xx and network failures."""
+        return retry.call(lambda: self._attempt(request, *args, **kwargs), self._sleep, ATTEMPTS)
+
+    def close(self) -> None:
+        """Close the wrapped adapter."""
+        self.inner.close()
+
+    def _attempt(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        self._pace()
+        self.calls += 1
+        try:
+            response = self.inner.send(request, *args, **kwargs)
+        except (requests.ConnectionError, requests.Timeout) as error:
+            raise TransientError(f"Airtable unreachable ({type(error).__name__})") from None
+        if response.status_code == 429:
+            raise TransientError("Airtable rate limit (429): waiting out its 30 s penalty", PENALTY_S)
+        if response.status_code >= 500:
+            raise TransientError(f"Airtable answered {response.status_code}")
+        return response
+
+    def _pace(self) -> None:
+        while not self._bucket.put(item := RateItem("base", round(self._clock() * 1000))):
+            wait_ms = cast(int, self._bucket.waiting(item))  # an in-memory bucket answers at once
+            self._sleep(max(wait_ms, 1) / 1000)
+
+
+def connect(
+    token: str,
+    *,
+    base_url: str | None = None,
+    inner: BaseAdapter | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[pyairtable.Api, PacedAdapter]:
+    """A pyairtable client whose every request goes through a ``PacedAdapter``.
+
+    ``base_url`` points it at another host (the local fake); ``inner`` replaces the adapter that
+    really sends (tests serve the fake in-process).
+    """
+    api = pyairtable.Api(token, retry_strategy=None, endpoint_url=base_url or API_URL)
+    paced = PacedAdapter(inner or HTTPAdapter(), clock=clock, sleep=sleep)
+    for prefix in ("https://", "http://"):
+        api.session.mount(prefix, paced)
+    return api, paced
+
+
+@dataclass(frozen=True, slots=True)
+class _Table:
+    """One table as read: its fields in schema order and its records in table order."""
+
+    schema: TableSchema
+    records: list[dict[str, Any]]
+
+    @property
+    def fields(self) -> list[str]:
+        """The real field names, in schema order (the grid's columns)."""
+        return [f.name for f in self.schema.fields]
+
+    def kind(self, field: str) -> str:
+        """The Airtable type of ``field`` (text if unknown)."""
+        return next((f.type for f in self.schema.fields if f.name == field), "singleLineText")
+
+    def choices(self, field: str) -> set[str]:
+        """The options of a single-select field."""
+        for f in self.schema.fields:
+            if f.name == field and isinstance(f, SingleSelectFieldSchema):
+                return {choice.name for choice in f.options.choices}
+        return set()
+
+
+class AirtableStore:
+    """A ``MasterStore`` over an Airtable base, reached with a personal access token.
+
+    The token needs ``data.records:read``, ``data.records:write`` and ``schema.bases:read`` on
+    the base; ``schema.bases:write`` too for ``prepare`` and for adding missing worker fields.
+    ``fields`` renames our default field names (``{"Quantity": "Stock"}``).
+    """
+
+    def __init__(
+        self,
+        api: pyairtable.Api,
+        base_id: str,
+        layout: Layout,
+        *,
+        paced: PacedAdapter,
+        fields: Mapping[str, str] | None = None,
+        monthly_budget: int | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.layout, self.base_id = layout, base_id
+        self._base = api.base(base_id)
+        self._paced, self._now, self._budget = paced, now, monthly_budget
+        self._ours = {header_key(theirs): ours for ours, theirs in (fields or {}).items()}
+        self._theirs = {header_key(ours): theirs for ours, theirs in (fields or {}).items()}
+        self._tables: dict[str, _Table] = {}
+        self._grid: Grid | None = None
+        self._usage: Usage | None = None
+        self._counted = 0  #: the adapter's calls already added to the usage
+        self._status_written: datetime | None = None
+
+    @property
+    def where(self) -> str:
+        """How messages name this base."""
+        return f"Airtable base {self.base_id}"
+
+    def read(self) -> Snapshot:
+        """The base's schema, then every record of the four tables, 100 a page (the API's most)."""
+        schemas = self._schemas()
+        if INVENTORY_SHEET not in schemas:
+            raise StoreLayoutError(
+                f"{self.where} has no table {INVENTORY_SHEET} (found: {', '.join(schemas) or 'none'}); "
+                "run `sheetsync init --airtable-base ID` or rename your inventory table"
+            )
+        self._tables = {
+            name: _Table(
+                schemas[name], self._call(partial(self._base.table(schemas[name].id).all, page_size=100))
+            )
+            for name in SHEETS
+            if name in schemas
+        }
+        result, self._grid = snapshot(
+            {name: self._grid_rows(table) for name, table in self._tables.items()}, self.layout, self.where
+        )
+        month = self._now().strftime("%Y-%m")
+        if self._usage is None or self._usage.month != month:
+            self._usage = Usage.parse(result.state.get(CALLS_KEY, ""), month)
+        # Airtable numbers records from 1: one less than the grid, whose row 1 is the header.
+        rows = tuple(replace(row, row=row.row - 1) for row in result.rows)
+        ledger = tuple(replace(row, row=row.row - 1) for row in result.ledger)
+        state = {k: v for k, v in result.state.items() if k != CALLS_KEY}  # the store's, not the worker's
+        return replace(result, rows=rows, ledger=ledger, state=state)
+
+    def append_ledger(self, entries: Sequence[LedgerEntry]) -> None:
+        """Create one Ledger record per entry, ten a request, in order."""
+        if not entries:
+            return
+        self._known_grid()
+        table = self._table(LEDGER_SHEET, LEDGER_HEADERS)
+        columns = self._columns(table, LEDGER_HEADERS)
+        records = [
+            self._typed(table, {columns[k]: text for k, text in ledger_cells(entry).items()})
+            for entry in entries
+        ]
+        self._call(partial(self._base.table(table.schema.id).batch_create, records, typecast=False))
+
+    def write_status(self, update: StatusUpdate) -> None:
+        """PATCH the worker's Inventory fields, then the Status and State records that changed."""
+        if not (update.cells or update.channels or update.guard or update.state):
+            return
+        grid = self._known_grid()
+        if update.cells:
+            self._inventory(update.cells)
+        slow, now = self._over_pace(), self._now()
+        recent = (
+            self._status_written is not None and (now - self._status_written).total_seconds() < SLOW_STATUS_S
+        )
+        if (update.channels or update.guard) and not (slow and recent):
+            self._status(grid, update, slow)
+            self._status_written = now
+        state = dict(update.state)
+        if self._usage is not None:
+            state[CALLS_KEY] = self._count().text()
+        labelled = [(key, {"key": key, "value": value}) for key, value in state.items()]
+        self._labelled(STATE_SHEET, STATE_HEADERS, grid.state_rows, str.strip, labelled)
+        self._grid = None
+
+    def prepare(self) -> list[str]:
+        """Create the tables and fields the worker needs; touch nothing of the merchant's.
+
+        Returns what it did, one line each (empty when the base was ready).
+        """
+        done: list[str] = []
+        if INVENTORY_SHEET not in self._schemas():
+            merchant = self.layout.merchant_headers()
+            first = [self._name(merchant[SKU]), self._name(merchant[QUANTITY])]
+            fields: list[dict[str, Any]] = [
+                {"name": first[0], **NEW_FIELD},
+                {"name": first[1], "type": "number", "options": {"precision": 0}},
+            ]
+            self._call(partial(self._base.create_table, INVENTORY_SHEET, fields))
+            done.append(f"created the {INVENTORY_SHEET} table with {', '.join(first)}")
+        self.read()
+        merchant, worker = self.layout.merchant_headers(), self.layout.worker_headers()
+        optional = {k: v for k, v in merchant.items() if k not in (SKU, QUANTITY)}
+        if added := self._add_fields(INVENTORY_SHEET, {**optional, **worker}):
+            done.append(f"added the fields to {INVENTORY_SHEET}: {', '.join(added)}")
+        for name, headers in (
+            (LEDGER_SHEET, LEDGER_HEADERS),
+            (STATUS_SHEET, STATUS_HEADERS),
+            (STATE_SHEET, STATE_HEADERS),
+        ):
+            existed = name in self._tables
+            added = self._add_fields(name, headers) if existed else []
+            self._table(name, headers)
+            if not existed:
+                done.append(f"created the {name} table")
+            elif added:
+                done.append(f"added the fields to {name}: {', '.join(added)}")
+        self._grid = None
+        return done
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def _schemas(self) -> dict[str, TableSchema]:
+        schema = self._call(partial(self._base.schema, force=True))
+        return {table.name: table for table in schema.tables}
+
+    def _grid_rows(self, table: _Table) -> list[Sequence[object]]:
+        """The table as a grid: our names for its fields as the header, one row per record."""
+        fields = table.fields
+        header = [self._ours.get(header_key(name), name) for name in fields]
+        return [header, *([_text(r["fields"].get(name)) for name in fields] for r in table.records)]
+
+    def _known_grid(self) -> Grid:
+        if self._grid is None:
+            self.read()
+        assert self._grid is not None  # noqa: S101 - read() always sets it
+        return self._grid
+
+    # -- writing --------------------------------------------------------------------------------
+
+    def _inventory(self, writes: Sequence[CellWrite]) -> None:
+        worker = self.layout.worker_headers()
+        written = {w.column for w in writes}
+        if unknown := written - worker.keys():
+            raise ValueError(f"not worker columns, refusing to write: {sorted(unknown)}")
+        self._add_fields(INVENTORY_SHEET, {k: v for k, v in worker.items() if k in written})
+        table = self._tables[INVENTORY_SHEET]
+        columns = self._columns(table, worker)
+        sku_field = self._columns(table, {SKU: self.layout.merchant_headers()[SKU]})[SKU]
+        changes: dict[str, dict[str, str]] = {}
+        for write in writes:
+            record = table.records[write.row - 1] if 0 < write.row <= len(table.records) else None
+            if record is None or _text(record["fields"].get(sku_field)) != write.sku:
+                log.warning(
+                    "%s: SKU %s is not at row %d; not writing %s",
+                    self.where,
+                    write.sku,
+                    write.row,
+                    write.column,
+                )
+                continue
+            changes.setdefault(record["id"], {})[columns[write.column]] = write.value
+        self._update(table, changes)
+
+    def _status(self, grid: Grid, update: StatusUpdate, slow: bool) -> None:
+        labelled: list[tuple[str, dict[str, str]]] = [
+            (
+                s.title,
+                {
+                    "channel": s.title,
+                    "state": s.state,
+                    "last_sync": s.last_sync,
+                    "pushed": str(s.pushed),
+                    "errors": str(s.errors),
+                    "message": s.message,
+                },
+            )
+            for s in update.channels
+        ]  # every field but Control, which is the merchant's
+        if update.guard:
+            guard = {
+                "channel": GUARD_ROW_LABEL,
+                "state": update.guard.state,
+                "last_sync": update.guard.checked,
+                "message": update.guard.message,
+            }
+            if update.guard.consume_accept:
+                guard["control"] = ""  # the merchant's ACCEPT is consumed once acted on
+            labelled.append((GUARD_ROW_LABEL, guard))
+        if self._budget is not None:
+            labelled.append((CALLS_ROW_LABEL, self._calls_row(self._budget, slow)))
+        self._labelled(STATUS_SHEET, STATUS_HEADERS, grid.status_rows, header_key, labelled)
+
+    def _calls_row(self, budget: int, slow: bool) -> dict[str, str]:
+        usage, now = self._count(), self._now()
+        message = (
+            f"{usage.calls:,} calls in {usage.month}, {usage.projected(now):,} by its end at this pace; "
+            f"budget {budget:,}"
+        )
+        if slow:
+            message += f"; Status rows now written every {SLOW_STATUS_S / 60:.0f} min, pushes as usual"
+        return {
+            "channel": CALLS_ROW_LABEL,
+            "state": "SLOW" if slow else "OK",
+            "last_sync": now.strftime(TIMESTAMP_FORMAT),
+            "message": message,
+        }
+
+    def _labelled(
+        self,
+        name: str,
+        headers: Mapping[str, str],
+        known_rows: Mapping[str, int],
+        key: Callable[[str], str],
+        labelled: Sequence[tuple[str, Mapping[str, str]]],
+    ) -> None:
+        """Update the records whose label exists (grid row → record); create the others."""
+        if not labelled:
+            return
+        table = self._table(name, headers)
+        columns = self._columns(table, headers)
+        updates: dict[str, dict[str, str]] = {}
+        creates: list[dict[str, Any]] = []
+        for label, values in labelled:
+            cells = {columns[logical]: text for logical, text in values.items()}
+            row = known_rows.get(key(label))
+            if row is not None and row - 2 < len(table.records):
+                updates[table.records[row - 2]["id"]] = cells
+            else:
+                creates.append(self._typed(table, cells))
+        self._update(table, updates)
+        if creates:
+            self._call(partial(self._base.table(table.schema.id).batch_create, creates, typecast=False))
+
+    def _update(self, table: _Table, changes: Mapping[str, Mapping[str, str]]) -> None:
+        """PATCH records ten a request (``batch_update`` chunks); a bad chunk goes a record at a time.
+
+        A record deleted since the read is skipped; a value Airtable refuses flags the row.
+        """
+        records: list[UpdateRecordDict] = [
+            {"id": rid, "fields": self._typed(table, cells)} for rid, cells in changes.items()
+        ]
+        target = self._base.table(table.schema.id)
+        for start in range(0, len(records), RECORDS_PER_REQUEST):
+            chunk = records[start : start + RECORDS_PER_REQUEST]
+            try:
+                self._call(partial(target.batch_update, chunk, typecast=False))
+            except _RecordProblem:
+                for record in chunk:  # only a record at a time can say which one it was
+                    self._update_one(table, record)
+
+    def _update_one(self, table: _Table, record: UpdateRecordDict) -> None:
+        target = self._base.table(table.schema.id)
+        try:
+            self._call(partial(target.batch_update, [record], typecast=False))
+        except _Gone:
+            log.warning(
+                "%s: a %s record was deleted since the read; not written", self.where, table.schema.name
+            )
+        except _Refused as refused:
+            log.warning("%s: %s", self.where, refused)
+            if table.schema.name == INVENTORY_SHEET:
+                self._flag(table, record["id"], str(refused))
+
+    def _flag(self, table: _Table, record_id: str, reason: str) -> None:
+        """Mark a row whose write Airtable refused: Status ERROR and the reason, if those take it."""
+        columns = self._columns(table, self.layout.worker_headers())
+        flag = {columns[k]: v for k, v in (("status", "ERROR"), ("reason", reason)) if k in columns}
+        try:
+            self._call(partial(self._base.table(table.schema.id).update, record_id, self._typed(table, flag)))
+        except _RecordProblem as problem:
+            log.warning("%s: could not flag the row either: %s", self.where, problem)
+
+    def _typed(self, table: _Table, cells: Mapping[str, str]) -> dict[str, Any]:
+        """Worker text in the type each field takes; typecast stays off so nothing is coerced."""
+        typed: dict[str, Any] = {}
+        for name, text in cells.items():
+            kind = table.kind(name)
+            if kind in NUMBER_TYPES:
+                value = cell_value(text)
+                if isinstance(value, str):
+                    log.warning(
+                        "%s: %s.%s is a number field; %r left out", self.where, table.schema.name, name, text
+                    )
+                    continue
+                typed[name] = value
+            elif kind == "singleSelect" and text and text not in table.choices(name):
+                log.warning("%s: %s.%s has no option %r; left out", self.where, table.schema.name, name, text)
+            else:
+                typed[name] = text or None
+        return typed
+
+    def _columns(self, table: _Table, headers: Mapping[str, str]) -> dict[str, str]:
+        """Logical column → the table's real field name, for the ``headers`` it has."""
+        real = {header_key(self._ours.get(header_key(f), f)): f for f in table.fields}
+        return {
+            logical: real[header_key(title)]
+            for logical, title in headers.items()
+            if header_key(title) in real
+        }
+
+    # -- schema -----------------------------------------------------------------------------------
+
+    def _name(self, ours: str) -> str:
+        return self._theirs.get(header_key(ours), ours)
+
+    def _table(self, name: str, headers: Mapping[str, str]) -> _Table:
+        """The table, created with ``headers`` as text fields if the base lacks it."""
+        if name not in self._tables:
+            fields = [{"name": self._name(title), **NEW_FIELD} for title in headers.values()]
+            created = self._call(partial(self._base.create_table, name, fields))
+            self._tables[name] = _Table(created.schema(), [])
+        self._add_fields(name, headers)
+        return self._tables[name]
+
+    def _add_fields(self, name: str, wanted: Mapping[str, str]) -> list[str]:
+        """Create the ``wanted`` fields the table lacks, in ``wanted`` order; their names."""
+        table = self._tables[name]
+        have = set(self._columns(table, wanted))
+        missing = [self._name(title) for logical, title in wanted.items() if logical not in have]
+        if not missing:
+            return []
+        target = self._base.table(table.schema.id)
+        for field in missing:
+            try:
+                self._call(partial(target.create_field, field, NEW_FIELD["type"]))
+            except PermanentError:
+                raise StoreLayoutError(
+                    f"{self.where}, table {name}: fields {', '.join(missing)} are missing and the token "
+                    "may not create them (it lacks schema.bases:write); create them by hand as single "
+                    "line text, or run `sheetsync init --airtable-base ID` with such a token"
+                ) from None
+        self._tables[name] = replace(table, schema=self._call(partial(target.schema, force=True)))
+        return missing
+
+    # -- calls and the monthly budget -------------------------------------------------------------
+
+    def _call(self, action: Callable[[], Any]) -> Any:
+        """Run one pyairtable call; its HTTP errors become ours, naming the base but no secret."""
+        try:
+            return action()
+        except requests.HTTPError as error:
+            raise _translated(error, self.where) from None
+
+    def _count(self) -> Usage:
+        usage = self._usage or Usage(self._now().strftime("%Y-%m"), 0)
+        self._usage = Usage(usage.month, usage.calls + self._paced.calls - self._counted)
+        self._counted = self._paced.calls
+        return self._usage
+
+    def _over_pace(self) -> bool:
+        return self._budget is not None and self._count().projected(self._now()) > self._budget
+
+
+class _RecordProblem(PermanentError):
+    """A write Airtable refused because of one record in it."""
+
+
+class _Gone(_RecordProblem):
+    """A record the request named no longer exists."""
+
+
+class _Refused(_RecordProblem):
+    """A value or field Airtable refused (422); the message names the field."""
+
+
+def _translated(error: requests.HTTPError, where: str) -> PermanentError:
+    """An Airtable HTTP error as our exception; the token is never part of it."""
+    response = error.response
+    status = response.status_code if response is not None else 0
+    try:
+        body = response.json() if response is not None else {}
+    except ValueError:
+        body = {}
+    detail = body.get("error") if isinstance(body, dict) else None
+    kind = str(detail.get("type", "")) if isinstance(detail, dict) else str(detail or "")
+    message = str(detail.get("message", "")) if isinstance(detail, dict) else ""
+    if kind in {"MODEL_ID_NOT_FOUND", "ROW_DOES_NOT_EXIST"}:
+        return _Gone(message or kind)
+    if kind in FIELD_ERRORS:
+        return _Refused(f"Airtable refused the write ({kind}): {message}")
+    if status in (401, 403) or kind in {"INVALID_PERMISSIONS_OR_MODEL_NOT_FOUND", "NOT_FOUND"}:
+        return PermanentError(
+            f"{where}: Airtable refused the token ({status} {kind}); check the base id and that the "
+            "token has data.records:read, data.records:write and schema.bases:read on this base"
+        )
+    return PermanentError(f"{where}: Airtable answered {status} {kind} {message}".strip())
+
+
+def _text(value: object) -> str:
+    """An Airtable value as the text the merchant sees."""
+    if isinstance(value, list):
+        return ", ".join(_text(v) for v in value)
+    if isinstance(value, dict):
+        return str(value.get("name") or value.get("email") or value.get("id") or "")
+    return cell_text(value)
