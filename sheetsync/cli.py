@@ -6,7 +6,7 @@ import argparse
 import logging
 import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -15,12 +15,13 @@ from rich.console import Console
 from rich.table import Table
 
 from sheetsync import __version__
-from sheetsync.config import GoogleSheetsMaster, Settings, WorkbookMaster, load
+from sheetsync.config import AirtableMaster, GoogleSheetsMaster, Master, Settings, WorkbookMaster, load
 from sheetsync.core.cells import parse_rows
 from sheetsync.core.ledger import parse_ledger
 from sheetsync.demo import run_demo
 from sheetsync.errors import ConfigError, SheetsyncError
 from sheetsync.model import REASON, ROW_STATUS
+from sheetsync.stores.airtable import AirtableStore
 from sheetsync.stores.google_sheets import GoogleSheetsStore, spreadsheet_id
 from sheetsync.stores.workbook import create_workbook
 from sheetsync.worker import (
@@ -77,10 +78,16 @@ def _parser() -> argparse.ArgumentParser:
 
     init = command("init", "write a config file and a template workbook", _init, config=False)
     init.add_argument("--dir", type=Path, default=Path(), help="where to write them (default: here)")
-    init.add_argument(
+    remote = init.add_mutually_exclusive_group()
+    remote.add_argument(
         "--google-sheet",
         metavar="URL",
         help="prepare this Google Sheet (tabs, headers, colours) instead of a workbook",
+    )
+    remote.add_argument(
+        "--airtable-base",
+        metavar="ID",
+        help="prepare this Airtable base (tables and fields) instead of a workbook",
     )
     command("check-config", "validate the config and say what it configures", _check_config)
     sync = command("sync", "run one sync cycle", _sync)
@@ -116,7 +123,16 @@ def _parser() -> argparse.ArgumentParser:
 
 def _init(args: argparse.Namespace) -> int:
     if args.google_sheet:
-        return _init_google_sheet(args)
+        block = f'kind = "google_sheets"\nspreadsheet = "{args.google_sheet}"\n'
+        return _init_remote(args, block, lambda m: _same_sheet(m, args.google_sheet), "Inventory tab")
+    if args.airtable_base:
+        block = f'kind = "airtable"\nbase = "{args.airtable_base}"\n'
+        return _init_remote(
+            args,
+            block,
+            lambda m: isinstance(m, AirtableMaster) and m.base == args.airtable_base,
+            "Inventory table",
+        )
     config, workbook = args.dir / DEFAULT_CONFIG, args.dir / "inventory.xlsx"
     for path in (config, workbook):
         if path.exists():
@@ -132,29 +148,29 @@ def _init(args: argparse.Namespace) -> int:
     return 0
 
 
-def _init_google_sheet(args: argparse.Namespace) -> int:
-    """Write a config for the sheet (unless one exists), then prepare the sheet's tabs and headers."""
+def _init_remote(args: argparse.Namespace, block: str, matches: Callable[[Master], bool], where: str) -> int:
+    """Write a config for the master (unless one exists), then prepare its tabs or tables."""
     config = args.dir / DEFAULT_CONFIG
     if not config.exists():
         args.dir.mkdir(parents=True, exist_ok=True)
-        block = f'kind = "google_sheets"\nspreadsheet = "{args.google_sheet}"\n'
         config.write_text(_template().replace(WORKBOOK_MASTER, block), encoding="utf-8")
         print(f"wrote {config}")
     settings = load(config)
-    master = settings.master
-    if not isinstance(master, GoogleSheetsMaster) or spreadsheet_id(master.spreadsheet) != spreadsheet_id(
-        args.google_sheet
-    ):
-        print(f"{config} already exists for another master; set master.spreadsheet in it yourself")
+    if not matches(settings.master):
+        print(f"{config} already exists for another master; set its [master] table yourself")
         return 1
     store = open_store(settings)
-    assert isinstance(store, GoogleSheetsStore)  # noqa: S101 - the master is a Google Sheet
-    for line in store.prepare() or ["the sheet was ready; nothing changed"]:
+    assert isinstance(store, GoogleSheetsStore | AirtableStore)  # noqa: S101 - a remote master
+    for line in store.prepare() or [f"{settings.master.describe()} was ready; nothing changed"]:
         print(line)
-    print(
-        f"next: type SKUs and quantities in the Inventory tab, then `sheetsync sync --once --config {config}`"
-    )
+    print(f"next: type SKUs and quantities in the {where}, then `sheetsync sync --once --config {config}`")
     return 0
+
+
+def _same_sheet(master: Master, url: str) -> bool:
+    return isinstance(master, GoogleSheetsMaster) and spreadsheet_id(master.spreadsheet) == spreadsheet_id(
+        url
+    )
 
 
 def _template() -> str:

@@ -81,13 +81,25 @@ class _GoogleSheetsModel(_Strict):
     base_url: str | None = None
 
 
+class _AirtableModel(_Strict):
+    kind: Literal["airtable"]
+    #: the base id (appXXXXXXXXXXXXXX), from the base's URL
+    base: Annotated[str, Field(pattern=r"^app[A-Za-z0-9]{14}$")]
+    #: our field name -> yours, for fields you named differently ("Quantity" = "Stock")
+    fields: dict[str, str] = Field(default_factory=dict)
+    #: API calls your Airtable plan allows a month (Team: 100,000); None: no budget kept
+    monthly_call_budget: Annotated[int, Field(ge=1)] | None = 100_000
+    #: another Airtable host: only the local fake (tests, benchmarks)
+    base_url: str | None = None
+
+
 class _GuardModel(_Strict):
     max_drop: Annotated[float, Field(gt=0, le=1)] = 0.5
     accept_shrink: bool = False
 
 
 class _SettingsModel(_Strict):
-    master: Annotated[_WorkbookModel | _GoogleSheetsModel, Field(discriminator="kind")]
+    master: Annotated[_WorkbookModel | _GoogleSheetsModel | _AirtableModel, Field(discriminator="kind")]
     guard: _GuardModel = Field(default_factory=_GuardModel)
     channels: dict[str, _ChannelModel]
 
@@ -139,6 +151,26 @@ class GoogleSheetsMaster:
         return f"Google Sheet {self.spreadsheet}"
 
 
+@dataclass(frozen=True, slots=True)
+class AirtableMaster:
+    """An Airtable base, reached with a personal access token from the environment."""
+
+    base: str
+    fields: Mapping[str, str]
+    monthly_call_budget: int | None
+    base_url: str | None
+
+    def describe(self) -> str:
+        """For messages: where the master is."""
+        return f"Airtable base {self.base}"
+
+
+#: Master kinds, as the settings hold them.
+Master = WorkbookMaster | GoogleSheetsMaster | AirtableMaster
+
+#: The personal access token for an Airtable master (never kept in the config file).
+AIRTABLE_TOKEN_ENV = "SHEETSYNC__AIRTABLE__TOKEN"  # noqa: S105 - the variable's name, not a token
+
 #: Where the service account's JSON key is looked for when the config names no file: a path, or
 #: the JSON itself (for platforms that only offer environment variables).
 SERVICE_ACCOUNT_ENV = "SHEETSYNC__GOOGLE_SHEETS__SERVICE_ACCOUNT"
@@ -157,7 +189,7 @@ class Settings:
     """The whole validated configuration."""
 
     source: Path
-    master: WorkbookMaster | GoogleSheetsMaster
+    master: Master
     guard: GuardSettings
     channels: tuple[ChannelSettings, ...]
 
@@ -211,9 +243,11 @@ def _check_headers(settings: Settings) -> None:
             )
 
 
-def _master(model: _WorkbookModel | _GoogleSheetsModel, base: Path) -> WorkbookMaster | GoogleSheetsMaster:
+def _master(model: _WorkbookModel | _GoogleSheetsModel | _AirtableModel, base: Path) -> Master:
     if isinstance(model, _WorkbookModel):
         return WorkbookMaster(base / model.path)
+    if isinstance(model, _AirtableModel):
+        return AirtableMaster(model.base, dict(model.fields), model.monthly_call_budget, model.base_url)
     key_file = base / model.service_account_file if model.service_account_file else None
     return GoogleSheetsMaster(model.spreadsheet, key_file, model.base_url)
 
@@ -294,3 +328,19 @@ def _describe(path: Path, error: ValidationError) -> str:
             message = "missing; this setting is required"
         lines.append(f"{path}: {key or '(top level)'}: {message}")
     return "\n".join(lines)
+
+
+def airtable_token(settings: Settings, environ: Mapping[str, str]) -> str:
+    """The Airtable personal access token, from the environment only.
+
+    Raises:
+        ConfigError: naming the variable; never a token.
+    """
+    token = environ.get(AIRTABLE_TOKEN_ENV, "").strip()
+    if not token:
+        raise ConfigError(
+            f"{settings.source}: master.kind is airtable but ${AIRTABLE_TOKEN_ENV} is empty: set it to a "
+            "personal access token with data.records:read, data.records:write and schema.bases:read "
+            "on the base (airtable.com/create/tokens)"
+        )
+    return token

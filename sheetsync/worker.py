@@ -21,7 +21,7 @@ import schedule
 
 from sheetsync.channels import Channel, OrderSource
 from sheetsync.channels.sandbox import SandboxChannel
-from sheetsync.config import Settings, WorkbookMaster, service_account_info
+from sheetsync.config import AirtableMaster, Settings, WorkbookMaster, airtable_token, service_account_info
 from sheetsync.core import ledger as ledger_
 from sheetsync.core.cells import parse_rows
 from sheetsync.core.plan import (
@@ -38,7 +38,7 @@ from sheetsync.core.plan import (
 from sheetsync.core.state import WorkerState, parse_state, state_cells
 from sheetsync.errors import SyncError
 from sheetsync.model import ChannelName, OrderLine, PushOutcome, Sku, StatusUpdate
-from sheetsync.stores import MasterStore
+from sheetsync.stores import MasterStore, airtable
 from sheetsync.stores.google_sheets import GoogleSheetsStore, connect
 from sheetsync.stores.workbook import WorkbookStore
 
@@ -196,6 +196,16 @@ def open_store(settings: Settings, environ: Mapping[str, str] = os.environ) -> M
     master = settings.master
     if isinstance(master, WorkbookMaster):
         return WorkbookStore(master.path, settings.layout)
+    if isinstance(master, AirtableMaster):
+        api, paced = airtable.connect(airtable_token(settings, environ), base_url=master.base_url)
+        return airtable.AirtableStore(
+            api,
+            master.base,
+            settings.layout,
+            paced=paced,
+            fields=master.fields,
+            monthly_budget=master.monthly_call_budget,
+        )
     info = service_account_info(settings, master, environ)
     client = connect(info, base_url=master.base_url)
     return GoogleSheetsStore(client, master.spreadsheet, settings.layout, account=info["client_email"])

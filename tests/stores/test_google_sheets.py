@@ -227,5 +227,5 @@ def test_init_google_sheet_writes_the_config_and_prepares_the_sheet(
     settings = load(tmp_path / "sheetsync.toml")
     assert settings.master == GoogleSheetsMaster(url, None, None)
     assert main(["init", "--dir", str(tmp_path), "--google-sheet", url]) == 0
-    assert "the sheet was ready; nothing changed" in capsys.readouterr().out
+    assert "was ready; nothing changed" in capsys.readouterr().out
     assert main(["init", "--dir", str(tmp_path), "--google-sheet", "1another"]) == 1
