@@ -10,7 +10,7 @@ import json
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -44,16 +44,11 @@ class _TierModel(_Strict):
 
 
 class _ChannelModel(_Strict):
-    kind: Literal["sandbox"]
     title: str | None = None
     interval: Annotated[int, Field(ge=1)] = 60
     paused: bool = False
     cap: Annotated[int, Field(ge=0)] | None = None
     tiers: list[_TierModel] = Field(default_factory=lambda: [_TierModel(min=0, hold=0)])
-    #: sandbox only: seconds before a pushed quantity is what buyers see
-    lag: Annotated[float, Field(ge=0)] = 0.0
-    #: sandbox only: the SKUs it lists; others are refused (empty: it lists every SKU)
-    skus: list[str] = Field(default_factory=list)
 
     @field_validator("tiers")
     @classmethod
@@ -64,6 +59,29 @@ class _ChannelModel(_Strict):
         if 0 not in levels:
             raise ValueError("one tier must start at min = 0 so every level has a hold")
         return tiers
+
+
+class _SandboxModel(_ChannelModel):
+    kind: Literal["sandbox"]
+    #: seconds before a pushed quantity is what buyers see
+    lag: Annotated[float, Field(ge=0)] = 0.0
+    #: the SKUs it lists; others are refused (empty: it lists every SKU)
+    skus: list[str] = Field(default_factory=list)
+
+
+class _ShopifyModel(_ChannelModel):
+    kind: Literal["shopify"]
+    #: my-store or my-store.myshopify.com
+    shop: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*(\.myshopify\.com)?$")]
+    #: the location whose stock we set, by name as in Settings > Locations (or its gid)
+    location: Annotated[str, Field(min_length=1)]
+    #: the Admin API version, pinned
+    api_version: Annotated[str, Field(pattern=r"^\d{4}-\d{2}$")] = "2026-10"
+    #: another host: only the local fake (tests, benchmarks)
+    base_url: str | None = None
+
+
+_Channel = Annotated[_SandboxModel | _ShopifyModel, Field(discriminator="kind")]
 
 
 class _WorkbookModel(_Strict):
@@ -101,7 +119,7 @@ class _GuardModel(_Strict):
 class _SettingsModel(_Strict):
     master: Annotated[_WorkbookModel | _GoogleSheetsModel | _AirtableModel, Field(discriminator="kind")]
     guard: _GuardModel = Field(default_factory=_GuardModel)
-    channels: dict[str, _ChannelModel]
+    channels: dict[str, _Channel]
 
     @model_validator(mode="after")
     def _channel_names(self) -> _SettingsModel:
@@ -114,6 +132,16 @@ class _SettingsModel(_Strict):
 
 
 @dataclass(frozen=True, slots=True)
+class ShopifyShop:
+    """Where a Shopify channel pushes: the shop, its location, the pinned API version."""
+
+    shop: str
+    location: str
+    api_version: str
+    base_url: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class ChannelSettings:
     """One configured channel."""
 
@@ -123,8 +151,9 @@ class ChannelSettings:
     interval_s: int
     paused: bool
     policy: BufferPolicy
-    lag_s: float
-    skus: frozenset[str]
+    lag_s: float = 0.0  #: sandbox
+    skus: frozenset[str] = frozenset()  #: sandbox
+    shopify: ShopifyShop | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,18 +324,38 @@ def _read_key(path: Path, source: str, where: str) -> str:
         raise ConfigError(f"{where}: cannot read {source} ({error.strerror})") from None
 
 
-def _channel(name: str, model: _ChannelModel) -> ChannelSettings:
+def _channel(name: str, model: _SandboxModel | _ShopifyModel) -> ChannelSettings:
     tiers = sorted((Tier(t.min, _hold(t.hold)) for t in model.tiers), key=lambda t: -t.min_level)
-    return ChannelSettings(
+    common = ChannelSettings(
         name=ChannelName(name),
         kind=model.kind,
         title=model.title or name.replace("_", " ").title(),
         interval_s=model.interval,
         paused=model.paused,
         policy=BufferPolicy(tuple(tiers), model.cap),
-        lag_s=model.lag,
-        skus=frozenset(model.skus),
     )
+    if isinstance(model, _ShopifyModel):
+        shop = ShopifyShop(model.shop, model.location, model.api_version, model.base_url)
+        return replace(common, shopify=shop)
+    return replace(common, lag_s=model.lag, skus=frozenset(model.skus))
+
+
+def channel_secret(
+    settings: Settings, channel: ChannelSettings, what: str, environ: Mapping[str, str]
+) -> str:
+    """A channel's secret (``TOKEN``, ``WEBHOOK_SECRET``) from ``SHEETSYNC__<NAME>__<WHAT>``.
+
+    Raises:
+        ConfigError: naming the variable; never a secret.
+    """
+    variable = f"SHEETSYNC__{channel.name.upper()}__{what}"
+    value = environ.get(variable, "").strip()
+    if not value:
+        raise ConfigError(
+            f"{settings.source}: channels.{channel.name} is a {channel.kind} channel but ${variable} is "
+            "empty; set it in the worker's environment"
+        )
+    return value
 
 
 def _hold(value: int | str) -> Hold:
@@ -317,9 +366,8 @@ def _describe(path: Path, error: ValidationError) -> str:
     lines = []
     for problem in error.errors():
         # pydantic names the chosen kind in the path (master.google_sheets.spreadsheet): drop it.
-        loc = [
-            part for i, part in enumerate(problem["loc"]) if not (i == 1 and problem["loc"][0] == "master")
-        ]
+        tagged = {"master": 1, "channels": 2}.get(str(problem["loc"][0]) if problem["loc"] else "")
+        loc = [part for i, part in enumerate(problem["loc"]) if i != tagged]
         key = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc).lstrip(".")
         message = problem["msg"].removeprefix("Value error, ")
         if problem["type"] == "extra_forbidden":

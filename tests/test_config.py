@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from sheetsync.config import SERVICE_ACCOUNT_ENV, GoogleSheetsMaster, load, service_account_info
+from sheetsync.config import (
+    SERVICE_ACCOUNT_ENV,
+    GoogleSheetsMaster,
+    ShopifyShop,
+    channel_secret,
+    load,
+    service_account_info,
+)
 from sheetsync.core.buffers import published
 from sheetsync.errors import ConfigError
 
@@ -167,3 +174,41 @@ def test_google_master_errors_drop_the_kind_from_the_key(tmp_path: Path) -> None
         ConfigError, match=r"sheetsync.toml: master.spreadsheet: missing; this setting is required"
     ):
         load(write(tmp_path, '[master]\nkind = "google_sheets"\n[channels.shop]\nkind = "sandbox"\n'))
+
+
+SHOPIFY = """
+[master]
+kind = "workbook"
+path = "inv.xlsx"
+
+[channels.shopify]
+kind = "shopify"
+shop = "{shop}"
+location = "Warehouse"
+"""
+
+
+def test_a_shopify_channel_names_its_shop_location_and_version(tmp_path: Path) -> None:
+    (channel,) = load(write(tmp_path, SHOPIFY.format(shop="my-store"))).channels
+    assert channel.shopify == ShopifyShop("my-store", "Warehouse", "2026-10", None)
+    assert channel.title == "Shopify"
+
+
+def test_a_bad_shop_domain_is_named_by_its_key(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(write(tmp_path, SHOPIFY.format(shop="https://my-store.com")))
+    assert str(caught.value).startswith(f"{tmp_path / 'sheetsync.toml'}: channels.shopify.shop: ")
+
+
+def test_a_sandbox_setting_on_a_shopify_channel_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"channels\.shopify\.lag: unknown setting"):
+        load(write(tmp_path, SHOPIFY.format(shop="my-store") + "lag = 5\n"))
+
+
+def test_channel_secrets_come_from_the_environment_and_name_the_variable(tmp_path: Path) -> None:
+    settings = load(write(tmp_path, SHOPIFY.format(shop="my-store")))
+    (channel,) = settings.channels
+    environ = {"SHEETSYNC__SHOPIFY__TOKEN": " shpat_x "}
+    assert channel_secret(settings, channel, "TOKEN", environ) == "shpat_x"
+    with pytest.raises(ConfigError, match=r"\$SHEETSYNC__SHOPIFY__WEBHOOK_SECRET is empty"):
+        channel_secret(settings, channel, "WEBHOOK_SECRET", environ)
