@@ -6,14 +6,22 @@ fake, and the other methods act on the platform side (a buyer, the clock).
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Protocol
 
+import httpx
 import pytest
+from graphql import GraphQLSchema
 
 from sheetsync.channels import Channel
 from sheetsync.channels.sandbox import SandboxChannel
+from sheetsync.channels.shopify import ShopifyChannel
 from sheetsync.model import ChannelName, Sku
+from sheetsync.testing.shopify import FakeShopify, load_schema
+
+SHOPIFY_REFERENCE = Path(__file__).resolve().parents[2] / ".." / "shared" / "reference" / "shopify"
 
 
 class ChannelBackend(Protocol):
@@ -53,6 +61,63 @@ class SandboxBackend:
         self.now += self.lag
 
 
-@pytest.fixture(params=["sandbox"])
+@functools.cache
+def shopify_schema(version: str = "2026-10") -> GraphQLSchema:
+    """The real Admin schema, built once per session (a few tenths of a second each)."""
+    return load_schema(SHOPIFY_REFERENCE / f"admin_{version}.json.gz")
+
+
+class FakeClock:
+    """The fake's clock, in epoch seconds; the adapter's injected sleep moves it, nothing else waits."""
+
+    def __init__(self, start: datetime = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)) -> None:
+        self.now = start.timestamp()
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+class ShopifyBackend:
+    """The real ShopifyChannel over FakeShopify in-process (httpx.MockTransport)."""
+
+    shop = "contract.myshopify.com"
+    token = "shpat_contract_token"
+
+    def __init__(self) -> None:
+        self.clock = FakeClock()
+        self.fake = FakeShopify({"2026-10": shopify_schema()}, now=self.clock)
+
+    def make(self, skus: list[str]) -> Channel:
+        self.fake.create_shop(self.shop, self.token, locations=["Warehouse"])
+        for sku in skus:
+            # Listed but never stocked at the location, like a fresh sandbox listing: no level yet.
+            self.fake.add_product(self.shop, sku, stock={})
+        return ShopifyChannel(
+            ChannelName("shopify"),
+            shop=self.shop,
+            token=self.token,
+            location="Warehouse",
+            client=httpx.Client(transport=httpx.MockTransport(self.fake)),
+            sleep=self.clock.sleep,
+            clock=self.clock,
+        )
+
+    def sell(self, sku: str, quantity: int) -> str:
+        # Order lines carry Shopify's legacy numeric id (the REST and webhook spelling of the gid).
+        return self.fake.place_order(self.shop, [(sku, quantity)]).rsplit("/", 1)[-1]
+
+    def cancel(self, order_id: str) -> None:
+        self.fake.cancel_order(f"gid://shopify/Order/{order_id}")
+
+    def settle(self) -> None:
+        """Shopify applies a set at once: nothing to wait for."""
+
+
+@pytest.fixture(params=["sandbox", "shopify"])
 def backend(request: pytest.FixtureRequest) -> ChannelBackend:
-    return {"sandbox": SandboxBackend}[request.param]()
+    return {"sandbox": SandboxBackend, "shopify": ShopifyBackend}[request.param]()

@@ -1,0 +1,831 @@
+"""Shopify over the Admin GraphQL API: quantities out, order lines in, webhook helpers.
+
+Everything goes through one ``POST https://{shop}/admin/api/{version}/graphql.json`` with the
+``X-Shopify-Access-Token`` header (api-facts 1.1); the documents are the constants below. What
+the adapter guarantees:
+
+- **Mapping.** SKU → inventory item through ``productVariants`` searches (``sku:"A" OR sku:"B"``,
+  paged), cached in :attr:`ShopifyChannel.known_items` and looked up again when a SKU is missing.
+  A SKU Shopify does not have, has twice, or has on a bundle parent is refused in its own
+  outcome; the rest of the batch goes on.
+- **Compare-and-set.** Every quantity carries ``changeFromQuantity``: the level's ``expected``
+  or, when that is None, what Shopify showed in a read made by the same push. A stale row is
+  never overwritten; it comes back as ``DRIFT: Shopify shows N, we expected M``.
+- **All or nothing, per row.** ``inventorySetQuantities`` applies a call whole or not at all, so
+  the rows Shopify refuses are taken out and the rest sent again: one bad SKU never fails the
+  others.
+- **Idempotency.** Each call carries ``@idempotent(key:)``, a fresh uuid per batch reused by
+  every retry of that same batch: a retry after a lost answer cannot apply twice, while a later
+  push of the same numbers is a new batch and applies.
+- **Cost.** Requests are paced on the ``throttleStatus`` Shopify returns, so ``THROTTLED`` stays
+  rare; when it happens the wait it implies is honoured through :mod:`sheetsync.retry`.
+- **Orders.** ``orders_since`` reads orders by ``updated_at`` with an overlap window and turns
+  sales and restocking refunds (a cancellation is one) into order lines with stable ids;
+  :func:`webhook_lines` gives the same lines from a webhook's REST payload.
+
+The access token is only ever put in the request header: messages, logs and exceptions name the
+shop.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import logging
+import time
+import uuid
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from sheetsync import retry
+from sheetsync.errors import PermanentError, TransientError
+from sheetsync.model import (
+    ChannelLimits,
+    ChannelName,
+    Movement,
+    OrderBatch,
+    OrderLine,
+    PushOutcome,
+    Sku,
+    StockLevel,
+)
+
+logger = logging.getLogger(__name__)
+
+Json = Any  # a decoded JSON value; shapes are checked where they are read
+
+DEFAULT_API_VERSION = "2026-10"
+#: Rows per inventorySetQuantities call: any input list is capped at 250 (api-facts 1.6).
+MAX_SET_ITEMS = 250
+#: SKUs per productVariants search; Shopify asks for short query strings (api-facts 1.7).
+SEARCH_BATCH = 100
+#: Orders per page: with the nested pages below a page stays under the 1,000-point cap (1.9).
+ORDERS_PAGE = 10
+#: Line items and refund lines read per order in the paged query; a bigger order is read alone.
+ORDER_LINES_PAGE = 25
+#: Line items read when an order is re-read alone (a connection page is at most 250, 1.6).
+SINGLE_ORDER_LINES = 250
+#: How far before the cursor orders are read again: Shopify's search index lags (1.7, 1.8).
+ORDERS_OVERLAP = timedelta(minutes=5)
+#: Reason recorded in Shopify's inventory history for our sets (api-facts 1.2).
+SET_REASON = "correction"
+#: Extra wait after a computed throttle wait: Shopify reports the bucket in whole points.
+_THROTTLE_MARGIN_S = 0.05
+#: Restock types that put units back into stock (RefundLineItemRestockType, api-facts 1.8).
+RESTOCKING = frozenset({"CANCEL", "RETURN", "LEGACY_RESTOCK"})
+#: Webhook topics whose payload is an order (the rest of 1.11 carries no order lines).
+ORDER_TOPICS = frozenset({"orders/create", "orders/updated", "orders/cancelled"})
+REFUND_TOPIC = "refunds/create"
+
+#: Whole-call userErrors worth another cycle rather than a permanent failure (api-facts 1.5).
+_RETRY_LATER = frozenset({"IDEMPOTENCY_CONCURRENT_REQUEST", "IDEMPOTENCY_PREVIOUS_ATTEMPT_FAILED"})
+#: GraphQL error codes of a 200 answer that mean Shopify itself failed: retried like a 5xx.
+_SERVER_CODES = frozenset({"INTERNAL_SERVER_ERROR", "SERVICE_UNAVAILABLE", "TIMEOUT"})
+
+_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+_ID_WIDTH = 20  #: order ids are zero-padded in cursors so that they sort as numbers
+
+# --- documents ------------------------------------------------------------------------------------
+
+LOCATIONS_QUERY = """
+query SheetsyncLocations($after: String) {
+  locations(first: 50, after: $after) {
+    pageInfo { hasNextPage endCursor }
+    nodes { id name }
+  }
+}
+"""
+
+VARIANTS_QUERY = """
+query SheetsyncVariants(
+  $query: String!, $first: Int!, $after: String, $location: ID!, $withLevel: Boolean!
+) {
+  productVariants(first: $first, after: $after, query: $query) {
+    pageInfo { hasNextPage endCursor }
+    nodes {
+      sku
+      requiresComponents
+      inventoryItem {
+        id
+        inventoryLevel(locationId: $location) @include(if: $withLevel) {
+          quantities(names: ["available"]) { name quantity }
+        }
+      }
+    }
+  }
+}
+"""
+
+# Only the group id and userErrors: everything selected in the payload adds to the requested
+# cost, and the quantities are known already (api-facts 1.9, sizing note).
+SET_QUANTITIES_MUTATION = """
+mutation SheetsyncSetQuantities($input: InventorySetQuantitiesInput!, $key: String!) {
+  inventorySetQuantities(input: $input) @idempotent(key: $key) {
+    inventoryAdjustmentGroup { id }
+    userErrors { code field message }
+  }
+}
+"""
+
+_ORDER_FIELDS = """
+      id createdAt updatedAt
+      lineItems(first: LINES) { pageInfo { hasNextPage } nodes { id sku quantity } }
+      refunds {
+        id createdAt
+        refundLineItems(first: LINES) {
+          pageInfo { hasNextPage }
+          nodes { quantity restockType lineItem { id sku } }
+        }
+      }
+"""
+
+ORDERS_QUERY = """
+query SheetsyncOrders($first: Int!, $after: String, $query: String) {
+  orders(first: $first, after: $after, sortKey: UPDATED_AT, query: $query) {
+    pageInfo { hasNextPage endCursor }
+    nodes {ORDER    }
+  }
+}
+""".replace("ORDER", _ORDER_FIELDS.replace("LINES", str(ORDER_LINES_PAGE)))
+
+ORDER_QUERY = """
+query SheetsyncOrder($id: ID!) {
+  order(id: $id) {ORDER  }
+}
+""".replace("ORDER", _ORDER_FIELDS.replace("LINES", str(SINGLE_ORDER_LINES)))
+
+
+# --- webhooks (pure) ------------------------------------------------------------------------------
+
+
+def verify_webhook(body: bytes, hmac_header: str | None, secret: str) -> bool:
+    """Whether ``hmac_header`` is Shopify's signature of the raw ``body`` with the app ``secret``.
+
+    The signature is base64(HMAC-SHA256(body, secret)) (api-facts 1.11). It is checked over the
+    bytes as received, never re-serialised JSON, and compared in constant time. A missing,
+    empty or undecodable header is False. After a secret rotation, call it with each secret.
+    """
+    if not hmac_header:
+        return False
+    try:
+        presented = base64.b64decode(hmac_header.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    expected = hmac.new(secret.encode(), body, hashlib.sha256).digest()
+    return hmac.compare_digest(presented, expected)
+
+
+def webhook_lines(topic: str, payload: Mapping[str, Json], *, channel: ChannelName) -> list[OrderLine]:
+    """The order lines a webhook carries, with the ids :meth:`ShopifyChannel.orders_since` gives.
+
+    ``orders/create``, ``orders/updated`` and ``orders/cancelled`` carry the whole order (sales
+    and restocking refunds); ``refunds/create`` carries one refund. The lines' ``cursor`` is
+    empty on purpose: a webhook can arrive ahead of orders the poll has not read yet, and the
+    ledger derives the poll's cursor from the entries it holds, so webhook lines must never
+    move it (polling stays the source of truth, api-facts 1.11).
+
+    Raises:
+        ValueError: a topic that carries no order lines, or a payload missing its ids.
+    """
+    if topic in ORDER_TOPICS:
+        return _lines(channel, _rest_order(payload), cursor="")
+    if topic == REFUND_TOPIC:
+        order = _Order(str(payload["order_id"]), None, None, (), (_rest_refund(payload),))
+        return _lines(channel, order, cursor="")
+    raise ValueError(f"Shopify webhook topic {topic!r} carries no order lines")
+
+
+def webhook_skus(topic: str, payload: Mapping[str, Json]) -> set[Sku]:
+    """The SKUs whose stock a webhook says moved: the ones worth a cycle soon."""
+    return {line.sku for line in webhook_lines(topic, payload, channel=ChannelName(""))}
+
+
+# --- orders as plain data (pure) ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Refund:
+    refund_id: str
+    at: datetime
+    #: (line item id, sku, quantity, restock type) per refund line
+    lines: tuple[tuple[str, str, int, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Order:
+    """An order as both the GraphQL and the REST shape describe it: legacy numeric ids."""
+
+    order_id: str
+    created_at: datetime | None
+    updated_at: datetime | None
+    lines: tuple[tuple[str, str, int], ...]  #: (line item id, sku, quantity ordered)
+    refunds: tuple[_Refund, ...]
+
+
+def _number(gid_or_id: Json) -> str:
+    """The legacy numeric id of ``gid://shopify/Order/123`` or ``123``: the same in REST and GraphQL."""
+    return str(gid_or_id).rsplit("/", 1)[-1].partition("?")[0]
+
+
+def _time(text: str) -> datetime:
+    """A Shopify timestamp (``…Z`` in GraphQL, the shop's offset in REST) as UTC."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def _graphql_order(node: Mapping[str, Json]) -> _Order:
+    refunds = tuple(
+        _Refund(
+            _number(refund["id"]),
+            _time(refund["createdAt"]),
+            tuple(
+                (
+                    _number(line["lineItem"]["id"]),
+                    line["lineItem"]["sku"] or "",
+                    int(line["quantity"]),
+                    str(line["restockType"]),
+                )
+                for line in refund["refundLineItems"]["nodes"]
+            ),
+        )
+        for refund in node["refunds"]
+    )
+    return _Order(
+        _number(node["id"]),
+        _time(node["createdAt"]),
+        _time(node["updatedAt"]),
+        tuple(
+            (_number(line["id"]), line["sku"] or "", int(line["quantity"]))
+            for line in node["lineItems"]["nodes"]
+        ),
+        refunds,
+    )
+
+
+def _rest_refund(refund: Mapping[str, Json]) -> _Refund:
+    return _Refund(
+        _number(refund["id"]),
+        _time(refund["created_at"]),
+        tuple(
+            (
+                _number(line["line_item_id"]),
+                (line.get("line_item") or {}).get("sku") or "",
+                int(line["quantity"]),
+                str(line.get("restock_type") or "no_restock").upper(),
+            )
+            for line in refund.get("refund_line_items") or ()
+        ),
+    )
+
+
+def _rest_order(payload: Mapping[str, Json]) -> _Order:
+    return _Order(
+        _number(payload["id"]),
+        _time(payload["created_at"]),
+        _time(payload["updated_at"]) if payload.get("updated_at") else None,
+        tuple(
+            (_number(line["id"]), line.get("sku") or "", int(line["quantity"]))
+            for line in payload.get("line_items") or ()
+        ),
+        tuple(_rest_refund(refund) for refund in payload.get("refunds") or ()),
+    )
+
+
+def order_cursor(updated_at: datetime, order_id: str) -> str:
+    """A cursor that sorts in time order, ties broken by order id: ``2026-03-01T10:00:00Z#000…123``."""
+    return f"{updated_at.astimezone(UTC).strftime(_TIME_FORMAT)}#{order_id.zfill(_ID_WIDTH)}"
+
+
+def _cursor_time(cursor: str) -> datetime:
+    try:
+        return _time(cursor.partition("#")[0])
+    except ValueError:
+        raise PermanentError(
+            f"Shopify order cursor {cursor!r} is not a time like 2026-03-01T10:00:00Z"
+        ) from None
+
+
+def _lines(channel: ChannelName, order: _Order, cursor: str) -> list[OrderLine]:
+    """Sales, then one restock per (refund, line item) that put units back; lines without a SKU skip.
+
+    Ids: a sale is the line item's id; a restock is ``<line item>-refund-<refund>``. Both are
+    Shopify's own ids, so a re-read, a webhook and a poll agree.
+    """
+    lines = [
+        OrderLine(
+            channel, order.order_id, line_id, Sku(sku), quantity, Movement.SALE, order.created_at, cursor
+        )
+        for line_id, sku, quantity in order.lines
+        if sku and quantity > 0 and order.created_at is not None
+    ]
+    for refund in order.refunds:
+        restocked: dict[tuple[str, str], int] = {}
+        for line_id, sku, quantity, restock_type in refund.lines:
+            if sku and restock_type in RESTOCKING:
+                restocked[line_id, sku] = restocked.get((line_id, sku), 0) + quantity
+        lines += [
+            OrderLine(
+                channel,
+                order.order_id,
+                f"{line_id}-refund-{refund.refund_id}",
+                Sku(sku),
+                quantity,
+                Movement.RESTOCK,
+                refund.at,
+                cursor,
+            )
+            for (line_id, sku), quantity in restocked.items()
+            if quantity > 0
+        ]
+    return lines
+
+
+# --- the wire -------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Bucket:
+    """Shopify's last word on our cost bucket, and when we heard it (on the injected clock)."""
+
+    available: float
+    maximum: float
+    rate: float
+    at: float
+
+    def now(self, clock: float) -> float:
+        return min(self.maximum, self.available + max(0.0, clock - self.at) * self.rate)
+
+
+@dataclass(frozen=True, slots=True)
+class _Item:
+    """What a SKU search says about one SKU."""
+
+    item_id: str | None  #: None when Shopify has no variant, or more than one, with this SKU
+    hits: int
+    bundle: bool
+    available: int | None  #: at our location; None when not read or not stocked there
+
+
+def _search(skus: Iterable[str]) -> str:
+    """``sku:"A" OR sku:"B"``; quoting keeps SKUs with spaces or colons one term."""
+    return " OR ".join('sku:"{}"'.format(sku.replace("\\", "\\\\").replace('"', '\\"')) for sku in skus)
+
+
+def _row_index(field: Json) -> int | None:
+    """The quantities row a userError's ``field`` path points at, if it points at one."""
+    if isinstance(field, list) and len(field) >= 3 and field[:2] == ["input", "quantities"]:
+        try:
+            return int(field[2])
+        except (TypeError, ValueError):
+            return None
+    return None
+
+
+class ShopifyChannel:
+    """One Shopify shop and location, as a :class:`~sheetsync.channels.Channel` and an OrderSource.
+
+    Args:
+        name: the channel's name in the sheet and the ledger.
+        shop: ``my-store`` or ``my-store.myshopify.com``.
+        token: the Admin API access token; it is only ever sent, never shown.
+        location: the location's name (resolved once) or its ``gid://shopify/Location/…`` id.
+        base_url: where the API is, instead of ``https://{shop}`` (a fake on loopback).
+        client: an httpx client to send with (its transport, timeouts, pool); else one is made
+            with ``transport``. The adapter closes only a client it made.
+        sleep: how to wait (pacing, retries); tests pass one that moves a fake clock.
+        clock: seconds on a monotonic clock, for pacing; tests pass the fake's clock.
+
+    Attributes:
+        known_items: SKU → inventory item id for every SKU seen to be settable; plain data the
+            worker may persist and hand back.
+    """
+
+    def __init__(
+        self,
+        name: ChannelName,
+        *,
+        shop: str,
+        token: str,
+        location: str,
+        api_version: str = DEFAULT_API_VERSION,
+        base_url: str | None = None,
+        client: httpx.Client | None = None,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        known_items: Mapping[str, str] | None = None,
+        overlap: timedelta = ORDERS_OVERLAP,
+    ) -> None:
+        self.name = name
+        self.limits = ChannelLimits(max_batch=MAX_SET_ITEMS)
+        self.shop = shop if "." in shop else f"{shop}.myshopify.com"
+        self.known_items: dict[Sku, str] = {Sku(k): v for k, v in (known_items or {}).items()}
+        self._token = token
+        self._location = location
+        self._location_id: str | None = location if location.startswith("gid://shopify/Location/") else None
+        self._path = f"/admin/api/{api_version}/graphql.json"
+        self._url = (base_url or f"https://{self.shop}").rstrip("/") + self._path
+        self._owns_client = client is None
+        self._client = client or httpx.Client(transport=transport, timeout=httpx.Timeout(30.0, connect=10.0))
+        self._sleep = sleep
+        self._clock = clock
+        self._overlap = overlap
+        self._bucket: _Bucket | None = None
+        self._costs: dict[tuple[str, int], int] = {}  # (operation, page size) → requested cost
+        # line key → (line cursor, cursor of the first call that delivered it); see orders_since
+        self._delivered: dict[str, tuple[str, str]] = {}
+
+    def close(self) -> None:
+        """Close the HTTP client if this adapter made it."""
+        if self._owns_client:
+            self._client.close()
+
+    # -- Channel --
+
+    def push(self, levels: Sequence[StockLevel]) -> Sequence[PushOutcome]:
+        """Set ``available`` at the location for each level, compare-and-set; one outcome per level.
+
+        Raises:
+            PermanentError: more than ``limits.max_batch`` levels, bad credentials, an unknown
+                location, or Shopify refusing the call as a whole.
+            TransientError: Shopify unreachable, failing or throttling after every retry.
+        """
+        if len(levels) > self.limits.max_batch:
+            raise PermanentError(
+                f"{self.name}: {len(levels)} items in one push; the limit is {self.limits.max_batch}"
+            )
+        if not levels:
+            return []
+        location = self.location_id()
+        unread = [lv.sku for lv in levels if lv.expected is None]
+        seen = self._lookup(unread, with_level=True)
+        seen |= self._lookup(
+            [lv.sku for lv in levels if lv.sku not in self.known_items and lv.sku not in seen]
+        )
+        outcomes: dict[int, PushOutcome] = {}
+        rows: list[tuple[int, Json]] = []
+        for index, level in enumerate(levels):
+            refusal = self._refusal(level.sku, seen.get(level.sku))
+            if refusal:
+                outcomes[index] = PushOutcome(level.sku, False, refusal)
+                continue
+            current = level.expected
+            if current is None:
+                found = seen[level.sku]
+                # Not stocked at the location yet: Shopify counts it as 0 and stocks it on the set.
+                current = found.available if found.available is not None else 0
+            rows.append(
+                (
+                    index,
+                    {
+                        "inventoryItemId": self.known_items[level.sku],
+                        "locationId": location,
+                        "quantity": level.quantity,
+                        "changeFromQuantity": current,
+                    },
+                )
+            )
+        drift = self._set(levels, rows, outcomes)
+        if drift:
+            shown = self._lookup([levels[i].sku for i in drift], with_level=True)
+            for index, believed in drift.items():
+                after = shown.get(levels[index].sku)
+                now = after.available if after and after.available is not None else "a different number"
+                outcomes[index] = PushOutcome(
+                    levels[index].sku,
+                    False,
+                    f"DRIFT: Shopify shows {now}, we expected {believed}; not overwritten",
+                )
+        result = [outcomes[i] for i in range(len(levels))]
+        logger.info(
+            "%s: set %d of %d quantities (%d drifted)",
+            self.name,
+            sum(o.ok for o in result),
+            len(result),
+            len(drift),
+        )
+        return result
+
+    def read_levels(self, skus: Collection[Sku]) -> Mapping[Sku, int]:
+        """``available`` at the location now; SKUs Shopify lacks, or does not stock there, are absent."""
+        seen = self._lookup(list(skus), with_level=True)
+        return {
+            sku: found.available
+            for sku, found in seen.items()
+            if found.item_id is not None and not found.bundle and found.available is not None
+        }
+
+    def map_skus(self, skus: Collection[Sku]) -> Mapping[Sku, str]:
+        """Look up every SKU not in :attr:`known_items` yet (a warm-up); returns the cache."""
+        self._lookup([sku for sku in skus if sku not in self.known_items])
+        return self.known_items
+
+    def location_id(self) -> str:
+        """The configured location's id, resolved by name on first use.
+
+        Raises:
+            PermanentError: the shop has no location of that name.
+        """
+        if self._location_id is None:
+            names: dict[str, str] = {}
+            after = None
+            while True:
+                page = self._call(LOCATIONS_QUERY, {"after": after}, "SheetsyncLocations")["locations"]
+                names.update((node["name"], node["id"]) for node in page["nodes"])
+                if not page["pageInfo"]["hasNextPage"]:
+                    break
+                after = page["pageInfo"]["endCursor"]
+            if self._location not in names:
+                raise PermanentError(
+                    f"Shopify shop {self.shop} has no location named {self._location!r}; "
+                    f"it has {', '.join(sorted(names)) or 'none'}"
+                )
+            self._location_id = names[self._location]
+        return self._location_id
+
+    # -- OrderSource --
+
+    def orders_since(self, cursor: str | None) -> OrderBatch:
+        """Order lines of orders updated at or after ``cursor`` minus the overlap, oldest first.
+
+        Shopify's search index lags, so orders updated shortly before the cursor are read again
+        (api-facts 1.8). A line from that overlap is returned unless this adapter already
+        delivered it in a call whose cursor is older than ``cursor``: the cursor comes from the
+        ledger, so its having moved past that call means the line was committed. A restarted
+        worker forgets this and re-delivers the overlap once; the ledger drops repeats by key.
+        """
+        since = "" if cursor is None else cursor
+        query = None
+        if cursor is not None:
+            start = _cursor_time(cursor) - self._overlap
+            query = f"updated_at:>='{start.strftime(_TIME_FORMAT)}'"
+        lines: list[OrderLine] = []
+        after = None
+        while True:
+            variables = {"first": ORDERS_PAGE, "after": after, "query": query}
+            page = self._call(ORDERS_QUERY, variables, "SheetsyncOrders", size=ORDERS_PAGE)["orders"]
+            for node in page["nodes"]:
+                lines += self._order_lines(node)
+            if not page["pageInfo"]["hasNextPage"]:
+                break
+            after = page["pageInfo"]["endCursor"]
+        fresh = []
+        for line in sorted(
+            lines, key=lambda line_: line_.cursor
+        ):  # stable: an order's lines keep their order
+            first = self._delivered.get(line.key)
+            if first is not None and line.cursor < since and first[1] < since:
+                continue
+            fresh.append(line)
+            self._delivered[line.key] = (line.cursor, first[1] if first else since)
+        horizon = "" if cursor is None else order_cursor(_cursor_time(cursor) - self._overlap, "")
+        self._delivered = {k: v for k, v in self._delivered.items() if v[0] >= horizon}
+        return OrderBatch(tuple(fresh))
+
+    def _order_lines(self, node: Mapping[str, Json]) -> list[OrderLine]:
+        nested = [node["lineItems"], *(refund["refundLineItems"] for refund in node["refunds"])]
+        if any(part["pageInfo"]["hasNextPage"] for part in nested):
+            node = self._call(ORDER_QUERY, {"id": node["id"]}, "SheetsyncOrder")["order"]
+            nested = [node["lineItems"], *(refund["refundLineItems"] for refund in node["refunds"])]
+            if any(part["pageInfo"]["hasNextPage"] for part in nested):
+                raise PermanentError(
+                    f"Shopify order {_number(node['id'])} in {self.shop} has more than "
+                    f"{SINGLE_ORDER_LINES} lines; sheetsync cannot read it whole"
+                )
+        cursor = order_cursor(_time(node["updatedAt"]), _number(node["id"]))
+        return _lines(self.name, _graphql_order(node), cursor)
+
+    # -- mapping and levels --
+
+    def _lookup(self, skus: Sequence[Sku], *, with_level: bool = False) -> dict[Sku, _Item]:
+        """Search Shopify for ``skus``; refreshes :attr:`known_items` for each one searched."""
+        wanted = list(dict.fromkeys(skus))
+        if not wanted:
+            return {}
+        location = self.location_id()
+        found: dict[Sku, _Item] = {}
+        for start in range(0, len(wanted), SEARCH_BATCH):
+            batch = wanted[start : start + SEARCH_BATCH]
+            nodes: list[Json] = []
+            after = None
+            while True:
+                variables = {
+                    "query": _search(batch),
+                    "first": len(batch),  # the requested cost grows with ``first``: ask for no more
+                    "after": after,
+                    "location": location,
+                    "withLevel": with_level,
+                }
+                page = self._call(VARIANTS_QUERY, variables, "SheetsyncVariants", size=len(batch))
+                nodes += page["productVariants"]["nodes"]
+                info = page["productVariants"]["pageInfo"]
+                if not info["hasNextPage"]:
+                    break
+                after = info["endCursor"]
+            found |= self._classify(batch, nodes, with_level)
+        return found
+
+    def _classify(self, batch: Sequence[Sku], nodes: Sequence[Json], with_level: bool) -> dict[Sku, _Item]:
+        by_sku: dict[str, list[Json]] = {}
+        for node in nodes:
+            # The search matches loosely (case, tokens); SKUs are case-sensitive (schema).
+            by_sku.setdefault(node["sku"] or "", []).append(node)
+        result = {}
+        for sku in batch:
+            hits = by_sku.get(sku, [])
+            item = None
+            if len(hits) == 1 and not hits[0]["requiresComponents"]:
+                item = hits[0]["inventoryItem"]["id"]
+                self.known_items[sku] = item
+            else:
+                self.known_items.pop(sku, None)
+            available = None
+            if with_level and len(hits) == 1:
+                level = hits[0]["inventoryItem"].get("inventoryLevel")
+                quantities = {q["name"]: q["quantity"] for q in (level or {}).get("quantities", ())}
+                available = quantities.get("available")
+            bundle = len(hits) == 1 and bool(hits[0]["requiresComponents"])
+            result[sku] = _Item(item, len(hits), bundle, available)
+        return result
+
+    def _refusal(self, sku: Sku, found: _Item | None) -> str:
+        """Why ``sku`` cannot be set, or "" when it can."""
+        if found is not None and found.bundle:
+            return f"SKU {sku} is a bundle parent in Shopify: its stock follows its components; skipped"
+        if found is not None and found.hits > 1:
+            return f"SKU {sku} is on {found.hits} variants in Shopify; make it unique to sync it"
+        if sku not in self.known_items:
+            return f"SKU {sku} not found in Shopify"
+        return ""
+
+    # -- setting quantities --
+
+    def _set(
+        self, levels: Sequence[StockLevel], rows: list[tuple[int, Json]], outcomes: dict[int, PushOutcome]
+    ) -> dict[int, int]:
+        """Send ``rows`` until Shopify takes what is left; returns level index → stale baseline."""
+        drift: dict[int, int] = {}
+        pending = rows
+        while pending:
+            # A new key per distinct batch: the same key with other rows is a mismatch (1.5).
+            key = str(uuid.uuid4())
+            variables = {
+                "input": {
+                    "name": "available",
+                    "reason": SET_REASON,
+                    "referenceDocumentUri": f"gid://sheetsync/Push/{key}",
+                    "quantities": [row for _, row in pending],
+                },
+                "key": key,
+            }
+            payload = self._call(SET_QUANTITIES_MUTATION, variables, "SheetsyncSetQuantities")
+            errors = payload["inventorySetQuantities"]["userErrors"]
+            if not errors:
+                outcomes.update((index, PushOutcome(levels[index].sku, True)) for index, _ in pending)
+                break
+            refused: set[int] = set()
+            for error in errors:
+                position = _row_index(error.get("field"))
+                if error.get("code") in _RETRY_LATER:
+                    # Nothing of this batch applied under a settled key; CAS guards the next cycle.
+                    raise TransientError(
+                        f"Shopify shop {self.shop}: {error.get('code')} on the inventory update"
+                    )
+                if position is None or not 0 <= position < len(pending):
+                    raise PermanentError(
+                        f"Shopify shop {self.shop} refused the inventory update: "
+                        f"{error.get('code')}: {error.get('message')}"
+                    )
+                refused.add(position)
+                index, row = pending[position]
+                sku = levels[index].sku
+                code = error.get("code")
+                if code == "CHANGE_FROM_QUANTITY_STALE":
+                    drift[index] = row["changeFromQuantity"]
+                    continue
+                if code == "INVALID_INVENTORY_ITEM":
+                    self.known_items.pop(sku, None)  # deleted meanwhile: look it up next time
+                    message = f"SKU {sku} not found in Shopify (its inventory item is gone)"
+                elif code == "NON_MUTABLE_INVENTORY_ITEM":
+                    message = f"SKU {sku} cannot take inventory writes in Shopify (a bundle parent?); skipped"
+                else:
+                    message = f"Shopify refused SKU {sku}: {code}: {error.get('message')}"
+                outcomes[index] = PushOutcome(sku, False, message)
+            pending = [entry for position, entry in enumerate(pending) if position not in refused]
+        return drift
+
+    # -- one request --
+
+    def _call(
+        self,
+        document: str,
+        variables: Mapping[str, Json],
+        operation: str,
+        *,
+        size: int = 0,
+    ) -> Json:
+        """POST one document and return its ``data``, pacing and retrying per retry.py.
+
+        The variables (and so an idempotency key) are fixed before the first attempt, so every
+        retry of a mutation is the same batch.
+        """
+        body = {"query": document, "variables": dict(variables), "operationName": operation}
+        cost_key = (operation, size)
+        return retry.call(lambda: self._attempt(body, cost_key), self._sleep)
+
+    def _attempt(self, body: Mapping[str, Json], cost_key: tuple[str, int]) -> Json:
+        self._pace(cost_key)
+        try:
+            response = self._client.post(
+                self._url, json=body, headers={"X-Shopify-Access-Token": self._token}
+            )
+        except httpx.TransportError as error:
+            raise TransientError(
+                f"Shopify shop {self.shop}: {type(error).__name__} on POST {self._path}"
+            ) from None
+        logger.debug("POST %s %s -> %d", self._path, cost_key[0], response.status_code)
+        status = response.status_code
+        if status in (401, 403):
+            raise PermanentError(
+                f"Shopify shop {self.shop} refused the access token (HTTP {status}); "
+                "check the token and the app's access scopes"
+            )
+        if status == 404:
+            raise PermanentError(
+                f"Shopify shop {self.shop} or API version path {self._path} was not found (HTTP 404)"
+            )
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = None
+        if status == 429 or (status == 200 and _throttled(answer)):
+            wait = self._throttle_wait(answer, response, cost_key)
+            raise TransientError(f"Shopify shop {self.shop} throttled {cost_key[0]}", wait)
+        if status >= 500:
+            raise TransientError(f"Shopify shop {self.shop} answered HTTP {status}")
+        if status != 200 or not isinstance(answer, dict):
+            raise PermanentError(f"Shopify shop {self.shop} answered HTTP {status} to {cost_key[0]}")
+        self._note_cost(answer, cost_key)
+        if answer.get("errors"):
+            errors = [e for e in answer["errors"] if isinstance(e, dict)]
+            messages = "; ".join(str(e.get("message")) for e in errors)
+            if any((e.get("extensions") or {}).get("code") in _SERVER_CODES for e in errors):
+                raise TransientError(f"Shopify shop {self.shop} failed {cost_key[0]}: {messages}")
+            raise PermanentError(f"Shopify shop {self.shop} refused {cost_key[0]}: {messages}")
+        return answer["data"]
+
+    def _pace(self, cost_key: tuple[str, int]) -> None:
+        """Wait until the bucket holds what this request is likely to ask for (its last cost)."""
+        bucket = self._bucket
+        cost = self._costs.get(cost_key)
+        if bucket is None or cost is None or bucket.rate <= 0:
+            return
+        available = bucket.now(self._clock())
+        if cost > available:
+            wait = (cost - available) / bucket.rate + _THROTTLE_MARGIN_S
+            logger.debug("pacing %s: %.2f s for %d points", cost_key[0], wait, cost)
+            self._sleep(wait)
+
+    def _note_cost(self, answer: Json, cost_key: tuple[str, int]) -> None:
+        """Remember what this request asked for and what Shopify says is left in the bucket."""
+        extensions = answer.get("extensions") if isinstance(answer, dict) else None
+        cost = (extensions or {}).get("cost") or {}
+        status = cost.get("throttleStatus")
+        if isinstance(cost.get("requestedQueryCost"), int | float):
+            self._costs[cost_key] = int(cost["requestedQueryCost"])
+        if isinstance(status, dict) and status.get("restoreRate"):
+            self._bucket = _Bucket(
+                float(status["currentlyAvailable"]),
+                float(status["maximumAvailable"]),
+                float(status["restoreRate"]),
+                self._clock(),
+            )
+
+    def _throttle_wait(
+        self, answer: Json, response: httpx.Response, cost_key: tuple[str, int]
+    ) -> float | None:
+        """Seconds until the bucket holds the requested cost: (requested - available) / rate (1.9)."""
+        self._note_cost(answer, cost_key)
+        extensions = answer.get("extensions") if isinstance(answer, dict) else None
+        cost = (extensions or {}).get("cost") or {}
+        status = cost.get("throttleStatus")
+        if isinstance(status, dict) and status.get("restoreRate") and cost.get("requestedQueryCost"):
+            missing = float(cost["requestedQueryCost"]) - float(status["currentlyAvailable"])
+            return max(0.0, missing) / float(status["restoreRate"]) + _THROTTLE_MARGIN_S
+        header = response.headers.get("Retry-After")
+        try:
+            return float(header) if header else None
+        except ValueError:
+            return None
+
+
+def _throttled(answer: Json) -> bool:
+    errors = answer.get("errors") if isinstance(answer, dict) else None
+    return isinstance(errors, list) and any(
+        isinstance(e, dict) and (e.get("extensions") or {}).get("code") == "THROTTLED" for e in errors
+    )
