@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -11,11 +12,20 @@ from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
+import uvicorn
 from rich.console import Console
 from rich.table import Table
 
 from sheetsync import __version__
-from sheetsync.config import AirtableMaster, GoogleSheetsMaster, Master, Settings, WorkbookMaster, load
+from sheetsync.config import (
+    AirtableMaster,
+    GoogleSheetsMaster,
+    Master,
+    Settings,
+    WorkbookMaster,
+    channel_secret,
+    load,
+)
 from sheetsync.core.cells import parse_rows
 from sheetsync.core.ledger import parse_ledger
 from sheetsync.demo import run_demo
@@ -24,8 +34,10 @@ from sheetsync.model import REASON, ROW_STATUS
 from sheetsync.stores.airtable import AirtableStore
 from sheetsync.stores.google_sheets import GoogleSheetsStore, spreadsheet_id
 from sheetsync.stores.workbook import create_workbook
+from sheetsync.web import create_app
 from sheetsync.worker import (
     PAUSE_WORDS,
+    Inbox,
     open_channels,
     open_store,
     run_cycle,
@@ -98,6 +110,11 @@ def _parser() -> argparse.ArgumentParser:
         help="accept a shrink the volume guard holds",
     )
     command("run", "run cycles at each channel's interval until SIGTERM", _run)
+    serve = command("serve", "run the worker and the webhook endpoint until SIGTERM", _serve)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    serve.add_argument(
+        "--port", type=int, default=int(os.environ.get("PORT", "8080")), help="default: $PORT or 8080"
+    )
     command("status", "show flagged rows and paused channels from the master", _status)
     demo = command("demo", "run the whole loop offline in simulated time", _demo, config=False)
     demo.add_argument(
@@ -217,6 +234,34 @@ def _run(args: argparse.Namespace) -> int:
         _utc_now,
         stop,
     )
+    log.info("stopped")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """The worker in a thread, the web endpoint in the foreground; SIGTERM stops both."""
+    settings = _settings(args)
+    secrets = {
+        c.name: channel_secret(settings, c, "WEBHOOK_SECRET", os.environ)
+        for c in settings.channels
+        if c.shopify is not None
+    }
+    stop, inbox = threading.Event(), Inbox()
+    # uvicorn takes SIGTERM for its graceful shutdown, then hands it on to the handler it found.
+    stop_on_signals(stop, inbox)
+    worker = threading.Thread(
+        target=run_forever,
+        args=(open_store(settings), open_channels(settings, _utc_now), settings, _utc_now, stop, inbox),
+        name="sheetsync-worker",
+    )
+    worker.start()
+    log.info("serving webhooks on http://%s:%d against %s", args.host, args.port, settings.master.describe())
+    try:
+        uvicorn.run(create_app(inbox, secrets), host=args.host, port=args.port, log_level="warning")
+    finally:
+        stop.set()
+        inbox.wake()
+        worker.join()
     log.info("stopped")
     return 0
 

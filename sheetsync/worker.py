@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,7 +22,15 @@ import schedule
 
 from sheetsync.channels import Channel, OrderSource
 from sheetsync.channels.sandbox import SandboxChannel
-from sheetsync.config import AirtableMaster, Settings, WorkbookMaster, airtable_token, service_account_info
+from sheetsync.channels.shopify import ShopifyChannel
+from sheetsync.config import (
+    AirtableMaster,
+    Settings,
+    WorkbookMaster,
+    airtable_token,
+    channel_secret,
+    service_account_info,
+)
 from sheetsync.core import ledger as ledger_
 from sheetsync.core.cells import parse_rows
 from sheetsync.core.plan import (
@@ -79,8 +88,12 @@ def run_cycle(
     now: datetime,
     due: Collection[ChannelName] | None = None,
     accept_shrink: bool = False,
+    delivered: Sequence[OrderLine] = (),
 ) -> CycleReport:
-    """Run one sync cycle against ``channels`` that are ``due`` (all of them when None)."""
+    """Run one sync cycle against ``channels`` that are ``due`` (all of them when None).
+
+    ``delivered`` are order lines pushed to us (webhooks); like polled ones, each counts once.
+    """
     due_names = {c.name for c in channels} if due is None else set(due)
     layout = settings.layout
     snapshot = store.read()
@@ -98,7 +111,7 @@ def run_cycle(
     state = parse_state(snapshot.state)
 
     errors: dict[ChannelName, list[str]] = {c.name: [] for c in channels}
-    lines: list[OrderLine] = []
+    lines: list[OrderLine] = list(delivered)
     for channel in channels:
         if channel.name in due_names and isinstance(channel, OrderSource):
             try:
@@ -211,9 +224,26 @@ def open_store(settings: Settings, environ: Mapping[str, str] = os.environ) -> M
     return GoogleSheetsStore(client, master.spreadsheet, settings.layout, account=info["client_email"])
 
 
-def open_channels(settings: Settings, clock: Callable[[], datetime]) -> list[Channel]:
-    """The channels the settings name, built from their kind."""
-    return [SandboxChannel(c.name, clock, lag_s=c.lag_s, skus=c.skus) for c in settings.channels]
+def open_channels(
+    settings: Settings, clock: Callable[[], datetime], environ: Mapping[str, str] = os.environ
+) -> list[Channel]:
+    """The channels the settings name, built from their kind, with their secrets from ``environ``."""
+    channels: list[Channel] = []
+    for c in settings.channels:
+        if c.shopify is None:
+            channels.append(SandboxChannel(c.name, clock, lag_s=c.lag_s, skus=c.skus))
+            continue
+        channels.append(
+            ShopifyChannel(
+                c.name,
+                shop=c.shopify.shop,
+                token=channel_secret(settings, c, "TOKEN", environ),
+                location=c.shopify.location,
+                api_version=c.shopify.api_version,
+                base_url=c.shopify.base_url,
+            )
+        )
+    return channels
 
 
 def run_forever(
@@ -222,30 +252,102 @@ def run_forever(
     settings: Settings,
     clock: Callable[[], datetime],
     stop: threading.Event,
+    inbox: Inbox | None = None,
 ) -> None:
-    """Run cycles at each channel's interval until ``stop`` is set; the current cycle finishes."""
+    """Run cycles at each channel's interval until ``stop`` is set; the current cycle finishes.
+
+    A delivery to ``inbox`` starts a cycle for every channel at once, so a sale pushed to us
+    reaches the other channels without waiting for their next poll.
+    """
+    pushed = inbox or Inbox()  # without a web server, nothing is ever delivered
     due: set[ChannelName] = {c.name for c in channels}  # everyone on the first cycle
     scheduler = schedule.Scheduler()
     for configured in settings.channels:
         scheduler.every(configured.interval_s).seconds.do(due.add, configured.name)
     while not stop.is_set():
+        delivered = pushed.take()
+        if delivered:
+            due.update(c.name for c in channels)
         if due:
             try:
-                run_cycle(store, channels, settings, clock(), due)
+                report = run_cycle(store, channels, settings, clock(), due, delivered=delivered)
+                pushed.done(report)
             except SyncError as error:
+                pushed.put_back(delivered)  # nothing delivered is lost: the next cycle counts it
                 log.error("cycle failed, retrying at the next interval: %s", error)  # noqa: TRY400 - no traceback for an expected failure
             due.clear()
         scheduler.run_pending()
         if not due:
-            stop.wait(timeout=max(scheduler.idle_seconds or 0.0, 0.05))
+            timeout = max(scheduler.idle_seconds or 0.0, 0.05)
+            if inbox is None:
+                stop.wait(timeout)
+            else:
+                inbox.wait(stop, timeout)
 
 
-def stop_on_signals(stop: threading.Event) -> None:
+class Inbox:
+    """Order lines pushed to us (webhooks), waiting for the worker; thread-safe.
+
+    A delivery id seen before changes nothing: platforms deliver at least once.
+    """
+
+    #: Delivery ids remembered; far more than a platform re-delivers within its retry window.
+    REMEMBERED = 10_000
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._lines: list[OrderLine] = []
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self.on_cycle: Callable[[CycleReport], None] | None = None  #: told after each cycle
+
+    def deliver(self, delivery_id: str, lines: Sequence[OrderLine]) -> bool:
+        """Queue ``lines`` and wake the worker; False (and nothing queued) for a repeat delivery."""
+        with self._lock:
+            if delivery_id in self._seen:
+                return False
+            self._seen[delivery_id] = None
+            if len(self._seen) > self.REMEMBERED:
+                self._seen.popitem(last=False)
+            self._lines += lines
+        self._wake.set()
+        return True
+
+    def take(self) -> list[OrderLine]:
+        """Everything delivered so far, emptying the inbox."""
+        with self._lock:
+            lines, self._lines = self._lines, []
+            self._wake.clear()
+            return lines
+
+    def put_back(self, lines: Sequence[OrderLine]) -> None:
+        """Return lines a failed cycle could not record."""
+        with self._lock:
+            self._lines[:0] = lines
+
+    def wait(self, stop: threading.Event, timeout: float) -> None:
+        """Sleep until a delivery, ``timeout``, or ``stop`` with ``wake`` (see ``stop_on_signals``)."""
+        if not stop.is_set():
+            self._wake.wait(timeout)
+
+    def wake(self) -> None:
+        """Wake the worker now (to stop it)."""
+        self._wake.set()
+
+    def done(self, report: CycleReport) -> None:
+        """A cycle finished."""
+        if self.on_cycle is not None:
+            self.on_cycle(report)
+
+
+def stop_on_signals(stop: threading.Event, inbox: Inbox | None = None) -> None:
     """SIGTERM (a platform shutting the worker down) and SIGINT finish the cycle, then exit."""
 
     def handle(signum: int, _frame: FrameType | None) -> None:
         log.info("signal %d: finishing the current cycle, then stopping", signum)
         stop.set()
+        if inbox is not None:
+            inbox.wake()
 
     signal.signal(signal.SIGTERM, handle)
     signal.signal(signal.SIGINT, handle)

@@ -1,14 +1,16 @@
-"""The command line, end to end: init, check-config, sync, status, run + SIGTERM, demo."""
+"""The command line, end to end: init, check-config, sync, status, run and serve + SIGTERM, demo."""
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 from openpyxl import load_workbook
 
@@ -100,6 +102,33 @@ def test_run_finishes_its_cycle_on_sigterm_and_exits_0(project: Path) -> None:
         "Facebook",
         "Google",
     ]
+
+
+def test_serve_answers_healthz_and_stops_on_sigterm(project: Path) -> None:
+    with socket.socket() as probe:  # a free port for the server
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = ["serve", "--config", str(project / "sheetsync.toml"), "--port", str(port)]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "sheetsync", *command],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert server.stdout is not None
+        deadline = time.monotonic() + 60
+        lines: list[str] = []
+        while not any("cycle: ingested" in line for line in lines) and time.monotonic() < deadline:
+            lines.append(server.stdout.readline())  # serving, and the worker has run a cycle
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz").text == "ok"
+        server.send_signal(signal.SIGTERM)
+        rest, _ = server.communicate(timeout=60)
+    finally:
+        server.kill()
+    assert server.returncode == 0
+    assert rest.rstrip().endswith("stopped")
 
 
 def test_demo_ends_without_oversells_and_oversells_without_buffers(
