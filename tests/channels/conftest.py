@@ -25,6 +25,8 @@ SHOPIFY_REFERENCE = Path(__file__).resolve().parents[2] / ".." / "shared" / "ref
 
 
 class ChannelBackend(Protocol):
+    sells: bool  # it is an OrderSource: buyers check out on it
+
     def make(self, skus: list[str]) -> Channel: ...
     def sell(self, sku: str, quantity: int) -> str: ...  # returns the platform's order id
     def cancel(self, order_id: str) -> None: ...
@@ -32,6 +34,7 @@ class ChannelBackend(Protocol):
 
 
 class SandboxBackend:
+    sells = True
     lag = timedelta(seconds=90)
 
     def __init__(self) -> None:
@@ -84,6 +87,8 @@ class FakeClock:
 
 class ShopifyBackend:
     """The real ShopifyChannel over FakeShopify in-process (httpx.MockTransport)."""
+
+    sells = True
 
     shop = "contract.myshopify.com"
     token = "shpat_contract_token"

@@ -12,6 +12,11 @@ from .conftest import ChannelBackend
 SKUS = ["A-1", "A-2", "B-1"]
 
 
+def skip_unless_it_sells(backend: ChannelBackend) -> None:
+    if not backend.sells:
+        pytest.skip("this channel has no orders API for us: it only receives quantities")
+
+
 def test_pushed_quantities_are_what_the_channel_shows_once_processed(
     backend: ChannelBackend,
 ) -> None:
@@ -54,6 +59,7 @@ def test_batches_above_the_limit_are_refused_whole(backend: ChannelBackend) -> N
 def test_sales_become_order_lines_once_and_cursors_resume(
     backend: ChannelBackend,
 ) -> None:
+    skip_unless_it_sells(backend)
     channel = backend.make(SKUS)
     channel.push([StockLevel(Sku("A-1"), 5)])
     backend.settle()
@@ -65,11 +71,14 @@ def test_sales_become_order_lines_once_and_cursors_resume(
     ]
     assert len({line_.key for line_ in lines}) == len(lines) == 2
     assert channel.read_levels([Sku("A-1")]) == {"A-1": 2}
-    resumed = channel.orders_since(lines[-1].cursor).lines  # type: ignore[attr-defined]
-    assert [line_.key for line_ in resumed] == [lines[-1].key]  # at or after: the ledger drops the repeat
+    resumed = {line_.key for line_ in channel.orders_since(lines[-1].cursor).lines}  # type: ignore[attr-defined]
+    # At or after the cursor: the last line comes again (the ledger drops repeats), nothing new.
+    assert lines[-1].key in resumed
+    assert resumed <= {line_.key for line_ in lines}
 
 
 def test_a_cancellation_is_a_separate_restock_line(backend: ChannelBackend) -> None:
+    skip_unless_it_sells(backend)
     channel = backend.make(SKUS)
     channel.push([StockLevel(Sku("B-1"), 4)])
     backend.settle()
