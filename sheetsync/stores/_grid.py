@@ -24,6 +24,8 @@ from sheetsync.model import (
     STATUS_SHEET,
     CellWrite,
     ChannelName,
+    ChannelStatus,
+    GuardStatus,
     Layout,
     RawLedgerRow,
     RawRow,
@@ -191,3 +193,34 @@ def _last_row(rows: Sequence[Row]) -> int:
 def _last_cell(row: Row) -> int:
     """1-based column of the last cell with any text; 0 if none."""
     return max((n for n, value in enumerate(row, start=1) if cell_text(value).strip()), default=0)
+
+
+def status_rows(
+    channels: Sequence[ChannelStatus], guard: GuardStatus | None
+) -> list[tuple[str, dict[str, str]]]:
+    """The Status rows to write, as (label, text by logical column).
+
+    Every column but Control, which is the merchant's; the one exception is the guard's ACCEPT,
+    consumed once acted on.
+    """
+    rows = [
+        (
+            s.title,
+            {
+                "channel": s.title,
+                "state": s.state,
+                "last_sync": s.last_sync,
+                "pushed": str(s.pushed),
+                "errors": str(s.errors),
+                "message": s.message,
+            },
+        )
+        for s in channels
+    ]
+    if guard:
+        values = {"channel": GUARD_ROW_LABEL, "state": guard.state, "last_sync": guard.checked}
+        values["message"] = guard.message
+        if guard.consume_accept:
+            values["control"] = ""
+        rows.append((GUARD_ROW_LABEL, values))
+    return rows

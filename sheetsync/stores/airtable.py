@@ -31,7 +31,6 @@ from requests.adapters import BaseAdapter, HTTPAdapter
 from sheetsync import retry
 from sheetsync.errors import PermanentError, StoreLayoutError, TransientError
 from sheetsync.model import (
-    GUARD_ROW_LABEL,
     INVENTORY_SHEET,
     LEDGER_HEADERS,
     LEDGER_SHEET,
@@ -50,7 +49,7 @@ from sheetsync.model import (
     header_key,
     ledger_cells,
 )
-from sheetsync.stores._grid import SHEETS, Grid, cell_text, cell_value, snapshot
+from sheetsync.stores._grid import SHEETS, Grid, cell_text, cell_value, snapshot, status_rows
 
 log = logging.getLogger(__name__)
 
@@ -375,30 +374,7 @@ class AirtableStore:
         self._update(table, changes)
 
     def _status(self, grid: Grid, update: StatusUpdate, slow: bool) -> None:
-        labelled: list[tuple[str, dict[str, str]]] = [
-            (
-                s.title,
-                {
-                    "channel": s.title,
-                    "state": s.state,
-                    "last_sync": s.last_sync,
-                    "pushed": str(s.pushed),
-                    "errors": str(s.errors),
-                    "message": s.message,
-                },
-            )
-            for s in update.channels
-        ]  # every field but Control, which is the merchant's
-        if update.guard:
-            guard = {
-                "channel": GUARD_ROW_LABEL,
-                "state": update.guard.state,
-                "last_sync": update.guard.checked,
-                "message": update.guard.message,
-            }
-            if update.guard.consume_accept:
-                guard["control"] = ""  # the merchant's ACCEPT is consumed once acted on
-            labelled.append((GUARD_ROW_LABEL, guard))
+        labelled = status_rows(update.channels, update.guard)
         if self._budget is not None:
             labelled.append((CALLS_ROW_LABEL, self._calls_row(self._budget, slow)))
         self._labelled(STATUS_SHEET, STATUS_HEADERS, grid.status_rows, header_key, labelled)

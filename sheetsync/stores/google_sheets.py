@@ -25,7 +25,6 @@ from gspread.http_client import ParamsType
 from sheetsync import retry
 from sheetsync.errors import PermanentError, StoreLayoutError, TransientError
 from sheetsync.model import (
-    GUARD_ROW_LABEL,
     INVENTORY_SHEET,
     LEDGER_HEADERS,
     LEDGER_SHEET,
@@ -45,7 +44,16 @@ from sheetsync.model import (
     header_key,
     ledger_cells,
 )
-from sheetsync.stores._grid import SHEETS, Grid, cell_text, cell_value, column_letter, snapshot, target_row
+from sheetsync.stores._grid import (
+    SHEETS,
+    Grid,
+    cell_text,
+    cell_value,
+    column_letter,
+    snapshot,
+    status_rows,
+    target_row,
+)
 
 log = logging.getLogger(__name__)
 
@@ -346,30 +354,7 @@ class GoogleSheetsStore:
             **grid.columns.get(STATUS_SHEET, {}),
             **self._new_table_columns(STATUS_SHEET, STATUS_HEADERS, grid),
         }
-        labelled: list[tuple[str, dict[str, str]]] = [
-            (
-                s.title,
-                {
-                    "channel": s.title,
-                    "state": s.state,
-                    "last_sync": s.last_sync,
-                    "pushed": str(s.pushed),
-                    "errors": str(s.errors),
-                    "message": s.message,
-                },
-            )
-            for s in update.channels
-        ]  # every column but Control, which is the merchant's
-        if update.guard:
-            guard = {
-                "channel": GUARD_ROW_LABEL,
-                "state": update.guard.state,
-                "last_sync": update.guard.checked,
-                "message": update.guard.message,
-            }
-            if update.guard.consume_accept:
-                guard["control"] = ""  # the merchant's ACCEPT is consumed once acted on
-            labelled.append((GUARD_ROW_LABEL, guard))
+        labelled = status_rows(update.channels, update.guard)
         self._place(
             grid,
             STATUS_SHEET,

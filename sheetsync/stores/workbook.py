@@ -24,7 +24,6 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from sheetsync.errors import PermanentError, StoreLayoutError, TransientError
 from sheetsync.model import (
-    GUARD_ROW_LABEL,
     INVENTORY_SHEET,
     LEDGER_HEADERS,
     LEDGER_SHEET,
@@ -53,6 +52,7 @@ from sheetsync.stores._grid import (
     columns,
     inventory_columns,
     snapshot,
+    status_rows,
     target_row,
 )
 
@@ -173,14 +173,7 @@ class WorkbookStore:
     def _write_status_rows(
         self, wb: Workbook, channels: Sequence[ChannelStatus], guard: GuardStatus | None
     ) -> None:
-        writes: list[tuple[str, dict[str, str]]] = []
-        for s in channels:  # every column but Control, which is the merchant's
-            values = {"state": s.state, "last_sync": s.last_sync, "message": s.message}
-            writes.append((s.title, values | {"pushed": str(s.pushed), "errors": str(s.errors)}))
-        if guard:
-            values = {"state": guard.state, "last_sync": guard.checked, "message": guard.message}
-            # The one merchant cell the worker writes: ACCEPT is consumed once acted on.
-            writes.append((GUARD_ROW_LABEL, values | ({"control": ""} if guard.consume_accept else {})))
+        writes = status_rows(channels, guard)
         ws, columns = self._table(wb, STATUS_SHEET, STATUS_HEADERS)
         rows = _locate(ws, columns["channel"], [label for label, _ in writes], header_key)
         for label, values in writes:
