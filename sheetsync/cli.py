@@ -22,6 +22,7 @@ from sheetsync.config import (
     GoogleSheetsMaster,
     Master,
     Settings,
+    ShopifyShop,
     WorkbookMaster,
     channel_secret,
     load,
@@ -244,7 +245,7 @@ def _serve(args: argparse.Namespace) -> int:
     secrets = {
         c.name: channel_secret(settings, c, "WEBHOOK_SECRET", os.environ)
         for c in settings.channels
-        if c.shopify is not None
+        if isinstance(c.platform, ShopifyShop)
     }
     stop, inbox = threading.Event(), Inbox()
     # uvicorn takes SIGTERM for its graceful shutdown, then hands it on to the handler it found.

@@ -81,7 +81,42 @@ class _ShopifyModel(_ChannelModel):
     base_url: str | None = None
 
 
-_Channel = Annotated[_SandboxModel | _ShopifyModel, Field(discriminator="kind")]
+class _MetaModel(_ChannelModel):
+    kind: Literal["meta"]
+    #: the commerce catalog's id (Commerce Manager > Catalog > Settings)
+    catalog: Annotated[str, Field(pattern=r"^[0-9]+$")]
+    #: the Graph API version, pinned
+    api_version: Annotated[str, Field(pattern=r"^v[0-9]+\.[0-9]+$")] = "v25.0"
+    #: another host: only the local fake (tests, benchmarks)
+    base_url: str | None = None
+
+
+class _GoogleMerchantModel(_ChannelModel):
+    kind: Literal["google_merchant"]
+    #: the Merchant Center account id
+    account: Annotated[str, Field(pattern=r"^[0-9]+$")]
+    #: the API data source that holds the products (its id)
+    data_source: Annotated[str, Field(pattern=r"^[0-9]+$")]
+    content_language: Annotated[str, Field(min_length=2)] = "en"
+    feed_label: Annotated[str, Field(min_length=1)] = "US"
+    #: a store code: quantities go to that store's local inventory too
+    store_code: str | None = None
+    #: a product is out of stock online at this many units or fewer
+    out_of_stock_at: Annotated[int, Field(ge=0)] = 0
+    #: another host: only the local fake (tests, benchmarks)
+    base_url: str | None = None
+
+
+class _WooCommerceModel(_ChannelModel):
+    kind: Literal["woocommerce"]
+    #: the shop's address, https://shop.example.com
+    site: Annotated[str, Field(pattern=r"^https?://")]
+
+
+_Channel = Annotated[
+    _SandboxModel | _ShopifyModel | _MetaModel | _GoogleMerchantModel | _WooCommerceModel,
+    Field(discriminator="kind"),
+]
 
 
 class _WorkbookModel(_Strict):
@@ -142,6 +177,39 @@ class ShopifyShop:
 
 
 @dataclass(frozen=True, slots=True)
+class MetaCatalog:
+    """Where a Meta channel pushes: the commerce catalog and the pinned Graph API version."""
+
+    catalog: str
+    api_version: str
+    base_url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MerchantCenter:
+    """Where a Google Merchant Center channel pushes."""
+
+    account: str
+    data_source: str
+    content_language: str
+    feed_label: str
+    store_code: str | None
+    out_of_stock_at: int
+    base_url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class WooStore:
+    """Where a WooCommerce channel pushes and reads orders."""
+
+    site: str
+
+
+#: A channel's platform settings, by kind.
+Platform = ShopifyShop | MetaCatalog | MerchantCenter | WooStore
+
+
+@dataclass(frozen=True, slots=True)
 class ChannelSettings:
     """One configured channel."""
 
@@ -153,7 +221,7 @@ class ChannelSettings:
     policy: BufferPolicy
     lag_s: float = 0.0  #: sandbox
     skus: frozenset[str] = frozenset()  #: sandbox
-    shopify: ShopifyShop | None = None
+    platform: Platform | None = None  #: None for a sandbox
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,7 +392,9 @@ def _read_key(path: Path, source: str, where: str) -> str:
         raise ConfigError(f"{where}: cannot read {source} ({error.strerror})") from None
 
 
-def _channel(name: str, model: _SandboxModel | _ShopifyModel) -> ChannelSettings:
+def _channel(
+    name: str, model: _SandboxModel | _ShopifyModel | _MetaModel | _GoogleMerchantModel | _WooCommerceModel
+) -> ChannelSettings:
     tiers = sorted((Tier(t.min, _hold(t.hold)) for t in model.tiers), key=lambda t: -t.min_level)
     common = ChannelSettings(
         name=ChannelName(name),
@@ -336,7 +406,22 @@ def _channel(name: str, model: _SandboxModel | _ShopifyModel) -> ChannelSettings
     )
     if isinstance(model, _ShopifyModel):
         shop = ShopifyShop(model.shop, model.location, model.api_version, model.base_url)
-        return replace(common, shopify=shop)
+        return replace(common, platform=shop)
+    if isinstance(model, _MetaModel):
+        return replace(common, platform=MetaCatalog(model.catalog, model.api_version, model.base_url))
+    if isinstance(model, _GoogleMerchantModel):
+        merchant = MerchantCenter(
+            model.account,
+            model.data_source,
+            model.content_language,
+            model.feed_label,
+            model.store_code,
+            model.out_of_stock_at,
+            model.base_url,
+        )
+        return replace(common, platform=merchant)
+    if isinstance(model, _WooCommerceModel):
+        return replace(common, platform=WooStore(model.site.rstrip("/")))
     return replace(common, lag_s=model.lag, skus=frozenset(model.skus))
 
 

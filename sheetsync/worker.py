@@ -26,6 +26,7 @@ from sheetsync.channels.shopify import ShopifyChannel
 from sheetsync.config import (
     AirtableMaster,
     Settings,
+    ShopifyShop,
     WorkbookMaster,
     airtable_token,
     channel_secret,
@@ -45,7 +46,7 @@ from sheetsync.core.plan import (
     volume_guard,
 )
 from sheetsync.core.state import WorkerState, parse_state, state_cells
-from sheetsync.errors import SyncError
+from sheetsync.errors import ConfigError, SyncError
 from sheetsync.model import ChannelName, OrderLine, PushOutcome, Sku, StatusUpdate
 from sheetsync.stores import MasterStore, airtable
 from sheetsync.stores.google_sheets import GoogleSheetsStore, connect
@@ -230,19 +231,22 @@ def open_channels(
     """The channels the settings name, built from their kind, with their secrets from ``environ``."""
     channels: list[Channel] = []
     for c in settings.channels:
-        if c.shopify is None:
-            channels.append(SandboxChannel(c.name, clock, lag_s=c.lag_s, skus=c.skus))
-            continue
-        channels.append(
-            ShopifyChannel(
-                c.name,
-                shop=c.shopify.shop,
-                token=channel_secret(settings, c, "TOKEN", environ),
-                location=c.shopify.location,
-                api_version=c.shopify.api_version,
-                base_url=c.shopify.base_url,
+        platform = c.platform
+        if isinstance(platform, ShopifyShop):
+            channels.append(
+                ShopifyChannel(
+                    c.name,
+                    shop=platform.shop,
+                    token=channel_secret(settings, c, "TOKEN", environ),
+                    location=platform.location,
+                    api_version=platform.api_version,
+                    base_url=platform.base_url,
+                )
             )
-        )
+        elif platform is None:
+            channels.append(SandboxChannel(c.name, clock, lag_s=c.lag_s, skus=c.skus))
+        else:
+            raise ConfigError(f"{settings.source}: channels.{c.name}: kind {c.kind} is not built yet")
     return channels
 
 

@@ -10,7 +10,10 @@ import pytest
 from sheetsync.config import (
     SERVICE_ACCOUNT_ENV,
     GoogleSheetsMaster,
+    MerchantCenter,
+    MetaCatalog,
     ShopifyShop,
+    WooStore,
     channel_secret,
     load,
     service_account_info,
@@ -190,7 +193,7 @@ location = "Warehouse"
 
 def test_a_shopify_channel_names_its_shop_location_and_version(tmp_path: Path) -> None:
     (channel,) = load(write(tmp_path, SHOPIFY.format(shop="my-store"))).channels
-    assert channel.shopify == ShopifyShop("my-store", "Warehouse", "2026-10", None)
+    assert channel.platform == ShopifyShop("my-store", "Warehouse", "2026-10", None)
     assert channel.title == "Shopify"
 
 
@@ -212,3 +215,20 @@ def test_channel_secrets_come_from_the_environment_and_name_the_variable(tmp_pat
     assert channel_secret(settings, channel, "TOKEN", environ) == "shpat_x"
     with pytest.raises(ConfigError, match=r"\$SHEETSYNC__SHOPIFY__WEBHOOK_SECRET is empty"):
         channel_secret(settings, channel, "WEBHOOK_SECRET", environ)
+
+
+@pytest.mark.parametrize(
+    ("block", "platform"),
+    [
+        ('kind = "meta"\ncatalog = "1234567890"', MetaCatalog("1234567890", "v25.0", None)),
+        (
+            'kind = "google_merchant"\naccount = "123"\ndata_source = "456"\nstore_code = "BERLIN-1"',
+            MerchantCenter("123", "456", "en", "US", "BERLIN-1", 0, None),
+        ),
+        ('kind = "woocommerce"\nsite = "https://shop.example.com/"', WooStore("https://shop.example.com")),
+    ],
+)
+def test_each_platform_kind_loads_its_settings(tmp_path: Path, block: str, platform: object) -> None:
+    text = MINIMAL.replace('kind = "sandbox"', block)
+    (channel,) = load(write(tmp_path, text)).channels
+    assert channel.platform == platform
