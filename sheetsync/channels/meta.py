@@ -1,0 +1,445 @@
+"""Meta (Facebook / Instagram) commerce catalog over the Graph API: quantities out, nothing in.
+
+Calls (api-facts 2), all on ``https://graph.facebook.com/{version}/{catalog_id}/…`` with the
+system user's token in the ``Authorization`` header (never in a URL, so it stays out of httpx's
+request logs):
+
+- **Push.** ``POST items_batch`` with ``item_type=PRODUCT_ITEM``, ``allow_upsert=false`` and one
+  ``UPDATE`` record per SKU: ``{"id": <SKU as retailer id>, "quantity_to_sell_on_facebook": n,
+  "availability": "in stock" | "out of stock"}``. ``quantity_to_sell_on_facebook`` replaces the
+  deprecated ``inventory``; availability follows the quantity so the two never contradict.
+  ``allow_upsert=false`` because an update of a SKU the catalog lacks would otherwise create a
+  bare product; Meta then reports the id as invalid, and that SKU's outcome is a refusal.
+- **Asynchronous processing.** Meta answers with a handle and applies the batch later. The push
+  polls ``check_batch_request_status`` with back-off for at most ``settle_s`` (injected sleep):
+  failed records become refusals with Meta's message; records still unprocessed at the bound are
+  ``ok`` with a message starting ``LAG:`` (buyers still see the old number, and
+  :meth:`MetaChannel.read_levels` keeps reporting it until Meta applies the batch). Handles still
+  open are polled again at the start of the next push; an error that arrives then is logged and
+  reported as a refusal the next time that SKU is pushed (:attr:`MetaChannel.late_errors`).
+- **Read back.** ``GET products`` with ``filter={"retailer_id":{"is_any":[…]}}`` and
+  ``fields=retailer_id,quantity_to_sell_on_facebook``, :data:`READ_BATCH` SKUs per request.
+- **Limits.** ``items_batch`` is under the Catalog Batch business-use-case limit (200 calls an
+  hour per catalog for one user). A throttled answer (80014 and the other throttling codes) is
+  not retried in-process: it raises TransientError with ``retry_after`` from the
+  ``X-Business-Use-Case-Usage`` header's ``estimated_time_to_regain_access`` (minutes), and the
+  adapter makes no batch call before that time has passed. Other transient failures (network,
+  5xx, Graph codes 1 and 2) go through :mod:`sheetsync.retry`.
+
+No orders: Meta ended on-site checkout on 2025-09-04 (api-facts 2.6); sales close on the
+merchant's own shop and arrive through that channel. This is a Channel, not an OrderSource.
+Messages, logs and exceptions name the catalog, never the token.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from sheetsync import retry
+from sheetsync.errors import PermanentError, TransientError
+from sheetsync.model import ChannelLimits, ChannelName, PushOutcome, Sku, StockLevel
+
+logger = logging.getLogger(__name__)
+
+Json = Any  # a decoded JSON value; shapes are checked where they are read
+
+DEFAULT_API_VERSION = "v25.0"
+DEFAULT_BASE_URL = "https://graph.facebook.com"
+#: Records per items_batch call. Meta allows 5,000 and recommends 3,000 (api-facts 2.1): smaller
+#: batches finish processing sooner, and at 200 calls an hour 3,000 still moves 600,000 SKUs.
+MAX_BATCH = 3000
+#: SKUs per products read: the filter travels in the query string, so keep URLs a few KB long.
+READ_BATCH = 100
+#: How long a push waits for Meta to process its batch before reporting LAG (seconds).
+SETTLE_S = 30.0
+#: First wait before polling a batch's status; doubled each time up to _POLL_MAX_S.
+_POLL_FIRST_S = 1.0
+_POLL_MAX_S = 8.0
+#: Handles older than this are given up on: their SKUs are reported as not confirmed.
+HANDLE_EXPIRY_S = 3600.0
+#: Graph throttling codes (error-handling guide): app, user, page, custom and BUC limits.
+THROTTLE_CODES = frozenset({4, 17, 32, 613} | set(range(80001, 80015)))
+#: Graph codes for a server-side failure worth retrying ("unknown error", "service unavailable").
+SERVER_CODES = frozenset({1, 2})
+#: For a failed id beyond the sample of ``errors`` a status answer carries.
+_NO_MESSAGE = "listed as an invalid request (no message in the sample)"
+#: Statuses after which a batch changes no more (check_batch_request_status field docs).
+_DONE = frozenset({"finished", "canceled", "error"})
+
+IN_STOCK = "in stock"
+OUT_OF_STOCK = "out of stock"
+
+
+@dataclass(frozen=True, slots=True)
+class _Throttled:
+    """A throttled answer, carried out of the retry loop so that it is not retried in-process."""
+
+    code: int
+    retry_after: float | None
+
+
+@dataclass(slots=True)
+class _Open:
+    """A batch Meta accepted but had not finished when its push returned."""
+
+    handle: str
+    accepted_at: float
+    quantities: dict[Sku, int] = field(default_factory=dict)
+
+
+def availability(quantity: int) -> str:
+    """The availability that agrees with ``quantity``: buyers are never shown stock we lack."""
+    return IN_STOCK if quantity > 0 else OUT_OF_STOCK
+
+
+def regain_seconds(header: str | None) -> float | None:
+    """The longest ``estimated_time_to_regain_access`` in an ``X-Business-Use-Case-Usage`` header, in seconds.
+
+    The header is JSON keyed by business id, each holding a list of usage entries whose
+    ``estimated_time_to_regain_access`` is in minutes. None when the header is absent or says 0.
+    """
+    if not header:
+        return None
+    try:
+        usage = json.loads(header)
+    except ValueError:
+        return None
+    minutes = [
+        float(entry["estimated_time_to_regain_access"])
+        for entries in (usage.values() if isinstance(usage, dict) else ())
+        if isinstance(entries, list)
+        for entry in entries
+        if isinstance(entry, dict) and isinstance(entry.get("estimated_time_to_regain_access"), int | float)
+    ]
+    longest = max(minutes, default=0.0)
+    return longest * 60 if longest > 0 else None
+
+
+class MetaChannel:
+    """One Meta product catalog, as a push-only :class:`~sheetsync.channels.Channel`.
+
+    Args:
+        name: the channel's name in the sheet.
+        catalog_id: the product catalog's id (a platform id, not a secret).
+        token: a system user access token with ``catalog_management``; only ever sent.
+        api_version: the pinned Graph API version.
+        base_url: where the Graph API is, instead of ``https://graph.facebook.com`` (a fake).
+        client: an httpx client to send with; else one is made with ``transport``. The adapter
+            closes only a client it made.
+        sleep: how to wait (status polls, retries); tests pass one that moves a fake clock.
+        clock: seconds, for the age of open batches and the throttle's end; tests pass the fake's.
+        settle_s: how long a push waits for its batch to be processed before reporting LAG.
+        max_batch: records per items_batch call (at most 5,000).
+    """
+
+    def __init__(
+        self,
+        name: ChannelName,
+        *,
+        catalog_id: str,
+        token: str,
+        api_version: str = DEFAULT_API_VERSION,
+        base_url: str | None = None,
+        client: httpx.Client | None = None,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        settle_s: float = SETTLE_S,
+        max_batch: int = MAX_BATCH,
+    ) -> None:
+        if not 1 <= max_batch <= 5000:
+            raise ValueError(f"max_batch must be between 1 and 5000, not {max_batch}")
+        self.name = name
+        self.limits = ChannelLimits(max_batch=max_batch, typical_lag_s=settle_s)
+        self.catalog_id = catalog_id
+        self._token = token
+        self._base = f"{(base_url or DEFAULT_BASE_URL).rstrip('/')}/{api_version}/{catalog_id}"
+        self._owns_client = client is None
+        self._client = client or httpx.Client(transport=transport, timeout=httpx.Timeout(60.0, connect=10.0))
+        self._sleep = sleep
+        self._clock = clock
+        self._settle_s = settle_s
+        self._open: list[_Open] = []
+        self._blocked_until: float | None = None
+        #: SKU → Meta's message for a record that failed after its push had returned.
+        self.late_errors: dict[Sku, str] = {}
+        #: Status requests made so far (the benchmark reports them beside the batch calls).
+        self.status_polls = 0
+
+    def close(self) -> None:
+        """Close the HTTP client if this adapter made it."""
+        if self._owns_client:
+            self._client.close()
+
+    # -- Channel --
+
+    def push(self, levels: Sequence[StockLevel]) -> Sequence[PushOutcome]:
+        """Set ``quantity_to_sell_on_facebook`` and availability for each level; one outcome per level.
+
+        Raises:
+            PermanentError: more than ``limits.max_batch`` levels, a refused token, an unknown
+                catalog, or Meta refusing the call as a whole.
+            TransientError: Meta unreachable or failing after every retry, or throttled (then
+                with ``retry_after``, and no batch call is made until it has passed).
+        """
+        if len(levels) > self.limits.max_batch:
+            raise PermanentError(
+                f"{self.name}: {len(levels)} items in one push; the limit is {self.limits.max_batch}"
+            )
+        if not levels:
+            return []
+        self._check_open()
+        if self._blocked_until is not None and self._clock() < self._blocked_until:
+            wait = self._blocked_until - self._clock()
+            raise TransientError(
+                f"Meta catalog {self.catalog_id}: batch calls throttled for another {wait:.0f} s", wait
+            )
+        records = [
+            {
+                "method": "UPDATE",
+                "data": {
+                    "id": level.sku,
+                    "quantity_to_sell_on_facebook": level.quantity,
+                    "availability": availability(level.quantity),
+                },
+            }
+            for level in levels
+        ]
+        form = {
+            "item_type": "PRODUCT_ITEM",
+            "allow_upsert": "false",
+            "requests": json.dumps(records, separators=(",", ":")),
+        }
+        answer = self._request("POST", "items_batch", data=form)
+        refused: dict[Sku, str] = {}
+        for status in answer.get("validation_status") or ():
+            messages = "; ".join(str(e.get("message")) for e in status.get("errors") or ())
+            if messages:
+                refused[Sku(str(status.get("retailer_id")))] = messages
+        handles = answer.get("handles") or []
+        accepted = {lv.sku: lv.quantity for lv in levels if lv.sku not in refused}
+        failed: dict[Sku, str] = {}
+        done = True
+        if handles and accepted:
+            done, failed = self._settle(str(handles[0]), accepted)
+        elif accepted:
+            # An empty ``handles`` means Meta ingested nothing of this call (api-facts 2.1).
+            failed = dict.fromkeys(accepted, "Meta ingested nothing of this batch (no handle returned)")
+        outcomes = [self._outcome(level, refused, failed, done) for level in levels]
+        logger.info(
+            "%s: %d of %d quantities sent to Meta catalog %s (%s)",
+            self.name,
+            sum(o.ok for o in outcomes),
+            len(outcomes),
+            self.catalog_id,
+            "processed" if done else "processing",
+        )
+        return outcomes
+
+    def read_levels(self, skus: Collection[Sku]) -> Mapping[Sku, int]:
+        """``quantity_to_sell_on_facebook`` as Meta has processed it; SKUs without one are left out."""
+        wanted = list(dict.fromkeys(skus))
+        found: dict[Sku, int] = {}
+        for start in range(0, len(wanted), READ_BATCH):
+            batch = wanted[start : start + READ_BATCH]
+            params: dict[str, str] = {
+                "fields": "retailer_id,quantity_to_sell_on_facebook",
+                "filter": json.dumps({"retailer_id": {"is_any": batch}}, separators=(",", ":")),
+                "limit": str(len(batch)),
+            }
+            while True:
+                page = self._request("GET", "products", params=params)
+                for item in page.get("data") or ():
+                    quantity = item.get("quantity_to_sell_on_facebook")
+                    retailer_id = item.get("retailer_id")
+                    if retailer_id in batch and isinstance(quantity, int):
+                        found[Sku(retailer_id)] = quantity
+                paging = page.get("paging") or {}
+                after = (paging.get("cursors") or {}).get("after")
+                if not paging.get("next") or not after:
+                    break
+                params = {**params, "after": str(after)}
+        return found
+
+    # -- batches and their status --
+
+    def _settle(self, handle: str, accepted: dict[Sku, int]) -> tuple[bool, dict[Sku, str]]:
+        """Poll ``handle`` for up to ``settle_s``; (finished?, SKU → Meta's message for each failure)."""
+        waited = 0.0
+        delay = _POLL_FIRST_S
+        while waited < self._settle_s:
+            step = min(delay, self._settle_s - waited)
+            self._sleep(step)
+            waited += step
+            delay = min(delay * 2, _POLL_MAX_S)
+            status = self._status(handle)
+            if status is not None and status.get("status") in _DONE:
+                return True, self._failures(status, accepted)
+        logger.info(
+            "%s: Meta batch %s not processed after %.0f s; polling it again next push",
+            self.name,
+            handle,
+            waited,
+        )
+        self._open.append(_Open(handle, self._clock(), dict(accepted)))
+        return False, {}
+
+    def _status(self, handle: str) -> Json | None:
+        """The batch's status entry, or None when Meta could not be asked (it is asked again later)."""
+        params = {"handle": handle, "load_ids_of_invalid_requests": "true"}
+        self.status_polls += 1
+        try:
+            answer = self._request("GET", "check_batch_request_status", params=params)
+        except (TransientError, PermanentError) as error:
+            # The batch was accepted: its outcome stays open rather than failing the push.
+            logger.warning("%s: could not read Meta batch %s status: %s", self.name, handle, error)
+            return None
+        entries = answer.get("data") or []
+        return entries[0] if entries and isinstance(entries[0], dict) else None
+
+    def _failures(self, status: Json, accepted: Mapping[Sku, int]) -> dict[Sku, str]:
+        """SKU → message for every record of a finished batch that Meta did not apply."""
+        messages: dict[Sku, str] = {}
+        # ``errors`` is a sample; ``ids_of_invalid_requests`` lists every failed retailer id.
+        for error in status.get("errors") or ():
+            if isinstance(error, dict) and error.get("id") is not None:
+                messages.setdefault(Sku(str(error["id"])), str(error.get("message")))
+        failed = {Sku(str(rid)) for rid in status.get("ids_of_invalid_requests") or ()} | set(messages)
+        result = {
+            sku: f"Meta refused SKU {sku}: {messages.get(sku, _NO_MESSAGE)}"
+            for sku in failed
+            if sku in accepted
+        }
+        if status.get("status") != "finished":
+            # canceled / error: "some of the requests might not have finished" (status docs).
+            for sku in accepted:
+                result.setdefault(
+                    sku, f"Meta batch ended with status {status.get('status')!r}; SKU {sku} not confirmed"
+                )
+        return result
+
+    def _check_open(self) -> None:
+        """Poll the batches earlier pushes left open; keep their late failures for the next push."""
+        still: list[_Open] = []
+        for batch in self._open:
+            status = self._status(batch.handle)
+            if status is not None and status.get("status") in _DONE:
+                for sku, message in self._failures(status, batch.quantities).items():
+                    logger.warning(
+                        "%s: Meta refused SKU %s after its push returned (quantity %d): %s",
+                        self.name,
+                        sku,
+                        batch.quantities[sku],
+                        message,
+                    )
+                    self.late_errors[sku] = message
+            elif self._clock() - batch.accepted_at > HANDLE_EXPIRY_S:
+                logger.warning(
+                    "%s: Meta batch %s still not processed after %.0f s; giving up on it",
+                    self.name,
+                    batch.handle,
+                    self._clock() - batch.accepted_at,
+                )
+                for sku in batch.quantities:
+                    self.late_errors[sku] = (
+                        f"Meta never confirmed SKU {sku} (batch {batch.handle} still open)"
+                    )
+            else:
+                still.append(batch)
+        self._open = still
+
+    def _outcome(
+        self, level: StockLevel, refused: Mapping[Sku, str], failed: Mapping[Sku, str], done: bool
+    ) -> PushOutcome:
+        sku = level.sku
+        if sku in refused or sku in failed:
+            self.late_errors.pop(sku, None)  # this push's own refusal is the fresher word
+            if sku in refused:
+                return PushOutcome(sku, False, f"Meta refused SKU {sku}: {refused[sku]}")
+            return PushOutcome(sku, False, failed[sku])
+        late = self.late_errors.pop(sku, None)
+        if late is not None:
+            return PushOutcome(sku, False, f"an earlier push failed after it returned: {late}")
+        if not done:
+            return PushOutcome(
+                sku, True, f"LAG: Meta accepted {level.quantity} for SKU {sku} but has not applied it yet"
+            )
+        return PushOutcome(sku, True)
+
+    # -- one request --
+
+    def _request(
+        self,
+        method: str,
+        edge: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        data: Mapping[str, str] | None = None,
+    ) -> Json:
+        """Send one Graph request, retrying transient failures; a throttled answer raises at once."""
+        answer = retry.call(lambda: self._attempt(method, edge, params, data), self._sleep)
+        if isinstance(answer, _Throttled):
+            if edge == "items_batch" and answer.retry_after is not None:
+                self._blocked_until = self._clock() + answer.retry_after
+            raise TransientError(
+                f"Meta catalog {self.catalog_id} throttled {edge} (code {answer.code})", answer.retry_after
+            )
+        return answer
+
+    def _attempt(
+        self, method: str, edge: str, params: Mapping[str, str] | None, data: Mapping[str, str] | None
+    ) -> Json:
+        try:
+            response = self._client.request(
+                method,
+                f"{self._base}/{edge}",
+                params=params,
+                data=data,
+                headers={"Authorization": f"Bearer {self._token}"},
+            )
+        except httpx.TransportError as failure:
+            raise TransientError(
+                f"Meta catalog {self.catalog_id}: {type(failure).__name__} on {method} {edge}"
+            ) from None
+        logger.debug("%s %s -> %d", method, edge, response.status_code)
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = None
+        error = answer.get("error") if isinstance(answer, dict) else None
+        status = response.status_code
+        if status < 400 and isinstance(answer, dict) and not isinstance(error, dict):
+            return answer
+        if not isinstance(error, dict):
+            if status >= 500:
+                raise TransientError(f"Meta catalog {self.catalog_id} answered HTTP {status} to {edge}")
+            raise PermanentError(f"Meta catalog {self.catalog_id} answered HTTP {status} to {edge}")
+        code = error.get("code")
+        if code in THROTTLE_CODES:
+            return _Throttled(int(code), regain_seconds(response.headers.get("X-Business-Use-Case-Usage")))
+        if code in SERVER_CODES or error.get("is_transient") is True or status >= 500:
+            raise TransientError(f"Meta catalog {self.catalog_id} failed {edge}: code {code}")
+        if code == 190:
+            raise PermanentError(
+                f"Meta refused the access token for catalog {self.catalog_id} (code 190); "
+                "issue a new system user token with catalog_management"
+            )
+        if code in (10, 200) or (isinstance(code, int) and 200 <= code < 300):
+            raise PermanentError(
+                f"Meta denied access to catalog {self.catalog_id} (code {code}); "
+                "give the system user the catalog with catalog_management"
+            )
+        if code == 100 and error.get("error_subcode") == 33:
+            raise PermanentError(
+                f"Meta catalog {self.catalog_id} does not exist or this token cannot see it (code 100/33)"
+            )
+        raise PermanentError(
+            f"Meta catalog {self.catalog_id} refused {edge}: code {code}: {error.get('message')}"
+        )

@@ -1,0 +1,288 @@
+"""MetaChannel against FakeMeta: the batch payload, async processing and LAG, late errors, throttling.
+
+The real adapter talks to the fake through httpx.MockTransport (and once over loopback); time is
+the fake's clock, moved only by the adapter's injected sleep.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from sheetsync.channels import OrderSource
+from sheetsync.channels.meta import MetaChannel, regain_seconds
+from sheetsync.errors import PermanentError, TransientError
+from sheetsync.model import ChannelName, PushOutcome, Sku, StockLevel
+from sheetsync.testing.meta import FakeMeta
+from sheetsync.testing.wire import serve
+
+from .conftest import FakeClock
+
+REFERENCE = Path(__file__).resolve().parents[2] / ".." / "shared" / "reference" / "meta"
+CATALOG = "880011223344"
+TOKEN = "EAAG_do_not_leak_4242"
+NAME = ChannelName("meta")
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def fake(clock: FakeClock) -> FakeMeta:
+    fake = FakeMeta(REFERENCE / "catalog_sdk_summary.json", now=clock)
+    fake.create_catalog(CATALOG, TOKEN, business_id="4242")
+    for sku in ("A-1", "A-2", "B-1"):
+        fake.add_product(CATALOG, sku, availability="in stock", quantity_to_sell_on_facebook=5)
+    return fake
+
+
+def connect(fake: FakeMeta, clock: FakeClock, **options: Any) -> MetaChannel:
+    options.setdefault("sleep", clock.sleep)
+    options.setdefault("token", TOKEN)
+    return MetaChannel(
+        NAME,
+        catalog_id=CATALOG,
+        client=httpx.Client(transport=httpx.MockTransport(fake)),
+        clock=clock,
+        **options,
+    )
+
+
+def sent_records(fake: FakeMeta) -> list[Any]:
+    return [
+        record
+        for entry in fake.request_log
+        if entry.edge == "items_batch"
+        for record in json.loads(entry.params["requests"])
+    ]
+
+
+def test_a_push_updates_quantity_to_sell_and_a_matching_availability(
+    fake: FakeMeta, clock: FakeClock
+) -> None:
+    channel = connect(fake, clock)
+    outcomes = channel.push([StockLevel(Sku("A-1"), 7), StockLevel(Sku("A-2"), 0)])
+    assert [(o.sku, o.ok, o.message) for o in outcomes] == [("A-1", True, ""), ("A-2", True, "")]
+    (batch,) = [entry for entry in fake.request_log if entry.edge == "items_batch"]
+    assert (batch.params["item_type"], batch.params["allow_upsert"]) == ("PRODUCT_ITEM", "false")
+    assert sent_records(fake) == [
+        {
+            "method": "UPDATE",
+            "data": {"id": "A-1", "quantity_to_sell_on_facebook": 7, "availability": "in stock"},
+        },
+        {
+            "method": "UPDATE",
+            "data": {"id": "A-2", "quantity_to_sell_on_facebook": 0, "availability": "out of stock"},
+        },
+    ]
+    assert fake.product(CATALOG, "A-2") == {
+        "id": fake.product(CATALOG, "A-2")["id"],  # type: ignore[index]
+        "retailer_id": "A-2",
+        "availability": "out of stock",
+        "quantity_to_sell_on_facebook": 0,
+    }
+    assert channel.read_levels([Sku("A-1"), Sku("A-2"), Sku("B-1")]) == {"A-1": 7, "A-2": 0, "B-1": 5}
+    # The status was polled with back-off on the injected sleep: 1 s, then 2 s (processing takes 2 s).
+    assert clock.slept == [1.0, 2.0]
+    assert channel.status_polls == 2
+
+
+def test_an_unknown_sku_is_refused_in_its_row_and_not_created(fake: FakeMeta, clock: FakeClock) -> None:
+    channel = connect(fake, clock)
+    outcomes = channel.push([StockLevel(Sku("A-1"), 3), StockLevel(Sku("GHOST"), 4)])
+    assert [(o.sku, o.ok) for o in outcomes] == [("A-1", True), ("GHOST", False)]
+    assert outcomes[1].message.startswith("Meta refused SKU GHOST: ")
+    assert "allow_upsert" in outcomes[1].message  # Meta's own message is passed on
+    assert fake.product(CATALOG, "GHOST") is None
+    assert fake.quantities(CATALOG)["A-1"] == 3
+
+
+def test_every_invalid_id_is_refused_even_beyond_the_sample_of_errors(
+    fake: FakeMeta, clock: FakeClock
+) -> None:
+    fake.error_sample = 1
+    channel = connect(fake, clock)
+    outcomes = channel.push(
+        [StockLevel(Sku(f"GHOST-{i}"), 1) for i in range(3)] + [StockLevel(Sku("B-1"), 2)]
+    )
+    assert [o.ok for o in outcomes] == [False, False, False, True]
+    assert "no message in the sample" in outcomes[2].message
+
+
+def test_an_item_meta_rejects_on_receipt_does_not_fail_the_rest(fake: FakeMeta, clock: FakeClock) -> None:
+    channel = connect(fake, clock)
+    outcomes = channel.push([StockLevel(Sku("A-1"), -2), StockLevel(Sku("B-1"), 9)])
+    assert [(o.sku, o.ok) for o in outcomes] == [("A-1", False), ("B-1", True)]
+    assert "quantity_to_sell_on_facebook" in outcomes[0].message
+    assert fake.quantities(CATALOG) == {"A-1": 5, "A-2": 5, "B-1": 9}
+
+
+def test_a_batch_not_processed_in_time_is_lag_and_levels_keep_the_old_number(
+    fake: FakeMeta, clock: FakeClock
+) -> None:
+    fake.processing_delay_s = 600
+    channel = connect(fake, clock, settle_s=10)
+    outcomes = channel.push([StockLevel(Sku("A-1"), 2)])
+    assert outcomes[0].ok
+    assert outcomes[0].message.startswith("LAG:")
+    assert sum(clock.slept) == pytest.approx(10)
+    assert channel.read_levels([Sku("A-1")]) == {"A-1": 5}  # what buyers see has not changed
+    clock.sleep(600)
+    assert channel.read_levels([Sku("A-1")]) == {"A-1": 2}
+    polls = fake.count("check_batch_request_status")
+    fake.processing_delay_s = 0
+    channel.push([StockLevel(Sku("B-1"), 1)])
+    assert fake.count("check_batch_request_status") == polls + 1 + 1  # the open handle, then the new one
+    assert channel.push([StockLevel(Sku("A-1"), 2)]) == [PushOutcome(Sku("A-1"), True, "")]
+
+
+def test_a_late_error_is_logged_and_reported_the_next_time_the_sku_is_pushed(
+    fake: FakeMeta, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.processing_delay_s = 600
+    channel = connect(fake, clock, settle_s=5)
+    first = channel.push([StockLevel(Sku("GHOST"), 4), StockLevel(Sku("A-1"), 1)])
+    assert [o.ok for o in first] == [True, True]
+    assert first[0].message.startswith("LAG:")
+    clock.sleep(600)
+    fake.processing_delay_s = 0
+    with caplog.at_level(logging.WARNING):
+        other = channel.push([StockLevel(Sku("B-1"), 3)])
+    assert [o.ok for o in other] == [True]
+    assert any("GHOST" in r.getMessage() and "allow_upsert" in r.getMessage() for r in caplog.records)
+    assert "GHOST" in channel.late_errors
+    fake.add_product(CATALOG, "GHOST", availability="in stock")  # the merchant fixes it meanwhile
+    again = channel.push([StockLevel(Sku("GHOST"), 4), StockLevel(Sku("A-1"), 1)])
+    assert [(o.sku, o.ok) for o in again] == [("GHOST", False), ("A-1", True)]
+    assert "earlier push failed" in again[0].message
+    assert "GHOST" in again[0].message
+    assert channel.late_errors == {}
+    assert channel.push([StockLevel(Sku("GHOST"), 4)])[0].ok  # reported once, not forever
+
+
+def test_throttling_raises_with_the_wait_meta_gives_and_makes_no_more_batch_calls(
+    fake: FakeMeta, clock: FakeClock
+) -> None:
+    fake.batch_calls_per_hour = 2
+    channel = connect(fake, clock)
+    channel.push([StockLevel(Sku("A-1"), 1)])
+    channel.push([StockLevel(Sku("A-1"), 2)])
+    with pytest.raises(TransientError, match=f"catalog {CATALOG} throttled items_batch") as throttled:
+        channel.push([StockLevel(Sku("A-1"), 3)])
+    # The first call was ~3 s ago on the fake's clock: access returns in 60 minutes (rounded up).
+    assert throttled.value.retry_after == 3600
+    assert fake.count("items_batch") == 3  # not retried in-process
+    with pytest.raises(TransientError, match="throttled for another"):
+        channel.push([StockLevel(Sku("A-1"), 3)])
+    assert fake.count("items_batch") == 3
+    clock.sleep(3600)
+    assert channel.push([StockLevel(Sku("A-1"), 3)])[0].ok
+    assert fake.quantities(CATALOG)["A-1"] == 3
+
+
+def test_regain_seconds_reads_minutes_from_the_usage_header() -> None:
+    header = '{"4242":[{"type":"catalog_batch","call_count":100,"estimated_time_to_regain_access":7}]}'
+    assert regain_seconds(header) == 420
+    assert regain_seconds('{"4242":[{"call_count":5,"estimated_time_to_regain_access":0}]}') is None
+    assert regain_seconds(None) is None
+    assert regain_seconds("not json") is None
+
+
+def test_a_bad_token_names_the_catalog_never_the_token(
+    fake: FakeMeta, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    wrong = "EAAG_wrong_token_777"
+    channel = connect(fake, clock, token=wrong)
+    with caplog.at_level(logging.DEBUG), pytest.raises(PermanentError, match=f"catalog {CATALOG}") as refused:
+        channel.push([StockLevel(Sku("A-1"), 1)])
+    assert "code 190" in str(refused.value)
+    with pytest.raises(PermanentError):
+        channel.read_levels([Sku("A-1")])
+    told = [str(refused.value), caplog.text]
+    assert not any(wrong in text for text in told)
+
+
+def test_the_token_travels_in_a_header_never_in_a_url(fake: FakeMeta, clock: FakeClock) -> None:
+    seen: list[httpx.Request] = []
+
+    def recording(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return fake(request)
+
+    channel = MetaChannel(
+        NAME, catalog_id=CATALOG, token=TOKEN, transport=httpx.MockTransport(recording), sleep=clock.sleep
+    )
+    channel.push([StockLevel(Sku("A-1"), 1)])
+    channel.read_levels([Sku("A-1")])
+    assert {r.url.path.split("/")[-1] for r in seen} == {
+        "items_batch",
+        "check_batch_request_status",
+        "products",
+    }
+    assert all(r.url.path.startswith(f"/v25.0/{CATALOG}/") for r in seen)
+    assert not any(TOKEN in str(r.url) or TOKEN in r.content.decode() for r in seen)
+    assert all(r.headers["Authorization"] == f"Bearer {TOKEN}" for r in seen)
+
+
+def test_server_errors_are_retried_then_reported(fake: FakeMeta, clock: FakeClock) -> None:
+    channel = connect(fake, clock)
+    fake.fail_next("items_batch", status=500)
+    assert channel.push([StockLevel(Sku("A-1"), 4)])[0].ok
+    assert fake.count("items_batch") == 2
+    fake.fail_next("items_batch", exception=httpx.ConnectError("reset"), times=4)
+    with pytest.raises(TransientError, match=f"catalog {CATALOG}: ConnectError"):
+        channel.push([StockLevel(Sku("A-1"), 5)])
+
+
+def test_a_failed_status_poll_leaves_the_batch_open_instead_of_failing_the_push(
+    fake: FakeMeta, clock: FakeClock
+) -> None:
+    channel = connect(fake, clock, settle_s=1)
+    fake.fail_next("check_batch_request_status", status=503, times=4)
+    outcomes = channel.push([StockLevel(Sku("A-1"), 6)])
+    assert outcomes[0].ok
+    assert outcomes[0].message.startswith("LAG:")
+    assert channel.push([StockLevel(Sku("B-1"), 1)])[0].ok
+    assert fake.quantities(CATALOG)["A-1"] == 6
+
+
+def test_an_unknown_catalog_is_a_permanent_error(fake: FakeMeta, clock: FakeClock) -> None:
+    channel = MetaChannel(
+        NAME, catalog_id="999", token=TOKEN, transport=httpx.MockTransport(fake), sleep=clock.sleep
+    )
+    with pytest.raises(PermanentError, match="catalog 999 does not exist or this token cannot see it"):
+        channel.push([StockLevel(Sku("A-1"), 1)])
+
+
+def test_reads_go_in_batches_and_leave_out_skus_without_a_quantity(fake: FakeMeta, clock: FakeClock) -> None:
+    for i in range(230):
+        fake.add_product(CATALOG, f"S-{i}", quantity_to_sell_on_facebook=i)
+    fake.add_product(CATALOG, "NO-QTY", availability="in stock")
+    channel = connect(fake, clock)
+    wanted = [Sku(f"S-{i}") for i in range(230)] + [Sku("NO-QTY"), Sku("MISSING")]
+    assert channel.read_levels(wanted) == {f"S-{i}": i for i in range(230)}
+    assert fake.count("products") == 3
+
+
+def test_meta_is_push_only() -> None:
+    assert not issubclass(MetaChannel, OrderSource)
+
+
+def test_over_loopback(fake: FakeMeta, clock: FakeClock) -> None:
+    with serve(fake) as base_url:
+        channel = MetaChannel(
+            NAME, catalog_id=CATALOG, token=TOKEN, base_url=base_url, sleep=clock.sleep, clock=clock
+        )
+        try:
+            outcomes = channel.push([StockLevel(Sku("A-1"), 8), StockLevel(Sku("NOPE"), 1)])
+            assert [(o.sku, o.ok) for o in outcomes] == [("A-1", True), ("NOPE", False)]
+            assert channel.read_levels([Sku("A-1")]) == {"A-1": 8}
+        finally:
+            channel.close()
