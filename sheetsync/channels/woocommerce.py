@@ -1,0 +1,529 @@
+"""WooCommerce over its REST API v3: quantities out, order lines in.
+
+Every call goes to ``https://{site}/wp-json/wc/v3/...`` with the consumer key and secret as
+HTTP Basic (api-facts 6). What the adapter guarantees:
+
+- **Transport security.** WooCommerce accepts Basic credentials only over HTTPS (plain HTTP needs
+  an OAuth 1.0a signature), and Basic over HTTP would send the key and secret in clear text, so a
+  ``http://`` site is refused at construction; the one exception is a loopback host, where the
+  fake runs in tests and benchmarks and nothing leaves the machine.
+- **Mapping.** SKU → product id (``"123"``) or parent and variation id (``"45/123"``) through
+  ``GET /products?sku=A,B,…`` (WooCommerce also searches variations when ``sku`` is given; up to
+  100 SKUs a request, paged), cached in :attr:`WooCommerceChannel.known_items` and looked up again
+  when a SKU is missing. A SKU WooCommerce does not have is refused in its own outcome.
+- **Batches.** Simple (and variable-parent) products go in one ``POST /products/batch``;
+  variations in one ``POST /products/{parent}/variations/batch`` per parent (WooCommerce batches
+  variations per parent). A push holds at most 100 levels (``limits.max_batch``, WooCommerce's
+  batch limit), so it costs ``1 + number of distinct parents`` calls at most, and exactly one when
+  every SKU is a simple product. A refused object comes back in place with HTTP 200 and fails
+  only its row.
+- **No compare-and-set.** WooCommerce has no conditional write: a stock update overwrites
+  whatever the shop shows. ``StockLevel.expected`` is therefore not enforced; a sale that lands
+  between our read and our write is still counted, because it reaches the ledger through
+  :meth:`WooCommerceChannel.orders_since` and the next push subtracts it.
+- **No double counting.** WooCommerce lowers its own stock when an order reaches ``processing``,
+  ``completed`` or ``on-hold`` and raises it back on ``cancelled`` / ``pending`` or a restocking
+  refund. Our push is an absolute number computed from the master count and the ledger (which
+  already holds those order lines), so WooCommerce's own moves are overwritten, never added to.
+- **Errors.** 401/403 (``woocommerce_rest_cannot_view``, ``woocommerce_rest_authentication_error``)
+  are permanent and name the site; 429, 5xx and timeouts are transient and retried through
+  :mod:`sheetsync.retry`, honouring ``Retry-After``. The key and secret appear only in the
+  Authorization header: messages, logs and exceptions name the site and the path.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import time
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from sheetsync import retry
+from sheetsync.errors import ConfigError, PermanentError, TransientError
+from sheetsync.model import (
+    ChannelLimits,
+    ChannelName,
+    Movement,
+    OrderBatch,
+    OrderLine,
+    PushOutcome,
+    Sku,
+    StockLevel,
+)
+
+logger = logging.getLogger(__name__)
+
+Json = Any  # a decoded JSON value; shapes are checked where they are read
+
+API_PATH = "/wp-json/wc/v3"
+#: Objects per batch request, create + update + delete together (api-facts 6).
+MAX_BATCH = 100
+#: Objects per list page: WordPress caps ``per_page`` at 100.
+PER_PAGE = 100
+#: Characters of SKUs per lookup request, so the URL stays well under common 8 KB limits.
+_SKU_QUERY_CHARS = 2000
+#: How far before the cursor orders are read again: equal timestamps, and orders committed late.
+ORDERS_OVERLAP = timedelta(minutes=10)
+#: Order statuses in which WooCommerce has reduced stock: their lines are sales.
+SALE_STATUSES = frozenset({"processing", "completed", "on-hold"})
+#: Statuses of orders that were sold before: ``refunded`` (paid, then refunded) and ``cancelled``
+#: (see _order_lines for why a cancellation gives its sale too).
+_SOLD_BEFORE = frozenset({"refunded", "cancelled"})
+
+_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+_ID_WIDTH = 20  #: order ids are zero-padded in cursors so that they sort as numbers
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _gmt(text: str) -> datetime:
+    """A WooCommerce ``*_gmt`` field (no zone designator) as an aware UTC time."""
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def order_cursor(modified: datetime, order_id: str) -> str:
+    """A cursor that sorts in time order, ties broken by order id: ``2026-03-01T10:00:00Z#000…123``."""
+    return f"{modified.astimezone(UTC).strftime(_TIME_FORMAT)}#{order_id.zfill(_ID_WIDTH)}"
+
+
+def _cursor_time(cursor: str) -> datetime:
+    try:
+        return _gmt(cursor.partition("#")[0])
+    except ValueError:
+        raise PermanentError(
+            f"WooCommerce order cursor {cursor!r} is not a time like 2026-03-01T10:00:00Z"
+        ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    """What a SKU lookup says about one SKU."""
+
+    ref: str  #: ``"id"`` or ``"parent/id"``
+    quantity: int | None  #: None when WooCommerce does not manage the stock of this object
+
+
+def _sku_groups(skus: Sequence[str]) -> Iterable[list[str]]:
+    """SKUs per lookup request: at most 100, and short enough for a URL.
+
+    WooCommerce splits ``sku`` on commas (and also tries the whole string), so a SKU holding a
+    comma is looked up alone.
+    """
+    group: list[str] = []
+    size = 0
+    for sku in skus:
+        if "," in sku:
+            yield [sku]
+            continue
+        if group and (len(group) == PER_PAGE or size + len(sku) + 1 > _SKU_QUERY_CHARS):
+            yield group
+            group, size = [], 0
+        group.append(sku)
+        size += len(sku) + 1
+    if group:
+        yield group
+
+
+class WooCommerceChannel:
+    """One WooCommerce site, as a :class:`~sheetsync.channels.Channel` and an OrderSource.
+
+    Args:
+        name: the channel's name in the sheet and the ledger.
+        site: the shop's address, ``shop.example.com`` or ``https://shop.example.com/store``
+            (WordPress in a sub-folder); plain ``http://`` is refused except on loopback.
+        consumer_key: the REST API key (``ck_…``), Read/Write; only ever sent, never shown.
+        consumer_secret: its secret (``cs_…``); only ever sent, never shown.
+        base_url: where the API is, instead of ``site`` (a fake on loopback).
+        client: an httpx client to send with; else one is made with ``transport``. The adapter
+            closes only a client it made.
+        sleep: how to wait (retries); tests pass one that moves a fake clock.
+        clock: seconds on a monotonic clock (kept for symmetry with the other channels; WooCommerce
+            core has no rate limit to pace against, so only ``Retry-After`` waits).
+        known_items: a SKU cache handed back from an earlier run (see the attribute).
+        overlap: how far before the cursor orders are read again.
+        restock_refunds: whether refunded line items count as restocked. WooCommerce's refund
+            object does not say whether the merchant ticked "Restock refunded items" (``api_restock``
+            is write-only), so this is the shop's policy, true by default as in WooCommerce.
+
+    Attributes:
+        known_items: SKU → ``"product id"`` or ``"parent id/variation id"``; plain data the worker
+            may persist and hand back.
+
+    Raises:
+        ConfigError: ``site`` (or ``base_url``) is plain HTTP to a host other than loopback.
+    """
+
+    def __init__(
+        self,
+        name: ChannelName,
+        *,
+        site: str,
+        consumer_key: str,
+        consumer_secret: str,
+        base_url: str | None = None,
+        client: httpx.Client | None = None,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        known_items: Mapping[str, str] | None = None,
+        overlap: timedelta = ORDERS_OVERLAP,
+        restock_refunds: bool = True,
+    ) -> None:
+        self.name = name
+        self.limits = ChannelLimits(max_batch=MAX_BATCH)
+        address = site if "://" in site else f"https://{site}"
+        self.site = address.split("://", 1)[1].rstrip("/")
+        root = (base_url or address).rstrip("/")
+        parts = urlsplit(root)
+        if parts.scheme != "https" and not (parts.scheme == "http" and _loopback(parts.hostname or "")):
+            raise ConfigError(
+                f"WooCommerce site {root} is not HTTPS: the consumer key and secret would travel in "
+                "clear text; use the https:// address of the shop"
+            )
+        self._root = root + API_PATH
+        self._auth = httpx.BasicAuth(consumer_key, consumer_secret)
+        self._owns_client = client is None
+        self._client = client or httpx.Client(transport=transport, timeout=httpx.Timeout(30.0, connect=10.0))
+        self._sleep = sleep
+        self._clock = clock
+        self._overlap = overlap
+        self._restock_refunds = restock_refunds
+        self.known_items: dict[Sku, str] = {Sku(k): v for k, v in (known_items or {}).items()}
+        # line key → (line cursor, cursor of the first call that delivered it); see orders_since
+        self._delivered: dict[str, tuple[str, str]] = {}
+
+    def close(self) -> None:
+        """Close the HTTP client if this adapter made it."""
+        if self._owns_client:
+            self._client.close()
+
+    # -- Channel --
+
+    def push(self, levels: Sequence[StockLevel]) -> Sequence[PushOutcome]:
+        """Set ``stock_quantity`` (and ``manage_stock``) for each level; one outcome per level.
+
+        ``expected`` is not enforced: WooCommerce has no compare-and-set (module docstring).
+
+        Raises:
+            PermanentError: more than ``limits.max_batch`` levels, bad credentials, or WooCommerce
+                refusing a call as a whole.
+            TransientError: WooCommerce unreachable, failing or rate-limited after every retry.
+        """
+        if len(levels) > self.limits.max_batch:
+            raise PermanentError(
+                f"{self.name}: {len(levels)} items in one push; the limit is {self.limits.max_batch}"
+            )
+        if not levels:
+            return []
+        self._lookup([lv.sku for lv in levels if lv.sku not in self.known_items])
+        outcomes: dict[int, PushOutcome] = {}
+        groups: dict[str, list[tuple[int, int]]] = {}  # batch path → [(level index, object id)]
+        for index, level in enumerate(levels):
+            ref = self.known_items.get(level.sku)
+            if ref is None:
+                outcomes[index] = PushOutcome(level.sku, False, f"SKU {level.sku} not found in WooCommerce")
+                continue
+            parent, _, own = ref.rpartition("/")
+            path = f"/products/{parent}/variations/batch" if parent else "/products/batch"
+            groups.setdefault(path, []).append((index, int(own)))
+        for path, rows in groups.items():
+            update = [
+                {"id": object_id, "manage_stock": True, "stock_quantity": levels[index].quantity}
+                for index, object_id in rows
+            ]
+            answer = self._request("POST", path, body={"update": update})
+            results = answer.get("update") if isinstance(answer, dict) else None
+            if not isinstance(results, list) or len(results) != len(rows):
+                raise PermanentError(f"WooCommerce site {self.site} answered {path} with an unexpected body")
+            for (index, object_id), result in zip(rows, results, strict=True):
+                outcomes[index] = self._outcome(levels[index], object_id, result)
+        result = [outcomes[i] for i in range(len(levels))]
+        logger.info(
+            "%s: set %d of %d quantities in %d calls",
+            self.name,
+            sum(o.ok for o in result),
+            len(result),
+            len(groups),
+        )
+        return result
+
+    def _outcome(self, level: StockLevel, object_id: int, result: Json) -> PushOutcome:
+        if not isinstance(result, dict):
+            return PushOutcome(level.sku, False, f"WooCommerce gave no answer for SKU {level.sku}")
+        error = result.get("error")
+        if isinstance(error, dict):
+            code = str(error.get("code"))
+            if code.endswith("_invalid_id"):
+                self.known_items.pop(level.sku, None)  # deleted meanwhile: look it up next time
+                return PushOutcome(
+                    level.sku, False, f"SKU {level.sku} not found in WooCommerce (its id {object_id} is gone)"
+                )
+            return PushOutcome(
+                level.sku, False, f"WooCommerce refused SKU {level.sku}: {code}: {error.get('message')}"
+            )
+        if result.get("stock_quantity") != level.quantity:
+            shown = result.get("stock_quantity")
+            return PushOutcome(
+                level.sku, False, f"WooCommerce kept {shown} for SKU {level.sku}, not {level.quantity}"
+            )
+        return PushOutcome(level.sku, True)
+
+    def read_levels(self, skus: Collection[Sku]) -> Mapping[Sku, int]:
+        """``stock_quantity`` now; SKUs WooCommerce lacks, or whose stock it does not manage, are absent."""
+        found = self._lookup(list(skus))
+        return {sku: item.quantity for sku, item in found.items() if item.quantity is not None}
+
+    def map_skus(self, skus: Collection[Sku]) -> Mapping[Sku, str]:
+        """Look up every SKU not in :attr:`known_items` yet (a warm-up); returns the cache."""
+        self._lookup([sku for sku in skus if sku not in self.known_items])
+        return self.known_items
+
+    def _lookup(self, skus: Sequence[Sku]) -> dict[Sku, _Found]:
+        """Find ``skus`` in WooCommerce; refreshes :attr:`known_items` for each one searched."""
+        wanted = list(dict.fromkeys(skus))
+        found: dict[Sku, _Found] = {}
+        for group in _sku_groups(wanted):
+            objects = self._pages("/products", {"sku": ",".join(group)})
+            # MySQL matches SKUs case-insensitively; ours are case-sensitive, so match exactly.
+            by_sku = {str(o.get("sku")): o for o in objects if isinstance(o, dict)}
+            for sku in group:
+                hit = by_sku.get(sku)
+                if hit is None:
+                    self.known_items.pop(Sku(sku), None)
+                    continue
+                parent = hit.get("parent_id") if hit.get("type") == "variation" else 0
+                ref = f"{parent}/{hit['id']}" if parent else str(hit["id"])
+                self.known_items[Sku(sku)] = ref
+                quantity = hit.get("stock_quantity")
+                managed = hit.get("manage_stock") is True and isinstance(quantity, int)
+                found[Sku(sku)] = _Found(ref, quantity if managed else None)
+        return found
+
+    # -- OrderSource --
+
+    def orders_since(self, cursor: str | None) -> OrderBatch:
+        """Order lines of orders modified at or after ``cursor`` minus the overlap, oldest first.
+
+        Orders are read by ``modified_after`` (GMT) in id order, which new orders cannot reshuffle
+        while we page, and sorted here by ``date_modified_gmt`` (WooCommerce does not sort orders
+        by modification). A line from the overlap is returned unless this adapter already
+        delivered it in a call whose cursor is older than ``cursor``: the cursor comes from the
+        ledger, so its having moved past that call means the line was committed. A restarted
+        worker re-delivers the overlap once; the ledger drops repeats by key.
+        """
+        since = "" if cursor is None else cursor
+        params: dict[str, str] = {"orderby": "id", "order": "asc"}
+        if cursor is not None:
+            start = _cursor_time(cursor) - self._overlap
+            params |= {"modified_after": start.strftime("%Y-%m-%dT%H:%M:%S"), "dates_are_gmt": "true"}
+        lines: list[OrderLine] = []
+        for order in self._pages("/orders", params):
+            lines += self._order_lines(order)
+        fresh = []
+        for line in sorted(
+            lines, key=lambda line_: line_.cursor
+        ):  # stable: an order's lines keep their order
+            first = self._delivered.get(line.key)
+            if first is not None and line.cursor < since and first[1] < since:
+                continue
+            fresh.append(line)
+            self._delivered[line.key] = (line.cursor, first[1] if first else since)
+        horizon = "" if cursor is None else order_cursor(_cursor_time(cursor) - self._overlap, "")
+        self._delivered = {k: v for k, v in self._delivered.items() if v[0] >= horizon}
+        return OrderBatch(tuple(fresh))
+
+    def _order_lines(self, order: Mapping[str, Json]) -> list[OrderLine]:
+        """The ledger lines one order implies in its current state; the same state, the same lines.
+
+        - ``processing`` / ``completed`` / ``on-hold`` / ``refunded``: one SALE per line item
+          (line id = WooCommerce's line item id), plus one RESTOCK per refunded line of each
+          refund (``<line item>-refund-<refund>``) when refunds restock.
+        - ``cancelled``: the SALE lines too, and a RESTOCK ``<line item>-cancel`` of what the
+          refunds did not already put back. The order's history is not in the API, so an order
+          cancelled while still ``pending`` (it never moved stock) also gets the pair; they net
+          to zero, and the same keys keep a re-read from counting either twice.
+        - ``pending``, ``failed``, ``checkout-draft``, ``trash``: nothing; a pending order that
+          is paid later turns up again (its modification time moves) and gives its sale then.
+        """
+        status = str(order.get("status"))
+        if status not in SALE_STATUSES and status not in _SOLD_BEFORE:
+            return []
+        order_id = str(order["id"])
+        cursor = order_cursor(_gmt(order["date_modified_gmt"]), order_id)
+        created = _gmt(order["date_created_gmt"])
+        items = [
+            item for item in order.get("line_items") or () if item.get("sku") and int(item["quantity"]) > 0
+        ]
+        lines = [
+            OrderLine(
+                self.name,
+                order_id,
+                str(item["id"]),
+                Sku(item["sku"]),
+                int(item["quantity"]),
+                Movement.SALE,
+                created,
+                cursor,
+            )
+            for item in items
+        ]
+        restocked: dict[str, int] = {}  # line item id → quantity already put back by refunds
+        if self._restock_refunds and order.get("refunds"):
+            for refund in self._pages(f"/orders/{order_id}/refunds", {}):
+                at = _gmt(refund["date_created_gmt"])
+                for refunded in refund.get("line_items") or ():
+                    quantity = abs(int(refunded.get("quantity") or 0))
+                    sku = refunded.get("sku")
+                    if not sku or not quantity:
+                        continue
+                    item_id = _refunded_item(refunded, items)
+                    restocked[item_id] = restocked.get(item_id, 0) + quantity
+                    lines.append(
+                        OrderLine(
+                            self.name,
+                            order_id,
+                            f"{item_id}-refund-{refund['id']}",
+                            Sku(sku),
+                            quantity,
+                            Movement.RESTOCK,
+                            at,
+                            cursor,
+                        )
+                    )
+        if status == "cancelled":
+            cancelled_at = _gmt(order["date_modified_gmt"])
+            for item in items:
+                left = int(item["quantity"]) - restocked.get(str(item["id"]), 0)
+                if left > 0:
+                    lines.append(
+                        OrderLine(
+                            self.name,
+                            order_id,
+                            f"{item['id']}-cancel",
+                            Sku(item["sku"]),
+                            left,
+                            Movement.RESTOCK,
+                            cancelled_at,
+                            cursor,
+                        )
+                    )
+        return lines
+
+    # -- the wire --
+
+    def _pages(self, path: str, params: Mapping[str, str]) -> list[Json]:
+        """Every object of a list endpoint, page by page until ``X-WP-TotalPages``."""
+        objects: list[Json] = []
+        page = 1
+        while True:
+            answer, pages = self._request_paged(
+                path, {**params, "per_page": str(PER_PAGE), "page": str(page)}
+            )
+            if not isinstance(answer, list):
+                raise PermanentError(f"WooCommerce site {self.site} answered {path} with an unexpected body")
+            objects += answer
+            if page >= pages or not answer:
+                return objects
+            page += 1
+
+    def _request_paged(self, path: str, params: Mapping[str, str]) -> tuple[Json, int]:
+        response = retry.call(lambda: self._attempt("GET", path, params, None), self._sleep)
+        try:
+            pages = int(response.headers.get("X-WP-TotalPages", "1"))
+        except ValueError:
+            pages = 1
+        return response.json(), pages
+
+    def _request(self, method: str, path: str, *, body: Json = None) -> Json:
+        """One call, retried per retry.py; returns the decoded body."""
+        response = retry.call(lambda: self._attempt(method, path, {}, body), self._sleep)
+        return response.json()
+
+    def _attempt(self, method: str, path: str, params: Mapping[str, str], body: Json) -> httpx.Response:
+        try:
+            response = self._client.request(
+                method, self._root + path, params=dict(params), json=body, auth=self._auth
+            )
+        except httpx.TransportError as error:
+            raise TransientError(
+                f"WooCommerce site {self.site}: {type(error).__name__} on {method} {path}"
+            ) from None
+        logger.debug("%s %s -> %d", method, path, response.status_code)  # the path only: no query, no key
+        status = response.status_code
+        code, message = _wp_error(response)
+        if status in (401, 403):
+            raise PermanentError(
+                f"WooCommerce site {self.site} refused the API key (HTTP {status} {code}); "
+                "check the consumer key, its secret and its Read/Write permission"
+            )
+        if status == 429 or status >= 500:
+            raise TransientError(
+                f"WooCommerce site {self.site} answered HTTP {status} to {method} {path}",
+                _retry_after(response),
+            )
+        if status == 413:
+            raise PermanentError(
+                f"WooCommerce site {self.site} refused {method} {path}: {message} (the batch limit)"
+            )
+        if status == 404:
+            raise PermanentError(
+                f"WooCommerce site {self.site} has no {API_PATH}{path} (HTTP 404 {code}); check the site "
+                "address and that WooCommerce and pretty permalinks are on"
+            )
+        if status != 200:
+            raise PermanentError(
+                f"WooCommerce site {self.site} refused {method} {path}: HTTP {status} {code}: {message}"
+            )
+        try:
+            response.json()
+        except ValueError:
+            raise PermanentError(
+                f"WooCommerce site {self.site} answered {method} {path} with something other than JSON"
+            ) from None
+        return response
+
+
+def _refunded_item(refunded: Mapping[str, Json], items: Sequence[Mapping[str, Json]]) -> str:
+    """The order line item a refund line refunds: ``_refunded_item_id`` meta, else the first with its SKU."""
+    for meta in refunded.get("meta_data") or ():
+        if isinstance(meta, dict) and meta.get("key") == "_refunded_item_id" and meta.get("value"):
+            return str(meta["value"])
+    for item in items:
+        if item.get("sku") == refunded.get("sku"):
+            return str(item["id"])
+    return f"r{refunded.get('id')}"
+
+
+def _wp_error(response: httpx.Response) -> tuple[str, str]:
+    """WordPress's ``{"code", "message"}`` of an error answer, or ("", "")."""
+    if response.status_code < 400:
+        return "", ""
+    try:
+        body = response.json()
+    except ValueError:
+        return "", ""
+    if isinstance(body, dict):
+        return str(body.get("code", "")), str(body.get("message", ""))
+    return "", ""
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    header = response.headers.get("Retry-After")
+    try:
+        return max(0.0, float(header)) if header else None
+    except ValueError:
+        return None

@@ -1,0 +1,373 @@
+"""WooCommerceChannel against FakeWooCommerce: mapping, batches per parent, errors, orders and refunds.
+
+The real adapter talks to the fake through httpx.MockTransport (and once over loopback); time is
+the fake's clock, moved only by the adapter's injected sleep.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from sheetsync.channels.woocommerce import MAX_BATCH, ORDERS_OVERLAP, WooCommerceChannel, order_cursor
+from sheetsync.errors import ConfigError, PermanentError, TransientError
+from sheetsync.model import ChannelName, Movement, Sku, StockLevel
+from sheetsync.testing.wire import serve
+from sheetsync.testing.woocommerce import FakeWooCommerce
+
+from .conftest import FakeClock
+
+REFERENCE = Path(__file__).resolve().parents[2] / ".." / "shared" / "reference" / "woocommerce"
+SITE = "shop.example.com"
+KEY = "ck_do_not_leak_4242"
+SECRET = "cs_do_not_leak_4242"
+NAME = ChannelName("woo")
+T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(T0)
+
+
+def make_fake(clock: FakeClock, **options: Any) -> FakeWooCommerce:
+    return FakeWooCommerce(
+        REFERENCE / "rest_v3_reference.json", consumer_key=KEY, consumer_secret=SECRET, now=clock, **options
+    )
+
+
+@pytest.fixture
+def fake(clock: FakeClock) -> FakeWooCommerce:
+    return make_fake(clock)
+
+
+def connect(fake: FakeWooCommerce, clock: FakeClock, **options: Any) -> WooCommerceChannel:
+    options.setdefault("consumer_key", KEY)
+    options.setdefault("consumer_secret", SECRET)
+    return WooCommerceChannel(
+        NAME,
+        site=options.pop("site", SITE),
+        client=httpx.Client(transport=httpx.MockTransport(fake)),
+        sleep=clock.sleep,
+        clock=clock,
+        **options,
+    )
+
+
+def levels(**quantities: int) -> list[StockLevel]:
+    return [StockLevel(Sku(sku.replace("_", "-")), quantity) for sku, quantity in quantities.items()]
+
+
+# --- mapping and pushes ------------------------------------------------------------------------------
+
+
+def test_skus_map_once_and_an_unknown_sku_fails_alone(fake: FakeWooCommerce, clock: FakeClock) -> None:
+    fake.add_product("A")
+    fake.add_product("B", stock=9)
+    channel = connect(fake, clock)
+    outcomes = channel.push(levels(A=3, NOPE=1, B=4))
+    assert [(o.sku, o.ok) for o in outcomes] == [("A", True), ("NOPE", False), ("B", True)]
+    assert outcomes[1].message == "SKU NOPE not found in WooCommerce"
+    assert (fake.stock("A"), fake.stock("B")) == (3, 4)
+    assert [e.route for e in fake.request_log] == ["products", "products/batch"]
+    assert channel.known_items == {"A": str(fake.product("A")["id"]), "B": str(fake.product("B")["id"])}
+    fake.request_log.clear()
+    channel.push(levels(A=2, B=1))
+    assert [e.route for e in fake.request_log] == ["products/batch"]  # cached
+    fake.add_product("NOPE")  # listed since: a missing SKU is looked up again
+    fake.request_log.clear()
+    assert channel.push(levels(NOPE=5))[0].ok
+    assert [e.route for e in fake.request_log] == ["products", "products/batch"]
+
+
+def test_sku_lookups_go_100_to_a_request_and_match_exactly(fake: FakeWooCommerce, clock: FakeClock) -> None:
+    for i in range(150):
+        fake.add_product(f"S{i:03d}")
+    fake.add_product("mug")
+    fake.add_product("X,Y")
+    fake.add_product("X")
+    channel = connect(fake, clock)
+    mapped = channel.map_skus([Sku(f"S{i:03d}") for i in range(150)] + [Sku("MUG"), Sku("X,Y")])
+    assert "MUG" not in mapped  # WooCommerce matched "mug" case-insensitively; SKUs are exact here
+    assert mapped["X,Y"] == str(fake.product("X,Y")["id"])
+    lookups = [e for e in fake.request_log if e.route == "products"]
+    assert len(lookups) == 3  # 100 + 51, and the SKU holding a comma alone
+    assert sorted(len(e.params["sku"].split(",")) for e in lookups) == [2, 51, 100]
+    assert "X,Y" in [e.params["sku"] for e in lookups]
+
+
+def test_variations_go_in_one_call_per_parent(fake: FakeWooCommerce, clock: FakeClock) -> None:
+    shirt = fake.add_product("SHIRT", product_type="variable")
+    cap = fake.add_product("CAP", product_type="variable")
+    fake.add_variation(shirt, "SHIRT-S")
+    fake.add_variation(shirt, "SHIRT-M")
+    fake.add_variation(cap, "CAP-RED")
+    fake.add_product("MUG")
+    channel = connect(fake, clock)
+    outcomes = channel.push(levels(SHIRT_S=1, MUG=2, CAP_RED=3, SHIRT_M=4))
+    assert all(o.ok for o in outcomes)
+    assert [fake.stock(s) for s in ("SHIRT-S", "MUG", "CAP-RED", "SHIRT-M")] == [1, 2, 3, 4]
+    batches = sorted(e.path for e in fake.request_log if e.route.endswith("batch"))
+    assert batches == sorted(
+        [
+            "/wp-json/wc/v3/products/batch",
+            f"/wp-json/wc/v3/products/{shirt}/variations/batch",
+            f"/wp-json/wc/v3/products/{cap}/variations/batch",
+        ]
+    )
+    assert channel.known_items["SHIRT-M"] == f"{shirt}/{fake.product('SHIRT-M')['id']}"
+    assert channel.read_levels([Sku("SHIRT-S"), Sku("CAP-RED"), Sku("SHIRT")]) == {"SHIRT-S": 1, "CAP-RED": 3}
+
+
+def test_a_full_push_of_simple_products_is_one_call(fake: FakeWooCommerce, clock: FakeClock) -> None:
+    for i in range(MAX_BATCH):
+        fake.add_product(f"P{i}")
+    channel = connect(fake, clock)
+    wanted = [StockLevel(Sku(f"P{i}"), i) for i in range(MAX_BATCH)]
+    channel.map_skus([level.sku for level in wanted])
+    fake.request_log.clear()
+    assert all(o.ok for o in channel.push(wanted))
+    assert [(e.route, e.objects) for e in fake.request_log] == [("products/batch", MAX_BATCH)]
+    with pytest.raises(PermanentError, match="limit is 100"):
+        channel.push([*wanted, StockLevel(Sku("P0"), 1)])
+    assert len(fake.request_log) == 1  # refused before sending
+
+
+def test_a_product_deleted_after_mapping_fails_its_row_only(fake: FakeWooCommerce, clock: FakeClock) -> None:
+    gone = fake.add_product("GONE")
+    fake.add_product("KEPT")
+    channel = connect(fake, clock)
+    channel.map_skus([Sku("GONE"), Sku("KEPT")])
+    fake.delete_product(gone)
+    outcomes = channel.push(levels(GONE=1, KEPT=2))
+    assert [(o.sku, o.ok) for o in outcomes] == [("GONE", False), ("KEPT", True)]
+    assert outcomes[0].message == f"SKU GONE not found in WooCommerce (its id {gone} is gone)"
+    assert "GONE" not in channel.known_items  # looked up again next time
+    assert fake.stock("KEPT") == 2
+
+
+def test_a_deleted_parent_fails_its_variations_only(fake: FakeWooCommerce, clock: FakeClock) -> None:
+    shirt = fake.add_product("SHIRT", product_type="variable")
+    small = fake.add_variation(shirt, "SHIRT-S")
+    fake.add_product("MUG")
+    channel = connect(fake, clock)
+    channel.map_skus([Sku("SHIRT-S"), Sku("MUG")])
+    fake.delete_product(small)
+    fake.delete_product(shirt)
+    outcomes = channel.push(levels(SHIRT_S=1, MUG=2))
+    assert [(o.sku, o.ok) for o in outcomes] == [("SHIRT-S", False), ("MUG", True)]
+    assert "not found in WooCommerce" in outcomes[0].message
+
+
+def test_a_server_batch_limit_is_a_permanent_error_naming_the_limit(
+    fake: FakeWooCommerce, clock: FakeClock
+) -> None:
+    fake.batch_limit = 2  # the woocommerce_rest_batch_items_limit filter, lowered by the site
+    for sku in "ABC":
+        fake.add_product(sku)
+    with pytest.raises(PermanentError, match=r"Unable to accept more than 2 items .*batch limit"):
+        connect(fake, clock).push(levels(A=1, B=1, C=1))
+
+
+def test_expected_is_not_a_compare_and_set(fake: FakeWooCommerce, clock: FakeClock) -> None:
+    fake.add_product("A", stock=10)
+    channel = connect(fake, clock)
+    fake.set_stock("A", 4)  # changed behind our back; WooCommerce cannot refuse our write
+    assert channel.push([StockLevel(Sku("A"), 7, expected=10)])[0].ok
+    assert fake.stock("A") == 7
+
+
+# --- transport, credentials and errors -----------------------------------------------------------------
+
+
+def test_plain_http_is_refused_except_on_loopback(fake: FakeWooCommerce, clock: FakeClock) -> None:
+    with pytest.raises(ConfigError, match="not HTTPS") as refused:
+        connect(fake, clock, site="http://shop.example.com")
+    assert KEY not in str(refused.value)
+    with pytest.raises(ConfigError):
+        connect(fake, clock, base_url="http://10.0.0.5:8080")
+    connect(fake, clock, base_url="http://127.0.0.1:8080")
+    connect(fake, clock, base_url="http://localhost:8080")
+
+
+def test_bad_credentials_name_the_site_never_the_key(
+    fake: FakeWooCommerce, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    fake.add_product("A")
+    wrong_key = connect(fake, clock, consumer_key="ck_wrong_777")
+    with pytest.raises(
+        PermanentError, match=f"{SITE} refused the API key .*woocommerce_rest_authentication"
+    ) as one:
+        wrong_key.push(levels(A=1))
+    wrong_secret = connect(fake, clock, consumer_secret="cs_wrong_777")
+    with pytest.raises(PermanentError, match="HTTP 401") as two:
+        wrong_secret.orders_since(None)
+    told = [str(one.value), str(two.value), caplog.text]
+    assert not any(
+        secret in text for text in told for secret in (KEY, SECRET, "ck_wrong_777", "cs_wrong_777")
+    )
+    assert clock.slept == []  # nothing to retry
+
+
+def test_server_errors_and_throttling_are_retried_honouring_retry_after(
+    fake: FakeWooCommerce, clock: FakeClock
+) -> None:
+    fake.add_product("A")
+    fake.fail_next("products", 503)
+    fake.fail_next("products/batch", response=httpx.Response(429, headers={"Retry-After": "7"}, json={}))
+    fake.fail_next("products/batch", exception=httpx.ReadTimeout("scripted"))
+    channel = connect(fake, clock)
+    assert channel.push(levels(A=5))[0].ok
+    assert fake.stock("A") == 5
+    assert len(clock.slept) == 3
+    assert clock.slept[1] == 7  # the server's word, not our back-off
+    fake.fail_next("products/batch", 500, times=4)
+    with pytest.raises(TransientError, match="HTTP 500"):
+        channel.push(levels(A=6))
+    assert fake.count("products/batch") == 2 + 1 + 4
+
+
+def test_a_host_rate_limit_is_waited_out(clock: FakeClock) -> None:
+    fake = make_fake(clock, rate_limit=(2, 10))
+    fake.add_product("A")
+    channel = connect(fake, clock)
+    for quantity in range(3):
+        assert channel.push(levels(A=quantity))[0].ok
+    assert clock.slept
+    assert all(wait >= 1 for wait in clock.slept)
+
+
+# --- orders ---------------------------------------------------------------------------------------------
+
+
+def lines_of(channel: WooCommerceChannel, cursor: str | None = None) -> list[tuple[str, str, int, Movement]]:
+    return [
+        (line.line_id, line.sku, line.quantity, line.movement) for line in channel.orders_since(cursor).lines
+    ]
+
+
+def test_only_stock_reducing_orders_are_sales(fake: FakeWooCommerce, clock: FakeClock) -> None:
+    fake.add_product("A", stock=20)
+    fake.add_product("NOSKU", stock=5)
+    channel = connect(fake, clock)
+    pending = fake.place_order([("A", 1)], status="pending")
+    fake.place_order([("A", 2)], status="failed")
+    fake.place_order([("A", 3)], status="checkout-draft")
+    held = fake.place_order([("A", 4)], status="on-hold")
+    assert [line[2] for line in lines_of(channel)] == [4]
+    fake.set_status(pending, "processing")  # paid later: the sale comes then
+    sold = channel.orders_since(None).lines
+    assert sorted((line.order_id, line.quantity) for line in sold) == sorted(
+        [(str(held), 4), (str(pending), 1)]
+    )
+    assert all(line.movement is Movement.SALE for line in sold)
+    assert sold[0].key == f"woo/{sold[0].order_id}/{sold[0].line_id}"
+
+
+def test_cancellations_and_refunds_are_restocks_once_with_stable_ids(
+    fake: FakeWooCommerce, clock: FakeClock
+) -> None:
+    fake.add_product("A", stock=20)
+    fake.add_product("B", stock=20)
+    channel = connect(fake, clock)
+    order = fake.place_order([("A", 3), ("B", 2)])
+    item_a, item_b = (item["id"] for item in fake.order(order)["line_items"])
+    clock.now += 60
+    refund = fake.refund(order, [("A", 1)], restock=True)
+    clock.now += 60
+    fake.set_status(order, "cancelled")
+    got = lines_of(channel)
+    assert got == [
+        (str(item_a), "A", 3, Movement.SALE),
+        (str(item_b), "B", 2, Movement.SALE),
+        (f"{item_a}-refund-{refund}", "A", 1, Movement.RESTOCK),
+        (f"{item_a}-cancel", "A", 2, Movement.RESTOCK),  # the rest: the refund put one back already
+        (f"{item_b}-cancel", "B", 2, Movement.RESTOCK),
+    ]
+    assert lines_of(channel) == got  # the same state, the same lines: the ledger keeps each once
+    assert (fake.stock("A"), fake.stock("B")) == (20, 20)  # WooCommerce's own moves agree
+
+
+def test_a_cancelled_never_paid_order_nets_to_zero(fake: FakeWooCommerce, clock: FakeClock) -> None:
+    fake.add_product("A", stock=5)
+    order = fake.place_order([("A", 2)], status="pending")
+    fake.set_status(order, "cancelled")
+    got = lines_of(connect(fake, clock))
+    assert sum(q if m is Movement.RESTOCK else -q for _, _, q, m in got) == 0
+
+
+def test_refunds_can_be_treated_as_not_restocked(fake: FakeWooCommerce, clock: FakeClock) -> None:
+    fake.add_product("A", stock=5)
+    order = fake.place_order([("A", 2)])
+    fake.refund(order, [("A", 2)], restock=False)
+    assert [m for *_, m in lines_of(connect(fake, clock, restock_refunds=False))] == [Movement.SALE]
+    assert fake.count("refunds") == 0
+
+
+def test_orders_resume_from_the_cursor_with_an_overlap_in_gmt(clock: FakeClock) -> None:
+    fake = make_fake(clock, utc_offset_hours=-5)  # the site's own time is not GMT
+    fake.add_product("A", stock=500)
+    channel = connect(fake, clock)
+    first = fake.place_order([("A", 1)])
+    clock.now += 3600
+    second = fake.place_order([("A", 1)])
+    lines = channel.orders_since(None).lines
+    assert [line.order_id for line in lines] == [str(first), str(second)]
+    assert lines[0].cursor < lines[1].cursor
+    resumed = channel.orders_since(lines[-1].cursor).lines
+    assert [line.order_id for line in resumed] == [str(second)]
+    asked = fake.request_log[-1].params
+    expected_after = datetime.fromtimestamp(clock.now, UTC) - ORDERS_OVERLAP
+    assert asked["dates_are_gmt"] == "true"
+    assert asked["modified_after"] == expected_after.strftime("%Y-%m-%dT%H:%M:%S")
+    # an order modified in the overlap after we read past it (a late commit) is still read
+    clock.now += 1
+    late = fake.place_order([("A", 1)])
+    fake._orders[late].modified = fake._orders[second].modified - 1  # a late commit
+    again = channel.orders_since(lines[-1].cursor).lines
+    assert str(late) in [line.order_id for line in again]
+
+
+def test_cursors_sort_in_time_then_by_order_id() -> None:
+    early = order_cursor(T0, "99")
+    assert early < order_cursor(T0, "100") < order_cursor(T0 + timedelta(seconds=1), "2")
+    with pytest.raises(PermanentError, match="not a time"):
+        connect(make_fake(FakeClock(T0)), FakeClock(T0)).orders_since("garbage")
+
+
+def test_many_orders_are_read_page_by_page(fake: FakeWooCommerce, clock: FakeClock) -> None:
+    fake.add_product("A", stock=1000)
+    for _ in range(230):
+        fake.place_order([("A", 1)])
+    got = connect(fake, clock).orders_since(None).lines
+    assert len(got) == len({line.key for line in got}) == 230
+    assert fake.count("orders") == math.ceil(230 / 100)
+
+
+def test_over_loopback_with_the_default_client(fake: FakeWooCommerce, clock: FakeClock) -> None:
+    fake.add_product("A", stock=10)
+    fake.add_product("B")
+    fake.place_order([("A", 1)])
+    with serve(fake) as base_url:
+        channel = WooCommerceChannel(
+            NAME,
+            site=SITE,
+            consumer_key=KEY,
+            consumer_secret=SECRET,
+            base_url=base_url,
+            sleep=clock.sleep,
+            clock=clock,
+        )
+        try:
+            assert all(o.ok for o in channel.push(levels(A=4, B=6)))
+            assert channel.read_levels([Sku("A"), Sku("B"), Sku("Z")]) == {"A": 4, "B": 6}
+            assert [(line.sku, line.quantity) for line in channel.orders_since(None).lines] == [("A", 1)]
+        finally:
+            channel.close()
