@@ -27,10 +27,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sheetsync.channels.google_merchant import GoogleMerchantChannel
+from sheetsync.channels.meta import MetaChannel
 from sheetsync.channels.shopify import ShopifyChannel
+from sheetsync.channels.woocommerce import WooCommerceChannel
 from sheetsync.model import ChannelName, Sku, StockLevel
+from sheetsync.testing.merchant import FakeMerchant, load_discovery
+from sheetsync.testing.meta import FakeMeta
 from sheetsync.testing.shopify import FakeShopify, load_schema
 from sheetsync.testing.wire import serve
+from sheetsync.testing.woocommerce import FakeWooCommerce
 
 REFERENCE = Path(__file__).resolve().parents[1] / ".." / "shared" / "reference" / "shopify"
 SHOP = "bench.myshopify.com"
@@ -118,6 +124,132 @@ def bench_shopify(skus: int, changed_share: float, seed: int) -> dict[str, Any]:
     }
 
 
+META_REFERENCE = Path(__file__).resolve().parents[1] / ".." / "shared" / "reference" / "meta"
+META_CATALOG = "555000111"
+META_TOKEN = "EAAG_bench_token"  # noqa: S105 - the fake's token, not a secret
+
+
+def bench_meta(skus: int, changed_share: float, seed: int) -> dict[str, Any]:
+    """items_batch calls (the Catalog Batch limit counts these) and, apart, the status polls."""
+    clock = VirtualClock()
+    fake = FakeMeta(META_REFERENCE / "catalog_sdk_summary.json", now=clock)
+    fake.create_catalog(META_CATALOG, META_TOKEN)
+    rng = random.Random(seed)
+    names = [f"SKU-{i:06d}" for i in range(skus)]
+    shown = {name: rng.randrange(0, 200) for name in names}
+    for name in names:
+        fake.add_product(
+            META_CATALOG, name, availability="in stock", quantity_to_sell_on_facebook=shown[name]
+        )
+    changed = rng.sample(names, math.ceil(skus * changed_share))
+    levels = [StockLevel(Sku(name), shown[name] + 1 + rng.randrange(20), shown[name]) for name in changed]
+    log(f"{skus} products in the Meta fake's catalog; {len(changed)} quantities to push")
+
+    with serve(fake) as base_url:
+        channel = MetaChannel(
+            ChannelName("meta"),
+            catalog_id=META_CATALOG,
+            token=META_TOKEN,
+            base_url=base_url,
+            sleep=clock.sleep,
+            clock=clock,
+        )
+        try:
+            log("pushing...")
+            cpu, wall = time.thread_time(), time.perf_counter()
+            outcomes = push_all(channel.push, levels, channel.limits.max_batch)
+            cpu, wall = time.thread_time() - cpu, time.perf_counter() - wall
+        finally:
+            channel.close()
+
+    applied = fake.quantities(META_CATALOG)
+    wrong = sum(1 for level in levels if applied[level.sku] != level.quantity)
+    edges = Counter(entry.edge for entry in fake.request_log)
+    return {
+        "channel": "meta",
+        "skus": skus,
+        "changed": len(levels),
+        "max_batch": channel.limits.max_batch,
+        "api_calls": edges["items_batch"],
+        "min_api_calls": math.ceil(len(levels) / channel.limits.max_batch),
+        "status_polls": edges["check_batch_request_status"],
+        "api_calls_by_edge": dict(edges),
+        "throttled_responses": sum(1 for entry in fake.request_log if entry.code == 80014),
+        "failed_outcomes": sum(1 for outcome in outcomes if not outcome.ok),
+        "lagging_outcomes": sum(1 for outcome in outcomes if outcome.message.startswith("LAG:")),
+        "quantities_not_applied": wrong,
+        "wall_s": round(wall, 3),
+        "cpu_s": round(cpu, 3),
+        "virtual_wait_s": round(clock.waited, 3),
+        "note": "api_calls counts items_batch only (the Catalog Batch limit); status_polls apart, "
+        f"with Meta processing a batch in {fake.processing_delay_s:g} s",
+    }
+
+
+WOO_REFERENCE = Path(__file__).resolve().parents[1] / ".." / "shared" / "reference" / "woocommerce"
+WOO_KEY = "ck_bench_key"
+WOO_SECRET = "cs_bench_secret"  # noqa: S105 - the fake's secret, not a real one
+
+
+def bench_woo(skus: int, changed_share: float, seed: int) -> dict[str, Any]:
+    """POST products/batch calls for simple products; the SKU mapping is warmed up and reported apart."""
+    clock = VirtualClock()
+    fake = FakeWooCommerce(
+        WOO_REFERENCE / "rest_v3_reference.json", consumer_key=WOO_KEY, consumer_secret=WOO_SECRET, now=clock
+    )
+    rng = random.Random(seed)
+    names = [f"SKU-{i:06d}" for i in range(skus)]
+    shown = {name: rng.randrange(0, 200) for name in names}
+    for name in names:
+        fake.add_product(name, stock=shown[name])
+    changed = rng.sample(names, math.ceil(skus * changed_share))
+    levels = [StockLevel(Sku(name), shown[name] + 1 + rng.randrange(20), shown[name]) for name in changed]
+    log(f"{skus} simple products on the WooCommerce fake; {len(changed)} quantities to push")
+
+    with serve(fake) as base_url:
+        channel = WooCommerceChannel(
+            ChannelName("woo"),
+            site="bench.example.com",
+            consumer_key=WOO_KEY,
+            consumer_secret=WOO_SECRET,
+            base_url=base_url,
+            sleep=clock.sleep,
+            clock=clock,
+        )
+        try:
+            log("warm-up: mapping the SKUs to push (a running worker holds this cache)...")
+            channel.map_skus([level.sku for level in levels])
+            warm_up_calls = len(fake.request_log)
+            fake.request_log.clear()
+            log("pushing...")
+            cpu, wall = time.thread_time(), time.perf_counter()
+            outcomes = push_all(channel.push, levels, channel.limits.max_batch)
+            cpu, wall = time.thread_time() - cpu, time.perf_counter() - wall
+        finally:
+            channel.close()
+
+    wrong = sum(1 for level in levels if fake.stock(level.sku) != level.quantity)
+    routes = Counter(entry.route for entry in fake.request_log)
+    return {
+        "channel": "woo",
+        "skus": skus,
+        "changed": len(levels),
+        "max_batch": channel.limits.max_batch,
+        "api_calls": len(fake.request_log),
+        "api_calls_by_route": dict(routes),
+        "min_api_calls": math.ceil(len(levels) / channel.limits.max_batch),
+        "throttled_responses": sum(1 for entry in fake.request_log if entry.status == 429),
+        "failed_outcomes": sum(1 for outcome in outcomes if not outcome.ok),
+        "quantities_not_applied": wrong,
+        "wall_s": round(wall, 3),
+        "cpu_s": round(cpu, 3),
+        "virtual_wait_s": round(clock.waited, 3),
+        "warm_up_calls": warm_up_calls,
+        "note": "simple products: one products/batch per 100; variations would add one call per parent "
+        "in each push; SKU mapping cached in a warm-up step (warm_up_calls, not counted)",
+    }
+
+
 def push_all(push: Callable[[list[StockLevel]], Any], levels: list[StockLevel], size: int) -> list[Any]:
     """Push in batches of the channel's limit, as the worker does."""
     outcomes: list[Any] = []
@@ -127,7 +259,95 @@ def push_all(push: Callable[[list[StockLevel]], Any], levels: list[StockLevel], 
     return outcomes
 
 
-BENCHES = {"shopify": bench_shopify}
+def bench_google(skus: int, changed_share: float, seed: int) -> dict[str, Any]:
+    """Online availability only (no store): a changed quantity costs a call only when it flips."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    discovery = Path(__file__).resolve().parents[1] / ".." / "shared" / "reference" / "discovery"
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    info = {
+        "type": "service_account",
+        "private_key": private.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode(),
+        "client_email": "bench@shop-project.iam.gserviceaccount.com",
+        "token_uri": "https://oauth2.googleapis.com/token",
+    }
+    clock = VirtualClock()
+    fake = FakeMerchant(load_discovery(discovery), now=clock)
+    fake.add_service_account(info)
+    fake.create_account("4242", users=[info["client_email"]])
+    rng = random.Random(seed)
+    names = [f"SKU-{i:06d}" for i in range(skus)]
+    shown = {name: rng.randrange(0, 20) for name in names}
+    for name in names:
+        fake.add_product(
+            "4242", name, attributes={"availability": "IN_STOCK" if shown[name] else "OUT_OF_STOCK"}
+        )
+    changed = rng.sample(names, math.ceil(skus * changed_share))
+    levels = []
+    for name in changed:
+        quantity = rng.choice([q for q in range(20) if q != shown[name]])
+        levels.append(StockLevel(Sku(name), quantity, shown[name]))
+    flips = sum(1 for level in levels if (level.quantity > 0) != (shown[level.sku] > 0))
+    log(f"{skus} products on the Merchant fake; {len(levels)} quantities changed, {flips} flip availability")
+
+    with serve(fake) as base_url:
+        channel = GoogleMerchantChannel(
+            ChannelName("google"),
+            account="4242",
+            data_source="1",
+            content_language="en",
+            feed_label="US",
+            service_account_info=info,
+            base_url=base_url,
+            token_url=f"{base_url}/token",
+            sleep=clock.sleep,
+            clock=clock,
+        )
+        try:
+            log("warm-up: token, quota groups, and the products' current availability...")
+            channel.warm_up()
+            channel.refresh([level.sku for level in levels])
+            warm_up = Counter(entry.method_id for entry in fake.request_log)
+            fake.request_log.clear()
+            waited_before = clock.waited
+            log("pushing...")
+            cpu, wall = time.thread_time(), time.perf_counter()
+            outcomes = push_all(channel.push, levels, channel.limits.max_batch)
+            cpu, wall = time.thread_time() - cpu, time.perf_counter() - wall
+        finally:
+            channel.close()
+
+    wrong = sum(
+        1
+        for level in levels
+        if fake.product_input("4242", level.sku)["productAttributes"]["availability"]
+        != ("IN_STOCK" if level.quantity > 0 else "OUT_OF_STOCK")
+    )
+    writes = ("merchantapi.accounts.productInputs.patch", "merchantapi.accounts.productInputs.insert")
+    return {
+        "channel": "google",
+        "skus": skus,
+        "changed": len(levels),
+        "max_batch": channel.limits.max_batch,
+        "api_calls": sum(1 for entry in fake.request_log if entry.method_id in writes),
+        "api_calls_by_operation": dict(Counter(entry.method_id for entry in fake.request_log)),
+        "min_api_calls": flips,
+        "throttled_responses": sum(1 for entry in fake.request_log if entry.status == 429),
+        "failed_outcomes": sum(1 for outcome in outcomes if not outcome.ok),
+        "quantities_not_applied": wrong,
+        "wall_s": round(wall, 3),
+        "cpu_s": round(cpu, 3),
+        "virtual_wait_s": round(clock.waited - waited_before, 3),
+        "warm_up_calls": dict(warm_up),
+        "note": "no store: only availability flips are written; "
+        "token, quota and product reads are the warm-up",
+    }
+
+
+BENCHES = {"shopify": bench_shopify, "meta": bench_meta, "woo": bench_woo, "google": bench_google}
 
 
 def main() -> None:

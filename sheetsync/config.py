@@ -372,6 +372,28 @@ def service_account_info(
             f"{where} is not set and ${SERVICE_ACCOUNT_ENV} is empty: give the path of the service "
             "account's JSON key in one of them (or the key itself in the variable)"
         )
+    return _key_info(text, source, where)
+
+
+def channel_service_account(
+    settings: Settings, channel: ChannelSettings, environ: Mapping[str, str]
+) -> dict[str, Any]:
+    """A channel's service-account key from ``SHEETSYNC__<NAME>__SERVICE_ACCOUNT`` (a path or the JSON).
+
+    Raises:
+        ConfigError: naming the variable; never the key's content.
+    """
+    value = channel_secret(settings, channel, "SERVICE_ACCOUNT", environ)
+    variable = f"SHEETSYNC__{channel.name.upper()}__SERVICE_ACCOUNT"
+    where = f"{settings.source}: channels.{channel.name}"
+    if value.startswith("{"):
+        return _key_info(value, f"${variable}", where)
+    source = f"{value} (from ${variable})"
+    return _key_info(_read_key(Path(value), source, where), source, where)
+
+
+def _key_info(text: str, source: str, where: str) -> dict[str, Any]:
+    """A service account's JSON key, checked for what signing in needs."""
     try:
         info = json.loads(text)
     except json.JSONDecodeError:

@@ -21,15 +21,22 @@ from types import FrameType
 import schedule
 
 from sheetsync.channels import Channel, OrderSource
+from sheetsync.channels.google_merchant import GoogleMerchantChannel
+from sheetsync.channels.meta import MetaChannel
 from sheetsync.channels.sandbox import SandboxChannel
 from sheetsync.channels.shopify import ShopifyChannel
+from sheetsync.channels.woocommerce import WooCommerceChannel
 from sheetsync.config import (
     AirtableMaster,
+    MerchantCenter,
+    MetaCatalog,
     Settings,
     ShopifyShop,
+    WooStore,
     WorkbookMaster,
     airtable_token,
     channel_secret,
+    channel_service_account,
     service_account_info,
 )
 from sheetsync.core import ledger as ledger_
@@ -46,7 +53,7 @@ from sheetsync.core.plan import (
     volume_guard,
 )
 from sheetsync.core.state import WorkerState, parse_state, state_cells
-from sheetsync.errors import ConfigError, SyncError
+from sheetsync.errors import SyncError
 from sheetsync.model import ChannelName, OrderLine, PushOutcome, Sku, StatusUpdate
 from sheetsync.stores import MasterStore, airtable
 from sheetsync.stores.google_sheets import GoogleSheetsStore, connect
@@ -243,10 +250,41 @@ def open_channels(
                     base_url=platform.base_url,
                 )
             )
-        elif platform is None:
-            channels.append(SandboxChannel(c.name, clock, lag_s=c.lag_s, skus=c.skus))
+        elif isinstance(platform, MetaCatalog):
+            channels.append(
+                MetaChannel(
+                    c.name,
+                    catalog_id=platform.catalog,
+                    token=channel_secret(settings, c, "TOKEN", environ),
+                    api_version=platform.api_version,
+                    base_url=platform.base_url,
+                )
+            )
+        elif isinstance(platform, MerchantCenter):
+            channels.append(
+                GoogleMerchantChannel(
+                    c.name,
+                    account=platform.account,
+                    data_source=platform.data_source,
+                    content_language=platform.content_language,
+                    feed_label=platform.feed_label,
+                    service_account_info=channel_service_account(settings, c, environ),
+                    store_code=platform.store_code,
+                    threshold=platform.out_of_stock_at,
+                    base_url=platform.base_url,
+                )
+            )
+        elif isinstance(platform, WooStore):
+            channels.append(
+                WooCommerceChannel(
+                    c.name,
+                    site=platform.site,
+                    consumer_key=channel_secret(settings, c, "CONSUMER_KEY", environ),
+                    consumer_secret=channel_secret(settings, c, "CONSUMER_SECRET", environ),
+                )
+            )
         else:
-            raise ConfigError(f"{settings.source}: channels.{c.name}: kind {c.kind} is not built yet")
+            channels.append(SandboxChannel(c.name, clock, lag_s=c.lag_s, skus=c.skus))
     return channels
 
 

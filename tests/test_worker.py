@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -11,9 +12,14 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
+from sheetsync.channels import OrderSource
+from sheetsync.channels.google_merchant import GoogleMerchantChannel
+from sheetsync.channels.meta import MetaChannel
 from sheetsync.channels.sandbox import SandboxChannel
+from sheetsync.channels.shopify import ShopifyChannel
+from sheetsync.channels.woocommerce import WooCommerceChannel
 from sheetsync.config import Settings, load
-from sheetsync.errors import TransientError
+from sheetsync.errors import ConfigError, TransientError
 from sheetsync.model import (
     INVENTORY_SHEET,
     LEDGER_SHEET,
@@ -28,7 +34,9 @@ from sheetsync.model import (
     header_key,
 )
 from sheetsync.stores.workbook import WorkbookStore, create_workbook
-from sheetsync.worker import run_cycle, run_forever
+from sheetsync.worker import open_channels, run_cycle, run_forever
+
+from .stores.conftest import generated_key
 
 CONFIG = """
 [master]
@@ -356,3 +364,63 @@ def test_run_forever_runs_each_channel_at_its_interval_and_stops_cleanly(world: 
     assert seen[0] == {"shopify", "facebook", "google"}
     assert all("google" not in due for due in seen[1:])  # its interval has not come round
     assert {"shopify", "facebook"} <= set().union(*seen[1:])
+
+
+KEY_PEM = generated_key()["private_key"]
+PLATFORMS = """
+[master]
+kind = "workbook"
+path = "inventory.xlsx"
+
+[channels.shop]
+kind = "shopify"
+shop = "my-store"
+location = "Warehouse"
+
+[channels.facebook]
+kind = "meta"
+catalog = "1234567890"
+
+[channels.woo]
+kind = "woocommerce"
+site = "https://shop.example.com"
+
+[channels.google]
+kind = "google_merchant"
+account = "123"
+data_source = "456"
+"""
+
+
+def test_open_channels_builds_each_platform_with_its_secrets(tmp_path: Path) -> None:
+    (tmp_path / "sheetsync.toml").write_text(PLATFORMS, encoding="utf-8")
+    settings = load(tmp_path / "sheetsync.toml")
+    environ = {
+        "SHEETSYNC__SHOP__TOKEN": "shpat_x",
+        "SHEETSYNC__FACEBOOK__TOKEN": "EAAB_x",
+        "SHEETSYNC__WOO__CONSUMER_KEY": "ck_x",
+        "SHEETSYNC__WOO__CONSUMER_SECRET": "cs_x",
+        "SHEETSYNC__GOOGLE__SERVICE_ACCOUNT": json.dumps(
+            {
+                "client_email": "bot@p.iam.gserviceaccount.com",
+                "private_key": KEY_PEM,
+                "token_uri": "https://t",
+            }
+        ),
+    }
+
+    channels = open_channels(settings, lambda: datetime.now(UTC), environ)
+
+    assert [type(c) for c in channels] == [
+        ShopifyChannel,
+        MetaChannel,
+        WooCommerceChannel,
+        GoogleMerchantChannel,
+    ]
+    assert [c.name for c in channels] == ["shop", "facebook", "woo", "google"]
+    assert [isinstance(c, OrderSource) for c in channels] == [True, False, True, False]  # receive only
+    for channel in channels:
+        channel.close()  # type: ignore[attr-defined]
+    del environ["SHEETSYNC__WOO__CONSUMER_SECRET"]
+    with pytest.raises(ConfigError, match=r"\$SHEETSYNC__WOO__CONSUMER_SECRET is empty"):
+        open_channels(settings, lambda: datetime.now(UTC), environ)

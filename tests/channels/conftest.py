@@ -13,15 +13,26 @@ from typing import Protocol
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from graphql import GraphQLSchema
 
 from sheetsync.channels import Channel
+from sheetsync.channels.google_merchant import GoogleMerchantChannel
+from sheetsync.channels.meta import MetaChannel
 from sheetsync.channels.sandbox import SandboxChannel
 from sheetsync.channels.shopify import ShopifyChannel
+from sheetsync.channels.woocommerce import WooCommerceChannel
 from sheetsync.model import ChannelName, Sku
+from sheetsync.testing.merchant import FakeMerchant, load_discovery
+from sheetsync.testing.meta import FakeMeta
 from sheetsync.testing.shopify import FakeShopify, load_schema
+from sheetsync.testing.woocommerce import FakeWooCommerce
 
 SHOPIFY_REFERENCE = Path(__file__).resolve().parents[2] / ".." / "shared" / "reference" / "shopify"
+WOO_REFERENCE = Path(__file__).resolve().parents[2] / ".." / "shared" / "reference" / "woocommerce"
+META_REFERENCE = Path(__file__).resolve().parents[2] / ".." / "shared" / "reference" / "meta"
+DISCOVERY = Path(__file__).resolve().parents[2] / ".." / "shared" / "reference" / "discovery"
 
 
 class ChannelBackend(Protocol):
@@ -123,6 +134,149 @@ class ShopifyBackend:
         """Shopify applies a set at once: nothing to wait for."""
 
 
-@pytest.fixture(params=["sandbox", "shopify"])
+class MetaBackend:
+    """The real MetaChannel over FakeMeta in-process; push-only (Meta ended on-site checkout)."""
+
+    sells = False
+
+    catalog = "555000111"
+    token = "EAAG_contract_token"
+
+    def __init__(self) -> None:
+        self.clock = FakeClock()
+        self.fake = FakeMeta(META_REFERENCE / "catalog_sdk_summary.json", now=self.clock)
+
+    def make(self, skus: list[str]) -> Channel:
+        self.fake.create_catalog(self.catalog, self.token)
+        for sku in skus:
+            # Listed by the merchant without a quantity to sell yet: read_levels leaves it out.
+            self.fake.add_product(self.catalog, sku, availability="in stock")
+        return MetaChannel(
+            ChannelName("meta"),
+            catalog_id=self.catalog,
+            token=self.token,
+            client=httpx.Client(transport=httpx.MockTransport(self.fake)),
+            sleep=self.clock.sleep,
+            clock=self.clock,
+        )
+
+    def sell(self, sku: str, quantity: int) -> str:
+        raise NotImplementedError("Meta has no checkout since 2025-09-04")
+
+    def cancel(self, order_id: str) -> None:
+        raise NotImplementedError("Meta has no checkout since 2025-09-04")
+
+    def settle(self) -> None:
+        """Let Meta finish processing batches a push left open."""
+        self.clock.sleep(self.fake.processing_delay_s)
+
+
+class WooBackend:
+    """The real WooCommerceChannel over FakeWooCommerce in-process (httpx.MockTransport)."""
+
+    sells = True
+
+    site = "contract.example.com"
+    key = "ck_contract_key"
+    secret = "cs_contract_secret"
+
+    def __init__(self) -> None:
+        self.clock = FakeClock()
+        self.fake = FakeWooCommerce(
+            WOO_REFERENCE / "rest_v3_reference.json",
+            consumer_key=self.key,
+            consumer_secret=self.secret,
+            now=self.clock,
+        )
+
+    def make(self, skus: list[str]) -> Channel:
+        for sku in skus:
+            self.fake.add_product(sku)  # listed, stock not managed yet: read_levels leaves it out
+        return WooCommerceChannel(
+            ChannelName("woo"),
+            site=self.site,
+            consumer_key=self.key,
+            consumer_secret=self.secret,
+            client=httpx.Client(transport=httpx.MockTransport(self.fake)),
+            sleep=self.clock.sleep,
+            clock=self.clock,
+        )
+
+    def sell(self, sku: str, quantity: int) -> str:
+        return str(self.fake.place_order([(sku, quantity)], status="processing"))
+
+    def cancel(self, order_id: str) -> None:
+        self.fake.set_status(int(order_id), "cancelled")
+
+    def settle(self) -> None:
+        """WooCommerce applies a batch at once: nothing to wait for."""
+
+
+class GoogleBackend:
+    """GoogleMerchantChannel over FakeMerchant in-process, with a store so quantities are real."""
+
+    sells = False  # push-only: Google sends us no orders
+    account = "4242"
+    key = "bot@shop-project.iam.gserviceaccount.com"
+
+    def __init__(self) -> None:
+        self.clock = FakeClock()
+        self.fake = FakeMerchant(load_discovery(DISCOVERY), now=self.clock)
+
+    def make(self, skus: list[str]) -> Channel:
+        info = merchant_key()
+        self.fake.add_service_account(info)
+        self.fake.create_account(self.account, users=[info["client_email"]])
+        for sku in skus:
+            self.fake.add_product(self.account, sku)
+        return GoogleMerchantChannel(
+            ChannelName("google"),
+            account=self.account,
+            data_source="1",
+            content_language="en",
+            feed_label="US",
+            service_account_info=info,
+            store_code="STORE-1",
+            client=httpx.Client(transport=httpx.MockTransport(self.fake)),
+            sleep=self.clock.sleep,
+            clock=self.clock,
+        )
+
+    def sell(self, sku: str, quantity: int) -> str:
+        raise NotImplementedError("Google takes no orders for us")
+
+    def cancel(self, order_id: str) -> None:
+        raise NotImplementedError("Google takes no orders for us")
+
+    def settle(self) -> None:
+        """Move past Google's processing delay, so the processed view shows what was pushed."""
+        self.clock.sleep(self.fake.processing_delay_s + 1)
+
+
+@functools.cache
+def merchant_key(email: str = GoogleBackend.key) -> dict[str, str]:
+    """A real service-account key (RSA generation is slow: one per session)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return {
+        "type": "service_account",
+        "project_id": "shop-project",
+        "private_key_id": "k1",
+        "private_key": pem.decode(),
+        "client_email": email,
+        "client_id": "1",
+        "token_uri": "https://oauth2.googleapis.com/token",
+    }
+
+
+@pytest.fixture(params=["sandbox", "shopify", "meta", "woo", "google"])
 def backend(request: pytest.FixtureRequest) -> ChannelBackend:
-    return {"sandbox": SandboxBackend, "shopify": ShopifyBackend}[request.param]()
+    return {
+        "sandbox": SandboxBackend,
+        "shopify": ShopifyBackend,
+        "meta": MetaBackend,
+        "woo": WooBackend,
+        "google": GoogleBackend,
+    }[request.param]()
