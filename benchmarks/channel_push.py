@@ -32,6 +32,7 @@ from sheetsync.channels.meta import MetaChannel
 from sheetsync.channels.shopify import ShopifyChannel
 from sheetsync.channels.woocommerce import WooCommerceChannel
 from sheetsync.model import ChannelName, Sku, StockLevel
+from sheetsync.testing.keys import service_account_key
 from sheetsync.testing.merchant import FakeMerchant, load_discovery
 from sheetsync.testing.meta import FakeMeta
 from sheetsync.testing.shopify import FakeShopify, load_schema
@@ -261,19 +262,8 @@ def push_all(push: Callable[[list[StockLevel]], Any], levels: list[StockLevel], 
 
 def bench_google(skus: int, changed_share: float, seed: int) -> dict[str, Any]:
     """Online availability only (no store): a changed quantity costs a call only when it flips."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
     discovery = Path(__file__).resolve().parents[1] / ".." / "shared" / "reference" / "discovery"
-    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    info = {
-        "type": "service_account",
-        "private_key": private.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ).decode(),
-        "client_email": "bench@shop-project.iam.gserviceaccount.com",
-        "token_uri": "https://oauth2.googleapis.com/token",
-    }
+    info = service_account_key("bench@shop-project.iam.gserviceaccount.com")
     clock = VirtualClock()
     fake = FakeMerchant(load_discovery(discovery), now=clock)
     fake.add_service_account(info)

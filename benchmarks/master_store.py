@@ -28,9 +28,6 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-
 from sheetsync.channels.sandbox import SandboxChannel
 from sheetsync.config import AIRTABLE_TOKEN_ENV, SERVICE_ACCOUNT_ENV, load
 from sheetsync.model import INVENTORY_SHEET
@@ -39,6 +36,7 @@ from sheetsync.stores.airtable import RATE_PER_SECOND, AirtableStore
 from sheetsync.stores.airtable import connect as connect_airtable
 from sheetsync.testing.airtable import OWNER, AccessToken, FakeAirtable, FieldSpec
 from sheetsync.testing.google_sheets import FakeSheets, SheetSpec
+from sheetsync.testing.keys import service_account_key
 from sheetsync.testing.wire import serve
 from sheetsync.worker import open_store, run_cycle
 
@@ -140,18 +138,7 @@ def fake_process(store: str, skus: int, conn: Connection) -> None:
 
 
 def key_json(base_url: str) -> str:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    return json.dumps(
-        {
-            "type": "service_account",
-            "client_email": ACCOUNT,
-            "private_key": pem.decode(),
-            "token_uri": f"{base_url}/token",
-        }
-    )
+    return json.dumps(service_account_key(ACCOUNT, f"{base_url}/token"))
 
 
 def main() -> None:

@@ -17,8 +17,6 @@ from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from openpyxl import load_workbook
 from rich.console import Console
 from rich.live import Live
@@ -31,6 +29,7 @@ from sheetsync.model import INVENTORY_SHEET, ChannelName, Sku, header_key
 from sheetsync.stores import MasterStore
 from sheetsync.stores.workbook import WorkbookStore, create_workbook
 from sheetsync.testing.google_sheets import FakeSheets, SheetSpec
+from sheetsync.testing.keys import service_account_key
 from sheetsync.testing.wire import serve
 from sheetsync.worker import open_store, run_cycle
 
@@ -110,23 +109,13 @@ def run_demo(
     with serve(fake) as base_url:
         master = GoogleSheetsMaster(sheet, None, base_url)
         google = dataclasses.replace(settings, master=master)
-        result = _simulate(
-            open_store(google, {SERVICE_ACCOUNT_ENV: _demo_key(base_url)}), google, seed, console, clock
-        )
+        # A throwaway key: the sign-in to the fake is signed for real.
+        key = json.dumps(service_account_key(DEMO_ACCOUNT, f"{base_url}/token"))
+        result = _simulate(open_store(google, {SERVICE_ACCOUNT_ENV: key}), google, seed, console, clock)
     console.print(
         f"Google Sheets fake: {fake.count('spreadsheets.values.batchGet')} reads of the whole sheet"
     )
     return result
-
-
-def _demo_key(token_host: str) -> str:
-    """A throwaway service-account key: the sign-in to the fake is signed for real."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    info = {"client_email": DEMO_ACCOUNT, "private_key": pem.decode(), "token_uri": f"{token_host}/token"}
-    return json.dumps({"type": "service_account", **info})
 
 
 @dataclasses.dataclass

@@ -34,9 +34,8 @@ from sheetsync.model import (
     header_key,
 )
 from sheetsync.stores.workbook import WorkbookStore, create_workbook
+from sheetsync.testing.keys import service_account_key
 from sheetsync.worker import open_channels, run_cycle, run_forever
-
-from .stores.conftest import generated_key
 
 CONFIG = """
 [master]
@@ -366,7 +365,7 @@ def test_run_forever_runs_each_channel_at_its_interval_and_stops_cleanly(world: 
     assert {"shopify", "facebook"} <= set().union(*seen[1:])
 
 
-KEY_PEM = generated_key()["private_key"]
+KEY_PEM = service_account_key("bot@p.iam.gserviceaccount.com")["private_key"]
 PLATFORMS = """
 [master]
 kind = "workbook"

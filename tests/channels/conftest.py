@@ -13,8 +13,6 @@ from typing import Protocol
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from graphql import GraphQLSchema
 
 from sheetsync.channels import Channel
@@ -24,6 +22,7 @@ from sheetsync.channels.sandbox import SandboxChannel
 from sheetsync.channels.shopify import ShopifyChannel
 from sheetsync.channels.woocommerce import WooCommerceChannel
 from sheetsync.model import ChannelName, Sku
+from sheetsync.testing.keys import service_account_key
 from sheetsync.testing.merchant import FakeMerchant, load_discovery
 from sheetsync.testing.meta import FakeMeta
 from sheetsync.testing.shopify import FakeShopify, load_schema
@@ -256,19 +255,7 @@ class GoogleBackend:
 @functools.cache
 def merchant_key(email: str = GoogleBackend.key) -> dict[str, str]:
     """A real service-account key (RSA generation is slow: one per session)."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    return {
-        "type": "service_account",
-        "project_id": "shop-project",
-        "private_key_id": "k1",
-        "private_key": pem.decode(),
-        "client_email": email,
-        "client_id": "1",
-        "token_uri": "https://oauth2.googleapis.com/token",
-    }
+    return service_account_key(email)
 
 
 @pytest.fixture(params=["sandbox", "shopify", "meta", "woo", "google"])

@@ -15,8 +15,6 @@ from typing import Any, Protocol
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from openpyxl import Workbook, load_workbook
 from openpyxl.worksheet.worksheet import Worksheet
 
@@ -37,6 +35,7 @@ from sheetsync.stores.google_sheets import GoogleSheetsStore, connect
 from sheetsync.stores.workbook import WorkbookStore
 from sheetsync.testing.airtable import OWNER, AccessToken, FakeAirtable, FieldSpec
 from sheetsync.testing.google_sheets import FakeSheets, SheetSpec
+from sheetsync.testing.keys import service_account_key
 from sheetsync.testing.wire import HandlerAdapter
 
 LAYOUT = Layout(channels=((ChannelName("shopify"), "Shopify"), (ChannelName("meta"), "Meta Shop")))
@@ -227,24 +226,7 @@ class WorkbookBackend:
 SERVICE_ACCOUNT = "sheetsync-bot@shop-project.iam.gserviceaccount.com"
 
 
-def generated_key(email: str = SERVICE_ACCOUNT) -> dict[str, str]:
-    """A real, freshly generated service-account key: the JWT grant is signed for real."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    return {
-        "type": "service_account",
-        "project_id": "shop-project",
-        "private_key_id": "k1",
-        "private_key": pem.decode(),
-        "client_email": email,
-        "client_id": "1",
-        "token_uri": "https://oauth2.googleapis.com/token",
-    }
-
-
-_KEY = generated_key()  # RSA generation is slow; one key serves every test
+_KEY = service_account_key(SERVICE_ACCOUNT)  # RSA generation is slow; one key serves every test
 
 
 class GoogleSheetsBackend:

@@ -13,13 +13,12 @@ import gspread
 import httpx
 import pytest
 import requests
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from google.auth.transport.requests import AuthorizedSession, Request
 from google.oauth2 import service_account
 from gspread.utils import InsertDataOption
 
 from sheetsync.testing.google_sheets import FakeSheets, SheetsCall, SheetSpec
+from sheetsync.testing.keys import service_account_key
 from sheetsync.testing.wire import HandlerAdapter, RewriteAdapter, serve
 
 REFERENCE = Path(__file__).resolve().parents[2] / ".." / "shared" / "reference" / "sheets"
@@ -181,19 +180,7 @@ def values_url(book: str, a1: str, action: str = "") -> str:
 @pytest.fixture(scope="module")
 def service_account_info() -> dict[str, str]:
     """A service-account JSON with a freshly generated key, as Google's console hands it out."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    return {
-        "type": "service_account",
-        "project_id": "sheetsync-test",
-        "private_key_id": "key-1",
-        "private_key": pem,
-        "client_email": CALLER,
-        "client_id": "1",
-        "token_uri": "https://oauth2.googleapis.com/token",
-    }
+    return service_account_key(CALLER)
 
 
 def service_account_client(

@@ -12,10 +12,9 @@ import google.auth.transport.requests
 import httpx
 import pytest
 import requests
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from google.oauth2 import service_account
 
+from sheetsync.testing.keys import service_account_key
 from sheetsync.testing.merchant import (
     CONTENT_SCOPE,
     DISCOVERY_FILES,
@@ -44,18 +43,7 @@ class Clock:
 
 def make_key(email: str = "bot@shop-project.iam.gserviceaccount.com") -> dict[str, str]:
     """A real service-account key, so the JWT grant is signed and verified for real."""
-    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = private.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    return {
-        "type": "service_account",
-        "private_key_id": "k1",
-        "private_key": pem.decode(),
-        "client_email": email,
-        "client_id": "1",
-        "token_uri": "https://oauth2.googleapis.com/token",
-    }
+    return service_account_key(email)
 
 
 @pytest.fixture(scope="module")
