@@ -68,6 +68,8 @@ from urllib.parse import unquote
 
 import httpx
 
+from sheetsync.testing.wire import Fault, FaultScript
+
 Json = Any  # a decoded JSON value; the API's shapes are checked where they are used
 
 Operation = Literal[
@@ -466,14 +468,6 @@ class _Iterator:
     table_id: str
     remaining: list[str]
     last_used: float
-
-
-@dataclass(frozen=True, slots=True)
-class _Fault:
-    status: int
-    response: httpx.Response | None
-    exception: Exception | None
-    applied: bool
 
 
 def _empty(value: Json) -> bool:
@@ -1281,7 +1275,7 @@ class FakeAirtable:
         self._hits: dict[str, deque[float]] = {}
         self._penalty_until: dict[str, float] = {}
         self._usage: dict[str, tuple[tuple[int, int], int]] = {}  # workspace -> (month, calls)
-        self._faults: dict[str, deque[_Fault]] = {}
+        self._faults = FaultScript()
         self._lock = threading.RLock()
         self.request_log: list[LoggedRequest] = []
         self.before_request: Callable[[AirtableCall], None] | None = None
@@ -1449,11 +1443,10 @@ class FakeAirtable:
         wire adapters), else Airtable's error body for ``status``. With ``applied`` the request
         takes effect first and only its answer is lost, as when a connection drops late.
         """
-        if response is not None and exception is not None:
-            raise ValueError("give a response or an exception, not both")
         with self._lock:
-            queue = self._faults.setdefault(operation, deque())
-            queue.extend(_Fault(status, response, exception, applied) for _ in range(times))
+            self._faults.add(
+                operation, status, response=response, exception=exception, times=times, applied=applied
+            )
 
     def count(self, operation: str) -> int:
         """How many requests of ``operation`` were received (faulted and refused ones included)."""
@@ -1470,8 +1463,7 @@ class FakeAirtable:
             operation = route.operation if route else "unknown"
             query = tuple(request.url.params.multi_items())
             self.request_log.append(LoggedRequest(operation, request.method, unquote(raw_path), query))
-            queue = self._faults.get(operation)
-            fault = queue.popleft() if queue else None
+            fault = self._faults.next(operation)
             if fault and not fault.applied:
                 return _fire(fault)
             try:
@@ -1960,12 +1952,12 @@ class FakeAirtable:
         record.modified_by = author
 
 
-def _fire(fault: _Fault) -> httpx.Response:
-    if fault.response is not None:
-        return fault.response
-    if fault.exception is not None:
-        raise fault.exception
-    body = _STATUS_BODIES.get(fault.status)
+def _fire(fault: Fault) -> httpx.Response:
+    return fault.fire(_status_body)
+
+
+def _status_body(status: int) -> httpx.Response:
+    body = _STATUS_BODIES.get(status)
     if body is None:  # Airtable documents these statuses without a body
-        body = {"error": {"type": "SERVER_ERROR", "message": f"FakeAirtable scripted a {fault.status}"}}
-    return _json_response(body, fault.status)
+        body = {"error": {"type": "SERVER_ERROR", "message": f"FakeAirtable scripted a {status}"}}
+    return _json_response(body, status)

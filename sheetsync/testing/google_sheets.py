@@ -61,6 +61,8 @@ from urllib.parse import parse_qs, unquote
 
 import httpx
 
+from sheetsync.testing.wire import Fault, FaultScript
+
 Json = Any  # a decoded JSON value; the API's shapes are checked where they are used
 
 Operation = Literal[
@@ -910,14 +912,6 @@ class _Grant:
     expires_at: float | None
 
 
-@dataclass(frozen=True, slots=True)
-class _Fault:
-    status: int
-    response: httpx.Response | None
-    exception: Exception | None
-    applied: bool
-
-
 def _route(method: str, raw_path: str) -> tuple[Operation, str, str | None] | None:
     """Operation, spreadsheet id and A1 range of a Sheets URL path (still percent-encoded)."""
     prefix = "/v4/spreadsheets/"
@@ -1068,7 +1062,7 @@ class FakeSheets:
         self._project_number = project_number
         self._new_sheet_id = new_sheet_id or (lambda: self._rng.randrange(1, 2**31))
         self._books: dict[str, _Book] = {}
-        self._faults: dict[str, deque[_Fault]] = {}
+        self._faults = FaultScript()
         self._lock = threading.RLock()
         self.request_log: list[LoggedRequest] = []
         self.before_request: Callable[[SheetsCall], None] | None = None
@@ -1234,11 +1228,10 @@ class FakeSheets:
         wire adapters), else a Google error body for ``status``. With ``applied`` the request
         takes effect first and only its answer is lost, as when a connection drops late.
         """
-        if response is not None and exception is not None:
-            raise ValueError("give a response or an exception, not both")
         with self._lock:
-            queue = self._faults.setdefault(operation, deque())
-            queue.extend(_Fault(status, response, exception, applied) for _ in range(times))
+            self._faults.add(
+                operation, status, response=response, exception=exception, times=times, applied=applied
+            )
 
     def count(self, operation: str) -> int:
         """How many requests of ``operation`` were received (faulted and refused ones included)."""
@@ -1255,8 +1248,7 @@ class FakeSheets:
             operation = "oauth2.token" if raw_path == "/token" else route[0] if route else "unknown"
             query = tuple(request.url.params.multi_items())
             self.request_log.append(LoggedRequest(operation, request.method, unquote(raw_path), query))
-            queue = self._faults.get(operation)
-            fault = queue.popleft() if queue else None
+            fault = self._faults.next(operation)
             if fault and not fault.applied:
                 return self._fire(fault, operation)
             try:
@@ -1272,14 +1264,13 @@ class FakeSheets:
                 answer = rejected.response
             return self._fire(fault, operation) if fault else answer
 
-    def _fire(self, fault: _Fault, operation: str) -> httpx.Response:
-        if fault.response is not None:
-            return fault.response
-        if fault.exception is not None:
-            raise fault.exception
-        if fault.status == 429:
-            return _quota_body("Read" if operation in _READS else "Write", self._project_number)
-        return _rpc_error(fault.status)
+    def _fire(self, fault: Fault, operation: str) -> httpx.Response:
+        kind: Literal["Read", "Write"] = "Read" if operation in _READS else "Write"
+
+        def body(status: int) -> httpx.Response:
+            return _quota_body(kind, self._project_number) if status == 429 else _rpc_error(status)
+
+        return fault.fire(body)
 
     def _issue_token(self, request: httpx.Request) -> httpx.Response:
         form = parse_qs(request.content.decode())

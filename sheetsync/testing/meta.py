@@ -57,6 +57,8 @@ from urllib.parse import parse_qsl, urlencode
 
 import httpx
 
+from sheetsync.testing.wire import Fault, FaultScript
+
 Json = Any
 
 MAX_BATCH_ITEMS = 5000  #: records per items_batch call (docs_facts.items_batch.limits)
@@ -111,13 +113,6 @@ class _Catalog:
     batches: dict[str, _Batch] = field(default_factory=dict)
     batch_calls: deque[float] = field(default_factory=deque)
     next_item: int = 0
-
-
-@dataclass(slots=True)
-class _Fault:
-    status: int = 500
-    response: httpx.Response | None = None
-    exception: Exception | None = None
 
 
 class _Refused(Exception):
@@ -215,7 +210,7 @@ class FakeMeta:
         self.error_sample = error_sample
         self._catalogs: dict[str, _Catalog] = {}
         self._tokens: dict[str, set[str]] = {}
-        self._faults: dict[str, deque[_Fault]] = {}
+        self._faults = FaultScript()
         self._lock = threading.RLock()
         self.request_log: list[LoggedRequest] = []
 
@@ -259,8 +254,7 @@ class FakeMeta:
     ) -> None:
         """Make the next ``times`` requests to ``edge`` fail (a status, an answer, or a raised error)."""
         with self._lock:
-            queue = self._faults.setdefault(edge, deque())
-            queue.extend(_Fault(status, response, exception) for _ in range(times))
+            self._faults.add(edge, status, response=response, exception=exception, times=times)
 
     def count(self, edge: str) -> int:
         """How many requests reached ``edge`` (refused and faulted ones included)."""
@@ -278,8 +272,8 @@ class FakeMeta:
             catalog_id = match["catalog"] if match else ""
             code = None
             try:
-                fault = self._faults.get(edge)
-                answer = self._fire(fault.popleft()) if fault else self._answer(request, match, params)
+                fault = self._faults.next(edge)
+                answer = self._fire(fault) if fault else self._answer(request, match, params)
             except _Refused as refused:
                 answer = refused.response
             except httpx.TransportError:
@@ -300,13 +294,9 @@ class FakeMeta:
         self.request_log.append(LoggedRequest(method, edge, catalog, kept, status, code))
 
     @staticmethod
-    def _fire(fault: _Fault) -> httpx.Response:
-        if fault.exception is not None:
-            raise fault.exception
-        if fault.response is not None:
-            return fault.response
+    def _fire(fault: Fault) -> httpx.Response:
         # Graph's "unknown error" envelope for a server-side failure.  # unrecorded
-        return graph_error("An unknown error has occurred.", 1, status=fault.status)
+        return fault.fire(lambda status: graph_error("An unknown error has occurred.", 1, status=status))
 
     @staticmethod
     def _params(request: httpx.Request) -> dict[str, str]:

@@ -81,7 +81,6 @@ import re
 import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,6 +131,8 @@ from graphql import (
     value_from_ast_untyped,
 )
 from graphql import ListValueNode as _ListValueNode
+
+from sheetsync.testing.wire import Fault, FaultScript
 
 Json = Any  # a decoded JSON value; the API's shapes are checked where they are used
 _T = TypeVar("_T")
@@ -414,14 +415,6 @@ class _Version:
     @property
     def strict(self) -> bool:
         return self.name >= STRICT_INVENTORY_FROM
-
-
-@dataclass(frozen=True, slots=True)
-class _Fault:
-    status: int
-    response: httpx.Response | None
-    exception: Exception | None
-    applied: bool
 
 
 class _Rejected(Exception):
@@ -1043,7 +1036,7 @@ class FakeShopify:
         self.app_secret = app_secret or f"shpss_{self._rng.getrandbits(128):032x}"
         self._shops: dict[str, _Shop] = {}
         self._next_id = 1_000_001
-        self._faults: dict[str, deque[_Fault]] = {}
+        self._faults = FaultScript()
         self._lock = threading.RLock()
         self.request_log: list[LoggedRequest] = []
         self.before_request: Callable[[ShopifyCall], None] | None = None
@@ -1212,11 +1205,10 @@ class FakeShopify:
         Shopify-style body. With ``applied`` the request takes effect first and only its answer
         is lost, as when a connection drops late.
         """
-        if response is not None and exception is not None:
-            raise ValueError("give a response or an exception, not both")
         with self._lock:
-            queue = self._faults.setdefault(root_field, deque())
-            queue.extend(_Fault(status, response, exception, applied) for _ in range(times))
+            self._faults.add(
+                root_field, status, response=response, exception=exception, times=times, applied=applied
+            )
 
     def count(self, root_field: str) -> int:
         """How many requests selected ``root_field`` (refused, throttled and faulted ones included)."""
@@ -1356,19 +1348,11 @@ class FakeShopify:
         answer = self._run(shop, version, document, operation, variables, operation_name, entry, headers)
         return self._fire(fault) if fault is not None else answer
 
-    def _take_fault(self, fields: Iterable[str]) -> _Fault | None:
-        for name in fields:
-            queue = self._faults.get(name)
-            if queue:
-                return queue.popleft()
-        return None
+    def _take_fault(self, fields: Iterable[str]) -> Fault | None:
+        return next((fault for name in fields if (fault := self._faults.next(name))), None)
 
-    def _fire(self, fault: _Fault) -> httpx.Response:
-        if fault.response is not None:
-            return fault.response
-        if fault.exception is not None:
-            raise fault.exception
-        return _json_response({"errors": _reason(fault.status)}, fault.status)  # unrecorded body
+    def _fire(self, fault: Fault) -> httpx.Response:
+        return fault.fire(lambda status: _json_response({"errors": _reason(status)}, status))  # unrecorded
 
     def _run(
         self,

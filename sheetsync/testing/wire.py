@@ -19,8 +19,10 @@ import http
 import io
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit, urlunsplit
 
@@ -222,3 +224,53 @@ def _handler_class(handler: Handler) -> type[BaseHTTPRequestHandler]:
             """Stay quiet: the stdlib line holds the query string, and ``_relay`` logs already."""
 
     return _Relay
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """One scripted failure: a canned ``response``, a raised ``exception``, else ``status``.
+
+    With ``applied`` the request takes effect first and only its answer is lost, as when a
+    connection drops late.
+    """
+
+    status: int
+    response: httpx.Response | None = None
+    exception: Exception | None = None
+    applied: bool = False
+
+    def fire(self, body: Callable[[int], httpx.Response]) -> httpx.Response:
+        """The failure: the canned response, the exception raised, or ``body(status)``."""
+        if self.response is not None:
+            return self.response
+        if self.exception is not None:
+            raise self.exception
+        return body(self.status)
+
+
+class FaultScript:
+    """Failures scripted per operation, taken in FIFO order; the fake's lock guards it."""
+
+    def __init__(self) -> None:
+        self._queues: dict[str, deque[Fault]] = {}
+
+    def add(
+        self,
+        operation: str,
+        status: int,
+        *,
+        response: httpx.Response | None = None,
+        exception: Exception | None = None,
+        times: int = 1,
+        applied: bool = False,
+    ) -> None:
+        """Fail the next ``times`` requests of ``operation`` (see :class:`Fault`)."""
+        if response is not None and exception is not None:
+            raise ValueError("give a response or an exception, not both")
+        fault = Fault(status, response, exception, applied)
+        self._queues.setdefault(operation, deque()).extend([fault] * times)
+
+    def next(self, operation: str) -> Fault | None:
+        """The failure scripted for this request of ``operation``, if any (it is used up)."""
+        queue = self._queues.get(operation)
+        return queue.popleft() if queue else None

@@ -69,6 +69,8 @@ from urllib.parse import urlencode
 
 import httpx
 
+from sheetsync.testing.wire import Fault, FaultScript
+
 Json = Any
 
 PREFIX = "/wp-json/wc/v3"
@@ -305,14 +307,6 @@ class _Order:
     stock_reduced: bool = False  #: WooCommerce's ``_order_stock_reduced``
 
 
-@dataclass(frozen=True, slots=True)
-class _Fault:
-    status: int
-    response: httpx.Response | None
-    exception: Exception | None
-    applied: bool
-
-
 class _Answer(Exception):
     """Raised to answer at once with ``response``."""
 
@@ -431,7 +425,7 @@ class FakeWooCommerce:
         self._next_id = 100
         self._products: dict[int, _Product] = {}
         self._orders: dict[int, _Order] = {}
-        self._faults: dict[str, deque[_Fault]] = {}
+        self._faults = FaultScript()
         self._lock = threading.RLock()
         self.request_log: list[LoggedRequest] = []
 
@@ -569,8 +563,9 @@ class FakeWooCommerce:
         request takes effect and only its answer is lost.
         """
         with self._lock:
-            queue = self._faults.setdefault(route, deque())
-            queue.extend(_Fault(status, response, exception, applied) for _ in range(times))
+            self._faults.add(
+                route, status, response=response, exception=exception, times=times, applied=applied
+            )
 
     def count(self, route: str) -> int:
         """How many requests went to ``route`` (refused and faulted ones included)."""
@@ -760,18 +755,15 @@ class FakeWooCommerce:
                 wp_error("woocommerce_rest_authentication_error", "Consumer secret is invalid.", 401)
             )
 
-    def _take_fault(self, route: str) -> _Fault | None:
-        queue = self._faults.get(route)
-        return queue.popleft() if queue else None
+    def _take_fault(self, route: str) -> Fault | None:
+        return self._faults.next(route)
 
     @staticmethod
-    def _fire(fault: _Fault) -> httpx.Response:
-        if fault.exception is not None:
-            raise fault.exception
-        if fault.response is not None:
-            return fault.response
-        return wp_error(
-            "internal_server_error", "There has been a critical error on this website.", fault.status
+    def _fire(fault: Fault) -> httpx.Response:
+        return fault.fire(
+            lambda status: wp_error(
+                "internal_server_error", "There has been a critical error on this website.", status
+            )
         )
 
     # -- query validation --
