@@ -22,16 +22,17 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sheetsync.channels import Channel
 from sheetsync.channels.google_merchant import GoogleMerchantChannel
 from sheetsync.channels.meta import MetaChannel
 from sheetsync.channels.shopify import ShopifyChannel
 from sheetsync.channels.woocommerce import WooCommerceChannel
-from sheetsync.model import ChannelName, Sku, StockLevel
+from sheetsync.model import ChannelName, PushOutcome, Sku, StockLevel
 from sheetsync.testing.keys import service_account_key
 from sheetsync.testing.merchant import FakeMerchant, load_discovery
 from sheetsync.testing.meta import FakeMeta
@@ -96,10 +97,7 @@ def bench_shopify(skus: int, changed_share: float, seed: int) -> dict[str, Any]:
             warm_up_calls = len(fake.request_log)
             fake.request_log.clear()
             waited_before = clock.waited
-            log("pushing...")
-            cpu, wall = time.thread_time(), time.perf_counter()
-            outcomes = push_all(channel.push, levels, channel.limits.max_batch)
-            cpu, wall = time.thread_time() - cpu, time.perf_counter() - wall
+            pushed = timed_push(channel, levels)
         finally:
             channel.close()
 
@@ -107,19 +105,12 @@ def bench_shopify(skus: int, changed_share: float, seed: int) -> dict[str, Any]:
     wrong = sum(1 for level in levels if applied[level.sku, LOCATION] != level.quantity)
     operations = Counter(entry.operation_name or "" for entry in fake.request_log)
     return {
-        "channel": "shopify",
-        "skus": skus,
-        "changed": len(levels),
-        "max_batch": channel.limits.max_batch,
+        **pushed.summary("shopify", skus, channel.limits.max_batch, clock.waited - waited_before),
         "api_calls": len(fake.request_log),
         "api_calls_by_operation": dict(operations),
         "min_api_calls": math.ceil(len(levels) / channel.limits.max_batch),
         "throttled_responses": sum(1 for entry in fake.request_log if entry.throttled),
-        "failed_outcomes": sum(1 for outcome in outcomes if not outcome.ok),
         "quantities_not_applied": wrong,
-        "wall_s": round(wall, 3),
-        "cpu_s": round(cpu, 3),
-        "virtual_wait_s": round(clock.waited - waited_before, 3),
         "warm_up_calls": warm_up_calls,
         "note": "SKU mapping cached in a warm-up step (not counted); api_calls is every request of the push",
     }
@@ -156,10 +147,7 @@ def bench_meta(skus: int, changed_share: float, seed: int) -> dict[str, Any]:
             clock=clock,
         )
         try:
-            log("pushing...")
-            cpu, wall = time.thread_time(), time.perf_counter()
-            outcomes = push_all(channel.push, levels, channel.limits.max_batch)
-            cpu, wall = time.thread_time() - cpu, time.perf_counter() - wall
+            pushed = timed_push(channel, levels)
         finally:
             channel.close()
 
@@ -167,21 +155,14 @@ def bench_meta(skus: int, changed_share: float, seed: int) -> dict[str, Any]:
     wrong = sum(1 for level in levels if applied[level.sku] != level.quantity)
     edges = Counter(entry.edge for entry in fake.request_log)
     return {
-        "channel": "meta",
-        "skus": skus,
-        "changed": len(levels),
-        "max_batch": channel.limits.max_batch,
+        **pushed.summary("meta", skus, channel.limits.max_batch, clock.waited),
         "api_calls": edges["items_batch"],
         "min_api_calls": math.ceil(len(levels) / channel.limits.max_batch),
         "status_polls": edges["check_batch_request_status"],
         "api_calls_by_edge": dict(edges),
         "throttled_responses": sum(1 for entry in fake.request_log if entry.code == 80014),
-        "failed_outcomes": sum(1 for outcome in outcomes if not outcome.ok),
-        "lagging_outcomes": sum(1 for outcome in outcomes if outcome.message.startswith("LAG:")),
+        "lagging_outcomes": sum(1 for outcome in pushed.outcomes if outcome.message.startswith("LAG:")),
         "quantities_not_applied": wrong,
-        "wall_s": round(wall, 3),
-        "cpu_s": round(cpu, 3),
-        "virtual_wait_s": round(clock.waited, 3),
         "note": "api_calls counts items_batch only (the Catalog Batch limit); status_polls apart, "
         f"with Meta processing a batch in {fake.processing_delay_s:g} s",
     }
@@ -222,42 +203,58 @@ def bench_woo(skus: int, changed_share: float, seed: int) -> dict[str, Any]:
             channel.map_skus([level.sku for level in levels])
             warm_up_calls = len(fake.request_log)
             fake.request_log.clear()
-            log("pushing...")
-            cpu, wall = time.thread_time(), time.perf_counter()
-            outcomes = push_all(channel.push, levels, channel.limits.max_batch)
-            cpu, wall = time.thread_time() - cpu, time.perf_counter() - wall
+            pushed = timed_push(channel, levels)
         finally:
             channel.close()
 
     wrong = sum(1 for level in levels if fake.stock(level.sku) != level.quantity)
     routes = Counter(entry.route for entry in fake.request_log)
     return {
-        "channel": "woo",
-        "skus": skus,
-        "changed": len(levels),
-        "max_batch": channel.limits.max_batch,
+        **pushed.summary("woo", skus, channel.limits.max_batch, clock.waited),
         "api_calls": len(fake.request_log),
         "api_calls_by_route": dict(routes),
         "min_api_calls": math.ceil(len(levels) / channel.limits.max_batch),
         "throttled_responses": sum(1 for entry in fake.request_log if entry.status == 429),
-        "failed_outcomes": sum(1 for outcome in outcomes if not outcome.ok),
         "quantities_not_applied": wrong,
-        "wall_s": round(wall, 3),
-        "cpu_s": round(cpu, 3),
-        "virtual_wait_s": round(clock.waited, 3),
         "warm_up_calls": warm_up_calls,
         "note": "simple products: one products/batch per 100; variations would add one call per parent "
         "in each push; SKU mapping cached in a warm-up step (warm_up_calls, not counted)",
     }
 
 
-def push_all(push: Callable[[list[StockLevel]], Any], levels: list[StockLevel], size: int) -> list[Any]:
-    """Push in batches of the channel's limit, as the worker does."""
-    outcomes: list[Any] = []
+@dataclass(frozen=True)
+class Pushed:
+    """One measured push: its outcomes, the pushing thread's CPU time and the wall time."""
+
+    levels: list[StockLevel]
+    outcomes: list[PushOutcome]
+    cpu_s: float
+    wall_s: float
+
+    def summary(self, channel: str, skus: int, max_batch: int, waited_s: float) -> dict[str, Any]:
+        """The figures every channel reports."""
+        return {
+            "channel": channel,
+            "skus": skus,
+            "changed": len(self.levels),
+            "max_batch": max_batch,
+            "failed_outcomes": sum(1 for outcome in self.outcomes if not outcome.ok),
+            "wall_s": round(self.wall_s, 3),
+            "cpu_s": round(self.cpu_s, 3),
+            "virtual_wait_s": round(waited_s, 3),
+        }
+
+
+def timed_push(channel: Channel, levels: list[StockLevel]) -> Pushed:
+    """Push in batches of the channel's limit, as the worker does, and time it."""
+    log("pushing...")
+    size = channel.limits.max_batch
+    outcomes: list[PushOutcome] = []
+    cpu, wall = time.thread_time(), time.perf_counter()
     for start in range(0, len(levels), size):
-        outcomes += push(levels[start : start + size])
+        outcomes += channel.push(levels[start : start + size])
         log(f"  pushed {min(start + size, len(levels))}/{len(levels)}")
-    return outcomes
+    return Pushed(levels, outcomes, time.thread_time() - cpu, time.perf_counter() - wall)
 
 
 def bench_google(skus: int, changed_share: float, seed: int) -> dict[str, Any]:
@@ -303,10 +300,7 @@ def bench_google(skus: int, changed_share: float, seed: int) -> dict[str, Any]:
             warm_up = Counter(entry.method_id for entry in fake.request_log)
             fake.request_log.clear()
             waited_before = clock.waited
-            log("pushing...")
-            cpu, wall = time.thread_time(), time.perf_counter()
-            outcomes = push_all(channel.push, levels, channel.limits.max_batch)
-            cpu, wall = time.thread_time() - cpu, time.perf_counter() - wall
+            pushed = timed_push(channel, levels)
         finally:
             channel.close()
 
@@ -318,19 +312,12 @@ def bench_google(skus: int, changed_share: float, seed: int) -> dict[str, Any]:
     )
     writes = ("merchantapi.accounts.productInputs.patch", "merchantapi.accounts.productInputs.insert")
     return {
-        "channel": "google",
-        "skus": skus,
-        "changed": len(levels),
-        "max_batch": channel.limits.max_batch,
+        **pushed.summary("google", skus, channel.limits.max_batch, clock.waited - waited_before),
         "api_calls": sum(1 for entry in fake.request_log if entry.method_id in writes),
         "api_calls_by_operation": dict(Counter(entry.method_id for entry in fake.request_log)),
         "min_api_calls": flips,
         "throttled_responses": sum(1 for entry in fake.request_log if entry.status == 429),
-        "failed_outcomes": sum(1 for outcome in outcomes if not outcome.ok),
         "quantities_not_applied": wrong,
-        "wall_s": round(wall, 3),
-        "cpu_s": round(cpu, 3),
-        "virtual_wait_s": round(clock.waited - waited_before, 3),
         "warm_up_calls": dict(warm_up),
         "note": "no store: only availability flips are written; "
         "token, quota and product reads are the warm-up",
