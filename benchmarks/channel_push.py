@@ -19,7 +19,6 @@ import json
 import math
 import random
 import sys
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from sheetsync.channels.meta import MetaChannel
 from sheetsync.channels.shopify import ShopifyChannel
 from sheetsync.channels.woocommerce import WooCommerceChannel
 from sheetsync.model import ChannelName, PushOutcome, Sku, StockLevel
+from sheetsync.testing.clock import ManualClock
 from sheetsync.testing.keys import service_account_key
 from sheetsync.testing.merchant import FakeMerchant, load_discovery
 from sheetsync.testing.meta import FakeMeta
@@ -40,28 +40,13 @@ from sheetsync.testing.shopify import FakeShopify, load_schema
 from sheetsync.testing.wire import serve
 from sheetsync.testing.woocommerce import FakeWooCommerce
 
+#: Black Friday morning, in epoch seconds: where the fakes' clocks start.
+START = datetime(2026, 11, 27, 9, tzinfo=UTC).timestamp()
+
 REFERENCE = Path(__file__).resolve().parents[1] / ".." / "shared" / "reference" / "shopify"
 SHOP = "bench.myshopify.com"
 TOKEN = "shpat_bench_token"  # noqa: S105 - the fake's token, not a secret
 LOCATION = "Warehouse"
-
-
-class VirtualClock:
-    """Seconds since the epoch that move only when the adapter sleeps."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 27, 9, tzinfo=UTC).timestamp()
-        self.waited = 0.0
-        self._lock = threading.Lock()
-
-    def __call__(self) -> float:
-        with self._lock:
-            return self.now
-
-    def sleep(self, seconds: float) -> None:
-        with self._lock:
-            self.now += seconds
-            self.waited += seconds
 
 
 def log(message: str) -> None:
@@ -69,7 +54,7 @@ def log(message: str) -> None:
 
 
 def bench_shopify(skus: int, changed_share: float, seed: int) -> dict[str, Any]:
-    clock = VirtualClock()
+    clock = ManualClock(START)
     fake = FakeShopify({"2026-10": load_schema(REFERENCE / "admin_2026-10.json.gz")}, now=clock)
     fake.create_shop(SHOP, TOKEN, locations=[LOCATION])  # a Standard plan: 2,000 points, 100/s
     rng = random.Random(seed)
@@ -123,7 +108,7 @@ META_TOKEN = "EAAG_bench_token"  # noqa: S105 - the fake's token, not a secret
 
 def bench_meta(skus: int, changed_share: float, seed: int) -> dict[str, Any]:
     """items_batch calls (the Catalog Batch limit counts these) and, apart, the status polls."""
-    clock = VirtualClock()
+    clock = ManualClock(START)
     fake = FakeMeta(META_REFERENCE / "catalog_sdk_summary.json", now=clock)
     fake.create_catalog(META_CATALOG, META_TOKEN)
     rng = random.Random(seed)
@@ -175,7 +160,7 @@ WOO_SECRET = "cs_bench_secret"  # noqa: S105 - the fake's secret, not a real one
 
 def bench_woo(skus: int, changed_share: float, seed: int) -> dict[str, Any]:
     """POST products/batch calls for simple products; the SKU mapping is warmed up and reported apart."""
-    clock = VirtualClock()
+    clock = ManualClock(START)
     fake = FakeWooCommerce(
         WOO_REFERENCE / "rest_v3_reference.json", consumer_key=WOO_KEY, consumer_secret=WOO_SECRET, now=clock
     )
@@ -261,7 +246,7 @@ def bench_google(skus: int, changed_share: float, seed: int) -> dict[str, Any]:
     """Online availability only (no store): a changed quantity costs a call only when it flips."""
     discovery = Path(__file__).resolve().parents[1] / ".." / "shared" / "reference" / "discovery"
     info = service_account_key("bench@shop-project.iam.gserviceaccount.com")
-    clock = VirtualClock()
+    clock = ManualClock(START)
     fake = FakeMerchant(load_discovery(discovery), now=clock)
     fake.add_service_account(info)
     fake.create_account("4242", users=[info["client_email"]])

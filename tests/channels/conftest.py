@@ -22,11 +22,15 @@ from sheetsync.channels.sandbox import SandboxChannel
 from sheetsync.channels.shopify import ShopifyChannel
 from sheetsync.channels.woocommerce import WooCommerceChannel
 from sheetsync.model import ChannelName, Sku
+from sheetsync.testing.clock import ManualClock
 from sheetsync.testing.keys import service_account_key
 from sheetsync.testing.merchant import FakeMerchant, load_discovery
 from sheetsync.testing.meta import FakeMeta
 from sheetsync.testing.shopify import FakeShopify, load_schema
 from sheetsync.testing.woocommerce import FakeWooCommerce
+
+#: Black Friday morning, in epoch seconds: where the fakes' clocks start.
+START = datetime(2026, 11, 27, 9, tzinfo=UTC).timestamp()
 
 SHOPIFY_REFERENCE = Path(__file__).resolve().parents[2] / ".." / "shared" / "reference" / "shopify"
 WOO_REFERENCE = Path(__file__).resolve().parents[2] / ".." / "shared" / "reference" / "woocommerce"
@@ -80,21 +84,6 @@ def shopify_schema(version: str = "2026-10") -> GraphQLSchema:
     return load_schema(SHOPIFY_REFERENCE / f"admin_{version}.json.gz")
 
 
-class FakeClock:
-    """The fake's clock, in epoch seconds; the adapter's injected sleep moves it, nothing else waits."""
-
-    def __init__(self, start: datetime = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)) -> None:
-        self.now = start.timestamp()
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-
 class ShopifyBackend:
     """The real ShopifyChannel over FakeShopify in-process (httpx.MockTransport)."""
 
@@ -104,7 +93,7 @@ class ShopifyBackend:
     token = "shpat_contract_token"
 
     def __init__(self) -> None:
-        self.clock = FakeClock()
+        self.clock = ManualClock(START)
         self.fake = FakeShopify({"2026-10": shopify_schema()}, now=self.clock)
 
     def make(self, skus: list[str]) -> Channel:
@@ -142,7 +131,7 @@ class MetaBackend:
     token = "EAAG_contract_token"
 
     def __init__(self) -> None:
-        self.clock = FakeClock()
+        self.clock = ManualClock(START)
         self.fake = FakeMeta(META_REFERENCE / "catalog_sdk_summary.json", now=self.clock)
 
     def make(self, skus: list[str]) -> Channel:
@@ -180,7 +169,7 @@ class WooBackend:
     secret = "cs_contract_secret"
 
     def __init__(self) -> None:
-        self.clock = FakeClock()
+        self.clock = ManualClock(START)
         self.fake = FakeWooCommerce(
             WOO_REFERENCE / "rest_v3_reference.json",
             consumer_key=self.key,
@@ -219,7 +208,7 @@ class GoogleBackend:
     key = "bot@shop-project.iam.gserviceaccount.com"
 
     def __init__(self) -> None:
-        self.clock = FakeClock()
+        self.clock = ManualClock(START)
         self.fake = FakeMerchant(load_discovery(DISCOVERY), now=self.clock)
 
     def make(self, skus: list[str]) -> Channel:

@@ -15,10 +15,11 @@ import pytest
 from sheetsync.channels.google_merchant import AVAILABILITY_MASK, GoogleMerchantChannel
 from sheetsync.errors import PermanentError, TransientError
 from sheetsync.model import ChannelName, Sku, StockLevel
+from sheetsync.testing.clock import ManualClock
 from sheetsync.testing.merchant import FakeMerchant, load_discovery
 from sheetsync.testing.wire import serve
 
-from .conftest import DISCOVERY, FakeClock, merchant_key
+from .conftest import DISCOVERY, START, merchant_key
 
 ACCOUNT = "4242"
 DOCS = load_discovery(DISCOVERY)
@@ -29,19 +30,19 @@ LOCAL_INSERT = "merchantapi.accounts.products.localInventories.insert"
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> ManualClock:
+    return ManualClock(START)
 
 
 @pytest.fixture
-def fake(clock: FakeClock) -> FakeMerchant:
+def fake(clock: ManualClock) -> FakeMerchant:
     fake = FakeMerchant(DOCS, now=clock)
     fake.add_service_account(merchant_key())
     fake.create_account(ACCOUNT, users=[merchant_key()["client_email"]])
     return fake
 
 
-def connect(fake: FakeMerchant, clock: FakeClock, **options: Any) -> GoogleMerchantChannel:
+def connect(fake: FakeMerchant, clock: ManualClock, **options: Any) -> GoogleMerchantChannel:
     options.setdefault("client", httpx.Client(transport=httpx.MockTransport(fake)))
     return GoogleMerchantChannel(
         ChannelName("google"),
@@ -65,7 +66,7 @@ def writes(fake: FakeMerchant) -> list[str]:
 
 
 def test_unchanged_availability_makes_no_call_and_a_flip_makes_one(
-    fake: FakeMerchant, clock: FakeClock
+    fake: FakeMerchant, clock: ManualClock
 ) -> None:
     for sku in ("A", "B", "C"):
         fake.add_product(ACCOUNT, sku)
@@ -92,14 +93,14 @@ def test_unchanged_availability_makes_no_call_and_a_flip_makes_one(
     assert fake.product_input(ACCOUNT, "B")["productAttributes"]["availability"] == "IN_STOCK"
 
 
-def test_the_threshold_decides_out_of_stock(fake: FakeMerchant, clock: FakeClock) -> None:
+def test_the_threshold_decides_out_of_stock(fake: FakeMerchant, clock: ManualClock) -> None:
     fake.add_product(ACCOUNT, "A")
     channel = connect(fake, clock, threshold=2)
     assert "no change" in channel.push(levels(A=3))[0].message
     assert channel.push(levels(A=2))[0].message == "IN_STOCK → OUT_OF_STOCK"
 
 
-def test_an_unknown_sku_fails_alone(fake: FakeMerchant, clock: FakeClock) -> None:
+def test_an_unknown_sku_fails_alone(fake: FakeMerchant, clock: ManualClock) -> None:
     fake.add_product(ACCOUNT, "A")
     fake.add_product(ACCOUNT, "C")
     outcomes = connect(fake, clock).push(levels(A=0, NOPE=0, C=0))
@@ -108,14 +109,14 @@ def test_an_unknown_sku_fails_alone(fake: FakeMerchant, clock: FakeClock) -> Non
     assert fake.product_input(ACCOUNT, "C")["productAttributes"]["availability"] == "OUT_OF_STOCK"
 
 
-def test_a_sku_with_special_characters_uses_the_encoded_name(fake: FakeMerchant, clock: FakeClock) -> None:
+def test_a_sku_with_special_characters_uses_the_encoded_name(fake: FakeMerchant, clock: ManualClock) -> None:
     fake.add_product(ACCOUNT, "sku/123")
     outcome = connect(fake, clock).push([StockLevel(Sku("sku/123"), 0)])[0]
     assert outcome.ok
     assert writes(fake) == [f"/products/v1/accounts/{ACCOUNT}/productInputs/ZW5-VVN-c2t1LzEyMw"]
 
 
-def test_many_unknown_skus_are_read_with_one_paged_list(fake: FakeMerchant, clock: FakeClock) -> None:
+def test_many_unknown_skus_are_read_with_one_paged_list(fake: FakeMerchant, clock: ManualClock) -> None:
     skus = [f"S{i:03d}" for i in range(120)]
     for sku in skus:
         fake.add_product(ACCOUNT, sku)
@@ -129,7 +130,7 @@ def test_many_unknown_skus_are_read_with_one_paged_list(fake: FakeMerchant, cloc
 
 
 def test_with_a_store_every_quantity_goes_to_its_local_inventory(
-    fake: FakeMerchant, clock: FakeClock
+    fake: FakeMerchant, clock: ManualClock
 ) -> None:
     fake.add_product(ACCOUNT, "A")
     channel = connect(fake, clock, store_code="S1")
@@ -155,13 +156,13 @@ def test_with_a_store_every_quantity_goes_to_its_local_inventory(
     assert listed == {"price": price, "quantity": "6", "availability": "IN_STOCK"}
 
 
-def test_without_a_store_levels_are_not_invented(fake: FakeMerchant, clock: FakeClock) -> None:
+def test_without_a_store_levels_are_not_invented(fake: FakeMerchant, clock: ManualClock) -> None:
     fake.add_product(ACCOUNT, "A", attributes={"availability": "OUT_OF_STOCK"})
     assert connect(fake, clock).read_levels([Sku("A")]) == {}
     assert fake.request_log == []
 
 
-def test_a_disapproval_is_flagged_in_its_row(fake: FakeMerchant, clock: FakeClock) -> None:
+def test_a_disapproval_is_flagged_in_its_row(fake: FakeMerchant, clock: ManualClock) -> None:
     fake.add_product(ACCOUNT, "A")
     fake.add_product(ACCOUNT, "B")
     fake.set_issues(
@@ -180,7 +181,7 @@ def test_a_disapproval_is_flagged_in_its_row(fake: FakeMerchant, clock: FakeCloc
     assert fake.product_input(ACCOUNT, "A")["productAttributes"]["availability"] == "OUT_OF_STOCK"
 
 
-def test_a_mismatch_google_keeps_is_flagged_not_repatched(fake: FakeMerchant, clock: FakeClock) -> None:
+def test_a_mismatch_google_keeps_is_flagged_not_repatched(fake: FakeMerchant, clock: ManualClock) -> None:
     fake.add_product(ACCOUNT, "A")
     channel = connect(fake, clock)
     assert channel.push(levels(A=0))[0].ok
@@ -193,7 +194,7 @@ def test_a_mismatch_google_keeps_is_flagged_not_repatched(fake: FakeMerchant, cl
     assert fake.count(PATCH) == 1
 
 
-def test_pushes_are_paced_under_the_minute_limit(clock: FakeClock) -> None:
+def test_pushes_are_paced_under_the_minute_limit(clock: ManualClock) -> None:
     groups = {
         "write": (("merchantapi.accounts.productInputs.insert", PATCH), 5, 1000),
         "read": ((GET, LIST), 100, 1000),
@@ -212,7 +213,7 @@ def test_pushes_are_paced_under_the_minute_limit(clock: FakeClock) -> None:
     assert sum(clock.slept) >= 120  # two full minutes waited, on the fake's clock only
 
 
-def test_a_429_is_waited_out_and_retried(fake: FakeMerchant, clock: FakeClock) -> None:
+def test_a_429_is_waited_out_and_retried(fake: FakeMerchant, clock: ManualClock) -> None:
     fake.add_product(ACCOUNT, "A")
     channel = connect(fake, clock)
     channel.warm_up()
@@ -222,7 +223,7 @@ def test_a_429_is_waited_out_and_retried(fake: FakeMerchant, clock: FakeClock) -
     assert clock.slept == [pytest.approx(60, abs=1)]  # the rest of the minute, then once more
 
 
-def test_server_errors_are_retried_then_raised(fake: FakeMerchant, clock: FakeClock) -> None:
+def test_server_errors_are_retried_then_raised(fake: FakeMerchant, clock: ManualClock) -> None:
     fake.add_product(ACCOUNT, "A")
     channel = connect(fake, clock)
     fake.fail_next(PATCH, 503, times=10)
@@ -231,7 +232,7 @@ def test_server_errors_are_retried_then_raised(fake: FakeMerchant, clock: FakeCl
     assert fake.count(PATCH) == 4
 
 
-def test_secrets_never_leak(fake: FakeMerchant, clock: FakeClock, caplog: pytest.LogCaptureFixture) -> None:
+def test_secrets_never_leak(fake: FakeMerchant, clock: ManualClock, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     fake.add_product(ACCOUNT, "A")
     channel = connect(fake, clock)
@@ -261,13 +262,13 @@ def test_secrets_never_leak(fake: FakeMerchant, clock: FakeClock, caplog: pytest
         assert key_body not in text
 
 
-def test_batches_over_the_limit_are_refused(fake: FakeMerchant, clock: FakeClock) -> None:
+def test_batches_over_the_limit_are_refused(fake: FakeMerchant, clock: ManualClock) -> None:
     channel = connect(fake, clock)
     with pytest.raises(PermanentError, match="limit"):
         channel.push([StockLevel(Sku("A"), 1)] * (channel.limits.max_batch + 1))
 
 
-def test_over_loopback_with_the_default_client(fake: FakeMerchant, clock: FakeClock) -> None:
+def test_over_loopback_with_the_default_client(fake: FakeMerchant, clock: ManualClock) -> None:
     fake.add_product(ACCOUNT, "A")
     with serve(fake) as base_url:
         channel = connect(

@@ -18,10 +18,11 @@ from sheetsync.channels import OrderSource
 from sheetsync.channels.meta import MetaChannel, regain_seconds
 from sheetsync.errors import PermanentError, TransientError
 from sheetsync.model import ChannelName, PushOutcome, Sku, StockLevel
+from sheetsync.testing.clock import ManualClock
 from sheetsync.testing.meta import FakeMeta
 from sheetsync.testing.wire import serve
 
-from .conftest import FakeClock
+from .conftest import START
 
 REFERENCE = Path(__file__).resolve().parents[2] / ".." / "shared" / "reference" / "meta"
 CATALOG = "880011223344"
@@ -30,12 +31,12 @@ NAME = ChannelName("meta")
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> ManualClock:
+    return ManualClock(START)
 
 
 @pytest.fixture
-def fake(clock: FakeClock) -> FakeMeta:
+def fake(clock: ManualClock) -> FakeMeta:
     fake = FakeMeta(REFERENCE / "catalog_sdk_summary.json", now=clock)
     fake.create_catalog(CATALOG, TOKEN, business_id="4242")
     for sku in ("A-1", "A-2", "B-1"):
@@ -43,7 +44,7 @@ def fake(clock: FakeClock) -> FakeMeta:
     return fake
 
 
-def connect(fake: FakeMeta, clock: FakeClock, **options: Any) -> MetaChannel:
+def connect(fake: FakeMeta, clock: ManualClock, **options: Any) -> MetaChannel:
     options.setdefault("sleep", clock.sleep)
     options.setdefault("token", TOKEN)
     return MetaChannel(
@@ -65,7 +66,7 @@ def sent_records(fake: FakeMeta) -> list[Any]:
 
 
 def test_a_push_updates_quantity_to_sell_and_a_matching_availability(
-    fake: FakeMeta, clock: FakeClock
+    fake: FakeMeta, clock: ManualClock
 ) -> None:
     channel = connect(fake, clock)
     outcomes = channel.push([StockLevel(Sku("A-1"), 7), StockLevel(Sku("A-2"), 0)])
@@ -94,7 +95,7 @@ def test_a_push_updates_quantity_to_sell_and_a_matching_availability(
     assert channel.status_polls == 2
 
 
-def test_an_unknown_sku_is_refused_in_its_row_and_not_created(fake: FakeMeta, clock: FakeClock) -> None:
+def test_an_unknown_sku_is_refused_in_its_row_and_not_created(fake: FakeMeta, clock: ManualClock) -> None:
     channel = connect(fake, clock)
     outcomes = channel.push([StockLevel(Sku("A-1"), 3), StockLevel(Sku("GHOST"), 4)])
     assert [(o.sku, o.ok) for o in outcomes] == [("A-1", True), ("GHOST", False)]
@@ -105,7 +106,7 @@ def test_an_unknown_sku_is_refused_in_its_row_and_not_created(fake: FakeMeta, cl
 
 
 def test_every_invalid_id_is_refused_even_beyond_the_sample_of_errors(
-    fake: FakeMeta, clock: FakeClock
+    fake: FakeMeta, clock: ManualClock
 ) -> None:
     fake.error_sample = 1
     channel = connect(fake, clock)
@@ -116,7 +117,7 @@ def test_every_invalid_id_is_refused_even_beyond_the_sample_of_errors(
     assert "no message in the sample" in outcomes[2].message
 
 
-def test_an_item_meta_rejects_on_receipt_does_not_fail_the_rest(fake: FakeMeta, clock: FakeClock) -> None:
+def test_an_item_meta_rejects_on_receipt_does_not_fail_the_rest(fake: FakeMeta, clock: ManualClock) -> None:
     channel = connect(fake, clock)
     outcomes = channel.push([StockLevel(Sku("A-1"), -2), StockLevel(Sku("B-1"), 9)])
     assert [(o.sku, o.ok) for o in outcomes] == [("A-1", False), ("B-1", True)]
@@ -125,7 +126,7 @@ def test_an_item_meta_rejects_on_receipt_does_not_fail_the_rest(fake: FakeMeta, 
 
 
 def test_a_batch_not_processed_in_time_is_lag_and_levels_keep_the_old_number(
-    fake: FakeMeta, clock: FakeClock
+    fake: FakeMeta, clock: ManualClock
 ) -> None:
     fake.processing_delay_s = 600
     channel = connect(fake, clock, settle_s=10)
@@ -144,7 +145,7 @@ def test_a_batch_not_processed_in_time_is_lag_and_levels_keep_the_old_number(
 
 
 def test_a_late_error_is_logged_and_reported_the_next_time_the_sku_is_pushed(
-    fake: FakeMeta, clock: FakeClock, caplog: pytest.LogCaptureFixture
+    fake: FakeMeta, clock: ManualClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     fake.processing_delay_s = 600
     channel = connect(fake, clock, settle_s=5)
@@ -168,7 +169,7 @@ def test_a_late_error_is_logged_and_reported_the_next_time_the_sku_is_pushed(
 
 
 def test_throttling_raises_with_the_wait_meta_gives_and_makes_no_more_batch_calls(
-    fake: FakeMeta, clock: FakeClock
+    fake: FakeMeta, clock: ManualClock
 ) -> None:
     fake.batch_calls_per_hour = 2
     channel = connect(fake, clock)
@@ -196,7 +197,7 @@ def test_regain_seconds_reads_minutes_from_the_usage_header() -> None:
 
 
 def test_a_bad_token_names_the_catalog_never_the_token(
-    fake: FakeMeta, clock: FakeClock, caplog: pytest.LogCaptureFixture
+    fake: FakeMeta, clock: ManualClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     wrong = "EAAG_wrong_token_777"
     channel = connect(fake, clock, token=wrong)
@@ -209,7 +210,7 @@ def test_a_bad_token_names_the_catalog_never_the_token(
     assert not any(wrong in text for text in told)
 
 
-def test_the_token_travels_in_a_header_never_in_a_url(fake: FakeMeta, clock: FakeClock) -> None:
+def test_the_token_travels_in_a_header_never_in_a_url(fake: FakeMeta, clock: ManualClock) -> None:
     seen: list[httpx.Request] = []
 
     def recording(request: httpx.Request) -> httpx.Response:
@@ -231,7 +232,7 @@ def test_the_token_travels_in_a_header_never_in_a_url(fake: FakeMeta, clock: Fak
     assert all(r.headers["Authorization"] == f"Bearer {TOKEN}" for r in seen)
 
 
-def test_server_errors_are_retried_then_reported(fake: FakeMeta, clock: FakeClock) -> None:
+def test_server_errors_are_retried_then_reported(fake: FakeMeta, clock: ManualClock) -> None:
     channel = connect(fake, clock)
     fake.fail_next("items_batch", status=500)
     assert channel.push([StockLevel(Sku("A-1"), 4)])[0].ok
@@ -242,7 +243,7 @@ def test_server_errors_are_retried_then_reported(fake: FakeMeta, clock: FakeCloc
 
 
 def test_a_failed_status_poll_leaves_the_batch_open_instead_of_failing_the_push(
-    fake: FakeMeta, clock: FakeClock
+    fake: FakeMeta, clock: ManualClock
 ) -> None:
     channel = connect(fake, clock, settle_s=1)
     fake.fail_next("check_batch_request_status", status=503, times=4)
@@ -253,7 +254,7 @@ def test_a_failed_status_poll_leaves_the_batch_open_instead_of_failing_the_push(
     assert fake.quantities(CATALOG)["A-1"] == 6
 
 
-def test_an_unknown_catalog_is_a_permanent_error(fake: FakeMeta, clock: FakeClock) -> None:
+def test_an_unknown_catalog_is_a_permanent_error(fake: FakeMeta, clock: ManualClock) -> None:
     channel = MetaChannel(
         NAME, catalog_id="999", token=TOKEN, transport=httpx.MockTransport(fake), sleep=clock.sleep
     )
@@ -261,7 +262,9 @@ def test_an_unknown_catalog_is_a_permanent_error(fake: FakeMeta, clock: FakeCloc
         channel.push([StockLevel(Sku("A-1"), 1)])
 
 
-def test_reads_go_in_batches_and_leave_out_skus_without_a_quantity(fake: FakeMeta, clock: FakeClock) -> None:
+def test_reads_go_in_batches_and_leave_out_skus_without_a_quantity(
+    fake: FakeMeta, clock: ManualClock
+) -> None:
     for i in range(230):
         fake.add_product(CATALOG, f"S-{i}", quantity_to_sell_on_facebook=i)
     fake.add_product(CATALOG, "NO-QTY", availability="in stock")
@@ -275,7 +278,7 @@ def test_meta_is_push_only() -> None:
     assert not issubclass(MetaChannel, OrderSource)
 
 
-def test_over_loopback(fake: FakeMeta, clock: FakeClock) -> None:
+def test_over_loopback(fake: FakeMeta, clock: ManualClock) -> None:
     with serve(fake) as base_url:
         channel = MetaChannel(
             NAME, catalog_id=CATALOG, token=TOKEN, base_url=base_url, sleep=clock.sleep, clock=clock

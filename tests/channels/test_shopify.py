@@ -26,10 +26,11 @@ from sheetsync.channels.shopify import (
 )
 from sheetsync.errors import PermanentError, TransientError
 from sheetsync.model import ChannelName, Movement, OrderLine, Sku, StockLevel
+from sheetsync.testing.clock import ManualClock
 from sheetsync.testing.shopify import FakeShopify, ShopifyCall
 from sheetsync.testing.wire import serve
 
-from .conftest import FakeClock, shopify_schema
+from .conftest import shopify_schema
 
 REFERENCE = Path(__file__).resolve().parents[2] / ".." / "shared" / "reference" / "shopify"
 VECTORS = json.loads((REFERENCE / "webhook_vectors.json").read_text())
@@ -42,18 +43,18 @@ T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(T0)
+def clock() -> ManualClock:
+    return ManualClock(T0.timestamp())
 
 
 @pytest.fixture
-def fake(clock: FakeClock) -> FakeShopify:
+def fake(clock: ManualClock) -> FakeShopify:
     fake = FakeShopify({"2026-10": shopify_schema()}, now=clock, app_secret=SECRET)
     fake.create_shop(SHOP, TOKEN, locations=["Warehouse", "Store"])
     return fake
 
 
-def connect(fake: FakeShopify, clock: FakeClock, **options: Any) -> ShopifyChannel:
+def connect(fake: FakeShopify, clock: ManualClock, **options: Any) -> ShopifyChannel:
     options.setdefault("sleep", clock.sleep)
     options.setdefault("location", "Warehouse")
     return ShopifyChannel(
@@ -81,7 +82,7 @@ def level(fake: FakeShopify, sku: str, where: str = "Warehouse") -> int:
 # --- mapping --------------------------------------------------------------------------------------
 
 
-def test_skus_map_once_and_an_unknown_sku_fails_alone(fake: FakeShopify, clock: FakeClock) -> None:
+def test_skus_map_once_and_an_unknown_sku_fails_alone(fake: FakeShopify, clock: ManualClock) -> None:
     stock(fake, ["A", "B"])
     channel = connect(fake, clock)
     outcomes = channel.push(
@@ -101,7 +102,7 @@ def test_skus_map_once_and_an_unknown_sku_fails_alone(fake: FakeShopify, clock: 
     assert level(fake, "NOPE") == 2
 
 
-def test_the_sku_search_is_batched_and_exact(fake: FakeShopify, clock: FakeClock) -> None:
+def test_the_sku_search_is_batched_and_exact(fake: FakeShopify, clock: ManualClock) -> None:
     skus = [f"SKU-{i:03d}" for i in range(230)]
     stock(fake, skus)
     stock(fake, ["sku-000"])  # differs in case only: SKUs are case-sensitive
@@ -112,7 +113,7 @@ def test_the_sku_search_is_batched_and_exact(fake: FakeShopify, clock: FakeClock
     assert calls(fake, "SheetsyncVariants") == 4
 
 
-def test_a_sku_on_two_variants_is_refused_not_guessed(fake: FakeShopify, clock: FakeClock) -> None:
+def test_a_sku_on_two_variants_is_refused_not_guessed(fake: FakeShopify, clock: ManualClock) -> None:
     stock(fake, ["TWIN"])
     stock(fake, ["TWIN", "SOLO"])
     outcomes = connect(fake, clock).push([StockLevel(Sku("TWIN"), 1, 10), StockLevel(Sku("SOLO"), 1, 10)])
@@ -122,7 +123,7 @@ def test_a_sku_on_two_variants_is_refused_not_guessed(fake: FakeShopify, clock: 
     assert level(fake, "SOLO") == 1
 
 
-def test_a_bundle_parent_is_skipped_while_the_batch_applies(fake: FakeShopify, clock: FakeClock) -> None:
+def test_a_bundle_parent_is_skipped_while_the_batch_applies(fake: FakeShopify, clock: ManualClock) -> None:
     stock(fake, ["KIT"], 3, bundle_parent=True)
     stock(fake, ["A", "B"])
     outcomes = connect(fake, clock).push(
@@ -137,7 +138,7 @@ def test_a_bundle_parent_is_skipped_while_the_batch_applies(fake: FakeShopify, c
 # --- batches ------------------------------------------------------------------------------------------
 
 
-def test_pushes_go_in_calls_of_250_and_no_more(fake: FakeShopify, clock: FakeClock) -> None:
+def test_pushes_go_in_calls_of_250_and_no_more(fake: FakeShopify, clock: ManualClock) -> None:
     skus = [f"P-{i:04d}" for i in range(600)]
     stock(fake, skus, 5)
     channel = connect(fake, clock)
@@ -158,7 +159,7 @@ def test_pushes_go_in_calls_of_250_and_no_more(fake: FakeShopify, clock: FakeClo
 
 
 def test_a_merchant_edit_between_read_and_push_is_drift_not_overwritten(
-    fake: FakeShopify, clock: FakeClock
+    fake: FakeShopify, clock: ManualClock
 ) -> None:
     stock(fake, ["A", "B", "C"])
     channel = connect(fake, clock)
@@ -176,7 +177,7 @@ def test_a_merchant_edit_between_read_and_push_is_drift_not_overwritten(
     assert calls(fake, "SheetsyncSetQuantities") == 2  # refused whole, then sent without B
 
 
-def test_a_stale_expected_quantity_is_drift(fake: FakeShopify, clock: FakeClock) -> None:
+def test_a_stale_expected_quantity_is_drift(fake: FakeShopify, clock: ManualClock) -> None:
     stock(fake, ["A"], 10)
     fake.place_order(SHOP, [("A", 3)])  # a sale we have not ingested yet
     outcome = connect(fake, clock).push([StockLevel(Sku("A"), 10, expected=10)])[0]
@@ -188,7 +189,7 @@ def test_a_stale_expected_quantity_is_drift(fake: FakeShopify, clock: FakeClock)
 # --- idempotency -----------------------------------------------------------------------------------
 
 
-def test_a_retry_after_a_lost_answer_does_not_apply_twice(fake: FakeShopify, clock: FakeClock) -> None:
+def test_a_retry_after_a_lost_answer_does_not_apply_twice(fake: FakeShopify, clock: ManualClock) -> None:
     stock(fake, ["A", "B"], 10)
     keys: list[str] = []
     fake.before_request = lambda call: keys.extend(
@@ -215,7 +216,7 @@ def test_a_retry_after_a_lost_answer_does_not_apply_twice(fake: FakeShopify, clo
     assert len(set(keys)) == 2
 
 
-def test_server_errors_are_retried_and_then_reported(fake: FakeShopify, clock: FakeClock) -> None:
+def test_server_errors_are_retried_and_then_reported(fake: FakeShopify, clock: ManualClock) -> None:
     stock(fake, ["A"])
     channel = connect(fake, clock)
     channel.map_skus([Sku("A")])
@@ -232,7 +233,7 @@ def test_server_errors_are_retried_and_then_reported(fake: FakeShopify, clock: F
 
 
 def test_bad_credentials_name_the_shop_never_the_token(
-    fake: FakeShopify, clock: FakeClock, caplog: pytest.LogCaptureFixture
+    fake: FakeShopify, clock: ManualClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     channel = ShopifyChannel(
@@ -266,7 +267,7 @@ def test_bad_credentials_name_the_shop_never_the_token(
 # --- cost and throttling ---------------------------------------------------------------------------
 
 
-def test_sustained_pushes_are_paced_so_shopify_never_throttles(clock: FakeClock) -> None:
+def test_sustained_pushes_are_paced_so_shopify_never_throttles(clock: ManualClock) -> None:
     fake = FakeShopify({"2026-10": shopify_schema()}, now=clock)
     fake.create_shop(SHOP, TOKEN, locations=["Warehouse"], bucket_size=60.0, restore_rate=2.0)
     stock(fake, ["A", "B", "C"])
@@ -282,7 +283,7 @@ def test_sustained_pushes_are_paced_so_shopify_never_throttles(clock: FakeClock)
 
 
 @pytest.mark.parametrize("status", [200, 429])
-def test_a_throttled_call_is_waited_out_and_retried(clock: FakeClock, status: int) -> None:
+def test_a_throttled_call_is_waited_out_and_retried(clock: ManualClock, status: int) -> None:
     fake = FakeShopify({"2026-10": shopify_schema()}, now=clock, throttle_status=status)  # type: ignore[arg-type]
     fake.create_shop(SHOP, TOKEN, locations=["Warehouse"], bucket_size=60.0, restore_rate=2.0)
     stock(fake, ["A"])
@@ -327,7 +328,7 @@ def summary(lines: list[OrderLine]) -> list[tuple[str, int, Movement]]:
 
 
 def test_orders_since_gives_each_line_once_across_cycles_with_the_overlap(
-    fake: FakeShopify, clock: FakeClock
+    fake: FakeShopify, clock: ManualClock
 ) -> None:
     stock(fake, ["A", "B", "C"], 20)
     channel = connect(fake, clock)
@@ -368,7 +369,7 @@ def test_orders_since_gives_each_line_once_across_cycles_with_the_overlap(
     assert ledger.take(restarted.orders_since(ledger.cursor()).lines) == []
 
 
-def test_cursors_sort_in_time_order_then_by_order(fake: FakeShopify, clock: FakeClock) -> None:
+def test_cursors_sort_in_time_order_then_by_order(fake: FakeShopify, clock: ManualClock) -> None:
     stock(fake, ["A"], 50)
     for minutes in (5, 5, 1, 30):
         fake.place_order(SHOP, [("A", 1)], at=T0 + timedelta(minutes=minutes))
@@ -378,7 +379,7 @@ def test_cursors_sort_in_time_order_then_by_order(fake: FakeShopify, clock: Fake
     assert lines[0].cursor.startswith("2026-11-27T09:01:00Z")
 
 
-def test_an_order_with_many_lines_is_read_whole(fake: FakeShopify, clock: FakeClock) -> None:
+def test_an_order_with_many_lines_is_read_whole(fake: FakeShopify, clock: ManualClock) -> None:
     skus = [f"L-{i:02d}" for i in range(ORDER_LINES_PAGE + 5)]
     stock(fake, skus, 5)
     fake.place_order(SHOP, [(sku, 1) for sku in skus])
@@ -405,7 +406,9 @@ def test_missing_or_garbled_signatures_are_refused(header: str | None) -> None:
 
 
 @pytest.mark.parametrize("topic", ["orders/create", "orders/cancelled", "refunds/create"])
-def test_webhook_lines_match_what_orders_since_reads(fake: FakeShopify, clock: FakeClock, topic: str) -> None:
+def test_webhook_lines_match_what_orders_since_reads(
+    fake: FakeShopify, clock: ManualClock, topic: str
+) -> None:
     stock(fake, ["A", "B"], 10)
     order = fake.place_order(SHOP, [("A", 2), ("B", 1)], at=T0)
     if topic == "orders/cancelled":
@@ -452,7 +455,7 @@ def test_a_topic_without_order_lines_is_refused() -> None:
 # --- over loopback ----------------------------------------------------------------------------------
 
 
-def test_over_loopback_with_the_default_client(fake: FakeShopify, clock: FakeClock) -> None:
+def test_over_loopback_with_the_default_client(fake: FakeShopify, clock: ManualClock) -> None:
     stock(fake, ["A", "B"], 10)
     fake.place_order(SHOP, [("A", 1)])
     with serve(fake) as base_url:

@@ -18,10 +18,9 @@ import pytest
 from sheetsync.channels.woocommerce import MAX_BATCH, ORDERS_OVERLAP, WooCommerceChannel, order_cursor
 from sheetsync.errors import ConfigError, PermanentError, TransientError
 from sheetsync.model import ChannelName, Movement, Sku, StockLevel
+from sheetsync.testing.clock import ManualClock
 from sheetsync.testing.wire import serve
 from sheetsync.testing.woocommerce import FakeWooCommerce
-
-from .conftest import FakeClock
 
 REFERENCE = Path(__file__).resolve().parents[2] / ".." / "shared" / "reference" / "woocommerce"
 SITE = "shop.example.com"
@@ -32,22 +31,22 @@ T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(T0)
+def clock() -> ManualClock:
+    return ManualClock(T0.timestamp())
 
 
-def make_fake(clock: FakeClock, **options: Any) -> FakeWooCommerce:
+def make_fake(clock: ManualClock, **options: Any) -> FakeWooCommerce:
     return FakeWooCommerce(
         REFERENCE / "rest_v3_reference.json", consumer_key=KEY, consumer_secret=SECRET, now=clock, **options
     )
 
 
 @pytest.fixture
-def fake(clock: FakeClock) -> FakeWooCommerce:
+def fake(clock: ManualClock) -> FakeWooCommerce:
     return make_fake(clock)
 
 
-def connect(fake: FakeWooCommerce, clock: FakeClock, **options: Any) -> WooCommerceChannel:
+def connect(fake: FakeWooCommerce, clock: ManualClock, **options: Any) -> WooCommerceChannel:
     options.setdefault("consumer_key", KEY)
     options.setdefault("consumer_secret", SECRET)
     return WooCommerceChannel(
@@ -67,7 +66,7 @@ def levels(**quantities: int) -> list[StockLevel]:
 # --- mapping and pushes ------------------------------------------------------------------------------
 
 
-def test_skus_map_once_and_an_unknown_sku_fails_alone(fake: FakeWooCommerce, clock: FakeClock) -> None:
+def test_skus_map_once_and_an_unknown_sku_fails_alone(fake: FakeWooCommerce, clock: ManualClock) -> None:
     fake.add_product("A")
     fake.add_product("B", stock=9)
     channel = connect(fake, clock)
@@ -86,7 +85,7 @@ def test_skus_map_once_and_an_unknown_sku_fails_alone(fake: FakeWooCommerce, clo
     assert [e.route for e in fake.request_log] == ["products", "products/batch"]
 
 
-def test_sku_lookups_go_100_to_a_request_and_match_exactly(fake: FakeWooCommerce, clock: FakeClock) -> None:
+def test_sku_lookups_go_100_to_a_request_and_match_exactly(fake: FakeWooCommerce, clock: ManualClock) -> None:
     for i in range(150):
         fake.add_product(f"S{i:03d}")
     fake.add_product("mug")
@@ -102,7 +101,7 @@ def test_sku_lookups_go_100_to_a_request_and_match_exactly(fake: FakeWooCommerce
     assert "X,Y" in [e.params["sku"] for e in lookups]
 
 
-def test_variations_go_in_one_call_per_parent(fake: FakeWooCommerce, clock: FakeClock) -> None:
+def test_variations_go_in_one_call_per_parent(fake: FakeWooCommerce, clock: ManualClock) -> None:
     shirt = fake.add_product("SHIRT", product_type="variable")
     cap = fake.add_product("CAP", product_type="variable")
     fake.add_variation(shirt, "SHIRT-S")
@@ -125,7 +124,7 @@ def test_variations_go_in_one_call_per_parent(fake: FakeWooCommerce, clock: Fake
     assert channel.read_levels([Sku("SHIRT-S"), Sku("CAP-RED"), Sku("SHIRT")]) == {"SHIRT-S": 1, "CAP-RED": 3}
 
 
-def test_a_full_push_of_simple_products_is_one_call(fake: FakeWooCommerce, clock: FakeClock) -> None:
+def test_a_full_push_of_simple_products_is_one_call(fake: FakeWooCommerce, clock: ManualClock) -> None:
     for i in range(MAX_BATCH):
         fake.add_product(f"P{i}")
     channel = connect(fake, clock)
@@ -139,7 +138,9 @@ def test_a_full_push_of_simple_products_is_one_call(fake: FakeWooCommerce, clock
     assert len(fake.request_log) == 1  # refused before sending
 
 
-def test_a_product_deleted_after_mapping_fails_its_row_only(fake: FakeWooCommerce, clock: FakeClock) -> None:
+def test_a_product_deleted_after_mapping_fails_its_row_only(
+    fake: FakeWooCommerce, clock: ManualClock
+) -> None:
     gone = fake.add_product("GONE")
     fake.add_product("KEPT")
     channel = connect(fake, clock)
@@ -152,7 +153,7 @@ def test_a_product_deleted_after_mapping_fails_its_row_only(fake: FakeWooCommerc
     assert fake.stock("KEPT") == 2
 
 
-def test_a_deleted_parent_fails_its_variations_only(fake: FakeWooCommerce, clock: FakeClock) -> None:
+def test_a_deleted_parent_fails_its_variations_only(fake: FakeWooCommerce, clock: ManualClock) -> None:
     shirt = fake.add_product("SHIRT", product_type="variable")
     small = fake.add_variation(shirt, "SHIRT-S")
     fake.add_product("MUG")
@@ -166,7 +167,7 @@ def test_a_deleted_parent_fails_its_variations_only(fake: FakeWooCommerce, clock
 
 
 def test_a_server_batch_limit_is_a_permanent_error_naming_the_limit(
-    fake: FakeWooCommerce, clock: FakeClock
+    fake: FakeWooCommerce, clock: ManualClock
 ) -> None:
     fake.batch_limit = 2  # the woocommerce_rest_batch_items_limit filter, lowered by the site
     for sku in "ABC":
@@ -175,7 +176,7 @@ def test_a_server_batch_limit_is_a_permanent_error_naming_the_limit(
         connect(fake, clock).push(levels(A=1, B=1, C=1))
 
 
-def test_expected_is_not_a_compare_and_set(fake: FakeWooCommerce, clock: FakeClock) -> None:
+def test_expected_is_not_a_compare_and_set(fake: FakeWooCommerce, clock: ManualClock) -> None:
     fake.add_product("A", stock=10)
     channel = connect(fake, clock)
     fake.set_stock("A", 4)  # changed behind our back; WooCommerce cannot refuse our write
@@ -186,7 +187,7 @@ def test_expected_is_not_a_compare_and_set(fake: FakeWooCommerce, clock: FakeClo
 # --- transport, credentials and errors -----------------------------------------------------------------
 
 
-def test_plain_http_is_refused_except_on_loopback(fake: FakeWooCommerce, clock: FakeClock) -> None:
+def test_plain_http_is_refused_except_on_loopback(fake: FakeWooCommerce, clock: ManualClock) -> None:
     with pytest.raises(ConfigError, match="not HTTPS") as refused:
         connect(fake, clock, site="http://shop.example.com")
     assert KEY not in str(refused.value)
@@ -197,7 +198,7 @@ def test_plain_http_is_refused_except_on_loopback(fake: FakeWooCommerce, clock: 
 
 
 def test_bad_credentials_name_the_site_never_the_key(
-    fake: FakeWooCommerce, clock: FakeClock, caplog: pytest.LogCaptureFixture
+    fake: FakeWooCommerce, clock: ManualClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     fake.add_product("A")
@@ -217,7 +218,7 @@ def test_bad_credentials_name_the_site_never_the_key(
 
 
 def test_server_errors_and_throttling_are_retried_honouring_retry_after(
-    fake: FakeWooCommerce, clock: FakeClock
+    fake: FakeWooCommerce, clock: ManualClock
 ) -> None:
     fake.add_product("A")
     fake.fail_next("products", 503)
@@ -234,7 +235,7 @@ def test_server_errors_and_throttling_are_retried_honouring_retry_after(
     assert fake.count("products/batch") == 2 + 1 + 4
 
 
-def test_a_host_rate_limit_is_waited_out(clock: FakeClock) -> None:
+def test_a_host_rate_limit_is_waited_out(clock: ManualClock) -> None:
     fake = make_fake(clock, rate_limit=(2, 10))
     fake.add_product("A")
     channel = connect(fake, clock)
@@ -253,7 +254,7 @@ def lines_of(channel: WooCommerceChannel, cursor: str | None = None) -> list[tup
     ]
 
 
-def test_only_stock_reducing_orders_are_sales(fake: FakeWooCommerce, clock: FakeClock) -> None:
+def test_only_stock_reducing_orders_are_sales(fake: FakeWooCommerce, clock: ManualClock) -> None:
     fake.add_product("A", stock=20)
     fake.add_product("NOSKU", stock=5)
     channel = connect(fake, clock)
@@ -272,7 +273,7 @@ def test_only_stock_reducing_orders_are_sales(fake: FakeWooCommerce, clock: Fake
 
 
 def test_cancellations_and_refunds_are_restocks_once_with_stable_ids(
-    fake: FakeWooCommerce, clock: FakeClock
+    fake: FakeWooCommerce, clock: ManualClock
 ) -> None:
     fake.add_product("A", stock=20)
     fake.add_product("B", stock=20)
@@ -295,7 +296,7 @@ def test_cancellations_and_refunds_are_restocks_once_with_stable_ids(
     assert (fake.stock("A"), fake.stock("B")) == (20, 20)  # WooCommerce's own moves agree
 
 
-def test_a_cancelled_never_paid_order_nets_to_zero(fake: FakeWooCommerce, clock: FakeClock) -> None:
+def test_a_cancelled_never_paid_order_nets_to_zero(fake: FakeWooCommerce, clock: ManualClock) -> None:
     fake.add_product("A", stock=5)
     order = fake.place_order([("A", 2)], status="pending")
     fake.set_status(order, "cancelled")
@@ -303,7 +304,7 @@ def test_a_cancelled_never_paid_order_nets_to_zero(fake: FakeWooCommerce, clock:
     assert sum(q if m is Movement.RESTOCK else -q for _, _, q, m in got) == 0
 
 
-def test_refunds_can_be_treated_as_not_restocked(fake: FakeWooCommerce, clock: FakeClock) -> None:
+def test_refunds_can_be_treated_as_not_restocked(fake: FakeWooCommerce, clock: ManualClock) -> None:
     fake.add_product("A", stock=5)
     order = fake.place_order([("A", 2)])
     fake.refund(order, [("A", 2)], restock=False)
@@ -311,7 +312,7 @@ def test_refunds_can_be_treated_as_not_restocked(fake: FakeWooCommerce, clock: F
     assert fake.count("refunds") == 0
 
 
-def test_orders_resume_from_the_cursor_with_an_overlap_in_gmt(clock: FakeClock) -> None:
+def test_orders_resume_from_the_cursor_with_an_overlap_in_gmt(clock: ManualClock) -> None:
     fake = make_fake(clock, utc_offset_hours=-5)  # the site's own time is not GMT
     fake.add_product("A", stock=500)
     channel = connect(fake, clock)
@@ -339,10 +340,10 @@ def test_cursors_sort_in_time_then_by_order_id() -> None:
     early = order_cursor(T0, "99")
     assert early < order_cursor(T0, "100") < order_cursor(T0 + timedelta(seconds=1), "2")
     with pytest.raises(PermanentError, match="not a time"):
-        connect(make_fake(FakeClock(T0)), FakeClock(T0)).orders_since("garbage")
+        connect(make_fake(ManualClock(T0.timestamp())), ManualClock(T0.timestamp())).orders_since("garbage")
 
 
-def test_many_orders_are_read_page_by_page(fake: FakeWooCommerce, clock: FakeClock) -> None:
+def test_many_orders_are_read_page_by_page(fake: FakeWooCommerce, clock: ManualClock) -> None:
     fake.add_product("A", stock=1000)
     for _ in range(230):
         fake.place_order([("A", 1)])
@@ -351,7 +352,7 @@ def test_many_orders_are_read_page_by_page(fake: FakeWooCommerce, clock: FakeClo
     assert fake.count("orders") == math.ceil(230 / 100)
 
 
-def test_over_loopback_with_the_default_client(fake: FakeWooCommerce, clock: FakeClock) -> None:
+def test_over_loopback_with_the_default_client(fake: FakeWooCommerce, clock: ManualClock) -> None:
     fake.add_product("A", stock=10)
     fake.add_product("B")
     fake.place_order([("A", 1)])

@@ -15,6 +15,7 @@ from sheetsync.config import SERVICE_ACCOUNT_ENV, GoogleSheetsMaster, Settings, 
 from sheetsync.errors import PermanentError
 from sheetsync.model import INVENTORY_SHEET, Sku
 from sheetsync.stores.google_sheets import GoogleSheetsStore, connect, spreadsheet_id
+from sheetsync.testing.clock import ManualClock
 from sheetsync.testing.google_sheets import FakeSheets, SheetsCall, SheetSpec
 from sheetsync.testing.wire import HandlerAdapter, serve
 from sheetsync.worker import run_cycle
@@ -33,14 +34,6 @@ tiers = [{{ min = 3, hold = 2 }}, {{ min = 0, hold = "all" }}]
 """
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def sleep(self, seconds: float) -> None:
-        self.t += seconds
-
-
 def shop(fake: FakeSheets) -> str:
     sheet = fake.create_spreadsheet(
         "Shop", sheets=(SheetSpec(INVENTORY_SHEET),), shared_with=[SERVICE_ACCOUNT]
@@ -50,7 +43,7 @@ def shop(fake: FakeSheets) -> str:
 
 
 def world(
-    tmp_path: Path, fake: FakeSheets, clock: Clock | None = None
+    tmp_path: Path, fake: FakeSheets, clock: ManualClock | None = None
 ) -> tuple[GoogleSheetsStore, Settings, SandboxChannel]:
     sheet = shop(fake)
     (tmp_path / "sheetsync.toml").write_text(CONFIG.format(sheet=sheet, extra=""))
@@ -97,13 +90,13 @@ def test_a_cycle_reads_once_and_writes_at_most_twice(tmp_path: Path) -> None:
 
 
 def test_the_quota_429_is_waited_out_and_nothing_is_lost(tmp_path: Path) -> None:
-    clock = Clock()
-    fake = FakeSheets(read_quota_per_minute=2, now=lambda: clock.t)
+    clock = ManualClock(1000.0)
+    fake = FakeSheets(read_quota_per_minute=2, now=lambda: clock.now)
     store, settings, channel = world(tmp_path, fake, clock)
-    before = clock.t
+    before = clock.now
     run_cycle(store, [channel], settings, datetime(2026, 11, 27, 9, tzinfo=UTC))
     assert fake.count("spreadsheets.values.get") >= 1
-    assert clock.t > before  # the store slept through the per-minute window instead of failing
+    assert clock.now > before  # the store slept through the per-minute window instead of failing
     assert any(log.operation == "spreadsheets.values.get" for log in fake.request_log)
     assert fake.get_values(store.id, "Status!A2:C2") == [["Shopify", "", "OK"]]
 

@@ -25,6 +25,7 @@ from sheetsync.testing.airtable import (
     FieldSpec,
     ViewSpec,
 )
+from sheetsync.testing.clock import ManualClock
 from sheetsync.testing.wire import HandlerAdapter, serve
 
 REFERENCE = Path(__file__).resolve().parents[2] / ".." / "shared" / "reference" / "airtable"
@@ -38,16 +39,6 @@ RATE_LIMITED = next(error["body"] for error in OBSERVED_ERRORS if error["status"
 TOKEN = "patRecordedUser.0123456789"
 RECORDING_USER = Collaborator("usrPnLezZNh82BzJC", "brian.leonard@grouparoo.com", "Brian Leonard")
 JSON_TYPE = "application/json; charset=utf-8"
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: float = 1_795_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def epoch(iso: str) -> float:
@@ -105,7 +96,7 @@ class RecordedBase:
     def __init__(
         self, token: AccessToken | None = None, next_numbers: Mapping[str, int] | None = None
     ) -> None:
-        self.clock = Clock()
+        self.clock = ManualClock()
         self.next_numbers = next_numbers or {}
         self.ids: list[str] = []
         self.fake = FakeAirtable(
@@ -322,12 +313,12 @@ OPERATIONS = {operation["name"]: operation for operation in CONTRACT["operations
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> ManualClock:
+    return ManualClock()
 
 
 @pytest.fixture
-def fake(clock: Clock) -> FakeAirtable:
+def fake(clock: ManualClock) -> FakeAirtable:
     return FakeAirtable(tokens={SHOP_TOKEN: AccessToken(WORKER)}, now=clock, seed=3)
 
 
@@ -348,7 +339,9 @@ def stock(fake: FakeAirtable, base: str, count: int) -> list[str]:
     return fake.add_records(base, "Inventory", rows)
 
 
-def paced(fake: FakeAirtable, clock: Clock, step: float = 0.25) -> Callable[[httpx.Request], httpx.Response]:
+def paced(
+    fake: FakeAirtable, clock: ManualClock, step: float = 0.25
+) -> Callable[[httpx.Request], httpx.Response]:
     """The fake behind a client that spaces its calls ``step`` seconds apart (4 a second)."""
 
     def handle(request: httpx.Request) -> httpx.Response:
@@ -455,7 +448,7 @@ class Bodies:
         return [len(body["records"]) for sent, body in self.sent if sent == method]
 
 
-def test_all_pages_through_offsets(fake: FakeAirtable, shop: str, clock: Clock) -> None:
+def test_all_pages_through_offsets(fake: FakeAirtable, shop: str, clock: ManualClock) -> None:
     stock(fake, shop, 250)
     table = pyairtable_api(paced(fake, clock)).table(shop, "Inventory")
     records = table.all(page_size=100)
@@ -480,7 +473,7 @@ def test_a_long_formula_goes_to_post_list_records(fake: FakeAirtable, shop: str)
     )
 
 
-def test_batch_writes_go_ten_to_a_request(fake: FakeAirtable, shop: str, clock: Clock) -> None:
+def test_batch_writes_go_ten_to_a_request(fake: FakeAirtable, shop: str, clock: ManualClock) -> None:
     bodies = Bodies(paced(fake, clock))
     table = pyairtable_api(bodies).table(shop, "Inventory")
     created = table.batch_create([{"SKU": f"SKU-{n:03d}", "Quantity": n} for n in range(25)])
@@ -593,7 +586,7 @@ def test_unknown_fields_tables_records_and_bases(fake: FakeAirtable, shop: str) 
     assert repr("NOT_FOUND") in no_base.value.args  # pyairtable appends a string error as is
 
 
-def test_one_record_at_a_time(fake: FakeAirtable, shop: str, clock: Clock) -> None:
+def test_one_record_at_a_time(fake: FakeAirtable, shop: str, clock: ManualClock) -> None:
     table = pyairtable_api(paced(fake, clock)).table(shop, "Inventory")
     created = table.create({"SKU": "A-1", "Quantity": 3, "Status": "active"})
     assert created["createdTime"] == "2026-11-18T11:06:40.250Z"
@@ -622,7 +615,7 @@ def test_throttled_pyairtable_sees_the_observed_429(fake: FakeAirtable, shop: st
 # --- (d) the rate limit ------------------------------------------------------------------------
 
 
-def test_five_a_second_then_thirty_seconds_blocked(fake: FakeAirtable, shop: str, clock: Clock) -> None:
+def test_five_a_second_then_thirty_seconds_blocked(fake: FakeAirtable, shop: str, clock: ManualClock) -> None:
     other = fake.create_base("Other shop")
     fake.create_table(other, "Inventory", [FieldSpec("SKU", "singleLineText")])
     client = raw(fake)
@@ -639,7 +632,7 @@ def test_five_a_second_then_thirty_seconds_blocked(fake: FakeAirtable, shop: str
     assert client.get(f"{shop}/Inventory").status_code == 200
 
 
-def test_the_window_slides(fake: FakeAirtable, shop: str, clock: Clock) -> None:
+def test_the_window_slides(fake: FakeAirtable, shop: str, clock: ManualClock) -> None:
     client = raw(fake)
     start = clock.now
     statuses = []
@@ -649,7 +642,7 @@ def test_the_window_slides(fake: FakeAirtable, shop: str, clock: Clock) -> None:
     assert statuses == [200, 200, 200, 200, 200, 429]  # the sixth within one second
 
 
-def test_five_at_once_then_one_a_second_later(fake: FakeAirtable, shop: str, clock: Clock) -> None:
+def test_five_at_once_then_one_a_second_later(fake: FakeAirtable, shop: str, clock: ManualClock) -> None:
     client = raw(fake)
     assert {client.get(f"{shop}/Inventory").status_code for _ in range(5)} == {200}
     clock.now += 1.0

@@ -17,6 +17,7 @@ from google.auth.transport.requests import AuthorizedSession, Request
 from google.oauth2 import service_account
 from gspread.utils import InsertDataOption
 
+from sheetsync.testing.clock import ManualClock
 from sheetsync.testing.google_sheets import FakeSheets, SheetsCall, SheetSpec
 from sheetsync.testing.keys import service_account_key
 from sheetsync.testing.wire import HandlerAdapter, RewriteAdapter, serve
@@ -127,23 +128,13 @@ SHEETS_HOST = "https://sheets.googleapis.com/"
 OAUTH_HOST = "https://oauth2.googleapis.com/"
 
 
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(1000.0)
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def fake(clock: Clock) -> FakeSheets:
+def fake(clock: ManualClock) -> FakeSheets:
     return FakeSheets(tokens={BEARER: CALLER}, now=clock)
 
 
@@ -260,7 +251,7 @@ def test_user_entered_writes_parse_like_the_sheets_ui(fake: FakeSheets) -> None:
     assert worksheet.get("A2:B2") == [["#DIV/0!", "1024"]]
 
 
-def test_quota_answers_429_until_the_minute_has_passed(clock: Clock) -> None:
+def test_quota_answers_429_until_the_minute_has_passed(clock: ManualClock) -> None:
     fake = FakeSheets(tokens={BEARER: CALLER}, now=clock, read_quota_per_minute=4, write_quota_per_minute=1)
     book = fake.create_spreadsheet(shared_with=[CALLER])
     worksheet = static_client(fake).open_by_key(book).sheet1  # 2 reads: open_by_key, then sheet1
@@ -322,7 +313,7 @@ def test_sheets_calls_need_a_token_the_fake_issued(
 
 
 def test_service_account_path_signs_in_once_and_refreshes_on_expiry(
-    clock: Clock, service_account_info: dict[str, str]
+    clock: ManualClock, service_account_info: dict[str, str]
 ) -> None:
     fake = FakeSheets(now=clock)  # no static token: only what /token issues is accepted
     book = fake.create_spreadsheet(sheets=[SheetSpec("Inventory", rows=10, columns=3)], shared_with=[CALLER])

@@ -14,6 +14,7 @@ import pytest
 import requests
 from google.oauth2 import service_account
 
+from sheetsync.testing.clock import ManualClock
 from sheetsync.testing.keys import service_account_key
 from sheetsync.testing.merchant import (
     CONTENT_SCOPE,
@@ -33,14 +34,6 @@ SOURCE = f"accounts/{ACCOUNT}/dataSources/1"
 API = "https://merchantapi.googleapis.com"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def make_key(email: str = "bot@shop-project.iam.gserviceaccount.com") -> dict[str, str]:
     """A real service-account key, so the JWT grant is signed and verified for real."""
     return service_account_key(email)
@@ -52,12 +45,12 @@ def key() -> dict[str, str]:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> ManualClock:
+    return ManualClock(1_800_000_000.0)
 
 
 @pytest.fixture
-def fake(clock: Clock, key: dict[str, str]) -> FakeMerchant:
+def fake(clock: ManualClock, key: dict[str, str]) -> FakeMerchant:
     fake = FakeMerchant(DOCS, now=clock)
     fake.add_service_account(key)
     fake.create_account(ACCOUNT, users=[key["client_email"]], data_sources={"1": "API", "9": "FILE"})
@@ -193,7 +186,9 @@ def test_patch_with_a_mask_sets_named_fields_and_deletes_named_missing_ones(
     assert missing.status_code == 404
 
 
-def test_the_processed_product_lags_the_input(fake: FakeMerchant, client: httpx.Client, clock: Clock) -> None:
+def test_the_processed_product_lags_the_input(
+    fake: FakeMerchant, client: httpx.Client, clock: ManualClock
+) -> None:
     client.patch(
         f"/products/v1/accounts/{ACCOUNT}/productInputs/en~US~A",
         params={"updateMask": "productAttributes.availability", "dataSource": SOURCE},
@@ -254,7 +249,9 @@ def test_local_inventory_insert_replaces_the_store_entry(fake: FakeMerchant, cli
     assert client.get(missing).status_code == 404
 
 
-def test_per_minute_quota_per_method_group(fake: FakeMerchant, client: httpx.Client, clock: Clock) -> None:
+def test_per_minute_quota_per_method_group(
+    fake: FakeMerchant, client: httpx.Client, clock: ManualClock
+) -> None:
     fake.quota_groups["products-read"] = (fake.quota_groups["products-read"][0], 3, 100)
     clock.now = 60 * (int(clock.now) // 60)  # the start of a minute
     get = f"/products/v1/accounts/{ACCOUNT}/products/en~US~A"
@@ -290,7 +287,7 @@ def test_tokens_need_a_signature_by_a_registered_key(fake: FakeMerchant, key: di
 
 
 def test_calls_need_a_live_token_of_an_account_user(
-    fake: FakeMerchant, key: dict[str, str], clock: Clock
+    fake: FakeMerchant, key: dict[str, str], clock: ManualClock
 ) -> None:
     plain = httpx.Client(transport=httpx.MockTransport(fake), base_url=API)
     assert error(plain.get(f"/products/v1/accounts/{ACCOUNT}/products"))["status"] == "UNAUTHENTICATED"

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from sheetsync.testing.clock import ManualClock
 from sheetsync.testing.meta import MAX_BATCH_ITEMS, FakeMeta
 from sheetsync.testing.wire import serve
 
@@ -22,21 +23,13 @@ TOKEN = "EAAG_fake_test_token"
 START = 1_800_000_000.0
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> float:
-        return self.now
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(START)
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def fake(clock: Clock) -> FakeMeta:
+def fake(clock: ManualClock) -> FakeMeta:
     fake = FakeMeta(REFERENCE, now=clock, processing_delay_s=5)
     fake.create_catalog(CATALOG, TOKEN, business_id="777")
     fake.add_product(CATALOG, "SKU-1", availability="in stock", quantity_to_sell_on_facebook=3)
@@ -95,7 +88,7 @@ def test_the_fields_sheetsync_writes_are_productitem_update_params() -> None:
 
 
 def test_a_batch_is_accepted_then_processed_after_the_delay(
-    fake: FakeMeta, client: httpx.Client, clock: Clock
+    fake: FakeMeta, client: httpx.Client, clock: ManualClock
 ) -> None:
     answer = batch(client, [update("SKU-1", quantity_to_sell_on_facebook=9, availability="in stock")])
     assert answer.status_code == 200
@@ -117,7 +110,7 @@ def test_a_batch_is_accepted_then_processed_after_the_delay(
 
 
 def test_allow_upsert_decides_whether_an_update_of_an_unknown_id_creates_it(
-    fake: FakeMeta, client: httpx.Client, clock: Clock
+    fake: FakeMeta, client: httpx.Client, clock: ManualClock
 ) -> None:
     refused = batch(client, [update("NEW-1", quantity_to_sell_on_facebook=1)], allow_upsert="false").json()
     created = batch(client, [update("NEW-2", quantity_to_sell_on_facebook=2)]).json()  # default: true
@@ -134,7 +127,7 @@ def test_allow_upsert_decides_whether_an_update_of_an_unknown_id_creates_it(
 
 
 def test_the_error_list_is_a_sample_but_the_invalid_ids_are_all_there(
-    fake: FakeMeta, client: httpx.Client, clock: Clock
+    fake: FakeMeta, client: httpx.Client, clock: ManualClock
 ) -> None:
     fake.error_sample = 2
     handle = batch(client, [update(f"X-{i}", inventory=1) for i in range(5)], allow_upsert="false").json()[
@@ -183,7 +176,7 @@ def test_a_bad_value_is_an_item_error_and_an_empty_handles_means_nothing_ingeste
 
 
 def test_the_catalog_batch_limit_answers_80014_with_the_usage_header(
-    fake: FakeMeta, client: httpx.Client, clock: Clock
+    fake: FakeMeta, client: httpx.Client, clock: ManualClock
 ) -> None:
     for _ in range(200):
         ok = batch(client, [update("SKU-1", quantity_to_sell_on_facebook=1)])

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from sheetsync.testing.clock import ManualClock
 from sheetsync.testing.shopify import FakeShopify, ShopifyCall, Variant, load_schema, webhook_hmac
 from sheetsync.testing.wire import serve
 
@@ -123,23 +124,13 @@ query Level($id: ID!) {
 """
 
 
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> float:
-        return self.now
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(START)
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def fake(clock: Clock) -> FakeShopify:
+def fake(clock: ManualClock) -> FakeShopify:
     fake = FakeShopify(SCHEMAS, now=clock, app_secret=SECRET)
     fake.create_shop(SHOP, TOKEN, locations=["Warehouse", "Store"])
     return fake
@@ -650,7 +641,7 @@ def test_variants_page_with_cursors(client: httpx.Client, stock: list[Variant]) 
 
 
 def test_orders_since_a_cursor_with_cancellations_and_refunds(
-    fake: FakeShopify, client: httpx.Client, stock: list[Variant], clock: Clock
+    fake: FakeShopify, client: httpx.Client, stock: list[Variant], clock: ManualClock
 ) -> None:
     hour = dt.timedelta(hours=1)
     t0 = dt.datetime.fromtimestamp(START, dt.UTC)
@@ -695,7 +686,7 @@ def keys(value: Any) -> Any:
 
 
 def test_a_drained_bucket_throttles_until_time_restores_it(
-    fake: FakeShopify, client: httpx.Client, stock: list[Variant], clock: Clock
+    fake: FakeShopify, client: httpx.Client, stock: list[Variant], clock: ManualClock
 ) -> None:
     fake.create_shop("small", "small-token", bucket_size=30.0, restore_rate=2.0)
     fake.add_product("small", "CAP", stock={"Shop location": 5})
@@ -758,7 +749,7 @@ def test_the_success_envelope_and_the_refund_of_unused_points(
     assert status["currentlyAvailable"] == 2000 - 4  # the requested 52 was taken, 48 given back
 
 
-def test_throttling_can_answer_429(clock: Clock) -> None:
+def test_throttling_can_answer_429(clock: ManualClock) -> None:
     fake = FakeShopify(SCHEMAS, now=clock, throttle_status=429)
     fake.create_shop("tiny", "t", bucket_size=10.0, restore_rate=1.0)
     with httpx.Client(transport=httpx.MockTransport(fake), headers={"X-Shopify-Access-Token": "t"}) as tiny:

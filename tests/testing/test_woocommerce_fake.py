@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from sheetsync.testing.clock import ManualClock
 from sheetsync.testing.wire import serve
 from sheetsync.testing.woocommerce import BATCH_LIMIT, FakeWooCommerce
 
@@ -29,21 +30,13 @@ SITE = "https://shop.example.com/wp-json/wc/v3"
 START = dt.datetime(2026, 3, 1, 10, 0, tzinfo=dt.UTC).timestamp()
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> float:
-        return self.now
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(START)
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def fake(clock: Clock) -> FakeWooCommerce:
+def fake(clock: ManualClock) -> FakeWooCommerce:
     return FakeWooCommerce(REFERENCE, consumer_key=KEY, consumer_secret=SECRET, now=clock)
 
 
@@ -279,7 +272,7 @@ def test_basic_auth_counts_only_over_https_or_loopback(fake: FakeWooCommerce) ->
     assert batch.json()["code"] == "woocommerce_rest_cannot_batch"
 
 
-def test_orders_filter_by_modification_in_gmt_or_site_time(clock: Clock) -> None:
+def test_orders_filter_by_modification_in_gmt_or_site_time(clock: ManualClock) -> None:
     fake = FakeWooCommerce(REFERENCE, consumer_key=KEY, consumer_secret=SECRET, now=clock, utc_offset_hours=2)
     client = httpx.Client(transport=httpx.MockTransport(fake), auth=(KEY, SECRET), base_url=SITE)
     fake.add_product("A", stock=10)
@@ -299,7 +292,7 @@ def test_orders_filter_by_modification_in_gmt_or_site_time(clock: Clock) -> None
     )
 
 
-def test_woocommerce_stock_transitions(fake: FakeWooCommerce, clock: Clock) -> None:
+def test_woocommerce_stock_transitions(fake: FakeWooCommerce, clock: ManualClock) -> None:
     fake.add_product("A", stock=10)
     pending = fake.place_order([("A", 2)], status="pending")
     assert fake.stock("A") == 10  # pending moves nothing
@@ -336,7 +329,7 @@ def test_refunds_list_negative_quantities_linked_to_their_line(
     ][0].items()
 
 
-def test_host_rate_limit_answers_429_with_retry_after(clock: Clock) -> None:
+def test_host_rate_limit_answers_429_with_retry_after(clock: ManualClock) -> None:
     fake = FakeWooCommerce(REFERENCE, consumer_key=KEY, consumer_secret=SECRET, now=clock, rate_limit=(2, 10))
     client = httpx.Client(transport=httpx.MockTransport(fake), auth=(KEY, SECRET), base_url=SITE)
     assert [client.get("/products").status_code for _ in range(3)] == [200, 200, 429]
