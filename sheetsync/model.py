@@ -122,11 +122,27 @@ class ChannelStatus:
 
     channel: ChannelName
     title: str
-    state: str  #: OK / PAUSED / ERROR / HOLD
+    state: str  #: OK / LAG / DEGRADED / PAUSED / ERROR / HOLD
     last_sync: str
     pushed: int
     errors: int
     message: str
+    last_ok: str = ""  #: the last cycle that reached the channel without an error
+    lag_p50: str = ""  #: push-to-visible lag over the last hour, e.g. "42s" ("" unmeasured)
+    lag_p95: str = ""
+    paused: bool = False
+    #: text to put in the Control cell (a pause or resume from the dashboard); None leaves it
+    control: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Discrepancy:
+    """A flagged Inventory row, as the dashboard lists it."""
+
+    row: int
+    sku: str
+    state: str  #: DRIFT / LAG / OVERSOLD / ERROR
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +250,9 @@ STATUS_HEADERS: Mapping[str, str] = {
     "control": "Control",
     "state": "State",
     "last_sync": "Last sync",
+    "last_ok": "Last success",
+    "lag_p50": "Lag p50",
+    "lag_p95": "Lag p95",
     "pushed": "Pushed",
     "errors": "Errors",
     "message": "Message",

@@ -41,6 +41,7 @@ from sheetsync.config import (
 )
 from sheetsync.core import ledger as ledger_
 from sheetsync.core.cells import parse_rows
+from sheetsync.core.incidents import Alert
 from sheetsync.core.plan import (
     ChannelResult,
     ChannelSpec,
@@ -54,7 +55,15 @@ from sheetsync.core.plan import (
 )
 from sheetsync.core.state import WorkerState, parse_state, state_cells
 from sheetsync.errors import SyncError
-from sheetsync.model import ChannelName, OrderLine, PushOutcome, Sku, StatusUpdate
+from sheetsync.model import (
+    ChannelName,
+    ChannelStatus,
+    Discrepancy,
+    OrderLine,
+    PushOutcome,
+    Sku,
+    StatusUpdate,
+)
 from sheetsync.stores import MasterStore, airtable
 from sheetsync.stores.google_sheets import GoogleSheetsStore, connect
 from sheetsync.stores.workbook import WorkbookStore
@@ -77,6 +86,11 @@ class CycleReport:
     held: bool
     flagged_rows: int
     plan: Plan = field(repr=False)
+    #: the Status rows written this cycle (channels talked to), for the dashboard and metrics
+    statuses: tuple[ChannelStatus, ...] = ()
+    #: every Inventory row flagged DRIFT, LAG, OVERSOLD or ERROR after this cycle
+    discrepancies: tuple[Discrepancy, ...] = ()
+    alerts: tuple[Alert, ...] = ()  #: incidents opened or cleared this cycle
 
     def summary(self) -> str:
         """One log line."""
@@ -340,6 +354,7 @@ class Inbox:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._lines: list[OrderLine] = []
+        self._controls: dict[ChannelName, str] = {}
         self._seen: OrderedDict[str, None] = OrderedDict()
         self.on_cycle: Callable[[CycleReport], None] | None = None  #: told after each cycle
 
@@ -362,10 +377,27 @@ class Inbox:
             self._wake.clear()
             return lines
 
-    def put_back(self, lines: Sequence[OrderLine]) -> None:
-        """Return lines a failed cycle could not record."""
+    def put_back(self, lines: Sequence[OrderLine], controls: Mapping[ChannelName, str] = {}) -> None:
+        """Return lines (and Control edits) a failed cycle could not record; newer edits win."""
         with self._lock:
             self._lines[:0] = lines
+            self._controls = {**controls, **self._controls}
+
+    def control(self, channel: ChannelName, text: str) -> None:
+        """Type ``text`` into ``channel``'s Control cell (PAUSE, or "" to resume) at the next cycle.
+
+        The dashboard's buttons come here, so a pause from the page and a pause typed in the
+        sheet are one and the same: the cell.  The worker wakes at once.
+        """
+        with self._lock:
+            self._controls[channel] = text
+        self._wake.set()
+
+    def take_controls(self) -> dict[ChannelName, str]:
+        """Control edits requested since the last cycle, emptying the queue."""
+        with self._lock:
+            controls, self._controls = self._controls, {}
+            return controls
 
     def wait(self, stop: threading.Event, timeout: float) -> None:
         """Sleep until a delivery, ``timeout``, or ``stop`` with ``wake`` (see ``stop_on_signals``)."""
