@@ -35,7 +35,7 @@ from sheetsync.model import REASON, ROW_STATUS
 from sheetsync.stores.airtable import AirtableStore
 from sheetsync.stores.google_sheets import GoogleSheetsStore, spreadsheet_id
 from sheetsync.stores.workbook import create_workbook
-from sheetsync.web import create_app
+from sheetsync.web import LOOPBACK, STALE_AFTER_S, TOKEN_ENV, Board, create_app
 from sheetsync.worker import (
     PAUSE_WORDS,
     Inbox,
@@ -111,8 +111,14 @@ def _parser() -> argparse.ArgumentParser:
         help="accept a shrink the volume guard holds",
     )
     command("run", "run cycles at each channel's interval until SIGTERM", _run)
-    serve = command("serve", "run the worker and the webhook endpoint until SIGTERM", _serve)
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    serve = command(
+        "serve", "run the worker with its dashboard, webhooks, /healthz and /metrics until SIGTERM", _serve
+    )
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help=f"address to listen on (default: %(default)s); any other than loopback needs ${TOKEN_ENV}",
+    )
     serve.add_argument(
         "--port", type=int, default=int(os.environ.get("PORT", "8080")), help="default: $PORT or 8080"
     )
@@ -240,7 +246,17 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    """The worker in a thread, the web endpoint in the foreground; SIGTERM stops both."""
+    """The worker in a thread, the web app in the foreground; SIGTERM stops both.
+
+    Bound to anything but loopback, the dashboard, its buttons and /metrics need the token from
+    ``SHEETSYNC_DASHBOARD_TOKEN``; without it, serve refuses to start.
+    """
+    token = os.environ.get(TOKEN_ENV, "").strip() or None
+    if token is None and args.host not in LOOPBACK:
+        raise ConfigError(
+            f"serve --host {args.host} is reachable from other machines: set {TOKEN_ENV} to a long random "
+            "secret (the dashboard and /metrics then ask for it), or serve on 127.0.0.1"
+        )
     settings = _settings(args)
     secrets = {
         c.name: channel_secret(settings, c, "WEBHOOK_SECRET", os.environ)
@@ -248,6 +264,11 @@ def _serve(args: argparse.Namespace) -> int:
         if isinstance(c.platform, ShopifyShop)
     }
     stop, inbox = threading.Event(), Inbox()
+    board = Board({c.name: c.title for c in settings.channels})
+    board.follow(inbox)
+    # A stuck worker: three missed polls of the busiest channel, and never under two minutes.
+    stale_after = max(min((3.0 * c.interval_s for c in settings.channels), default=0.0), STALE_AFTER_S)
+    app = create_app(inbox, secrets, board=board, token=token, stale_after_s=stale_after)
     # uvicorn takes SIGTERM for its graceful shutdown, then hands it on to the handler it found.
     stop_on_signals(stop, inbox)
     worker = threading.Thread(
@@ -256,9 +277,17 @@ def _serve(args: argparse.Namespace) -> int:
         name="sheetsync-worker",
     )
     worker.start()
-    log.info("serving webhooks on http://%s:%d against %s", args.host, args.port, settings.master.describe())
+    locked = " (token required)" if token else ""
+    log.info(
+        "dashboard and webhooks on http://%s:%d%s against %s",
+        args.host,
+        args.port,
+        locked,
+        settings.master.describe(),
+    )
     try:
-        uvicorn.run(create_app(inbox, secrets), host=args.host, port=args.port, log_level="warning")
+        # No access log: a browser signing in carries the token in its first URL.
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
     finally:
         stop.set()
         inbox.wake()

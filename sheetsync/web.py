@@ -1,39 +1,396 @@
-"""`sheetsync serve`: the worker plus an HTTP endpoint for what platforms push to us.
+"""`sheetsync serve`: the dashboard, Shopify webhooks, ``/healthz`` and ``/metrics``.
 
-Shopify's webhooks (orders/create, orders/cancelled, refunds/create) are checked against the
-app's secret over the raw body, queued in the worker's inbox, and answered at once; the worker
-wakes and runs a cycle for every channel, so a sale reaches the others without waiting for a
-poll.  Polling stays the source of truth: a webhook that never arrives is read on the next poll.
+The dashboard is one server-rendered page (refreshed every 5 s) built from a :class:`Board`, which
+the worker tells about every cycle.  Its Pause and Resume buttons type into the channel's
+Control cell through the inbox, exactly as a merchant would in the sheet, so the sheet stays the
+one place a pause lives.
+
+A webhook is verified (HMAC over the raw body), its order lines are queued for the worker, and
+the worker runs a cycle at once.  The poll stays the source of truth: a webhook that never
+arrives is picked up by the next poll.
+
+With a token, the page, its buttons and ``/metrics`` need ``Authorization: Bearer <token>`` or
+the session cookie that ``GET /?token=<token>`` sets; ``/healthz`` and the webhooks (signed)
+stay open.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
+import re
+import threading
+import time
 import uuid
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlsplit
 
+from jinja2 import Environment, PackageLoader, select_autoescape
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from sheetsync.channels.shopify import verify_webhook, webhook_lines
-from sheetsync.model import ChannelName
-from sheetsync.worker import Inbox
+from sheetsync.core.incidents import Alert
+from sheetsync.model import ChannelName, ChannelStatus, Discrepancy
+from sheetsync.worker import CycleReport, Inbox
 
 log = logging.getLogger(__name__)
 
 #: Topics whose orders move stock; others are acknowledged and ignored.
 TOPICS = frozenset({"orders/create", "orders/updated", "orders/cancelled", "refunds/create"})
+#: Channel states, as the Status sheet writes them (one series each in /metrics).
+STATES = ("OK", "LAG", "DEGRADED", "PAUSED", "ERROR", "HOLD")
+#: Row flags the dashboard lists (one series each in /metrics).
+ROW_FLAGS = ("DRIFT", "LAG", "OVERSOLD", "ERROR")
+#: Default for /healthz: a cycle older than this is a stuck worker (``sheetsync serve`` passes
+#: max(3 times the shortest channel interval, this)).
+STALE_AFTER_S = 120.0
+#: Flagged rows listed on the page; the rest are counted (the sheet shows every one).
+LISTED_ROWS = 200
+#: The environment variable that holds the dashboard's token.
+TOKEN_ENV = "SHEETSYNC_DASHBOARD_TOKEN"  # noqa: S105 - the variable's name, not a secret
+#: Hosts only this machine can reach; ``serve`` on any other needs the token.
+LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+#: The session cookie ``GET /?token=`` sets; it holds a digest of the token, never the token.
+SESSION_COOKIE = "sheetsync_session"
+
+_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*")
+_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
-def create_app(inbox: Inbox, webhook_secrets: Mapping[ChannelName, str]) -> Starlette:
-    """The web app: ``POST /webhooks/shopify/{channel}`` and ``GET /healthz``.
+@dataclass(frozen=True, slots=True)
+class ChannelView:
+    """One channel as the dashboard shows it."""
 
-    ``webhook_secrets`` holds each Shopify channel's app secret; a channel without one has no
-    endpoint.
+    name: ChannelName
+    title: str
+    status: ChannelStatus | None  #: None until a cycle has reported the channel
+    pending: str | None  #: "pause" or "resume" while a button's request waits for a cycle
+    pushed_total: int  #: quantities pushed since start-up
+    errors_total: int
+
+    @property
+    def paused(self) -> bool:
+        """Paused as of the latest cycle that reported it."""
+        return self.status is not None and _paused(self.status)
+
+    @property
+    def button(self) -> str:
+        """The button to offer: the opposite of where the channel is, or is heading."""
+        heading = self.pending == "pause" if self.pending else self.paused
+        return "resume" if heading else "pause"
+
+
+@dataclass(frozen=True, slots=True)
+class BoardView:
+    """Everything the page and /metrics read, taken at one instant."""
+
+    channels: tuple[ChannelView, ...]
+    discrepancies: tuple[Discrepancy, ...]
+    alerts: tuple[Alert, ...]  #: newest first
+    last_cycle: datetime | None
+    cycles: int
+
+
+@dataclass(slots=True)
+class _Request:
+    action: str  #: "pause" or "resume"
+    cycles_seen: int = 0
+
+
+class Board:
+    """What the latest cycles said, for the dashboard, /healthz and /metrics; thread-safe.
+
+    A cycle reports only the channels it talked to, so each channel keeps its latest status.
+    A Pause or Resume request shows as pending until a cycle reports the channel in that state,
+    or until two cycles have passed (the first may have started before the request; after the
+    second the sheet or the config has had its say).
+
+    Args:
+        channels: configured channel names → titles, shown before their first report.
+        clock: monotonic seconds, to tell how long ago the last cycle finished.
     """
+
+    #: Alerts kept for the page.
+    ALERTS = 20
+
+    def __init__(
+        self, channels: Mapping[ChannelName, str] | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._lock = threading.Lock()
+        self._clock = clock
+        self._started = clock()
+        self._titles: dict[ChannelName, str] = dict(channels or {})
+        self._statuses: dict[ChannelName, ChannelStatus] = {}
+        self._pushed: dict[ChannelName, int] = {}
+        self._errors: dict[ChannelName, int] = {}
+        self._requests: dict[ChannelName, _Request] = {}
+        self._discrepancies: tuple[Discrepancy, ...] = ()
+        self._alerts: deque[Alert] = deque(maxlen=self.ALERTS)
+        self._last_cycle: datetime | None = None
+        self._recorded_at: float | None = None
+        self._cycles = 0
+
+    def follow(self, inbox: Inbox) -> None:
+        """Record every cycle the worker reports to ``inbox``, keeping any hook already there."""
+        previous = inbox.on_cycle
+
+        def on_cycle(report: CycleReport) -> None:
+            self.record(report)
+            if previous is not None:
+                previous(report)
+
+        inbox.on_cycle = on_cycle
+
+    def record(self, report: CycleReport) -> None:
+        """Take in one finished cycle."""
+        with self._lock:
+            self._cycles += 1
+            self._last_cycle = report.at
+            self._recorded_at = self._clock()
+            self._discrepancies = report.discrepancies
+            self._alerts.extendleft(report.alerts)
+            for status in report.statuses:
+                name = status.channel
+                self._titles.setdefault(name, status.title)
+                self._statuses[name] = status
+                self._pushed[name] = self._pushed.get(name, 0) + status.pushed
+                self._errors[name] = self._errors.get(name, 0) + status.errors
+            reported = {s.channel: _paused(s) for s in report.statuses}
+            for name, request in list(self._requests.items()):
+                request.cycles_seen += 1
+                reached = reported.get(name) == (request.action == "pause")
+                if reached or request.cycles_seen >= 2:
+                    del self._requests[name]
+
+    def knows(self, channel: ChannelName) -> bool:
+        """Whether ``channel`` is configured or has been reported."""
+        with self._lock:
+            return channel in self._titles
+
+    def requested(self, channel: ChannelName, action: str) -> None:
+        """Note a Pause or Resume request (``action`` is "pause" or "resume") until a cycle acts on it."""
+        with self._lock:
+            self._requests[channel] = _Request(action)
+
+    def view(self) -> BoardView:
+        """A consistent copy of everything, for one page or one scrape."""
+        with self._lock:
+            channels = tuple(
+                ChannelView(
+                    name,
+                    self._statuses[name].title if name in self._statuses else title,
+                    self._statuses.get(name),
+                    request.action if (request := self._requests.get(name)) else None,
+                    self._pushed.get(name, 0),
+                    self._errors.get(name, 0),
+                )
+                for name, title in self._titles.items()
+            )
+            return BoardView(
+                channels, self._discrepancies, tuple(self._alerts), self._last_cycle, self._cycles
+            )
+
+    def stale(self, limit_s: float, grace_s: float) -> str | None:
+        """Why the worker looks stuck, in one line, or None while cycles keep coming.
+
+        Before the first cycle, ``grace_s`` from start-up; after it, ``limit_s`` since the last.
+        """
+        with self._lock:
+            now = self._clock()
+            if self._recorded_at is None:
+                waited = now - self._started
+                if waited <= grace_s:
+                    return None
+                return f"no cycle has finished in the {waited:.0f}s since start-up (limit {grace_s:.0f}s)"
+            ago = now - self._recorded_at
+            if ago <= limit_s:
+                return None
+            return f"the last cycle finished {ago:.0f}s ago (limit {limit_s:.0f}s)"
+
+
+def _paused(status: ChannelStatus) -> bool:
+    return status.paused or status.state == "PAUSED"
+
+
+def lag_seconds(text: str) -> float | None:
+    """Seconds in a lag as the Status sheet writes it ("42s", "4m", "1h 5m"); None if unmeasured."""
+    if not text.strip():
+        return None
+    total, position = 0.0, 0
+    while position < len(text):
+        match = _DURATION.match(text, position)
+        if match is None or match.end() == position:
+            return None
+        total += float(match[1]) * _UNIT_S[match[2] or "s"]
+        position = match.end()
+    return total
+
+
+class BoardCollector:
+    """The Board's figures in Prometheus' terms, read at each scrape."""
+
+    def __init__(self, board: Board) -> None:
+        self._board = board
+
+    def collect(self) -> Iterator[Metric]:
+        """One family per figure; a channel appears once any cycle has reported it."""
+        view = self._board.view()
+        reported = [c for c in view.channels if c.status is not None]
+        families = {
+            "p50": GaugeMetricFamily(
+                "sheetsync_channel_lag_p50_seconds", "Push-to-visible lag, median", labels=["channel"]
+            ),
+            "p95": GaugeMetricFamily(
+                "sheetsync_channel_lag_p95_seconds",
+                "Push-to-visible lag, 95th percentile",
+                labels=["channel"],
+            ),
+        }
+        paused = GaugeMetricFamily(
+            "sheetsync_channel_paused", "1 while the channel is paused", labels=["channel"]
+        )
+        state = GaugeMetricFamily(
+            "sheetsync_channel_state", "1 for the channel's current state", labels=["channel", "state"]
+        )
+        pushes = CounterMetricFamily(
+            "sheetsync_channel_pushes", "Quantities the channel accepted", labels=["channel"]
+        )
+        errors = CounterMetricFamily(
+            "sheetsync_channel_errors", "Refused items and failed calls", labels=["channel"]
+        )
+        for channel in reported:
+            assert channel.status is not None  # noqa: S101 - filtered above
+            for key, text in (("p50", channel.status.lag_p50), ("p95", channel.status.lag_p95)):
+                if (seconds := lag_seconds(text)) is not None:
+                    families[key].add_metric([channel.name], seconds)
+            paused.add_metric([channel.name], float(channel.paused))
+            for name in STATES:
+                state.add_metric([channel.name, name], float(channel.status.state == name))
+            pushes.add_metric([channel.name], channel.pushed_total)
+            errors.add_metric([channel.name], channel.errors_total)
+        flagged = GaugeMetricFamily(
+            "sheetsync_rows_flagged", "Inventory rows flagged after the last cycle", labels=["state"]
+        )
+        for flag in ROW_FLAGS:
+            flagged.add_metric([flag], sum(d.state == flag for d in view.discrepancies))
+        yield from (*families.values(), paused, state, pushes, errors, flagged)
+        if view.last_cycle is not None:
+            yield GaugeMetricFamily(
+                "sheetsync_last_cycle_timestamp_seconds",
+                "When the last cycle ran (Unix time)",
+                value=view.last_cycle.timestamp(),
+            )
+        yield CounterMetricFamily("sheetsync_cycles", "Cycles finished since start-up", value=view.cycles)
+
+
+def create_app(
+    inbox: Inbox,
+    webhook_secrets: Mapping[ChannelName, str],
+    board: Board | None = None,
+    token: str | None = None,
+    stale_after_s: float = STALE_AFTER_S,
+    grace_s: float | None = None,
+) -> Starlette:
+    """The web app: the dashboard, its buttons, Shopify webhooks, ``/healthz`` and ``/metrics``.
+
+    Args:
+        inbox: the worker's inbox; webhooks and the buttons go through it.
+        webhook_secrets: each Shopify channel's app secret; a channel without one has no endpoint.
+        board: what the page shows; without one, a Board that follows ``inbox``.
+        token: when set, the page, buttons and /metrics need it (see the module docstring).
+        stale_after_s: /healthz answers 503 once the last cycle is older than this.
+        grace_s: before the first cycle, how long /healthz answers 200 (default ``stale_after_s``).
+    """
+    if board is None:
+        board = Board()
+        board.follow(inbox)
+    shown = board
+    grace = stale_after_s if grace_s is None else grace_s
+    pages = Environment(
+        loader=PackageLoader("sheetsync", "templates"),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(BoardCollector(board))
+    # The cookie holds a digest, so the token itself is never stored in the browser.
+    session = (
+        None
+        if token is None
+        else hmac.new(token.encode(), b"sheetsync dashboard", hashlib.sha256).hexdigest()
+    )
+
+    def allowed(request: Request) -> bool:
+        if token is None or session is None:
+            return True
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode()):
+            return True
+        return hmac.compare_digest(request.cookies.get(SESSION_COOKIE, "").encode(), session.encode())
+
+    def refused() -> Response:
+        return PlainTextResponse(
+            "unauthorised: send Authorization: Bearer <token>, or open /?token=<token> once in the browser",
+            status_code=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+    async def dashboard(request: Request) -> Response:
+        if "token" in request.query_params:
+            given = request.query_params["token"]
+            if token is not None and session is not None:
+                if not hmac.compare_digest(given.encode(), token.encode()):
+                    return refused()
+                signed_in = RedirectResponse("/", status_code=303)
+                signed_in.set_cookie(
+                    SESSION_COOKIE,
+                    session,
+                    httponly=True,
+                    samesite="strict",
+                    secure=request.url.scheme == "https",
+                )
+                return signed_in
+            return RedirectResponse("/", status_code=303)  # no token needed; keep it out of the URL
+        if not allowed(request):
+            return refused()
+        view = shown.view()
+        page = pages.get_template("dashboard.html").render(
+            view=view, discrepancies=view.discrepancies[:LISTED_ROWS]
+        )
+        return HTMLResponse(page, headers={"Cache-Control": "no-store"})
+
+    def control(action: str, text: str) -> Callable[[Request], Awaitable[Response]]:
+        async def act(request: Request) -> Response:
+            if not allowed(request):
+                return refused()
+            origin = request.headers.get("origin")
+            if origin and urlsplit(origin).netloc != request.headers.get("host"):
+                return PlainTextResponse("cross-site request refused", status_code=403)
+            channel = ChannelName(request.path_params["channel"])
+            if not shown.knows(channel):
+                return PlainTextResponse("no such channel", status_code=404)
+            inbox.control(channel, text)
+            shown.requested(channel, action)
+            log.info("dashboard: %s requested for %s", action, channel)
+            return RedirectResponse("/", status_code=303)
+
+        return act
+
+    async def metrics(request: Request) -> Response:
+        if not allowed(request):
+            return refused()
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     async def shopify_webhook(request: Request) -> Response:
         channel = ChannelName(request.path_params["channel"])
@@ -62,10 +419,17 @@ def create_app(inbox: Inbox, webhook_secrets: Mapping[ChannelName, str]) -> Star
         return JSONResponse({"queued": len(lines) if fresh else 0})
 
     async def healthz(_request: Request) -> Response:
-        return PlainTextResponse("ok")
+        reason = shown.stale(stale_after_s, grace)
+        if reason is None:
+            return PlainTextResponse("ok")
+        return PlainTextResponse(reason, status_code=503)
 
     return Starlette(
         routes=[
+            Route("/", dashboard),
+            Route("/channels/{channel}/pause", control("pause", "PAUSE"), methods=["POST"]),
+            Route("/channels/{channel}/resume", control("resume", ""), methods=["POST"]),
+            Route("/metrics", metrics),
             Route("/webhooks/shopify/{channel}", shopify_webhook, methods=["POST"]),
             Route("/healthz", healthz),
         ]
