@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from sheetsync.core.buffers import BufferPolicy, Hold, Tier, parse_hold
+from sheetsync.core.buffers import BufferPolicy, Hold, HoldKind, Tier, parse_hold
 from sheetsync.errors import ConfigError
 from sheetsync.model import ChannelName, Layout, channel_column, header_key
 
@@ -43,22 +43,54 @@ class _TierModel(_Strict):
         return value
 
 
+def _tiers_cover_zero(tiers: list[_TierModel]) -> list[_TierModel]:
+    levels = [tier.min for tier in tiers]
+    if len(set(levels)) != len(levels):
+        raise ValueError("two tiers have the same min")
+    if 0 not in levels:
+        raise ValueError("one tier must start at min = 0 so every level has a hold")
+    return tiers
+
+
 class _ChannelModel(_Strict):
     title: str | None = None
     interval: Annotated[int, Field(ge=1)] = 60
     paused: bool = False
     cap: Annotated[int, Field(ge=0)] | None = None
     tiers: list[_TierModel] = Field(default_factory=lambda: [_TierModel(min=0, hold=0)])
+    #: seconds after a push by which the channel must show it; later is flagged LAG
+    max_lag: Annotated[float, Field(gt=0)] = 900.0
+    #: seconds between full reads of every SKU's figure on the channel, to catch DRIFT
+    audit_every: Annotated[float, Field(gt=0)] = 900.0
 
-    @field_validator("tiers")
-    @classmethod
-    def _tiers_cover_zero(cls, tiers: list[_TierModel]) -> list[_TierModel]:
-        levels = [tier.min for tier in tiers]
-        if len(set(levels)) != len(levels):
-            raise ValueError("two tiers have the same min")
-        if 0 not in levels:
-            raise ValueError("one tier must start at min = 0 so every level has a hold")
-        return tiers
+    _tiers = field_validator("tiers")(_tiers_cover_zero)
+
+
+class _AutoPauseModel(_Strict):
+    enabled: bool = False
+    #: a channel whose lag p95 over the last hour passes this many seconds is held back
+    max_lag_p95: Annotated[float, Field(gt=0)] = 1200.0
+    #: what it may show meanwhile (the lower of this and its own tiers): 0 under 10 units
+    tiers: list[_TierModel] = Field(
+        default_factory=lambda: [_TierModel(min=10, hold=0), _TierModel(min=0, hold="all")]
+    )
+
+    _tiers = field_validator("tiers")(_tiers_cover_zero)
+
+
+class _EmailModel(_Strict):
+    host: str
+    port: Annotated[int, Field(ge=1, le=65535)] = 587
+    sender: Annotated[str, Field(alias="from")]
+    to: Annotated[list[str], Field(min_length=1)]
+    username: str | None = None
+    starttls: bool = True
+
+
+class _AlertsModel(_Strict):
+    #: messages per hour per destination; the rest are counted and summarised
+    max_per_hour: Annotated[int, Field(ge=1)] = 20
+    email: _EmailModel | None = None
 
 
 class _SandboxModel(_ChannelModel):
@@ -154,6 +186,8 @@ class _GuardModel(_Strict):
 class _SettingsModel(_Strict):
     master: Annotated[_WorkbookModel | _GoogleSheetsModel | _AirtableModel, Field(discriminator="kind")]
     guard: _GuardModel = Field(default_factory=_GuardModel)
+    auto_pause: _AutoPauseModel = Field(default_factory=_AutoPauseModel)
+    alerts: _AlertsModel = Field(default_factory=_AlertsModel)
     channels: dict[str, _Channel]
 
     @model_validator(mode="after")
@@ -222,6 +256,8 @@ class ChannelSettings:
     lag_s: float = 0.0  #: sandbox
     skus: frozenset[str] = frozenset()  #: sandbox
     platform: Platform | None = None  #: None for a sandbox
+    max_lag_s: float = 900.0  #: a push not visible after this is flagged LAG
+    audit_every_s: float = 900.0  #: how often every SKU's figure is read back (DRIFT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,6 +317,44 @@ class GuardSettings:
     accept_shrink: bool
 
 
+#: The auto-pause rule's default buffer: nothing shown of SKUs under 10 units.
+CONSERVATIVE = BufferPolicy((Tier(10, Hold(HoldKind.UNITS)), Tier(0, Hold(HoldKind.ALL))))
+
+
+@dataclass(frozen=True, slots=True)
+class AutoPauseSettings:
+    """The auto-pause rule: while a channel lags, show only a conservative buffer there."""
+
+    enabled: bool = False
+    max_lag_p95_s: float = 1200.0
+    policy: BufferPolicy = CONSERVATIVE
+
+
+@dataclass(frozen=True, slots=True)
+class EmailSettings:
+    """Where e-mail alerts go; the password comes from ``SMTP_PASSWORD_ENV``."""
+
+    host: str
+    port: int
+    sender: str
+    to: tuple[str, ...]
+    username: str | None
+    starttls: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AlertSettings:
+    """Alert destinations: Slack when ``SLACK_WEBHOOK_ENV`` is set, e-mail when configured."""
+
+    max_per_hour: int = 20
+    email: EmailSettings | None = None
+
+
+#: The Slack-compatible incoming-webhook URL (it is a secret: whoever has it can post).
+SLACK_WEBHOOK_ENV = "SHEETSYNC__ALERTS__SLACK_WEBHOOK_URL"
+SMTP_PASSWORD_ENV = "SHEETSYNC__ALERTS__SMTP_PASSWORD"  # noqa: S105 - the variable's name
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """The whole validated configuration."""
@@ -289,6 +363,8 @@ class Settings:
     master: Master
     guard: GuardSettings
     channels: tuple[ChannelSettings, ...]
+    auto_pause: AutoPauseSettings = AutoPauseSettings()
+    alerts: AlertSettings = AlertSettings()
 
     @property
     def layout(self) -> Layout:
@@ -318,6 +394,10 @@ def load(path: Path) -> Settings:
         master=_master(model.master, base),
         guard=GuardSettings(model.guard.max_drop, model.guard.accept_shrink),
         channels=tuple(_channel(name, c) for name, c in model.channels.items()),
+        auto_pause=AutoPauseSettings(
+            model.auto_pause.enabled, model.auto_pause.max_lag_p95, _policy(model.auto_pause.tiers)
+        ),
+        alerts=AlertSettings(model.alerts.max_per_hour, _email(model.alerts.email)),
     )
     _check_headers(settings)
     return settings
@@ -417,14 +497,15 @@ def _read_key(path: Path, source: str, where: str) -> str:
 def _channel(
     name: str, model: _SandboxModel | _ShopifyModel | _MetaModel | _GoogleMerchantModel | _WooCommerceModel
 ) -> ChannelSettings:
-    tiers = sorted((Tier(t.min, _hold(t.hold)) for t in model.tiers), key=lambda t: -t.min_level)
     common = ChannelSettings(
         name=ChannelName(name),
         kind=model.kind,
         title=model.title or name.replace("_", " ").title(),
         interval_s=model.interval,
         paused=model.paused,
-        policy=BufferPolicy(tuple(tiers), model.cap),
+        policy=_policy(model.tiers, model.cap),
+        max_lag_s=model.max_lag,
+        audit_every_s=model.audit_every,
     )
     if isinstance(model, _ShopifyModel):
         shop = ShopifyShop(model.shop, model.location, model.api_version, model.base_url)
@@ -445,6 +526,19 @@ def _channel(
     if isinstance(model, _WooCommerceModel):
         return replace(common, platform=WooStore(model.site.rstrip("/")))
     return replace(common, lag_s=model.lag, skus=frozenset(model.skus))
+
+
+def _policy(tiers: list[_TierModel], cap: int | None = None) -> BufferPolicy:
+    ordered = sorted((Tier(t.min, _hold(t.hold)) for t in tiers), key=lambda t: -t.min_level)
+    return BufferPolicy(tuple(ordered), cap)
+
+
+def _email(model: _EmailModel | None) -> EmailSettings | None:
+    if model is None:
+        return None
+    return EmailSettings(
+        model.host, model.port, model.sender, tuple(model.to), model.username, model.starttls
+    )
 
 
 def channel_secret(

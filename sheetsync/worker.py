@@ -14,8 +14,8 @@ import signal
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from types import FrameType
 
 import schedule
@@ -41,12 +41,16 @@ from sheetsync.config import (
 )
 from sheetsync.core import ledger as ledger_
 from sheetsync.core.cells import parse_rows
-from sheetsync.core.incidents import Alert
+from sheetsync.core.incidents import Alert, conditions, track
+from sheetsync.core.monitor import Finding, Watch, audit_due, lag_percentiles, observe, pushed
 from sheetsync.core.plan import (
+    ChannelHealth,
     ChannelResult,
     ChannelSpec,
     Plan,
+    apply_findings,
     channel_statuses,
+    discrepancies,
     guard_status,
     hold_unconfirmed,
     plan,
@@ -111,12 +115,17 @@ def run_cycle(
     due: Collection[ChannelName] | None = None,
     accept_shrink: bool = False,
     delivered: Sequence[OrderLine] = (),
+    controls: Mapping[ChannelName, str] | None = None,
+    alert: Callable[[Sequence[Alert]], None] | None = None,
 ) -> CycleReport:
     """Run one sync cycle against ``channels`` that are ``due`` (all of them when None).
 
     ``delivered`` are order lines pushed to us (webhooks); like polled ones, each counts once.
+    ``controls`` are Control-cell edits (a pause from the dashboard): they take effect now and
+    are written to the Status tab.  ``alert`` receives the incidents opened or cleared.
     """
-    due_names = {c.name for c in channels} if due is None else set(due)
+    controls = controls or {}
+    due_names = ({c.name for c in channels} if due is None else set(due)) | set(controls)
     layout = settings.layout
     snapshot = store.read()
     ledger = ledger_.parse_ledger(snapshot.ledger)
@@ -131,6 +140,10 @@ def run_cycle(
             "; ".join(problem.messages),
         )
     state = parse_state(snapshot.state)
+    epoch = now.timestamp()
+    configured = {c.name: c for c in settings.channels}
+    watches = {c.name: state.watches.get(c.name, Watch()) for c in channels}
+    lags = {c.name: lag_percentiles(watches[c.name], epoch, configured[c.name].max_lag_s) for c in channels}
 
     errors: dict[ChannelName, list[str]] = {c.name: [] for c in channels}
     lines: list[OrderLine] = list(delivered)
@@ -153,30 +166,67 @@ def run_cycle(
         settings.guard.max_drop,
         accept_shrink or _accepts(snapshot.control.guard),
     )
-    specs = [_spec(channel, settings, snapshot.control.channels, due_names) for channel in channels]
+    control = {**snapshot.control.channels, **controls}
+    specs = [_spec(channel, settings, control, due_names, lags[channel.name]) for channel in channels]
     draft = plan(parsed, ledger_.available(counts, entries), moves, specs, guard)
-    reported = {}
-    for channel in channels:
-        raises = draft.raises(channel.name)
-        if raises:
-            try:
-                reported[channel.name] = channel.read_levels(raises)
-            except SyncError as error:
-                errors[channel.name].append(f"levels not read, raises held: {error}")
-                reported[channel.name] = {sku: 0 for sku in raises}
-    final = hold_unconfirmed(draft, reported)
+    reported: dict[ChannelName, Mapping[Sku, int]] = {}
+    findings: dict[ChannelName, Mapping[Sku, Finding]] = {}
+    for channel, spec in zip(channels, specs, strict=True):
+        name, watch = channel.name, watches[channel.name]
+        raises = draft.raises(name)
+        wanted = set(raises)
+        audit = spec.due and not spec.paused and audit_due(watch, epoch, configured[name].audit_every_s)
+        if spec.due and not spec.paused:
+            wanted |= {*watch.pending, *watch.mismatch}
+        if audit:
+            wanted |= {row.row.sku for row in draft.rows}
+        if not wanted:
+            continue
+        try:
+            reported[name] = channel.read_levels(sorted(wanted))
+        except SyncError as error:
+            errors[name].append(f"levels not read, raises held: {error}")
+            reported[name] = {sku: 0 for sku in raises}
+            continue
+        believed = {r.row.sku: d.believed for r in draft.rows if (d := r.decisions.get(name)) is not None}
+        watch, findings[name] = observe(watch, believed, reported[name], epoch, configured[name].max_lag_s)
+        watches[name] = replace(watch, audited=epoch) if audit else watch
+    final = hold_unconfirmed(apply_findings(draft, findings), reported)
 
     results = {channel.name: _push(channel, final, errors[channel.name]) for channel in channels}
     titles = {c.name: c.title for c in settings.channels}
+    health = {}
+    for channel, spec in zip(channels, specs, strict=True):
+        name = channel.name
+        accepted = [
+            (level.sku, level.quantity)
+            for level in final.pushes(name)
+            if (outcome := results[name].outcomes.get(level.sku)) is not None and outcome.ok
+        ]
+        watch = pushed(watches[name], accepted, epoch)
+        if spec.due and not errors[name]:
+            watch = replace(watch, last_ok=epoch)
+        watches[name] = watch
+        health[name] = ChannelHealth(
+            lag_percentiles(watch, epoch, configured[name].max_lag_s),
+            configured[name].max_lag_s,
+            None if watch.last_ok is None else datetime.fromtimestamp(watch.last_ok, UTC),
+            degraded=spec.fallback is not None,
+            control=controls.get(name),
+        )
+    statuses = channel_statuses(final, results, specs, now, health)
+    incidents, alerts = track(state.incidents, conditions(statuses, final, state.incidents, due_names), now)
+    if alert is not None and alerts:
+        alert(alerts)  # before the state that records them: an alert may repeat, never vanish
     # While held, no row is written, so the channel columns have not absorbed these moves yet.
     if guard.held:
-        new_state = WorkerState(applied, state.guard_rows, state.guard_total)
+        new_state = WorkerState(applied, state.guard_rows, state.guard_total, watches, incidents)
     else:
-        new_state = WorkerState(ledger.size + len(fresh), guard.rows, guard.total)
+        new_state = WorkerState(ledger.size + len(fresh), guard.rows, guard.total, watches, incidents)
     store.write_status(
         StatusUpdate(
             cells=tuple(row_cells(final, results, titles, now)),
-            channels=tuple(channel_statuses(final, results, specs, now)),
+            channels=tuple(statuses),
             guard=guard_status(guard, now),
             state=state_cells(new_state),
         )
@@ -192,6 +242,9 @@ def run_cycle(
         held=guard.held,
         flagged_rows=len(final.problems),
         plan=final,
+        statuses=tuple(statuses),
+        discrepancies=tuple(discrepancies(final, results, titles)),
+        alerts=tuple(alerts),
     )
     log.info("cycle: %s", report.summary())
     return report
@@ -206,10 +259,20 @@ def _spec(
     settings: Settings,
     control: Mapping[ChannelName, str],
     due: Collection[ChannelName],
+    lag: tuple[float, float] | None,
 ) -> ChannelSpec:
     configured = next(c for c in settings.channels if c.name == channel.name)
     paused = configured.paused or control.get(channel.name, "").strip().casefold() in PAUSE_WORDS
-    return ChannelSpec(channel.name, configured.title, configured.policy, paused, channel.name in due)
+    rule = settings.auto_pause
+    degraded = rule.enabled and lag is not None and lag[1] > rule.max_lag_p95_s
+    return ChannelSpec(
+        channel.name,
+        configured.title,
+        configured.policy,
+        paused,
+        channel.name in due,
+        fallback=rule.policy if degraded else None,
+    )
 
 
 def _push(channel: Channel, final: Plan, errors: list[str]) -> ChannelResult:

@@ -6,6 +6,7 @@ published quantity carries a one-line reason that the Status columns show.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -13,6 +14,7 @@ from enum import StrEnum
 
 from sheetsync.core.buffers import BufferPolicy, published
 from sheetsync.core.cells import MasterRow, ParsedRows, Pause, RowProblem, own_number
+from sheetsync.core.monitor import Finding, FindingKind, lag_text
 from sheetsync.core.state import WorkerState
 from sheetsync.model import (
     AVAILABLE,
@@ -23,6 +25,7 @@ from sheetsync.model import (
     CellWrite,
     ChannelName,
     ChannelStatus,
+    Discrepancy,
     GuardStatus,
     PushOutcome,
     Sku,
@@ -35,7 +38,8 @@ class RowState(StrEnum):
     """What the Status column of an Inventory row says."""
 
     OK = "OK"
-    LAG = "LAG"  #: a channel shows less than we set: sales we have not ingested yet
+    LAG = "LAG"  #: a channel has not shown our push within its threshold, or shows unseen sales
+    DRIFT = "DRIFT"  #: a channel's figure was changed on the platform behind our back
     PAUSED = "PAUSED"
     OVERSOLD = "OVERSOLD"
     ERROR = "ERROR"
@@ -50,6 +54,8 @@ class ChannelSpec:
     policy: BufferPolicy
     paused: bool = False
     due: bool = True  #: talked to this cycle (its poll interval has come round)
+    #: the auto-pause rule's conservative buffer while the channel lags (the lower figure wins)
+    fallback: BufferPolicy | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +67,8 @@ class Decision:
     reason: str
     push: bool
     waiting: bool = False  #: a raise held back until unseen sales are ingested
+    allowed: bool = True  #: the channel, the row and the guard let us push this cycle
+    finding: Finding | None = None  #: LAG or DRIFT seen on the channel this cycle
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,8 +162,10 @@ def plan(
         for spec in channels:
             believed = _moved(row.believed.get(spec.name), moves.get((spec.name, row.sku), 0))
             target, reason = _target(row, stock, spec)
-            push = spec.due and not spec.paused and not guard.held and row.override is not Pause.PAUSE
-            decisions[spec.name] = Decision(target, believed, reason, push and target != believed)
+            allowed = spec.due and not spec.paused and not guard.held and row.override is not Pause.PAUSE
+            decisions[spec.name] = Decision(
+                target, believed, reason, allowed and target != believed, allowed=allowed
+            )
         state = (
             RowState.PAUSED
             if row.override is Pause.PAUSE
@@ -191,7 +201,38 @@ def _target(row: MasterRow, stock: int, spec: ChannelSpec) -> tuple[int, str]:
         return shown, f"{spec.title}: override {row.override}{capped}"
     result = published(stock, spec.policy, row.holds.get(spec.name) or row.holds.get(None))
     prefix = f"{spec.title}: paused, would be " if spec.paused else f"{spec.title}: "
+    if spec.fallback is not None:
+        careful = published(stock, spec.fallback)
+        if careful.quantity < result.quantity:
+            return careful.quantity, f"{prefix}lagging, conservative buffer {careful.reason}"
     return result.quantity, prefix + result.reason
+
+
+def apply_findings(plan_: Plan, findings: Mapping[ChannelName, Mapping[Sku, Finding]]) -> Plan:
+    """Flag rows whose channel figure lags or drifted; set a drifted channel back to the master's.
+
+    A drifted channel no longer shows what we believed, so what it shows becomes our belief and
+    the push goes out if that differs from the target (when the channel may be pushed at all).
+    """
+    rows = []
+    for row_plan in plan_.rows:
+        decisions = dict(row_plan.decisions)
+        kinds = set()
+        for channel, decision in row_plan.decisions.items():
+            finding = findings.get(channel, {}).get(row_plan.row.sku)
+            if finding is None:
+                continue
+            kinds.add(finding.kind)
+            if finding.kind is FindingKind.DRIFT:
+                push = decision.allowed and decision.target != finding.shown
+                decisions[channel] = replace(decision, believed=finding.shown, push=push, finding=finding)
+            else:
+                decisions[channel] = replace(decision, finding=finding)
+        state = row_plan.state
+        if state in (RowState.OK, RowState.LAG) and kinds:
+            state = RowState.DRIFT if FindingKind.DRIFT in kinds else RowState.LAG
+        rows.append(replace(row_plan, decisions=decisions, state=state))
+    return replace(plan_, rows=tuple(rows))
 
 
 def hold_unconfirmed(plan_: Plan, reported: Mapping[ChannelName, Mapping[Sku, int]]) -> Plan:
@@ -241,22 +282,7 @@ def row_cells(
     stamp = now.strftime(TIMESTAMP_FORMAT)
     writes: list[CellWrite] = []
     for row_plan in plan_.rows:
-        values: dict[str, str] = {AVAILABLE: str(row_plan.available)}
-        reasons, refusals, pushed = [], [], False
-        for channel, decision in row_plan.decisions.items():
-            outcome = results.get(channel, ChannelResult({})).outcomes.get(row_plan.row.sku)
-            shown = decision.believed
-            if outcome is not None and outcome.ok:
-                shown, pushed = decision.target, True
-            elif outcome is not None:
-                refusals.append(f"{titles[channel]} refused: {outcome.message}")
-            values[channel_column(channel)] = "" if shown is None else str(shown)
-            reasons.append(decision.reason)
-        state = RowState.ERROR if refusals else row_plan.state
-        values[ROW_STATUS] = state.value
-        values[REASON] = " · ".join([*refusals, *reasons])
-        if pushed:
-            values[SYNCED] = stamp
+        values = _row_values(row_plan, results, titles, stamp)
         writes += _changed(row_plan.row.row, row_plan.row.sku, row_plan.row.current, values)
     believed = iter(plan_.problem_believed)
     for problem in plan_.problems:
@@ -272,10 +298,64 @@ def row_cells(
     return writes
 
 
+def _row_values(
+    row_plan: RowPlan,
+    results: Mapping[ChannelName, ChannelResult],
+    titles: Mapping[ChannelName, str],
+    stamp: str,
+) -> dict[str, str]:
+    """The worker-owned cells of one valid row after this cycle's pushes."""
+    values: dict[str, str] = {AVAILABLE: str(row_plan.available)}
+    reasons, refusals, flags, pushed = [], [], [], False
+    for channel, decision in row_plan.decisions.items():
+        if decision.finding is not None:
+            flags.append(f"{titles[channel]} {decision.finding.kind}: {decision.finding.message}")
+        outcome = results.get(channel, ChannelResult({})).outcomes.get(row_plan.row.sku)
+        shown = decision.believed
+        if outcome is not None and outcome.ok:
+            shown, pushed = decision.target, True
+        elif outcome is not None:
+            refusals.append(f"{titles[channel]} refused: {outcome.message}")
+        values[channel_column(channel)] = "" if shown is None else str(shown)
+        reasons.append(decision.reason)
+    state = RowState.ERROR if refusals else row_plan.state
+    values[ROW_STATUS] = state.value
+    values[REASON] = " · ".join([*refusals, *flags, *reasons])
+    if pushed:
+        values[SYNCED] = stamp
+    return values
+
+
+def discrepancies(
+    plan_: Plan, results: Mapping[ChannelName, ChannelResult], titles: Mapping[ChannelName, str]
+) -> list[Discrepancy]:
+    """Every row that needs a look after this cycle: DRIFT, LAG, OVERSOLD or ERROR, with its reason."""
+    found = []
+    for row_plan in plan_.rows:
+        values = _row_values(row_plan, results, titles, "")
+        if values[ROW_STATUS] not in (RowState.OK, RowState.PAUSED):
+            found.append(Discrepancy(row_plan.row.row, row_plan.row.sku, values[ROW_STATUS], values[REASON]))
+    found += [
+        Discrepancy(p.row, p.sku or "", RowState.ERROR.value, "; ".join(p.messages)) for p in plan_.problems
+    ]
+    return sorted(found, key=lambda d: d.row)
+
+
 def _changed(row: int, sku: Sku, current: Mapping[str, str], values: Mapping[str, str]) -> list[CellWrite]:
     return [
         CellWrite(row, sku, column, value) for column, value in values.items() if current.get(column) != value
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelHealth:
+    """What the monitor knows of one channel, for its Status row."""
+
+    lag: tuple[float, float] | None = None  #: p50, p95 seconds over the last hour
+    max_lag: float = math.inf  #: the channel's lag threshold
+    last_ok: datetime | None = None
+    degraded: bool = False  #: held to the auto-pause rule's conservative buffer
+    control: str | None = None  #: a Control-cell edit to write (dashboard pause / resume)
 
 
 def channel_statuses(
@@ -283,6 +363,7 @@ def channel_statuses(
     results: Mapping[ChannelName, ChannelResult],
     channels: Sequence[ChannelSpec],
     now: datetime,
+    health: Mapping[ChannelName, ChannelHealth] | None = None,
 ) -> list[ChannelStatus]:
     """One Status row per channel talked to this cycle."""
     stamp = now.strftime(TIMESTAMP_FORMAT)
@@ -290,30 +371,52 @@ def channel_statuses(
     for spec in channels:
         if not spec.due:
             continue
+        known = (health or {}).get(spec.name, ChannelHealth())
         result = results.get(spec.name, ChannelResult({}))
         refused = [o for o in result.outcomes.values() if not o.ok]
         pushed = len(result.outcomes) - len(refused)
-        waiting = sum(1 for r in plan_.rows if (d := r.decisions.get(spec.name)) and d.waiting)
+        decisions = [d for r in plan_.rows if (d := r.decisions.get(spec.name)) is not None]
+        waiting = sum(d.waiting for d in decisions)
+        kinds = [d.finding.kind for d in decisions if d.finding is not None]
+        lagging, drifted = kinds.count(FindingKind.LAG), kinds.count(FindingKind.DRIFT)
+        slow = known.lag is not None and known.lag[1] > known.max_lag
         if spec.paused:
-            state, message = (
-                "PAUSED",
-                "paused: nothing pushed; orders are still counted",
-            )
+            state, message = "PAUSED", "paused: nothing pushed; orders are still counted"
         elif result.errors:
             state, message = "ERROR", "; ".join(result.errors)
         elif plan_.guard.held:
-            state, message = (
-                "HOLD",
-                "volume guard: nothing pushed (see the Volume guard row)",
-            )
+            state, message = "HOLD", "volume guard: nothing pushed (see the Volume guard row)"
+        elif known.degraded:
+            state, message = "DEGRADED", f"pushed {pushed}; lagging, so only the conservative buffer is shown"
         else:
-            state, message = "OK", f"pushed {pushed}"
+            state, message = ("LAG" if lagging or slow else "OK"), f"pushed {pushed}"
+        if slow and known.lag is not None:
+            message += f"; lag p95 {lag_text(known.lag[1])} is over the {lag_text(known.max_lag)} limit"
+        if lagging:
+            message += f"; {lagging} pushes not visible after {lag_text(known.max_lag)} (rows marked LAG)"
+        if drifted:
+            message += f"; {drifted} changed on the platform, set back (rows marked DRIFT)"
         if refused:
             message += f"; {len(refused)} refused (see the rows marked ERROR)"
         if waiting:
             message += f"; {waiting} waiting for unseen sales (rows marked LAG)"
-        errors = len(refused) + len(result.errors)
-        statuses.append(ChannelStatus(spec.name, spec.title, state, stamp, pushed, errors, message))
+        p50, p95 = known.lag or (None, None)
+        statuses.append(
+            ChannelStatus(
+                spec.name,
+                spec.title,
+                state,
+                stamp,
+                pushed,
+                len(refused) + len(result.errors),
+                message,
+                last_ok="" if known.last_ok is None else known.last_ok.strftime(TIMESTAMP_FORMAT),
+                lag_p50=lag_text(p50),
+                lag_p95=lag_text(p95),
+                paused=spec.paused,
+                control=known.control,
+            )
+        )
     return statuses
 
 

@@ -6,8 +6,16 @@ in the master beside the data it describes.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from sheetsync.core.monitor import Watch, dump_watch, load_watch
+from sheetsync.model import ChannelName
+
+#: State key prefix of a channel's Watch (``watch:google``).
+WATCH_PREFIX = "watch:"
+INCIDENTS_KEY = "incidents"
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +27,10 @@ class WorkerState:
     #: The volume guard's baseline: usable rows and total count of the last good cycle.
     guard_rows: int | None = None
     guard_total: int | None = None
+    #: Per channel: pushes not seen yet, lag samples, drift under watch (see core.monitor).
+    watches: Mapping[ChannelName, Watch] = field(default_factory=dict)
+    #: Incidents alerted and not yet cleared: key → the text they opened with.
+    incidents: Mapping[str, str] = field(default_factory=dict)
 
 
 def parse_state(cells: Mapping[str, str]) -> WorkerState:
@@ -27,6 +39,12 @@ def parse_state(cells: Mapping[str, str]) -> WorkerState:
         ledger_applied=_number(cells.get("ledger_applied")),
         guard_rows=_number(cells.get("guard_rows")),
         guard_total=_number(cells.get("guard_total")),
+        watches={
+            ChannelName(key.removeprefix(WATCH_PREFIX)): load_watch(value)
+            for key, value in cells.items()
+            if key.startswith(WATCH_PREFIX)
+        },
+        incidents=_incidents(cells.get(INCIDENTS_KEY, "")),
     )
 
 
@@ -37,9 +55,22 @@ def state_cells(state: WorkerState) -> dict[str, str]:
         "guard_rows": state.guard_rows,
         "guard_total": state.guard_total,
     }
-    return {key: str(value) for key, value in values.items() if value is not None}
+    cells = {key: str(value) for key, value in values.items() if value is not None}
+    cells.update({f"{WATCH_PREFIX}{name}": dump_watch(watch) for name, watch in state.watches.items()})
+    cells[INCIDENTS_KEY] = json.dumps(dict(state.incidents), separators=(",", ":"))
+    return cells
 
 
 def _number(text: str | None) -> int | None:
     value = (text or "").strip()
     return int(value) if value.isdigit() else None
+
+
+def _incidents(text: str) -> dict[str, str]:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {str(key): str(value) for key, value in data.items()}

@@ -200,23 +200,25 @@ def status_rows(
 ) -> list[tuple[str, dict[str, str]]]:
     """The Status rows to write, as (label, text by logical column).
 
-    Every column but Control, which is the merchant's; the one exception is the guard's ACCEPT,
-    consumed once acted on.
+    Every column but Control, which is the merchant's; the exceptions are the guard's ACCEPT,
+    consumed once acted on, and a pause or resume from the dashboard, which types into it.
     """
-    rows = [
-        (
-            s.title,
-            {
-                "channel": s.title,
-                "state": s.state,
-                "last_sync": s.last_sync,
-                "pushed": str(s.pushed),
-                "errors": str(s.errors),
-                "message": s.message,
-            },
-        )
-        for s in channels
-    ]
+    rows = []
+    for s in channels:
+        values = {
+            "channel": s.title,
+            "state": s.state,
+            "last_sync": s.last_sync,
+            "last_ok": s.last_ok,
+            "lag_p50": s.lag_p50,
+            "lag_p95": s.lag_p95,
+            "pushed": str(s.pushed),
+            "errors": str(s.errors),
+            "message": s.message,
+        }
+        if s.control is not None:
+            values["control"] = s.control
+        rows.append((s.title, values))
     if guard:
         values = {"channel": GUARD_ROW_LABEL, "state": guard.state, "last_sync": guard.checked}
         values["message"] = guard.message

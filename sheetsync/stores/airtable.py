@@ -284,7 +284,8 @@ class AirtableStore:
         recent = (
             self._status_written is not None and (now - self._status_written).total_seconds() < SLOW_STATUS_S
         )
-        if (update.channels or update.guard) and not (slow and recent):
+        controls = any(status.control is not None for status in update.channels)
+        if (update.channels or update.guard) and (controls or not (slow and recent)):
             self._status(grid, update, slow)
             self._status_written = now
         state = dict(update.state)

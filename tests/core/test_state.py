@@ -2,11 +2,33 @@
 
 from __future__ import annotations
 
+from sheetsync.core.monitor import Pending, Watch
 from sheetsync.core.state import WorkerState, parse_state, state_cells
+from sheetsync.model import ChannelName, Sku
 
 
 def test_round_trip_and_unknown_values() -> None:
-    state = WorkerState(ledger_applied=12, guard_rows=40, guard_total=900)
+    watch = Watch(
+        pending={Sku("A"): Pending(8, 100.0, 130.0)},
+        samples=((90.0, 12.5),),
+        mismatch={Sku("B"): 50.0},
+        last_ok=130.0,
+        audited=None,
+    )
+    state = WorkerState(
+        ledger_applied=12,
+        guard_rows=40,
+        guard_total=900,
+        watches={ChannelName("google"): watch},
+        incidents={"lag:google": "Google is lagging"},
+    )
     assert parse_state(state_cells(state)) == state
-    assert state_cells(WorkerState()) == {}
+    assert state_cells(WorkerState()) == {"incidents": "{}"}  # written, so a cleared incident is cleared
     assert parse_state({"ledger_applied": "twelve", "guard_rows": " 3 "}) == WorkerState(guard_rows=3)
+
+
+def test_garbled_watch_and_incidents_read_as_a_fresh_start() -> None:
+    state = parse_state({"watch:google": "{not json", "watch:meta": '{"pending": 3}', "incidents": "[1]"})
+    assert state.watches == {ChannelName("google"): Watch(), ChannelName("meta"): Watch()}
+    assert state.incidents == {}
+    assert parse_state({"incidents": "not json"}).incidents == {}

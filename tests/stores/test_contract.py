@@ -55,8 +55,20 @@ def update(
     return StatusUpdate(cells, channels, guard, state or {})
 
 
-def shopify_status(message: str = "pushed 3") -> ChannelStatus:
-    return ChannelStatus(SHOPIFY, "Shopify", "OK", "2026-11-27T09:30:00Z", 3, 0, message)
+def shopify_status(message: str = "pushed 3", control: str | None = None) -> ChannelStatus:
+    return ChannelStatus(
+        SHOPIFY,
+        "Shopify",
+        "OK",
+        "2026-11-27T09:30:00Z",
+        3,
+        0,
+        message,
+        last_ok="2026-11-27T09:30:00Z",
+        lag_p50="4s",
+        lag_p95="1m 2s",
+        control=control,
+    )
 
 
 def test_cells_come_back_as_the_raw_text_the_merchant_left(backend: Backend) -> None:
@@ -328,6 +340,9 @@ def test_channel_controls_are_read_and_never_overwritten(backend: Backend) -> No
         "Control": "PAUSE",
         "State": "OK",
         "Last sync": "2026-11-27T09:30:00Z",
+        "Last success": "2026-11-27T09:30:00Z",
+        "Lag p50": "4s",
+        "Lag p95": "1m 2s",
         "Pushed": "3",
         "Errors": "0",
         "Message": "pushed 4",
@@ -337,6 +352,9 @@ def test_channel_controls_are_read_and_never_overwritten(backend: Backend) -> No
         "Control": "",
         "State": "ERROR",
         "Last sync": "2026-11-27T09:30:00Z",
+        "Last success": "",
+        "Lag p50": "",
+        "Lag p95": "",
         "Pushed": "0",
         "Errors": "2",
         "Message": "",
@@ -344,6 +362,19 @@ def test_channel_controls_are_read_and_never_overwritten(backend: Backend) -> No
     # A duplicated Meta row would leave this edit on the first copy and reads on the last.
     backend.set_control("Meta Shop", "PAUSE")
     assert store.read().control.channels == {SHOPIFY: "PAUSE", META: "PAUSE"}
+
+
+def test_a_pause_from_the_dashboard_types_into_the_control_cell(backend: Backend) -> None:
+    store = backend.make(ABC, LAYOUT)
+    store.write_status(update(channels=(shopify_status(control="PAUSE"),)))
+    assert store.read().control.channels == {SHOPIFY: "PAUSE"}
+
+    store.write_status(update(channels=(shopify_status(),)))  # no edit: the merchant's cell stays
+    assert store.read().control.channels == {SHOPIFY: "PAUSE"}
+
+    store.write_status(update(channels=(shopify_status(control=""),)))
+    assert store.read().control.channels.get(SHOPIFY, "") == ""
+    assert backend.status_row("Shopify")["Control"] == ""
 
 
 def test_guard_accept_is_read_and_consumed_only_when_asked(backend: Backend) -> None:
@@ -357,6 +388,9 @@ def test_guard_accept_is_read_and_consumed_only_when_asked(backend: Backend) -> 
         "Control": "ACCEPT",
         "State": "HOLD",
         "Last sync": "2026-11-27T09:30:00Z",
+        "Last success": "",
+        "Lag p50": "",
+        "Lag p95": "",
         "Pushed": "",
         "Errors": "",
         "Message": "40% of rows vanished",
