@@ -13,12 +13,16 @@ from hypothesis import strategies as st
 
 from sheetsync.core.buffers import NO_BUFFER, BufferPolicy, Hold, HoldKind, Tier
 from sheetsync.core.cells import ParsedRows, parse_rows
+from sheetsync.core.monitor import Finding, FindingKind
 from sheetsync.core.plan import (
+    ChannelHealth,
     ChannelResult,
     ChannelSpec,
     GuardVerdict,
     RowState,
+    apply_findings,
     channel_statuses,
+    discrepancies,
     guard_status,
     hold_unconfirmed,
     plan,
@@ -334,3 +338,97 @@ def test_hold_unconfirmed_never_pushes_above_what_the_channel_shows_when_it_is_b
     parsed = rows(("A", "20", {"channel:shopify": "8"}))
     draft = plan(parsed, counts(parsed), {}, [ChannelSpec(SHOPIFY, "Shopify", NO_BUFFER)], OPEN)
     assert hold_unconfirmed(draft, {SHOPIFY: {Sku("A"): shown}}).pushes(SHOPIFY) == []
+
+
+LAGGING = Finding(FindingKind.LAG, 10, "pushed 8 21m 0s ago, still shows 10 (limit 20m 0s)")
+
+
+def test_a_lagging_channel_flags_the_row_and_says_why_first() -> None:
+    parsed = rows(("A", "10", {"channel:shopify": "8"}))
+    specs = [ChannelSpec(SHOPIFY, "Shopify", tiers(2))]
+    final = apply_findings(plan(parsed, counts(parsed), {}, specs, OPEN), {SHOPIFY: {Sku("A"): LAGGING}})
+    assert final.rows[0].state is RowState.LAG
+    assert final.pushes(SHOPIFY) == []  # nothing to push: we already set 8
+    written = {c.column: c.value for c in row_cells(final, {}, TITLES, NOW)}
+    assert written["status"] == "LAG"
+    assert written["reason"] == (
+        "Shopify LAG: pushed 8 21m 0s ago, still shows 10 (limit 20m 0s) · Shopify: 10 - 2 (tier 3-10) = 8"
+    )
+
+
+def test_drift_takes_what_the_channel_shows_as_belief_and_sets_it_back() -> None:
+    parsed = rows(("A", "10", {"channel:shopify": "8"}), ("B", "10", {"channel:shopify": "8"}))
+    specs = [ChannelSpec(SHOPIFY, "Shopify", tiers(2))]
+    drift = Finding(FindingKind.DRIFT, 12, "shows 12, we set 8: changed on the platform; setting it back")
+    final = apply_findings(plan(parsed, counts(parsed), {}, specs, OPEN), {SHOPIFY: {Sku("B"): drift}})
+    assert [r.state for r in final.rows] == [RowState.OK, RowState.DRIFT]
+    assert [(level.sku, level.quantity, level.expected) for level in final.pushes(SHOPIFY)] == [("B", 8, 12)]
+
+
+def test_drift_on_a_paused_channel_is_flagged_but_not_pushed() -> None:
+    parsed = rows(("A", "10", {"channel:shopify": "8"}))
+    specs = [ChannelSpec(SHOPIFY, "Shopify", tiers(2), paused=True)]
+    drift = Finding(FindingKind.DRIFT, 12, "shows 12")
+    final = apply_findings(plan(parsed, counts(parsed), {}, specs, OPEN), {SHOPIFY: {Sku("A"): drift}})
+    assert final.rows[0].state is RowState.DRIFT
+    assert final.pushes(SHOPIFY) == []
+
+
+def test_oversold_and_paused_rows_keep_their_state_under_findings() -> None:
+    parsed = rows(("A", "1"), ("B", "5", {"override": "PAUSE"}))
+    specs = [ChannelSpec(SHOPIFY, "Shopify", NO_BUFFER)]
+    draft = plan(parsed, {Sku("A"): -2, Sku("B"): 5}, {}, specs, OPEN)
+    final = apply_findings(draft, {SHOPIFY: {Sku("A"): LAGGING, Sku("B"): LAGGING}})
+    assert [r.state for r in final.rows] == [RowState.OVERSOLD, RowState.PAUSED]
+
+
+def test_the_conservative_buffer_wins_only_where_it_is_lower() -> None:
+    careful = BufferPolicy((Tier(10, Hold(HoldKind.UNITS)), Tier(0, Hold(HoldKind.ALL))))
+    parsed = rows(("A", "30"), ("B", "6"))
+    specs = [ChannelSpec(GOOGLE, "Google", tiers(4), fallback=careful)]
+    result = plan(parsed, counts(parsed), {}, specs, OPEN)
+    assert [(level.sku, level.quantity) for level in result.pushes(GOOGLE)] == [("A", 27), ("B", 0)]
+    assert (
+        result.rows[1].decisions[GOOGLE].reason
+        == "Google: lagging, conservative buffer 6 held (tier 0-9) = 0"
+    )
+
+
+def test_discrepancies_list_flagged_refused_and_unreadable_rows_in_sheet_order() -> None:
+    parsed = rows(("A", "10"), ("B", "oops"), ("C", "10"), ("D", "10", {"override": "PAUSE"}))
+    specs = [ChannelSpec(SHOPIFY, "Shopify", NO_BUFFER)]
+    final = apply_findings(plan(parsed, counts(parsed), {}, specs, OPEN), {SHOPIFY: {Sku("C"): LAGGING}})
+    refused = {SHOPIFY: ChannelResult({Sku("A"): PushOutcome(Sku("A"), False, "archived")})}
+    found = discrepancies(final, refused, TITLES)
+    assert [(d.row, d.sku, d.state) for d in found] == [(2, "A", "ERROR"), (3, "B", "ERROR"), (4, "C", "LAG")]
+    assert found[0].reason.startswith("Shopify refused: archived · ")
+    assert found[1].reason.startswith('Quantity "oops" is not a whole number')
+
+
+def test_channel_status_shows_lag_last_success_and_why_it_lags() -> None:
+    parsed = rows(("A", "10", {"channel:shopify": "10"}), ("B", "10", {"channel:shopify": "10"}))
+    specs = [ChannelSpec(SHOPIFY, "Shopify", NO_BUFFER)]
+    drift = Finding(FindingKind.DRIFT, 12, "shows 12")
+    final = apply_findings(
+        plan(parsed, counts(parsed), {}, specs, OPEN), {SHOPIFY: {Sku("A"): LAGGING, Sku("B"): drift}}
+    )
+    health = {SHOPIFY: ChannelHealth((30.0, 1500.0), 1200.0, NOW, control="PAUSE")}
+    (status,) = channel_statuses(final, {}, specs, NOW, health)
+    assert (status.state, status.lag_p50, status.lag_p95, status.last_ok, status.control) == (
+        "LAG",
+        "30s",
+        "25m 0s",
+        "2026-11-27T09:00:00Z",
+        "PAUSE",
+    )
+    assert status.message == (
+        "pushed 0; lag p95 25m 0s is over the 20m 0s limit; 1 pushes not visible after 20m 0s "
+        "(rows marked LAG); 1 changed on the platform, set back (rows marked DRIFT)"
+    )
+    healthy = {SHOPIFY: ChannelHealth((30.0, 60.0), 1200.0)}
+    (status,) = channel_statuses(plan(parsed, counts(parsed), {}, specs, OPEN), {}, specs, NOW, healthy)
+    assert (status.state, status.last_ok) == ("OK", "")
+    degraded = {SHOPIFY: ChannelHealth((30.0, 1500.0), 1200.0, degraded=True)}
+    (status,) = channel_statuses(plan(parsed, counts(parsed), {}, specs, OPEN), {}, specs, NOW, degraded)
+    assert status.state == "DEGRADED"
+    assert status.message.startswith("pushed 0; lagging, so only the conservative buffer is shown")

@@ -1,0 +1,147 @@
+"""Discrepancy detection and lag measurement: pushes against what a channel shows."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sheetsync.core.monitor import (
+    MAX_PENDING,
+    WINDOW_S,
+    FindingKind,
+    Pending,
+    Watch,
+    audit_due,
+    dump_watch,
+    lag_percentiles,
+    lag_text,
+    load_watch,
+    observe,
+    pushed,
+)
+from sheetsync.model import Sku
+
+A, B = Sku("A"), Sku("B")
+MAX_LAG = 600.0
+
+
+def test_a_push_seen_on_the_channel_is_a_lag_sample_and_no_longer_pending() -> None:
+    watch = pushed(Watch(), [(A, 8)], now=1000.0)
+    watch, findings = observe(watch, {A: 8}, {A: 8}, now=1090.0, max_lag=MAX_LAG)
+    assert findings == {}
+    assert watch.pending == {}
+    assert watch.samples == ((1090.0, 90.0),)
+
+
+def test_a_push_counts_as_seen_when_the_channel_sold_from_it_meanwhile() -> None:
+    watch = pushed(Watch(), [(A, 8)], now=1000.0)
+    watch, findings = observe(watch, {A: 7}, {A: 7}, now=1030.0, max_lag=MAX_LAG)
+    assert (findings, watch.pending) == ({}, {})
+
+
+def test_an_unseen_push_is_quiet_until_the_threshold_then_lag() -> None:
+    watch = pushed(Watch(), [(A, 8)], now=1000.0)
+    watch, findings = observe(watch, {A: 8}, {A: 10}, now=1000.0 + MAX_LAG, max_lag=MAX_LAG)
+    assert findings == {}
+    watch, findings = observe(watch, {A: 8}, {A: 10}, now=1001.0 + MAX_LAG, max_lag=MAX_LAG)
+    assert findings[A].kind is FindingKind.LAG
+    assert findings[A].shown == 10
+    assert findings[A].message == "pushed 8 10m 1s ago, still shows 10 (limit 10m 0s)"
+    assert A in watch.pending
+
+
+def test_a_new_push_keeps_the_lag_clock_of_the_first_unseen_one() -> None:
+    watch = pushed(pushed(Watch(), [(A, 8)], now=1000.0), [(A, 6)], now=1500.0)
+    assert watch.pending[A] == Pending(6, 1000.0, 1500.0)
+    watch, _ = observe(watch, {A: 6}, {A: 6}, now=1560.0, max_lag=MAX_LAG)
+    assert watch.samples == ((1560.0, 60.0),)  # measured from the push it shows
+
+
+def test_more_than_we_set_is_drift_at_once() -> None:
+    _, findings = observe(Watch(), {A: 5}, {A: 9}, now=1000.0, max_lag=MAX_LAG)
+    assert findings[A].kind is FindingKind.DRIFT
+    assert findings[A].message == "shows 9, we set 5: changed on the platform; setting it back"
+
+
+def test_less_than_we_set_waits_one_threshold_for_unseen_orders() -> None:
+    watch, findings = observe(Watch(), {A: 5}, {A: 3}, now=1000.0, max_lag=MAX_LAG)
+    assert findings == {}
+    watch, findings = observe(watch, {A: 5}, {A: 3}, now=1000.0 + MAX_LAG, max_lag=MAX_LAG)
+    assert findings[A].kind is FindingKind.DRIFT
+
+
+def test_a_mismatch_that_resolves_is_forgotten() -> None:
+    watch, _ = observe(Watch(), {A: 5, B: 2}, {A: 3, B: 2}, now=1000.0, max_lag=MAX_LAG)
+    assert watch.mismatch == {A: 1000.0}
+    watch, findings = observe(watch, {A: 5}, {A: 5}, now=2000.0, max_lag=MAX_LAG)
+    assert (findings, watch.mismatch) == ({}, {})
+    watch, _ = observe(watch, {A: None}, {A: 1}, now=2000.0, max_lag=MAX_LAG)
+    assert watch.mismatch == {}  # a column we never wrote: nothing to compare
+
+
+def test_a_push_replaces_a_mismatch_under_watch() -> None:
+    watch, _ = observe(Watch(), {A: 5}, {A: 3}, now=1000.0, max_lag=MAX_LAG)
+    watch = pushed(watch, [(A, 5)], now=1010.0)
+    assert watch.mismatch == {}
+    _, findings = observe(watch, {A: 5}, {A: 3}, now=1100.0, max_lag=MAX_LAG)
+    assert findings == {}  # our own push is on its way, within the threshold
+
+
+def test_samples_leave_the_window() -> None:
+    watch = Watch(samples=((0.0, 5.0), (WINDOW_S, 7.0)))
+    watch, _ = observe(watch, {}, {}, now=WINDOW_S + 1, max_lag=MAX_LAG)
+    assert watch.samples == ((WINDOW_S, 7.0),)
+
+
+def test_percentiles_are_nearest_rank_and_count_pushes_stuck_past_the_limit() -> None:
+    assert lag_percentiles(Watch(), 0.0, MAX_LAG) is None
+    samples = tuple((100.0, float(lag)) for lag in range(1, 21))  # 1..20 s
+    assert lag_percentiles(Watch(samples=samples), 100.0, MAX_LAG) == (10.0, 19.0)
+    stuck = Watch(samples=((100.0, 5.0),), pending={A: Pending(1, 0.0, 0.0), B: Pending(1, 900.0, 900.0)})
+    assert lag_percentiles(stuck, 1000.0, MAX_LAG) == (5.0, 1000.0)  # B is young: not counted yet
+    old = Watch(samples=((0.0, 5.0),))
+    assert lag_percentiles(old, WINDOW_S + 1, MAX_LAG) is None
+
+
+def test_lag_text() -> None:
+    assert [lag_text(s) for s in (None, 42, 725.4, 3780)] == ["", "42s", "12m 5s", "1h 3m"]
+
+
+def test_audit_is_due_at_first_and_then_every_interval() -> None:
+    assert audit_due(Watch(), 0.0, 900.0)
+    assert not audit_due(Watch(audited=100.0), 999.0, 900.0)
+    assert audit_due(Watch(audited=100.0), 1000.0, 900.0)
+
+
+def test_the_state_text_is_capped_to_the_oldest_pending_pushes() -> None:
+    many = {Sku(f"S{i:04d}"): Pending(1, float(1000 - i), 1000.0) for i in range(MAX_PENDING + 50)}
+    kept = load_watch(dump_watch(Watch(pending=many))).pending
+    assert len(kept) == MAX_PENDING
+    assert Sku(f"S{MAX_PENDING + 49:04d}") in kept  # the oldest (lagging longest) stay
+    assert len(dump_watch(Watch(pending=many))) < 32_000  # fits one workbook cell
+
+
+@given(
+    st.dictionaries(
+        st.text(min_size=1, max_size=20).map(Sku),
+        st.tuples(st.integers(0, 10_000), st.integers(0, 2_000_000_000), st.integers(0, 2_000_000_000)),
+        max_size=20,
+    ),
+    st.one_of(st.none(), st.integers(0, 2_000_000_000)),
+)
+def test_the_state_text_round_trips(entries: dict[Sku, tuple[int, int, int]], audited: int | None) -> None:
+    watch = Watch(
+        pending={sku: Pending(q, float(f), float(t)) for sku, (q, f, t) in entries.items()},
+        samples=((10.0, 1.5),),
+        mismatch={sku: 5.0 for sku in entries},
+        last_ok=None,
+        audited=None if audited is None else float(audited),
+    )
+    assert load_watch(dump_watch(watch)) == watch
+
+
+def test_garbled_state_text_is_a_fresh_start() -> None:
+    for text in ("", "{", "[]", '{"pending": [["A", "x", 1, 2]]}', '{"pending":[],"samples":[],'):
+        assert load_watch(text) == Watch()
+    bad_time = '{"pending":[],"samples":[],"mismatch":[],"last_ok":"soon","audited":null}'
+    assert load_watch(bad_time) == Watch()
