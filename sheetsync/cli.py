@@ -39,6 +39,7 @@ from sheetsync.web import LOOPBACK, STALE_AFTER_S, TOKEN_ENV, Board, create_app
 from sheetsync.worker import (
     PAUSE_WORDS,
     Inbox,
+    open_alerter,
     open_channels,
     open_store,
     run_cycle,
@@ -60,6 +61,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:
+        # httpx logs every request URL at INFO, query string and all (a webhook URL is a secret).
+        logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         code: int = args.run(args)
     except ConfigError as error:
@@ -221,6 +225,7 @@ def _sync(args: argparse.Namespace) -> int:
         settings,
         _utc_now(),
         accept_shrink=args.accept_shrink or settings.guard.accept_shrink,
+        alert=open_alerter(settings).send,
     )
     print(report.summary())
     return 1 if report.errors else 0
@@ -240,6 +245,7 @@ def _run(args: argparse.Namespace) -> int:
         settings,
         _utc_now,
         stop,
+        alerter=open_alerter(settings),
     )
     log.info("stopped")
     return 0

@@ -20,6 +20,7 @@ from types import FrameType
 
 import schedule
 
+from sheetsync.alerts import Alerter, AlertSink, SlackWebhook, SmtpMail
 from sheetsync.channels import Channel, OrderSource
 from sheetsync.channels.google_merchant import GoogleMerchantChannel
 from sheetsync.channels.meta import MetaChannel
@@ -27,6 +28,8 @@ from sheetsync.channels.sandbox import SandboxChannel
 from sheetsync.channels.shopify import ShopifyChannel
 from sheetsync.channels.woocommerce import WooCommerceChannel
 from sheetsync.config import (
+    SLACK_WEBHOOK_ENV,
+    SMTP_PASSWORD_ENV,
     AirtableMaster,
     MerchantCenter,
     MetaCatalog,
@@ -365,6 +368,32 @@ def open_channels(
     return channels
 
 
+def open_alerter(settings: Settings, environ: Mapping[str, str] = os.environ) -> Alerter:
+    """The alert destinations the settings and ``environ`` name; with none, alerts are log lines.
+
+    Every ``SHEETSYNC__*`` value is a secret (tokens, keys, the webhook URL, the SMTP password),
+    so each one is taken out of any alert text before it leaves.
+    """
+    sinks: list[AlertSink] = []
+    if webhook := environ.get(SLACK_WEBHOOK_ENV, "").strip():
+        sinks.append(SlackWebhook(webhook))
+    email = settings.alerts.email
+    if email is not None:
+        sinks.append(
+            SmtpMail(
+                email.host,
+                email.port,
+                email.sender,
+                email.to,
+                username=email.username,
+                password=environ.get(SMTP_PASSWORD_ENV) or None,
+                starttls=email.starttls,
+            )
+        )
+    secrets = [value for key, value in environ.items() if key.startswith("SHEETSYNC__") and value.strip()]
+    return Alerter(sinks, secrets=secrets, max_per_hour=settings.alerts.max_per_hour)
+
+
 def run_forever(
     store: MasterStore,
     channels: Sequence[Channel],
@@ -372,6 +401,7 @@ def run_forever(
     clock: Callable[[], datetime],
     stop: threading.Event,
     inbox: Inbox | None = None,
+    alerter: Alerter | None = None,
 ) -> None:
     """Run cycles at each channel's interval until ``stop`` is set; the current cycle finishes.
 
@@ -383,16 +413,26 @@ def run_forever(
     scheduler = schedule.Scheduler()
     for configured in settings.channels:
         scheduler.every(configured.interval_s).seconds.do(due.add, configured.name)
+    alert = (alerter or Alerter([])).send
     while not stop.is_set():
-        delivered = pushed.take()
-        if delivered:
+        delivered, controls = pushed.take(), pushed.take_controls()
+        if delivered or controls:
             due.update(c.name for c in channels)
         if due:
             try:
-                report = run_cycle(store, channels, settings, clock(), due, delivered=delivered)
+                report = run_cycle(
+                    store,
+                    channels,
+                    settings,
+                    clock(),
+                    due,
+                    delivered=delivered,
+                    controls=controls,
+                    alert=alert,
+                )
                 pushed.done(report)
             except SyncError as error:
-                pushed.put_back(delivered)  # nothing delivered is lost: the next cycle counts it
+                pushed.put_back(delivered, controls)  # nothing delivered is lost: the next cycle counts it
                 log.error("cycle failed, retrying at the next interval: %s", error)  # noqa: TRY400 - no traceback for an expected failure
             due.clear()
         scheduler.run_pending()
