@@ -87,7 +87,7 @@ class SlackWebhook:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._url = url
-        self._client = client or httpx.Client(timeout=WEBHOOK_TIMEOUT_S)
+        self._client = client  # None: a client per post (alerts are rare; nothing left open)
         self._sleep = sleep
         # The host is public (hooks.slack.com, a company's Mattermost); the path is the key.
         host = urlsplit(url).hostname or "unknown host"
@@ -107,7 +107,11 @@ class SlackWebhook:
 
     def _post(self, text: str) -> None:
         try:
-            response = self._client.post(self._url, json={"text": text})
+            if self._client is not None:
+                response = self._client.post(self._url, json={"text": text})
+            else:
+                with httpx.Client(timeout=WEBHOOK_TIMEOUT_S) as client:
+                    response = client.post(self._url, json={"text": text})
         except httpx.TransportError as error:
             # httpx's message may quote the URL; the class name says enough.
             raise TransientError(f"{self.describe} unreachable ({type(error).__name__})") from None

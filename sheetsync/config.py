@@ -65,6 +65,15 @@ class _ChannelModel(_Strict):
 
     _tiers = field_validator("tiers")(_tiers_cover_zero)
 
+    @model_validator(mode="after")
+    def _lag_outlasts_a_cycle(self) -> _ChannelModel:
+        if self.max_lag <= self.interval:
+            raise ValueError(
+                f"max_lag ({self.max_lag:g} s) must be longer than interval ({self.interval} s): a push "
+                "is checked once per cycle, so a shorter limit would flag every push as LAG"
+            )
+        return self
+
 
 class _AutoPauseModel(_Strict):
     enabled: bool = False

@@ -192,7 +192,9 @@ def run_cycle(
             reported[name] = {sku: 0 for sku in raises}
             continue
         believed = {r.row.sku: d.believed for r in draft.rows if (d := r.decisions.get(name)) is not None}
-        watch, findings[name] = observe(watch, believed, reported[name], epoch, configured[name].max_lag_s)
+        watch, findings[name] = observe(
+            watch, believed, reported[name], epoch, configured[name].max_lag_s, read=wanted
+        )
         watches[name] = replace(watch, audited=epoch) if audit else watch
     final = hold_unconfirmed(apply_findings(draft, findings), reported)
 

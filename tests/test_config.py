@@ -61,6 +61,43 @@ def test_defaults(tmp_path: Path) -> None:
     assert (channel.title, channel.interval_s, channel.paused) == ("Shop", 60, False)
     assert published(7, channel.policy).quantity == 7
     assert (settings.guard.max_drop, settings.guard.accept_shrink) == (0.5, False)
+    assert (channel.max_lag_s, channel.audit_every_s) == (900, 900)
+    assert not settings.auto_pause.enabled
+    assert settings.alerts.email is None
+
+
+MONITORING = """
+[auto_pause]
+enabled = true
+max_lag_p95 = 600
+tiers = [{ min = 5, hold = 1 }, { min = 0, hold = "all" }]
+
+[alerts]
+max_per_hour = 5
+
+[alerts.email]
+host = "smtp.example.com"
+from = "sheetsync@example.com"
+to = ["ops@example.com", "owner@example.com"]
+username = "sheetsync"
+"""
+
+
+def test_monitoring_settings(tmp_path: Path) -> None:
+    settings = load(write(tmp_path, MINIMAL.replace("[channels.shop]", MONITORING + "\n[channels.shop]")))
+    assert settings.auto_pause.enabled
+    assert settings.auto_pause.max_lag_p95_s == 600
+    assert [published(n, settings.auto_pause.policy).quantity for n in (4, 5, 9)] == [0, 4, 8]
+    assert settings.alerts.max_per_hour == 5
+    email = settings.alerts.email
+    assert email is not None
+    assert (email.host, email.port, email.sender, email.to, email.starttls) == (
+        "smtp.example.com",
+        587,
+        "sheetsync@example.com",
+        ("ops@example.com", "owner@example.com"),
+        True,
+    )
 
 
 @pytest.mark.parametrize(
@@ -81,6 +118,10 @@ def test_defaults(tmp_path: Path) -> None:
             "channels.shop.colour: unknown setting (check the spelling)",
         ),
         ("cap = -1", "channels.shop.cap: Input should be greater than or equal to 0"),
+        (
+            "interval = 600\nmax_lag = 300",
+            "channels.shop: max_lag (300 s) must be longer than interval (600 s)",
+        ),
     ],
 )
 def test_errors_name_the_file_and_key(tmp_path: Path, extra: str, message: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -18,7 +19,8 @@ from sheetsync.channels.meta import MetaChannel
 from sheetsync.channels.sandbox import SandboxChannel
 from sheetsync.channels.shopify import ShopifyChannel
 from sheetsync.channels.woocommerce import WooCommerceChannel
-from sheetsync.config import Settings, load
+from sheetsync.config import SLACK_WEBHOOK_ENV, Settings, load
+from sheetsync.core.incidents import Alert
 from sheetsync.errors import ConfigError, TransientError
 from sheetsync.model import (
     INVENTORY_SHEET,
@@ -35,7 +37,9 @@ from sheetsync.model import (
 )
 from sheetsync.stores.workbook import WorkbookStore, create_workbook
 from sheetsync.testing.keys import service_account_key
-from sheetsync.worker import open_channels, run_cycle, run_forever
+from sheetsync.testing.slack import FakeSlack
+from sheetsync.testing.wire import serve
+from sheetsync.worker import open_alerter, open_channels, run_cycle, run_forever
 
 CONFIG = """
 [master]
@@ -423,3 +427,146 @@ def test_open_channels_builds_each_platform_with_its_secrets(tmp_path: Path) -> 
     del environ["SHEETSYNC__WOO__CONSUMER_SECRET"]
     with pytest.raises(ConfigError, match=r"\$SHEETSYNC__WOO__CONSUMER_SECRET is empty"):
         open_channels(settings, lambda: datetime.now(UTC), environ)
+
+
+def monitored(world: World, name: str, **changes: object) -> list[str]:
+    """Give one channel monitoring settings; returns a list for the alert lines as they come."""
+    channels = tuple(
+        dataclasses.replace(c, **changes) if c.name == name else c  # type: ignore[arg-type]
+        for c in world.settings.channels
+    )
+    world.settings = dataclasses.replace(world.settings, channels=channels)
+    return []
+
+
+def cycle_alerting(world: World, lines: list[str], **kwargs: object) -> None:
+    run_cycle(
+        world.store,
+        list(world.channels.values()),
+        world.settings,
+        world.now,
+        alert=lambda alerts: lines.extend(a.line() for a in alerts),
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def test_a_push_not_visible_after_max_lag_is_flagged_lag_and_alerted_once(world: World) -> None:
+    lines = monitored(world, "facebook", max_lag_s=60.0)
+    cycle_alerting(world, lines)
+    world.later(61)
+    cycle_alerting(world, lines)
+
+    assert world.cell(2, "Status") == "LAG"
+    assert str(world.cell(2, "Reason")).startswith(
+        "Facebook LAG: pushed 7 1m 1s ago, is not listed yet (limit 1m 0s) · "
+    )
+    facebook = world.status("Facebook")
+    assert facebook["State"] == "LAG"
+    assert facebook["Lag p95"] == "1m 1s"  # the stuck push counts with its age so far
+    assert lines == [
+        "[sheetsync] ALERT Facebook is lagging: lag p95 1m 1s is over the 1m 0s limit; "
+        "2 pushes not visible after 1m 0s (rows marked LAG)"
+    ]
+
+    world.later(30)
+    cycle_alerting(world, lines)
+    assert len(lines) == 1  # the same incident: no second message
+
+    world.later(510)  # the channel's 600 s lag has passed: it shows our push now
+    cycle_alerting(world, lines)
+    assert world.cell(2, "Status") == "OK"
+    assert world.status("Facebook")["Lag p50"] == "10m 1s"
+
+    world.later(3601)  # the slow samples leave the hour's window
+    cycle_alerting(world, lines)
+    assert world.status("Facebook")["State"] == "OK"
+    assert lines[1].startswith("[sheetsync] RECOVERED Facebook is lagging")
+    assert len(lines) == 2
+
+
+def test_a_number_changed_on_the_platform_is_flagged_drift_and_set_back(world: World) -> None:
+    lines = monitored(world, "shopify", audit_every_s=60.0)
+    cycle_alerting(world, lines)
+    world.later(30)
+    cycle_alerting(world, lines)  # reads back our pushes: seen
+    world.channels[ChannelName("shopify")].edit(Sku("A-1"), 50)
+
+    world.later(60)
+    cycle_alerting(world, lines)
+    assert world.cell(2, "Status") == "DRIFT"
+    assert str(world.cell(2, "Reason")).startswith(
+        "Shopify DRIFT: shows 50, we set 8: changed on the platform; setting it back · "
+    )
+    assert world.shown("shopify", "A-1") == 8
+    assert lines == [
+        "[sheetsync] ALERT Shopify: 1 SKU(s) changed on the platform behind our back, set back to the "
+        "sheet: A-1 (row 2)"
+    ]
+
+    world.later(30)
+    cycle_alerting(world, lines)
+    assert world.cell(2, "Status") == "OK"
+    assert lines[1].startswith("[sheetsync] RECOVERED Shopify: 1 SKU(s) changed")
+
+
+def test_auto_pause_shows_only_the_conservative_buffer_while_a_channel_lags(world: World) -> None:
+    lines = monitored(world, "facebook", max_lag_s=60.0)
+    rule = dataclasses.replace(world.settings.auto_pause, enabled=True, max_lag_p95_s=60.0)
+    world.settings = dataclasses.replace(world.settings, auto_pause=rule)
+    cycle_alerting(world, lines)
+    world.sell("shopify", "A-1")  # 9 left: under the rule's 10 units
+    world.later(61)
+    cycle_alerting(world, lines)
+
+    assert world.cell(2, "Facebook") == 0
+    assert "Facebook: lagging, conservative buffer 9 held (tier 0-9) = 0" in str(world.cell(2, "Reason"))
+    assert world.cell(2, "Shopify") == 7  # the other channels keep their own buffers
+    assert world.status("Facebook")["State"] == "DEGRADED"
+    assert any("Facebook: auto-pause rule on" in line for line in lines)
+
+
+def test_a_pause_from_the_dashboard_is_typed_into_the_control_cell(world: World) -> None:
+    world.cycle()
+    world.sell("shopify", "A-1")
+    world.later(30)
+    run_cycle(
+        world.store,
+        list(world.channels.values()),
+        world.settings,
+        world.now,
+        due={ChannelName("shopify")},
+        controls={ChannelName("google"): "PAUSE"},
+    )
+    assert world.status("Google")["Control"] == "PAUSE"
+    assert world.status("Google")["State"] == "PAUSED"
+    assert world.shown("google", "A-1") == 6  # not lowered: paused
+    world.later(30)
+    world.cycle()
+    assert world.status("Google")["Control"] == "PAUSE"  # it stays paused, as if typed
+
+    run_cycle(
+        world.store,
+        list(world.channels.values()),
+        world.settings,
+        world.now,
+        due=set(),
+        controls={ChannelName("google"): ""},
+    )
+    assert world.status("Google")["Control"] in ("", None)
+    assert world.status("Google")["State"] == "OK"
+    assert world.shown("google", "A-1") == 5
+
+
+def test_open_alerter_posts_to_the_webhook_with_every_secret_taken_out(world: World) -> None:
+    slack = FakeSlack()
+    with serve(slack) as base_url:
+        environ = {SLACK_WEBHOOK_ENV: slack.url(base_url), "SHEETSYNC__SHOPIFY__TOKEN": "shpat_0123456789"}
+        alerter = open_alerter(world.settings, environ)
+        alerter.send([Alert("error:shopify", "Shopify: 401 for shpat_0123456789", world.now)])
+    assert slack.texts == ["[sheetsync] ALERT Shopify: 401 for [redacted]"]
+
+
+def test_open_alerter_without_destinations_only_logs(world: World, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="sheetsync.alerts"):
+        open_alerter(world.settings, {}).send([Alert("oversold", "1 SKU(s) oversold", world.now)])
+    assert caplog.messages == ["[sheetsync] ALERT 1 SKU(s) oversold"]

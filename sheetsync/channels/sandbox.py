@@ -94,6 +94,11 @@ class SandboxChannel:
         self._record(sku, quantity, Movement.SALE, f"order-{len(self._orders) + 1}")
         return True
 
+    def edit(self, sku: Sku, quantity: int) -> None:
+        """Someone types a number on the platform itself, behind the sheet's back."""
+        self._settle()
+        self._visible[sku] = quantity
+
     def cancel(self, order_id: str) -> None:
         """Cancel an order: its units go back on sale and a restock line is reported."""
         line = next(

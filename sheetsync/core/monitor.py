@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
@@ -51,7 +51,7 @@ class Finding:
     """One SKU on one channel that does not match."""
 
     kind: FindingKind
-    shown: int
+    shown: int | None  #: None: the channel does not show the SKU at all yet
     message: str
 
 
@@ -72,32 +72,35 @@ def observe(
     shown: Mapping[Sku, int],
     now: float,
     max_lag: float,
+    read: Collection[Sku] | None = None,
 ) -> tuple[Watch, dict[Sku, Finding]]:
-    """Compare what the channel ``shown`` for the SKUs read this cycle with what we ``believed``.
+    """Compare what the channel ``shown`` for the SKUs ``read`` this cycle with what we ``believed``.
 
-    A pending push counts as seen when the channel shows the quantity pushed, or what we believe
-    it shows since (the channel sold meanwhile); the time since the push is a lag sample.
+    ``read`` defaults to the SKUs in ``shown``; one read but absent is not listed yet.  A pending
+    push counts as seen when the channel shows the quantity pushed, or what we believe it shows
+    since (the channel sold meanwhile); the time since the push is a lag sample.
     """
     pending, mismatch = dict(watch.pending), dict(watch.mismatch)
     samples = list(watch.samples)
     findings: dict[Sku, Finding] = {}
-    for sku, now_shown in shown.items():
-        ours = believed.get(sku)
+    for sku in shown.keys() if read is None else read:
+        ours, now_shown = believed.get(sku), shown.get(sku)
         push = pending.get(sku)
         if push is not None:
-            if now_shown in (push.quantity, ours):
+            if now_shown is not None and now_shown in (push.quantity, ours):
                 samples.append((now, now - push.last))
                 del pending[sku]
             elif now - push.first > max_lag:
+                still = "is not listed yet" if now_shown is None else f"still shows {now_shown}"
                 findings[sku] = Finding(
                     FindingKind.LAG,
                     now_shown,
-                    f"pushed {push.quantity} {_duration(now - push.first)} ago, still shows {now_shown} "
+                    f"pushed {push.quantity} {_duration(now - push.first)} ago, {still} "
                     f"(limit {_duration(max_lag)})",
                 )
             mismatch.pop(sku, None)
             continue
-        if ours is None or now_shown == ours:
+        if ours is None or now_shown is None or now_shown == ours:
             mismatch.pop(sku, None)
             continue
         since = mismatch.setdefault(sku, now)

@@ -223,7 +223,7 @@ def apply_findings(plan_: Plan, findings: Mapping[ChannelName, Mapping[Sku, Find
             if finding is None:
                 continue
             kinds.add(finding.kind)
-            if finding.kind is FindingKind.DRIFT:
+            if finding.kind is FindingKind.DRIFT and finding.shown is not None:
                 push = decision.allowed and decision.target != finding.shown
                 decisions[channel] = replace(decision, believed=finding.shown, push=push, finding=finding)
             else:
