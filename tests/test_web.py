@@ -58,10 +58,12 @@ shop = "web-test"
 location = "Warehouse"
 base_url = "{base_url}"
 interval = 3600
+max_lag = 7200
 
 [channels.facebook]
 kind = "sandbox"
 interval = 3600
+max_lag = 7200
 """
 
 
