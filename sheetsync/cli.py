@@ -35,7 +35,7 @@ from sheetsync.model import REASON, ROW_STATUS
 from sheetsync.stores.airtable import AirtableStore
 from sheetsync.stores.google_sheets import GoogleSheetsStore, spreadsheet_id
 from sheetsync.stores.workbook import create_workbook
-from sheetsync.web import LOOPBACK, STALE_AFTER_S, TOKEN_ENV, Board, create_app
+from sheetsync.web import STALE_AFTER_S, TOKEN_ENV, Board, create_app, loopback
 from sheetsync.worker import (
     PAUSE_WORDS,
     Inbox,
@@ -258,7 +258,7 @@ def _serve(args: argparse.Namespace) -> int:
     ``SHEETSYNC_DASHBOARD_TOKEN``; without it, serve refuses to start.
     """
     token = os.environ.get(TOKEN_ENV, "").strip() or None
-    if token is None and args.host not in LOOPBACK:
+    if token is None and not loopback(args.host):
         raise ConfigError(
             f"serve --host {args.host} is reachable from other machines: set {TOKEN_ENV} to a long random "
             "secret (the dashboard and /metrics then ask for it), or serve on 127.0.0.1"
@@ -338,6 +338,7 @@ def _demo(args: argparse.Namespace) -> int:
     where = "" if sheets_fake else f"; open {args.workbook} to see the sheet"
     turned_away = f"{result.turned_away} buyers turned away while units were on the shelf"
     print(f"{result.cycles} cycles; {turned_away}{where}")
+    print(result.slowdown())
     print(result.line())
     return 0
 

@@ -25,6 +25,7 @@ from rich.table import Table
 from sheetsync.channels.sandbox import SandboxChannel
 from sheetsync.config import SERVICE_ACCOUNT_ENV, GoogleSheetsMaster, Settings, WorkbookMaster, load
 from sheetsync.core.buffers import NO_BUFFER
+from sheetsync.core.incidents import Alert
 from sheetsync.model import INVENTORY_SHEET, ChannelName, Sku, header_key
 from sheetsync.stores import MasterStore
 from sheetsync.stores.workbook import WorkbookStore, create_workbook
@@ -49,6 +50,8 @@ CATALOGUE: tuple[tuple[str, int], ...] = (
 START = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)  #: Black Friday morning
 DURATION = timedelta(hours=3)
 STEP = timedelta(seconds=10)
+#: At the peak, Google's backlog grows from a quarter of an hour to three quarters.
+SLOWED, SLOWED_AT, SLOWED_LAG_S = ChannelName("google"), START + timedelta(minutes=50), 2700.0
 DEMO_ACCOUNT = "sheetsync-demo@demo.iam.gserviceaccount.com"
 #: Share of buyers per channel.
 CHANNEL_WEIGHTS = {"shopify": 0.5, "facebook": 0.3, "google": 0.2}
@@ -63,20 +66,38 @@ class DemoResult:
     oversells: int  #: sales of units that did not exist
     turned_away: int  #: buyers who found a channel at 0 while units were on the shelf
     cycles: int
+    alerts: tuple[str, ...] = ()  #: the alert lines, stamped with simulated time
+    #: on the channel that slows down: its first LAG flag, first alert and first oversell
+    first_lag: datetime | None = None
+    first_alert: datetime | None = None
+    first_oversell: datetime | None = None
 
     def line(self) -> str:
         """The demo's last line."""
         return f"orders={self.orders} pushes={self.pushes} oversells={self.oversells}"
+
+    def slowdown(self) -> str:
+        """What monitoring saw of the channel that slowed down, and when."""
+
+        def at(moment: datetime | None) -> str:
+            return "none" if moment is None else f"{moment:%H:%M}"
+
+        return (
+            f"{SLOWED} slowed to {SLOWED_LAG_S / 60:.0f} min lag at {SLOWED_AT:%H:%M}: "
+            f"LAG flagged {at(self.first_lag)}, alert {at(self.first_alert)}, "
+            f"first oversell on {SLOWED}: {at(self.first_oversell)}"
+        )
 
 
 def demo_settings(workbook: Path, *, buffers: bool) -> Settings:
     """The packaged demo configuration, writing to ``workbook``."""
     with resources.as_file(resources.files("sheetsync") / "templates" / "demo.toml") as path:
         settings = load(path)
-    channels = settings.channels
-    if not buffers:
-        channels = tuple(dataclasses.replace(c, policy=NO_BUFFER) for c in channels)
-    return dataclasses.replace(settings, master=WorkbookMaster(workbook), channels=channels)
+    if buffers:
+        return dataclasses.replace(settings, master=WorkbookMaster(workbook))
+    channels = tuple(dataclasses.replace(c, policy=NO_BUFFER) for c in settings.channels)
+    rule = dataclasses.replace(settings.auto_pause, enabled=False)  # a buffer too
+    return dataclasses.replace(settings, master=WorkbookMaster(workbook), channels=channels, auto_pause=rule)
 
 
 def run_demo(
@@ -136,29 +157,56 @@ def _simulate(
         [sku for sku, _ in CATALOGUE],
     )
     orders = pushes = oversells = turned_away = cycles = 0
+    alerts: list[str] = []
+    first: dict[str, datetime] = {}  # "lag", "alert", "oversell" on the slowed channel
+
+    def alert(sent: Sequence[Alert]) -> None:
+        for one in sent:
+            alerts.append(f"{one.at:%H:%M} {one.line()}")
+            console.print(alerts[-1])
+            if one.key == f"lag:{SLOWED}" and not one.recovered:
+                first.setdefault("alert", one.at)
+
     next_cycle = START
     pace = 4.0 / (DURATION / STEP) if console.is_terminal else 0.0  # about 4 s to watch
     with Live(_table(shelf, channels), console=console, auto_refresh=False) as live:
         while clock.now <= START + DURATION:
             now = clock.now
+            if now >= SLOWED_AT and by_name[SLOWED].limits.typical_lag_s < SLOWED_LAG_S:
+                by_name[SLOWED].slow_down(SLOWED_LAG_S)
             if now >= next_cycle:
-                report = run_cycle(store, channels, settings, now)
+                report = run_cycle(store, channels, settings, now, alert=alert)
                 pushes += sum(report.pushed.values())
                 cycles += 1
+                if any(s.channel == SLOWED and s.state in ("LAG", "DEGRADED") for s in report.statuses):
+                    first.setdefault("lag", now)
                 next_cycle = now + timedelta(seconds=min(c.interval_s for c in settings.channels))
                 live.update(_table(shelf, channels, now, oversells), refresh=True)
             while arrivals and arrivals[0][0] <= now:
                 _, channel_name, sku = arrivals.pop(0)
                 if by_name[ChannelName(channel_name)].sell(Sku(sku)):
                     orders += 1
-                    oversells += shelf[sku] <= 0
+                    if shelf[sku] <= 0:
+                        oversells += 1
+                        if channel_name == SLOWED:
+                            first.setdefault("oversell", now)
                     shelf[sku] -= 1
                 elif shelf[sku] > 0:
                     turned_away += 1
             clock.now += STEP
             time.sleep(pace)
     console.print()
-    return DemoResult(orders, pushes, oversells, turned_away, cycles)
+    return DemoResult(
+        orders,
+        pushes,
+        oversells,
+        turned_away,
+        cycles,
+        tuple(alerts),
+        first.get("lag"),
+        first.get("alert"),
+        first.get("oversell"),
+    )
 
 
 def _buyers(rng: random.Random, skus: Sequence[str]) -> list[tuple[datetime, str, str]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -131,14 +132,30 @@ def test_serve_answers_healthz_and_stops_on_sigterm(project: Path) -> None:
     assert rest.rstrip().endswith("stopped")
 
 
+def slowdown(out: str) -> tuple[str, str, str]:
+    """The demo's times for Google: LAG flagged, alert, first oversell ("none" when none)."""
+    found = re.search(r"LAG flagged (\S+), alert (\S+), first oversell on google: (\S+)", out)
+    assert found is not None, out
+    return found[1], found[2], found[3]
+
+
 def test_demo_ends_without_oversells_and_oversells_without_buffers(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     workbook = tmp_path / "demo.xlsx"
     assert main(["demo", "--workbook", str(workbook)]) == 0
-    buffered = capsys.readouterr().out.strip().splitlines()[-1]
+    out = capsys.readouterr().out
+    buffered = out.strip().splitlines()[-1]
+    flagged, alerted, oversold = slowdown(out)
+    assert "10:00" < flagged <= alerted  # Google slows at 09:50; its 20 min limit passes after 10:10
+    assert oversold == "none"
+    assert "ALERT Google is lagging: " in out
     assert main(["demo", "--no-buffers", "--workbook", str(workbook)]) == 0
-    unbuffered = capsys.readouterr().out.strip().splitlines()[-1]
+    out = capsys.readouterr().out
+    unbuffered = out.strip().splitlines()[-1]
+    flagged, alerted, oversold = slowdown(out)
+    assert oversold != "none"
+    assert flagged <= alerted < oversold  # without buffers Google oversells, but after the alert
     fields = {k: int(v) for k, v in (item.split("=") for item in buffered.split())}
     assert fields["oversells"] == 0
     assert fields["orders"] > 0

@@ -1,15 +1,16 @@
 """A sandbox channel for the demo and the tests: real channel behaviour, no network.
 
 It behaves like a slow marketplace: a pushed quantity becomes what buyers see only after
-``lag_s`` seconds (and then overwrites whatever the channel counted meanwhile, as real
-platforms do); buyers can only buy what is visible; every sale becomes an order that
-``orders_since`` returns; a cancellation puts units back.
+``lag_s`` seconds, pushes in the order they were made, like a feed working through its
+backlog (each then overwrites whatever the channel counted meanwhile, as real platforms do);
+buyers can only buy what is visible; every sale becomes an order that ``orders_since``
+returns; a cancellation puts units back.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from sheetsync.errors import PermanentError
@@ -51,7 +52,7 @@ class SandboxChannel:
         self._clock = clock
         self._listed = frozenset(skus)
         self._visible: dict[Sku, int] = {}
-        self._pending: dict[Sku, _Pending] = {}
+        self._pending: dict[Sku, list[_Pending]] = {}
         self._orders: list[OrderLine] = []
         self.push_calls = 0
 
@@ -62,7 +63,7 @@ class SandboxChannel:
                 f"{self.name}: {len(levels)} items in one push; the limit is {self.limits.max_batch}"
             )
         self.push_calls += 1
-        self._settle()  # what was due before this push is visible; then the newest push wins
+        self._settle()  # what was due before this push is visible
         visible_at = self._now() + self.limits.typical_lag_s
         outcomes = []
         for level in levels:
@@ -71,7 +72,7 @@ class SandboxChannel:
             elif level.quantity < 0:
                 outcomes.append(PushOutcome(level.sku, False, f"quantity {level.quantity} is negative"))
             else:
-                self._pending[level.sku] = _Pending(level.quantity, visible_at)
+                self._pending.setdefault(level.sku, []).append(_Pending(level.quantity, visible_at))
                 outcomes.append(PushOutcome(level.sku, True))
         self._settle()  # a channel without lag shows it at once
         return outcomes
@@ -93,6 +94,10 @@ class SandboxChannel:
         self._visible[sku] -= quantity
         self._record(sku, quantity, Movement.SALE, f"order-{len(self._orders) + 1}")
         return True
+
+    def slow_down(self, lag_s: float) -> None:
+        """The platform's own lag changes (a peak-hour backlog); pushes from now on take ``lag_s``."""
+        self.limits = replace(self.limits, typical_lag_s=lag_s)
 
     def edit(self, sku: Sku, quantity: int) -> None:
         """Someone types a number on the platform itself, behind the sheet's back."""
@@ -137,9 +142,10 @@ class SandboxChannel:
 
     def _settle(self) -> None:
         now = self._now()
-        for sku, pending in list(self._pending.items()):
-            if pending.visible_at <= now:
-                self._visible[sku] = pending.quantity
+        for sku, queue in list(self._pending.items()):
+            while queue and queue[0].visible_at <= now:
+                self._visible[sku] = queue.pop(0).quantity
+            if not queue:
                 del self._pending[sku]
 
     def _now(self) -> float:

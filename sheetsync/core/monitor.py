@@ -37,13 +37,42 @@ class FindingKind(StrEnum):
     DRIFT = "DRIFT"
 
 
+#: Unseen pushes remembered per SKU: the first (the lag clock runs from it) and the newest.
+MAX_HISTORY = 4
+
+
 @dataclass(frozen=True, slots=True)
 class Pending:
-    """A push the channel has not shown yet."""
+    """Pushes of one SKU the channel has not shown yet, oldest first: (quantity, pushed at)."""
 
-    quantity: int  #: the latest quantity pushed
-    first: float  #: when the first unseen push went out: the lag clock runs from here
-    last: float  #: when the latest push went out
+    pushes: tuple[tuple[int, float], ...]
+
+    @property
+    def quantity(self) -> int:
+        """The latest quantity pushed."""
+        return self.pushes[-1][0]
+
+    @property
+    def first(self) -> float:
+        """When the oldest unseen push went out."""
+        return self.pushes[0][1]
+
+    def then(self, quantity: int, at: float) -> Pending:
+        """With one more push; the oldest is kept so a channel that shows nothing still ages."""
+        pushes = (*self.pushes, (quantity, at))
+        if len(pushes) > MAX_HISTORY:
+            pushes = (pushes[0], *pushes[-(MAX_HISTORY - 1) :])
+        return Pending(pushes)
+
+    def seen(self, shown: int, believed: int | None) -> tuple[float, Pending | None] | None:
+        """If ``shown`` is one of these pushes: when it went out, and the pushes still unseen."""
+        if shown in (self.quantity, believed):
+            return self.pushes[-1][1], None
+        for index in range(len(self.pushes) - 1, -1, -1):
+            if self.pushes[index][0] == shown:
+                rest = self.pushes[index + 1 :]
+                return self.pushes[index][1], Pending(rest) if rest else None
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,10 +116,15 @@ def observe(
         ours, now_shown = believed.get(sku), shown.get(sku)
         push = pending.get(sku)
         if push is not None:
-            if now_shown is not None and now_shown in (push.quantity, ours):
-                samples.append((now, now - push.last))
-                del pending[sku]
-            elif now - push.first > max_lag:
+            seen = None if now_shown is None else push.seen(now_shown, ours)
+            if seen is not None:
+                samples.append((now, now - seen[0]))
+                push = seen[1]
+                if push is None:
+                    del pending[sku]
+                else:
+                    pending[sku] = push
+            if push is not None and now - push.first > max_lag:
                 still = "is not listed yet" if now_shown is None else f"still shows {now_shown}"
                 findings[sku] = Finding(
                     FindingKind.LAG,
@@ -115,11 +149,11 @@ def observe(
 
 
 def pushed(watch: Watch, levels: Iterable[tuple[Sku, int]], now: float) -> Watch:
-    """Remember quantities the channel accepted at ``now``; an unseen earlier push keeps its start."""
+    """Remember quantities the channel accepted at ``now``, after any it has not shown yet."""
     pending = dict(watch.pending)
     for sku, quantity in levels:
         earlier = pending.get(sku)
-        pending[sku] = Pending(quantity, now if earlier is None else earlier.first, now)
+        pending[sku] = Pending(((quantity, now),)) if earlier is None else earlier.then(quantity, now)
     mismatch = {sku: since for sku, since in watch.mismatch.items() if sku not in pending}
     return replace(watch, pending=pending, mismatch=mismatch)
 
@@ -166,7 +200,7 @@ def dump_watch(watch: Watch) -> str:
     """The State-sheet text for ``watch``: compact JSON, capped to fit one cell."""
     oldest = sorted(watch.pending.items(), key=lambda item: item[1].first)[:MAX_PENDING]
     data = {
-        "pending": [[sku, p.quantity, round(p.first), round(p.last)] for sku, p in oldest],
+        "pending": [[sku, [[q, round(at)] for q, at in p.pushes]] for sku, p in oldest],
         "samples": [[round(at), round(lag, 1)] for at, lag in watch.samples[-MAX_SAMPLES:]],
         "mismatch": [[sku, round(since)] for sku, since in list(watch.mismatch.items())[:MAX_PENDING]],
         "last_ok": watch.last_ok,
@@ -180,7 +214,11 @@ def load_watch(text: str) -> Watch:
     try:
         data = json.loads(text)
         return Watch(
-            pending={Sku(str(s)): Pending(int(q), float(f), float(t)) for s, q, f, t in data["pending"]},
+            pending={
+                Sku(str(s)): Pending(tuple((int(q), float(at)) for q, at in pushes))
+                for s, pushes in data["pending"]
+                if pushes  # an empty history is nothing pending
+            },
             samples=tuple((float(at), float(lag)) for at, lag in data["samples"]),
             mismatch={Sku(str(s)): float(since) for s, since in data["mismatch"]},
             last_ok=_optional(data["last_ok"]),

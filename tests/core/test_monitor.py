@@ -52,9 +52,31 @@ def test_an_unseen_push_is_quiet_until_the_threshold_then_lag() -> None:
 
 def test_a_new_push_keeps_the_lag_clock_of_the_first_unseen_one() -> None:
     watch = pushed(pushed(Watch(), [(A, 8)], now=1000.0), [(A, 6)], now=1500.0)
-    assert watch.pending[A] == Pending(6, 1000.0, 1500.0)
+    assert watch.pending[A] == Pending(((8, 1000.0), (6, 1500.0)))
     watch, _ = observe(watch, {A: 6}, {A: 6}, now=1560.0, max_lag=MAX_LAG)
     assert watch.samples == ((1560.0, 60.0),)  # measured from the push it shows
+    assert watch.pending == {}
+
+
+def test_an_earlier_push_shown_from_the_backlog_is_a_sample_and_the_rest_stay_pending() -> None:
+    watch = Watch()
+    for at, quantity in ((0.0, 9), (30.0, 8), (60.0, 7)):
+        watch = pushed(watch, [(A, quantity)], now=at)
+    watch, findings = observe(watch, {A: 7}, {A: 8}, now=500.0, max_lag=MAX_LAG)
+    assert (findings, watch.samples) == ({}, ((500.0, 470.0),))
+    assert watch.pending[A] == Pending(((7, 60.0),))  # the lag clock now runs from 60 s
+    _, findings = observe(watch, {A: 7}, {A: 3}, now=661.0, max_lag=MAX_LAG)
+    assert findings[A].kind is FindingKind.LAG
+
+
+def test_a_channel_that_shows_nothing_still_ages_however_often_we_push() -> None:
+    watch = Watch()
+    for step in range(10):
+        watch = pushed(watch, [(A, 10 - step)], now=step * 30.0)
+    assert watch.pending[A].first == 0.0
+    assert len(watch.pending[A].pushes) == 4
+    _, findings = observe(watch, {A: 1}, {A: 50}, now=MAX_LAG + 1, max_lag=MAX_LAG)
+    assert findings[A].message == "pushed 1 10m 1s ago, still shows 50 (limit 10m 0s)"
 
 
 def test_more_than_we_set_is_drift_at_once() -> None:
@@ -97,7 +119,7 @@ def test_percentiles_are_nearest_rank_and_count_pushes_stuck_past_the_limit() ->
     assert lag_percentiles(Watch(), 0.0, MAX_LAG) is None
     samples = tuple((100.0, float(lag)) for lag in range(1, 21))  # 1..20 s
     assert lag_percentiles(Watch(samples=samples), 100.0, MAX_LAG) == (10.0, 19.0)
-    stuck = Watch(samples=((100.0, 5.0),), pending={A: Pending(1, 0.0, 0.0), B: Pending(1, 900.0, 900.0)})
+    stuck = Watch(samples=((100.0, 5.0),), pending={A: Pending(((1, 0.0),)), B: Pending(((1, 900.0),))})
     assert lag_percentiles(stuck, 1000.0, MAX_LAG) == (5.0, 1000.0)  # B is young: not counted yet
     old = Watch(samples=((0.0, 5.0),))
     assert lag_percentiles(old, WINDOW_S + 1, MAX_LAG) is None
@@ -114,7 +136,7 @@ def test_audit_is_due_at_first_and_then_every_interval() -> None:
 
 
 def test_the_state_text_is_capped_to_the_oldest_pending_pushes() -> None:
-    many = {Sku(f"S{i:04d}"): Pending(1, float(1000 - i), 1000.0) for i in range(MAX_PENDING + 50)}
+    many = {Sku(f"S{i:04d}"): Pending(((1, float(1000 - i)),)) for i in range(MAX_PENDING + 50)}
     kept = load_watch(dump_watch(Watch(pending=many))).pending
     assert len(kept) == MAX_PENDING
     assert Sku(f"S{MAX_PENDING + 49:04d}") in kept  # the oldest (lagging longest) stay
@@ -124,14 +146,14 @@ def test_the_state_text_is_capped_to_the_oldest_pending_pushes() -> None:
 @given(
     st.dictionaries(
         st.text(min_size=1, max_size=20).map(Sku),
-        st.tuples(st.integers(0, 10_000), st.integers(0, 2_000_000_000), st.integers(0, 2_000_000_000)),
+        st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 2_000_000_000)), min_size=1, max_size=4),
         max_size=20,
     ),
     st.one_of(st.none(), st.integers(0, 2_000_000_000)),
 )
-def test_the_state_text_round_trips(entries: dict[Sku, tuple[int, int, int]], audited: int | None) -> None:
+def test_the_state_text_round_trips(entries: dict[Sku, list[tuple[int, int]]], audited: int | None) -> None:
     watch = Watch(
-        pending={sku: Pending(q, float(f), float(t)) for sku, (q, f, t) in entries.items()},
+        pending={sku: Pending(tuple((q, float(at)) for q, at in pushes)) for sku, pushes in entries.items()},
         samples=((10.0, 1.5),),
         mismatch={sku: 5.0 for sku in entries},
         last_ok=None,
@@ -141,7 +163,9 @@ def test_the_state_text_round_trips(entries: dict[Sku, tuple[int, int, int]], au
 
 
 def test_garbled_state_text_is_a_fresh_start() -> None:
-    for text in ("", "{", "[]", '{"pending": [["A", "x", 1, 2]]}', '{"pending":[],"samples":[],'):
+    for text in ("", "{", "[]", '{"pending": [["A", [["x", 1]]]]}', '{"pending":[],"samples":[],'):
         assert load_watch(text) == Watch()
+    empty = '{"pending":[["A",[]]],"samples":[],"mismatch":[],"last_ok":null,"audited":null}'
+    assert load_watch(empty) == Watch()
     bad_time = '{"pending":[],"samples":[],"mismatch":[],"last_ok":"soon","audited":null}'
     assert load_watch(bad_time) == Watch()

@@ -359,7 +359,11 @@ def test_a_lagging_channel_flags_the_row_and_says_why_first() -> None:
 def test_drift_takes_what_the_channel_shows_as_belief_and_sets_it_back() -> None:
     parsed = rows(("A", "10", {"channel:shopify": "8"}), ("B", "10", {"channel:shopify": "8"}))
     specs = [ChannelSpec(SHOPIFY, "Shopify", tiers(2))]
-    drift = Finding(FindingKind.DRIFT, 12, "shows 12, we set 8: changed on the platform; setting it back")
+    drift = Finding(
+        FindingKind.DRIFT,
+        12,
+        "shows 12, we set 8: changed on the platform; setting it back",
+    )
     final = apply_findings(plan(parsed, counts(parsed), {}, specs, OPEN), {SHOPIFY: {Sku("B"): drift}})
     assert [r.state for r in final.rows] == [RowState.OK, RowState.DRIFT]
     assert [(level.sku, level.quantity, level.expected) for level in final.pushes(SHOPIFY)] == [("B", 8, 12)]

@@ -9,7 +9,7 @@ from sheetsync.model import ChannelName, Sku
 
 def test_round_trip_and_unknown_values() -> None:
     watch = Watch(
-        pending={Sku("A"): Pending(8, 100.0, 130.0)},
+        pending={Sku("A"): Pending(((9, 100.0), (8, 130.0)))},
         samples=((90.0, 12.5),),
         mismatch={Sku("B"): 50.0},
         last_ok=130.0,
