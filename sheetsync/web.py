@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import re
@@ -58,8 +59,6 @@ STALE_AFTER_S = 120.0
 LISTED_ROWS = 200
 #: The environment variable that holds the dashboard's token.
 TOKEN_ENV = "SHEETSYNC_DASHBOARD_TOKEN"  # noqa: S105 - the variable's name, not a secret
-#: Hosts only this machine can reach; ``serve`` on any other needs the token.
-LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 #: The session cookie ``GET /?token=`` sets; it holds a digest of the token, never the token.
 SESSION_COOKIE = "sheetsync_session"
 
@@ -220,6 +219,16 @@ class Board:
 
 def _paused(status: ChannelStatus) -> bool:
     return status.paused or status.state == "PAUSED"
+
+
+def loopback(host: str) -> bool:
+    """Whether only this machine can reach ``host`` (127.0.0.0/8, ::1, localhost); others need the token."""
+    if host.casefold() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
 
 
 def lag_seconds(text: str) -> float | None:

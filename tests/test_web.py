@@ -6,7 +6,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import os
+import signal
+import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,7 +45,7 @@ from sheetsync.stores import MasterStore
 from sheetsync.stores.workbook import create_workbook
 from sheetsync.testing.shopify import FakeShopify
 from sheetsync.testing.wire import serve
-from sheetsync.web import SESSION_COOKIE, TOKEN_ENV, Board, create_app, lag_seconds
+from sheetsync.web import SESSION_COOKIE, TOKEN_ENV, Board, create_app, lag_seconds, loopback
 from sheetsync.worker import CycleReport, Inbox, open_channels, open_store, run_cycle, run_forever
 
 SCHEMA = (
@@ -526,3 +532,70 @@ def test_serve_refuses_a_public_host_without_the_token(
     assert message[0] == "configuration error:"
     assert message[1].startswith(f"serve --host {host} is reachable from other machines: set {TOKEN_ENV}")
     assert len(message) == 2
+
+
+@pytest.mark.parametrize(
+    ("host", "local"),
+    [
+        ("127.0.0.1", True),
+        ("127.0.0.2", True),
+        ("::1", True),
+        ("localhost", True),
+        ("0.0.0.0", False),  # noqa: S104 - what serve refuses
+        ("::", False),
+        ("10.0.0.5", False),
+        ("dashboard.example.com", False),
+    ],
+)
+def test_loopback_hosts(host: str, local: bool) -> None:
+    assert loopback(host) is local
+
+
+def test_serve_on_all_interfaces_with_the_token_asks_for_it_and_never_logs_it(tmp_path: Path) -> None:
+    assert main(["init", "--dir", str(tmp_path)]) == 0
+    with socket.socket() as probe:  # a free port for the server
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [
+        "serve",
+        "--config",
+        str(tmp_path / "sheetsync.toml"),
+        "--host",
+        "0.0.0.0",  # noqa: S104 - served with the token, and only for the test's duration
+        "--port",
+        str(port),
+    ]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "sheetsync", *command],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", TOKEN_ENV: DASHBOARD_TOKEN},
+    )
+    try:
+        assert server.stdout is not None
+        deadline = time.monotonic() + 60
+        lines: list[str] = []
+        while not any("cycle: ingested" in line for line in lines) and time.monotonic() < deadline:
+            lines.append(server.stdout.readline())
+        # Connection attempts are retried with backoff until uvicorn has bound the port.
+        transport = httpx.HTTPTransport(retries=8)
+        url = f"http://127.0.0.1:{port}"
+        with httpx.Client(base_url=url, transport=transport, follow_redirects=True) as client:
+            assert client.get("/healthz").text == "ok"
+            assert client.get("/").status_code == 401
+            assert client.get("/metrics").status_code == 401
+            page = client.get("/", headers={"Authorization": f"Bearer {DASHBOARD_TOKEN}"})
+            assert page.status_code == 200
+            assert "Facebook" in page.text
+            assert client.get("/", params={"token": DASHBOARD_TOKEN}).status_code == 200  # via the cookie
+        server.send_signal(signal.SIGTERM)
+        rest, _ = server.communicate(timeout=60)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.communicate()
+    output = "".join(lines) + rest
+    assert server.returncode == 0
+    assert "(token required)" in output
+    assert DASHBOARD_TOKEN not in output
