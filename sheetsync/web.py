@@ -254,7 +254,6 @@ class BoardCollector:
     def collect(self) -> Iterator[Metric]:
         """One family per figure; a channel appears once any cycle has reported it."""
         view = self._board.view()
-        reported = [c for c in view.channels if c.status is not None]
         families = {
             "p50": GaugeMetricFamily(
                 "sheetsync_channel_lag_p50_seconds", "Push-to-visible lag, median", labels=["channel"]
@@ -277,14 +276,15 @@ class BoardCollector:
         errors = CounterMetricFamily(
             "sheetsync_channel_errors", "Refused items and failed calls", labels=["channel"]
         )
-        for channel in reported:
-            assert channel.status is not None  # noqa: S101 - filtered above
-            for key, text in (("p50", channel.status.lag_p50), ("p95", channel.status.lag_p95)):
+        for channel in view.channels:
+            if (status := channel.status) is None:
+                continue
+            for key, text in (("p50", status.lag_p50), ("p95", status.lag_p95)):
                 if (seconds := lag_seconds(text)) is not None:
                     families[key].add_metric([channel.name], seconds)
             paused.add_metric([channel.name], float(channel.paused))
-            for name in STATES:
-                state.add_metric([channel.name, name], float(channel.status.state == name))
+            for name in STATES if status.state in STATES else (*STATES, status.state):
+                state.add_metric([channel.name, name], float(status.state == name))
             pushes.add_metric([channel.name], channel.pushed_total)
             errors.add_metric([channel.name], channel.errors_total)
         flagged = GaugeMetricFamily(
