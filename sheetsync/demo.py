@@ -119,7 +119,7 @@ def run_demo(
     if not sheets_fake:
         workbook.unlink(missing_ok=True)
         create_workbook(workbook, settings.layout)
-        _seed_inventory(workbook, CATALOGUE)
+        seed_inventory(workbook, CATALOGUE)
         return _simulate(WorkbookStore(workbook, settings.layout), settings, seed, console, clock)
     # The fake's per-minute quotas run on simulated time: ten-second cycles stay within them.
     fake = FakeSheets(now=lambda: (clock.now - START).total_seconds())
@@ -232,7 +232,7 @@ def _buyers(rng: random.Random, skus: Sequence[str]) -> list[tuple[datetime, str
     return arrivals
 
 
-def _seed_inventory(workbook: Path, rows: Sequence[tuple[str, int]]) -> None:
+def seed_inventory(workbook: Path, rows: Sequence[tuple[str, int | str]]) -> None:
     """Type the catalogue into the template, as a merchant would."""
     book = load_workbook(workbook)
     sheet = book[INVENTORY_SHEET]

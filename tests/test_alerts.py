@@ -226,17 +226,22 @@ def test_mail_delivers_sender_recipients_subject_and_body(smtp_server: tuple[Inb
     assert mail.describe == f"e-mail via 127.0.0.1:{port} to 2 recipients"
 
 
-def test_mail_logs_in_when_given_a_user(smtp_server: tuple[Inbox, int]) -> None:
-    inbox, port = smtp_server
-    mail = SmtpMail(
+def plain_login(port: int, password: str) -> SmtpMail:
+    """A sink that logs in as ``alerts`` without STARTTLS (the test server has no certificate)."""
+    return SmtpMail(
         "127.0.0.1",
         port,
         "a@shop.example",
         ["b@shop.example"],
         username="alerts",
-        password="right-password",
+        password=password,
         starttls=False,
     )
+
+
+def test_mail_logs_in_when_given_a_user(smtp_server: tuple[Inbox, int]) -> None:
+    inbox, port = smtp_server
+    mail = plain_login(port, "right-password")
 
     mail.send("hello")
 
@@ -245,15 +250,7 @@ def test_mail_logs_in_when_given_a_user(smtp_server: tuple[Inbox, int]) -> None:
 
 def test_mail_wrong_password_is_permanent_and_secret_free(smtp_server: tuple[Inbox, int]) -> None:
     inbox, port = smtp_server
-    mail = SmtpMail(
-        "127.0.0.1",
-        port,
-        "a@shop.example",
-        ["b@shop.example"],
-        username="alerts",
-        password="wrong-password",
-        starttls=False,
-    )
+    mail = plain_login(port, "wrong-password")
 
     with pytest.raises(PermanentError, match="535") as raised:
         mail.send("hello")

@@ -15,22 +15,20 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import uvicorn
-from openpyxl import load_workbook
 from playwright.sync_api import expect, sync_playwright
-from starlette.applications import Starlette
 
 from sheetsync.channels.sandbox import SandboxChannel
 from sheetsync.config import load
-from sheetsync.model import INVENTORY_SHEET, ChannelName, header_key
+from sheetsync.demo import seed_inventory
+from sheetsync.model import ChannelName
 from sheetsync.stores.workbook import WorkbookStore, create_workbook
 from sheetsync.testing.clock import ManualClock
+from sheetsync.testing.wire import serve_app
 from sheetsync.web import Board, create_app
 from sheetsync.worker import CycleReport, Inbox, run_forever
 
@@ -112,34 +110,6 @@ def state_of(report: CycleReport, channel: ChannelName) -> str | None:
     return next((s.state for s in report.statuses if s.channel == channel), None)
 
 
-@contextmanager
-def on_loopback(app: Starlette) -> Iterator[str]:
-    """The app served by uvicorn on 127.0.0.1 (a free port), as `sheetsync serve` serves it."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # not the main thread
-    thread = threading.Thread(target=server.run)
-    thread.start()
-    try:
-        while not server.started:
-            assert thread.is_alive(), "uvicorn did not start"
-            threading.Event().wait(0.01)
-        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-
-
-def seed_inventory(workbook: Path) -> None:
-    """Type SKUs and counts into the template, as a merchant would."""
-    book = load_workbook(workbook)
-    sheet = book[INVENTORY_SHEET]
-    columns = {header_key(str(cell.value)): cell.column for cell in sheet[1] if cell.value}
-    for row, (sku, count) in enumerate(CATALOGUE, start=2):
-        sheet.cell(row, columns["sku"], sku)
-        sheet.cell(row, columns["quantity"], count)
-    book.save(workbook)
-
-
 def row(channel: ChannelName) -> str:
     """The dashboard's table row for ``channel``, as a CSS selector."""
     return f"#channel-{channel}"
@@ -152,7 +122,7 @@ def test_a_lagging_channel_shows_lag_and_pause_on_the_page_pauses_it_in_the_shee
     settings = load(config)
     workbook = tmp_path / "inventory.xlsx"
     create_workbook(workbook, settings.layout)
-    seed_inventory(workbook)
+    seed_inventory(workbook, CATALOGUE)
     clock = ManualClock(START.timestamp())
 
     def now() -> datetime:
@@ -170,7 +140,7 @@ def test_a_lagging_channel_shows_lag_and_pause_on_the_page_pauses_it_in_the_shee
     worker.start()
     try:
         with (
-            on_loopback(create_app(inbox, {}, board=board)) as url,
+            serve_app(create_app(inbox, {}, board=board)) as url,
             sync_playwright() as playwright,
         ):
             browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)

@@ -21,9 +21,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from openpyxl import load_workbook
-from starlette.applications import Starlette
 
 from sheetsync.channels import Channel
 from sheetsync.channels.sandbox import SandboxChannel
@@ -44,7 +42,7 @@ from sheetsync.model import (
 from sheetsync.stores import MasterStore
 from sheetsync.stores.workbook import create_workbook
 from sheetsync.testing.shopify import FakeShopify
-from sheetsync.testing.wire import serve
+from sheetsync.testing.wire import serve, serve_app
 from sheetsync.web import SESSION_COOKIE, TOKEN_ENV, Board, create_app, lag_seconds, loopback
 from sheetsync.worker import CycleReport, Inbox, open_channels, open_store, run_cycle, run_forever
 
@@ -123,7 +121,7 @@ def served(tmp_path: Path) -> Iterator[Served]:
         try:
             assert cycled.wait(30), "the first cycle never finished"
             with (
-                on_loopback(create_app(inbox, {SHOPIFY: SECRET})) as url,
+                serve_app(create_app(inbox, {SHOPIFY: SECRET})) as url,
                 httpx.Client(base_url=url) as client,
             ):
                 yield Served(fake, settings, store, channels, inbox, cycles, cycled, client, workbook)
@@ -134,24 +132,6 @@ def served(tmp_path: Path) -> Iterator[Served]:
             for channel in channels:
                 if isinstance(channel, ShopifyChannel):
                     channel.close()
-
-
-@contextmanager
-def on_loopback(app: Starlette) -> Iterator[str]:
-    """The app served by uvicorn on 127.0.0.1, as `sheetsync serve` serves it."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # not the main thread
-    thread = threading.Thread(target=server.run)
-    thread.start()
-    try:
-        while not server.started:
-            assert thread.is_alive(), "uvicorn did not start"
-            threading.Event().wait(0.01)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 def _now() -> datetime:
@@ -293,7 +273,7 @@ def dashboard(token: str | None = None, stale_after_s: float = 120.0) -> Iterato
     inbox = Inbox()
     board.follow(inbox)
     app = create_app(inbox, {SHOPIFY: SECRET}, board=board, token=token, stale_after_s=stale_after_s)
-    with on_loopback(app) as url, httpx.Client(base_url=url, follow_redirects=False) as client:
+    with serve_app(app) as url, httpx.Client(base_url=url, follow_redirects=False) as client:
         yield Dashboard(board, inbox, ticks, client, url)
 
 

@@ -30,7 +30,9 @@ import httpx
 import requests
 import requests.adapters
 import requests.exceptions
+import uvicorn
 from requests.utils import get_encoding_from_headers
+from starlette.types import ASGIApp
 from urllib3 import HTTPResponse
 
 logger = logging.getLogger(__name__)
@@ -177,6 +179,26 @@ def serve(handler: Handler) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+@contextmanager
+def serve_app(app: ASGIApp) -> Iterator[str]:
+    """Serve an ASGI app (the web dashboard) with uvicorn on 127.0.0.1, as `sheetsync serve` does.
+
+    Yields the base URL; the server stops when the block exits.
+    """
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="sheetsync-web")  # off the main thread: no signals
+    thread.start()
+    try:
+        while not server.started:
+            if not thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            threading.Event().wait(0.01)
+        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
 
 
 def _handler_class(handler: Handler) -> type[BaseHTTPRequestHandler]:
