@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from sheetsync.core.buffers import BufferPolicy, Hold, HoldKind, Tier, parse_hold
+from sheetsync.core.buffers import AdaptiveRule, BufferPolicy, Hold, HoldKind, Tier, parse_hold
 from sheetsync.errors import ConfigError
 from sheetsync.model import ChannelName, Layout, channel_column, header_key
 
@@ -41,6 +41,12 @@ class _TierModel(_Strict):
     def _hold_parses(cls, value: int | str) -> int | str:
         parse_hold(str(value))
         return value
+
+
+class _AdaptiveModel(_Strict):
+    safety: Annotated[float, Field(ge=0)] = 2.0
+    min_hold: Annotated[int, Field(ge=0)] = 0
+    max_hold: Annotated[int, Field(ge=0)] | None = None
 
 
 def _tiers_cover_zero(tiers: list[_TierModel]) -> list[_TierModel]:
@@ -62,6 +68,8 @@ class _ChannelModel(_Strict):
     max_lag: Annotated[float, Field(gt=0)] = 900.0
     #: seconds between full reads of every SKU's figure on the channel, to catch DRIFT
     audit_every: Annotated[float, Field(gt=0)] = 900.0
+    #: true (or a table of bounds): the adaptive buffer replaces the tiers on this channel
+    adaptive: bool | _AdaptiveModel = False
 
     _tiers = field_validator("tiers")(_tiers_cover_zero)
 
@@ -267,6 +275,7 @@ class ChannelSettings:
     platform: Platform | None = None  #: None for a sandbox
     max_lag_s: float = 900.0  #: a push not visible after this is flagged LAG
     audit_every_s: float = 900.0  #: how often every SKU's figure is read back (DRIFT)
+    adaptive: AdaptiveRule | None = None  #: when set, replaces the tiers (see core.buffers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -515,6 +524,7 @@ def _channel(
         policy=_policy(model.tiers, model.cap),
         max_lag_s=model.max_lag,
         audit_every_s=model.audit_every,
+        adaptive=_adaptive(model.adaptive),
     )
     if isinstance(model, _ShopifyModel):
         shop = ShopifyShop(model.shop, model.location, model.api_version, model.base_url)
@@ -540,6 +550,13 @@ def _channel(
 def _policy(tiers: list[_TierModel], cap: int | None = None) -> BufferPolicy:
     ordered = sorted((Tier(t.min, _hold(t.hold)) for t in tiers), key=lambda t: -t.min_level)
     return BufferPolicy(tuple(ordered), cap)
+
+
+def _adaptive(model: bool | _AdaptiveModel) -> AdaptiveRule | None:
+    if model is False:
+        return None
+    bounds = _AdaptiveModel() if model is True else model
+    return AdaptiveRule(bounds.safety, bounds.min_hold, bounds.max_hold)
 
 
 def _email(model: _EmailModel | None) -> EmailSettings | None:

@@ -171,7 +171,8 @@ def run_cycle(
     )
     control = {**snapshot.control.channels, **controls}
     specs = [_spec(channel, settings, control, due_names, lags[channel.name]) for channel in channels]
-    draft = plan(parsed, ledger_.available(counts, entries), moves, specs, guard)
+    velocity = ledger_.sales_velocity(entries, now)
+    draft = plan(parsed, ledger_.available(counts, entries), moves, specs, guard, velocity)
     reported: dict[ChannelName, Mapping[Sku, int]] = {}
     findings: dict[ChannelName, Mapping[Sku, Finding]] = {}
     for channel, spec in zip(channels, specs, strict=True):
@@ -270,6 +271,8 @@ def _spec(
     paused = configured.paused or control.get(channel.name, "").strip().casefold() in PAUSE_WORDS
     rule = settings.auto_pause
     degraded = rule.enabled and lag is not None and lag[1] > rule.max_lag_p95_s
+    # Until the lag is measured, assume the worst the channel is allowed: its max_lag.
+    exposure = (configured.max_lag_s if lag is None else lag[1]) + configured.interval_s
     return ChannelSpec(
         channel.name,
         configured.title,
@@ -277,6 +280,8 @@ def _spec(
         paused,
         channel.name in due,
         fallback=rule.policy if degraded else None,
+        adaptive=configured.adaptive,
+        exposure_s=exposure,
     )
 
 

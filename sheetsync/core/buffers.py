@@ -7,6 +7,7 @@ quantity is never negative, never above what is available and never above the ca
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from enum import StrEnum
@@ -122,4 +123,37 @@ def published(available: int, policy: BufferPolicy, hold: Hold | None = None) ->
     if policy.cap is not None and quantity > policy.cap:
         quantity = policy.cap
         reason = f"{reason}, cap {policy.cap}"
+    return Published(quantity, reason)
+
+
+@dataclass(frozen=True, slots=True)
+class AdaptiveRule:
+    """The adaptive buffer: hold back what may sell elsewhere while a channel still shows old stock.
+
+    The hold is the expected sales during the channel's exposure (its measured lag at a high
+    quantile plus its poll interval) at the SKU's recent velocity, plus ``safety`` standard
+    deviations of Poisson demand, rounded up; then bounded by ``min_hold`` and ``max_hold``.
+    """
+
+    safety: float = 2.0  #: standard deviations of Poisson demand on top of the mean
+    min_hold: int = 0
+    max_hold: int | None = None
+
+
+def adaptive(available: int, velocity: float, exposure_s: float, rule: AdaptiveRule) -> Published:
+    """What a channel may show when ``velocity`` units a second can sell during ``exposure_s``.
+
+    Never negative, never above what is available.
+    """
+    level = max(available, 0)
+    expected = max(velocity, 0.0) * max(exposure_s, 0.0)
+    hold = math.ceil(expected + rule.safety * math.sqrt(expected) - 1e-9) if expected else 0
+    hold = max(hold, rule.min_hold)
+    if rule.max_hold is not None:
+        hold = min(hold, rule.max_hold)
+    quantity = max(level - hold, 0)
+    per_hour = velocity * 3600
+    reason = (
+        f"{level} - {hold} (adaptive: {per_hour:.1f}/h over {exposure_s / 60:.0f} min exposure) = {quantity}"
+    )
     return Published(quantity, reason)

@@ -213,3 +213,25 @@ def channel_moves(
         if entry.channel is not None and entry.movement in CHANNEL_MOVEMENTS:
             moves[(entry.channel, entry.sku)] += entry.delta
     return dict(moves)
+
+
+#: Windows over which sales velocity is measured: the short one reacts to a rush, the long one
+#: remembers a rush that paused; the faster of the two is used.
+VELOCITY_WINDOWS_S = (900.0, 3600.0)
+
+
+def sales_velocity(
+    entries: Iterable[LedgerEntry], now: datetime, windows: Sequence[float] = VELOCITY_WINDOWS_S
+) -> dict[Sku, float]:
+    """Units sold per second per SKU, on every channel, over the recent windows (the highest rate)."""
+    longest = max(windows)
+    sold: dict[Sku, list[tuple[float, int]]] = defaultdict(list)
+    for entry in entries:
+        if entry.movement is Movement.SALE:
+            age = (now - entry.at).total_seconds()
+            if 0 <= age <= longest:
+                sold[entry.sku].append((age, -entry.delta))
+    return {
+        sku: max(sum(units for age, units in sales if age <= window) / window for window in windows)
+        for sku, sales in sold.items()
+    }

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
-from sheetsync.core.buffers import BufferPolicy, published
+from sheetsync.core.buffers import AdaptiveRule, BufferPolicy, adaptive, published
 from sheetsync.core.cells import MasterRow, ParsedRows, Pause, RowProblem, own_number
 from sheetsync.core.monitor import Finding, FindingKind, lag_text
 from sheetsync.core.state import WorkerState
@@ -56,6 +56,8 @@ class ChannelSpec:
     due: bool = True  #: talked to this cycle (its poll interval has come round)
     #: the auto-pause rule's conservative buffer while the channel lags (the lower figure wins)
     fallback: BufferPolicy | None = None
+    adaptive: AdaptiveRule | None = None  #: replaces the tiers when set
+    exposure_s: float = 0.0  #: how long a sale elsewhere goes unseen here: lag (high quantile) + poll
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,11 +151,13 @@ def plan(
     moves: Mapping[tuple[ChannelName, Sku], int],
     channels: Sequence[ChannelSpec],
     guard: GuardVerdict,
+    velocity: Mapping[Sku, float] | None = None,
 ) -> Plan:
     """Decide, per row and channel, the quantity to show and whether to push it now.
 
     ``moves`` is each channel's own net sales/restocks since we last wrote its column: the
-    channel already lowered (or raised) itself by that much.
+    channel already lowered (or raised) itself by that much.  ``velocity`` (units a second per
+    SKU) feeds the adaptive buffer.
     """
     rows = []
     for row in parsed.rows:
@@ -161,7 +165,7 @@ def plan(
         decisions = {}
         for spec in channels:
             believed = _moved(row.believed.get(spec.name), moves.get((spec.name, row.sku), 0))
-            target, reason = _target(row, stock, spec)
+            target, reason = _target(row, stock, spec, (velocity or {}).get(row.sku, 0.0))
             allowed = spec.due and not spec.paused and not guard.held and row.override is not Pause.PAUSE
             decisions[spec.name] = Decision(
                 target, believed, reason, allowed and target != believed, allowed=allowed
@@ -192,14 +196,18 @@ def _moved(believed: int | None, move: int) -> int | None:
     return None if believed is None else max(believed + move, 0)
 
 
-def _target(row: MasterRow, stock: int, spec: ChannelSpec) -> tuple[int, str]:
+def _target(row: MasterRow, stock: int, spec: ChannelSpec, velocity: float) -> tuple[int, str]:
     if row.override is Pause.PAUSE:
         return 0, f"{spec.title}: row paused (Override PAUSE)"
     if isinstance(row.override, int):
         shown = min(row.override, max(stock, 0))
         capped = f", capped at {max(stock, 0)} available" if shown < row.override else ""
         return shown, f"{spec.title}: override {row.override}{capped}"
-    result = published(stock, spec.policy, row.holds.get(spec.name) or row.holds.get(None))
+    hold = row.holds.get(spec.name) or row.holds.get(None)
+    if spec.adaptive is not None and hold is None:
+        result = adaptive(stock, velocity, spec.exposure_s, spec.adaptive)
+    else:
+        result = published(stock, spec.policy, hold)
     prefix = f"{spec.title}: paused, would be " if spec.paused else f"{spec.title}: "
     if spec.fallback is not None:
         careful = published(stock, spec.fallback)
