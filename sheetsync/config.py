@@ -69,9 +69,17 @@ class _ChannelModel(_Strict):
     #: seconds between full reads of every SKU's figure on the channel, to catch DRIFT
     audit_every: Annotated[float, Field(gt=0)] = 900.0
     #: true (or a table of bounds): the adaptive buffer replaces the tiers on this channel
-    adaptive: bool | _AdaptiveModel = False
+    adaptive: _AdaptiveModel | None = None
 
     _tiers = field_validator("tiers")(_tiers_cover_zero)
+
+    @field_validator("adaptive", mode="before")
+    @classmethod
+    def _adaptive_switch(cls, value: object) -> object:
+        """``adaptive = true`` is the defaults, ``false`` is off; a table sets bounds."""
+        if isinstance(value, bool):
+            return {} if value else None
+        return value
 
     @model_validator(mode="after")
     def _lag_outlasts_a_cycle(self) -> _ChannelModel:
@@ -552,11 +560,8 @@ def _policy(tiers: list[_TierModel], cap: int | None = None) -> BufferPolicy:
     return BufferPolicy(tuple(ordered), cap)
 
 
-def _adaptive(model: bool | _AdaptiveModel) -> AdaptiveRule | None:
-    if model is False:
-        return None
-    bounds = _AdaptiveModel() if model is True else model
-    return AdaptiveRule(bounds.safety, bounds.min_hold, bounds.max_hold)
+def _adaptive(model: _AdaptiveModel | None) -> AdaptiveRule | None:
+    return None if model is None else AdaptiveRule(model.safety, model.min_hold, model.max_hold)
 
 
 def _email(model: _EmailModel | None) -> EmailSettings | None:

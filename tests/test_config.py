@@ -18,7 +18,7 @@ from sheetsync.config import (
     load,
     service_account_info,
 )
-from sheetsync.core.buffers import published
+from sheetsync.core.buffers import AdaptiveRule, published
 from sheetsync.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -273,3 +273,14 @@ def test_each_platform_kind_loads_its_settings(tmp_path: Path, block: str, platf
     text = MINIMAL.replace('kind = "sandbox"', block)
     (channel,) = load(write(tmp_path, text)).channels
     assert channel.platform == platform
+
+
+def test_adaptive_buffer_settings(tmp_path: Path) -> None:
+    on = load(write(tmp_path, MINIMAL + "adaptive = true\n")).channels[0]
+    assert on.adaptive == AdaptiveRule()
+    bounded = load(write(tmp_path, MINIMAL + "adaptive = { min_hold = 1, max_hold = 40 }\n")).channels[0]
+    assert bounded.adaptive == AdaptiveRule(safety=2.0, min_hold=1, max_hold=40)
+    assert load(write(tmp_path, MINIMAL)).channels[0].adaptive is None
+    with pytest.raises(ConfigError, match=r"channels.shop.adaptive.max_hold: Input should be greater"):
+        load(write(tmp_path, MINIMAL + "adaptive = { max_hold = -1 }\n"))
+    assert load(write(tmp_path, MINIMAL + "adaptive = false\n")).channels[0].adaptive is None

@@ -20,6 +20,7 @@ from sheetsync.channels.sandbox import SandboxChannel
 from sheetsync.channels.shopify import ShopifyChannel
 from sheetsync.channels.woocommerce import WooCommerceChannel
 from sheetsync.config import SLACK_WEBHOOK_ENV, Settings, load
+from sheetsync.core.buffers import AdaptiveRule
 from sheetsync.core.incidents import Alert
 from sheetsync.errors import ConfigError, TransientError
 from sheetsync.model import (
@@ -570,3 +571,17 @@ def test_open_alerter_without_destinations_only_logs(world: World, caplog: pytes
     with caplog.at_level(logging.WARNING, logger="sheetsync.alerts"):
         open_alerter(world.settings, {}).send([Alert("oversold", "1 SKU(s) oversold", world.now)])
     assert caplog.messages == ["[sheetsync] ALERT 1 SKU(s) oversold"]
+
+
+def test_an_adaptive_channel_holds_back_recent_sales_over_its_max_lag_until_lag_is_measured(
+    world: World,
+) -> None:
+    monitored(world, "facebook", adaptive=AdaptiveRule())
+    world.cycle()
+    world.sell("shopify", "A-1", 2)
+    world.later(30)
+    world.cycle()
+    # 2 sold in the last 15 min; exposure 900 s max_lag + 30 s poll: 2.07 expected, + 2 sd = 5 held.
+    assert world.cell(2, "Available") == 8
+    assert world.cell(2, "Facebook") == 3
+    assert "Facebook: 8 - 5 (adaptive: 8.0/h over 16 min exposure) = 3" in str(world.cell(2, "Reason"))

@@ -10,10 +10,12 @@ from hypothesis import strategies as st
 
 from sheetsync.core.buffers import (
     NO_BUFFER,
+    AdaptiveRule,
     BufferPolicy,
     Hold,
     HoldKind,
     Tier,
+    adaptive,
     parse_hold,
     published,
 )
@@ -144,3 +146,43 @@ def test_published_is_never_negative_nor_above_available_nor_cap(
 @given(available=st.integers(-50, 10_000))
 def test_no_buffer_publishes_everything_available(available: int) -> None:
     assert published(available, NO_BUFFER).quantity == max(available, 0)
+
+
+def test_adaptive_holds_back_what_may_sell_during_the_exposure_plus_a_safety_margin() -> None:
+    # 6 units an hour over 20 minutes: 2 expected, + 2 x sqrt(2) = 4.83, rounded up to 5.
+    result = adaptive(20, 6 / 3600, 1200, AdaptiveRule())
+    assert result.quantity == 15
+    assert result.reason == "20 - 5 (adaptive: 6.0/h over 20 min exposure) = 15"
+
+
+def test_adaptive_with_no_sales_holds_only_its_minimum() -> None:
+    assert adaptive(20, 0.0, 1200, AdaptiveRule()).quantity == 20
+    assert adaptive(20, 0.0, 1200, AdaptiveRule(min_hold=2)).quantity == 18
+
+
+def test_adaptive_is_bounded_by_max_hold() -> None:
+    assert adaptive(100, 1.0, 3600, AdaptiveRule(max_hold=10)).quantity == 90
+
+
+@given(
+    st.integers(-50, 10_000),
+    st.floats(0, 10, allow_nan=False),
+    st.floats(0, 86_400, allow_nan=False),
+    st.floats(0, 5, allow_nan=False),
+    st.integers(0, 20),
+    st.none() | st.integers(0, 500),
+)
+def test_adaptive_is_never_negative_and_never_above_available(
+    available: int, velocity: float, exposure: float, safety: float, min_hold: int, max_hold: int | None
+) -> None:
+    shown = adaptive(available, velocity, exposure, AdaptiveRule(safety, min_hold, max_hold)).quantity
+    assert 0 <= shown <= max(available, 0)
+
+
+@given(st.integers(0, 1000), st.floats(0, 1, allow_nan=False), st.floats(0, 7200, allow_nan=False))
+def test_adaptive_holds_more_the_faster_it_sells(available: int, velocity: float, exposure: float) -> None:
+    rule = AdaptiveRule()
+    assert (
+        adaptive(available, velocity * 2, exposure, rule).quantity
+        <= adaptive(available, velocity, exposure, rule).quantity
+    )

@@ -13,6 +13,7 @@ from sheetsync.core.ledger import (
     cursor,
     new_entries,
     parse_ledger,
+    sales_velocity,
 )
 from sheetsync.model import (
     ChannelName,
@@ -172,3 +173,24 @@ def test_a_repeated_key_counts_once_and_a_worker_row_needs_a_time() -> None:
     assert parse_ledger([garbled]).problems == (
         'Ledger row 2: Time "yesterday" is not a UTC time like 2026-11-24T09:30:00Z; the row is not counted',
     )
+
+
+def test_sales_velocity_takes_the_faster_of_the_recent_windows() -> None:
+    def entry(
+        key: str, sku: str, delta: int, minutes_ago: float, movement: Movement = Movement.SALE
+    ) -> LedgerEntry:
+        return LedgerEntry(key, Sku(sku), delta, movement, NOW - timedelta(minutes=minutes_ago), SHOP)
+
+    entries = [
+        entry("1", "A", -3, 5),  # a rush in the last 15 minutes
+        entry("2", "A", -1, 40),
+        entry("3", "B", -6, 50),  # a rush earlier in the hour, quiet since
+        entry("4", "B", 2, 1, Movement.RESTOCK),  # restocks are not sales
+        entry("5", "C", -9, 61),  # older than the hour
+        entry("6", "D", -1, -5),  # stamped in the future: ignored
+    ]
+    velocity = sales_velocity(entries, NOW)
+    assert velocity[Sku("A")] == 3 / 900
+    assert velocity[Sku("B")] == 6 / 3600
+    assert Sku("C") not in velocity
+    assert Sku("D") not in velocity

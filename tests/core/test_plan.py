@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sheetsync.core.buffers import NO_BUFFER, BufferPolicy, Hold, HoldKind, Tier
+from sheetsync.core.buffers import NO_BUFFER, AdaptiveRule, BufferPolicy, Hold, HoldKind, Tier
 from sheetsync.core.cells import ParsedRows, parse_rows
 from sheetsync.core.monitor import Finding, FindingKind
 from sheetsync.core.plan import (
@@ -436,3 +436,14 @@ def test_channel_status_shows_lag_last_success_and_why_it_lags() -> None:
     (status,) = channel_statuses(plan(parsed, counts(parsed), {}, specs, OPEN), {}, specs, NOW, degraded)
     assert status.state == "DEGRADED"
     assert status.message.startswith("pushed 0; lagging, so only the conservative buffer is shown")
+
+
+def test_an_adaptive_channel_holds_back_by_velocity_and_a_row_buffer_still_wins() -> None:
+    parsed = rows(("A", "20"), ("B", "20", {"buffer": "3"}))
+    specs = [ChannelSpec(GOOGLE, "Google", tiers(4), adaptive=AdaptiveRule(), exposure_s=1200)]
+    velocity = {Sku("A"): 6 / 3600, Sku("B"): 6 / 3600}
+    result = plan(parsed, counts(parsed), {}, specs, OPEN, velocity)
+    assert [(level.sku, level.quantity) for level in result.pushes(GOOGLE)] == [("A", 15), ("B", 17)]
+    assert result.rows[0].decisions[GOOGLE].reason == (
+        "Google: 20 - 5 (adaptive: 6.0/h over 20 min exposure) = 15"
+    )
