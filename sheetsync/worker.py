@@ -271,8 +271,10 @@ def _spec(
     paused = configured.paused or control.get(channel.name, "").strip().casefold() in PAUSE_WORDS
     rule = settings.auto_pause
     degraded = rule.enabled and lag is not None and lag[1] > rule.max_lag_p95_s
-    # Until the lag is measured, assume the worst the channel is allowed: its max_lag.
-    exposure = (configured.max_lag_s if lag is None else lag[1]) + configured.interval_s
+    # A sale elsewhere goes unseen here until it is polled there, this channel's next cycle
+    # comes, and the channel shows the push; until the lag is measured, assume its max_lag.
+    polled = max((c.interval_s for c in settings.channels if c.name != channel.name), default=0)
+    exposure = (configured.max_lag_s if lag is None else lag[1]) + configured.interval_s + polled
     return ChannelSpec(
         channel.name,
         configured.title,
