@@ -7,6 +7,7 @@ so the suite never reaches into a backend's storage itself.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, time
@@ -32,6 +33,7 @@ from sheetsync.stores._grid import column_letter
 from sheetsync.stores.airtable import AirtableStore
 from sheetsync.stores.airtable import connect as connect_airtable
 from sheetsync.stores.google_sheets import GoogleSheetsStore, connect
+from sheetsync.stores.memory import MemoryStore
 from sheetsync.stores.workbook import WorkbookStore
 from sheetsync.testing.airtable import OWNER, AccessToken, FakeAirtable, FieldSpec
 from sheetsync.testing.google_sheets import FakeSheets, SheetSpec
@@ -460,11 +462,108 @@ class AirtableBackend:
         ]
 
 
+class _Formula(str):
+    """Text the merchant typed starting with "=": a formula in a sheet (the worker writes plain str)."""
+
+    __slots__ = ()
+
+
+def _held(value: object) -> object:
+    return _Formula(value) if isinstance(value, str) and value.startswith("=") else value
+
+
+class MemoryBackend:
+    """The in-memory store; the merchant's hands are list edits on its sheets."""
+
+    first_row = 2
+    grid = True
+
+    def __init__(self, _directory: Path) -> None:
+        self.store = MemoryStore(LAYOUT, {})
+
+    def make(self, inventory: list[dict[str, object]], layout: Layout) -> MemoryStore:
+        headers = list(dict.fromkeys(header for row in inventory for header in row))
+        rows: list[list[object]] = [
+            list(headers),
+            *([_held(row.get(h)) for h in headers] for row in inventory),
+        ]
+        self.store = MemoryStore(layout, {INVENTORY_SHEET: rows})
+        return self.store
+
+    def _rows(self, sheet: str) -> list[list[object]]:
+        return self.store.sheets.get(sheet, [])
+
+    def _column(self, sheet: str, header: str) -> int:
+        for column, value in enumerate(self._rows(sheet)[0], start=1):
+            if header_key(_shown(value)) == header_key(header):
+                return column
+        raise AssertionError(f"no header {header!r} in {sheet}")
+
+    def _set(self, sheet: str, row: int, column: int, value: object) -> None:
+        rows = self.store.sheets[sheet]
+        rows.extend([] for _ in range(row - len(rows)))
+        rows[row - 1].extend([None] * (column - len(rows[row - 1])))
+        rows[row - 1][column - 1] = _held(value)
+
+    def merchant_edit(self, row: int, header: str, value: object) -> None:
+        self._set(INVENTORY_SHEET, row, self._column(INVENTORY_SHEET, header), value)
+
+    def insert_row(self, before: int) -> None:
+        self.store.sheets[INVENTORY_SHEET].insert(before - 1, [])
+
+    def delete_row(self, row: int) -> None:
+        del self.store.sheets[INVENTORY_SHEET][row - 1]
+
+    def set_control(self, label: str, value: str) -> None:
+        rows = self.store.sheets.setdefault(STATUS_SHEET, [list(STATUS_HEADERS.values())])
+        channel = self._column(STATUS_SHEET, "Channel")
+        labels = [_shown(r[channel - 1]) if len(r) >= channel else "" for r in rows]
+        row = labels.index(label) + 1 if label in labels else len(rows) + 1
+        self._set(STATUS_SHEET, row, channel, label)
+        self._set(STATUS_SHEET, row, self._column(STATUS_SHEET, "Control"), value)
+
+    def inventory_headers(self) -> list[str]:
+        return [_shown(v) for v in self._rows(INVENTORY_SHEET)[0] if v is not None]
+
+    def inventory_value(self, row: int, header: str) -> str:
+        rows, column = self._rows(INVENTORY_SHEET), self._column(INVENTORY_SHEET, header)
+        line = rows[row - 1] if row <= len(rows) else []
+        return _shown(line[column - 1]) if column <= len(line) else ""
+
+    def status_row(self, label: str) -> dict[str, str]:
+        return next((row for row in self._dicts(STATUS_SHEET) if row.get("Channel") == label), {})
+
+    def ledger_rows(self) -> list[dict[str, str]]:
+        return self._dicts(LEDGER_SHEET)
+
+    def formula_cells(self) -> set[str]:
+        return {
+            f"{sheet}!{column_letter(c)}{r}"
+            for sheet, rows in self.store.sheets.items()
+            for r, row in enumerate(rows, start=1)
+            for c, value in enumerate(row, start=1)
+            if isinstance(value, _Formula)
+        }
+
+    def revision(self) -> object:
+        return copy.deepcopy(self.store.sheets)
+
+    def _dicts(self, sheet: str) -> list[dict[str, str]]:
+        rows = self._rows(sheet)
+        headers = [_shown(v) for v in rows[0]] if rows else []
+        return [
+            {h: _shown(line[i]) if i < len(line) else "" for i, h in enumerate(headers) if h}
+            for line in rows[1:]
+            if any(_shown(v).strip() for v in line)
+        ]
+
+
 #: Every store backend the contract suite runs against, as a factory over a fresh directory.
 BACKENDS: dict[str, Callable[[Path], Backend]] = {
     "workbook": WorkbookBackend,
     "google_sheets": GoogleSheetsBackend,
     "airtable": AirtableBackend,
+    "memory": MemoryBackend,
 }
 
 

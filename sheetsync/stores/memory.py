@@ -1,0 +1,170 @@
+"""An in-memory master store: the simulator's master, with no file to load or save per cycle.
+
+Each sheet is a list of rows of cell values (row 1 is the header), read and written with the
+same grid rules as the workbook and Google Sheets stores (``stores._grid``).  The worker writes
+text; whatever else a row holds (a number a test typed) reads back as its text.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+
+from sheetsync.errors import StoreLayoutError
+from sheetsync.model import (
+    INVENTORY_SHEET,
+    LEDGER_HEADERS,
+    LEDGER_SHEET,
+    SKU,
+    STATE_HEADERS,
+    STATE_SHEET,
+    STATUS_HEADERS,
+    STATUS_SHEET,
+    CellWrite,
+    Layout,
+    LedgerEntry,
+    Snapshot,
+    StatusUpdate,
+    header_key,
+    ledger_cells,
+)
+from sheetsync.stores._grid import cell_text, columns, inventory_columns, snapshot, status_rows, target_row
+
+log = logging.getLogger(__name__)
+
+#: A sheet as the store holds it: rows of cell values, row 1 the header.
+Sheet = list[list[object]]
+
+
+class MemoryStore:
+    """A ``MasterStore`` whose sheets live in ``self.sheets`` (see the module docstring)."""
+
+    def __init__(
+        self, layout: Layout, sheets: Mapping[str, Sequence[Sequence[object]]], where: str = "memory"
+    ) -> None:
+        self.layout = layout
+        self.where = where
+        self.sheets: dict[str, Sheet] = {name: [list(row) for row in rows] for name, rows in sheets.items()}
+
+    def read(self) -> Snapshot:
+        """Every sheet as raw text; absent tables read empty."""
+        if INVENTORY_SHEET not in self.sheets:
+            raise StoreLayoutError(
+                f"{self.where} has no sheet {INVENTORY_SHEET} (found: {', '.join(self.sheets)})"
+            )
+        return snapshot(self.sheets, self.layout, self.where)[0]
+
+    def append_ledger(self, entries: Sequence[LedgerEntry]) -> None:
+        """Append one Ledger row per entry, in order, below the last row with any text."""
+        if not entries:
+            return
+        rows, found = self._table(LEDGER_SHEET, LEDGER_HEADERS)
+        del rows[_used(rows) :]
+        for entry in entries:
+            rows.append([])
+            for logical, text in ledger_cells(entry).items():
+                _put(rows, len(rows), found[logical], text)
+
+    def write_status(self, update: StatusUpdate) -> None:
+        """Write worker cells, Status rows and state.
+
+        Raises:
+            ValueError: a ``CellWrite`` names a column the worker does not own.
+        """
+        if update.cells:
+            self._write_cells(update.cells)
+        if update.channels or update.guard:
+            rows, found = self._table(STATUS_SHEET, STATUS_HEADERS)
+            writes = status_rows(update.channels, update.guard)
+            at = _locate(rows, found["channel"], [label for label, _ in writes], header_key)
+            for label, values in writes:
+                for logical, text in values.items():
+                    _put(rows, at[label], found[logical], text)
+        if update.state:
+            rows, found = self._table(STATE_SHEET, STATE_HEADERS)
+            at = _locate(rows, found["key"], update.state, str.strip)
+            for key, value in update.state.items():
+                _put(rows, at[key], found["value"], value)
+
+    def _write_cells(self, writes: Sequence[CellWrite]) -> None:
+        worker = self.layout.worker_headers()
+        if unknown := {write.column for write in writes} - worker.keys():
+            raise ValueError(f"not worker columns, refusing to write: {sorted(unknown)}")
+        rows = self.sheets[INVENTORY_SHEET]
+        found = inventory_columns(
+            rows[0] if rows else [], self.layout, f"{self.where}, sheet {INVENTORY_SHEET}"
+        )
+        wanted = {write.column for write in writes}
+        found |= _add_columns(
+            rows, {k: title for k, title in worker.items() if k in wanted and k not in found}
+        )
+        skus: dict[str, list[int]] = {}
+        for number, row in enumerate(rows[1:], start=2):
+            skus.setdefault(_text(row, found[SKU]).strip(), []).append(number)
+        for write in writes:
+            target = target_row(write, skus)
+            if target is None:
+                log.warning(
+                    "%s: SKU %s is no longer in row %d nor in exactly one other row; not writing %s",
+                    self.where,
+                    write.sku,
+                    write.row,
+                    write.column,
+                )
+            else:
+                _put(rows, target, found[write.column], write.value)
+
+    def _table(self, name: str, headers: Mapping[str, str]) -> tuple[Sheet, dict[str, int]]:
+        """The sheet ``name`` and its columns, adding the sheet or any missing header."""
+        rows = self.sheets.setdefault(name, [[]])
+        found = columns(rows[0], headers, f"{self.where}, sheet {name}")
+        return rows, found | _add_columns(rows, {k: t for k, t in headers.items() if k not in found})
+
+
+def _text(row: Sequence[object], column: int) -> str:
+    return cell_text(row[column - 1]) if column <= len(row) else ""
+
+
+def _used(rows: Sheet) -> int:
+    """How many rows up to the last with any text (at least the header)."""
+    number = len(rows)
+    while number > 1 and not any(cell_text(v).strip() for v in rows[number - 1]):
+        number -= 1
+    return max(number, 1)
+
+
+def _add_columns(rows: Sheet, headers: Mapping[str, str]) -> dict[str, int]:
+    """Add headers right of every column with any text, in the order given."""
+    column = max((n for row in rows for n, v in enumerate(row, start=1) if cell_text(v).strip()), default=0)
+    added = {}
+    for logical, title in headers.items():
+        column += 1
+        _put(rows, 1, column, title)
+        added[logical] = column
+    return added
+
+
+def _locate(rows: Sheet, column: int, labels: Iterable[str], key: Callable[[str], str]) -> dict[str, int]:
+    """The first row whose ``column`` matches each label; a missing label gets a new row."""
+    found: dict[str, int] = {}
+    for number, row in enumerate(rows[1:], start=2):
+        if text := key(_text(row, column)):
+            found.setdefault(text, number)
+    free = _used(rows) + 1
+    at = {}
+    for label in labels:
+        if key(label) not in found:
+            found[key(label)], free = free, free + 1
+            _put(rows, found[key(label)], column, label)
+        at[label] = found[key(label)]
+    return at
+
+
+def _put(rows: Sheet, row: int, column: int, text: str) -> None:
+    """Set one cell (1-based), growing the sheet as needed; the value is the worker's text."""
+    while len(rows) < row:
+        rows.append([])
+    cells = rows[row - 1]
+    if len(cells) < column:
+        cells.extend([None] * (column - len(cells)))
+    cells[column - 1] = text

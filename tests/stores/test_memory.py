@@ -1,0 +1,51 @@
+"""What only the in-memory store does; the shared behaviour is in the contract suite."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from sheetsync.channels.sandbox import SandboxChannel
+from sheetsync.config import ChannelSettings, GuardSettings, Settings, WorkbookMaster
+from sheetsync.core.buffers import NO_BUFFER
+from sheetsync.errors import StoreLayoutError
+from sheetsync.model import INVENTORY_SHEET, LEDGER_SHEET, ChannelName, Sku
+from sheetsync.stores.memory import MemoryStore
+from sheetsync.worker import run_cycle
+
+from .conftest import LAYOUT
+
+SHOP = ChannelName("shop")
+NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+
+
+def test_a_store_without_an_inventory_sheet_says_so() -> None:
+    with pytest.raises(StoreLayoutError, match="memory has no sheet Inventory"):
+        MemoryStore(LAYOUT, {}).read()
+
+
+def test_the_worker_runs_cycles_on_it_and_writes_only_text() -> None:
+    channel = ChannelSettings(SHOP, "sandbox", "Shop", 30, False, NO_BUFFER)
+    settings = Settings(Path("memory"), WorkbookMaster(Path("unused")), GuardSettings(0.5, False), (channel,))
+    store = MemoryStore(settings.layout, {INVENTORY_SHEET: [["SKU", "Quantity"], ["A-1", 5], ["B-2", 3]]})
+    shop = SandboxChannel(SHOP, lambda: NOW)
+
+    run_cycle(store, [shop], settings, NOW)
+    assert shop.sell(Sku("A-1"), 2)
+    report = run_cycle(store, [shop], settings, NOW)
+
+    assert report.ingested == 1
+    assert shop.read_levels([Sku("A-1"), Sku("B-2")]) == {Sku("A-1"): 3, Sku("B-2"): 3}
+    assert [r.cells["order"] for r in store.read().ledger if r.cells["channel"] == SHOP] == ["order-1"]
+    written = [
+        value
+        for rows in store.sheets.values()
+        for row in rows[1:]
+        for value in row
+        if value is not None and value not in (5, 3)
+    ]
+    assert written
+    assert all(isinstance(value, str) for value in written)
+    assert LEDGER_SHEET in store.sheets
