@@ -1,7 +1,7 @@
 """A sandbox channel for the demo and the tests: real channel behaviour, no network.
 
 It behaves like a slow marketplace: a pushed quantity becomes what buyers see only after
-``lag_s`` seconds, pushes in the order they were made, like a feed working through its
+``lag_s`` seconds (or, given ``lag``, however long that says for each push), pushes in the order they were made, like a feed working through its
 backlog (each then overwrites whatever the channel counted meanwhile, as real platforms do);
 buyers can only buy what is visible; every sale becomes an order that ``orders_since``
 returns; a cancellation puts units back.
@@ -46,8 +46,10 @@ class SandboxChannel:
         lag_s: float = 0.0,
         skus: Collection[str] = (),
         max_batch: int = SANDBOX_MAX_BATCH,
+        lag: Callable[[], float] | None = None,
     ) -> None:
         self.name = name
+        self._lag = lag  #: when set, asked at each push for that push's lag (a simulated backlog)
         self.limits = ChannelLimits(max_batch=max_batch, typical_lag_s=lag_s)
         self._clock = clock
         self._listed = frozenset(skus)
@@ -64,7 +66,7 @@ class SandboxChannel:
             )
         self.push_calls += 1
         self._settle()  # what was due before this push is visible
-        visible_at = self._now() + self.limits.typical_lag_s
+        visible_at = self._now() + (self.limits.typical_lag_s if self._lag is None else self._lag())
         outcomes = []
         for level in levels:
             if self._listed and level.sku not in self._listed:

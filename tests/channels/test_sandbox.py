@@ -31,3 +31,16 @@ def test_buyers_cannot_buy_what_is_not_shown() -> None:
     assert channel.sell(A)
     assert not channel.sell(A)
     assert channel.push_calls == 1
+
+
+def test_a_lag_callable_sets_each_push_s_lag_and_pushes_still_land_in_order() -> None:
+    now = [datetime(2026, 11, 27, tzinfo=UTC)]
+    lags = iter([600.0, 60.0])
+    channel = SandboxChannel(ChannelName("spiky"), lambda: now[0], lag=lambda: next(lags))
+    channel.push([StockLevel(A, 5)])  # a 10-minute backlog
+    now[0] += timedelta(seconds=60)
+    channel.push([StockLevel(A, 3)])  # due in a minute, but behind the first push
+    now[0] += timedelta(seconds=60)
+    assert channel.read_levels([A]) == {}
+    now[0] += timedelta(seconds=480)
+    assert channel.read_levels([A]) == {A: 3}
