@@ -142,6 +142,20 @@ class Grid:
 
 def snapshot(sheets: Mapping[str, Sequence[Row]], layout: Layout, where: str) -> tuple[Snapshot, Grid]:
     """Build the Snapshot from each sheet's rows (row 1 is the header); absent sheets read empty."""
+    result, found, status_rows, state_rows = _read(sheets, layout, where)
+    used_rows = {name: _last_row(rows) for name, rows in sheets.items()}
+    used_columns = {name: max((_last_cell(row) for row in rows), default=0) for name, rows in sheets.items()}
+    return result, Grid(found, status_rows, state_rows, used_rows, used_columns)
+
+
+def read_snapshot(sheets: Mapping[str, Sequence[Row]], layout: Layout, where: str) -> Snapshot:
+    """The Snapshot alone, for a store that writes without a Grid (it scans every cell)."""
+    return _read(sheets, layout, where)[0]
+
+
+def _read(
+    sheets: Mapping[str, Sequence[Row]], layout: Layout, where: str
+) -> tuple[Snapshot, dict[str, dict[str, int]], dict[str, int], dict[str, int]]:
     inventory = sheets.get(INVENTORY_SHEET, [])
     inventory_cols = inventory_columns(
         inventory[0] if inventory else (), layout, f"{where}, sheet {INVENTORY_SHEET}"
@@ -179,10 +193,7 @@ def snapshot(sheets: Mapping[str, Sequence[Row]], layout: Layout, where: str) ->
         control=StatusControl(channels, guard),
         state=state,
     )
-    used_rows = {name: _last_row(rows) for name, rows in sheets.items()}
-    used_columns = {name: max((_last_cell(row) for row in rows), default=0) for name, rows in sheets.items()}
-    grid = Grid({INVENTORY_SHEET: inventory_cols, **tables}, status_rows, state_rows, used_rows, used_columns)
-    return result, grid
+    return result, {INVENTORY_SHEET: inventory_cols, **tables}, status_rows, state_rows
 
 
 def _last_row(rows: Sequence[Row]) -> int:

@@ -3,12 +3,16 @@
 Each sheet is a list of rows of cell values (row 1 is the header), read and written with the
 same grid rules as the workbook and Google Sheets stores (``stores._grid``).  The worker writes
 text; whatever else a row holds (a number a test typed) reads back as its text.
+
+Rows are tuples, replaced whole on every change, so a row that is the same object as at the
+last read holds the same cells: the Ledger, which only grows, is parsed only where it grew.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 
 from sheetsync.errors import StoreLayoutError
 from sheetsync.model import (
@@ -23,17 +27,28 @@ from sheetsync.model import (
     CellWrite,
     Layout,
     LedgerEntry,
+    RawLedgerRow,
     Snapshot,
     StatusUpdate,
     header_key,
     ledger_cells,
 )
-from sheetsync.stores._grid import cell_text, columns, inventory_columns, snapshot, status_rows, target_row
+from sheetsync.stores._grid import (
+    cell_text,
+    columns,
+    inventory_columns,
+    read_snapshot,
+    records,
+    status_rows,
+    target_row,
+)
 
 log = logging.getLogger(__name__)
 
+#: A row of cell values; replaced, never changed in place.
+Cells = tuple[object, ...]
 #: A sheet as the store holds it: rows of cell values, row 1 the header.
-Sheet = list[list[object]]
+Sheet = list[Cells]
 
 
 class MemoryStore:
@@ -44,7 +59,8 @@ class MemoryStore:
     ) -> None:
         self.layout = layout
         self.where = where
-        self.sheets: dict[str, Sheet] = {name: [list(row) for row in rows] for name, rows in sheets.items()}
+        self.sheets: dict[str, Sheet] = {name: [tuple(row) for row in rows] for name, rows in sheets.items()}
+        self._ledger: tuple[Sheet, list[RawLedgerRow]] = ([], [])  #: rows as last parsed, and their records
 
     def read(self) -> Snapshot:
         """Every sheet as raw text; absent tables read empty."""
@@ -52,7 +68,22 @@ class MemoryStore:
             raise StoreLayoutError(
                 f"{self.where} has no sheet {INVENTORY_SHEET} (found: {', '.join(self.sheets)})"
             )
-        return snapshot(self.sheets, self.layout, self.where)[0]
+        others = {name: rows for name, rows in self.sheets.items() if name != LEDGER_SHEET}
+        return replace(read_snapshot(others, self.layout, self.where), ledger=self._read_ledger())
+
+    def _read_ledger(self) -> tuple[RawLedgerRow, ...]:
+        """The Ledger's records, parsing only rows added since the last read."""
+        rows = self.sheets.get(LEDGER_SHEET, [])
+        seen, parsed = self._ledger
+        if len(rows) < len(seen) or any(now is not then for now, then in zip(rows, seen, strict=False)):
+            seen, parsed = [], []
+        if rows:
+            found = columns(rows[0], LEDGER_HEADERS, f"{self.where}, sheet {LEDGER_SHEET}")
+            start = max(len(seen), 1)  # the header is rows[0]: records() numbers the next row 2
+            added = records([rows[0], *rows[start:]], found)
+            parsed = [*parsed, *(RawLedgerRow(number + start - 1, cells) for number, cells in added)]
+        self._ledger = (list(rows), parsed)
+        return tuple(parsed)
 
     def append_ledger(self, entries: Sequence[LedgerEntry]) -> None:
         """Append one Ledger row per entry, in order, below the last row with any text."""
@@ -60,10 +91,12 @@ class MemoryStore:
             return
         rows, found = self._table(LEDGER_SHEET, LEDGER_HEADERS)
         del rows[_used(rows) :]
+        width = max(found.values())
         for entry in entries:
-            rows.append([])
+            cells: list[object] = [None] * width
             for logical, text in ledger_cells(entry).items():
-                _put(rows, len(rows), found[logical], text)
+                cells[found[logical] - 1] = text
+            rows.append(tuple(cells))
 
     def write_status(self, update: StatusUpdate) -> None:
         """Write worker cells, Status rows and state.
@@ -116,7 +149,7 @@ class MemoryStore:
 
     def _table(self, name: str, headers: Mapping[str, str]) -> tuple[Sheet, dict[str, int]]:
         """The sheet ``name`` and its columns, adding the sheet or any missing header."""
-        rows = self.sheets.setdefault(name, [[]])
+        rows = self.sheets.setdefault(name, [()])
         found = columns(rows[0], headers, f"{self.where}, sheet {name}")
         return rows, found | _add_columns(rows, {k: t for k, t in headers.items() if k not in found})
 
@@ -135,6 +168,8 @@ def _used(rows: Sheet) -> int:
 
 def _add_columns(rows: Sheet, headers: Mapping[str, str]) -> dict[str, int]:
     """Add headers right of every column with any text, in the order given."""
+    if not headers:
+        return {}
     column = max((n for row in rows for n, v in enumerate(row, start=1) if cell_text(v).strip()), default=0)
     added = {}
     for logical, title in headers.items():
@@ -162,9 +197,8 @@ def _locate(rows: Sheet, column: int, labels: Iterable[str], key: Callable[[str]
 
 def _put(rows: Sheet, row: int, column: int, text: str) -> None:
     """Set one cell (1-based), growing the sheet as needed; the value is the worker's text."""
-    while len(rows) < row:
-        rows.append([])
-    cells = rows[row - 1]
-    if len(cells) < column:
-        cells.extend([None] * (column - len(cells)))
+    rows.extend(() for _ in range(row - len(rows)))
+    cells = list(rows[row - 1])
+    cells.extend([None] * (column - len(cells)))
     cells[column - 1] = text
+    rows[row - 1] = tuple(cells)

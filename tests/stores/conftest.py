@@ -490,7 +490,7 @@ class MemoryBackend:
         self.store = MemoryStore(layout, {INVENTORY_SHEET: rows})
         return self.store
 
-    def _rows(self, sheet: str) -> list[list[object]]:
+    def _rows(self, sheet: str) -> list[tuple[object, ...]]:
         return self.store.sheets.get(sheet, [])
 
     def _column(self, sheet: str, header: str) -> int:
@@ -501,21 +501,22 @@ class MemoryBackend:
 
     def _set(self, sheet: str, row: int, column: int, value: object) -> None:
         rows = self.store.sheets[sheet]
-        rows.extend([] for _ in range(row - len(rows)))
-        rows[row - 1].extend([None] * (column - len(rows[row - 1])))
-        rows[row - 1][column - 1] = _held(value)
+        rows.extend(() for _ in range(row - len(rows)))
+        cells = [*rows[row - 1], *[None] * (column - len(rows[row - 1]))]
+        cells[column - 1] = _held(value)
+        rows[row - 1] = tuple(cells)  # the store's rows are replaced, never changed in place
 
     def merchant_edit(self, row: int, header: str, value: object) -> None:
         self._set(INVENTORY_SHEET, row, self._column(INVENTORY_SHEET, header), value)
 
     def insert_row(self, before: int) -> None:
-        self.store.sheets[INVENTORY_SHEET].insert(before - 1, [])
+        self.store.sheets[INVENTORY_SHEET].insert(before - 1, ())
 
     def delete_row(self, row: int) -> None:
         del self.store.sheets[INVENTORY_SHEET][row - 1]
 
     def set_control(self, label: str, value: str) -> None:
-        rows = self.store.sheets.setdefault(STATUS_SHEET, [list(STATUS_HEADERS.values())])
+        rows = self.store.sheets.setdefault(STATUS_SHEET, [tuple(STATUS_HEADERS.values())])
         channel = self._column(STATUS_SHEET, "Channel")
         labels = [_shown(r[channel - 1]) if len(r) >= channel else "" for r in rows]
         row = labels.index(label) + 1 if label in labels else len(rows) + 1

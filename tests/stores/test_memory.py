@@ -49,3 +49,20 @@ def test_the_worker_runs_cycles_on_it_and_writes_only_text() -> None:
     assert written
     assert all(isinstance(value, str) for value in written)
     assert LEDGER_SHEET in store.sheets
+
+
+def test_the_ledger_is_parsed_again_where_a_row_was_replaced() -> None:
+    header = ("Key", "SKU", "Delta", "Movement")
+    store = MemoryStore(
+        LAYOUT,
+        {
+            INVENTORY_SHEET: [("SKU", "Quantity"), ("A", 1)],
+            LEDGER_SHEET: [header, ("k1", "A", "-1", "SALE"), ("k2", "A", "-1", "SALE")],
+        },
+    )
+    assert [row.cells["delta"] for row in store.read().ledger] == ["-1", "-1"]
+
+    store.sheets[LEDGER_SHEET][1] = ("k1", "A", "-3", "SALE")  # the merchant corrects a row
+    store.sheets[LEDGER_SHEET].append(("k3", "A", "2", "RESTOCK"))
+
+    assert [(row.row, row.cells["delta"]) for row in store.read().ledger] == [(2, "-3"), (3, "-1"), (4, "2")]
