@@ -1,8 +1,9 @@
 """A sandbox channel for the demo and the tests: real channel behaviour, no network.
 
 It behaves like a slow marketplace: a pushed quantity becomes what buyers see only after
-``lag_s`` seconds (or, given ``lag``, however long that says for each push), pushes in the order they were made, like a feed working through its
-backlog (each then overwrites whatever the channel counted meanwhile, as real platforms do);
+``lag_s`` seconds (or, given ``lag``, however long it says for each push), pushes in the order
+they were made, like a feed working through its backlog (each then overwrites whatever the
+channel counted meanwhile, as real platforms do);
 buyers can only buy what is visible; every sale becomes an order that ``orders_since``
 returns; a cancellation puts units back.
 """
