@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -182,7 +183,7 @@ def test_sales_velocity_takes_the_faster_of_the_recent_windows() -> None:
         return LedgerEntry(key, Sku(sku), delta, movement, NOW - timedelta(minutes=minutes_ago), SHOP)
 
     entries = [
-        entry("1", "A", -3, 5),  # a rush in the last 15 minutes
+        entry("1", "A", -3, 10),  # a rush in the last 15 minutes
         entry("2", "A", -1, 40),
         entry("3", "B", -6, 50),  # a rush earlier in the hour, quiet since
         entry("4", "B", 2, 1, Movement.RESTOCK),  # restocks are not sales
@@ -194,3 +195,14 @@ def test_sales_velocity_takes_the_faster_of_the_recent_windows() -> None:
     assert velocity[Sku("B")] == 6 / 3600
     assert Sku("C") not in velocity
     assert Sku("D") not in velocity
+
+
+def test_a_shop_wide_rush_raises_each_sku_by_its_share_before_the_sku_shows_it() -> None:
+    def sold(key: str, sku: str, minutes_ago: float) -> LedgerEntry:
+        return LedgerEntry(key, Sku(sku), -1, Movement.SALE, NOW - timedelta(minutes=minutes_ago), SHOP)
+
+    quiet_hour = [sold(f"a{i}", "A", 10 + 10 * i) for i in range(4)] + [sold("b", "B", 30)]
+    rush = [sold(f"c{i}", "C", 1) for i in range(20)]  # 20 sales of another SKU in the last minute
+    velocity = sales_velocity([*quiet_hour, *rush], NOW)
+    assert velocity[Sku("A")] == pytest.approx(4 / 25 * 20 / 300)  # its share of the hour x the shop's rate
+    assert velocity[Sku("C")] == pytest.approx(20 / 25 * 20 / 300)
