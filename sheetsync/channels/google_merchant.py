@@ -397,7 +397,10 @@ class GoogleMerchantChannel:
                     product.get("contentLanguage") == self._language
                     and product.get("feedLabel") == self._label
                 )
-                if sku in wanted and same_feed:
+                # Every product of the feed is noted, not just the ones wanted: the list pages
+                # through the whole account, so the next push's SKUs are known without listing
+                # it all again (once per push of 250 would make a catalogue's first sync quadratic).
+                if same_feed and (sku in wanted or sku not in self._seen):
                     found.add(sku)
                     self._note(sku, product)
             token = answer.get("nextPageToken")

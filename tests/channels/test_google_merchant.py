@@ -129,6 +129,17 @@ def test_many_unknown_skus_are_read_with_one_paged_list(fake: FakeMerchant, cloc
     assert [e.method_id for e in fake.request_log] == [PATCH] * 10
 
 
+def test_one_list_serves_every_later_push_of_a_first_sync(fake: FakeMerchant, clock: ManualClock) -> None:
+    skus = [f"S{i:03d}" for i in range(300)]
+    for sku in skus:
+        fake.add_product(ACCOUNT, sku)
+    channel = connect(fake, clock)
+    for start in range(0, len(skus), 100):  # the worker pushes a first sync in batches
+        channel.push([StockLevel(Sku(s), 4) for s in skus[start : start + 100]])
+    assert fake.count(LIST) == 1  # not once per batch: the list already covered the whole account
+    assert fake.count(GET) == 0
+
+
 def test_with_a_store_every_quantity_goes_to_its_local_inventory(
     fake: FakeMerchant, clock: ManualClock
 ) -> None:
