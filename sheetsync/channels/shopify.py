@@ -63,8 +63,21 @@ Json = Any  # a decoded JSON value; shapes are checked where they are read
 DEFAULT_API_VERSION = "2026-10"
 #: Rows per inventorySetQuantities call: any input list is capped at 250 (api-facts 1.6).
 MAX_SET_ITEMS = 250
-#: SKUs per productVariants search; Shopify asks for short query strings (api-facts 1.7).
-SEARCH_BATCH = 100
+#: The most one query may cost, in points (api-facts 1.9).
+MAX_QUERY_COST = 1000
+#: SKUs per productVariants search: as many as one query may cost. A variant read with its level
+#: requests 4 points (the variant, its item, the level, the quantities) and the connection 2, so
+#: 249 variants fit under the 1,000-point cap (and the 250-node page, 1.6); the query string
+#: (``sku:A OR sku:B …``, about 5 KB for 249 SKUs) carries no documented length cap. A full audit
+#: of 10,000 SKUs is 41 searches, not the 100 a page of 100 took.
+SEARCH_BATCH = (MAX_QUERY_COST - 2) // 4
+#: What a request is expected to cost before Shopify has said (pacing its first call, which
+#: would otherwise meet THROTTLED when an audit has drained the bucket): a set with the lean
+#: selection about 10 points (api-facts 8), a variant search 2 + 4 per variant (above).
+_FIRST_COST: dict[str, Callable[[int], int]] = {
+    "SheetsyncSetQuantities": lambda _size: 10,
+    "SheetsyncVariants": lambda size: 2 + 4 * size,
+}
 #: Orders per page: with the nested pages below a page stays under the 1,000-point cap (1.9).
 ORDERS_PAGE = 10
 #: Line items and refund lines read per order in the paged query; a bigger order is read alone.
@@ -783,6 +796,8 @@ class ShopifyChannel:
         """Wait until the bucket holds what this request is likely to ask for (its last cost)."""
         bucket = self._bucket
         cost = self._costs.get(cost_key)
+        if cost is None and cost_key[0] in _FIRST_COST:
+            cost = _FIRST_COST[cost_key[0]](cost_key[1])
         if bucket is None or cost is None or bucket.rate <= 0:
             return
         available = bucket.now(self._clock())

@@ -520,6 +520,15 @@ def _parse_time(text: str) -> dt.datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
+def _sku_list(groups: list[list[_Term]]) -> set[str] | None:
+    """The lower-cased SKUs of a search that is only exact ``sku:`` terms OR-ed; else None."""
+    if not groups or any(len(g) != 1 or g[0].field != "sku" or g[0].op for g in groups):
+        return None
+    if any(g[0].value.endswith("*") for g in groups):
+        return None
+    return {g[0].value.lower() for g in groups}
+
+
 def _search(groups: list[list[_Term]], values: Callable[[str], str | None]) -> bool:
     return not groups or any(all(_term_matches(t, values(t.field)) for t in group) for group in groups)
 
@@ -1835,13 +1844,18 @@ class _View:
         if sort not in ("ID", "SKU"):
             raise _Unmodelled(f"FakeShopify does not model productVariants(sortKey: {sort})")
         groups = _parse_search(args.get("query"), ("sku", "id", "product_id"))
-        chosen = [
-            v
-            for v in self.shop.variants.values()
-            if _search(
-                groups, {"sku": v.sku, "id": str(_number(v.gid)), "product_id": str(_number(v.product))}.get
-            )
-        ]
+        skus = _sku_list(groups)
+        if skus is not None:  # ``sku:A OR sku:B …``: one set lookup per variant, not one per term
+            chosen = [v for v in self.shop.variants.values() if v.sku.lower() in skus]
+        else:
+            chosen = [
+                v
+                for v in self.shop.variants.values()
+                if _search(
+                    groups,
+                    {"sku": v.sku, "id": str(_number(v.gid)), "product_id": str(_number(v.product))}.get,
+                )
+            ]
         return _connection(
             chosen,
             lambda v: (v.sku if sort == "SKU" else _number(v.gid), _number(v.gid)),
@@ -2082,7 +2096,8 @@ class _View:
         }
 
     def _available(self, item: str) -> int:
-        return sum(level.available for (i, _), level in self.shop.levels.items() if i == item)
+        levels = (self.shop.levels.get((item, location)) for location in self.shop.locations)
+        return sum(level.available for level in levels if level is not None)
 
 
 def _refuse(args: Mapping[str, Json], name: str) -> None:

@@ -19,6 +19,7 @@ import pytest
 
 from sheetsync.channels.shopify import (
     ORDER_LINES_PAGE,
+    SEARCH_BATCH,
     ShopifyChannel,
     verify_webhook,
     webhook_lines,
@@ -103,13 +104,13 @@ def test_skus_map_once_and_an_unknown_sku_fails_alone(fake: FakeShopify, clock: 
 
 
 def test_the_sku_search_is_batched_and_exact(fake: FakeShopify, clock: ManualClock) -> None:
-    skus = [f"SKU-{i:03d}" for i in range(230)]
+    skus = [f"SKU-{i:03d}" for i in range(2 * SEARCH_BATCH + 30)]
     stock(fake, skus)
     stock(fake, ["sku-000"])  # differs in case only: SKUs are case-sensitive
     channel = connect(fake, clock)
     mapped = channel.map_skus([Sku(s) for s in skus])
     assert set(mapped) == set(skus)
-    # 100 + 100 + 30 SKUs per search; the first also matches "sku-000", which spills onto a page 2.
+    # 249 + 249 + 30 SKUs per search; the first also matches "sku-000", which spills onto a page 2.
     assert calls(fake, "SheetsyncVariants") == 4
 
 
