@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
@@ -103,15 +103,21 @@ class Plan:
     guard: GuardVerdict
     #: per flagged row: what each channel shows by now (its own sales applied), for its columns
     problem_believed: tuple[Mapping[ChannelName, int | None], ...] = ()
+    #: pushes per channel, worked out once (a cycle asks for them several times)
+    _pushes: dict[ChannelName, tuple[StockLevel, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def pushes(self, channel: ChannelName) -> list[StockLevel]:
         """The absolute quantities to push to ``channel``, in sheet order."""
-        levels = []
-        for row in self.rows:
-            decision = row.decisions.get(channel)
-            if decision is not None and decision.push:
-                levels.append(StockLevel(row.row.sku, decision.target, decision.believed))
-        return levels
+        levels = self._pushes.get(channel)
+        if levels is None:
+            levels = self._pushes[channel] = tuple(
+                StockLevel(row.row.sku, decision.target, decision.believed)
+                for row in self.rows
+                if (decision := row.decisions.get(channel)) is not None and decision.push
+            )
+        return list(levels)
 
     def raises(self, channel: ChannelName) -> list[Sku]:
         """SKUs whose push would raise what ``channel`` shows: check those against the channel."""
@@ -160,13 +166,18 @@ def plan(
     SKU) feeds the adaptive buffer.
     """
     rows = []
+    rates = velocity or {}
+    # Worked out once per channel, not per row: whether the channel may be pushed at all.
+    open_ = [(spec, spec.due and not spec.paused and not guard.held) for spec in channels]
     for row in parsed.rows:
         stock = available[row.sku]
+        rate = rates.get(row.sku, 0.0)
+        unpaused = row.override is not Pause.PAUSE
         decisions = {}
-        for spec in channels:
+        for spec, channel_open in open_:
             believed = _moved(row.believed.get(spec.name), moves.get((spec.name, row.sku), 0))
-            target, reason = _target(row, stock, spec, (velocity or {}).get(row.sku, 0.0))
-            allowed = spec.due and not spec.paused and not guard.held and row.override is not Pause.PAUSE
+            target, reason = _target(row, stock, spec, rate)
+            allowed = channel_open and unpaused
             decisions[spec.name] = Decision(
                 target, believed, reason, allowed and target != believed, allowed=allowed
             )
@@ -223,11 +234,16 @@ def apply_findings(plan_: Plan, findings: Mapping[ChannelName, Mapping[Sku, Find
     the push goes out if that differs from the target (when the channel may be pushed at all).
     """
     rows = []
+    found = [(channel, by_sku) for channel, by_sku in findings.items() if by_sku]
     for row_plan in plan_.rows:
+        sku = row_plan.row.sku
+        if not any(sku in by_sku for _, by_sku in found):
+            rows.append(row_plan)  # nothing found on this row: the plan stands as it is
+            continue
         decisions = dict(row_plan.decisions)
         kinds = set()
         for channel, decision in row_plan.decisions.items():
-            finding = findings.get(channel, {}).get(row_plan.row.sku)
+            finding = findings.get(channel, {}).get(sku)
             if finding is None:
                 continue
             kinds.add(finding.kind)
@@ -247,16 +263,24 @@ def hold_unconfirmed(plan_: Plan, reported: Mapping[ChannelName, Mapping[Sku, in
     """Never raise a channel that shows less than we believe: it sold units we have not ingested.
 
     The raise waits until the ledger accounts for the difference (the row shows LAG meanwhile).
-    Lowering is always allowed.
+    Lowering is always allowed.  A push with no belief yet (a channel's first sync) takes what
+    the channel showed in this cycle's read as its expected figure, so the adapter need not read
+    it again for its compare-and-set.
     """
     rows = []
     for row_plan in plan_.rows:
-        decisions = dict(row_plan.decisions)
+        decisions: dict[ChannelName, Decision] | None = None  # copied on the first change
         lagging = False
         for channel, decision in row_plan.decisions.items():
+            if not decision.push:
+                continue
             shown = reported.get(channel, {}).get(row_plan.row.sku)
             believed = decision.believed
-            if not decision.push or believed is None or shown is None or decision.target <= believed:
+            if believed is None and shown is not None:
+                decisions = decisions or dict(row_plan.decisions)
+                decisions[channel] = _believing(decision, shown)
+                continue
+            if believed is None or shown is None or decision.target <= believed:
                 continue
             if shown < believed:
                 lagging = True
@@ -264,10 +288,20 @@ def hold_unconfirmed(plan_: Plan, reported: Mapping[ChannelName, Mapping[Sku, in
                     f"{decision.reason.split(':', 1)[0]}: shows {shown}, we set {believed}; "
                     f"not raising until {believed - shown} unseen sale(s) are ingested"
                 )
+                decisions = decisions or dict(row_plan.decisions)
                 decisions[channel] = replace(decision, push=False, reason=reason, waiting=True)
+        if decisions is None:
+            rows.append(row_plan)
+            continue
         state = RowState.LAG if lagging and row_plan.state is RowState.OK else row_plan.state
         rows.append(replace(row_plan, decisions=decisions, state=state))
     return replace(plan_, rows=tuple(rows))
+
+
+def _believing(decision: Decision, shown: int) -> Decision:
+    """``decision`` with ``shown`` as its belief (``replace`` costs several times more, per SKU)."""
+    d = decision
+    return Decision(d.target, shown, d.reason, d.push, d.waiting, d.allowed, d.finding)
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,6 +374,11 @@ def discrepancies(
     """Every row that needs a look after this cycle: DRIFT, LAG, OVERSOLD or ERROR, with its reason."""
     found = []
     for row_plan in plan_.rows:
+        sku = row_plan.row.sku
+        if row_plan.state in (RowState.OK, RowState.PAUSED) and all(
+            (outcome := result.outcomes.get(sku)) is None or outcome.ok for result in results.values()
+        ):
+            continue  # no flag and no refusal: nothing to look at (the cells below would say OK)
         values = _row_values(row_plan, results, titles, "")
         if values[ROW_STATUS] not in (RowState.OK, RowState.PAUSED):
             found.append(Discrepancy(row_plan.row.row, row_plan.row.sku, values[ROW_STATUS], values[REASON]))

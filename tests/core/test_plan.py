@@ -447,3 +447,15 @@ def test_an_adaptive_channel_holds_back_by_velocity_and_a_row_buffer_still_wins(
     assert result.rows[0].decisions[GOOGLE].reason == (
         "Google: 20 - 5 (adaptive: 6.0/h over 20 min exposure) = 15"
     )
+
+
+def test_a_first_push_expects_what_the_channel_showed_in_this_cycles_read() -> None:
+    parsed = rows(("A", "20"), ("B", "20"))  # no channel column yet: nothing believed
+    draft = plan(parsed, counts(parsed), {}, [ChannelSpec(SHOPIFY, "Shopify", NO_BUFFER)], OPEN)
+    assert [level.expected for level in draft.pushes(SHOPIFY)] == [None, None]
+    final = hold_unconfirmed(draft, {SHOPIFY: {Sku("A"): 3}})  # B is not listed there yet
+    assert [(level.sku, level.quantity, level.expected) for level in final.pushes(SHOPIFY)] == [
+        ("A", 20, 3),
+        ("B", 20, None),
+    ]
+    assert final.rows[1] is draft.rows[1]  # an unchanged row is kept as it was
