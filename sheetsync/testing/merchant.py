@@ -630,9 +630,13 @@ class FakeMerchant:
     ) -> httpx.Response:
         size = _page_size(params, 25, 1000)
         start = _page_token(params)
-        products = [p for key in sorted(state.inputs) if (p := self._processed(state, account, key))]
-        page: Json = {"products": products[start : start + size]} if products[start : start + size] else {}
-        if start + size < len(products):
+        # Which products are visible is cheap to tell; only the page's are built (each is a deep
+        # copy), so paging through 100,000 products is not 100 times 100,000 copies.
+        cut = self._now() - self.processing_delay_s
+        visible = [key for key in sorted(state.inputs) if state.inputs[key].history[0][0] <= cut]
+        products = [self._processed(state, account, key) for key in visible[start : start + size]]
+        page: Json = {"products": products} if products else {}
+        if start + size < len(visible):
             page["nextPageToken"] = base64.urlsafe_b64encode(str(start + size).encode()).decode()
         return _json_response(page)
 

@@ -424,6 +424,10 @@ class FakeWooCommerce:
         self._recent: deque[float] = deque()
         self._next_id = 100
         self._products: dict[int, _Product] = {}
+        #: SKU → id, and case-folded SKU → ids (MySQL matches SKUs case-insensitively): lookups by
+        #: key, so a catalogue of 100,000 products is not scanned once per SKU
+        self._skus: dict[str, int] = {}
+        self._folded: dict[str, set[int]] = {}
         self._orders: dict[int, _Order] = {}
         self._faults = FaultScript()
         self._lock = threading.RLock()
@@ -452,6 +456,7 @@ class FakeWooCommerce:
             )
             self._restatus(product)
             self._products[product.id] = product
+            self._index(product)
             return product.id
 
     def add_variation(self, parent_id: int, sku: str, *, stock: int | None = None) -> int:
@@ -468,6 +473,7 @@ class FakeWooCommerce:
             )
             self._restatus(variation)
             self._products[variation.id] = variation
+            self._index(variation)
             parent.variations.append(variation.id)
             return variation.id
 
@@ -475,6 +481,9 @@ class FakeWooCommerce:
         """Remove a product or variation, as a merchant deleting it for good."""
         with self._lock:
             product = self._products.pop(product_id)
+            if product.sku:
+                self._skus.pop(product.sku, None)
+                self._folded[product.sku.casefold()].discard(product_id)
             if product.parent_id:
                 self._products[product.parent_id].variations.remove(product_id)
 
@@ -575,14 +584,16 @@ class FakeWooCommerce:
     # -- stock rules --
 
     def _unique(self, sku: str) -> None:
-        if sku and any(p.sku == sku for p in self._products.values()):
+        if sku and sku in self._skus:
             raise ValueError(f"SKU {sku!r} is already used (WooCommerce keeps SKUs unique)")
 
+    def _index(self, product: _Product) -> None:
+        if product.sku:
+            self._skus[product.sku] = product.id
+            self._folded.setdefault(product.sku.casefold(), set()).add(product.id)
+
     def _by_sku(self, sku: str) -> _Product:
-        for product in self._products.values():
-            if product.sku == sku:
-                return product
-        raise KeyError(sku)
+        return self._products[self._skus[sku]]
 
     def _stocked(self, product: _Product) -> _Product:
         """Where ``product``'s stock lives: a variation managed by its parent uses the parent's."""
@@ -877,8 +888,8 @@ class FakeWooCommerce:
             skus = set(query["sku"].split(","))
             skus.add(query["sku"])  # the whole string is a SKU too, as WooCommerce does
             # With ``sku`` WooCommerce queries variations too; MySQL matches case-insensitively.
-            folded = {s.casefold() for s in skus}
-            items = [p for p in self._products.values() if p.sku and p.sku.casefold() in folded]
+            ids = sorted({i for s in skus for i in self._folded.get(s.casefold(), ())})
+            items = [self._products[i] for i in ids]
         else:
             items = [p for p in self._products.values() if p.type != "variation"]
         if "type" in query:
