@@ -18,47 +18,40 @@ import argparse
 import json
 import math
 import random
-import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
+from fakes import (
+    LOCATION,
+    MERCHANT_ACCOUNT,
+    META_CATALOG,
+    SHOP,
+    START,
+    log,
+    merchant_channel,
+    merchant_fake,
+    meta_channel,
+    meta_fake,
+    shopify_channel,
+    shopify_fake,
+    sku_names,
+    woo_channel,
+    woo_fake,
+)
+
 from sheetsync.channels import Channel
-from sheetsync.channels.google_merchant import GoogleMerchantChannel
-from sheetsync.channels.meta import MetaChannel
-from sheetsync.channels.shopify import ShopifyChannel
-from sheetsync.channels.woocommerce import WooCommerceChannel
-from sheetsync.model import ChannelName, PushOutcome, Sku, StockLevel
+from sheetsync.model import PushOutcome, Sku, StockLevel
 from sheetsync.testing.clock import ManualClock
-from sheetsync.testing.keys import service_account_key
-from sheetsync.testing.merchant import FakeMerchant, load_discovery
-from sheetsync.testing.meta import FakeMeta
-from sheetsync.testing.shopify import FakeShopify, load_schema
 from sheetsync.testing.wire import serve
-from sheetsync.testing.woocommerce import FakeWooCommerce
-
-#: Black Friday morning, in epoch seconds: where the fakes' clocks start.
-START = datetime(2026, 11, 27, 9, tzinfo=UTC).timestamp()
-
-REFERENCE = Path(__file__).resolve().parents[1] / ".." / "shared" / "reference" / "shopify"
-SHOP = "bench.myshopify.com"
-TOKEN = "shpat_bench_token"  # noqa: S105 - the fake's token, not a secret
-LOCATION = "Warehouse"
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def bench_shopify(skus: int, changed_share: float, seed: int) -> dict[str, Any]:
     clock = ManualClock(START)
-    fake = FakeShopify({"2026-10": load_schema(REFERENCE / "admin_2026-10.json.gz")}, now=clock)
-    fake.create_shop(SHOP, TOKEN, locations=[LOCATION])  # a Standard plan: 2,000 points, 100/s
+    fake = shopify_fake(clock)  # a Standard plan: 2,000 points, 100/s
     rng = random.Random(seed)
-    names = [f"SKU-{i:06d}" for i in range(skus)]
+    names = sku_names(skus)
     shown = {name: rng.randrange(0, 200) for name in names}
     for name in names:
         fake.add_product(SHOP, name, stock={LOCATION: shown[name]})
@@ -67,15 +60,7 @@ def bench_shopify(skus: int, changed_share: float, seed: int) -> dict[str, Any]:
     log(f"{skus} variants on the Shopify fake; {len(changed)} quantities to push")
 
     with serve(fake) as base_url:
-        channel = ShopifyChannel(
-            ChannelName("shopify"),
-            shop=SHOP,
-            token=TOKEN,
-            location=LOCATION,
-            base_url=base_url,
-            sleep=clock.sleep,
-            clock=clock,
-        )
+        channel = shopify_channel(fake, clock, base_url=base_url)
         try:
             log("warm-up: mapping the SKUs to push (a running worker holds this cache)...")
             channel.map_skus([level.sku for level in levels])
@@ -101,18 +86,12 @@ def bench_shopify(skus: int, changed_share: float, seed: int) -> dict[str, Any]:
     }
 
 
-META_REFERENCE = Path(__file__).resolve().parents[1] / ".." / "shared" / "reference" / "meta"
-META_CATALOG = "555000111"
-META_TOKEN = "EAAG_bench_token"  # noqa: S105 - the fake's token, not a secret
-
-
 def bench_meta(skus: int, changed_share: float, seed: int) -> dict[str, Any]:
     """items_batch calls (the Catalog Batch limit counts these) and, apart, the status polls."""
     clock = ManualClock(START)
-    fake = FakeMeta(META_REFERENCE / "catalog_sdk_summary.json", now=clock)
-    fake.create_catalog(META_CATALOG, META_TOKEN)
+    fake = meta_fake(clock)
     rng = random.Random(seed)
-    names = [f"SKU-{i:06d}" for i in range(skus)]
+    names = sku_names(skus)
     shown = {name: rng.randrange(0, 200) for name in names}
     for name in names:
         fake.add_product(
@@ -123,14 +102,7 @@ def bench_meta(skus: int, changed_share: float, seed: int) -> dict[str, Any]:
     log(f"{skus} products in the Meta fake's catalog; {len(changed)} quantities to push")
 
     with serve(fake) as base_url:
-        channel = MetaChannel(
-            ChannelName("meta"),
-            catalog_id=META_CATALOG,
-            token=META_TOKEN,
-            base_url=base_url,
-            sleep=clock.sleep,
-            clock=clock,
-        )
+        channel = meta_channel(fake, clock, base_url=base_url)
         try:
             pushed = timed_push(channel, levels)
         finally:
@@ -153,19 +125,12 @@ def bench_meta(skus: int, changed_share: float, seed: int) -> dict[str, Any]:
     }
 
 
-WOO_REFERENCE = Path(__file__).resolve().parents[1] / ".." / "shared" / "reference" / "woocommerce"
-WOO_KEY = "ck_bench_key"
-WOO_SECRET = "cs_bench_secret"  # noqa: S105 - the fake's secret, not a real one
-
-
 def bench_woo(skus: int, changed_share: float, seed: int) -> dict[str, Any]:
     """POST products/batch calls for simple products; the SKU mapping is warmed up and reported apart."""
     clock = ManualClock(START)
-    fake = FakeWooCommerce(
-        WOO_REFERENCE / "rest_v3_reference.json", consumer_key=WOO_KEY, consumer_secret=WOO_SECRET, now=clock
-    )
+    fake = woo_fake(clock)
     rng = random.Random(seed)
-    names = [f"SKU-{i:06d}" for i in range(skus)]
+    names = sku_names(skus)
     shown = {name: rng.randrange(0, 200) for name in names}
     for name in names:
         fake.add_product(name, stock=shown[name])
@@ -174,15 +139,7 @@ def bench_woo(skus: int, changed_share: float, seed: int) -> dict[str, Any]:
     log(f"{skus} simple products on the WooCommerce fake; {len(changed)} quantities to push")
 
     with serve(fake) as base_url:
-        channel = WooCommerceChannel(
-            ChannelName("woo"),
-            site="bench.example.com",
-            consumer_key=WOO_KEY,
-            consumer_secret=WOO_SECRET,
-            base_url=base_url,
-            sleep=clock.sleep,
-            clock=clock,
-        )
+        channel = woo_channel(fake, clock, base_url=base_url)
         try:
             log("warm-up: mapping the SKUs to push (a running worker holds this cache)...")
             channel.map_skus([level.sku for level in levels])
@@ -244,18 +201,14 @@ def timed_push(channel: Channel, levels: list[StockLevel]) -> Pushed:
 
 def bench_google(skus: int, changed_share: float, seed: int) -> dict[str, Any]:
     """Online availability only (no store): a changed quantity costs a call only when it flips."""
-    discovery = Path(__file__).resolve().parents[1] / ".." / "shared" / "reference" / "discovery"
-    info = service_account_key("bench@shop-project.iam.gserviceaccount.com")
     clock = ManualClock(START)
-    fake = FakeMerchant(load_discovery(discovery), now=clock)
-    fake.add_service_account(info)
-    fake.create_account("4242", users=[info["client_email"]])
+    fake = merchant_fake(clock)
     rng = random.Random(seed)
-    names = [f"SKU-{i:06d}" for i in range(skus)]
+    names = sku_names(skus)
     shown = {name: rng.randrange(0, 20) for name in names}
     for name in names:
         fake.add_product(
-            "4242", name, attributes={"availability": "IN_STOCK" if shown[name] else "OUT_OF_STOCK"}
+            MERCHANT_ACCOUNT, name, attributes={"availability": "IN_STOCK" if shown[name] else "OUT_OF_STOCK"}
         )
     changed = rng.sample(names, math.ceil(skus * changed_share))
     levels = []
@@ -266,18 +219,7 @@ def bench_google(skus: int, changed_share: float, seed: int) -> dict[str, Any]:
     log(f"{skus} products on the Merchant fake; {len(levels)} quantities changed, {flips} flip availability")
 
     with serve(fake) as base_url:
-        channel = GoogleMerchantChannel(
-            ChannelName("google"),
-            account="4242",
-            data_source="1",
-            content_language="en",
-            feed_label="US",
-            service_account_info=info,
-            base_url=base_url,
-            token_url=f"{base_url}/token",
-            sleep=clock.sleep,
-            clock=clock,
-        )
+        channel = merchant_channel(fake, clock, base_url=base_url)
         try:
             log("warm-up: token, quota groups, and the products' current availability...")
             channel.warm_up()
@@ -292,7 +234,7 @@ def bench_google(skus: int, changed_share: float, seed: int) -> dict[str, Any]:
     wrong = sum(
         1
         for level in levels
-        if fake.product_input("4242", level.sku)["productAttributes"]["availability"]
+        if fake.product_input(MERCHANT_ACCOUNT, level.sku)["productAttributes"]["availability"]
         != ("IN_STOCK" if level.quantity > 0 else "OUT_OF_STOCK")
     )
     writes = ("merchantapi.accounts.productInputs.patch", "merchantapi.accounts.productInputs.insert")

@@ -28,6 +28,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from fakes import SHEETS_EMAIL, sheets_fake, sku_names
+
 from sheetsync.channels.sandbox import SandboxChannel
 from sheetsync.config import AIRTABLE_TOKEN_ENV, SERVICE_ACCOUNT_ENV, load
 from sheetsync.model import INVENTORY_SHEET
@@ -35,12 +37,12 @@ from sheetsync.stores import MasterStore
 from sheetsync.stores.airtable import RATE_PER_SECOND, AirtableStore
 from sheetsync.stores.airtable import connect as connect_airtable
 from sheetsync.testing.airtable import OWNER, AccessToken, FakeAirtable, FieldSpec
-from sheetsync.testing.google_sheets import FakeSheets, SheetSpec
+from sheetsync.testing.google_sheets import FakeSheets
 from sheetsync.testing.keys import service_account_key
 from sheetsync.testing.wire import serve
 from sheetsync.worker import open_store, run_cycle
 
-ACCOUNT = "bench@bench.iam.gserviceaccount.com"
+ACCOUNT = SHEETS_EMAIL
 TOKEN = "patBench.token"  # noqa: S105 - the fake's token
 BASE = "appBenchBenchBen1"
 MASTERS = {
@@ -82,11 +84,8 @@ class FastForward:
 
 
 def seed_sheets(skus: int) -> tuple[FakeSheets, str, Callable[[int, int], None]]:
-    fake = FakeSheets(read_quota_per_minute=10_000, write_quota_per_minute=10_000)
-    sheet = fake.create_spreadsheet("Bench", sheets=(SheetSpec(INVENTORY_SHEET, rows=skus + 10),))
-    fake.share(sheet, ACCOUNT)
-    rows = [["SKU", "Quantity"], *([f"SKU-{i:06d}", (i * 7) % 200] for i in range(skus))]
-    fake.set_values(sheet, f"{INVENTORY_SHEET}!A1", rows, value_input_option="RAW")
+    rows = [["SKU", "Quantity"], *([sku, (i * 7) % 200] for i, sku in enumerate(sku_names(skus)))]
+    fake, sheet = sheets_fake(rows)
 
     def edit(index: int, value: int) -> None:
         fake.set_values(sheet, f"{INVENTORY_SHEET}!B{index + 2}", [[value]], value_input_option="RAW")
