@@ -32,7 +32,9 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class _TierModel(_Strict):
+class TierModel(_Strict):
+    """One ``{ min = N, hold = ... }`` tier as a TOML file writes it (the simulator's too)."""
+
     min: Annotated[int, Field(ge=0)]
     hold: int | str
 
@@ -49,7 +51,8 @@ class _AdaptiveModel(_Strict):
     max_hold: Annotated[int, Field(ge=0)] | None = None
 
 
-def _tiers_cover_zero(tiers: list[_TierModel]) -> list[_TierModel]:
+def tiers_cover_zero(tiers: list[TierModel]) -> list[TierModel]:
+    """Check a tier list: distinct minimums, one of them 0 (so every level has a hold)."""
     levels = [tier.min for tier in tiers]
     if len(set(levels)) != len(levels):
         raise ValueError("two tiers have the same min")
@@ -63,7 +66,7 @@ class _ChannelModel(_Strict):
     interval: Annotated[int, Field(ge=1)] = 60
     paused: bool = False
     cap: Annotated[int, Field(ge=0)] | None = None
-    tiers: list[_TierModel] = Field(default_factory=lambda: [_TierModel(min=0, hold=0)])
+    tiers: list[TierModel] = Field(default_factory=lambda: [TierModel(min=0, hold=0)])
     #: seconds after a push by which the channel must show it; later is flagged LAG
     max_lag: Annotated[float, Field(gt=0)] = 900.0
     #: seconds between full reads of every SKU's figure on the channel, to catch DRIFT
@@ -71,7 +74,7 @@ class _ChannelModel(_Strict):
     #: true (or a table of bounds): the adaptive buffer replaces the tiers on this channel
     adaptive: _AdaptiveModel | None = None
 
-    _tiers = field_validator("tiers")(_tiers_cover_zero)
+    _tiers = field_validator("tiers")(tiers_cover_zero)
 
     @field_validator("adaptive", mode="before")
     @classmethod
@@ -96,11 +99,11 @@ class _AutoPauseModel(_Strict):
     #: a channel whose lag p95 over the last hour passes this many seconds is held back
     max_lag_p95: Annotated[float, Field(gt=0)] = 1200.0
     #: what it may show meanwhile (the lower of this and its own tiers): 0 under 10 units
-    tiers: list[_TierModel] = Field(
-        default_factory=lambda: [_TierModel(min=10, hold=0), _TierModel(min=0, hold="all")]
+    tiers: list[TierModel] = Field(
+        default_factory=lambda: [TierModel(min=10, hold=0), TierModel(min=0, hold="all")]
     )
 
-    _tiers = field_validator("tiers")(_tiers_cover_zero)
+    _tiers = field_validator("tiers")(tiers_cover_zero)
 
 
 class _EmailModel(_Strict):
@@ -421,7 +424,7 @@ def load(path: Path) -> Settings:
         guard=GuardSettings(model.guard.max_drop, model.guard.accept_shrink),
         channels=tuple(_channel(name, c) for name, c in model.channels.items()),
         auto_pause=AutoPauseSettings(
-            model.auto_pause.enabled, model.auto_pause.max_lag_p95, _policy(model.auto_pause.tiers)
+            model.auto_pause.enabled, model.auto_pause.max_lag_p95, buffer_policy(model.auto_pause.tiers)
         ),
         alerts=AlertSettings(model.alerts.max_per_hour, _email(model.alerts.email)),
     )
@@ -529,7 +532,7 @@ def _channel(
         title=model.title or name.replace("_", " ").title(),
         interval_s=model.interval,
         paused=model.paused,
-        policy=_policy(model.tiers, model.cap),
+        policy=buffer_policy(model.tiers, model.cap),
         max_lag_s=model.max_lag,
         audit_every_s=model.audit_every,
         adaptive=_adaptive(model.adaptive),
@@ -555,7 +558,8 @@ def _channel(
     return replace(common, lag_s=model.lag, skus=frozenset(model.skus))
 
 
-def _policy(tiers: list[_TierModel], cap: int | None = None) -> BufferPolicy:
+def buffer_policy(tiers: list[TierModel], cap: int | None = None) -> BufferPolicy:
+    """The BufferPolicy for validated tiers, highest minimum first."""
     ordered = sorted((Tier(t.min, _hold(t.hold)) for t in tiers), key=lambda t: -t.min_level)
     return BufferPolicy(tuple(ordered), cap)
 

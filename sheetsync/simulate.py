@@ -22,6 +22,7 @@ import multiprocessing
 import os
 import random
 import tomllib
+from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -39,14 +40,14 @@ from sheetsync.config import (
     ChannelSettings,
     GuardSettings,
     Settings,
+    TierModel,
     WorkbookMaster,
-    _policy,
-    _TierModel,
-    _tiers_cover_zero,
+    buffer_policy,
+    tiers_cover_zero,
 )
 from sheetsync.core.buffers import NO_BUFFER, AdaptiveRule
 from sheetsync.errors import ConfigError
-from sheetsync.model import INVENTORY_SHEET, ChannelName, OrderLine, Sku
+from sheetsync.model import INVENTORY_SHEET, ChannelName, LedgerEntry, Movement, OrderLine, Sku
 from sheetsync.stores.memory import MemoryStore
 from sheetsync.worker import run_cycle
 
@@ -91,10 +92,10 @@ class ChannelModel(_Strict):
     interval: Annotated[int, Field(ge=1)] = 60  #: seconds between the worker's polls
     webhooks: bool = False  #: a sale here starts a cycle at once, with the order delivered
     max_lag: Annotated[float, Field(gt=0)] = 900.0  #: seconds before a push is flagged LAG
-    tiers: list[_TierModel] = Field(default_factory=lambda: [_TierModel(min=0, hold=0)])
+    tiers: list[TierModel] = Field(default_factory=lambda: [TierModel(min=0, hold=0)])
     lag: LagModel
 
-    _tiers = field_validator("tiers")(_tiers_cover_zero)
+    _tiers = field_validator("tiers")(tiers_cover_zero)
 
     @model_validator(mode="after")
     def _lag_outlasts_a_cycle(self) -> ChannelModel:
@@ -261,7 +262,7 @@ def draw(scenario: Scenario, seed: int) -> World:
     demand = scenario.demand
     ceiling = max(demand.peak_per_h, demand.base_per_h) / 3600
     buyers = []
-    at = 0.0
+    at = -HISTORY_S
     while ceiling > 0:  # thinning: candidates at the top rate, kept at rate(t) / top rate
         at += rng.expovariate(ceiling)
         if at >= scenario.duration_s:
@@ -270,14 +271,14 @@ def draw(scenario: Scenario, seed: int) -> World:
             where = names[bisect.bisect(shares, rng.random() * shares[-1])]
             item = bisect.bisect(popularity, rng.random() * popularity[-1])
             buyers.append(Buyer(at, where, item))
-    steps = math.ceil(scenario.duration_s / scenario.step_s) + 1
+    steps = math.ceil((RUNNING_S + scenario.duration_s) / scenario.step_s) + 1
     lags = {}
     for name, model in scenario.channels.items():
         rng = stream(f"lag/{name}")
         lag = model.lag
         draws = []
         for step in range(steps):
-            low, high = lag.peak if demand.at_peak(step * scenario.step_s) else lag.normal
+            low, high = lag.peak if demand.at_peak(step * scenario.step_s - RUNNING_S) else lag.normal
             seconds = rng.uniform(low, high)
             draws.append(lag.spike if rng.random() < lag.spike_chance else seconds)
         lags[ChannelName(name)] = tuple(draws)
@@ -361,7 +362,7 @@ def settings_for(scenario: Scenario, policy: str) -> Settings:
             title=model.title or name.replace("_", " ").title(),
             interval_s=model.interval,
             paused=False,
-            policy=_policy(model.tiers),
+            policy=buffer_policy(model.tiers),
             max_lag_s=model.max_lag,
         )
         if policy == "none":
@@ -377,6 +378,13 @@ def settings_for(scenario: Scenario, policy: str) -> Settings:
         auto_pause=AutoPauseSettings(enabled=False),
     )
 
+
+#: The Ledger holds this much trading before the period starts (at the demand curve's rate), as
+#: any shop's does: the adaptive buffer reads recent sales from it.
+HISTORY_S = 3600.0
+#: The worker polls and pushes, with the channels' lags, this long before the start, so it has
+#: measured each channel's lag by then (the lag of the period's first step applies).
+RUNNING_S = 1800.0
 
 #: The worker was running before the period starts: two cycles this long before it (a push that
 #: shows at once, then the read that sees it) leave every channel showing what its policy
@@ -395,13 +403,20 @@ def run_policy(scenario: Scenario, world: World, policy: str) -> Outcome:
 
     def lag_of(name: ChannelName) -> Callable[[], float]:
         draws = world.lags[name]
-        return lambda: 0.0 if now[0] < 0 else draws[min(int(now[0] // scenario.step_s), len(draws) - 1)]
+
+        def lag() -> float:
+            if now[0] < -RUNNING_S:
+                return 0.0  # the warm-up: every channel shows its first push at once
+            return draws[min(int((now[0] + RUNNING_S) // scenario.step_s), len(draws) - 1)]
+
+        return lag
 
     channels = {c.name: SandboxChannel(c.name, clock, lag=lag_of(c.name)) for c in settings.channels}
     webhooks = {ChannelName(n) for n, c in scenario.channels.items() if c.webhooks}
     intervals = {c.name: c.interval_s for c in settings.channels}
     rows = [("SKU", "Quantity"), *((item.sku, str(item.stock)) for item in world.catalogue)]
     store = MemoryStore(settings.layout, {INVENTORY_SHEET: rows}, where=f"simulation {scenario.name}")
+    store.append_ledger(_history(scenario, world))
     shelf = [item.stock for item in world.catalogue]
     outcome = Outcome(starting_units=sum(shelf))
     outcome.by_channel = {name: {"sold": 0, "oversells": 0, "turned_away": 0} for name in channels}
@@ -415,8 +430,8 @@ def run_policy(scenario: Scenario, world: World, policy: str) -> Outcome:
     cycle(None)  # the warm-up: lag is 0 before the start
     now[0] += 1
     cycle(None)
-    next_poll = dict.fromkeys(channels, 0.0)  # then every channel is due at the start
-    buyers: Iterator[Buyer] = iter(world.buyers)
+    next_poll = dict.fromkeys(channels, -RUNNING_S)  # then the worker runs as usual before the start
+    buyers: Iterator[Buyer] = iter(b for b in world.buyers if b.at_s >= 0)
     buyer = next(buyers, None)
     while True:
         poll_at = min(next_poll.values())
@@ -438,6 +453,40 @@ def run_policy(scenario: Scenario, world: World, policy: str) -> Outcome:
             cycle(None, delivered=channels[buyer.channel].orders_since(None).lines[-1:])
         buyer = next(buyers, None)
     return outcome
+
+
+def _history(scenario: Scenario, world: World) -> list[LedgerEntry]:
+    """The Ledger at the start: a count an hour before, that hour's sales, and the opening count.
+
+    The buyers drawn before the start are that hour's orders (each bought one). The count before
+    them is what the shelf held then; the opening count after them is each SKU's starting stock
+    and the running total starts afresh from it.
+    """
+    before = [b for b in world.buyers if b.at_s < 0]
+    sold = Counter(b.item for b in before)
+    counted, opened = (scenario.start + timedelta(seconds=s) for s in (-HISTORY_S - 1, -1))
+    first = [
+        LedgerEntry(f"count/{item.sku}/before", item.sku, item.stock + sold[n], Movement.COUNT, counted)
+        for n, item in enumerate(world.catalogue)
+    ]
+    sales = [
+        LedgerEntry(
+            f"{buyer.channel}/before-{n}/1",
+            world.catalogue[buyer.item].sku,
+            -1,
+            Movement.SALE,
+            scenario.start + timedelta(seconds=buyer.at_s),
+            buyer.channel,
+            order_id=f"before-{n}",
+            line_id="1",
+        )
+        for n, buyer in enumerate(before)
+    ]
+    opening = [
+        LedgerEntry(f"count/{item.sku}/opening", item.sku, item.stock, Movement.COUNT, opened)
+        for item in world.catalogue
+    ]
+    return first + sales + opening
 
 
 def _serve(buyer: Buyer, world: World, channel: SandboxChannel, shelf: list[int], outcome: Outcome) -> bool:

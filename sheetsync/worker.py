@@ -172,7 +172,12 @@ def run_cycle(
     control = {**snapshot.control.channels, **controls}
     specs = [_spec(channel, settings, control, due_names, lags[channel.name]) for channel in channels]
     velocity = ledger_.sales_velocity(entries, now)
-    draft = plan(parsed, ledger_.available(counts, entries), moves, specs, guard, velocity)
+    in_flight = {
+        (name, sku): quantity
+        for name, watch in watches.items()
+        for sku, quantity in watch.in_flight().items()
+    }
+    draft = plan(parsed, ledger_.available(counts, entries), moves, specs, guard, velocity, in_flight)
     reported: dict[ChannelName, Mapping[Sku, int]] = {}
     findings: dict[ChannelName, Mapping[Sku, Finding]] = {}
     for channel, spec in zip(channels, specs, strict=True):
@@ -181,7 +186,7 @@ def run_cycle(
         wanted = set(raises)
         audit = spec.due and not spec.paused and audit_due(watch, epoch, configured[name].audit_every_s)
         if spec.due and not spec.paused:
-            wanted |= {*watch.pending, *watch.mismatch}
+            wanted |= {*watch.pending, *watch.mismatch, *watch.recent}
         if audit:
             wanted |= {row.row.sku for row in draft.rows}
         if not wanted:
@@ -194,7 +199,7 @@ def run_cycle(
             continue
         believed = {r.row.sku: d.believed for r in draft.rows if (d := r.decisions.get(name)) is not None}
         watch, findings[name] = observe(
-            watch, believed, reported[name], epoch, configured[name].max_lag_s, read=wanted
+            watch, believed, reported[name], epoch, configured[name].max_lag_s, read=sorted(wanted)
         )
         watches[name] = replace(watch, audited=epoch) if audit else watch
     final = hold_unconfirmed(apply_findings(draft, findings), reported)
@@ -209,7 +214,7 @@ def run_cycle(
             for level in final.pushes(name)
             if (outcome := results[name].outcomes.get(level.sku)) is not None and outcome.ok
         ]
-        watch = pushed(watches[name], accepted, epoch)
+        watch = pushed(watches[name], accepted, epoch, configured[name].max_lag_s)
         if spec.due and not errors[name]:
             watch = replace(watch, last_ok=epoch)
         watches[name] = watch
@@ -274,7 +279,7 @@ def _spec(
     # A sale elsewhere goes unseen here until it is polled there, this channel's next cycle
     # comes, and the channel shows the push; until the lag is measured, assume its max_lag.
     polled = max((c.interval_s for c in settings.channels if c.name != channel.name), default=0)
-    exposure = (configured.max_lag_s if lag is None else lag[1]) + configured.interval_s + polled
+    shows = configured.max_lag_s if lag is None else lag[1]
     return ChannelSpec(
         channel.name,
         configured.title,
@@ -283,7 +288,8 @@ def _spec(
         channel.name in due,
         fallback=rule.policy if degraded else None,
         adaptive=configured.adaptive,
-        exposure_s=exposure,
+        unseen_s=polled + configured.interval_s + shows,
+        lag_s=shows,
     )
 
 

@@ -579,10 +579,10 @@ def test_an_adaptive_channel_holds_back_recent_sales_over_its_max_lag_until_lag_
     monitored(world, "facebook", adaptive=AdaptiveRule())
     world.cycle()
     world.sell("shopify", "A-1", 2)
-    world.later(30)
+    world.later(301)  # the rush is over: the SKU's own 15-minute rate speaks, not the shop's
     world.cycle()
-    # 2 sold in the last 15 min; exposure: 900 s max_lag + its 30 s cycle + Google's 120 s poll
-    # = 1050 s: 2.3 expected, + 2 sd = 5.4, so 6 held.
+    # 2 sold on Shopify in the last 15 min; unseen on Facebook: Google's 120 s poll + its own
+    # 30 s cycle + 900 s max_lag = 1050 s: 2.3 expected, + 2 sd = 5.4, so 6 held.
     assert world.cell(2, "Available") == 8
     assert world.cell(2, "Facebook") == 2
-    assert "Facebook: 8 - 6 (adaptive: 8.0/h over 18 min exposure) = 2" in str(world.cell(2, "Reason"))
+    assert "Facebook: 8 - 6 (adaptive: 8.0/h, 18 min unseen) = 2" in str(world.cell(2, "Reason"))

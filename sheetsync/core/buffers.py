@@ -130,9 +130,11 @@ def published(available: int, policy: BufferPolicy, hold: Hold | None = None) ->
 class AdaptiveRule:
     """The adaptive buffer: hold back what may sell elsewhere while a channel still shows old stock.
 
-    The hold is the expected sales during the channel's exposure (its measured lag at a high
-    quantile plus its poll interval) at the SKU's recent velocity, plus ``safety`` standard
-    deviations of Poisson demand, rounded up; then bounded by ``min_hold`` and ``max_hold``.
+    The hold is the expected sales during the channel's exposure: sales on other channels over
+    the time until the channel shows a change (they must be read, then pushed, then shown), and
+    its own sales over its lag (a push that lands overwrites them).  ``safety`` standard
+    deviations of Poisson demand go on top; the sum is rounded up, then bounded by ``min_hold``
+    and ``max_hold``.
     """
 
     safety: float = 2.0  #: standard deviations of Poisson demand on top of the mean
@@ -140,20 +142,38 @@ class AdaptiveRule:
     max_hold: int | None = None
 
 
-def adaptive(available: int, velocity: float, exposure_s: float, rule: AdaptiveRule) -> Published:
-    """What a channel may show when ``velocity`` units a second can sell during ``exposure_s``.
+@dataclass(frozen=True, slots=True)
+class Exposure:
+    """How fast one SKU sells around a channel, and how long the channel shows old stock."""
+
+    elsewhere: float  #: units a second sold on the other channels
+    unseen_s: float  #: how long a sale elsewhere takes to show here (read, push, lag)
+    own: float = 0.0  #: units a second sold on this channel
+    lag_s: float = 0.0  #: this channel's push-to-visible lag
+    #: units the other channels show or are about to (they cannot sell more); None: no bound
+    selling: int | None = None
+
+    @property
+    def expected(self) -> float:
+        """Units expected to sell while this channel still shows a figure from before them."""
+        return max(self.elsewhere, 0.0) * max(self.unseen_s, 0.0) + max(self.own, 0.0) * max(self.lag_s, 0.0)
+
+
+def adaptive(available: int, exposure: Exposure, rule: AdaptiveRule) -> Published:
+    """What a channel may show when ``exposure`` units may sell before it shows a change.
 
     Never negative, never above what is available.
     """
     level = max(available, 0)
-    expected = max(velocity, 0.0) * max(exposure_s, 0.0)
+    expected = exposure.expected
     hold = math.ceil(expected + rule.safety * math.sqrt(expected) - 1e-9) if expected else 0
+    if exposure.selling is not None:
+        hold = min(hold, exposure.selling)  # the others cannot sell more than they show
     hold = max(hold, rule.min_hold)
     if rule.max_hold is not None:
         hold = min(hold, rule.max_hold)
     quantity = max(level - hold, 0)
-    per_hour = velocity * 3600
-    reason = (
-        f"{level} - {hold} (adaptive: {per_hour:.1f}/h over {exposure_s / 60:.0f} min exposure) = {quantity}"
-    )
+    rate = (exposure.elsewhere + exposure.own) * 3600
+    unseen = exposure.unseen_s / 60
+    reason = f"{level} - {hold} (adaptive: {rate:.1f}/h, {unseen:.0f} min unseen) = {quantity}"
     return Published(quantity, reason)

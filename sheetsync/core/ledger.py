@@ -218,33 +218,36 @@ def channel_moves(
 #: Windows over which a SKU's own sales velocity is measured: the short one reacts to a rush,
 #: the long one remembers a rush that paused; the faster of the two is used.
 VELOCITY_WINDOWS_S = (900.0, 3600.0)
-#: The whole shop's sales rate over this window, shared out by each SKU's part of the last hour:
-#: a rush shows in the total minutes before a single SKU has sold enough to show it.
+#: The whole shop's sales rate over this window, shared out by each SKU's part of the day's
+#: sales: a rush shows in the total minutes before a single SKU has sold enough to show it, and
+#: a SKU that sold out (so no one could buy it lately) keeps the demand it had.
 POOLED_WINDOW_S = 300.0
+SHARE_WINDOW_S = 86_400.0
 
 
 def sales_velocity(
     entries: Iterable[LedgerEntry], now: datetime, windows: Sequence[float] = VELOCITY_WINDOWS_S
-) -> dict[Sku, float]:
-    """Units sold per second per SKU, on every channel, from recent sales (the highest estimate).
+) -> dict[tuple[ChannelName, Sku], float]:
+    """Units sold per second of each SKU on each channel, from recent sales (the higher estimate).
 
-    Two estimates, the higher wins: the SKU's own rate over each window, and the shop's rate
-    over the last ``POOLED_WINDOW_S`` times the SKU's share of the last ``max(windows)``.
+    Two estimates, the higher wins: the SKU's own rate on the channel over each window, and the
+    shop's rate over the last ``POOLED_WINDOW_S`` times the pair's share of the last
+    ``SHARE_WINDOW_S``.
     """
-    longest = max(windows)
-    sold: dict[Sku, list[tuple[float, int]]] = defaultdict(list)
+    longest = max(*windows, SHARE_WINDOW_S)
+    sold: dict[tuple[ChannelName, Sku], list[tuple[float, int]]] = defaultdict(list)
     recent = 0
     for entry in entries:
-        if entry.movement is Movement.SALE:
+        if entry.movement is Movement.SALE and entry.channel is not None:
             age = (now - entry.at).total_seconds()
             if 0 <= age <= longest:
-                sold[entry.sku].append((age, -entry.delta))
+                sold[(entry.channel, entry.sku)].append((age, -entry.delta))
                 recent += -entry.delta if age <= POOLED_WINDOW_S else 0
     total = sum(units for sales in sold.values() for _, units in sales)
     shop_rate = recent / POOLED_WINDOW_S
     velocity = {}
-    for sku, sales in sold.items():
+    for key, sales in sold.items():
         own = max(sum(units for age, units in sales if age <= window) / window for window in windows)
         share = sum(units for _, units in sales) / total
-        velocity[sku] = max(own, share * shop_rate)
+        velocity[key] = max(own, share * shop_rate)
     return velocity

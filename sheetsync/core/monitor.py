@@ -65,13 +65,18 @@ class Pending:
         return Pending(pushes)
 
     def seen(self, shown: int, believed: int | None) -> tuple[float, Pending | None] | None:
-        """If ``shown`` is one of these pushes: when it went out, and the pushes still unseen."""
-        if shown in (self.quantity, believed):
-            return self.pushes[-1][1], None
-        for index in range(len(self.pushes) - 1, -1, -1):
-            if self.pushes[index][0] == shown:
+        """If ``shown`` is one of these pushes: when it went out, and the pushes still unseen.
+
+        The oldest push with that figure is taken (the ones after it may still surface). What we
+        believe the channel shows (the push less its own sales since) also counts, but only for
+        a single push: with a backlog, a figure an older push left behind can look the same.
+        """
+        for index, (quantity, at) in enumerate(self.pushes):
+            if quantity == shown:
                 rest = self.pushes[index + 1 :]
-                return self.pushes[index][1], Pending(rest) if rest else None
+                return at, Pending(rest) if rest else None
+        if shown == believed and len(self.pushes) == 1:
+            return self.pushes[0][1], None
         return None
 
 
@@ -93,6 +98,14 @@ class Watch:
     mismatch: Mapping[Sku, float] = field(default_factory=dict)  #: SKU → disagreeing since
     last_ok: float | None = None  #: the last cycle that reached the channel without an error
     audited: float | None = None  #: the last full read of every SKU
+    #: SKU → when it was last pushed, kept for the channel's max_lag: its figure is read back
+    #: that long, since a push from a backlog can surface after a same-looking figure seemed
+    #: to confirm it (and overwrite a sale the channel made meanwhile)
+    recent: Mapping[Sku, float] = field(default_factory=dict)
+
+    def in_flight(self) -> dict[Sku, int]:
+        """Per SKU, the most the channel may yet show of the pushes it has not shown."""
+        return {sku: max(quantity for quantity, _ in push.pushes) for sku, push in self.pending.items()}
 
 
 def observe(
@@ -148,14 +161,16 @@ def observe(
     return replace(watch, pending=pending, samples=kept, mismatch=mismatch), findings
 
 
-def pushed(watch: Watch, levels: Iterable[tuple[Sku, int]], now: float) -> Watch:
+def pushed(watch: Watch, levels: Iterable[tuple[Sku, int]], now: float, max_lag: float) -> Watch:
     """Remember quantities the channel accepted at ``now``, after any it has not shown yet."""
     pending = dict(watch.pending)
+    recent = {sku: at for sku, at in watch.recent.items() if now - at <= max_lag}
     for sku, quantity in levels:
         earlier = pending.get(sku)
         pending[sku] = Pending(((quantity, now),)) if earlier is None else earlier.then(quantity, now)
+        recent[sku] = now
     mismatch = {sku: since for sku, since in watch.mismatch.items() if sku not in pending}
-    return replace(watch, pending=pending, mismatch=mismatch)
+    return replace(watch, pending=pending, mismatch=mismatch, recent=recent)
 
 
 def lag_percentiles(watch: Watch, now: float, max_lag: float) -> tuple[float, float] | None:
@@ -205,6 +220,9 @@ def dump_watch(watch: Watch) -> str:
         "mismatch": [[sku, round(since)] for sku, since in list(watch.mismatch.items())[:MAX_PENDING]],
         "last_ok": watch.last_ok,
         "audited": watch.audited,
+        "recent": [
+            [sku, round(at)] for sku, at in sorted(watch.recent.items(), key=lambda i: -i[1])[:MAX_PENDING]
+        ],
     }
     return json.dumps(data, separators=(",", ":"))
 
@@ -223,6 +241,7 @@ def load_watch(text: str) -> Watch:
             mismatch={Sku(str(s)): float(since) for s, since in data["mismatch"]},
             last_ok=_optional(data["last_ok"]),
             audited=_optional(data["audited"]),
+            recent={Sku(str(s)): float(at) for s, at in data.get("recent", [])},
         )
     except (ValueError, TypeError, KeyError):
         return Watch()

@@ -7,12 +7,13 @@ published quantity carries a one-line reason that the Status columns show.
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
-from sheetsync.core.buffers import AdaptiveRule, BufferPolicy, adaptive, published
+from sheetsync.core.buffers import AdaptiveRule, BufferPolicy, Exposure, adaptive, published
 from sheetsync.core.cells import MasterRow, ParsedRows, Pause, RowProblem, own_number
 from sheetsync.core.monitor import Finding, FindingKind, lag_text
 from sheetsync.core.state import WorkerState
@@ -57,7 +58,8 @@ class ChannelSpec:
     #: the auto-pause rule's conservative buffer while the channel lags (the lower figure wins)
     fallback: BufferPolicy | None = None
     adaptive: AdaptiveRule | None = None  #: replaces the tiers when set
-    exposure_s: float = 0.0  #: how long a sale elsewhere goes unseen here: lag (high quantile) + poll
+    unseen_s: float = 0.0  #: how long a sale elsewhere goes unseen here: polls + lag (high quantile)
+    lag_s: float = 0.0  #: push-to-visible lag (high quantile)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,30 +159,52 @@ def plan(
     moves: Mapping[tuple[ChannelName, Sku], int],
     channels: Sequence[ChannelSpec],
     guard: GuardVerdict,
-    velocity: Mapping[Sku, float] | None = None,
+    velocity: Mapping[tuple[ChannelName, Sku], float] | None = None,
+    in_flight: Mapping[tuple[ChannelName, Sku], int] | None = None,
 ) -> Plan:
     """Decide, per row and channel, the quantity to show and whether to push it now.
 
     ``moves`` is each channel's own net sales/restocks since we last wrote its column: the
     channel already lowered (or raised) itself by that much.  ``velocity`` (units a second per
-    SKU) feeds the adaptive buffer.
+    channel and SKU) feeds the adaptive buffer, with ``in_flight``: the highest quantity pushed
+    to each channel and SKU that the channel has not shown yet (it may still show it).
     """
     rows = []
     rates = velocity or {}
+    totals: dict[Sku, float] = defaultdict(float)
+    for (_, sku), rate in rates.items():
+        totals[sku] += rate
     # Worked out once per channel, not per row: whether the channel may be pushed at all.
     open_ = [(spec, spec.due and not spec.paused and not guard.held) for spec in channels]
+    # Slowest first: a faster channel's hold counts only what the slower ones can still sell.
+    ordered = sorted(open_, key=lambda pair: -pair[0].unseen_s)
     for row in parsed.rows:
         stock = available[row.sku]
-        rate = rates.get(row.sku, 0.0)
+        total = totals.get(row.sku, 0.0)
         unpaused = row.override is not Pause.PAUSE
         decisions = {}
-        for spec, channel_open in open_:
-            believed = _moved(row.believed.get(spec.name), moves.get((spec.name, row.sku), 0))
-            target, reason = _target(row, stock, spec, rate)
+        believed = {
+            spec.name: _moved(row.believed.get(spec.name), moves.get((spec.name, row.sku), 0))
+            for spec in channels
+        }
+        # What each channel may sell: what it shows or is about to; undecided, all there is.
+        selling = {spec.name: max(stock, 0) for spec in channels}
+        for spec, channel_open in ordered:
+            own = rates.get((spec.name, row.sku), 0.0)
+            elsewhere = sum(units for name, units in selling.items() if name != spec.name)
+            exposure = Exposure(total - own, spec.unseen_s, own, spec.lag_s, elsewhere)
+            target, reason = _target(row, stock, spec, exposure)
+            later = (in_flight or {}).get((spec.name, row.sku), 0)
+            selling[spec.name] = max(target, believed[spec.name] or 0, later)
             allowed = channel_open and unpaused
             decisions[spec.name] = Decision(
-                target, believed, reason, allowed and target != believed, allowed=allowed
+                target,
+                believed[spec.name],
+                reason,
+                allowed and target != believed[spec.name],
+                allowed=allowed,
             )
+        decisions = {spec.name: decisions[spec.name] for spec in channels}  # in the sheet's order
         state = (
             RowState.PAUSED
             if row.override is Pause.PAUSE
@@ -207,7 +231,7 @@ def _moved(believed: int | None, move: int) -> int | None:
     return None if believed is None else max(believed + move, 0)
 
 
-def _target(row: MasterRow, stock: int, spec: ChannelSpec, velocity: float) -> tuple[int, str]:
+def _target(row: MasterRow, stock: int, spec: ChannelSpec, exposure: Exposure) -> tuple[int, str]:
     if row.override is Pause.PAUSE:
         return 0, f"{spec.title}: row paused (Override PAUSE)"
     if isinstance(row.override, int):
@@ -216,7 +240,7 @@ def _target(row: MasterRow, stock: int, spec: ChannelSpec, velocity: float) -> t
         return shown, f"{spec.title}: override {row.override}{capped}"
     hold = row.holds.get(spec.name) or row.holds.get(None)
     if spec.adaptive is not None and hold is None:
-        result = adaptive(stock, velocity, spec.exposure_s, spec.adaptive)
+        result = adaptive(stock, exposure, spec.adaptive)
     else:
         result = published(stock, spec.policy, hold)
     prefix = f"{spec.title}: paused, would be " if spec.paused else f"{spec.title}: "

@@ -12,6 +12,7 @@ from sheetsync.core.buffers import (
     NO_BUFFER,
     AdaptiveRule,
     BufferPolicy,
+    Exposure,
     Hold,
     HoldKind,
     Tier,
@@ -148,20 +149,31 @@ def test_no_buffer_publishes_everything_available(available: int) -> None:
     assert published(available, NO_BUFFER).quantity == max(available, 0)
 
 
-def test_adaptive_holds_back_what_may_sell_during_the_exposure_plus_a_safety_margin() -> None:
-    # 6 units an hour over 20 minutes: 2 expected, + 2 x sqrt(2) = 4.83, rounded up to 5.
-    result = adaptive(20, 6 / 3600, 1200, AdaptiveRule())
+def test_adaptive_holds_back_what_may_sell_before_the_channel_shows_a_change() -> None:
+    # 6 an hour elsewhere over 20 minutes: 2 expected, + 2 x sqrt(2) = 4.83, rounded up to 5.
+    result = adaptive(20, Exposure(6 / 3600, 1200), AdaptiveRule())
     assert result.quantity == 15
-    assert result.reason == "20 - 5 (adaptive: 6.0/h over 20 min exposure) = 15"
+    assert result.reason == "20 - 5 (adaptive: 6.0/h, 20 min unseen) = 15"
+
+
+def test_adaptive_counts_its_own_sales_over_its_lag_only() -> None:
+    # 36 an hour here over a 100 s lag: 1 expected, + 2 = 3 held.
+    assert adaptive(20, Exposure(0.0, 1200, own=36 / 3600, lag_s=100), AdaptiveRule()).quantity == 17
+
+
+def test_adaptive_never_holds_more_than_the_other_channels_can_sell() -> None:
+    busy = Exposure(60 / 3600, 1200, selling=3)
+    assert adaptive(20, busy, AdaptiveRule()).quantity == 17
+    assert adaptive(1, Exposure(60 / 3600, 1200, selling=0), AdaptiveRule()).quantity == 1
 
 
 def test_adaptive_with_no_sales_holds_only_its_minimum() -> None:
-    assert adaptive(20, 0.0, 1200, AdaptiveRule()).quantity == 20
-    assert adaptive(20, 0.0, 1200, AdaptiveRule(min_hold=2)).quantity == 18
+    assert adaptive(20, Exposure(0.0, 1200), AdaptiveRule()).quantity == 20
+    assert adaptive(20, Exposure(0.0, 1200), AdaptiveRule(min_hold=2)).quantity == 18
 
 
 def test_adaptive_is_bounded_by_max_hold() -> None:
-    assert adaptive(100, 1.0, 3600, AdaptiveRule(max_hold=10)).quantity == 90
+    assert adaptive(100, Exposure(1.0, 3600), AdaptiveRule(max_hold=10)).quantity == 90
 
 
 @given(
@@ -171,18 +183,24 @@ def test_adaptive_is_bounded_by_max_hold() -> None:
     st.floats(0, 5, allow_nan=False),
     st.integers(0, 20),
     st.none() | st.integers(0, 500),
+    st.none() | st.integers(0, 500),
 )
 def test_adaptive_is_never_negative_and_never_above_available(
-    available: int, velocity: float, exposure: float, safety: float, min_hold: int, max_hold: int | None
+    available: int,
+    velocity: float,
+    unseen: float,
+    safety: float,
+    min_hold: int,
+    max_hold: int | None,
+    selling: int | None,
 ) -> None:
-    shown = adaptive(available, velocity, exposure, AdaptiveRule(safety, min_hold, max_hold)).quantity
+    exposure = Exposure(velocity, unseen, velocity, unseen / 10, selling)
+    shown = adaptive(available, exposure, AdaptiveRule(safety, min_hold, max_hold)).quantity
     assert 0 <= shown <= max(available, 0)
 
 
 @given(st.integers(0, 1000), st.floats(0, 1, allow_nan=False), st.floats(0, 7200, allow_nan=False))
-def test_adaptive_holds_more_the_faster_it_sells(available: int, velocity: float, exposure: float) -> None:
+def test_adaptive_holds_more_the_faster_it_sells(available: int, velocity: float, unseen: float) -> None:
     rule = AdaptiveRule()
-    assert (
-        adaptive(available, velocity * 2, exposure, rule).quantity
-        <= adaptive(available, velocity, exposure, rule).quantity
-    )
+    faster = adaptive(available, Exposure(velocity * 2, unseen), rule).quantity
+    assert faster <= adaptive(available, Exposure(velocity, unseen), rule).quantity

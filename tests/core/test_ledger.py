@@ -187,14 +187,13 @@ def test_sales_velocity_takes_the_faster_of_the_recent_windows() -> None:
         entry("2", "A", -1, 40),
         entry("3", "B", -6, 50),  # a rush earlier in the hour, quiet since
         entry("4", "B", 2, 1, Movement.RESTOCK),  # restocks are not sales
-        entry("5", "C", -9, 61),  # older than the hour
+        entry("5", "C", -9, 61),  # older than the hour: only its share of the day counts
         entry("6", "D", -1, -5),  # stamped in the future: ignored
     ]
     velocity = sales_velocity(entries, NOW)
-    assert velocity[Sku("A")] == 3 / 900
-    assert velocity[Sku("B")] == 6 / 3600
-    assert Sku("C") not in velocity
-    assert Sku("D") not in velocity
+    assert velocity[(SHOP, Sku("A"))] == 3 / 900
+    assert velocity[(SHOP, Sku("B"))] == 6 / 3600
+    assert (SHOP, Sku("D")) not in velocity
 
 
 def test_a_shop_wide_rush_raises_each_sku_by_its_share_before_the_sku_shows_it() -> None:
@@ -204,5 +203,5 @@ def test_a_shop_wide_rush_raises_each_sku_by_its_share_before_the_sku_shows_it()
     quiet_hour = [sold(f"a{i}", "A", 10 + 10 * i) for i in range(4)] + [sold("b", "B", 30)]
     rush = [sold(f"c{i}", "C", 1) for i in range(20)]  # 20 sales of another SKU in the last minute
     velocity = sales_velocity([*quiet_hour, *rush], NOW)
-    assert velocity[Sku("A")] == pytest.approx(4 / 25 * 20 / 300)  # its share of the hour x the shop's rate
-    assert velocity[Sku("C")] == pytest.approx(20 / 25 * 20 / 300)
+    assert velocity[(SHOP, Sku("A"))] == pytest.approx(4 / 25 * 20 / 300)  # its share x the shop's rate
+    assert velocity[(SHOP, Sku("C"))] == pytest.approx(20 / 25 * 20 / 300)

@@ -26,7 +26,7 @@ MAX_LAG = 600.0
 
 
 def test_a_push_seen_on_the_channel_is_a_lag_sample_and_no_longer_pending() -> None:
-    watch = pushed(Watch(), [(A, 8)], now=1000.0)
+    watch = pushed(Watch(), [(A, 8)], now=1000.0, max_lag=MAX_LAG)
     watch, findings = observe(watch, {A: 8}, {A: 8}, now=1090.0, max_lag=MAX_LAG)
     assert findings == {}
     assert watch.pending == {}
@@ -34,13 +34,13 @@ def test_a_push_seen_on_the_channel_is_a_lag_sample_and_no_longer_pending() -> N
 
 
 def test_a_push_counts_as_seen_when_the_channel_sold_from_it_meanwhile() -> None:
-    watch = pushed(Watch(), [(A, 8)], now=1000.0)
+    watch = pushed(Watch(), [(A, 8)], now=1000.0, max_lag=MAX_LAG)
     watch, findings = observe(watch, {A: 7}, {A: 7}, now=1030.0, max_lag=MAX_LAG)
     assert (findings, watch.pending) == ({}, {})
 
 
 def test_an_unseen_push_is_quiet_until_the_threshold_then_lag() -> None:
-    watch = pushed(Watch(), [(A, 8)], now=1000.0)
+    watch = pushed(Watch(), [(A, 8)], now=1000.0, max_lag=MAX_LAG)
     watch, findings = observe(watch, {A: 8}, {A: 10}, now=1000.0 + MAX_LAG, max_lag=MAX_LAG)
     assert findings == {}
     watch, findings = observe(watch, {A: 8}, {A: 10}, now=1001.0 + MAX_LAG, max_lag=MAX_LAG)
@@ -51,7 +51,9 @@ def test_an_unseen_push_is_quiet_until_the_threshold_then_lag() -> None:
 
 
 def test_a_new_push_keeps_the_lag_clock_of_the_first_unseen_one() -> None:
-    watch = pushed(pushed(Watch(), [(A, 8)], now=1000.0), [(A, 6)], now=1500.0)
+    watch = pushed(
+        pushed(Watch(), [(A, 8)], now=1000.0, max_lag=MAX_LAG), [(A, 6)], now=1500.0, max_lag=MAX_LAG
+    )
     assert watch.pending[A] == Pending(((8, 1000.0), (6, 1500.0)))
     watch, _ = observe(watch, {A: 6}, {A: 6}, now=1560.0, max_lag=MAX_LAG)
     assert watch.samples == ((1560.0, 60.0),)  # measured from the push it shows
@@ -61,7 +63,7 @@ def test_a_new_push_keeps_the_lag_clock_of_the_first_unseen_one() -> None:
 def test_an_earlier_push_shown_from_the_backlog_is_a_sample_and_the_rest_stay_pending() -> None:
     watch = Watch()
     for at, quantity in ((0.0, 9), (30.0, 8), (60.0, 7)):
-        watch = pushed(watch, [(A, quantity)], now=at)
+        watch = pushed(watch, [(A, quantity)], now=at, max_lag=MAX_LAG)
     watch, findings = observe(watch, {A: 7}, {A: 8}, now=500.0, max_lag=MAX_LAG)
     assert (findings, watch.samples) == ({}, ((500.0, 470.0),))
     assert watch.pending[A] == Pending(((7, 60.0),))  # the lag clock now runs from 60 s
@@ -72,7 +74,7 @@ def test_an_earlier_push_shown_from_the_backlog_is_a_sample_and_the_rest_stay_pe
 def test_a_channel_that_shows_nothing_still_ages_however_often_we_push() -> None:
     watch = Watch()
     for step in range(10):
-        watch = pushed(watch, [(A, 10 - step)], now=step * 30.0)
+        watch = pushed(watch, [(A, 10 - step)], now=step * 30.0, max_lag=MAX_LAG)
     assert watch.pending[A].first == 0.0
     assert len(watch.pending[A].pushes) == 4
     _, findings = observe(watch, {A: 1}, {A: 50}, now=MAX_LAG + 1, max_lag=MAX_LAG)
@@ -103,7 +105,7 @@ def test_a_mismatch_that_resolves_is_forgotten() -> None:
 
 def test_a_push_replaces_a_mismatch_under_watch() -> None:
     watch, _ = observe(Watch(), {A: 5}, {A: 3}, now=1000.0, max_lag=MAX_LAG)
-    watch = pushed(watch, [(A, 5)], now=1010.0)
+    watch = pushed(watch, [(A, 5)], now=1010.0, max_lag=MAX_LAG)
     assert watch.mismatch == {}
     _, findings = observe(watch, {A: 5}, {A: 3}, now=1100.0, max_lag=MAX_LAG)
     assert findings == {}  # our own push is on its way, within the threshold
@@ -169,3 +171,22 @@ def test_garbled_state_text_is_a_fresh_start() -> None:
     assert load_watch(empty) == Watch()
     bad_time = '{"pending":[],"samples":[],"mismatch":[],"last_ok":"soon","audited":null}'
     assert load_watch(bad_time) == Watch()
+
+
+def test_with_a_backlog_only_an_exact_figure_confirms_and_the_oldest_match_is_taken() -> None:
+    watch = Watch()
+    for at, quantity in ((0.0, 2), (30.0, 1), (60.0, 2)):
+        watch = pushed(watch, [(A, quantity)], now=at, max_lag=MAX_LAG)
+    watch, _ = observe(watch, {A: 1}, {A: 2}, now=90.0, max_lag=MAX_LAG)
+    assert watch.pending[A] == Pending(((1, 30.0), (2, 60.0)))  # the first 2 may be the one shown
+    watch, _ = observe(watch, {A: 0}, {A: 0}, now=120.0, max_lag=MAX_LAG)
+    assert A in watch.pending  # 0 is what we believe, but two pushes are still on their way
+    assert watch.in_flight() == {A: 2}
+
+
+def test_recently_pushed_skus_are_remembered_for_max_lag() -> None:
+    watch = pushed(pushed(Watch(), [(A, 3)], now=0.0, max_lag=MAX_LAG), [(B, 1)], now=500.0, max_lag=MAX_LAG)
+    assert watch.recent == {A: 0.0, B: 500.0}
+    watch = pushed(watch, [], now=MAX_LAG + 1, max_lag=MAX_LAG)
+    assert watch.recent == {B: 500.0}
+    assert load_watch(dump_watch(watch)).recent == {B: 500.0}

@@ -438,24 +438,29 @@ def test_channel_status_shows_lag_last_success_and_why_it_lags() -> None:
     assert status.message.startswith("pushed 0; lagging, so only the conservative buffer is shown")
 
 
-def test_an_adaptive_channel_holds_back_by_velocity_and_a_row_buffer_still_wins() -> None:
+def test_an_adaptive_channel_holds_back_sales_elsewhere_and_a_row_buffer_still_wins() -> None:
     parsed = rows(("A", "20"), ("B", "20", {"buffer": "3"}))
-    specs = [ChannelSpec(GOOGLE, "Google", tiers(4), adaptive=AdaptiveRule(), exposure_s=1200)]
-    velocity = {Sku("A"): 6 / 3600, Sku("B"): 6 / 3600}
+    specs = [
+        ChannelSpec(SHOPIFY, "Shopify", NO_BUFFER),
+        ChannelSpec(GOOGLE, "Google", tiers(4), adaptive=AdaptiveRule(), unseen_s=1200),
+    ]
+    velocity = {(SHOPIFY, Sku("A")): 6 / 3600, (SHOPIFY, Sku("B")): 6 / 3600}
     result = plan(parsed, counts(parsed), {}, specs, OPEN, velocity)
     assert [(level.sku, level.quantity) for level in result.pushes(GOOGLE)] == [("A", 15), ("B", 17)]
-    assert result.rows[0].decisions[GOOGLE].reason == (
-        "Google: 20 - 5 (adaptive: 6.0/h over 20 min exposure) = 15"
-    )
+    assert result.rows[0].decisions[GOOGLE].reason == "Google: 20 - 5 (adaptive: 6.0/h, 20 min unseen) = 15"
 
 
-def test_a_first_push_expects_what_the_channel_showed_in_this_cycles_read() -> None:
-    parsed = rows(("A", "20"), ("B", "20"))  # no channel column yet: nothing believed
-    draft = plan(parsed, counts(parsed), {}, [ChannelSpec(SHOPIFY, "Shopify", NO_BUFFER)], OPEN)
-    assert [level.expected for level in draft.pushes(SHOPIFY)] == [None, None]
-    final = hold_unconfirmed(draft, {SHOPIFY: {Sku("A"): 3}})  # B is not listed there yet
-    assert [(level.sku, level.quantity, level.expected) for level in final.pushes(SHOPIFY)] == [
-        ("A", 20, 3),
-        ("B", 20, None),
+def test_a_faster_channel_holds_back_only_what_the_slower_ones_can_still_sell() -> None:
+    parsed = rows(("A", "3", {"channel:google": "0"}), ("B", "3", {"channel:google": "0"}))
+    adaptive_ = AdaptiveRule()
+    specs = [
+        ChannelSpec(SHOPIFY, "Shopify", NO_BUFFER, adaptive=adaptive_, unseen_s=60),
+        ChannelSpec(GOOGLE, "Google", NO_BUFFER, adaptive=adaptive_, unseen_s=3600),
     ]
-    assert final.rows[1] is draft.rows[1]  # an unchanged row is kept as it was
+    velocity = {(name, Sku(sku)): 30 / 3600 for name in (SHOPIFY, GOOGLE) for sku in "AB"}
+    in_flight = {(GOOGLE, Sku("B")): 2}  # a push of 2 to Google may still surface
+    result = plan(parsed, counts(parsed), {}, specs, OPEN, velocity, in_flight)
+    shown = {(r.row.sku, name): d.target for r in result.rows for name, d in r.decisions.items()}
+    assert shown[("A", GOOGLE)] == shown[("B", GOOGLE)] == 0  # the slow channel holds all 3
+    assert shown[("A", SHOPIFY)] == 3  # Google shows none: nothing can sell behind Shopify's back
+    assert shown[("B", SHOPIFY)] == 1  # but Google may still show 2 of B
