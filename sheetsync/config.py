@@ -416,7 +416,7 @@ def load(path: Path) -> Settings:
     try:
         model = _SettingsModel.model_validate(raw)
     except ValidationError as error:
-        raise ConfigError(_describe(path, error)) from None
+        raise ConfigError(describe_errors(path, error, {"master": 1, "channels": 2})) from None
     base = path.parent
     settings = Settings(
         source=path,
@@ -598,19 +598,23 @@ def _hold(value: int | str) -> Hold:
     return parse_hold(str(value))
 
 
-def _describe(path: Path, error: ValidationError) -> str:
+def describe_errors(source: object, error: ValidationError, tagged: Mapping[str, int] | None = None) -> str:
+    """One line per problem: the file, the dotted key (``channels.shop.tiers[1].hold``), what is wrong.
+
+    ``tagged`` names the top-level keys whose entries are unions chosen by a tag: pydantic puts
+    the chosen kind in the path at that depth (``master.google_sheets.spreadsheet``); it is dropped.
+    """
     lines = []
     for problem in error.errors():
-        # pydantic names the chosen kind in the path (master.google_sheets.spreadsheet): drop it.
-        tagged = {"master": 1, "channels": 2}.get(str(problem["loc"][0]) if problem["loc"] else "")
-        loc = [part for i, part in enumerate(problem["loc"]) if i != tagged]
+        depth = (tagged or {}).get(str(problem["loc"][0]) if problem["loc"] else "")
+        loc = [part for i, part in enumerate(problem["loc"]) if i != depth]
         key = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc).lstrip(".")
         message = problem["msg"].removeprefix("Value error, ")
         if problem["type"] == "extra_forbidden":
             message = "unknown setting (check the spelling)"
         elif problem["type"] == "missing":
             message = "missing; this setting is required"
-        lines.append(f"{path}: {key or '(top level)'}: {message}")
+        lines.append(f"{source}: {key or '(top level)'}: {message}")
     return "\n".join(lines)
 
 

@@ -43,6 +43,7 @@ from sheetsync.config import (
     TierModel,
     WorkbookMaster,
     buffer_policy,
+    describe_errors,
     tiers_cover_zero,
 )
 from sheetsync.core.buffers import NO_BUFFER, AdaptiveRule
@@ -196,20 +197,7 @@ def load_scenario(name_or_path: str) -> Scenario:
     try:
         return Scenario.model_validate(raw)
     except ValidationError as error:
-        raise ConfigError(_describe(source, error)) from None
-
-
-def _describe(source: str, error: ValidationError) -> str:
-    lines = []
-    for problem in error.errors():
-        key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in problem["loc"]).lstrip(".")
-        message = problem["msg"].removeprefix("Value error, ")
-        if problem["type"] == "extra_forbidden":
-            message = "unknown setting (check the spelling)"
-        elif problem["type"] == "missing":
-            message = "missing; this setting is required"
-        lines.append(f"{source}: {key or '(top level)'}: {message}")
-    return "\n".join(lines)
+        raise ConfigError(describe_errors(source, error)) from None
 
 
 # -- what is drawn up front --------------------------------------------------------------------
