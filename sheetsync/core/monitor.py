@@ -15,6 +15,7 @@ Pure functions: times are epoch seconds passed in.
 
 from __future__ import annotations
 
+import heapq
 import json
 import math
 from collections.abc import Collection, Iterable, Mapping
@@ -213,16 +214,16 @@ def audit_due(watch: Watch, now: float, every: float) -> bool:
 
 def dump_watch(watch: Watch) -> str:
     """The State-sheet text for ``watch``: compact JSON, capped to fit one cell."""
-    oldest = sorted(watch.pending.items(), key=lambda item: item[1].first)[:MAX_PENDING]
+    # nsmallest, not a full sort: after a first sync every SKU is pending, and only 300 are kept.
+    oldest = heapq.nsmallest(MAX_PENDING, watch.pending.items(), key=lambda item: item[1].first)
+    newest = heapq.nlargest(MAX_PENDING, watch.recent.items(), key=lambda item: item[1])
     data = {
         "pending": [[sku, [[q, round(at)] for q, at in p.pushes]] for sku, p in oldest],
         "samples": [[round(at), round(lag, 1)] for at, lag in watch.samples[-MAX_SAMPLES:]],
         "mismatch": [[sku, round(since)] for sku, since in list(watch.mismatch.items())[:MAX_PENDING]],
         "last_ok": watch.last_ok,
         "audited": watch.audited,
-        "recent": [
-            [sku, round(at)] for sku, at in sorted(watch.recent.items(), key=lambda i: -i[1])[:MAX_PENDING]
-        ],
+        "recent": [[sku, round(at)] for sku, at in newest],
     }
     return json.dumps(data, separators=(",", ":"))
 

@@ -176,35 +176,34 @@ def plan(
         totals[sku] += rate
     # Worked out once per channel, not per row: whether the channel may be pushed at all.
     open_ = [(spec, spec.due and not spec.paused and not guard.held) for spec in channels]
-    # Slowest first: a faster channel's hold counts only what the slower ones can still sell.
-    ordered = sorted(open_, key=lambda pair: -pair[0].unseen_s)
+    # Adaptive channels go slowest first: a faster one's hold counts only what the slower ones
+    # can still sell.  Without any, the bookkeeping is skipped (it is most of a cycle's work).
+    adaptive_ = any(spec.adaptive is not None for spec in channels)
+    ordered = sorted(open_, key=lambda pair: -pair[0].unseen_s) if adaptive_ else open_
+    flying = in_flight or {}
     for row in parsed.rows:
         stock = available[row.sku]
         total = totals.get(row.sku, 0.0)
         unpaused = row.override is not Pause.PAUSE
         decisions = {}
-        believed = {
-            spec.name: _moved(row.believed.get(spec.name), moves.get((spec.name, row.sku), 0))
-            for spec in channels
-        }
         # What each channel may sell: what it shows or is about to; undecided, all there is.
-        selling = {spec.name: max(stock, 0) for spec in channels}
+        selling = dict.fromkeys((spec.name for spec in channels), max(stock, 0)) if adaptive_ else {}
         for spec, channel_open in ordered:
-            own = rates.get((spec.name, row.sku), 0.0)
-            elsewhere = sum(units for name, units in selling.items() if name != spec.name)
-            exposure = Exposure(total - own, spec.unseen_s, own, spec.lag_s, elsewhere)
+            believed = _moved(row.believed.get(spec.name), moves.get((spec.name, row.sku), 0))
+            exposure = None
+            if spec.adaptive is not None:
+                own = rates.get((spec.name, row.sku), 0.0)
+                elsewhere = sum(selling.values()) - selling[spec.name]
+                exposure = Exposure(total - own, spec.unseen_s, own, spec.lag_s, elsewhere)
             target, reason = _target(row, stock, spec, exposure)
-            later = (in_flight or {}).get((spec.name, row.sku), 0)
-            selling[spec.name] = max(target, believed[spec.name] or 0, later)
+            if adaptive_:
+                selling[spec.name] = max(target, believed or 0, flying.get((spec.name, row.sku), 0))
             allowed = channel_open and unpaused
             decisions[spec.name] = Decision(
-                target,
-                believed[spec.name],
-                reason,
-                allowed and target != believed[spec.name],
-                allowed=allowed,
+                target, believed, reason, allowed and target != believed, allowed=allowed
             )
-        decisions = {spec.name: decisions[spec.name] for spec in channels}  # in the sheet's order
+        if adaptive_:
+            decisions = {spec.name: decisions[spec.name] for spec in channels}  # in the sheet's order
         state = (
             RowState.PAUSED
             if row.override is Pause.PAUSE
@@ -231,7 +230,7 @@ def _moved(believed: int | None, move: int) -> int | None:
     return None if believed is None else max(believed + move, 0)
 
 
-def _target(row: MasterRow, stock: int, spec: ChannelSpec, exposure: Exposure) -> tuple[int, str]:
+def _target(row: MasterRow, stock: int, spec: ChannelSpec, exposure: Exposure | None) -> tuple[int, str]:
     if row.override is Pause.PAUSE:
         return 0, f"{spec.title}: row paused (Override PAUSE)"
     if isinstance(row.override, int):
@@ -239,7 +238,7 @@ def _target(row: MasterRow, stock: int, spec: ChannelSpec, exposure: Exposure) -
         capped = f", capped at {max(stock, 0)} available" if shown < row.override else ""
         return shown, f"{spec.title}: override {row.override}{capped}"
     hold = row.holds.get(spec.name) or row.holds.get(None)
-    if spec.adaptive is not None and hold is None:
+    if spec.adaptive is not None and exposure is not None and hold is None:
         result = adaptive(stock, exposure, spec.adaptive)
     else:
         result = published(stock, spec.policy, hold)
