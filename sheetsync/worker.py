@@ -191,15 +191,16 @@ def run_cycle(
             wanted |= {row.row.sku for row in draft.rows}
         if not wanted:
             continue
+        asked = sorted(wanted)  # in order, so lag samples (and the simulator) repeat exactly
         try:
-            reported[name] = channel.read_levels(sorted(wanted))
+            reported[name] = channel.read_levels(asked)
         except SyncError as error:
             errors[name].append(f"levels not read, raises held: {error}")
             reported[name] = {sku: 0 for sku in raises}
             continue
         believed = {r.row.sku: d.believed for r in draft.rows if (d := r.decisions.get(name)) is not None}
         watch, findings[name] = observe(
-            watch, believed, reported[name], epoch, configured[name].max_lag_s, read=sorted(wanted)
+            watch, believed, reported[name], epoch, configured[name].max_lag_s, read=asked
         )
         watches[name] = replace(watch, audited=epoch) if audit else watch
     final = hold_unconfirmed(apply_findings(draft, findings), reported)
