@@ -8,7 +8,7 @@ so the suite never reaches into a backend's storage itself.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, time
 from pathlib import Path
@@ -231,7 +231,41 @@ SERVICE_ACCOUNT = "sheetsync-bot@shop-project.iam.gserviceaccount.com"
 _KEY = service_account_key(SERVICE_ACCOUNT)  # RSA generation is slow; one key serves every test
 
 
-class GoogleSheetsBackend:
+class _GridReads:
+    """What the tests read back, for the backends that hold each sheet as rows of cell values."""
+
+    def _rows(self, sheet: str) -> Sequence[Sequence[object]]:
+        raise NotImplementedError
+
+    def _column(self, sheet: str, header: str) -> int:
+        for column, value in enumerate(self._rows(sheet)[0], start=1):
+            if header_key(_shown(value)) == header_key(header):
+                return column
+        raise AssertionError(f"no header {header!r} in {sheet}")
+
+    def _dicts(self, sheet: str) -> list[dict[str, str]]:
+        rows = self._rows(sheet)
+        headers = [_shown(v) for v in rows[0]] if rows else []
+        # Google leaves trailing blanks out of a row; they read as "" like any blank cell.
+        return [
+            {h: _shown(line[i]) if i < len(line) else "" for i, h in enumerate(headers) if h}
+            for line in rows[1:]
+            if any(_shown(v).strip() for v in line)
+        ]
+
+    def inventory_value(self, row: int, header: str) -> str:
+        rows, column = self._rows(INVENTORY_SHEET), self._column(INVENTORY_SHEET, header)
+        line = rows[row - 1] if row <= len(rows) else []
+        return _shown(line[column - 1]) if column <= len(line) else ""
+
+    def status_row(self, label: str) -> dict[str, str]:
+        return next((row for row in self._dicts(STATUS_SHEET) if row.get("Channel") == label), {})
+
+    def ledger_rows(self) -> list[dict[str, str]]:
+        return self._dicts(LEDGER_SHEET)
+
+
+class GoogleSheetsBackend(_GridReads):
     """The Google Sheets store through gspread and google-auth, against the Sheets fake in-process."""
 
     first_row = 2
@@ -266,7 +300,7 @@ class GoogleSheetsBackend:
         if STATUS_SHEET not in self._titles():
             self.fake.add_sheet(self.id, SheetSpec(STATUS_SHEET))
             self.fake.set_values(self.id, f"{STATUS_SHEET}!A1", [list(STATUS_HEADERS.values())])
-        rows = self._values(STATUS_SHEET)
+        rows = self._rows(STATUS_SHEET)
         labels = [_shown(r[0]) if r else "" for r in rows]
         row = labels.index(label) + 1 if label in labels else len(rows) + 1
         control = column_letter(self._column(STATUS_SHEET, "Control"))
@@ -274,20 +308,8 @@ class GoogleSheetsBackend:
         self.fake.set_values(self.id, f"{STATUS_SHEET}!{control}{row}", [[value]])
 
     def inventory_headers(self) -> list[str]:
-        header = self._values(INVENTORY_SHEET)[0]
+        header = self._rows(INVENTORY_SHEET)[0]
         return [_shown(v) for v in header if _shown(v)]
-
-    def inventory_value(self, row: int, header: str) -> str:
-        values = self._values(INVENTORY_SHEET)
-        column = self._column(INVENTORY_SHEET, header)
-        line = values[row - 1] if row <= len(values) else []
-        return _shown(line[column - 1]) if column <= len(line) else ""
-
-    def status_row(self, label: str) -> dict[str, str]:
-        return next((row for row in self._dicts(STATUS_SHEET) if row.get("Channel") == label), {})
-
-    def ledger_rows(self) -> list[dict[str, str]]:
-        return self._dicts(LEDGER_SHEET)
 
     def formula_cells(self) -> set[str]:
         return self.fake.formula_cells(self.id)
@@ -300,26 +322,10 @@ class GoogleSheetsBackend:
     def _titles(self) -> list[str]:
         return [s["properties"]["title"] for s in self.fake.metadata(self.id)["sheets"]]
 
-    def _values(self, sheet: str) -> list[list[object]]:
+    def _rows(self, sheet: str) -> list[list[object]]:
         if sheet not in self._titles():
             return []
         return self.fake.get_values(self.id, sheet, value_render_option="FORMULA")
-
-    def _column(self, sheet: str, header: str) -> int:
-        for column, value in enumerate(self._values(sheet)[0], start=1):
-            if header_key(_shown(value)) == header_key(header):
-                return column
-        raise AssertionError(f"no header {header!r} in {sheet}")
-
-    def _dicts(self, sheet: str) -> list[dict[str, str]]:
-        rows = self._values(sheet)
-        headers = [_shown(v) for v in rows[0]] if rows else []
-        # Google leaves trailing blanks out of a row; they read as "" like any blank cell.
-        return [
-            {h: _shown(line[i]) if i < len(line) else "" for i, h in enumerate(headers) if h}
-            for line in rows[1:]
-            if any(_shown(v).strip() for v in line)
-        ]
 
 
 def _entered(value: object) -> object:
@@ -472,7 +478,7 @@ def _held(value: object) -> object:
     return _Formula(value) if isinstance(value, str) and value.startswith("=") else value
 
 
-class MemoryBackend:
+class MemoryBackend(_GridReads):
     """The in-memory store; the merchant's hands are list edits on its sheets."""
 
     first_row = 2
@@ -492,12 +498,6 @@ class MemoryBackend:
 
     def _rows(self, sheet: str) -> list[tuple[object, ...]]:
         return self.store.sheets.get(sheet, [])
-
-    def _column(self, sheet: str, header: str) -> int:
-        for column, value in enumerate(self._rows(sheet)[0], start=1):
-            if header_key(_shown(value)) == header_key(header):
-                return column
-        raise AssertionError(f"no header {header!r} in {sheet}")
 
     def _set(self, sheet: str, row: int, column: int, value: object) -> None:
         rows = self.store.sheets[sheet]
@@ -526,17 +526,6 @@ class MemoryBackend:
     def inventory_headers(self) -> list[str]:
         return [_shown(v) for v in self._rows(INVENTORY_SHEET)[0] if v is not None]
 
-    def inventory_value(self, row: int, header: str) -> str:
-        rows, column = self._rows(INVENTORY_SHEET), self._column(INVENTORY_SHEET, header)
-        line = rows[row - 1] if row <= len(rows) else []
-        return _shown(line[column - 1]) if column <= len(line) else ""
-
-    def status_row(self, label: str) -> dict[str, str]:
-        return next((row for row in self._dicts(STATUS_SHEET) if row.get("Channel") == label), {})
-
-    def ledger_rows(self) -> list[dict[str, str]]:
-        return self._dicts(LEDGER_SHEET)
-
     def formula_cells(self) -> set[str]:
         return {
             f"{sheet}!{column_letter(c)}{r}"
@@ -548,15 +537,6 @@ class MemoryBackend:
 
     def revision(self) -> object:
         return copy.deepcopy(self.store.sheets)
-
-    def _dicts(self, sheet: str) -> list[dict[str, str]]:
-        rows = self._rows(sheet)
-        headers = [_shown(v) for v in rows[0]] if rows else []
-        return [
-            {h: _shown(line[i]) if i < len(line) else "" for i, h in enumerate(headers) if h}
-            for line in rows[1:]
-            if any(_shown(v).strip() for v in line)
-        ]
 
 
 #: Every store backend the contract suite runs against, as a factory over a fresh directory.
