@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import NewType
 
@@ -176,6 +177,23 @@ class StockLevel:
     sku: Sku
     quantity: int
     expected: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PriceLevel:
+    """A price to publish for one SKU on one channel: ``amount`` in ``currency`` (ISO 4217).
+
+    ``amount`` is positive with at most two decimal places (the planner checks it).
+    """
+
+    sku: Sku
+    amount: Decimal
+    currency: str
+
+    @property
+    def text(self) -> str:
+        """The amount with two decimals, as price fields take it: ``"12.50"``."""
+        return f"{self.amount:.2f}"
 
 
 @dataclass(frozen=True, slots=True)

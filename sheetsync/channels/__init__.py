@@ -9,6 +9,7 @@ from sheetsync.model import (
     ChannelLimits,
     ChannelName,
     OrderBatch,
+    PriceLevel,
     PushOutcome,
     Sku,
     StockLevel,
@@ -43,5 +44,18 @@ class OrderSource(Protocol):
 
         Cursors are strings that sort in time order; re-delivered lines are expected and are
         dropped by their ledger key.
+        """
+        ...
+
+
+@runtime_checkable
+class PriceChannel(Protocol):
+    """A channel that takes prices (the worker checks for it); only changed prices are sent."""
+
+    def push_prices(self, prices: Sequence[PriceLevel]) -> Sequence[PushOutcome]:
+        """Set prices; at most ``limits.max_batch`` per call (the adapter may need several requests).
+
+        Returns one outcome per price; an unknown SKU is a refusal of that price only.  Raises
+        TransientError or PermanentError when the call as a whole fails.
         """
         ...
