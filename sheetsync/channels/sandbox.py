@@ -5,7 +5,7 @@ It behaves like a slow marketplace: a pushed quantity becomes what buyers see on
 they were made, like a feed working through its backlog (each then overwrites whatever the
 channel counted meanwhile, as real platforms do);
 buyers can only buy what is visible; every sale becomes an order that ``orders_since``
-returns; a cancellation puts units back.
+returns; a cancellation puts units back. It also takes prices (``push_prices``), shown at once.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from sheetsync.errors import PermanentError
 from sheetsync.model import (
@@ -21,6 +22,7 @@ from sheetsync.model import (
     Movement,
     OrderBatch,
     OrderLine,
+    PriceLevel,
     PushOutcome,
     Sku,
     StockLevel,
@@ -48,6 +50,7 @@ class SandboxChannel:
         skus: Collection[str] = (),
         max_batch: int = SANDBOX_MAX_BATCH,
         lag: Callable[[], float] | None = None,
+        currency: str | None = None,
     ) -> None:
         self.name = name
         self._lag = lag  #: when set, asked at each push for that push's lag (a simulated backlog)
@@ -57,6 +60,8 @@ class SandboxChannel:
         self._visible: dict[Sku, int] = {}
         self._pending: dict[Sku, list[_Pending]] = {}
         self._orders: list[OrderLine] = []
+        self._currency = currency  #: when set, prices in another currency are refused
+        self._prices: dict[Sku, PriceLevel] = {}
         self.push_calls = 0
 
     def push(self, levels: Sequence[StockLevel]) -> Sequence[PushOutcome]:
@@ -79,6 +84,33 @@ class SandboxChannel:
                 outcomes.append(PushOutcome(level.sku, True))
         self._settle()  # a channel without lag shows it at once
         return outcomes
+
+    def push_prices(self, prices: Sequence[PriceLevel]) -> Sequence[PushOutcome]:
+        """Accept prices for listed SKUs; a price shows at once (feeds lag on stock, not here)."""
+        if len(prices) > self.limits.max_batch:
+            raise PermanentError(
+                f"{self.name}: {len(prices)} prices in one push; the limit is {self.limits.max_batch}"
+            )
+        outcomes = []
+        for price in prices:
+            if self._listed and price.sku not in self._listed:
+                outcomes.append(PushOutcome(price.sku, False, f"no listing with SKU {price.sku}"))
+            elif self._currency is not None and price.currency != self._currency:
+                outcomes.append(
+                    PushOutcome(
+                        price.sku, False, f"price in {price.currency}; {self.name} sells in {self._currency}"
+                    )
+                )
+            elif price.amount <= 0:
+                outcomes.append(PushOutcome(price.sku, False, f"price {price.text} is not positive"))
+            else:
+                self._prices[price.sku] = price
+                outcomes.append(PushOutcome(price.sku, True))
+        return outcomes
+
+    def read_prices(self, skus: Collection[Sku]) -> Mapping[Sku, Decimal]:
+        """The prices buyers see now, for the SKUs that have one."""
+        return {sku: self._prices[sku].amount for sku in skus if sku in self._prices}
 
     def read_levels(self, skus: Collection[Sku]) -> Mapping[Sku, int]:
         """What buyers see now."""

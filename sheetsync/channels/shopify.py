@@ -19,6 +19,11 @@ the adapter guarantees:
   push of the same numbers is a new batch and applies.
 - **Cost.** Requests are paced on the ``throttleStatus`` Shopify returns, so ``THROTTLED`` stays
   rare; when it happens the wait it implies is honoured through :mod:`sheetsync.retry`.
+- **Prices.** ``push_prices`` sets each variant's ``price`` with ``productVariantsBulkUpdate``,
+  one call per product (the mutation takes one product's variants: its schema), after
+  checking the shop's currency (``shop { currencyCode }``, read once): a price in another
+  currency is refused, never pushed as a wrong amount. A call applies whole or not at all, so
+  refused variants are taken out and the rest sent again, as for quantities.
 - **Orders.** ``orders_since`` reads orders by ``updated_at`` with an overlap window and turns
   sales and restocking refunds (a cancellation is one) into order lines with stable ids;
   :func:`webhook_lines` gives the same lines from a webhook's REST payload.
@@ -51,6 +56,7 @@ from sheetsync.model import (
     Movement,
     OrderBatch,
     OrderLine,
+    PriceLevel,
     PushOutcome,
     Sku,
     StockLevel,
@@ -77,7 +83,13 @@ SEARCH_BATCH = (MAX_QUERY_COST - 2) // 4
 _FIRST_COST: dict[str, Callable[[int], int]] = {
     "SheetsyncSetQuantities": lambda _size: 10,
     "SheetsyncVariants": lambda size: 2 + 4 * size,
+    # 10 for a mutation with its payload (1.9), 1 of margin: how Shopify counts the returned
+    # list of variants is unrecorded.
+    "SheetsyncPrices": lambda _size: 11,
+    "SheetsyncShop": lambda _size: 1,
 }
+#: Variants per productVariantsBulkUpdate call: any input list is capped at 250 (api-facts 1.6).
+MAX_PRICE_VARIANTS = 250
 #: Orders per page: with the nested pages below a page stays under the 1,000-point cap (1.9).
 ORDERS_PAGE = 10
 #: Line items and refund lines read per order in the paged query; a bigger order is read alone.
@@ -100,6 +112,12 @@ REFUND_TOPIC = "refunds/create"
 _RETRY_LATER = frozenset({"IDEMPOTENCY_CONCURRENT_REQUEST", "IDEMPOTENCY_PREVIOUS_ATTEMPT_FAILED"})
 #: GraphQL error codes of a 200 answer that mean Shopify itself failed: retried like a 5xx.
 _SERVER_CODES = frozenset({"INTERNAL_SERVER_ERROR", "SERVICE_UNAVAILABLE", "TIMEOUT"})
+#: The $location of a variant search that reads no level (the variable is non-null, never used).
+_NO_LOCATION = "gid://shopify/Location/0"
+#: productVariantsBulkUpdate codes that mean our cached product/variant ids are out of date.
+_STALE_VARIANT = frozenset(
+    {"PRODUCT_DOES_NOT_EXIST", "PRODUCT_VARIANT_DOES_NOT_EXIST", "MUST_BE_FOR_THIS_PRODUCT"}
+)
 
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 _ID_WIDTH = 20  #: order ids are zero-padded in cursors so that they sort as numbers
@@ -115,15 +133,20 @@ query SheetsyncLocations($after: String) {
 }
 """
 
+# ``product { id }`` only for prices: it adds a point per variant, and a variant with its level
+# (4 points) and its product would no longer fit SEARCH_BATCH under the 1,000-point cap.
 VARIANTS_QUERY = """
 query SheetsyncVariants(
-  $query: String!, $first: Int!, $after: String, $location: ID!, $withLevel: Boolean!
+  $query: String!, $first: Int!, $after: String, $location: ID!, $withLevel: Boolean!,
+  $withProduct: Boolean!
 ) {
   productVariants(first: $first, after: $after, query: $query) {
     pageInfo { hasNextPage endCursor }
     nodes {
+      id
       sku
       requiresComponents
+      product @include(if: $withProduct) { id }
       inventoryItem {
         id
         inventoryLevel(locationId: $location) @include(if: $withLevel) {
@@ -142,6 +165,23 @@ mutation SheetsyncSetQuantities($input: InventorySetQuantitiesInput!, $key: Stri
   inventorySetQuantities(input: $input) @idempotent(key: $key) {
     inventoryAdjustmentGroup { id }
     userErrors { code field message }
+  }
+}
+"""
+
+SHOP_QUERY = """
+query SheetsyncShop {
+  shop { currencyCode }
+}
+"""
+
+# Setting a price is idempotent by nature (the same price twice is the same state), so unlike the
+# inventory mutations it takes no @idempotent key.
+PRICES_MUTATION = """
+mutation SheetsyncPrices($productId: ID!, $variants: [ProductVariantsBulkInput!]!) {
+  productVariantsBulkUpdate(productId: $productId, variants: $variants) {
+    productVariants { id price }
+    userErrors { field message code }
   }
 }
 """
@@ -389,11 +429,12 @@ def _search(skus: Iterable[str]) -> str:
     return " OR ".join('sku:"{}"'.format(sku.replace("\\", "\\\\").replace('"', '\\"')) for sku in skus)
 
 
-def _row_index(field: Json) -> int | None:
-    """The quantities row a userError's ``field`` path points at, if it points at one."""
-    if isinstance(field, list) and len(field) >= 3 and field[:2] == ["input", "quantities"]:
+def _row_index(field: Json, prefix: Sequence[str] = ("input", "quantities")) -> int | None:
+    """The input row a userError's ``field`` path points at (``[*prefix, "3", …]``), if any."""
+    size = len(prefix)
+    if isinstance(field, list) and len(field) > size and field[:size] == list(prefix):
         try:
-            return int(field[2])
+            return int(field[size])
         except (TypeError, ValueError):
             return None
     return None
@@ -416,6 +457,8 @@ class ShopifyChannel:
     Attributes:
         known_items: SKU → inventory item id for every SKU seen to be settable; plain data the
             worker may persist and hand back.
+        known_variants: SKU → (product id, variant id) for every SKU seen on exactly one variant,
+            for prices; filled by the searches prices make, plain data like ``known_items``.
     """
 
     def __init__(
@@ -432,12 +475,17 @@ class ShopifyChannel:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         known_items: Mapping[str, str] | None = None,
+        known_variants: Mapping[str, tuple[str, str]] | None = None,
         overlap: timedelta = ORDERS_OVERLAP,
     ) -> None:
         self.name = name
         self.limits = ChannelLimits(max_batch=MAX_SET_ITEMS)
         self.shop = shop if "." in shop else f"{shop}.myshopify.com"
         self.known_items: dict[Sku, str] = {Sku(k): v for k, v in (known_items or {}).items()}
+        self.known_variants: dict[Sku, tuple[str, str]] = {
+            Sku(k): (v[0], v[1]) for k, v in (known_variants or {}).items()
+        }
+        self._currency: str | None = None  # the shop's currencyCode, read on the first price push
         self._token = token
         self._location = location
         self._location_id: str | None = location if location.startswith("gid://shopify/Location/") else None
@@ -523,6 +571,119 @@ class ShopifyChannel:
             len(drift),
         )
         return result
+
+    # -- PriceChannel --
+
+    def push_prices(self, prices: Sequence[PriceLevel]) -> Sequence[PushOutcome]:
+        """Set each SKU's variant price, one productVariantsBulkUpdate per product; one outcome each.
+
+        A price in a currency other than the shop's, a SKU Shopify lacks or has on several
+        variants, and a variant Shopify refuses are refused alone; the rest apply.
+
+        Raises:
+            PermanentError: more than ``limits.max_batch`` prices, bad credentials, or Shopify
+                refusing a request as a whole.
+            TransientError: Shopify unreachable, failing or throttling after every retry.
+        """
+        if len(prices) > self.limits.max_batch:
+            raise PermanentError(
+                f"{self.name}: {len(prices)} prices in one push; the limit is {self.limits.max_batch}"
+            )
+        if not prices:
+            return []
+        currency = self.currency()
+        outcomes: dict[int, PushOutcome] = {}
+        wanted: list[int] = []
+        for index, price in enumerate(prices):
+            if price.currency.upper() != currency:
+                outcomes[index] = PushOutcome(
+                    price.sku,
+                    False,
+                    f"price in {price.currency.upper()} but Shopify shop {self.shop} sells in "
+                    f"{currency}; not pushed",
+                )
+            else:
+                wanted.append(index)
+        seen = self._lookup(
+            [prices[i].sku for i in wanted if prices[i].sku not in self.known_variants], with_product=True
+        )
+        # product id → variant id → the indices of the prices for it (a SKU twice: the last wins)
+        groups: dict[str, dict[str, list[int]]] = {}
+        for index in wanted:
+            sku = prices[index].sku
+            found = seen.get(sku)
+            if found is not None and found.hits > 1:
+                outcomes[index] = PushOutcome(
+                    sku, False, f"SKU {sku} is on {found.hits} variants in Shopify; make it unique to sync it"
+                )
+            elif sku not in self.known_variants:
+                outcomes[index] = PushOutcome(sku, False, f"SKU {sku} not found in Shopify")
+            else:
+                product, variant = self.known_variants[sku]
+                groups.setdefault(product, {}).setdefault(variant, []).append(index)
+        for product, variants in groups.items():
+            rows = [
+                (indices, {"id": variant, "price": prices[indices[-1]].text})
+                for variant, indices in variants.items()
+            ]
+            for start in range(0, len(rows), MAX_PRICE_VARIANTS):
+                self._set_prices(prices, product, rows[start : start + MAX_PRICE_VARIANTS], outcomes)
+        result = [outcomes[i] for i in range(len(prices))]
+        logger.info("%s: set %d of %d prices", self.name, sum(o.ok for o in result), len(result))
+        return result
+
+    def currency(self) -> str:
+        """The shop's currency (``shop.currencyCode``), read once: every variant price is in it."""
+        if self._currency is None:
+            self._currency = str(self._call(SHOP_QUERY, {}, "SheetsyncShop")["shop"]["currencyCode"])
+        return self._currency
+
+    def _set_prices(
+        self,
+        prices: Sequence[PriceLevel],
+        product: str,
+        rows: list[tuple[list[int], Json]],
+        outcomes: dict[int, PushOutcome],
+    ) -> None:
+        """Send one product's rows until Shopify takes what is left (a call applies all or none)."""
+        pending = rows
+        while pending:
+            variables = {"productId": product, "variants": [row for _, row in pending]}
+            payload = self._call(PRICES_MUTATION, variables, "SheetsyncPrices", size=len(pending))
+            errors = payload["productVariantsBulkUpdate"]["userErrors"]
+            if not errors:
+                for indices, _ in pending:
+                    outcomes.update((i, PushOutcome(prices[i].sku, True)) for i in indices)
+                return
+            refused: set[int] = set()
+            for error in errors:
+                code, text = error.get("code"), error.get("message")
+                position = _row_index(error.get("field"), ("variants",))
+                if position is None or not 0 <= position < len(pending):
+                    # Not about one variant (the product is gone, say): none of its rows can apply.
+                    for indices, _ in pending:
+                        self._refuse_price(prices, indices, code, text, outcomes)
+                    return
+                refused.add(position)
+                self._refuse_price(prices, pending[position][0], code, text, outcomes)
+            pending = [entry for position, entry in enumerate(pending) if position not in refused]
+
+    def _refuse_price(
+        self,
+        prices: Sequence[PriceLevel],
+        indices: Sequence[int],
+        code: Json,
+        text: Json,
+        outcomes: dict[int, PushOutcome],
+    ) -> None:
+        for index in indices:
+            sku = prices[index].sku
+            if code in _STALE_VARIANT:
+                self.known_variants.pop(sku, None)  # deleted or moved meanwhile: look it up next time
+                message = f"SKU {sku} not found in Shopify (its variant is gone)"
+            else:
+                message = f"Shopify refused the price of SKU {sku}: {code}: {text}"
+            outcomes[index] = PushOutcome(sku, False, message)
 
     def read_levels(self, skus: Collection[Sku]) -> Mapping[Sku, int]:
         """``available`` at the location now; SKUs Shopify lacks, or does not stock there, are absent."""
@@ -615,12 +776,23 @@ class ShopifyChannel:
 
     # -- mapping and levels --
 
-    def _lookup(self, skus: Sequence[Sku], *, with_level: bool = False) -> dict[Sku, _Item]:
-        """Search Shopify for ``skus``; refreshes :attr:`known_items` for each one searched."""
+    def _lookup(
+        self, skus: Sequence[Sku], *, with_level: bool = False, with_product: bool = False
+    ) -> dict[Sku, _Item]:
+        """Search Shopify for ``skus``; refreshes the SKU caches for each one searched.
+
+        :attr:`known_items` always; :attr:`known_variants` when ``with_product`` reads the
+        product ids (a search without them can only drop a variant that is no longer there).
+        """
+        if with_level and with_product:
+            raise ValueError("a level and a product per variant would overrun SEARCH_BATCH's cost")
         wanted = list(dict.fromkeys(skus))
         if not wanted:
             return {}
-        location = self.location_id()
+        # $location is ID! but only read under @include(if: $withLevel): a search for prices
+        # need not resolve the location (one call fewer, and prices work whatever it is named).
+        # Other searches still resolve it, as the warm-up (map_skus) always has.
+        location = _NO_LOCATION if with_product else self.location_id()
         found: dict[Sku, _Item] = {}
         for start in range(0, len(wanted), SEARCH_BATCH):
             batch = wanted[start : start + SEARCH_BATCH]
@@ -633,6 +805,7 @@ class ShopifyChannel:
                     "after": after,
                     "location": location,
                     "withLevel": with_level,
+                    "withProduct": with_product,
                 }
                 page = self._call(VARIANTS_QUERY, variables, "SheetsyncVariants", size=len(batch))
                 nodes += page["productVariants"]["nodes"]
@@ -657,6 +830,12 @@ class ShopifyChannel:
                 self.known_items[sku] = item
             else:
                 self.known_items.pop(sku, None)
+            cached = self.known_variants.get(sku)
+            if len(hits) == 1 and hits[0].get("product"):
+                # A bundle parent has a price of its own: only its stock follows the components.
+                self.known_variants[sku] = (hits[0]["product"]["id"], hits[0]["id"])
+            elif cached is not None and (len(hits) != 1 or cached[1] != hits[0]["id"]):
+                self.known_variants.pop(sku, None)
             available = None
             if with_level and len(hits) == 1:
                 level = hits[0]["inventoryItem"].get("inventoryLevel")

@@ -27,7 +27,8 @@ version whose introspection schema it was given (``shared/reference/shopify``). 
   the requested cost is taken, the request runs and the difference to the actual cost goes back.
 - Execution with graphql-core against a root value built from the shop's state. Modelled roots:
   ``productVariants``, ``productVariant``, ``locations``, ``location``, ``inventoryItem``,
-  ``inventoryItems``, ``orders``, ``order`` and the mutation ``inventorySetQuantities``. Search
+  ``inventoryItems``, ``orders``, ``order``, ``shop`` (``currencyCode``, set by ``create_shop``)
+  and the mutations ``inventorySetQuantities`` and ``productVariantsBulkUpdate``. Search
   ``query`` strings: ``field:value`` terms (quoted values, ``*`` suffix, ``>``/``>=``/``<``/``<=``
   on dates), implicit AND, ``OR``; fields ``sku``, ``id``, ``product_id`` (variants),
   ``created_at``, ``updated_at``, ``name`` (orders). Connections page with ``first``/``after``,
@@ -43,6 +44,13 @@ version whose introspection schema it was given (``shared/reference/shopify``). 
   fails at run time, as recorded. ``@idempotent(key:)``: the same key and input answer the stored
   payload without applying again; the same key with another input answers
   ``IDEMPOTENCY_KEY_PARAMETER_MISMATCH``.
+- ``productVariantsBulkUpdate`` of ``price`` (the variant's price is state, read back by
+  :meth:`FakeShopify.price`): an unknown product (``PRODUCT_DOES_NOT_EXIST``), an unknown variant
+  (``PRODUCT_VARIANT_DOES_NOT_EXIST``), a variant of another product (``MUST_BE_FOR_THIS_PRODUCT``)
+  and a negative price (``GREATER_THAN_OR_EQUAL_TO``) are userErrors at ``["variants", i, …]``, and
+  any of them applies nothing (``allowPartialUpdates`` defaults to false). More than 250 variants
+  is ``MAX_INPUT_SIZE_EXCEEDED`` like any input list. Other input fields, ``media`` and
+  ``allowPartialUpdates: true`` answer 501.
 - Webhooks: :meth:`FakeShopify.webhook` builds a signed ``orders/create``, ``orders/cancelled`` or
   ``refunds/create`` delivery (REST payload, ``X-Shopify-*`` headers, HMAC of the raw body with the
   app secret) and :meth:`FakeShopify.deliver` posts it.
@@ -83,6 +91,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -150,6 +159,19 @@ CONNECTION_COST = 2  #: a connection besides its nodes (Shopify's cost article)
 MAX_QUANTITY = 1_000_000_000  #: INVALID_QUANTITY_TOO_HIGH above this (schema enum description)
 MIN_QUANTITY = -1_000_000_000  #: INVALID_QUANTITY_TOO_LOW below this (same)
 STRICT_INVENTORY_FROM = "2026-04"  #: changeFromQuantity key and @idempotent mandatory (schema_notes)
+DEFAULT_PRICE = "0.00"  #: a new variant's price when none is given, as the admin creates it
+DEFAULT_CURRENCY = "USD"  #: ``shop.currencyCode`` unless create_shop says otherwise
+#: The ProductVariantsBulkInput fields modelled; any other answers 501.
+_BULK_VARIANT_FIELDS = frozenset({"id", "price"})
+#: userError messages of productVariantsBulkUpdate: the code's description in the schema where it
+#: reads like a message; none of them is recorded (no public capture of these refusals was found).
+_BULK_MESSAGES = {
+    "PRODUCT_DOES_NOT_EXIST": "Product does not exist",  # unrecorded
+    "PRODUCT_VARIANT_DOES_NOT_EXIST": "Product variant does not exist",  # unrecorded
+    "PRODUCT_VARIANT_ID_MISSING": "Product variant is missing ID attribute",  # unrecorded
+    "MUST_BE_FOR_THIS_PRODUCT": "Input must be for this product",  # unrecorded
+    "GREATER_THAN_OR_EQUAL_TO": "Price must be greater than or equal to 0",  # unrecorded
+}
 
 #: Mutations that need ``@idempotent`` from 2026-04 (schema_notes.json, every version listed).
 IDEMPOTENT_MUTATIONS = frozenset(
@@ -294,6 +316,7 @@ class _Variant:
     title: str
     product: str
     item: str
+    price: str = DEFAULT_PRICE  #: Money as Shopify answers it: two decimals, no currency
 
 
 @dataclass(slots=True)
@@ -379,6 +402,7 @@ class _Shop:
     domain: str
     token: str
     bucket: _Bucket
+    currency: str = DEFAULT_CURRENCY
     locations: dict[str, _Location] = field(default_factory=dict)
     products: dict[str, _Product] = field(default_factory=dict)
     variants: dict[str, _Variant] = field(default_factory=dict)
@@ -1060,16 +1084,20 @@ class FakeShopify:
         locations: Sequence[str] = ("Shop location",),
         bucket_size: float = STANDARD_BUCKET,
         restore_rate: float = STANDARD_RESTORE_RATE,
+        currency: str = DEFAULT_CURRENCY,
     ) -> list[str]:
         """Open a shop (``name`` or ``name.myshopify.com``) and return its location ids in order.
 
-        A Plus shop has ``bucket_size=20000, restore_rate=1000`` (api-facts 1.9).
+        A Plus shop has ``bucket_size=20000, restore_rate=1000`` (api-facts 1.9). ``currency`` is
+        the shop's ``currencyCode``: every variant price is in it.
         """
         domain = _domain(domain)
         with self._lock:
             if domain in self._shops or any(shop.token == token for shop in self._shops.values()):
                 raise ValueError(f"{domain} or its token exists already")
-            shop = _Shop(domain, token, _Bucket(bucket_size, restore_rate, bucket_size, self._now()))
+            shop = _Shop(
+                domain, token, _Bucket(bucket_size, restore_rate, bucket_size, self._now()), currency
+            )
             for name in locations:
                 location = _Location(self._gid("Location"), name)
                 shop.locations[location.gid] = location
@@ -1085,8 +1113,9 @@ class FakeShopify:
         bundle_parent: bool = False,
         tracked: bool = True,
         stock: Mapping[str, int] | None = None,
+        price: str | Decimal = DEFAULT_PRICE,
     ) -> list[Variant]:
-        """Add a product with one variant per SKU.
+        """Add a product with one variant per SKU, each priced ``price`` in the shop's currency.
 
         ``stock`` maps a location (name or id) to the ``available`` (and ``on_hand``) quantity of
         every variant there; the item is stocked at those locations only. Without it, every
@@ -1100,7 +1129,9 @@ class FakeShopify:
             stock = stock if stock is not None else dict.fromkeys(shop.locations, 0)
             made = []
             for sku in sku_list:
-                variant = _Variant(self._gid("ProductVariant"), sku, "Default Title", product.gid, "")
+                variant = _Variant(
+                    self._gid("ProductVariant"), sku, "Default Title", product.gid, "", _money(Decimal(price))
+                )
                 item = _Item(self._gid("InventoryItem"), sku, tracked, variant.gid)
                 variant.item = item.gid
                 product.variants.append(variant.gid)
@@ -1196,6 +1227,25 @@ class FakeShopify:
                 (shop.items[item].sku, shop.locations[location].name): getattr(level, name)
                 for (item, location), level in shop.levels.items()
             }
+
+    def price(self, domain: str, sku: str) -> Decimal:
+        """The price of the one variant with ``sku``, in the shop's currency.
+
+        Raises:
+            KeyError: no variant, or more than one, has this SKU.
+        """
+        with self._lock:
+            shop = self._shop(domain)
+            found = [v for v in shop.variants.values() if v.sku == sku]
+            if len(found) != 1:
+                raise KeyError(f"{shop.domain} has {len(found)} variants with SKU {sku!r}")
+            return Decimal(found[0].price)
+
+    def admin_set_price(self, domain: str, sku: str, price: str | Decimal) -> None:
+        """The merchant types a new price for ``sku`` in the admin."""
+        with self._lock:
+            shop = self._shop(domain)
+            shop.variants[shop.item_by_sku(sku).variant].price = _money(Decimal(price))
 
     def fail_next(
         self,
@@ -1512,6 +1562,7 @@ class FakeShopify:
                 "inventoryMoveQuantities": lambda info, **args: self._unmodelled_mutation(
                     version, doc, info, args
                 ),
+                "productVariantsBulkUpdate": lambda info, **args: self._bulk_update(shop, args),
             }
         view = _View(self, shop)
         return {
@@ -1523,6 +1574,7 @@ class FakeShopify:
             "inventoryItems": view.inventory_items,
             "orders": view.orders,
             "order": lambda info, **args: view.by_id(shop.orders, args["id"], view.order),
+            "shop": lambda info: view.shop_root(),
         }
 
     def _runtime_checks(
@@ -1666,6 +1718,62 @@ class FakeShopify:
                 return "COMPARE_QUANTITY_REQUIRED", ["compareQuantity"]
         return [item, location]
 
+    def _bulk_update(self, shop: _Shop, args: Json) -> Json:
+        """Set prices (productVariantsBulkUpdate): every row checked, then all applied or none.
+
+        Without ``allowPartialUpdates`` any error prevents all variants from updating (the
+        argument's schema description); the payload still carries the product and its variants
+        as they are (2023-04 release notes: data is returned along with errors).
+        """
+        for name in ("media", "allowPartialUpdates"):
+            if args.get(name):
+                raise _Unmodelled(f"FakeShopify does not model productVariantsBulkUpdate({name}:)")
+        product = shop.products.get(args["productId"])
+        rows: list[Json] = args["variants"]
+        errors: list[Json] = []
+        plan: list[tuple[_Variant, str]] = []
+        if product is None:
+            errors.append(_bulk_error("PRODUCT_DOES_NOT_EXIST", ["productId"]))
+        seen: set[str] = set()
+        for index, row in enumerate(rows):
+            unmodelled = sorted(set(row) - _BULK_VARIANT_FIELDS)
+            if unmodelled:
+                raise _Unmodelled(f"FakeShopify does not model ProductVariantsBulkInput.{unmodelled[0]}")
+            where = ["variants", str(index)]
+            if row.get("id") is None:
+                errors.append(_bulk_error("PRODUCT_VARIANT_ID_MISSING", [*where, "id"]))
+                continue
+            variant = shop.variants.get(row["id"])
+            if variant is None:
+                errors.append(_bulk_error("PRODUCT_VARIANT_DOES_NOT_EXIST", [*where, "id"]))
+                continue
+            if product is not None and variant.product != product.gid:
+                errors.append(_bulk_error("MUST_BE_FOR_THIS_PRODUCT", [*where, "id"]))
+                continue
+            if variant.gid in seen:
+                raise _Unmodelled("FakeShopify does not model a variant updated twice in one call")
+            seen.add(variant.gid)
+            if row.get("price") is None:
+                continue  # nothing to change on this row
+            amount = _parse_money(row["price"])
+            if amount < 0:
+                errors.append(_bulk_error("GREATER_THAN_OR_EQUAL_TO", [*where, "price"]))
+                continue
+            plan.append((variant, _money(amount)))
+        if not errors:
+            for variant, price in plan:
+                variant.price = price
+        view = _View(self, shop)
+        return {
+            "product": (lambda info: view.product(product)) if product else None,
+            "productVariants": (
+                [view.variant(shop.variants[gid]) for gid in product.variants if gid in seen]
+                if product
+                else None
+            ),
+            "userErrors": errors,
+        }
+
     # -- helpers --
 
     def _gid(self, kind: str) -> str:
@@ -1799,6 +1907,32 @@ def _user_error(version: _Version, code: str, path: list[str] | None) -> Json:
     return {"__typename": "InventorySetQuantitiesUserError", "code": code, "field": path, "message": message}
 
 
+def _bulk_error(code: str, path: list[str]) -> Json:
+    return {
+        "__typename": "ProductVariantsBulkUpdateUserError",
+        "code": code,
+        "field": path,
+        "message": _BULK_MESSAGES[code],
+    }
+
+
+def _money(amount: Decimal) -> str:
+    """Money as Shopify writes it back: ``"24.00"`` for ``24`` (recorded 2025-01 capture)."""
+    return f"{amount:.2f}"
+
+
+def _parse_money(value: Json) -> Decimal:
+    """A Money input: a decimal string with at most two places; anything else is not modelled."""
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        amount = Decimal("NaN")
+    exponent = amount.as_tuple().exponent
+    if not amount.is_finite() or not isinstance(exponent, int) or exponent < -2:
+        raise _Unmodelled(f"FakeShopify does not model the Money value {value!r}")
+    return amount
+
+
 def _valid_reference(uri: str) -> bool:
     """A URI with a scheme and content; a ``gid://`` one needs app, entity and id (schema text)."""
     match = re.fullmatch(r"([A-Za-z][A-Za-z0-9+.-]*):(.+)", uri)
@@ -1830,6 +1964,15 @@ class _View:
     def by_id(self, table: Mapping[str, _T], gid: str, build: Callable[[_T], Json]) -> Json:
         found = table.get(gid)
         return None if found is None else build(found)
+
+    def shop_root(self) -> Json:
+        return {
+            "__typename": "Shop",
+            "id": f"gid://shopify/Shop/{1 + list(self.fake._shops).index(self.shop.domain)}",
+            "name": self.shop.domain.split(".")[0],
+            "myshopifyDomain": self.shop.domain,
+            "currencyCode": self.shop.currency,
+        }
 
     def location_root(self, gid: str | None) -> Json:
         if gid is None:  # the shop's primary location
@@ -1949,6 +2092,7 @@ class _View:
             "displayName": f"{product.title} - {variant.title}",
             "inventoryQuantity": self._available(variant.item),
             "requiresComponents": product.bundle_parent,
+            "price": variant.price,
             "inventoryItem": lambda info: self.item(shop.items[variant.item]),
             "product": lambda info: self.product(product),
         }

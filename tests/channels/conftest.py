@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Protocol
 
@@ -45,6 +46,7 @@ class ChannelBackend(Protocol):
     def sell(self, sku: str, quantity: int) -> str: ...  # returns the platform's order id
     def cancel(self, order_id: str) -> None: ...
     def settle(self) -> None: ...  # let the platform finish processing what was pushed
+    def price(self, sku: str) -> Decimal | None: ...  # what the platform holds; None: no price/listing
 
 
 class SandboxBackend:
@@ -76,6 +78,10 @@ class SandboxBackend:
 
     def settle(self) -> None:
         self.now += self.lag
+
+    def price(self, sku: str) -> Decimal | None:
+        assert self.channel is not None
+        return self.channel.read_prices([Sku(sku)]).get(Sku(sku))
 
 
 @functools.cache
@@ -121,6 +127,12 @@ class ShopifyBackend:
     def settle(self) -> None:
         """Shopify applies a set at once: nothing to wait for."""
 
+    def price(self, sku: str) -> Decimal | None:
+        try:
+            return self.fake.price(self.shop, sku)
+        except KeyError:  # no variant (or several) with this SKU
+            return None
+
 
 class MetaBackend:
     """The real MetaChannel over FakeMeta in-process; push-only (Meta ended on-site checkout)."""
@@ -157,6 +169,11 @@ class MetaBackend:
     def settle(self) -> None:
         """Let Meta finish processing batches a push left open."""
         self.clock.sleep(self.fake.processing_delay_s)
+
+    def price(self, sku: str) -> Decimal | None:
+        """The ``price`` of the processed catalog item (the fake keeps ``"12.50 USD"``)."""
+        held = self.fake.price(self.catalog, sku)
+        return held[0] if held is not None else None
 
 
 class WooBackend:
@@ -199,6 +216,14 @@ class WooBackend:
     def settle(self) -> None:
         """WooCommerce applies a batch at once: nothing to wait for."""
 
+    def price(self, sku: str) -> Decimal | None:
+        """The stored ``regular_price`` (None for an unknown SKU or an empty price)."""
+        try:
+            text = self.fake.regular_price(sku)
+        except KeyError:
+            return None
+        return Decimal(text) if text else None
+
 
 class GoogleBackend:
     """GoogleMerchantChannel over FakeMerchant in-process, with a store so quantities are real."""
@@ -239,6 +264,12 @@ class GoogleBackend:
     def settle(self) -> None:
         """Move past Google's processing delay, so the processed view shows what was pushed."""
         self.clock.sleep(self.fake.processing_delay_s + 1)
+
+    def price(self, sku: str) -> Decimal | None:
+        """``productAttributes.price`` of the processed product, from micros."""
+        product = self.fake.processed_product(self.account, sku)
+        held = (product or {}).get("productAttributes", {}).get("price")
+        return Decimal(held["amountMicros"]) / 1_000_000 if held else None
 
 
 @functools.cache

@@ -1,13 +1,18 @@
-"""Sandbox-only behaviour: lag, buyers limited to what is visible, overwrite on arrival."""
+"""Sandbox-only behaviour: lag, buyers limited to what is visible, overwrite on arrival, prices."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
 
 from sheetsync.channels.sandbox import SandboxChannel
-from sheetsync.model import ChannelName, Sku, StockLevel
+from sheetsync.errors import PermanentError
+from sheetsync.model import ChannelName, PriceLevel, Sku, StockLevel
 
 A = Sku("A")
+B = Sku("B")
 
 
 def test_a_push_is_invisible_until_the_lag_has_passed_then_overwrites_the_count() -> None:
@@ -44,3 +49,40 @@ def test_a_lag_callable_sets_each_push_s_lag_and_pushes_still_land_in_order() ->
     assert channel.read_levels([A]) == {}
     now[0] += timedelta(seconds=480)
     assert channel.read_levels([A]) == {A: 3}
+
+
+def test_prices_are_held_per_sku_and_shown_at_once() -> None:
+    channel = SandboxChannel(ChannelName("fast"), lambda: datetime(2026, 11, 27, tzinfo=UTC), lag_s=600)
+    outcomes = channel.push_prices(
+        [PriceLevel(A, Decimal("12.50"), "USD"), PriceLevel(B, Decimal("3"), "EUR")]
+    )
+    assert [o.ok for o in outcomes] == [True, True]
+    assert channel.read_prices([A, B, Sku("C")]) == {A: Decimal("12.50"), B: Decimal("3")}
+    channel.push_prices([PriceLevel(A, Decimal("11.00"), "USD")])
+    assert channel.read_prices([A]) == {A: Decimal("11.00")}
+
+
+def test_prices_are_refused_like_quantities() -> None:
+    channel = SandboxChannel(
+        ChannelName("listed"),
+        lambda: datetime(2026, 11, 27, tzinfo=UTC),
+        skus=["A", "B"],
+        currency="USD",
+        max_batch=3,
+    )
+    outcomes = channel.push_prices(
+        [
+            PriceLevel(A, Decimal("1.00"), "USD"),
+            PriceLevel(Sku("NOPE"), Decimal("1.00"), "USD"),
+            PriceLevel(B, Decimal("1.00"), "EUR"),
+        ]
+    )
+    assert [(o.sku, o.ok, o.message) for o in outcomes] == [
+        ("A", True, ""),
+        ("NOPE", False, "no listing with SKU NOPE"),
+        ("B", False, "price in EUR; listed sells in USD"),
+    ]
+    assert not channel.push_prices([PriceLevel(B, Decimal("0"), "USD")])[0].ok
+    with pytest.raises(PermanentError, match="limit is 3"):
+        channel.push_prices([PriceLevel(A, Decimal("2.00"), "USD")] * 4)
+    assert channel.read_prices([A, B]) == {A: Decimal("1.00")}

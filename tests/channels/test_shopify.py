@@ -11,6 +11,7 @@ import logging
 import math
 import re
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from sheetsync.channels.shopify import (
     webhook_skus,
 )
 from sheetsync.errors import PermanentError, TransientError
-from sheetsync.model import ChannelName, Movement, OrderLine, Sku, StockLevel
+from sheetsync.model import ChannelName, Movement, OrderLine, PriceLevel, Sku, StockLevel
 from sheetsync.testing.clock import ManualClock
 from sheetsync.testing.shopify import FakeShopify, ShopifyCall
 from sheetsync.testing.wire import serve
@@ -302,6 +303,149 @@ def test_a_throttled_call_is_waited_out_and_retried(clock: ManualClock, status: 
     assert len(clock.slept) == 1
     assert 0 < clock.slept[0] <= 10 / 2.0 + 0.1  # (requested - available) / restore rate
     assert level(fake, "A") == 9
+
+
+# --- prices ----------------------------------------------------------------------------------------
+
+
+def usd(sku: str, amount: str, currency: str = "USD") -> PriceLevel:
+    return PriceLevel(Sku(sku), Decimal(amount), currency)
+
+
+def test_prices_go_one_call_per_product_and_land_on_the_variants(
+    fake: FakeShopify, clock: ManualClock
+) -> None:
+    shirt = fake.add_product(SHOP, ["TEE-S", "TEE-M", "TEE-L"], price="10.00")
+    fake.add_product(SHOP, "MUG", price="4.00")
+    sent: list[dict[str, Any]] = []
+    fake.before_request = lambda call: sent.extend(
+        [dict(call.variables)] if call.operation_name == "SheetsyncPrices" else []
+    )
+    channel = connect(fake, clock)
+    outcomes = channel.push_prices(
+        [usd("TEE-S", "12.5"), usd("MUG", "5.25"), usd("TEE-L", "14"), usd("TEE-M", "13.00")]
+    )
+    assert [(o.sku, o.ok) for o in outcomes] == [
+        ("TEE-S", True),
+        ("MUG", True),
+        ("TEE-L", True),
+        ("TEE-M", True),
+    ]
+    prices = {sku: fake.price(SHOP, sku) for sku in ("TEE-S", "TEE-M", "TEE-L", "MUG")}
+    assert prices == {
+        "TEE-S": Decimal("12.50"),
+        "TEE-M": Decimal("13.00"),
+        "TEE-L": Decimal("14.00"),
+        "MUG": Decimal("5.25"),
+    }
+    # The real wire format: the product's id, and each variant's id with the price as Money text.
+    assert sent[0] == {
+        "productId": shirt[0].product_id,
+        "variants": [
+            {"id": shirt[0].variant_id, "price": "12.50"},
+            {"id": shirt[2].variant_id, "price": "14.00"},
+            {"id": shirt[1].variant_id, "price": "13.00"},
+        ],
+    }
+    assert [e.operation_name for e in fake.request_log] == [
+        "SheetsyncShop",
+        "SheetsyncVariants",
+        "SheetsyncPrices",
+        "SheetsyncPrices",
+    ]
+    assert set(channel.known_variants) == {"TEE-S", "TEE-M", "TEE-L", "MUG"}
+
+    fake.request_log.clear()
+    channel.push_prices([usd("MUG", "6.00")])
+    assert [e.operation_name for e in fake.request_log] == ["SheetsyncPrices"]  # currency and ids cached
+    assert fake.price(SHOP, "MUG") == Decimal("6.00")
+
+
+def test_a_price_in_another_currency_is_refused_naming_both(clock: ManualClock) -> None:
+    fake = FakeShopify({"2026-10": shopify_schema()}, now=clock)
+    fake.create_shop(SHOP, TOKEN, locations=["Warehouse"], currency="EUR")
+    fake.add_product(SHOP, "A", price="3.00")
+    fake.add_product(SHOP, "B", price="3.00")
+    outcomes = connect(fake, clock).push_prices([usd("A", "9.00"), usd("B", "8.00", "eur")])
+    assert [(o.sku, o.ok) for o in outcomes] == [("A", False), ("B", True)]
+    assert outcomes[0].message == f"price in USD but Shopify shop {SHOP} sells in EUR; not pushed"
+    assert (fake.price(SHOP, "A"), fake.price(SHOP, "B")) == (Decimal("3.00"), Decimal("8.00"))
+
+
+def test_unknown_and_duplicated_skus_are_refused_and_a_bundle_takes_its_price(
+    fake: FakeShopify, clock: ManualClock
+) -> None:
+    fake.add_product(SHOP, "TWIN")
+    fake.add_product(SHOP, ["TWIN", "SOLO"])
+    fake.add_product(SHOP, "KIT", bundle_parent=True)
+    outcomes = connect(fake, clock).push_prices(
+        [usd("TWIN", "1.00"), usd("NOPE", "1.00"), usd("SOLO", "2.00"), usd("KIT", "30.00")]
+    )
+    assert [(o.sku, o.ok) for o in outcomes] == [
+        ("TWIN", False),
+        ("NOPE", False),
+        ("SOLO", True),
+        ("KIT", True),
+    ]
+    assert outcomes[0].message == "SKU TWIN is on 2 variants in Shopify; make it unique to sync it"
+    assert outcomes[1].message == "SKU NOPE not found in Shopify"
+    assert (fake.price(SHOP, "SOLO"), fake.price(SHOP, "KIT")) == (Decimal("2.00"), Decimal("30.00"))
+
+
+def test_a_variant_shopify_refuses_fails_alone_and_its_siblings_apply(
+    fake: FakeShopify, clock: ManualClock
+) -> None:
+    fake.add_product(SHOP, ["S", "M", "L"], price="10.00")
+    channel = connect(fake, clock)
+    # The planner never sends a negative price; Shopify's refusal must still map to its SKU.
+    outcomes = channel.push_prices([usd("S", "11.00"), usd("M", "-1.00"), usd("L", "12.00")])
+    assert [(o.sku, o.ok) for o in outcomes] == [("S", True), ("M", False), ("L", True)]
+    assert outcomes[1].message == (
+        "Shopify refused the price of SKU M: GREATER_THAN_OR_EQUAL_TO: "
+        "Price must be greater than or equal to 0"
+    )
+    assert [fake.price(SHOP, sku) for sku in ("S", "M", "L")] == [
+        Decimal("11.00"),
+        Decimal("10.00"),
+        Decimal("12.00"),
+    ]
+    assert calls(fake, "SheetsyncPrices") == 2  # refused whole, then sent without M
+
+
+def test_a_stale_variant_id_is_refused_then_looked_up_again(fake: FakeShopify, clock: ManualClock) -> None:
+    (mug,) = fake.add_product(SHOP, "MUG", price="4.00")
+    (other,) = fake.add_product(SHOP, "CUP")
+    # Ids a restarted worker handed back: MUG's variant since deleted and re-created elsewhere.
+    channel = connect(fake, clock, known_variants={"MUG": (other.product_id, mug.variant_id)})
+    outcome = channel.push_prices([usd("MUG", "5.00")])[0]
+    assert (outcome.ok, outcome.message) == (False, "SKU MUG not found in Shopify (its variant is gone)")
+    assert "MUG" not in channel.known_variants
+    assert fake.price(SHOP, "MUG") == Decimal("4.00")
+    assert channel.push_prices([usd("MUG", "5.00")])[0].ok
+    assert channel.known_variants["MUG"] == (mug.product_id, mug.variant_id)
+    assert fake.price(SHOP, "MUG") == Decimal("5.00")
+
+
+def test_price_pushes_are_retried_limited_and_fail_whole(fake: FakeShopify, clock: ManualClock) -> None:
+    fake.add_product(SHOP, "A", price="1.00")
+    channel = connect(fake, clock)
+    fake.fail_next("productVariantsBulkUpdate", 503)
+    assert channel.push_prices([usd("A", "2.00")])[0].ok
+    assert calls(fake, "SheetsyncPrices") == 2
+    assert fake.price(SHOP, "A") == Decimal("2.00")
+    fake.fail_next("productVariantsBulkUpdate", exception=httpx.ConnectTimeout("down"), times=4)
+    with pytest.raises(TransientError, match=SHOP):
+        channel.push_prices([usd("A", "3.00")])
+    with pytest.raises(PermanentError, match="limit is 250"):
+        channel.push_prices([usd("A", "3.00")] * 251)
+    assert fake.price(SHOP, "A") == Decimal("2.00")
+
+
+def test_a_sku_twice_in_one_push_sends_its_variant_once(fake: FakeShopify, clock: ManualClock) -> None:
+    fake.add_product(SHOP, "A", price="1.00")
+    outcomes = connect(fake, clock).push_prices([usd("A", "2.00"), usd("A", "3.00")])
+    assert [(o.sku, o.ok) for o in outcomes] == [("A", True), ("A", True)]
+    assert fake.price(SHOP, "A") == Decimal("3.00")  # the later row wins, as in the sheet's order
 
 
 # --- orders ----------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import datetime as dt
 import hmac
 import json
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -440,15 +441,209 @@ def test_a_query_over_1000_points_is_refused(client: httpx.Client) -> None:
 
 def test_unmodelled_behaviour_answers_501(client: httpx.Client, stock: list[Variant]) -> None:
     response = client.post(
-        "/admin/api/2026-10/graphql.json", json={"query": "{ productVariants(first: 1) { nodes { price } } }"}
+        "/admin/api/2026-10/graphql.json",
+        json={"query": "{ productVariants(first: 1) { nodes { barcode } } }"},
     )
     assert response.status_code == 501
-    assert response.json()["errors"][0]["message"] == "FakeShopify does not model ProductVariant.price"
+    assert response.json()["errors"][0]["message"] == "FakeShopify does not model ProductVariant.barcode"
     response = client.post(
         "/admin/api/2026-10/graphql.json",
         json={"query": '{ orders(first: 1, query: "status:open") { nodes { id } } }'},
     )
     assert response.status_code == 501
+
+
+# --- prices: productVariantsBulkUpdate and the shop's currency ---------------------------------------
+
+PRICES = """
+mutation SheetsyncPrices($productId: ID!, $variants: [ProductVariantsBulkInput!]!) {
+  productVariantsBulkUpdate(productId: $productId, variants: $variants) {
+    productVariants { id price }
+    userErrors { field message code }
+  }
+}
+"""
+# The selection of a live 2025-01 capture (airhorns/shopify-draft-proxy, fixtures/conformance/
+# very-big-test-store.myshopify.com/2025-01/products/product-variants-bulk-update-parity.json),
+# cut to the fields this fake models.
+RECORDED_PRICES = """
+mutation productVariantsBulkUpdate($productId: ID!, $variants: [ProductVariantsBulkInput!]!) {
+  productVariantsBulkUpdate(productId: $productId, variants: $variants) {
+    product { id totalInventory tracksInventory }
+    productVariants { id title sku price inventoryQuantity inventoryItem { id tracked requiresShipping } }
+    userErrors { field message code }
+  }
+}
+"""
+SHOP_CURRENCY = "query SheetsyncShop { shop { currencyCode } }"
+
+
+def prices(product: str, *rows: tuple[str, str]) -> dict[str, Any]:
+    return {"productId": product, "variants": [{"id": v, "price": p} for v, p in rows]}
+
+
+def test_a_price_update_holds_and_answers_the_recorded_shape(
+    fake: FakeShopify, client: httpx.Client, stock: list[Variant]
+) -> None:
+    tee_s, tee_m = stock[0], stock[1]
+    body = call(
+        client, RECORDED_PRICES, prices(tee_s.product_id, (tee_s.variant_id, "24"), (tee_m.variant_id, "9.5"))
+    )
+    payload = body["data"]["productVariantsBulkUpdate"]
+    assert payload["userErrors"] == []
+    assert payload["product"] == {"id": tee_s.product_id, "totalInventory": 56, "tracksInventory": True}
+    # As recorded: Money comes back with two decimals, each variant in full.
+    assert payload["productVariants"] == [
+        {
+            "id": tee_s.variant_id,
+            "title": "Default Title",
+            "sku": "TEE-S",
+            "price": "24.00",
+            "inventoryQuantity": 14,
+            "inventoryItem": {"id": tee_s.inventory_item_id, "tracked": True, "requiresShipping": True},
+        },
+        {
+            "id": tee_m.variant_id,
+            "title": "Default Title",
+            "sku": "TEE-M",
+            "price": "9.50",
+            "inventoryQuantity": 14,
+            "inventoryItem": {"id": tee_m.inventory_item_id, "tracked": True, "requiresShipping": True},
+        },
+    ]
+    assert (fake.price(SHOP, "TEE-S"), fake.price(SHOP, "TEE-M"), fake.price(SHOP, "TEE-L")) == (
+        Decimal("24.00"),
+        Decimal("9.50"),
+        Decimal("0.00"),  # untouched: a new variant's price
+    )
+    read = call(client, "query V($id: ID!) { productVariant(id: $id) { price } }", {"id": tee_s.variant_id})
+    assert read["data"]["productVariant"] == {"price": "24.00"}
+
+
+def test_a_price_update_is_charged_to_the_bucket_like_other_mutations(
+    fake: FakeShopify, client: httpx.Client, stock: list[Variant]
+) -> None:
+    body = call(client, PRICES, prices(stock[0].product_id, (stock[0].variant_id, "1.00")))
+    cost = body["extensions"]["cost"]
+    # 10 for the mutation and its payload; the variants carry only scalars.
+    assert (cost["requestedQueryCost"], cost["actualQueryCost"]) == (10, 10)
+    assert cost["throttleStatus"]["currentlyAvailable"] == 2000 - 10
+    assert (fake.request_log[-1].requested_cost, fake.request_log[-1].actual_cost) == (10, 10)
+
+
+@pytest.mark.parametrize(
+    ("case", "code", "field", "message"),
+    [
+        (
+            "unknown variant",
+            "PRODUCT_VARIANT_DOES_NOT_EXIST",
+            ["variants", "1", "id"],
+            "Product variant does not exist",
+        ),
+        (
+            "other product",
+            "MUST_BE_FOR_THIS_PRODUCT",
+            ["variants", "1", "id"],
+            "Input must be for this product",
+        ),
+        (
+            "negative",
+            "GREATER_THAN_OR_EQUAL_TO",
+            ["variants", "1", "price"],
+            "Price must be greater than or equal to 0",
+        ),
+        (
+            "no id",
+            "PRODUCT_VARIANT_ID_MISSING",
+            ["variants", "1", "id"],
+            "Product variant is missing ID attribute",
+        ),
+    ],
+)
+def test_a_refused_variant_applies_nothing_of_the_call(
+    fake: FakeShopify,
+    client: httpx.Client,
+    stock: list[Variant],
+    case: str,
+    code: str,
+    field: list[str],
+    message: str,
+) -> None:
+    tee_s, tee_m, mug = stock[0], stock[1], stock[4]
+    second = {
+        "unknown variant": {"id": "gid://shopify/ProductVariant/424242", "price": "1.00"},
+        "other product": {"id": mug.variant_id, "price": "1.00"},
+        "negative": {"id": tee_m.variant_id, "price": "-0.01"},
+        "no id": {"price": "1.00"},
+    }[case]
+    variables = {
+        "productId": tee_s.product_id,
+        "variants": [{"id": tee_s.variant_id, "price": "5.00"}, second],
+    }
+    payload = call(client, PRICES, variables)["data"]["productVariantsBulkUpdate"]
+    assert payload["userErrors"] == [{"field": field, "message": message, "code": code}]
+    assert [fake.price(SHOP, sku) for sku in ("TEE-S", "TEE-M", "MUG")] == [Decimal("0.00")] * 3
+
+
+def test_an_unknown_product_is_refused(fake: FakeShopify, client: httpx.Client, stock: list[Variant]) -> None:
+    body = call(client, PRICES, prices("gid://shopify/Product/424242", (stock[0].variant_id, "1.00")))
+    assert body["data"]["productVariantsBulkUpdate"] == {
+        "productVariants": None,
+        "userErrors": [
+            {"field": ["productId"], "message": "Product does not exist", "code": "PRODUCT_DOES_NOT_EXIST"}
+        ],
+    }
+    assert fake.price(SHOP, "TEE-S") == Decimal("0.00")
+
+
+def test_more_than_250_variants_are_refused(
+    fake: FakeShopify, client: httpx.Client, stock: list[Variant]
+) -> None:
+    rows = [(stock[0].variant_id, "1.00")] * 251
+    body = call(client, PRICES, prices(stock[0].product_id, *rows))
+    assert body == {
+        "errors": [
+            {
+                "message": "The input array size of 251 is greater than the maximum allowed of 250.",
+                "locations": [{"line": 3, "column": 3}],
+                "extensions": {"code": "MAX_INPUT_SIZE_EXCEEDED"},
+                "path": ["productVariantsBulkUpdate", "variants"],
+            }
+        ]
+    }
+    assert fake.price(SHOP, "TEE-S") == Decimal("0.00")
+
+
+def test_the_shop_currency_is_usd_unless_the_shop_says_otherwise(clock: ManualClock) -> None:
+    fake = FakeShopify(SCHEMAS, now=clock)
+    fake.create_shop(SHOP, TOKEN)
+    fake.create_shop("euro-shop", "shpat_euro", currency="EUR")
+    for domain, token, currency in ((SHOP, TOKEN, "USD"), ("euro-shop.myshopify.com", "shpat_euro", "EUR")):
+        with httpx.Client(
+            transport=httpx.MockTransport(fake),
+            base_url=f"https://{domain}",
+            headers={"X-Shopify-Access-Token": token},
+        ) as client:
+            assert call(client, SHOP_CURRENCY)["data"] == {"shop": {"currencyCode": currency}}
+
+
+def test_unmodelled_price_inputs_answer_501(client: httpx.Client, stock: list[Variant]) -> None:
+    url = "/admin/api/2026-10/graphql.json"
+    tee = stock[0]
+    partial = """
+mutation P($productId: ID!, $variants: [ProductVariantsBulkInput!]!) {
+  productVariantsBulkUpdate(productId: $productId, variants: $variants, allowPartialUpdates: true) {
+    userErrors { field message code }
+  }
+}
+"""
+    variables = {"productId": tee.product_id, "variants": [{"id": tee.variant_id, "compareAtPrice": "9.00"}]}
+    for query, values in (
+        (partial, prices(tee.product_id, (tee.variant_id, "1.00"))),
+        (PRICES, variables),
+        (PRICES, prices(tee.product_id, (tee.variant_id, "1.005"))),
+    ):
+        assert client.post(url, json={"query": query, "variables": values}).status_code == 501
 
 
 # --- transport --------------------------------------------------------------------------------------
