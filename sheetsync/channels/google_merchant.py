@@ -20,6 +20,11 @@ The Content API is being shut down (api-facts 3.1); this adapter speaks only the
 - **Quota.** ``accounts.quotas.list`` is read once; calls are paced under each method group's
   ``quotaMinuteLimit`` on the injected clock. A 429 ``quota/request_rate_too_high`` waits out the
   minute through :mod:`sheetsync.retry`.
+- **Prices.** :meth:`GoogleMerchantChannel.push_prices` patches ``productAttributes.price``
+  (``{amountMicros, currencyCode}``) with that one ``updateMask`` path, one call per price and no
+  read first: the worker sends only changed prices, so each call is an update Google's "a few
+  times a day" policy has to carry anyway. A 404 is an unknown SKU (its row alone); a 400 is
+  Google refusing that price. The price goes through the same pacing and retries as the rest.
 - **read_levels.** With a store: the store's local quantity. Without one Google holds no count at
   all, and it takes no orders for us, so there are no unseen sales a hold could wait for: nothing
   is reported (see :meth:`GoogleMerchantChannel.read_levels`).
@@ -46,7 +51,7 @@ from google.oauth2 import service_account
 
 from sheetsync import retry
 from sheetsync.errors import PermanentError, TransientError
-from sheetsync.model import ChannelLimits, ChannelName, PushOutcome, Sku, StockLevel
+from sheetsync.model import ChannelLimits, ChannelName, PriceLevel, PushOutcome, Sku, StockLevel
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +63,10 @@ IN_STOCK = "IN_STOCK"
 OUT_OF_STOCK = "OUT_OF_STOCK"
 #: The one updateMask path a flip sends (discovery: top-level attributes under productAttributes).
 AVAILABILITY_MASK = "productAttributes.availability"
+#: The updateMask path of a price push; the body carries ``productAttributes.price`` (discovery).
+PRICE_MASK = "productAttributes.price"
+#: Micros per currency unit (discovery: Price.amountMicros).
+MICROS = 1_000_000
 #: Levels per push: each SKU is its own call, so this only bounds one push's length.
 MAX_BATCH = 250
 #: Products per products.list page (the documented maximum).
@@ -233,6 +242,23 @@ class GoogleMerchantChannel:
         )
         return outcomes
 
+    def push_prices(self, prices: Sequence[PriceLevel]) -> Sequence[PushOutcome]:
+        """Patch each SKU's ``productAttributes.price``; one outcome per price.
+
+        Raises:
+            PermanentError: more than ``limits.max_batch`` prices, or Google refusing the key or
+                the account.
+            TransientError: Google unreachable, failing or over quota after every retry.
+        """
+        if len(prices) > self.limits.max_batch:
+            raise PermanentError(
+                f"{self.name}: {len(prices)} items in one push; the limit is {self.limits.max_batch}"
+            )
+        outcomes = [self._patch_price(price) for price in prices]
+        if outcomes:
+            logger.info("%s: %d of %d prices set", self.name, sum(o.ok for o in outcomes), len(outcomes))
+        return outcomes
+
     def read_levels(self, skus: Collection[Sku]) -> Mapping[Sku, int]:
         """With a store: its local quantity (SKUs without a product or an entry there are absent).
 
@@ -314,6 +340,28 @@ class GoogleMerchantChannel:
             return f"Google Merchant Center refused SKU {sku}: {_message(answer)}"
         self._sent[sku] = (availability, self._clock())
         return ""
+
+    def _patch_price(self, price: PriceLevel) -> PushOutcome:
+        sku = price.sku
+        segment = product_segment(self._language, self._label, sku)
+        path = f"/products/v1/accounts/{self.account}/productInputs/{segment}"
+        params = {"updateMask": PRICE_MASK, "dataSource": self._data_source}
+        # int64 travels as a decimal string; the amount has at most two decimals (PriceLevel).
+        micros = str(int(price.amount * MICROS))
+        body = {"productAttributes": {"price": {"amountMicros": micros, "currencyCode": price.currency}}}
+        status, answer = self._call("PATCH", path, "productInputs.patch", params=params, body=body)
+        if status == 404:
+            return PushOutcome(
+                sku, False, f"SKU {sku} not found in Google Merchant Center data source {self._data_source}"
+            )
+        if status != 200:
+            return PushOutcome(
+                sku,
+                False,
+                f"Google Merchant Center refused price {price.text} {price.currency} for SKU {sku}: "
+                f"{_message(answer)}",
+            )
+        return PushOutcome(sku, True, f"price {price.text} {price.currency}")
 
     def _set_local(self, sku: Sku, quantity: int, availability: str) -> str:
         attributes = self._local.get(sku)

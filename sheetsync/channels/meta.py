@@ -17,6 +17,12 @@ request logs):
   :meth:`MetaChannel.read_levels` keeps reporting it until Meta applies the batch). Handles still
   open are polled again at the start of the next push; an error that arrives then is logged and
   reported as a refusal the next time that SKU is pushed (:attr:`MetaChannel.late_errors`).
+- **Prices.** :meth:`MetaChannel.push_prices` sends the same ``items_batch`` with ``UPDATE``
+  records ``{"id": <SKU>, "price": "12.50 EUR"}``: the feed format Meta's batch fields take (a
+  number with ``.`` as the decimal point, a space, the ISO 4217 code; the SDK's integer-cents
+  ``price`` belongs to the single-item endpoint, not to batches). Each price batch counts against
+  the same Catalog Batch limit, and is settled and reported exactly as a quantity batch; a late
+  failure is kept in :attr:`MetaChannel.late_price_errors` for the next price push of that SKU.
 - **Read back.** ``GET products`` with ``filter={"retailer_id":{"is_any":[…]}}`` and
   ``fields=retailer_id,quantity_to_sell_on_facebook``, :data:`READ_BATCH` SKUs per request.
 - **Limits.** ``items_batch`` is under the Catalog Batch business-use-case limit (200 calls an
@@ -44,7 +50,7 @@ import httpx
 
 from sheetsync import retry
 from sheetsync.errors import PermanentError, TransientError
-from sheetsync.model import ChannelLimits, ChannelName, PushOutcome, Sku, StockLevel
+from sheetsync.model import ChannelLimits, ChannelName, PriceLevel, PushOutcome, Sku, StockLevel
 
 logger = logging.getLogger(__name__)
 
@@ -91,12 +97,18 @@ class _Open:
 
     handle: str
     accepted_at: float
-    quantities: dict[Sku, int] = field(default_factory=dict)
+    kind: str  #: "quantity" or "price": which late-error map its failures go to
+    values: dict[Sku, str] = field(default_factory=dict)  #: what was sent, as text for messages
 
 
 def availability(quantity: int) -> str:
     """The availability that agrees with ``quantity``: buyers are never shown stock we lack."""
     return IN_STOCK if quantity > 0 else OUT_OF_STOCK
+
+
+def price_text(price: PriceLevel) -> str:
+    """The batch ``price`` field: amount, a space, the ISO 4217 code (``"12.50 EUR"``)."""
+    return f"{price.text} {price.currency}"
 
 
 def regain_seconds(header: str | None) -> float | None:
@@ -170,6 +182,8 @@ class MetaChannel:
         self._blocked_until: float | None = None
         #: SKU → Meta's message for a record that failed after its push had returned.
         self.late_errors: dict[Sku, str] = {}
+        #: The same for prices, reported on the next price push of the SKU.
+        self.late_price_errors: dict[Sku, str] = {}
         #: Status requests made so far (the benchmark reports them beside the batch calls).
         self.status_polls = 0
 
@@ -189,59 +203,26 @@ class MetaChannel:
             TransientError: Meta unreachable or failing after every retry, or throttled (then
                 with ``retry_after``, and no batch call is made until it has passed).
         """
-        if len(levels) > self.limits.max_batch:
-            raise PermanentError(
-                f"{self.name}: {len(levels)} items in one push; the limit is {self.limits.max_batch}"
-            )
-        if not levels:
-            return []
-        self._check_open()
-        if self._blocked_until is not None and self._clock() < self._blocked_until:
-            wait = self._blocked_until - self._clock()
-            raise TransientError(
-                f"Meta catalog {self.catalog_id}: batch calls throttled for another {wait:.0f} s", wait
-            )
-        records = [
-            {
-                "method": "UPDATE",
-                "data": {
-                    "id": level.sku,
+        items = [
+            (
+                level.sku,
+                {
                     "quantity_to_sell_on_facebook": level.quantity,
                     "availability": availability(level.quantity),
                 },
-            }
+                str(level.quantity),
+            )
             for level in levels
         ]
-        form = {
-            "item_type": "PRODUCT_ITEM",
-            "allow_upsert": "false",
-            "requests": json.dumps(records, separators=(",", ":")),
-        }
-        answer = self._request("POST", "items_batch", data=form)
-        refused: dict[Sku, str] = {}
-        for status in answer.get("validation_status") or ():
-            messages = "; ".join(str(e.get("message")) for e in status.get("errors") or ())
-            if messages:
-                refused[Sku(str(status.get("retailer_id")))] = messages
-        handles = answer.get("handles") or []
-        accepted = {lv.sku: lv.quantity for lv in levels if lv.sku not in refused}
-        failed: dict[Sku, str] = {}
-        done = True
-        if handles and accepted:
-            done, failed = self._settle(str(handles[0]), accepted)
-        elif accepted:
-            # An empty ``handles`` means Meta ingested nothing of this call (api-facts 2.1).
-            failed = dict.fromkeys(accepted, "Meta ingested nothing of this batch (no handle returned)")
-        outcomes = [self._outcome(level, refused, failed, done) for level in levels]
-        logger.info(
-            "%s: %d of %d quantities sent to Meta catalog %s (%s)",
-            self.name,
-            sum(o.ok for o in outcomes),
-            len(outcomes),
-            self.catalog_id,
-            "processed" if done else "processing",
-        )
-        return outcomes
+        return self._send(items, "quantity")
+
+    def push_prices(self, prices: Sequence[PriceLevel]) -> Sequence[PushOutcome]:
+        """Set ``price`` (``"12.50 EUR"``) for each SKU; one outcome per price.
+
+        Raises the same errors as :meth:`push`; a price batch counts against the same limit.
+        """
+        items = [(price.sku, {"price": price_text(price)}, price_text(price)) for price in prices]
+        return self._send(items, "price")
 
     def read_levels(self, skus: Collection[Sku]) -> Mapping[Sku, int]:
         """``quantity_to_sell_on_facebook`` as Meta has processed it; SKUs without one are left out."""
@@ -270,7 +251,58 @@ class MetaChannel:
 
     # -- batches and their status --
 
-    def _settle(self, handle: str, accepted: dict[Sku, int]) -> tuple[bool, dict[Sku, str]]:
+    def _send(self, items: Sequence[tuple[Sku, Mapping[str, Any], str]], kind: str) -> list[PushOutcome]:
+        """One items_batch of UPDATE records, settled; one outcome per item, in order.
+
+        Each item is (SKU, the record's fields besides ``id``, the value as text for messages).
+        """
+        if len(items) > self.limits.max_batch:
+            raise PermanentError(
+                f"{self.name}: {len(items)} items in one push; the limit is {self.limits.max_batch}"
+            )
+        if not items:
+            return []
+        self._check_open()
+        if self._blocked_until is not None and self._clock() < self._blocked_until:
+            wait = self._blocked_until - self._clock()
+            raise TransientError(
+                f"Meta catalog {self.catalog_id}: batch calls throttled for another {wait:.0f} s", wait
+            )
+        records = [{"method": "UPDATE", "data": {"id": sku, **fields}} for sku, fields, _ in items]
+        form = {
+            "item_type": "PRODUCT_ITEM",
+            "allow_upsert": "false",
+            "requests": json.dumps(records, separators=(",", ":")),
+        }
+        answer = self._request("POST", "items_batch", data=form)
+        refused: dict[Sku, str] = {}
+        for status in answer.get("validation_status") or ():
+            messages = "; ".join(str(e.get("message")) for e in status.get("errors") or ())
+            if messages:
+                refused[Sku(str(status.get("retailer_id")))] = messages
+        handles = answer.get("handles") or []
+        accepted = {sku: shown for sku, _, shown in items if sku not in refused}
+        failed: dict[Sku, str] = {}
+        done = True
+        if handles and accepted:
+            done, failed = self._settle(str(handles[0]), accepted, kind)
+        elif accepted:
+            # An empty ``handles`` means Meta ingested nothing of this call (api-facts 2.1).
+            failed = dict.fromkeys(accepted, "Meta ingested nothing of this batch (no handle returned)")
+        late = self.late_price_errors if kind == "price" else self.late_errors
+        outcomes = [self._outcome(sku, shown, kind, refused, failed, late, done) for sku, _, shown in items]
+        logger.info(
+            "%s: %d of %d %s values sent to Meta catalog %s (%s)",
+            self.name,
+            sum(o.ok for o in outcomes),
+            len(outcomes),
+            kind,
+            self.catalog_id,
+            "processed" if done else "processing",
+        )
+        return outcomes
+
+    def _settle(self, handle: str, accepted: dict[Sku, str], kind: str) -> tuple[bool, dict[Sku, str]]:
         """Poll ``handle`` for up to ``settle_s``; (finished?, SKU → Meta's message for each failure)."""
         waited = 0.0
         delay = _POLL_FIRST_S
@@ -288,7 +320,7 @@ class MetaChannel:
             handle,
             waited,
         )
-        self._open.append(_Open(handle, self._clock(), dict(accepted)))
+        self._open.append(_Open(handle, self._clock(), kind, dict(accepted)))
         return False, {}
 
     def _status(self, handle: str) -> Json | None:
@@ -304,7 +336,7 @@ class MetaChannel:
         entries = answer.get("data") or []
         return entries[0] if entries and isinstance(entries[0], dict) else None
 
-    def _failures(self, status: Json, accepted: Mapping[Sku, int]) -> dict[Sku, str]:
+    def _failures(self, status: Json, accepted: Mapping[Sku, str]) -> dict[Sku, str]:
         """SKU → message for every record of a finished batch that Meta did not apply."""
         messages: dict[Sku, str] = {}
         # ``errors`` is a sample; ``ids_of_invalid_requests`` lists every failed retailer id.
@@ -329,17 +361,19 @@ class MetaChannel:
         """Poll the batches earlier pushes left open; keep their late failures for the next push."""
         still: list[_Open] = []
         for batch in self._open:
+            late = self.late_price_errors if batch.kind == "price" else self.late_errors
             status = self._status(batch.handle)
             if status is not None and status.get("status") in _DONE:
-                for sku, message in self._failures(status, batch.quantities).items():
+                for sku, message in self._failures(status, batch.values).items():
                     logger.warning(
-                        "%s: Meta refused SKU %s after its push returned (quantity %d): %s",
+                        "%s: Meta refused SKU %s after its push returned (%s %s): %s",
                         self.name,
                         sku,
-                        batch.quantities[sku],
+                        batch.kind,
+                        batch.values[sku],
                         message,
                     )
-                    self.late_errors[sku] = message
+                    late[sku] = message
             elif self._clock() - batch.accepted_at > HANDLE_EXPIRY_S:
                 logger.warning(
                     "%s: Meta batch %s still not processed after %.0f s; giving up on it",
@@ -347,29 +381,34 @@ class MetaChannel:
                     batch.handle,
                     self._clock() - batch.accepted_at,
                 )
-                for sku in batch.quantities:
-                    self.late_errors[sku] = (
-                        f"Meta never confirmed SKU {sku} (batch {batch.handle} still open)"
-                    )
+                for sku in batch.values:
+                    late[sku] = f"Meta never confirmed SKU {sku} (batch {batch.handle} still open)"
             else:
                 still.append(batch)
         self._open = still
 
+    @staticmethod
     def _outcome(
-        self, level: StockLevel, refused: Mapping[Sku, str], failed: Mapping[Sku, str], done: bool
+        sku: Sku,
+        shown: str,
+        kind: str,
+        refused: Mapping[Sku, str],
+        failed: Mapping[Sku, str],
+        late_errors: dict[Sku, str],
+        done: bool,
     ) -> PushOutcome:
-        sku = level.sku
         if sku in refused or sku in failed:
-            self.late_errors.pop(sku, None)  # this push's own refusal is the fresher word
+            late_errors.pop(sku, None)  # this push's own refusal is the fresher word
             if sku in refused:
                 return PushOutcome(sku, False, f"Meta refused SKU {sku}: {refused[sku]}")
             return PushOutcome(sku, False, failed[sku])
-        late = self.late_errors.pop(sku, None)
+        late = late_errors.pop(sku, None)
         if late is not None:
             return PushOutcome(sku, False, f"an earlier push failed after it returned: {late}")
         if not done:
+            what = "" if kind == "quantity" else f"{kind} "
             return PushOutcome(
-                sku, True, f"LAG: Meta accepted {level.quantity} for SKU {sku} but has not applied it yet"
+                sku, True, f"LAG: Meta accepted {what}{shown} for SKU {sku} but has not applied it yet"
             )
         return PushOutcome(sku, True)
 

@@ -17,6 +17,12 @@ HTTP Basic (api-facts 6). What the adapter guarantees:
   batch limit), so it costs ``1 + number of distinct parents`` calls at most, and exactly one when
   every SKU is a simple product. A refused object comes back in place with HTTP 200 and fails
   only its row.
+- **Prices.** :meth:`WooCommerceChannel.push_prices` sets ``regular_price`` (a string, ``"12.50"``)
+  through the same batches. WooCommerce refuses nothing there: it stores what ``wc_format_decimal``
+  makes of the text and clears the price of variable and grouped products, so each answer's
+  ``regular_price`` is compared with what was sent and a difference is a refusal. The currency
+  is a store setting, read once (``GET settings/general/woocommerce_currency``) and cached; a
+  price in another currency is refused in its row, naming both.
 - **No compare-and-set.** WooCommerce has no conditional write: a stock update overwrites
   whatever the shop shows. ``StockLevel.expected`` is therefore not enforced; a sale that lands
   between our read and our write is still counted, because it reaches the ledger through
@@ -52,6 +58,7 @@ from sheetsync.model import (
     Movement,
     OrderBatch,
     OrderLine,
+    PriceLevel,
     PushOutcome,
     Sku,
     StockLevel,
@@ -205,6 +212,7 @@ class WooCommerceChannel:
         self.known_items: dict[Sku, str] = {Sku(k): v for k, v in (known_items or {}).items()}
         # line key → (line cursor, cursor of the first call that delivered it); see orders_since
         self._delivered: dict[str, tuple[str, str]] = {}
+        self._currency: str | None = None  #: the store currency, read on the first price push
 
     def close(self) -> None:
         """Close the HTTP client if this adapter made it."""
@@ -229,52 +237,129 @@ class WooCommerceChannel:
             )
         if not levels:
             return []
-        self._lookup([lv.sku for lv in levels if lv.sku not in self.known_items])
+        updates = [(level.sku, {"manage_stock": True, "stock_quantity": level.quantity}) for level in levels]
+        outcomes = self._update(
+            updates, lambda index, object_id, result: self._outcome(levels[index], object_id, result)
+        )
+        logger.info("%s: set %d of %d quantities", self.name, sum(o.ok for o in outcomes), len(outcomes))
+        return outcomes
+
+    def push_prices(self, prices: Sequence[PriceLevel]) -> Sequence[PushOutcome]:
+        """Set ``regular_price`` for each SKU; one outcome per price.
+
+        A price in a currency other than the store's is refused in its row without being sent.
+
+        Raises:
+            PermanentError: more than ``limits.max_batch`` prices, bad credentials, or WooCommerce
+                refusing a call (the currency setting included) as a whole.
+            TransientError: WooCommerce unreachable, failing or rate-limited after every retry.
+        """
+        if len(prices) > self.limits.max_batch:
+            raise PermanentError(
+                f"{self.name}: {len(prices)} items in one push; the limit is {self.limits.max_batch}"
+            )
+        if not prices:
+            return []
+        currency = self.store_currency()
         outcomes: dict[int, PushOutcome] = {}
-        groups: dict[str, list[tuple[int, int]]] = {}  # batch path → [(level index, object id)]
-        for index, level in enumerate(levels):
-            ref = self.known_items.get(level.sku)
+        sendable: list[int] = []
+        for index, price in enumerate(prices):
+            if price.currency != currency:
+                outcomes[index] = PushOutcome(
+                    price.sku,
+                    False,
+                    f"price {price.text} {price.currency} for SKU {price.sku} not sent: WooCommerce site "
+                    f"{self.site} sells in {currency}",
+                )
+            else:
+                sendable.append(index)
+        sent = self._update(
+            [(prices[i].sku, {"regular_price": prices[i].text}) for i in sendable],
+            lambda index, object_id, result: self._price_outcome(prices[sendable[index]], object_id, result),
+        )
+        outcomes.update(zip(sendable, sent, strict=True))
+        result = [outcomes[i] for i in range(len(prices))]
+        logger.info("%s: set %d of %d prices", self.name, sum(o.ok for o in result), len(result))
+        return result
+
+    def store_currency(self) -> str:
+        """The store currency (``woocommerce_currency``), read once and cached."""
+        if self._currency is None:
+            answer = self._request("GET", "/settings/general/woocommerce_currency")
+            value = answer.get("value") if isinstance(answer, dict) else None
+            if not isinstance(value, str) or not value:
+                raise PermanentError(f"WooCommerce site {self.site} did not say its store currency")
+            self._currency = value
+        return self._currency
+
+    def _update(
+        self,
+        updates: Sequence[tuple[Sku, Mapping[str, Json]]],
+        judge: Callable[[int, int, Json], PushOutcome],
+    ) -> list[PushOutcome]:
+        """Send ``(SKU, fields)`` updates in as few batches as WooCommerce allows; one outcome each.
+
+        Simple products share one ``products/batch``; variations go per parent. ``judge`` turns
+        (update index, object id, WooCommerce's answer for it) into the outcome.
+        """
+        self._lookup([sku for sku, _ in updates if sku not in self.known_items])
+        outcomes: dict[int, PushOutcome] = {}
+        groups: dict[str, list[tuple[int, int]]] = {}  # batch path → [(update index, object id)]
+        for index, (sku, _) in enumerate(updates):
+            ref = self.known_items.get(sku)
             if ref is None:
-                outcomes[index] = PushOutcome(level.sku, False, f"SKU {level.sku} not found in WooCommerce")
+                outcomes[index] = PushOutcome(sku, False, f"SKU {sku} not found in WooCommerce")
                 continue
             parent, _, own = ref.rpartition("/")
             path = f"/products/{parent}/variations/batch" if parent else "/products/batch"
             groups.setdefault(path, []).append((index, int(own)))
         for path, rows in groups.items():
-            update = [
-                {"id": object_id, "manage_stock": True, "stock_quantity": levels[index].quantity}
-                for index, object_id in rows
-            ]
+            update = [{"id": object_id, **updates[index][1]} for index, object_id in rows]
             answer = self._request("POST", path, body={"update": update})
             results = answer.get("update") if isinstance(answer, dict) else None
             if not isinstance(results, list) or len(results) != len(rows):
                 raise PermanentError(f"WooCommerce site {self.site} answered {path} with an unexpected body")
             for (index, object_id), result in zip(rows, results, strict=True):
-                outcomes[index] = self._outcome(levels[index], object_id, result)
-        result = [outcomes[i] for i in range(len(levels))]
-        logger.info(
-            "%s: set %d of %d quantities in %d calls",
-            self.name,
-            sum(o.ok for o in result),
-            len(result),
-            len(groups),
-        )
-        return result
+                outcomes[index] = judge(index, object_id, result)
+        logger.debug("%s: %d updates in %d batch calls", self.name, len(updates), len(groups))
+        return [outcomes[i] for i in range(len(updates))]
 
-    def _outcome(self, level: StockLevel, object_id: int, result: Json) -> PushOutcome:
+    def _refusal(self, sku: Sku, object_id: int, result: Json) -> PushOutcome | None:
+        """The outcome of an answer WooCommerce refused or left empty; None when it took the update."""
         if not isinstance(result, dict):
-            return PushOutcome(level.sku, False, f"WooCommerce gave no answer for SKU {level.sku}")
+            return PushOutcome(sku, False, f"WooCommerce gave no answer for SKU {sku}")
         error = result.get("error")
         if isinstance(error, dict):
             code = str(error.get("code"))
             if code.endswith("_invalid_id"):
-                self.known_items.pop(level.sku, None)  # deleted meanwhile: look it up next time
+                self.known_items.pop(sku, None)  # deleted meanwhile: look it up next time
                 return PushOutcome(
-                    level.sku, False, f"SKU {level.sku} not found in WooCommerce (its id {object_id} is gone)"
+                    sku, False, f"SKU {sku} not found in WooCommerce (its id {object_id} is gone)"
                 )
+            return PushOutcome(sku, False, f"WooCommerce refused SKU {sku}: {code}: {error.get('message')}")
+        return None
+
+    def _price_outcome(self, price: PriceLevel, object_id: int, result: Json) -> PushOutcome:
+        refusal = self._refusal(price.sku, object_id, result)
+        if refusal is not None:
+            return refusal
+        kept = result.get("regular_price")
+        if kept != price.text:
+            # WooCommerce stores wc_format_decimal(text), and no price at all on a variable or
+            # grouped product (its variations carry the prices): what it kept is what buyers see.
+            kind = result.get("type")
+            hint = f" (a {kind} product has no price of its own)" if kind in ("variable", "grouped") else ""
             return PushOutcome(
-                level.sku, False, f"WooCommerce refused SKU {level.sku}: {code}: {error.get('message')}"
+                price.sku,
+                False,
+                f"WooCommerce kept price {kept!r} for SKU {price.sku}, not {price.text}{hint}",
             )
+        return PushOutcome(price.sku, True)
+
+    def _outcome(self, level: StockLevel, object_id: int, result: Json) -> PushOutcome:
+        refusal = self._refusal(level.sku, object_id, result)
+        if refusal is not None:
+            return refusal
         if result.get("stock_quantity") != level.quantity:
             shown = result.get("stock_quantity")
             return PushOutcome(

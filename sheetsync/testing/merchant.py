@@ -18,6 +18,11 @@ inventories_v1, quota_v1 and datasources_v1). What it reproduces:
   ``productInputs.patch`` with ``updateMask`` sets the named ``productAttributes.<field>`` and
   deletes a named field missing from the body; without a mask the body's populated fields merge.
   A mask entry that is not a top-level attribute (or ``*``) is refused, as documented.
+- Prices: every ``Price`` attribute of ``productAttributes`` (``price``, ``salePrice`` …) in an
+  insert or a patch needs ``amountMicros`` (an int64 string, checked against the documents like
+  any field) that is not negative and a three-letter ``currencyCode``; else 400
+  ``INVALID_ARGUMENT`` naming the field. A currency other than the feed's target country's is
+  accepted: Merchant Center reports that later as an item issue, not on the request.
 - ``products.get`` / ``products.list``: the processed view lags the inputs by ``processing_delay_s``
   on the injected clock (api-facts 3.2: "several minutes"); a product whose first input has not
   been processed yet is 404. Merchant-side helpers add item issues and Google's own availability
@@ -32,8 +37,9 @@ inventories_v1, quota_v1 and datasources_v1). What it reproduces:
   a user of the account (else 401 / 403 in Google's shapes).
 
 Assumed, not recorded (no Merchant traffic was found, reference/README.md): the wording of the
-404, 429 and data-source errors, the quota group names and default limits, and that a local
-inventory for a product that does not exist is 404. Not modelled: HTTP batch, regional
+404, 429, data-source and price errors, that a missing currency or a negative amount is refused
+on the request rather than reported as an item issue, the quota group names and default limits,
+and that a local inventory for a product that does not exist is 404. Not modelled: HTTP batch, regional
 inventories, data sources beyond their ids, deletes, supplemental sources, the daily reset at
 12:00 UTC (the day counter resets with :meth:`FakeMerchant.reset_daily`).
 """
@@ -338,6 +344,13 @@ class FakeMerchant:
             entry = self._accounts[account].inputs.get((content_language, feed_label, offer_id))
             return copy.deepcopy(entry.body) if entry else None
 
+    def processed_product(
+        self, account: str, offer_id: str, content_language: str = "en", feed_label: str = "US"
+    ) -> Json:
+        """The processed product as ``products.get`` shows it now (None while absent or unprocessed)."""
+        with self._lock:
+            return self._processed(self._accounts[account], account, (content_language, feed_label, offer_id))
+
     def local_quantity(
         self, account: str, offer_id: str, store: str, content_language: str = "en", feed_label: str = "US"
     ) -> int | None:
@@ -573,6 +586,7 @@ class FakeMerchant:
         for required in ("offerId", "contentLanguage", "feedLabel"):
             if not body.get(required):
                 raise _bad_request(_snake(required), f"Required field {_snake(required)} is not set.")
+        self._check_prices(body.get("productAttributes"))
         key = (body["contentLanguage"], body["feedLabel"], body["offerId"])
         stored = {k: copy.deepcopy(body[k]) for k in ("offerId", "contentLanguage", "feedLabel")}
         stored["productAttributes"] = copy.deepcopy(body.get("productAttributes", {}))
@@ -596,8 +610,9 @@ class FakeMerchant:
             raise _Rejected(
                 rpc_error(404, f"Product input accounts/{account}/productInputs/{parts[5]} not found.")
             )
-        attributes = entry.body.setdefault("productAttributes", {})
         given = body.get("productAttributes") or {}
+        self._check_prices(given)
+        attributes = entry.body.setdefault("productAttributes", {})
         mask = params.get("updateMask")
         if mask is None:
             attributes.update({k: copy.deepcopy(v) for k, v in given.items() if v not in (None, "", [], {})})
@@ -613,6 +628,31 @@ class FakeMerchant:
                     attributes.pop(attribute, None)
         self._record(entry)
         return _json_response(self._input_view(account, entry))
+
+    def _check_prices(self, attributes: Json) -> None:
+        """Refuse a ``Price`` attribute without a currency, or with a missing or negative amount."""
+        known = _properties(self._doc_of("merchantapi.accounts.productInputs.patch"), "ProductAttributes")
+        for name, value in (attributes or {}).items():
+            if known.get(name, {}).get("$ref") != "Price" or value is None:
+                continue
+            where = f"product_input.product_attributes.{_snake(name)}"
+            amount = value.get("amountMicros")
+            currency = value.get("currencyCode")
+            # unrecorded: the wording of these three refusals
+            if amount is None:
+                raise _bad_request(
+                    f"{where}.amount_micros", f"Required field {where}.amount_micros is not set."
+                )
+            if int(amount) < 0:
+                raise _bad_request(
+                    f"{where}.amount_micros",
+                    f"Invalid value at '{where}.amount_micros': must not be negative.",
+                )
+            if not isinstance(currency, str) or not re.fullmatch(r"[A-Z]{3}", currency):
+                raise _bad_request(
+                    f"{where}.currency_code",
+                    f"Invalid value at '{where}.currency_code': a three-letter ISO 4217 code is required.",
+                )
 
     def _doc_of(self, method_id: str) -> Json:
         return next(m.doc for m in self._methods if m.method_id == method_id)

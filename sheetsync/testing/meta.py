@@ -12,8 +12,16 @@ v25.0.2), so it accepts exactly what that reference lists. What it reproduces (a
   ``method`` must be CREATE, UPDATE or DELETE; ``data`` keys must be ProductItem update
   parameters (plus ``id``, the retailer id). An unknown parameter, field, method or enum value
   fails the whole call with code 100, as a Graph parameter error does. A bad value of a known
-  field (an availability outside the enum, a negative quantity) is an item error in
-  ``validation_status`` and the item is not ingested. The answer is ``{handles,
+  field (an availability outside the enum, a negative quantity, a malformed price) is an item
+  error in ``validation_status`` and the item is not ingested.
+- Prices in a batch: ``price`` and ``sale_price`` take the feed format, a number with ``.`` as
+  the decimal point, one space, and a three-letter upper-case currency code (``"12.50 EUR"``;
+  Meta's own Magento extension sends ``"9.99 USD"``, facebookarchive/facebook-for-magento2
+  ``Model/Product/Feed/Builder/Tools.php``). The SDK types ``price`` as integer cents, but that
+  is the single-item endpoint's parameter, not a batch field. Anything else (a comma decimal, a
+  symbol, no currency, a negative amount) is refused in ``validation_status`` with the message
+  Meta gave for a bad price (facebookarchive/facebook-for-magento2#86). The code is checked for
+  shape only: no ISO 4217 list is at hand. The answer is ``{handles,
   validation_status}``; ``handles`` is empty when nothing was ingested.
 - Asynchronous processing: a batch applies ``processing_delay_s`` after it was accepted, on the
   injected clock. Until then ``check_batch_request_status`` says ``started`` (Meta's documented
@@ -35,7 +43,8 @@ v25.0.2), so it accepts exactly what that reference lists. What it reproduces (a
 - Errors in Graph's envelope ``{"error": {message, type, code, error_subcode, fbtrace_id}}``.
 
 Not modelled (answer HTTP 501 naming it): other item types, other filter fields or operators,
-other edges. Texts marked ``# unrecorded`` are written by analogy: the reference gives codes and
+other edges, the formatted price Graph shows when a product is read (the fake returns the
+stored ``"12.50 EUR"``). Texts marked ``# unrecorded`` are written by analogy: the reference gives codes and
 shapes, not every message.
 """
 
@@ -51,6 +60,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -66,6 +76,10 @@ BATCH_CALLS_PER_HOUR = 200  #: Catalog Batch BUC for one user: 200 + 200·log2(1
 ITEM_TYPE = "PRODUCT_ITEM"
 METHODS = ("CREATE", "UPDATE", "DELETE")  #: record methods (api-facts 2.1)
 THROTTLE_CODE = 80014
+#: Batch fields that take a price in the feed format rather than the SDK's integer cents.
+PRICE_FIELDS = frozenset({"price", "sale_price"})
+#: The feed price format: amount (``.`` decimal point), one space, ISO 4217 code.
+_PRICE = re.compile(r"(?P<amount>\d+(?:\.\d+)?) (?P<currency>[A-Z]{3})")
 #: Graph's own parameters, accepted on every edge besides the endpoint's.
 _GRAPH_PARAMS = frozenset(
     {"access_token", "appsecret_proof", "format", "method", "pretty", "suppress_http_code"}
@@ -235,6 +249,15 @@ class FakeMeta:
             self._process(catalog)
             found = catalog.products.get(retailer_id)
             return dict(found) if found is not None else None
+
+    def price(self, catalog_id: str, retailer_id: str) -> tuple[Decimal, str] | None:
+        """(amount, currency) of the product's ``price`` as processed; None when it has none."""
+        with self._lock:
+            catalog = self._catalogs[catalog_id]
+            self._process(catalog)
+            found = catalog.products.get(retailer_id) or {}
+            match = _PRICE.fullmatch(str(found.get("price", "")))
+            return (Decimal(match["amount"]), match["currency"]) if match else None
 
     def quantities(self, catalog_id: str) -> dict[str, int | None]:
         """Retailer id → ``quantity_to_sell_on_facebook`` (None when unset), processed batches only."""
@@ -460,7 +483,11 @@ class FakeMeta:
         problems = []
         for name, value in data.items():
             kind = self._item_fields.get(name)
-            if kind == "unsigned int" and (
+            if name in PRICE_FIELDS:
+                if not isinstance(value, str) or not _PRICE.fullmatch(value):
+                    # Meta's wording for a bad price (facebookarchive/facebook-for-magento2#86).
+                    problems.append(f"The {name} information under is invalid. Review for more details")
+            elif kind == "unsigned int" and (
                 isinstance(value, bool) or not isinstance(value, int) or value < 0
             ):
                 problems.append(

@@ -14,8 +14,8 @@ answering ``https://{site}/wp-json/wc/v3/...``. What it reproduces (api-facts 6 
   WooCommerce core does when ``sku`` is given), ``POST products/batch``,
   ``GET products/{id}/variations``, ``POST products/{id}/variations/batch``, ``GET orders``
   (``modified_after`` / ``modified_before`` / ``after`` / ``before``, ``dates_are_gmt``, ``status``,
-  ``orderby`` / ``order``), ``GET orders/{id}/refunds``. Any other route answers WordPress's 404
-  ``rest_no_route``.
+  ``orderby`` / ``order``), ``GET orders/{id}/refunds``, ``GET settings/{group}/{id}``. Any other
+  route answers WordPress's 404 ``rest_no_route``.
 - Paging: ``per_page`` 1..100 (default 10), ``page``, ``offset``; ``X-WP-Total``,
   ``X-WP-TotalPages`` and a ``Link`` header with ``rel="next"`` / ``rel="prev"``.
 - Validation as WordPress's REST server does it: a bad value answers 400 ``rest_invalid_param``
@@ -40,13 +40,25 @@ answering ``https://{site}/wp-json/wc/v3/...``. What it reproduces (api-facts 6 
   when an order reaches ``processing`` / ``completed`` / ``on-hold``, restored when it becomes
   ``cancelled`` or ``pending``; a refund with ``restock`` puts its quantities back and lowers what
   a later cancellation restores.
+- Prices: ``regular_price`` is a string in the reference tables; a value of another JSON type is
+  refused in place (``rest_invalid_param`` "regular_price is not of type string.", WordPress's
+  wording; like the stock fields this is the fake's strictness, since the batch handler skips
+  schema validation). A string is stored as WooCommerce stores it, never refused:
+  ``WC_Product::set_regular_price`` runs ``wc_format_decimal``, which turns the store's decimal
+  separator into ``.`` and drops every character but digits, ``.`` and ``-`` (so ``"12,50"`` in
+  a ``.`` store becomes ``"1250"`` and ``"abc"`` clears the price). Variable and grouped products
+  hold no price: the products controller clears it whatever was sent. ``price`` (the active
+  price) follows ``regular_price`` (sales are not modelled). The store currency is served at
+  ``GET settings/general/woocommerce_currency`` (the setting-option shape of the docs; WooCommerce
+  core's default is ``USD``).
 - Host limits: core ``wc/v3`` has none; ``rate_limit=(requests, seconds)`` makes the fake answer
   429 with ``Retry-After`` past that many requests in the window, as a host or WAF would.
 - Faults: :meth:`FakeWooCommerce.fail_next` per route; every request goes to :attr:`request_log`.
 
-Not modelled: OAuth 1.0a, product create/delete, single-object GET/PUT, orders create/update over
-the API, ``search`` and the other list filters (501), HPOS specifics, webhooks. Response objects
-carry the fields listed in the reference that sheetsync reads or the fake keeps, not every field.
+Not modelled: other settings (501), sale prices, OAuth 1.0a, product create/delete, single-object
+GET/PUT, orders create/update over the API, ``search`` and the other list filters (501), HPOS
+specifics, webhooks. Response objects carry the fields listed in the reference that sheetsync
+reads or the fake keeps, not every field.
 Error texts are WooCommerce core's; the 429 body is a host's and marked ``# unrecorded``.
 """
 
@@ -212,8 +224,12 @@ _ORDERBY = {
     "orders": ("date", "id", "include", "title", "slug"),
     "refunds": ("date", "id", "include", "title", "slug"),
 }
-#: Stock fields a batch update models; other writable fields of the reference answer 501.
-_MODELLED_FIELDS = frozenset({"id", "manage_stock", "stock_quantity", "stock_status", "backorders"})
+#: Fields a batch update models; other writable fields of the reference answer 501.
+_MODELLED_FIELDS = frozenset(
+    {"id", "manage_stock", "stock_quantity", "stock_status", "backorders", "regular_price"}
+)
+#: Product types whose own price WooCommerce clears on every update (the variations carry it).
+_PRICELESS_TYPES = frozenset({"variable", "grouped"})
 
 
 def load_reference(source: Mapping[str, Json] | str | Path) -> Mapping[str, Json]:
@@ -247,7 +263,8 @@ class LoggedRequest:
     """One request the fake received (never its credentials)."""
 
     method: str
-    #: ``products``, ``products/batch``, ``variations``, ``variations/batch``, ``orders``, ``refunds``, ""
+    #: ``products``, ``products/batch``, ``variations``, ``variations/batch``, ``orders``, ``refunds``,
+    #: ``settings``, ""
     route: str
     path: str
     params: Mapping[str, str]  #: the query, without ``consumer_key`` / ``consumer_secret``
@@ -268,6 +285,7 @@ class _Product:
     created: float
     modified: float
     variations: list[int] = field(default_factory=list)
+    regular_price: str = ""
 
 
 @dataclass(slots=True)
@@ -375,6 +393,16 @@ def _integer(value: Json) -> int | None:
     return None
 
 
+def wc_format_decimal(value: str, decimal_separator: str = ".") -> str:
+    """WooCommerce's ``wc_format_decimal`` without rounding, for a string: what a price is stored as.
+
+    The store's decimal separator becomes ``.``, every ``.`` but the last goes, and so does every
+    character other than digits, ``.`` and ``-`` (wc-formatting-functions.php).
+    """
+    text = value.strip().replace(decimal_separator, ".")
+    return re.sub(r"\.(?![^.]+$)|[^0-9.-]", "", text)
+
+
 def _boolean(value: Json) -> bool | None:
     """WordPress's boolean check: true/false, 1/0 and their strings."""
     if isinstance(value, bool):
@@ -396,6 +424,8 @@ class FakeWooCommerce:
         now: the clock, in seconds since the epoch: every timestamp and the rate-limit window.
         utc_offset_hours: the site's timezone, for the non-GMT date fields and for request dates
             sent without ``dates_are_gmt``.
+        currency: the store currency (the ``woocommerce_currency`` setting).
+        decimal_separator: the store's price decimal separator (``woocommerce_price_decimal_sep``).
         rate_limit: ``(requests, seconds)`` a host allows before answering 429; None: unlimited.
 
     Attributes:
@@ -410,9 +440,13 @@ class FakeWooCommerce:
         consumer_secret: str,
         now: Callable[[], float] = time.time,
         utc_offset_hours: float = 0.0,
+        currency: str = "USD",
+        decimal_separator: str = ".",
         rate_limit: tuple[int, float] | None = None,
     ) -> None:
         ref = load_reference(reference)
+        self.currency = currency
+        self.decimal_separator = decimal_separator
         self.product_properties = _properties(ref, "products", "Product properties")
         self.variation_properties = _properties(ref, "product_variations", "Product variation properties")
         self.batch_limit = int(ref["batch_limit"]["value"])
@@ -446,6 +480,7 @@ class FakeWooCommerce:
         stock: int | None = None,
         product_type: str = "simple",
         backorders: str = "no",
+        regular_price: str = "",
     ) -> int:
         """Create a product; ``stock`` None leaves stock unmanaged. Returns its id."""
         with self._lock:
@@ -454,6 +489,8 @@ class FakeWooCommerce:
             product = _Product(
                 self._id(), sku, product_type, 0, stock is not None, stock, "instock", backorders, now, now
             )
+            if product_type not in _PRICELESS_TYPES:
+                product.regular_price = wc_format_decimal(regular_price, self.decimal_separator)
             self._restatus(product)
             self._products[product.id] = product
             self._index(product)
@@ -499,6 +536,11 @@ class FakeWooCommerce:
         """The stock quantity of ``sku`` now (None when unmanaged)."""
         with self._lock:
             return self._stocked(self._by_sku(sku)).stock_quantity
+
+    def regular_price(self, sku: str) -> str:
+        """The stored ``regular_price`` of ``sku`` ("" when it has none)."""
+        with self._lock:
+            return self._by_sku(sku).regular_price
 
     def product(self, sku: str) -> Json:
         """The product or variation with ``sku``, as the API shows it."""
@@ -672,6 +714,7 @@ class FakeWooCommerce:
         ("POST", re.compile(r"/products/(?P<parent>\d+)/variations/batch/?"), "variations/batch"),
         ("GET", re.compile(r"/orders/?"), "orders"),
         ("GET", re.compile(r"/orders/(?P<order>\d+)/refunds/?"), "refunds"),
+        ("GET", re.compile(r"/settings/(?P<group>[\w-]+)/(?P<setting>[\w-]+)/?"), "settings"),
     )
 
     def _answer(self, request: httpx.Request, entry: dict[str, Any]) -> httpx.Response:
@@ -708,6 +751,8 @@ class FakeWooCommerce:
             answer = self._list_variations(int(match.group("parent")), query)
         elif route == "orders":
             answer = self._list_orders(query)
+        elif route == "settings":
+            answer = self._setting(match.group("group"), match.group("setting"), query)
         else:
             answer = self._list_refunds(int(match.group("order")), query)
         if fault is not None:
@@ -936,6 +981,9 @@ class FakeWooCommerce:
             "backorders": product.backorders,
             "backorders_allowed": product.backorders != "no",
             "backordered": bool(product.stock_quantity is not None and product.stock_quantity < 0),
+            "price": product.regular_price,
+            "regular_price": product.regular_price,
+            "sale_price": "",
         }
         if product.type == "variation":
             body["type"] = "variation"  # what the products endpoint shows for a variation
@@ -1022,6 +1070,8 @@ class FakeWooCommerce:
                 problems[name] = f"{name} is not of type boolean."
             elif name == "stock_quantity" and value is not None and _integer(value) is None:
                 problems[name] = f"{name} is not of type integer."
+            elif name == "regular_price" and not isinstance(value, str):
+                problems[name] = f"{name} is not of type string."
         if problems:
             return {
                 "id": shown_id,
@@ -1045,6 +1095,12 @@ class FakeWooCommerce:
             product.backorders = item["backorders"]
         if "stock_status" in item:
             product.stock_status = item["stock_status"]
+        if "regular_price" in item:
+            # wc_format_decimal in set_regular_price; the controller clears variable/grouped prices.
+            priceless = product.type in _PRICELESS_TYPES
+            product.regular_price = (
+                "" if priceless else wc_format_decimal(item["regular_price"], self.decimal_separator)
+            )
         if "stock_quantity" in item and product.manage_stock is True:
             # Only honoured while stock is managed (api-facts 6).
             quantity = item["stock_quantity"]
@@ -1052,6 +1108,38 @@ class FakeWooCommerce:
         self._restatus(product)
         product.modified = self._now()
         return self._product_json(product)
+
+    # -- settings --
+
+    def _setting(self, group: str, setting: str, query: Mapping[str, str]) -> httpx.Response:
+        """One setting option; only the store currency is modelled."""
+        self._check_params(query, {"context": True})
+        if (group, setting) != ("general", "woocommerce_currency"):
+            raise _Answer(
+                wp_error(
+                    "sheetsync_fake_unmodelled", f"Not modelled by the fake: setting {group}/{setting}", 501
+                )
+            )
+        href = f"{PREFIX}/settings/general"
+        return _json(
+            {
+                "id": "woocommerce_currency",
+                "label": "Currency",
+                "description": "This controls what currency prices are listed at in the catalog and which "
+                "currency gateways will take payments in.",
+                "type": "select",
+                "default": "USD",
+                "options": {self.currency: self.currency},  # trimmed: WooCommerce lists every currency
+                "tip": "This controls what currency prices are listed at in the catalog and which currency "
+                "gateways will take payments in.",
+                "value": self.currency,
+                "group_id": "general",
+                "_links": {
+                    "self": [{"href": f"{href}/woocommerce_currency"}],
+                    "collection": [{"href": href}],
+                },
+            }
+        )
 
     # -- orders --
 

@@ -6,17 +6,19 @@ the fake's clock, moved only by the adapter's injected sleep.
 
 from __future__ import annotations
 
+import json
 import logging
+from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
 
-from sheetsync.channels.google_merchant import AVAILABILITY_MASK, GoogleMerchantChannel
+from sheetsync.channels.google_merchant import AVAILABILITY_MASK, PRICE_MASK, GoogleMerchantChannel
 from sheetsync.errors import PermanentError, TransientError
-from sheetsync.model import ChannelName, Sku, StockLevel
+from sheetsync.model import ChannelName, PriceLevel, Sku, StockLevel
 from sheetsync.testing.clock import ManualClock
-from sheetsync.testing.merchant import FakeMerchant, load_discovery
+from sheetsync.testing.merchant import FakeMerchant, load_discovery, product_segment
 from sheetsync.testing.wire import serve
 
 from .conftest import DISCOVERY, START, merchant_key
@@ -291,3 +293,111 @@ def test_over_loopback_with_the_default_client(fake: FakeMerchant, clock: Manual
         finally:
             channel.close()
     assert fake.product_input(ACCOUNT, "A")["productAttributes"]["availability"] == "OUT_OF_STOCK"
+
+
+# --- prices ------------------------------------------------------------------------------------
+
+
+def usd(sku: str, amount: str, currency: str = "USD") -> PriceLevel:
+    return PriceLevel(Sku(sku), Decimal(amount), currency)
+
+
+def test_a_price_is_one_patch_of_the_price_attribute_alone(fake: FakeMerchant, clock: ManualClock) -> None:
+    fake.add_product(ACCOUNT, "A", attributes={"availability": "IN_STOCK", "title": "Mug"})
+    seen: list[httpx.Request] = []
+
+    def spy(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return fake(request)
+
+    channel = connect(fake, clock, client=httpx.Client(transport=httpx.MockTransport(spy)))
+    outcomes = channel.push_prices([usd("A", "12.5")])
+    assert [(o.sku, o.ok) for o in outcomes] == [("A", True)]
+    (patch,) = [r for r in seen if r.method == "PATCH"]
+    assert patch.url.path == f"/products/v1/accounts/{ACCOUNT}/productInputs/en~US~A"
+    assert dict(patch.url.params) == {
+        "updateMask": PRICE_MASK,
+        "dataSource": f"accounts/{ACCOUNT}/dataSources/1",
+    }
+    assert json.loads(patch.content) == {
+        "productAttributes": {"price": {"amountMicros": "12500000", "currencyCode": "USD"}}
+    }
+    # No read first: the worker sends only changed prices, and each call counts against the policy.
+    assert fake.count(GET) == fake.count(LIST) == 0
+    assert fake.product_input(ACCOUNT, "A")["productAttributes"] == {
+        "availability": "IN_STOCK",
+        "title": "Mug",
+        "price": {"amountMicros": "12500000", "currencyCode": "USD"},
+    }
+    clock.sleep(fake.processing_delay_s)
+    processed = fake.processed_product(ACCOUNT, "A")["productAttributes"]
+    assert processed["price"] == {"amountMicros": "12500000", "currencyCode": "USD"}
+
+
+def test_an_unknown_sku_price_is_refused_alone(fake: FakeMerchant, clock: ManualClock) -> None:
+    fake.add_product(ACCOUNT, "A")
+    outcomes = connect(fake, clock).push_prices([usd("NOPE", "1.00"), usd("A", "2.00")])
+    assert [(o.sku, o.ok) for o in outcomes] == [("NOPE", False), ("A", True)]
+    assert "SKU NOPE not found" in outcomes[0].message
+    assert fake.product_input(ACCOUNT, "NOPE") is None
+
+
+def test_a_price_google_refuses_fails_its_row_with_googles_message(
+    fake: FakeMerchant, clock: ManualClock
+) -> None:
+    fake.add_product(ACCOUNT, "A")
+    fake.add_product(ACCOUNT, "B")
+    outcomes = connect(fake, clock).push_prices([usd("A", "3.00", "usd"), usd("B", "3.00")])
+    assert [(o.sku, o.ok) for o in outcomes] == [("A", False), ("B", True)]
+    assert outcomes[0].message.startswith(
+        "Google Merchant Center refused price 3.00 usd for SKU A: INVALID_ARGUMENT"
+    )
+    assert "currency_code" in outcomes[0].message
+    assert "price" not in fake.product_input(ACCOUNT, "A")["productAttributes"]
+
+
+def test_a_sku_with_special_characters_gets_its_price_under_the_encoded_name(
+    fake: FakeMerchant, clock: ManualClock
+) -> None:
+    fake.add_product(ACCOUNT, "mug/blue")
+    assert connect(fake, clock).push_prices([usd("mug/blue", "7.00")])[0].ok
+    (patch,) = [e for e in fake.request_log if e.method_id == PATCH]
+    assert patch.path.endswith("/productInputs/" + product_segment("en", "US", "mug/blue"))
+    assert "~" not in patch.path.rsplit("/", 1)[-1]
+    price = fake.product_input(ACCOUNT, "mug/blue")["productAttributes"]["price"]
+    assert price == {"amountMicros": "7000000", "currencyCode": "USD"}
+
+
+def test_price_patches_are_paced_under_the_write_groups_minute_limit(clock: ManualClock) -> None:
+    groups = {
+        "write": (("merchantapi.accounts.productInputs.insert", PATCH), 4, 1000),
+        "quota": (("merchantapi.accounts.quotas.list",), 10, 1000),
+    }
+    fake = FakeMerchant(DOCS, now=clock, quota_groups=groups)
+    fake.add_service_account(merchant_key())
+    fake.create_account(ACCOUNT, users=[merchant_key()["client_email"]])
+    skus = [f"S{i}" for i in range(9)]
+    for sku in skus:
+        fake.add_product(ACCOUNT, sku)
+    outcomes = connect(fake, clock).push_prices([usd(s, "1.00") for s in skus])
+    assert all(o.ok for o in outcomes)
+    assert all(e.status != 429 for e in fake.request_log)
+    assert fake.count(PATCH) == 9
+    assert sum(clock.slept) >= 120  # two full minutes waited, on the fake's clock only
+
+
+def test_a_price_batch_above_the_limit_is_refused_whole(fake: FakeMerchant, clock: ManualClock) -> None:
+    channel = connect(fake, clock)
+    with pytest.raises(PermanentError, match="limit"):
+        channel.push_prices([usd("A", "1.00")] * (channel.limits.max_batch + 1))
+    assert fake.count(PATCH) == 0
+
+
+def test_server_errors_on_a_price_are_retried_then_raised(fake: FakeMerchant, clock: ManualClock) -> None:
+    fake.add_product(ACCOUNT, "A")
+    channel = connect(fake, clock)
+    fake.fail_next(PATCH, 503, times=1)
+    assert channel.push_prices([usd("A", "1.00")])[0].ok
+    fake.fail_next(PATCH, 503, times=10)
+    with pytest.raises(TransientError):
+        channel.push_prices([usd("A", "2.00")])

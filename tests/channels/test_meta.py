@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import pytest
 from sheetsync.channels import OrderSource
 from sheetsync.channels.meta import MetaChannel, regain_seconds
 from sheetsync.errors import PermanentError, TransientError
-from sheetsync.model import ChannelName, PushOutcome, Sku, StockLevel
+from sheetsync.model import ChannelName, PriceLevel, PushOutcome, Sku, StockLevel
 from sheetsync.testing.clock import ManualClock
 from sheetsync.testing.meta import FakeMeta
 from sheetsync.testing.wire import serve
@@ -289,3 +290,87 @@ def test_over_loopback(fake: FakeMeta, clock: ManualClock) -> None:
             assert channel.read_levels([Sku("A-1")]) == {"A-1": 8}
         finally:
             channel.close()
+
+
+# --- prices ------------------------------------------------------------------------------------
+
+
+def prices(**amounts: str) -> list[PriceLevel]:
+    return [PriceLevel(Sku(sku.replace("_", "-")), Decimal(amount), "EUR") for sku, amount in amounts.items()]
+
+
+def test_prices_go_as_feed_format_price_updates_in_one_batch(fake: FakeMeta, clock: ManualClock) -> None:
+    channel = connect(fake, clock)
+    outcomes = channel.push_prices(prices(A_1="12.5", B_1="3"))
+    assert [(o.sku, o.ok, o.message) for o in outcomes] == [("A-1", True, ""), ("B-1", True, "")]
+    assert fake.count("items_batch") == 1
+    (batch,) = [entry for entry in fake.request_log if entry.edge == "items_batch"]
+    assert (batch.params["item_type"], batch.params["allow_upsert"]) == ("PRODUCT_ITEM", "false")
+    assert sent_records(fake) == [
+        {"method": "UPDATE", "data": {"id": "A-1", "price": "12.50 EUR"}},
+        {"method": "UPDATE", "data": {"id": "B-1", "price": "3.00 EUR"}},
+    ]
+    assert fake.price(CATALOG, "A-1") == (Decimal("12.50"), "EUR")
+    assert fake.price(CATALOG, "B-1") == (Decimal("3.00"), "EUR")
+    assert fake.quantities(CATALOG)["A-1"] == 5  # a price update leaves the quantity alone
+
+
+def test_an_unknown_sku_price_is_refused_alone(fake: FakeMeta, clock: ManualClock) -> None:
+    channel = connect(fake, clock)
+    outcomes = channel.push_prices(prices(A_1="9.99", GHOST="1.00"))
+    assert [(o.sku, o.ok) for o in outcomes] == [("A-1", True), ("GHOST", False)]
+    assert outcomes[1].message.startswith("Meta refused SKU GHOST: ")
+    assert fake.product(CATALOG, "GHOST") is None
+    assert fake.price(CATALOG, "A-1") == (Decimal("9.99"), "EUR")
+
+
+def test_a_price_meta_rejects_on_receipt_is_refused_in_its_row(fake: FakeMeta, clock: ManualClock) -> None:
+    channel = connect(fake, clock)
+    bad = PriceLevel(Sku("A-1"), Decimal("12.50"), "eur")  # Meta wants the upper-case ISO code
+    outcomes = channel.push_prices([bad, *prices(B_1="4.00")])
+    assert [(o.sku, o.ok) for o in outcomes] == [("A-1", False), ("B-1", True)]
+    assert "price information" in outcomes[0].message
+    assert fake.price(CATALOG, "A-1") is None
+
+
+def test_a_late_price_error_waits_for_the_next_price_push_not_a_stock_push(
+    fake: FakeMeta, clock: ManualClock
+) -> None:
+    fake.processing_delay_s = 600
+    channel = connect(fake, clock, settle_s=5)
+    first = channel.push_prices(prices(GHOST="2.00"))
+    assert first[0].ok
+    assert first[0].message == "LAG: Meta accepted price 2.00 EUR for SKU GHOST but has not applied it yet"
+    clock.sleep(600)
+    fake.processing_delay_s = 0
+    assert channel.push([StockLevel(Sku("A-1"), 1)])[0].ok  # polls the open price batch
+    assert "GHOST" in channel.late_price_errors
+    assert channel.late_errors == {}
+    fake.add_product(CATALOG, "GHOST", availability="in stock")  # the merchant fixes it meanwhile
+    stock = channel.push([StockLevel(Sku("GHOST"), 1)])
+    assert stock == [PushOutcome(Sku("GHOST"), True, "")]  # the price's failure is not the stock's
+    again = channel.push_prices(prices(GHOST="2.00"))
+    assert not again[0].ok
+    assert "earlier push failed" in again[0].message
+    assert channel.push_prices(prices(GHOST="2.00"))[0].ok  # reported once
+
+
+def test_price_batches_count_against_the_hourly_batch_limit(fake: FakeMeta, clock: ManualClock) -> None:
+    fake.batch_calls_per_hour = 2
+    channel = connect(fake, clock)
+    channel.push([StockLevel(Sku("A-1"), 1)])
+    channel.push_prices(prices(A_1="5.00"))
+    with pytest.raises(TransientError, match="throttled items_batch") as throttled:
+        channel.push_prices(prices(A_1="6.00"))
+    assert throttled.value.retry_after == 3600
+    with pytest.raises(TransientError, match="throttled for another"):
+        channel.push_prices(prices(A_1="6.00"))
+    assert fake.count("items_batch") == 3
+    assert fake.price(CATALOG, "A-1") == (Decimal("5.00"), "EUR")
+
+
+def test_a_price_batch_above_the_limit_is_refused_whole(fake: FakeMeta, clock: ManualClock) -> None:
+    channel = connect(fake, clock, max_batch=2)
+    with pytest.raises(PermanentError, match="the limit is 2"):
+        channel.push_prices(prices(A_1="1.00", A_2="2.00", B_1="3.00"))
+    assert fake.count("items_batch") == 0

@@ -6,9 +6,11 @@ the fake's clock, moved only by the adapter's injected sleep.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ import pytest
 
 from sheetsync.channels.woocommerce import MAX_BATCH, ORDERS_OVERLAP, WooCommerceChannel, order_cursor
 from sheetsync.errors import ConfigError, PermanentError, TransientError
-from sheetsync.model import ChannelName, Movement, Sku, StockLevel
+from sheetsync.model import ChannelName, Movement, PriceLevel, Sku, StockLevel
 from sheetsync.testing.clock import ManualClock
 from sheetsync.testing.wire import serve
 from sheetsync.testing.woocommerce import FakeWooCommerce
@@ -372,3 +374,116 @@ def test_over_loopback_with_the_default_client(fake: FakeWooCommerce, clock: Man
             assert [(line.sku, line.quantity) for line in channel.orders_since(None).lines] == [("A", 1)]
         finally:
             channel.close()
+
+
+# --- prices ------------------------------------------------------------------------------------
+
+
+def usd(sku: str, amount: str, currency: str = "USD") -> PriceLevel:
+    return PriceLevel(Sku(sku), Decimal(amount), currency)
+
+
+def batch_bodies(fake: FakeWooCommerce, requests: list[httpx.Request]) -> list[tuple[str, Any]]:
+    return [(r.url.path, json.loads(r.content)) for r in requests if r.method == "POST"]
+
+
+def test_prices_are_regular_price_strings_in_one_batch_and_the_currency_is_read_once(
+    fake: FakeWooCommerce, clock: ManualClock
+) -> None:
+    a = fake.add_product("A")
+    b = fake.add_product("B", regular_price="1.00")
+    seen: list[httpx.Request] = []
+
+    def spy(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return fake(request)
+
+    channel = WooCommerceChannel(
+        NAME,
+        site=SITE,
+        consumer_key=KEY,
+        consumer_secret=SECRET,
+        client=httpx.Client(transport=httpx.MockTransport(spy)),
+        sleep=clock.sleep,
+        clock=clock,
+    )
+    outcomes = channel.push_prices([usd("A", "12.5"), usd("B", "3")])
+    assert [(o.sku, o.ok, o.message) for o in outcomes] == [("A", True, ""), ("B", True, "")]
+    assert batch_bodies(fake, seen) == [
+        (
+            "/wp-json/wc/v3/products/batch",
+            {"update": [{"id": a, "regular_price": "12.50"}, {"id": b, "regular_price": "3.00"}]},
+        )
+    ]
+    assert (fake.regular_price("A"), fake.regular_price("B")) == ("12.50", "3.00")
+    assert channel.push_prices([usd("A", "13.00")])[0].ok
+    assert fake.count("settings") == 1  # read once, then cached
+    assert channel.store_currency() == "USD"
+
+
+def test_a_price_in_another_currency_is_refused_naming_both_and_not_sent(clock: ManualClock) -> None:
+    fake = make_fake(clock, currency="EUR")
+    fake.add_product("A")
+    fake.add_product("B")
+    outcomes = connect(fake, clock).push_prices([usd("A", "5.00"), usd("B", "6.00", "EUR")])
+    assert [(o.sku, o.ok) for o in outcomes] == [("A", False), ("B", True)]
+    assert outcomes[0].message == (f"price 5.00 USD for SKU A not sent: WooCommerce site {SITE} sells in EUR")
+    assert (fake.regular_price("A"), fake.regular_price("B")) == ("", "6.00")
+    only_wrong = connect(fake, clock).push_prices([usd("A", "5.00")])
+    assert not only_wrong[0].ok
+    assert fake.count("products/batch") == 1  # nothing left to send: no batch call
+
+
+def test_variation_prices_go_per_parent_and_an_unknown_sku_fails_alone(
+    fake: FakeWooCommerce, clock: ManualClock
+) -> None:
+    shirt = fake.add_product("SHIRT", product_type="variable")
+    small = fake.add_variation(shirt, "SHIRT-S")
+    fake.add_product("MUG")
+    outcomes = connect(fake, clock).push_prices(
+        [usd("SHIRT-S", "20.00"), usd("NOPE", "1.00"), usd("MUG", "8.00")]
+    )
+    assert [(o.sku, o.ok) for o in outcomes] == [("SHIRT-S", True), ("NOPE", False), ("MUG", True)]
+    assert outcomes[1].message == "SKU NOPE not found in WooCommerce"
+    assert fake.regular_price("SHIRT-S") == "20.00"
+    assert fake.product("SHIRT-S")["id"] == small
+    assert {e.route for e in fake.request_log if e.method == "POST"} == {"products/batch", "variations/batch"}
+
+
+def test_a_variable_parent_keeps_no_price_and_its_row_says_so(
+    fake: FakeWooCommerce, clock: ManualClock
+) -> None:
+    fake.add_product("SHIRT", product_type="variable")
+    outcomes = connect(fake, clock).push_prices([usd("SHIRT", "20.00")])
+    assert not outcomes[0].ok
+    assert outcomes[0].message == (
+        "WooCommerce kept price '' for SKU SHIRT, not 20.00 (a variable product has no price of its own)"
+    )
+    assert fake.regular_price("SHIRT") == ""
+
+
+def test_a_price_woocommerce_stored_differently_is_a_refusal(
+    fake: FakeWooCommerce, clock: ManualClock
+) -> None:
+    # What wc_format_decimal makes of a text in a shop set up otherwise (here: a plugin rewrote it).
+    a = fake.add_product("A")
+    rewritten = {"update": [{**fake.product("A"), "id": a, "regular_price": "1250"}]}
+    fake.fail_next("products/batch", response=httpx.Response(200, json=rewritten))
+    outcomes = connect(fake, clock).push_prices([usd("A", "12.50")])
+    assert not outcomes[0].ok
+    assert outcomes[0].message == "WooCommerce kept price '1250' for SKU A, not 12.50"
+
+
+def test_a_price_batch_above_the_limit_is_refused_whole(fake: FakeWooCommerce, clock: ManualClock) -> None:
+    fake.add_product("A")
+    with pytest.raises(PermanentError, match=f"the limit is {MAX_BATCH}"):
+        connect(fake, clock).push_prices([usd("A", "1.00")] * (MAX_BATCH + 1))
+    assert fake.count("products/batch") == fake.count("settings") == 0
+
+
+def test_a_currency_read_that_fails_fails_the_push(fake: FakeWooCommerce, clock: ManualClock) -> None:
+    fake.add_product("A")
+    fake.fail_next("settings", 503, times=10)
+    with pytest.raises(TransientError, match="settings/general/woocommerce_currency"):
+        connect(fake, clock).push_prices([usd("A", "1.00")])
+    assert fake.regular_price("A") == ""

@@ -318,3 +318,96 @@ def test_over_loopback(fake: FakeMerchant, key: dict[str, str]) -> None:
         )
     assert response.json()["offerId"] == "B"
     assert time.perf_counter() - started < 5
+
+
+# --- prices ------------------------------------------------------------------------------------
+
+
+def price_patch(client: httpx.Client, price: Any, offer: str = "A") -> httpx.Response:
+    return client.patch(
+        f"/products/v1/accounts/{ACCOUNT}/productInputs/en~US~{offer}",
+        params={"updateMask": "productAttributes.price", "dataSource": SOURCE},
+        json={"productAttributes": {"price": price}},
+    )
+
+
+def test_price_is_the_documented_price_type() -> None:
+    attributes = PRODUCTS["schemas"]["ProductAttributes"]["properties"]
+    assert attributes["price"]["$ref"] == "Price"
+    price = PRODUCTS["schemas"]["Price"]["properties"]
+    assert price["amountMicros"] == {**price["amountMicros"], "type": "string", "format": "int64"}
+    assert price["currencyCode"]["type"] == "string"
+
+
+def test_a_price_patch_stores_the_price_and_the_processed_view_follows(
+    fake: FakeMerchant, client: httpx.Client, clock: ManualClock
+) -> None:
+    answer = price_patch(client, {"amountMicros": "12500000", "currencyCode": "USD"})
+    assert answer.status_code == 200
+    assert answer.json()["productAttributes"]["price"] == {"amountMicros": "12500000", "currencyCode": "USD"}
+    assert "price" not in fake.processed_product(ACCOUNT, "A")["productAttributes"]
+    clock.now += fake.processing_delay_s
+    assert fake.processed_product(ACCOUNT, "A")["productAttributes"]["price"]["amountMicros"] == "12500000"
+    # A currency other than the US feed's is not refused on the request (Merchant Center reports it
+    # later, as an item issue).
+    assert price_patch(client, {"amountMicros": "1000000", "currencyCode": "EUR"}).status_code == 200
+    # The mask names price and the body lacks it: the price is deleted, as documented.
+    deleted = client.patch(
+        f"/products/v1/accounts/{ACCOUNT}/productInputs/en~US~A",
+        params={"updateMask": "productAttributes.price", "dataSource": SOURCE},
+        json={"productAttributes": {}},
+    )
+    assert deleted.status_code == 200
+    assert "price" not in fake.product_input(ACCOUNT, "A")["productAttributes"]
+
+
+@pytest.mark.parametrize(
+    ("price", "where"),
+    [
+        ({"amountMicros": "12500000"}, "currency_code"),
+        ({"amountMicros": "12500000", "currencyCode": "usd"}, "currency_code"),
+        ({"amountMicros": "12500000", "currencyCode": "$"}, "currency_code"),
+        ({"amountMicros": "-1", "currencyCode": "USD"}, "amount_micros"),
+        ({"amountMicros": "12.50", "currencyCode": "USD"}, "amount_micros"),
+        ({"amountMicros": "twelve", "currencyCode": "USD"}, "amount_micros"),
+        ({"currencyCode": "USD"}, "amount_micros"),
+    ],
+)
+def test_a_bad_price_is_refused_and_nothing_changes(
+    fake: FakeMerchant, client: httpx.Client, price: dict[str, str], where: str
+) -> None:
+    before = fake.product_input(ACCOUNT, "A")
+    answer = price_patch(client, price)
+    assert answer.status_code == 400
+    body = error(answer)
+    assert body["status"] == "INVALID_ARGUMENT"
+    assert f"product_input.product_attributes.price.{where}" in body["message"]
+    assert fake.product_input(ACCOUNT, "A") == before
+
+
+def test_insert_checks_prices_too(client: httpx.Client) -> None:
+    url = f"/products/v1/accounts/{ACCOUNT}/productInputs:insert"
+    body = {"offerId": "C", "contentLanguage": "en", "feedLabel": "US"}
+    bad = {**body, "productAttributes": {"salePrice": {"amountMicros": "-5", "currencyCode": "USD"}}}
+    assert client.post(url, params={"dataSource": SOURCE}, json=bad).status_code == 400
+    good = {**body, "productAttributes": {"price": {"amountMicros": "0", "currencyCode": "USD"}}}
+    assert client.post(url, params={"dataSource": SOURCE}, json=good).status_code == 200
+
+
+def test_price_patches_count_against_the_write_groups_minute_quota(
+    clock: ManualClock, key: dict[str, str]
+) -> None:
+    groups = {"write": (("merchantapi.accounts.productInputs.patch",), 2, 100)}
+    fake = FakeMerchant(DOCS, now=clock, quota_groups=groups)
+    fake.add_service_account(key)
+    fake.create_account(ACCOUNT, users=[key["client_email"]])
+    fake.add_product(ACCOUNT, "A")
+    client = httpx.Client(
+        transport=httpx.MockTransport(fake),
+        base_url=API,
+        headers={"Authorization": f"Bearer {token_for(fake, key)}"},
+    )
+    price = {"amountMicros": "1000000", "currencyCode": "USD"}
+    assert [price_patch(client, price).status_code for _ in range(3)] == [200, 200, 429]
+    clock.now += 60
+    assert price_patch(client, price).status_code == 200

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -251,3 +252,58 @@ def test_over_loopback(fake: FakeMeta) -> None:
             ]["retailer_id"]
             == "SKU-1"
         )
+
+
+# --- prices ------------------------------------------------------------------------------------
+
+
+def test_the_sdk_types_price_as_cents_for_single_items_but_batches_take_the_feed_format(
+    fake: FakeMeta, client: httpx.Client, clock: ManualClock
+) -> None:
+    # The SDK's update parameter is integer cents with a separate currency: not what batches take.
+    assert SUMMARY["ProductItem_endpoints"]["api_update"]["param_types"]["price"] == "unsigned int"
+    answer = batch(client, [update("SKU-1", price="12.50 EUR")], allow_upsert="false")
+    assert answer.status_code == 200
+    assert answer.json()["validation_status"] == []
+    clock.sleep(5)
+    assert fake.price(CATALOG, "SKU-1") == (Decimal("12.50"), "EUR")
+    assert fake.product(CATALOG, "SKU-1")["price"] == "12.50 EUR"  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    "value", ["12,50 EUR", "€12.50", "12.50", "12.50 eur", "-1.00 EUR", "EUR 12.50", 1250]
+)
+def test_a_malformed_price_is_refused_in_validation_status_and_not_ingested(
+    fake: FakeMeta, client: httpx.Client, clock: ManualClock, value: Any
+) -> None:
+    answer = batch(client, [update("SKU-1", price=value)], allow_upsert="false")
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["handles"] == []  # nothing ingested
+    assert body["validation_status"] == [
+        {
+            "retailer_id": "SKU-1",
+            "errors": [{"message": "The price information under is invalid. Review for more details"}],
+            "warnings": [],
+        }
+    ]
+    clock.sleep(5)
+    assert fake.price(CATALOG, "SKU-1") is None
+
+
+def test_a_bad_price_fails_only_its_item(fake: FakeMeta, client: httpx.Client, clock: ManualClock) -> None:
+    fake.add_product(CATALOG, "SKU-2", availability="in stock")
+    answer = batch(client, [update("SKU-1", price="9,99 EUR"), update("SKU-2", price="9.99 EUR")])
+    body = answer.json()
+    assert len(body["handles"]) == 1
+    assert [v["retailer_id"] for v in body["validation_status"]] == ["SKU-1"]
+    clock.sleep(5)
+    assert fake.price(CATALOG, "SKU-2") == (Decimal("9.99"), "EUR")
+    assert fake.price(CATALOG, "SKU-1") is None
+
+
+def test_price_batches_count_against_the_catalog_batch_limit(fake: FakeMeta, client: httpx.Client) -> None:
+    fake.batch_calls_per_hour = 1
+    assert batch(client, [update("SKU-1", price="1.00 EUR")]).status_code == 200
+    throttled = batch(client, [update("SKU-1", price="2.00 EUR")])
+    assert_graph_error(throttled, 80014)

@@ -13,7 +13,7 @@ import pytest
 
 from sheetsync.testing.clock import ManualClock
 from sheetsync.testing.wire import serve
-from sheetsync.testing.woocommerce import BATCH_LIMIT, FakeWooCommerce
+from sheetsync.testing.woocommerce import BATCH_LIMIT, FakeWooCommerce, wc_format_decimal
 
 REFERENCE_PATH = (
     Path(__file__).resolve().parents[2]
@@ -367,3 +367,124 @@ def test_over_loopback_basic_auth_is_accepted(fake: FakeWooCommerce) -> None:
         )
     assert answer.status_code == 200
     assert answer.json()[0]["stock_quantity"] == 2
+
+
+# --- prices and the store currency --------------------------------------------------------------
+
+
+def test_prices_are_reference_strings() -> None:
+    for table in (PRODUCT, VARIATION):
+        assert table["regular_price"]["type"] == "string"
+        assert table["regular_price"]["read_only"] is False
+        assert table["price"]["read_only"] is True
+
+
+def test_a_regular_price_is_stored_and_shown_as_the_active_price(
+    fake: FakeWooCommerce, client: httpx.Client
+) -> None:
+    product = fake.add_product("MUG")
+    answer = client.post("/products/batch", json={"update": [{"id": product, "regular_price": "12.50"}]})
+    assert answer.status_code == 200
+    (shown,) = answer.json()["update"]
+    assert (shown["regular_price"], shown["price"], shown["sale_price"]) == ("12.50", "12.50", "")
+    assert fake.regular_price("MUG") == "12.50"
+
+
+@pytest.mark.parametrize("value", [12.5, 12, None, True, ["12.50"]])
+def test_a_regular_price_that_is_not_a_string_is_refused_in_place(
+    fake: FakeWooCommerce, client: httpx.Client, value: Any
+) -> None:
+    product = fake.add_product("MUG", regular_price="3.00")
+    other = fake.add_product("CUP")
+    update = [{"id": product, "regular_price": value}, {"id": other, "regular_price": "4.00"}]
+    answer = client.post("/products/batch", json={"update": update})
+    assert answer.status_code == 200
+    refused, applied = answer.json()["update"]
+    assert refused == {
+        "id": product,
+        "error": {
+            "code": "rest_invalid_param",
+            "message": "Invalid parameter(s): regular_price",
+            "data": {"status": 400, "params": {"regular_price": "regular_price is not of type string."}},
+        },
+    }
+    assert applied["regular_price"] == "4.00"
+    assert fake.regular_price("MUG") == "3.00"
+
+
+@pytest.mark.parametrize(
+    ("sent", "separator", "stored"),
+    [
+        ("12.50", ".", "12.50"),
+        ("12,50", ".", "1250"),  # a comma in a "." store is dropped, not understood
+        ("12,50", ",", "12.50"),
+        ("1.234,50", ",", "1234.50"),  # every "." but the last goes
+        ("$9.99", ".", "9.99"),
+        ("abc", ".", ""),  # clears the price
+        ("-5", ".", "-5"),  # WooCommerce does not refuse a negative price
+    ],
+)
+def test_a_string_price_is_stored_as_wc_format_decimal_makes_it(
+    clock: ManualClock, sent: str, separator: str, stored: str
+) -> None:
+    assert wc_format_decimal(sent, separator) == stored
+    fake = FakeWooCommerce(
+        REFERENCE, consumer_key=KEY, consumer_secret=SECRET, now=clock, decimal_separator=separator
+    )
+    product = fake.add_product("MUG")
+    client = httpx.Client(transport=httpx.MockTransport(fake), auth=(KEY, SECRET), base_url=SITE)
+    answer = client.post("/products/batch", json={"update": [{"id": product, "regular_price": sent}]})
+    assert answer.json()["update"][0]["regular_price"] == stored
+    assert fake.regular_price("MUG") == stored
+
+
+def test_variable_and_grouped_products_hold_no_price_of_their_own(
+    fake: FakeWooCommerce, client: httpx.Client
+) -> None:
+    shirt = fake.add_product("SHIRT", product_type="variable")
+    group = fake.add_product("SET", product_type="grouped")
+    small = fake.add_variation(shirt, "SHIRT-S")
+    answer = client.post(
+        "/products/batch",
+        json={"update": [{"id": shirt, "regular_price": "20.00"}, {"id": group, "regular_price": "5.00"}]},
+    )
+    assert [item["regular_price"] for item in answer.json()["update"]] == ["", ""]
+    variation = client.post(
+        f"/products/{shirt}/variations/batch", json={"update": [{"id": small, "regular_price": "20.00"}]}
+    )
+    assert variation.json()["update"][0]["regular_price"] == "20.00"
+
+
+def test_the_store_currency_is_a_setting_option(clock: ManualClock) -> None:
+    fake = FakeWooCommerce(REFERENCE, consumer_key=KEY, consumer_secret=SECRET, now=clock, currency="EUR")
+    client = httpx.Client(transport=httpx.MockTransport(fake), auth=(KEY, SECRET), base_url=SITE)
+    answer = client.get("/settings/general/woocommerce_currency")
+    assert answer.status_code == 200
+    body = answer.json()
+    # The documented setting-option properties, nothing else.
+    assert set(body) <= {
+        "id",
+        "label",
+        "description",
+        "value",
+        "default",
+        "tip",
+        "placeholder",
+        "type",
+        "options",
+        "group_id",
+        "_links",
+    }
+    assert (body["id"], body["type"], body["group_id"], body["value"], body["default"]) == (
+        "woocommerce_currency",
+        "select",
+        "general",
+        "EUR",
+        "USD",
+    )
+    assert fake.count("settings") == 1
+    assert client.get("/settings/general/woocommerce_weight_unit").status_code == 501
+    anonymous = httpx.Client(transport=httpx.MockTransport(fake), base_url=SITE)
+    denied = anonymous.get("/settings/general/woocommerce_currency")
+    assert (denied.status_code, denied.json()["code"]) == (401, "woocommerce_rest_cannot_view")
+    assert client.get("/settings/general/woocommerce_currency", params={"bogus": "1"}).status_code == 400
