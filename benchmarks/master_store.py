@@ -53,6 +53,9 @@ CONFIG = """
 [master]
 {master}
 
+[insights]
+enabled = false
+
 [channels.shopify]
 kind = "sandbox"
 tiers = [{{ min = 3, hold = 2 }}, {{ min = 0, hold = "all" }}]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -73,6 +73,8 @@ class _ChannelModel(_Strict):
     audit_every: Annotated[float, Field(gt=0)] = 900.0
     #: true (or a table of bounds): the adaptive buffer replaces the tiers on this channel
     adaptive: _AdaptiveModel | None = None
+    #: the stock locations this channel sells from (default: every location)
+    locations: Annotated[list[str], Field(min_length=1)] | None = None
 
     _tiers = field_validator("tiers")(tiers_cover_zero)
 
@@ -211,12 +213,41 @@ class _GuardModel(_Strict):
     accept_shrink: bool = False
 
 
+class _PricesModel(_Strict):
+    #: ISO 4217 code of the amounts in the Price columns
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+
+
+class _InsightsModel(_Strict):
+    enabled: bool = True
+
+
 class _SettingsModel(_Strict):
     master: Annotated[_WorkbookModel | _GoogleSheetsModel | _AirtableModel, Field(discriminator="kind")]
     guard: _GuardModel = Field(default_factory=_GuardModel)
     auto_pause: _AutoPauseModel = Field(default_factory=_AutoPauseModel)
     alerts: _AlertsModel = Field(default_factory=_AlertsModel)
+    #: stock locations (Shop, Warehouse …), each its own Quantity column in the Inventory
+    locations: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9 _-]*$", max_length=40)]] = Field(
+        default_factory=list
+    )
+    prices: _PricesModel | None = None
+    insights: _InsightsModel = Field(default_factory=_InsightsModel)
     channels: dict[str, _Channel]
+
+    @model_validator(mode="after")
+    def _known_locations(self) -> _SettingsModel:
+        folded = [place.casefold() for place in self.locations]
+        if repeated := sorted({p for p in self.locations if folded.count(p.casefold()) > 1}):
+            raise ValueError(f"locations: {', '.join(repeated)} appears twice")
+        for name, channel in self.channels.items():
+            unknown = [p for p in channel.locations or [] if p.casefold() not in folded]
+            if unknown:
+                known = ", ".join(self.locations) or "none are configured (add a top-level locations list)"
+                raise ValueError(
+                    f"channels.{name}.locations: {', '.join(unknown)} is not a location; known: {known}"
+                )
+        return self
 
     @model_validator(mode="after")
     def _channel_names(self) -> _SettingsModel:
@@ -287,6 +318,7 @@ class ChannelSettings:
     max_lag_s: float = 900.0  #: a push not visible after this is flagged LAG
     audit_every_s: float = 900.0  #: how often every SKU's figure is read back (DRIFT)
     adaptive: AdaptiveRule | None = None  #: when set, replaces the tiers (see core.buffers)
+    locations: tuple[str, ...] = ()  #: the stock locations it sells from (() without locations)
 
 
 @dataclass(frozen=True, slots=True)
@@ -394,11 +426,16 @@ class Settings:
     channels: tuple[ChannelSettings, ...]
     auto_pause: AutoPauseSettings = AutoPauseSettings()
     alerts: AlertSettings = AlertSettings()
+    locations: tuple[str, ...] = ()  #: stock locations; () for the one Quantity column
+    currency: str | None = None  #: the Price columns' currency; None: prices are not synced
+    insights: bool = True  #: write the Insights sheet once a day
 
     @property
     def layout(self) -> Layout:
-        """The Inventory layout these channels imply."""
-        return Layout(tuple((c.name, c.title) for c in self.channels))
+        """The Inventory layout these channels and locations imply."""
+        return Layout(
+            tuple((c.name, c.title) for c in self.channels), self.locations, self.currency is not None
+        )
 
 
 def load(path: Path) -> Settings:
@@ -422,11 +459,14 @@ def load(path: Path) -> Settings:
         source=path,
         master=_master(model.master, base),
         guard=GuardSettings(model.guard.max_drop, model.guard.accept_shrink),
-        channels=tuple(_channel(name, c) for name, c in model.channels.items()),
+        channels=tuple(_channel(name, c, model.locations) for name, c in model.channels.items()),
         auto_pause=AutoPauseSettings(
             model.auto_pause.enabled, model.auto_pause.max_lag_p95, buffer_policy(model.auto_pause.tiers)
         ),
         alerts=AlertSettings(model.alerts.max_per_hour, _email(model.alerts.email)),
+        locations=tuple(model.locations),
+        currency=None if model.prices is None else model.prices.currency,
+        insights=model.insights.enabled,
     )
     _check_headers(settings)
     return settings
@@ -524,8 +564,11 @@ def _read_key(path: Path, source: str, where: str) -> str:
 
 
 def _channel(
-    name: str, model: _SandboxModel | _ShopifyModel | _MetaModel | _GoogleMerchantModel | _WooCommerceModel
+    name: str,
+    model: _SandboxModel | _ShopifyModel | _MetaModel | _GoogleMerchantModel | _WooCommerceModel,
+    locations: Sequence[str],
 ) -> ChannelSettings:
+    by_fold = {place.casefold(): place for place in locations}
     common = ChannelSettings(
         name=ChannelName(name),
         kind=model.kind,
@@ -536,6 +579,9 @@ def _channel(
         max_lag_s=model.max_lag,
         audit_every_s=model.audit_every,
         adaptive=_adaptive(model.adaptive),
+        locations=tuple(by_fold[p.casefold()] for p in model.locations)
+        if model.locations
+        else tuple(locations),
     )
     if isinstance(model, _ShopifyModel):
         shop = ShopifyShop(model.shop, model.location, model.api_version, model.base_url)

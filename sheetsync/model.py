@@ -20,6 +20,9 @@ SKU = "sku"
 QUANTITY = "quantity"
 OVERRIDE = "override"
 BUFFER = "buffer"
+PRICE = "price"
+REORDER_POINT = "reorder_point"
+REORDER_QTY = "reorder_qty"
 
 
 def buffer_column(channel: ChannelName) -> str:
@@ -27,11 +30,22 @@ def buffer_column(channel: ChannelName) -> str:
     return f"buffer:{channel}"
 
 
+def stock_column(location: str) -> str:
+    """Logical name of a location's count column (``Quantity <Location>`` in the sheet)."""
+    return f"stock:{location}"
+
+
+def price_column(channel: ChannelName) -> str:
+    """Logical name of the per-channel price column (``Price <Channel title>`` in the sheet)."""
+    return f"price:{channel}"
+
+
 #: Logical names of the Inventory columns the worker owns (to the right of the merchant's).
 AVAILABLE = "available"
 ROW_STATUS = "status"
 REASON = "reason"
 SYNCED = "synced"
+PRICES_SENT = "prices_sent"
 
 
 def channel_column(channel: ChannelName) -> str:
@@ -58,6 +72,7 @@ class Movement(StrEnum):
     RESTOCK = "RESTOCK"  #: a cancellation or refund that puts units back (delta > 0)
     ADJUST = "ADJUST"  #: a manual adjustment typed by the merchant into the Ledger
     COUNT = "COUNT"  #: the merchant's count as the worker accepted it; resets the running total
+    BUNDLE = "BUNDLE"  #: a component consumed (or put back) by a bundle's sale on a channel
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +94,7 @@ class LedgerEntry:
     line_id: str = ""
     cursor: str = ""  #: the source's position token for this order (see OrderSource)
     note: str = ""
+    location: str = ""  #: the stock location it moves ("" when the master has no locations)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +121,16 @@ class Snapshot:
     ledger: tuple[RawLedgerRow, ...]
     control: StatusControl
     state: Mapping[str, str]  #: the worker's key/value state (see core.state)
+    bundles: tuple[RawRow, ...] = ()  #: the Bundles sheet: bundle, component, quantity
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """A sheet the worker owns outright (Reorder, Insights): replaced whole when written."""
+
+    name: str
+    header: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +190,7 @@ class StatusUpdate:
     channels: tuple[ChannelStatus, ...]
     guard: GuardStatus | None
     state: Mapping[str, str]
+    reports: tuple[Report, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,6 +274,9 @@ INVENTORY_SHEET = "Inventory"
 LEDGER_SHEET = "Ledger"
 STATUS_SHEET = "Status"
 STATE_SHEET = "State"
+BUNDLES_SHEET = "Bundles"
+REORDER_SHEET = "Reorder"
+INSIGHTS_SHEET = "Insights"
 
 #: Ledger columns: logical name → header, in the order they are written.
 LEDGER_HEADERS: Mapping[str, str] = {
@@ -260,7 +290,11 @@ LEDGER_HEADERS: Mapping[str, str] = {
     "movement": "Movement",
     "cursor": "Cursor",
     "note": "Note",
+    "location": "Location",
 }
+
+#: Bundles sheet columns: one row per component of a bundle.
+BUNDLE_HEADERS: Mapping[str, str] = {"bundle": "Bundle", "component": "Component", "quantity": "Quantity"}
 
 #: Status sheet columns; ``control`` is the only one the merchant types in.
 STATUS_HEADERS: Mapping[str, str] = {
@@ -286,8 +320,12 @@ TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
 def ledger_cells(entry: LedgerEntry) -> dict[str, str]:
-    """The ledger row for ``entry``, as text keyed by logical ledger column."""
-    return {
+    """The ledger row for ``entry``, as text keyed by logical ledger column.
+
+    The Location cell is left out when the entry has none, so a master without locations never
+    needs that column.
+    """
+    cells = {
         "key": entry.key,
         "at": entry.at.strftime(TIMESTAMP_FORMAT),
         "channel": entry.channel or "",
@@ -299,6 +337,9 @@ def ledger_cells(entry: LedgerEntry) -> dict[str, str]:
         "cursor": entry.cursor,
         "note": entry.note,
     }
+    if entry.location:
+        cells["location"] = entry.location
+    return cells
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,23 +350,39 @@ class Layout:
     """
 
     channels: tuple[tuple[ChannelName, str], ...]  #: (name, title), e.g. ("shopify", "Shopify")
+    #: stock locations, each its own ``Quantity <Location>`` column; none: the one Quantity column
+    locations: tuple[str, ...] = ()
+    priced: bool = False  #: a currency is configured: Price columns are read and pushed
 
     def merchant_headers(self) -> dict[str, str]:
         """Columns the merchant types in; the worker reads them and never writes them."""
-        headers = {
-            SKU: "SKU",
-            QUANTITY: "Quantity",
-            OVERRIDE: "Override",
-            BUFFER: "Buffer",
-        }
+        headers = {SKU: "SKU", QUANTITY: "Quantity"}
+        headers.update({stock_column(place): f"Quantity {place}" for place in self.locations})
+        headers.update({OVERRIDE: "Override", BUFFER: "Buffer"})
         headers.update({buffer_column(name): f"Buffer {title}" for name, title in self.channels})
+        if self.priced:
+            headers[PRICE] = "Price"
+            headers.update({price_column(name): f"Price {title}" for name, title in self.channels})
+        headers.update({REORDER_POINT: "Reorder point", REORDER_QTY: "Reorder qty"})
         return headers
+
+    def count_columns(self) -> tuple[str, ...]:
+        """The columns holding the merchant's counts: one per location, or Quantity."""
+        return tuple(stock_column(place) for place in self.locations) or (QUANTITY,)
+
+    def ledger_headers(self) -> dict[str, str]:
+        """The Ledger columns the worker writes (Location only when there are locations)."""
+        if self.locations:
+            return dict(LEDGER_HEADERS)
+        return {k: v for k, v in LEDGER_HEADERS.items() if k != "location"}
 
     def worker_headers(self) -> dict[str, str]:
         """Columns the worker owns, in the order it adds them to the right of the merchant's."""
         headers = {AVAILABLE: "Available"}
         headers.update({channel_column(name): title for name, title in self.channels})
         headers.update({ROW_STATUS: "Status", REASON: "Reason", SYNCED: "Synced"})
+        if self.priced:
+            headers[PRICES_SENT] = "Prices sent"
         return headers
 
 

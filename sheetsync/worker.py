@@ -8,11 +8,12 @@ and pushes the same absolute quantities again, which is harmless.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import signal
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -21,7 +22,7 @@ from types import FrameType
 import schedule
 
 from sheetsync.alerts import Alerter, AlertSink, SlackWebhook, SmtpMail
-from sheetsync.channels import Channel, OrderSource
+from sheetsync.channels import Channel, OrderSource, PriceChannel
 from sheetsync.channels.google_merchant import GoogleMerchantChannel
 from sheetsync.channels.meta import MetaChannel
 from sheetsync.channels.sandbox import SandboxChannel
@@ -43,7 +44,8 @@ from sheetsync.config import (
     service_account_info,
 )
 from sheetsync.core import ledger as ledger_
-from sheetsync.core.cells import parse_rows
+from sheetsync.core.bundles import parse_bundles
+from sheetsync.core.cells import ParsedRows, parse_rows
 from sheetsync.core.incidents import Alert, conditions, track
 from sheetsync.core.monitor import Finding, Watch, audit_due, lag_percentiles, observe, pushed
 from sheetsync.core.plan import (
@@ -60,14 +62,20 @@ from sheetsync.core.plan import (
     row_cells,
     volume_guard,
 )
+from sheetsync.core.reports import insights_report, reorder_report, units_sold
 from sheetsync.core.state import WorkerState, parse_state, state_cells
+from sheetsync.core.stock import stock_levels
 from sheetsync.errors import SyncError
 from sheetsync.model import (
+    INSIGHTS_SHEET,
+    REORDER_SHEET,
     ChannelName,
     ChannelStatus,
     Discrepancy,
+    LedgerEntry,
     OrderLine,
     PushOutcome,
+    Report,
     Sku,
     StatusUpdate,
 )
@@ -131,10 +139,11 @@ def run_cycle(
     due_names = ({c.name for c in channels} if due is None else set(due)) | set(controls)
     layout = settings.layout
     snapshot = store.read()
-    ledger = ledger_.parse_ledger(snapshot.ledger)
-    for message in ledger.problems:
+    ledger = ledger_.parse_ledger(snapshot.ledger, settings.locations)
+    bundles = parse_bundles(snapshot.bundles)
+    for message in (*ledger.problems, *bundles.stray):
         log.warning("%s", message)
-    parsed = parse_rows(snapshot.rows, layout)
+    parsed = parse_rows(snapshot.rows, layout, bundles)
     for problem in parsed.problems:
         log.warning(
             "Inventory row %d (SKU %s): %s",
@@ -156,8 +165,12 @@ def run_cycle(
                 lines += channel.orders_since(ledger_.cursor(ledger.entries, channel.name)).lines
             except SyncError as error:
                 errors[channel.name].append(f"orders not read: {error}")
-    counts = {row.sku: row.count for row in parsed.rows}
-    fresh = ledger_.new_entries(lines, ledger, counts, now)
+    counts = {(row.sku, place): count for row in parsed.rows for place, count in row.counts.items()}
+    places = {c.name: c.locations for c in settings.channels}
+    routing = ledger_.Routing(places, bundles.parts)
+    # Which location a sale takes stock from depends on what is left there.
+    before = ledger_.available(counts, ledger.entries) if settings.locations else None
+    fresh = ledger_.new_entries(lines, ledger, counts, now, routing, before)
     store.append_ledger(fresh)  # the commit point: order lines count from here on, exactly once
 
     entries = [*ledger.entries, *fresh]
@@ -171,13 +184,14 @@ def run_cycle(
     )
     control = {**snapshot.control.channels, **controls}
     specs = [_spec(channel, settings, control, due_names, lags[channel.name]) for channel in channels]
+    levels = stock_levels(parsed.rows, ledger_.available(counts, entries), places)
     velocity = ledger_.sales_velocity(entries, now)
     in_flight = {
         (name, sku): quantity
         for name, watch in watches.items()
         for sku, quantity in watch.in_flight().items()
     }
-    draft = plan(parsed, ledger_.available(counts, entries), moves, specs, guard, velocity, in_flight)
+    draft = plan(parsed, levels.total, moves, specs, guard, velocity, in_flight, levels.reach)
     reported: dict[ChannelName, Mapping[Sku, int]] = {}
     findings: dict[ChannelName, Mapping[Sku, Finding]] = {}
     for channel, spec in zip(channels, specs, strict=True):
@@ -205,7 +219,9 @@ def run_cycle(
         watches[name] = replace(watch, audited=epoch) if audit else watch
     final = hold_unconfirmed(apply_findings(draft, findings), reported)
 
-    results = {channel.name: _push(channel, final, errors[channel.name]) for channel in channels}
+    results = {
+        channel.name: _push(channel, final, errors[channel.name], settings.currency) for channel in channels
+    }
     titles = {c.name: c.title for c in settings.channels}
     health = {}
     for channel, spec in zip(channels, specs, strict=True):
@@ -231,16 +247,18 @@ def run_cycle(
     if alert is not None and alerts:
         alert(alerts)  # before the state that records them: an alert may repeat, never vanish
     # While held, no row is written, so the channel columns have not absorbed these moves yet.
+    reports, marks = _reports(final, parsed, levels.total, entries, settings, now, state.reports)
     if guard.held:
-        new_state = WorkerState(applied, state.guard_rows, state.guard_total, watches, incidents)
+        new_state = WorkerState(applied, state.guard_rows, state.guard_total, watches, incidents, marks)
     else:
-        new_state = WorkerState(ledger.size + len(fresh), guard.rows, guard.total, watches, incidents)
+        new_state = WorkerState(ledger.size + len(fresh), guard.rows, guard.total, watches, incidents, marks)
     store.write_status(
         StatusUpdate(
             cells=tuple(row_cells(final, results, titles, now)),
             channels=tuple(statuses),
             guard=guard_status(guard, now),
             state=state_cells(new_state),
+            reports=tuple(reports),
         )
     )
     report = CycleReport(
@@ -291,11 +309,15 @@ def _spec(
         adaptive=configured.adaptive,
         unseen_s=polled + configured.interval_s + shows,
         lag_s=shows,
+        priced=settings.currency is not None and isinstance(channel, PriceChannel),
     )
 
 
-def _push(channel: Channel, final: Plan, errors: list[str]) -> ChannelResult:
-    """Push in batches of the channel's limit; a failed batch fails only itself."""
+def _push(channel: Channel, final: Plan, errors: list[str], currency: str | None) -> ChannelResult:
+    """Push quantities, then changed prices, in batches of the channel's limit.
+
+    A failed batch fails only itself; its rows are pushed again next cycle.
+    """
     levels = final.pushes(channel.name)
     outcomes: dict[Sku, PushOutcome] = {}
     size = channel.limits.max_batch
@@ -305,7 +327,45 @@ def _push(channel: Channel, final: Plan, errors: list[str]) -> ChannelResult:
             outcomes.update((o.sku, o) for o in channel.push(batch))
         except SyncError as error:
             errors.append(f"push of {len(batch)} items failed: {error}")
-    return ChannelResult(outcomes, tuple(errors))
+    verdicts: dict[Sku, PushOutcome] = {}
+    if currency is not None and isinstance(channel, PriceChannel):
+        prices = final.price_levels(channel.name, currency)
+        for start in range(0, len(prices), size):
+            chunk = prices[start : start + size]
+            try:
+                verdicts.update((o.sku, o) for o in channel.push_prices(chunk))
+            except SyncError as error:
+                errors.append(f"prices of {len(chunk)} items not sent: {error}")
+    return ChannelResult(outcomes, tuple(errors), verdicts)
+
+
+def _reports(
+    final: Plan,
+    parsed: ParsedRows,
+    available: Mapping[Sku, int],
+    entries: Sequence[LedgerEntry],
+    settings: Settings,
+    now: datetime,
+    marks: Mapping[str, str],
+) -> tuple[list[Report], dict[str, str]]:
+    """The Reorder sheet when what it lists changed, and Insights on a day's first cycle."""
+    reports: list[Report] = []
+    marked = dict(marks)
+    if any(row.reorder is not None for row in parsed.rows) or REORDER_SHEET in marked:
+        sold: dict[Sku, int] = defaultdict(int)
+        for (_, sku), units in units_sold(entries, now, 30).items():
+            sold[sku] += units
+        report = reorder_report(final, sold)
+        digest = hashlib.sha256(repr(report.rows).encode()).hexdigest()[:16]
+        if marked.get(REORDER_SHEET) != digest:
+            reports.append(report)
+            marked[REORDER_SHEET] = digest
+    today = now.date().isoformat()
+    if settings.insights and marked.get(INSIGHTS_SHEET) != today and not final.guard.held:
+        channels = [(c.name, c.title) for c in settings.channels]
+        reports.append(insights_report(parsed.rows, available, entries, channels, now))
+        marked[INSIGHTS_SHEET] = today
+    return reports, marked
 
 
 def open_store(settings: Settings, environ: Mapping[str, str] = os.environ) -> MasterStore:
@@ -488,6 +548,11 @@ class Inbox:
             self._lines += lines
         self._wake.set()
         return True
+
+    def queued(self) -> int:
+        """Order lines waiting for the worker (the web app turns webhooks away past its cap)."""
+        with self._lock:
+            return len(self._lines)
 
     def take(self) -> list[OrderLine]:
         """Everything delivered so far, emptying the inbox."""

@@ -9,16 +9,20 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from enum import Enum
 from functools import partial
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from sheetsync.core.buffers import Hold, parse_hold
 from sheetsync.model import (
     BUFFER,
     OVERRIDE,
+    PRICE,
     QUANTITY,
+    REORDER_POINT,
+    REORDER_QTY,
     SKU,
     ChannelName,
     Layout,
@@ -26,10 +30,17 @@ from sheetsync.model import (
     Sku,
     buffer_column,
     channel_column,
+    price_column,
+    stock_column,
 )
+
+if TYPE_CHECKING:
+    from sheetsync.core.bundles import Bundles
 
 #: The largest quantity we publish (Shopify rejects more than 1,000,000,000).
 MAX_QUANTITY = 1_000_000_000
+#: The largest price we push: far above any shop's, and inside every platform's field.
+MAX_PRICE = Decimal("1000000")
 
 
 class Pause(Enum):
@@ -43,16 +54,35 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
+class Reorder:
+    """A row's reorder point and how many to buy when stock falls to it."""
+
+    point: int
+    quantity: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class MasterRow:
     """A valid Inventory row."""
 
     row: int
     sku: Sku
-    count: int  #: the merchant's count (Quantity column)
+    #: the merchant's count per location ("" is the Quantity column); empty for a bundle
+    counts: Mapping[str, int]
     override: Override
     holds: Mapping[ChannelName | None, Hold]  #: per-SKU buffers; None = every channel
     believed: Mapping[ChannelName, int | None]  #: what each channel shows, as we last knew
     current: Mapping[str, str]  #: the worker-owned cells as read, to write only what changes
+    prices: Mapping[ChannelName | None, Decimal] = field(default_factory=dict)  #: None = every channel
+    reorder: Reorder | None = None
+    parts: Mapping[Sku, int] | None = None  #: a bundle: stock-holding component → units in one
+    #: problems in optional cells (a price, a reorder point): the row is flagged, its stock syncs
+    notes: tuple[str, ...] = ()
+
+    @property
+    def count(self) -> int:
+        """The merchant's count over every location."""
+        return sum(self.counts.values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,8 +157,12 @@ def parse_override(text: str) -> Override:
         ) from None
 
 
-def parse_rows(raw: Sequence[RawRow], layout: Layout) -> ParsedRows:
-    """Parse every Inventory row; duplicates of a SKU are all flagged, none is pushed."""
+def parse_rows(raw: Sequence[RawRow], layout: Layout, bundles: Bundles | None = None) -> ParsedRows:
+    """Parse every Inventory row; duplicates of a SKU are all flagged, none is pushed.
+
+    A bundle's row (``bundles``) has no count of its own: its count cells stay blank, and it is
+    flagged when a component has no usable row.
+    """
     headers = layout.merchant_headers()
     worker = layout.worker_headers()
     by_sku: dict[Sku, list[int]] = defaultdict(list)
@@ -141,13 +175,31 @@ def parse_rows(raw: Sequence[RawRow], layout: Layout) -> ParsedRows:
         sku = _parse_sku(row.cells.get(SKU, ""), messages)
         if sku is not None:
             by_sku[sku].append(row.row)
-        count = _attempt(partial(parse_quantity, row.cells.get(QUANTITY, ""), "Quantity"), messages)
+        parts = None
+        if sku is not None and bundles is not None and sku in bundles:
+            parts = _bundle_parts(row, layout, bundles, sku, messages)
+            counts: dict[str, int] | None = {}
+        else:
+            counts = _parse_counts(row, layout, messages)
         override = _attempt(partial(parse_override, row.cells.get(OVERRIDE, "")), messages)
         holds = _parse_holds(row, layout, messages)
         master = None
-        if sku is not None and count is not None and not messages:
+        if sku is not None and counts is not None and not messages:
+            notes: list[str] = []
             believed = {n: own_number(row.cells.get(channel_column(n), "")) for n, _ in layout.channels}
-            master = MasterRow(row.row, sku, count, override, holds, believed, current)
+            master = MasterRow(
+                row.row,
+                sku,
+                counts,
+                override,
+                holds,
+                believed,
+                current,
+                prices=_parse_prices(row, layout, notes),
+                reorder=_parse_reorder(row, notes),
+                parts=parts,
+                notes=tuple(notes),
+            )
         parsed.append((row, sku, master, messages, current))
 
     rows: list[MasterRow] = []
@@ -164,7 +216,65 @@ def parse_rows(raw: Sequence[RawRow], layout: Layout) -> ParsedRows:
             rows.append(candidate)
         else:
             problems.append(RowProblem(row.row, sku, tuple(messages), current))
+    if bundles is not None and bundles.parts:
+        rows, problems = _components_usable(rows, problems)
     return ParsedRows(tuple(rows), tuple(problems))
+
+
+def _parse_counts(row: RawRow, layout: Layout, messages: list[str]) -> dict[str, int] | None:
+    """The merchant's count per location (or the Quantity column's, under "")."""
+    if not layout.locations:
+        count = _attempt(partial(parse_quantity, row.cells.get(QUANTITY, ""), "Quantity"), messages)
+        return None if count is None else {"": count}
+    counts: dict[str, int] = {}
+    for place in layout.locations:
+        header = f"Quantity {place}"
+        count = _attempt(partial(parse_quantity, row.cells.get(stock_column(place), ""), header), messages)
+        if count is not None:
+            counts[place] = count
+    return counts if len(counts) == len(layout.locations) else None
+
+
+def _bundle_parts(
+    row: RawRow, layout: Layout, bundles: Bundles, sku: Sku, messages: list[str]
+) -> Mapping[Sku, int] | None:
+    """A bundle row's components; its count cells must be blank (its stock is its components')."""
+    if problem := bundles.problems.get(sku):
+        messages.append(f"bundle {sku} cannot be sold: {problem}")
+        return None
+    typed = [column for column in (QUANTITY, *layout.count_columns()) if row.cells.get(column, "").strip()]
+    if typed:
+        header = layout.merchant_headers()[typed[0]]
+        messages.append(
+            f"{sku} is a bundle (Bundles sheet): its stock is worked out from its components, "
+            f"so leave {header} blank"
+        )
+        return None
+    return bundles.parts[sku]
+
+
+def _components_usable(
+    rows: list[MasterRow], problems: list[RowProblem]
+) -> tuple[list[MasterRow], list[RowProblem]]:
+    """Flag a bundle whose component has no usable Inventory row (it is missing or flagged)."""
+    stocked = {row.sku for row in rows if row.parts is None}
+    flagged = {p.sku: p.row for p in problems if p.sku is not None}
+    kept: list[MasterRow] = []
+    for row in rows:
+        missing = [c for c in row.parts or {} if c not in stocked]
+        if not missing:
+            kept.append(row)
+            continue
+        reasons = [
+            f"component {c} is flagged in row {flagged[c]}; fix that row first"
+            if c in flagged
+            else f"component {c} has no row in the Inventory; add one"
+            for c in missing
+        ]
+        problems.append(
+            RowProblem(row.row, row.sku, (f"bundle {row.sku}: " + "; ".join(reasons),), row.current)
+        )
+    return kept, sorted(problems, key=lambda p: p.row)
 
 
 def _parse_sku(text: str, messages: list[str]) -> Sku | None:
@@ -190,6 +300,67 @@ def _parse_holds(row: RawRow, layout: Layout, messages: list[str]) -> dict[Chann
             except ValueError as error:
                 messages.append(f"{header} {error}")
     return holds
+
+
+def parse_price(text: str, header: str) -> Decimal:
+    """Parse a price typed by the merchant: a positive amount with at most two decimals.
+
+    A comma is refused rather than guessed (1,500 or 1,5?), and so is a currency sign: the
+    currency is the one in the config.
+
+    Raises:
+        ValueError: a sentence naming ``header`` and saying what to type instead.
+    """
+    value = text.strip()
+    if value.startswith("="):
+        raise ValueError(f"{header} is a formula ({_clip(value)}); enter a plain amount like 12.50")
+    if "," in value:
+        raise ValueError(f'{header} "{_clip(value)}" has a comma; write the amount with a point, like 12.50')
+    if not _PRICE.match(value):
+        raise ValueError(
+            f'{header} "{_clip(value)}" is not an amount; write it like 12.50, without a currency'
+        )
+    try:
+        amount = Decimal(value)
+    except InvalidOperation:  # pragma: no cover - the pattern admits only valid decimals
+        raise ValueError(f'{header} "{_clip(value)}" is not an amount') from None
+    if amount <= 0:
+        raise ValueError(f"{header} {value} must be more than 0")
+    if amount > MAX_PRICE:
+        raise ValueError(f"{header} {value} is too large; the most is {MAX_PRICE}")
+    return amount
+
+
+_PRICE = re.compile(r"^\+?\d+(?:\.\d{1,2})?$")
+
+
+def _parse_prices(row: RawRow, layout: Layout, notes: list[str]) -> dict[ChannelName | None, Decimal]:
+    if not layout.priced:
+        return {}
+    columns: list[tuple[ChannelName | None, str, str]] = [(None, PRICE, "Price")]
+    columns += [(name, price_column(name), f"Price {title}") for name, title in layout.channels]
+    prices: dict[ChannelName | None, Decimal] = {}
+    for channel, column, header in columns:
+        text = row.cells.get(column, "").strip()
+        if text:
+            price = _attempt(partial(parse_price, text, header), notes)
+            if price is not None:
+                prices[channel] = price
+    return prices
+
+
+def _parse_reorder(row: RawRow, notes: list[str]) -> Reorder | None:
+    point_text = row.cells.get(REORDER_POINT, "").strip()
+    quantity_text = row.cells.get(REORDER_QTY, "").strip()
+    if not point_text:
+        if quantity_text:
+            notes.append("Reorder qty is set but Reorder point is blank; enter the stock level to reorder at")
+        return None
+    point = _attempt(partial(parse_quantity, point_text, "Reorder point"), notes)
+    quantity = (
+        _attempt(partial(parse_quantity, quantity_text, "Reorder qty"), notes) if quantity_text else None
+    )
+    return None if point is None else Reorder(point, quantity)
 
 
 def _attempt(parse: Callable[[], T], messages: list[str]) -> T | None:

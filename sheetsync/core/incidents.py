@@ -88,6 +88,14 @@ def conditions(
             f"{titles.get(channel, channel)}: {len(rows)} SKU(s) changed on the platform behind our "
             f"back, set back to the sheet: {_first(rows)}"
         )
+    for row in plan_.rows:
+        if row.reorder and (point := row.row.reorder) is not None:
+            buy = "" if point.quantity is None else f"; reorder {point.quantity}"
+            # "/" not ":": the key names no channel, so it is re-decided every cycle
+            found[f"reorder/{row.row.sku}"] = (
+                f"{row.row.sku} (row {row.row.row}) is down to {row.available}, at or below its reorder "
+                f"point {point.point}{buy}"
+            )
     if oversold:
         found["oversold"] = f"{len(oversold)} SKU(s) oversold: {_first(oversold)}"
     if plan_.guard.held:

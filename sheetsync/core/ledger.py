@@ -6,13 +6,17 @@ Quantity cell differs from the latest COUNT and movements would otherwise be add
 number (a recount).  The first COUNT of a SKU covers every movement before it, so a sale
 recorded while the cell was blank or broken is still subtracted.  The merchant never subtracts
 sales by hand, and a recount is simply typing the new number.
+
+With locations, all of this holds per SKU and location: each location's Quantity cell is its
+own count, and each entry moves the stock of one location.  A bundle's sale is recorded on the
+bundle (it lowers what that channel shows by itself) and, as BUNDLE entries, on each component.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from sheetsync.model import (
@@ -28,6 +32,19 @@ from sheetsync.model import (
 #: Movements that happened on a channel (and so change what that channel shows by itself).
 CHANNEL_MOVEMENTS = frozenset({Movement.SALE, Movement.RESTOCK})
 
+#: Stock is kept per SKU and location ("" when the master has no locations).
+Place = tuple[Sku, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Routing:
+    """Where a channel's order lines take stock from, and what a bundle is made of."""
+
+    #: channel → its locations, preferred first (empty without locations)
+    places: Mapping[ChannelName, tuple[str, ...]] = field(default_factory=dict)
+    #: bundle → stock-holding component → units in one bundle
+    parts: Mapping[Sku, Mapping[Sku, int]] = field(default_factory=dict)
+
 
 @dataclass(frozen=True, slots=True)
 class ParsedLedger:
@@ -40,12 +57,15 @@ class ParsedLedger:
     problems: tuple[str, ...]
 
 
-def parse_ledger(rows: Sequence[RawLedgerRow]) -> ParsedLedger:
+def parse_ledger(rows: Sequence[RawLedgerRow], locations: Sequence[str] = ()) -> ParsedLedger:
     """Parse ledger rows; rows the merchant typed with no Key are manual adjustments.
 
     A row that cannot be parsed is reported and skipped, but its key still counts as seen so
-    that the same order line is never appended twice.  A repeated key counts once.
+    that the same order line is never appended twice.  A repeated key counts once.  With
+    ``locations``, a blank Location is the first one (entries made before locations were set
+    up moved that stock) and an unknown one is a problem.
     """
+    places = {place.casefold(): place for place in locations}
     entries: list[LedgerEntry] = []
     positions: list[int] = []
     keys: set[str] = set()
@@ -57,14 +77,14 @@ def parse_ledger(rows: Sequence[RawLedgerRow]) -> ParsedLedger:
             continue
         keys.add(key)
         try:
-            entries.append(_entry(key, cells, manual=not cells.get("key")))
+            entries.append(_entry(key, cells, places, manual=not cells.get("key")))
             positions.append(position)
         except ValueError as error:
             problems.append(f"Ledger row {row.row}: {error}; the row is not counted")
     return ParsedLedger(tuple(entries), tuple(positions), len(rows), frozenset(keys), tuple(problems))
 
 
-def _entry(key: str, cells: Mapping[str, str], *, manual: bool) -> LedgerEntry:
+def _entry(key: str, cells: Mapping[str, str], places: Mapping[str, str], *, manual: bool) -> LedgerEntry:
     sku = cells.get("sku", "")
     if not sku:
         raise ValueError("SKU is blank")
@@ -86,6 +106,12 @@ def _entry(key: str, cells: Mapping[str, str], *, manual: bool) -> LedgerEntry:
         if not manual:
             raise ValueError(f'Time "{at_text}" is not a UTC time like 2026-11-24T09:30:00Z') from None
         at = datetime.min.replace(tzinfo=UTC)  # a hand-typed adjustment needs no time
+    location = ""
+    if places:
+        typed = cells.get("location", "")
+        location = places.get(typed.casefold(), "") if typed else next(iter(places.values()))
+        if not location:
+            raise ValueError(f'Location "{typed}" is not one of {", ".join(places.values())}')
     return LedgerEntry(
         key=key,
         sku=Sku(sku),
@@ -97,6 +123,7 @@ def _entry(key: str, cells: Mapping[str, str], *, manual: bool) -> LedgerEntry:
         line_id=cells.get("line", ""),
         cursor=cells.get("cursor", ""),
         note=cells.get("note", ""),
+        location=location,
     )
 
 
@@ -112,49 +139,99 @@ def cursor(entries: Iterable[LedgerEntry], channel: ChannelName) -> str | None:
 def new_entries(
     lines: Iterable[OrderLine],
     ledger: ParsedLedger,
-    counts: Mapping[Sku, int],
+    counts: Mapping[Place, int],
     now: datetime,
+    routing: Routing | None = None,
+    stock: Mapping[Place, int] | None = None,
 ) -> list[LedgerEntry]:
     """The entries to append for ``lines``: each line once, plus the COUNT entries it needs.
 
-    ``counts`` holds the merchant's current count for every SKU whose Quantity cell parsed.
+    ``counts`` holds the merchant's current count for every SKU and location whose cell parsed.
+    A sale takes stock from the first of its channel's locations that has enough (``stock``,
+    the available stock before these lines), else from the first; a restock goes to the first.
+    Each entry's key is checked on its own, so an append cut short is completed, never doubled.
     """
+    route = routing or Routing()
+    left = dict(stock or {})
     fresh: list[LedgerEntry] = []
     seen = set(ledger.keys)
     for line in lines:
-        if line.key in seen or line.quantity <= 0:
+        if line.quantity <= 0:
             continue
-        seen.add(line.key)
-        sign = -1 if line.movement is Movement.SALE else 1
-        fresh.append(
-            LedgerEntry(
-                key=line.key,
-                sku=line.sku,
-                delta=sign * line.quantity,
-                movement=line.movement,
-                at=line.at,
-                channel=line.channel,
-                order_id=line.order_id,
-                line_id=line.line_id,
-                cursor=line.cursor,
-            )
-        )
+        sign, quantity = (-1 if line.movement is Movement.SALE else 1), line.quantity
+        parts = route.parts.get(line.sku)
+        if parts is None:
+            made = [
+                _placed(_line_entry(line, line.key, line.sku, sign * quantity, line.movement), route, left)
+            ]
+        else:
+            note = "bundle: its components follow"
+            made = [_line_entry(line, line.key, line.sku, sign * quantity, line.movement, note)]
+            made += [
+                _placed(
+                    _line_entry(
+                        line,
+                        f"{line.key}/{sku}",
+                        sku,
+                        sign * quantity * per,
+                        Movement.BUNDLE,
+                        f"bundle {line.sku}",
+                    ),
+                    route,
+                    left,
+                )
+                for sku, per in parts.items()
+            ]
+        for entry in made:
+            if entry.key not in seen:
+                seen.add(entry.key)
+                fresh.append(entry)
     tallies = _tally(ledger.entries)
-    moved = {e.sku for e in fresh}
+    moved = {(e.sku, e.location) for e in fresh}
     stamp = now.strftime(TIMESTAMP_FORMAT)
     recounts = [
         LedgerEntry(
-            key=f"count/{sku}/{stamp}",
+            key=f"count/{sku}@{place}/{stamp}" if place else f"count/{sku}/{stamp}",
             sku=sku,
             delta=count,
             movement=Movement.COUNT,
             at=now,
             note="Quantity cell accepted as the new count",
+            location=place,
         )
-        for sku, count in counts.items()
-        if _needs_count(tallies.get(sku), count, moving=sku in moved)
+        for (sku, place), count in counts.items()
+        if _needs_count(tallies.get((sku, place)), count, moving=(sku, place) in moved)
     ]
     return recounts + fresh
+
+
+def _line_entry(
+    line: OrderLine, key: str, sku: Sku, delta: int, movement: Movement, note: str = ""
+) -> LedgerEntry:
+    return LedgerEntry(
+        key=key,
+        sku=sku,
+        delta=delta,
+        movement=movement,
+        at=line.at,
+        channel=line.channel,
+        order_id=line.order_id,
+        line_id=line.line_id,
+        cursor=line.cursor,
+        note=note,
+    )
+
+
+def _placed(entry: LedgerEntry, route: Routing, left: dict[Place, int]) -> LedgerEntry:
+    """``entry`` at the location it moves: for a sale, the first with enough stock left."""
+    places = route.places.get(entry.channel) if entry.channel is not None else None
+    if not places:
+        return entry
+    place = places[0]
+    if entry.delta < 0:
+        place = next((p for p in places if left.get((entry.sku, p), 0) >= -entry.delta), places[0])
+    left[(entry.sku, place)] = left.get((entry.sku, place), 0) + entry.delta
+    return replace(entry, location=place)
 
 
 def _needs_count(tally: _Tally | None, count: int, *, moving: bool) -> bool:
@@ -173,15 +250,15 @@ class _Tally:
     moved: bool = False  #: some movement is in ``running``
 
 
-def _tally(entries: Iterable[LedgerEntry]) -> dict[Sku, _Tally]:
-    """Fold the ledger per SKU.
+def _tally(entries: Iterable[LedgerEntry]) -> dict[Place, _Tally]:
+    """Fold the ledger per SKU and location.
 
     The first COUNT covers every movement before it (never drop a sale recorded while the cell
     was blank or broken); each later COUNT is a recount and starts afresh.
     """
-    tallies: dict[Sku, _Tally] = defaultdict(_Tally)
+    tallies: dict[Place, _Tally] = defaultdict(_Tally)
     for entry in entries:
-        tally = tallies[entry.sku]
+        tally = tallies[(entry.sku, entry.location)]
         if entry.movement is Movement.COUNT:
             tally.counts += 1
             tally.latest = entry.delta
@@ -193,10 +270,12 @@ def _tally(entries: Iterable[LedgerEntry]) -> dict[Sku, _Tally]:
     return tallies
 
 
-def available(counts: Mapping[Sku, int], entries: Iterable[LedgerEntry]) -> dict[Sku, int]:
-    """Available stock per SKU: the merchant's count plus the movements that count against it."""
+def available(counts: Mapping[Place, int], entries: Iterable[LedgerEntry]) -> dict[Place, int]:
+    """Available stock per SKU and location: the count plus the movements that count against it."""
     tallies = _tally(entries)
-    return {sku: count + (tallies[sku].running if sku in tallies else 0) for sku, count in counts.items()}
+    return {
+        place: count + (tallies[place].running if place in tallies else 0) for place, count in counts.items()
+    }
 
 
 def channel_moves(

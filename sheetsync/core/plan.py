@@ -11,14 +11,17 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 
 from sheetsync.core.buffers import AdaptiveRule, BufferPolicy, Exposure, adaptive, published
 from sheetsync.core.cells import MasterRow, ParsedRows, Pause, RowProblem, own_number
 from sheetsync.core.monitor import Finding, FindingKind, lag_text
+from sheetsync.core.prices import price_for, read_sent, sent_text
 from sheetsync.core.state import WorkerState
 from sheetsync.model import (
     AVAILABLE,
+    PRICES_SENT,
     REASON,
     ROW_STATUS,
     SYNCED,
@@ -28,6 +31,7 @@ from sheetsync.model import (
     ChannelStatus,
     Discrepancy,
     GuardStatus,
+    PriceLevel,
     PushOutcome,
     Sku,
     StockLevel,
@@ -44,6 +48,7 @@ class RowState(StrEnum):
     PAUSED = "PAUSED"
     OVERSOLD = "OVERSOLD"
     ERROR = "ERROR"
+    REORDER = "REORDER"  #: stock is at or below the row's reorder point (nothing else is wrong)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +65,7 @@ class ChannelSpec:
     adaptive: AdaptiveRule | None = None  #: replaces the tiers when set
     unseen_s: float = 0.0  #: how long a sale elsewhere goes unseen here: polls + lag (high quantile)
     lag_s: float = 0.0  #: push-to-visible lag (high quantile)
+    priced: bool = False  #: takes prices, and a currency is configured
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +89,9 @@ class RowPlan:
     available: int
     state: RowState
     decisions: Mapping[ChannelName, Decision]
+    #: prices to push this cycle: changed since the Prices sent cell, on channels we may push
+    prices: Mapping[ChannelName, Decimal] = field(default_factory=dict)
+    reorder: bool = False  #: stock is at or below the reorder point
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +129,14 @@ class Plan:
                 if (decision := row.decisions.get(channel)) is not None and decision.push
             )
         return list(levels)
+
+    def price_levels(self, channel: ChannelName, currency: str) -> list[PriceLevel]:
+        """The prices to push to ``channel``, in sheet order."""
+        return [
+            PriceLevel(row.row.sku, price, currency)
+            for row in self.rows
+            if (price := row.prices.get(channel)) is not None
+        ]
 
     def raises(self, channel: ChannelName) -> list[Sku]:
         """SKUs whose push would raise what ``channel`` shows: check those against the channel."""
@@ -161,6 +178,7 @@ def plan(
     guard: GuardVerdict,
     velocity: Mapping[tuple[ChannelName, Sku], float] | None = None,
     in_flight: Mapping[tuple[ChannelName, Sku], int] | None = None,
+    reach: Mapping[tuple[ChannelName, Sku], int] | None = None,
 ) -> Plan:
     """Decide, per row and channel, the quantity to show and whether to push it now.
 
@@ -168,6 +186,8 @@ def plan(
     channel already lowered (or raised) itself by that much.  ``velocity`` (units a second per
     channel and SKU) feeds the adaptive buffer, with ``in_flight``: the highest quantity pushed
     to each channel and SKU that the channel has not shown yet (it may still show it).
+    ``reach`` is what a channel may sell where that is not ``available`` (it sells from some of
+    the locations, or the row is a bundle).
     """
     rows = []
     rates = velocity or {}
@@ -181,6 +201,8 @@ def plan(
     adaptive_ = any(spec.adaptive is not None for spec in channels)
     ordered = sorted(open_, key=lambda pair: -pair[0].unseen_s) if adaptive_ else open_
     flying = in_flight or {}
+    own_stock = reach or {}
+    priced = [spec for spec, channel_open in open_ if spec.priced and channel_open]
     for row in parsed.rows:
         stock = available[row.sku]
         total = totals.get(row.sku, 0.0)
@@ -191,11 +213,12 @@ def plan(
         for spec, channel_open in ordered:
             believed = _moved(row.believed.get(spec.name), moves.get((spec.name, row.sku), 0))
             exposure = None
+            stock_here = own_stock.get((spec.name, row.sku), stock) if own_stock else stock
             if spec.adaptive is not None:
                 own = rates.get((spec.name, row.sku), 0.0)
                 elsewhere = sum(selling.values()) - selling[spec.name]
                 exposure = Exposure(total - own, spec.unseen_s, own, spec.lag_s, elsewhere)
-            target, reason = _target(row, stock, spec, exposure)
+            target, reason = _target(row, stock_here, spec, exposure)
             if adaptive_:
                 selling[spec.name] = max(target, believed or 0, flying.get((spec.name, row.sku), 0))
             allowed = channel_open and unpaused
@@ -211,7 +234,9 @@ def plan(
             if stock < 0
             else RowState.OK
         )
-        rows.append(RowPlan(row, stock, state, decisions))
+        prices = _price_changes(row, priced) if priced and unpaused and row.prices else {}
+        reorder = row.reorder is not None and stock <= row.reorder.point
+        rows.append(RowPlan(row, stock, state, decisions, prices, reorder))
     flagged = tuple(
         {
             spec.name: _moved(
@@ -224,6 +249,15 @@ def plan(
         if p.sku is not None
     )
     return Plan(tuple(rows), parsed.problems, guard, flagged)
+
+
+def _price_changes(row: MasterRow, priced: Sequence[ChannelSpec]) -> dict[ChannelName, Decimal]:
+    sent = read_sent(row.current.get(PRICES_SENT, ""))
+    return {
+        spec.name: price
+        for spec in priced
+        if (price := price_for(row, spec.name)) is not None and sent.get(spec.name) != price
+    }
 
 
 def _moved(believed: int | None, move: int) -> int | None:
@@ -333,6 +367,7 @@ class ChannelResult:
 
     outcomes: Mapping[Sku, PushOutcome]
     errors: tuple[str, ...] = ()
+    prices: Mapping[Sku, PushOutcome] = field(default_factory=dict)  #: verdicts on pushed prices
 
 
 def row_cells(
@@ -371,7 +406,20 @@ def _row_values(
 ) -> dict[str, str]:
     """The worker-owned cells of one valid row after this cycle's pushes."""
     values: dict[str, str] = {AVAILABLE: str(row_plan.available)}
-    reasons, refusals, flags, pushed = [], [], [], False
+    reasons, refusals, flags, pushed = [], [], list(row_plan.row.notes), False
+    row = row_plan.row
+    if row_plan.reorder and row.reorder is not None:
+        buy = "" if row.reorder.quantity is None else f"; buy {row.reorder.quantity}"
+        flags.append(f"REORDER: {row_plan.available} left, reorder point {row.reorder.point}{buy}")
+    if PRICES_SENT in row.current:
+        sent = read_sent(row.current[PRICES_SENT])
+        for channel in row_plan.prices:
+            verdict = results.get(channel, ChannelResult({})).prices.get(row.sku)
+            if verdict is not None and verdict.ok:
+                sent[channel] = row_plan.prices[channel]
+            elif verdict is not None:
+                refusals.append(f"{titles[channel]} refused the price: {verdict.message}")
+        values[PRICES_SENT] = sent_text(sent, list(titles))
     for channel, decision in row_plan.decisions.items():
         if decision.finding is not None:
             flags.append(f"{titles[channel]} {decision.finding.kind}: {decision.finding.message}")
@@ -383,7 +431,9 @@ def _row_values(
             refusals.append(f"{titles[channel]} refused: {outcome.message}")
         values[channel_column(channel)] = "" if shown is None else str(shown)
         reasons.append(decision.reason)
-    state = RowState.ERROR if refusals else row_plan.state
+    state = RowState.ERROR if refusals or row.notes else row_plan.state
+    if state is RowState.OK and row_plan.reorder:
+        state = RowState.REORDER
     values[ROW_STATUS] = state.value
     values[REASON] = " · ".join([*refusals, *flags, *reasons])
     if pushed:
@@ -398,12 +448,18 @@ def discrepancies(
     found = []
     for row_plan in plan_.rows:
         sku = row_plan.row.sku
-        if row_plan.state in (RowState.OK, RowState.PAUSED) and all(
-            (outcome := result.outcomes.get(sku)) is None or outcome.ok for result in results.values()
+        if (
+            row_plan.state in (RowState.OK, RowState.PAUSED)
+            and not row_plan.row.notes
+            and all(
+                ((outcome := result.outcomes.get(sku)) is None or outcome.ok)
+                and ((verdict := result.prices.get(sku)) is None or verdict.ok)
+                for result in results.values()
+            )
         ):
             continue  # no flag and no refusal: nothing to look at (the cells below would say OK)
         values = _row_values(row_plan, results, titles, "")
-        if values[ROW_STATUS] not in (RowState.OK, RowState.PAUSED):
+        if values[ROW_STATUS] not in (RowState.OK, RowState.PAUSED, RowState.REORDER):
             found.append(Discrepancy(row_plan.row.row, row_plan.row.sku, values[ROW_STATUS], values[REASON]))
     found += [
         Discrepancy(p.row, p.sku or "", RowState.ERROR.value, "; ".join(p.messages)) for p in plan_.problems

@@ -16,6 +16,7 @@ from sheetsync.model import ChannelName
 #: State key prefix of a channel's Watch (``watch:google``).
 WATCH_PREFIX = "watch:"
 INCIDENTS_KEY = "incidents"
+REPORTS_KEY = "reports"
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,8 @@ class WorkerState:
     watches: Mapping[ChannelName, Watch] = field(default_factory=dict)
     #: Incidents alerted and not yet cleared: key → the text they opened with.
     incidents: Mapping[str, str] = field(default_factory=dict)
+    #: Per worker-owned sheet: a digest of what was last written (Reorder) or its day (Insights).
+    reports: Mapping[str, str] = field(default_factory=dict)
 
 
 def parse_state(cells: Mapping[str, str]) -> WorkerState:
@@ -44,7 +47,8 @@ def parse_state(cells: Mapping[str, str]) -> WorkerState:
             for key, value in cells.items()
             if key.startswith(WATCH_PREFIX)
         },
-        incidents=_incidents(cells.get(INCIDENTS_KEY, "")),
+        incidents=_text_map(cells.get(INCIDENTS_KEY, "")),
+        reports=_text_map(cells.get(REPORTS_KEY, "")),
     )
 
 
@@ -58,6 +62,8 @@ def state_cells(state: WorkerState) -> dict[str, str]:
     cells = {key: str(value) for key, value in values.items() if value is not None}
     cells.update({f"{WATCH_PREFIX}{name}": dump_watch(watch) for name, watch in state.watches.items()})
     cells[INCIDENTS_KEY] = json.dumps(dict(state.incidents), separators=(",", ":"))
+    if state.reports:
+        cells[REPORTS_KEY] = json.dumps(dict(state.reports), separators=(",", ":"))
     return cells
 
 
@@ -66,7 +72,7 @@ def _number(text: str | None) -> int | None:
     return int(value) if value.isdigit() else None
 
 
-def _incidents(text: str) -> dict[str, str]:
+def _text_map(text: str) -> dict[str, str]:
     try:
         data = json.loads(text)
     except ValueError:

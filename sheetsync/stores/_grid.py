@@ -12,11 +12,12 @@ from datetime import date, datetime, time
 
 from sheetsync.errors import StoreLayoutError
 from sheetsync.model import (
+    BUNDLE_HEADERS,
+    BUNDLES_SHEET,
     GUARD_ROW_LABEL,
     INVENTORY_SHEET,
     LEDGER_HEADERS,
     LEDGER_SHEET,
-    QUANTITY,
     SKU,
     STATE_HEADERS,
     STATE_SHEET,
@@ -37,8 +38,8 @@ from sheetsync.model import (
 Row = Sequence[object]
 Records = Iterator[tuple[int, dict[str, str]]]
 
-#: The sheets a master holds, in the order they are read.
-SHEETS = (INVENTORY_SHEET, LEDGER_SHEET, STATUS_SHEET, STATE_SHEET)
+#: The sheets a master holds, in the order they are read (Bundles only where the merchant added it).
+SHEETS = (INVENTORY_SHEET, LEDGER_SHEET, STATUS_SHEET, STATE_SHEET, BUNDLES_SHEET)
 
 MAX_EXACT_DIGITS = 15  #: digits a spreadsheet keeps in a number (Excel and Google Sheets)
 
@@ -76,6 +77,17 @@ def cell_value(text: str) -> int | str | None:
     return int(text) if _NUMBER.fullmatch(text) else text
 
 
+_DECIMAL = re.compile(r"-?[0-9]{1,15}\.[0-9]{1,6}")
+
+
+def report_value(text: str) -> int | float | str:
+    """A report cell as a value: whole and decimal numbers as numbers (so they sort), else text."""
+    value = cell_value(text)
+    if isinstance(value, str) and _DECIMAL.fullmatch(value):
+        return float(value)
+    return "" if value is None else value
+
+
 def columns(header: Row, wanted: Mapping[str, str], where: str) -> dict[str, int]:
     """Logical name → 1-based column, matched by header text; a repeated header is an error."""
     by_key = {header_key(title): logical for logical, title in wanted.items()}
@@ -94,10 +106,10 @@ def columns(header: Row, wanted: Mapping[str, str], where: str) -> dict[str, int
 
 
 def inventory_columns(header: Row, layout: Layout, where: str) -> dict[str, int]:
-    """The Inventory's columns; SKU and Quantity are required."""
+    """The Inventory's columns; SKU and the count columns (Quantity, or one per location) are required."""
     merchant = layout.merchant_headers()
     found = columns(header, merchant | layout.worker_headers(), where)
-    if missing := [merchant[name] for name in (SKU, QUANTITY) if name not in found]:
+    if missing := [merchant[name] for name in (SKU, *layout.count_columns()) if name not in found]:
         present = ", ".join(text for value in header if (text := cell_text(value).strip()))
         raise StoreLayoutError(
             f"{where}: header row 1 lacks {' and '.join(missing)} "
@@ -166,6 +178,7 @@ def _read(
             (LEDGER_SHEET, LEDGER_HEADERS),
             (STATUS_SHEET, STATUS_HEADERS),
             (STATE_SHEET, STATE_HEADERS),
+            (BUNDLES_SHEET, BUNDLE_HEADERS),
         )
     }
     titles = {header_key(title): name for name, title in layout.channels}
@@ -192,6 +205,9 @@ def _read(
         ),
         control=StatusControl(channels, guard),
         state=state,
+        bundles=tuple(
+            RawRow(n, cells) for n, cells in records(sheets.get(BUNDLES_SHEET, []), tables[BUNDLES_SHEET])
+        ),
     )
     return result, {INVENTORY_SHEET: inventory_cols, **tables}, status_rows, state_rows
 

@@ -32,7 +32,6 @@ from sheetsync import retry
 from sheetsync.errors import PermanentError, StoreLayoutError, TransientError
 from sheetsync.model import (
     INVENTORY_SHEET,
-    LEDGER_HEADERS,
     LEDGER_SHEET,
     QUANTITY,
     SKU,
@@ -257,16 +256,18 @@ class AirtableStore:
         # Airtable numbers records from 1: one less than the grid, whose row 1 is the header.
         rows = tuple(replace(row, row=row.row - 1) for row in result.rows)
         ledger = tuple(replace(row, row=row.row - 1) for row in result.ledger)
+        bundles = tuple(replace(row, row=row.row - 1) for row in result.bundles)
         state = {k: v for k, v in result.state.items() if k != CALLS_KEY}  # the store's, not the worker's
-        return replace(result, rows=rows, ledger=ledger, state=state)
+        return replace(result, rows=rows, ledger=ledger, state=state, bundles=bundles)
 
     def append_ledger(self, entries: Sequence[LedgerEntry]) -> None:
         """Create one Ledger record per entry, ten a request, in order."""
         if not entries:
             return
         self._known_grid()
-        table = self._table(LEDGER_SHEET, LEDGER_HEADERS)
-        columns = self._columns(table, LEDGER_HEADERS)
+        headers = self.layout.ledger_headers()
+        table = self._table(LEDGER_SHEET, headers)
+        columns = self._columns(table, headers)
         records = [
             self._typed(table, {columns[k]: text for k, text in ledger_cells(entry).items()})
             for entry in entries
@@ -303,20 +304,25 @@ class AirtableStore:
         done: list[str] = []
         if INVENTORY_SHEET not in self._schemas():
             merchant = self.layout.merchant_headers()
-            first = [self._name(merchant[SKU]), self._name(merchant[QUANTITY])]
+            first = [
+                self._name(merchant[SKU]),
+                *(self._name(merchant[c]) for c in self.layout.count_columns()),
+            ]
             fields: list[dict[str, Any]] = [
                 {"name": first[0], **NEW_FIELD},
-                {"name": first[1], "type": "number", "options": {"precision": 0}},
+                *({"name": name, "type": "number", "options": {"precision": 0}} for name in first[1:]),
             ]
             self._call(partial(self._base.create_table, INVENTORY_SHEET, fields))
             done.append(f"created the {INVENTORY_SHEET} table with {', '.join(first)}")
         self.read()
         merchant, worker = self.layout.merchant_headers(), self.layout.worker_headers()
-        optional = {k: v for k, v in merchant.items() if k not in (SKU, QUANTITY)}
+        optional = {
+            k: v for k, v in merchant.items() if k not in (SKU, QUANTITY, *self.layout.count_columns())
+        }
         if added := self._add_fields(INVENTORY_SHEET, {**optional, **worker}):
             done.append(f"added the fields to {INVENTORY_SHEET}: {', '.join(added)}")
         for name, headers in (
-            (LEDGER_SHEET, LEDGER_HEADERS),
+            (LEDGER_SHEET, self.layout.ledger_headers()),
             (STATUS_SHEET, STATUS_HEADERS),
             (STATE_SHEET, STATE_HEADERS),
         ):

@@ -26,10 +26,8 @@ from sheetsync import retry
 from sheetsync.errors import PermanentError, StoreLayoutError, TransientError
 from sheetsync.model import (
     INVENTORY_SHEET,
-    LEDGER_HEADERS,
     LEDGER_SHEET,
     OVERRIDE,
-    QUANTITY,
     ROW_STATUS,
     SKU,
     STATE_HEADERS,
@@ -39,6 +37,7 @@ from sheetsync.model import (
     CellWrite,
     Layout,
     LedgerEntry,
+    Report,
     Snapshot,
     StatusUpdate,
     header_key,
@@ -50,6 +49,7 @@ from sheetsync.stores._grid import (
     cell_text,
     cell_value,
     column_letter,
+    report_value,
     snapshot,
     status_rows,
     target_row,
@@ -165,10 +165,11 @@ class GoogleSheetsStore:
         if not entries:
             return
         grid = self._known_grid()
-        data, structure = self._missing_table(grid, LEDGER_SHEET, LEDGER_HEADERS)
+        headers = self.layout.ledger_headers()
+        data, structure = self._missing_table(grid, LEDGER_SHEET, headers)
         columns = {
             **grid.columns.get(LEDGER_SHEET, {}),
-            **self._new_table_columns(LEDGER_SHEET, LEDGER_HEADERS, grid),
+            **self._new_table_columns(LEDGER_SHEET, headers, grid),
         }
         width = max(columns.values())
         rows = []
@@ -184,12 +185,14 @@ class GoogleSheetsStore:
 
     def write_status(self, update: StatusUpdate) -> None:
         """Worker cells, Status rows and state in one values:batchUpdate (plus a SKU-column read)."""
-        if not (update.cells or update.channels or update.guard or update.state):
+        if not (update.cells or update.channels or update.guard or update.state or update.reports):
             return
         grid = self._known_grid()
         rows: dict[tuple[str, int], Cells] = {}
         structure: list[dict[str, Any]] = []
         data: list[dict[str, Any]] = []
+        for report in update.reports:
+            self._report(report, structure, data)
         if update.cells:
             self._inventory_cells(grid, update.cells, rows, structure)
         if update.channels or update.guard:
@@ -212,7 +215,7 @@ class GoogleSheetsStore:
         done: list[str] = []
         if INVENTORY_SHEET not in self._tabs:
             merchant = self.layout.merchant_headers()
-            first = [merchant[SKU], merchant[QUANTITY], merchant[OVERRIDE]]
+            first = [merchant[SKU], *(merchant[c] for c in self.layout.count_columns()), merchant[OVERRIDE]]
             add = {
                 "addSheet": {
                     "properties": {"title": INVENTORY_SHEET, "gridProperties": {"frozenRowCount": 1}}
@@ -231,7 +234,7 @@ class GoogleSheetsStore:
                 + ", ".join(str(v) for v in rows[(INVENTORY_SHEET, 1)].values())
             )
         for name, headers in (
-            (LEDGER_SHEET, LEDGER_HEADERS),
+            (LEDGER_SHEET, self.layout.ledger_headers()),
             (STATUS_SHEET, STATUS_HEADERS),
             (STATE_SHEET, STATE_HEADERS),
         ):
@@ -382,6 +385,36 @@ class GoogleSheetsStore:
         }
         labelled = [(key, {"key": key, "value": value}) for key, value in state.items()]
         self._place(grid, STATE_SHEET, columns, labelled, dict(grid.state_rows), str.strip, rows)
+
+    def _report(self, report: Report, structure: list[dict[str, Any]], data: list[dict[str, Any]]) -> None:
+        """Replace a worker-owned tab whole: clear every value, then write the rows (RAW)."""
+        if report.name not in self._tabs:
+            add = {
+                "addSheet": {"properties": {"title": report.name, "gridProperties": {"frozenRowCount": 1}}}
+            }
+            self._apply([add], [])
+        properties = self._tabs[report.name]
+        grid_size = properties["gridProperties"]
+        needed_rows, needed_columns = len(report.rows) + 1, len(report.header)
+        if needed_rows > grid_size["rowCount"]:
+            structure.append(
+                {
+                    "appendDimension": {
+                        "sheetId": properties["sheetId"],
+                        "dimension": "ROWS",
+                        "length": needed_rows - grid_size["rowCount"],
+                    }
+                }
+            )
+            grid_size["rowCount"] = needed_rows
+        structure += self._widen(report.name, needed_columns)
+        # updateCells over the whole tab with no rows clears each cell's value, and only that.
+        structure.append(
+            {"updateCells": {"range": {"sheetId": properties["sheetId"]}, "fields": "userEnteredValue"}}
+        )
+        values = [list(report.header), *([report_value(text) for text in row] for row in report.rows)]
+        last = column_letter(needed_columns)
+        data.append({"range": f"{_quoted(report.name)}!A1:{last}{needed_rows}", "values": values})
 
     def _place(
         self,

@@ -89,7 +89,7 @@ class MemoryStore:
         """Append one Ledger row per entry, in order, below the last row with any text."""
         if not entries:
             return
-        rows, found = self._table(LEDGER_SHEET, LEDGER_HEADERS)
+        rows, found = self._table(LEDGER_SHEET, self.layout.ledger_headers())
         del rows[_used(rows) :]
         width = max(found.values())
         for entry in entries:
@@ -104,6 +104,8 @@ class MemoryStore:
         Raises:
             ValueError: a ``CellWrite`` names a column the worker does not own.
         """
+        for report in update.reports:
+            self.sheets[report.name] = [report.header, *report.rows]
         if update.cells:
             self._write_cells(update.cells)
         if update.channels or update.guard:

@@ -25,10 +25,8 @@ from openpyxl.worksheet.worksheet import Worksheet
 from sheetsync.errors import PermanentError, StoreLayoutError, TransientError
 from sheetsync.model import (
     INVENTORY_SHEET,
-    LEDGER_HEADERS,
     LEDGER_SHEET,
     OVERRIDE,
-    QUANTITY,
     SKU,
     STATE_HEADERS,
     STATE_SHEET,
@@ -39,6 +37,7 @@ from sheetsync.model import (
     GuardStatus,
     Layout,
     LedgerEntry,
+    Report,
     Snapshot,
     StatusUpdate,
     header_key,
@@ -51,6 +50,7 @@ from sheetsync.stores._grid import (
     cell_value,
     columns,
     inventory_columns,
+    report_value,
     snapshot,
     status_rows,
     target_row,
@@ -72,12 +72,13 @@ def create_workbook(path: Path, layout: Layout) -> None:
     if path.exists():
         raise FileExistsError(f"{path} already exists; choose another path or move it")
     merchant = layout.merchant_headers()
-    inventory = [merchant[SKU], merchant[QUANTITY], merchant[OVERRIDE], *layout.worker_headers().values()]
+    counts = [merchant[column] for column in layout.count_columns()]
+    inventory = [merchant[SKU], *counts, merchant[OVERRIDE], *layout.worker_headers().values()]
     wb = Workbook()
     wb.remove(wb.worksheets[0])
     for name, headers in (
         (INVENTORY_SHEET, inventory),
-        (LEDGER_SHEET, list(LEDGER_HEADERS.values())),
+        (LEDGER_SHEET, list(layout.ledger_headers().values())),
         (STATUS_SHEET, list(STATUS_HEADERS.values())),
         (STATE_SHEET, list(STATE_HEADERS.values())),
     ):
@@ -117,7 +118,7 @@ class WorkbookStore:
             return
         self._refuse_if_open()
         wb = _load(self.path)
-        ws, columns = self._table(wb, LEDGER_SHEET, LEDGER_HEADERS)
+        ws, columns = self._table(wb, LEDGER_SHEET, self.layout.ledger_headers())
         for row, entry in enumerate(entries, start=_next_row(ws)):
             for logical, text in ledger_cells(entry).items():
                 _put(ws, row, columns[logical], text)
@@ -129,10 +130,12 @@ class WorkbookStore:
         Raises:
             ValueError: a ``CellWrite`` names a column the worker does not own.
         """
-        if not (update.cells or update.channels or update.guard or update.state):
+        if not (update.cells or update.channels or update.guard or update.state or update.reports):
             return
         self._refuse_if_open()
         wb = _load(self.path)
+        for report in update.reports:
+            _write_report(wb, report)
         if update.cells:
             self._write_cells(wb, update.cells)
         if update.channels or update.guard:
@@ -206,6 +209,24 @@ class WorkbookStore:
                     "the worker can write (or delete the lock file if it is not open); "
                     "nothing is lost, the next cycle retries"
                 )
+
+
+def _write_report(wb: Workbook, report: Report) -> None:
+    """Replace a worker-owned sheet's values whole (its formatting and widths stay)."""
+    if report.name not in wb.sheetnames:
+        wb.create_sheet(report.name).freeze_panes = "A2"
+    ws = wb[report.name]
+    for row in ws.iter_rows():
+        for cell in row:
+            if not isinstance(cell, MergedCell):
+                cell.value = None
+    for column, title in enumerate(report.header, start=1):
+        _put_header(ws, column, title)
+    for number, values in enumerate(report.rows, start=2):
+        for column, text in enumerate(values, start=1):
+            _put(ws, number, column, text)
+            if isinstance(value := report_value(text), float):
+                ws.cell(row=number, column=column).value = value
 
 
 def _unwrap(value: object) -> object:

@@ -40,19 +40,19 @@ def as_rows(entries: list[LedgerEntry], first_row: int = 2) -> list[RawLedgerRow
 
 def test_an_order_line_is_counted_once_however_often_it_is_delivered() -> None:
     ledger = parse_ledger([])
-    first = new_entries([sale("1"), sale("1"), sale("2")], ledger, {Sku("A"): 10}, NOW)
+    first = new_entries([sale("1"), sale("1"), sale("2")], ledger, {(Sku("A"), ""): 10}, NOW)
     again = new_entries(
         [sale("1"), sale("2"), sale("3")],
         parse_ledger(as_rows(first)),
-        {Sku("A"): 10},
+        {(Sku("A"), ""): 10},
         NOW,
     )
     assert [e.key for e in again] == ["shopify/3/1"]
-    assert available({Sku("A"): 10}, [*first, *again]) == {"A": 7}
+    assert available({(Sku("A"), ""): 10}, [*first, *again]) == {("A", ""): 7}
 
 
 def test_first_movement_of_a_sku_records_the_count_it_is_subtracted_from() -> None:
-    entries = new_entries([sale("1", quantity=2)], parse_ledger([]), {Sku("A"): 10}, NOW)
+    entries = new_entries([sale("1", quantity=2)], parse_ledger([]), {(Sku("A"), ""): 10}, NOW)
     assert [(e.movement, e.delta) for e in entries] == [
         (Movement.COUNT, 10),
         (Movement.SALE, -2),
@@ -60,30 +60,30 @@ def test_first_movement_of_a_sku_records_the_count_it_is_subtracted_from() -> No
 
 
 def test_a_recount_starts_the_running_total_again() -> None:
-    entries = new_entries([sale("1", quantity=3)], parse_ledger([]), {Sku("A"): 10}, NOW)
+    entries = new_entries([sale("1", quantity=3)], parse_ledger([]), {(Sku("A"), ""): 10}, NOW)
     ledger = parse_ledger(as_rows(entries))
-    assert available({Sku("A"): 10}, ledger.entries) == {"A": 7}
+    assert available({(Sku("A"), ""): 10}, ledger.entries) == {("A", ""): 7}
     # The merchant counts the shelf and types 6: the 3 sold are already off the shelf.
     later = NOW + timedelta(hours=1)
-    recount = new_entries([], ledger, {Sku("A"): 6}, later)
+    recount = new_entries([], ledger, {(Sku("A"), ""): 6}, later)
     assert [(e.movement, e.delta) for e in recount] == [(Movement.COUNT, 6)]
-    assert available({Sku("A"): 6}, [*ledger.entries, *recount]) == {"A": 6}
+    assert available({(Sku("A"), ""): 6}, [*ledger.entries, *recount]) == {("A", ""): 6}
 
 
 def test_no_count_entry_when_nothing_has_moved() -> None:
-    assert new_entries([], parse_ledger([]), {Sku("A"): 10, Sku("B"): 1}, NOW) == []
+    assert new_entries([], parse_ledger([]), {(Sku("A"), ""): 10, (Sku("B"), ""): 1}, NOW) == []
 
 
 def test_a_changed_count_without_movements_since_needs_no_entry() -> None:
-    entries = new_entries([sale("1")], parse_ledger([]), {Sku("A"): 10}, NOW)
-    restock = new_entries([], parse_ledger(as_rows(entries)), {Sku("A"): 10}, NOW)
+    entries = new_entries([sale("1")], parse_ledger([]), {(Sku("A"), ""): 10}, NOW)
+    restock = new_entries([], parse_ledger(as_rows(entries)), {(Sku("A"), ""): 10}, NOW)
     assert restock == []
 
 
 def test_cancellation_restocks_once() -> None:
     cancel = OrderLine(SHOP, "1", "1-cancel", Sku("A"), 1, Movement.RESTOCK, NOW, "0002")
-    entries = new_entries([sale("1"), cancel, cancel], parse_ledger([]), {Sku("A"): 5}, NOW)
-    assert available({Sku("A"): 5}, entries) == {"A": 5}
+    entries = new_entries([sale("1"), cancel, cancel], parse_ledger([]), {(Sku("A"), ""): 5}, NOW)
+    assert available({(Sku("A"), ""): 5}, entries) == {("A", ""): 5}
     assert [e.delta for e in entries] == [5, -1, 1]
 
 
@@ -114,29 +114,30 @@ def test_manual_adjustments_and_bad_rows() -> None:
     assert ledger.problems == (
         'Ledger row 3: Delta "lots" is not a whole number; the row is not counted',
         "Ledger row 4: SKU is blank; the row is not counted",
-        'Ledger row 5: Movement "GIFT" is not one of SALE, RESTOCK, ADJUST, COUNT; the row is not counted',
+        'Ledger row 5: Movement "GIFT" is not one of SALE, RESTOCK, ADJUST, COUNT, BUNDLE; '
+        "the row is not counted",
     )
     # A garbled order row is never appended a second time; the first count covers the adjustment.
-    fresh = new_entries([sale("9")], ledger, {Sku("A"): 4}, NOW)
+    fresh = new_entries([sale("9")], ledger, {(Sku("A"), ""): 4}, NOW)
     assert [(e.movement, e.delta) for e in fresh] == [(Movement.COUNT, 4)]
-    assert available({Sku("A"): 4}, [*ledger.entries, *fresh]) == {"A": 2}
+    assert available({(Sku("A"), ""): 4}, [*ledger.entries, *fresh]) == {("A", ""): 2}
 
 
 def test_sales_recorded_while_the_cell_was_broken_still_count_until_a_recount() -> None:
     blind = new_entries([sale("1"), sale("2")], parse_ledger([]), {}, NOW)  # Quantity unreadable
     assert [e.movement for e in blind] == [Movement.SALE, Movement.SALE]
-    first = new_entries([], parse_ledger(as_rows(blind)), {Sku("A"): 10}, NOW)  # merchant fixes it
+    first = new_entries([], parse_ledger(as_rows(blind)), {(Sku("A"), ""): 10}, NOW)  # merchant fixes it
     ledger = parse_ledger(as_rows([*blind, *first]))
-    assert available({Sku("A"): 10}, ledger.entries) == {"A": 8}
-    recount = new_entries([], ledger, {Sku("A"): 7}, NOW)  # a shelf count, no sale since
+    assert available({(Sku("A"), ""): 10}, ledger.entries) == {("A", ""): 8}
+    recount = new_entries([], ledger, {(Sku("A"), ""): 7}, NOW)  # a shelf count, no sale since
     assert [(e.movement, e.delta) for e in recount] == [(Movement.COUNT, 7)]
-    assert available({Sku("A"): 7}, [*ledger.entries, *recount]) == {"A": 7}
+    assert available({(Sku("A"), ""): 7}, [*ledger.entries, *recount]) == {("A", ""): 7}
 
 
 def test_channel_moves_counts_only_rows_since_the_last_write() -> None:
-    entries = new_entries([sale("1"), sale("2")], parse_ledger([]), {Sku("A"): 9}, NOW)
+    entries = new_entries([sale("1"), sale("2")], parse_ledger([]), {(Sku("A"), ""): 9}, NOW)
     ledger = parse_ledger(as_rows(entries))
-    fresh = new_entries([sale("3")], ledger, {Sku("A"): 9}, NOW)
+    fresh = new_entries([sale("3")], ledger, {(Sku("A"), ""): 9}, NOW)
     assert channel_moves(ledger, fresh, since=ledger.size) == {(SHOP, "A"): -1}
     assert channel_moves(ledger, fresh, since=0) == {(SHOP, "A"): -3}
 
@@ -152,7 +153,7 @@ def test_replaying_any_redelivery_order_gives_the_same_stock(
     batch: list[tuple[int, int, str]], rng: object
 ) -> None:
     lines = [sale(str(order), sku, quantity) for order, quantity, sku in batch]
-    counts = {Sku("A"): 50, Sku("B"): 50}
+    counts = {(Sku("A"), ""): 50, (Sku("B"), ""): 50}
     once = new_entries(lines, parse_ledger([]), counts, NOW)
     # Deliver everything again, shuffled, on top of what was recorded: nothing changes.
     shuffled = list(lines)
@@ -162,7 +163,7 @@ def test_replaying_any_redelivery_order_gives_the_same_stock(
     first_by_key = {}
     for order, quantity, sku in batch:
         first_by_key.setdefault(order, (quantity, sku))
-    expected = {s: 50 - sum(q for q, k in first_by_key.values() if k == s) for s in ("A", "B")}
+    expected = {(s, ""): 50 - sum(q for q, k in first_by_key.values() if k == s) for s in ("A", "B")}
     assert available(counts, once) == expected
 
 

@@ -18,7 +18,6 @@ from sheetsync.errors import PermanentError, StoreLayoutError, TransientError
 from sheetsync.model import (
     AVAILABLE,
     INVENTORY_SHEET,
-    LEDGER_HEADERS,
     LEDGER_SHEET,
     QUANTITY,
     REASON,
@@ -69,7 +68,7 @@ def test_create_workbook_writes_the_template(tmp_path: Path) -> None:
             "Reason",
             "Synced",
         ],
-        LEDGER_SHEET: list(LEDGER_HEADERS.values()),
+        LEDGER_SHEET: list(LAYOUT.ledger_headers().values()),
         STATUS_SHEET: list(STATUS_HEADERS.values()),
         STATE_SHEET: list(STATE_HEADERS.values()),
     }
@@ -278,7 +277,7 @@ def test_absent_tables_read_empty_and_are_created_on_first_write(workbook: Workb
 
     wb = load_workbook(workbook.path)
     assert [[c.value for c in wb[name][1]] for name in (LEDGER_SHEET, STATUS_SHEET, STATE_SHEET)] == [
-        list(LEDGER_HEADERS.values()),
+        list(LAYOUT.ledger_headers().values()),
         list(STATUS_HEADERS.values()),
         list(STATE_HEADERS.values()),
     ]
@@ -288,7 +287,7 @@ def test_ledger_rows_follow_the_merchants_column_order(workbook: WorkbookBackend
     store = workbook.make([{"SKU": "A", "Quantity": 1}], LAYOUT)
     with workbook.edit() as wb:
         ws = wb.create_sheet(LEDGER_SHEET)
-        ws.append(["Comment", *reversed(list(LEDGER_HEADERS.values()))])
+        ws.append(["Comment", *reversed(list(LAYOUT.ledger_headers().values()))])
         ws.append(["opening count", "", "", "COUNT", "5", "A", "", "", "", "", "count-A"])
 
     store.append_ledger([ENTRY])
