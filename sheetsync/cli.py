@@ -45,7 +45,7 @@ from sheetsync.simulate import (
 from sheetsync.stores.airtable import AirtableStore
 from sheetsync.stores.google_sheets import GoogleSheetsStore, spreadsheet_id
 from sheetsync.stores.workbook import create_workbook
-from sheetsync.web import STALE_AFTER_S, TOKEN_ENV, Board, create_app, loopback
+from sheetsync.web import CONNECTIONS, STALE_AFTER_S, TOKEN_ENV, Board, create_app, loopback
 from sheetsync.worker import (
     PAUSE_WORDS,
     Inbox,
@@ -324,8 +324,16 @@ def _serve(args: argparse.Namespace) -> int:
         settings.master.describe(),
     )
     try:
-        # No access log: a browser signing in carries the token in its first URL.
-        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+        # No access log: a browser signing in carries the token in its first URL.  A cap on
+        # connections bounds the webhook bodies held at once (web.CONNECTIONS).
+        uvicorn.run(
+            app,
+            host=args.host,
+            port=args.port,
+            log_level="warning",
+            access_log=False,
+            limit_concurrency=CONNECTIONS,
+        )
     finally:
         stop.set()
         inbox.wake()

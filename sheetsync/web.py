@@ -7,7 +7,12 @@ one place a pause lives.
 
 A webhook is verified (HMAC over the raw body), its order lines are queued for the worker, and
 the worker runs a cycle at once.  The poll stays the source of truth: a webhook that never
-arrives is picked up by the next poll.
+arrives is picked up by the next poll.  The webhook route expects abuse (see
+:class:`WebhookLimits`): a missing or malformed signature is 401 before a byte of body is read;
+a body past the size limit is 413 (from Content-Length, else as it streams in); a body still
+arriving after the read deadline is 408; a full inbox is 503 with Retry-After, so Shopify
+delivers again later.  Shopify signs the body only, so its headers (the delivery id, the
+trigger time) cannot be trusted against a replay: the ledger keys are what count each line once.
 
 With a token, the page, its buttons and ``/metrics`` need ``Authorization: Bearer <token>`` or
 the session cookie that ``GET /?token=<token>`` sets; ``/healthz`` and the webhooks (signed)
@@ -16,6 +21,8 @@ stay open.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import ipaddress
@@ -27,15 +34,17 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import aclosing
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
+import anyio
 from jinja2 import Environment, PackageLoader, select_autoescape
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
@@ -62,8 +71,40 @@ TOKEN_ENV = "SHEETSYNC_DASHBOARD_TOKEN"  # noqa: S105 - the variable's name, not
 #: The session cookie ``GET /?token=`` sets; it holds a digest of the token, never the token.
 SESSION_COOKIE = "sheetsync_session"
 
+#: Connections uvicorn serves at once before it answers 503 itself (``limit_concurrency``); with at
+#: most ``WebhookLimits.max_bytes`` held per request, it bounds the bodies in memory (~100 MiB).
+#: Shopify's 1,000 deliveries a minute, each answered in milliseconds, need a handful.
+CONNECTIONS = 100
+
 _DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookLimits:
+    """What the webhook route accepts; the defaults are for Shopify (api-facts 1.11)."""
+
+    #: Body bytes read at most; past it, 413.  Shopify's largest order payloads (a few hundred
+    #: line items with their refunds) are a few hundred KB, so 1 MiB leaves room while bounding
+    #: what one request can make us hold (``CONNECTIONS`` bounds how many at once).
+    max_bytes: int = 1024 * 1024
+    #: Seconds the body may take to arrive; then 408 and the connection closes.  Shopify gives a
+    #: delivery 5 s in all, so a body still trickling in after that is not Shopify's.
+    read_s: float = 5.0
+    #: How old X-Shopify-Triggered-At may be.  Shopify retries a failed delivery 8 times over
+    #: 4 h, keeping the original trigger time (changelog 2024-09-10); an hour more covers the
+    #: last attempt and clock skew.  An older delivery is acknowledged (200) and left to the
+    #: poll: a 4xx would only make Shopify send it again, and delete the subscription after 8.
+    max_age_s: float = 5 * 3600.0
+    #: How far ahead of our clock X-Shopify-Triggered-At may be: NTP keeps hosts within
+    #: seconds, so beyond this the header (or our clock) is wrong; acknowledged and ignored too.
+    max_ahead_s: float = 300.0
+    #: Order lines waiting for the worker past which deliveries are answered 503: minutes of a
+    #: 1,000-a-minute peak.  At most this plus one delivery's lines are ever held.
+    max_queued: int = 10_000
+    #: Seconds in the Retry-After of that 503: a few cycles.  Shopify keeps its own retry
+    #: schedule; the poll reads the orders regardless.
+    retry_after_s: int = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,6 +343,54 @@ class BoardCollector:
         yield CounterMetricFamily("sheetsync_cycles", "Cycles finished since start-up", value=view.cycles)
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _well_formed(signature: str) -> bool:
+    """Whether ``signature`` could be an HMAC-SHA256 in base64: worth reading the body for."""
+    try:
+        return len(base64.b64decode(signature.strip(), validate=True)) == hashlib.sha256().digest_size
+    except (binascii.Error, ValueError):
+        return False
+
+
+async def _read_body(request: Request, limit: int) -> bytes | None:
+    """The raw body, or None as soon as it passes ``limit`` bytes (the rest is never read).
+
+    Bytes are only accumulated: the signature covers exactly what arrived.
+    """
+    body = bytearray()
+    async with aclosing(request.stream()) as chunks:
+        async for chunk in chunks:
+            body += chunk
+            if len(body) > limit:
+                return None
+    return bytes(body)
+
+
+def _untimely(triggered_at: str | None, now: datetime, limits: WebhookLimits) -> str | None:
+    """Why a delivery's trigger time is outside the window ("stale" or "ahead"), or None.
+
+    A missing or unreadable header is None: the header is unsigned anyway, and the ledger keys
+    still count each line once.
+    """
+    if not triggered_at:
+        return None
+    try:
+        at = datetime.fromisoformat(triggered_at.strip())  # Python 3.11 reads "Z" and nanoseconds
+    except ValueError:
+        return None
+    if at.tzinfo is None:
+        return None
+    age = (now - at).total_seconds()
+    if age > limits.max_age_s:
+        return "stale"
+    if -age > limits.max_ahead_s:
+        return "ahead"
+    return None
+
+
 def create_app(
     inbox: Inbox,
     webhook_secrets: Mapping[ChannelName, str],
@@ -309,6 +398,8 @@ def create_app(
     token: str | None = None,
     stale_after_s: float = STALE_AFTER_S,
     grace_s: float | None = None,
+    webhook_limits: WebhookLimits = WebhookLimits(),
+    clock: Callable[[], datetime] = _utc_now,
 ) -> Starlette:
     """The web app: the dashboard, its buttons, Shopify webhooks, ``/healthz`` and ``/metrics``.
 
@@ -319,6 +410,8 @@ def create_app(
         token: when set, the page, buttons and /metrics need it (see the module docstring).
         stale_after_s: /healthz answers 503 once the last cycle is older than this.
         grace_s: before the first cycle, how long /healthz answers 200 (default ``stale_after_s``).
+        webhook_limits: sizes, deadlines and windows the webhook route enforces.
+        clock: the current time (aware), to judge X-Shopify-Triggered-At.
     """
     if board is None:
         board = Board()
@@ -401,19 +494,54 @@ def create_app(
             return refused()
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
+    limits = webhook_limits
+
+    def unsigned(channel: ChannelName, request: Request, why: str) -> Response:
+        # One line per refusal: the channel, why, and who; never the body, header or secret.
+        client = request.client.host if request.client else "unknown"
+        log.warning("%s webhook refused (401): %s signature, from %s", channel, why, client)
+        return PlainTextResponse("bad signature", status_code=401)
+
+    def too_large(channel: ChannelName) -> Response:
+        log.warning("%s webhook refused (413): body over %d bytes", channel, limits.max_bytes)
+        return PlainTextResponse(f"body over {limits.max_bytes} bytes", status_code=413)
+
     async def shopify_webhook(request: Request) -> Response:
         channel = ChannelName(request.path_params["channel"])
         secret = webhook_secrets.get(channel)
         if secret is None:
             return PlainTextResponse("no such Shopify channel", status_code=404)
-        body = await request.body()  # the raw bytes: the signature covers exactly these
-        if not verify_webhook(body, request.headers.get("X-Shopify-Hmac-Sha256"), secret):
-            log.warning("%s webhook refused: bad or missing signature", channel)
-            return PlainTextResponse("bad signature", status_code=401)
+        signature = request.headers.get("X-Shopify-Hmac-Sha256")
+        if not signature:
+            return unsigned(channel, request, "missing")
+        if not _well_formed(signature):
+            return unsigned(channel, request, "malformed")
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limits.max_bytes:
+            return too_large(channel)  # before reading: uvicorn drops the rest of the body
+        try:
+            with anyio.fail_after(limits.read_s):
+                body = await _read_body(request, limits.max_bytes)  # the raw bytes the signature covers
+        except TimeoutError:
+            log.warning("%s webhook refused (408): body not in after %.1fs", channel, limits.read_s)
+            return PlainTextResponse("body too slow", status_code=408, headers={"Connection": "close"})
+        except ClientDisconnect:
+            return Response(status_code=400)  # nobody is left to read it
+        if body is None:
+            return too_large(channel)
+        if not verify_webhook(body, signature, secret):
+            return unsigned(channel, request, "bad")
         topic = request.headers.get("X-Shopify-Topic", "")
         delivery = request.headers.get("X-Shopify-Webhook-Id") or request.headers.get(
             "X-Shopify-Event-Id", ""
         )
+        untimely = _untimely(request.headers.get("X-Shopify-Triggered-At"), clock(), limits)
+        if untimely is not None:
+            # Acknowledged, not refused: a 4xx would bring the same delivery back; the poll reads it.
+            log.warning(
+                "%s webhook %s triggered outside the window (%s), left to the poll", channel, topic, untimely
+            )
+            return JSONResponse({"ignored": untimely})
         if topic not in TOPICS:
             return JSONResponse({"ignored": topic})
         try:
@@ -422,6 +550,16 @@ def create_app(
             # Answering 4xx would make Shopify retry the same body; the poll will read the order.
             log.warning("%s webhook %s unreadable, left to the next poll: %s", channel, topic, error)
             return JSONResponse({"ignored": "unreadable"})
+        if inbox.queued() >= limits.max_queued:
+            # The worker is behind: Shopify delivers again later, and the poll reads the orders anyway.
+            log.warning(
+                "%s webhook %s refused (503): %d lines already wait", channel, topic, limits.max_queued
+            )
+            return PlainTextResponse(
+                "busy: deliver again later",
+                status_code=503,
+                headers={"Retry-After": str(limits.retry_after_s)},
+            )
         # Without an id a repeat cannot be told apart; the ledger still counts each line once.
         fresh = inbox.deliver(f"{channel}/{delivery or uuid.uuid4()}", lines)
         log.info("%s webhook %s: %d lines%s", channel, topic, len(lines), "" if fresh else " (repeat)")

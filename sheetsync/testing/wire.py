@@ -182,12 +182,16 @@ def serve(handler: Handler) -> Iterator[str]:
 
 
 @contextmanager
-def serve_app(app: ASGIApp) -> Iterator[str]:
+def serve_app(app: ASGIApp, limit_concurrency: int | None = None) -> Iterator[str]:
     """Serve an ASGI app (the web dashboard) with uvicorn on 127.0.0.1, as `sheetsync serve` does.
 
-    Yields the base URL; the server stops when the block exits.
+    Yields the base URL; the server stops when the block exits. ``limit_concurrency`` is
+    uvicorn's: past that many connections, it answers 503 itself.
     """
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=0, log_level="warning", limit_concurrency=limit_concurrency
+    )
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="sheetsync-web")  # off the main thread: no signals
     thread.start()
     try:
