@@ -378,6 +378,7 @@ def _demo(args: argparse.Namespace) -> int:
     where = "" if sheets_fake else f"; open {args.workbook} to see the sheet"
     turned_away = f"{result.turned_away} buyers turned away while units were on the shelf"
     print(f"{result.cycles} cycles; {turned_away}{where}")
+    print(result.bundle)
     print(result.slowdown())
     print(result.line())
     return 0

@@ -660,7 +660,8 @@ def describe_errors(source: object, error: ValidationError, tagged: Mapping[str,
             message = "unknown setting (check the spelling)"
         elif problem["type"] == "missing":
             message = "missing; this setting is required"
-        lines.append(f"{source}: {key or '(top level)'}: {message}")
+        # A check of the whole file names its keys itself ("channels.pos.locations: …").
+        lines.append(f"{source}: {key}: {message}" if key else f"{source}: {message}")
     return "\n".join(lines)
 
 

@@ -26,13 +26,13 @@ from sheetsync.channels.sandbox import SandboxChannel
 from sheetsync.config import SERVICE_ACCOUNT_ENV, GoogleSheetsMaster, Settings, WorkbookMaster, load
 from sheetsync.core.buffers import NO_BUFFER
 from sheetsync.core.incidents import Alert
-from sheetsync.model import INVENTORY_SHEET, ChannelName, Sku, header_key
+from sheetsync.model import BUNDLE_HEADERS, BUNDLES_SHEET, INVENTORY_SHEET, ChannelName, Sku, header_key
 from sheetsync.stores import MasterStore
 from sheetsync.stores.workbook import WorkbookStore, create_workbook
 from sheetsync.testing.google_sheets import FakeSheets, SheetSpec
 from sheetsync.testing.keys import service_account_key
 from sheetsync.testing.wire import serve
-from sheetsync.worker import open_store, run_cycle
+from sheetsync.worker import CycleReport, open_store, run_cycle
 
 #: The demo catalogue: SKU and the merchant's count.
 CATALOGUE: tuple[tuple[str, int], ...] = (
@@ -47,6 +47,8 @@ CATALOGUE: tuple[tuple[str, int], ...] = (
     ("BEANIE-NAVY", 9),
     ("SCARF-WOOL", 5),
 )
+#: A gift set sold as one SKU: the Bundles sheet lists its components (bundle, component, units).
+BUNDLES: tuple[tuple[str, str, int], ...] = (("GIFT-SET", "TEE-BLK-M", 1), ("GIFT-SET", "MUG-LOGO", 1))
 START = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)  #: Black Friday morning
 DURATION = timedelta(hours=3)
 STEP = timedelta(seconds=10)
@@ -55,6 +57,8 @@ SLOWED, SLOWED_AT, SLOWED_LAG_S = ChannelName("google"), START + timedelta(minut
 DEMO_ACCOUNT = "sheetsync-demo@demo.iam.gserviceaccount.com"
 #: Share of buyers per channel.
 CHANNEL_WEIGHTS = {"shopify": 0.5, "facebook": 0.3, "google": 0.2}
+#: One buyer takes a gift set on Shopify early on, so the demo shows its components drop.
+GIFT_SALE = (START + timedelta(minutes=5), ChannelName("shopify"), "GIFT-SET")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +75,7 @@ class DemoResult:
     first_lag: datetime | None = None
     first_alert: datetime | None = None
     first_oversell: datetime | None = None
+    bundle: str = ""  #: what the gift set's sale did to its components, channel by channel
 
     def line(self) -> str:
         """The demo's last line."""
@@ -119,14 +124,18 @@ def run_demo(
     if not sheets_fake:
         workbook.unlink(missing_ok=True)
         create_workbook(workbook, settings.layout)
-        seed_inventory(workbook, CATALOGUE)
+        seed_inventory(workbook, CATALOGUE, BUNDLES)
         return _simulate(WorkbookStore(workbook, settings.layout), settings, seed, console, clock)
     # The fake's per-minute quotas run on simulated time: ten-second cycles stay within them.
     fake = FakeSheets(now=lambda: (clock.now - START).total_seconds())
     sheet = fake.create_spreadsheet(
         "sheetsync demo", sheets=(SheetSpec(INVENTORY_SHEET),), shared_with=[DEMO_ACCOUNT]
     )
-    fake.set_values(sheet, f"{INVENTORY_SHEET}!A1", [["SKU", "Quantity"], *map(list, CATALOGUE)])
+    fake.set_values(
+        sheet, f"{INVENTORY_SHEET}!A1", [["SKU", "Quantity"], *map(list, CATALOGUE), [BUNDLES[0][0], ""]]
+    )
+    fake.add_sheet(sheet, SheetSpec(BUNDLES_SHEET))
+    fake.set_values(sheet, f"{BUNDLES_SHEET}!A1", [list(BUNDLE_HEADERS.values()), *map(list, BUNDLES)])
     with serve(fake) as base_url:
         master = GoogleSheetsMaster(sheet, None, base_url)
         google = dataclasses.replace(settings, master=master)
@@ -157,6 +166,9 @@ def _simulate(
         [sku for sku, _ in CATALOGUE],
     )
     orders = pushes = oversells = turned_away = cycles = 0
+    shown: dict[str, tuple[int, list[int]]] = {}  # per SKU: available, and each channel's target
+    gift: dict[str, tuple[int, list[int]]] = {}  # the components' figures when the gift set sold
+    bundle_line = ""
     alerts: list[str] = []
     first: dict[str, datetime] = {}  # "lag", "alert", "oversell" on the slowed channel
 
@@ -178,10 +190,20 @@ def _simulate(
                 report = run_cycle(store, channels, settings, now, alert=alert)
                 pushes += sum(report.pushed.values())
                 cycles += 1
+                after = _figures(report)
+                if gift and not bundle_line:
+                    bundle_line = _bundle_line(GIFT_SALE, gift, after, now)
+                    console.print(bundle_line, soft_wrap=True)
+                shown = after
                 if any(s.channel == SLOWED and s.state in ("LAG", "DEGRADED") for s in report.statuses):
                     first.setdefault("lag", now)
                 next_cycle = now + timedelta(seconds=min(c.interval_s for c in settings.channels))
                 live.update(_table(shelf, channels, now, oversells), refresh=True)
+            if not gift and now >= GIFT_SALE[0] and by_name[GIFT_SALE[1]].sell(Sku(GIFT_SALE[2])):
+                gift = {component: shown[component] for _, component, _ in BUNDLES}
+                orders += 1
+                for _, component, units in BUNDLES:
+                    shelf[component] -= units
             while arrivals and arrivals[0][0] <= now:
                 _, channel_name, sku = arrivals.pop(0)
                 if by_name[ChannelName(channel_name)].sell(Sku(sku)):
@@ -206,6 +228,33 @@ def _simulate(
         first.get("lag"),
         first.get("alert"),
         first.get("oversell"),
+        bundle_line,
+    )
+
+
+def _figures(report: CycleReport) -> dict[str, tuple[int, list[int]]]:
+    """Each SKU's available stock and what each channel is set to show, after a cycle."""
+    return {
+        row.row.sku: (row.available, [d.target for d in row.decisions.values()]) for row in report.plan.rows
+    }
+
+
+def _bundle_line(
+    sale: tuple[datetime, ChannelName, str],
+    before: dict[str, tuple[int, list[int]]],
+    after: dict[str, tuple[int, list[int]]],
+    now: datetime,
+) -> str:
+    """The gift set's sale as one line: each component's stock and channel figures, before → after."""
+    at, channel, bundle = sale
+    changes = []
+    for component, (stock, targets) in before.items():
+        new_stock, new_targets = after[component]
+        moves = " ".join(f"{b}→{a}" for b, a in zip(targets, new_targets, strict=True))
+        changes.append(f"{component} {stock}→{new_stock} (channels {moves})")
+    return (
+        f"{at:%H:%M} bundle {bundle} sold on {channel}; the {now:%H:%M} cycle took its components: "
+        + ", ".join(changes)
     )
 
 
@@ -232,14 +281,22 @@ def _buyers(rng: random.Random, skus: Sequence[str]) -> list[tuple[datetime, str
     return arrivals
 
 
-def seed_inventory(workbook: Path, rows: Sequence[tuple[str, int | str]]) -> None:
-    """Type the catalogue into the template, as a merchant would."""
+def seed_inventory(
+    workbook: Path, rows: Sequence[tuple[str, int | str]], bundles: Sequence[tuple[str, str, int]] = ()
+) -> None:
+    """Type the catalogue (and a Bundles sheet with a row for each bundle) as a merchant would."""
     book = load_workbook(workbook)
     sheet = book[INVENTORY_SHEET]
     columns = {header_key(str(cell.value)): cell.column for cell in sheet[1] if cell.value}
-    for offset, (sku, count) in enumerate(rows, start=2):
+    named = list(dict.fromkeys(bundle for bundle, _, _ in bundles))
+    for offset, (sku, count) in enumerate([*rows, *((name, "") for name in named)], start=2):
         sheet.cell(offset, columns["sku"], sku)
         sheet.cell(offset, columns["quantity"], count)
+    if bundles:
+        listed = book.create_sheet(BUNDLES_SHEET)
+        listed.append(list(BUNDLE_HEADERS.values()))
+        for line in bundles:
+            listed.append(list(line))
     book.save(workbook)
 
 

@@ -150,6 +150,10 @@ def test_demo_ends_without_oversells_and_oversells_without_buffers(
     assert "10:00" < flagged <= alerted  # Google slows at 09:50; its 20 min limit passes after 10:10
     assert oversold == "none"
     assert "ALERT Google is lagging: " in out
+    # The gift set (a T-shirt and a mug) sells once: each component drops by one everywhere.
+    gift = [line for line in out.splitlines() if "bundle GIFT-SET sold on shopify" in line][-1]
+    assert "TEE-BLK-M 24→23" in gift
+    assert "MUG-LOGO 40→39" in gift
     assert main(["demo", "--no-buffers", "--workbook", str(workbook)]) == 0
     out = capsys.readouterr().out
     unbuffered = out.strip().splitlines()[-1]

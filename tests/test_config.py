@@ -284,3 +284,59 @@ def test_adaptive_buffer_settings(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"channels.shop.adaptive.max_hold: Input should be greater"):
         load(write(tmp_path, MINIMAL + "adaptive = { max_hold = -1 }\n"))
     assert load(write(tmp_path, MINIMAL + "adaptive = false\n")).channels[0].adaptive is None
+
+
+MERCHANT = """
+locations = ["Shop", "Warehouse"]
+
+[prices]
+currency = "EUR"
+
+[master]
+kind = "workbook"
+path = "inventory.xlsx"
+
+[channels.online]
+kind = "sandbox"
+
+[channels.pos]
+kind = "sandbox"
+locations = ["shop"]
+"""
+
+
+def test_locations_prices_and_insights(tmp_path: Path) -> None:
+    settings = load(write(tmp_path, MERCHANT))
+    assert settings.locations == ("Shop", "Warehouse")
+    assert [c.locations for c in settings.channels] == [("Shop", "Warehouse"), ("Shop",)]
+    assert (settings.currency, settings.insights) == ("EUR", True)
+    headers = settings.layout.merchant_headers()
+    assert [headers[k] for k in ("stock:Shop", "stock:Warehouse", "price", "price:pos")] == [
+        "Quantity Shop",
+        "Quantity Warehouse",
+        "Price",
+        "Price Pos",
+    ]
+    assert "Prices sent" in settings.layout.worker_headers().values()
+    assert "location" in settings.layout.ledger_headers()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ('locations = ["shop"]', "channels.pos.locations: shop is not a location; known: Warehouse"),
+        ('locations = ["Shop", "SHOP"]', "locations: SHOP, Shop appears twice"),
+        ('currency = "EUR"', "prices.currency: String should match pattern"),
+    ],
+)
+def test_location_and_currency_mistakes_are_named(tmp_path: Path, change: str, message: str) -> None:
+    text = MERCHANT
+    if change.startswith("currency"):
+        text = text.replace('currency = "EUR"', 'currency = "euro"')
+    elif "SHOP" in change:
+        text = text.replace('locations = ["Shop", "Warehouse"]', change).replace('locations = ["shop"]', "")
+    else:
+        text = text.replace('locations = ["Shop", "Warehouse"]', 'locations = ["Warehouse"]')
+    with pytest.raises(ConfigError) as raised:
+        load(write(tmp_path, text))
+    assert message in str(raised.value)

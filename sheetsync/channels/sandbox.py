@@ -63,6 +63,7 @@ class SandboxChannel:
         self._currency = currency  #: when set, prices in another currency are refused
         self._prices: dict[Sku, PriceLevel] = {}
         self.push_calls = 0
+        self.price_calls = 0
 
     def push(self, levels: Sequence[StockLevel]) -> Sequence[PushOutcome]:
         """Accept absolute quantities; they become visible after the channel's lag."""
@@ -91,6 +92,7 @@ class SandboxChannel:
             raise PermanentError(
                 f"{self.name}: {len(prices)} prices in one push; the limit is {self.limits.max_batch}"
             )
+        self.price_calls += 1
         outcomes = []
         for price in prices:
             if self._listed and price.sku not in self._listed:

@@ -43,6 +43,7 @@ from sheetsync.model import (
     CellWrite,
     Layout,
     LedgerEntry,
+    Report,
     Snapshot,
     StatusUpdate,
     header_key,
@@ -276,9 +277,11 @@ class AirtableStore:
 
     def write_status(self, update: StatusUpdate) -> None:
         """PATCH the worker's Inventory fields, then the Status and State records that changed."""
-        if not (update.cells or update.channels or update.guard or update.state):
+        if not (update.cells or update.channels or update.guard or update.state or update.reports):
             return
         grid = self._known_grid()
+        for report in update.reports:
+            self._report(report)
         if update.cells:
             self._inventory(update.cells)
         slow, now = self._over_pace(), self._now()
@@ -379,6 +382,29 @@ class AirtableStore:
                 continue
             changes.setdefault(record["id"], {})[columns[write.column]] = write.value
         self._update(table, changes)
+
+    def _report(self, report: Report) -> None:
+        """Replace a worker-owned table's records whole: delete them all, create the new ones.
+
+        Ten records a request each way (Airtable's limit), so a report costs about
+        2 × rows / 10 calls: Insights on a large base is worth turning off (``[insights]``).
+        """
+        if report.name not in self._tables:
+            schemas = self._schemas()
+            if report.name in schemas:
+                self._tables[report.name] = _Table(schemas[report.name], [])
+        table = self._table(report.name, {title: title for title in report.header})
+        target = self._base.table(table.schema.id)
+        old = [record["id"] for record in self._call(partial(target.all, page_size=100))]
+        if old:
+            self._call(partial(target.batch_delete, old))
+        names = self._columns(table, {title: title for title in report.header})
+        records = [
+            self._typed(table, {names[title]: text for title, text in zip(report.header, row, strict=True)})
+            for row in report.rows
+        ]
+        if records:
+            self._call(partial(target.batch_create, records, typecast=False))
 
     def _status(self, grid: Grid, update: StatusUpdate, slow: bool) -> None:
         labelled = status_rows(update.channels, update.guard)

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import re
+from decimal import Decimal
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sheetsync.core.bundles import parse_bundles
 from sheetsync.core.cells import (
     MAX_QUANTITY,
     Pause,
     parse_override,
+    parse_price,
     parse_quantity,
     parse_rows,
 )
@@ -147,3 +152,61 @@ def test_parse_quantity_returns_a_valid_number_or_explains(text: str) -> None:
 def test_a_formula_in_the_sku_is_flagged() -> None:
     (problem,) = parse_rows([row(2, "=CONCAT(B2)", "3")], LAYOUT).problems
     assert problem.messages == ("SKU is a formula (=CONCAT(B2)); type the SKU itself",)
+
+
+PRICED = Layout(channels=((ChannelName("shop"), "Shop"),), priced=True)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("=A1*2", "Price is a formula (=A1*2); enter a plain amount like 12.50"),
+        ("12,50", 'Price "12,50" has a comma; write the amount with a point, like 12.50'),
+        ("€12", 'Price "€12" is not an amount; write it like 12.50, without a currency'),
+        ("12.505", 'Price "12.505" is not an amount; write it like 12.50, without a currency'),
+        ("0.00", "Price 0.00 must be more than 0"),
+        ("2000000", "Price 2000000 is too large; the most is 1000000"),
+    ],
+)
+def test_a_bad_price_is_named_and_never_guessed(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        parse_price(text, "Price")
+
+
+def test_a_bad_price_or_reorder_cell_flags_the_row_but_its_stock_still_syncs() -> None:
+    raw = RawRow(2, {"sku": "A", "quantity": "5", "price": "x", "price:shop": "9.5", "reorder_qty": "4"})
+    (parsed,) = parse_rows([raw], PRICED).rows
+    assert parsed.prices == {"shop": Decimal("9.5")}
+    assert parsed.notes == (
+        'Price "x" is not an amount; write it like 12.50, without a currency',
+        "Reorder qty is set but Reorder point is blank; enter the stock level to reorder at",
+    )
+    assert parsed.reorder is None
+
+
+def test_bundle_rows_leave_their_count_blank_and_need_usable_components() -> None:
+    bundles = parse_bundles(
+        [
+            RawRow(2, {"bundle": "KIT", "component": "A", "quantity": "1"}),
+            RawRow(3, {"bundle": "BOX", "component": "B", "quantity": "1"}),
+            RawRow(4, {"bundle": "BAD", "component": "", "quantity": "1"}),
+            RawRow(5, {"bundle": "PAIR", "component": "C", "quantity": "2"}),
+        ]
+    )
+    raw = [
+        row(2, "KIT", ""),
+        row(3, "BOX", "4"),  # a count typed on a bundle
+        row(4, "BAD", ""),
+        row(5, "PAIR", ""),
+        row(6, "A", "x"),  # KIT's component is flagged
+    ]
+    parsed = parse_rows(raw, LAYOUT, bundles)
+    assert parsed.rows == ()
+    assert {p.row: p.messages[0] for p in parsed.problems} == {
+        2: "bundle KIT: component A is flagged in row 6; fix that row first",
+        3: "BOX is a bundle (Bundles sheet): its stock is worked out from its components, "
+        "so leave Quantity blank",
+        4: "bundle BAD cannot be sold: Bundles row 4: Component is blank",
+        5: "bundle PAIR: component C has no row in the Inventory; add one",
+        6: 'Quantity "x" is not a whole number; enter a whole number of 0 or more',
+    }

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sheetsync.core.ledger import (
+    Routing,
     available,
     channel_moves,
     cursor,
@@ -206,3 +207,41 @@ def test_a_shop_wide_rush_raises_each_sku_by_its_share_before_the_sku_shows_it()
     velocity = sales_velocity([*quiet_hour, *rush], NOW)
     assert velocity[(SHOP, Sku("A"))] == pytest.approx(4 / 25 * 20 / 300)  # its share x the shop's rate
     assert velocity[(SHOP, Sku("C"))] == pytest.approx(20 / 25 * 20 / 300)
+
+
+def test_with_locations_a_blank_location_is_the_first_and_an_unknown_one_is_a_problem() -> None:
+    rows = [
+        RawLedgerRow(2, {"sku": "A", "delta": "-1"}),
+        RawLedgerRow(3, {"sku": "A", "delta": "-2", "location": "warehouse"}),
+        RawLedgerRow(4, {"sku": "A", "delta": "-3", "location": "Attic"}),
+    ]
+    ledger = parse_ledger(rows, ("Shop", "Warehouse"))
+    assert [(e.delta, e.location) for e in ledger.entries] == [(-1, "Shop"), (-2, "Warehouse")]
+    assert ledger.problems == (
+        'Ledger row 4: Location "Attic" is not one of Shop, Warehouse; the row is not counted',
+    )
+    counts = {(Sku("A"), "Shop"): 5, (Sku("A"), "Warehouse"): 5}
+    assert available(counts, ledger.entries) == {("A", "Shop"): 4, ("A", "Warehouse"): 3}
+
+
+def test_a_bundle_line_is_recorded_on_the_bundle_and_its_components_each_once() -> None:
+    routing = Routing({SHOP: ("Warehouse", "Shop")}, {Sku("KIT"): {Sku("CUP"): 2, Sku("LID"): 1}})
+    stock = {(Sku("CUP"), "Warehouse"): 1, (Sku("CUP"), "Shop"): 9, (Sku("LID"), "Warehouse"): 5}
+    line = sale("7", "KIT", quantity=2)
+    entries = new_entries([line, sale("8", "A", quantity=0)], parse_ledger([]), {}, NOW, routing, stock)
+    assert [(e.key, e.sku, e.delta, e.movement, e.location) for e in entries] == [
+        ("shopify/7/1", "KIT", -2, Movement.SALE, ""),
+        ("shopify/7/1/CUP", "CUP", -4, Movement.BUNDLE, "Shop"),  # the Warehouse has 1, not 4
+        ("shopify/7/1/LID", "LID", -2, Movement.BUNDLE, "Warehouse"),
+    ]
+    # An append cut short after the first two rows: the retry adds only what is missing.
+    partial = parse_ledger(as_rows(entries[:2]))
+    assert [e.key for e in new_entries([line], partial, {}, NOW, routing, stock)] == ["shopify/7/1/LID"]
+    # A cancellation puts the units back at the first location.
+    cancel = OrderLine(SHOP, "7", "c1", Sku("KIT"), 1, Movement.RESTOCK, NOW, "0002")
+    back = new_entries([cancel], parse_ledger(as_rows(entries)), {}, NOW, routing, stock)
+    assert [(e.sku, e.delta, e.location) for e in back] == [
+        ("KIT", 1, ""),
+        ("CUP", 2, "Warehouse"),
+        ("LID", 1, "Warehouse"),
+    ]

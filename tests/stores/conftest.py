@@ -104,6 +104,14 @@ class Backend(Protocol):
         """``Sheet!A1`` references of every cell that holds a formula, in every sheet."""
         ...
 
+    def add_sheet(self, name: str, rows: list[list[object]]) -> None:
+        """The merchant adds a sheet (the Bundles sheet): a header row, then data rows."""
+        ...
+
+    def sheet_rows(self, name: str) -> list[dict[str, str]]:
+        """Header -> text for each non-blank row of any sheet; [] if the sheet is absent."""
+        ...
+
     def revision(self) -> object:
         """An opaque token that changes whenever the store writes anything."""
         ...
@@ -206,8 +214,17 @@ class WorkbookBackend:
         return next((row for row in rows if row.get("Channel") == label), {})
 
     def ledger_rows(self) -> list[dict[str, str]]:
+        return self.sheet_rows(LEDGER_SHEET)
+
+    def add_sheet(self, name: str, rows: list[list[object]]) -> None:
+        with self.edit() as wb:
+            ws = wb.create_sheet(name)
+            for row in rows:
+                ws.append([_typed(value) for value in row])
+
+    def sheet_rows(self, name: str) -> list[dict[str, str]]:
         wb = load_workbook(self.path)
-        return _dicts(wb[LEDGER_SHEET]) if LEDGER_SHEET in wb.sheetnames else []
+        return _dicts(wb[name]) if name in wb.sheetnames else []
 
     def formula_cells(self) -> set[str]:
         wb = load_workbook(self.path)
@@ -264,6 +281,9 @@ class _GridReads:
     def ledger_rows(self) -> list[dict[str, str]]:
         return self._dicts(LEDGER_SHEET)
 
+    def sheet_rows(self, name: str) -> list[dict[str, str]]:
+        return self._dicts(name)
+
 
 class GoogleSheetsBackend(_GridReads):
     """The Google Sheets store through gspread and google-auth, against the Sheets fake in-process."""
@@ -306,6 +326,10 @@ class GoogleSheetsBackend(_GridReads):
         control = column_letter(self._column(STATUS_SHEET, "Control"))
         self.fake.set_values(self.id, f"{STATUS_SHEET}!A{row}", [[label]])
         self.fake.set_values(self.id, f"{STATUS_SHEET}!{control}{row}", [[value]])
+
+    def add_sheet(self, name: str, rows: list[list[object]]) -> None:
+        self.fake.add_sheet(self.id, SheetSpec(name))
+        self.fake.set_values(self.id, f"{name}!A1", [[_entered(v) for v in row] for row in rows])
 
     def inventory_headers(self) -> list[str]:
         header = self._rows(INVENTORY_SHEET)[0]
@@ -433,6 +457,17 @@ class AirtableBackend:
     def formula_cells(self) -> set[str]:
         return set()  # an Airtable cell holds a value; formulas are whole fields
 
+    def add_sheet(self, name: str, rows: list[list[object]]) -> None:
+        header = [_shown(v) for v in rows[0]]
+        self.fake.create_table(self.base, name, [FieldSpec(h, "singleLineText") for h in header])
+        records = [
+            {h: _shown(v) for h, v in zip(header, row, strict=False) if v is not None} for row in rows[1:]
+        ]
+        self.fake.add_records(self.base, name, records)
+
+    def sheet_rows(self, name: str) -> list[dict[str, str]]:
+        return self._dicts(name)
+
     def revision(self) -> object:
         return [e for e in self.fake.request_log if e.method != "GET" and e.operation != "records.list"]
 
@@ -508,6 +543,9 @@ class MemoryBackend(_GridReads):
 
     def merchant_edit(self, row: int, header: str, value: object) -> None:
         self._set(INVENTORY_SHEET, row, self._column(INVENTORY_SHEET, header), value)
+
+    def add_sheet(self, name: str, rows: list[list[object]]) -> None:
+        self.store.sheets[name] = [tuple(_held(v) for v in row) for row in rows]
 
     def insert_row(self, before: int) -> None:
         self.store.sheets[INVENTORY_SHEET].insert(before - 1, ())

@@ -24,6 +24,7 @@ from sheetsync.model import (
     GuardStatus,
     LedgerEntry,
     Movement,
+    Report,
     Sku,
     StatusUpdate,
     buffer_column,
@@ -460,3 +461,35 @@ def test_missing_required_headers_are_named(
         store.read()
 
     assert f"lacks {missing} (found: {found})" in str(raised.value)
+
+
+def test_the_bundles_sheet_reads_as_rows(backend: Backend) -> None:
+    store = backend.make([{"SKU": "KIT", "Quantity": None}, {"SKU": "A", "Quantity": 5}], LAYOUT)
+    backend.add_sheet("Bundles", [["Bundle", "Component", "Quantity"], ["KIT", "A", 2], ["KIT", "B", "1"]])
+
+    rows = store.read().bundles
+
+    assert [dict(row.cells) for row in rows] == [
+        {"bundle": "KIT", "component": "A", "quantity": "2"},
+        {"bundle": "KIT", "component": "B", "quantity": "1"},
+    ]
+    assert [row.row for row in rows] == [backend.first_row, backend.first_row + 1]
+
+
+def test_a_report_replaces_its_sheet_whole_and_never_as_a_formula(backend: Backend) -> None:
+    store = backend.make([{"SKU": "A", "Quantity": 5}], LAYOUT)
+    header = ("SKU", "Available", "Per day")
+    first = Report("Reorder", header, (("A", "1", "0.5"), ("B", "2", ""), ("=HYPERLINK(1)", "3", "")))
+    store.write_status(StatusUpdate((), (), None, {}, reports=(first,)))
+    assert backend.sheet_rows("Reorder") == [
+        {"SKU": "A", "Available": "1", "Per day": "0.5"},
+        {"SKU": "B", "Available": "2", "Per day": ""},
+        {"SKU": "=HYPERLINK(1)", "Available": "3", "Per day": ""},
+    ]
+    assert backend.formula_cells() == set()
+
+    store.write_status(
+        StatusUpdate((), (), None, {}, reports=(Report("Reorder", header, (("C", "0", ""),)),))
+    )
+
+    assert backend.sheet_rows("Reorder") == [{"SKU": "C", "Available": "0", "Per day": ""}]

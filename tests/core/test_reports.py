@@ -1,0 +1,70 @@
+"""Reorder and Insights: units sold, ABC classes, stock-outs, cover."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sheetsync.core.cells import MasterRow, Reorder
+from sheetsync.core.reports import abc_classes, insights_report, stock_outs, units_sold
+from sheetsync.model import ChannelName, LedgerEntry, Movement, Sku
+
+NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
+SHOP = ChannelName("shop")
+
+
+def entry(
+    sku: str, delta: int, days_ago: float, movement: Movement = Movement.SALE, place: str = ""
+) -> LedgerEntry:
+    channel = SHOP if movement in (Movement.SALE, Movement.BUNDLE, Movement.RESTOCK) else None
+    at = NOW - timedelta(days=days_ago)
+    return LedgerEntry(
+        f"{sku}/{delta}/{days_ago}/{movement}", Sku(sku), delta, movement, at, channel, location=place
+    )
+
+
+def row(sku: str, count: int, parts: dict[str, int] | None = None) -> MasterRow:
+    counts = {} if parts is not None else {"": count}
+    return MasterRow(2, Sku(sku), counts, None, {}, {}, {}, reorder=Reorder(1), parts=parts)  # type: ignore[arg-type]
+
+
+def test_units_sold_counts_sales_and_bundle_consumption_inside_the_window() -> None:
+    entries = [
+        entry("A", -2, 1),
+        entry("A", -3, 10),
+        entry("A", 1, 2, Movement.RESTOCK),  # not netted off: it was sold
+        entry("B", -4, 3, Movement.BUNDLE),
+        entry("A", -9, 40),  # too old
+        entry("A", 50, 5, Movement.COUNT),
+    ]
+    assert units_sold(entries, NOW, 7) == {(SHOP, "A"): 2, (SHOP, "B"): 4}
+    assert units_sold(entries, NOW, 30) == {(SHOP, "A"): 5, (SHOP, "B"): 4}
+
+
+def test_abc_classes_split_by_cumulative_share() -> None:
+    units = {Sku("A"): 70, Sku("B"): 15, Sku("C"): 10, Sku("D"): 5, Sku("E"): 0}
+    assert abc_classes(units) == {"A": "A", "B": "A", "C": "B", "D": "C", "E": "C"}
+    assert abc_classes({Sku("A"): 0}) == {"A": "C"}
+
+
+def test_stock_outs_replay_counts_and_recounts() -> None:
+    entries = [
+        entry("A", -5, 20),  # 5 → 0: out (in the window)
+        entry("A", 4, 19, Movement.COUNT),  # the first count covers the sale before it: 4 - 5 = -1
+        entry("A", 3, 18, Movement.COUNT),  # a recount starts afresh: 3
+        entry("A", -3, 17),  # out again
+        entry("A", -1, 45),  # before the window: not counted, though it moves the level
+        entry("Z", -1, 1),  # no row
+        entry("A", -1, 1, place="Shop"),  # a location the row does not have
+    ]
+    assert stock_outs([row("A", 5), row("KIT", 0, {"A": 1})], entries, NOW - timedelta(days=30)) == {"A": 2}
+
+
+def test_insights_rows_show_cover_and_leave_bundle_stock_outs_blank() -> None:
+    rows = [row("A", 10), row("KIT", 0, {"A": 2})]
+    entries = [entry("A", -30, 3), entry("KIT", -1, 1)]
+    report = insights_report(rows, {Sku("A"): 10, Sku("KIT"): 5}, entries, [(SHOP, "Shop")], NOW)
+    header = report.header
+    a, kit = (dict(zip(header, line, strict=True)) for line in report.rows)
+    assert (a["Shop 7d"], a["Per day"], a["Days of cover"], a["ABC"]) == ("30", "1.00", "10.0", "A")
+    assert (kit["Stock-outs 30d"], kit["Sold 30d"]) == ("", "1")
+    assert report.name == "Insights"
