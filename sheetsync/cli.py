@@ -241,10 +241,16 @@ def _check_config(args: argparse.Namespace) -> int:
     settings = load(args.config)
     print(f"{settings.source}: OK")
     print(f"master: {settings.master.describe()}")
+    if settings.locations:
+        print(f"locations: {', '.join(settings.locations)}")
+    if settings.currency:
+        print(f"prices: pushed in {settings.currency}")
     for channel in settings.channels:
         paused = " (paused)" if channel.paused else ""
+        places = f", sells from {', '.join(channel.locations)}" if settings.locations else ""
         print(
-            f"channel {channel.name}: {channel.kind} '{channel.title}', every {channel.interval_s:g}s{paused}"
+            f"channel {channel.name}: {channel.kind} '{channel.title}', "
+            f"every {channel.interval_s:g}s{places}{paused}"
         )
     return 0
 

@@ -50,6 +50,15 @@ def test_check_config_ok_and_errors(project: Path, capsys: pytest.CaptureFixture
     config.write_text(config.read_text().replace('hold = "15%"', 'hold = "15 percent"'))
     assert main(["check-config", "--config", str(config)]) == 2
     assert f'{config}: channels.facebook.tiers[1].hold: "15 percent" is not a hold' in capsys.readouterr().out
+    located = config.read_text().replace('hold = "15 percent"', 'hold = "15%"')
+    located = located.replace("# locations = [", "locations = [").replace(
+        '# currency = "EUR"', 'currency = "EUR"'
+    )
+    config.write_text(located.replace("# [prices]", "[prices]"))
+    assert main(["check-config", "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "locations: Shop, Warehouse\nprices: pushed in EUR\n" in out
+    assert "channel google: sandbox 'Google', every 120s, sells from Shop, Warehouse" in out
 
 
 def test_sync_once_then_status(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
