@@ -20,6 +20,7 @@ from sheetsync.core.buffers import BufferPolicy, Tier, parse_hold
 from sheetsync.core.cells import parse_rows
 from sheetsync.core.ledger import available, channel_moves, new_entries, parse_ledger
 from sheetsync.core.plan import ChannelSpec, GuardVerdict, hold_unconfirmed, plan
+from sheetsync.core.stock import stock_levels
 from sheetsync.model import ChannelName, Layout, Movement, OrderLine, RawLedgerRow, RawRow, Sku, ledger_cells
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
@@ -56,7 +57,7 @@ def one_cycle(skus: int, ledger_rows: int, rng: random.Random) -> float:
         )
         for i in range(ledger_rows)
     ]
-    counts = {Sku(r.cells["sku"]): int(r.cells["quantity"]) for r in rows}
+    counts = {(Sku(r.cells["sku"]), ""): int(r.cells["quantity"]) for r in rows}
     history = [
         RawLedgerRow(i + 2, ledger_cells(e))
         for i, e in enumerate(new_entries(lines, parse_ledger([]), counts, NOW))
@@ -71,7 +72,9 @@ def one_cycle(skus: int, ledger_rows: int, rng: random.Random) -> float:
     parsed = parse_rows(rows, layout)
     fresh = new_entries(fresh_orders, ledger, counts, NOW)
     entries = [*ledger.entries, *fresh]
-    draft = plan(parsed, available(counts, entries), channel_moves(ledger, fresh, since=0), specs, guard)
+    levels = stock_levels(parsed.rows, available(counts, entries), dict.fromkeys(CHANNELS, ()))
+    moves = channel_moves(ledger, fresh, since=0)
+    draft = plan(parsed, levels.total, moves, specs, guard, reach=levels.reach)
     hold_unconfirmed(draft, {})
     return time.process_time() - start
 
