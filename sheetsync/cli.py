@@ -27,6 +27,7 @@ from sheetsync.config import (
     channel_secret,
     load,
 )
+from sheetsync.core.bundles import parse_bundles
 from sheetsync.core.cells import parse_rows
 from sheetsync.core.ledger import parse_ledger
 from sheetsync.demo import run_demo
@@ -351,7 +352,8 @@ def _serve(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     settings = _settings(args)
     snapshot = open_store(settings).read()
-    parsed = parse_rows(snapshot.rows, settings.layout)
+    bundles = parse_bundles(snapshot.bundles)
+    parsed = parse_rows(snapshot.rows, settings.layout, bundles)
     states = Counter(row.cells.get(ROW_STATUS, "") or "not synced yet" for row in snapshot.rows)
     console = Console()
     console.print(f"{len(snapshot.rows)} rows: " + ", ".join(f"{n} {s}" for s, n in sorted(states.items())))
@@ -372,7 +374,7 @@ def _status(args: argparse.Namespace) -> int:
             )
     if flagged.row_count:
         console.print(flagged)
-    for message in parse_ledger(snapshot.ledger).problems:
+    for message in (*parse_ledger(snapshot.ledger, settings.locations).problems, *bundles.stray):
         console.print(message)
     return 0
 

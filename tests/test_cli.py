@@ -74,6 +74,23 @@ def test_sync_once_then_status(project: Path, capsys: pytest.CaptureFixture[str]
     assert "has a thousands separator" in out
 
 
+def test_status_knows_a_bundle_row_has_no_count_of_its_own(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    book = load_workbook(project / "inventory.xlsx")
+    book["Inventory"].cell(4, 1, "KIT")
+    book.create_sheet("Bundles").append(["Bundle", "Component", "Quantity"])
+    book["Bundles"].append(["KIT", "A-1", 2])
+    book.save(project / "inventory.xlsx")
+    config = str(project / "sheetsync.toml")
+    assert main(["sync", "--once", "--config", config]) == 0
+    capsys.readouterr()
+    assert main(["status", "--config", config]) == 0
+    out = capsys.readouterr().out
+    assert "3 rows: 1 ERROR, 2 OK" in out  # the bundle is OK: 10 // 2 = 5
+    assert "KIT" not in out
+
+
 def test_missing_workbook_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["init", "--dir", str(tmp_path)]) == 0
     (tmp_path / "inventory.xlsx").unlink()
