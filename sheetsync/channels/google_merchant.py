@@ -549,13 +549,18 @@ class GoogleMerchantChannel:
             )
         except httpx.TransportError as error:
             raise TransientError(
-                f"{self.name}: {type(error).__name__} on {method} for account {self.account}"
+                f"{self.name}: {type(error).__name__} talking to Google Merchant on {method} "
+                f"for account {self.account}"
             ) from None
         status = response.status_code
         logger.debug("%s %s -> %d", http_method, method, status)
         try:
             answer = response.json()
         except ValueError:
+            if status == 200:  # cut short or garbled on the way: what Google did is unknown, ask again
+                raise TransientError(
+                    f"{self.name}: Google Merchant answered {method} with broken JSON"
+                ) from None
             answer = {}
         if status == 401:
             # Expired or revoked: the next attempt signs in again.

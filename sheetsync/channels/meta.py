@@ -459,6 +459,8 @@ class MetaChannel:
         if not isinstance(error, dict):
             if status >= 500:
                 raise TransientError(f"Meta catalog {self.catalog_id} answered HTTP {status} to {edge}")
+            if status < 400 and answer is None:  # cut short or garbled on the way: ask again
+                raise TransientError(f"Meta catalog {self.catalog_id} answered {edge} with broken JSON")
             raise PermanentError(f"Meta catalog {self.catalog_id} answered HTTP {status} to {edge}")
         code = error.get("code")
         if code in THROTTLE_CODES:

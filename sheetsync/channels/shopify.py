@@ -960,6 +960,8 @@ class ShopifyChannel:
             raise TransientError(f"Shopify shop {self.shop} throttled {cost_key[0]}", wait)
         if status >= 500:
             raise TransientError(f"Shopify shop {self.shop} answered HTTP {status}")
+        if status == 200 and answer is None:  # cut short or garbled on the way: ask again
+            raise TransientError(f"Shopify shop {self.shop} answered {cost_key[0]} with broken JSON")
         if status != 200 or not isinstance(answer, dict):
             raise PermanentError(f"Shopify shop {self.shop} answered HTTP {status} to {cost_key[0]}")
         self._note_cost(answer, cost_key)

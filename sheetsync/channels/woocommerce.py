@@ -576,6 +576,11 @@ class WooCommerceChannel:
         try:
             response.json()
         except ValueError:
+            if "json" in response.headers.get("Content-Type", ""):
+                # JSON cut short or garbled on the way; an HTML page is the site's answer, below.
+                raise TransientError(
+                    f"WooCommerce site {self.site} answered {method} {path} with broken JSON"
+                ) from None
             raise PermanentError(
                 f"WooCommerce site {self.site} answered {method} {path} with something other than JSON"
             ) from None

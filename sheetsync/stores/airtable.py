@@ -146,6 +146,13 @@ class PacedAdapter(BaseAdapter):
             raise TransientError("Airtable rate limit (429): waiting out its 30 s penalty", PENALTY_S)
         if response.status_code >= 500:
             raise TransientError(f"Airtable answered {response.status_code}")
+        if response.ok and "json" in response.headers.get("Content-Type", ""):
+            try:
+                response.json()
+            except requests.JSONDecodeError:
+                # Cut short or garbled on the way; pyairtable would raise it raw. A create may
+                # have applied: ledger rows repeated by the retry dedupe by Key.
+                raise TransientError("Airtable answered with broken JSON") from None
         return response
 
     def _pace(self) -> None:
@@ -387,7 +394,7 @@ class AirtableStore:
         """Replace a worker-owned table's records whole: delete them all, create the new ones.
 
         Ten records a request each way (Airtable's limit), so a report costs about
-        2 × rows / 10 calls: Insights on a large base is worth turning off (``[insights]``).
+        2 x rows / 10 calls: Insights on a large base is worth turning off (``[insights]``).
         """
         if report.name not in self._tables:
             schemas = self._schemas()

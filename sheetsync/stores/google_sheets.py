@@ -73,6 +73,7 @@ FLAG_COLOURS = (
     ("OVERSOLD", {"red": 0.96, "green": 0.8, "blue": 0.8}),
     ("LAG", {"red": 1.0, "green": 0.9, "blue": 0.7}),
     ("PAUSED", {"red": 0.9, "green": 0.9, "blue": 0.9}),
+    ("REORDER", {"red": 0.8, "green": 0.9, "blue": 1.0}),
 )
 
 T = TypeVar("T")
@@ -249,7 +250,9 @@ class GoogleSheetsStore:
         ]
         self._apply(structure, data)
         if self._colour_flags(columns[ROW_STATUS]):
-            done.append("coloured rows by Status (ERROR and OVERSOLD red, LAG amber, PAUSED grey)")
+            done.append(
+                "coloured rows by Status (ERROR and OVERSOLD red, LAG amber, PAUSED grey, REORDER blue)"
+            )
         self._grid = None
         return done
 
@@ -506,6 +509,10 @@ class GoogleSheetsStore:
             raise self._api_error(error) from None
         except (requests.ConnectionError, requests.Timeout) as error:
             raise TransientError(f"{self.where}: {type(error).__name__} talking to Google Sheets") from None
+        except requests.JSONDecodeError:
+            # A 200 whose body was cut short or garbled on the way: the call may have applied, and
+            # every call we make is safe to repeat (values:append's copies dedupe by Key).
+            raise TransientError(f"{self.where}: Google Sheets answered with broken JSON") from None
         except google.auth.exceptions.RefreshError as error:
             if getattr(error, "retryable", False):
                 raise TransientError(f"{self.where}: Google sign-in is unavailable; retrying") from None
@@ -515,6 +522,8 @@ class GoogleSheetsStore:
 
     def _api_error(self, error: gspread.exceptions.APIError) -> Exception:
         code, message = error.code, str(error.error.get("message", ""))
+        if code == -1:  # gspread's mark for a body that is not JSON: a load balancer's HTML page
+            code, message = error.response.status_code, error.response.reason or ""
         if code == 429 or code >= 500:
             after = error.response.headers.get("Retry-After")
             wait = float(after) if after and after.isdigit() else None

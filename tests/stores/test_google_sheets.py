@@ -175,17 +175,17 @@ def test_prepare_adds_tabs_headers_and_colours_once_and_touches_nothing_else(tmp
         "prepared the Ledger tab",
         "prepared the Status tab",
         "prepared the State tab",
-        "coloured rows by Status (ERROR and OVERSOLD red, LAG amber, PAUSED grey)",
+        "coloured rows by Status (ERROR and OVERSOLD red, LAG amber, PAUSED grey, REORDER blue)",
     ]
     assert fake.get_values(sheet, "Inventory!A1:H1") == [
         ["SKU", "Quantity", "Override", "Available", "Shopify", "Status", "Reason", "Synced"]
     ]
     assert fake.get_values(sheet, "Suppliers!A1:B1", value_render_option="FORMULA") == [["Name", "=1+1"]]
     inventory = next(s for s in fake.metadata(sheet)["sheets"] if s["properties"]["title"] == "Inventory")
-    assert [r["ranges"][0]["startColumnIndex"] for r in inventory["conditionalFormats"]] == [5, 5, 5, 5]
+    assert [r["ranges"][0]["startColumnIndex"] for r in inventory["conditionalFormats"]] == [5] * 5
     assert store.prepare() == []  # a second run changes nothing
     inventory = next(s for s in fake.metadata(sheet)["sheets"] if s["properties"]["title"] == "Inventory")
-    assert len(inventory["conditionalFormats"]) == 4
+    assert len(inventory["conditionalFormats"]) == 5
 
 
 def test_prepare_keeps_the_merchants_columns(tmp_path: Path) -> None:
