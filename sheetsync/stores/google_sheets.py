@@ -67,6 +67,7 @@ RAW = {"valueInputOption": "RAW"}
 #: Waits of 1, 2, 4 … 32 s: Google's advice is truncated exponential back-off up to 64 s, which
 #: outlasts a per-minute quota (its 429 carries no Retry-After).
 ATTEMPTS = 7
+MAX_CELL_CHARACTERS = 50_000  #: Google's limit on the text of one cell
 #: Row colours set once by ``prepare``: flags the merchant must see at a glance.
 FLAG_COLOURS = (
     ("ERROR", {"red": 0.96, "green": 0.8, "blue": 0.8}),
@@ -539,8 +540,14 @@ class GoogleSheetsStore:
 
 
 def _written(text: str) -> int | str:
-    """Worker text as a RAW value; "" clears the cell (null would leave it as it was)."""
+    """Worker text as a RAW value; "" clears the cell (null would leave it as it was).
+
+    Text over Google's 50,000 characters a cell (a channel's error page quoted in a Reason) is
+    cut short: Google would refuse the whole write.  Ledger cells are far shorter.
+    """
     value = cell_value(text)
+    if isinstance(value, str) and len(value) > MAX_CELL_CHARACTERS:
+        return value[: MAX_CELL_CHARACTERS - 1] + "…"
     return "" if value is None else value
 
 

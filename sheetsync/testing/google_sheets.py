@@ -83,6 +83,7 @@ OAUTH_AUDIENCE = "https://oauth2.googleapis.com/token"  #: the JWT ``aud`` of th
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 DEFAULT_ROWS = 1000  #: rows of a new sheet (Sheets UI and addSheet default)
 DEFAULT_COLUMNS = 26  #: columns of a new sheet
+MAX_CELL_CHARACTERS = 50_000  #: Google refuses a longer value in one cell (400 INVALID_ARGUMENT)
 MAX_COLUMNS = 18278  #: column ZZZ, the Sheets limit
 TOKEN_LIFETIME_S = 3599  #: ``expires_in`` of Google's token endpoint
 READ_QUOTA_PER_MINUTE = 60  #: read requests per minute per user (developers.google.com/sheets/api/limits)
@@ -1635,6 +1636,12 @@ def _write(
             if cell is None:
                 continue
             row, column = (r0 + j, c0 + i) if major == "COLUMNS" else (r0 + i, c0 + j)
+            if isinstance(cell, str) and len(cell) > MAX_CELL_CHARACTERS:
+                # Wording as reported in freelabz/secator#96 (a real 400 INVALID_ARGUMENT).
+                raise _bad_request(
+                    f"Your input contains more than the maximum of {MAX_CELL_CHARACTERS} characters "
+                    "in a single cell."
+                )
             planned[row, column] = _stored(cell, option, f"{where}[{i}][{j}]")
     if insert_rows:
         sheet.shift_rows(r0, height)

@@ -793,3 +793,16 @@ def test_shrinking_a_sheet_drops_what_falls_outside(fake: FakeSheets, book: str)
     (ledger,) = answer["updatedSpreadsheet"]["sheets"]
     assert ledger["data"][0]["rowData"][0]["values"][0]["formattedValue"] == "keep"
     assert fake.get_values(book, "Ledger") == [["keep"]]
+
+
+def test_a_cell_over_50000_characters_is_refused_and_nothing_is_written(fake: FakeSheets, book: str) -> None:
+    body = {
+        "valueInputOption": "RAW",
+        "data": [{"range": "Inventory!A1:B1", "values": [["ok", "x" * 50_001]]}],
+    }
+    answer = api(fake).post(f"{book}/values:batchUpdate", json=body)
+    assert answer.status_code == 400
+    assert "more than the maximum of 50000 characters in a single cell" in answer.json()["error"]["message"]
+    assert fake.get_values(book, "Inventory!A1:B1") == []
+    body["data"][0]["values"] = [["ok", "x" * 50_000]]
+    assert api(fake).post(f"{book}/values:batchUpdate", json=body).status_code == 200
