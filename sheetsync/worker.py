@@ -327,6 +327,22 @@ def _push(channel: Channel, final: Plan, errors: list[str], currency: str | None
             outcomes.update((o.sku, o) for o in channel.push(batch))
         except SyncError as error:
             errors.append(f"push of {len(batch)} items failed: {error}")
+    # A crash after a push and before the status write leaves our belief behind what the
+    # channel shows; a compare-and-set channel then refuses every later push of the SKU.
+    # Lowering (or keeping) what it shows is always safe: set those from what it shows now.
+    planned = {level.sku: level for level in levels}
+    if refused := [sku for sku, outcome in outcomes.items() if not outcome.ok]:
+        try:
+            shown = channel.read_levels(refused)
+            again = [
+                replace(planned[sku], expected=shown[sku])
+                for sku in refused
+                if sku in shown and planned[sku].quantity <= shown[sku] != planned[sku].expected
+            ]
+            for start in range(0, len(again), size):
+                outcomes.update((o.sku, o) for o in channel.push(again[start : start + size]))
+        except SyncError as error:
+            errors.append(f"refused items not set again: {error}")
     verdicts: dict[Sku, PushOutcome] = {}
     if currency is not None and isinstance(channel, PriceChannel):
         prices = final.price_levels(channel.name, currency)
