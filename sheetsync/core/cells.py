@@ -7,6 +7,7 @@ quantity is ever pushed from a cell we could not read.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from enum import Enum
 from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
-from sheetsync.core.buffers import Hold, parse_hold
+from sheetsync.core.buffers import Hold, HoldKind, parse_hold
 from sheetsync.model import (
     BUFFER,
     OVERRIDE,
@@ -103,10 +104,19 @@ class ParsedRows:
     problems: tuple[RowProblem, ...]
 
 
-_WHOLE = re.compile(r"^\+?\d+$")
-_NEGATIVE = re.compile(r"^-\s*\d+(?:[.,]\d+)?$")
-_DECIMAL = re.compile(r"^\+?(?P<whole>\d+)[.,](?P<fraction>\d+)$")
-_GROUPED = re.compile(r"^\+?\d{1,3}(?:[,. \u00a0\u202f']\d{3})+$")
+# [0-9], not \d: \d also matches full-width, Arabic-Indic and other digits, which a spreadsheet
+# keeps as text (its own sums skip them), so reading them as numbers would disagree with the sheet.
+_WHOLE = re.compile(r"^\+?[0-9]+$")
+_NEGATIVE = re.compile(r"^-\s*[0-9]+(?:[.,][0-9]+)?$")
+_DECIMAL = re.compile(r"^\+?(?P<whole>[0-9]+)[.,](?P<fraction>[0-9]+)$")
+_GROUPED = re.compile(r"^\+?[0-9]{1,3}(?:[,. \u00a0\u202f'][0-9]{3})+$")
+#: Characters in a number cell beyond which it is a paste gone wrong, not a number (and int() of
+#: thousands of digits raises Python's own message, not ours).
+LONGEST_NUMBER = 40
+#: The longest SKU we accept: Shopify's limit, and more than any other channel takes.
+LONGEST_SKU = 255
+#: A leading character that makes a spreadsheet (or a CSV export opened in one) read a formula.
+FORMULA_STARTS = ("=", "+", "-", "@")
 
 
 def parse_quantity(text: str, header: str) -> int:
@@ -120,6 +130,7 @@ def parse_quantity(text: str, header: str) -> int:
         raise ValueError(f"{header} is blank; enter a whole number of 0 or more")
     if value.startswith("="):
         raise ValueError(f"{header} is a formula ({_clip(value)}); enter a plain number")
+    _readable(value, header)
     if _WHOLE.match(value):
         number = int(value)
         if number > MAX_QUANTITY:
@@ -136,6 +147,20 @@ def parse_quantity(text: str, header: str) -> int:
     if decimal and set(decimal["fraction"]) == {"0"}:
         return parse_quantity(decimal["whole"], header)
     raise ValueError(f'{header} "{_clip(value)}" is not a whole number; enter a whole number of 0 or more')
+
+
+def _readable(value: str, header: str) -> None:
+    """Refuse what no number cell holds: a long paste, invisible characters, digits other than 0-9.
+
+    Raises:
+        ValueError: a sentence naming ``header`` and saying what to type instead.
+    """
+    if len(value) > LONGEST_NUMBER:
+        raise ValueError(f'{header} "{_clip(value)}" is {len(value)} characters long; enter a number')
+    if hidden := _invisible(value):
+        raise ValueError(f'{header} "{_clip(value)}" contains an invisible character ({hidden}); retype it')
+    if any(ch.isdigit() and not "0" <= ch <= "9" for ch in value):
+        raise ValueError(f'{header} "{value}" has digits other than 0-9; retype it with the digits 0-9')
 
 
 def parse_override(text: str) -> Override:
@@ -232,6 +257,10 @@ def _parse_counts(row: RawRow, layout: Layout, messages: list[str]) -> dict[str,
         count = _attempt(partial(parse_quantity, row.cells.get(stock_column(place), ""), header), messages)
         if count is not None:
             counts[place] = count
+    if len(counts) == len(layout.locations) and sum(counts.values()) > MAX_QUANTITY:
+        headers = " + ".join(f"Quantity {place}" for place in layout.locations)
+        messages.append(f"{headers} add up to {sum(counts.values())}; the most is {MAX_QUANTITY}")
+        return None
     return counts if len(counts) == len(layout.locations) else None
 
 
@@ -266,9 +295,9 @@ def _components_usable(
             kept.append(row)
             continue
         reasons = [
-            f"component {c} is flagged in row {flagged[c]}; fix that row first"
+            f"component {_clip(c)} is flagged in row {flagged[c]}; fix that row first"
             if c in flagged
-            else f"component {c} has no row in the Inventory; add one"
+            else f"component {_clip(c)} has no row in the Inventory; add one"
             for c in missing
         ]
         problems.append(
@@ -285,6 +314,21 @@ def _parse_sku(text: str, messages: list[str]) -> Sku | None:
     if value.startswith("="):
         messages.append(f"SKU is a formula ({_clip(value)}); type the SKU itself")
         return None
+    if value.startswith(FORMULA_STARTS):
+        messages.append(
+            f'SKU "{_clip(value)}" starts with {value[0]}, which spreadsheets and CSV exports read as '
+            "a formula; change the SKU"
+        )
+        return None
+    if hidden := _invisible(value):
+        messages.append(
+            f'SKU "{_clip(value)}" contains an invisible character ({hidden}), so it cannot match the '
+            "SKU on a channel; retype it"
+        )
+        return None
+    if len(value) > LONGEST_SKU:
+        messages.append(f'SKU "{_clip(value)}" is {len(value)} characters long; the most is {LONGEST_SKU}')
+        return None
     return Sku(value)
 
 
@@ -296,10 +340,32 @@ def _parse_holds(row: RawRow, layout: Layout, messages: list[str]) -> dict[Chann
         text = row.cells.get(column, "").strip()
         if text:
             try:
-                holds[channel] = parse_hold(text)
+                holds[channel] = parse_buffer(text, header)
             except ValueError as error:
-                messages.append(f"{header} {error}")
+                messages.append(str(error))
     return holds
+
+
+def parse_buffer(text: str, header: str) -> Hold:
+    """Parse a Buffer cell: units (3), a percentage (10%) or all, read as strictly as a count.
+
+    Raises:
+        ValueError: a sentence naming ``header`` and saying what to type instead.
+    """
+    value = text.strip()
+    _readable(value, header)  # before parse_hold, whose messages quote the whole cell
+    if _GROUPED.match(value):
+        raise ValueError(
+            f'{header} "{value}" has a thousands separator; write it without one '
+            f"({re.sub(r'[^0-9]', '', value)}) so it cannot be misread"
+        )
+    try:
+        hold = parse_hold(value)
+    except ValueError as error:
+        raise ValueError(f"{header} {error}") from None
+    if hold.kind is HoldKind.UNITS and hold.amount > MAX_QUANTITY:
+        raise ValueError(f"{header} {value} is too large; the most is {MAX_QUANTITY}")
+    return hold
 
 
 def parse_price(text: str, header: str) -> Decimal:
@@ -316,6 +382,7 @@ def parse_price(text: str, header: str) -> Decimal:
         raise ValueError(f"{header} is a formula ({_clip(value)}); enter a plain amount like 12.50")
     if "," in value:
         raise ValueError(f'{header} "{_clip(value)}" has a comma; write the amount with a point, like 12.50')
+    _readable(value, header)
     if not _PRICE.match(value):
         raise ValueError(
             f'{header} "{_clip(value)}" is not an amount; write it like 12.50, without a currency'
@@ -331,7 +398,7 @@ def parse_price(text: str, header: str) -> Decimal:
     return amount
 
 
-_PRICE = re.compile(r"^\+?\d+(?:\.\d{1,2})?$")
+_PRICE = re.compile(r"^\+?[0-9]+(?:\.[0-9]{1,2})?$")
 
 
 def _parse_prices(row: RawRow, layout: Layout, notes: list[str]) -> dict[ChannelName | None, Decimal]:
@@ -340,12 +407,20 @@ def _parse_prices(row: RawRow, layout: Layout, notes: list[str]) -> dict[Channel
     columns: list[tuple[ChannelName | None, str, str]] = [(None, PRICE, "Price")]
     columns += [(name, price_column(name), f"Price {title}") for name, title in layout.channels]
     prices: dict[ChannelName | None, Decimal] = {}
+    unread: set[ChannelName | None] = set()
     for channel, column, header in columns:
         text = row.cells.get(column, "").strip()
         if text:
             price = _attempt(partial(parse_price, text, header), notes)
             if price is not None:
                 prices[channel] = price
+            else:
+                unread.add(channel)
+    if None in prices and unread:
+        # The merchant set a channel its own price we could not read: the Price column must not
+        # stand in for it, so it applies to the other channels only, named one by one.
+        general = prices.pop(None)
+        prices |= {name: general for name, _ in layout.channels if name not in unread and name not in prices}
     return prices
 
 
@@ -378,5 +453,22 @@ def own_number(text: str) -> int | None:
 
 
 def _clip(text: str, limit: int = 40) -> str:
-    """Keep messages short when a cell holds a long paste."""
+    """Keep messages short when a cell holds a long paste, and its invisible characters visible.
+
+    A right-to-left override or a NUL copied into the Reason cell would garble the message there.
+    """
+    text = "".join(f"[U+{ord(ch):04X}]" if _hidden(ch) else ch for ch in text[: limit * 2])
     return text if len(text) <= limit else f"{text[: limit - 1]}…"
+
+
+def _hidden(ch: str) -> bool:
+    """A control or format character (NUL, zero-width joiner, bidi override, BOM …)."""
+    return unicodedata.category(ch) in ("Cc", "Cf")
+
+
+def _invisible(text: str) -> str | None:
+    """The first invisible character in ``text``, named, or None."""
+    for ch in text:
+        if _hidden(ch):
+            return f"U+{ord(ch):04X} {unicodedata.name(ch, 'control character')}"
+    return None

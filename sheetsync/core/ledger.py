@@ -14,11 +14,13 @@ bundle (it lowers what that channel shows by itself) and, as BUNDLE entries, on 
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
+from sheetsync.core.cells import MAX_QUANTITY
 from sheetsync.model import (
     TIMESTAMP_FORMAT,
     ChannelName,
@@ -34,6 +36,12 @@ CHANNEL_MOVEMENTS = frozenset({Movement.SALE, Movement.RESTOCK})
 
 #: Stock is kept per SKU and location ("" when the master has no locations).
 Place = tuple[Sku, str]
+
+#: A Delta: digits 0-9 only (int() would also take "1_000" and full-width digits).
+_DELTA = re.compile(r"[+-]?[0-9]+")
+#: The largest movement a hand-typed row may record: a Quantity cell holds at most this many
+#: units, so a larger delta is a typo that would push an absurd quantity.
+MAX_DELTA = MAX_QUANTITY
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,10 +96,12 @@ def _entry(key: str, cells: Mapping[str, str], places: Mapping[str, str], *, man
     sku = cells.get("sku", "")
     if not sku:
         raise ValueError("SKU is blank")
-    try:
-        delta = int(cells.get("delta", ""))
-    except ValueError:
-        raise ValueError(f'Delta "{cells.get("delta", "")}" is not a whole number') from None
+    delta_text = cells.get("delta", "")
+    if not _DELTA.fullmatch(delta_text):
+        raise ValueError(f'Delta "{delta_text[:40]}" is not a whole number')
+    if len(delta_text) > 19 or (manual and abs(int(delta_text)) > MAX_DELTA):
+        raise ValueError(f"Delta {delta_text[:40]} is too large; the most is {MAX_DELTA} either way")
+    delta = int(delta_text)
     movement_text = cells.get("movement", "").upper() or Movement.ADJUST.value
     try:
         movement = Movement(movement_text)
@@ -102,7 +112,7 @@ def _entry(key: str, cells: Mapping[str, str], places: Mapping[str, str], *, man
     try:
         at = datetime.fromisoformat(at_text)  # strptime costs ten times more on a long ledger
         at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: 0001-01-01T00:00+01:00 is before year 1 in UTC
         if not manual:
             raise ValueError(f'Time "{at_text}" is not a UTC time like 2026-11-24T09:30:00Z') from None
         at = datetime.min.replace(tzinfo=UTC)  # a hand-typed adjustment needs no time
@@ -191,7 +201,8 @@ def new_entries(
     stamp = now.strftime(TIMESTAMP_FORMAT)
     recounts = [
         LedgerEntry(
-            key=f"count/{sku}@{place}/{stamp}" if place else f"count/{sku}/{stamp}",
+            # The ledger's length tells apart two recounts within one second (webhook cycles).
+            key=f"count/{sku}{'@' + place if place else ''}/{stamp}/{ledger.size}",
             sku=sku,
             delta=count,
             movement=Movement.COUNT,

@@ -15,7 +15,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from sheetsync.core.buffers import AdaptiveRule, BufferPolicy, Exposure, adaptive, published
-from sheetsync.core.cells import MasterRow, ParsedRows, Pause, RowProblem, own_number
+from sheetsync.core.cells import MAX_QUANTITY, MasterRow, ParsedRows, Pause, RowProblem, own_number
 from sheetsync.core.monitor import Finding, FindingKind, lag_text
 from sheetsync.core.prices import price_for, read_sent, sent_text
 from sheetsync.core.state import WorkerState
@@ -219,6 +219,8 @@ def plan(
                 elsewhere = sum(selling.values()) - selling[spec.name]
                 exposure = Exposure(total - own, spec.unseen_s, own, spec.lag_s, elsewhere)
             target, reason = _target(row, stock_here, spec, exposure)
+            if target > MAX_QUANTITY:  # restocks can carry stock past what any platform takes
+                target, reason = MAX_QUANTITY, f"{reason}, capped at {MAX_QUANTITY}"
             if adaptive_:
                 selling[spec.name] = max(target, believed or 0, flying.get((spec.name, row.sku), 0))
             allowed = channel_open and unpaused

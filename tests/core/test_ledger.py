@@ -245,3 +245,16 @@ def test_a_bundle_line_is_recorded_on_the_bundle_and_its_components_each_once() 
         ("CUP", 2, "Warehouse"),
         ("LID", 1, "Warehouse"),
     ]
+
+
+def test_two_recounts_in_one_second_are_two_entries_and_the_later_one_counts() -> None:
+    first = new_entries([sale("1")], parse_ledger([]), {(Sku("A"), ""): 10}, NOW)
+    ledger = parse_ledger(as_rows(first))
+    recount = new_entries([sale("2")], ledger, {(Sku("A"), ""): 6}, NOW)
+    ledger = parse_ledger(as_rows([*first, *recount]))
+    again = new_entries([sale("3")], ledger, {(Sku("A"), ""): 4}, NOW)  # the same second
+    counts = [e for e in [*recount, *again] if e.movement is Movement.COUNT]
+    assert [e.delta for e in counts] == [6, 4]
+    assert len({e.key for e in counts}) == 2
+    everything = parse_ledger(as_rows([*first, *recount, *again])).entries
+    assert available({(Sku("A"), ""): 4}, everything) == {("A", ""): 3}  # 4 counted, then 1 sold

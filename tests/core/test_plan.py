@@ -464,3 +464,11 @@ def test_a_faster_channel_holds_back_only_what_the_slower_ones_can_still_sell() 
     assert shown[("A", GOOGLE)] == shown[("B", GOOGLE)] == 0  # the slow channel holds all 3
     assert shown[("A", SHOPIFY)] == 3  # Google shows none: nothing can sell behind Shopify's back
     assert shown[("B", SHOPIFY)] == 1  # but Google may still show 2 of B
+
+
+def test_a_quantity_beyond_what_platforms_take_is_capped() -> None:
+    parsed = rows(("A", "1000000000"))
+    draft = plan(parsed, {Sku("A"): 1_000_000_500}, {}, [ChannelSpec(SHOPIFY, "Shopify", NO_BUFFER)], OPEN)
+    decision = draft.rows[0].decisions[SHOPIFY]
+    assert decision.target == 1_000_000_000
+    assert decision.reason.endswith("capped at 1000000000")
