@@ -19,7 +19,6 @@ import httpx
 import pytest
 
 from sheetsync import retry
-from sheetsync.campaign import api_fault_campaign
 from sheetsync.channels import meta as meta_module
 from sheetsync.channels.google_merchant import GoogleMerchantChannel
 from sheetsync.channels.meta import MetaChannel
@@ -27,6 +26,7 @@ from sheetsync.channels.shopify import ShopifyChannel
 from sheetsync.channels.woocommerce import WooCommerceChannel
 from sheetsync.core.ledger import parse_ledger
 from sheetsync.errors import SyncError, TransientError
+from sheetsync.faults.api import api_fault_campaign
 from sheetsync.model import (
     INVENTORY_SHEET,
     LEDGER_SHEET,

@@ -27,7 +27,7 @@ fault instead (unit tests). The fault kinds (:data:`KINDS`):
 OAuth token requests pass untouched: google-auth retries its token endpoint itself, with real
 sleeps this module cannot inject.
 
-The campaign that runs the worker through these faults is :func:`sheetsync.campaign.api_fault_campaign`
+The campaign that runs the worker through these faults is :func:`sheetsync.faults.api.api_fault_campaign`
 (it needs the worker, which nothing under ``sheetsync.testing`` may import).
 """
 

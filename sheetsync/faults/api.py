@@ -6,8 +6,7 @@ Shopify, Meta, Google Merchant and WooCommerce adapters over their fakes, in-pro
 WooCommerce between cycles while seeded faults hit ~15% of requests
 (:class:`sheetsync.testing.chaos.Chaos`), then runs fault-free cycles and checks what the worker
 promises: no order line lost or counted twice, nothing oversold by us, every channel converged,
-and no rate limit broken by our own retries. It lives outside ``sheetsync.testing`` because it
-runs the worker (the import direction of the style notes, enforced by tests/test_layering.py).
+and no rate limit broken by our own retries.
 """
 
 from __future__ import annotations
@@ -31,6 +30,7 @@ from sheetsync.channels.woocommerce import WooCommerceChannel
 from sheetsync.config import Settings, load
 from sheetsync.core import ledger as ledger_
 from sheetsync.errors import SyncError
+from sheetsync.faults import REFERENCE
 from sheetsync.model import INVENTORY_SHEET, ChannelName, Sku
 from sheetsync.stores.google_sheets import GoogleSheetsStore, connect
 from sheetsync.testing.chaos import Chaos, Platform
@@ -44,7 +44,6 @@ from sheetsync.testing.wire import Handler, HandlerAdapter
 from sheetsync.testing.woocommerce import FakeWooCommerce
 from sheetsync.worker import CycleReport, run_cycle
 
-REFERENCE = Path(__file__).resolve().parents[1] / ".." / "shared" / "reference"
 #: Black Friday morning, in epoch seconds: where the campaign's clock starts.
 START = datetime(2026, 11, 27, 9, tzinfo=UTC).timestamp()
 CYCLE_S = 60.0  #: the worker's poll interval in the campaign

@@ -1,0 +1,120 @@
+"""The fault suite's summary: crashes, API faults, hostile input and secrets, in one table.
+
+    python benchmarks/faults.py --seed 1 [--quick]
+
+Runs the campaigns of ``sheetsync.faults``: crash-anywhere (``crash``), API faults (``api``),
+hostile input (``hostile``) and the secrets scan (``crash.secrets_scan``).  Progress goes to
+stderr; the table, then one JSON line (always the last line), go to stdout.  The exit status
+is 1 when any order line was lost or doubled, a channel showed more than the stock, or a secret
+leaked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Mapping
+from functools import partial
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from sheetsync.faults.api import api_fault_campaign
+from sheetsync.faults.crash import crash_campaign, secrets_scan
+from sheetsync.faults.hostile import hostile_campaign
+
+#: Figures summed over the campaigns, in the JSON line.
+SUMMED = ("crashes", "faults", "hostile_inputs", "lost", "doubled", "oversold_by_us")
+#: Any of these non-zero fails the run.
+FATAL = ("lost", "doubled", "oversold_by_us", "secrets_leaked")
+#: Figures reported as they are (0 is expected, but they do not fail the run).
+WATCHED = ("unconverged", "overwritten_edits")
+
+err = Console(stderr=True)
+
+
+def progress(line: str) -> None:
+    """A progress line on stderr."""
+    err.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {line}", highlight=False)
+
+
+def campaigns(quick: bool) -> list[tuple[str, Callable[[int], Mapping[str, Any]]]]:
+    """(title, campaign taking the seed) of every campaign, in the order run."""
+    return [
+        ("crash-anywhere", partial(crash_campaign, quick=quick, progress=progress)),
+        ("API faults", partial(api_fault_campaign, cycles=12 if quick else 40)),
+        ("hostile input", hostile_campaign),
+        ("secrets", partial(secrets_scan, progress=progress)),
+    ]
+
+
+def run(seed: int, quick: bool) -> tuple[list[tuple[str, str, dict[str, int]]], dict[str, Any]]:
+    """Run every campaign; (title, state, figures) per campaign, and the summary."""
+    rows: list[tuple[str, str, dict[str, int]]] = []
+    started = time.perf_counter()
+    for title, campaign in campaigns(quick):
+        progress(f"{title}: running")
+        began = time.perf_counter()
+        try:
+            figures = campaign(seed)
+        except Exception as error:  # a campaign that cannot run is a failure to report, not a crash
+            progress(f"{title}: FAILED to run: {error!r}")
+            rows.append((title, f"failed: {type(error).__name__}", {}))
+            continue
+        numbers = {k: int(v) for k, v in dict(figures).items() if isinstance(v, int | float)}
+        progress(f"{title}: done in {time.perf_counter() - began:.1f} s: {numbers}")
+        rows.append((title, f"{time.perf_counter() - began:.1f} s", numbers))
+    summary: dict[str, Any] = {key: sum(f.get(key, 0) for _, _, f in rows) for key in SUMMED}
+    for key in ("secrets_leaked", *WATCHED):
+        summary[key] = sum(f.get(key, 0) for _, _, f in rows)
+    summary["failed"] = [title for title, state, _ in rows if state.startswith("failed")]
+    summary["seconds"] = round(time.perf_counter() - started, 1)
+    return rows, summary
+
+
+def table(rows: list[tuple[str, str, dict[str, int]]], summary: Mapping[str, Any]) -> Table:
+    """One row per campaign, one column per figure; the fatal ones red when not 0."""
+    columns = [*SUMMED, "secrets_leaked", *WATCHED]
+    extra = sorted({k for _, _, f in rows for k in f} - set(columns))
+    grid = Table(title="sheetsync fault suite")
+    grid.add_column("campaign")
+    grid.add_column("run")
+    for name in (*columns, *extra):
+        grid.add_column(name.replace("_", " "), justify="right")
+
+    def cell(key: str, value: int | None) -> str:
+        if value is None:
+            return "-"
+        return f"[bold red]{value}[/]" if value and key in FATAL else str(value)
+
+    for title, state, figures in rows:
+        grid.add_row(title, state, *(cell(k, figures.get(k)) for k in (*columns, *extra)))
+    grid.add_row(
+        "[bold]total[/]",
+        f"{summary['seconds']} s",
+        *(cell(k, summary.get(k)) if k in summary else "" for k in (*columns, *extra)),
+    )
+    return grid
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the suite; 1 when an order line was lost or doubled, stock oversold, or a secret leaked."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--quick", action="store_true", help="one crash boundary of each kind")
+    args = parser.parse_args(argv)
+    rows, summary = run(args.seed, args.quick)
+    out = Console(width=200)
+    out.print(table(rows, summary))
+    bad = [key for key in FATAL if summary.get(key)]
+    if summary["failed"]:
+        bad.append("failed")
+    print(json.dumps(summary), flush=True)
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
