@@ -25,7 +25,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 pytest: $(STAMP)
-	$(BIN)/pytest --cov --cov-report=term
+	$(BIN)/pytest -n auto --cov --cov-report=term
 	@# The pure core is cheap to cover fully; the edges are not gated (that invites hollow tests).
 	$(BIN)/coverage report --include='sheetsync/core/*' --fail-under=100 --skip-covered
 
