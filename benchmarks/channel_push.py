@@ -23,13 +23,15 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from fakes import (
+from progress import log
+
+from sheetsync.channels import Channel
+from sheetsync.faults.platforms import (
     LOCATION,
     MERCHANT_ACCOUNT,
     META_CATALOG,
     SHOP,
     START,
-    log,
     merchant_channel,
     merchant_fake,
     meta_channel,
@@ -40,8 +42,6 @@ from fakes import (
     woo_channel,
     woo_fake,
 )
-
-from sheetsync.channels import Channel
 from sheetsync.model import PushOutcome, Sku, StockLevel
 from sheetsync.testing.clock import ManualClock
 from sheetsync.testing.wire import serve

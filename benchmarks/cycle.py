@@ -34,12 +34,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from fakes import (
-    LOCATION,
+from progress import log
+
+from sheetsync.channels import Channel, OrderSource
+from sheetsync.channels import meta as meta_module
+from sheetsync.config import Settings, load
+from sheetsync.faults.platforms import (
     MERCHANT_ACCOUNT,
-    META_CATALOG,
     SHOP,
-    log,
+    START,
+    config_text,
+    list_everywhere,
     merchant_channel,
     merchant_fake,
     meta_channel,
@@ -52,48 +57,10 @@ from fakes import (
     woo_channel,
     woo_fake,
 )
-
-from sheetsync.channels import Channel, OrderSource
-from sheetsync.channels import meta as meta_module
-from sheetsync.config import Settings, load
 from sheetsync.model import INVENTORY_SHEET, LEDGER_SHEET, ChannelLimits, ChannelName, StatusUpdate
 from sheetsync.stores.google_sheets import GoogleSheetsStore
 from sheetsync.testing.clock import ManualClock
 from sheetsync.worker import CycleReport, run_cycle
-
-# The daily Insights sheet is left out: these cycles measure the sync, not a report written
-# once a day (its cost is one more Sheets call on the day's first cycle).
-CONFIG = """
-[master]
-kind = "google_sheets"
-spreadsheet = "{sheet}"
-
-[insights]
-enabled = false
-
-[channels.shopify]
-kind = "shopify"
-shop = "bench"
-location = "Warehouse"
-tiers = [{{ min = 10, hold = 2 }}, {{ min = 0, hold = "all" }}]
-
-[channels.meta]
-kind = "meta"
-catalog = "{catalog}"
-tiers = [{{ min = 10, hold = 3 }}, {{ min = 0, hold = "all" }}]
-
-[channels.google]
-kind = "google_merchant"
-account = "{account}"
-data_source = "1"
-feed_label = "US"
-tiers = [{{ min = 10, hold = 4 }}, {{ min = 0, hold = "all" }}]
-
-[channels.woo]
-kind = "woocommerce"
-site = "https://bench.example.com"
-tiers = [{{ min = 10, hold = 2 }}, {{ min = 0, hold = "all" }}]
-"""
 
 APIS = ("sheets", "shopify", "meta", "google", "woo")
 #: Orders placed on each selling channel before the 1%-changed cycle.
@@ -210,10 +177,10 @@ class World:
 def build(size: int, seed: int, directory: Path) -> World:
     """Seed a catalogue of ``size`` SKUs on every fake and open the real store and channels."""
     rng = random.Random(seed)
-    clock = ManualClock(fakes_start())
+    clock = ManualClock(START)
     # One clock per platform: an adapter's pacing sleeps move its own platform's time (rate limits
     # are per platform), and the worker's cycles stay 60 s apart (see rate_limit_wait_s).
-    clocks = {api: ManualClock(fakes_start()) for api in ("shopify", "meta", "google", "woo")}
+    clocks = {api: ManualClock(START) for api in ("shopify", "meta", "google", "woo")}
     skus = sku_names(size)
     quantities = [rng.randint(20, 200) for _ in skus]
     log(f"{size} SKUs: seeding the Sheets, Shopify, Meta, WooCommerce and Merchant fakes...")
@@ -226,16 +193,9 @@ def build(size: int, seed: int, directory: Path) -> World:
         woo_fake(clocks["woo"]),
         merchant_fake(clocks["google"]),
     )
-    ids: dict[str, dict[str, str]] = {"shopify": {}, "woo": {}}
-    for sku in skus:
-        # Listed everywhere, showing nothing yet (Google: in stock, from the merchant's own feed).
-        (variant,) = shopify.add_product(SHOP, sku, stock={LOCATION: 0})
-        ids["shopify"][sku] = variant.inventory_item_id
-        meta.add_product(META_CATALOG, sku, availability="out of stock", quantity_to_sell_on_facebook=0)
-        ids["woo"][sku] = str(woo.add_product(sku, stock=0))
-        merchant.add_product(MERCHANT_ACCOUNT, sku, attributes={"availability": "IN_STOCK"})
+    ids = list_everywhere(skus, shopify, meta, woo, merchant)
     config = directory / "sheetsync.toml"
-    config.write_text(CONFIG.format(sheet=sheet, catalog=META_CATALOG, account=MERCHANT_ACCOUNT))
+    config.write_text(config_text(sheet))
     settings = load(config)
     store = sheets_store(sheets, sheet, settings.layout)
     store.prepare()  # `sheetsync init`: tabs and worker columns, before the worker's first cycle
@@ -247,10 +207,6 @@ def build(size: int, seed: int, directory: Path) -> World:
     ]
     fakes = {"sheets": sheets, "shopify": shopify, "meta": meta, "google": merchant, "woo": woo}
     return World(clock, clocks, skus, quantities, fakes, sheet, settings, store, channels, ids)
-
-
-def fakes_start() -> float:
-    return datetime(2026, 11, 27, 9, tzinfo=UTC).timestamp()
 
 
 def operation(api: str, entry: Any) -> str:

@@ -28,10 +28,9 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from fakes import SHEETS_EMAIL, sheets_fake, sku_names
-
 from sheetsync.channels.sandbox import SandboxChannel
 from sheetsync.config import AIRTABLE_TOKEN_ENV, SERVICE_ACCOUNT_ENV, load
+from sheetsync.faults.platforms import SHEETS_EMAIL, sheets_fake, sku_names
 from sheetsync.model import INVENTORY_SHEET
 from sheetsync.stores import MasterStore
 from sheetsync.stores.airtable import RATE_PER_SECOND, AirtableStore

@@ -17,9 +17,10 @@ import time
 from typing import Any
 
 from cycle import World
-from fakes import LOCATION, log
+from progress import log
 
 from sheetsync.channels.meta import availability as meta_availability
+from sheetsync.faults.platforms import LOCATION, SHEETS_EMAIL, key
 from sheetsync.model import INVENTORY_SHEET, Sku, StockLevel
 from sheetsync.stores.google_sheets import connect
 
@@ -44,8 +45,6 @@ def quota_floor_s(skus: int) -> float:
 
 def naive_cycle(world: World, sample: int) -> dict[str, Any]:
     """Run the naive script over the first ``sample`` rows; its calls and wall time, measured."""
-    from fakes import SHEETS_EMAIL, key
-
     from sheetsync.testing.wire import HandlerAdapter
 
     sheets = world.fakes["sheets"]

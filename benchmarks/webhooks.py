@@ -45,9 +45,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from fakes import SHOPIFY_SCHEMA, log
+from progress import log
 
 from sheetsync.config import load
+from sheetsync.faults.platforms import SHOPIFY_SCHEMA
 from sheetsync.model import INVENTORY_SHEET, ChannelName
 from sheetsync.stores.memory import MemoryStore
 from sheetsync.testing.shopify import FakeShopify, WebhookDelivery, webhook_hmac

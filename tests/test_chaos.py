@@ -8,11 +8,9 @@ its batch's status for up to ``SETTLE_S``.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,6 +25,7 @@ from sheetsync.channels.woocommerce import WooCommerceChannel
 from sheetsync.core.ledger import parse_ledger
 from sheetsync.errors import SyncError, TransientError
 from sheetsync.faults.api import api_fault_campaign
+from sheetsync.faults.platforms import DISCOVERY, META_SUMMARY, WOO_SPEC, key, shopify_schema
 from sheetsync.model import (
     INVENTORY_SHEET,
     LEDGER_SHEET,
@@ -46,14 +45,12 @@ from sheetsync.testing.airtable import OWNER, AccessToken, FakeAirtable, FieldSp
 from sheetsync.testing.chaos import KINDS, Chaos, Kind, Platform
 from sheetsync.testing.clock import ManualClock
 from sheetsync.testing.google_sheets import FakeSheets, SheetSpec
-from sheetsync.testing.keys import service_account_key
 from sheetsync.testing.merchant import FakeMerchant, load_discovery
 from sheetsync.testing.meta import FakeMeta
-from sheetsync.testing.shopify import FakeShopify, load_schema
+from sheetsync.testing.shopify import FakeShopify
 from sheetsync.testing.wire import HandlerAdapter
 from sheetsync.testing.woocommerce import FakeWooCommerce
 
-REFERENCE = Path(__file__).resolve().parents[1] / ".." / "shared" / "reference"
 START = datetime(2026, 11, 27, 9, tzinfo=UTC).timestamp()
 SKUS = [Sku("A-1"), Sku("A-2"), Sku("A-3"), Sku("A-4")]
 LAYOUT = Layout(channels=((ChannelName("shopify"), "Shopify"),))
@@ -98,16 +95,6 @@ class Rig:
     shown: Callable[[], Mapping[Sku, int]] | None = None  #: a channel's levels, read back
 
 
-@functools.cache
-def _key(email: str) -> dict[str, str]:
-    return service_account_key(email)
-
-
-@functools.cache
-def _schema() -> Any:
-    return load_schema(REFERENCE / "shopify" / "admin_2026-10.json.gz")
-
-
 def _levels(quantity: int) -> list[StockLevel]:
     return [StockLevel(sku, quantity, None) for sku in SKUS]
 
@@ -126,7 +113,7 @@ def _entry(n: int) -> LedgerEntry:
 
 
 def _shopify(clock: ManualClock) -> Rig:
-    fake = FakeShopify({"2026-10": _schema()}, now=clock)
+    fake = FakeShopify({"2026-10": shopify_schema()}, now=clock)
     fake.create_shop("chaos.myshopify.com", SECRETS["shopify"], locations=["Warehouse"])
     for sku in SKUS:
         fake.add_product("chaos.myshopify.com", sku, stock={"Warehouse": 0})
@@ -145,7 +132,7 @@ def _shopify(clock: ManualClock) -> Rig:
 
 
 def _meta(clock: ManualClock) -> Rig:
-    fake = FakeMeta(REFERENCE / "meta" / "catalog_sdk_summary.json", now=clock)
+    fake = FakeMeta(META_SUMMARY, now=clock)
     fake.create_catalog("555000111", SECRETS["meta"])
     for sku in SKUS:
         fake.add_product("555000111", sku, availability="out of stock", quantity_to_sell_on_facebook=0)
@@ -163,8 +150,8 @@ def _meta(clock: ManualClock) -> Rig:
 
 
 def _merchant(clock: ManualClock) -> Rig:
-    fake = FakeMerchant(load_discovery(REFERENCE / "discovery"), now=clock)
-    info = _key(MERCHANT_EMAIL)
+    fake = FakeMerchant(load_discovery(DISCOVERY), now=clock)
+    info = key(MERCHANT_EMAIL)
     fake.add_service_account(info)
     fake.create_account("4242", users=[info["client_email"]])
     for sku in SKUS:
@@ -191,7 +178,7 @@ def _merchant(clock: ManualClock) -> Rig:
 
 def _woo(clock: ManualClock) -> Rig:
     fake = FakeWooCommerce(
-        REFERENCE / "woocommerce" / "rest_v3_reference.json",
+        WOO_SPEC,
         consumer_key=SECRETS["woo_key"],
         consumer_secret=SECRETS["woo_secret"],
         now=clock,
@@ -222,7 +209,7 @@ def sheets_rig(clock: ManualClock) -> tuple[Rig, FakeSheets, GoogleSheetsStore, 
         sheet, f"{INVENTORY_SHEET}!A1", [["SKU", "Quantity"], ["A-1", 9]], value_input_option="RAW"
     )
     chaos = Chaos(fake, "google_sheets", clock=clock)
-    client = connect(_key(SHEETS_EMAIL), adapter=HandlerAdapter(chaos))
+    client = connect(key(SHEETS_EMAIL), adapter=HandlerAdapter(chaos))
     store = GoogleSheetsStore(client, sheet, LAYOUT, account=SHEETS_EMAIL, sleep=clock.sleep)
     store.prepare()
     store.read()

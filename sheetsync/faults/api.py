@@ -11,7 +11,6 @@ and no rate limit broken by our own retries.
 
 from __future__ import annotations
 
-import functools
 import random
 import tempfile
 from collections import Counter
@@ -20,93 +19,42 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from sheetsync.channels import Channel, OrderSource
-from sheetsync.channels.google_merchant import GoogleMerchantChannel
-from sheetsync.channels.meta import MetaChannel
-from sheetsync.channels.shopify import ShopifyChannel
-from sheetsync.channels.woocommerce import WooCommerceChannel
 from sheetsync.config import Settings, load
 from sheetsync.core import ledger as ledger_
 from sheetsync.errors import SyncError
-from sheetsync.faults import REFERENCE
-from sheetsync.model import INVENTORY_SHEET, ChannelName, Sku
-from sheetsync.stores.google_sheets import GoogleSheetsStore, connect
+from sheetsync.faults.platforms import (
+    LOCATION,
+    SHOP,
+    START,
+    config_text,
+    list_everywhere,
+    merchant_channel,
+    merchant_fake,
+    meta_channel,
+    meta_fake,
+    sheets_fake,
+    sheets_store,
+    shopify_channel,
+    shopify_fake,
+    woo_channel,
+    woo_fake,
+)
+from sheetsync.model import Sku
+from sheetsync.stores.google_sheets import GoogleSheetsStore
 from sheetsync.testing.chaos import Chaos, Platform
 from sheetsync.testing.clock import ManualClock
-from sheetsync.testing.google_sheets import FakeSheets, SheetSpec
-from sheetsync.testing.keys import service_account_key
-from sheetsync.testing.merchant import FakeMerchant, load_discovery
-from sheetsync.testing.meta import FakeMeta
-from sheetsync.testing.shopify import FakeShopify, load_schema
-from sheetsync.testing.wire import Handler, HandlerAdapter
+from sheetsync.testing.google_sheets import FakeSheets
+from sheetsync.testing.shopify import FakeShopify
+from sheetsync.testing.wire import Handler
 from sheetsync.testing.woocommerce import FakeWooCommerce
 from sheetsync.worker import CycleReport, run_cycle
 
-#: Black Friday morning, in epoch seconds: where the campaign's clock starts.
-START = datetime(2026, 11, 27, 9, tzinfo=UTC).timestamp()
 CYCLE_S = 60.0  #: the worker's poll interval in the campaign
 SETTLE_CYCLES = 4  #: fault-free cycles at the end, to converge
 SKUS = 12
 FAULT_RATE = 0.15
-
-SHOP = "chaos.myshopify.com"
-SHOPIFY_TOKEN = "shpat_chaos_token"  # noqa: S105 - the fake's token, not a secret
-META_CATALOG = "555000111"
-META_TOKEN = "EAAG_chaos_token"  # noqa: S105 - the fake's token, not a secret
-WOO_SITE = "chaos.example.com"
-WOO_KEY = "ck_chaos_key"
-WOO_SECRET = "cs_chaos_secret"  # noqa: S105 - the fake's secret, not a real one
-MERCHANT_ACCOUNT = "4242"
-MERCHANT_EMAIL = "chaos-merchant@shop-project.iam.gserviceaccount.com"
-SHEETS_EMAIL = "chaos-sheets@shop-project.iam.gserviceaccount.com"
-STORE_CODE = "STORE-1"
-LOCATION = "Warehouse"
-#: Every secret of the world: no message, log line or sheet cell may hold one.
-SECRETS = (SHOPIFY_TOKEN, META_TOKEN, WOO_KEY, WOO_SECRET)
-
-CONFIG = """
-[master]
-kind = "google_sheets"
-spreadsheet = "{sheet}"
-
-[insights]
-enabled = false
-
-[channels.shopify]
-kind = "shopify"
-shop = "chaos"
-location = "Warehouse"
-tiers = [{{ min = 10, hold = 2 }}, {{ min = 0, hold = "all" }}]
-
-[channels.meta]
-kind = "meta"
-catalog = "{catalog}"
-tiers = [{{ min = 10, hold = 3 }}, {{ min = 0, hold = "all" }}]
-
-[channels.google]
-kind = "google_merchant"
-account = "{account}"
-data_source = "1"
-feed_label = "US"
-tiers = [{{ min = 10, hold = 4 }}, {{ min = 0, hold = "all" }}]
-
-[channels.woo]
-kind = "woocommerce"
-site = "https://chaos.example.com"
-tiers = [{{ min = 10, hold = 2 }}, {{ min = 0, hold = "all" }}]
-"""
-
-
-@functools.cache
-def _key(email: str) -> dict[str, str]:
-    return service_account_key(email)  # RSA generation is slow: once per e-mail and process
-
-
-@functools.cache
-def _shopify_schema() -> Any:
-    return load_schema(REFERENCE / "shopify" / "admin_2026-10.json.gz")
+STORE_CODE = "STORE-1"  #: Google gets local (store) availability too, a second kind of write
 
 
 @dataclass
@@ -129,33 +77,11 @@ def build_world(seed: int, directory: Path, skus: int = SKUS) -> World:
     rng = random.Random(seed)  # noqa: S311 - a test world, not secrets
     clock = ManualClock(START)
     names = [Sku(f"SKU-{n:03d}") for n in range(skus)]
-    sheets = FakeSheets(now=clock)
-    sheet = sheets.create_spreadsheet("Chaos", sheets=(SheetSpec(INVENTORY_SHEET, rows=skus + 10),))
-    sheets.share(sheet, SHEETS_EMAIL)
     rows: list[list[Any]] = [["SKU", "Quantity"], *([sku, rng.randint(4, 30)] for sku in names)]
-    sheets.set_values(sheet, f"{INVENTORY_SHEET}!A1", rows, value_input_option="RAW")
-
-    shopify = FakeShopify({"2026-10": _shopify_schema()}, now=clock)
-    shopify.create_shop(SHOP, SHOPIFY_TOKEN, locations=[LOCATION])
-    meta = FakeMeta(REFERENCE / "meta" / "catalog_sdk_summary.json", now=clock)
-    meta.create_catalog(META_CATALOG, META_TOKEN)
-    woo = FakeWooCommerce(
-        REFERENCE / "woocommerce" / "rest_v3_reference.json",
-        consumer_key=WOO_KEY,
-        consumer_secret=WOO_SECRET,
-        now=clock,
-        rate_limit=(60, 60.0),  # a host's limit: 60 requests a minute
-    )
-    merchant = FakeMerchant(load_discovery(REFERENCE / "discovery"), now=clock)
-    info = _key(MERCHANT_EMAIL)
-    merchant.add_service_account(info)
-    merchant.create_account(MERCHANT_ACCOUNT, users=[info["client_email"]])
-    for sku in names:
-        shopify.add_product(SHOP, sku, stock={LOCATION: 0})
-        meta.add_product(META_CATALOG, sku, availability="out of stock", quantity_to_sell_on_facebook=0)
-        woo.add_product(sku, stock=0)
-        merchant.add_product(MERCHANT_ACCOUNT, sku, attributes={"availability": "IN_STOCK"})
-
+    sheets, sheet = sheets_fake(rows, title="Chaos", clock=clock, quotas=True)
+    shopify, meta, merchant = shopify_fake(clock), meta_fake(clock), merchant_fake(clock)
+    woo = woo_fake(clock, rate_limit=(60, 60.0))  # a host's limit: 60 requests a minute
+    list_everywhere(names, shopify, meta, woo, merchant)
     fakes: dict[str, tuple[Handler, Platform]] = {
         "sheets": (sheets, "google_sheets"),
         "shopify": (shopify, "shopify"),
@@ -168,54 +94,15 @@ def build_world(seed: int, directory: Path, skus: int = SKUS) -> World:
         for n, (name, (fake, platform)) in enumerate(fakes.items())
     }
     config = directory / "sheetsync.toml"
-    config.write_text(CONFIG.format(sheet=sheet, catalog=META_CATALOG, account=MERCHANT_ACCOUNT))
+    config.write_text(config_text(sheet))
     settings = load(config)
-    client = connect(_key(SHEETS_EMAIL), adapter=HandlerAdapter(chaos["sheets"]))
-    store = GoogleSheetsStore(client, sheet, settings.layout, account=SHEETS_EMAIL, sleep=clock.sleep)
+    store = sheets_store(chaos["sheets"], sheet, settings.layout, sleep=clock.sleep)
     store.prepare()
-
-    def mock(name: str) -> httpx.Client:
-        return httpx.Client(transport=httpx.MockTransport(chaos[name]))
-
     channels: list[Channel] = [
-        ShopifyChannel(
-            ChannelName("shopify"),
-            shop=SHOP,
-            token=SHOPIFY_TOKEN,
-            location=LOCATION,
-            client=mock("shopify"),
-            sleep=clock.sleep,
-            clock=clock,
-        ),
-        MetaChannel(
-            ChannelName("meta"),
-            catalog_id=META_CATALOG,
-            token=META_TOKEN,
-            client=mock("meta"),
-            sleep=clock.sleep,
-            clock=clock,
-        ),
-        GoogleMerchantChannel(
-            ChannelName("google"),
-            account=MERCHANT_ACCOUNT,
-            data_source="1",
-            content_language="en",
-            feed_label="US",
-            service_account_info=info,
-            store_code=STORE_CODE,
-            client=mock("google"),
-            sleep=clock.sleep,
-            clock=clock,
-        ),
-        WooCommerceChannel(
-            ChannelName("woo"),
-            site=WOO_SITE,
-            consumer_key=WOO_KEY,
-            consumer_secret=WOO_SECRET,
-            client=mock("woo"),
-            sleep=clock.sleep,
-            clock=clock,
-        ),
+        shopify_channel(chaos["shopify"], clock),
+        meta_channel(chaos["meta"], clock),
+        merchant_channel(chaos["google"], clock, store_code=STORE_CODE),
+        woo_channel(chaos["woo"], clock),
     ]
     return World(clock, names, sheets, shopify, woo, chaos, settings, store, channels)
 

@@ -53,7 +53,17 @@ from pathlib import Path
 from typing import Any
 
 from sheetsync.config import SERVICE_ACCOUNT_ENV, SLACK_WEBHOOK_ENV, load
-from sheetsync.faults import REFERENCE
+from sheetsync.faults.platforms import (
+    DISCOVERY,
+    LOCATION,
+    MERCHANT_ACCOUNT,
+    META_CATALOG,
+    META_SUMMARY,
+    WOO_SPEC,
+    key,
+    list_everywhere,
+    shopify_schema,
+)
 from sheetsync.model import (
     INVENTORY_SHEET,
     LEDGER_SHEET,
@@ -68,10 +78,9 @@ from sheetsync.model import (
     StockLevel,
 )
 from sheetsync.testing.google_sheets import FakeSheets, SheetSpec
-from sheetsync.testing.keys import service_account_key
 from sheetsync.testing.merchant import DEFAULT_QUOTA_GROUPS, FakeMerchant, load_discovery
 from sheetsync.testing.meta import FakeMeta
-from sheetsync.testing.shopify import FakeShopify, load_schema
+from sheetsync.testing.shopify import FakeShopify
 from sheetsync.testing.slack import FakeSlack
 from sheetsync.testing.wire import Handler, serve
 from sheetsync.testing.woocommerce import FakeWooCommerce
@@ -89,9 +98,6 @@ CHILD_TIMEOUT_S = 60.0  #: a child still alive after this is a hang, and the cam
 RESERVED = 6  #: the first SKUs take Override and Buffer edits; counts and orders go elsewhere
 
 SHOP = "crash.myshopify.com"
-LOCATION = "Warehouse"
-META_CATALOG = "555000111"
-MERCHANT_ACCOUNT = "4242"
 SHEETS_EMAIL = "crash-sheets@crash-project.iam.gserviceaccount.com"
 MERCHANT_EMAIL = "crash-merchant@crash-project.iam.gserviceaccount.com"
 #: The dashboard's token variable (sheetsync.web.TOKEN_ENV): configured, though the worker alone
@@ -307,17 +313,6 @@ def child_main(job: Job) -> None:
 # -- the parent: fakes, buyers, the merchant ------------------------------------------------------
 
 
-@functools.cache
-def _shopify_schema(reference: Path) -> Any:
-    return load_schema(reference / "shopify" / "admin_2026-10.json.gz")
-
-
-@functools.cache
-def _key(email: str) -> dict[str, str]:
-    """One RSA key per account and process (generating one takes a noticeable fraction of a second)."""
-    return service_account_key(email)
-
-
 @dataclass(frozen=True, slots=True)
 class Placed:
     """One order line a buyer placed."""
@@ -371,7 +366,7 @@ class World:
 
 
 @contextlib.contextmanager
-def world(seed: int, reference: Path = REFERENCE) -> Iterator[World]:
+def world(seed: int) -> Iterator[World]:
     """Seed every fake with a catalogue of :data:`SKUS`, serve them, write the config."""
     rng = random.Random(seed)  # noqa: S311 - a seeded scenario, not a secret
     skus = [f"CR-{i:03d}" for i in range(SKUS)]
@@ -391,35 +386,29 @@ def world(seed: int, reference: Path = REFERENCE) -> Iterator[World]:
     sheets.set_values(
         sheet, f"{INVENTORY_SHEET}!A1", [headers, *([s, shelf[s]] for s in skus)], value_input_option="RAW"
     )
-    shopify = FakeShopify({"2026-10": _shopify_schema(reference)}, seed=seed)
+    shopify = FakeShopify({"2026-10": shopify_schema()}, seed=seed)
     shopify.create_shop(SHOP, secret["shopify"], locations=[LOCATION], bucket_size=20000, restore_rate=1000)
-    meta = FakeMeta(reference / "meta" / "catalog_sdk_summary.json", processing_delay_s=0.0)
+    meta = FakeMeta(META_SUMMARY, processing_delay_s=0.0)
     meta.batch_calls_per_hour = 10**6
     meta.create_catalog(META_CATALOG, secret["meta"])
     woo = FakeWooCommerce(
-        reference / "woocommerce" / "rest_v3_reference.json",
+        WOO_SPEC,
         consumer_key=secret["woo_key"],
         consumer_secret=secret["woo_secret"],
     )
     groups = {name: (methods, 10**6, 10**9) for name, (methods, _, _) in DEFAULT_QUOTA_GROUPS.items()}
-    merchant = FakeMerchant(
-        load_discovery(reference / "discovery"), processing_delay_s=0.0, quota_groups=groups, seed=seed
-    )
-    merchant_key = _key(MERCHANT_EMAIL)
+    merchant = FakeMerchant(load_discovery(DISCOVERY), processing_delay_s=0.0, quota_groups=groups, seed=seed)
+    merchant_key = key(MERCHANT_EMAIL)
     merchant.add_service_account(merchant_key)
     merchant.create_account(MERCHANT_ACCOUNT, users=[MERCHANT_EMAIL])
-    for sku in skus:  # listed everywhere, showing nothing yet
-        shopify.add_product(SHOP, sku, stock={LOCATION: 0})
-        meta.add_product(META_CATALOG, sku, availability="out of stock", quantity_to_sell_on_facebook=0)
-        woo.add_product(sku, stock=0)
-        merchant.add_product(MERCHANT_ACCOUNT, sku, attributes={"availability": "OUT_OF_STOCK"})
+    list_everywhere(skus, shopify, meta, woo, merchant, shop=SHOP, google_availability="OUT_OF_STOCK")
     slack = FakeSlack(per_window=1000)
     with contextlib.ExitStack() as stack:
         fakes: dict[str, Handler] = {"sheets": sheets, "shopify": shopify, "meta": meta, "woo": woo}
         fakes |= {"merchant": merchant, "slack": slack}
         urls = {name: stack.enter_context(serve(fake)) for name, fake in fakes.items()}
         directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sheetsync-crash-")))
-        sheets_key = {**_key(SHEETS_EMAIL), "token_uri": f"{urls['sheets']}/token"}
+        sheets_key = {**key(SHEETS_EMAIL), "token_uri": f"{urls['sheets']}/token"}
         google_key = {**merchant_key, "token_uri": f"{urls['merchant']}/token"}
         env = {
             SERVICE_ACCOUNT_ENV: json.dumps(sheets_key),
@@ -564,15 +553,14 @@ def _ledger(w: World) -> list[dict[str, str]]:
 
 def _check_ledger(w: World, tally: Tally, where: str) -> None:
     rows = _ledger(w)
-    for key, seen in Counter(r.get("Key", "") for r in rows).items():
-        if seen > 1 and key not in w.reported:
-            w.reported.add(key)
-            if key.startswith("count/"):
-                # Two recounts accepted within one second share a key (it holds the time to the
-                # second); each keeps its own Delta, so nothing counts twice: noted, not counted.
-                tally.problems.append(f"note: {where}: COUNT key {key} is there {seen} times")
+    for ledger_key, seen in Counter(r.get("Key", "") for r in rows).items():
+        if seen > 1 and ledger_key not in w.reported:
+            w.reported.add(ledger_key)
+            if ledger_key.startswith("count/"):
+                # A COUNT row sets the level rather than moving it: a repeat changes nothing.
+                tally.problems.append(f"note: {where}: COUNT key {ledger_key} is there {seen} times")
             else:
-                tally.add("doubled", f"{where}: ledger key {key} is there {seen} times")
+                tally.add("doubled", f"{where}: ledger key {ledger_key} is there {seen} times")
     for line in w.placed:
         order = line.order.rsplit("/", 1)[-1]
         found = [
