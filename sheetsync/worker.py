@@ -18,6 +18,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from types import FrameType
+from typing import TypeVar
 
 import schedule
 
@@ -82,6 +83,8 @@ from sheetsync.model import (
 from sheetsync.stores import MasterStore, airtable
 from sheetsync.stores.google_sheets import GoogleSheetsStore, connect
 from sheetsync.stores.workbook import WorkbookStore
+
+Item = TypeVar("Item")  #: a quantity or a price to send
 
 log = logging.getLogger(__name__)
 
@@ -319,14 +322,8 @@ def _push(channel: Channel, final: Plan, errors: list[str], currency: str | None
     A failed batch fails only itself; its rows are pushed again next cycle.
     """
     levels = final.pushes(channel.name)
-    outcomes: dict[Sku, PushOutcome] = {}
     size = channel.limits.max_batch
-    for start in range(0, len(levels), size):
-        batch = levels[start : start + size]
-        try:
-            outcomes.update((o.sku, o) for o in channel.push(batch))
-        except SyncError as error:
-            errors.append(f"push of {len(batch)} items failed: {error}")
+    outcomes = _batched(channel.push, levels, size, errors, "push of {} items failed")
     # A crash after a push and before the status write leaves our belief behind what the
     # channel shows; a compare-and-set channel then refuses every later push of the SKU.
     # Lowering (or keeping) what it shows is always safe: set those from what it shows now.
@@ -334,25 +331,41 @@ def _push(channel: Channel, final: Plan, errors: list[str], currency: str | None
     if refused := [sku for sku, outcome in outcomes.items() if not outcome.ok]:
         try:
             shown = channel.read_levels(refused)
-            again = [
-                replace(planned[sku], expected=shown[sku])
-                for sku in refused
-                if sku in shown and planned[sku].quantity <= shown[sku] != planned[sku].expected
-            ]
-            for start in range(0, len(again), size):
-                outcomes.update((o.sku, o) for o in channel.push(again[start : start + size]))
         except SyncError as error:
             errors.append(f"refused items not set again: {error}")
+            shown = {}
+        again = [
+            replace(planned[sku], expected=shown[sku])
+            for sku in refused
+            if sku in shown and planned[sku].quantity <= shown[sku] != planned[sku].expected
+        ]
+        outcomes |= _batched(channel.push, again, size, errors, "push of {} items failed")
     verdicts: dict[Sku, PushOutcome] = {}
     if currency is not None and isinstance(channel, PriceChannel):
         prices = final.price_levels(channel.name, currency)
-        for start in range(0, len(prices), size):
-            chunk = prices[start : start + size]
-            try:
-                verdicts.update((o.sku, o) for o in channel.push_prices(chunk))
-            except SyncError as error:
-                errors.append(f"prices of {len(chunk)} items not sent: {error}")
+        verdicts = _batched(channel.push_prices, prices, size, errors, "prices of {} items not sent")
     return ChannelResult(outcomes, tuple(errors), verdicts)
+
+
+def _batched(
+    send: Callable[[Sequence[Item]], Sequence[PushOutcome]],
+    items: Sequence[Item],
+    size: int,
+    errors: list[str],
+    failure: str,
+) -> dict[Sku, PushOutcome]:
+    """``send`` the items in batches of ``size``; a failed batch fails only itself.
+
+    It is noted in ``errors`` (``failure`` with its size) and sent again next cycle.
+    """
+    outcomes: dict[Sku, PushOutcome] = {}
+    for start in range(0, len(items), size):
+        batch = items[start : start + size]
+        try:
+            outcomes.update((o.sku, o) for o in send(batch))
+        except SyncError as error:
+            errors.append(f"{failure.format(len(batch))}: {error}")
+    return outcomes
 
 
 def _reports(

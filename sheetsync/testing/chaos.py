@@ -37,7 +37,7 @@ import json
 import random
 from collections import Counter, deque
 from collections.abc import Callable, Collection, Mapping
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from urllib.parse import parse_qsl, urlencode
 
 import httpx
@@ -57,18 +57,7 @@ Kind = Literal[
     "lost_answer",
     "half_batch",
 ]
-KINDS: tuple[Kind, ...] = (
-    "throttle",
-    "http_500",
-    "http_502",
-    "http_503",
-    "timeout",
-    "reset",
-    "truncated",
-    "malformed",
-    "lost_answer",
-    "half_batch",
-)
+KINDS: tuple[Kind, ...] = get_args(Kind)
 #: The kinds after which the fake has applied the request although the client saw a failure.
 APPLIED_KINDS = frozenset({"truncated", "lost_answer"})
 
