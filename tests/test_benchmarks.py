@@ -3,8 +3,12 @@ as often as its documented batch limits require (benchmarks/cycle.py). No timing
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -23,3 +27,48 @@ def test_every_api_is_called_no_more_than_its_batch_limits_require() -> None:
         assert cycle["api_calls"] == cycle["min_api_calls"], name
     assert result["full"]["pushed"] == {"shopify": 200, "meta": 200, "google": 200, "woo": 200}
     assert result["changed"]["ledger_rows_appended"] > 0  # the orders reached the ledger
+
+
+def _faults_script() -> Any:
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import faults
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    return faults
+
+
+def test_the_fault_suite_sums_its_campaigns_and_fails_on_a_lost_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    faults = _faults_script()
+
+    def broken(seed: int) -> dict[str, int]:
+        raise RuntimeError("no fakes")
+
+    clean = [
+        ("a", lambda seed: {"crashes": 3, "lost": 0}),
+        ("b", lambda seed: {"faults": seed, "doubled": 0}),
+    ]
+    monkeypatch.setattr(faults, "campaigns", lambda quick: clean)
+    assert faults.main(["--seed", "7"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary | {"seconds": 0} == {
+        "crashes": 3,
+        "faults": 7,
+        "hostile_inputs": 0,
+        "lost": 0,
+        "doubled": 0,
+        "oversold_by_us": 0,
+        "secrets_leaked": 0,
+        "unconverged": 0,
+        "overwritten_edits": 0,
+        "failed": [],
+        "seconds": 0,
+    }
+    monkeypatch.setattr(faults, "campaigns", lambda quick: [*clean, ("c", lambda seed: {"lost": 1})])
+    assert faults.main([]) == 1
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["lost"] == 1
+    monkeypatch.setattr(faults, "campaigns", lambda quick: [*clean, ("d", broken)])
+    assert faults.main([]) == 1
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["failed"] == ["d"]
