@@ -468,6 +468,8 @@ def _hidden(ch: str) -> bool:
 
 def _invisible(text: str) -> str | None:
     """The first invisible character in ``text``, named, or None."""
+    if text.isprintable():  # C speed; printable text holds no Cc or Cf character
+        return None
     for ch in text:
         if _hidden(ch):
             return f"U+{ord(ch):04X} {unicodedata.name(ch, 'control character')}"
