@@ -192,6 +192,11 @@ class StatusUpdate:
     state: Mapping[str, str]
     reports: tuple[Report, ...] = ()
 
+    @property
+    def empty(self) -> bool:
+        """Nothing to write: a store makes no call at all."""
+        return not (self.cells or self.channels or self.guard or self.state or self.reports)
+
 
 @dataclass(frozen=True, slots=True)
 class StockLevel:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
+from sheetsync.errors import PermanentError
 from sheetsync.model import (
     ChannelLimits,
     ChannelName,
@@ -59,3 +60,13 @@ class PriceChannel(Protocol):
         TransientError or PermanentError when the call as a whole fails.
         """
         ...
+
+
+def refuse_oversized(name: ChannelName, limits: ChannelLimits, count: int, what: str = "items") -> None:
+    """Refuse a call carrying more than the channel's batch limit (a caller's bug, never retried).
+
+    Raises:
+        PermanentError: ``count`` is over ``limits.max_batch``.
+    """
+    if count > limits.max_batch:
+        raise PermanentError(f"{name}: {count} {what} in one push; the limit is {limits.max_batch}")

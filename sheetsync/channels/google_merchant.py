@@ -50,6 +50,7 @@ import httpx
 from google.oauth2 import service_account
 
 from sheetsync import retry
+from sheetsync.channels import refuse_oversized
 from sheetsync.errors import PermanentError, TransientError
 from sheetsync.model import ChannelLimits, ChannelName, PriceLevel, PushOutcome, Sku, StockLevel
 
@@ -223,10 +224,7 @@ class GoogleMerchantChannel:
                 the account.
             TransientError: Google unreachable, failing or over quota after every retry.
         """
-        if len(levels) > self.limits.max_batch:
-            raise PermanentError(
-                f"{self.name}: {len(levels)} items in one push; the limit is {self.limits.max_batch}"
-            )
+        refuse_oversized(self.name, self.limits, len(levels))
         if not levels:
             return []
         self._read_products(
@@ -250,10 +248,7 @@ class GoogleMerchantChannel:
                 the account.
             TransientError: Google unreachable, failing or over quota after every retry.
         """
-        if len(prices) > self.limits.max_batch:
-            raise PermanentError(
-                f"{self.name}: {len(prices)} items in one push; the limit is {self.limits.max_batch}"
-            )
+        refuse_oversized(self.name, self.limits, len(prices))
         outcomes = [self._patch_price(price) for price in prices]
         if outcomes:
             logger.info("%s: %d of %d prices set", self.name, sum(o.ok for o in outcomes), len(outcomes))

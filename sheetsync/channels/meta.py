@@ -49,6 +49,7 @@ from typing import Any
 import httpx
 
 from sheetsync import retry
+from sheetsync.channels import refuse_oversized
 from sheetsync.errors import PermanentError, TransientError
 from sheetsync.model import ChannelLimits, ChannelName, PriceLevel, PushOutcome, Sku, StockLevel
 
@@ -256,10 +257,7 @@ class MetaChannel:
 
         Each item is (SKU, the record's fields besides ``id``, the value as text for messages).
         """
-        if len(items) > self.limits.max_batch:
-            raise PermanentError(
-                f"{self.name}: {len(items)} items in one push; the limit is {self.limits.max_batch}"
-            )
+        refuse_oversized(self.name, self.limits, len(items))
         if not items:
             return []
         self._check_open()

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from sheetsync.errors import PermanentError
+from sheetsync.channels import refuse_oversized
 from sheetsync.model import (
     ChannelLimits,
     ChannelName,
@@ -67,10 +67,7 @@ class SandboxChannel:
 
     def push(self, levels: Sequence[StockLevel]) -> Sequence[PushOutcome]:
         """Accept absolute quantities; they become visible after the channel's lag."""
-        if len(levels) > self.limits.max_batch:
-            raise PermanentError(
-                f"{self.name}: {len(levels)} items in one push; the limit is {self.limits.max_batch}"
-            )
+        refuse_oversized(self.name, self.limits, len(levels))
         self.push_calls += 1
         self._settle()  # what was due before this push is visible
         visible_at = self._now() + (self.limits.typical_lag_s if self._lag is None else self._lag())
@@ -88,10 +85,7 @@ class SandboxChannel:
 
     def push_prices(self, prices: Sequence[PriceLevel]) -> Sequence[PushOutcome]:
         """Accept prices for listed SKUs; a price shows at once (feeds lag on stock, not here)."""
-        if len(prices) > self.limits.max_batch:
-            raise PermanentError(
-                f"{self.name}: {len(prices)} prices in one push; the limit is {self.limits.max_batch}"
-            )
+        refuse_oversized(self.name, self.limits, len(prices), "prices")
         self.price_calls += 1
         outcomes = []
         for price in prices:

@@ -49,6 +49,7 @@ from typing import Any
 import httpx
 
 from sheetsync import retry
+from sheetsync.channels import refuse_oversized
 from sheetsync.errors import PermanentError, TransientError
 from sheetsync.model import (
     ChannelLimits,
@@ -516,10 +517,7 @@ class ShopifyChannel:
                 location, or Shopify refusing the call as a whole.
             TransientError: Shopify unreachable, failing or throttling after every retry.
         """
-        if len(levels) > self.limits.max_batch:
-            raise PermanentError(
-                f"{self.name}: {len(levels)} items in one push; the limit is {self.limits.max_batch}"
-            )
+        refuse_oversized(self.name, self.limits, len(levels))
         if not levels:
             return []
         location = self.location_id()
@@ -585,10 +583,7 @@ class ShopifyChannel:
                 refusing a request as a whole.
             TransientError: Shopify unreachable, failing or throttling after every retry.
         """
-        if len(prices) > self.limits.max_batch:
-            raise PermanentError(
-                f"{self.name}: {len(prices)} prices in one push; the limit is {self.limits.max_batch}"
-            )
+        refuse_oversized(self.name, self.limits, len(prices), "prices")
         if not prices:
             return []
         currency = self.currency()

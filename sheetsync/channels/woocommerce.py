@@ -51,6 +51,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from sheetsync import retry
+from sheetsync.channels import refuse_oversized
 from sheetsync.errors import ConfigError, PermanentError, TransientError
 from sheetsync.model import (
     ChannelLimits,
@@ -231,10 +232,7 @@ class WooCommerceChannel:
                 refusing a call as a whole.
             TransientError: WooCommerce unreachable, failing or rate-limited after every retry.
         """
-        if len(levels) > self.limits.max_batch:
-            raise PermanentError(
-                f"{self.name}: {len(levels)} items in one push; the limit is {self.limits.max_batch}"
-            )
+        refuse_oversized(self.name, self.limits, len(levels))
         if not levels:
             return []
         updates = [(level.sku, {"manage_stock": True, "stock_quantity": level.quantity}) for level in levels]
@@ -254,10 +252,7 @@ class WooCommerceChannel:
                 refusing a call (the currency setting included) as a whole.
             TransientError: WooCommerce unreachable, failing or rate-limited after every retry.
         """
-        if len(prices) > self.limits.max_batch:
-            raise PermanentError(
-                f"{self.name}: {len(prices)} items in one push; the limit is {self.limits.max_batch}"
-            )
+        refuse_oversized(self.name, self.limits, len(prices))
         if not prices:
             return []
         currency = self.store_currency()

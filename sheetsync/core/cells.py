@@ -110,6 +110,7 @@ _WHOLE = re.compile(r"^\+?[0-9]+$")
 _NEGATIVE = re.compile(r"^-\s*[0-9]+(?:[.,][0-9]+)?$")
 _DECIMAL = re.compile(r"^\+?(?P<whole>[0-9]+)[.,](?P<fraction>[0-9]+)$")
 _GROUPED = re.compile(r"^\+?[0-9]{1,3}(?:[,. \u00a0\u202f'][0-9]{3})+$")
+_PRICE = re.compile(r"^\+?[0-9]+(?:\.[0-9]{1,2})?$")
 #: Characters in a number cell beyond which it is a paste gone wrong, not a number (and int() of
 #: thousands of digits raises Python's own message, not ours).
 LONGEST_NUMBER = 40
@@ -138,11 +139,7 @@ def parse_quantity(text: str, header: str) -> int:
         return number
     if _NEGATIVE.match(value):
         raise ValueError(f'{header} "{value}" is negative; enter a whole number of 0 or more')
-    if _GROUPED.match(value):
-        raise ValueError(
-            f'{header} "{value}" has a thousands separator; write it without one '
-            f"({re.sub(r'[^0-9]', '', value)}) so it cannot be misread"
-        )
+    _refuse_grouped(value, header)
     decimal = _DECIMAL.match(value)
     if decimal and set(decimal["fraction"]) == {"0"}:
         return parse_quantity(decimal["whole"], header)
@@ -161,6 +158,19 @@ def _readable(value: str, header: str) -> None:
         raise ValueError(f'{header} "{_clip(value)}" contains an invisible character ({hidden}); retype it')
     if any(ch.isdigit() and not "0" <= ch <= "9" for ch in value):
         raise ValueError(f'{header} "{value}" has digits other than 0-9; retype it with the digits 0-9')
+
+
+def _refuse_grouped(value: str, header: str) -> None:
+    """Refuse 1,000 or 1.000: which is the thousands separator depends on the merchant's locale.
+
+    Raises:
+        ValueError: a sentence naming ``header`` and the number to type instead.
+    """
+    if _GROUPED.match(value):
+        raise ValueError(
+            f'{header} "{value}" has a thousands separator; write it without one '
+            f"({re.sub(r'[^0-9]', '', value)}) so it cannot be misread"
+        )
 
 
 def parse_override(text: str) -> Override:
@@ -338,11 +348,8 @@ def _parse_holds(row: RawRow, layout: Layout, messages: list[str]) -> dict[Chann
     holds: dict[ChannelName | None, Hold] = {}
     for channel, column, header in columns:
         text = row.cells.get(column, "").strip()
-        if text:
-            try:
-                holds[channel] = parse_buffer(text, header)
-            except ValueError as error:
-                messages.append(str(error))
+        if text and (hold := _attempt(partial(parse_buffer, text, header), messages)) is not None:
+            holds[channel] = hold
     return holds
 
 
@@ -354,11 +361,7 @@ def parse_buffer(text: str, header: str) -> Hold:
     """
     value = text.strip()
     _readable(value, header)  # before parse_hold, whose messages quote the whole cell
-    if _GROUPED.match(value):
-        raise ValueError(
-            f'{header} "{value}" has a thousands separator; write it without one '
-            f"({re.sub(r'[^0-9]', '', value)}) so it cannot be misread"
-        )
+    _refuse_grouped(value, header)
     try:
         hold = parse_hold(value)
     except ValueError as error:
@@ -396,9 +399,6 @@ def parse_price(text: str, header: str) -> Decimal:
     if amount > MAX_PRICE:
         raise ValueError(f"{header} {value} is too large; the most is {MAX_PRICE}")
     return amount
-
-
-_PRICE = re.compile(r"^\+?[0-9]+(?:\.[0-9]{1,2})?$")
 
 
 def _parse_prices(row: RawRow, layout: Layout, notes: list[str]) -> dict[ChannelName | None, Decimal]:

@@ -284,7 +284,7 @@ class AirtableStore:
 
     def write_status(self, update: StatusUpdate) -> None:
         """PATCH the worker's Inventory fields, then the Status and State records that changed."""
-        if not (update.cells or update.channels or update.guard or update.state or update.reports):
+        if update.empty:
             return
         grid = self._known_grid()
         for report in update.reports:

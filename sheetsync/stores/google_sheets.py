@@ -187,7 +187,7 @@ class GoogleSheetsStore:
 
     def write_status(self, update: StatusUpdate) -> None:
         """Worker cells, Status rows and state in one values:batchUpdate (plus a SKU-column read)."""
-        if not (update.cells or update.channels or update.guard or update.state or update.reports):
+        if update.empty:
             return
         grid = self._known_grid()
         rows: dict[tuple[str, int], Cells] = {}

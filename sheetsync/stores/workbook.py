@@ -130,7 +130,7 @@ class WorkbookStore:
         Raises:
             ValueError: a ``CellWrite`` names a column the worker does not own.
         """
-        if not (update.cells or update.channels or update.guard or update.state or update.reports):
+        if update.empty:
             return
         self._refuse_if_open()
         wb = _load(self.path)
