@@ -2,29 +2,35 @@
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+# The demo needs the product and the API fakes (its Google Sheets mode); the tests need the dev tools too.
+DEMO_STAMP := $(VENV)/.demo-installed
+DEV_STAMP  := $(VENV)/.dev-installed
 
 .PHONY: demo test lint typecheck pytest clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 
-$(STAMP): $(BIN)/python pyproject.toml
+$(DEMO_STAMP): $(BIN)/python pyproject.toml fakes/pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	$(BIN)/python -m pip install --quiet -e . -e ./fakes
+	touch $(DEMO_STAMP)
 
-demo: $(STAMP)
+$(DEV_STAMP): $(DEMO_STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev]' -e ./fakes
+	touch $(DEV_STAMP)
+
+demo: $(DEMO_STAMP)
 	$(BIN)/sheetsync demo
 
-lint: $(STAMP)
-	$(BIN)/ruff format --check sheetsync tests benchmarks
-	$(BIN)/ruff check sheetsync tests benchmarks
+lint: $(DEV_STAMP)
+	$(BIN)/ruff format --check sheetsync fakes tests benchmarks
+	$(BIN)/ruff check sheetsync fakes tests benchmarks
 
-typecheck: $(STAMP)
+typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+pytest: $(DEV_STAMP)
 	$(BIN)/pytest -n auto --cov --cov-report=term
 	@# The pure core is cheap to cover fully; the edges are not gated (that invites hollow tests).
 	$(BIN)/coverage report --include='sheetsync/core/*' --fail-under=100 --skip-covered

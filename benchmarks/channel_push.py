@@ -23,10 +23,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from progress import log
-
-from sheetsync.channels import Channel
-from sheetsync.faults.platforms import (
+from campaigns.platforms import (
     LOCATION,
     MERCHANT_ACCOUNT,
     META_CATALOG,
@@ -42,9 +39,12 @@ from sheetsync.faults.platforms import (
     woo_channel,
     woo_fake,
 )
+from progress import log
+from sheetsync_fakes.clock import ManualClock
+from sheetsync_fakes.wire import serve
+
+from sheetsync.channels import Channel
 from sheetsync.model import PushOutcome, Sku, StockLevel
-from sheetsync.testing.clock import ManualClock
-from sheetsync.testing.wire import serve
 
 
 def bench_shopify(skus: int, changed_share: float, seed: int) -> dict[str, Any]:

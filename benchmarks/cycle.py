@@ -34,12 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from progress import log
-
-from sheetsync.channels import Channel, OrderSource
-from sheetsync.channels import meta as meta_module
-from sheetsync.config import Settings, load
-from sheetsync.faults.platforms import (
+from campaigns.platforms import (
     MERCHANT_ACCOUNT,
     SHOP,
     START,
@@ -57,9 +52,14 @@ from sheetsync.faults.platforms import (
     woo_channel,
     woo_fake,
 )
+from progress import log
+from sheetsync_fakes.clock import ManualClock
+
+from sheetsync.channels import Channel, OrderSource
+from sheetsync.channels import meta as meta_module
+from sheetsync.config import Settings, load
 from sheetsync.model import INVENTORY_SHEET, LEDGER_SHEET, ChannelLimits, ChannelName, StatusUpdate
 from sheetsync.stores.google_sheets import GoogleSheetsStore
-from sheetsync.testing.clock import ManualClock
 from sheetsync.worker import CycleReport, run_cycle
 
 APIS = ("sheets", "shopify", "meta", "google", "woo")

@@ -2,7 +2,7 @@
 
     python benchmarks/faults.py --seed 1 [--quick]
 
-Runs the campaigns of ``sheetsync.faults``: crash-anywhere (``crash``), API faults (``api``),
+Runs the campaigns of ``campaigns``: crash-anywhere (``crash``), API faults (``api``),
 hostile input (``hostile``) and the secrets scan (``crash.secrets_scan``).  Progress goes to
 stderr; the table, then one JSON line (always the last line), go to stdout.  The exit status
 is 1 when any order line was lost or doubled, a channel showed more than the stock, or a secret
@@ -19,12 +19,11 @@ from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
 
+from campaigns.api import api_fault_campaign
+from campaigns.crash import crash_campaign, secrets_scan
+from campaigns.hostile import hostile_campaign
 from rich.console import Console
 from rich.table import Table
-
-from sheetsync.faults.api import api_fault_campaign
-from sheetsync.faults.crash import crash_campaign, secrets_scan
-from sheetsync.faults.hostile import hostile_campaign
 
 #: Figures summed over the campaigns, in the JSON line.
 SUMMED = ("crashes", "faults", "hostile_inputs", "lost", "doubled", "oversold_by_us")

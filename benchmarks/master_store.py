@@ -28,17 +28,18 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from campaigns.platforms import SHEETS_EMAIL, sheets_fake, sku_names
+from sheetsync_fakes.airtable import OWNER, AccessToken, FakeAirtable, FieldSpec
+from sheetsync_fakes.google_sheets import FakeSheets
+from sheetsync_fakes.keys import service_account_key
+from sheetsync_fakes.wire import serve
+
 from sheetsync.channels.sandbox import SandboxChannel
 from sheetsync.config import AIRTABLE_TOKEN_ENV, SERVICE_ACCOUNT_ENV, load
-from sheetsync.faults.platforms import SHEETS_EMAIL, sheets_fake, sku_names
 from sheetsync.model import INVENTORY_SHEET
 from sheetsync.stores import MasterStore
 from sheetsync.stores.airtable import RATE_PER_SECOND, AirtableStore
 from sheetsync.stores.airtable import connect as connect_airtable
-from sheetsync.testing.airtable import OWNER, AccessToken, FakeAirtable, FieldSpec
-from sheetsync.testing.google_sheets import FakeSheets
-from sheetsync.testing.keys import service_account_key
-from sheetsync.testing.wire import serve
 from sheetsync.worker import open_store, run_cycle
 
 ACCOUNT = SHEETS_EMAIL

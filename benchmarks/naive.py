@@ -16,11 +16,11 @@ import json
 import time
 from typing import Any
 
+from campaigns.platforms import LOCATION, SHEETS_EMAIL, key
 from cycle import World
 from progress import log
 
 from sheetsync.channels.meta import availability as meta_availability
-from sheetsync.faults.platforms import LOCATION, SHEETS_EMAIL, key
 from sheetsync.model import INVENTORY_SHEET, Sku, StockLevel
 from sheetsync.stores.google_sheets import connect
 
@@ -45,7 +45,7 @@ def quota_floor_s(skus: int) -> float:
 
 def naive_cycle(world: World, sample: int) -> dict[str, Any]:
     """Run the naive script over the first ``sample`` rows; its calls and wall time, measured."""
-    from sheetsync.testing.wire import HandlerAdapter
+    from sheetsync_fakes.wire import HandlerAdapter
 
     sheets = world.fakes["sheets"]
     client = connect(key(SHEETS_EMAIL), adapter=HandlerAdapter(sheets))

@@ -45,14 +45,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from campaigns.platforms import SHOPIFY_SCHEMA
 from progress import log
+from sheetsync_fakes.shopify import FakeShopify, WebhookDelivery, webhook_hmac
+from sheetsync_fakes.wire import serve_app
 
 from sheetsync.config import load
-from sheetsync.faults.platforms import SHOPIFY_SCHEMA
 from sheetsync.model import INVENTORY_SHEET, ChannelName
 from sheetsync.stores.memory import MemoryStore
-from sheetsync.testing.shopify import FakeShopify, WebhookDelivery, webhook_hmac
-from sheetsync.testing.wire import serve_app
 from sheetsync.web import CONNECTIONS, WebhookLimits, create_app
 from sheetsync.worker import Inbox, open_channels, run_cycle, run_forever
 

@@ -415,8 +415,10 @@ def _simulate(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     data, plot = args.out / "simulation.json", args.out / "simulation.png"
     write_json(report, data)
-    write_plot(report, plot)
-    console.print(f"wrote {data} and {plot}")
+    if write_plot(report, plot):
+        console.print(f"wrote {data} and {plot}")
+    else:
+        console.print(f"wrote {data}; no plot: matplotlib is not installed (pip install 'sheetsync[plot]')")
     print(report.line())
     return 0
 

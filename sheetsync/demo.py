@@ -26,12 +26,10 @@ from sheetsync.channels.sandbox import SandboxChannel
 from sheetsync.config import SERVICE_ACCOUNT_ENV, GoogleSheetsMaster, Settings, WorkbookMaster, load
 from sheetsync.core.buffers import NO_BUFFER
 from sheetsync.core.incidents import Alert
+from sheetsync.errors import SheetsyncError
 from sheetsync.model import BUNDLE_HEADERS, BUNDLES_SHEET, INVENTORY_SHEET, ChannelName, Sku, header_key
 from sheetsync.stores import MasterStore
 from sheetsync.stores.workbook import WorkbookStore, create_workbook
-from sheetsync.testing.google_sheets import FakeSheets, SheetSpec
-from sheetsync.testing.keys import service_account_key
-from sheetsync.testing.wire import serve
 from sheetsync.worker import CycleReport, open_store, run_cycle
 
 #: The demo catalogue: SKU and the merchant's count.
@@ -126,6 +124,15 @@ def run_demo(
         create_workbook(workbook, settings.layout)
         seed_inventory(workbook, CATALOGUE, BUNDLES)
         return _simulate(WorkbookStore(workbook, settings.layout), settings, seed, console, clock)
+    try:  # the API fakes are a separate distribution (./fakes): the product never imports them
+        from sheetsync_fakes.google_sheets import FakeSheets, SheetSpec
+        from sheetsync_fakes.keys import service_account_key
+        from sheetsync_fakes.wire import serve
+    except ImportError as exc:
+        raise SheetsyncError(
+            "the Google Sheets demo runs on the API fakes, which are not installed: "
+            "run `pip install ./fakes` in a checkout (or `make demo`), or drop --master sheets-fake"
+        ) from exc
     # The fake's per-minute quotas run on simulated time: ten-second cycles stay within them.
     fake = FakeSheets(now=lambda: (clock.now - START).total_seconds())
     sheet = fake.create_spreadsheet(

@@ -591,9 +591,15 @@ def write_json(report: Report, path: Path) -> None:
     path.write_text(json.dumps(report.document(), indent=2) + "\n", encoding="utf-8")
 
 
-def write_plot(report: Report, path: Path) -> None:
-    """Oversells against sales turned away, one labelled point per policy (PNG)."""
-    from matplotlib.figure import Figure  # only this command draws: keep other commands' start quick
+def write_plot(report: Report, path: Path) -> bool:
+    """Oversells against sales turned away, one labelled point per policy (PNG).
+
+    False, and nothing written, where matplotlib (the ``plot`` extra) is not installed.
+    """
+    try:  # only this command draws: keep other commands' start quick, and the plot optional
+        from matplotlib.figure import Figure
+    except ImportError:
+        return False
 
     figure = Figure(figsize=(6.4, 4.8), dpi=100)
     axes = figure.subplots()
@@ -611,3 +617,4 @@ def write_plot(report: Report, path: Path) -> None:
     axes.grid(visible=True, alpha=0.3)
     figure.tight_layout()
     figure.savefig(path, format="png")
+    return True

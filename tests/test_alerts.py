@@ -16,13 +16,13 @@ import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword
+from sheetsync_fakes.clock import ManualClock
+from sheetsync_fakes.slack import FakeSlack
+from sheetsync_fakes.wire import serve
 
 from sheetsync.alerts import Alerter, SlackWebhook, SmtpMail, subject
 from sheetsync.core.incidents import Alert
 from sheetsync.errors import PermanentError, SyncError, TransientError
-from sheetsync.testing.clock import ManualClock
-from sheetsync.testing.slack import FakeSlack
-from sheetsync.testing.wire import serve
 
 AT = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
 HOOK_SECRET = "xoxHookSecretValue0123456789"

@@ -15,6 +15,17 @@ from typing import Any
 
 import httpx
 import pytest
+from campaigns.api import api_fault_campaign
+from campaigns.platforms import DISCOVERY, META_SUMMARY, WOO_SPEC, key, shopify_schema
+from sheetsync_fakes.airtable import OWNER, AccessToken, FakeAirtable, FieldSpec
+from sheetsync_fakes.chaos import KINDS, Chaos, Kind, Platform
+from sheetsync_fakes.clock import ManualClock
+from sheetsync_fakes.google_sheets import FakeSheets, SheetSpec
+from sheetsync_fakes.merchant import FakeMerchant, load_discovery
+from sheetsync_fakes.meta import FakeMeta
+from sheetsync_fakes.shopify import FakeShopify
+from sheetsync_fakes.wire import HandlerAdapter
+from sheetsync_fakes.woocommerce import FakeWooCommerce
 
 from sheetsync import retry
 from sheetsync.channels import meta as meta_module
@@ -24,8 +35,6 @@ from sheetsync.channels.shopify import ShopifyChannel
 from sheetsync.channels.woocommerce import WooCommerceChannel
 from sheetsync.core.ledger import parse_ledger
 from sheetsync.errors import SyncError, TransientError
-from sheetsync.faults.api import api_fault_campaign
-from sheetsync.faults.platforms import DISCOVERY, META_SUMMARY, WOO_SPEC, key, shopify_schema
 from sheetsync.model import (
     INVENTORY_SHEET,
     LEDGER_SHEET,
@@ -41,15 +50,6 @@ from sheetsync.stores import google_sheets as sheets_module
 from sheetsync.stores.airtable import AirtableStore
 from sheetsync.stores.airtable import connect as connect_airtable
 from sheetsync.stores.google_sheets import GoogleSheetsStore, connect
-from sheetsync.testing.airtable import OWNER, AccessToken, FakeAirtable, FieldSpec
-from sheetsync.testing.chaos import KINDS, Chaos, Kind, Platform
-from sheetsync.testing.clock import ManualClock
-from sheetsync.testing.google_sheets import FakeSheets, SheetSpec
-from sheetsync.testing.merchant import FakeMerchant, load_discovery
-from sheetsync.testing.meta import FakeMeta
-from sheetsync.testing.shopify import FakeShopify
-from sheetsync.testing.wire import HandlerAdapter
-from sheetsync.testing.woocommerce import FakeWooCommerce
 
 START = datetime(2026, 11, 27, 9, tzinfo=UTC).timestamp()
 SKUS = [Sku("A-1"), Sku("A-2"), Sku("A-3"), Sku("A-4")]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from sheetsync.faults import crash
-from sheetsync.testing.keys import service_account_key
+from campaigns import crash
+from sheetsync_fakes.keys import service_account_key
 
 
 def test_a_worker_killed_at_any_kind_of_boundary_loses_doubles_and_oversells_nothing() -> None:

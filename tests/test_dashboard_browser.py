@@ -21,14 +21,14 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect, sync_playwright
+from sheetsync_fakes.clock import ManualClock
+from sheetsync_fakes.wire import serve_app
 
 from sheetsync.channels.sandbox import SandboxChannel
 from sheetsync.config import load
 from sheetsync.demo import seed_inventory
 from sheetsync.model import ChannelName
 from sheetsync.stores.workbook import WorkbookStore, create_workbook
-from sheetsync.testing.clock import ManualClock
-from sheetsync.testing.wire import serve_app
 from sheetsync.web import Board, create_app
 from sheetsync.worker import CycleReport, Inbox, run_forever
 

@@ -10,6 +10,22 @@ from dataclasses import replace
 
 import markupsafe
 import pytest
+from campaigns.hostile import (
+    BASE_SKU,
+    BROKEN,
+    CHANNEL_MESSAGES,
+    CORPUS,
+    HOSTILE,
+    LEDGER_SKU,
+    LOCATIONS,
+    PRICE,
+    REORDER,
+    SANDBOX,
+    STOCK,
+    Case,
+    hostile_campaign,
+    master_sheets,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -26,22 +42,6 @@ from sheetsync.core.cells import (
 )
 from sheetsync.core.ledger import parse_ledger
 from sheetsync.core.prices import price_for
-from sheetsync.faults.hostile import (
-    BASE_SKU,
-    BROKEN,
-    CHANNEL_MESSAGES,
-    CORPUS,
-    HOSTILE,
-    LEDGER_SKU,
-    LOCATIONS,
-    PRICE,
-    REORDER,
-    SANDBOX,
-    STOCK,
-    Case,
-    hostile_campaign,
-    master_sheets,
-)
 from sheetsync.model import (
     BUNDLE_HEADERS,
     BUNDLES_SHEET,

@@ -22,6 +22,9 @@ from pathlib import Path
 import httpx
 import pytest
 from openpyxl import load_workbook
+from sheetsync_fakes import REFERENCE as REFERENCE_ROOT
+from sheetsync_fakes.shopify import FakeShopify
+from sheetsync_fakes.wire import serve, serve_app
 
 from sheetsync.channels import Channel
 from sheetsync.channels.sandbox import SandboxChannel
@@ -41,14 +44,10 @@ from sheetsync.model import (
 )
 from sheetsync.stores import MasterStore
 from sheetsync.stores.workbook import create_workbook
-from sheetsync.testing.shopify import FakeShopify
-from sheetsync.testing.wire import serve, serve_app
 from sheetsync.web import SESSION_COOKIE, TOKEN_ENV, Board, create_app, lag_seconds, loopback
 from sheetsync.worker import CycleReport, Inbox, open_channels, open_store, run_cycle, run_forever
 
-SCHEMA = (
-    Path(__file__).resolve().parents[1] / ".." / "shared" / "reference" / "shopify" / "admin_2026-10.json.gz"
-)
+SCHEMA = REFERENCE_ROOT / "shopify" / "admin_2026-10.json.gz"
 SHOP, TOKEN, SECRET = "web-test.myshopify.com", "shpat_web_test", "shpss_web_test"
 SHOPIFY = ChannelName("shopify")
 CONFIG = """

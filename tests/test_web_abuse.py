@@ -9,21 +9,19 @@ import socket
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from sheetsync_fakes import REFERENCE as REFERENCE_ROOT
+from sheetsync_fakes.shopify import FakeShopify, WebhookDelivery, webhook_hmac
+from sheetsync_fakes.wire import serve_app
 
 from sheetsync.model import ChannelName
-from sheetsync.testing.shopify import FakeShopify, WebhookDelivery, webhook_hmac
-from sheetsync.testing.wire import serve_app
 from sheetsync.web import WebhookLimits, create_app
 from sheetsync.worker import Inbox
 
-SCHEMA = (
-    Path(__file__).resolve().parents[1] / ".." / "shared" / "reference" / "shopify" / "admin_2026-10.json.gz"
-)
+SCHEMA = REFERENCE_ROOT / "shopify" / "admin_2026-10.json.gz"
 SHOP, SECRET = "abuse-test.myshopify.com", "shpss_abuse_test"
 SHOPIFY = ChannelName("shopify")
 URL = "/webhooks/shopify/shopify"

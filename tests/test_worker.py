@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
+from sheetsync_fakes.keys import service_account_key
+from sheetsync_fakes.slack import FakeSlack
+from sheetsync_fakes.wire import serve
 
 from sheetsync.channels import OrderSource
 from sheetsync.channels.google_merchant import GoogleMerchantChannel
@@ -37,9 +40,6 @@ from sheetsync.model import (
     header_key,
 )
 from sheetsync.stores.workbook import WorkbookStore, create_workbook
-from sheetsync.testing.keys import service_account_key
-from sheetsync.testing.slack import FakeSlack
-from sheetsync.testing.wire import serve
 from sheetsync.worker import open_alerter, open_channels, run_cycle, run_forever
 
 CONFIG = """

@@ -9,12 +9,18 @@ from __future__ import annotations
 import functools
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Protocol
 
 import httpx
 import pytest
 from graphql import GraphQLSchema
+from sheetsync_fakes import REFERENCE as REFERENCE_ROOT
+from sheetsync_fakes.clock import ManualClock
+from sheetsync_fakes.keys import service_account_key
+from sheetsync_fakes.merchant import FakeMerchant, load_discovery
+from sheetsync_fakes.meta import FakeMeta
+from sheetsync_fakes.shopify import FakeShopify, load_schema
+from sheetsync_fakes.woocommerce import FakeWooCommerce
 
 from sheetsync.channels import Channel
 from sheetsync.channels.google_merchant import GoogleMerchantChannel
@@ -23,20 +29,14 @@ from sheetsync.channels.sandbox import SandboxChannel
 from sheetsync.channels.shopify import ShopifyChannel
 from sheetsync.channels.woocommerce import WooCommerceChannel
 from sheetsync.model import ChannelName, Sku
-from sheetsync.testing.clock import ManualClock
-from sheetsync.testing.keys import service_account_key
-from sheetsync.testing.merchant import FakeMerchant, load_discovery
-from sheetsync.testing.meta import FakeMeta
-from sheetsync.testing.shopify import FakeShopify, load_schema
-from sheetsync.testing.woocommerce import FakeWooCommerce
 
 #: Black Friday morning, in epoch seconds: where the fakes' clocks start.
 START = datetime(2026, 11, 27, 9, tzinfo=UTC).timestamp()
 
-SHOPIFY_REFERENCE = Path(__file__).resolve().parents[2] / ".." / "shared" / "reference" / "shopify"
-WOO_REFERENCE = Path(__file__).resolve().parents[2] / ".." / "shared" / "reference" / "woocommerce"
-META_REFERENCE = Path(__file__).resolve().parents[2] / ".." / "shared" / "reference" / "meta"
-DISCOVERY = Path(__file__).resolve().parents[2] / ".." / "shared" / "reference" / "discovery"
+SHOPIFY_REFERENCE = REFERENCE_ROOT / "shopify"
+WOO_REFERENCE = REFERENCE_ROOT / "woocommerce"
+META_REFERENCE = REFERENCE_ROOT / "meta"
+DISCOVERY = REFERENCE_ROOT / "discovery"
 
 
 class ChannelBackend(Protocol):

@@ -13,13 +13,13 @@ from typing import Any
 
 import httpx
 import pytest
+from sheetsync_fakes.clock import ManualClock
+from sheetsync_fakes.merchant import FakeMerchant, load_discovery, product_segment
+from sheetsync_fakes.wire import serve
 
 from sheetsync.channels.google_merchant import AVAILABILITY_MASK, PRICE_MASK, GoogleMerchantChannel
 from sheetsync.errors import PermanentError, TransientError
 from sheetsync.model import ChannelName, PriceLevel, Sku, StockLevel
-from sheetsync.testing.clock import ManualClock
-from sheetsync.testing.merchant import FakeMerchant, load_discovery, product_segment
-from sheetsync.testing.wire import serve
 
 from .conftest import DISCOVERY, START, merchant_key
 

@@ -9,23 +9,23 @@ from __future__ import annotations
 import json
 import logging
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sheetsync_fakes import REFERENCE as REFERENCE_ROOT
+from sheetsync_fakes.clock import ManualClock
+from sheetsync_fakes.meta import FakeMeta
+from sheetsync_fakes.wire import serve
 
 from sheetsync.channels import OrderSource
 from sheetsync.channels.meta import MetaChannel, regain_seconds
 from sheetsync.errors import PermanentError, TransientError
 from sheetsync.model import ChannelName, PriceLevel, PushOutcome, Sku, StockLevel
-from sheetsync.testing.clock import ManualClock
-from sheetsync.testing.meta import FakeMeta
-from sheetsync.testing.wire import serve
 
 from .conftest import START
 
-REFERENCE = Path(__file__).resolve().parents[2] / ".." / "shared" / "reference" / "meta"
+REFERENCE = REFERENCE_ROOT / "meta"
 CATALOG = "880011223344"
 TOKEN = "EAAG_do_not_leak_4242"
 NAME = ChannelName("meta")

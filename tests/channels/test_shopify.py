@@ -12,11 +12,14 @@ import math
 import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sheetsync_fakes import REFERENCE as REFERENCE_ROOT
+from sheetsync_fakes.clock import ManualClock
+from sheetsync_fakes.shopify import FakeShopify, ShopifyCall
+from sheetsync_fakes.wire import serve
 
 from sheetsync.channels.shopify import (
     ORDER_LINES_PAGE,
@@ -28,13 +31,10 @@ from sheetsync.channels.shopify import (
 )
 from sheetsync.errors import PermanentError, TransientError
 from sheetsync.model import ChannelName, Movement, OrderLine, PriceLevel, Sku, StockLevel
-from sheetsync.testing.clock import ManualClock
-from sheetsync.testing.shopify import FakeShopify, ShopifyCall
-from sheetsync.testing.wire import serve
 
 from .conftest import shopify_schema
 
-REFERENCE = Path(__file__).resolve().parents[2] / ".." / "shared" / "reference" / "shopify"
+REFERENCE = REFERENCE_ROOT / "shopify"
 VECTORS = json.loads((REFERENCE / "webhook_vectors.json").read_text())
 
 SHOP = "sheetsync-test.myshopify.com"

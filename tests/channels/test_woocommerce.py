@@ -11,20 +11,20 @@ import logging
 import math
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sheetsync_fakes import REFERENCE as REFERENCE_ROOT
+from sheetsync_fakes.clock import ManualClock
+from sheetsync_fakes.wire import serve
+from sheetsync_fakes.woocommerce import FakeWooCommerce
 
 from sheetsync.channels.woocommerce import MAX_BATCH, ORDERS_OVERLAP, WooCommerceChannel, order_cursor
 from sheetsync.errors import ConfigError, PermanentError, TransientError
 from sheetsync.model import ChannelName, Movement, PriceLevel, Sku, StockLevel
-from sheetsync.testing.clock import ManualClock
-from sheetsync.testing.wire import serve
-from sheetsync.testing.woocommerce import FakeWooCommerce
 
-REFERENCE = Path(__file__).resolve().parents[2] / ".." / "shared" / "reference" / "woocommerce"
+REFERENCE = REFERENCE_ROOT / "woocommerce"
 SITE = "shop.example.com"
 KEY = "ck_do_not_leak_4242"
 SECRET = "cs_do_not_leak_4242"

@@ -18,6 +18,10 @@ import httpx
 import pytest
 from openpyxl import Workbook, load_workbook
 from openpyxl.worksheet.worksheet import Worksheet
+from sheetsync_fakes.airtable import OWNER, AccessToken, FakeAirtable, FieldSpec
+from sheetsync_fakes.google_sheets import FakeSheets, SheetSpec
+from sheetsync_fakes.keys import service_account_key
+from sheetsync_fakes.wire import HandlerAdapter
 
 from sheetsync.model import (
     INVENTORY_SHEET,
@@ -35,10 +39,6 @@ from sheetsync.stores.airtable import connect as connect_airtable
 from sheetsync.stores.google_sheets import GoogleSheetsStore, connect
 from sheetsync.stores.memory import MemoryStore
 from sheetsync.stores.workbook import WorkbookStore
-from sheetsync.testing.airtable import OWNER, AccessToken, FakeAirtable, FieldSpec
-from sheetsync.testing.google_sheets import FakeSheets, SheetSpec
-from sheetsync.testing.keys import service_account_key
-from sheetsync.testing.wire import HandlerAdapter
 
 LAYOUT = Layout(channels=((ChannelName("shopify"), "Shopify"), (ChannelName("meta"), "Meta Shop")))
 

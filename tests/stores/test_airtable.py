@@ -8,6 +8,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sheetsync_fakes.airtable import OWNER, AccessToken, AirtableCall, FakeAirtable, FieldSpec
+from sheetsync_fakes.wire import HandlerAdapter, serve
 
 from sheetsync.channels.sandbox import SandboxChannel
 from sheetsync.cli import main
@@ -22,8 +24,6 @@ from sheetsync.stores.airtable import (
     AirtableStore,
     connect,
 )
-from sheetsync.testing.airtable import OWNER, AccessToken, AirtableCall, FakeAirtable, FieldSpec
-from sheetsync.testing.wire import HandlerAdapter, serve
 from sheetsync.worker import run_cycle
 
 TOKEN = "patSecret.0123456789abcdef"

@@ -7,6 +7,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sheetsync_fakes.clock import ManualClock
+from sheetsync_fakes.google_sheets import FakeSheets, SheetsCall, SheetSpec
+from sheetsync_fakes.wire import HandlerAdapter, serve
 
 from sheetsync import cli
 from sheetsync.channels.sandbox import SandboxChannel
@@ -15,9 +18,6 @@ from sheetsync.config import SERVICE_ACCOUNT_ENV, GoogleSheetsMaster, Settings, 
 from sheetsync.errors import PermanentError
 from sheetsync.model import INVENTORY_SHEET, Sku
 from sheetsync.stores.google_sheets import GoogleSheetsStore, connect, spreadsheet_id
-from sheetsync.testing.clock import ManualClock
-from sheetsync.testing.google_sheets import FakeSheets, SheetsCall, SheetSpec
-from sheetsync.testing.wire import HandlerAdapter, serve
 from sheetsync.worker import run_cycle
 
 from .conftest import _KEY, SERVICE_ACCOUNT

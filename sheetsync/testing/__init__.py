@@ -1,1 +1,0 @@
-"""Faithful in-memory fakes of the external APIs, spoken to over the real wire format."""
