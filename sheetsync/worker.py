@@ -1,9 +1,7 @@
 """The worker: the one place where I/O is sequenced.
 
-One cycle = read master → ingest new orders exactly once (the ledger append is the commit
-point) → plan → push → write status.  A crash before the append re-reads the same orders next
-time and their keys drop the ones already applied; a crash after it re-plans from the ledger
-and pushes the same absolute quantities again, which is harmless.
+``run_cycle`` runs one cycle as a sequence of phases (its docstring says why a crash between
+any two is safe); ``run_forever`` runs cycles at each channel's interval.
 """
 
 from __future__ import annotations
@@ -33,6 +31,7 @@ from sheetsync.config import (
     SLACK_WEBHOOK_ENV,
     SMTP_PASSWORD_ENV,
     AirtableMaster,
+    ChannelSettings,
     MerchantCenter,
     MetaCatalog,
     Settings,
@@ -45,7 +44,7 @@ from sheetsync.config import (
     service_account_info,
 )
 from sheetsync.core import ledger as ledger_
-from sheetsync.core.bundles import parse_bundles
+from sheetsync.core.bundles import Bundles, parse_bundles
 from sheetsync.core.cells import ParsedRows, parse_rows
 from sheetsync.core.incidents import Alert, conditions, track
 from sheetsync.core.monitor import Finding, Watch, audit_due, lag_percentiles, observe, pushed
@@ -78,6 +77,7 @@ from sheetsync.model import (
     PushOutcome,
     Report,
     Sku,
+    StatusControl,
     StatusUpdate,
 )
 from sheetsync.stores import MasterStore, airtable
@@ -137,16 +137,112 @@ def run_cycle(
     ``delivered`` are order lines pushed to us (webhooks); like polled ones, each counts once.
     ``controls`` are Control-cell edits (a pause from the dashboard): they take effect now and
     are written to the Status tab.  ``alert`` receives the incidents opened or cleared.
+
+    The phases are the crash boundaries: read the master, ingest new order lines into the
+    ledger, plan, observe what the channels show, push, record.  A kill between any two is safe:
+
+    - The ledger append is the single commit point.  Killed before it, the next cycle reads the
+      same orders again; killed after it, their keys are in the ledger, so none counts twice.
+    - Order cursors derive from the ledger, so they never run ahead of the entries they cover.
+    - A push sets the channel to an absolute target, so pushing it again is harmless: a cycle
+      killed after the append re-plans from the ledger and pushes the same quantities.
+    - The Status tab and the worker state are written last, so they never record a cycle that
+      did not finish.
     """
     controls = controls or {}
     due_names = ({c.name for c in channels} if due is None else set(due)) | set(controls)
-    layout = settings.layout
+    cycle = _Cycle(channels, settings, now, due_names, controls)
+    read = _read(store, cycle)
+    ingested = _ingest(store, cycle, read, delivered)
+    planned = _plan(cycle, read, ingested.fresh, accept_shrink)
+    observed = _observe(cycle, planned, read.watches, ingested.errors)
+    results = _push_all(cycle, observed.final, observed.errors)
+    report = _record(store, cycle, read, ingested.fresh, planned, observed, results, alert)
+    log.info("cycle: %s", report.summary())
+    return report
+
+
+#: The errors each channel met so far this cycle, in the order met.
+_Errors = Mapping[ChannelName, tuple[str, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Cycle:
+    """What one cycle was asked to do: the same for every phase."""
+
+    channels: Sequence[Channel]
+    settings: Settings
+    now: datetime
+    due: Collection[ChannelName]  #: the channels talked to: the due ones and those with a Control edit
+    controls: Mapping[ChannelName, str]
+
+    @property
+    def epoch(self) -> float:
+        """``now`` in seconds, as the channel watches keep time."""
+        return self.now.timestamp()
+
+    @property
+    def configured(self) -> dict[ChannelName, ChannelSettings]:
+        """Each channel's settings by name."""
+        return {c.name: c for c in self.settings.channels}
+
+    @property
+    def places(self) -> dict[ChannelName, tuple[str, ...]]:
+        """Each channel's stock locations, preferred first (empty without locations)."""
+        return {c.name: c.locations for c in self.settings.channels}
+
+
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """The master as the cycle read it, and each channel's watch as the last cycle left it."""
+
+    control: StatusControl
+    ledger: ledger_.ParsedLedger
+    bundles: Bundles
+    parsed: ParsedRows
+    counts: Mapping[ledger_.Place, int]  #: the merchant's count per SKU and location
+    state: WorkerState
+    watches: Mapping[ChannelName, Watch]
+    lags: Mapping[ChannelName, tuple[float, float] | None]  #: p50 and p95, None until measured
+
+
+@dataclass(frozen=True, slots=True)
+class _Ingested:
+    """What the ingest phase appended, and the channels whose orders could not be read."""
+
+    fresh: Sequence[LedgerEntry]
+    errors: _Errors
+
+
+@dataclass(frozen=True, slots=True)
+class _Planned:
+    """The plan before any channel is read back, and what the later phases need of its inputs."""
+
+    draft: Plan
+    specs: tuple[ChannelSpec, ...]  #: one per channel, in the channels' order
+    available: Mapping[Sku, int]  #: per SKU, over every location
+    entries: tuple[LedgerEntry, ...]  #: the whole ledger, this cycle's entries included
+    applied: int  #: ledger rows the channel columns had absorbed before this cycle
+
+
+@dataclass(frozen=True, slots=True)
+class _Observed:
+    """The plan to push, corrected by what the channels showed, and the watches that saw it."""
+
+    final: Plan
+    watches: Mapping[ChannelName, Watch]
+    errors: _Errors
+
+
+def _read(store: MasterStore, cycle: _Cycle) -> _Read:
+    """Read and parse the master; what cannot be parsed is logged and left out."""
+    settings = cycle.settings
     snapshot = store.read()
     ledger = ledger_.parse_ledger(snapshot.ledger, settings.locations)
     bundles = parse_bundles(snapshot.bundles)
     for message in (*ledger.problems, *bundles.stray):
         log.warning("%s", message)
-    parsed = parse_rows(snapshot.rows, layout, bundles)
+    parsed = parse_rows(snapshot.rows, settings.layout, bundles)
     for problem in parsed.problems:
         log.warning(
             "Inventory row %d (SKU %s): %s",
@@ -155,49 +251,79 @@ def run_cycle(
             "; ".join(problem.messages),
         )
     state = parse_state(snapshot.state)
-    epoch = now.timestamp()
-    configured = {c.name: c for c in settings.channels}
-    watches = {c.name: state.watches.get(c.name, Watch()) for c in channels}
-    lags = {c.name: lag_percentiles(watches[c.name], epoch, configured[c.name].max_lag_s) for c in channels}
-
-    errors: dict[ChannelName, list[str]] = {c.name: [] for c in channels}
-    lines: list[OrderLine] = list(delivered)
-    for channel in channels:
-        if channel.name in due_names and isinstance(channel, OrderSource):
-            try:
-                lines += channel.orders_since(ledger_.cursor(ledger.entries, channel.name)).lines
-            except SyncError as error:
-                errors[channel.name].append(f"orders not read: {error}")
+    configured = cycle.configured
+    watches = {c.name: state.watches.get(c.name, Watch()) for c in cycle.channels}
+    lags = {
+        c.name: lag_percentiles(watches[c.name], cycle.epoch, configured[c.name].max_lag_s)
+        for c in cycle.channels
+    }
     counts = {(row.sku, place): count for row in parsed.rows for place, count in row.counts.items()}
-    places = {c.name: c.locations for c in settings.channels}
-    routing = ledger_.Routing(places, bundles.parts)
-    # Which location a sale takes stock from depends on what is left there.
-    before = ledger_.available(counts, ledger.entries) if settings.locations else None
-    fresh = ledger_.new_entries(lines, ledger, counts, now, routing, before)
-    store.append_ledger(fresh)  # the commit point: order lines count from here on, exactly once
+    return _Read(snapshot.control, ledger, bundles, parsed, counts, state, watches, lags)
 
-    entries = [*ledger.entries, *fresh]
-    applied = ledger.size if state.ledger_applied is None else state.ledger_applied
-    moves = ledger_.channel_moves(ledger, fresh, since=applied)
+
+def _ingest(store: MasterStore, cycle: _Cycle, read: _Read, delivered: Sequence[OrderLine]) -> _Ingested:
+    """Append the order lines ``delivered`` and polled from due channels, each once, to the ledger.
+
+    The append is the cycle's commit point (see ``run_cycle``).
+    """
+    errors: dict[ChannelName, tuple[str, ...]] = {c.name: () for c in cycle.channels}
+    lines: list[OrderLine] = list(delivered)
+    for channel in cycle.channels:
+        if channel.name in cycle.due and isinstance(channel, OrderSource):
+            try:
+                lines += channel.orders_since(ledger_.cursor(read.ledger.entries, channel.name)).lines
+            except SyncError as error:
+                errors[channel.name] += (f"orders not read: {error}",)
+    routing = ledger_.Routing(cycle.places, read.bundles.parts)
+    # Which location a sale takes stock from depends on what is left there.
+    before = ledger_.available(read.counts, read.ledger.entries) if cycle.settings.locations else None
+    fresh = ledger_.new_entries(lines, read.ledger, read.counts, cycle.now, routing, before)
+    store.append_ledger(fresh)
+    return _Ingested(fresh, errors)
+
+
+def _plan(cycle: _Cycle, read: _Read, fresh: Sequence[LedgerEntry], accept_shrink: bool) -> _Planned:
+    """Plan what each channel should show, from the counts, the ledger and the last state."""
+    state = read.state
+    entries = (*read.ledger.entries, *fresh)
+    applied = read.ledger.size if state.ledger_applied is None else state.ledger_applied
+    moves = ledger_.channel_moves(read.ledger, fresh, since=applied)
     guard = volume_guard(
-        parsed,
+        read.parsed,
         state,
-        settings.guard.max_drop,
-        accept_shrink or _accepts(snapshot.control.guard),
+        cycle.settings.guard.max_drop,
+        accept_shrink or _accepts(read.control.guard),
     )
-    control = {**snapshot.control.channels, **controls}
-    specs = [_spec(channel, settings, control, due_names, lags[channel.name]) for channel in channels]
-    levels = stock_levels(parsed.rows, ledger_.available(counts, entries), places)
-    velocity = ledger_.sales_velocity(entries, now)
+    control = {**read.control.channels, **cycle.controls}
+    specs = tuple(
+        _spec(channel, cycle.settings, control, cycle.due, read.lags[channel.name])
+        for channel in cycle.channels
+    )
+    levels = stock_levels(read.parsed.rows, ledger_.available(read.counts, entries), cycle.places)
+    velocity = ledger_.sales_velocity(entries, cycle.now)
     in_flight = {
         (name, sku): quantity
-        for name, watch in watches.items()
+        for name, watch in read.watches.items()
         for sku, quantity in watch.in_flight().items()
     }
-    draft = plan(parsed, levels.total, moves, specs, guard, velocity, in_flight, levels.reach)
+    draft = plan(read.parsed, levels.total, moves, specs, guard, velocity, in_flight, levels.reach)
+    return _Planned(draft, specs, levels.total, entries, applied)
+
+
+def _observe(
+    cycle: _Cycle, planned: _Planned, watches: Mapping[ChannelName, Watch], errors: _Errors
+) -> _Observed:
+    """Read back what each channel shows of the SKUs that matter; flag lag and drift, hold raises.
+
+    A channel is read for the SKUs it would be raised on and, when due and not paused, those
+    its watch still follows; an audit reads every SKU.  A channel that cannot be read keeps
+    its raises held.
+    """
+    configured, epoch, draft = cycle.configured, cycle.epoch, planned.draft
+    watches, errors = dict(watches), dict(errors)
     reported: dict[ChannelName, Mapping[Sku, int]] = {}
     findings: dict[ChannelName, Mapping[Sku, Finding]] = {}
-    for channel, spec in zip(channels, specs, strict=True):
+    for channel, spec in zip(cycle.channels, planned.specs, strict=True):
         name, watch = channel.name, watches[channel.name]
         raises = draft.raises(name)
         wanted = set(raises)
@@ -212,7 +338,7 @@ def run_cycle(
         try:
             reported[name] = channel.read_levels(asked)
         except SyncError as error:
-            errors[name].append(f"levels not read, raises held: {error}")
+            errors[name] += (f"levels not read, raises held: {error}",)
             reported[name] = {sku: 0 for sku in raises}
             continue
         believed = {r.row.sku: d.believed for r in draft.rows if (d := r.decisions.get(name)) is not None}
@@ -221,13 +347,34 @@ def run_cycle(
         )
         watches[name] = replace(watch, audited=epoch) if audit else watch
     final = hold_unconfirmed(apply_findings(draft, findings), reported)
+    return _Observed(final, watches, errors)
 
-    results = {
-        channel.name: _push(channel, final, errors[channel.name], settings.currency) for channel in channels
+
+def _push_all(cycle: _Cycle, final: Plan, errors: _Errors) -> dict[ChannelName, ChannelResult]:
+    """Push ``final`` to every channel; each result's errors are all its channel met this cycle."""
+    return {
+        channel.name: _push(channel, final, list(errors[channel.name]), cycle.settings.currency)
+        for channel in cycle.channels
     }
+
+
+def _record(
+    store: MasterStore,
+    cycle: _Cycle,
+    read: _Read,
+    fresh: Sequence[LedgerEntry],
+    planned: _Planned,
+    observed: _Observed,
+    results: Mapping[ChannelName, ChannelResult],
+    alert: Callable[[Sequence[Alert]], None] | None,
+) -> CycleReport:
+    """Alert, then write the Status tab, the reports and the worker state; report the cycle."""
+    settings, now, epoch, configured = cycle.settings, cycle.now, cycle.epoch, cycle.configured
+    final, state, guard = observed.final, read.state, observed.final.guard
+    watches = dict(observed.watches)
     titles = {c.name: c.title for c in settings.channels}
     health = {}
-    for channel, spec in zip(channels, specs, strict=True):
+    for channel, spec in zip(cycle.channels, planned.specs, strict=True):
         name = channel.name
         accepted = [
             (level.sku, level.quantity)
@@ -235,7 +382,7 @@ def run_cycle(
             if (outcome := results[name].outcomes.get(level.sku)) is not None and outcome.ok
         ]
         watch = pushed(watches[name], accepted, epoch, configured[name].max_lag_s)
-        if spec.due and not errors[name]:
+        if spec.due and not results[name].errors:
             watch = replace(watch, last_ok=epoch)
         watches[name] = watch
         health[name] = ChannelHealth(
@@ -243,18 +390,24 @@ def run_cycle(
             configured[name].max_lag_s,
             None if watch.last_ok is None else datetime.fromtimestamp(watch.last_ok, UTC),
             degraded=spec.fallback is not None,
-            control=controls.get(name),
+            control=cycle.controls.get(name),
         )
-    statuses = channel_statuses(final, results, specs, now, health)
-    incidents, alerts = track(state.incidents, conditions(statuses, final, state.incidents, due_names), now)
+    statuses = channel_statuses(final, results, planned.specs, now, health)
+    incidents, alerts = track(state.incidents, conditions(statuses, final, state.incidents, cycle.due), now)
     if alert is not None and alerts:
         alert(alerts)  # before the state that records them: an alert may repeat, never vanish
+    reports, marks = _reports(
+        final, read.parsed, planned.available, planned.entries, settings, now, state.reports
+    )
     # While held, no row is written, so the channel columns have not absorbed these moves yet.
-    reports, marks = _reports(final, parsed, levels.total, entries, settings, now, state.reports)
     if guard.held:
-        new_state = WorkerState(applied, state.guard_rows, state.guard_total, watches, incidents, marks)
+        new_state = WorkerState(
+            planned.applied, state.guard_rows, state.guard_total, watches, incidents, marks
+        )
     else:
-        new_state = WorkerState(ledger.size + len(fresh), guard.rows, guard.total, watches, incidents, marks)
+        new_state = WorkerState(
+            read.ledger.size + len(fresh), guard.rows, guard.total, watches, incidents, marks
+        )
     store.write_status(
         StatusUpdate(
             cells=tuple(row_cells(final, results, titles, now)),
@@ -264,14 +417,14 @@ def run_cycle(
             reports=tuple(reports),
         )
     )
-    report = CycleReport(
+    return CycleReport(
         at=now,
         ingested=len([e for e in fresh if e.channel is not None]),
         pushed={
-            name: sum(o.ok for o in r.outcomes.values()) for name, r in results.items() if name in due_names
+            name: sum(o.ok for o in r.outcomes.values()) for name, r in results.items() if name in cycle.due
         },
         refused=sum(not o.ok for r in results.values() for o in r.outcomes.values()),
-        errors={name: tuple(errs) for name, errs in errors.items() if errs},
+        errors={name: r.errors for name, r in results.items() if r.errors},
         held=guard.held,
         flagged_rows=len(final.problems),
         plan=final,
@@ -279,8 +432,6 @@ def run_cycle(
         discrepancies=tuple(discrepancies(final, results, titles)),
         alerts=tuple(alerts),
     )
-    log.info("cycle: %s", report.summary())
-    return report
 
 
 def _accepts(control: str) -> bool:
