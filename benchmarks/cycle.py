@@ -66,21 +66,26 @@ APIS = ("sheets", "shopify", "meta", "google", "woo")
 #: Orders placed on each selling channel before the 1%-changed cycle.
 ORDERS = 10
 
-# Batch limits, from shared/api-facts.md (section in brackets).
-#: Shopify: any input list (inventorySetQuantities) or connection page holds at most 250 [1.6].
+# Batch limits, from each platform's documentation (the page in brackets).
+#: Shopify: any input list (inventorySetQuantities) or connection page holds at most 250
+#: [https://shopify.dev/docs/api/usage/limits].
 SHOPIFY_LIST = 250
-#: Shopify: a query may cost at most 1,000 points [1.9]; a variant read with its level requests 4
-#: (variant, item, level, quantities) and the connection 2, so a level read holds at most 249.
+#: Shopify: a query may cost at most 1,000 points [https://shopify.dev/docs/api/usage/rate-limits];
+#: a variant read with its level requests 4 (variant, item, level, quantities) and the
+#: connection 2, so a level read holds at most 249.
 SHOPIFY_READ = min(SHOPIFY_LIST, (1000 - 2) // 4)
-#: Meta: items_batch takes up to 5,000 records, 3,000 recommended [2.1]; the adapter sends 3,000.
+#: Meta: items_batch takes up to 5,000 records, 3,000 recommended; the adapter sends 3,000
+#: [https://developers.facebook.com/docs/marketing-api/catalog-batch/reference].
 META_BATCH = meta_module.MAX_BATCH
 #: Meta: no documented cap on a products read; the filter (the SKUs) travels in the query string,
 #: so the adapter asks for 100 at a time to keep URLs a few KB long. Taken as the minimum.
 META_READ = meta_module.READ_BATCH
-#: WooCommerce: a batch holds 100 objects [6]; list pages hold 100 (``per_page``) [6].
+#: WooCommerce: a batch holds 100 objects; list pages hold 100 (``per_page``)
+#: [https://woocommerce.github.io/woocommerce-rest-api-docs/].
 WOO_BATCH = 100
 #: Merchant API: products.list pages hold up to 1,000 products; a write is one method call per
-#: product (no batch method; an HTTP batch still counts each inner call against quota) [3.2].
+#: product (no batch method; an HTTP batch still counts each inner call against quota)
+#: [https://developers.google.com/merchant/api/guides/quotas-limits/quotas].
 MERCHANT_LIST = 1000
 
 

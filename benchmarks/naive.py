@@ -30,9 +30,9 @@ def naive_calls(skus: int, channels: int) -> int:
     return (skus + 1) + skus * channels
 
 
-#: Meta's Catalog Batch limit for one user, calls an hour per catalog (api-facts 2.5).
+#: Meta's Catalog Batch limit for one user, calls an hour per catalog (https://developers.facebook.com/docs/graph-api/overview/rate-limiting#catalog).
 META_BATCH_PER_HOUR = 200
-#: Google Sheets read requests a minute per user (api-facts 4.3).
+#: Google Sheets read requests a minute per user (https://developers.google.com/sheets/api/limits).
 SHEETS_READS_PER_MINUTE = 60
 
 

@@ -82,7 +82,7 @@ _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 @dataclass(frozen=True, slots=True)
 class WebhookLimits:
-    """What the webhook route accepts; the defaults are for Shopify (api-facts 1.11)."""
+    """What the webhook route accepts; the defaults are for Shopify (https://shopify.dev/docs/apps/build/webhooks)."""
 
     #: Body bytes read at most; past it, 413.  Shopify's largest order payloads (a few hundred
     #: line items with their refunds) are a few hundred KB, so 1 MiB leaves room while bounding

@@ -64,7 +64,8 @@ APPLIED_KINDS = frozenset({"truncated", "lost_answer"})
 AIRTABLE_PENALTY_S = 30.0  #: after a 429 Airtable refuses the base this long (its API docs)
 #: The share of a batch write's faults that are ``half_batch``.
 _HALF_BATCH_SHARE = 1 / 3
-#: Meta's throttling codes (api-facts 2.5): 80014 is the catalog batch limit.
+#: Meta's throttling codes; 80014 is the catalog batch limit
+#: (https://developers.facebook.com/docs/graph-api/overview/rate-limiting#catalog).
 META_THROTTLE_CODES = frozenset({4, 17, 32, 613, *range(80001, 80015)})
 
 _JSON = {"Content-Type": "application/json; charset=utf-8"}

@@ -24,9 +24,10 @@ inventories_v1, quota_v1 and datasources_v1). What it reproduces:
   ``INVALID_ARGUMENT`` naming the field. A currency other than the feed's target country's is
   accepted: Merchant Center reports that later as an item issue, not on the request.
 - ``products.get`` / ``products.list``: the processed view lags the inputs by ``processing_delay_s``
-  on the injected clock (api-facts 3.2: "several minutes"); a product whose first input has not
-  been processed yet is 404. Merchant-side helpers add item issues and Google's own availability
-  override (a crawl mismatch) to the processed view.
+  on the injected clock ("several minutes",
+  https://developers.google.com/merchant/api/reference/rest/products_v1/accounts.products/get); a
+  product whose first input has not been processed yet is 404. Merchant-side helpers add item
+  issues and Google's own availability override (a crawl mismatch) to the processed view.
 - ``localInventories.insert`` replaces the store's resource whole; ``list`` answers at once.
 - ``accounts.quotas.list`` and per-minute counters per method group (fixed calendar minutes on the
   injected clock); past a group's minute limit: 429 ``RESOURCE_EXHAUSTED`` with reason
@@ -54,7 +55,6 @@ import random
 import re
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,13 +66,16 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from sheetsync_fakes.wire import FaultScript
+
 Json = Any  # a decoded JSON value
 
 CONTENT_SCOPE = "https://www.googleapis.com/auth/content"
 OAUTH_AUDIENCE = "https://oauth2.googleapis.com/token"
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 TOKEN_LIFETIME_S = 3599
-PROCESSING_DELAY_S = 300.0  #: "several minutes" before products.get shows a change (api-facts 3.2)
+#: "several minutes" before products.get shows a change (https://developers.google.com/merchant/api/reference/rest/products_v1/accounts.products/get)
+PROCESSING_DELAY_S = 300.0
 DISCOVERY_FILES = (
     "merchantapi.products_v1.json",
     "merchantapi.inventories_v1.json",
@@ -84,7 +87,8 @@ _JSON_TYPE = "application/json; charset=UTF-8"
 _PLAIN_UNSAFE = re.compile(r"[^A-Za-z0-9._\-]")
 
 #: Method group → (methods, minute limit, daily limit). Google's groups and limits are per account
-#: and dynamic (api-facts 3.2); these defaults are assumptions a test can override.
+#: and dynamic; these defaults are assumptions a test can override
+#: (https://developers.google.com/merchant/api/guides/quotas-limits/quotas).
 DEFAULT_QUOTA_GROUPS: Mapping[str, tuple[tuple[str, ...], int, int]] = {
     "products-write": (
         (
@@ -273,7 +277,7 @@ class FakeMerchant:
         self._keys: dict[str, rsa.RSAPublicKey] = {}
         self._grants: dict[str, tuple[str, float]] = {}  #: token → (e-mail, expiry)
         self._accounts: dict[str, _Account] = {}
-        self._faults: dict[str, deque[httpx.Response | Exception]] = {}
+        self._faults = FaultScript()
         self._lock = threading.RLock()
         self.request_log: list[LoggedRequest] = []
         self._methods: list[_Method] = []
@@ -365,10 +369,13 @@ class FakeMerchant:
 
         ``answer`` is a status, a response, or an ``httpx.TransportError`` to raise.
         """
-        if isinstance(answer, int):
-            answer = rpc_error(answer, "Injected fault.")
         with self._lock:
-            self._faults.setdefault(method_id, deque()).extend([answer] * times)
+            if isinstance(answer, int):
+                self._faults.add(method_id, answer, times=times)
+            elif isinstance(answer, httpx.Response):
+                self._faults.add(method_id, answer.status_code, response=answer, times=times)
+            else:
+                self._faults.add(method_id, 0, exception=answer, times=times)
 
     def reset_daily(self) -> None:
         """Start a new quota day."""
@@ -390,14 +397,12 @@ class FakeMerchant:
             query = tuple(request.url.params.multi_items())
             method = self._route(request.method, raw_path)
             method_id = "oauth2.token" if raw_path == "/token" else method.method_id if method else "unknown"
-            queue = self._faults.get(method_id)
-            fault = queue.popleft() if queue else None
+            fault = self._faults.next(method_id)
             if fault is not None:
-                status = fault.status_code if isinstance(fault, httpx.Response) else 0
-                self.request_log.append(LoggedRequest(method_id, request.method, raw_path, query, status))
-                if isinstance(fault, Exception):
-                    raise fault
-                return fault
+                self.request_log.append(
+                    LoggedRequest(method_id, request.method, raw_path, query, fault.status)
+                )
+                return fault.fire(lambda status: rpc_error(status, "Injected fault."))
             try:
                 if method_id == "oauth2.token" and request.method == "POST":
                     answer = self._issue_token(request)

@@ -3,7 +3,7 @@
 ``FakeMeta`` is a handler (``httpx.Request -> httpx.Response``, see :mod:`sheetsync_fakes.wire`)
 for one or more catalogs. Its names and enums come from the SDK summary it is given
 (``sheetsync_fakes/reference/meta/catalog_sdk_summary.json``, built from facebook-python-business-sdk
-v25.0.2), so it accepts exactly what that reference lists. What it reproduces (api-facts 2):
+v25.0.2), so it accepts exactly what that reference lists. What it reproduces (https://developers.facebook.com/docs/marketing-api/catalog-batch/reference):
 
 - ``POST /{version}/{catalog_id}/items_batch`` with form or JSON parameters ``item_type``
   (required; only ``PRODUCT_ITEM`` is modelled), ``requests`` (a JSON array of
@@ -74,7 +74,8 @@ Json = Any
 MAX_BATCH_ITEMS = 5000  #: records per items_batch call (docs_facts.items_batch.limits)
 BATCH_CALLS_PER_HOUR = 200  #: Catalog Batch BUC for one user: 200 + 200·log2(1)
 ITEM_TYPE = "PRODUCT_ITEM"
-METHODS = ("CREATE", "UPDATE", "DELETE")  #: record methods (api-facts 2.1)
+#: Record methods (https://developers.facebook.com/docs/marketing-api/catalog-batch/reference).
+METHODS = ("CREATE", "UPDATE", "DELETE")
 THROTTLE_CODE = 80014
 #: Batch fields that take a price in the feed format rather than the SDK's integer cents.
 PRICE_FIELDS = frozenset({"price", "sale_price"})

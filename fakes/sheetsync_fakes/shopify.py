@@ -188,7 +188,8 @@ _CAS_ROWS: Mapping[str, tuple[str, str]] = {
     "inventoryAdjustQuantities": ("changes", "InventoryChangeInput"),
 }
 QUANTITY_NAMES = ("available", "on_hand")  #: the names inventorySetQuantities accepts
-#: Reasons Shopify documents for inventory changes (api-facts 1.2; the newer ones medium/low).
+#: Reasons Shopify documents for inventory changes (the newer ones medium/low;
+#: https://shopify.dev/docs/api/admin-graphql/latest/mutations/inventorySetQuantities).
 SET_REASONS = frozenset(
     {"correction", "cycle_count_available", "damaged", "movement_canceled", "movement_created"}
     | {"movement_received", "movement_updated", "other", "promotion", "quality_control", "received"}
@@ -1088,8 +1089,9 @@ class FakeShopify:
     ) -> list[str]:
         """Open a shop (``name`` or ``name.myshopify.com``) and return its location ids in order.
 
-        A Plus shop has ``bucket_size=20000, restore_rate=1000`` (api-facts 1.9). ``currency`` is
-        the shop's ``currencyCode``: every variant price is in it.
+        A Plus shop has ``bucket_size=20000, restore_rate=1000``
+        (https://shopify.dev/docs/api/usage/rate-limits). ``currency`` is the shop's
+        ``currencyCode``: every variant price is in it.
         """
         domain = _domain(domain)
         with self._lock:
@@ -1635,7 +1637,7 @@ class FakeShopify:
         return payload
 
     def _apply_set(self, shop: _Shop, version: _Version, given: Json) -> Json:
-        """Check every row, then apply all of them or none (api-facts 1.2)."""
+        """Check every row, then apply all of them or none (https://shopify.dev/docs/api/admin-graphql/latest/mutations/inventorySetQuantities)."""
         errors: list[Json] = []
         name, reason, reference = given["name"], given["reason"], given.get("referenceDocumentUri")
         if name not in QUANTITY_NAMES:

@@ -1,7 +1,8 @@
 """An in-memory WooCommerce REST API v3 (one site), spoken to over the wire.
 
 ``FakeWooCommerce`` is a handler (``httpx.Request -> httpx.Response``, see :mod:`sheetsync_fakes.wire`)
-answering ``https://{site}/wp-json/wc/v3/...``. What it reproduces (api-facts 6 and
+answering ``https://{site}/wp-json/wc/v3/...``. What it reproduces (the REST API documentation,
+https://woocommerce.github.io/woocommerce-rest-api-docs/, and
 ``sheetsync_fakes/reference/woocommerce/rest_v3_reference.json``):
 
 - Authentication: the consumer key and secret as HTTP Basic (or the ``consumer_key`` /
@@ -220,7 +221,8 @@ _ORDERBY = {
         "rating",
     ),
     "variations": ("date", "id", "include", "title", "slug", "modified"),
-    # ``modified`` has historically been refused for orders (api-facts 6): sort client-side.
+    # ``modified`` has historically been refused for orders: sort client-side
+    # (https://woocommerce.github.io/woocommerce-rest-api-docs/#list-all-orders).
     "orders": ("date", "id", "include", "title", "slug"),
     "refunds": ("date", "id", "include", "title", "slug"),
 }
@@ -1102,7 +1104,7 @@ class FakeWooCommerce:
                 "" if priceless else wc_format_decimal(item["regular_price"], self.decimal_separator)
             )
         if "stock_quantity" in item and product.manage_stock is True:
-            # Only honoured while stock is managed (api-facts 6).
+            # Only honoured while stock is managed (https://woocommerce.github.io/woocommerce-rest-api-docs/#product-properties).
             quantity = item["stock_quantity"]
             product.stock_quantity = None if quantity is None else _integer(quantity)
         self._restatus(product)

@@ -1,7 +1,8 @@
 """Google Merchant Center over the Merchant API v1: availability flips online, quantities per store.
 
-The Content API is being shut down (api-facts 3.1); this adapter speaks only the Merchant API
-(3.2), over httpx with a service-account token. What it guarantees:
+The Content API is being shut down
+(https://developers.google.com/shopping-content/guides/deprecation-and-sunset); this adapter
+speaks only the Merchant API, over httpx with a service-account token. What it guarantees:
 
 - **Few product updates.** An online product carries availability, not a count, and Google wants
   each product updated only a few times a day. A push patches ``productAttributes.availability``
@@ -50,7 +51,7 @@ import httpx
 from google.oauth2 import service_account
 
 from sheetsync import retry
-from sheetsync.channels import refuse_oversized
+from sheetsync.channels import _http, refuse_oversized
 from sheetsync.errors import PermanentError, TransientError
 from sheetsync.model import ChannelLimits, ChannelName, PriceLevel, PushOutcome, Sku, StockLevel
 
@@ -76,7 +77,7 @@ LIST_PAGE = 1000
 LIST_THRESHOLD = 50
 #: How long Google may take to show an input in the processed product (inventories: up to 30 min).
 PROCESSING_GRACE_S = 30 * 60.0
-#: Quota windows are per minute (api-facts 3.2).
+#: Quota windows are per minute (https://developers.google.com/merchant/api/guides/quotas-limits/quotas).
 _MINUTE_S = 60.0
 _PACE_MARGIN_S = 0.05
 _SAFE = re.compile(r"[A-Za-z0-9._\-]+")
@@ -538,15 +539,16 @@ class GoogleMerchantChannel:
     ) -> tuple[int, Json]:
         headers = {"Authorization": f"Bearer {self._token()}"}
         self._pace(method)
-        try:
-            response = self._client.request(
-                http_method, self._base + path, params=params, json=body, headers=headers
-            )
-        except httpx.TransportError as error:
-            raise TransientError(
-                f"{self.name}: {type(error).__name__} talking to Google Merchant on {method} "
-                f"for account {self.account}"
-            ) from None
+        response = _http.send(
+            self._client,
+            http_method,
+            self._base + path,
+            who=self.name,
+            what=f"talking to Google Merchant on {method} for account {self.account}",
+            params=params,
+            json=body,
+            headers=headers,
+        )
         status = response.status_code
         logger.debug("%s %s -> %d", http_method, method, status)
         try:

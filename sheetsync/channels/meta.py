@@ -1,8 +1,8 @@
 """Meta (Facebook / Instagram) commerce catalog over the Graph API: quantities out, nothing in.
 
-Calls (api-facts 2), all on ``https://graph.facebook.com/{version}/{catalog_id}/…`` with the
-system user's token in the ``Authorization`` header (never in a URL, so it stays out of httpx's
-request logs):
+Calls (https://developers.facebook.com/docs/marketing-api/catalog-batch/reference), all on
+``https://graph.facebook.com/{version}/{catalog_id}/…`` with the system user's token in the
+``Authorization`` header (never in a URL, so it stays out of httpx's request logs):
 
 - **Push.** ``POST items_batch`` with ``item_type=PRODUCT_ITEM``, ``allow_upsert=false`` and one
   ``UPDATE`` record per SKU: ``{"id": <SKU as retailer id>, "quantity_to_sell_on_facebook": n,
@@ -32,8 +32,10 @@ request logs):
   adapter makes no batch call before that time has passed. Other transient failures (network,
   5xx, Graph codes 1 and 2) go through :mod:`sheetsync.retry`.
 
-No orders: Meta ended on-site checkout on 2025-09-04 (api-facts 2.6); sales close on the
-merchant's own shop and arrive through that channel. This is a Channel, not an OrderSource.
+No orders: Meta ended on-site checkout on 2025-09-04
+(https://developers.facebook.com/documentation/ads-commerce/commerce-platform/project-guide); sales
+close on the merchant's own shop and arrive through that channel. This is a Channel, not an
+OrderSource.
 Messages, logs and exceptions name the catalog, never the token.
 """
 
@@ -49,7 +51,7 @@ from typing import Any
 import httpx
 
 from sheetsync import retry
-from sheetsync.channels import refuse_oversized
+from sheetsync.channels import _http, refuse_oversized
 from sheetsync.errors import PermanentError, TransientError
 from sheetsync.model import ChannelLimits, ChannelName, PriceLevel, PushOutcome, Sku, StockLevel
 
@@ -59,8 +61,9 @@ Json = Any  # a decoded JSON value; shapes are checked where they are read
 
 DEFAULT_API_VERSION = "v25.0"
 DEFAULT_BASE_URL = "https://graph.facebook.com"
-#: Records per items_batch call. Meta allows 5,000 and recommends 3,000 (api-facts 2.1): smaller
-#: batches finish processing sooner, and at 200 calls an hour 3,000 still moves 600,000 SKUs.
+#: Records per items_batch call. Meta allows 5,000 and recommends 3,000
+#: (https://developers.facebook.com/docs/marketing-api/catalog-batch/reference): smaller batches
+#: finish processing sooner, and at 200 calls an hour 3,000 still moves 600,000 SKUs.
 MAX_BATCH = 3000
 #: SKUs per products read: the filter travels in the query string, so keep URLs a few KB long.
 READ_BATCH = 100
@@ -285,7 +288,7 @@ class MetaChannel:
         if handles and accepted:
             done, failed = self._settle(str(handles[0]), accepted, kind)
         elif accepted:
-            # An empty ``handles`` means Meta ingested nothing of this call (api-facts 2.1).
+            # An empty ``handles`` means Meta ingested nothing of this call (https://developers.facebook.com/docs/marketing-api/catalog-batch/reference).
             failed = dict.fromkeys(accepted, "Meta ingested nothing of this batch (no handle returned)")
         late = self.late_price_errors if kind == "price" else self.late_errors
         outcomes = [self._outcome(sku, shown, kind, refused, failed, late, done) for sku, _, shown in items]
@@ -433,23 +436,18 @@ class MetaChannel:
     def _attempt(
         self, method: str, edge: str, params: Mapping[str, str] | None, data: Mapping[str, str] | None
     ) -> Json:
-        try:
-            response = self._client.request(
-                method,
-                f"{self._base}/{edge}",
-                params=params,
-                data=data,
-                headers={"Authorization": f"Bearer {self._token}"},
-            )
-        except httpx.TransportError as failure:
-            raise TransientError(
-                f"Meta catalog {self.catalog_id}: {type(failure).__name__} on {method} {edge}"
-            ) from None
+        response = _http.send(
+            self._client,
+            method,
+            f"{self._base}/{edge}",
+            who=f"Meta catalog {self.catalog_id}",
+            what=f"on {method} {edge}",
+            params=params,
+            data=data,
+            headers={"Authorization": f"Bearer {self._token}"},
+        )
         logger.debug("%s %s -> %d", method, edge, response.status_code)
-        try:
-            answer = response.json()
-        except ValueError:
-            answer = None
+        answer = _http.json_or_none(response)
         error = answer.get("error") if isinstance(answer, dict) else None
         status = response.status_code
         if status < 400 and isinstance(answer, dict) and not isinstance(error, dict):

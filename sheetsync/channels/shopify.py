@@ -1,8 +1,8 @@
 """Shopify over the Admin GraphQL API: quantities out, order lines in, webhook helpers.
 
 Everything goes through one ``POST https://{shop}/admin/api/{version}/graphql.json`` with the
-``X-Shopify-Access-Token`` header (api-facts 1.1); the documents are the constants below. What
-the adapter guarantees:
+``X-Shopify-Access-Token`` header (https://shopify.dev/docs/api/admin-graphql); the documents
+are the constants below. What the adapter guarantees:
 
 - **Mapping.** SKU → inventory item through ``productVariants`` searches (``sku:"A" OR sku:"B"``,
   paged), cached in :attr:`ShopifyChannel.known_items` and looked up again when a SKU is missing.
@@ -49,7 +49,7 @@ from typing import Any
 import httpx
 
 from sheetsync import retry
-from sheetsync.channels import refuse_oversized
+from sheetsync.channels import _http, refuse_oversized
 from sheetsync.errors import PermanentError, TransientError
 from sheetsync.model import (
     ChannelLimits,
@@ -68,48 +68,50 @@ logger = logging.getLogger(__name__)
 Json = Any  # a decoded JSON value; shapes are checked where they are read
 
 DEFAULT_API_VERSION = "2026-10"
-#: Rows per inventorySetQuantities call: any input list is capped at 250 (api-facts 1.6).
+#: Rows per inventorySetQuantities call: any input list is capped at 250 (https://shopify.dev/docs/api/usage/limits).
 MAX_SET_ITEMS = 250
-#: The most one query may cost, in points (api-facts 1.9).
+#: The most one query may cost, in points (https://shopify.dev/docs/api/usage/rate-limits).
 MAX_QUERY_COST = 1000
 #: SKUs per productVariants search: as many as one query may cost. A variant read with its level
 #: requests 4 points (the variant, its item, the level, the quantities) and the connection 2, so
-#: 249 variants fit under the 1,000-point cap (and the 250-node page, 1.6); the query string
+#: 249 variants fit under the 1,000-point cap (and the 250-node page, API limits); the query string
 #: (``sku:A OR sku:B …``, about 5 KB for 249 SKUs) carries no documented length cap. A full audit
 #: of 10,000 SKUs is 41 searches, not the 100 a page of 100 took.
 SEARCH_BATCH = (MAX_QUERY_COST - 2) // 4
 #: What a request is expected to cost before Shopify has said (pacing its first call, which
 #: would otherwise meet THROTTLED when an audit has drained the bucket): a set with the lean
-#: selection about 10 points (api-facts 8), a variant search 2 + 4 per variant (above).
+#: selection about 10 points (https://shopify.dev/docs/api/usage/rate-limits), a variant search
+#: 2 + 4 per variant (above).
 _FIRST_COST: dict[str, Callable[[int], int]] = {
     "SheetsyncSetQuantities": lambda _size: 10,
     "SheetsyncVariants": lambda size: 2 + 4 * size,
-    # 10 for a mutation with its payload (1.9), 1 of margin: how Shopify counts the returned
-    # list of variants is unrecorded.
+    # 10 for a mutation with its payload (rate limits, above), 1 of margin: how Shopify counts the
+    # returned list of variants is unrecorded.
     "SheetsyncPrices": lambda _size: 11,
     "SheetsyncShop": lambda _size: 1,
 }
-#: Variants per productVariantsBulkUpdate call: any input list is capped at 250 (api-facts 1.6).
+#: Variants per productVariantsBulkUpdate call: any input list is capped at 250 (https://shopify.dev/docs/api/usage/limits).
 MAX_PRICE_VARIANTS = 250
-#: Orders per page: with the nested pages below a page stays under the 1,000-point cap (1.9).
+#: Orders per page: with the nested pages below a page stays under the 1,000-point cap (above).
 ORDERS_PAGE = 10
 #: Line items and refund lines read per order in the paged query; a bigger order is read alone.
 ORDER_LINES_PAGE = 25
-#: Line items read when an order is re-read alone (a connection page is at most 250, 1.6).
+#: Line items read when an order is re-read alone (a connection page is at most 250, API limits).
 SINGLE_ORDER_LINES = 250
-#: How far before the cursor orders are read again: Shopify's search index lags (1.7, 1.8).
+#: How far before the cursor orders are read again: Shopify's search index lags
+#: (https://shopify.dev/docs/api/admin-graphql/latest/queries/orders).
 ORDERS_OVERLAP = timedelta(minutes=5)
-#: Reason recorded in Shopify's inventory history for our sets (api-facts 1.2).
+#: Reason recorded in Shopify's inventory history for our sets (https://shopify.dev/docs/api/admin-graphql/latest/mutations/inventorySetQuantities).
 SET_REASON = "correction"
 #: Extra wait after a computed throttle wait: Shopify reports the bucket in whole points.
 _THROTTLE_MARGIN_S = 0.05
-#: Restock types that put units back into stock (RefundLineItemRestockType, api-facts 1.8).
+#: Restock types that put units back into stock (https://shopify.dev/docs/api/admin-graphql/latest/enums/RefundLineItemRestockType).
 RESTOCKING = frozenset({"CANCEL", "RETURN", "LEGACY_RESTOCK"})
-#: Webhook topics whose payload is an order (the rest of 1.11 carries no order lines).
+#: Webhook topics whose payload is an order (the other topics carry no order lines; https://shopify.dev/docs/apps/build/webhooks).
 ORDER_TOPICS = frozenset({"orders/create", "orders/updated", "orders/cancelled"})
 REFUND_TOPIC = "refunds/create"
 
-#: Whole-call userErrors worth another cycle rather than a permanent failure (api-facts 1.5).
+#: Whole-call userErrors worth another cycle rather than a permanent failure (https://shopify.dev/docs/api/usage/idempotent-requests).
 _RETRY_LATER = frozenset({"IDEMPOTENCY_CONCURRENT_REQUEST", "IDEMPOTENCY_PREVIOUS_ATTEMPT_FAILED"})
 #: GraphQL error codes of a 200 answer that mean Shopify itself failed: retried like a 5xx.
 _SERVER_CODES = frozenset({"INTERNAL_SERVER_ERROR", "SERVICE_UNAVAILABLE", "TIMEOUT"})
@@ -160,7 +162,7 @@ query SheetsyncVariants(
 """
 
 # Only the group id and userErrors: everything selected in the payload adds to the requested
-# cost, and the quantities are known already (api-facts 1.9, sizing note).
+# cost, and the quantities are known already (https://shopify.dev/docs/api/usage/rate-limits).
 SET_QUANTITIES_MUTATION = """
 mutation SheetsyncSetQuantities($input: InventorySetQuantitiesInput!, $key: String!) {
   inventorySetQuantities(input: $input) @idempotent(key: $key) {
@@ -221,7 +223,8 @@ query SheetsyncOrder($id: ID!) {
 def verify_webhook(body: bytes, hmac_header: str | None, secret: str) -> bool:
     """Whether ``hmac_header`` is Shopify's signature of the raw ``body`` with the app ``secret``.
 
-    The signature is base64(HMAC-SHA256(body, secret)) (api-facts 1.11). It is checked over the
+    The signature is base64(HMAC-SHA256(body, secret))
+    (https://shopify.dev/docs/apps/build/webhooks/verify-deliveries). It is checked over the
     bytes as received, never re-serialised JSON, and compared in constant time. A missing,
     empty or undecodable header is False. After a secret rotation, call it with each secret.
     """
@@ -242,7 +245,7 @@ def webhook_lines(topic: str, payload: Mapping[str, Json], *, channel: ChannelNa
     and restocking refunds); ``refunds/create`` carries one refund. The lines' ``cursor`` is
     empty on purpose: a webhook can arrive ahead of orders the poll has not read yet, and the
     ledger derives the poll's cursor from the entries it holds, so webhook lines must never
-    move it (polling stays the source of truth, api-facts 1.11).
+    move it (polling stays the source of truth: delivery is not guaranteed, https://shopify.dev/docs/apps/build/webhooks).
 
     Raises:
         ValueError: a topic that carries no order lines, or a payload missing its ids.
@@ -723,10 +726,11 @@ class ShopifyChannel:
         """Order lines of orders updated at or after ``cursor`` minus the overlap, oldest first.
 
         Shopify's search index lags, so orders updated shortly before the cursor are read again
-        (api-facts 1.8). A line from that overlap is returned unless this adapter already
-        delivered it in a call whose cursor is older than ``cursor``: the cursor comes from the
-        ledger, so its having moved past that call means the line was committed. A restarted
-        worker forgets this and re-delivers the overlap once; the ledger drops repeats by key.
+        (https://shopify.dev/docs/api/admin-graphql/latest/queries/orders). A line from that
+        overlap is returned unless this adapter already delivered it in a call whose cursor is
+        older than ``cursor``: the cursor comes from the ledger, so its having moved past that
+        call means the line was committed. A restarted worker forgets this and re-delivers the
+        overlap once; the ledger drops repeats by key.
         """
         since = "" if cursor is None else cursor
         query = None
@@ -859,7 +863,7 @@ class ShopifyChannel:
         drift: dict[int, int] = {}
         pending = rows
         while pending:
-            # A new key per distinct batch: the same key with other rows is a mismatch (1.5).
+            # A new key per distinct batch: the same key with other rows is a mismatch (https://shopify.dev/docs/api/usage/idempotent-requests).
             key = str(uuid.uuid4())
             variables = {
                 "input": {
@@ -927,14 +931,15 @@ class ShopifyChannel:
 
     def _attempt(self, body: Mapping[str, Json], cost_key: tuple[str, int]) -> Json:
         self._pace(cost_key)
-        try:
-            response = self._client.post(
-                self._url, json=body, headers={"X-Shopify-Access-Token": self._token}
-            )
-        except httpx.TransportError as error:
-            raise TransientError(
-                f"Shopify shop {self.shop}: {type(error).__name__} on POST {self._path}"
-            ) from None
+        response = _http.send(
+            self._client,
+            "POST",
+            self._url,
+            who=f"Shopify shop {self.shop}",
+            what=f"on POST {self._path}",
+            json=body,
+            headers={"X-Shopify-Access-Token": self._token},
+        )
         logger.debug("POST %s %s -> %d", self._path, cost_key[0], response.status_code)
         status = response.status_code
         if status in (401, 403):
@@ -946,10 +951,7 @@ class ShopifyChannel:
             raise PermanentError(
                 f"Shopify shop {self.shop} or API version path {self._path} was not found (HTTP 404)"
             )
-        try:
-            answer = response.json()
-        except ValueError:
-            answer = None
+        answer = _http.json_or_none(response)
         if status == 429 or (status == 200 and _throttled(answer)):
             wait = self._throttle_wait(answer, response, cost_key)
             raise TransientError(f"Shopify shop {self.shop} throttled {cost_key[0]}", wait)
@@ -1000,7 +1002,10 @@ class ShopifyChannel:
     def _throttle_wait(
         self, answer: Json, response: httpx.Response, cost_key: tuple[str, int]
     ) -> float | None:
-        """Seconds until the bucket holds the requested cost: (requested - available) / rate (1.9)."""
+        """Seconds until the bucket holds the requested cost: (requested - available) / rate.
+
+        See https://shopify.dev/docs/api/usage/rate-limits.
+        """
         self._note_cost(answer, cost_key)
         extensions = answer.get("extensions") if isinstance(answer, dict) else None
         cost = (extensions or {}).get("cost") or {}
@@ -1008,11 +1013,7 @@ class ShopifyChannel:
         if isinstance(status, dict) and status.get("restoreRate") and cost.get("requestedQueryCost"):
             missing = float(cost["requestedQueryCost"]) - float(status["currentlyAvailable"])
             return max(0.0, missing) / float(status["restoreRate"]) + _THROTTLE_MARGIN_S
-        header = response.headers.get("Retry-After")
-        try:
-            return float(header) if header else None
-        except ValueError:
-            return None
+        return _http.retry_after(response)
 
 
 def _throttled(answer: Json) -> bool:

@@ -1,7 +1,8 @@
 """WooCommerce over its REST API v3: quantities out, order lines in.
 
 Every call goes to ``https://{site}/wp-json/wc/v3/...`` with the consumer key and secret as
-HTTP Basic (api-facts 6). What the adapter guarantees:
+HTTP Basic (https://woocommerce.github.io/woocommerce-rest-api-docs/#authentication-over-https).
+What the adapter guarantees:
 
 - **Transport security.** WooCommerce accepts Basic credentials only over HTTPS (plain HTTP needs
   an OAuth 1.0a signature), and Basic over HTTP would send the key and secret in clear text, so a
@@ -51,7 +52,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from sheetsync import retry
-from sheetsync.channels import refuse_oversized
+from sheetsync.channels import _http, refuse_oversized
 from sheetsync.errors import ConfigError, PermanentError, TransientError
 from sheetsync.model import (
     ChannelLimits,
@@ -70,7 +71,7 @@ logger = logging.getLogger(__name__)
 Json = Any  # a decoded JSON value; shapes are checked where they are read
 
 API_PATH = "/wp-json/wc/v3"
-#: Objects per batch request, create + update + delete together (api-facts 6).
+#: Objects per batch request, create + update + delete together (https://woocommerce.github.io/woocommerce-rest-api-docs/#batch-update-products).
 MAX_BATCH = 100
 #: Objects per list page: WordPress caps ``per_page`` at 100.
 PER_PAGE = 100
@@ -534,14 +535,16 @@ class WooCommerceChannel:
         return response.json()
 
     def _attempt(self, method: str, path: str, params: Mapping[str, str], body: Json) -> httpx.Response:
-        try:
-            response = self._client.request(
-                method, self._root + path, params=dict(params), json=body, auth=self._auth
-            )
-        except httpx.TransportError as error:
-            raise TransientError(
-                f"WooCommerce site {self.site}: {type(error).__name__} on {method} {path}"
-            ) from None
+        response = _http.send(
+            self._client,
+            method,
+            self._root + path,
+            who=f"WooCommerce site {self.site}",
+            what=f"on {method} {path}",
+            params=dict(params),
+            json=body,
+            auth=self._auth,
+        )
         logger.debug("%s %s -> %d", method, path, response.status_code)  # the path only: no query, no key
         status = response.status_code
         code, message = _wp_error(response)
@@ -553,7 +556,7 @@ class WooCommerceChannel:
         if status == 429 or status >= 500:
             raise TransientError(
                 f"WooCommerce site {self.site} answered HTTP {status} to {method} {path}",
-                _retry_after(response),
+                _http.retry_after(response),
             )
         if status == 413:
             raise PermanentError(
@@ -597,18 +600,7 @@ def _wp_error(response: httpx.Response) -> tuple[str, str]:
     """WordPress's ``{"code", "message"}`` of an error answer, or ("", "")."""
     if response.status_code < 400:
         return "", ""
-    try:
-        body = response.json()
-    except ValueError:
-        return "", ""
+    body = _http.json_or_none(response)
     if isinstance(body, dict):
         return str(body.get("code", "")), str(body.get("message", ""))
     return "", ""
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    header = response.headers.get("Retry-After")
-    try:
-        return max(0.0, float(header)) if header else None
-    except ValueError:
-        return None

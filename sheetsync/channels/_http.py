@@ -1,0 +1,55 @@
+"""The HTTP plumbing every channel adapter shares; what a status means stays with each adapter.
+
+- :func:`send`: one request, a transport failure raised as TransientError that names only the
+  error's type and what was being done: never the URL, the query or httpx's message, which may
+  carry a key, and ``from None`` so the traceback does not bring them back.
+- :func:`json_or_none`: the decoded body, or None when it is not JSON (an HTML error page, a body
+  cut short on the way).
+- :func:`retry_after`: a ``Retry-After`` header in seconds, for :mod:`sheetsync.retry`.
+
+Each platform says "slow down" and "try again" in its own way (Shopify ``THROTTLED`` in a 200,
+Meta error codes with a usage header, Google's 401 that a new token cures, WooCommerce's host
+429), so the status → error mapping stays in the adapters.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from sheetsync.errors import TransientError
+
+
+def send(
+    client: httpx.Client, method: str, url: str, *, who: str, what: str, **kwargs: Any
+) -> httpx.Response:
+    """``client.request(method, url, **kwargs)``; a transport failure raises TransientError.
+
+    Its message is ``"{who}: {error type} {what}"``, e.g. ``"WooCommerce site shop.example:
+    ReadTimeout on GET products"``.
+    """
+    try:
+        return client.request(method, url, **kwargs)
+    except httpx.TransportError as error:
+        raise TransientError(f"{who}: {type(error).__name__} {what}") from None
+
+
+def json_or_none(response: httpx.Response) -> Any:
+    """The decoded body, or None when it does not parse as JSON."""
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """``Retry-After`` in seconds (never below 0), or None when absent or not a number.
+
+    The HTTP-date form is not read: it counts as absent, so the caller backs off on its own.
+    """
+    header = response.headers.get("Retry-After")
+    try:
+        return max(0.0, float(header)) if header else None
+    except ValueError:
+        return None

@@ -1,0 +1,73 @@
+"""The channels' shared HTTP plumbing: transport failures, bodies that are not JSON, Retry-After."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from sheetsync.channels import _http
+from sheetsync.errors import TransientError
+
+
+def _client(handler: httpx.MockTransport) -> httpx.Client:
+    return httpx.Client(transport=handler, base_url="https://shop.example")
+
+
+def test_send_returns_whatever_status_the_server_answers() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(503, text="<html>down</html>")
+
+    with _client(httpx.MockTransport(handler)) as client:
+        response = _http.send(client, "PUT", "/x", who="W", what="on PUT x", json={"a": 1})
+    assert response.status_code == 503
+    assert seen[0].method == "PUT"
+    assert seen[0].content == b'{"a":1}'
+
+
+def test_send_raises_a_transport_failure_as_transient_without_the_url_or_its_message() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError(f"cannot reach {request.url}")
+
+    with (
+        _client(httpx.MockTransport(handler)) as client,
+        pytest.raises(TransientError) as raised,
+    ):
+        _http.send(client, "GET", "/x?consumer_secret=cs_123", who="WooCommerce site s", what="on GET x")
+    assert str(raised.value) == "WooCommerce site s: ConnectError on GET x"
+    assert raised.value.retry_after is None
+    assert raised.value.__cause__ is None
+    assert raised.value.__suppress_context__
+
+
+@pytest.mark.parametrize(
+    ("response", "expected"),
+    [
+        (httpx.Response(200, json={"a": [1]}), {"a": [1]}),
+        (httpx.Response(200, json=[]), []),
+        (httpx.Response(502, text="<html><body>Bad Gateway</body></html>"), None),
+        (httpx.Response(200, text='{"data": {"cut'), None),
+        (httpx.Response(204), None),
+    ],
+)
+def test_json_or_none(response: httpx.Response, expected: object) -> None:
+    assert _http.json_or_none(response) == expected
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (None, None),
+        ("", None),
+        ("7", 7.0),
+        ("1.5", 1.5),
+        ("-3", 0.0),
+        ("soon", None),
+        ("Wed, 21 Oct 2026 07:28:00 GMT", None),  # the HTTP-date form is not read
+    ],
+)
+def test_retry_after(header: str | None, expected: float | None) -> None:
+    headers = {} if header is None else {"Retry-After": header}
+    assert _http.retry_after(httpx.Response(429, headers=headers)) == expected
