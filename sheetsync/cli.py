@@ -1,13 +1,15 @@
-"""The ``sheetsync`` command: init, check-config, sync --once, run, serve, status, demo, simulate."""
+"""The ``sheetsync`` command: init, check-config, sync, run, serve, status, demo, simulate."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import os
+import sys
 import threading
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -63,49 +65,135 @@ log = logging.getLogger("sheetsync")
 DEFAULT_CONFIG = Path("sheetsync.toml")
 #: The master block of the packaged template, swapped for a Google Sheet by `init --google-sheet`.
 WORKBOOK_MASTER = 'kind = "workbook"\n# Relative to this file.\npath = "inventory.xlsx"\n'
+#: Sets the log level when neither -v nor -q is given.
+LOG_LEVEL_ENV = "SHEETSYNC_LOG_LEVEL"
+LOG_LEVELS = {
+    "DEBUG": logging.DEBUG,
+    "INFO": logging.INFO,
+    "WARNING": logging.WARNING,
+    "ERROR": logging.ERROR,
+}
+#: The help's description; plain text, laid out as written (RawDescriptionHelpFormatter).
+DESCRIPTION = f"""\
+A spreadsheet as the single source of truth for multi-channel inventory.
+
+Getting started:
+  sheetsync init            write sheetsync.toml and a template workbook here
+  sheetsync check-config    say what the config sets up
+  sheetsync sync            run one sync cycle
+  sheetsync serve           keep syncing, with a dashboard on http://127.0.0.1:8080
+
+Every command that reads a config takes --config FILE (default: {DEFAULT_CONFIG}).
+Logging: -v (debug) or -q (warnings and errors only), before or after the command;
+without either, ${LOG_LEVEL_ENV} (DEBUG, INFO, WARNING or ERROR), else INFO.
+"""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the process exit code."""
+    """Run the command line; returns the process exit code.
+
+    Errors sheetsync knows about (a bad config, a workbook it cannot save) are one line on
+    stderr and a non-zero exit; anything else is a bug and keeps its traceback.
+    """
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    if not args.verbose:
-        # httpx logs every request URL at INFO, query string and all (a webhook URL is a secret).
-        logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        level = _log_level(getattr(args, "log_level", None), os.environ)
+    except ConfigError as error:
+        return _fail(f"configuration error: {error}", 2)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # basicConfig leaves the level alone once logging is set up (an embedding program, pytest).
+    logging.getLogger("sheetsync").setLevel(level)
+    # httpx logs every request URL at INFO, query string and all (a webhook URL is a secret).
+    logging.getLogger("httpx").setLevel(logging.NOTSET if level <= logging.DEBUG else logging.WARNING)
     try:
         code: int = args.run(args)
     except ConfigError as error:
-        print(f"configuration error:\n{error}")
-        return 2
+        return _fail(f"configuration error: {error}", 2)
     except SheetsyncError as error:
-        print(f"error: {error}")
-        return 1
+        return _fail(f"error: {error}", 1)
     return code
 
 
+def _fail(message: str, code: int = 1) -> int:
+    """Say what is wrong, and the fix, on stderr; the exit code to return."""
+    print(f"sheetsync: {message}", file=sys.stderr)
+    return code
+
+
+def _log_level(flag: str | None, environ: Mapping[str, str]) -> int:
+    """-v or -q if given, else ``$SHEETSYNC_LOG_LEVEL``, else INFO."""
+    if flag is not None:
+        return LOG_LEVELS[flag]
+    value = environ.get(LOG_LEVEL_ENV, "").strip()
+    if not value:
+        return logging.INFO
+    try:
+        return LOG_LEVELS[value.upper()]
+    except KeyError:
+        raise ConfigError(
+            f"{LOG_LEVEL_ENV}={value!r} is not a log level; set it to one of {', '.join(LOG_LEVELS)} "
+            "(any case), or unset it"
+        ) from None
+
+
+def _log_flags(parser: argparse.ArgumentParser) -> None:
+    """-v and -q, on the main parser and on each command, so they go before or after the command.
+
+    Suppressed defaults: a command's parser then leaves a flag given before the command alone.
+    """
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "-v",
+        "--verbose",
+        dest="log_level",
+        action="store_const",
+        const="DEBUG",
+        default=argparse.SUPPRESS,
+        help=f"log at DEBUG, every request path included (default: ${LOG_LEVEL_ENV}, else INFO)",
+    )
+    group.add_argument(
+        "-q",
+        "--quiet",
+        dest="log_level",
+        action="store_const",
+        const="WARNING",
+        default=argparse.SUPPRESS,
+        help="log warnings and errors only",
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sheetsync", description=__doc__)
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(prog="sheetsync", description=DESCRIPTION, formatter_class=formatter)
     parser.add_argument("--version", action="version", version=f"sheetsync {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log every request path")
+    _log_flags(parser)
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     def command(name: str, help_: str, run: object, *, config: bool = True) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help_, description=help_)
+        sub = commands.add_parser(name, help=help_, description=help_, formatter_class=formatter)
         sub.set_defaults(run=run)
+        _log_flags(sub)
         if config:
             sub.add_argument(
                 "--config",
                 type=Path,
                 default=DEFAULT_CONFIG,
-                help="default: %(default)s",
+                metavar="FILE",
+                help="the config file (default: %(default)s)",
             )
         return sub
 
     init = command("init", "write a config file and a template workbook", _init, config=False)
-    init.add_argument("--dir", type=Path, default=Path(), help="where to write them (default: here)")
+    where = init.add_mutually_exclusive_group()
+    where.add_argument(
+        "--dir", type=Path, help=f"where to write {DEFAULT_CONFIG} and the workbook (default: here)"
+    )
+    where.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help=f"the config file to write; the workbook goes beside it (default: DIR/{DEFAULT_CONFIG})",
+    )
     remote = init.add_mutually_exclusive_group()
     remote.add_argument(
         "--google-sheet",
@@ -119,7 +207,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     command("check-config", "validate the config and say what it configures", _check_config)
     sync = command("sync", "run one sync cycle", _sync)
-    sync.add_argument("--once", action="store_true", required=True, help="one cycle, then exit")
+    sync.add_argument(
+        "--once", action="store_true", help="one cycle, then exit: what sync always does; kept for scripts"
+    )
     sync.add_argument(
         "--accept-shrink",
         action="store_true",
@@ -155,8 +245,9 @@ def _parser() -> argparse.ArgumentParser:
         "--workbook",
         type=Path,
         default=Path("sheetsync-demo.xlsx"),
-        help="default: %(default)s",
+        help="the workbook the demo writes; an existing one needs --force (default: %(default)s)",
     )
+    demo.add_argument("--force", action="store_true", help="replace --workbook if it exists")
     simulate = command(
         "simulate", "compare buffer policies on a simulated peak, offline", _simulate, config=False
     )
@@ -183,48 +274,59 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _init(args: argparse.Namespace) -> int:
-    if args.google_sheet:
-        block = f'kind = "google_sheets"\nspreadsheet = "{args.google_sheet}"\n'
-        return _init_remote(args, block, lambda m: _same_sheet(m, args.google_sheet), "Inventory tab")
-    if args.airtable_base:
-        block = f'kind = "airtable"\nbase = "{args.airtable_base}"\n'
-        return _init_remote(
-            args,
-            block,
-            lambda m: isinstance(m, AirtableMaster) and m.base == args.airtable_base,
-            "Inventory table",
-        )
-    config, workbook = args.dir / DEFAULT_CONFIG, args.dir / "inventory.xlsx"
-    for path in (config, workbook):
-        if path.exists():
-            print(f"{path} already exists; not overwriting it")
-            return 1
-    args.dir.mkdir(parents=True, exist_ok=True)
-    config.write_text(_template(), encoding="utf-8")
-    create_workbook(workbook, load(config).layout)
+    config: Path = args.config or (args.dir or Path()) / DEFAULT_CONFIG
+    if config.is_dir():
+        return _fail(f"{config} is a directory; pass --dir {config}, or --config {config / DEFAULT_CONFIG}")
+    with _writing(config):
+        if args.google_sheet:
+            block = f'kind = "google_sheets"\nspreadsheet = "{args.google_sheet}"\n'
+            return _init_remote(config, block, lambda m: _same_sheet(m, args.google_sheet), "Inventory tab")
+        if args.airtable_base:
+            block = f'kind = "airtable"\nbase = "{args.airtable_base}"\n'
+            return _init_remote(
+                config,
+                block,
+                lambda m: isinstance(m, AirtableMaster) and m.base == args.airtable_base,
+                "Inventory table",
+            )
+        workbook = config.parent / "inventory.xlsx"  # the template's master.path, relative to the config
+        for path in (config, workbook):
+            if path.exists():
+                return _fail(f"{path} already exists; not overwriting it (choose another --dir)")
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.write_text(_template(), encoding="utf-8")
+        create_workbook(workbook, load(config).layout)
     print(f"wrote {config} and {workbook}")
-    print(
-        f"next: type your SKUs and quantities into {workbook}, then `sheetsync sync --once --config {config}`"
-    )
+    print(f"next: type your SKUs and quantities into {workbook}, then `sheetsync sync --config {config}`")
     return 0
 
 
-def _init_remote(args: argparse.Namespace, block: str, matches: Callable[[Master], bool], where: str) -> int:
+@contextmanager
+def _writing(config: Path) -> Iterator[None]:
+    """An OS error writing init's files is a line naming the file, not a traceback."""
+    try:
+        yield
+    except OSError as error:
+        name = error.filename if error.filename is not None else config
+        raise SheetsyncError(
+            f"cannot write {name} ({error.strerror or error}); choose a folder you can write to with --dir"
+        ) from None
+
+
+def _init_remote(config: Path, block: str, matches: Callable[[Master], bool], where: str) -> int:
     """Write a config for the master (unless one exists), then prepare its tabs or tables."""
-    config = args.dir / DEFAULT_CONFIG
     if not config.exists():
-        args.dir.mkdir(parents=True, exist_ok=True)
+        config.parent.mkdir(parents=True, exist_ok=True)
         config.write_text(_template().replace(WORKBOOK_MASTER, block), encoding="utf-8")
         print(f"wrote {config}")
     settings = load(config)
     if not matches(settings.master):
-        print(f"{config} already exists for another master; set its [master] table yourself")
-        return 1
+        return _fail(f"{config} already exists for another master; set its [master] table yourself")
     store = open_store(settings)
     assert isinstance(store, GoogleSheetsStore | AirtableStore)  # noqa: S101 - a remote master
     for line in store.prepare() or [f"{settings.master.describe()} was ready; nothing changed"]:
         print(line)
-    print(f"next: type SKUs and quantities in the {where}, then `sheetsync sync --once --config {config}`")
+    print(f"next: type SKUs and quantities in the {where}, then `sheetsync sync --config {config}`")
     return 0
 
 
@@ -257,15 +359,17 @@ def _check_config(args: argparse.Namespace) -> int:
 
 
 def _sync(args: argparse.Namespace) -> int:
+    """One cycle (``--once`` or not), then exit: 1 if a channel had errors."""
     settings = _settings(args)
-    report = run_cycle(
-        open_store(settings),
-        open_channels(settings, _utc_now),
-        settings,
-        _utc_now(),
-        accept_shrink=args.accept_shrink or settings.guard.accept_shrink,
-        alert=open_alerter(settings).send,
-    )
+    with _workbook_errors(settings):
+        report = run_cycle(
+            open_store(settings),
+            open_channels(settings, _utc_now),
+            settings,
+            _utc_now(),
+            accept_shrink=args.accept_shrink or settings.guard.accept_shrink,
+            alert=open_alerter(settings).send,
+        )
     print(report.summary())
     return 1 if report.errors else 0
 
@@ -278,14 +382,15 @@ def _run(args: argparse.Namespace) -> int:
         "running against %s; SIGTERM stops after the current cycle",
         settings.master.describe(),
     )
-    run_forever(
-        open_store(settings),
-        open_channels(settings, _utc_now),
-        settings,
-        _utc_now,
-        stop,
-        alerter=open_alerter(settings),
-    )
+    with _workbook_errors(settings):
+        run_forever(
+            open_store(settings),
+            open_channels(settings, _utc_now),
+            settings,
+            _utc_now,
+            stop,
+            alerter=open_alerter(settings),
+        )
     log.info("stopped")
     return 0
 
@@ -351,7 +456,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _status(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    snapshot = open_store(settings).read()
+    with _workbook_errors(settings):
+        snapshot = open_store(settings).read()
     bundles = parse_bundles(snapshot.bundles)
     parsed = parse_rows(snapshot.rows, settings.layout, bundles)
     states = Counter(row.cells.get(ROW_STATUS, "") or "not synced yet" for row in snapshot.rows)
@@ -380,9 +486,14 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    logging.getLogger("sheetsync").setLevel(logging.WARNING)  # the live table is the output
     sheets_fake = args.master == "sheets-fake"
-    result = run_demo(args.workbook, buffers=not args.no_buffers, seed=args.seed, sheets_fake=sheets_fake)
+    workbook: Path = args.workbook
+    # run_demo replaces the workbook; on the Sheets fake it writes none.
+    if not sheets_fake and workbook.exists() and not args.force:
+        return _fail(f"{workbook} exists; pass --workbook NEW.xlsx or delete it (--force replaces it)")
+    logging.getLogger("sheetsync").setLevel(logging.WARNING)  # the live table is the output
+    with _workbook_errors(None if sheets_fake else workbook):
+        result = run_demo(workbook, buffers=not args.no_buffers, seed=args.seed, sheets_fake=sheets_fake)
     where = "" if sheets_fake else f"; open {args.workbook} to see the sheet"
     turned_away = f"{result.turned_away} buyers turned away while units were on the shelf"
     print(f"{result.cycles} cycles; {turned_away}{where}")
@@ -431,6 +542,39 @@ def _settings(args: argparse.Namespace) -> Settings:
             "`sheetsync init` writes a template"
         )
     return settings
+
+
+@contextmanager
+def _workbook_errors(where: Settings | Path | None) -> Iterator[None]:
+    """An OS error on the workbook master (or its temporary copy) is a line naming the file.
+
+    Excel on Windows locks the workbook it has open; a read-only file or folder refuses too.  OS
+    errors on any other path are not ours to explain: they keep their traceback.
+    """
+    if isinstance(where, Settings):
+        where = where.master.path if isinstance(where.master, WorkbookMaster) else None
+    try:
+        yield
+    except OSError as error:
+        if where is None or not _about(error, where):
+            raise
+        reason = error.strerror or type(error).__name__
+        raise SheetsyncError(
+            f"cannot read or save {where} ({reason}): it may be open in Excel, or it or its folder "
+            "read-only; close it or make it writable, then run again"
+        ) from None
+
+
+def _about(error: OSError, workbook: Path) -> bool:
+    """Whether ``error`` is about ``workbook`` or the temporary file saved beside it."""
+    target = workbook.resolve()
+    for name in (error.filename, error.filename2):
+        if not isinstance(name, str | bytes | os.PathLike):
+            continue
+        path = Path(os.fsdecode(name)).resolve()
+        if path == target or (path.parent == target.parent and path.name.startswith(f".{target.name}.")):
+            return True
+    return False
 
 
 def _utc_now() -> datetime:

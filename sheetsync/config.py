@@ -445,9 +445,7 @@ def load(path: Path) -> Settings:
         ConfigError: naming the file and the key (``channels.shopify.tiers[1].hold``).
     """
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file; `sheetsync init` writes one") from None
+        raw = tomllib.loads(_read_config(path))
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
     try:
@@ -554,6 +552,40 @@ def _key_info(text: str, source: str, where: str) -> dict[str, Any]:
     if missing:
         raise ConfigError(f"{where}: {source} is not a service-account key (it lacks {', '.join(missing)})")
     return dict(info)
+
+
+#: Byte-order marks an editor writes for UTF-16 and UTF-32 (Windows Notepad's "Unicode" is UTF-16 LE).
+_WIDE_BOMS = (
+    ("UTF-32", (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")),
+    ("UTF-16", (b"\xff\xfe", b"\xfe\xff")),
+)
+
+_HOW_TO_SAVE = "(in Notepad: File > Save as, Encoding: UTF-8)"
+
+
+def _read_config(path: Path) -> str:
+    """The config file's text: UTF-8, with or without a BOM; anything else is a one-line ConfigError."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file; `sheetsync init` writes one") from None
+    except OSError as error:
+        if path.is_dir():  # IsADirectoryError on POSIX, PermissionError on Windows
+            raise ConfigError(
+                f"{path} is a directory; pass the config file, e.g. --config {path / 'sheetsync.toml'}"
+            ) from None
+        raise ConfigError(
+            f"{path}: cannot read it ({error.strerror}); check the path and its permissions"
+        ) from None
+    for name, boms in _WIDE_BOMS:
+        if data.startswith(boms):
+            raise ConfigError(f"{path} is {name}; save it as UTF-8 {_HOW_TO_SAVE}")
+    if b"\x00" in data[:2048]:  # TOML has no NUL: every other byte zero is UTF-16 without a BOM
+        raise ConfigError(f"{path} is UTF-16; save it as UTF-8 {_HOW_TO_SAVE}")
+    try:
+        return data.decode("utf-8-sig")  # a UTF-8 BOM (Notepad's "UTF-8 with BOM") is dropped
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: byte {error.start} is not UTF-8; save the file as UTF-8") from None
 
 
 def _read_key(path: Path, source: str, where: str) -> str:

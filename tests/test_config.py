@@ -340,3 +340,44 @@ def test_location_and_currency_mistakes_are_named(tmp_path: Path, change: str, m
     with pytest.raises(ConfigError) as raised:
         load(write(tmp_path, text))
     assert message in str(raised.value)
+
+
+def test_a_utf8_bom_is_dropped(tmp_path: Path) -> None:
+    path = tmp_path / "sheetsync.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + MINIMAL.encode())
+    assert [c.name for c in load(path).channels] == ["shop"]
+
+
+@pytest.mark.parametrize(
+    ("encoding", "name"),
+    [("utf-16", "UTF-16"), ("utf-16-le", "UTF-16"), ("utf-16-be", "UTF-16"), ("utf-32", "UTF-32")],
+)
+def test_a_wide_encoding_is_refused_with_the_fix(tmp_path: Path, encoding: str, name: str) -> None:
+    path = tmp_path / "sheetsync.toml"
+    path.write_bytes(MINIMAL.encode(encoding))
+    with pytest.raises(ConfigError) as caught:
+        load(path)
+    assert str(caught.value).startswith(f"{path} is {name}; save it as UTF-8 (in Notepad: ")
+    assert "\n" not in str(caught.value)
+
+
+def test_a_file_not_in_utf8_names_the_byte(tmp_path: Path) -> None:
+    path = tmp_path / "sheetsync.toml"
+    path.write_bytes(
+        MINIMAL.replace('kind = "sandbox"', 'title = "Caf\xe9"\nkind = "sandbox"').encode("cp1252")
+    )
+    with pytest.raises(ConfigError, match=r"sheetsync.toml: byte \d+ is not UTF-8; save the file as UTF-8"):
+        load(path)
+
+
+def test_a_directory_is_refused_with_the_file_to_pass(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path)
+    assert str(caught.value) == (
+        f"{tmp_path} is a directory; pass the config file, e.g. --config {tmp_path / 'sheetsync.toml'}"
+    )
+
+
+def test_a_missing_file_says_init_writes_one(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such file; `sheetsync init` writes one"):
+        load(tmp_path / "nope.toml")

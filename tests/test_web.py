@@ -507,10 +507,12 @@ def test_serve_refuses_a_public_host_without_the_token(
     code = main(["serve", "--config", str(tmp_path / "sheetsync.toml"), "--host", host, "--port", "9"])
 
     assert code == 2
-    message = capsys.readouterr().out.splitlines()
-    assert message[0] == "configuration error:"
-    assert message[1].startswith(f"serve --host {host} is reachable from other machines: set {TOKEN_ENV}")
-    assert len(message) == 2
+    message = capsys.readouterr().err.splitlines()
+    assert len(message) == 1
+    assert message[0].startswith(
+        f"sheetsync: configuration error: serve --host {host} is reachable from other machines: "
+        f"set {TOKEN_ENV}"
+    )
 
 
 @pytest.mark.parametrize(

@@ -249,7 +249,7 @@ def test_a_missing_token_names_the_variable(
     World(tmp_path)
     monkeypatch.delenv(AIRTABLE_TOKEN_ENV, raising=False)
     assert main(["sync", "--once", "--config", str(tmp_path / "sheetsync.toml")]) == 2
-    assert f"${AIRTABLE_TOKEN_ENV} is empty" in capsys.readouterr().out
+    assert f"${AIRTABLE_TOKEN_ENV} is empty" in capsys.readouterr().err
 
 
 def test_init_prepares_the_base_and_sync_runs_over_loopback_through_the_cli(
