@@ -339,7 +339,8 @@ def least_calls(
         sheets["spreadsheets.values.append"] = 1
     shopify = {
         "SheetsyncLocations": 1 if first else 0,  # the location's id, once per worker
-        "SheetsyncOrders": max(1, pages(orders.get("shopify", 0), SHOPIFY_LIST)),
+        # A channel's first sync records its start line instead of reading the order history.
+        "SheetsyncOrders": 0 if first else max(1, pages(orders.get("shopify", 0), SHOPIFY_LIST)),
         "SheetsyncVariants": pages(read.get("shopify", 0), SHOPIFY_READ),
         "SheetsyncSetQuantities": pages(pushed.get("shopify", 0), SHOPIFY_LIST),
     }
@@ -361,7 +362,7 @@ def least_calls(
         "merchantapi.accounts.productInputs.patch": flips,
     }
     woo = {
-        "GET orders": max(1, pages(orders.get("woo", 0), WOO_BATCH)),
+        "GET orders": 0 if first else max(1, pages(orders.get("woo", 0), WOO_BATCH)),
         "GET products": pages(read.get("woo", 0), WOO_BATCH),
         "POST products/batch": pages(pushed.get("woo", 0), WOO_BATCH),
     }

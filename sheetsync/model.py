@@ -73,6 +73,9 @@ class Movement(StrEnum):
     ADJUST = "ADJUST"  #: a manual adjustment typed by the merchant into the Ledger
     COUNT = "COUNT"  #: the merchant's count as the worker accepted it; resets the running total
     BUNDLE = "BUNDLE"  #: a component consumed (or put back) by a bundle's sale on a channel
+    #: a channel's start line (delta 0, no SKU): its orders placed before it are not counted,
+    #: because the merchant's first count already reflects them
+    START = "START"
 
 
 @dataclass(frozen=True, slots=True)

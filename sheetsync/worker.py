@@ -73,6 +73,7 @@ from sheetsync.model import (
     ChannelStatus,
     Discrepancy,
     LedgerEntry,
+    Movement,
     OrderLine,
     PushOutcome,
     Report,
@@ -264,22 +265,50 @@ def _read(store: MasterStore, cycle: _Cycle) -> _Read:
 def _ingest(store: MasterStore, cycle: _Cycle, read: _Read, delivered: Sequence[OrderLine]) -> _Ingested:
     """Append the order lines ``delivered`` and polled from due channels, each once, to the ledger.
 
-    The append is the cycle's commit point (see ``run_cycle``).
+    A due order source's first sync (no entry in the ledger yet) records its start line instead
+    of reading its history: the merchant's count already reflects every earlier order.  Orders
+    placed before a channel's start line are never counted.  The append, start lines included,
+    is the cycle's commit point (see ``run_cycle``).
     """
     errors: dict[ChannelName, tuple[str, ...]] = {c.name: () for c in cycle.channels}
     lines: list[OrderLine] = list(delivered)
+    entries = read.ledger.entries
+    known = {e.channel for e in entries}
+    started: list[LedgerEntry] = []
     for channel in cycle.channels:
         if channel.name in cycle.due and isinstance(channel, OrderSource):
+            if channel.name not in known:
+                if ledger_.start_key(channel.name) in read.ledger.keys:  # there, but unreadable
+                    errors[channel.name] += (
+                        f"orders not read: its start line (Ledger key {ledger_.start_key(channel.name)}) "
+                        "cannot be read; correct that row",
+                    )
+                else:
+                    started.append(
+                        ledger_.start_entry(channel.name, cycle.now, _start_cursor(channel, cycle.now))
+                    )
+                continue
             try:
-                lines += channel.orders_since(ledger_.cursor(read.ledger.entries, channel.name)).lines
+                lines += channel.orders_since(ledger_.cursor(entries, channel.name)).lines
             except SyncError as error:
                 errors[channel.name] += (f"orders not read: {error}",)
+    lines = ledger_.after_start(lines, entries, ledger_.starts((*entries, *started)))
     routing = ledger_.Routing(cycle.places, read.bundles.parts)
     # Which location a sale takes stock from depends on what is left there.
-    before = ledger_.available(read.counts, read.ledger.entries) if cycle.settings.locations else None
-    fresh = ledger_.new_entries(lines, read.ledger, read.counts, cycle.now, routing, before)
+    before = ledger_.available(read.counts, entries) if cycle.settings.locations else None
+    fresh = [*started, *ledger_.new_entries(lines, read.ledger, read.counts, cycle.now, routing, before)]
     store.append_ledger(fresh)
     return _Ingested(fresh, errors)
+
+
+def _start_cursor(channel: Channel, now: datetime) -> str:
+    """Where a channel's start line at ``now`` resumes reading its orders.
+
+    Shopify and WooCommerce cursors are times (see ``ledger_.start_cursor``).  The sandbox's are
+    sequence numbers that no time sorts against, so its start line carries no cursor: it is read
+    from its beginning, and the start line's time alone keeps earlier orders out.
+    """
+    return "" if isinstance(channel, SandboxChannel) else ledger_.start_cursor(now)
 
 
 def _plan(cycle: _Cycle, read: _Read, fresh: Sequence[LedgerEntry], accept_shrink: bool) -> _Planned:
@@ -419,7 +448,7 @@ def _record(
     )
     return CycleReport(
         at=now,
-        ingested=len([e for e in fresh if e.channel is not None]),
+        ingested=len([e for e in fresh if e.channel is not None and e.movement is not Movement.START]),
         pushed={
             name: sum(o.ok for o in r.outcomes.values()) for name, r in results.items() if name in cycle.due
         },

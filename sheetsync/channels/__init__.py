@@ -44,7 +44,12 @@ class OrderSource(Protocol):
         """Order lines at or after ``cursor`` (None: from the start), oldest first.
 
         Cursors are strings that sort in time order; re-delivered lines are expected and are
-        dropped by their ledger key.
+        dropped by their ledger key.  The worker never asks a channel for its history: on a
+        channel's first sync it records a start line instead (``core.ledger.start_cursor``,
+        ``2026-03-01T10:00:00Z#00000000000000000000``, the form of Shopify's and WooCommerce's
+        cursors) and later passes that as ``cursor``; lines of orders placed before it are
+        dropped.  A channel whose cursors are not such times gets a start line without a cursor
+        (None here) and is kept to its start by the lines' times alone.
         """
         ...
 

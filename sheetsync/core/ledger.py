@@ -10,6 +10,11 @@ sales by hand, and a recount is simply typing the new number.
 With locations, all of this holds per SKU and location: each location's Quantity cell is its
 own count, and each entry moves the stock of one location.  A bundle's sale is recorded on the
 bundle (it lowers what that channel shows by itself) and, as BUNDLE entries, on each component.
+
+A channel's first sync records its start line (a START entry) instead of reading its history:
+the merchant's first count already reflects every order placed before it, so none of those is
+subtracted.  Reading resumes from the start line's cursor, and an order placed before it that
+turns up later (a re-read overlap, an edit, a refund) is still not counted.
 """
 
 from __future__ import annotations
@@ -94,8 +99,11 @@ def parse_ledger(rows: Sequence[RawLedgerRow], locations: Sequence[str] = ()) ->
 
 def _entry(key: str, cells: Mapping[str, str], places: Mapping[str, str], *, manual: bool) -> LedgerEntry:
     sku = cells.get("sku", "")
-    if not sku:
+    start = cells.get("movement", "").upper() == Movement.START.value
+    if not sku and not start:
         raise ValueError("SKU is blank")
+    if start and not cells.get("channel"):
+        raise ValueError("a START row needs the Channel it starts")
     delta_text = cells.get("delta", "")
     if not _DELTA.fullmatch(delta_text):
         raise ValueError(f'Delta "{delta_text[:40]}" is not a whole number')
@@ -140,10 +148,88 @@ def _entry(key: str, cells: Mapping[str, str], places: Mapping[str, str], *, man
 def cursor(entries: Iterable[LedgerEntry], channel: ChannelName) -> str | None:
     """Where to resume reading ``channel``'s orders: the newest cursor its entries recorded.
 
-    Derived from the ledger itself, so it can never run ahead of the entries it covers.
+    Derived from the ledger itself, so it can never run ahead of the entries it covers.  The
+    start line's cursor counts too: a channel whose only entry is its start line is read from it.
     """
     cursors = [e.cursor for e in entries if e.channel == channel and e.cursor]
     return max(cursors) if cursors else None
+
+
+#: The Note of a start line, for the merchant reading the Ledger.
+START_NOTE = "start line: orders placed on this channel before this time are not counted"
+#: Order ids are zero-padded to this width in Shopify and WooCommerce cursors.
+_CURSOR_ID_WIDTH = 20
+
+
+def start_key(channel: ChannelName) -> str:
+    """The ledger key of ``channel``'s start line: one per channel, so it is recorded once."""
+    return f"start:{channel}"
+
+
+def start_cursor(now: datetime) -> str:
+    """A start line's cursor at ``now``: ``2026-03-01T10:00:00Z#00000000000000000000``.
+
+    Shopify and WooCommerce order cursors are the order's update time in this form followed by
+    ``#`` and its zero-padded id, so this sorts after every order updated before ``now``'s second
+    and before every order updated at or after it.
+    """
+    return f"{now.astimezone(UTC).strftime(TIMESTAMP_FORMAT)}#{'0' * _CURSOR_ID_WIDTH}"
+
+
+def start_entry(channel: ChannelName, now: datetime, start: str) -> LedgerEntry:
+    """``channel``'s start line at ``now`` (to the second, as the Ledger shows it), resuming at ``start``."""
+    return LedgerEntry(
+        key=start_key(channel),
+        sku=Sku(""),
+        delta=0,
+        movement=Movement.START,
+        at=now.astimezone(UTC).replace(microsecond=0),
+        channel=channel,
+        cursor=start,
+        note=START_NOTE,
+    )
+
+
+def starts(entries: Iterable[LedgerEntry]) -> dict[ChannelName, datetime]:
+    """Each channel's start line time (the latest, should there be several); none before it counts."""
+    found: dict[ChannelName, datetime] = {}
+    for entry in entries:
+        if entry.movement is Movement.START and entry.channel is not None:
+            found[entry.channel] = max(entry.at, found.get(entry.channel, entry.at))
+    return found
+
+
+def after_start(
+    lines: Sequence[OrderLine], entries: Iterable[LedgerEntry], start: Mapping[ChannelName, datetime]
+) -> list[OrderLine]:
+    """``lines`` without the orders placed before their channel's start line (``starts``).
+
+    An order was placed before the start line when one of its sales is dated before it; its
+    refunds and cancellations go with it, whenever they happen.  A restock of an order with no
+    sale in the ledger or among ``lines`` (a refund webhook carries only the refund) is taken to
+    be such an order's: putting back units the first count already held would oversell.
+    Channels without a start line are left as they are.
+    """
+    if not start or not any(line.channel in start for line in lines):
+        return list(lines)
+    early = {
+        (line.channel, line.order_id)
+        for line in lines
+        if line.movement is Movement.SALE and line.channel in start and line.at < start[line.channel]
+    }
+    sold: set[tuple[ChannelName | None, str]] = {
+        (line.channel, line.order_id) for line in lines if line.movement is Movement.SALE
+    }
+    sold |= {(e.channel, e.order_id) for e in entries if e.movement is Movement.SALE and e.channel in start}
+    return [
+        line
+        for line in lines
+        if line.channel not in start
+        or (
+            (line.channel, line.order_id) not in early
+            and (line.movement is Movement.SALE or (line.channel, line.order_id) in sold)
+        )
+    ]
 
 
 def new_entries(
@@ -269,6 +355,8 @@ def _tally(entries: Iterable[LedgerEntry]) -> dict[Place, _Tally]:
     """
     tallies: dict[Place, _Tally] = defaultdict(_Tally)
     for entry in entries:
+        if entry.movement is Movement.START:
+            continue  # it moves no stock
         tally = tallies[(entry.sku, entry.location)]
         if entry.movement is Movement.COUNT:
             tally.counts += 1

@@ -9,13 +9,19 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sheetsync.core.ledger import (
+    START_NOTE,
     Routing,
+    after_start,
     available,
     channel_moves,
     cursor,
     new_entries,
     parse_ledger,
     sales_velocity,
+    start_cursor,
+    start_entry,
+    start_key,
+    starts,
 )
 from sheetsync.model import (
     ChannelName,
@@ -115,7 +121,7 @@ def test_manual_adjustments_and_bad_rows() -> None:
     assert ledger.problems == (
         'Ledger row 3: Delta "lots" is not a whole number; the row is not counted',
         "Ledger row 4: SKU is blank; the row is not counted",
-        'Ledger row 5: Movement "GIFT" is not one of SALE, RESTOCK, ADJUST, COUNT, BUNDLE; '
+        'Ledger row 5: Movement "GIFT" is not one of SALE, RESTOCK, ADJUST, COUNT, BUNDLE, START; '
         "the row is not counted",
     )
     # A garbled order row is never appended a second time; the first count covers the adjustment.
@@ -258,3 +264,94 @@ def test_two_recounts_in_one_second_are_two_entries_and_the_later_one_counts() -
     assert len({e.key for e in counts}) == 2
     everything = parse_ledger(as_rows([*first, *recount, *again])).entries
     assert available({(Sku("A"), ""): 4}, everything) == {("A", ""): 3}  # 4 counted, then 1 sold
+
+
+def test_a_start_cursor_sorts_between_the_orders_updated_before_and_at_or_after_its_second() -> None:
+    from sheetsync.channels import shopify, woocommerce
+
+    start = start_cursor(datetime(2026, 3, 1, 10, 0, 0, 999_000, tzinfo=UTC))
+    assert start == "2026-03-01T10:00:00Z#00000000000000000000"
+    for adapter in (shopify, woocommerce):
+        before = adapter.order_cursor(datetime(2026, 3, 1, 9, 59, 59, tzinfo=UTC), "99999")
+        same_second = adapter.order_cursor(datetime(2026, 3, 1, 10, 0, 0, tzinfo=UTC), "1")
+        later = adapter.order_cursor(datetime(2026, 3, 2, 0, 0, 0, tzinfo=UTC), "1")
+        assert before < start < same_second < later
+        assert len(start) == len(later)  # the same format: "#" and a 20-digit id
+
+
+def test_a_start_line_reads_back_as_written_moves_no_stock_and_sets_the_cursor() -> None:
+    start = start_entry(SHOP, NOW.replace(microsecond=500), start_cursor(NOW))
+    assert (start.key, start.movement, start.delta, start.sku, start.at) == (
+        "start:shopify",
+        Movement.START,
+        0,
+        "",
+        NOW,
+    )
+    row = ledger_cells(start)
+    assert (row["movement"], row["channel"], row["note"]) == ("START", "shopify", START_NOTE)
+    parsed = parse_ledger(as_rows([start]))
+    assert parsed.entries == (start,)
+    assert not parsed.problems
+    assert cursor(parsed.entries, SHOP) == start_cursor(NOW)
+    assert starts(parsed.entries) == {SHOP: NOW}
+    count = LedgerEntry("count/A", Sku("A"), 5, Movement.COUNT, NOW)
+    assert available({(Sku("A"), ""): 5}, [count, start]) == {(Sku("A"), ""): 5}
+    # the start line is no sale: no COUNT entry is needed for it, and later sales still get one
+    assert new_entries([], parsed, {(Sku("A"), ""): 5}, NOW) == []
+    assert start_key(SHOP) in parsed.keys
+
+
+def test_a_start_row_needs_its_channel_and_a_later_typed_one_moves_the_start() -> None:
+    rows = [
+        RawLedgerRow(
+            2, {"key": "start:x", "sku": "", "delta": "0", "movement": "START", "at": "2026-11-27T09:00:00Z"}
+        ),
+        RawLedgerRow(3, {"key": "", "sku": "", "delta": "0", "movement": "start", "channel": "shopify"}),
+    ]
+    parsed = parse_ledger(rows)
+    assert parsed.problems == (
+        "Ledger row 2: a START row needs the Channel it starts; the row is not counted",
+    )
+    first = start_entry(SHOP, NOW, "")
+    later = start_entry(SHOP, NOW + timedelta(days=1), "")
+    assert starts([later, first, *parsed.entries]) == {SHOP: NOW + timedelta(days=1)}
+
+
+def test_orders_placed_before_the_start_line_are_not_counted_nor_their_refunds() -> None:
+    woo = ChannelName("woo")
+    early, late = NOW - timedelta(minutes=1), NOW + timedelta(minutes=1)
+
+    def line(order: str, movement: Movement, at: datetime, channel: ChannelName = SHOP) -> OrderLine:
+        return OrderLine(channel, order, movement.value, Sku("A"), 1, movement, at, "c")
+
+    lines = [
+        line("old", Movement.SALE, early),
+        line("old", Movement.RESTOCK, late),  # refunded after the start: it goes with its order
+        line("new", Movement.SALE, NOW),  # at the start line itself: counted
+        line("new", Movement.RESTOCK, late),
+        line("recorded", Movement.RESTOCK, late),  # its sale is in the ledger
+        line("unknown", Movement.RESTOCK, late),  # a refund of an order never recorded
+        line("old", Movement.SALE, early, woo),  # no start line on woo: as before
+        line("unknown", Movement.RESTOCK, late, woo),
+    ]
+    recorded = LedgerEntry("shopify/recorded/SALE", Sku("A"), -1, Movement.SALE, late, SHOP, "recorded")
+    kept = after_start(lines, [recorded], {SHOP: NOW})
+    assert [(x.channel, x.order_id, x.movement) for x in kept] == [
+        (SHOP, "new", Movement.SALE),
+        (SHOP, "new", Movement.RESTOCK),
+        (SHOP, "recorded", Movement.RESTOCK),
+        (woo, "old", Movement.SALE),
+        (woo, "unknown", Movement.RESTOCK),
+    ]
+    assert after_start(lines, [], {}) == lines
+    assert after_start(lines[6:], [], {SHOP: NOW}) == lines[6:]
+
+
+def test_a_typed_delta_larger_than_a_quantity_cell_can_hold_is_a_problem() -> None:
+    parsed = parse_ledger([RawLedgerRow(2, {"sku": "A", "delta": "-1000000001"})])
+    assert parsed.entries == ()
+    assert parsed.problems == (
+        "Ledger row 2: Delta -1000000001 is too large; the most is 1000000000 either way; "
+        "the row is not counted",
+    )

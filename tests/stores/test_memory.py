@@ -38,7 +38,12 @@ def test_the_worker_runs_cycles_on_it_and_writes_only_text() -> None:
 
     assert report.ingested == 1
     assert shop.read_levels([Sku("A-1"), Sku("B-2")]) == {Sku("A-1"): 3, Sku("B-2"): 3}
-    assert [r.cells["order"] for r in store.read().ledger if r.cells["channel"] == SHOP] == ["order-1"]
+    assert [
+        (r.cells["movement"], r.cells["order"]) for r in store.read().ledger if r.cells["channel"] == SHOP
+    ] == [
+        ("START", ""),  # the first sync's start line
+        ("SALE", "order-1"),
+    ]
     written = [
         value
         for rows in store.sheets.values()

@@ -1,0 +1,259 @@
+"""First sync on a shop with history: each channel's start line, through the real worker.
+
+The merchant types today's count; every order placed before sheetsync started is already
+reflected in it, so none of them may be subtracted (the bug: Available -70, every channel 0).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+from sheetsync_fakes import REFERENCE
+from sheetsync_fakes.clock import ManualClock
+from sheetsync_fakes.shopify import FakeShopify, load_schema
+from sheetsync_fakes.woocommerce import FakeWooCommerce
+
+from sheetsync.channels.sandbox import SandboxChannel
+from sheetsync.channels.shopify import ShopifyChannel
+from sheetsync.channels.woocommerce import WooCommerceChannel
+from sheetsync.config import Settings, load
+from sheetsync.core.ledger import start_cursor
+from sheetsync.model import (
+    INVENTORY_SHEET,
+    LEDGER_SHEET,
+    ChannelName,
+    LedgerEntry,
+    Movement,
+    Sku,
+    ledger_cells,
+)
+from sheetsync.stores.memory import MemoryStore
+from sheetsync.worker import CycleReport, run_cycle
+
+CONFIG = """
+[master]
+kind = "workbook"
+path = "unused.xlsx"
+
+[channels.shopify]
+kind = "sandbox"
+title = "Shopify"
+
+[channels.woo]
+kind = "sandbox"
+title = "WooCommerce"
+"""
+
+SHOPIFY, WOO = ChannelName("shopify"), ChannelName("woo")
+MUG = Sku("MUG")
+DOMAIN, TOKEN = "history.myshopify.com", "shpat_history"
+KEY, SECRET = "ck_history", "cs_history"
+#: The install: the merchant types today's count, 50, and starts the worker.
+INSTALL = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+
+
+class Shop:
+    """A Shopify shop and a WooCommerce store with 60 orders each before the install."""
+
+    def __init__(self, tmp_path: Path, ledger: list[list[str]] | None = None) -> None:
+        (tmp_path / "sheetsync.toml").write_text(CONFIG, encoding="utf-8")
+        self.settings: Settings = load(tmp_path / "sheetsync.toml")
+        sheets: dict[str, list[list[object]]] = {INVENTORY_SHEET: [["SKU", "Quantity"], ["MUG", 50]]}
+        if ledger is not None:
+            sheets[LEDGER_SHEET] = [list(self.settings.layout.ledger_headers().values()), *ledger]
+        self.store = MemoryStore(self.settings.layout, sheets)
+        self.now = INSTALL - timedelta(days=30)  # the fakes' clock: moved as orders are placed
+        self.clock = ManualClock(self.now.timestamp())
+        self.shopify = FakeShopify(
+            {"2026-10": load_schema(REFERENCE / "shopify" / "admin_2026-10.json.gz")}, now=self.clock
+        )
+        self.shopify.create_shop(DOMAIN, TOKEN, locations=["Warehouse"])
+        self.shopify.add_product(DOMAIN, "MUG", stock={"Warehouse": 200})
+        self.woo = FakeWooCommerce(
+            REFERENCE / "woocommerce" / "rest_v3_reference.json",
+            consumer_key=KEY,
+            consumer_secret=SECRET,
+            now=self.clock,
+        )
+        self.woo_orders: list[int] = []
+        self.woo.add_product("MUG", stock=200)
+        for n in range(60):  # a month of history on both platforms, the last a minute before install
+            self.at(INSTALL - timedelta(minutes=1) - (59 - n) * timedelta(hours=12))
+            self.shopify.place_order(DOMAIN, [("MUG", 1)])
+            self.woo_orders.append(self.woo.place_order([("MUG", 1)], status="processing"))
+        self.at(INSTALL)
+        self.channels = self.adapters()
+
+    def adapters(self) -> list[ShopifyChannel | WooCommerceChannel]:
+        """The real adapters over the fakes, as a freshly started worker builds them."""
+        return [
+            ShopifyChannel(
+                SHOPIFY,
+                shop=DOMAIN,
+                token=TOKEN,
+                location="Warehouse",
+                client=httpx.Client(transport=httpx.MockTransport(self.shopify)),
+                sleep=self.clock.sleep,
+                clock=self.clock,
+            ),
+            WooCommerceChannel(
+                WOO,
+                site="history.example.com",
+                consumer_key=KEY,
+                consumer_secret=SECRET,
+                client=httpx.Client(transport=httpx.MockTransport(self.woo)),
+                sleep=self.clock.sleep,
+                clock=self.clock,
+            ),
+        ]
+
+    def at(self, moment: datetime) -> None:
+        self.now = moment
+        self.clock.now = moment.timestamp()
+
+    def later(self, by: timedelta) -> None:
+        self.at(self.now + by)
+
+    def cycle(self) -> CycleReport:
+        return run_cycle(self.store, self.channels, self.settings, self.now)
+
+    def ledger(self) -> list[dict[str, str]]:
+        return [dict(row.cells) for row in self.store.read().ledger]
+
+    def moves(self, movement: str) -> list[dict[str, str]]:
+        return [row for row in self.ledger() if row["movement"] == movement]
+
+    def available(self) -> str:
+        rows = self.store.sheets[INVENTORY_SHEET]
+        column = [str(h) for h in rows[0]].index("Available")
+        return str(rows[1][column])
+
+    def shown(self) -> dict[ChannelName, int | None]:
+        return {c.name: c.read_levels([MUG]).get(MUG) for c in self.channels}
+
+
+def test_the_first_sync_subtracts_no_order_placed_before_the_install(tmp_path: Path) -> None:
+    shop = Shop(tmp_path)
+
+    report = shop.cycle()
+
+    assert shop.available() == "50"
+    assert shop.shown() == {SHOPIFY: 50, WOO: 50}
+    assert report.ingested == 0
+    assert not report.errors
+    assert not report.discrepancies  # nothing OVERSOLD
+    starts = shop.moves("START")
+    assert [(row["key"], row["channel"], row["delta"], row["cursor"]) for row in starts] == [
+        ("start:shopify", "shopify", "0", "2026-11-27T09:00:00Z#00000000000000000000"),
+        ("start:woo", "woo", "0", "2026-11-27T09:00:00Z#00000000000000000000"),
+    ]
+    assert all("not counted" in row["note"] and row["at"] == "2026-11-27T09:00:00Z" for row in starts)
+    assert [row["movement"] for row in shop.ledger()] == ["START", "START"]
+
+
+def test_an_order_after_the_install_counts_once_and_earlier_ones_never(tmp_path: Path) -> None:
+    shop = Shop(tmp_path)
+    shop.cycle()
+    shop.later(timedelta(minutes=1))
+    shop.shopify.place_order(DOMAIN, [("MUG", 3)])
+    # A pre-install WooCommerce order cancelled now turns up in the next read with its sale and
+    # its restock: the count never held its unit, so neither the sale nor the restock counts.
+    shop.woo.set_status(shop.woo_orders[-1], "cancelled")
+    shop.later(timedelta(minutes=1))
+
+    report = shop.cycle()
+
+    assert report.ingested == 1
+    assert shop.available() == "47"
+    assert shop.shown()[WOO] == 47
+    assert [(row["channel"], row["delta"]) for row in shop.moves("SALE")] == [("shopify", "-3")]
+    assert shop.moves("RESTOCK") == []
+    for _ in range(3):  # re-reads (Shopify's and WooCommerce's overlaps) add nothing
+        shop.later(timedelta(minutes=2))
+        assert shop.cycle().ingested == 0
+    assert shop.available() == "47"
+    assert len(shop.moves("SALE")) == 1
+
+
+def test_a_restarted_worker_adds_no_second_start_line_and_reads_no_history(tmp_path: Path) -> None:
+    shop = Shop(tmp_path)
+    shop.cycle()
+    shop.later(timedelta(minutes=1))
+    shop.woo.place_order([("MUG", 2)], status="processing")
+    shop.later(timedelta(minutes=1))
+    shop.cycle()
+
+    shop.channels = shop.adapters()  # the worker restarts: the adapters remember nothing
+    shop.later(timedelta(minutes=1))
+    report = shop.cycle()
+
+    assert report.ingested == 0
+    assert [row["key"] for row in shop.moves("START")] == ["start:shopify", "start:woo"]
+    assert [(row["channel"], row["delta"]) for row in shop.moves("SALE")] == [("woo", "-2")]
+    assert shop.available() == "48"
+    assert shop.shown() == {SHOPIFY: 48, WOO: 48}
+
+
+def test_an_existing_install_keeps_reading_from_its_ledger_and_gets_no_start_line(tmp_path: Path) -> None:
+    # Installed before start lines existed: the ledger holds its COUNT and a sale on each
+    # platform whose cursor is 23 hours back; the orders after it still count.
+    recorded = INSTALL - timedelta(hours=23)
+    old = [
+        LedgerEntry("count/MUG/old", MUG, 50, Movement.COUNT, recorded - timedelta(days=40)),
+        LedgerEntry(
+            "shopify/1/1", MUG, -1, Movement.SALE, recorded, SHOPIFY, "1", "1", start_cursor(recorded)
+        ),
+        LedgerEntry("woo/1/1", MUG, -1, Movement.SALE, recorded, WOO, "1", "1", start_cursor(recorded)),
+    ]
+    headers = list(Shop(tmp_path).settings.layout.ledger_headers())
+    rows = [[ledger_cells(entry).get(name, "") for name in headers] for entry in old]
+    shop = Shop(tmp_path, ledger=rows)
+
+    report = shop.cycle()
+
+    assert shop.moves("START") == []
+    # Read from the ledger's cursors as before: the two orders since on each platform count.
+    assert report.ingested == 4
+    assert shop.available() == str(50 - 2 - 4)
+    assert len(shop.moves("SALE")) == 2 + 4
+
+
+def test_a_sandbox_channel_counts_from_its_start_line_time(tmp_path: Path) -> None:
+    # The sandbox's cursors are sequence numbers, not times: its start line has no cursor and
+    # its time alone keeps the orders before it out.
+    (tmp_path / "sheetsync.toml").write_text(CONFIG, encoding="utf-8")
+    settings = load(tmp_path / "sheetsync.toml")
+    store = MemoryStore(settings.layout, {INVENTORY_SHEET: [["SKU", "Quantity"], ["MUG", 50]]})
+    now = INSTALL - timedelta(hours=1)
+    channel = SandboxChannel(SHOPIFY, lambda: now)
+    woo = SandboxChannel(WOO, lambda: now)
+    channel.edit(MUG, 100)
+    assert channel.sell(MUG, 30)  # before the install
+    now = INSTALL
+    run_cycle(store, [channel, woo], settings, now)
+    now += timedelta(minutes=1)
+    assert channel.sell(MUG, 4)
+    now += timedelta(minutes=1)
+
+    report = run_cycle(store, [channel, woo], settings, now)
+
+    assert report.ingested == 1
+    assert woo.read_levels([MUG]) == {MUG: 46}
+    starts = [row.cells for row in store.read().ledger if row.cells["movement"] == "START"]
+    assert [(row["channel"], row["cursor"]) for row in starts] == [("shopify", ""), ("woo", "")]
+
+
+def test_an_unreadable_start_row_stops_reading_that_channel_instead_of_reading_history(
+    tmp_path: Path,
+) -> None:
+    headers = list(Shop(tmp_path).settings.layout.ledger_headers())
+    broken = {"key": "start:shopify", "movement": "START", "at": "yesterday", "channel": "shopify"}
+    shop = Shop(tmp_path, ledger=[[broken.get(name, "") for name in headers]])
+
+    report = shop.cycle()
+
+    assert "start line (Ledger key start:shopify) cannot be read" in report.errors[SHOPIFY][0]
+    assert [row["key"] for row in shop.moves("START")] == ["start:shopify", "start:woo"]  # woo's is new
+    assert shop.available() == "50"
