@@ -215,6 +215,13 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="accept a shrink the volume guard holds",
     )
+    sync.add_argument(
+        "--since",
+        metavar="TIME",
+        type=_since,
+        help="move every order channel's start line to TIME, when your counts were taken "
+        "(e.g. 2026-12-01T09:00+01:00; without an offset, UTC): orders from then on are counted",
+    )
     command("run", "run cycles at each channel's interval until SIGTERM", _run)
     serve = command(
         "serve", "run the worker with its dashboard, webhooks, /healthz and /metrics until SIGTERM", _serve
@@ -369,9 +376,24 @@ def _sync(args: argparse.Namespace) -> int:
             _utc_now(),
             accept_shrink=args.accept_shrink or settings.guard.accept_shrink,
             alert=open_alerter(settings).send,
+            since=args.since,
         )
     print(report.summary())
     return 1 if report.errors else 0
+
+
+def _since(text: str) -> datetime:
+    """A ``--since`` time: ISO 8601, UTC unless it has an offset, not in the future."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a time like 2026-12-01T09:00 or 2026-12-01T09:00+01:00"
+        ) from None
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    if moment > _utc_now():
+        raise argparse.ArgumentTypeError(f"{text} is in the future; give the time your counts were taken")
+    return moment
 
 
 def _run(args: argparse.Namespace) -> int:

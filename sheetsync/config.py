@@ -173,6 +173,20 @@ class _WooCommerceModel(_ChannelModel):
     kind: Literal["woocommerce"]
     #: the shop's address, https://shop.example.com
     site: Annotated[str, Field(pattern=r"^https?://")]
+    #: true: refunded items count as back in stock (the shop always ticks "Restock refunded
+    #: items"); WooCommerce's refunds do not say whether they were, so the default is false
+    restock_refunds: bool = False
+
+    @field_validator("restock_refunds", mode="before")
+    @classmethod
+    def _restock_is_a_switch(cls, value: object) -> object:
+        """Only TOML's true or false; anything else is refused saying what the setting does."""
+        if not isinstance(value, bool):
+            raise ValueError(  # noqa: TRY004 - pydantic turns only ValueError into a named error
+                f"must be true or false (no quotes), not {value!r}; true counts every refund as "
+                "putting its items back in stock"
+            )
+        return value
 
 
 _Channel = Annotated[
@@ -296,6 +310,7 @@ class WooStore:
     """Where a WooCommerce channel pushes and reads orders."""
 
     site: str
+    restock_refunds: bool = False  #: refunds count as putting their items back in stock
 
 
 #: A channel's platform settings, by kind.
@@ -632,7 +647,7 @@ def _channel(
         )
         return replace(common, platform=merchant)
     if isinstance(model, _WooCommerceModel):
-        return replace(common, platform=WooStore(model.site.rstrip("/")))
+        return replace(common, platform=WooStore(model.site.rstrip("/"), model.restock_refunds))
     return replace(common, lag_s=model.lag, skus=frozenset(model.skus))
 
 

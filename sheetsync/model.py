@@ -76,6 +76,16 @@ class Movement(StrEnum):
     #: a channel's start line (delta 0, no SKU): its orders placed before it are not counted,
     #: because the merchant's first count already reflects them
     START = "START"
+    #: an order line's units changed after the sale (an edit, a removed or partly cancelled
+    #: line): delta is exactly the difference, so the line's entries add up to what it takes now
+    EDIT = "EDIT"
+    #: an order line not counted because its quantity is not a whole number of at least 1
+    #: (delta 0): it stays in the Ledger, named, for the merchant to settle by hand
+    CHECK = "CHECK"
+    #: a checkpoint's fold of older rows (now in the Ledger archive): on a SKU, the sum of the
+    #: movements since its count; on a channel, where its orders were read to; without either,
+    #: the checkpoint's marker (delta: the rows it folded)
+    CARRY = "CARRY"
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +135,9 @@ class Snapshot:
     control: StatusControl
     state: Mapping[str, str]  #: the worker's key/value state (see core.state)
     bundles: tuple[RawRow, ...] = ()  #: the Bundles sheet: bundle, component, quantity
+    #: False when the Ledger tab (table) is missing or its header row has no Key column: the
+    #: worker then stops rather than start a new Ledger over the lost one
+    ledger_found: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,10 +284,45 @@ class OrderLine:
 
 
 @dataclass(frozen=True, slots=True)
+class OrderState:
+    """An order's lines as the platform counts them now, after edits (a polled order's truth).
+
+    ``units`` holds, per line id, the units the line takes from stock now before any refund's
+    restock (those are their own RESTOCK lines): 0 for a removed line.  A line the ledger holds
+    for this order but ``units`` does not list was removed (WooCommerce deletes edited-out lines).
+    """
+
+    channel: ChannelName
+    order_id: str
+    units: Mapping[str, int]
+    at: datetime  #: when the order was last modified
+    cursor: str
+
+
+@dataclass(frozen=True, slots=True)
+class OddLine:
+    """An order line whose quantity is not a whole number of at least 1 (0, 1.5, -2, "abc")."""
+
+    channel: ChannelName
+    order_id: str
+    line_id: str
+    sku: Sku
+    quantity: str  #: as the platform sent it
+    at: datetime
+    cursor: str
+
+
+@dataclass(frozen=True, slots=True)
 class OrderBatch:
-    """Order lines newer than a cursor, oldest first."""
+    """Order lines newer than a cursor, oldest first, with the orders' current states.
+
+    ``states`` come from polled orders only (a webhook may be older than what the ledger holds);
+    ``odd`` are lines that cannot be counted as they are.
+    """
 
     lines: tuple[OrderLine, ...]
+    states: tuple[OrderState, ...] = ()
+    odd: tuple[OddLine, ...] = ()
 
 
 #: Sheet (tab, table) names every master store uses.
@@ -285,6 +333,7 @@ STATE_SHEET = "State"
 BUNDLES_SHEET = "Bundles"
 REORDER_SHEET = "Reorder"
 INSIGHTS_SHEET = "Insights"
+UNMATCHED_SHEET = "Unmatched"
 
 #: Ledger columns: logical name → header, in the order they are written.
 LEDGER_HEADERS: Mapping[str, str] = {

@@ -52,6 +52,7 @@ from sheetsync.core.plan import (
     ChannelHealth,
     ChannelResult,
     ChannelSpec,
+    GuardVerdict,
     Plan,
     apply_findings,
     channel_statuses,
@@ -62,26 +63,29 @@ from sheetsync.core.plan import (
     row_cells,
     volume_guard,
 )
-from sheetsync.core.reports import insights_report, reorder_report, units_sold
+from sheetsync.core.reports import insights_report, reorder_report, units_sold, unmatched
 from sheetsync.core.state import WorkerState, parse_state, state_cells
 from sheetsync.core.stock import stock_levels
 from sheetsync.errors import SyncError
 from sheetsync.model import (
     INSIGHTS_SHEET,
     REORDER_SHEET,
+    TIMESTAMP_FORMAT,
     ChannelName,
     ChannelStatus,
     Discrepancy,
     LedgerEntry,
     Movement,
+    OddLine,
     OrderLine,
+    OrderState,
     PushOutcome,
     Report,
     Sku,
     StatusControl,
     StatusUpdate,
 )
-from sheetsync.stores import MasterStore, airtable
+from sheetsync.stores import ArchivingStore, MasterStore, airtable
 from sheetsync.stores.google_sheets import GoogleSheetsStore, connect
 from sheetsync.stores.workbook import WorkbookStore
 
@@ -132,8 +136,12 @@ def run_cycle(
     delivered: Sequence[OrderLine] = (),
     controls: Mapping[ChannelName, str] | None = None,
     alert: Callable[[Sequence[Alert]], None] | None = None,
+    since: datetime | None = None,
 ) -> CycleReport:
     """Run one sync cycle against ``channels`` that are ``due`` (all of them when None).
+
+    ``since`` moves each due order source's start line to that time (the merchant's count was
+    taken then): orders placed from then on are counted, earlier ones not.
 
     ``delivered`` are order lines pushed to us (webhooks); like polled ones, each counts once.
     ``controls`` are Control-cell edits (a pause from the dashboard): they take effect now and
@@ -149,16 +157,22 @@ def run_cycle(
       killed after the append re-plans from the ledger and pushes the same quantities.
     - The Status tab and the worker state are written last, so they never record a cycle that
       did not finish.
+
+    A Ledger the State says existed but that is now missing or headless stops the cycle before
+    anything is read from a channel or pushed (see ``_halt``): a new empty Ledger would re-read
+    nothing, forget every adjustment and push the raw counts.
     """
     controls = controls or {}
     due_names = ({c.name for c in channels} if due is None else set(due)) | set(controls)
-    cycle = _Cycle(channels, settings, now, due_names, controls)
+    cycle = _Cycle(channels, settings, now, due_names, controls, since)
     read = _read(store, cycle)
+    if read.lost:
+        return _halt(store, cycle, read, read.lost, alert)
     ingested = _ingest(store, cycle, read, delivered)
     planned = _plan(cycle, read, ingested.fresh, accept_shrink)
     observed = _observe(cycle, planned, read.watches, ingested.errors)
     results = _push_all(cycle, observed.final, observed.errors)
-    report = _record(store, cycle, read, ingested.fresh, planned, observed, results, alert)
+    report = _record(store, cycle, read, ingested, planned, observed, results, alert)
     log.info("cycle: %s", report.summary())
     return report
 
@@ -176,6 +190,7 @@ class _Cycle:
     now: datetime
     due: Collection[ChannelName]  #: the channels talked to: the due ones and those with a Control edit
     controls: Mapping[ChannelName, str]
+    since: datetime | None = None  #: where to move the start lines to (``sheetsync sync --since``)
 
     @property
     def epoch(self) -> float:
@@ -205,14 +220,16 @@ class _Read:
     state: WorkerState
     watches: Mapping[ChannelName, Watch]
     lags: Mapping[ChannelName, tuple[float, float] | None]  #: p50 and p95, None until measured
+    lost: str = ""  #: why the Ledger counts as lost ("" when it is there)
 
 
 @dataclass(frozen=True, slots=True)
 class _Ingested:
-    """What the ingest phase appended, and the channels whose orders could not be read."""
+    """What the ingest phase appended, the channels not read, and how far each channel was read."""
 
     fresh: Sequence[LedgerEntry]
     errors: _Errors
+    read: Mapping[ChannelName, str]  #: see WorkerState.read
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,7 +276,56 @@ def _read(store: MasterStore, cycle: _Cycle) -> _Read:
         for c in cycle.channels
     }
     counts = {(row.sku, place): count for row in parsed.rows for place, count in row.counts.items()}
-    return _Read(snapshot.control, ledger, bundles, parsed, counts, state, watches, lags)
+    headers = settings.layout.ledger_headers().values()
+    lost = _lost(snapshot.ledger_found, len(snapshot.ledger), state.ledger_applied or 0, headers)
+    return _Read(snapshot.control, ledger, bundles, parsed, counts, state, watches, lags, lost)
+
+
+def _lost(found: bool, rows: int, held: int, headers: Collection[str]) -> str:
+    """Why the Ledger counts as lost: the State says it held rows, and it is missing or empty now."""
+    if not held or (found and rows):
+        return ""
+    what = "is empty" if found else "is missing, renamed, or its header row no longer has a Key column"
+    return (
+        f"the Ledger tab {what}, but it held {held} rows: nothing is read or pushed until it is back. "
+        f'Rename the tab back to "Ledger", restore its header row ({", ".join(headers)}), or restore it '
+        "from the version history; do not start a new one"
+    )
+
+
+def _halt(
+    store: MasterStore,
+    cycle: _Cycle,
+    read: _Read,
+    why: str,
+    alert: Callable[[Sequence[Alert]], None] | None,
+) -> CycleReport:
+    """Stop a cycle that must not sync: every channel ERROR with ``why``, one alert, nothing pushed."""
+    stamp = cycle.now.strftime(TIMESTAMP_FORMAT)
+    statuses = tuple(
+        ChannelStatus(c.name, c.title, "ERROR", stamp, 0, 1, why)
+        for c in cycle.settings.channels
+        if c.name in cycle.due
+    )
+    incidents, alerts = track(read.state.incidents, {**read.state.incidents, "ledger": why}, cycle.now)
+    if alert is not None and alerts:
+        alert(alerts)
+    state = replace(read.state, incidents=incidents)
+    store.write_status(StatusUpdate(cells=(), channels=statuses, guard=None, state=state_cells(state)))
+    log.error("cycle stopped: %s", why)
+    guard = GuardVerdict(held=True, message=why, accepted=False, rows=0, total=0)
+    return CycleReport(
+        at=cycle.now,
+        ingested=0,
+        pushed={},
+        refused=0,
+        errors={status.channel: (why,) for status in statuses},
+        held=True,
+        flagged_rows=0,
+        plan=Plan((), (), guard),
+        statuses=statuses,
+        alerts=tuple(alerts),
+    )
 
 
 def _ingest(store: MasterStore, cycle: _Cycle, read: _Read, delivered: Sequence[OrderLine]) -> _Ingested:
@@ -267,38 +333,106 @@ def _ingest(store: MasterStore, cycle: _Cycle, read: _Read, delivered: Sequence[
 
     A due order source's first sync (no entry in the ledger yet) records its start line instead
     of reading its history: the merchant's count already reflects every earlier order.  Orders
-    placed before a channel's start line are never counted.  The append, start lines included,
-    is the cycle's commit point (see ``run_cycle``).
+    placed before a channel's start line are never counted.  Polled orders' current states give
+    EDIT corrections; lines that cannot be counted give CHECK entries.  The append, start lines
+    included, is the cycle's commit point (see ``run_cycle``).
     """
     errors: dict[ChannelName, tuple[str, ...]] = {c.name: () for c in cycle.channels}
     lines: list[OrderLine] = list(delivered)
+    states: list[OrderState] = []
+    odd: list[OddLine] = []
     entries = read.ledger.entries
     known = {e.channel for e in entries}
     started: list[LedgerEntry] = []
+    marks = dict(read.state.read)
     for channel in cycle.channels:
-        if channel.name in cycle.due and isinstance(channel, OrderSource):
-            if channel.name not in known:
-                if ledger_.start_key(channel.name) in read.ledger.keys:  # there, but unreadable
-                    errors[channel.name] += (
-                        f"orders not read: its start line (Ledger key {ledger_.start_key(channel.name)}) "
-                        "cannot be read; correct that row",
-                    )
-                else:
-                    started.append(
-                        ledger_.start_entry(channel.name, cycle.now, _start_cursor(channel, cycle.now))
-                    )
-                continue
-            try:
-                lines += channel.orders_since(ledger_.cursor(entries, channel.name)).lines
-            except SyncError as error:
-                errors[channel.name] += (f"orders not read: {error}",)
-    lines = ledger_.after_start(lines, entries, ledger_.starts((*entries, *started)))
+        if channel.name not in cycle.due or not isinstance(channel, OrderSource):
+            continue
+        start, problem = _start_line(cycle, channel, entries, channel.name in known, read.ledger.keys)
+        if problem:
+            errors[channel.name] += (problem,)
+            continue
+        if start is not None:
+            started.append(start)
+            entries = (*entries, start)
+            if cycle.since is None and channel.name not in known:
+                continue  # a new install reads nothing: its count reflects every order so far
+        since = _resume(entries, marks.get(channel.name, ""), channel.name)
+        try:
+            batch = channel.orders_since(since)
+        except SyncError as error:
+            errors[channel.name] += (f"orders not read: {error}",)
+            continue
+        lines += batch.lines
+        states += batch.states
+        odd += batch.odd
+        cursors = [x.cursor for x in batch.lines] + [x.cursor for x in batch.states]
+        read_to = max([*cursors, *(x.cursor for x in batch.odd)], default="")
+        if read_to > (since or ""):
+            marks[channel.name] = f"{read_to} {_start_of(entries, channel.name)}"
+    archived = _archived(store, read, [*lines, *odd], cycle.settings.locations)
+    begun = ledger_.starts(entries)
+    lines = ledger_.after_start(lines, (*(archived.entries if archived else ()), *entries), begun)
+    odd = [line for line in odd if line.channel not in begun or line.at >= begun[line.channel]]
     routing = ledger_.Routing(cycle.places, read.bundles.parts)
     # Which location a sale takes stock from depends on what is left there.
     before = ledger_.available(read.counts, entries) if cycle.settings.locations else None
-    fresh = [*started, *ledger_.new_entries(lines, read.ledger, read.counts, cycle.now, routing, before)]
+    fresh = [
+        *started,
+        *ledger_.new_entries(
+            lines,
+            read.ledger,
+            read.counts,
+            cycle.now,
+            routing,
+            before,
+            states=states,
+            odd=odd,
+            archived=archived,
+        ),
+    ]
     store.append_ledger(fresh)
-    return _Ingested(fresh, errors)
+    return _Ingested(fresh, errors, marks)
+
+
+def _archived(
+    store: MasterStore, read: _Read, lines: Sequence[OrderLine | OddLine], locations: Sequence[str]
+) -> ledger_.ParsedLedger | None:
+    """The archived Ledger rows, read only when an order older than the last checkpoint turned up.
+
+    Its lines may be in the archive (a refund re-reads the whole order), so their keys must be
+    known there, and its edits need the units its lines were sold with.
+    """
+    fold = read.ledger.fold
+    if (
+        fold is None
+        or not isinstance(store, ArchivingStore)
+        or all(line.at >= fold.horizon for line in lines)
+    ):
+        return None
+    return ledger_.parse_ledger(store.read_archive(), locations)
+
+
+def _start_line(
+    cycle: _Cycle, channel: Channel, entries: Sequence[LedgerEntry], known: bool, keys: Collection[str]
+) -> tuple[LedgerEntry | None, str]:
+    """The start line to record for ``channel`` this cycle, if any, or why its orders cannot be read.
+
+    A channel with no entry gets its first start line (now, or at ``cycle.since``); with
+    ``cycle.since``, a known channel's start line moves there, once.
+    """
+    name = channel.name
+    if not known:
+        if ledger_.start_key(name) in keys:  # there, but unreadable
+            return None, (
+                f"orders not read: its start line (Ledger key {ledger_.start_key(name)}) cannot be read; "
+                "correct that row"
+            )
+        at = cycle.since or cycle.now
+        return ledger_.start_entry(name, at, _start_cursor(channel, at)), ""
+    if cycle.since is not None and _start_of(entries, name) != ledger_.start_key(name, cycle.since):
+        return ledger_.start_entry(name, cycle.since, _start_cursor(channel, cycle.since), moved=True), ""
+    return None, ""
 
 
 def _start_cursor(channel: Channel, now: datetime) -> str:
@@ -311,11 +445,35 @@ def _start_cursor(channel: Channel, now: datetime) -> str:
     return "" if isinstance(channel, SandboxChannel) else ledger_.start_cursor(now)
 
 
+def _start_of(entries: Sequence[LedgerEntry], channel: ChannelName) -> str:
+    """The key of ``channel``'s last start line: a read mark holds only while it stays the last."""
+    return next(
+        (e.key for e in reversed(entries) if e.channel == channel and e.movement is Movement.START), ""
+    )
+
+
+def _resume(entries: Sequence[LedgerEntry], mark: str, channel: ChannelName) -> str | None:
+    """Where to read ``channel``'s orders from: its ledger cursor, or further if the State's read mark is.
+
+    The mark (``<cursor> <start line key>``) is written with the state, after the append that
+    holds every line read up to it, so it never runs ahead of the ledger either.
+    """
+    since = ledger_.cursor(entries, channel)
+    cursor, _, start = mark.partition(" ")
+    if cursor and start == _start_of(entries, channel) and cursor > (since or ""):
+        return cursor
+    return since
+
+
 def _plan(cycle: _Cycle, read: _Read, fresh: Sequence[LedgerEntry], accept_shrink: bool) -> _Planned:
     """Plan what each channel should show, from the counts, the ledger and the last state."""
     state = read.state
     entries = (*read.ledger.entries, *fresh)
-    applied = read.ledger.size if state.ledger_applied is None else state.ledger_applied
+    applied = (
+        read.ledger.size
+        if state.ledger_applied is None
+        else read.ledger.applied(state.ledger_applied, state.fold)
+    )
     moves = ledger_.channel_moves(read.ledger, fresh, since=applied)
     guard = volume_guard(
         read.parsed,
@@ -391,7 +549,7 @@ def _record(
     store: MasterStore,
     cycle: _Cycle,
     read: _Read,
-    fresh: Sequence[LedgerEntry],
+    ingested: _Ingested,
     planned: _Planned,
     observed: _Observed,
     results: Mapping[ChannelName, ChannelResult],
@@ -399,6 +557,7 @@ def _record(
 ) -> CycleReport:
     """Alert, then write the Status tab, the reports and the worker state; report the cycle."""
     settings, now, epoch, configured = cycle.settings, cycle.now, cycle.epoch, cycle.configured
+    fresh, read_to = ingested.fresh, ingested.read
     final, state, guard = observed.final, read.state, observed.final.guard
     watches = dict(observed.watches)
     titles = {c.name: c.title for c in settings.channels}
@@ -422,21 +581,28 @@ def _record(
             control=cycle.controls.get(name),
         )
     statuses = channel_statuses(final, results, planned.specs, now, health)
-    incidents, alerts = track(state.incidents, conditions(statuses, final, state.incidents, cycle.due), now)
+    known = (
+        {row.sku for row in read.parsed.rows}
+        | {p.sku for p in read.parsed.problems if p.sku is not None}
+        | set(read.bundles.parts)
+    )
+    listing, loose = unmatched(planned.entries, known, titles, now)
+    found = {**conditions(statuses, final, state.incidents, cycle.due), **loose}
+    incidents, alerts = track(state.incidents, found, now)
     if alert is not None and alerts:
         alert(alerts)  # before the state that records them: an alert may repeat, never vanish
     reports, marks = _reports(
-        final, read.parsed, planned.available, planned.entries, settings, now, state.reports
+        final, read.parsed, planned.available, planned.entries, settings, now, state.reports, listing
     )
+    fold = read.ledger.fold.key if read.ledger.fold else ""
     # While held, no row is written, so the channel columns have not absorbed these moves yet.
     if guard.held:
         new_state = WorkerState(
-            planned.applied, state.guard_rows, state.guard_total, watches, incidents, marks
+            planned.applied, state.guard_rows, state.guard_total, watches, incidents, marks, read_to, fold
         )
     else:
-        new_state = WorkerState(
-            read.ledger.size + len(fresh), guard.rows, guard.total, watches, incidents, marks
-        )
+        size, fold = _fold(store, read.ledger, now, read.ledger.size + len(fresh), fold)
+        new_state = WorkerState(size, guard.rows, guard.total, watches, incidents, marks, read_to, fold)
     store.write_status(
         StatusUpdate(
             cells=tuple(row_cells(final, results, titles, now)),
@@ -461,6 +627,28 @@ def _record(
         discrepancies=tuple(discrepancies(final, results, titles)),
         alerts=tuple(alerts),
     )
+
+
+def _fold(
+    store: MasterStore, ledger: ledger_.ParsedLedger, now: datetime, size: int, fold: str
+) -> tuple[int, str]:
+    """Make a Ledger checkpoint when one is due; the Ledger's size after it and its marker key.
+
+    Only with every row absorbed (the state then records the new size and the checkpoint in one
+    write); killed before that write, the next cycle maps the old count (``ParsedLedger.applied``).
+    """
+    made = ledger_.checkpoint(ledger, now) if isinstance(store, ArchivingStore) else None
+    if made is None or not isinstance(store, ArchivingStore):
+        return size, fold
+    try:
+        store.archive_ledger(made.folded, made.entries)
+    except SyncError as error:
+        log.warning("Ledger checkpoint not made (tried again next cycle): %s", error)
+        return size, fold
+    log.info(
+        "Ledger checkpoint: %d rows moved to the Ledger archive, %d written", made.folded, len(made.entries)
+    )
+    return size - made.folded + len(made.entries), made.entries[-1].key
 
 
 def _accepts(control: str) -> bool:
@@ -556,10 +744,16 @@ def _reports(
     settings: Settings,
     now: datetime,
     marks: Mapping[str, str],
+    listing: Report,
 ) -> tuple[list[Report], dict[str, str]]:
-    """The Reorder sheet when what it lists changed, and Insights on a day's first cycle."""
+    """Reorder and Unmatched when what they list changed, and Insights on a day's first cycle."""
     reports: list[Report] = []
     marked = dict(marks)
+    if listing.rows or listing.name in marked:
+        digest = hashlib.sha256(repr(listing.rows).encode()).hexdigest()[:16]
+        if marked.get(listing.name) != digest:
+            reports.append(listing)
+            marked[listing.name] = digest
     if any(row.reorder is not None for row in parsed.rows) or REORDER_SHEET in marked:
         sold: dict[Sku, int] = defaultdict(int)
         for (_, sku), units in units_sold(entries, now, 30).items():
@@ -646,6 +840,7 @@ def open_channels(
                     site=platform.site,
                     consumer_key=channel_secret(settings, c, "CONSUMER_KEY", environ),
                     consumer_secret=channel_secret(settings, c, "CONSUMER_SECRET", environ),
+                    restock_refunds=platform.restock_refunds,
                 )
             )
         else:

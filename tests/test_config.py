@@ -381,3 +381,39 @@ def test_a_directory_is_refused_with_the_file_to_pass(tmp_path: Path) -> None:
 def test_a_missing_file_says_init_writes_one(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no such file; `sheetsync init` writes one"):
         load(tmp_path / "nope.toml")
+
+
+WOO = MINIMAL.replace('kind = "sandbox"', 'kind = "woocommerce"\nsite = "https://shop.example.com"')
+
+
+def test_woocommerce_refunds_restock_only_when_the_shop_says_so(tmp_path: Path) -> None:
+    (default,) = load(write(tmp_path, WOO)).channels
+    assert default.platform == WooStore("https://shop.example.com", restock_refunds=False)
+    (on,) = load(write(tmp_path, WOO + "restock_refunds = true\n")).channels
+    assert on.platform == WooStore("https://shop.example.com", restock_refunds=True)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            WOO + 'restock_refunds = "yes"\n',
+            "channels.shop.restock_refunds: must be true or false (no quotes), not 'yes'; true counts "
+            "every refund as putting its items back in stock",
+        ),
+        (
+            WOO + "restock_refunds = 1\n",
+            "channels.shop.restock_refunds: must be true or false (no quotes), not 1",
+        ),
+        (
+            WOO + "restock_refund = true\n",
+            "channels.shop.restock_refund: unknown setting (check the spelling)",
+        ),
+        (MINIMAL + "restock_refunds = true\n", "channels.shop.restock_refunds: unknown setting"),
+    ],
+)
+def test_a_mistyped_restock_refunds_is_named(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load(path)
+    assert str(caught.value).startswith(f"{path}: {message}")

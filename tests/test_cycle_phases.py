@@ -175,7 +175,7 @@ def test_record_writes_the_state_with_the_new_ledger_size_and_reports_the_cycle(
     assert parse_state(world.store.read().state).ledger_applied == read.ledger.size  # not yet recorded
     alerted: list[object] = []
 
-    report = _record(world.store, cycle, read, ingested.fresh, planned, observed, results, alerted.extend)
+    report = _record(world.store, cycle, read, ingested, planned, observed, results, alerted.extend)
 
     state = parse_state(world.store.read().state)
     assert state.ledger_applied == read.ledger.size + len(ingested.fresh) == world.ledger_rows()

@@ -28,7 +28,9 @@ version whose introspection schema it was given (``sheetsync_fakes/reference/sho
 - Execution with graphql-core against a root value built from the shop's state. Modelled roots:
   ``productVariants``, ``productVariant``, ``locations``, ``location``, ``inventoryItem``,
   ``inventoryItems``, ``orders``, ``order``, ``shop`` (``currencyCode``, set by ``create_shop``)
-  and the mutations ``inventorySetQuantities`` and ``productVariantsBulkUpdate``. Search
+  and the mutations ``inventorySetQuantities``, ``productVariantsBulkUpdate`` and the order
+  edit (``orderEditBegin``, ``orderEditSetQuantity``, ``orderEditAddVariant``,
+  ``orderEditCommit``). Search
   ``query`` strings: ``field:value`` terms (quoted values, ``*`` suffix, ``>``/``>=``/``<``/``<=``
   on dates), implicit AND, ``OR``; fields ``sku``, ``id``, ``product_id`` (variants),
   ``created_at``, ``updated_at``, ``name`` (orders). Connections page with ``first``/``after``,
@@ -51,16 +53,30 @@ version whose introspection schema it was given (``sheetsync_fakes/reference/sho
   any of them applies nothing (``allowPartialUpdates`` defaults to false). More than 250 variants
   is ``MAX_INPUT_SIZE_EXCEEDED`` like any input list. Other input fields, ``media`` and
   ``allowPartialUpdates: true`` answer 501.
-- Webhooks: :meth:`FakeShopify.webhook` builds a signed ``orders/create``, ``orders/cancelled`` or
-  ``refunds/create`` delivery (REST payload, ``X-Shopify-*`` headers, HMAC of the raw body with the
-  app secret) and :meth:`FakeShopify.deliver` posts it.
+- Order edits, as the admin makes them: ``orderEditBegin`` stages a ``CalculatedOrder`` whose
+  line items are ``CalculatedLineItem/<line item number>`` at their current quantity;
+  ``orderEditSetQuantity`` sets one (0 removes it, more than ordered adds units; ``restock``
+  puts what a decrease removes back), ``orderEditAddVariant`` adds a variant (not one already
+  on the order unless ``allowDuplicates``); ``orderEditCommit`` applies it all: ``currentQuantity``
+  follows (``quantity`` stays what was ordered), an added variant becomes a new line item, the
+  order's ``updatedAt`` moves, and ``available`` at the order's location moves (an increase or an
+  added variant takes units, a restocked decrease puts them back). Refused as userErrors
+  (``field``, ``message``; nothing applied): an unknown order or calculated order, a cancelled
+  order, a negative quantity, an unknown line item or variant, an added quantity below 1, a
+  duplicate variant. :meth:`FakeShopify.edit_order` goes through the same steps. A refund also
+  lowers ``currentQuantity``, whatever its restock type.
+- Webhooks: :meth:`FakeShopify.webhook` builds a signed ``orders/create``, ``orders/updated``,
+  ``orders/cancelled`` or ``refunds/create`` delivery (REST payload, ``X-Shopify-*`` headers,
+  HMAC of the raw body with the app secret) and :meth:`FakeShopify.deliver` posts it.
 
 Not modelled (any query or mutation root, field, sort key, search field or quantity name outside
 the list above answers HTTP 501 naming it, so a test can never pass against behaviour nobody
 wrote): other mutations (``inventoryAdjustQuantities`` and ``inventoryMoveQuantities`` get their
 run-time checks, then 501), bulk operations, fulfilment and the ``committed``/``reserved``/...
 states, per-field cost debugging, the 60-day order window without ``read_all_orders``, the
-eventual consistency of the search index, ``IDEMPOTENCY_CONCURRENT_REQUEST`` and
+eventual consistency of the search index, the other order-edit mutations, money and discounts
+of a calculated order, an edit committed after the order changed since its begin (501),
+``IDEMPOTENCY_CONCURRENT_REQUEST`` and
 ``IDEMPOTENCY_PREVIOUS_ATTEMPT_FAILED``, access scopes, webhook retries, and the Shopify plan's
 own sublinear connection costs (recent measurements show ``first: 250`` costing about 11 nodes;
 the linear rule here is an upper bound of the real cost, so what passes here passes there).
@@ -71,7 +87,8 @@ in public repositories, quoted in each function): the 401 body, ``PARSE_ERROR`` 
 ``MAX_INPUT_SIZE_EXCEEDED``, ``MAX_COST_EXCEEDED``, ``THROTTLED``, the missing-``@idempotent`` and
 missing-``changeFromQuantity`` errors, and the userErrors ``INVALID_NAME``,
 ``INVALID_QUANTITY_NEGATIVE``, ``INVALID_QUANTITY_TOO_LOW``. Other userError messages are the code's
-description in the version's schema. Texts built by analogy are marked ``# unrecorded`` beside them.
+description in the version's schema. Texts built by analogy are marked ``# unrecorded`` beside them;
+the order-edit userErrors follow airhorns/shopify-draft-proxy's model of them (none recorded).
 """
 
 from __future__ import annotations
@@ -146,7 +163,7 @@ from sheetsync_fakes.wire import Fault, FaultScript
 Json = Any  # a decoded JSON value; the API's shapes are checked where they are used
 _T = TypeVar("_T")
 
-WebhookTopic = Literal["orders/create", "orders/cancelled", "refunds/create"]
+WebhookTopic = Literal["orders/create", "orders/updated", "orders/cancelled", "refunds/create"]
 RestockType = Literal["CANCEL", "RETURN", "NO_RESTOCK"]
 
 MAX_QUERY_COST = 1000  #: single query max cost (shopify.dev rate limits; MAX_COST_EXCEEDED)
@@ -171,6 +188,17 @@ _BULK_MESSAGES = {
     "PRODUCT_VARIANT_ID_MISSING": "Product variant is missing ID attribute",  # unrecorded
     "MUST_BE_FOR_THIS_PRODUCT": "Input must be for this product",  # unrecorded
     "GREATER_THAN_OR_EQUAL_TO": "Price must be greater than or equal to 0",  # unrecorded
+}
+
+#: Order-edit userError messages: unrecorded, as airhorns/shopify-draft-proxy models them.
+_EDIT_MESSAGES = {
+    "no order": "The order does not exist.",
+    "not editable": "The order cannot be edited.",
+    "no edit": "The calculated order does not exist.",
+    "no line": "The line item does not exist on the order.",
+    "negative": "must be greater than or equal to 0",
+    "below 1": "must be greater than 0",
+    "no variant": "The variant does not exist in the shop.",
 }
 
 #: Mutations that need ``@idempotent`` from 2026-04 (schema_notes.json, every version listed).
@@ -258,6 +286,16 @@ class Variant:
     product_id: str
     variant_id: str
     inventory_item_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class OrderLineItem:
+    """A line item of an order, as :meth:`FakeShopify.order_lines` shows it."""
+
+    line_id: str  #: ``gid://shopify/LineItem/…``
+    sku: str
+    quantity: int  #: as ordered (or added by an edit)
+    current_quantity: int  #: less the units edits removed and the units refunded
 
 
 @dataclass(frozen=True, slots=True)
@@ -371,6 +409,28 @@ class _Order:
     refunds: list[_Refund] = field(default_factory=list)
     cancelled_at: str | None = None
     cancel_reason: str | None = None
+    revision: int = 0  #: bumped by every change after checkout (an edit begun earlier is stale)
+
+
+@dataclass(slots=True)
+class _CalculatedLine:
+    gid: str
+    line: str | None  #: the order's line item; None for a variant the edit adds
+    variant: str | None
+    sku: str
+    title: str
+    before: int  #: the line's current quantity when the edit began (0 for an added one)
+    quantity: int  #: as staged
+    restock: bool = False
+
+
+@dataclass(slots=True)
+class _Edit:
+    gid: str  #: the CalculatedOrder
+    session: str  #: the OrderEditSession: either id names the edit
+    order: str
+    revision: int  #: the order's revision at orderEditBegin
+    lines: list[_CalculatedLine]
 
 
 @dataclass(slots=True)
@@ -411,6 +471,7 @@ class _Shop:
     levels: dict[tuple[str, str], _Level] = field(default_factory=dict)  # (item, location)
     orders: dict[str, _Order] = field(default_factory=dict)
     replays: dict[str, _Replay] = field(default_factory=dict)  # idempotency key -> first result
+    edits: dict[str, _Edit] = field(default_factory=dict)  # open edits by calculated order and session id
 
     def location(self, ref: str) -> _Location:
         """A location by gid or by name."""
@@ -1187,7 +1248,7 @@ class FakeShopify:
             shop, order = self._order(order_id)
             order.cancelled_at = _at(at, self._now())
             order.cancel_reason = reason
-            open_lines = {line.sku: line.current_quantity for line in order.lines if line.current_quantity}
+            open_lines = {line.gid: line.current_quantity for line in order.lines if line.current_quantity}
             return self._refund(
                 shop, order, open_lines, "CANCEL" if restock else "NO_RESTOCK", order.cancelled_at
             )
@@ -1200,14 +1261,65 @@ class FakeShopify:
         restock_type: RestockType = "RETURN",
         at: dt.datetime | None = None,
     ) -> str:
-        """Refund ``{sku: quantity}`` of an order and return the refund id.
+        """Refund ``{sku or line item id: quantity}`` of an order and return the refund id.
 
         ``RETURN`` puts the units back into ``available`` and ``on_hand``, ``CANCEL`` into
-        ``available`` (they never left), ``NO_RESTOCK`` nowhere.
+        ``available`` (they never left), ``NO_RESTOCK`` nowhere. Each lowers the line's
+        ``currentQuantity``. A SKU on two lines (an edit added it again) means its first line
+        with enough units left.
         """
         with self._lock:
             shop, order = self._order(order_id)
             return self._refund(shop, order, lines, restock_type, _at(at, self._now()))
+
+    def edit_order(
+        self,
+        order_id: str,
+        *,
+        set_quantities: Mapping[str, int] | None = None,
+        add: Sequence[tuple[str, int]] = (),
+        restock: bool = True,
+        allow_duplicates: bool = False,
+        at: dt.datetime | None = None,
+    ) -> list[str]:
+        """The merchant edits an order in the admin; returns the ids of the line items it added.
+
+        The same steps as orderEditBegin, orderEditSetQuantity (``set_quantities``: line item id
+        → new quantity, each with ``restock``), orderEditAddVariant (``add``: ``(sku,
+        quantity)``) and orderEditCommit, at ``at``.
+
+        Raises:
+            ValueError: the userErrors Shopify would answer; nothing is applied.
+            KeyError: an unknown order, or a SKU no variant has.
+        """
+        with self._lock:
+            shop, order = self._order(order_id)
+            edit, errors = self._edit_begin(shop, order.gid)
+            for line_id, quantity in (set_quantities or {}).items():
+                if edit is None or errors:
+                    break
+                calculated = f"gid://shopify/CalculatedLineItem/{_number(line_id)}"
+                errors = self._edit_set(shop, edit.gid, calculated, quantity, restock)[2]
+            for sku, quantity in add:
+                if edit is None or errors:
+                    break
+                variant = shop.variants[shop.item_by_sku(sku).variant]
+                errors = self._edit_add(shop, edit.gid, variant.gid, quantity, allow_duplicates)[2]
+            before = {line.gid for line in order.lines}
+            if edit is not None and not errors:
+                errors = self._edit_commit(shop, edit.gid, _at(at, self._now()))[1]
+            if errors:
+                if edit is not None:  # an edit never committed is simply dropped
+                    shop.edits.pop(edit.gid, None)
+                    shop.edits.pop(edit.session, None)
+                raise ValueError("; ".join(f"{e['field']}: {e['message']}" for e in errors))
+            return [line.gid for line in order.lines if line.gid not in before]
+
+    def order_lines(self, order_id: str) -> list[OrderLineItem]:
+        """An order's line items, in order, with their current quantities."""
+        with self._lock:
+            order = self._order(order_id)[1]
+            return [OrderLineItem(li.gid, li.sku, li.quantity, li.current_quantity) for li in order.lines]
 
     def admin_set_available(self, domain: str, sku: str, location: str, quantity: int) -> None:
         """The merchant types a new ``available`` in the admin; ``on_hand`` moves with it."""
@@ -1565,6 +1677,7 @@ class FakeShopify:
                     version, doc, info, args
                 ),
                 "productVariantsBulkUpdate": lambda info, **args: self._bulk_update(shop, args),
+                **self._edit_root(shop),
             }
         view = _View(self, shop)
         return {
@@ -1795,23 +1908,196 @@ class FakeShopify:
         self, shop: _Shop, order: _Order, lines: Mapping[str, int], restock: RestockType, at: str
     ) -> str:
         refund = _Refund(self._gid("Refund"), at, [])
-        for sku, quantity in lines.items():
-            line = next((li for li in order.lines if li.sku == sku), None)
+        for key, quantity in lines.items():
+            line = next((li for li in order.lines if li.gid == key), None) or next(
+                (li for li in order.lines if li.sku == key and li.current_quantity >= quantity), None
+            )
             if line is None or not 0 < quantity <= line.current_quantity:
-                raise ValueError(f"{order.name} has no {quantity} refundable unit(s) of {sku}")
+                raise ValueError(f"{order.name} has no {quantity} refundable unit(s) of {key}")
             line.current_quantity -= quantity
             location = order.location if restock != "NO_RESTOCK" else None
             refund.lines.append(
                 _RefundLine(self._gid("RefundLineItem"), line.gid, quantity, restock, location)
             )
-            item = shop.item_by_sku(sku)
-            if location is not None and item.tracked:
+            item = self._tracked(shop, line.variant)
+            if location is not None and item is not None:
                 level = shop.levels.setdefault((item.gid, location), _Level(0, 0))
                 level.available += quantity
                 level.on_hand += quantity if restock == "RETURN" else 0
         order.refunds.append(refund)
         order.updated_at = at
+        order.revision += 1
         return refund.gid
+
+    @staticmethod
+    def _tracked(shop: _Shop, variant: str | None) -> _Item | None:
+        """The inventory item of a line's variant when Shopify tracks it; else None."""
+        found = shop.variants.get(variant or "")
+        item = shop.items[found.item] if found else None
+        return item if item is not None and item.tracked else None
+
+    # -- order edits: one implementation for the GraphQL mutations and edit_order --
+
+    def _edit_begin(self, shop: _Shop, order_id: str) -> tuple[_Edit | None, list[Json]]:
+        order = shop.orders.get(order_id)
+        if order is None:
+            return None, [_edit_error(["id"], "no order")]
+        if order.cancelled_at is not None:
+            return None, [_edit_error(None, "not editable")]
+        gid = self._gid("CalculatedOrder")
+        lines = [
+            _CalculatedLine(
+                f"gid://shopify/CalculatedLineItem/{_number(li.gid)}",  # recorded: the line's number
+                li.gid,
+                li.variant,
+                li.sku,
+                li.title,
+                li.current_quantity,
+                li.current_quantity,
+            )
+            for li in order.lines
+        ]
+        edit = _Edit(
+            gid, gid.replace("CalculatedOrder", "OrderEditSession"), order.gid, order.revision, lines
+        )
+        shop.edits[edit.gid] = shop.edits[edit.session] = edit
+        return edit, []
+
+    @staticmethod
+    def _edit_set(
+        shop: _Shop, edit_id: str, line_id: str, quantity: int, restock: bool
+    ) -> tuple[_Edit | None, _CalculatedLine | None, list[Json]]:
+        edit = shop.edits.get(edit_id)
+        if edit is None:
+            return None, None, [_edit_error(["id"], "no edit")]
+        if quantity < 0:
+            return None, None, [_edit_error(["quantity"], "negative")]
+        line = next((cl for cl in edit.lines if cl.gid == line_id), None)
+        if line is None:
+            return None, None, [_edit_error(["lineItemId"], "no line")]
+        line.quantity, line.restock = quantity, restock
+        return edit, line, []
+
+    def _edit_add(
+        self, shop: _Shop, edit_id: str, variant_id: str, quantity: int, allow_duplicates: bool
+    ) -> tuple[_Edit | None, _CalculatedLine | None, list[Json]]:
+        edit = shop.edits.get(edit_id)
+        if edit is None:
+            return None, None, [_edit_error(["id"], "no edit")]
+        if quantity < 1:
+            return None, None, [_edit_error(["quantity"], "below 1")]
+        variant = shop.variants.get(variant_id)
+        if variant is None:
+            return None, None, [_edit_error(["variantId"], "no variant")]
+        there = next((cl for cl in edit.lines if cl.variant == variant.gid), None)
+        if there is not None and not allow_duplicates:
+            # unrecorded, as airhorns/shopify-draft-proxy models it
+            message = f"{there.title} was not added because it's already on the order."
+            return None, None, [_edit_error(["id"], message)]
+        # Added lines have no line item yet: Shopify names them by a uuid (recorded).
+        gid = f"gid://shopify/CalculatedLineItem/{uuid.UUID(int=self._rng.getrandbits(128), version=4)}"
+        line = _CalculatedLine(gid, None, variant.gid, variant.sku, variant.sku, 0, quantity)
+        edit.lines.append(line)
+        return edit, line, []
+
+    def _edit_commit(self, shop: _Shop, edit_id: str, at: str) -> tuple[_Order | None, list[Json]]:
+        edit = shop.edits.get(edit_id)
+        if edit is None:
+            return None, [_edit_error(["id"], "no edit")]
+        order = shop.orders[edit.order]
+        if order.cancelled_at is not None:
+            return None, [_edit_error(None, "not editable")]
+        if order.revision != edit.revision:
+            raise _Unmodelled("FakeShopify does not model committing an edit begun before the order changed")
+        lines = {li.gid: li for li in order.lines}
+        for staged in edit.lines:
+            if staged.line is None:
+                if staged.quantity < 1:
+                    continue  # added, then set to 0: nothing to add
+                line = _LineItem(
+                    self._gid("LineItem"),
+                    staged.sku,
+                    staged.title,
+                    staged.quantity,
+                    staged.quantity,
+                    staged.variant,
+                )
+                order.lines.append(line)
+                self._commit_units(shop, order, staged.variant, staged.quantity)
+                continue
+            line = lines[staged.line]
+            change = staged.quantity - line.current_quantity
+            line.current_quantity = staged.quantity
+            # Units taken by the order are committed, not yet shipped: only ``available`` moves.
+            if change > 0 or staged.restock:
+                self._commit_units(shop, order, line.variant, change)
+        del shop.edits[edit.gid], shop.edits[edit.session]
+        order.updated_at = at
+        order.revision += 1
+        return order, []
+
+    def _commit_units(self, shop: _Shop, order: _Order, variant: str | None, units: int) -> None:
+        item = self._tracked(shop, variant)
+        if item is not None and units:
+            shop.levels.setdefault((item.gid, order.location), _Level(0, 0)).available -= units
+
+    def _edit_root(self, shop: _Shop) -> dict[str, Callable[..., Json]]:
+        """The order-edit mutations' resolvers: payloads as the schema shapes them."""
+        view = _View(self, shop)
+
+        def session(edit: _Edit | None) -> Json:
+            return {"__typename": "OrderEditSession", "id": edit.session} if edit else None
+
+        def calculated(edit: _Edit | None) -> Json:
+            return (lambda info: view.calculated_order(edit)) if edit else None
+
+        def begin(info: GraphQLResolveInfo[Any], **args: Json) -> Json:
+            edit, errors = self._edit_begin(shop, args["id"])
+            return {
+                "calculatedOrder": calculated(edit),
+                "orderEditSession": session(edit),
+                "userErrors": errors,
+            }
+
+        def set_quantity(info: GraphQLResolveInfo[Any], **args: Json) -> Json:
+            _refuse(args, "locationId")
+            edit, line, errors = self._edit_set(
+                shop, args["id"], args["lineItemId"], args["quantity"], bool(args.get("restock"))
+            )
+            return {
+                "calculatedLineItem": view.calculated_line(line) if line else None,
+                "calculatedOrder": calculated(edit),
+                "orderEditSession": session(edit),
+                "userErrors": errors,
+            }
+
+        def add_variant(info: GraphQLResolveInfo[Any], **args: Json) -> Json:
+            _refuse(args, "locationId")
+            edit, line, errors = self._edit_add(
+                shop, args["id"], args["variantId"], args["quantity"], bool(args.get("allowDuplicates"))
+            )
+            return {
+                "calculatedLineItem": view.calculated_line(line) if line else None,
+                "calculatedOrder": calculated(edit),
+                "orderEditSession": session(edit),
+                "userErrors": errors,
+            }
+
+        def commit(info: GraphQLResolveInfo[Any], **args: Json) -> Json:
+            # notifyCustomer and staffNote change nothing this fake shows.
+            order, errors = self._edit_commit(shop, args["id"], _iso(self._now()))
+            return {
+                "order": (lambda info: view.order(order)) if order else None,
+                "successMessages": ["Order updated"] if order else None,  # unrecorded
+                "userErrors": errors,
+            }
+
+        return {
+            "orderEditBegin": begin,
+            "orderEditSetQuantity": set_quantity,
+            "orderEditAddVariant": add_variant,
+            "orderEditCommit": commit,
+        }
 
     def _rest_line(self, line: _LineItem, shop: _Shop) -> Json:
         variant = shop.variants.get(line.variant or "")
@@ -1907,6 +2193,11 @@ def _max_cost(cost: int) -> Json:
 def _user_error(version: _Version, code: str, path: list[str] | None) -> Json:
     message = _MESSAGE_OVERRIDES.get(code) or version.set_codes.get(code, code)
     return {"__typename": "InventorySetQuantitiesUserError", "code": code, "field": path, "message": message}
+
+
+def _edit_error(path: list[str] | None, reason: str) -> Json:
+    """An order-edit userError: a plain ``UserError``, no code (schema)."""
+    return {"__typename": "UserError", "field": path, "message": _EDIT_MESSAGES.get(reason, reason)}
 
 
 def _bulk_error(code: str, path: list[str]) -> Json:
@@ -2206,9 +2497,51 @@ class _View:
             "currentQuantity": line.current_quantity,
             "refundableQuantity": line.current_quantity,
             "unfulfilledQuantity": line.current_quantity,
-            "nonFulfillableQuantity": line.quantity - line.current_quantity,
+            "nonFulfillableQuantity": max(0, line.quantity - line.current_quantity),
             "variant": lambda info: self.variant(variant) if variant else None,
             "product": lambda info: self.product(shop.products[variant.product]) if variant else None,
+        }
+
+    def calculated_order(self, edit: _Edit) -> Json:
+        order = self.shop.orders[edit.order]
+
+        def lines(chosen: list[_CalculatedLine]) -> Callable[..., Json]:
+            def connection(info: GraphQLResolveInfo[Any], **args: Json) -> Json:
+                _refuse(args, "query")
+                # Staged order: added lines have uuid ids, which carry no number to sort by.
+                return _connection(
+                    enumerate(chosen),
+                    lambda pair: (pair[0], pair[0]),
+                    lambda pair: self.calculated_line(pair[1]),
+                    args,
+                )
+
+            return connection
+
+        return {
+            "__typename": "CalculatedOrder",
+            "id": edit.gid,
+            "committed": False,
+            "originalOrder": lambda info: self.order(order),
+            "lineItems": lines(edit.lines),
+            "addedLineItems": lines([line for line in edit.lines if line.line is None]),
+            "subtotalLineItemsQuantity": sum(line.quantity for line in edit.lines),
+        }
+
+    def calculated_line(self, line: _CalculatedLine) -> Json:
+        variant = self.shop.variants.get(line.variant or "")
+        return {
+            "__typename": "CalculatedLineItem",
+            "id": line.gid,
+            "sku": line.sku,
+            "title": line.title,
+            "quantity": line.quantity,
+            "editableQuantity": line.quantity,
+            "editableQuantityBeforeChanges": line.before,
+            "restockable": line.line is not None
+            and FakeShopify._tracked(self.shop, line.variant) is not None,
+            "restocking": line.restock and line.quantity < line.before,
+            "variant": lambda info: self.variant(variant) if variant else None,
         }
 
     def refund(self, refund: _Refund, lines: Mapping[str, _LineItem]) -> Json:

@@ -15,8 +15,10 @@ https://woocommerce.github.io/woocommerce-rest-api-docs/, and
   WooCommerce core does when ``sku`` is given), ``POST products/batch``,
   ``GET products/{id}/variations``, ``POST products/{id}/variations/batch``, ``GET orders``
   (``modified_after`` / ``modified_before`` / ``after`` / ``before``, ``dates_are_gmt``, ``status``,
-  ``orderby`` / ``order``), ``GET orders/{id}/refunds``, ``GET settings/{group}/{id}``. Any other
-  route answers WordPress's 404 ``rest_no_route``.
+  ``orderby`` / ``order``), ``GET orders/{id}``, ``PUT orders/{id}`` (also ``POST`` / ``PATCH``,
+  as WordPress registers it; only ``line_items`` is modelled, see Admin edits),
+  ``GET orders/{id}/refunds``, ``GET settings/{group}/{id}``. Any other route answers WordPress's
+  404 ``rest_no_route``.
 - Paging: ``per_page`` 1..100 (default 10), ``page``, ``offset``; ``X-WP-Total``,
   ``X-WP-TotalPages`` and a ``Link`` header with ``rel="next"`` / ``rel="prev"``.
 - Validation as WordPress's REST server does it: a bad value answers 400 ``rest_invalid_param``
@@ -40,7 +42,24 @@ https://woocommerce.github.io/woocommerce-rest-api-docs/, and
   backorders are allowed). Orders move stock as WooCommerce does (wc-stock-functions.php): reduced
   when an order reaches ``processing`` / ``completed`` / ``on-hold``, restored when it becomes
   ``cancelled`` or ``pending``; a refund with ``restock`` puts its quantities back and lowers what
-  a later cancellation restores.
+  a later cancellation restores; a refund without it leaves stock alone.
+- Admin edits (:meth:`FakeWooCommerce.edit_order`, the order screen; or ``PUT orders/{id}`` with
+  ``line_items``): a line's quantity changed, a line deleted, a line added. WooCommerce then runs
+  ``wc_maybe_adjust_line_item_product_stock``: in ``processing`` / ``completed`` / ``on-hold`` a
+  changed or added line moves stock by ``quantity - restocked by refunds - already reduced``;
+  a deleted line gives back what it had reduced, in any status, and is gone from the order (no
+  line of quantity 0 is kept); every edit moves ``date_modified``. Current WooCommerce does the
+  same over REST (woocommerce#47784, #50606, #53618). Over REST a line item with ``id``
+  updates that line (``quantity`` 0, or ``"0"`` as WordPress sanitises it, deletes it, as
+  ``WC_REST_Orders_Controller`` does), one without ``id`` is added (by ``sku``, ``product_id`` or
+  ``variation_id``; quantity 1 when not given), lines not sent are kept; a quantity that is not
+  an integer answers 400 ``rest_invalid_param`` (core WooCommerce's schema says integer), an id
+  not on the order 400 ``woocommerce_rest_invalid_item_id``. The whole request is checked before
+  any change (WooCommerce may have saved earlier lines when a later one fails).
+- Quantities a plugin or an import can store (0, -2, a decimal-quantity plugin's ``1.5`` or
+  ``"1.5"``): :meth:`FakeWooCommerce.place_order` and :meth:`FakeWooCommerce.edit_order` take
+  them and orders show them as stored. Stock is whole numbers here, so a quantity that is not a
+  whole number moves no stock (WooCommerce with such a plugin keeps decimal stock).
 - Prices: ``regular_price`` is a string in the reference tables; a value of another JSON type is
   refused in place (``rest_invalid_param`` "regular_price is not of type string.", WordPress's
   wording; like the stock fields this is the fake's strictness, since the batch handler skips
@@ -56,8 +75,9 @@ https://woocommerce.github.io/woocommerce-rest-api-docs/, and
   429 with ``Retry-After`` past that many requests in the window, as a host or WAF would.
 - Faults: :meth:`FakeWooCommerce.fail_next` per route; every request goes to :attr:`request_log`.
 
-Not modelled: other settings (501), sale prices, OAuth 1.0a, product create/delete, single-object
-GET/PUT, orders create/update over the API, ``search`` and the other list filters (501), HPOS
+Not modelled: other settings (501), sale prices, OAuth 1.0a, product create/delete, single
+product GET/PUT, orders create over the API and order fields other than ``line_items`` (501),
+``search`` and the other list filters (501), HPOS
 specifics, webhooks. Response objects carry the fields listed in the reference that sheetsync
 reads or the fake keeps, not every field.
 Error texts are WooCommerce core's; the 429 body is a host's and marked ``# unrecorded``.
@@ -74,7 +94,7 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,6 +105,8 @@ import httpx
 from sheetsync_fakes.wire import Fault, FaultScript
 
 Json = Any
+#: A line item quantity as stored: whole units, or what a plugin or an import left (1.5, "1.5").
+Quantity = int | float | str
 
 PREFIX = "/wp-json/wc/v3"
 BATCH_LIMIT = 100
@@ -226,6 +248,47 @@ _ORDERBY = {
     "orders": ("date", "id", "include", "title", "slug"),
     "refunds": ("date", "id", "include", "title", "slug"),
 }
+#: Writable fields of an order (wc/v3 orders schema, on update); ``True`` where this fake models it.
+_ORDER_FIELDS: Mapping[str, bool] = {
+    "line_items": True,
+    "parent_id": False,
+    "status": False,
+    "currency": False,
+    "customer_id": False,
+    "customer_note": False,
+    "billing": False,
+    "shipping": False,
+    "payment_method": False,
+    "payment_method_title": False,
+    "transaction_id": False,
+    "meta_data": False,
+    "shipping_lines": False,
+    "fee_lines": False,
+    "coupon_lines": False,
+    "set_paid": False,
+    "created_via": False,
+    "manual_update": False,
+}
+#: Properties of an order's line item: ``True`` modelled, ``False`` writable but not modelled (501),
+#: ``None`` read-only (WooCommerce ignores them, and so does the fake).
+_LINE_ITEM_FIELDS: Mapping[str, bool | None] = {
+    "id": True,
+    "product_id": True,
+    "variation_id": True,
+    "sku": True,
+    "quantity": True,
+    "name": False,
+    "tax_class": False,
+    "subtotal": False,
+    "total": False,
+    "meta_data": False,
+    "subtotal_tax": None,
+    "total_tax": None,
+    "taxes": None,
+    "price": None,
+    "image": None,
+    "parent_name": None,
+}
 #: Fields a batch update models; other writable fields of the reference answer 501.
 _MODELLED_FIELDS = frozenset(
     {"id", "manage_stock", "stock_quantity", "stock_status", "backorders", "regular_price"}
@@ -265,8 +328,8 @@ class LoggedRequest:
     """One request the fake received (never its credentials)."""
 
     method: str
-    #: ``products``, ``products/batch``, ``variations``, ``variations/batch``, ``orders``, ``refunds``,
-    #: ``settings``, ""
+    #: ``products``, ``products/batch``, ``variations``, ``variations/batch``, ``orders``, ``order``
+    #: (GET one), ``order/edit`` (PUT/POST/PATCH one), ``refunds``, ``settings``, ""
     route: str
     path: str
     params: Mapping[str, str]  #: the query, without ``consumer_key`` / ``consumer_secret``
@@ -296,8 +359,9 @@ class _LineItem:
     product_id: int
     variation_id: int
     sku: str
-    quantity: int
+    quantity: Quantity
     reduced: int = 0  #: WooCommerce's ``_reduced_stock`` line meta
+    restocked: int = 0  #: WooCommerce's ``_restock_refunded_items`` line meta
 
 
 @dataclass(slots=True)
@@ -313,6 +377,15 @@ class _Refund:
     created: float
     lines: list[_RefundLine]
     restock: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _LineEdit:
+    """One posted line item, checked: update ``item`` (quantity 0 deletes it), or add ``product``."""
+
+    item: _LineItem | None  #: None: a line to add
+    quantity: int | None  #: None: not sent
+    product: _Product | None = None  #: set: a line to add
 
 
 @dataclass(slots=True)
@@ -403,6 +476,17 @@ def wc_format_decimal(value: str, decimal_separator: str = ".") -> str:
     """
     text = value.strip().replace(decimal_separator, ".")
     return re.sub(r"\.(?![^.]+$)|[^0-9.-]", "", text)
+
+
+def _units(quantity: Quantity) -> int | None:
+    """The whole units a stored quantity moves; None for one that is not a whole number."""
+    if isinstance(quantity, bool):
+        return None
+    if isinstance(quantity, int):
+        return quantity
+    if isinstance(quantity, float) and quantity.is_integer():
+        return int(quantity)
+    return None
 
 
 def _boolean(value: Json) -> bool | None:
@@ -549,18 +633,17 @@ class FakeWooCommerce:
         with self._lock:
             return self._product_json(self._by_sku(sku))
 
-    def place_order(self, lines: Sequence[tuple[str, int]], *, status: str = "processing") -> int:
-        """A buyer checks out ``(sku, quantity)`` lines; the order starts in ``status``. Returns its id."""
+    def place_order(self, lines: Sequence[tuple[str, Quantity]], *, status: str = "processing") -> int:
+        """A buyer checks out ``(sku, quantity)`` lines; the order starts in ``status``. Returns its id.
+
+        A quantity that is not a whole number of at least 1 is kept as given (a plugin's or an
+        import's; see the module docstring).
+        """
         with self._lock:
             if status not in ORDER_STATUSES:
                 raise ValueError(f"unknown order status {status!r}")
             now = self._now()
-            items = []
-            for sku, quantity in lines:
-                product = self._by_sku(sku)
-                variation = product.id if product.type == "variation" else 0
-                parent = product.parent_id if variation else product.id
-                items.append(_LineItem(self._id(), parent, variation, sku, quantity))
+            items = [self._new_line(self._by_sku(sku), quantity) for sku, quantity in lines]
             order = _Order(self._id(), "checkout-draft", now, now, None, items)
             self._orders[order.id] = order
             self._transition(order, status)
@@ -574,7 +657,10 @@ class FakeWooCommerce:
             self._transition(self._orders[order_id], status)
 
     def refund(self, order_id: int, lines: Sequence[tuple[str, int]], *, restock: bool = True) -> int:
-        """Refund ``(sku, quantity)`` of an order; ``restock`` puts them back (WooCommerce's checkbox)."""
+        """Refund ``(sku, quantity)`` of an order; ``restock`` puts them back (WooCommerce's checkbox).
+
+        Without ``restock`` the stock is left alone, as WooCommerce does.
+        """
         with self._lock:
             order = self._orders[order_id]
             now = self._now()
@@ -582,15 +668,17 @@ class FakeWooCommerce:
             for sku, quantity in lines:
                 item = next(i for i in order.lines if i.sku == sku)
                 refund_lines.append(_RefundLine(self._id(), item, quantity))
-                if restock and item.reduced:
-                    # wc_restock_refunded_items: stock up, and less left for a cancellation to restore.
+                if restock and item.reduced and self._managed(item):
+                    # wc_restock_refunded_items: stock up, less left for a cancellation to restore,
+                    # and a tally that later quantity edits subtract.
                     back = min(quantity, item.reduced)
                     self._move(item, back)
                     item.reduced -= back
+                    item.restocked += back
             order.refunds.append(_Refund(self._id(), now, refund_lines, restock))
             order.modified = now
             refunded = sum(r.quantity for refund in order.refunds for r in refund.lines)
-            if refunded >= sum(i.quantity for i in order.lines):
+            if refunded >= sum(_units(i.quantity) or 0 for i in order.lines):
                 order.status = "refunded"  # a full refund; stock is not touched by this status
             return order.refunds[-1].id
 
@@ -598,6 +686,45 @@ class FakeWooCommerce:
         """The order as the API shows it."""
         with self._lock:
             return self._order_json(self._orders[order_id])
+
+    def edit_order(
+        self,
+        order_id: int,
+        *,
+        set_quantities: Mapping[int, Quantity] | None = None,
+        remove: Iterable[int] = (),
+        add: Sequence[tuple[str, Quantity]] = (),
+    ) -> list[int]:
+        """An admin edits an order's lines on the order screen; returns the new line item ids.
+
+        ``set_quantities`` maps line item id to quantity (0 deletes the line, as the screen does);
+        ``remove`` deletes lines; ``add`` adds ``(sku, quantity)`` lines. Stock moves as
+        WooCommerce moves it (module docstring, Admin edits).
+
+        Raises:
+            ValueError: a line item id not on the order, or an unknown SKU; nothing is changed.
+        """
+        with self._lock:
+            order = self._orders[order_id]
+            by_id = {item.id: item for item in order.lines}
+            wanted = {**(set_quantities or {})}
+            gone = set(remove)
+            unknown = sorted(i for i in (*wanted, *gone) if i not in by_id)
+            if unknown:
+                raise ValueError(f"line items {unknown} are not on order {order_id}")
+            missing = [sku for sku, _ in add if sku not in self._skus]
+            if missing:
+                raise ValueError(f"unknown SKUs {missing}")
+            for item_id, quantity in wanted.items():
+                if quantity in (0, "0") and not isinstance(quantity, bool):  # the screen's "0" deletes
+                    gone.add(item_id)
+                elif item_id not in gone:
+                    self._set_quantity(order, by_id[item_id], quantity)
+            for item_id in sorted(gone):
+                self._remove_line(order, by_id[item_id])
+            added = [self._add_line(order, self._by_sku(sku), quantity) for sku, quantity in add]
+            order.modified = self._now()
+            return [item.id for item in added]
 
     def fail_next(
         self,
@@ -654,6 +781,14 @@ class FakeWooCommerce:
             else:
                 product.stock_status = "outofstock" if product.backorders == "no" else "onbackorder"
 
+    def _managed(self, item: _LineItem) -> bool:
+        """Whether WooCommerce manages the stock of the line's product (else nothing moves)."""
+        product = self._products.get(item.variation_id or item.product_id)
+        if product is None:
+            return False
+        stocked = self._stocked(product)
+        return stocked.manage_stock is True and stocked.stock_quantity is not None
+
     def _move(self, item: _LineItem, delta: int) -> None:
         product = self._products.get(item.variation_id or item.product_id)
         if product is None:
@@ -664,13 +799,54 @@ class FakeWooCommerce:
             stocked.modified = self._now()
             self._restatus(stocked)
 
+    def _new_line(self, product: _Product, quantity: Quantity) -> _LineItem:
+        variation = product.id if product.type == "variation" else 0
+        parent = product.parent_id if variation else product.id
+        return _LineItem(self._id(), parent, variation, product.sku, quantity)
+
+    def _adjust(self, order: _Order, item: _LineItem, *, removing: bool = False) -> None:
+        """wc_maybe_adjust_line_item_product_stock: the line's stock follows its quantity.
+
+        What it should hold is its quantity less what refunds restocked; a removal gives back
+        all it reduced. A quantity that is not whole moves nothing here (module docstring).
+        """
+        units = 0 if removing else _units(item.quantity)
+        if units is None or not self._managed(item):
+            return
+        diff = -item.reduced if units == 0 else units - item.restocked - item.reduced
+        if diff == 0:
+            return
+        self._move(item, -diff)
+        item.reduced = units - item.restocked
+        if units > 0:
+            order.stock_reduced = True  # so a later cancellation restores it
+
+    def _set_quantity(self, order: _Order, item: _LineItem, quantity: Quantity) -> None:
+        item.quantity = quantity
+        if order.status in STOCK_REDUCING:
+            self._adjust(order, item)
+
+    def _remove_line(self, order: _Order, item: _LineItem) -> None:
+        self._adjust(order, item, removing=True)  # in any status: what it reduced comes back
+        order.lines.remove(item)
+
+    def _add_line(self, order: _Order, product: _Product, quantity: Quantity) -> _LineItem:
+        item = self._new_line(product, quantity)
+        order.lines.append(item)
+        if order.status in STOCK_REDUCING:
+            self._adjust(order, item)
+        return item
+
     def _transition(self, order: _Order, status: str) -> None:
         """wc_maybe_reduce_stock_levels / wc_maybe_increase_stock_levels, then the new status."""
         now = self._now()
         if status in STOCK_REDUCING and not order.stock_reduced:
             for item in order.lines:
-                self._move(item, -item.quantity)
-                item.reduced = item.quantity
+                units = _units(item.quantity)
+                if units is None:
+                    continue  # not whole: moves nothing here (module docstring)
+                self._move(item, -units)
+                item.reduced = units
             order.stock_reduced = True
         elif status in STOCK_RESTORING and order.stock_reduced:
             for item in order.lines:
@@ -715,6 +891,10 @@ class FakeWooCommerce:
         ("GET", re.compile(r"/products/(?P<parent>\d+)/variations/?"), "variations"),
         ("POST", re.compile(r"/products/(?P<parent>\d+)/variations/batch/?"), "variations/batch"),
         ("GET", re.compile(r"/orders/?"), "orders"),
+        ("GET", re.compile(r"/orders/(?P<order>\d+)/?"), "order"),
+        ("PUT", re.compile(r"/orders/(?P<order>\d+)/?"), "order/edit"),
+        ("POST", re.compile(r"/orders/(?P<order>\d+)/?"), "order/edit"),
+        ("PATCH", re.compile(r"/orders/(?P<order>\d+)/?"), "order/edit"),
         ("GET", re.compile(r"/orders/(?P<order>\d+)/refunds/?"), "refunds"),
         ("GET", re.compile(r"/settings/(?P<group>[\w-]+)/(?P<setting>[\w-]+)/?"), "settings"),
     )
@@ -755,6 +935,10 @@ class FakeWooCommerce:
             answer = self._list_orders(query)
         elif route == "settings":
             answer = self._setting(match.group("group"), match.group("setting"), query)
+        elif route == "order":
+            answer = self._get_order(int(match.group("order")), query)
+        elif route == "order/edit":
+            answer = self._edit_order(int(match.group("order")), request, query)
         else:
             answer = self._list_refunds(int(match.group("order")), query)
         if fault is not None:
@@ -804,6 +988,18 @@ class FakeWooCommerce:
                         "Sorry, you are not allowed to batch manipulate this resource.",
                         401,
                     )
+                )
+            if route == "order/edit":
+                raise _Answer(
+                    wp_error(
+                        "woocommerce_rest_cannot_edit",
+                        "Sorry, you are not allowed to edit this resource.",
+                        401,
+                    )
+                )
+            if route == "order":
+                raise _Answer(
+                    wp_error("woocommerce_rest_cannot_view", "Sorry, you cannot view this resource.", 401)
                 )
             raise _Answer(wp_error("woocommerce_rest_cannot_view", "Sorry, you cannot list resources.", 401))
         if key != self._key:
@@ -1218,6 +1414,133 @@ class FakeWooCommerce:
             "line_items": [self._line_json(item) for item in order.lines],
             "refunds": [{"id": r.id, "reason": "", "total": "0.00"} for r in order.refunds],
         }
+
+    def _found_order(self, order_id: int, status: int) -> _Order:
+        order = self._orders.get(order_id)
+        if order is None:
+            raise _Answer(wp_error("woocommerce_rest_shop_order_invalid_id", "Invalid ID.", status))
+        return order
+
+    def _get_order(self, order_id: int, query: Mapping[str, str]) -> httpx.Response:
+        self._check_params(query, {"context": True})
+        return _json(self._order_json(self._found_order(order_id, 404)))
+
+    def _edit_order(self, order_id: int, request: httpx.Request, query: Mapping[str, str]) -> httpx.Response:
+        """``PUT orders/{id}``: only ``line_items`` is modelled (module docstring, Admin edits)."""
+        self._check_params(query, {})
+        order = self._found_order(order_id, 400)
+        try:
+            body = json.loads(request.content or b"{}")
+        except ValueError:
+            raise _Answer(wp_error("rest_invalid_json", "Invalid JSON body passed.", 400)) from None
+        if not isinstance(body, dict):
+            raise _Answer(wp_error("rest_invalid_json", "Invalid JSON body passed.", 400))
+        unknown = {k: f"{k} is not a parameter of this route." for k in body if k not in _ORDER_FIELDS}
+        if unknown:  # WordPress would ignore them; see the module docstring
+            raise _Answer(_invalid(unknown))
+        unmodelled = [k for k in body if not _ORDER_FIELDS[k]]
+        if unmodelled:
+            raise _Answer(
+                wp_error(
+                    "sheetsync_fake_unmodelled", f"Not modelled by the fake: {', '.join(unmodelled)}", 501
+                )
+            )
+        posted = body.get("line_items", [])
+        if not isinstance(posted, list):
+            raise _Answer(_invalid({"line_items": "line_items is not of type array."}))
+        for edit in self._plan_line_edits(order, posted):
+            if edit.product is not None:
+                self._add_line(order, edit.product, 1 if edit.quantity is None else edit.quantity)
+            elif edit.item is not None and edit.quantity == 0:
+                self._remove_line(order, edit.item)
+            elif edit.item is not None:
+                quantity = edit.item.quantity if edit.quantity is None else edit.quantity
+                self._set_quantity(order, edit.item, quantity)
+        order.modified = self._now()
+        return _json(self._order_json(order))
+
+    def _plan_line_edits(self, order: _Order, posted: Sequence[Json]) -> list[_LineEdit]:
+        """Check every posted line item before anything changes; the edits, in order."""
+        present = {item.id: item for item in order.lines}
+        plan: list[_LineEdit] = []
+        for index, data in enumerate(posted):
+            where = f"line_items[{index}]"
+            if not isinstance(data, dict):
+                raise _Answer(_invalid({"line_items": f"{where} is not of type object."}))
+            for name, value in data.items():
+                if name not in _LINE_ITEM_FIELDS:  # WordPress would ignore it; module docstring
+                    raise _Answer(_invalid({"line_items": f"{name} is not a valid property of Object."}))
+                if name in ("id", "product_id", "variation_id", "quantity") and _integer(value) is None:
+                    raise _Answer(_invalid({"line_items": f"{where}[{name}] is not of type integer."}))
+                if name == "sku" and not isinstance(value, str):
+                    raise _Answer(_invalid({"line_items": f"{where}[sku] is not of type string."}))
+            unmodelled = [name for name in data if _LINE_ITEM_FIELDS[name] is False]
+            if unmodelled:
+                raise _Answer(
+                    wp_error(
+                        "sheetsync_fake_unmodelled",
+                        f"Not modelled by the fake: line_items {', '.join(unmodelled)}",
+                        501,
+                    )
+                )
+            quantity = _integer(data["quantity"]) if "quantity" in data else None
+            product = self._posted_product(data)
+            item_id = _integer(data.get("id", 0)) or 0
+            if item_id:
+                item = present.get(item_id)
+                if item is None:
+                    raise _Answer(
+                        wp_error(
+                            "woocommerce_rest_invalid_item_id",
+                            "Order item ID provided is not associated with order.",
+                            400,
+                        )
+                    )
+                if product is not None and product.id != (item.variation_id or item.product_id):
+                    raise _Answer(
+                        wp_error(
+                            "sheetsync_fake_unmodelled",
+                            "Not modelled by the fake: a line item's product changed",
+                            501,
+                        )
+                    )
+                if quantity == 0:
+                    del present[item_id]  # deleted: a later mention is not on the order any more
+                plan.append(_LineEdit(item, quantity))
+                continue
+            if not any(data.get(k) for k in ("sku", "product_id", "variation_id")):
+                raise _Answer(
+                    wp_error(
+                        "woocommerce_rest_required_product_reference", "Product ID or SKU is required.", 400
+                    )
+                )
+            if product is None:
+                raise _Answer(
+                    wp_error(
+                        "sheetsync_fake_unmodelled",
+                        "Not modelled by the fake: a line of an unknown product",
+                        501,
+                    )
+                )
+            if quantity == 0:
+                raise _Answer(
+                    wp_error(
+                        "sheetsync_fake_unmodelled", "Not modelled by the fake: a new line of quantity 0", 501
+                    )
+                )
+            plan.append(_LineEdit(None, quantity, product))
+        return plan
+
+    def _posted_product(self, data: Mapping[str, Json]) -> _Product | None:
+        """The product a posted line item names, as WooCommerce picks it: SKU, variation, product."""
+        if data.get("sku"):
+            found = self._skus.get(data["sku"])
+            return None if found is None else self._products[found]
+        for name in ("variation_id", "product_id"):
+            number = _integer(data.get(name))
+            if number:
+                return self._products.get(number)
+        return None
 
     def _list_refunds(self, order_id: int, query: Mapping[str, str]) -> httpx.Response:
         self._check_params(query, _REFUND_PARAMS)

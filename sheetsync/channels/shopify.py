@@ -25,8 +25,12 @@ are the constants below. What the adapter guarantees:
   currency is refused, never pushed as a wrong amount. A call applies whole or not at all, so
   refused variants are taken out and the rest sent again, as for quantities.
 - **Orders.** ``orders_since`` reads orders by ``updated_at`` with an overlap window and turns
-  sales and restocking refunds (a cancellation is one) into order lines with stable ids;
-  :func:`webhook_lines` gives the same lines from a webhook's REST payload.
+  sales and restocking refunds (a cancellation is one) into order lines with stable ids, and
+  each order read into an :class:`~sheetsync.model.OrderState`: per line item, the units it
+  takes after order edits (``currentQuantity`` plus the units refunded, since refunds are
+  their own lines). An edit bumps ``updatedAt``, so an edited order is read again. A line whose
+  quantity is not a whole number of at least 1 is an :class:`~sheetsync.model.OddLine`, never
+  dropped. :func:`webhook_batch` gives the same lines (no states) from a webhook's REST payload.
 
 The access token is only ever put in the request header: messages, logs and exceptions name the
 shop.
@@ -38,13 +42,15 @@ import base64
 import binascii
 import hashlib
 import hmac
+import json
 import logging
 import time
 import uuid
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from decimal import Decimal, InvalidOperation
+from typing import Any, TypeVar
 
 import httpx
 
@@ -55,8 +61,10 @@ from sheetsync.model import (
     ChannelLimits,
     ChannelName,
     Movement,
+    OddLine,
     OrderBatch,
     OrderLine,
+    OrderState,
     PriceLevel,
     PushOutcome,
     Sku,
@@ -66,6 +74,7 @@ from sheetsync.model import (
 logger = logging.getLogger(__name__)
 
 Json = Any  # a decoded JSON value; shapes are checked where they are read
+_Keyed = TypeVar("_Keyed", OrderLine, OddLine)
 
 DEFAULT_API_VERSION = "2026-10"
 #: Rows per inventorySetQuantities call: any input list is capped at 250 (https://shopify.dev/docs/api/usage/limits).
@@ -191,7 +200,7 @@ mutation SheetsyncPrices($productId: ID!, $variants: [ProductVariantsBulkInput!]
 
 _ORDER_FIELDS = """
       id createdAt updatedAt
-      lineItems(first: LINES) { pageInfo { hasNextPage } nodes { id sku quantity } }
+      lineItems(first: LINES) { pageInfo { hasNextPage } nodes { id sku quantity currentQuantity } }
       refunds {
         id createdAt
         refundLineItems(first: LINES) {
@@ -238,24 +247,34 @@ def verify_webhook(body: bytes, hmac_header: str | None, secret: str) -> bool:
     return hmac.compare_digest(presented, expected)
 
 
-def webhook_lines(topic: str, payload: Mapping[str, Json], *, channel: ChannelName) -> list[OrderLine]:
+def webhook_batch(topic: str, payload: Mapping[str, Json], *, channel: ChannelName) -> OrderBatch:
     """The order lines a webhook carries, with the ids :meth:`ShopifyChannel.orders_since` gives.
 
     ``orders/create``, ``orders/updated`` and ``orders/cancelled`` carry the whole order (sales
-    and restocking refunds); ``refunds/create`` carries one refund. The lines' ``cursor`` is
+    and restocking refunds); ``refunds/create`` carries one refund. A line whose quantity is not
+    a whole number of at least 1 (``0``, ``1.5``, ``"1.5"``) is in ``odd``, not in ``lines``.
+    ``states`` stay empty: a webhook may be older than what the poll has read. The cursors are
     empty on purpose: a webhook can arrive ahead of orders the poll has not read yet, and the
     ledger derives the poll's cursor from the entries it holds, so webhook lines must never
     move it (polling stays the source of truth: delivery is not guaranteed, https://shopify.dev/docs/apps/build/webhooks).
 
     Raises:
-        ValueError: a topic that carries no order lines, or a payload missing its ids.
+        ValueError: a topic that carries no order lines, or a payload with a garbled time.
+        KeyError: a payload missing its ids or times.
     """
     if topic in ORDER_TOPICS:
-        return _lines(channel, _rest_order(payload), cursor="")
-    if topic == REFUND_TOPIC:
+        order = _rest_order(payload)
+    elif topic == REFUND_TOPIC:
         order = _Order(str(payload["order_id"]), None, None, (), (_rest_refund(payload),))
-        return _lines(channel, order, cursor="")
-    raise ValueError(f"Shopify webhook topic {topic!r} carries no order lines")
+    else:
+        raise ValueError(f"Shopify webhook topic {topic!r} carries no order lines")
+    lines, odd = _lines(channel, order, cursor="")
+    return OrderBatch(tuple(lines), odd=tuple(odd))
+
+
+def webhook_lines(topic: str, payload: Mapping[str, Json], *, channel: ChannelName) -> list[OrderLine]:
+    """The countable lines of :func:`webhook_batch` (its odd lines are left out)."""
+    return list(webhook_batch(topic, payload, channel=channel).lines)
 
 
 def webhook_skus(topic: str, payload: Mapping[str, Json]) -> set[Sku]:
@@ -267,11 +286,22 @@ def webhook_skus(topic: str, payload: Mapping[str, Json]) -> set[Sku]:
 
 
 @dataclass(frozen=True, slots=True)
+class _Line:
+    """A line item, or a refund's line: legacy numeric line item id."""
+
+    line_id: str
+    sku: str
+    quantity: int | None  #: None when not a whole number of at least 1 (see ``sent``)
+    sent: str  #: the quantity as Shopify sent it
+    current: int | None = None  #: a line item's currentQuantity; None in REST payloads
+    restock_type: str = ""  #: a refund line's RefundLineItemRestockType
+
+
+@dataclass(frozen=True, slots=True)
 class _Refund:
     refund_id: str
     at: datetime
-    #: (line item id, sku, quantity, restock type) per refund line
-    lines: tuple[tuple[str, str, int, str], ...]
+    lines: tuple[_Line, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,7 +311,7 @@ class _Order:
     order_id: str
     created_at: datetime | None
     updated_at: datetime | None
-    lines: tuple[tuple[str, str, int], ...]  #: (line item id, sku, quantity ordered)
+    lines: tuple[_Line, ...]  #: quantity is the quantity ordered, before edits and refunds
     refunds: tuple[_Refund, ...]
 
 
@@ -295,17 +325,39 @@ def _time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
 
+def _whole(value: Json) -> int | None:
+    """``value`` as a whole number of at least 1 (``2``, ``"2"``, ``2.0``), else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        number = Decimal(str(value).strip())
+    except InvalidOperation:
+        return None
+    if not number.is_finite() or number != number.to_integral_value() or number < 1:
+        return None
+    return int(number)
+
+
+def _sent(value: Json) -> str:
+    """A quantity as sent, for the merchant to read: ``1.5``, ``"1.5"`` and ``0`` as themselves."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _line(line_id: Json, sku: Json, quantity: Json, **extra: Any) -> _Line:
+    return _Line(_number(line_id), sku or "", _whole(quantity), _sent(quantity), **extra)
+
+
 def _graphql_order(node: Mapping[str, Json]) -> _Order:
     refunds = tuple(
         _Refund(
             _number(refund["id"]),
             _time(refund["createdAt"]),
             tuple(
-                (
-                    _number(line["lineItem"]["id"]),
-                    line["lineItem"]["sku"] or "",
-                    int(line["quantity"]),
-                    str(line["restockType"]),
+                _line(
+                    line["lineItem"]["id"],
+                    line["lineItem"]["sku"],
+                    line["quantity"],
+                    restock_type=str(line["restockType"]),
                 )
                 for line in refund["refundLineItems"]["nodes"]
             ),
@@ -317,7 +369,7 @@ def _graphql_order(node: Mapping[str, Json]) -> _Order:
         _time(node["createdAt"]),
         _time(node["updatedAt"]),
         tuple(
-            (_number(line["id"]), line["sku"] or "", int(line["quantity"]))
+            _line(line["id"], line["sku"], line["quantity"], current=int(line["currentQuantity"]))
             for line in node["lineItems"]["nodes"]
         ),
         refunds,
@@ -329,11 +381,11 @@ def _rest_refund(refund: Mapping[str, Json]) -> _Refund:
         _number(refund["id"]),
         _time(refund["created_at"]),
         tuple(
-            (
-                _number(line["line_item_id"]),
-                (line.get("line_item") or {}).get("sku") or "",
-                int(line["quantity"]),
-                str(line.get("restock_type") or "no_restock").upper(),
+            _line(
+                line["line_item_id"],
+                (line.get("line_item") or {}).get("sku"),
+                line.get("quantity"),
+                restock_type=str(line.get("restock_type") or "no_restock").upper(),
             )
             for line in refund.get("refund_line_items") or ()
         ),
@@ -341,12 +393,13 @@ def _rest_refund(refund: Mapping[str, Json]) -> _Refund:
 
 
 def _rest_order(payload: Mapping[str, Json]) -> _Order:
+    # current_quantity is left out: webhooks carry no states (see webhook_batch).
     return _Order(
         _number(payload["id"]),
         _time(payload["created_at"]),
         _time(payload["updated_at"]) if payload.get("updated_at") else None,
         tuple(
-            (_number(line["id"]), line.get("sku") or "", int(line["quantity"]))
+            _line(line["id"], line.get("sku"), line.get("quantity"))
             for line in payload.get("line_items") or ()
         ),
         tuple(_rest_refund(refund) for refund in payload.get("refunds") or ()),
@@ -367,39 +420,91 @@ def _cursor_time(cursor: str) -> datetime:
         ) from None
 
 
-def _lines(channel: ChannelName, order: _Order, cursor: str) -> list[OrderLine]:
-    """Sales, then one restock per (refund, line item) that put units back; lines without a SKU skip.
+def _lines(channel: ChannelName, order: _Order, cursor: str) -> tuple[list[OrderLine], list[OddLine]]:
+    """Sales, then one restock per (refund, line item) that put units back; and the odd lines.
 
     Ids: a sale is the line item's id; a restock is ``<line item>-refund-<refund>``. Both are
-    Shopify's own ids, so a re-read, a webhook and a poll agree.
+    Shopify's own ids, so a re-read, a webhook and a poll agree. A sale keeps the quantity
+    ordered (edits come through the order's state). Lines without a SKU skip; a line whose
+    quantity is not a whole number of at least 1 is odd, with the same id.
     """
-    lines = [
-        OrderLine(
-            channel, order.order_id, line_id, Sku(sku), quantity, Movement.SALE, order.created_at, cursor
-        )
-        for line_id, sku, quantity in order.lines
-        if sku and quantity > 0 and order.created_at is not None
-    ]
+    lines: list[OrderLine] = []
+    odd: list[OddLine] = []
+    if order.created_at is not None:
+        for line in order.lines:
+            if not line.sku:
+                continue
+            if line.quantity is None:
+                odd.append(
+                    OddLine(
+                        channel,
+                        order.order_id,
+                        line.line_id,
+                        Sku(line.sku),
+                        line.sent,
+                        order.created_at,
+                        cursor,
+                    )
+                )
+            else:
+                lines.append(
+                    OrderLine(
+                        channel,
+                        order.order_id,
+                        line.line_id,
+                        Sku(line.sku),
+                        line.quantity,
+                        Movement.SALE,
+                        order.created_at,
+                        cursor,
+                    )
+                )
     for refund in order.refunds:
-        restocked: dict[tuple[str, str], int] = {}
-        for line_id, sku, quantity, restock_type in refund.lines:
-            if sku and restock_type in RESTOCKING:
-                restocked[line_id, sku] = restocked.get((line_id, sku), 0) + quantity
-        lines += [
-            OrderLine(
-                channel,
-                order.order_id,
-                f"{line_id}-refund-{refund.refund_id}",
-                Sku(sku),
-                quantity,
-                Movement.RESTOCK,
-                refund.at,
-                cursor,
+        restocked: dict[tuple[str, str], list[_Line]] = {}
+        for part in refund.lines:
+            if part.sku and part.restock_type in RESTOCKING:
+                restocked.setdefault((part.line_id, part.sku), []).append(part)
+        for (line_id, sku), parts in restocked.items():
+            restock_id = f"{line_id}-refund-{refund.refund_id}"
+            counted = [part.quantity for part in parts if part.quantity is not None]
+            if len(counted) < len(parts):
+                # One odd part makes the whole restock unknown: it is settled by hand, not guessed.
+                sent = "+".join(part.sent for part in parts)
+                odd.append(OddLine(channel, order.order_id, restock_id, Sku(sku), sent, refund.at, cursor))
+                continue
+            lines.append(
+                OrderLine(
+                    channel,
+                    order.order_id,
+                    restock_id,
+                    Sku(sku),
+                    sum(counted),
+                    Movement.RESTOCK,
+                    refund.at,
+                    cursor,
+                )
             )
-            for (line_id, sku), quantity in restocked.items()
-            if quantity > 0
-        ]
-    return lines
+    return lines, odd
+
+
+def _state(channel: ChannelName, order: _Order, cursor: str) -> OrderState:
+    """Per line item, the units it takes after edits, before refunds' restocks.
+
+    ``currentQuantity`` leaves out the units edits removed and the units refunded (whatever the
+    restock type), so the refunded units are added back: a restocking refund is its own RESTOCK
+    line, and a refund without restock puts nothing back, so those units stay taken.
+    """
+    # Both are non-null in GraphQL; a REST order (a webhook) has no state to give.
+    if order.updated_at is None or any(line.current is None for line in order.lines):
+        raise PermanentError(f"Shopify order {order.order_id} came without its current quantities")
+    refunded: dict[str, int] = {}
+    for refund in order.refunds:
+        for part in refund.lines:
+            refunded[part.line_id] = refunded.get(part.line_id, 0) + (part.quantity or 0)
+    units: dict[str, int] = {}
+    for line in order.lines:
+        units[line.line_id] = (line.current or 0) + refunded.get(line.line_id, 0)
+    return OrderState(channel, order.order_id, units, order.updated_at, cursor)
 
 
 # --- the wire -------------------------------------------------------------------------------------
@@ -725,6 +830,10 @@ class ShopifyChannel:
     def orders_since(self, cursor: str | None) -> OrderBatch:
         """Order lines of orders updated at or after ``cursor`` minus the overlap, oldest first.
 
+        With them, every order read as an OrderState (per line item, the units it takes after
+        edits: ``currentQuantity`` plus the units refunded, whose restocks are their own lines),
+        the overlap's orders included, and the lines that cannot be counted (``odd``).
+
         Shopify's search index lags, so orders updated shortly before the cursor are read again
         (https://shopify.dev/docs/api/admin-graphql/latest/queries/orders). A line from that
         overlap is returned unless this adapter already delivered it in a call whose cursor is
@@ -738,29 +847,46 @@ class ShopifyChannel:
             start = _cursor_time(cursor) - self._overlap
             query = f"updated_at:>='{start.strftime(_TIME_FORMAT)}'"
         lines: list[OrderLine] = []
+        odd: list[OddLine] = []
+        states: dict[str, OrderState] = {}
         after = None
         while True:
             variables = {"first": ORDERS_PAGE, "after": after, "query": query}
             page = self._call(ORDERS_QUERY, variables, "SheetsyncOrders", size=ORDERS_PAGE)["orders"]
             for node in page["nodes"]:
-                lines += self._order_lines(node)
+                order, at = self._read_order(node)
+                found, odd_found = _lines(self.name, order, at)
+                lines += found
+                odd += odd_found
+                state = _state(self.name, order, at)
+                held = states.get(order.order_id)
+                # An order updated between two pages is read twice: its newer state wins.
+                if held is None or held.cursor <= state.cursor:
+                    states[order.order_id] = state
             if not page["pageInfo"]["hasNextPage"]:
                 break
             after = page["pageInfo"]["endCursor"]
-        fresh = []
-        for line in sorted(
-            lines, key=lambda line_: line_.cursor
-        ):  # stable: an order's lines keep their order
-            first = self._delivered.get(line.key)
-            if first is not None and line.cursor < since and first[1] < since:
-                continue
-            fresh.append(line)
-            self._delivered[line.key] = (line.cursor, first[1] if first else since)
+        fresh = self._fresh(lines, lambda line: line.key, since)
+        fresh_odd = self._fresh(odd, lambda line: f"odd/{line.channel}/{line.order_id}/{line.line_id}", since)
         horizon = "" if cursor is None else order_cursor(_cursor_time(cursor) - self._overlap, "")
         self._delivered = {k: v for k, v in self._delivered.items() if v[0] >= horizon}
-        return OrderBatch(tuple(fresh))
+        # Every order read has its state, the overlap's too: a state re-read changes nothing.
+        ordered = tuple(sorted(states.values(), key=lambda state: state.cursor))
+        return OrderBatch(tuple(fresh), ordered, tuple(fresh_odd))
 
-    def _order_lines(self, node: Mapping[str, Json]) -> list[OrderLine]:
+    def _fresh(self, items: Sequence[_Keyed], key: Callable[[_Keyed], str], since: str) -> list[_Keyed]:
+        """``items`` in cursor order (stable) less the overlap's repeats (see orders_since)."""
+        fresh = []
+        for item in sorted(items, key=lambda item_: item_.cursor):
+            first = self._delivered.get(key(item))
+            if first is not None and item.cursor < since and first[1] < since:
+                continue
+            fresh.append(item)
+            self._delivered[key(item)] = (item.cursor, first[1] if first else since)
+        return fresh
+
+    def _read_order(self, node: Mapping[str, Json]) -> tuple[_Order, str]:
+        """The order of a page's node, read again alone when a nested page was cut; its cursor."""
         nested = [node["lineItems"], *(refund["refundLineItems"] for refund in node["refunds"])]
         if any(part["pageInfo"]["hasNextPage"] for part in nested):
             node = self._call(ORDER_QUERY, {"id": node["id"]}, "SheetsyncOrder")["order"]
@@ -770,8 +896,7 @@ class ShopifyChannel:
                     f"Shopify order {_number(node['id'])} in {self.shop} has more than "
                     f"{SINGLE_ORDER_LINES} lines; sheetsync cannot read it whole"
                 )
-        cursor = order_cursor(_time(node["updatedAt"]), _number(node["id"]))
-        return _lines(self.name, _graphql_order(node), cursor)
+        return _graphql_order(node), order_cursor(_time(node["updatedAt"]), _number(node["id"]))
 
     # -- mapping and levels --
 

@@ -32,6 +32,19 @@ What the adapter guarantees:
   ``completed`` or ``on-hold`` and raises it back on ``cancelled`` / ``pending`` or a restocking
   refund. Our push is an absolute number computed from the master count and the ledger (which
   already holds those order lines), so WooCommerce's own moves are overwritten, never added to.
+- **Admin edits.** An admin can change a line's quantity, delete a line or add one on an order
+  that already took its stock; WooCommerce moves the stock by the difference
+  (``wc_maybe_adjust_line_item_product_stock``) and the order's ``date_modified`` moves, so it is
+  read again. Every order read in a stock-holding status also gives an
+  :class:`~sheetsync.model.OrderState`: each line's quantity now, keyed by line item id (a deleted
+  line is simply absent), from which the core corrects what the ledger holds.
+- **Odd quantities.** A line quantity that is not a whole number of at least 1 (0, -2, or a
+  decimal-quantity plugin's ``1.5`` / ``"1.5"``) is never counted, rounded or dropped: it becomes
+  an :class:`~sheetsync.model.OddLine` carrying the quantity as sent, for the merchant to settle.
+- **Refunds.** WooCommerce's refund object does not say whether "Restock refunded items" was
+  ticked, so refunds count as restocked only when the channel is set to (``restock_refunds``);
+  by default they are not, which can show too little stock but never sells what is not there.
+  Cancellations always restock: WooCommerce restores the stock of a cancelled order.
 - **Errors.** 401/403 (``woocommerce_rest_cannot_view``, ``woocommerce_rest_authentication_error``)
   are permanent and name the site; 429, 5xx and timeouts are transient and retried through
   :mod:`sheetsync.retry`, honouring ``Retry-After``. The key and secret appear only in the
@@ -41,11 +54,14 @@ What the adapter guarantees:
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
+import math
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -58,8 +74,10 @@ from sheetsync.model import (
     ChannelLimits,
     ChannelName,
     Movement,
+    OddLine,
     OrderBatch,
     OrderLine,
+    OrderState,
     PriceLevel,
     PushOutcome,
     Sku,
@@ -164,9 +182,10 @@ class WooCommerceChannel:
             core has no rate limit to pace against, so only ``Retry-After`` waits).
         known_items: a SKU cache handed back from an earlier run (see the attribute).
         overlap: how far before the cursor orders are read again.
-        restock_refunds: whether refunded line items count as restocked. WooCommerce's refund
-            object does not say whether the merchant ticked "Restock refunded items" (``api_restock``
-            is write-only), so this is the shop's policy, true by default as in WooCommerce.
+        restock_refunds: whether refunded line items count as put back in stock. WooCommerce's
+            refund object does not say whether the merchant ticked "Restock refunded items"
+            (``api_restock`` is write-only), so this is the shop's policy. False by default: a
+            restock we assume but that did not happen would show units that are not there.
 
     Attributes:
         known_items: SKU → ``"product id"`` or ``"parent id/variation id"``; plain data the worker
@@ -190,7 +209,7 @@ class WooCommerceChannel:
         clock: Callable[[], float] = time.monotonic,
         known_items: Mapping[str, str] | None = None,
         overlap: timedelta = ORDERS_OVERLAP,
-        restock_refunds: bool = True,
+        restock_refunds: bool = False,
     ) -> None:
         self.name = name
         self.limits = ChannelLimits(max_batch=MAX_BATCH)
@@ -399,6 +418,9 @@ class WooCommerceChannel:
     def orders_since(self, cursor: str | None) -> OrderBatch:
         """Order lines of orders modified at or after ``cursor`` minus the overlap, oldest first.
 
+        With them, the state of every order read in a stock-holding status (overlap included: a
+        state is the order's truth now, so repeating it is harmless) and its odd lines.
+
         Orders are read by ``modified_after`` (GMT) in id order, which new orders cannot reshuffle
         while we page, and sorted here by ``date_modified_gmt`` (WooCommerce does not sort orders
         by modification). A line from the overlap is returned unless this adapter already
@@ -412,8 +434,14 @@ class WooCommerceChannel:
             start = _cursor_time(cursor) - self._overlap
             params |= {"modified_after": start.strftime("%Y-%m-%dT%H:%M:%S"), "dates_are_gmt": "true"}
         lines: list[OrderLine] = []
+        states: list[OrderState] = []
+        odd: list[OddLine] = []
         for order in self._pages("/orders", params):
-            lines += self._order_lines(order)
+            read = self._read_order(order)
+            if read is not None:
+                lines += read[0]
+                states.append(read[1])
+                odd += read[2]
         fresh = []
         for line in sorted(
             lines, key=lambda line_: line_.cursor
@@ -425,59 +453,103 @@ class WooCommerceChannel:
             self._delivered[line.key] = (line.cursor, first[1] if first else since)
         horizon = "" if cursor is None else order_cursor(_cursor_time(cursor) - self._overlap, "")
         self._delivered = {k: v for k, v in self._delivered.items() if v[0] >= horizon}
-        return OrderBatch(tuple(fresh))
+        return OrderBatch(
+            tuple(fresh),
+            tuple(sorted(states, key=lambda state: state.cursor)),
+            tuple(sorted(odd, key=lambda line_: line_.cursor)),
+        )
 
-    def _order_lines(self, order: Mapping[str, Json]) -> list[OrderLine]:
-        """The ledger lines one order implies in its current state; the same state, the same lines.
+    def _read_order(
+        self, order: Mapping[str, Json]
+    ) -> tuple[list[OrderLine], OrderState, list[OddLine]] | None:
+        """The ledger lines, the state and the odd lines of one order; None when it holds no stock.
+
+        The same order state gives the same lines:
 
         - ``processing`` / ``completed`` / ``on-hold`` / ``refunded``: one SALE per line item
-          (line id = WooCommerce's line item id), plus one RESTOCK per refunded line of each
-          refund (``<line item>-refund-<refund>``) when refunds restock.
+          (line id = WooCommerce's line item id) whose quantity is a whole number of at least 1,
+          plus one RESTOCK per refunded line of each refund (``<line item>-refund-<refund>``)
+          when refunds restock.
         - ``cancelled``: the SALE lines too, and a RESTOCK ``<line item>-cancel`` of what the
           refunds did not already put back. The order's history is not in the API, so an order
           cancelled while still ``pending`` (it never moved stock) also gets the pair; they net
           to zero, and the same keys keep a re-read from counting either twice.
         - ``pending``, ``failed``, ``checkout-draft``, ``trash``: nothing; a pending order that
           is paid later turns up again (its modification time moves) and gives its sale then.
+
+        The state's ``units`` hold every line with a whole quantity of at least 1, with a SKU or
+        not (a product that lost its SKU still took its stock). A line with a SKU and any other
+        quantity is an odd line, neither a SALE nor in ``units``; so is a refunded line whose
+        quantity is not whole.
         """
         status = str(order.get("status"))
         if status not in SALE_STATUSES and status not in _SOLD_BEFORE:
-            return []
+            return None
         order_id = str(order["id"])
-        cursor = order_cursor(_gmt(order["date_modified_gmt"]), order_id)
+        modified = _gmt(order["date_modified_gmt"])
+        cursor = order_cursor(modified, order_id)
         created = _gmt(order["date_created_gmt"])
-        items = [
-            item for item in order.get("line_items") or () if item.get("sku") and int(item["quantity"]) > 0
-        ]
+        units: dict[str, int] = {}
+        items: list[tuple[Mapping[str, Json], int]] = []  # counted line items and their units
+        odd: list[OddLine] = []
+        for item in order.get("line_items") or ():
+            sent = item.get("quantity")
+            quantity = _whole(sent)
+            if quantity is not None and quantity >= 1:
+                units[str(item["id"])] = quantity
+                if item.get("sku"):
+                    items.append((item, quantity))
+            elif item.get("sku"):
+                odd.append(
+                    OddLine(
+                        self.name,
+                        order_id,
+                        str(item["id"]),
+                        Sku(item["sku"]),
+                        _as_sent(sent),
+                        created,
+                        cursor,
+                    )
+                )
         lines = [
             OrderLine(
                 self.name,
                 order_id,
                 str(item["id"]),
                 Sku(item["sku"]),
-                int(item["quantity"]),
+                quantity,
                 Movement.SALE,
                 created,
                 cursor,
             )
-            for item in items
+            for item, quantity in items
         ]
         restocked: dict[str, int] = {}  # line item id → quantity already put back by refunds
         if self._restock_refunds and order.get("refunds"):
             for refund in self._pages(f"/orders/{order_id}/refunds", {}):
                 at = _gmt(refund["date_created_gmt"])
                 for refunded in refund.get("line_items") or ():
-                    quantity = abs(int(refunded.get("quantity") or 0))
                     sku = refunded.get("sku")
-                    if not sku or not quantity:
+                    if not sku:
                         continue
-                    item_id = _refunded_item(refunded, items)
+                    item_id = _refunded_item(refunded, [item for item, _ in items])
+                    line_id = f"{item_id}-refund-{refund['id']}"
+                    sent = refunded.get("quantity")
+                    whole = _whole(sent)
+                    if whole is None:
+                        odd.append(
+                            OddLine(self.name, order_id, line_id, Sku(sku), _as_sent(sent), at, cursor)
+                        )
+                        continue
+                    quantity = abs(whole)  # WooCommerce shows refunded units negative
+                    if not quantity:
+                        continue  # a refund of money only on this line
                     restocked[item_id] = restocked.get(item_id, 0) + quantity
                     lines.append(
                         OrderLine(
                             self.name,
                             order_id,
-                            f"{item_id}-refund-{refund['id']}",
+                            line_id,
                             Sku(sku),
                             quantity,
                             Movement.RESTOCK,
@@ -486,9 +558,8 @@ class WooCommerceChannel:
                         )
                     )
         if status == "cancelled":
-            cancelled_at = _gmt(order["date_modified_gmt"])
-            for item in items:
-                left = int(item["quantity"]) - restocked.get(str(item["id"]), 0)
+            for item, quantity in items:
+                left = quantity - restocked.get(str(item["id"]), 0)
                 if left > 0:
                     lines.append(
                         OrderLine(
@@ -498,11 +569,11 @@ class WooCommerceChannel:
                             Sku(item["sku"]),
                             left,
                             Movement.RESTOCK,
-                            cancelled_at,
+                            modified,
                             cursor,
                         )
                     )
-        return lines
+        return lines, OrderState(self.name, order_id, units, modified, cursor), odd
 
     # -- the wire --
 
@@ -583,6 +654,31 @@ class WooCommerceChannel:
                 f"WooCommerce site {self.site} answered {method} {path} with something other than JSON"
             ) from None
         return response
+
+
+def _whole(value: Json) -> int | None:
+    """A quantity as a whole number (``2``, ``2.0``, ``"2"``); None for ``1.5``, ``"abc"``, null, true.
+
+    Never ``int(...)``: that truncates 1.5 to 1 and raises on ``"1.5"``.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if math.isfinite(value) and value.is_integer() else None
+    if isinstance(value, str):
+        try:
+            number = Decimal(value.strip())
+        except InvalidOperation:
+            return None
+        return int(number) if number.is_finite() and number == number.to_integral_value() else None
+    return None
+
+
+def _as_sent(value: Json) -> str:
+    """A quantity as the platform sent it, as text: a string unchanged, anything else as JSON."""
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def _refunded_item(refunded: Mapping[str, Json], items: Sequence[Mapping[str, Json]]) -> str:

@@ -23,7 +23,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sheetsync.core.cells import MAX_QUANTITY
 from sheetsync.model import (
@@ -31,13 +31,23 @@ from sheetsync.model import (
     ChannelName,
     LedgerEntry,
     Movement,
+    OddLine,
     OrderLine,
+    OrderState,
     RawLedgerRow,
     Sku,
 )
 
-#: Movements that happened on a channel (and so change what that channel shows by itself).
-CHANNEL_MOVEMENTS = frozenset({Movement.SALE, Movement.RESTOCK})
+#: Movements that happened on a channel (and so change what that channel shows by itself): a
+#: platform moves its own stock when an order is placed, edited, cancelled or restocked.
+CHANNEL_MOVEMENTS = frozenset({Movement.SALE, Movement.RESTOCK, Movement.EDIT})
+#: Entries that move no stock: a channel's start line, an order line left for the merchant.
+_NO_STOCK = frozenset({Movement.START, Movement.CHECK})
+#: A checkpoint leaves rows younger than this in the Ledger: the Reorder and Insights sheets look
+#: back 30 days, and recent orders are the ones still edited and refunded.
+KEEP_DAYS = 35
+#: A checkpoint is made once this many rows are old enough to fold: rare, and each worth it.
+FOLD_AT = 5_000
 
 #: Stock is kept per SKU and location ("" when the master has no locations).
 Place = tuple[Sku, str]
@@ -60,6 +70,16 @@ class Routing:
 
 
 @dataclass(frozen=True, slots=True)
+class Fold:
+    """Where the last checkpoint left the Ledger (see ``checkpoint``)."""
+
+    key: str  #: the checkpoint's marker key
+    folded: int  #: the rows it moved to the archive
+    written: int  #: the rows it wrote in their place, its marker the last
+    horizon: datetime  #: every row it folded was older than this
+
+
+@dataclass(frozen=True, slots=True)
 class ParsedLedger:
     """The ledger as entries in order; ``positions[i]`` is entry i's index among all ledger rows."""
 
@@ -68,6 +88,18 @@ class ParsedLedger:
     size: int  #: number of ledger rows read, valid or not
     keys: frozenset[str]  #: every key present, including rows we could not parse
     problems: tuple[str, ...]
+    fold: Fold | None = None  #: the last checkpoint, if any
+
+    def applied(self, rows: int, fold_key: str) -> int:
+        """``rows`` counted before the checkpoint ``fold_key`` named, as a count of today's rows.
+
+        The worker's state records how many rows its channel columns absorbed and the checkpoint
+        that count refers to; a checkpoint made since (a kill before the state was written) moved
+        ``folded`` rows out and ``written`` in.
+        """
+        if self.fold is None or fold_key == self.fold.key:
+            return rows
+        return max(rows - self.fold.folded, 0) + self.fold.written
 
 
 def parse_ledger(rows: Sequence[RawLedgerRow], locations: Sequence[str] = ()) -> ParsedLedger:
@@ -83,6 +115,7 @@ def parse_ledger(rows: Sequence[RawLedgerRow], locations: Sequence[str] = ()) ->
     positions: list[int] = []
     keys: set[str] = set()
     problems: list[str] = []
+    fold: Fold | None = None
     for position, row in enumerate(rows):
         cells = {name: value.strip() for name, value in row.cells.items()}
         key = cells.get("key", "") or f"manual/row{row.row}"
@@ -90,20 +123,27 @@ def parse_ledger(rows: Sequence[RawLedgerRow], locations: Sequence[str] = ()) ->
             continue
         keys.add(key)
         try:
-            entries.append(_entry(key, cells, places, manual=not cells.get("key")))
-            positions.append(position)
+            entry = _entry(key, cells, places, manual=not cells.get("key"))
         except ValueError as error:
             problems.append(f"Ledger row {row.row}: {error}; the row is not counted")
-    return ParsedLedger(tuple(entries), tuple(positions), len(rows), frozenset(keys), tuple(problems))
+            continue
+        entries.append(entry)
+        positions.append(position)
+        if entry.movement is Movement.CARRY and not entry.sku and entry.channel is None:
+            fold = Fold(entry.key, entry.delta, position + 1, entry.at)
+    return ParsedLedger(tuple(entries), tuple(positions), len(rows), frozenset(keys), tuple(problems), fold)
 
 
 def _entry(key: str, cells: Mapping[str, str], places: Mapping[str, str], *, manual: bool) -> LedgerEntry:
     sku = cells.get("sku", "")
     start = cells.get("movement", "").upper() == Movement.START.value
-    if not sku and not start:
+    carry = cells.get("movement", "").upper() == Movement.CARRY.value and not manual
+    if not sku and not start and not carry:
         raise ValueError("SKU is blank")
     if start and not cells.get("channel"):
         raise ValueError("a START row needs the Channel it starts")
+    if start and not cells.get("at"):
+        raise ValueError("a START row needs its Time, like 2026-11-24T09:30:00Z")
     delta_text = cells.get("delta", "")
     if not _DELTA.fullmatch(delta_text):
         raise ValueError(f'Delta "{delta_text[:40]}" is not a whole number')
@@ -150,9 +190,18 @@ def cursor(entries: Iterable[LedgerEntry], channel: ChannelName) -> str | None:
 
     Derived from the ledger itself, so it can never run ahead of the entries it covers.  The
     start line's cursor counts too: a channel whose only entry is its start line is read from it.
+    Only entries from the channel's last start line on count: a start line moved back in time
+    (``sheetsync sync --since``) is read again from its own cursor.
     """
-    cursors = [e.cursor for e in entries if e.channel == channel and e.cursor]
-    return max(cursors) if cursors else None
+    newest: str | None = None
+    for entry in entries:
+        if entry.channel != channel:
+            continue
+        if entry.movement is Movement.START:
+            newest = entry.cursor or None
+        elif entry.cursor and (newest is None or entry.cursor > newest):
+            newest = entry.cursor
+    return newest
 
 
 #: The Note of a start line, for the merchant reading the Ledger.
@@ -161,9 +210,11 @@ START_NOTE = "start line: orders placed on this channel before this time are not
 _CURSOR_ID_WIDTH = 20
 
 
-def start_key(channel: ChannelName) -> str:
-    """The ledger key of ``channel``'s start line: one per channel, so it is recorded once."""
-    return f"start:{channel}"
+def start_key(channel: ChannelName, moved: datetime | None = None) -> str:
+    """The ledger key of ``channel``'s start line: recorded once, and once per move to ``moved``."""
+    if moved is None:
+        return f"start:{channel}"
+    return f"start:{channel}@{moved.astimezone(UTC).strftime(TIMESTAMP_FORMAT)}"
 
 
 def start_cursor(now: datetime) -> str:
@@ -176,10 +227,13 @@ def start_cursor(now: datetime) -> str:
     return f"{now.astimezone(UTC).strftime(TIMESTAMP_FORMAT)}#{'0' * _CURSOR_ID_WIDTH}"
 
 
-def start_entry(channel: ChannelName, now: datetime, start: str) -> LedgerEntry:
-    """``channel``'s start line at ``now`` (to the second, as the Ledger shows it), resuming at ``start``."""
+def start_entry(channel: ChannelName, now: datetime, start: str, *, moved: bool = False) -> LedgerEntry:
+    """``channel``'s start line at ``now`` (to the second, as the Ledger shows it), resuming at ``start``.
+
+    ``moved``: the merchant moved an existing start line to ``now``.
+    """
     return LedgerEntry(
-        key=start_key(channel),
+        key=start_key(channel, now if moved else None),
         sku=Sku(""),
         delta=0,
         movement=Movement.START,
@@ -191,11 +245,11 @@ def start_entry(channel: ChannelName, now: datetime, start: str) -> LedgerEntry:
 
 
 def starts(entries: Iterable[LedgerEntry]) -> dict[ChannelName, datetime]:
-    """Each channel's start line time (the latest, should there be several); none before it counts."""
+    """Each channel's start line time (its last START row, if it was moved); none before it counts."""
     found: dict[ChannelName, datetime] = {}
     for entry in entries:
         if entry.movement is Movement.START and entry.channel is not None:
-            found[entry.channel] = max(entry.at, found.get(entry.channel, entry.at))
+            found[entry.channel] = entry.at
     return found
 
 
@@ -239,6 +293,10 @@ def new_entries(
     now: datetime,
     routing: Routing | None = None,
     stock: Mapping[Place, int] | None = None,
+    *,
+    states: Sequence[OrderState] = (),
+    odd: Sequence[OddLine] = (),
+    archived: ParsedLedger | None = None,
 ) -> list[LedgerEntry]:
     """The entries to append for ``lines``: each line once, plus the COUNT entries it needs.
 
@@ -246,44 +304,47 @@ def new_entries(
     A sale takes stock from the first of its channel's locations that has enough (``stock``,
     the available stock before these lines), else from the first; a restock goes to the first.
     Each entry's key is checked on its own, so an append cut short is completed, never doubled.
+
+    ``states`` (polled orders as they stand now) give an EDIT of exactly the difference for
+    each order line whose units changed since the ledger recorded it (see ``corrections``).
+    A line that cannot be counted (``odd``, or a quantity below 1) gives a CHECK entry that
+    moves nothing and names the order, once.  ``archived``: the rows a checkpoint moved out,
+    read when an order older than it turned up (its lines are known, its edits corrected).
     """
     route = routing or Routing()
     left = dict(stock or {})
     fresh: list[LedgerEntry] = []
-    seen = set(ledger.keys)
-    for line in lines:
-        if line.quantity <= 0:
-            continue
-        sign, quantity = (-1 if line.movement is Movement.SALE else 1), line.quantity
-        parts = route.parts.get(line.sku)
-        if parts is None:
-            made = [
-                _placed(_line_entry(line, line.key, line.sku, sign * quantity, line.movement), route, left)
-            ]
-        else:
-            note = "bundle: its components follow"
-            made = [_line_entry(line, line.key, line.sku, sign * quantity, line.movement, note)]
-            made += [
-                _placed(
-                    _line_entry(
-                        line,
-                        f"{line.key}/{sku}",
-                        sku,
-                        sign * quantity * per,
-                        Movement.BUNDLE,
-                        f"bundle {line.sku}",
-                    ),
-                    route,
-                    left,
-                )
-                for sku, per in parts.items()
-            ]
+    seen = set(ledger.keys) | (archived.keys if archived else set())
+    history = archived.entries if archived else ()
+
+    def add(made: Iterable[LedgerEntry]) -> None:
         for entry in made:
             if entry.key not in seen:
                 seen.add(entry.key)
                 fresh.append(entry)
+
+    checks = [*odd]
+    for line in lines:
+        if line.quantity <= 0:
+            checks.append(
+                OddLine(
+                    line.channel,
+                    line.order_id,
+                    line.line_id,
+                    line.sku,
+                    str(line.quantity),
+                    line.at,
+                    line.cursor,
+                )
+            )
+            continue
+        sign = -1 if line.movement is Movement.SALE else 1
+        add(_moved(line, line.key, line.movement, sign * line.quantity, route, left))
+    for line, key, delta in corrections(states, (*history, *ledger.entries, *fresh)):
+        add(_moved(line, key, Movement.EDIT, delta, route, left))
+    add(_check(line) for line in checks)
     tallies = _tally(ledger.entries)
-    moved = {(e.sku, e.location) for e in fresh}
+    moved = {(e.sku, e.location) for e in fresh if e.movement not in _NO_STOCK}
     stamp = now.strftime(TIMESTAMP_FORMAT)
     recounts = [
         LedgerEntry(
@@ -300,6 +361,101 @@ def new_entries(
         if _needs_count(tallies.get((sku, place)), count, moving=(sku, place) in moved)
     ]
     return recounts + fresh
+
+
+def _moved(
+    line: OrderLine, key: str, movement: Movement, delta: int, route: Routing, left: dict[Place, int]
+) -> list[LedgerEntry]:
+    """The entries of one order line's movement: on its SKU, or on a bundle and its components."""
+    parts = route.parts.get(line.sku)
+    if parts is None:
+        return [_placed(_line_entry(line, key, line.sku, delta, movement), route, left)]
+    made = [_line_entry(line, key, line.sku, delta, movement, "bundle: its components follow")]
+    made += [
+        _placed(
+            _line_entry(line, f"{key}/{sku}", sku, delta * per, Movement.BUNDLE, f"bundle {line.sku}"),
+            route,
+            left,
+        )
+        for sku, per in parts.items()
+    ]
+    return made
+
+
+def corrections(
+    states: Sequence[OrderState], entries: Iterable[LedgerEntry]
+) -> list[tuple[OrderLine, str, int]]:
+    """The EDIT corrections ``states`` call for: (the line, its key, the stock delta).
+
+    The units the ledger holds for an order line are its SALE plus its EDITs (refund restocks
+    are their own entries and do not count here).  When a state says the line takes a different
+    number now (0 when the state no longer lists it), the correction is exactly the difference,
+    keyed ``<line key>/edit<n>`` with n counting the line's corrections, so the same state read
+    twice, or an append retried, records it once.  A line the ledger has no SALE for is left
+    alone: its sale was never counted (placed before the start line, or not read yet).
+    """
+    wanted = {(state.channel, state.order_id) for state in states}
+    if not wanted:
+        return []
+    held: dict[tuple[ChannelName, str], dict[str, list[int]]] = defaultdict(dict)  # line → [units, edits]
+    skus: dict[tuple[ChannelName, str, str], Sku] = {}
+    for entry in entries:
+        if entry.channel is None or (entry.channel, entry.order_id) not in wanted:
+            continue
+        if entry.movement is Movement.SALE:
+            lines = held[(entry.channel, entry.order_id)]
+            lines.setdefault(entry.line_id, [0, 0])[0] -= entry.delta
+            skus[(entry.channel, entry.order_id, entry.line_id)] = entry.sku
+        elif entry.movement is Movement.EDIT:
+            tally = held[(entry.channel, entry.order_id)].setdefault(entry.line_id, [0, 0])
+            tally[0] -= entry.delta
+            tally[1] += 1
+    found = []
+    for state in states:
+        for line_id, tally in held.get((state.channel, state.order_id), {}).items():
+            sku = skus.get((state.channel, state.order_id, line_id))
+            now_units = state.units.get(line_id, 0)
+            if sku is None or now_units == tally[0]:
+                continue
+            line = OrderLine(
+                state.channel,
+                state.order_id,
+                line_id,
+                sku,
+                abs(now_units - tally[0]),
+                Movement.EDIT,
+                state.at,
+                state.cursor,
+            )
+            found.append((line, f"{line.key}/edit{tally[1] + 1}", tally[0] - now_units))
+            tally[0], tally[1] = now_units, tally[1] + 1
+    return found
+
+
+def _check(line: OddLine) -> LedgerEntry:
+    """The CHECK entry of a line we cannot count: it moves nothing and says what to do."""
+    return LedgerEntry(
+        key=f"{line.channel}/{line.order_id}/{line.line_id}/check",
+        sku=line.sku,
+        delta=0,
+        movement=Movement.CHECK,
+        at=line.at,
+        channel=line.channel,
+        order_id=line.order_id,
+        line_id=line.line_id,
+        cursor=line.cursor,
+        note=odd_reason(line.quantity),
+    )
+
+
+def odd_reason(quantity: str) -> str:
+    """Why an order line's ``quantity`` was not counted, and what the merchant does about it."""
+    shown = quantity.strip()[:20] or "blank"
+    if _DELTA.fullmatch(shown) and int(shown) <= 0:
+        why = f"quantity {shown} is not a sale of at least 1 unit"
+    else:
+        why = f'quantity "{shown}" is not a whole number of units'
+    return f"{why}: not counted; correct the order on the platform, or add an ADJUST row with the units"
 
 
 def _line_entry(
@@ -355,8 +511,8 @@ def _tally(entries: Iterable[LedgerEntry]) -> dict[Place, _Tally]:
     """
     tallies: dict[Place, _Tally] = defaultdict(_Tally)
     for entry in entries:
-        if entry.movement is Movement.START:
-            continue  # it moves no stock
+        if entry.movement in _NO_STOCK or not entry.sku:
+            continue
         tally = tallies[(entry.sku, entry.location)]
         if entry.movement is Movement.COUNT:
             tally.counts += 1
@@ -429,3 +585,90 @@ def sales_velocity(
         share = sum(units for _, units in sales) / total
         velocity[key] = max(own, share * shop_rate)
     return velocity
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """The Ledger's first ``folded`` rows, and the rows that replace them (``ArchivingStore``)."""
+
+    folded: int
+    entries: tuple[LedgerEntry, ...]
+
+
+def checkpoint(
+    ledger: ParsedLedger, now: datetime, keep_days: int = KEEP_DAYS, fold_at: int = FOLD_AT
+) -> Checkpoint | None:
+    """Fold the Ledger's oldest rows into a few, once ``fold_at`` of them are older than ``keep_days``.
+
+    The folded rows are the longest run from the top that are all older than the horizon (a
+    hand-typed row without a time counts as old) and all readable: a row we could not parse
+    stops the run, so it is never folded unread.  They are replaced by, in order: per SKU and
+    location, its latest COUNT and a CARRY of the movements since; per channel, its last start
+    line and a CARRY holding where its orders were read to; last, the marker (``Fold``).
+    Available stock, recounts and cursors come out the same from the new rows as from the old.
+    """
+    horizon = (now - timedelta(days=keep_days)).astimezone(UTC).replace(microsecond=0)
+    parsed = dict(zip(ledger.positions, ledger.entries, strict=True))
+    folded = 0
+    while folded in parsed and parsed[folded].at < horizon:  # an unreadable row stops the run
+        folded += 1
+    if folded < fold_at:
+        return None
+    old = [parsed[p] for p in range(folded)]
+    stamp = horizon.strftime(TIMESTAMP_FORMAT)
+    rows: list[LedgerEntry] = []
+    for (sku, place), tally in sorted(_tally(old).items()):
+        where = f"{sku}@{place}" if place else sku
+        if tally.latest is not None:
+            rows.append(
+                LedgerEntry(
+                    f"checkpoint/{stamp}/count/{where}",
+                    sku,
+                    tally.latest,
+                    Movement.COUNT,
+                    horizon,
+                    note="the count before the checkpoint",
+                    location=place,
+                )
+            )
+        if tally.moved:
+            rows.append(
+                LedgerEntry(
+                    f"checkpoint/{stamp}/carry/{where}",
+                    sku,
+                    tally.running,
+                    Movement.CARRY,
+                    horizon,
+                    note="the movements before the checkpoint, in one",
+                    location=place,
+                )
+            )
+    for channel in sorted({e.channel for e in old if e.channel is not None}):
+        last = next((e for e in reversed(old) if e.channel == channel and e.movement is Movement.START), None)
+        if last is not None:
+            rows.append(last)
+        read_to = cursor(old, channel)
+        if read_to:
+            rows.append(
+                LedgerEntry(
+                    f"checkpoint/{stamp}/read/{channel}",
+                    Sku(""),
+                    0,
+                    Movement.CARRY,
+                    horizon,
+                    channel,
+                    cursor=read_to,
+                    note="where this channel's orders were read to before the checkpoint",
+                )
+            )
+    rows.append(
+        LedgerEntry(
+            f"checkpoint/{stamp}",
+            Sku(""),
+            folded,
+            Movement.CARRY,
+            horizon,
+            note=f"checkpoint: {folded} rows from before {stamp} are in the Ledger archive, folded above",
+        )
+    )
+    return Checkpoint(folded, tuple(rows))

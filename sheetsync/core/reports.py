@@ -1,4 +1,7 @@
-"""The sheets the worker owns outright: Reorder (what to buy) and Insights (how SKUs sell).
+"""The sheets the worker owns outright: Reorder, Insights and Unmatched.
+
+Reorder says what to buy, Insights how SKUs sell, Unmatched which order lines no row takes
+(unknown SKUs, quantities that cannot be counted).
 
 Values only, no formulas or charts: the merchant sorts and charts them as they like.
 """
@@ -6,7 +9,7 @@ Values only, no formulas or charts: the merchant sorts and charts them as they l
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from sheetsync.core.cells import MasterRow
@@ -15,6 +18,7 @@ from sheetsync.model import (
     INSIGHTS_SHEET,
     REORDER_SHEET,
     TIMESTAMP_FORMAT,
+    UNMATCHED_SHEET,
     ChannelName,
     LedgerEntry,
     Movement,
@@ -29,6 +33,70 @@ CLASS_A, CLASS_B = 0.80, 0.95
 DAY = timedelta(days=1)
 
 REORDER_HEADER = ("SKU", "Available", "Reorder point", "Reorder qty", "Sold per day", "Days of cover")
+UNMATCHED_HEADER = ("SKU", "Channel", "Units", "Orders", "First seen", "Last seen", "What to do")
+#: Order lines are listed as unmatched while their last one is this recent: a discontinued SKU
+#: whose row was deleted drops off once it stops selling.
+UNMATCHED_DAYS = 30
+
+
+def unmatched(
+    entries: Iterable[LedgerEntry],
+    known: Collection[Sku],
+    titles: Mapping[ChannelName, str],
+    now: datetime,
+    days: int = UNMATCHED_DAYS,
+) -> tuple[Report, dict[str, str]]:
+    """The Unmatched sheet and its incidents (key → alert text), from the ledger.
+
+    Listed: sales (and edits) of SKUs no Inventory row has (``known``), per SKU and channel, and
+    every order line recorded as CHECK (a quantity that could not be counted).  One incident per
+    unknown SKU and per CHECK line, so each is alerted once while it lasts.
+    """
+    since = now - days * DAY
+    sold: dict[tuple[Sku, ChannelName], list[LedgerEntry]] = defaultdict(list)
+    rows: list[tuple[str, ...]] = []
+    found: dict[str, str] = {}
+    for entry in entries:
+        if entry.channel is None or entry.at < since:
+            continue
+        title = titles.get(entry.channel, entry.channel)
+        if entry.movement is Movement.CHECK:
+            where = f"{title} order {entry.order_id} line {entry.line_id}"
+            stamp = entry.at.strftime(TIMESTAMP_FORMAT)
+            rows.append(
+                (entry.sku, title, "", f"{entry.order_id} line {entry.line_id}", stamp, stamp, entry.note)
+            )
+            found[f"check/{entry.key}"] = f"{where} (SKU {entry.sku or 'blank'}): {entry.note}"
+        elif entry.movement in (Movement.SALE, Movement.EDIT) and entry.sku not in known:
+            sold[(entry.sku, entry.channel)].append(entry)
+    by_sku: dict[Sku, list[str]] = defaultdict(list)
+    for (sku, channel), lines in sorted(sold.items()):
+        title = titles.get(channel, channel)
+        units = -sum(e.delta for e in lines)
+        orders = len({e.order_id for e in lines})
+        first, last = (min(e.at for e in lines), max(e.at for e in lines))
+        todo = (
+            f"no Inventory row has this SKU: add one (these sales are subtracted from the first "
+            f"Quantity you type) or correct the SKU on {title}"
+        )
+        rows.append(
+            (
+                sku,
+                title,
+                str(units),
+                str(orders),
+                first.strftime(TIMESTAMP_FORMAT),
+                last.strftime(TIMESTAMP_FORMAT),
+                todo,
+            )
+        )
+        by_sku[sku].append(f"{title} ({units} units in {orders} orders)")
+    for sku, sales in by_sku.items():
+        found[f"unmatched/{sku}"] = (
+            f"{sku or 'a blank SKU'} sells on {', '.join(sales)} but no Inventory row has it: add a row or "
+            "correct the SKU on the platform (see the Unmatched tab)"
+        )
+    return Report(UNMATCHED_SHEET, UNMATCHED_HEADER, tuple(rows)), found
 
 
 def units_sold(

@@ -15,8 +15,11 @@ from sheetsync.model import ChannelName
 
 #: State key prefix of a channel's Watch (``watch:google``).
 WATCH_PREFIX = "watch:"
+#: State key prefix of how far a channel's orders were read and committed (``read:shopify``).
+READ_PREFIX = "read:"
 INCIDENTS_KEY = "incidents"
 REPORTS_KEY = "reports"
+FOLD_KEY = "fold"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +37,11 @@ class WorkerState:
     incidents: Mapping[str, str] = field(default_factory=dict)
     #: Per worker-owned sheet: a digest of what was last written (Reorder) or its day (Insights).
     reports: Mapping[str, str] = field(default_factory=dict)
+    #: Per channel: the newest order cursor read whose lines are all in the ledger.  Webhook
+    #: copies win their lines' keys and carry no cursor, so the ledger alone would never move.
+    read: Mapping[ChannelName, str] = field(default_factory=dict)
+    #: The marker key of the Ledger checkpoint ``ledger_applied`` counts rows after ("" before any).
+    fold: str = ""
 
 
 def parse_state(cells: Mapping[str, str]) -> WorkerState:
@@ -49,6 +57,12 @@ def parse_state(cells: Mapping[str, str]) -> WorkerState:
         },
         incidents=_text_map(cells.get(INCIDENTS_KEY, "")),
         reports=_text_map(cells.get(REPORTS_KEY, "")),
+        read={
+            ChannelName(key.removeprefix(READ_PREFIX)): value.strip()
+            for key, value in cells.items()
+            if key.startswith(READ_PREFIX) and value.strip()
+        },
+        fold=cells.get(FOLD_KEY, "").strip(),
     )
 
 
@@ -61,6 +75,9 @@ def state_cells(state: WorkerState) -> dict[str, str]:
     }
     cells = {key: str(value) for key, value in values.items() if value is not None}
     cells.update({f"{WATCH_PREFIX}{name}": dump_watch(watch) for name, watch in state.watches.items()})
+    cells.update({f"{READ_PREFIX}{name}": value for name, value in state.read.items()})
+    if state.fold:
+        cells[FOLD_KEY] = state.fold
     cells[INCIDENTS_KEY] = json.dumps(dict(state.incidents), separators=(",", ":"))
     if state.reports:
         cells[REPORTS_KEY] = json.dumps(dict(state.reports), separators=(",", ":"))

@@ -1,4 +1,4 @@
-"""WooCommerceChannel against FakeWooCommerce: mapping, batches per parent, errors, orders and refunds.
+"""WooCommerceChannel against FakeWooCommerce: mapping, batches per parent, errors, orders, edits, refunds.
 
 The real adapter talks to the fake through httpx.MockTransport (and once over loopback); time is
 the fake's clock, moved only by the adapter's injected sleep.
@@ -22,7 +22,7 @@ from sheetsync_fakes.woocommerce import FakeWooCommerce
 
 from sheetsync.channels.woocommerce import MAX_BATCH, ORDERS_OVERLAP, WooCommerceChannel, order_cursor
 from sheetsync.errors import ConfigError, PermanentError, TransientError
-from sheetsync.model import ChannelName, Movement, PriceLevel, Sku, StockLevel
+from sheetsync.model import ChannelName, Movement, OrderBatch, PriceLevel, Sku, StockLevel
 
 REFERENCE = REFERENCE_ROOT / "woocommerce"
 SITE = "shop.example.com"
@@ -279,7 +279,7 @@ def test_cancellations_and_refunds_are_restocks_once_with_stable_ids(
 ) -> None:
     fake.add_product("A", stock=20)
     fake.add_product("B", stock=20)
-    channel = connect(fake, clock)
+    channel = connect(fake, clock, restock_refunds=True)
     order = fake.place_order([("A", 3), ("B", 2)])
     item_a, item_b = (item["id"] for item in fake.order(order)["line_items"])
     clock.now += 60
@@ -306,12 +306,28 @@ def test_a_cancelled_never_paid_order_nets_to_zero(fake: FakeWooCommerce, clock:
     assert sum(q if m is Movement.RESTOCK else -q for _, _, q, m in got) == 0
 
 
-def test_refunds_can_be_treated_as_not_restocked(fake: FakeWooCommerce, clock: ManualClock) -> None:
+def test_refunds_restock_nothing_by_default(fake: FakeWooCommerce, clock: ManualClock) -> None:
     fake.add_product("A", stock=5)
     order = fake.place_order([("A", 2)])
     fake.refund(order, [("A", 2)], restock=False)
-    assert [m for *_, m in lines_of(connect(fake, clock, restock_refunds=False))] == [Movement.SALE]
-    assert fake.count("refunds") == 0
+    assert fake.stock("A") == 3  # WooCommerce left its stock alone too
+    batch = connect(fake, clock).orders_since(None)
+    assert [(line.quantity, line.movement) for line in batch.lines] == [(2, Movement.SALE)]
+    assert fake.count("refunds") == 0  # nothing to read: the refund cannot restock
+    # a refund does not change what the line took; a restock would be its own line
+    assert list(batch.states[0].units.values()) == [2]
+
+
+def test_a_shop_that_always_restocks_counts_refunds_as_restocks(
+    fake: FakeWooCommerce, clock: ManualClock
+) -> None:
+    fake.add_product("A", stock=5)
+    order = fake.place_order([("A", 2)])
+    (item,) = (line["id"] for line in fake.order(order)["line_items"])
+    refund = fake.refund(order, [("A", 1)], restock=True)
+    got = lines_of(connect(fake, clock, restock_refunds=True))
+    assert got == [(str(item), "A", 2, Movement.SALE), (f"{item}-refund-{refund}", "A", 1, Movement.RESTOCK)]
+    assert fake.stock("A") == 4
 
 
 def test_orders_resume_from_the_cursor_with_an_overlap_in_gmt(clock: ManualClock) -> None:
@@ -487,3 +503,157 @@ def test_a_currency_read_that_fails_fails_the_push(fake: FakeWooCommerce, clock:
     with pytest.raises(TransientError, match="settings/general/woocommerce_currency"):
         connect(fake, clock).push_prices([usd("A", "1.00")])
     assert fake.regular_price("A") == ""
+
+
+# --- admin edits and order states -----------------------------------------------------------------
+
+
+def state_of(batch: OrderBatch, order: int) -> dict[str, int]:
+    (state,) = [s for s in batch.states if s.order_id == str(order)]
+    return dict(state.units)
+
+
+def lines_of_batch(batch: OrderBatch) -> list[tuple[str, str, int, Movement]]:
+    return [(line.line_id, line.sku, line.quantity, line.movement) for line in batch.lines]
+
+
+def item_ids(fake: FakeWooCommerce, order: int) -> list[str]:
+    return [str(line["id"]) for line in fake.order(order)["line_items"]]
+
+
+def test_a_quantity_edited_up_is_the_orders_state_and_moves_woocommerces_stock(
+    fake: FakeWooCommerce, clock: ManualClock
+) -> None:
+    fake.add_product("A", stock=20)
+    channel = connect(fake, clock)
+    order = fake.place_order([("A", 2)])
+    (item,) = item_ids(fake, order)
+    first = channel.orders_since(None)
+    assert state_of(first, order) == {item: 2}
+    clock.now += 60
+    fake.edit_order(order, set_quantities={int(item): 5})
+    assert fake.stock("A") == 20 - 5  # WooCommerce took the 3 more
+    edited = channel.orders_since(first.lines[-1].cursor)
+    state = edited.states[0]
+    assert (state.order_id, dict(state.units)) == (str(order), {item: 5})
+    assert state.at == datetime.fromtimestamp(clock.now, UTC)  # date_modified moved
+    assert state.cursor > first.states[0].cursor  # so the edit is read again
+    assert [(line.line_id, line.movement) for line in edited.lines] == [(item, Movement.SALE)]  # same key
+
+
+def test_a_quantity_edited_down_is_the_orders_state(fake: FakeWooCommerce, clock: ManualClock) -> None:
+    fake.add_product("A", stock=20)
+    order = fake.place_order([("A", 5)], status="on-hold")
+    (item,) = item_ids(fake, order)
+    fake.edit_order(order, set_quantities={int(item): 2})
+    assert fake.stock("A") == 18
+    assert state_of(connect(fake, clock).orders_since(None), order) == {item: 2}
+
+
+def test_a_removed_line_is_absent_from_the_state(fake: FakeWooCommerce, clock: ManualClock) -> None:
+    fake.add_product("A", stock=20)
+    fake.add_product("B", stock=20)
+    order = fake.place_order([("A", 2), ("B", 3)])
+    item_a, item_b = item_ids(fake, order)
+    fake.edit_order(order, remove=[int(item_b)])
+    assert (fake.stock("A"), fake.stock("B")) == (18, 20)  # B's three came back
+    batch = connect(fake, clock).orders_since(None)
+    assert state_of(batch, order) == {item_a: 2}  # deleted, not 0: the core counts it as 0
+    assert [line.line_id for line in batch.lines] == [item_a]
+
+
+def test_an_added_line_is_a_new_sale_and_in_the_state(fake: FakeWooCommerce, clock: ManualClock) -> None:
+    fake.add_product("A", stock=20)
+    fake.add_product("C", stock=20)
+    order = fake.place_order([("A", 2)], status="completed")
+    (item_a,) = item_ids(fake, order)
+    (item_c,) = fake.edit_order(order, add=[("C", 3)])
+    assert fake.stock("C") == 17
+    batch = connect(fake, clock).orders_since(None)
+    assert lines_of_batch(batch) == [(item_a, "A", 2, Movement.SALE), (str(item_c), "C", 3, Movement.SALE)]
+    assert state_of(batch, order) == {item_a: 2, str(item_c): 3}
+
+
+def test_states_cover_every_stock_holding_order_read_and_nothing_else(
+    fake: FakeWooCommerce, clock: ManualClock
+) -> None:
+    fake.add_product("A", stock=50)
+    sold = fake.place_order([("A", 1)])
+    cancelled = fake.place_order([("A", 2)])
+    fake.set_status(cancelled, "cancelled")
+    fake.place_order([("A", 1)], status="pending")
+    fake.place_order([("A", 1)], status="failed")
+    batch = connect(fake, clock).orders_since(None)
+    assert [state.order_id for state in batch.states] == [str(sold), str(cancelled)]
+    (item,) = item_ids(fake, cancelled)
+    assert state_of(batch, cancelled) == {item: 2}  # as the lines stand; the cancel is a RESTOCK
+    assert (f"{item}-cancel", "A", 2, Movement.RESTOCK) in lines_of_batch(batch)
+
+
+def test_states_come_with_the_overlap_whose_lines_are_dropped(
+    fake: FakeWooCommerce, clock: ManualClock
+) -> None:
+    fake.add_product("A", stock=50)
+    channel = connect(fake, clock)
+    early = fake.place_order([("A", 1)])
+    channel.orders_since(None)
+    clock.now += 60
+    late = fake.place_order([("A", 1)])
+    cursor = channel.orders_since(None).lines[-1].cursor
+    resumed = channel.orders_since(cursor)
+    assert [line.order_id for line in resumed.lines] == [str(late)]  # early's line was committed
+    assert [state.order_id for state in resumed.states] == [str(early), str(late)]  # oldest first
+
+
+# --- quantities that are not whole units ------------------------------------------------------------
+
+
+def test_odd_quantities_are_named_never_counted_rounded_or_dropped(
+    fake: FakeWooCommerce, clock: ManualClock
+) -> None:
+    for sku in ("A", "B", "C", "D", "E"):
+        fake.add_product(sku, stock=10)
+    # What a decimal-quantity plugin (1.5, "1.5") or an import (0, -2) can leave on an order.
+    order = fake.place_order([("A", 1.5), ("B", "1.5"), ("C", 0), ("D", -2), ("E", 2.0)])
+    ids = item_ids(fake, order)
+    batch = connect(fake, clock).orders_since(None)
+    assert lines_of_batch(batch) == [(ids[4], "E", 2, Movement.SALE)]
+    assert [(o.order_id, o.line_id, o.sku, o.quantity) for o in batch.odd] == [
+        (str(order), ids[0], "A", "1.5"),
+        (str(order), ids[1], "B", "1.5"),
+        (str(order), ids[2], "C", "0"),
+        (str(order), ids[3], "D", "-2"),
+    ]
+    assert state_of(batch, order) == {ids[4]: 2}
+    assert all(o.channel == NAME and o.cursor == batch.states[0].cursor for o in batch.odd)
+
+
+def test_a_sold_line_edited_to_a_fraction_leaves_the_state_and_is_named(
+    fake: FakeWooCommerce, clock: ManualClock
+) -> None:
+    fake.add_product("A", stock=10)
+    order = fake.place_order([("A", 2)])
+    (item,) = item_ids(fake, order)
+    fake.edit_order(order, set_quantities={int(item): "1.5"})
+    batch = connect(fake, clock).orders_since(None)
+    assert batch.lines == ()  # not truncated to 1
+    assert state_of(batch, order) == {}
+    assert [(o.line_id, o.quantity) for o in batch.odd] == [(item, "1.5")]
+
+
+def test_a_refund_line_of_a_fraction_is_named_not_truncated(
+    fake: FakeWooCommerce, clock: ManualClock
+) -> None:
+    fake.add_product("A", stock=10)
+    order = fake.place_order([("A", 2)])
+    (item,) = item_ids(fake, order)
+    refund_id = fake.refund(order, [("A", 1)])
+    client = httpx.Client(transport=httpx.MockTransport(fake), auth=(KEY, SECRET))
+    (refund,) = client.get(f"https://{SITE}/wp-json/wc/v3/orders/{order}/refunds").json()
+    refund["line_items"][0]["quantity"] = "-1.5"  # a decimal-quantity plugin's refund
+    fake.fail_next("refunds", response=httpx.Response(200, json=[refund], headers={"X-WP-TotalPages": "1"}))
+    batch = connect(fake, clock, restock_refunds=True).orders_since(None)
+    assert lines_of_batch(batch) == [(item, "A", 2, Movement.SALE)]
+    assert [(o.line_id, o.sku, o.quantity) for o in batch.odd] == [
+        (f"{item}-refund-{refund_id}", "A", "-1.5")
+    ]

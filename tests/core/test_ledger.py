@@ -121,8 +121,8 @@ def test_manual_adjustments_and_bad_rows() -> None:
     assert ledger.problems == (
         'Ledger row 3: Delta "lots" is not a whole number; the row is not counted',
         "Ledger row 4: SKU is blank; the row is not counted",
-        'Ledger row 5: Movement "GIFT" is not one of SALE, RESTOCK, ADJUST, COUNT, BUNDLE, START; '
-        "the row is not counted",
+        'Ledger row 5: Movement "GIFT" is not one of SALE, RESTOCK, ADJUST, COUNT, BUNDLE, START, EDIT, '
+        "CHECK, CARRY; the row is not counted",
     )
     # A garbled order row is never appended a second time; the first count covers the adjustment.
     fresh = new_entries([sale("9")], ledger, {(Sku("A"), ""): 4}, NOW)
@@ -239,6 +239,7 @@ def test_a_bundle_line_is_recorded_on_the_bundle_and_its_components_each_once() 
         ("shopify/7/1", "KIT", -2, Movement.SALE, ""),
         ("shopify/7/1/CUP", "CUP", -4, Movement.BUNDLE, "Shop"),  # the Warehouse has 1, not 4
         ("shopify/7/1/LID", "LID", -2, Movement.BUNDLE, "Warehouse"),
+        ("shopify/8/1/check", "A", 0, Movement.CHECK, ""),  # a 0-unit line is named, not dropped
     ]
     # An append cut short after the first two rows: the retry adds only what is missing.
     partial = parse_ledger(as_rows(entries[:2]))
@@ -308,14 +309,28 @@ def test_a_start_row_needs_its_channel_and_a_later_typed_one_moves_the_start() -
             2, {"key": "start:x", "sku": "", "delta": "0", "movement": "START", "at": "2026-11-27T09:00:00Z"}
         ),
         RawLedgerRow(3, {"key": "", "sku": "", "delta": "0", "movement": "start", "channel": "shopify"}),
+        RawLedgerRow(
+            4,
+            {
+                "sku": "",
+                "delta": "0",
+                "movement": "start",
+                "channel": "shopify",
+                "at": "2026-11-20T08:00:00Z",
+            },
+        ),
     ]
     parsed = parse_ledger(rows)
     assert parsed.problems == (
         "Ledger row 2: a START row needs the Channel it starts; the row is not counted",
+        "Ledger row 3: a START row needs its Time, like 2026-11-24T09:30:00Z; the row is not counted",
     )
     first = start_entry(SHOP, NOW, "")
-    later = start_entry(SHOP, NOW + timedelta(days=1), "")
-    assert starts([later, first, *parsed.entries]) == {SHOP: NOW + timedelta(days=1)}
+    later = start_entry(SHOP, NOW + timedelta(days=1), "", moved=True)
+    assert later.key != first.key  # a move is recorded once, beside the first start line
+    assert starts([first, later]) == {SHOP: NOW + timedelta(days=1)}
+    # the last start line wins, even one moved back in time (typed by hand here)
+    assert starts([first, later, *parsed.entries]) == {SHOP: datetime(2026, 11, 20, 8, tzinfo=UTC)}
 
 
 def test_orders_placed_before_the_start_line_are_not_counted_nor_their_refunds() -> None:

@@ -6,6 +6,7 @@ import copy
 import datetime as dt
 import hmac
 import json
+import re
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -867,6 +868,348 @@ def test_orders_since_a_cursor_with_cancellations_and_refunds(
     )
     none_left = call(client, ORDERS_SINCE, {"query": "updated_at:>'2026-03-01T14:00:00Z'"})
     assert none_left["data"]["orders"]["nodes"] == []
+
+
+# --- order edits: orderEditBegin / SetQuantity / AddVariant / Commit, and edit_order --------------
+
+EDIT_BEGIN = """
+mutation Begin($id: ID!) {
+  orderEditBegin(id: $id) {
+    calculatedOrder {
+      id committed subtotalLineItemsQuantity originalOrder { id }
+      lineItems(first: 10) {
+        nodes { id sku quantity editableQuantity editableQuantityBeforeChanges restockable variant { id } }
+      }
+    }
+    orderEditSession { id }
+    userErrors { field message }
+  }
+}
+"""
+EDIT_SET = """
+mutation SetQuantity($id: ID!, $lineItemId: ID!, $quantity: Int!, $restock: Boolean) {
+  orderEditSetQuantity(id: $id, lineItemId: $lineItemId, quantity: $quantity, restock: $restock) {
+    calculatedLineItem { id quantity editableQuantityBeforeChanges restocking }
+    calculatedOrder { id subtotalLineItemsQuantity }
+    userErrors { field message }
+  }
+}
+"""
+EDIT_ADD = """
+mutation AddVariant($id: ID!, $variantId: ID!, $quantity: Int!, $allowDuplicates: Boolean) {
+  orderEditAddVariant(
+    id: $id, variantId: $variantId, quantity: $quantity, allowDuplicates: $allowDuplicates
+  ) {
+    calculatedLineItem { id sku quantity }
+    calculatedOrder { addedLineItems(first: 5) { nodes { id sku quantity } } }
+    userErrors { field message }
+  }
+}
+"""
+EDIT_COMMIT = """
+mutation Commit($id: ID!) {
+  orderEditCommit(id: $id, notifyCustomer: false, staffNote: "size swap") {
+    order { id updatedAt lineItems(first: 10) { nodes { id sku quantity currentQuantity } } }
+    successMessages
+    userErrors { field message }
+  }
+}
+"""
+
+
+def begin(client: httpx.Client, order: str) -> dict[str, Any]:
+    payload: dict[str, Any] = call(client, EDIT_BEGIN, {"id": order})["data"]["orderEditBegin"]
+    assert payload["userErrors"] == []
+    return payload
+
+
+def current(fake: FakeShopify, order: str) -> list[tuple[str, int, int]]:
+    return [(li.sku, li.quantity, li.current_quantity) for li in fake.order_lines(order)]
+
+
+def test_an_order_edit_stages_then_commits_as_shopify_does(
+    fake: FakeShopify, client: httpx.Client, stock: list[Variant], clock: ManualClock
+) -> None:
+    order = fake.place_order(SHOP, [("TEE-S", 2), ("TEE-M", 3)])
+    tee_s, tee_m = fake.order_lines(order)
+    began = begin(client, order)
+    calculated = began["calculatedOrder"]
+    assert calculated["id"].startswith("gid://shopify/CalculatedOrder/")
+    assert began["orderEditSession"]["id"].startswith("gid://shopify/OrderEditSession/")
+    assert (
+        calculated["committed"],
+        calculated["originalOrder"],
+        calculated["subtotalLineItemsQuantity"],
+    ) == (
+        False,
+        {"id": order},
+        5,
+    )
+    # As recorded: a calculated line item carries its line item's number.
+    assert [line["id"] for line in calculated["lineItems"]["nodes"]] == [
+        tee_s.line_id.replace("LineItem", "CalculatedLineItem"),
+        tee_m.line_id.replace("LineItem", "CalculatedLineItem"),
+    ]
+    first = calculated["lineItems"]["nodes"][0]
+    assert (first["quantity"], first["editableQuantity"], first["restockable"]) == (2, 2, True)
+    assert first["variant"] == {"id": stock[0].variant_id}
+    s_line, m_line = (line["id"] for line in calculated["lineItems"]["nodes"])
+
+    up = call(client, EDIT_SET, {"id": calculated["id"], "lineItemId": s_line, "quantity": 5})
+    assert up["data"]["orderEditSetQuantity"]["calculatedLineItem"] == {
+        "id": s_line,
+        "quantity": 5,
+        "editableQuantityBeforeChanges": 2,
+        "restocking": False,
+    }
+    # The session id names the same edit.
+    down = call(
+        client,
+        EDIT_SET,
+        {"id": began["orderEditSession"]["id"], "lineItemId": m_line, "quantity": 1, "restock": True},
+    )["data"]["orderEditSetQuantity"]
+    assert (
+        down["calculatedLineItem"]["restocking"],
+        down["calculatedOrder"]["subtotalLineItemsQuantity"],
+    ) == (
+        True,
+        6,
+    )
+    added = call(client, EDIT_ADD, {"id": calculated["id"], "variantId": stock[4].variant_id, "quantity": 2})
+    added_line = added["data"]["orderEditAddVariant"]["calculatedLineItem"]
+    assert (added_line["sku"], added_line["quantity"]) == ("MUG", 2)
+    assert re.fullmatch(
+        r"gid://shopify/CalculatedLineItem/[0-9a-f-]{36}", added_line["id"]
+    )  # a uuid, recorded
+    assert added["data"]["orderEditAddVariant"]["calculatedOrder"]["addedLineItems"]["nodes"] == [added_line]
+    # Staged only: nothing has moved yet.
+    assert current(fake, order) == [("TEE-S", 2, 2), ("TEE-M", 3, 3)]
+    assert (fake.levels(SHOP)["TEE-S", "Warehouse"], fake.levels(SHOP)["MUG", "Warehouse"]) == (8, 3)
+
+    clock.now += 120
+    done = call(client, EDIT_COMMIT, {"id": calculated["id"]})["data"]["orderEditCommit"]
+    assert (done["userErrors"], done["successMessages"]) == ([], ["Order updated"])
+    assert done["order"]["updatedAt"] == "2026-03-01T10:02:00Z"
+    assert [(n["sku"], n["quantity"], n["currentQuantity"]) for n in done["order"]["lineItems"]["nodes"]] == [
+        ("TEE-S", 2, 5),  # quantity stays what was ordered; currentQuantity follows the edit
+        ("TEE-M", 3, 1),
+        ("MUG", 2, 2),
+    ]
+    levels = fake.levels(SHOP)
+    # An increase and an added variant take units; a restocked decrease puts them back.
+    assert (levels["TEE-S", "Warehouse"], levels["TEE-M", "Warehouse"], levels["MUG", "Warehouse"]) == (
+        5,
+        9,
+        1,
+    )
+    assert fake.levels(SHOP, "on_hand")["TEE-M", "Warehouse"] == 10  # committed units never left
+    # Committed: the calculated order is gone.
+    again = call(client, EDIT_COMMIT, {"id": calculated["id"]})["data"]["orderEditCommit"]
+    assert again == {
+        "order": None,
+        "successMessages": None,
+        "userErrors": [{"field": ["id"], "message": "The calculated order does not exist."}],
+    }
+
+
+def test_a_decrease_without_restock_keeps_the_units_out(
+    fake: FakeShopify, client: httpx.Client, stock: list[Variant]
+) -> None:
+    order = fake.place_order(SHOP, [("TEE-S", 4)])
+    calculated = begin(client, order)["calculatedOrder"]
+    line = calculated["lineItems"]["nodes"][0]["id"]
+    call(client, EDIT_SET, {"id": calculated["id"], "lineItemId": line, "quantity": 0, "restock": False})
+    assert call(client, EDIT_COMMIT, {"id": calculated["id"]})["data"]["orderEditCommit"]["userErrors"] == []
+    assert current(fake, order) == [("TEE-S", 4, 0)]  # the line stays, with nothing left
+    assert fake.levels(SHOP)["TEE-S", "Warehouse"] == 6
+
+
+@pytest.mark.parametrize(
+    ("case", "root", "field", "message"),
+    [
+        ("negative", "orderEditSetQuantity", ["quantity"], "must be greater than or equal to 0"),
+        (
+            "unknown line",
+            "orderEditSetQuantity",
+            ["lineItemId"],
+            "The line item does not exist on the order.",
+        ),
+        ("unknown edit", "orderEditSetQuantity", ["id"], "The calculated order does not exist."),
+        ("add none", "orderEditAddVariant", ["quantity"], "must be greater than 0"),
+        ("add unknown", "orderEditAddVariant", ["variantId"], "The variant does not exist in the shop."),
+        (
+            "add twice",
+            "orderEditAddVariant",
+            ["id"],
+            "TEE-S was not added because it's already on the order.",
+        ),
+        ("cancelled", "orderEditBegin", None, "The order cannot be edited."),
+        ("unknown order", "orderEditBegin", ["id"], "The order does not exist."),
+        ("cancelled meanwhile", "orderEditCommit", None, "The order cannot be edited."),
+    ],
+)
+def test_order_edit_refusals_are_user_errors_and_apply_nothing(
+    fake: FakeShopify,
+    client: httpx.Client,
+    stock: list[Variant],
+    case: str,
+    root: str,
+    field: list[str] | None,
+    message: str,
+) -> None:
+    order = fake.place_order(SHOP, [("TEE-S", 2)])
+    if case == "cancelled":
+        fake.cancel_order(order)
+    before = (fake.levels(SHOP), current(fake, order))
+    if root == "orderEditBegin":
+        target = "gid://shopify/Order/424242" if case == "unknown order" else order
+        payload = call(client, EDIT_BEGIN, {"id": target})["data"][root]
+        assert (payload["calculatedOrder"], payload["orderEditSession"]) == (None, None)
+    else:
+        calculated = begin(client, order)["calculatedOrder"]
+        edit, line = calculated["id"], calculated["lineItems"]["nodes"][0]["id"]
+        if root == "orderEditCommit":
+            call(client, EDIT_SET, {"id": edit, "lineItemId": line, "quantity": 1, "restock": True})
+            fake.cancel_order(order)
+            before = (fake.levels(SHOP), current(fake, order))
+            payload = call(client, EDIT_COMMIT, {"id": edit})["data"][root]
+            assert payload["order"] is None
+        elif root == "orderEditSetQuantity":
+            variables = {"id": edit, "lineItemId": line, "quantity": 1}
+            if case == "negative":
+                variables["quantity"] = -1
+            elif case == "unknown line":
+                variables["lineItemId"] = "gid://shopify/CalculatedLineItem/424242"
+            else:
+                variables["id"] = "gid://shopify/CalculatedOrder/424242"
+            payload = call(client, EDIT_SET, variables)["data"][root]
+            assert (payload["calculatedLineItem"], payload["calculatedOrder"]) == (None, None)
+        else:
+            variables = {"id": edit, "variantId": stock[4].variant_id, "quantity": 1}
+            if case == "add none":
+                variables["quantity"] = 0
+            elif case == "add unknown":
+                variables["variantId"] = "gid://shopify/ProductVariant/424242"
+            else:
+                variables["variantId"] = stock[0].variant_id
+            payload = call(client, EDIT_ADD, variables)["data"][root]
+            assert payload["calculatedLineItem"] is None
+            if case != "add twice":  # a second line of a variant takes allowDuplicates
+                variables.update(variantId=stock[0].variant_id, quantity=1, allowDuplicates=True)
+                assert call(client, EDIT_ADD, variables)["data"][root]["userErrors"] == []
+    assert payload["userErrors"] == [{"field": field, "message": message}]
+    assert (fake.levels(SHOP), current(fake, order)) == before
+
+
+def test_order_edit_errors_are_plain_user_errors_without_a_code(
+    client: httpx.Client, stock: list[Variant]
+) -> None:
+    body = call(
+        client, EDIT_BEGIN.replace("userErrors { field message }", "userErrors { code }"), {"id": "x"}
+    )
+    assert body["errors"][0]["extensions"] == {
+        "code": "undefinedField",
+        "typeName": "UserError",
+        "fieldName": "code",
+    }
+
+
+def test_a_refund_lowers_current_quantity_and_an_edit_follows_it(
+    fake: FakeShopify, client: httpx.Client, stock: list[Variant]
+) -> None:
+    order = fake.place_order(SHOP, [("TEE-S", 6)])
+    fake.refund(order, {"TEE-S": 1}, restock_type="NO_RESTOCK")
+    fake.refund(order, {"TEE-S": 1}, restock_type="RETURN")
+    assert current(fake, order) == [("TEE-S", 6, 4)]
+    line = begin(client, order)["calculatedOrder"]["lineItems"]["nodes"][0]
+    assert line["editableQuantity"] == 4  # the edit starts from what is left
+    (line_id,) = [li.line_id for li in fake.order_lines(order)]
+    fake.edit_order(order, set_quantities={line_id: 2})
+    assert current(fake, order) == [("TEE-S", 6, 2)]
+    # 10 - 6 sold + 1 returned + 2 restocked by the edit; the unrestocked refund stays out.
+    assert fake.levels(SHOP)["TEE-S", "Warehouse"] == 7
+    with pytest.raises(ValueError, match="no 3 refundable"):
+        fake.refund(order, {"TEE-S": 3})
+
+
+def test_edit_order_goes_through_the_same_steps(
+    fake: FakeShopify, client: httpx.Client, stock: list[Variant], clock: ManualClock
+) -> None:
+    order = fake.place_order(SHOP, [("TEE-S", 2)])
+    (line,) = fake.order_lines(order)
+    added = fake.edit_order(
+        order, set_quantities={line.line_id: 3}, add=[("MUG", 1)], at=dt.datetime(2026, 3, 2, tzinfo=dt.UTC)
+    )
+    assert [li.line_id for li in fake.order_lines(order)] == [line.line_id, *added]
+    assert current(fake, order) == [("TEE-S", 2, 3), ("MUG", 1, 1)]
+    assert (fake.levels(SHOP)["TEE-S", "Warehouse"], fake.levels(SHOP)["MUG", "Warehouse"]) == (7, 2)
+    read = call(client, "query O($id: ID!) { order(id: $id) { updatedAt } }", {"id": order})
+    assert read["data"]["order"]["updatedAt"] == "2026-03-02T00:00:00Z"
+
+    before = (fake.levels(SHOP), current(fake, order))
+    with pytest.raises(ValueError, match=r"\['quantity'\]: must be greater than or equal to 0"):
+        fake.edit_order(order, set_quantities={line.line_id: 5, added[0]: -1})
+    with pytest.raises(ValueError, match="MUG was not added because it's already on the order"):
+        fake.edit_order(order, add=[("MUG", 1)])
+    with pytest.raises(ValueError, match="The line item does not exist on the order"):
+        fake.edit_order(order, set_quantities={"gid://shopify/LineItem/424242": 1})
+    with pytest.raises(KeyError):
+        fake.edit_order(order, add=[("NOPE", 1)])
+    assert (fake.levels(SHOP), current(fake, order)) == before  # all or nothing
+    # A second line of the same SKU: refunds by SKU take its first line with enough units.
+    (again,) = fake.edit_order(order, add=[("MUG", 2)], allow_duplicates=True)
+    fake.refund(order, {"MUG": 2}, restock_type="RETURN")
+    assert current(fake, order) == [("TEE-S", 2, 3), ("MUG", 1, 1), ("MUG", 2, 0)]
+    fake.refund(order, {added[0]: 1}, restock_type="CANCEL")
+    assert current(fake, order)[1] == ("MUG", 1, 0)
+    assert again != added[0]
+
+    fake.cancel_order(order)
+    with pytest.raises(ValueError, match="None: The order cannot be edited"):
+        fake.edit_order(order, set_quantities={line.line_id: 1})
+
+
+def test_unmodelled_order_edits_answer_501(
+    fake: FakeShopify, client: httpx.Client, stock: list[Variant]
+) -> None:
+    url = "/admin/api/2026-10/graphql.json"
+    order = fake.place_order(SHOP, [("TEE-S", 2)])
+    calculated = begin(client, order)["calculatedOrder"]
+    custom = """
+    mutation C($id: ID!) {
+      orderEditAddCustomItem(
+        id: $id, title: "Gift wrap", quantity: 1, price: {amount: "1.00", currencyCode: USD}
+      ) {
+        userErrors { field message }
+      }
+    }
+    """
+    assert client.post(url, json={"query": custom, "variables": {"id": calculated["id"]}}).status_code == 501
+    located = EDIT_SET.replace(
+        "restock: $restock)", 'restock: $restock, locationId: "gid://shopify/Location/1")'
+    )
+    line = calculated["lineItems"]["nodes"][0]["id"]
+    variables = {"id": calculated["id"], "lineItemId": line, "quantity": 1}
+    assert client.post(url, json={"query": located, "variables": variables}).status_code == 501
+    # An edit begun before the order changed (a refund meanwhile) is not reconciled here.
+    call(client, EDIT_SET, variables)
+    fake.refund(order, {"TEE-S": 1})
+    stale = client.post(url, json={"query": EDIT_COMMIT, "variables": {"id": calculated["id"]}})
+    assert stale.status_code == 501
+    assert current(fake, order) == [("TEE-S", 2, 1)]
+
+
+def test_the_updated_webhook_shows_an_edit(fake: FakeShopify, stock: list[Variant]) -> None:
+    order = fake.place_order(SHOP, [("TEE-S", 2)])
+    (line,) = fake.order_lines(order)
+    fake.edit_order(order, set_quantities={line.line_id: 1}, add=[("MUG", 1)])
+    delivery = fake.webhook("orders/updated", order)
+    assert delivery.headers["X-Shopify-Topic"] == "orders/updated"
+    payload = json.loads(delivery.body)
+    assert [(li["sku"], li["quantity"], li["current_quantity"]) for li in payload["line_items"]] == [
+        ("TEE-S", 2, 1),
+        ("MUG", 1, 1),
+    ]
 
 
 # --- (c) cost and throttling -------------------------------------------------------------------------

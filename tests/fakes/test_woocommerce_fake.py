@@ -480,3 +480,184 @@ def test_the_store_currency_is_a_setting_option(clock: ManualClock) -> None:
     denied = anonymous.get("/settings/general/woocommerce_currency")
     assert (denied.status_code, denied.json()["code"]) == (401, "woocommerce_rest_cannot_view")
     assert client.get("/settings/general/woocommerce_currency", params={"bogus": "1"}).status_code == 400
+
+
+# --- admin edits of an order's lines ----------------------------------------------------------------
+
+
+def lines(fake: FakeWooCommerce, order: int) -> list[tuple[int, str, Any]]:
+    return [(line["id"], line["sku"], line["quantity"]) for line in fake.order(order)["line_items"]]
+
+
+def test_a_rest_quantity_edit_moves_stock_by_the_difference_and_the_modified_date(
+    fake: FakeWooCommerce, client: httpx.Client, clock: ManualClock
+) -> None:
+    fake.add_product("A", stock=20)
+    order = fake.place_order([("A", 2)])
+    ((item, _, _),) = lines(fake, order)
+    clock.now += 3600
+    answer = client.put(f"/orders/{order}", json={"line_items": [{"id": item, "quantity": 5}]})
+    assert answer.status_code == 200
+    assert [(line["id"], line["quantity"]) for line in answer.json()["line_items"]] == [(item, 5)]
+    assert answer.json()["date_modified_gmt"] == "2026-03-01T11:00:00"
+    assert fake.stock("A") == 15  # 3 more taken
+    client.put(f"/orders/{order}", json={"line_items": [{"id": item, "quantity": 1}]})
+    assert fake.stock("A") == 19
+    assert client.get(f"/orders/{order}").json()["line_items"][0]["quantity"] == 1
+
+
+@pytest.mark.parametrize("zero", [0, "0"])
+def test_a_rest_quantity_of_zero_deletes_the_line_and_gives_its_stock_back(
+    fake: FakeWooCommerce, client: httpx.Client, zero: Any
+) -> None:
+    fake.add_product("A", stock=20)
+    fake.add_product("B", stock=20)
+    order = fake.place_order([("A", 2), ("B", 3)])
+    (item_a, _, _), (item_b, _, _) = lines(fake, order)
+    answer = client.put(f"/orders/{order}", json={"line_items": [{"id": item_b, "quantity": zero}]})
+    assert answer.status_code == 200
+    assert lines(fake, order) == [(item_a, "A", 2)]  # deleted, not kept at 0; unsent lines stay
+    assert (fake.stock("A"), fake.stock("B")) == (18, 20)
+
+
+def test_a_rest_added_line_takes_stock_only_once_the_order_holds_stock(
+    fake: FakeWooCommerce, client: httpx.Client
+) -> None:
+    fake.add_product("A", stock=20)
+    fake.add_product("B", stock=20)
+    held = fake.place_order([("A", 1)], status="on-hold")
+    answer = client.put(f"/orders/{held}", json={"line_items": [{"sku": "B", "quantity": 4}]})
+    assert [line["sku"] for line in answer.json()["line_items"]] == ["A", "B"]
+    assert fake.stock("B") == 16
+    pending = fake.place_order([("A", 1)], status="pending")
+    client.put(f"/orders/{pending}", json={"line_items": [{"product_id": fake.product("B")["id"]}]})
+    assert lines(fake, pending)[-1][1:] == ("B", 1)  # quantity 1 when not given
+    assert fake.stock("B") == 16  # a pending order holds nothing
+    fake.set_status(pending, "processing")
+    assert (fake.stock("A"), fake.stock("B")) == (18, 15)
+
+
+@pytest.mark.parametrize(
+    ("line_items", "status", "code", "detail"),
+    [
+        (
+            [{"id": "ITEM", "quantity": 1.5}],
+            400,
+            "rest_invalid_param",
+            {"line_items": "line_items[0][quantity] is not of type integer."},
+        ),
+        (
+            [{"id": "ITEM", "quantity": "1.5"}],
+            400,
+            "rest_invalid_param",
+            {"line_items": "line_items[0][quantity] is not of type integer."},
+        ),
+        ([{"id": 999999, "quantity": 1}], 400, "woocommerce_rest_invalid_item_id", None),
+        ([{"quantity": 1}], 400, "woocommerce_rest_required_product_reference", None),
+        (
+            [{"id": "ITEM", "qty": 1}],
+            400,
+            "rest_invalid_param",
+            {"line_items": "qty is not a valid property of Object."},
+        ),
+        ([{"id": "ITEM", "total": "9.00"}], 501, "sheetsync_fake_unmodelled", None),
+    ],
+)
+def test_rest_line_edits_woocommerce_refuses_change_nothing(
+    fake: FakeWooCommerce,
+    client: httpx.Client,
+    line_items: list[dict[str, Any]],
+    status: int,
+    code: str,
+    detail: dict[str, str] | None,
+) -> None:
+    fake.add_product("A", stock=20)
+    order = fake.place_order([("A", 2)])
+    ((item, _, _),) = lines(fake, order)
+    before = fake.order(order)
+    # the first line item is valid: the whole request is checked before anything changes
+    posted = [{"id": item, "quantity": 3}] + [
+        {**li, "id": item} if li.get("id") == "ITEM" else li for li in line_items
+    ]
+    answer = client.put(f"/orders/{order}", json={"line_items": posted})
+    assert (answer.status_code, answer.json()["code"]) == (status, code)
+    if detail is not None:
+        assert answer.json()["data"]["params"] == {k: v.replace("[0]", "[1]") for k, v in detail.items()}
+    assert fake.order(order) == before
+    assert fake.stock("A") == 18
+
+
+def test_rest_order_edits_refuse_what_is_not_modelled_or_allowed(
+    fake: FakeWooCommerce, client: httpx.Client
+) -> None:
+    fake.add_product("A", stock=5)
+    order = fake.place_order([("A", 1)])
+    assert client.put(f"/orders/{order}", json={"status": "completed"}).status_code == 501
+    assert client.put(f"/orders/{order}", json={"line_itemz": []}).json()["code"] == "rest_invalid_param"
+    assert client.put(f"/orders/{order}", json={"line_items": {}}).json()["data"]["params"] == {
+        "line_items": "line_items is not of type array."
+    }
+    missing = client.put("/orders/999999", json={"line_items": []})
+    assert (missing.status_code, missing.json()["code"]) == (400, "woocommerce_rest_shop_order_invalid_id")
+    assert client.get("/orders/999999").status_code == 404
+    anonymous = httpx.Client(transport=httpx.MockTransport(fake), base_url=SITE)
+    denied = anonymous.put(f"/orders/{order}", json={"line_items": []})
+    assert (denied.status_code, denied.json()["code"]) == (401, "woocommerce_rest_cannot_edit")
+    assert client.delete(f"/orders/{order}").json()["code"] == "rest_no_route"
+    assert [e.route for e in fake.request_log if e.method == "PUT"] == ["order/edit"] * 5
+
+
+def test_an_edit_after_a_restocking_refund_counts_what_the_refund_put_back(
+    fake: FakeWooCommerce, client: httpx.Client
+) -> None:
+    fake.add_product("A", stock=20)
+    order = fake.place_order([("A", 3)])
+    ((item, _, _),) = lines(fake, order)
+    fake.refund(order, [("A", 1)], restock=True)
+    assert fake.stock("A") == 18
+    client.put(f"/orders/{order}", json={"line_items": [{"id": item, "quantity": 4}]})
+    assert fake.stock("A") == 17  # 4 ordered, 1 restocked by the refund: 3 held
+    fake.set_status(order, "cancelled")
+    assert fake.stock("A") == 20
+
+
+def test_edits_of_an_order_that_holds_no_stock_move_none(fake: FakeWooCommerce, client: httpx.Client) -> None:
+    fake.add_product("A", stock=20)
+    order = fake.place_order([("A", 2), ("A", 1)])
+    fake.set_status(order, "cancelled")
+    (first, _, _), (second, _, _) = lines(fake, order)
+    client.put(
+        f"/orders/{order}", json={"line_items": [{"id": first, "quantity": 5}, {"id": second, "quantity": 0}]}
+    )
+    assert lines(fake, order) == [(first, "A", 5)]
+    assert fake.stock("A") == 20
+
+
+def test_the_order_screen_sets_removes_and_adds_lines(fake: FakeWooCommerce, clock: ManualClock) -> None:
+    fake.add_product("A", stock=20)
+    fake.add_product("B", stock=20)
+    fake.add_product("C", stock=20)
+    order = fake.place_order([("A", 2), ("B", 2)], status="completed")
+    (item_a, _, _), (item_b, _, _) = lines(fake, order)
+    clock.now += 60
+    (item_c,) = fake.edit_order(order, set_quantities={item_a: 4}, remove=[item_b], add=[("C", 3)])
+    assert lines(fake, order) == [(item_a, "A", 4), (item_c, "C", 3)]
+    assert [fake.stock(s) for s in "ABC"] == [16, 20, 17]
+    assert fake.order(order)["date_modified_gmt"] == "2026-03-01T10:01:00"
+    fake.edit_order(order, set_quantities={item_c: 0})  # the screen's 0 deletes the line
+    assert [line[0] for line in lines(fake, order)] == [item_a]
+    assert fake.stock("C") == 20
+    with pytest.raises(ValueError, match="not on order"):
+        fake.edit_order(order, set_quantities={item_a: 1}, remove=[999999])
+    assert fake.stock("A") == 16  # nothing changed
+
+
+def test_quantities_a_plugin_or_an_import_stores_are_shown_as_stored(
+    fake: FakeWooCommerce, client: httpx.Client
+) -> None:
+    for sku in "ABCD":
+        fake.add_product(sku, stock=10)
+    order = fake.place_order([("A", 1.5), ("B", "1.5"), ("C", 0), ("D", -2)])
+    shown = client.get("/orders", params={"include": order}).json()[0]["line_items"]
+    assert [line["quantity"] for line in shown] == [1.5, "1.5", 0, -2]
+    assert [fake.stock(s) for s in "ABCD"] == [10, 10, 10, 12]  # decimals move nothing here

@@ -1,11 +1,15 @@
-"""First sync on a shop with history: each channel's start line, through the real worker.
+"""Real order lifecycles through the real worker, the real adapters and the platform fakes.
 
-The merchant types today's count; every order placed before sheetsync started is already
-reflected in it, so none of them may be subtracted (the bug: Available -70, every channel 0).
+First sync on a shop with history: the merchant types today's count; every order placed before
+sheetsync started is already reflected in it, so none of them may be subtracted (the bug:
+Available -70, every channel 0).  Then edits, refunds, cancellations, unknown SKUs, lines that
+cannot be counted, a lost Ledger and webhook-mode cursors: every sale counted once, as the
+platform counts it.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,7 +20,7 @@ from sheetsync_fakes.shopify import FakeShopify, load_schema
 from sheetsync_fakes.woocommerce import FakeWooCommerce
 
 from sheetsync.channels.sandbox import SandboxChannel
-from sheetsync.channels.shopify import ShopifyChannel
+from sheetsync.channels.shopify import ShopifyChannel, webhook_lines
 from sheetsync.channels.woocommerce import WooCommerceChannel
 from sheetsync.config import Settings, load
 from sheetsync.core.ledger import start_cursor
@@ -257,3 +261,139 @@ def test_an_unreadable_start_row_stops_reading_that_channel_instead_of_reading_h
     assert "start line (Ledger key start:shopify) cannot be read" in report.errors[SHOPIFY][0]
     assert [row["key"] for row in shop.moves("START")] == ["start:shopify", "start:woo"]  # woo's is new
     assert shop.available() == "50"
+
+
+def test_a_lost_ledger_stops_the_sync_with_an_error_and_one_alert(tmp_path: Path) -> None:
+    shop = Shop(tmp_path)
+    shop.cycle()
+    shop.later(timedelta(minutes=1))
+    shop.shopify.place_order(DOMAIN, [("MUG", 3)])
+    shop.later(timedelta(minutes=1))
+    shop.cycle()
+    assert shop.shown() == {SHOPIFY: 47, WOO: 47}
+    shop.store.sheets["Ledger (old)"] = shop.store.sheets.pop(LEDGER_SHEET)  # the merchant renames it
+    shop.later(timedelta(minutes=1))
+    shop.shopify.place_order(DOMAIN, [("MUG", 1)])
+    shop.later(timedelta(minutes=1))
+    alerts: list[str] = []
+
+    report = run_cycle(
+        shop.store,
+        shop.channels,
+        shop.settings,
+        shop.now,
+        alert=lambda sent: alerts.extend(a.line() for a in sent),
+    )
+    again = run_cycle(
+        shop.store,
+        shop.channels,
+        shop.settings,
+        shop.now,
+        alert=lambda sent: alerts.extend(a.line() for a in sent),
+    )
+
+    assert LEDGER_SHEET not in shop.store.sheets  # never recreated behind the merchant's back
+    assert shop.shown() == {SHOPIFY: 46, WOO: 47}  # nothing pushed (Shopify sold one by itself)
+    assert report.held
+    assert again.held
+    for status in report.statuses:
+        assert status.state == "ERROR"
+        assert "Ledger tab is missing" in status.message
+        assert 'Rename the tab back to "Ledger"' in status.message
+    assert len(alerts) == 1  # once, not every cycle
+    assert "held" in alerts[0]
+    shop.store.sheets[LEDGER_SHEET] = shop.store.sheets.pop("Ledger (old)")  # renamed back
+    shop.later(timedelta(minutes=1))
+    shop.cycle()
+    assert shop.shown() == {SHOPIFY: 46, WOO: 46}  # the sale made meanwhile counted, once
+    assert [(row["channel"], row["delta"]) for row in shop.moves("SALE")] == [
+        ("shopify", "-3"),
+        ("shopify", "-1"),
+    ]
+
+
+def test_sync_since_moves_the_start_line_back_and_counts_the_orders_after_it(tmp_path: Path) -> None:
+    shop = Shop(tmp_path)
+    # The merchant counted at 08:00 but installed at 09:00; the order at 08:59 must count.
+    counted = INSTALL - timedelta(hours=1)
+
+    report = run_cycle(shop.store, shop.channels, shop.settings, shop.now, since=counted)
+
+    assert report.ingested == 2  # the last pre-install order on each platform, at 08:59
+    assert shop.available() == "48"
+    assert [(row["key"], row["at"]) for row in shop.moves("START")] == [
+        ("start:shopify", "2026-11-27T08:00:00Z"),
+        ("start:woo", "2026-11-27T08:00:00Z"),
+    ]
+    # moved back again, later: the orders already counted are not counted twice
+    earlier = counted - timedelta(hours=12)
+    shop.later(timedelta(minutes=1))
+    run_cycle(shop.store, shop.channels, shop.settings, shop.now, since=earlier)
+    assert shop.available() == "46"  # one more order on each platform, at 20:59 the day before
+    assert [row["key"] for row in shop.moves("START")][-2:] == [
+        "start:shopify@2026-11-26T20:00:00Z",
+        "start:woo@2026-11-26T20:00:00Z",
+    ]
+    assert len(shop.moves("SALE")) == 4
+
+
+def test_a_sale_of_a_sku_without_a_row_is_listed_and_alerted_once(tmp_path: Path) -> None:
+    shop = Shop(tmp_path)
+    shop.shopify.add_product(DOMAIN, "CUP", stock={"Warehouse": 10})  # on Shopify, not in the sheet
+    shop.cycle()
+    alerts: list[str] = []
+
+    def cycle() -> CycleReport:
+        return run_cycle(
+            shop.store,
+            shop.channels,
+            shop.settings,
+            shop.now,
+            alert=lambda a: alerts.extend(x.line() for x in a),
+        )
+
+    for units in (2, 1):
+        shop.later(timedelta(minutes=1))
+        shop.shopify.place_order(DOMAIN, [("CUP", units), ("MUG", 1)])
+        shop.later(timedelta(minutes=1))
+        cycle()
+
+    assert shop.available() == "48"  # the MUG lines count as ever
+    header, *rows = shop.store.sheets["Unmatched"]
+    assert list(header) == ["SKU", "Channel", "Units", "Orders", "First seen", "Last seen", "What to do"]
+    assert [list(map(str, row[:6])) for row in rows] == [
+        ["CUP", "Shopify", "3", "2", "2026-11-27T09:01:00Z", "2026-11-27T09:03:00Z"]
+    ]
+    assert "add one" in str(rows[0][6])
+    assert len(alerts) == 1  # once per SKU, not once per sale
+    assert "CUP sells on Shopify (2 units in 1 orders)" in alerts[0]
+    # the merchant adds the row: the alert clears and the tab empties
+    shop.store.sheets[INVENTORY_SHEET].append(["CUP", 7])
+    shop.later(timedelta(minutes=1))
+    cycle()
+    assert len(alerts) == 2
+    assert "(cleared)" in alerts[1]
+    assert shop.store.sheets["Unmatched"][1:] == []
+
+
+def test_webhook_copies_of_order_lines_still_move_the_poll_cursor(tmp_path: Path) -> None:
+    shop = Shop(tmp_path)
+    shop.cycle()
+    windows: list[str] = []
+    shop.shopify.before_request = lambda call: (
+        windows.append(str(call.variables.get("query"))) if call.root_fields == ("orders",) else None
+    )
+    for _ in range(5):
+        shop.later(timedelta(minutes=10))
+        order = shop.shopify.place_order(DOMAIN, [("MUG", 1)])
+        delivery = shop.shopify.webhook("orders/create", order)
+        delivered = webhook_lines("orders/create", json.loads(delivery.body), channel=SHOPIFY)
+        shop.later(timedelta(seconds=1))
+        run_cycle(shop.store, shop.channels, shop.settings, shop.now, delivered=delivered)
+
+    assert shop.available() == "45"
+    assert len(shop.moves("SALE")) == 5  # the webhook copy wins each key; the poll adds nothing
+    # each poll reads from the last order it saw (less Shopify's overlap), not from the start line
+    lower = [datetime.fromisoformat(window.split("'")[1]) for window in windows]
+    assert lower[0] < INSTALL
+    assert lower[-1] > INSTALL + timedelta(minutes=30)
