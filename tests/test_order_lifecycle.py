@@ -397,3 +397,157 @@ def test_webhook_copies_of_order_lines_still_move_the_poll_cursor(tmp_path: Path
     lower = [datetime.fromisoformat(window.split("'")[1]) for window in windows]
     assert lower[0] < INSTALL
     assert lower[-1] > INSTALL + timedelta(minutes=30)
+
+
+def _line_id(shop: Shop, order: str, sku: str = "MUG") -> str:
+    return next(line.line_id for line in shop.shopify.order_lines(order) if line.sku == sku)
+
+
+def _settle(shop: Shop, cycles: int = 4) -> list[CycleReport]:
+    """Cycles over 20 minutes, past every channel's max lag: where any drift would show."""
+    reports = []
+    for _ in range(cycles):
+        shop.later(timedelta(minutes=5))
+        reports.append(shop.cycle())
+    return reports
+
+
+def test_a_shopify_edit_up_and_down_is_counted_as_the_platform_counts_it(tmp_path: Path) -> None:
+    shop = Shop(tmp_path)
+    shop.cycle()
+    shop.later(timedelta(minutes=1))
+    order = shop.shopify.place_order(DOMAIN, [("MUG", 2)])
+    shop.later(timedelta(minutes=1))
+    shop.cycle()
+    assert shop.available() == "48"
+
+    shop.shopify.edit_order(order, set_quantities={_line_id(shop, order): 5})  # the buyer wants 5
+    shop.later(timedelta(minutes=1))
+    shop.cycle()
+
+    assert shop.available() == "45"
+    edits = shop.moves("EDIT")
+    assert [(row["channel"], row["order"], row["delta"]) for row in edits] == [
+        ("shopify", order.rsplit("/", 1)[-1], "-3")
+    ]
+    assert shop.shown() == {SHOPIFY: 45, WOO: 45}
+    reports = _settle(shop)
+    assert not [d for r in reports for d in r.discrepancies]  # Shopify's own 45 is no DRIFT
+    assert shop.shown() == {SHOPIFY: 45, WOO: 45}
+
+    shop.shopify.edit_order(order, set_quantities={_line_id(shop, order): 1})  # then only 1
+    shop.later(timedelta(minutes=1))
+    shop.cycle()
+    assert shop.available() == "49"
+    assert [row["delta"] for row in shop.moves("EDIT")] == ["-3", "4"]
+    assert shop.shown() == {SHOPIFY: 49, WOO: 49}
+    _settle(shop)
+    assert len(shop.moves("EDIT")) == 2  # re-reads and the overlap add nothing
+
+
+def test_an_added_line_sells_and_a_removed_line_is_given_back(tmp_path: Path) -> None:
+    shop = Shop(tmp_path)
+    shop.woo.add_product("CUP", stock=20)
+    shop.shopify.add_product(DOMAIN, "CUP", stock={"Warehouse": 20})
+    shop.store.sheets[INVENTORY_SHEET].append(["CUP", 20])
+    shop.cycle()
+    shop.later(timedelta(minutes=1))
+    order = shop.woo.place_order([("MUG", 6)], status="processing")
+    shop.later(timedelta(minutes=1))
+    shop.cycle()
+    assert shop.available() == "44"
+    mug = next(line["id"] for line in shop.woo.order(order)["line_items"] if line["sku"] == "MUG")
+
+    shop.woo.edit_order(order, remove=[mug], add=[("CUP", 2)])  # swapped mugs for cups
+    shop.later(timedelta(minutes=1))
+    shop.cycle()
+
+    assert shop.available() == "50"
+    assert [(row["sku"], row["movement"], row["delta"]) for row in shop.ledger()[-2:]] == [
+        ("CUP", "SALE", "-2"),
+        ("MUG", "EDIT", "6"),
+    ]
+    assert shop.woo.stock("MUG") == 50
+    assert shop.woo.stock("CUP") == 18
+    reports = _settle(shop)
+    assert not [d for r in reports for d in r.discrepancies]
+
+
+def test_refunds_restock_only_when_the_platform_says_so(tmp_path: Path) -> None:
+    shop = Shop(tmp_path)
+    shop.cycle()
+    shop.later(timedelta(minutes=1))
+    order = shop.shopify.place_order(DOMAIN, [("MUG", 4)])
+    woo_order = shop.woo.place_order([("MUG", 3)], status="processing")
+    shop.later(timedelta(minutes=1))
+    shop.cycle()
+    assert shop.available() == "43"
+
+    shop.shopify.refund(order, {"MUG": 1}, restock_type="NO_RESTOCK")  # the buyer keeps a chipped mug
+    shop.shopify.refund(order, {"MUG": 1}, restock_type="RETURN")  # and sends one back
+    shop.shopify.refund(order, {"MUG": 1}, restock_type="CANCEL")  # one never shipped
+    shop.woo.refund(woo_order, [("MUG", 2)], restock=False)  # WooCommerce does not say: not restocked
+    shop.later(timedelta(minutes=1))
+    shop.cycle()
+
+    assert [(row["channel"], row["delta"]) for row in shop.moves("RESTOCK")] == [
+        ("shopify", "1"),
+        ("shopify", "1"),
+    ]
+    assert shop.moves("EDIT") == []  # a refund is not an edit
+    assert shop.available() == "45"
+    reports = _settle(shop)
+    assert not [d for r in reports for d in r.discrepancies]
+    assert shop.shown() == {SHOPIFY: 45, WOO: 45}
+
+
+def test_a_shop_that_always_restocks_woocommerce_refunds_says_so_in_its_settings(tmp_path: Path) -> None:
+    shop = Shop(tmp_path)
+    woo = shop.channels[1]
+    assert isinstance(woo, WooCommerceChannel)
+    shop.channels[1] = WooCommerceChannel(
+        WOO,
+        site="history.example.com",
+        consumer_key=KEY,
+        consumer_secret=SECRET,
+        client=httpx.Client(transport=httpx.MockTransport(shop.woo)),
+        sleep=shop.clock.sleep,
+        clock=shop.clock,
+        restock_refunds=True,
+    )
+    shop.cycle()
+    shop.later(timedelta(minutes=1))
+    order = shop.woo.place_order([("MUG", 3)], status="processing")
+    shop.later(timedelta(minutes=1))
+    shop.cycle()
+    shop.woo.refund(order, [("MUG", 2)], restock=True)
+    shop.later(timedelta(minutes=1))
+    shop.cycle()
+    assert [(row["channel"], row["delta"]) for row in shop.moves("RESTOCK")] == [("woo", "2")]
+    assert shop.available() == "49"
+
+
+def test_a_line_that_cannot_be_counted_is_flagged_with_its_order_and_the_rest_syncs(tmp_path: Path) -> None:
+    shop = Shop(tmp_path)
+    shop.cycle()
+    alerts: list[str] = []
+    shop.later(timedelta(minutes=1))
+    odd = shop.woo.place_order([("MUG", "1.5")], status="processing")  # a plugin's fractional unit
+    shop.woo.place_order([("MUG", 2)], status="processing")
+    shop.later(timedelta(minutes=1))
+
+    run_cycle(
+        shop.store, shop.channels, shop.settings, shop.now, alert=lambda a: alerts.extend(x.line() for x in a)
+    )
+    _settle(shop)
+
+    assert shop.available() == "48"  # the whole line counted, the odd one not guessed at
+    (check,) = shop.moves("CHECK")
+    assert (check["order"], check["delta"], check["sku"]) == (str(odd), "0", "MUG")
+    assert '"1.5" is not a whole number' in check["note"]
+    _, *rows = shop.store.sheets["Unmatched"]
+    assert [(row[0], row[1], row[3]) for row in rows] == [
+        ("MUG", "WooCommerce", f"{odd} line {check['line']}")
+    ]
+    assert len(alerts) == 1
+    assert f"WooCommerce order {odd} line" in alerts[0]
