@@ -30,6 +30,11 @@ def buffer_column(channel: ChannelName) -> str:
     return f"buffer:{channel}"
 
 
+def code_column(channel: ChannelName) -> str:
+    """Logical name of a channel's own-SKU column (``SKU <Channel title>``): its code for the row."""
+    return f"sku:{channel}"
+
+
 def stock_column(location: str) -> str:
     """Logical name of a location's count column (``Quantity <Location>`` in the sheet)."""
     return f"stock:{location}"
@@ -417,6 +422,7 @@ class Layout:
         headers.update({stock_column(place): f"Quantity {place}" for place in self.locations})
         headers.update({OVERRIDE: "Override", BUFFER: "Buffer"})
         headers.update({buffer_column(name): f"Buffer {title}" for name, title in self.channels})
+        headers.update({code_column(name): f"SKU {title}" for name, title in self.channels})
         if self.priced:
             headers[PRICE] = "Price"
             headers.update({price_column(name): f"Price {title}" for name, title in self.channels})

@@ -46,6 +46,7 @@ from sheetsync.config import (
 from sheetsync.core import ledger as ledger_
 from sheetsync.core.bundles import Bundles, parse_bundles
 from sheetsync.core.cells import ParsedRows, parse_rows
+from sheetsync.core.codes import Codes, codes
 from sheetsync.core.incidents import Alert, conditions, track
 from sheetsync.core.monitor import Finding, Watch, audit_due, lag_percentiles, observe, pushed
 from sheetsync.core.plan import (
@@ -79,11 +80,13 @@ from sheetsync.model import (
     OddLine,
     OrderLine,
     OrderState,
+    PriceLevel,
     PushOutcome,
     Report,
     Sku,
     StatusControl,
     StatusUpdate,
+    StockLevel,
 )
 from sheetsync.stores import ArchivingStore, MasterStore, airtable
 from sheetsync.stores.google_sheets import GoogleSheetsStore, connect
@@ -170,8 +173,8 @@ def run_cycle(
         return _halt(store, cycle, read, read.lost, alert)
     ingested = _ingest(store, cycle, read, delivered)
     planned = _plan(cycle, read, ingested.fresh, accept_shrink)
-    observed = _observe(cycle, planned, read.watches, ingested.errors)
-    results = _push_all(cycle, observed.final, observed.errors)
+    observed = _observe(cycle, planned, read.watches, ingested.errors, read.codes)
+    results = _push_all(cycle, observed.final, observed.errors, read.codes)
     report = _record(store, cycle, read, ingested, planned, observed, results, alert)
     log.info("cycle: %s", report.summary())
     return report
@@ -221,6 +224,7 @@ class _Read:
     watches: Mapping[ChannelName, Watch]
     lags: Mapping[ChannelName, tuple[float, float] | None]  #: p50 and p95, None until measured
     lost: str = ""  #: why the Ledger counts as lost ("" when it is there)
+    codes: Codes = field(default_factory=Codes)  #: the rows' own SKUs on channels using other codes
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,7 +282,9 @@ def _read(store: MasterStore, cycle: _Cycle) -> _Read:
     counts = {(row.sku, place): count for row in parsed.rows for place, count in row.counts.items()}
     headers = settings.layout.ledger_headers().values()
     lost = _lost(snapshot.ledger_found, len(snapshot.ledger), state.ledger_applied or 0, headers)
-    return _Read(snapshot.control, ledger, bundles, parsed, counts, state, watches, lags, lost)
+    return _Read(
+        snapshot.control, ledger, bundles, parsed, counts, state, watches, lags, lost, codes(parsed.rows)
+    )
 
 
 def _lost(found: bool, rows: int, held: int, headers: Collection[str]) -> str:
@@ -370,6 +376,8 @@ def _ingest(store: MasterStore, cycle: _Cycle, read: _Read, delivered: Sequence[
         read_to = max([*cursors, *(x.cursor for x in batch.odd)], default="")
         if read_to > (since or ""):
             marks[channel.name] = f"{read_to} {_start_of(entries, channel.name)}"
+    lines = [replace(line, sku=read.codes.ours(line.channel, line.sku)) for line in lines]
+    odd = [replace(line, sku=read.codes.ours(line.channel, line.sku)) for line in odd]
     archived = _archived(store, read, [*lines, *odd], cycle.settings.locations)
     begun = ledger_.starts(entries)
     lines = ledger_.after_start(lines, (*(archived.entries if archived else ()), *entries), begun)
@@ -498,7 +506,7 @@ def _plan(cycle: _Cycle, read: _Read, fresh: Sequence[LedgerEntry], accept_shrin
 
 
 def _observe(
-    cycle: _Cycle, planned: _Planned, watches: Mapping[ChannelName, Watch], errors: _Errors
+    cycle: _Cycle, planned: _Planned, watches: Mapping[ChannelName, Watch], errors: _Errors, codes: Codes
 ) -> _Observed:
     """Read back what each channel shows of the SKUs that matter; flag lag and drift, hold raises.
 
@@ -523,7 +531,7 @@ def _observe(
             continue
         asked = sorted(wanted)  # in order, so lag samples (and the simulator) repeat exactly
         try:
-            reported[name] = channel.read_levels(asked)
+            reported[name] = _read_levels(channel, asked, codes)
         except SyncError as error:
             errors[name] += (f"levels not read, raises held: {error}",)
             reported[name] = {sku: 0 for sku in raises}
@@ -537,10 +545,10 @@ def _observe(
     return _Observed(final, watches, errors)
 
 
-def _push_all(cycle: _Cycle, final: Plan, errors: _Errors) -> dict[ChannelName, ChannelResult]:
+def _push_all(cycle: _Cycle, final: Plan, errors: _Errors, codes: Codes) -> dict[ChannelName, ChannelResult]:
     """Push ``final`` to every channel; each result's errors are all its channel met this cycle."""
     return {
-        channel.name: _push(channel, final, list(errors[channel.name]), cycle.settings.currency)
+        channel.name: _push(channel, final, list(errors[channel.name]), cycle.settings.currency, codes)
         for channel in cycle.channels
     }
 
@@ -684,21 +692,25 @@ def _spec(
     )
 
 
-def _push(channel: Channel, final: Plan, errors: list[str], currency: str | None) -> ChannelResult:
+def _push(
+    channel: Channel, final: Plan, errors: list[str], currency: str | None, codes: Codes
+) -> ChannelResult:
     """Push quantities, then changed prices, in batches of the channel's limit.
 
-    A failed batch fails only itself; its rows are pushed again next cycle.
+    A failed batch fails only itself; its rows are pushed again next cycle.  Each SKU goes out
+    as the channel calls it (``codes``) and its outcome comes back under the row's SKU.
     """
     levels = final.pushes(channel.name)
     size = channel.limits.max_batch
-    outcomes = _batched(channel.push, levels, size, errors, "push of {} items failed")
+    push = _as_theirs(channel.name, channel.push, codes)
+    outcomes = _batched(push, levels, size, errors, "push of {} items failed")
     # A crash after a push and before the status write leaves our belief behind what the
     # channel shows; a compare-and-set channel then refuses every later push of the SKU.
     # Lowering (or keeping) what it shows is always safe: set those from what it shows now.
     planned = {level.sku: level for level in levels}
     if refused := [sku for sku, outcome in outcomes.items() if not outcome.ok]:
         try:
-            shown = channel.read_levels(refused)
+            shown = _read_levels(channel, refused, codes)
         except SyncError as error:
             errors.append(f"refused items not set again: {error}")
             shown = {}
@@ -707,12 +719,34 @@ def _push(channel: Channel, final: Plan, errors: list[str], currency: str | None
             for sku in refused
             if sku in shown and planned[sku].quantity <= shown[sku] != planned[sku].expected
         ]
-        outcomes |= _batched(channel.push, again, size, errors, "push of {} items failed")
+        outcomes |= _batched(push, again, size, errors, "push of {} items failed")
     verdicts: dict[Sku, PushOutcome] = {}
     if currency is not None and isinstance(channel, PriceChannel):
         prices = final.price_levels(channel.name, currency)
-        verdicts = _batched(channel.push_prices, prices, size, errors, "prices of {} items not sent")
+        send = _as_theirs(channel.name, channel.push_prices, codes)
+        verdicts = _batched(send, prices, size, errors, "prices of {} items not sent")
     return ChannelResult(outcomes, tuple(errors), verdicts)
+
+
+def _read_levels(channel: Channel, skus: Sequence[Sku], codes: Codes) -> dict[Sku, int]:
+    """What ``channel`` shows of ``skus`` (asked, and answered, as it calls them)."""
+    shown = channel.read_levels([codes.theirs(channel.name, sku) for sku in skus])
+    return {codes.ours(channel.name, code): quantity for code, quantity in shown.items()}
+
+
+_Priced = TypeVar("_Priced", StockLevel, PriceLevel)
+
+
+def _as_theirs(
+    name: ChannelName, send: Callable[[Sequence[_Priced]], Sequence[PushOutcome]], codes: Codes
+) -> Callable[[Sequence[_Priced]], list[PushOutcome]]:
+    """``send`` with each item's SKU as the channel calls it, and each outcome's as the row's."""
+
+    def translated(items: Sequence[_Priced]) -> list[PushOutcome]:
+        sent = send([replace(item, sku=codes.theirs(name, item.sku)) for item in items])
+        return [replace(outcome, sku=codes.ours(name, outcome.sku)) for outcome in sent]
+
+    return translated
 
 
 def _batched(

@@ -551,3 +551,44 @@ def test_a_line_that_cannot_be_counted_is_flagged_with_its_order_and_the_rest_sy
     ]
     assert len(alerts) == 1
     assert f"WooCommerce order {odd} line" in alerts[0]
+
+
+def test_a_channel_with_its_own_sku_gets_pushes_and_sells_through_the_row(tmp_path: Path) -> None:
+    shop = Shop(tmp_path)
+    shop.woo.add_product("WC-MUG-01", stock=0)  # the marketplace's own code for the mug
+    shop.store.sheets[INVENTORY_SHEET] = [
+        ["SKU", "Quantity", "SKU WooCommerce"],
+        ["MUG", 50, "WC-MUG-01"],
+        ["LID", 5, "WC-LID-404"],  # points at nothing on WooCommerce
+    ]
+    shop.shopify.add_product(DOMAIN, "LID", stock={"Warehouse": 5})
+    shop.cycle()
+    shop.later(timedelta(minutes=1))
+    shop.woo.place_order([("WC-MUG-01", 2)], status="processing")
+    shop.later(timedelta(minutes=1))
+
+    report = shop.cycle()
+
+    assert shop.available() == "48"
+    assert [(row["sku"], row["channel"], row["delta"]) for row in shop.moves("SALE")] == [
+        ("MUG", "woo", "-2")
+    ]
+    assert shop.woo.stock("WC-MUG-01") == 48
+    assert shop.woo.stock("MUG") == 140  # its other product named MUG is left alone (200 less 60 sold)
+    assert shop.shown()[SHOPIFY] == 48
+    (flagged,) = [d for d in report.discrepancies if d.sku == "LID"]
+    assert "WC-LID-404" in flagged.reason
+    assert shop.store.sheets.get("Unmatched", [[]])[1:] == []  # the mapped sale is no unknown SKU
+
+
+def test_two_rows_that_would_be_one_sku_on_a_channel_are_both_flagged(tmp_path: Path) -> None:
+    shop = Shop(tmp_path)
+    shop.store.sheets[INVENTORY_SHEET] = [
+        ["SKU", "Quantity", "SKU WooCommerce"],
+        ["MUG", 50, "CUP"],
+        ["CUP", 5, ""],
+    ]
+    report = shop.cycle()
+    reasons = {d.sku: d.reason for d in report.discrepancies}
+    assert 'on WooCommerce this row would be "CUP", as row 3 is' in reasons["MUG"]
+    assert "as row 2 is" in reasons["CUP"]

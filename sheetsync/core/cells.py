@@ -31,6 +31,7 @@ from sheetsync.model import (
     Sku,
     buffer_column,
     channel_column,
+    code_column,
     price_column,
     stock_column,
 )
@@ -79,6 +80,8 @@ class MasterRow:
     parts: Mapping[Sku, int] | None = None  #: a bundle: stock-holding component → units in one
     #: problems in optional cells (a price, a reorder point): the row is flagged, its stock syncs
     notes: tuple[str, ...] = ()
+    #: the row's own SKU on channels that use another code (``SKU <Channel>``)
+    codes: Mapping[ChannelName, Sku] = field(default_factory=dict)
 
     @property
     def count(self) -> int:
@@ -218,6 +221,7 @@ def parse_rows(raw: Sequence[RawRow], layout: Layout, bundles: Bundles | None = 
             counts = _parse_counts(row, layout, messages)
         override = _attempt(partial(parse_override, row.cells.get(OVERRIDE, "")), messages)
         holds = _parse_holds(row, layout, messages)
+        codes = _parse_codes(row, layout, messages)
         master = None
         if sku is not None and counts is not None and not messages:
             notes: list[str] = []
@@ -234,9 +238,11 @@ def parse_rows(raw: Sequence[RawRow], layout: Layout, bundles: Bundles | None = 
                 reorder=_parse_reorder(row, notes),
                 parts=parts,
                 notes=tuple(notes),
+                codes=codes,
             )
         parsed.append((row, sku, master, messages, current))
 
+    shared = _shared_codes([(row.row, master) for row, _, master, _, _ in parsed], layout)
     rows: list[MasterRow] = []
     problems: list[RowProblem] = []
     for row, sku, candidate, messages, current in parsed:
@@ -247,6 +253,7 @@ def parse_rows(raw: Sequence[RawRow], layout: Layout, bundles: Bundles | None = 
                 *messages,
                 f'SKU "{sku}" is also in row {where}; each SKU must appear once',
             ]
+        messages = [*messages, *shared.get(row.row, ())]
         if candidate is not None and not messages:
             rows.append(candidate)
         else:
@@ -254,6 +261,26 @@ def parse_rows(raw: Sequence[RawRow], layout: Layout, bundles: Bundles | None = 
     if bundles is not None and bundles.parts:
         rows, problems = _components_usable(rows, problems)
     return ParsedRows(tuple(rows), tuple(problems))
+
+
+def _shared_codes(rows: Sequence[tuple[int, MasterRow | None]], layout: Layout) -> dict[int, list[str]]:
+    """Rows that would be the same SKU on a channel through a ``SKU <Channel>`` cell: all flagged."""
+    claims: dict[tuple[ChannelName, Sku], list[tuple[int, bool]]] = defaultdict(list)
+    for number, master in rows:
+        if master is not None:
+            for name, _ in layout.channels:
+                claims[(name, master.codes.get(name, master.sku))].append((number, name in master.codes))
+    titles = dict(layout.channels)
+    found: dict[int, list[str]] = defaultdict(list)
+    for (name, code), claimants in claims.items():
+        if len(claimants) > 1 and any(mapped for _, mapped in claimants):  # plain SKU repeats: above
+            for number, _ in claimants:
+                where = ", ".join(str(n) for n, _ in claimants if n != number)
+                found[number].append(
+                    f'on {titles[name]} this row would be "{code}", as row {where} is; '
+                    f"give each row its own SKU {titles[name]}"
+                )
+    return found
 
 
 def _parse_counts(row: RawRow, layout: Layout, messages: list[str]) -> dict[str, int] | None:
@@ -316,30 +343,42 @@ def _components_usable(
     return kept, sorted(problems, key=lambda p: p.row)
 
 
-def _parse_sku(text: str, messages: list[str]) -> Sku | None:
+def _parse_sku(text: str, messages: list[str], header: str = "SKU") -> Sku | None:
     value = text.strip()
     if not value:
-        messages.append("SKU is blank; every row needs a SKU")
+        messages.append(f"{header} is blank; every row needs a SKU")
         return None
     if value.startswith("="):
-        messages.append(f"SKU is a formula ({_clip(value)}); type the SKU itself")
+        messages.append(f"{header} is a formula ({_clip(value)}); type the SKU itself")
         return None
     if value.startswith(FORMULA_STARTS):
         messages.append(
-            f'SKU "{_clip(value)}" starts with {value[0]}, which spreadsheets and CSV exports read as '
+            f'{header} "{_clip(value)}" starts with {value[0]}, which spreadsheets and CSV exports read as '
             "a formula; change the SKU"
         )
         return None
     if hidden := _invisible(value):
         messages.append(
-            f'SKU "{_clip(value)}" contains an invisible character ({hidden}), so it cannot match the '
+            f'{header} "{_clip(value)}" contains an invisible character ({hidden}), so it cannot match the '
             "SKU on a channel; retype it"
         )
         return None
     if len(value) > LONGEST_SKU:
-        messages.append(f'SKU "{_clip(value)}" is {len(value)} characters long; the most is {LONGEST_SKU}')
+        messages.append(
+            f'{header} "{_clip(value)}" is {len(value)} characters long; the most is {LONGEST_SKU}'
+        )
         return None
     return Sku(value)
+
+
+def _parse_codes(row: RawRow, layout: Layout, messages: list[str]) -> dict[ChannelName, Sku]:
+    """The row's own SKU on each channel that has one (``SKU <Channel>``); blank: the row's SKU."""
+    codes = {}
+    for name, title in layout.channels:
+        text = row.cells.get(code_column(name), "")
+        if text.strip() and (code := _parse_sku(text, messages, f"SKU {title}")) is not None:
+            codes[name] = code
+    return codes
 
 
 def _parse_holds(row: RawRow, layout: Layout, messages: list[str]) -> dict[ChannelName | None, Hold]:

@@ -210,3 +210,17 @@ def test_bundle_rows_leave_their_count_blank_and_need_usable_components() -> Non
         5: "bundle PAIR: component C has no row in the Inventory; add one",
         6: 'Quantity "x" is not a whole number; enter a whole number of 0 or more',
     }
+
+
+def test_a_row_may_name_its_own_sku_on_a_channel_and_a_bad_one_is_flagged() -> None:
+    parsed = parse_rows(
+        [
+            row(2, "MUG", "5", **{"sku:shopify": " SH-MUG "}),
+            row(3, "CUP", "5", **{"sku:facebook": "=A1"}),
+            row(4, "LID", "5"),
+        ],
+        LAYOUT,
+    )
+    assert {r.sku: dict(r.codes) for r in parsed.rows} == {"MUG": {"shopify": "SH-MUG"}, "LID": {}}
+    (problem,) = parsed.problems
+    assert problem.messages == ("SKU Facebook is a formula (=A1); type the SKU itself",)
