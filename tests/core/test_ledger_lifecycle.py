@@ -201,3 +201,56 @@ def test_an_unreadable_row_is_never_folded() -> None:
     made = checkpoint(parse_ledger(ledger), NOW, fold_at=1)
     assert made is not None
     assert made.folded == 2
+
+
+_MOVES = st.sampled_from([Movement.SALE, Movement.RESTOCK, Movement.ADJUST, Movement.EDIT, Movement.COUNT])
+
+
+@given(
+    st.lists(
+        st.tuples(_MOVES, st.sampled_from(["A", "B"]), st.integers(-5, 30), st.integers(0, 80)),
+        min_size=1,
+        max_size=40,
+    ),
+    st.sampled_from([None, {(A, ""): 7}, {(A, ""): 20, (Sku("B"), ""): 3}]),
+)
+def test_after_any_checkpoint_the_ledger_counts_exactly_as_before(
+    moves: list[tuple[Movement, str, int, int]], counts: dict[tuple[Sku, str], int] | None
+) -> None:
+    """Old rows (days ago, in order) then young ones: the fold changes no figure the worker uses."""
+    ledger: list[LedgerEntry] = [
+        start_entry(SHOP, NOW - timedelta(days=90), start_cursor(NOW - timedelta(days=90)))
+    ]
+    for n, (movement, sku, delta, days) in enumerate(sorted(moves, key=lambda m: -m[3])):
+        at = NOW - timedelta(days=days, minutes=len(moves) - n)
+        channel = SHOP if movement in (Movement.SALE, Movement.RESTOCK, Movement.EDIT) else None
+        ledger.append(
+            LedgerEntry(
+                f"k{n}",
+                Sku(sku),
+                delta,
+                movement,
+                at,
+                channel,
+                str(n),
+                "1",
+                f"{at:%Y-%m-%dT%H:%M:%SZ}#{n:020d}",
+            )
+        )
+    before = parse_ledger(rows(ledger))
+    made = checkpoint(before, NOW, fold_at=1)
+    if made is None:
+        return
+    after = parse_ledger(rows([*made.entries, *ledger[made.folded :]]))
+    typed = counts or {(A, ""): 0, (Sku("B"), ""): 0}
+    assert available(typed, after.entries) == available(typed, before.entries)
+    assert cursor(after.entries, SHOP) == cursor(before.entries, SHOP)
+    recount = {place: count + 1 for place, count in typed.items()}
+    for now_counts in (typed, recount):
+        made_before = [
+            (e.sku, e.delta) for e in new_entries([], before, now_counts, NOW) if e.movement is Movement.COUNT
+        ]
+        made_after = [
+            (e.sku, e.delta) for e in new_entries([], after, now_counts, NOW) if e.movement is Movement.COUNT
+        ]
+        assert made_after == made_before
