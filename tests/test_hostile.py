@@ -86,6 +86,8 @@ def _read(case: Case, row: MasterRow) -> object:
     column = case.column
     if column == "SKU":
         return row.sku
+    if column.startswith("SKU "):
+        return row.codes.get(HOSTILE)
     if column.startswith("Quantity"):
         return row.counts[column.removeprefix("Quantity").strip()]
     if column == "Override":
@@ -196,6 +198,7 @@ def test_the_corpus_covers_every_column_the_merchant_types() -> None:
     typed |= {(INVENTORY_SHEET, title) for title in LOCATED.merchant_headers().values()}
     typed -= {(INVENTORY_SHEET, "Buffer Hostile"), (INVENTORY_SHEET, "Buffer Broken")}
     typed -= {(INVENTORY_SHEET, "Price Sandbox"), (INVENTORY_SHEET, "Price Broken")}
+    typed -= {(INVENTORY_SHEET, "SKU Sandbox"), (INVENTORY_SHEET, "SKU Broken")}
     typed |= {(BUNDLES_SHEET, title) for title in BUNDLE_HEADERS.values()}
     typed |= {(LEDGER_SHEET, title) for title in ("Key", "SKU", "Delta", "Movement", "Time", "Location")}
     assert typed <= columns, typed - columns

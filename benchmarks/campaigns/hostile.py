@@ -87,6 +87,8 @@ STOCK, PRICE, REORDER, BUNDLE, LEDGER = "stock", "price", "reorder", "bundle", "
 #: The channels of every campaign master: one that takes everything, one that refuses with
 #: hostile messages, one whose every call fails with one.
 SANDBOX, HOSTILE, BROKEN = ChannelName("sandbox"), ChannelName("hostile"), ChannelName("broken")
+#: The hostile channel's own-SKU column; its readable values are blank (a code would rename the push).
+CODE = "SKU Hostile"
 #: Stock locations of the second layout (its "Quantity Shop" and "Quantity Warehouse" columns).
 LOCATIONS = ("Shop", "Warehouse")
 #: The SKU the hand-typed Ledger rows move, and its count; a component every bundle case uses.
@@ -374,6 +376,13 @@ def _skus() -> list[Case]:
         *(Case(inv, sku, f"HX-{text}-1", FLAGGED, f"invisible-{name}") for name, text in INVISIBLE.items()),
         Case(inv, sku, "x" * 256, FLAGGED, "too-long"),
         Case(inv, sku, LONG_TEXT, FLAGGED, "long-paste"),
+        # A channel's own SKU (SKU <Channel>): blank is the row's SKU; anything unreadable is flagged.
+        Case(inv, CODE, "", None, "blank"),
+        Case(inv, CODE, "  \t", None, "whitespace-only"),
+        *(Case(inv, CODE, text, FLAGGED, f"formula-{n}") for n, text in enumerate(FORMULAS)),
+        Case(inv, CODE, "@HX", FLAGGED, "at-sign"),
+        *(Case(inv, CODE, f"HX-{text}-1", FLAGGED, f"invisible-{name}") for name, text in INVISIBLE.items()),
+        Case(inv, CODE, "x" * 256, FLAGGED, "too-long"),
     ]
 
 
