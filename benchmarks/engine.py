@@ -1,9 +1,18 @@
 """Engine cost of one cycle: parse rows, fold the ledger, plan 4 channels. Pure CPU, no I/O.
 
-    python benchmarks/engine.py --skus 10000 --ledger 50000
+    python benchmarks/engine.py                          # 1,000 and 10,000 SKUs, then the checkpoint
+    python benchmarks/engine.py --skus 10000 --ledger 50 --checkpoint-skus 0
 
-Prints one line per size (the median CPU time of 3 cycles) and, last, a JSON object with
+Prints one line per size (the median CPU time of ``--runs`` cycles) and, last, a JSON object with
 engine_cpu_s per size, so growth with catalogue size can be read off (it should be near linear).
+
+Then the Ledger checkpoint (``--checkpoint-skus``, default 10,000 SKUs; 0 skips it): the same
+cycle on a Ledger of 5 rows a SKU, of 50 rows a SKU, and of those 50 after a checkpoint
+(``sheetsync.core.ledger.checkpoint``) folded every row older than 35 days: once when all 50 are
+(a quiet catalogue), once keeping the last 35 days' 5 a SKU (a year of steady sales).  For each
+it prints the rows parsed, the ledger part (``parse_ledger`` and ``available``) and the whole
+cycle, each the median CPU time of ``--runs``; the checkpointed Ledger must give every SKU the
+same Available as the 50 rows it replaced.
 """
 
 from __future__ import annotations
@@ -14,17 +23,40 @@ import json
 import random
 import statistics
 import time
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sheetsync.core.buffers import BufferPolicy, Tier, parse_hold
 from sheetsync.core.cells import parse_rows
-from sheetsync.core.ledger import available, channel_moves, new_entries, parse_ledger
+from sheetsync.core.ledger import (
+    KEEP_DAYS,
+    Place,
+    available,
+    channel_moves,
+    checkpoint,
+    new_entries,
+    parse_ledger,
+)
 from sheetsync.core.plan import ChannelSpec, GuardVerdict, hold_unconfirmed, plan
 from sheetsync.core.stock import stock_levels
-from sheetsync.model import ChannelName, Layout, Movement, OrderLine, RawLedgerRow, RawRow, Sku, ledger_cells
+from sheetsync.model import (
+    ChannelName,
+    Layout,
+    LedgerEntry,
+    Movement,
+    OrderLine,
+    RawLedgerRow,
+    RawRow,
+    Sku,
+    ledger_cells,
+)
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 CHANNELS = [ChannelName(n) for n in ("shopify", "facebook", "google", "woo")]
+#: Ledger rows a SKU in the checkpoint comparison: a few weeks' worth, and about a year's.
+FEW, MANY = 5, 50
 
 
 def policy(hold: int) -> BufferPolicy:
@@ -38,61 +70,159 @@ def policy(hold: int) -> BufferPolicy:
     )
 
 
-def one_cycle(skus: int, ledger_rows: int, rng: random.Random) -> float:
-    layout = Layout(tuple((c, c.title()) for c in CHANNELS))
+@dataclass(frozen=True, slots=True)
+class Timing:
+    ledger_s: float  #: parse_ledger and available
+    cycle_s: float  #: the whole engine cycle, the ledger part included
+
+
+def catalogue(skus: int, rng: random.Random) -> tuple[list[RawRow], dict[Place, int]]:
+    """The Inventory rows and each SKU's count."""
     rows = [
         RawRow(i + 2, {"sku": f"SKU-{i:06d}", "quantity": str(rng.randint(0, 200)), "channel:shopify": "5"})
         for i in range(skus)
     ]
-    lines = [
+    return rows, {(Sku(r.cells["sku"]), ""): int(r.cells["quantity"]) for r in rows}
+
+
+def sales(
+    skus: int, count: int, rng: random.Random, first: datetime, last: datetime, prefix: str = "o"
+) -> list[OrderLine]:
+    """``count`` one-unit Shopify sales of random SKUs, evenly from ``first`` to ``last``."""
+    step = (last - first) / max(count - 1, 1)
+    return [
         OrderLine(
             CHANNELS[0],
-            f"o{i}",
+            f"{prefix}{i}",
             "1",
             Sku(f"SKU-{rng.randrange(skus):06d}"),
             1,
             Movement.SALE,
-            NOW,
+            first + i * step,
             f"{i:012d}",
         )
-        for i in range(ledger_rows)
+        for i in range(count)
     ]
-    counts = {(Sku(r.cells["sku"]), ""): int(r.cells["quantity"]) for r in rows}
-    history = [
-        RawLedgerRow(i + 2, ledger_cells(e))
-        for i, e in enumerate(new_entries(lines, parse_ledger([]), counts, NOW))
-    ]
-    fresh_orders = lines[-skus // 100 :]  # a few redelivered lines: all dropped by key
+
+
+def as_rows(entries: Sequence[LedgerEntry]) -> list[RawLedgerRow]:
+    return [RawLedgerRow(i + 2, ledger_cells(e)) for i, e in enumerate(entries)]
+
+
+def engine_cycle(
+    history: Sequence[RawLedgerRow], rows: list[RawRow], counts: dict[Place, int], orders: list[OrderLine]
+) -> Timing:
+    """One cycle's engine on ``history`` with ``orders`` polled: its CPU time, and its ledger part's."""
+    layout = Layout(tuple((c, c.title()) for c in CHANNELS))
     specs = [ChannelSpec(c, c.title(), policy(2 + i)) for i, c in enumerate(CHANNELS)]
     guard = GuardVerdict(False, "", False, 0, 0)
 
     gc.collect()  # don't bill this cycle for collecting the set-up's garbage
     start = time.process_time()
     ledger = parse_ledger(history)
+    parsed_s = time.process_time() - start
     parsed = parse_rows(rows, layout)
-    fresh = new_entries(fresh_orders, ledger, counts, NOW)
+    fresh = new_entries(orders, ledger, counts, NOW)
     entries = [*ledger.entries, *fresh]
-    levels = stock_levels(parsed.rows, available(counts, entries), dict.fromkeys(CHANNELS, ()))
+    before = time.process_time()
+    stock = available(counts, entries)
+    available_s = time.process_time() - before
+    levels = stock_levels(parsed.rows, stock, dict.fromkeys(CHANNELS, ()))
     moves = channel_moves(ledger, fresh, since=0)
     draft = plan(parsed, levels.total, moves, specs, guard, reach=levels.reach)
     hold_unconfirmed(draft, {})
-    return time.process_time() - start
+    return Timing(parsed_s + available_s, time.process_time() - start)
+
+
+def one_cycle(skus: int, ledger_rows: int, rng: random.Random) -> tuple[float, int]:
+    """A cycle on ``ledger_rows`` sales (plus a COUNT a SKU) with a few lines redelivered."""
+    rows, counts = catalogue(skus, rng)
+    lines = sales(skus, ledger_rows, rng, NOW, NOW)
+    history = as_rows(new_entries(lines, parse_ledger([]), counts, NOW))
+    fresh_orders = lines[-skus // 100 :]  # a few redelivered lines: all dropped by key
+    return engine_cycle(history, rows, counts, fresh_orders).cycle_s, len(history)
+
+
+def median(timings: list[Timing]) -> Timing:
+    return Timing(
+        statistics.median(t.ledger_s for t in timings), statistics.median(t.cycle_s for t in timings)
+    )
+
+
+def checkpoint_costs(skus: int, runs: int, seed: int = 1) -> dict[str, Any]:
+    """The engine cycle on a short Ledger, a long one, and the long one after a checkpoint.
+
+    The long Ledger is ``MANY`` sales a SKU over the year before ``NOW``: the first ``MANY - FEW``
+    a SKU older than ``KEEP_DAYS``, the last ``FEW`` a SKU within them.  A checkpoint at ``NOW``
+    folds the old ones; one ``KEEP_DAYS`` + 1 days later (every row old enough) folds them all.
+    Each cycle polls the same ``skus // 100`` new orders.
+    """
+    rng = random.Random(seed)
+    rows, counts = catalogue(skus, rng)
+    year_ago, horizon = NOW - timedelta(days=365), NOW - timedelta(days=KEEP_DAYS)
+    old = sales(skus, skus * (MANY - FEW), rng, year_ago, horizon - timedelta(days=1))
+    recent = sales(skus, skus * FEW, rng, horizon + timedelta(days=1), NOW - timedelta(hours=1), "r")
+    few = sales(skus, skus * FEW, rng, horizon + timedelta(days=1), NOW - timedelta(hours=1), "f")
+    orders = sales(skus, max(skus // 100, 1), rng, NOW, NOW, "new")
+    ledgers: dict[str, list[RawLedgerRow]] = {
+        f"{FEW} rows/SKU": as_rows(new_entries(few, parse_ledger([]), counts, year_ago)),
+        f"{MANY} rows/SKU": as_rows(new_entries([*old, *recent], parse_ledger([]), counts, year_ago)),
+    }
+    long = ledgers[f"{MANY} rows/SKU"]
+    parsed = parse_ledger(long)
+    truth = available(counts, parsed.entries)
+    later = NOW + timedelta(days=KEEP_DAYS + 1)
+    for name, at in (("all folded", later), (f"last {KEEP_DAYS} days kept", NOW)):
+        made = checkpoint(parsed, at)
+        if made is None:
+            raise RuntimeError(f"no checkpoint at {at}")
+        folded = [*as_rows(made.entries), *long[made.folded :]]
+        if available(counts, parse_ledger(folded).entries) != truth:
+            raise RuntimeError(f"{name}: the checkpoint changed Available")
+        ledgers[f"{MANY} rows/SKU, checkpoint, {name}"] = folded
+    del parsed, truth
+    results = {}
+    for name, history in ledgers.items():
+        timing = median([engine_cycle(history, rows, counts, orders) for _ in range(runs)])
+        results[name] = {
+            "ledger_rows": len(history),
+            "rows_per_sku": round(len(history) / skus, 2),
+            "ledger_cpu_s": round(timing.ledger_s, 3),
+            "engine_cpu_s": round(timing.cycle_s, 3),
+        }
+        print(
+            f"{skus} SKUs, {name}: {len(history):,} ledger rows; "
+            f"ledger {timing.ledger_s:.3f} s, cycle {timing.cycle_s:.3f} s CPU"
+        )
+    return {"skus": skus, "runs": runs, "available_unchanged_by_checkpoint": True, "ledgers": results}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--skus", type=int, nargs="+", default=[1_000, 10_000])
-    parser.add_argument("--ledger", type=int, default=5, help="ledger rows per SKU (default: %(default)s)")
+    parser.add_argument("--ledger", type=int, default=5, help="ledger sales per SKU (default: %(default)s)")
+    parser.add_argument(
+        "--checkpoint-skus",
+        type=int,
+        default=10_000,
+        help="SKUs in the checkpoint comparison; 0 skips it (default: %(default)s)",
+    )
+    parser.add_argument("--runs", type=int, default=3, help="cycles timed per figure (default: %(default)s)")
     args = parser.parse_args()
-    results = {}
+    results: dict[str, Any] = {}
     for skus in args.skus:
-        cpu = statistics.median(one_cycle(skus, skus * args.ledger, random.Random(seed)) for seed in range(3))
+        measured = [one_cycle(skus, skus * args.ledger, random.Random(seed)) for seed in range(args.runs)]
+        cpu = statistics.median(cycle for cycle, _ in measured)
         results[str(skus)] = {
             "engine_cpu_s": round(cpu, 3),
-            "ledger_rows": skus * args.ledger,
+            "ledger_rows": measured[0][1],
             "channels": len(CHANNELS),
         }
-        print(f"{skus} SKUs x {len(CHANNELS)} channels, {skus * args.ledger} ledger rows: {cpu:.3f} s CPU")
+        print(f"{skus} SKUs x {len(CHANNELS)} channels, {measured[0][1]} ledger rows: {cpu:.3f} s CPU")
+    if args.checkpoint_skus:
+        results["checkpoint"] = checkpoint_costs(args.checkpoint_skus, args.runs)
     print(json.dumps(results))
 
 

@@ -1,5 +1,6 @@
-"""The benchmark's call-count claim, kept honest in CI: at a tiny size, every API is called exactly
-as often as its documented batch limits require (benchmarks/cycle.py). No timing is asserted."""
+"""The benchmarks' claims, kept honest in CI at a tiny size: every API is called exactly as often as
+its documented batch limits require (benchmarks/cycle.py), and an install on a shop with history
+reads none of it and counts each later order once (benchmarks/install.py). No timing is asserted."""
 
 from __future__ import annotations
 
@@ -27,6 +28,37 @@ def test_every_api_is_called_no_more_than_its_batch_limits_require() -> None:
         assert cycle["api_calls"] == cycle["min_api_calls"], name
     assert result["full"]["pushed"] == {"shopify": 200, "meta": 200, "google": 200, "woo": 200}
     assert result["changed"]["ledger_rows_appended"] > 0  # the orders reached the ledger
+
+
+def test_an_install_on_a_shop_with_history_reads_none_of_it_and_counts_each_new_order_once() -> None:
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from install import measure as install
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+    result = install(300)
+
+    calls = result["order_calls_per_cycle"]
+    assert result["orders_before_install"] == {"shopify": 300, "woo": 300}
+    assert {name: per_cycle[0] for name, per_cycle in calls.items()} == {"shopify": 0, "woo": 0}
+    assert result["available_after_install"] == result["typed"]
+    # Each later cycle reads from the start line on: the same calls, none of them history pages.
+    for name, per_cycle in calls.items():
+        assert len(per_cycle) == 6
+        assert len(set(per_cycle[1:])) == 1
+        assert per_cycle[1] < result["history_read_would_take_calls"][name]
+    assert result["history_lines_counted"] == 0
+    # The only pre-install orders sent back: the re-read overlap's and the one cancelled since.
+    assert all(
+        not found["why"].startswith("UNEXPECTED") for found in result["history_orders_returned_detail"]
+    )
+    assert sum(result["history_orders_returned"].values()) <= 4
+    assert result["new_lines"] > 0
+    assert result["new_lines_counted_once"] == result["new_lines"]
+    assert result["new_lines_lost"] == result["new_lines_doubled"] == 0
+    assert result["available"] == result["expected"]
+    assert result["available"] != result["typed"]
 
 
 def _faults_script() -> Any:
