@@ -1386,6 +1386,34 @@ class FakeAirtable:
             choices.commit(target, self._new_id)
             self._edit(record, cells, replace=False, author=OWNER)
 
+    def rename_table(self, base_id: str, table: str, new_name: str) -> None:
+        """Rename a table, as the base owner does in the table's menu (its id stays).
+
+        Raises:
+            ValueError: an unknown table, or a name another table has.
+        """
+        with self._lock:
+            base = self._bases[base_id]
+            target = self._table(base_id, table)
+            if any(other is not target and other.name == new_name for other in base.tables):
+                raise ValueError(f"a table {new_name!r} exists already")
+            target.name = new_name
+
+    def rename_field(self, base_id: str, table: str, field_name: str, new_name: str) -> None:
+        """Rename a field, as the base owner does in the field's menu (its id and values stay).
+
+        Raises:
+            ValueError: an unknown table or field, or a name another field has.
+        """
+        with self._lock:
+            target = self._table(base_id, table)
+            fld = target.field(field_name)
+            if fld is None:
+                raise ValueError(f"{table} has no field {field_name!r}")
+            if any(other is not fld and other.name == new_name for other in target.fields):
+                raise ValueError(f"{table} has a field {new_name!r} already")
+            fld.name = new_name
+
     def load_records(self, base_id: str, table: str, records: Iterable[Json]) -> None:
         """Put back records as the API returned them (``{"id", "createdTime", "fields"}``).
 

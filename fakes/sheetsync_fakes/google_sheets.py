@@ -24,10 +24,15 @@ envelopes recorded from the live API (``sheetsync_fakes/reference/sheets``). Wha
   the input range, grown to the block of cells around it that no empty row or column cuts off.
   Rows go below that block from its first column; the grid grows to fit (INSERT_ROWS also
   pushes the rows below down).
-- ``:batchUpdate`` is atomic: addSheet, deleteSheet, updateSheetProperties, repeatCell,
-  updateCells, setDataValidation and addConditionalFormatRule. A kind the API does not have is
-  refused with Google's "Unknown name" 400; a real kind this fake does not model answers 501,
-  so a test can never pass against behaviour nobody wrote.
+- ``:batchUpdate`` is atomic, its requests applied in order on a copy that replaces the
+  spreadsheet only if every one succeeds: addSheet, deleteSheet, updateSheetProperties,
+  repeatCell, updateCells, appendCells (after the last row with data, growing the grid),
+  setDataValidation, addConditionalFormatRule, appendDimension, and insertDimension and
+  deleteDimension on rows (cells, formats, validations, conditional-format ranges and frozen
+  rows follow; a new row takes the formats of the row it inherits from; the grid must keep a row
+  below its frozen ones, as Google says). A kind the API does not have is refused with Google's
+  "Unknown name" 400; a real kind this fake does not model (or columns for insertDimension and
+  deleteDimension) answers 501, so a test can never pass against behaviour nobody wrote.
 - Auth: every Sheets call needs ``Authorization: Bearer <token>`` issued by ``/token`` (the
   service-account JWT-bearer grant; the signature is not checked, the claims are) or given to
   the constructor. The token's e-mail is the caller: a spreadsheet not shared with it answers
@@ -189,9 +194,14 @@ _MODELLED_REQUESTS: Mapping[str, frozenset[str]] = {
     "updateSheetProperties": frozenset({"properties", "fields"}),
     "repeatCell": frozenset({"range", "cell", "fields"}),
     "updateCells": frozenset({"rows", "fields", "start", "range"}),
+    "appendCells": frozenset({"sheetId", "rows", "fields", "tableId"}),
     "setDataValidation": frozenset({"range", "rule", "filteredRowsIncluded"}),
     "addConditionalFormatRule": frozenset({"rule", "index"}),
+    "appendDimension": frozenset({"sheetId", "dimension", "length"}),
+    "insertDimension": frozenset({"range", "inheritFromBefore"}),
+    "deleteDimension": frozenset({"range"}),
 }
+_DIMENSION_RANGE = frozenset({"sheetId", "dimension", "startIndex", "endIndex"})
 _SHEET_PROPERTIES = frozenset(
     {"sheetId", "title", "index", "sheetType", "gridProperties", "hidden", "tabColor"}
     | {"tabColorStyle", "rightToLeft", "dataSourceSheetProperties"}
@@ -649,6 +659,21 @@ class _Sheet:
         self.formats = {(moved(r), c): v for (r, c), v in self.formats.items()}
         self.validations = {(moved(r), c): v for (r, c), v in self.validations.items()}
         self.props["gridProperties"]["rowCount"] += count
+
+    def drop_rows(self, start: int, count: int) -> None:
+        """Delete ``count`` rows from row ``start``; the rows below move up and the grid shrinks."""
+        end = start + count
+
+        def kept(row: int) -> bool:
+            return not start <= row < end
+
+        def moved(row: int) -> int:
+            return row - count if row >= end else row
+
+        self.cells = {moved(r): line for r, line in self.cells.items() if kept(r)}
+        self.formats = {(moved(r), c): v for (r, c), v in self.formats.items() if kept(r)}
+        self.validations = {(moved(r), c): v for (r, c), v in self.validations.items() if kept(r)}
+        self.props["gridProperties"]["rowCount"] -= count
 
 
 @dataclass(eq=False)
@@ -1185,10 +1210,12 @@ class FakeSheets:
     def delete_row(self, spreadsheet_id: str, sheet: str, row: int) -> None:
         """Delete 1-based row ``row``; the rows below move up and the grid shrinks by one."""
         with self._lock:
-            tab = self._tab(spreadsheet_id, sheet)
-            gone = row - 1
-            tab.cells = {(r - 1 if r > gone else r): line for r, line in tab.cells.items() if r != gone}
-            tab.props["gridProperties"]["rowCount"] -= 1
+            self._tab(spreadsheet_id, sheet).drop_rows(row - 1, 1)
+
+    def rename_sheet(self, spreadsheet_id: str, title: str, new_title: str) -> None:
+        """Rename a tab, as the merchant double-clicking it does."""
+        with self._lock:
+            self._tab(spreadsheet_id, title).props["title"] = new_title
 
     def formula_cells(self, spreadsheet_id: str) -> set[str]:
         """``Sheet!A1`` of every cell holding a formula (as opposed to text that starts with "=")."""
@@ -1447,8 +1474,12 @@ class FakeSheets:
             "updateSheetProperties": _update_sheet_properties,
             "repeatCell": _repeat_cell,
             "updateCells": _update_cells,
+            "appendCells": _append_cells,
             "setDataValidation": _set_data_validation,
             "addConditionalFormatRule": _add_conditional_format_rule,
+            "appendDimension": _append_dimension,
+            "insertDimension": _insert_dimension,
+            "deleteDimension": _delete_dimension,
         }
         requests = body.get("requests", [])
         planned: list[tuple[str, Json, str]] = []
@@ -1896,6 +1927,126 @@ def _update_cells(book: _Book, request: Json, where: str) -> Json:
         for j in range(area.c1 - area.c0):
             _apply_cell(area.sheet, area.r0 + i, area.c0 + j, line[j] if j < len(line) else {}, mask, where)
     return {}
+
+
+def _append_cells(book: _Book, request: Json, where: str) -> Json:
+    """Rows after the sheet's last row with data (its first row if it has none), growing the grid."""
+    if "tableId" in request:
+        raise _Rejected(_rpc_error(501, f"FakeSheets does not model tables ({where}.tableId)"))
+    mask = _cell_mask(request, where)
+    sheet = _sheet_by_id(book, request.get("sheetId"), where)
+    rows = request.get("rows", [])
+    width = max((len(row.get("values", [])) for row in rows), default=0)
+    r0 = max(sheet.cells, default=-1) + 1
+    if width > sheet.columns:
+        raise _exceeds_grid(sheet, _Bounds(r0, r0 + len(rows), 0, width), f"Invalid {where}: ")
+    grid = sheet.props["gridProperties"]
+    grid["rowCount"] = max(sheet.rows, r0 + len(rows))
+    for i, row in enumerate(rows):
+        for j, cell in enumerate(row.get("values", [])):
+            _apply_cell(sheet, r0 + i, j, cell, mask, where)
+    return {}
+
+
+def _dimension_range(book: _Book, request: Json, where: str) -> tuple[_Sheet, str, int, int]:
+    """The sheet, dimension and 0-based, end-exclusive span of a request's DimensionRange."""
+    given = request.get("range", {})
+    _check_keys(given, _DIMENSION_RANGE, f"{where}.range")
+    sheet = _sheet_by_id(book, given.get("sheetId"), where)
+    dimension = _dimension(given.get("dimension", "DIMENSION_UNSPECIFIED"), f"{where}.range.dimension")
+    for name in ("startIndex", "endIndex"):
+        if name not in given:  # as reported: a zero the client left out is refused, not assumed
+            raise _unrecorded_400(f"Invalid {where}: range.{name} must be set")
+    start, end = int(given["startIndex"]), int(given["endIndex"])
+    if start < 0 or end < 0:  # Google's words, as reported (nithinmurali/pygsheets#361)
+        raise _bad_request(f"Invalid {where}: DimensionRange indexes must be >= 0")
+    if start >= end:
+        raise _unrecorded_400(f"Invalid {where}: range.startIndex must be less than range.endIndex")
+    if dimension == "DIMENSION_UNSPECIFIED":
+        raise _unrecorded_400(f"Invalid {where}: range.dimension must be ROWS or COLUMNS")
+    if dimension != "ROWS":
+        raise _Rejected(_rpc_error(501, f"FakeSheets does not model {where} on {dimension}"))
+    return sheet, dimension, start, end
+
+
+def _dimension(value: Json, field_name: str) -> str:
+    _, proto_type, accepted = _ENUMS["majorDimension"]
+    if value not in accepted:
+        raise _invalid_value(field_name, f"type.googleapis.com/google.apps.sheets.v4.{proto_type}", value)
+    return str(value)
+
+
+def _append_dimension(book: _Book, request: Json, where: str) -> Json:
+    sheet = _sheet_by_id(book, request.get("sheetId"), where)
+    dimension = _dimension(request.get("dimension", "DIMENSION_UNSPECIFIED"), f"{where}.dimension")
+    length = int(request.get("length", 0))
+    if dimension not in ("ROWS", "COLUMNS") or length < 1:
+        raise _unrecorded_400(f"Invalid {where}: give a dimension (ROWS or COLUMNS) and a positive length")
+    key = "rowCount" if dimension == "ROWS" else "columnCount"
+    sheet.props["gridProperties"][key] += length
+    if sheet.columns > MAX_COLUMNS:
+        raise _unrecorded_400(f"Invalid {where}: a sheet holds at most {MAX_COLUMNS} columns")
+    return {}
+
+
+def _insert_dimension(book: _Book, request: Json, where: str) -> Json:
+    sheet, _, start, end = _dimension_range(book, request, where)
+    inherit = bool(request.get("inheritFromBefore", False))
+    if inherit and start == 0:
+        raise _unrecorded_400(
+            f"Invalid {where}: range.startIndex must be greater than 0 if inheritFromBefore is true"
+        )
+    if inherit and start > sheet.rows:
+        raise _unrecorded_400(
+            f"Invalid {where}: range.startIndex must not exceed the grid size ({sheet.rows})"
+        )
+    if not inherit and start >= sheet.rows:  # Google's words, as reported (nithinmurali/pygsheets#46)
+        raise _bad_request(
+            f"Invalid {where}: range.startIndex must be less than the grid size ({sheet.rows}) "
+            "if inheritFromBefore is false."
+        )
+    count = end - start
+    sheet.shift_rows(start, count)
+    source = start - 1 if inherit else end  # the row the new ones take their formats from
+    for (row, column), fmt in list(sheet.formats.items()):
+        if row == source:
+            for new in range(start, end):
+                sheet.formats[new, column] = copy.deepcopy(fmt)
+    _shift_rule_rows(sheet, lambda index: index + count if index >= start else index)
+    grid = sheet.props["gridProperties"]
+    if start < grid.get("frozenRowCount", 0):
+        grid["frozenRowCount"] += count
+    return {}
+
+
+def _delete_dimension(book: _Book, request: Json, where: str) -> Json:
+    sheet, _, start, end = _dimension_range(book, request, where)
+    if end > sheet.rows:
+        raise _exceeds_grid(sheet, _Bounds(start, end, None, None), f"Invalid {where}: ")
+    count = end - start
+    grid = sheet.props["gridProperties"]
+    frozen = grid.get("frozenRowCount", 0)
+    frozen_left = frozen - max(0, min(end, frozen) - start)
+    if sheet.rows - count <= frozen_left:
+        if frozen_left:  # Google's words, as reported (theoephraim/node-google-spreadsheet#186)
+            raise _bad_request(f"Invalid {where}: Sorry, it is not possible to delete all non-frozen rows.")
+        raise _unrecorded_400(f"Invalid {where}: You can't delete all the rows on the sheet.")
+    sheet.drop_rows(start, count)
+    _shift_rule_rows(sheet, lambda index: index if index < start else max(start, index - count))
+    if frozen_left:
+        grid["frozenRowCount"] = frozen_left
+    else:
+        grid.pop("frozenRowCount", None)
+    return {}
+
+
+def _shift_rule_rows(sheet: _Sheet, moved: Callable[[int], int]) -> None:
+    """Move the row bounds of the sheet's conditional-format ranges as its rows moved."""
+    for rule in sheet.conditional_formats:
+        for grid_range in rule.get("ranges", []):
+            for key in ("startRowIndex", "endRowIndex"):
+                if key in grid_range:
+                    grid_range[key] = moved(int(grid_range[key]))
 
 
 def _set_data_validation(book: _Book, request: Json, where: str) -> Json:

@@ -16,15 +16,22 @@ class MasterStore(Protocol):
     """
 
     def read(self) -> Snapshot:
-        """Read the Inventory rows, the ledger, the Status controls and the worker state."""
+        """Read the Inventory rows, the ledger, the Status controls and the worker state.
+
+        Reading never creates anything.  A Ledger tab (table) that is missing, or whose header row
+        has no Key column, reads with ``ledger_found`` False: so does a master that has no Ledger
+        yet, until its first append creates one.
+        """
         ...
 
     def append_ledger(self, entries: Sequence[LedgerEntry]) -> None:
         """Append entries to the ledger in order: the commit point of a cycle.
 
         Each entry once: when an append's answer is lost and it is retried, entries whose keys
-        the Ledger already holds are not appended again.  The Ledger tab is created when the
-        store has none; the worker never asks for that once the State says a Ledger existed.
+        the Ledger already holds are not appended again (the remote stores look only after such
+        a loss; the local ones skip any held Key, so a caller repeating the call adds nothing
+        twice).  The Ledger tab is created when the store has none; the worker never asks for
+        that once the State says a Ledger existed.
         """
         ...
 
@@ -35,16 +42,27 @@ class MasterStore(Protocol):
 
 @runtime_checkable
 class ArchivingStore(Protocol):
-    """A store that can move old Ledger rows to an archive a person can read (the worker checks for it)."""
+    """A store that can move old Ledger rows to an archive a person can read (the worker checks for it).
+
+    The workbook, Google Sheets and in-memory stores are; Airtable's is not (its records have no
+    position for a checkpoint to take, and no request spans more than ten of them).  Each also
+    takes ``keys``, the folded rows' Keys as the caller read them, as a keyword argument; without
+    it the store compares with its own last ``read()``.
+    """
 
     def archive_ledger(self, folded: int, checkpoint: Sequence[LedgerEntry]) -> None:
         """Move the first ``folded`` Ledger rows to the archive and put ``checkpoint`` in their place.
 
-        First the rows are appended to the archive (the ``Ledger archive`` tab, or table, or a
-        file beside the workbook) exactly as they are, unless the archive's last rows are already
+        First the rows are appended to the archive (the ``Ledger archive`` tab; a sheet of the
+        same file for the workbook) exactly as they are, unless the archive's last rows are already
         them (a retry after a kill); then, in one step where the store allows it, the Ledger's first
         ``folded`` data rows are deleted and ``checkpoint`` written in their place, before the rows
         that stay.  Raises StoreLayoutError if the Ledger changed shape since it was read.
+
+        ``folded`` counts Ledger rows as ``read()`` returns them (blank rows between them go
+        too).  The workbook does both steps in one save and Google Sheets in one atomic
+        batchUpdate.  A call repeated after it succeeded (its answer lost) changes nothing: the
+        Ledger then starts with ``checkpoint`` and the archive ends with the rows read.
         """
         ...
 

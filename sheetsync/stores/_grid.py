@@ -1,6 +1,7 @@
 """What every grid-shaped master (a workbook, a Google Sheet) shares.
 
-Cells as raw text, columns found by header, and the Snapshot built from the four sheets' rows.
+Cells as raw text, columns found by header, the Snapshot built from the four sheets' rows, and
+the plan for moving the Ledger's first rows to the archive.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
-from sheetsync.errors import StoreLayoutError
+from sheetsync.errors import StoreLayoutError, TransientError
 from sheetsync.model import (
     BUNDLE_HEADERS,
     BUNDLES_SHEET,
@@ -40,12 +41,21 @@ Records = Iterator[tuple[int, dict[str, str]]]
 
 #: The sheets a master holds, in the order they are read (Bundles only where the merchant added it).
 SHEETS = (INVENTORY_SHEET, LEDGER_SHEET, STATUS_SHEET, STATE_SHEET, BUNDLES_SHEET)
+#: Where ``archive_ledger`` moves old Ledger rows: the Ledger's headers, its rows oldest first.
+ARCHIVE_SHEET = "Ledger archive"
 
 MAX_EXACT_DIGITS = 15  #: digits a spreadsheet keeps in a number (Excel and Google Sheets)
 
 # Worker text is written as a number only if reading it back gives the same text: no leading
 # zero, no "-0", no digits a spreadsheet would round away.
 _NUMBER = re.compile(rf"0|-?[1-9][0-9]{{0,{MAX_EXACT_DIGITS - 1}}}")
+
+
+class OutcomeUnknown(TransientError):
+    """A write whose answer never arrived whole: a timeout, a dropped connection, a 5xx, a garbled body.
+
+    It may have been applied, so a store repeats it only after looking at what is there.
+    """
 
 
 def column_letter(column: int) -> str:
@@ -208,6 +218,7 @@ def _read(
         bundles=tuple(
             RawRow(n, cells) for n, cells in records(sheets.get(BUNDLES_SHEET, []), tables[BUNDLES_SHEET])
         ),
+        ledger_found=LEDGER_SHEET in sheets and "key" in tables[LEDGER_SHEET],
     )
     return result, {INVENTORY_SHEET: inventory_cols, **tables}, status_rows, state_rows
 
@@ -253,3 +264,148 @@ def status_rows(
             values["control"] = ""
         rows.append((GUARD_ROW_LABEL, values))
     return rows
+
+
+# -- archiving the Ledger's first rows ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Fold:
+    """The Ledger's first ``folded`` rows as the Ledger holds them now, ready to move."""
+
+    end: int  #: sheet row of the last folded row: rows 2 to ``end`` leave the Ledger
+    moved: tuple[Row, ...]  #: each of those rows with any text, as stored, for the archive
+    archived: bool  #: the archive's last rows already are these (a retry after a kill)
+
+
+def plan_fold(
+    ledger: Sequence[Row],
+    archive_keys: Sequence[str],
+    folded: int,
+    checkpoint: Sequence[str],
+    expected: Sequence[str] | None,
+    where: str,
+) -> Fold | None:
+    """What ``archive_ledger`` has left to do; None when it was done already.
+
+    ``ledger`` is the Ledger's rows from its header down to at least the last folded row,
+    ``archive_keys`` the archive's Keys top to bottom (blanks left out), ``checkpoint`` the Keys
+    that replace the folded rows and ``expected`` the Keys of the folded rows as they were read
+    (None: whatever is there now).  Done means the Ledger starts with the checkpoint and the
+    archive ends with the rows that were read: a repeat after an answer was lost.
+
+    Raises:
+        ValueError: ``folded`` is below 1, or ``expected`` does not hold ``folded`` Keys.
+        StoreLayoutError: the Ledger has no Key column, or its first rows are not those read.
+    """
+    if folded < 1 or (expected is not None and len(expected) != folded):
+        raise ValueError(f"archive at least one row, with one key per row: {folded} rows, keys {expected}")
+    sheet = f"{where}, sheet {LEDGER_SHEET}"
+    found = columns(ledger[0] if ledger else (), LEDGER_HEADERS, sheet)
+    if "key" not in found:
+        raise StoreLayoutError(
+            f"{sheet}: header row 1 has no Key column; restore the Key header so the Ledger can be archived"
+        )
+    rows = list(records(ledger, found))
+    keys = [cells.get("key", "") for _, cells in rows]
+    head = keys[:folded]
+    if len(head) == folded and (expected is None or head == list(expected)):
+        end = rows[folded - 1][0]
+        moved = tuple(row for row in ledger[1:end] if _last_cell(row))
+        moved_keys = [key for row in moved if (key := _cell(row, found["key"]))]
+        archived = bool(moved_keys) and list(archive_keys[-len(moved_keys) :]) == moved_keys
+        return Fold(end, moved, archived)
+    wanted = [key for key in expected or () if key]
+    if (
+        wanted
+        and keys[: len(checkpoint)] == list(checkpoint)
+        and list(archive_keys[-len(wanted) :]) == wanted
+    ):
+        return None
+    read = f"{_keys(expected)} were read" if expected is not None else f"{folded} rows were asked for"
+    raise StoreLayoutError(
+        f"{sheet}: its first rows are not the ones read ({_keys(head)} where {read}): a row was "
+        "inserted, deleted or sorted above them since; nothing was archived, and the next cycle "
+        "archives from a fresh read. Add Ledger rows at the bottom only, and do not sort it"
+    )
+
+
+def archive_keys(rows: Sequence[Row], where: str) -> list[str]:
+    """The Keys of an archive (its header row first), top to bottom, blanks left out."""
+    if not rows:
+        return []
+    column = archive_key_column(rows[0], where)
+    return [key for row in rows[1:] if (key := _cell(row, column))]
+
+
+def archive_key_column(header: Row, where: str) -> int:
+    """The archive's Key column (1-based), from its header row."""
+    found = columns(header, {"key": LEDGER_HEADERS["key"]}, f"{where}, sheet {ARCHIVE_SHEET}")
+    if "key" not in found:
+        raise StoreLayoutError(
+            f"{where}, sheet {ARCHIVE_SHEET}: header row 1 has no Key column; restore the Key header "
+            "(the archive has the Ledger's headers) so old rows can be added to it"
+        )
+    return found["key"]
+
+
+def expected_keys(
+    folded: int, keys: Sequence[str] | None, read: Sequence[str] | None
+) -> Sequence[str] | None:
+    """The Keys the Ledger's first ``folded`` rows must still have: the caller's, else the last read's.
+
+    None when neither is known (nothing was read): whatever the Ledger holds is archived.
+    """
+    if keys is not None or read is None:
+        return keys
+    if len(read) < folded:
+        raise ValueError(f"{folded} Ledger rows to archive, but the last read saw {len(read)}")
+    return read[:folded]
+
+
+def last_cell(row: Row) -> int:
+    """1-based column of the last cell with any text; 0 if none."""
+    return _last_cell(row)
+
+
+def archive_columns(
+    ledger_header: Row, archive_header: Row, moved: Sequence[Row]
+) -> tuple[dict[int, int], dict[int, str]]:
+    """Where each Ledger column (1-based) goes in the archive, and the archive headers to add.
+
+    A titled column goes under the same title; an untitled one holding text keeps its place where
+    the archive's is untitled too.  Any other gets a new column right of the archive's last header.
+    """
+    titles = [cell_text(value).strip() for value in archive_header]
+    by_title: dict[str, int] = {}
+    for column, title in enumerate(titles, start=1):
+        if title:
+            by_title.setdefault(header_key(title), column)
+    span = max((column for column, title in enumerate(titles, start=1) if title), default=0)
+    width = max([_last_cell(ledger_header), *(_last_cell(row) for row in moved)])
+    placed: dict[int, int] = {}
+    pending: list[tuple[int, str]] = []
+    for column in range(1, width + 1):
+        title = _cell(ledger_header, column).strip()
+        if title and header_key(title) in by_title:
+            placed[column] = by_title.pop(header_key(title))
+        elif not title and column <= span and not titles[column - 1]:
+            placed[column] = column
+        elif title or any(_cell(row, column).strip() for row in moved):
+            pending.append((column, title))
+    free = max([span, *placed.values()]) + 1
+    added: dict[int, str] = {}
+    for offset, (column, title) in enumerate(pending):
+        placed[column] = free + offset
+        added[free + offset] = title
+    return placed, added
+
+
+def _cell(row: Row, column: int) -> str:
+    return cell_text(row[column - 1]) if column <= len(row) else ""
+
+
+def _keys(keys: Sequence[str] | None) -> str:
+    shown = [repr(key) for key in (keys or ())[:3]]
+    more = len(keys or ()) - len(shown)
+    return "keys " + ", ".join(shown) + (f" and {more} more" if more > 0 else "") if shown else "no rows"

@@ -8,6 +8,15 @@ fields, so a merchant's edit made meanwhile survives.
 Airtable allows 5 requests per second per base and answers a 429 after which the base is
 closed for 30 s; plans cap calls per month.  Every request goes through one paced adapter that
 keeps to the rate, waits the penalty out and counts calls against the configured monthly budget.
+
+Ledger records are created ten a request, and a request whose answer is lost (a timeout, a
+dropped connection, a 5xx, a garbled body) may have landed: before repeating it the store asks
+for the records holding its Keys (one filtered list) and creates only the missing ones.
+
+The store does not archive the Ledger (it is no ``ArchivingStore``): records have no position,
+so a checkpoint cannot take the place of the rows it replaces, and no request spans more than ten
+records, so moving thousands of rows could stop halfway and leave the Ledger meaning something
+else.
 """
 
 from __future__ import annotations
@@ -15,7 +24,8 @@ from __future__ import annotations
 import calendar
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
@@ -24,6 +34,7 @@ from typing import Any, cast
 import pyairtable
 import requests
 from pyairtable.api.types import UpdateRecordDict
+from pyairtable.formulas import EQ, OR, Field
 from pyairtable.models.schema import SingleSelectFieldSchema, TableSchema
 from pyrate_limiter import InMemoryBucket, Rate, RateItem
 from requests.adapters import BaseAdapter, HTTPAdapter
@@ -49,7 +60,15 @@ from sheetsync.model import (
     header_key,
     ledger_cells,
 )
-from sheetsync.stores._grid import SHEETS, Grid, cell_text, cell_value, snapshot, status_rows
+from sheetsync.stores._grid import (
+    SHEETS,
+    Grid,
+    OutcomeUnknown,
+    cell_text,
+    cell_value,
+    snapshot,
+    status_rows,
+)
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +128,7 @@ class PacedAdapter(BaseAdapter):
 
     Wraps the adapter that really sends (``HTTPAdapter``, or a fake's in tests).  pyairtable's
     own retry gives up after ~3 s, far inside Airtable's 30 s penalty, so it is switched off and
-    this adapter retries with the house policy instead.
+    this adapter retries with the house policy instead, except inside ``single()``.
     """
 
     def __init__(
@@ -126,9 +145,29 @@ class PacedAdapter(BaseAdapter):
         # spent this second's requests, and a 429 costs 30 s where waiting costs one.
         self._bucket.put(RateItem("base", round(clock() * 1000), weight=RATE_PER_SECOND))
         self.calls = 0  #: requests sent, retries included: Airtable counts each one
+        self._single = False
+
+    @property
+    def sleep(self) -> Callable[[float], None]:
+        """How this adapter waits (injected: tests never wait)."""
+        return self._sleep
+
+    @contextmanager
+    def single(self) -> Iterator[None]:
+        """Send each request inside once, paced: the caller retries, having looked first.
+
+        A failure after which the request may have landed raises ``OutcomeUnknown``.
+        """
+        self._single = True
+        try:
+            yield
+        finally:
+            self._single = False
 
     def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
         """Send ``request`` at the allowed pace, retrying 429, 5xx and network failures."""
+        if self._single:
+            return self._attempt(request, *args, **kwargs)
         return retry.call(lambda: self._attempt(request, *args, **kwargs), self._sleep, ATTEMPTS)
 
     def close(self) -> None:
@@ -140,19 +179,21 @@ class PacedAdapter(BaseAdapter):
         self.calls += 1
         try:
             response = self.inner.send(request, *args, **kwargs)
+        except requests.ConnectTimeout:
+            raise TransientError("Airtable unreachable (ConnectTimeout)") from None
         except (requests.ConnectionError, requests.Timeout) as error:
-            raise TransientError(f"Airtable unreachable ({type(error).__name__})") from None
+            # Sent, perhaps applied: a ledger create looks before it repeats (see the store).
+            raise OutcomeUnknown(f"Airtable unreachable ({type(error).__name__})") from None
         if response.status_code == 429:
             raise TransientError("Airtable rate limit (429): waiting out its 30 s penalty", PENALTY_S)
         if response.status_code >= 500:
-            raise TransientError(f"Airtable answered {response.status_code}")
+            raise OutcomeUnknown(f"Airtable answered {response.status_code}")
         if response.ok and "json" in response.headers.get("Content-Type", ""):
             try:
                 response.json()
             except requests.JSONDecodeError:
-                # Cut short or garbled on the way; pyairtable would raise it raw. A create may
-                # have applied: ledger rows repeated by the retry dedupe by Key.
-                raise TransientError("Airtable answered with broken JSON") from None
+                # Cut short or garbled on the way (pyairtable would raise it raw): it did apply.
+                raise OutcomeUnknown("Airtable answered with broken JSON") from None
         return response
 
     def _pace(self) -> None:
@@ -269,18 +310,52 @@ class AirtableStore:
         return replace(result, rows=rows, ledger=ledger, state=state, bundles=bundles)
 
     def append_ledger(self, entries: Sequence[LedgerEntry]) -> None:
-        """Create one Ledger record per entry, ten a request, in order."""
+        """Create one Ledger record per entry, ten a request, in order.
+
+        When a request's answer is lost, the records holding its Keys are listed (one filtered
+        request) and only the missing ones are created again: each entry lands once.
+        """
         if not entries:
             return
         self._known_grid()
         headers = self.layout.ledger_headers()
         table = self._table(LEDGER_SHEET, headers)
         columns = self._columns(table, headers)
-        records = [
-            self._typed(table, {columns[k]: text for k, text in ledger_cells(entry).items()})
-            for entry in entries
-        ]
-        self._call(partial(self._base.table(table.schema.id).batch_create, records, typecast=False))
+        for start in range(0, len(entries), RECORDS_PER_REQUEST):
+            self._create_once(table, columns, entries[start : start + RECORDS_PER_REQUEST])
+
+    def _create_once(self, table: _Table, columns: Mapping[str, str], chunk: Sequence[LedgerEntry]) -> None:
+        """Create up to ten Ledger records; after a lost answer, only those not there yet."""
+        target = self._base.table(table.schema.id)
+        pending, unsure = list(chunk), False
+
+        def attempt() -> None:
+            nonlocal pending, unsure
+            with self._paced.single():  # one loop retries, so no request is tried more than ATTEMPTS times
+                if unsure:  # the last try may have landed: create only what the Ledger lacks
+                    held = self._held_keys(target, columns["key"], [e.key for e in pending if e.key])
+                    pending, unsure = [e for e in pending if not e.key or e.key not in held], False
+                    if not pending:
+                        return
+                records = [
+                    self._typed(table, {columns[k]: text for k, text in ledger_cells(entry).items()})
+                    for entry in pending
+                ]
+                try:
+                    self._call(partial(target.batch_create, records, typecast=False))
+                except OutcomeUnknown:
+                    unsure = True
+                    raise
+
+        retry.call(attempt, self._paced.sleep, ATTEMPTS)
+
+    def _held_keys(self, target: pyairtable.Table, field: str, keys: Sequence[str]) -> set[str]:
+        """Which of ``keys`` (ten at most) the Ledger's ``field`` holds: one filtered list request."""
+        if not keys:
+            return set()
+        formula = OR(*(EQ(Field(field), key) for key in keys))
+        found = self._call(partial(target.all, formula=formula, fields=[field], page_size=100))
+        return {_text(record["fields"].get(field)) for record in found}
 
     def write_status(self, update: StatusUpdate) -> None:
         """PATCH the worker's Inventory fields, then the Status and State records that changed."""

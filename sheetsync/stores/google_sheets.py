@@ -5,14 +5,22 @@ A cycle costs one ``values:batchGet`` for everything it reads; its writes are on
 with a one-column read of the SKUs just before it so that a row the merchant inserted or
 deleted meanwhile never receives another SKU's numbers.  Everything is written RAW: text from a
 channel can never become a formula.  Metadata is fetched once.
+
+An append whose answer is lost (a timeout, a dropped connection, a 5xx, a garbled body) may have
+landed: before repeating it the store reads the Ledger's Key column from a little above where the
+Ledger ended and appends only the entries still missing.  ``archive_ledger`` costs the tab list,
+one ``values:batchGet`` and one ``spreadsheets.batchUpdate``, which appends the rows to the
+``Ledger archive`` tab and replaces them in the Ledger with the checkpoint, atomically.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import google.auth.exceptions
@@ -26,6 +34,7 @@ from sheetsync import retry
 from sheetsync.errors import PermanentError, StoreLayoutError, TransientError
 from sheetsync.model import (
     INVENTORY_SHEET,
+    LEDGER_HEADERS,
     LEDGER_SHEET,
     OVERRIDE,
     ROW_STATUS,
@@ -37,6 +46,7 @@ from sheetsync.model import (
     CellWrite,
     Layout,
     LedgerEntry,
+    RawLedgerRow,
     Report,
     Snapshot,
     StatusUpdate,
@@ -44,11 +54,22 @@ from sheetsync.model import (
     ledger_cells,
 )
 from sheetsync.stores._grid import (
+    ARCHIVE_SHEET,
     SHEETS,
+    Fold,
     Grid,
+    OutcomeUnknown,
+    Row,
+    archive_columns,
+    archive_key_column,
     cell_text,
     cell_value,
     column_letter,
+    columns,
+    expected_keys,
+    last_cell,
+    plan_fold,
+    records,
     report_value,
     snapshot,
     status_rows,
@@ -76,6 +97,15 @@ FLAG_COLOURS = (
     ("PAUSED", {"red": 0.9, "green": 0.9, "blue": 0.9}),
     ("REORDER", {"red": 0.8, "green": 0.9, "blue": 1.0}),
 )
+
+#: After a lost append, the Key column is read from this many rows above where the Ledger ended:
+#: rows the merchant deleted meanwhile move the appended ones up, never out of sight.
+TAIL_ROWS = 1000
+#: ``archive_ledger`` reads the Ledger this many rows past the last folded row as read: blank rows
+#: the merchant inserted above it meanwhile are tolerated.
+FOLD_SLACK_ROWS = 100
+#: Cell values only, as ``updateCells`` and ``appendCells`` write them (formats stay).
+VALUES_ONLY = "userEnteredValue"
 
 T = TypeVar("T")
 Cells = dict[int, Any]  #: column → value, for one row
@@ -138,6 +168,9 @@ class GoogleSheetsStore:
         self._http, self._account, self._sleep = client.http_client, account, sleep
         self._tabs: dict[str, dict[str, Any]] = {}  #: title → sheet properties, from the metadata
         self._grid: Grid | None = None
+        self._ledger_end = 1  #: the Ledger's last used row, as last seen (read or appended)
+        self._ledger_read: tuple[RawLedgerRow, ...] | None = None  #: the Ledger as read() last saw it
+        self._ledger_key_column = 1  #: the Ledger's Key column as read() last saw it
 
     @property
     def where(self) -> str:
@@ -145,8 +178,29 @@ class GoogleSheetsStore:
         return f"Google Sheet {self.id}"
 
     def read(self) -> Snapshot:
-        """Everything a cycle needs, in one values:batchGet."""
-        self._open()
+        """Everything a cycle needs, in one values:batchGet.
+
+        The tab list is fetched again only when the Ledger is not in it (a merchant may have
+        renamed it back since) or a tab it names has gone (renamed meanwhile).
+        """
+        if not self._open() and LEDGER_SHEET not in self._tabs:
+            self._open(again=True)
+        try:
+            present, reply = self._read_tabs()
+        except _TabGone:
+            self._open(again=True)
+            present, reply = self._read_tabs()
+        sheets = {
+            name: value_range.get("values", [])
+            for name, value_range in zip(present, reply["valueRanges"], strict=True)
+        }
+        result, self._grid = snapshot(sheets, self.layout, self.where)
+        self._ledger_end = self._grid.used_rows.get(LEDGER_SHEET, 1)
+        self._ledger_read = result.ledger
+        self._ledger_key_column = self._grid.columns.get(LEDGER_SHEET, {}).get("key", 1)
+        return result
+
+    def _read_tabs(self) -> tuple[list[str], dict[str, Any]]:
         present = [name for name in SHEETS if name in self._tabs]
         if INVENTORY_SHEET not in present:
             raise StoreLayoutError(
@@ -155,15 +209,14 @@ class GoogleSheetsStore:
             )
         ranges = [_quoted(n) for n in present]
         reply = self._call(lambda: self._http.values_batch_get(self.id, ranges, params=dict(READ_OPTIONS)))
-        sheets = {
-            name: value_range.get("values", [])
-            for name, value_range in zip(present, reply["valueRanges"], strict=True)
-        }
-        result, self._grid = snapshot(sheets, self.layout, self.where)
-        return result
+        return present, reply
 
     def append_ledger(self, entries: Sequence[LedgerEntry]) -> None:
-        """Append the entries in one values:append (INSERT_ROWS: nothing below is overwritten)."""
+        """Append the entries in one values:append (INSERT_ROWS: nothing below is overwritten).
+
+        When the answer is lost, the Ledger's Key column is read from a little above where it
+        ended and only the entries it lacks are appended again: each entry lands once.
+        """
         if not entries:
             return
         grid = self._known_grid()
@@ -173,17 +226,210 @@ class GoogleSheetsStore:
             **grid.columns.get(LEDGER_SHEET, {}),
             **self._new_table_columns(LEDGER_SHEET, headers, grid),
         }
-        width = max(columns.values())
-        rows = []
-        for entry in entries:
-            row: list[Any] = [None] * width
-            for logical, text in ledger_cells(entry).items():
-                row[columns[logical] - 1] = _written(text)
-            rows.append(row)
         self._apply(structure, data)
+        if data:  # the tab or headers it just added: the next append need not add them again
+            self._grid = replace(grid, columns={**grid.columns, LEDGER_SHEET: columns})
         params: ParamsType = {**RAW, "insertDataOption": "INSERT_ROWS"}
         target = f"{_quoted(LEDGER_SHEET)}!A1"
-        self._call(lambda: self._http.values_append(self.id, target, params, {"values": rows}))
+        pending, unsure = list(entries), False
+
+        def attempt() -> None:
+            nonlocal pending, unsure
+            if unsure:  # the last try may have landed: append only what the Ledger lacks
+                held = self._tail_keys(columns["key"])
+                pending, unsure = [e for e in pending if not e.key or e.key not in held], False
+                if not pending:
+                    return
+            rows = [_ledger_row(entry, columns) for entry in pending]
+            try:
+                reply = self._classified(
+                    lambda: self._http.values_append(self.id, target, params, {"values": rows})
+                )
+            except OutcomeUnknown:
+                unsure = True
+                raise
+            self._ledger_end = _last_row(reply.get("updates", {}).get("updatedRange", "")) or (
+                self._ledger_end + len(rows)
+            )
+
+        retry.call(attempt, self._sleep, attempts=ATTEMPTS)
+
+    def _tail_keys(self, column: int) -> set[str]:
+        """The Keys from ``TAIL_ROWS`` above where the Ledger ended down to its last row."""
+        letter = column_letter(column)
+        start = max(2, self._ledger_end + 1 - TAIL_ROWS)
+        target = f"{_quoted(LEDGER_SHEET)}!{letter}{start}:{letter}"
+        reply = self._classified(lambda: self._http.values_get(self.id, target, params=dict(READ_OPTIONS)))
+        values = reply.get("values", [])
+        keys = {text for row in values if row and (text := cell_text(row[0]))}
+        filled = [number for number, row in enumerate(values, start=start) if row and cell_text(row[0])]
+        self._ledger_end = max([self._ledger_end, *filled])
+        return keys
+
+    def archive_ledger(
+        self, folded: int, checkpoint: Sequence[LedgerEntry], keys: Sequence[str] | None = None
+    ) -> None:
+        """Move the first ``folded`` Ledger rows to ``Ledger archive`` and put ``checkpoint`` there.
+
+        ``keys`` are those rows' Keys as the caller read them (by default, as ``read()`` last saw
+        them).  The tab list, one values:batchGet, then one spreadsheets.batchUpdate that appends
+        the rows to the archive, inserts the checkpoint below the Ledger's header and deletes the
+        rows, all or nothing.  A lost answer is settled by reading again: a repeat after it landed, or
+        after an earlier call did, changes nothing.
+
+        Raises:
+            StoreLayoutError: the Ledger's first rows are not those read, or a Key header is missing.
+        """
+        if self._ledger_read is None:
+            self.read()
+        read = self._ledger_read or ()
+        expected = expected_keys(folded, keys, [row.cells.get("key", "") for row in read])
+        last = read[min(folded, len(read)) - 1].row if read else 1
+        span = last + FOLD_SLACK_ROWS + max(0, folded - len(read))
+        cp_keys = [entry.key for entry in checkpoint]
+
+        def attempt() -> None:
+            # The tab list as it is now: the merchant may have added, renamed or widened a tab
+            # since it was fetched, and a try whose answer was lost may have too.  Tried once:
+            # this loop is the one that retries.
+            self._tabs = _tab_list(self._classified(lambda: self._http.fetch_sheet_metadata(self.id)))
+            ledger, archive_header, held = self._fold_state(span)
+            fold = plan_fold(ledger, held, folded, cp_keys, expected, self.where)
+            if fold is None:
+                return
+            requests_ = self._fold_requests(ledger, archive_header, fold, checkpoint)
+            reply = self._classified(lambda: self._http.batch_update(self.id, {"requests": requests_}))
+            for answer in reply.get("replies", []):
+                if "addSheet" in answer:
+                    properties = answer["addSheet"]["properties"]
+                    self._tabs[properties["title"]] = properties
+
+        retry.call(attempt, self._sleep, attempts=ATTEMPTS)
+        self._grid = None
+        self._ledger_end = 1  # unknown until the next read; a lost append then reads from the top
+
+    def read_archive(self) -> tuple[RawLedgerRow, ...]:
+        """Every archived Ledger row, oldest first (one values.get; none without the tab)."""
+        self._open()
+        if ARCHIVE_SHEET not in self._tabs:
+            return ()
+        target = _quoted(ARCHIVE_SHEET)
+        reply = self._call(lambda: self._http.values_get(self.id, target, params=dict(READ_OPTIONS)))
+        rows = reply.get("values", [])
+        found = columns(rows[0] if rows else (), LEDGER_HEADERS, f"{self.where}, sheet {ARCHIVE_SHEET}")
+        return tuple(RawLedgerRow(number, cells) for number, cells in records(rows, found))
+
+    def _fold_state(self, span: int) -> tuple[list[Row], Row | None, list[str]]:
+        """The Ledger's rows 1 to ``span``, the archive's header (None: no tab) and its Keys."""
+        has_ledger, has_archive = LEDGER_SHEET in self._tabs, ARCHIVE_SHEET in self._tabs
+        guess = column_letter(self._ledger_key_column)  # the archive copies the Ledger's headers
+        ranges = [f"{_quoted(LEDGER_SHEET)}!1:{span}"] if has_ledger else []
+        if has_archive:
+            ranges += [f"{_quoted(ARCHIVE_SHEET)}!1:1", f"{_quoted(ARCHIVE_SHEET)}!{guess}:{guess}"]
+        if not ranges:
+            return [], None, []
+        reply = self._classified(
+            lambda: self._http.values_batch_get(self.id, ranges, params=dict(READ_OPTIONS))
+        )
+        found = [value_range.get("values", []) for value_range in reply["valueRanges"]]
+        ledger: list[Row] = found.pop(0) if has_ledger else []
+        if not has_archive:
+            return ledger, None, []
+        header: Row = found[0][0] if found[0] else ()
+        if not header:
+            return ledger, (), []
+        column = archive_key_column(header, self.where)
+        values = found[1]
+        if column_letter(column) != guess:
+            target = f"{_quoted(ARCHIVE_SHEET)}!{column_letter(column)}:{column_letter(column)}"
+            answer = self._classified(
+                lambda: self._http.values_get(self.id, target, params=dict(READ_OPTIONS))
+            )
+            values = answer.get("values", [])
+        return ledger, header, [text for row in values[1:] if row and (text := cell_text(row[0]))]
+
+    def _fold_requests(
+        self, ledger: Sequence[Row], archive_header: Row | None, fold: Fold, checkpoint: Sequence[LedgerEntry]
+    ) -> list[dict[str, Any]]:
+        """The one batchUpdate of ``archive_ledger``: archive the rows, then replace them."""
+        requests_: list[dict[str, Any]] = []
+        if not fold.archived:
+            requests_ += self._archive_requests(ledger[0], archive_header, fold.moved)
+        ledger_id = self._tabs[LEDGER_SHEET]["sheetId"]
+        found = columns(ledger[0], LEDGER_HEADERS, f"{self.where}, sheet {LEDGER_SHEET}")
+        headers = self.layout.ledger_headers()
+        start = max([last_cell(ledger[0]), *found.values()]) + 1
+        missing = [logical for logical in headers if logical not in found]
+        added = {logical: start + offset for offset, logical in enumerate(missing)}
+        if added:
+            requests_ += self._widen(LEDGER_SHEET, max(added.values()))
+            titles = [_cell_data(headers[logical]) for logical in missing]
+            requests_.append(_update_cells(ledger_id, 0, start, [titles]))
+        kept = {**found, **added}
+        count = len(checkpoint)
+        if count:
+            rows_ = []
+            for entry in checkpoint:
+                row: list[Any] = _ledger_row(entry, kept)
+                rows_.append([_cell_data(value) for value in row])
+            dimension = {"sheetId": ledger_id, "dimension": "ROWS", "startIndex": 1, "endIndex": 1 + count}
+            requests_.append({"insertDimension": {"range": dimension, "inheritFromBefore": False}})
+            requests_.append(_update_cells(ledger_id, 1, 1, rows_))
+        else:  # a grid must keep a row below its frozen header
+            requests_.append({"appendDimension": {"sheetId": ledger_id, "dimension": "ROWS", "length": 1}})
+        gone = {
+            "sheetId": ledger_id,
+            "dimension": "ROWS",
+            "startIndex": 1 + count,
+            "endIndex": fold.end + count,
+        }
+        requests_.append({"deleteDimension": {"range": gone}})
+        return requests_
+
+    def _archive_requests(
+        self, header: Row, archive_header: Row | None, moved: Sequence[Row]
+    ) -> list[dict[str, Any]]:
+        """Append ``moved`` to the archive tab, adding the tab (the Ledger's headers) or headers it lacks."""
+        requests_: list[dict[str, Any]] = []
+        rows: list[list[dict[str, Any]]] = []
+        if archive_header is None or not archive_header:
+            archive_header = header
+            rows.append([_cell_data(value) for value in header])
+        placed, added = archive_columns(header, archive_header, moved)
+        width = max([*placed.values(), *added, len(archive_header), 1])
+        if ARCHIVE_SHEET in self._tabs:
+            sheet_id = self._tabs[ARCHIVE_SHEET]["sheetId"]
+            requests_ += self._widen(ARCHIVE_SHEET, width)
+        else:
+            taken = {properties["sheetId"] for properties in self._tabs.values()}
+            sheet_id = next(n for n in itertools.count(1) if n not in taken)
+            grid = {"frozenRowCount": 1, "columnCount": max(width, 26)}
+            add = {
+                "addSheet": {
+                    "properties": {"sheetId": sheet_id, "title": ARCHIVE_SHEET, "gridProperties": grid}
+                }
+            }
+            requests_.append(add)
+        if added:
+            first = min(added)
+            titles = [_cell_data(added.get(column, "")) for column in range(first, max(added) + 1)]
+            requests_.append(_update_cells(sheet_id, 0, first, [titles]))
+        for values in moved:
+            row: list[dict[str, Any]] = [{} for _ in range(max(placed.values(), default=0))]
+            for column, value in enumerate(values, start=1):
+                if column in placed:
+                    row[placed[column] - 1] = _cell_data(value)
+            rows.append(row)
+        requests_.append(
+            {
+                "appendCells": {
+                    "sheetId": sheet_id,
+                    "rows": [{"values": r} for r in rows],
+                    "fields": VALUES_ONLY,
+                }
+            }
+        )
+        return requests_
 
     def write_status(self, update: StatusUpdate) -> None:
         """Worker cells, Status rows and state in one values:batchUpdate (plus a SKU-column read)."""
@@ -493,11 +739,14 @@ class GoogleSheetsStore:
         assert self._grid is not None  # noqa: S101 - read() always sets it
         return self._grid
 
-    def _open(self) -> None:
-        """Fetch the spreadsheet's metadata (its tabs) once."""
-        if not self._tabs:
-            metadata = self._call(lambda: self._http.fetch_sheet_metadata(self.id))
-            self._tabs = {s["properties"]["title"]: s["properties"] for s in metadata["sheets"]}
+    def _open(self, *, again: bool = False) -> bool:
+        """Fetch the spreadsheet's metadata (its tabs) once, or ``again``; whether it was fetched now."""
+        if again:
+            self._tabs.clear()
+        if self._tabs:
+            return False
+        self._tabs = _tab_list(self._call(lambda: self._http.fetch_sheet_metadata(self.id)))
+        return True
 
     def _call(self, action: Callable[[], T]) -> T:
         return retry.call(lambda: self._classified(action), self._sleep, attempts=ATTEMPTS)
@@ -508,12 +757,14 @@ class GoogleSheetsStore:
             return action()
         except gspread.exceptions.APIError as error:
             raise self._api_error(error) from None
+        except requests.ConnectTimeout:
+            raise TransientError(f"{self.where}: ConnectTimeout talking to Google Sheets") from None
         except (requests.ConnectionError, requests.Timeout) as error:
-            raise TransientError(f"{self.where}: {type(error).__name__} talking to Google Sheets") from None
+            # Sent, perhaps applied: the writes that are not safe to repeat look before they do.
+            raise OutcomeUnknown(f"{self.where}: {type(error).__name__} talking to Google Sheets") from None
         except requests.JSONDecodeError:
-            # A 200 whose body was cut short or garbled on the way: the call may have applied, and
-            # every call we make is safe to repeat (values:append's copies dedupe by Key).
-            raise TransientError(f"{self.where}: Google Sheets answered with broken JSON") from None
+            # A 200 whose body was cut short or garbled on the way: the call did apply.
+            raise OutcomeUnknown(f"{self.where}: Google Sheets answered with broken JSON") from None
         except google.auth.exceptions.RefreshError as error:
             if getattr(error, "retryable", False):
                 raise TransientError(f"{self.where}: Google sign-in is unavailable; retrying") from None
@@ -528,7 +779,10 @@ class GoogleSheetsStore:
         if code == 429 or code >= 500:
             after = error.response.headers.get("Retry-After")
             wait = float(after) if after and after.isdigit() else None
-            return TransientError(f"{self.where}: {code} {message}", retry_after=wait)
+            kind = TransientError if code == 429 else OutcomeUnknown  # a 5xx may come after the write
+            return kind(f"{self.where}: {code} {message}", retry_after=wait)
+        if code == 400 and message.startswith("Unable to parse range"):
+            return _TabGone(f"{self.where}: {code} {message}")
         if code == 403:
             return PermanentError(self._share_hint())
         if code == 404:
@@ -549,6 +803,53 @@ def _written(text: str) -> int | str:
     if isinstance(value, str) and len(value) > MAX_CELL_CHARACTERS:
         return value[: MAX_CELL_CHARACTERS - 1] + "…"
     return "" if value is None else value
+
+
+def _tab_list(metadata: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Title → sheet properties, from a spreadsheets.get answer."""
+    return {sheet["properties"]["title"]: sheet["properties"] for sheet in metadata["sheets"]}
+
+
+class _TabGone(PermanentError):
+    """A range named a tab the spreadsheet no longer has (renamed or deleted since the tab list)."""
+
+
+def _ledger_row(entry: LedgerEntry, columns: Mapping[str, int]) -> list[Any]:
+    """The Ledger row for ``entry`` as RAW values, placed by ``columns`` (None: a cell left alone)."""
+    row: list[Any] = [None] * max(columns.values())
+    for logical, text in ledger_cells(entry).items():
+        row[columns[logical] - 1] = _written(text)
+    return row
+
+
+def _cell_data(value: object) -> dict[str, Any]:
+    """A value (as read with FORMULA rendering, or worker text) as a CellData to write; {} is blank.
+
+    Text is written as text, like RAW: a formula in a copied row arrives as its text.
+    """
+    if value is None or value == "":
+        return {}
+    if isinstance(value, bool):
+        return {VALUES_ONLY: {"boolValue": value}}
+    if isinstance(value, int | float):
+        return {VALUES_ONLY: {"numberValue": value}}
+    return {VALUES_ONLY: {"stringValue": str(value)}}
+
+
+def _update_cells(
+    sheet_id: int, row: int, column: int, rows: Sequence[Sequence[dict[str, Any]]]
+) -> dict[str, Any]:
+    """An updateCells writing ``rows`` of CellData from 0-based ``row`` and 1-based ``column``."""
+    start = {"sheetId": sheet_id, "rowIndex": row, "columnIndex": column - 1}
+    return {
+        "updateCells": {"start": start, "rows": [{"values": list(r)} for r in rows], "fields": VALUES_ONLY}
+    }
+
+
+def _last_row(a1: str) -> int:
+    """The last row of an A1 range (``'Ledger'!A5:K7`` → 7); 0 if it names none."""
+    match = re.search(r"(\d+)$", a1)
+    return int(match[1]) if match else 0
 
 
 def _quoted(title: str) -> str:

@@ -6,6 +6,10 @@ text; whatever else a row holds (a number a test typed) reads back as its text.
 
 Rows are tuples, replaced whole on every change, so a row that is the same object as at the
 last read holds the same cells: the Ledger, which only grows, is parsed only where it grew.
+
+An append skips entries whose Key the Ledger holds already, so a caller that repeats one
+(it never saw the first one end) adds nothing twice.  ``archive_ledger`` moves the Ledger's first
+rows to the ``Ledger archive`` sheet and puts the checkpoint in their place in one step.
 """
 
 from __future__ import annotations
@@ -34,9 +38,14 @@ from sheetsync.model import (
     ledger_cells,
 )
 from sheetsync.stores._grid import (
+    ARCHIVE_SHEET,
+    archive_columns,
+    archive_keys,
     cell_text,
     columns,
+    expected_keys,
     inventory_columns,
+    plan_fold,
     read_snapshot,
     records,
     status_rows,
@@ -60,7 +69,9 @@ class MemoryStore:
         self.layout = layout
         self.where = where
         self.sheets: dict[str, Sheet] = {name: [tuple(row) for row in rows] for name, rows in sheets.items()}
-        self._ledger: tuple[Sheet, list[RawLedgerRow]] = ([], [])  #: rows as last parsed, and their records
+        #: rows as last parsed, their records and their Keys
+        self._ledger: tuple[Sheet, list[RawLedgerRow], set[str]] = ([], [], set())
+        self._read_keys: tuple[str, ...] | None = None  #: the Ledger's Keys at the last read()
 
     def read(self) -> Snapshot:
         """Every sheet as raw text; absent tables read empty."""
@@ -69,34 +80,94 @@ class MemoryStore:
                 f"{self.where} has no sheet {INVENTORY_SHEET} (found: {', '.join(self.sheets)})"
             )
         others = {name: rows for name, rows in self.sheets.items() if name != LEDGER_SHEET}
-        return replace(read_snapshot(others, self.layout, self.where), ledger=self._read_ledger())
+        ledger = self._read_ledger()
+        self._read_keys = tuple(row.cells.get("key", "") for row in ledger)
+        found = "key" in self._ledger_columns(self.sheets.get(LEDGER_SHEET, []))
+        return replace(read_snapshot(others, self.layout, self.where), ledger=ledger, ledger_found=found)
+
+    def _ledger_columns(self, rows: Sheet) -> dict[str, int]:
+        return columns(rows[0] if rows else (), LEDGER_HEADERS, f"{self.where}, sheet {LEDGER_SHEET}")
 
     def _read_ledger(self) -> tuple[RawLedgerRow, ...]:
         """The Ledger's records, parsing only rows added since the last read."""
         rows = self.sheets.get(LEDGER_SHEET, [])
-        seen, parsed = self._ledger
+        seen, parsed, keys = self._ledger
         if len(rows) < len(seen) or any(now is not then for now, then in zip(rows, seen, strict=False)):
-            seen, parsed = [], []
+            seen, parsed, keys = [], [], set()
         if rows:
-            found = columns(rows[0], LEDGER_HEADERS, f"{self.where}, sheet {LEDGER_SHEET}")
+            found = self._ledger_columns(rows)
             start = max(len(seen), 1)  # the header is rows[0]: records() numbers the next row 2
-            added = records([rows[0], *rows[start:]], found)
-            parsed = [*parsed, *(RawLedgerRow(number + start - 1, cells) for number, cells in added)]
-        self._ledger = (list(rows), parsed)
+            added = [
+                RawLedgerRow(number + start - 1, cells)
+                for number, cells in records([rows[0], *rows[start:]], found)
+            ]
+            parsed = [*parsed, *added]
+            keys.update(key for row in added if (key := row.cells.get("key", "")))
+        self._ledger = (list(rows), parsed, keys)
         return tuple(parsed)
 
     def append_ledger(self, entries: Sequence[LedgerEntry]) -> None:
-        """Append one Ledger row per entry, in order, below the last row with any text."""
+        """Append one Ledger row per entry, in order, below the last row with any text.
+
+        An entry whose Key the Ledger holds already is left out: the caller is repeating an
+        append it never saw end.
+        """
+        self._read_ledger()
+        held = self._ledger[2]
+        entries = [entry for entry in entries if not entry.key or entry.key not in held]
         if not entries:
             return
         rows, found = self._table(LEDGER_SHEET, self.layout.ledger_headers())
         del rows[_used(rows) :]
-        width = max(found.values())
-        for entry in entries:
-            cells: list[object] = [None] * width
-            for logical, text in ledger_cells(entry).items():
-                cells[found[logical] - 1] = text
-            rows.append(tuple(cells))
+        rows.extend(self._ledger_row(entry, found) for entry in entries)
+
+    @staticmethod
+    def _ledger_row(entry: LedgerEntry, found: Mapping[str, int]) -> Cells:
+        cells: list[object] = [None] * max(found.values())
+        for logical, text in ledger_cells(entry).items():
+            cells[found[logical] - 1] = text
+        return tuple(cells)
+
+    def archive_ledger(
+        self, folded: int, checkpoint: Sequence[LedgerEntry], keys: Sequence[str] | None = None
+    ) -> None:
+        """Move the first ``folded`` Ledger rows to ``Ledger archive`` and put ``checkpoint`` there.
+
+        ``keys`` are those rows' Keys as the caller read them (by default, as ``read()`` last
+        saw them).  Both steps happen at once; a repeat after they did changes nothing.
+
+        Raises:
+            StoreLayoutError: the Ledger's first rows are not those read, or a Key header is missing.
+        """
+        expected = expected_keys(folded, keys, self._read_keys)
+        ledger = self.sheets.get(LEDGER_SHEET, [])
+        archive = self.sheets.get(ARCHIVE_SHEET, [])
+        held = archive_keys(archive, self.where)
+        fold = plan_fold(ledger, held, folded, [entry.key for entry in checkpoint], expected, self.where)
+        if fold is None:
+            return
+        if not fold.archived:
+            archive = self.sheets.setdefault(ARCHIVE_SHEET, [])
+            if not archive:
+                archive.append(tuple(ledger[0]))  # a new archive: the Ledger's headers as they are
+            placed, added = archive_columns(ledger[0], archive[0], fold.moved)
+            for column, title in added.items():
+                _put(archive, 1, column, title)
+            del archive[_used(archive) :]
+            for row in fold.moved:
+                cells: list[object] = [None] * max(placed.values(), default=0)
+                for column, value in enumerate(row, start=1):
+                    if column in placed:
+                        cells[placed[column] - 1] = value
+                archive.append(tuple(cells))
+        rows, found = self._table(LEDGER_SHEET, self.layout.ledger_headers())
+        rows[1:] = [*(self._ledger_row(entry, found) for entry in checkpoint), *rows[fold.end :]]
+
+    def read_archive(self) -> tuple[RawLedgerRow, ...]:
+        """Every archived Ledger row, oldest first; none if nothing was archived."""
+        rows = self.sheets.get(ARCHIVE_SHEET, [])
+        found = columns(rows[0] if rows else (), LEDGER_HEADERS, f"{self.where}, sheet {ARCHIVE_SHEET}")
+        return tuple(RawLedgerRow(number, cells) for number, cells in records(rows, found))
 
     def write_status(self, update: StatusUpdate) -> None:
         """Write worker cells, Status rows and state.

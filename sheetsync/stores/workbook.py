@@ -3,6 +3,10 @@
 Every write reloads the file, so edits the merchant saved since ``read()`` survive, and
 lands through a temporary file and ``os.replace``, so a crash mid-save never tears the
 workbook. What the worker writes is a number or literal text, never a formula.
+
+An append skips entries whose Key the Ledger holds already (a caller repeating an append it never
+saw end adds nothing twice). ``archive_ledger`` moves the Ledger's first rows to the workbook's
+``Ledger archive`` sheet and puts the checkpoint in their place, both in one save.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import shutil
 import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any, cast
 
 from openpyxl import Workbook, load_workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, MergedCell
@@ -25,6 +30,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 from sheetsync.errors import PermanentError, StoreLayoutError, TransientError
 from sheetsync.model import (
     INVENTORY_SHEET,
+    LEDGER_HEADERS,
     LEDGER_SHEET,
     OVERRIDE,
     SKU,
@@ -37,6 +43,7 @@ from sheetsync.model import (
     GuardStatus,
     Layout,
     LedgerEntry,
+    RawLedgerRow,
     Report,
     Snapshot,
     StatusUpdate,
@@ -44,12 +51,18 @@ from sheetsync.model import (
     ledger_cells,
 )
 from sheetsync.stores._grid import (
+    ARCHIVE_SHEET,
     SHEETS,
     Row,
+    archive_columns,
+    archive_keys,
     cell_text,
     cell_value,
     columns,
+    expected_keys,
     inventory_columns,
+    plan_fold,
+    records,
     report_value,
     snapshot,
     status_rows,
@@ -95,34 +108,84 @@ class WorkbookStore:
     def __init__(self, path: Path, layout: Layout) -> None:
         self.path = path
         self.layout = layout
+        self._read_keys: tuple[str, ...] | None = None  #: the Ledger's Keys at the last read()
 
     def read(self) -> Snapshot:
         """Load the workbook once; every cell as raw text; absent tables read empty."""
         wb = _load(self.path, read_only=True)
         try:
             self._require_inventory(wb.sheetnames)
-            sheets: dict[str, list[Row]] = {}
-            for name in SHEETS:
-                if name in wb.sheetnames:
-                    ws = wb[name]
-                    # Some writers record a too-small used range; trusting it drops columns.
-                    ws.reset_dimensions()
-                    sheets[name] = [tuple(map(_unwrap, row)) for row in ws.iter_rows(values_only=True)]
+            sheets = {name: _rows(wb, name) for name in SHEETS if name in wb.sheetnames}
         finally:
             wb.close()
-        return snapshot(sheets, self.layout, str(self.path))[0]
+        result = snapshot(sheets, self.layout, str(self.path))[0]
+        self._read_keys = tuple(row.cells.get("key", "") for row in result.ledger)
+        return result
 
     def append_ledger(self, entries: Sequence[LedgerEntry]) -> None:
-        """Append one Ledger row per entry, in order, under its headers wherever they are."""
+        """Append one Ledger row per entry, in order, under its headers wherever they are.
+
+        An entry whose Key the Ledger holds already is left out: the caller is repeating an
+        append it never saw end.
+        """
         if not entries:
             return
         self._refuse_if_open()
         wb = _load(self.path)
         ws, columns = self._table(wb, LEDGER_SHEET, self.layout.ledger_headers())
-        for row, entry in enumerate(entries, start=_next_row(ws)):
+        key = columns["key"]
+        held = {
+            cell_text(value)
+            for (value,) in ws.iter_rows(min_row=2, min_col=key, max_col=key, values_only=True)
+        }
+        fresh = [entry for entry in entries if not entry.key or entry.key not in held]
+        if not fresh:
+            return
+        for row, entry in enumerate(fresh, start=_next_row(ws)):
             for logical, text in ledger_cells(entry).items():
                 _put(ws, row, columns[logical], text)
         _save(wb, self.path)
+
+    def archive_ledger(
+        self, folded: int, checkpoint: Sequence[LedgerEntry], keys: Sequence[str] | None = None
+    ) -> None:
+        """Move the first ``folded`` Ledger rows to ``Ledger archive`` and put ``checkpoint`` there.
+
+        ``keys`` are those rows' Keys as the caller read them (by default, as ``read()`` last
+        saw them).  Both steps land in one save; a repeat after they did changes nothing.
+
+        Raises:
+            StoreLayoutError: the Ledger's first rows are not those read, or a Key header is missing.
+        """
+        expected = expected_keys(folded, keys, self._read_keys)
+        self._refuse_if_open()
+        wb = _load(self.path)
+        ledger, archive = _rows(wb, LEDGER_SHEET), _rows(wb, ARCHIVE_SHEET)
+        held = archive_keys(archive, str(self.path))
+        fold = plan_fold(ledger, held, folded, [entry.key for entry in checkpoint], expected, str(self.path))
+        if fold is None:
+            return
+        if not fold.archived:
+            _archive(wb, ledger[0], archive, fold.moved)
+        ws, columns = self._table(wb, LEDGER_SHEET, self.layout.ledger_headers())
+        ws.delete_rows(2, fold.end - 1)
+        if checkpoint:  # openpyxl's insert_rows(2, 0) would delete a row
+            ws.insert_rows(2, len(checkpoint))
+        for row, entry in enumerate(checkpoint, start=2):
+            for logical, text in ledger_cells(entry).items():
+                _put(ws, row, columns[logical], text)
+        _save(wb, self.path)
+
+    def read_archive(self) -> tuple[RawLedgerRow, ...]:
+        """Every archived Ledger row, oldest first; none if nothing was archived."""
+        wb = _load(self.path, read_only=True)
+        try:
+            rows = _rows(wb, ARCHIVE_SHEET)
+        finally:
+            wb.close()
+        where = f"{self.path}, sheet {ARCHIVE_SHEET}"
+        found = columns(rows[0] if rows else (), LEDGER_HEADERS, where)
+        return tuple(RawLedgerRow(number, cells) for number, cells in records(rows, found))
 
     def write_status(self, update: StatusUpdate) -> None:
         """Write worker cells, Status rows and state into a fresh load of the workbook.
@@ -209,6 +272,48 @@ class WorkbookStore:
                     "the worker can write (or delete the lock file if it is not open); "
                     "nothing is lost, the next cycle retries"
                 )
+
+
+def _rows(wb: Workbook, name: str) -> list[Row]:
+    """Every row's values of sheet ``name`` as stored (none if it is absent); an array formula as its text."""
+    if name not in wb.sheetnames:
+        return []
+    ws = wb[name]
+    if wb.read_only:
+        # Some writers record a too-small used range; trusting it drops columns.
+        ws.reset_dimensions()
+    return [tuple(map(_unwrap, row)) for row in ws.iter_rows(values_only=True)]
+
+
+def _archive(wb: Workbook, header: Row, archive: Sequence[Row], moved: Sequence[Row]) -> None:
+    """Append ``moved`` (Ledger rows, as stored) to the archive sheet, adding it or its headers."""
+    if ARCHIVE_SHEET not in wb.sheetnames:
+        wb.create_sheet(ARCHIVE_SHEET).freeze_panes = "A2"
+    ws = wb[ARCHIVE_SHEET]
+    if not archive:  # a new archive: the Ledger's headers as they are
+        for column, title in enumerate(header, start=1):
+            if cell_text(title).strip():
+                _put_header(ws, column, cell_text(title))
+        archive = [header]
+    placed, added = archive_columns(header, archive[0], moved)
+    for column, title in added.items():
+        _put_header(ws, column, title)
+    for row, values in enumerate(moved, start=_next_row(ws)):
+        for column, value in enumerate(values, start=1):
+            if column in placed and value is not None:
+                _copy(ws, row, placed[column], value)
+
+
+def _copy(ws: Worksheet, row: int, column: int, value: object) -> None:
+    """Set a cell to a value copied from another, as it was (a formula's text stays text)."""
+    cell = ws.cell(row=row, column=column)
+    if isinstance(cell, MergedCell):
+        raise StoreLayoutError(
+            f"{ws.title}!{cell.coordinate} is in merged cells; unmerge them so the worker can write there"
+        )
+    cell.value = cast(Any, value)  # a value openpyxl itself read
+    if isinstance(value, str):
+        cell.data_type = "s"
 
 
 def _write_report(wb: Workbook, report: Report) -> None:

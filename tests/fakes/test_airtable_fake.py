@@ -753,6 +753,34 @@ def test_scripted_faults(fake: FakeAirtable, shop: str) -> None:
     assert fake.count("records.update") == 2
 
 
+def test_a_create_whose_answer_is_lost_was_applied(fake: FakeAirtable, shop: str) -> None:
+    table = pyairtable_api(fake).table(shop, "Inventory")
+    fake.fail_next("records.create", exception=httpx.ReadTimeout("scripted"), applied=True)
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        table.batch_create([{"SKU": "SKU-100"}, {"SKU": "SKU-101"}])
+    assert [r["fields"]["SKU"] for r in fake.records(shop, "Inventory")] == ["SKU-100", "SKU-101"]
+    found = table.all(formula="OR({SKU}='SKU-101', {SKU}='SKU-999')", fields=["SKU"])
+    assert [r["fields"] for r in found] == [{"SKU": "SKU-101"}]
+
+
+def test_the_owner_renames_tables_and_fields(fake: FakeAirtable, shop: str) -> None:
+    stock(fake, shop, 1)
+    fake.rename_field(shop, "Inventory", "SKU", "Item")
+    fake.rename_table(shop, "Inventory", "Stock")
+    assert [r["fields"]["Item"] for r in fake.records(shop, "Stock")] == ["SKU-000"]
+    table = pyairtable_api(fake).table(shop, "Inventory")
+    with pytest.raises(requests.HTTPError) as gone:
+        table.all()
+    assert gone.value.response.json()["error"]["type"] == "TABLE_NOT_FOUND"
+    with pytest.raises(ValueError, match="has no field 'SKU'"):
+        fake.rename_field(shop, "Stock", "SKU", "Code")
+    with pytest.raises(ValueError, match="has a field 'Quantity' already"):
+        fake.rename_field(shop, "Stock", "Item", "Quantity")
+    fake.create_table(shop, "Ledger", [FieldSpec("Key", "singleLineText")])
+    with pytest.raises(ValueError, match="a table 'Ledger' exists already"):
+        fake.rename_table(shop, "Stock", "Ledger")
+
+
 # --- (g) over loopback --------------------------------------------------------------------------
 
 

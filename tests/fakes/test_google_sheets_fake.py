@@ -806,3 +806,154 @@ def test_a_cell_over_50000_characters_is_refused_and_nothing_is_written(fake: Fa
     assert fake.get_values(book, "Inventory!A1:B1") == []
     body["data"][0]["values"] = [["ok", "x" * 50_000]]
     assert api(fake).post(f"{book}/values:batchUpdate", json=body).status_code == 200
+
+
+def test_rows_are_inserted_deleted_and_appended_in_one_atomic_batch(fake: FakeSheets, book: str) -> None:
+    spreadsheet = static_client(fake).open_by_key(book)
+    ledger = spreadsheet.worksheet("Ledger")
+    fake.set_values(book, "Ledger!A1:B4", [["Key", "Qty"], ["k1", 1], ["k2", 2], ["k3", 3]])
+    ledger.freeze(rows=1)
+    ledger.format("A2:B2", {"textFormat": {"italic": True}})
+    ledger_id = ledger.id
+    rows = {"sheetId": ledger_id, "dimension": "ROWS"}
+
+    def string(text: str) -> dict[str, Any]:
+        return {"userEnteredValue": {"stringValue": text}}
+
+    spreadsheet.batch_update(
+        {
+            "requests": [
+                {
+                    "addSheet": {
+                        "properties": {"sheetId": 77, "title": "Archive", "gridProperties": {"rowCount": 2}}
+                    }
+                },
+                {
+                    "appendCells": {
+                        "sheetId": 77,
+                        "rows": [{"values": [string("Key")]}],
+                        "fields": "userEnteredValue",
+                    }
+                },
+                {
+                    "appendCells": {
+                        "sheetId": 77,
+                        "rows": [{"values": [string("k1")]}, {"values": [string("k2")]}],
+                        "fields": "userEnteredValue",
+                    }
+                },
+                {
+                    "insertDimension": {
+                        "range": {**rows, "startIndex": 1, "endIndex": 2},
+                        "inheritFromBefore": False,
+                    }
+                },
+                {
+                    "updateCells": {
+                        "start": {"sheetId": ledger_id, "rowIndex": 1},
+                        "rows": [{"values": [string("cp"), {"userEnteredValue": {"numberValue": 3}}]}],
+                        "fields": "userEnteredValue",
+                    }
+                },
+                {"deleteDimension": {"range": {**rows, "startIndex": 2, "endIndex": 4}}},
+                {"appendDimension": {"sheetId": ledger_id, "dimension": "COLUMNS", "length": 2}},
+            ]
+        }
+    )
+
+    assert fake.get_values(book, "Ledger") == [["Key", "Qty"], ["cp", "3"], ["k3", "3"]]
+    assert fake.get_values(book, "Archive") == [["Key"], ["k1"], ["k2"]]
+    sheets = {s["properties"]["title"]: s["properties"] for s in fake.metadata(book)["sheets"]}
+    assert sheets["Ledger"]["gridProperties"] == {"rowCount": 4, "columnCount": 6, "frozenRowCount": 1}
+    assert sheets["Archive"]["gridProperties"]["rowCount"] == 3  # appendCells grew the grid
+    grid = spreadsheet.fetch_sheet_metadata({"ranges": "Ledger!A2:A2", "includeGridData": "true"})
+    # The new row took the formats of the row after it (inheritFromBefore false).
+    assert grid["sheets"][0]["data"][0]["rowData"][0]["values"][0]["userEnteredFormat"] == {
+        "textFormat": {"italic": True}
+    }
+
+    before = fake.get_values(book, "Ledger"), fake.metadata(book)
+    with pytest.raises(gspread.exceptions.APIError) as refused:  # the last request fails: none applies
+        spreadsheet.batch_update(
+            {
+                "requests": [
+                    {"insertDimension": {"range": {**rows, "startIndex": 1, "endIndex": 3}}},
+                    {"deleteDimension": {"range": {**rows, "startIndex": 1, "endIndex": 6}}},
+                ]
+            }
+        )
+    assert refused.value.error["message"] == (
+        "Invalid requests[1].deleteDimension: Sorry, it is not possible to delete all non-frozen rows."
+    )
+    assert (fake.get_values(book, "Ledger"), fake.metadata(book)) == before
+
+
+@pytest.mark.parametrize(
+    ("request_", "status", "message"),
+    [
+        (
+            {"insertDimension": {"range": {"dimension": "ROWS", "startIndex": 5, "endIndex": 6}}},
+            400,
+            "Invalid requests[0].insertDimension: range.startIndex must be less than the grid size (5) "
+            "if inheritFromBefore is false.",
+        ),
+        (
+            {"deleteDimension": {"range": {"dimension": "ROWS", "startIndex": -1, "endIndex": 2}}},
+            400,
+            "Invalid requests[0].deleteDimension: DimensionRange indexes must be >= 0",
+        ),
+        (
+            {"deleteDimension": {"range": {"dimension": "ROWS", "endIndex": 2}}},
+            400,
+            "Invalid requests[0].deleteDimension: range.startIndex must be set",
+        ),
+        (
+            {"deleteDimension": {"range": {"dimension": "ROWS", "startIndex": 0, "endIndex": 5}}},
+            400,
+            "Invalid requests[0].deleteDimension: You can't delete all the rows on the sheet.",
+        ),
+        (
+            {"insertDimension": {"range": {"dimension": "COLUMNS", "startIndex": 0, "endIndex": 1}}},
+            501,
+            "FakeSheets does not model requests[0].insertDimension on COLUMNS",
+        ),
+        (
+            {"appendCells": {"sheetId": 0, "tableId": "t1", "rows": [], "fields": "*"}},
+            501,
+            "FakeSheets does not model tables (requests[0].appendCells.tableId)",
+        ),
+        (
+            {
+                "insertDimension": {
+                    "range": {"dimension": "ROWS", "startIndex": 1, "endIndex": 2},
+                    "inherit": True,
+                }
+            },
+            400,
+            "Invalid JSON payload received. Unknown name \"inherit\" at 'requests[0].insertDimension': "
+            "Cannot find field.",
+        ),
+    ],
+)
+def test_dimension_requests_are_refused_as_google_refuses_them(
+    fake: FakeSheets, book: str, request_: dict[str, Any], status: int, message: str
+) -> None:
+    spreadsheet = static_client(fake).open_by_key(book)
+    ledger_id = spreadsheet.worksheet("Ledger").id
+    for body in request_.values():
+        if "range" in body:
+            body["range"]["sheetId"] = ledger_id
+        elif "sheetId" in body:
+            body["sheetId"] = ledger_id
+    with pytest.raises(gspread.exceptions.APIError) as refused:
+        spreadsheet.batch_update({"requests": [request_]})
+    assert (refused.value.code, refused.value.error["message"]) == (status, message)
+
+
+def test_a_renamed_tab_is_no_longer_a_range(fake: FakeSheets, book: str) -> None:
+    fake.rename_sheet(book, "Ledger", "Ledger 2025")
+    worksheet = static_client(fake).open_by_key(book).worksheet("Inventory")
+    with pytest.raises(gspread.exceptions.APIError) as gone:
+        worksheet.spreadsheet.values_batch_get(["'Ledger'"])
+    assert gone.value.error["message"] == "Unable to parse range: 'Ledger'"
+    assert [s["properties"]["title"] for s in fake.metadata(book)["sheets"]] == ["Inventory", "Ledger 2025"]

@@ -23,6 +23,7 @@ from sheetsync_fakes.google_sheets import FakeSheets, SheetSpec
 from sheetsync_fakes.keys import service_account_key
 from sheetsync_fakes.wire import HandlerAdapter
 
+from sheetsync.errors import TransientError
 from sheetsync.model import (
     INVENTORY_SHEET,
     LEDGER_SHEET,
@@ -73,8 +74,32 @@ class Backend(Protocol):
         """The merchant inserts a blank Inventory row at ``before``, shifting the rest down."""
         ...
 
-    def delete_row(self, row: int) -> None:
-        """The merchant deletes an Inventory row, shifting the rest up."""
+    def delete_row(self, row: int, sheet: str = INVENTORY_SHEET) -> None:
+        """The merchant deletes a row (of the Inventory unless told), shifting the rest up."""
+        ...
+
+    def rename_sheet(self, name: str, new_name: str) -> None:
+        """The merchant renames a sheet (a tab, a table)."""
+        ...
+
+    def rename_header(self, sheet: str, header: str, new_header: str) -> None:
+        """The merchant retypes one header of a sheet (renames an Airtable field)."""
+        ...
+
+    def sheet_names(self) -> list[str]:
+        """Every sheet's name, in the master's order."""
+        ...
+
+    def lose_next_append_answer(self) -> None:
+        """The store's next Ledger append lands, and then its answer is lost.
+
+        A remote store sees its request time out after the service applied it; a local one lands
+        its write and then raises TransientError to its caller, who repeats the call.
+        """
+        ...
+
+    def lose_next_archive_answer(self) -> None:
+        """Likewise for the store's next ``archive_ledger`` (its replacing step, where there are two)."""
         ...
 
     def set_control(self, label: str, value: str) -> None:
@@ -117,6 +142,21 @@ class Backend(Protocol):
         ...
 
 
+def _lose_once(store: object, method: str) -> None:
+    """The store's next ``method`` call lands, then raises as if its answer was lost.
+
+    For a store with no wire to lose an answer on: its caller sees a failure and repeats the call.
+    """
+    real = getattr(store, method)
+
+    def lost(*args: object, **kwargs: object) -> None:
+        del vars(store)[method]
+        real(*args, **kwargs)
+        raise TransientError("the answer was lost after the write landed")
+
+    vars(store)[method] = lost
+
+
 def _shown(value: object) -> str:
     if value is None:
         return ""
@@ -156,6 +196,7 @@ class WorkbookBackend:
 
     def __init__(self, directory: Path) -> None:
         self.path = directory / "inventory.xlsx"
+        self.store: WorkbookStore | None = None
 
     def make(self, inventory: list[dict[str, object]], layout: Layout) -> WorkbookStore:
         headers = list(dict.fromkeys(header for row in inventory for header in row))
@@ -167,7 +208,8 @@ class WorkbookBackend:
             for row, values in enumerate(inventory, start=2):
                 ws.cell(row=row, column=column, value=_typed(values.get(header)))
         wb.save(self.path)
-        return WorkbookStore(self.path, layout)
+        self.store = WorkbookStore(self.path, layout)
+        return self.store
 
     @contextmanager
     def edit(self) -> Iterator[Workbook]:
@@ -185,9 +227,27 @@ class WorkbookBackend:
         with self.edit() as wb:
             wb[INVENTORY_SHEET].insert_rows(before)
 
-    def delete_row(self, row: int) -> None:
+    def delete_row(self, row: int, sheet: str = INVENTORY_SHEET) -> None:
         with self.edit() as wb:
-            wb[INVENTORY_SHEET].delete_rows(row)
+            wb[sheet].delete_rows(row)
+
+    def rename_sheet(self, name: str, new_name: str) -> None:
+        with self.edit() as wb:
+            wb[name].title = new_name
+
+    def rename_header(self, sheet: str, header: str, new_header: str) -> None:
+        with self.edit() as wb:
+            ws = wb[sheet]
+            ws.cell(row=1, column=_column(ws, header)).value = new_header
+
+    def sheet_names(self) -> list[str]:
+        return list(load_workbook(self.path).sheetnames)
+
+    def lose_next_append_answer(self) -> None:
+        _lose_once(self.store, "append_ledger")
+
+    def lose_next_archive_answer(self) -> None:
+        _lose_once(self.store, "archive_ledger")
 
     def set_control(self, label: str, value: str) -> None:
         with self.edit() as wb:
@@ -313,8 +373,26 @@ class GoogleSheetsBackend(_GridReads):
     def insert_row(self, before: int) -> None:
         self.fake.insert_rows(self.id, INVENTORY_SHEET, before)
 
-    def delete_row(self, row: int) -> None:
-        self.fake.delete_row(self.id, INVENTORY_SHEET, row)
+    def delete_row(self, row: int, sheet: str = INVENTORY_SHEET) -> None:
+        self.fake.delete_row(self.id, sheet, row)
+
+    def rename_sheet(self, name: str, new_name: str) -> None:
+        self.fake.rename_sheet(self.id, name, new_name)
+
+    def rename_header(self, sheet: str, header: str, new_header: str) -> None:
+        column = column_letter(self._column(sheet, header))
+        self.fake.set_values(self.id, f"{sheet}!{column}1", [[new_header]])
+
+    def sheet_names(self) -> list[str]:
+        return self._titles()
+
+    def lose_next_append_answer(self) -> None:
+        lost = httpx.ReadTimeout("The read operation timed out")
+        self.fake.fail_next("spreadsheets.values.append", exception=lost, applied=True)
+
+    def lose_next_archive_answer(self) -> None:
+        lost = httpx.RemoteProtocolError("Server disconnected without sending a response.")
+        self.fake.fail_next("spreadsheets.batchUpdate", exception=lost, applied=True)
 
     def set_control(self, label: str, value: str) -> None:
         if STATUS_SHEET not in self._titles():
@@ -424,10 +502,26 @@ class AirtableBackend:
     def insert_row(self, before: int) -> None:
         raise NotImplementedError("Airtable records have no position to insert at")
 
-    def delete_row(self, row: int) -> None:
-        record = self._records(INVENTORY_SHEET)[row - 1]
-        answer = self._api("DELETE", f"/v0/{self.base}/{INVENTORY_SHEET}/{record['id']}")
+    def delete_row(self, row: int, sheet: str = INVENTORY_SHEET) -> None:
+        record = self._records(sheet)[row - 1]
+        answer = self._api("DELETE", f"/v0/{self.base}/{sheet}/{record['id']}")
         assert answer.status_code == 200, answer.text
+
+    def rename_sheet(self, name: str, new_name: str) -> None:
+        self.fake.rename_table(self.base, name, new_name)
+
+    def rename_header(self, sheet: str, header: str, new_header: str) -> None:
+        self.fake.rename_field(self.base, sheet, self._field(sheet, header), new_header)
+
+    def sheet_names(self) -> list[str]:
+        return list(self._tables())
+
+    def lose_next_append_answer(self) -> None:
+        lost = httpx.ReadTimeout("The read operation timed out")
+        self.fake.fail_next("records.create", exception=lost, applied=True)
+
+    def lose_next_archive_answer(self) -> None:
+        raise NotImplementedError("the Airtable store keeps no archive")
 
     def set_control(self, label: str, value: str) -> None:
         if STATUS_SHEET not in self._tables():
@@ -550,8 +644,23 @@ class MemoryBackend(_GridReads):
     def insert_row(self, before: int) -> None:
         self.store.sheets[INVENTORY_SHEET].insert(before - 1, ())
 
-    def delete_row(self, row: int) -> None:
-        del self.store.sheets[INVENTORY_SHEET][row - 1]
+    def delete_row(self, row: int, sheet: str = INVENTORY_SHEET) -> None:
+        del self.store.sheets[sheet][row - 1]
+
+    def rename_sheet(self, name: str, new_name: str) -> None:
+        self.store.sheets[new_name] = self.store.sheets.pop(name)
+
+    def rename_header(self, sheet: str, header: str, new_header: str) -> None:
+        self._set(sheet, 1, self._column(sheet, header), new_header)
+
+    def sheet_names(self) -> list[str]:
+        return list(self.store.sheets)
+
+    def lose_next_append_answer(self) -> None:
+        _lose_once(self.store, "append_ledger")
+
+    def lose_next_archive_answer(self) -> None:
+        _lose_once(self.store, "archive_ledger")
 
     def set_control(self, label: str, value: str) -> None:
         rows = self.store.sheets.setdefault(STATUS_SHEET, [tuple(STATUS_HEADERS.values())])

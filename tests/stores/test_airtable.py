@@ -15,7 +15,17 @@ from sheetsync.channels.sandbox import SandboxChannel
 from sheetsync.cli import main
 from sheetsync.config import AIRTABLE_TOKEN_ENV, Settings, load
 from sheetsync.errors import PermanentError
-from sheetsync.model import INVENTORY_SHEET, STATE_SHEET, STATUS_SHEET, Sku
+from sheetsync.model import (
+    INVENTORY_SHEET,
+    LEDGER_SHEET,
+    STATE_SHEET,
+    STATUS_SHEET,
+    ChannelName,
+    LedgerEntry,
+    Movement,
+    Sku,
+)
+from sheetsync.stores import ArchivingStore
 from sheetsync.stores.airtable import (
     CALLS_KEY,
     CALLS_ROW_LABEL,
@@ -272,3 +282,42 @@ def test_init_prepares_the_base_and_sync_runs_over_loopback_through_the_cli(
     assert "pushed shopify 1" in capsys.readouterr().out
     [row] = [r["fields"] for r in fake.records(BASE, INVENTORY_SHEET)]
     assert (row["Available"], row["Shopify"], row["Status"]) == ("10", "8", "OK")
+
+
+def sale(n: int) -> LedgerEntry:
+    return LedgerEntry(
+        f"shopify/{1000 + n}/1", Sku("SKU-00000"), -1, Movement.SALE, NOW, ChannelName("shopify")
+    )
+
+
+@pytest.mark.parametrize(
+    ("fault", "applied", "creates"),
+    [
+        # Landed, answer lost: one filtered list finds all ten, nothing is created again.
+        (httpx.ReadTimeout("The read operation timed out"), True, 2),
+        # A 503 before it landed: the list finds none of them, and the ten are created again.
+        (None, False, 3),
+    ],
+)
+def test_a_lost_create_lists_its_keys_before_repeating(
+    tmp_path: Path, fault: Exception | None, applied: bool, creates: int
+) -> None:
+    world = World(tmp_path)
+    world.store.append_ledger([sale(0)])
+    world.store.read()
+    world.fake.request_log.clear()
+    entries = [sale(n) for n in range(1, 13)]  # two requests: ten, then two
+
+    world.fake.fail_next("records.create", exception=fault, applied=applied)
+    world.store.append_ledger(entries)
+
+    assert [row["Key"] for row in world.rows(LEDGER_SHEET)] == [sale(n).key for n in range(13)]
+    assert (world.fake.count("records.create"), world.fake.count("records.list")) == (creates, 1)
+    [listed] = [log for log in world.fake.request_log if log.operation == "records.list"]
+    formula = dict(listed.query)["filterByFormula"]
+    assert formula.startswith("OR({Key}='shopify/1001/1', ")
+    assert formula.count("{Key}=") == 10
+
+
+def test_the_store_keeps_no_archive() -> None:
+    assert not issubclass(AirtableStore, ArchivingStore)

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 import pytest
 
-from sheetsync.errors import StoreLayoutError
+from sheetsync.errors import StoreLayoutError, TransientError
 from sheetsync.model import (
     AVAILABLE,
     GUARD_ROW_LABEL,
     LEDGER_HEADERS,
+    LEDGER_SHEET,
     OVERRIDE,
     QUANTITY,
     REASON,
@@ -31,6 +33,8 @@ from sheetsync.model import (
     channel_column,
     ledger_cells,
 )
+from sheetsync.stores import ArchivingStore, MasterStore
+from sheetsync.stores._grid import ARCHIVE_SHEET
 
 from .conftest import LAYOUT, Backend
 
@@ -493,3 +497,192 @@ def test_a_report_replaces_its_sheet_whole_and_never_as_a_formula(backend: Backe
     )
 
     assert backend.sheet_rows("Reorder") == [{"SKU": "C", "Available": "0", "Per day": ""}]
+
+
+# -- a lost Ledger --------------------------------------------------------------------------------
+
+
+def test_a_renamed_ledger_reads_as_lost_and_the_read_creates_nothing(backend: Backend) -> None:
+    store = backend.make(ABC, LAYOUT)
+    store.append_ledger([entry("k1")])
+    assert store.read().ledger_found
+
+    backend.rename_sheet(LEDGER_SHEET, "Ledger 2025")
+    before = backend.revision()
+    snapshot = store.read()
+
+    assert (snapshot.ledger_found, snapshot.ledger) == (False, ())
+    assert LEDGER_SHEET not in backend.sheet_names()
+    assert backend.revision() == before
+
+
+def test_a_ledger_without_its_key_header_reads_as_lost_and_is_left_alone(backend: Backend) -> None:
+    store = backend.make(ABC, LAYOUT)
+    store.append_ledger([entry("k1")])
+
+    backend.rename_header(LEDGER_SHEET, "Key", "Order key")
+    before = backend.revision()
+
+    assert not store.read().ledger_found
+    assert backend.revision() == before
+    assert "Key" not in backend.sheet_rows(LEDGER_SHEET)[0]
+
+
+def test_a_master_without_a_ledger_gets_one_at_its_first_append_only(backend: Backend) -> None:
+    store = backend.make(ABC, LAYOUT)
+
+    # No Ledger yet: the store says so (the State tells the worker whether one ever existed).
+    assert not store.read().ledger_found
+    assert LEDGER_SHEET not in backend.sheet_names()
+
+    store.append_ledger([entry("k1")])  # a first install: the append creates the Ledger
+
+    assert store.read().ledger_found
+    assert [row["Key"] for row in backend.ledger_rows()] == ["k1"]
+
+
+def test_a_ledger_with_headers_and_no_rows_is_found(backend: Backend) -> None:
+    store = backend.make(ABC, LAYOUT)
+    backend.add_sheet(LEDGER_SHEET, [list(LAYOUT.ledger_headers().values())])
+
+    snapshot = store.read()
+
+    assert (snapshot.ledger_found, snapshot.ledger) == (True, ())
+
+
+# -- appends whose answer is lost -------------------------------------------------------------------
+
+
+def _retried(call: Callable[[], None]) -> None:
+    """Call; if it fails for now, call again, as the worker's next cycle would."""
+    try:
+        call()
+    except TransientError:
+        call()
+
+
+@pytest.mark.parametrize("count", [2, 12])  # 12: more than one request of ten for Airtable
+def test_an_append_whose_answer_was_lost_lands_each_entry_once(backend: Backend, count: int) -> None:
+    store = backend.make(ABC, LAYOUT)
+    store.append_ledger([entry("k0")])
+    store.read()
+    entries = [entry(f"k{n}") for n in range(1, count + 1)]
+
+    backend.lose_next_append_answer()
+    _retried(lambda: store.append_ledger(entries))
+
+    assert [row["Key"] for row in backend.ledger_rows()] == ["k0", *(e.key for e in entries)]
+
+
+def test_a_first_append_whose_answer_was_lost_lands_once(backend: Backend) -> None:
+    store = backend.make(ABC, LAYOUT)
+    store.read()
+
+    backend.lose_next_append_answer()
+    _retried(lambda: store.append_ledger([entry("k1"), entry("k2")]))
+
+    assert [row["Key"] for row in backend.ledger_rows()] == ["k1", "k2"]
+    assert store.read().ledger_found
+
+
+# -- archiving the Ledger's first rows --------------------------------------------------------------
+
+FIVE = [entry(f"shopify/100{n}/1", "A", -n) for n in range(1, 6)]
+CHECKPOINT = [
+    LedgerEntry("checkpoint/1/A", Sku("A"), 7, Movement.COUNT, AT, note="3 rows archived"),
+    LedgerEntry("checkpoint/1/shopify", Sku(""), 0, Movement.START, AT, SHOPIFY, cursor="c3"),
+]
+
+
+def shown(entries: Sequence[LedgerEntry]) -> list[dict[str, str]]:
+    """Ledger rows as a person sees them: header -> text."""
+    return [{LEDGER_HEADERS[k]: v for k, v in ledger_cells(e).items()} for e in entries]
+
+
+def archiving(backend: Backend) -> tuple[MasterStore, ArchivingStore]:
+    """A store whose Ledger holds FIVE, as read."""
+    store = backend.make(ABC, LAYOUT)
+    if not isinstance(store, ArchivingStore):
+        pytest.skip("Airtable keeps no archive: records have no position, and no request moves more than ten")
+    store.append_ledger(FIVE)
+    store.read()
+    return store, store
+
+
+def test_archiving_moves_the_first_rows_and_puts_the_checkpoint_in_their_place(backend: Backend) -> None:
+    store, archive = archiving(backend)
+
+    archive.archive_ledger(3, CHECKPOINT)
+
+    assert backend.ledger_rows() == shown([*CHECKPOINT, *FIVE[3:]])
+    assert backend.sheet_rows(ARCHIVE_SHEET) == shown(FIVE[:3])  # the Ledger's headers: readable
+    assert [(row.row, dict(row.cells)) for row in archive.read_archive()] == [
+        (2 + n, ledger_cells(e)) for n, e in enumerate(FIVE[:3])
+    ]
+    first = backend.first_row
+    assert [(row.row, dict(row.cells)) for row in store.read().ledger] == [
+        (first + n, ledger_cells(e)) for n, e in enumerate([*CHECKPOINT, *FIVE[3:]])
+    ]
+
+
+def test_archiving_again_appends_below_and_a_repeat_changes_nothing(backend: Backend) -> None:
+    store, archive = archiving(backend)
+    archive.archive_ledger(3, CHECKPOINT)
+    store.read()
+    second = [LedgerEntry("checkpoint/2/A", Sku("A"), 3, Movement.COUNT, AT)]
+
+    archive.archive_ledger(3, second)
+    before = backend.revision()
+    archive.archive_ledger(3, second)  # the same call again: it was done
+
+    assert backend.revision() == before
+    assert backend.ledger_rows() == shown([*second, FIVE[4]])
+    assert backend.sheet_rows(ARCHIVE_SHEET) == shown([*FIVE[:3], *CHECKPOINT, FIVE[3]])
+    assert [row.cells["key"] for row in archive.read_archive()] == [
+        e.key for e in [*FIVE[:3], *CHECKPOINT, FIVE[3]]
+    ]
+
+
+def test_rows_already_archived_by_an_interrupted_run_are_not_archived_twice(backend: Backend) -> None:
+    _, archive = archiving(backend)
+    # What a run killed between appending to the archive and replacing the rows leaves behind.
+    header = list(LAYOUT.ledger_headers().values())
+    backend.add_sheet(ARCHIVE_SHEET, [header, *([row[h] for h in header] for row in shown(FIVE[:3]))])
+
+    archive.archive_ledger(3, CHECKPOINT)
+
+    assert backend.sheet_rows(ARCHIVE_SHEET) == shown(FIVE[:3])
+    assert backend.ledger_rows() == shown([*CHECKPOINT, *FIVE[3:]])
+
+
+def test_an_archive_whose_answer_was_lost_happens_once(backend: Backend) -> None:
+    _, archive = archiving(backend)
+
+    backend.lose_next_archive_answer()
+    _retried(lambda: archive.archive_ledger(3, CHECKPOINT))
+
+    assert backend.sheet_rows(ARCHIVE_SHEET) == shown(FIVE[:3])
+    assert backend.ledger_rows() == shown([*CHECKPOINT, *FIVE[3:]])
+
+
+def test_archiving_refuses_a_ledger_changed_since_it_was_read(backend: Backend) -> None:
+    _, archive = archiving(backend)
+    backend.delete_row(2, sheet=LEDGER_SHEET)  # the merchant deletes the first Ledger row
+    before = backend.ledger_rows()
+
+    with pytest.raises(StoreLayoutError, match="sheet Ledger: its first rows are not the ones read"):
+        archive.archive_ledger(3, CHECKPOINT)
+
+    assert backend.ledger_rows() == before
+    assert ARCHIVE_SHEET not in backend.sheet_names()
+
+
+def test_archiving_checks_the_keys_the_caller_read(backend: Backend) -> None:
+    _, archive = archiving(backend)
+
+    with pytest.raises(StoreLayoutError, match="'shopify/1001/1', 'shopify/1002/1' where keys 'x'"):
+        archive.archive_ledger(2, CHECKPOINT, keys=["x", "shopify/1002/1"])
+    archive.archive_ledger(2, CHECKPOINT[:1], keys=[e.key for e in FIVE[:2]])
+
+    assert backend.ledger_rows() == shown([CHECKPOINT[0], *FIVE[2:]])
+    assert backend.sheet_rows(ARCHIVE_SHEET) == shown(FIVE[:2])

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from sheetsync_fakes.clock import ManualClock
 from sheetsync_fakes.google_sheets import FakeSheets, SheetsCall, SheetSpec
@@ -15,9 +17,10 @@ from sheetsync import cli
 from sheetsync.channels.sandbox import SandboxChannel
 from sheetsync.cli import main
 from sheetsync.config import SERVICE_ACCOUNT_ENV, GoogleSheetsMaster, Settings, load
-from sheetsync.errors import PermanentError
-from sheetsync.model import INVENTORY_SHEET, Sku
-from sheetsync.stores.google_sheets import GoogleSheetsStore, connect, spreadsheet_id
+from sheetsync.errors import PermanentError, TransientError
+from sheetsync.model import INVENTORY_SHEET, LEDGER_SHEET, ChannelName, LedgerEntry, Movement, Sku
+from sheetsync.stores._grid import ARCHIVE_SHEET
+from sheetsync.stores.google_sheets import ATTEMPTS, GoogleSheetsStore, connect, spreadsheet_id
 from sheetsync.worker import run_cycle
 
 from .conftest import _KEY, SERVICE_ACCOUNT
@@ -222,3 +225,176 @@ def test_init_google_sheet_writes_the_config_and_prepares_the_sheet(
     assert main(["init", "--dir", str(tmp_path), "--google-sheet", url]) == 0
     assert "was ready; nothing changed" in capsys.readouterr().out
     assert main(["init", "--dir", str(tmp_path), "--google-sheet", "1another"]) == 1
+
+
+AT = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
+
+
+def sale(n: int) -> LedgerEntry:
+    return LedgerEntry(f"shopify/{1000 + n}/1", Sku("A-1"), -1, Movement.SALE, AT, ChannelName("shopify"))
+
+
+def ledger_keys(fake: FakeSheets, store: GoogleSheetsStore) -> list[str]:
+    return [row[0] for row in fake.get_values(store.id, LEDGER_SHEET)[1:]]
+
+
+@pytest.mark.parametrize(
+    ("fault", "applied", "expected"),
+    [
+        # The request landed and only its answer was lost: one look, nothing appended again.
+        (httpx.ReadTimeout("The read operation timed out"), True, {"append": 1, "get": 1}),
+        # Refused before it landed (a 503 after the write would look the same from here).
+        (None, False, {"append": 2, "get": 1}),
+    ],
+)
+def test_a_lost_append_looks_at_the_key_column_tail_before_repeating(
+    tmp_path: Path, fault: Exception | None, applied: bool, expected: dict[str, int]
+) -> None:
+    fake = FakeSheets()
+    store, _, _ = world(tmp_path, fake)
+    store.append_ledger([sale(n) for n in range(1, 4)])
+    store.read()
+    fake.request_log.clear()
+
+    fake.fail_next("spreadsheets.values.append", exception=fault, applied=applied)
+    store.append_ledger([sale(4), sale(5)])
+
+    assert ledger_keys(fake, store) == [sale(n).key for n in range(1, 6)]
+    counts = calls(fake)
+    assert (counts.get("spreadsheets.values.append"), counts.get("spreadsheets.values.get")) == (
+        expected["append"],
+        expected["get"],
+    )
+    looked = next(log for log in fake.request_log if log.operation == "spreadsheets.values.get")
+    assert looked.path.endswith("/values/'Ledger'!A2:A")  # the Key column, from near the end
+
+
+def test_a_throttled_append_is_repeated_without_looking(tmp_path: Path) -> None:
+    fake = FakeSheets()
+    store, _, _ = world(tmp_path, fake)
+    store.append_ledger([sale(1)])
+    fake.request_log.clear()
+
+    fake.fail_next("spreadsheets.values.append", 429)  # a 429 is a refusal: nothing landed
+    store.append_ledger([sale(2)])
+
+    assert calls(fake) == {"spreadsheets.values.append": 2}
+    assert ledger_keys(fake, store) == [sale(1).key, sale(2).key]
+
+
+def test_a_ledger_renamed_away_and_back_is_seen_again(tmp_path: Path) -> None:
+    fake = FakeSheets()
+    store, _, _ = world(tmp_path, fake)
+    store.append_ledger([sale(1)])
+    assert store.read().ledger_found
+
+    fake.rename_sheet(store.id, LEDGER_SHEET, "Ledger (old)")
+    assert not store.read().ledger_found  # the tab list is fetched again, not a 400
+    fake.rename_sheet(store.id, "Ledger (old)", LEDGER_SHEET)
+    fake.request_log.clear()
+
+    assert store.read().ledger_found
+    assert calls(fake) == {"spreadsheets.get": 1, "spreadsheets.values.batchGet": 1}
+
+
+def archiving_world(tmp_path: Path) -> tuple[FakeSheets, GoogleSheetsStore, list[dict[str, Any]]]:
+    """A sheet whose Ledger holds five sales, as read; the batchUpdate bodies are recorded."""
+    fake = FakeSheets()
+    store, _, _ = world(tmp_path, fake)
+    store.append_ledger([sale(n) for n in range(1, 6)])
+    store.read()
+    fake.request_log.clear()
+    bodies: list[dict[str, Any]] = []
+
+    def record(call: SheetsCall) -> None:
+        if call.operation == "spreadsheets.batchUpdate":
+            bodies.append(call.body)
+
+    fake.before_request = record
+    return fake, store, bodies
+
+
+CHECKPOINT = [LedgerEntry("checkpoint/A-1", Sku("A-1"), 7, Movement.COUNT, AT)]
+
+
+def test_archiving_costs_the_tab_list_one_read_and_one_atomic_batch_update(tmp_path: Path) -> None:
+    fake, store, bodies = archiving_world(tmp_path)
+
+    store.archive_ledger(3, CHECKPOINT)
+
+    assert calls(fake) == {
+        "spreadsheets.get": 1,  # the tab list as it is now
+        "spreadsheets.values.batchGet": 1,  # the Ledger's first rows (and the archive's Keys)
+        "spreadsheets.batchUpdate": 1,  # archive, insert, write and delete, all or nothing
+    }
+    [body] = bodies
+    assert [next(iter(request)) for request in body["requests"]] == [
+        "addSheet",
+        "appendCells",
+        "insertDimension",
+        "updateCells",
+        "deleteDimension",
+    ]
+    assert ledger_keys(fake, store) == ["checkpoint/A-1", sale(4).key, sale(5).key]
+    assert [row[0] for row in fake.get_values(store.id, ARCHIVE_SHEET)] == [
+        "Key",
+        *(sale(n).key for n in range(1, 4)),
+    ]
+    ledger = next(s for s in fake.metadata(store.id)["sheets"] if s["properties"]["title"] == LEDGER_SHEET)
+    assert ledger["properties"]["gridProperties"]["frozenRowCount"] == 1  # the header stays frozen
+
+    fake.request_log.clear()
+    assert [row.cells["key"] for row in store.read_archive()] == [sale(n).key for n in range(1, 4)]
+    assert calls(fake) == {"spreadsheets.values.get": 1}
+
+
+def test_an_archive_whose_answer_was_lost_is_settled_by_reading_again(tmp_path: Path) -> None:
+    fake, store, bodies = archiving_world(tmp_path)
+    lost = httpx.RemoteProtocolError("Server disconnected without sending a response.")
+    fake.fail_next("spreadsheets.batchUpdate", exception=lost, applied=True)
+
+    store.archive_ledger(3, CHECKPOINT)
+
+    assert len(bodies) == 1  # it landed: the second look found it done
+    assert calls(fake) == {
+        "spreadsheets.get": 2,
+        "spreadsheets.values.batchGet": 2,
+        "spreadsheets.batchUpdate": 1,
+    }
+    assert ledger_keys(fake, store) == ["checkpoint/A-1", sale(4).key, sale(5).key]
+    assert [row[0] for row in fake.get_values(store.id, ARCHIVE_SHEET)[1:]] == [
+        sale(n).key for n in range(1, 4)
+    ]
+
+
+def test_archiving_everything_without_a_checkpoint_keeps_a_row_below_the_header(tmp_path: Path) -> None:
+    fake = FakeSheets()
+    sheet = shop(fake)
+    fake.add_sheet(sheet, SheetSpec(LEDGER_SHEET, rows=4, frozen_rows=1))  # exactly the rows used
+    fake.set_values(
+        sheet, f"{LEDGER_SHEET}!A1:B4", [["Key", "SKU"], ["k1", "A-1"], ["k2", "A-1"], ["k3", "B-2"]]
+    )
+    (tmp_path / "sheetsync.toml").write_text(CONFIG.format(sheet=sheet, extra=""))
+    layout = load(tmp_path / "sheetsync.toml").layout
+    store = GoogleSheetsStore(
+        connect(_KEY, adapter=HandlerAdapter(fake)), sheet, layout, account=SERVICE_ACCOUNT
+    )
+    store.read()
+
+    store.archive_ledger(3, [])
+
+    assert fake.get_values(sheet, LEDGER_SHEET)[0][:2] == ["Key", "SKU"]
+    assert len(fake.get_values(sheet, LEDGER_SHEET)) == 1
+    assert [row[0] for row in fake.get_values(sheet, ARCHIVE_SHEET)] == ["Key", "k1", "k2", "k3"]
+
+
+def test_an_archive_that_keeps_failing_gives_up_in_bounds_and_changes_nothing(tmp_path: Path) -> None:
+    fake, store, _ = archiving_world(tmp_path)
+    fake.fail_next("spreadsheets.batchUpdate", 503, times=50)
+
+    with pytest.raises(TransientError, match="503"):
+        store.archive_ledger(3, CHECKPOINT)
+
+    assert fake.count("spreadsheets.batchUpdate") == ATTEMPTS  # one loop retries, nothing nested
+    assert ledger_keys(fake, store) == [sale(n).key for n in range(1, 6)]
+    assert ARCHIVE_SHEET not in [s["properties"]["title"] for s in fake.metadata(store.id)["sheets"]]

@@ -270,7 +270,8 @@ def test_a_missing_or_broken_file_is_a_permanent_error(tmp_path: Path) -> None:
 
 def test_absent_tables_read_empty_and_are_created_on_first_write(workbook: WorkbookBackend) -> None:
     store = workbook.make([{"SKU": "A", "Quantity": 1}], LAYOUT)
-    assert store.read() == Snapshot(store.read().rows, (), StatusControl(), {})
+    # No Ledger yet reads as one not found: the worker's State says whether one ever existed.
+    assert store.read() == Snapshot(store.read().rows, (), StatusControl(), {}, ledger_found=False)
 
     store.append_ledger([ENTRY])
     store.write_status(StatusUpdate((), (), GuardStatus("OK", "now", "fine"), {"k": "v"}))
