@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import pytest
 from sheetsync_fakes import REFERENCE
 from sheetsync_fakes.clock import ManualClock
 from sheetsync_fakes.shopify import FakeShopify, load_schema
@@ -23,7 +24,7 @@ from sheetsync.channels.sandbox import SandboxChannel
 from sheetsync.channels.shopify import ShopifyChannel, webhook_lines
 from sheetsync.channels.woocommerce import WooCommerceChannel
 from sheetsync.config import Settings, load
-from sheetsync.core.ledger import start_cursor
+from sheetsync.core.ledger import FOLD_AT, start_cursor
 from sheetsync.model import (
     INVENTORY_SHEET,
     LEDGER_SHEET,
@@ -592,3 +593,71 @@ def test_two_rows_that_would_be_one_sku_on_a_channel_are_both_flagged(tmp_path: 
     reasons = {d.sku: d.reason for d in report.discrepancies}
     assert 'on WooCommerce this row would be "CUP", as row 3 is' in reasons["MUG"]
     assert "as row 2 is" in reasons["CUP"]
+
+
+def test_a_checkpoint_archives_old_rows_and_an_old_order_refunded_later_counts_once(tmp_path: Path) -> None:
+    shop = Shop(tmp_path)
+    shop.cycle()
+    shop.later(timedelta(minutes=1))
+    order = shop.shopify.place_order(DOMAIN, [("MUG", 2)])
+    shop.later(timedelta(minutes=1))
+    shop.cycle()
+    # a busy month: enough hand-typed rows (moving nothing) that a checkpoint is due
+    headers = list(shop.settings.layout.ledger_headers())
+    stamp = (shop.now - timedelta(seconds=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    filler = {"at": stamp, "sku": "MUG", "delta": "0", "movement": "ADJUST", "note": "recount check"}
+    shop.store.sheets[LEDGER_SHEET] += [[filler.get(h, "") for h in headers] for _ in range(FOLD_AT)]
+    ledger_size = len(shop.store.sheets[LEDGER_SHEET]) - 1
+    shop.later(timedelta(days=40))
+
+    shop.cycle()
+
+    archive = shop.store.sheets["Ledger archive"]
+    assert len(archive) - 1 == ledger_size  # every row older than 35 days, as it was
+    assert len(shop.ledger()) < 10  # the Ledger keeps a few rows that sum them up
+    assert shop.available() == "48"
+    assert shop.shown() == {SHOPIFY: 48, WOO: 48}
+
+    shop.shopify.refund(order, {"MUG": 1}, restock_type="RETURN")  # the old order comes back
+    shop.later(timedelta(minutes=1))
+    shop.cycle()
+    reports = _settle(shop)
+
+    assert shop.available() == "49"
+    assert [row["delta"] for row in shop.moves("RESTOCK")] == ["1"]
+    assert shop.moves("SALE") == []  # its sale is in the archive: not counted a second time
+    assert not [d for r in reports for d in r.discrepancies]
+    assert len(shop.store.sheets["Ledger archive"]) - 1 == ledger_size  # archived once
+
+
+def test_a_worker_killed_between_the_checkpoint_and_its_state_counts_on_correctly(tmp_path: Path) -> None:
+    shop = Shop(tmp_path)
+    shop.cycle()
+    headers = list(shop.settings.layout.ledger_headers())
+    stamp = shop.now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    filler = {"at": stamp, "sku": "MUG", "delta": "0", "movement": "ADJUST"}
+    shop.store.sheets[LEDGER_SHEET] += [[filler.get(h, "") for h in headers] for _ in range(FOLD_AT)]
+    shop.cycle()  # the state now counts every row as applied
+    shop.later(timedelta(days=40))
+    write_status = shop.store.write_status
+
+    def killed(update: object) -> None:
+        raise SystemExit("killed before the state was written")
+
+    shop.store.write_status = killed  # type: ignore[method-assign]
+    with pytest.raises(SystemExit):
+        shop.cycle()
+    shop.store.write_status = write_status  # type: ignore[method-assign]
+    assert "Ledger archive" in shop.store.sheets  # the checkpoint was made, its state not written
+
+    shop.later(timedelta(minutes=1))
+    shop.shopify.place_order(DOMAIN, [("MUG", 3)])
+    shop.later(timedelta(minutes=1))
+    report = shop.cycle()
+    reports = _settle(shop)
+
+    # Shopify lowered itself by the sale: only WooCommerce needs a push, as without a checkpoint
+    assert report.pushed == {SHOPIFY: 0, WOO: 1}
+    assert shop.available() == "47"
+    assert shop.shown() == {SHOPIFY: 47, WOO: 47}
+    assert not [d for r in reports for d in r.discrepancies]
