@@ -61,6 +61,23 @@ def test_an_install_on_a_shop_with_history_reads_none_of_it_and_counts_each_new_
     assert result["available"] != result["typed"]
 
 
+def test_in_webhook_mode_each_poll_reads_only_what_is_new(tmp_path: Path) -> None:
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from webhook_reads import measure
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+    figures = measure(64, tmp_path)
+
+    assert figures["counted"] == 64  # every order once, its webhook copy winning the key
+    after = figures["order_requests_after"]
+    # The fake's own count: flat per cycle (about two pages of Shopify's 5-minute overlap), where
+    # a poll stuck at the start line grew with every order (8,201 requests after 400 orders).
+    assert after[64] - after[32] <= 3 * 32
+    assert after[64] - after[32] <= after[32] - after[16] + 3 * 16
+
+
 def _faults_script() -> Any:
     sys.path.insert(0, str(BENCHMARKS))
     try:
