@@ -490,3 +490,25 @@ def test_importing_the_cli_does_not_import_the_fakes() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
     assert done.stdout.strip() == "[]"
+
+
+def test_sync_since_moves_the_start_lines_and_refuses_a_time_it_cannot_read(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = str(project / "sheetsync.toml")
+    assert main(["sync", "--config", config]) == 0  # the install: start lines now
+    with pytest.raises(SystemExit) as bad:
+        main(["sync", "--since", "yesterday", "--config", config])
+    assert bad.value.code == 2
+    assert "'yesterday' is not a time like 2026-12-01T09:00" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["sync", "--since", "2999-01-01T00:00", "--config", config])
+    assert "is in the future; give the time your counts were taken" in capsys.readouterr().err
+
+    assert main(["sync", "--since", "2026-12-01T09:00+01:00", "--config", config]) == 0
+
+    ledger = load_workbook(project / "inventory.xlsx")["Ledger"]
+    starts = [(row[0], row[1]) for row in ledger.iter_rows(min_row=2, values_only=True) if row[7] == "START"]
+    moved = [key for key, _ in starts if str(key).endswith("@2026-12-01T08:00:00Z")]
+    assert moved  # one moved start line per channel that takes orders, at 08:00 UTC
+    assert all(at == "2026-12-01T08:00:00Z" for key, at in starts if key in moved)
