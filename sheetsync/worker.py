@@ -11,14 +11,13 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from types import FrameType
 from typing import TypeVar
-
-import schedule
 
 from sheetsync.alerts import Alerter, AlertSink, SlackWebhook, SmtpMail
 from sheetsync.channels import Channel, OrderSource, PriceChannel
@@ -908,6 +907,13 @@ def open_alerter(settings: Settings, environ: Mapping[str, str] = os.environ) ->
     return Alerter(sinks, secrets=secrets, max_per_hour=settings.alerts.max_per_hour)
 
 
+#: After a failed cycle the next try waits this long, doubling each failure, up to ``MAX_BACKOFF_S``.
+FIRST_BACKOFF_S = 5.0
+MAX_BACKOFF_S = 300.0
+#: Cycles failed in a row before an alert: one failure is usually a blip the next try fixes.
+OUTAGE_AFTER = 3
+
+
 def run_forever(
     store: MasterStore,
     channels: Sequence[Channel],
@@ -916,23 +922,41 @@ def run_forever(
     stop: threading.Event,
     inbox: Inbox | None = None,
     alerter: Alerter | None = None,
+    tick: Callable[[], float] = time.monotonic,
+    wait: Callable[[float], None] | None = None,
 ) -> None:
     """Run cycles at each channel's interval until ``stop`` is set; the current cycle finishes.
 
     A delivery to ``inbox`` starts a cycle for every channel at once, so a sale pushed to us
-    reaches the other channels without waiting for their next poll.
+    reaches the other channels without waiting for their next poll.  Intervals run on ``tick``,
+    a monotonic clock: a wall clock stepped back or forward, or a DST change, moves no cycle.
+    A cycle that fails (a master out of reach, a workbook open in Excel, any error) is tried
+    again after a backoff; ``OUTAGE_AFTER`` failures in a row raise one alert, and the first
+    cycle that succeeds clears it.  ``wait`` (seconds) is how the loop idles; by default it
+    waits on the inbox or ``stop``.
     """
     pushed = inbox or Inbox()  # without a web server, nothing is ever delivered
-    due: set[ChannelName] = {c.name for c in channels}  # everyone on the first cycle
-    scheduler = schedule.Scheduler()
-    for configured in settings.channels:
-        scheduler.every(configured.interval_s).seconds.do(due.add, configured.name)
+    every = {c.name: c.interval_s for c in settings.channels}
+    start = tick()
+    next_at = {c.name: start for c in channels}  # everyone on the first cycle
     alert = (alerter or Alerter([])).send
+    failures, retry_at, outage = 0, start, ""
+
+    def idle(seconds: float) -> None:
+        if wait is not None:
+            wait(seconds)
+        elif inbox is None:
+            stop.wait(seconds)
+        else:
+            inbox.wait(stop, seconds)
+
     while not stop.is_set():
+        now = tick()
         delivered, controls = pushed.take(), pushed.take_controls()
-        if delivered or controls:
-            due.update(c.name for c in channels)
-        if due:
+        due = set(next_at) if delivered or controls else {n for n, at in next_at.items() if at <= now}
+        if due and now >= retry_at:
+            for name in due:
+                next_at[name] = now + every.get(name, 60.0)
             try:
                 report = run_cycle(
                     store,
@@ -944,18 +968,32 @@ def run_forever(
                     controls=controls,
                     alert=alert,
                 )
-                pushed.done(report)
-            except SyncError as error:
+            except Exception as error:  # the worker outlives every failure: logged, retried, alerted
                 pushed.put_back(delivered, controls)  # nothing delivered is lost: the next cycle counts it
-                log.error("cycle failed, retrying at the next interval: %s", error)  # noqa: TRY400 - no traceback for an expected failure
-            due.clear()
-        scheduler.run_pending()
-        if not due:
-            timeout = max(scheduler.idle_seconds or 0.0, 0.05)
-            if inbox is None:
-                stop.wait(timeout)
+                failures += 1
+                backoff = min(FIRST_BACKOFF_S * 2 ** (failures - 1), MAX_BACKOFF_S)
+                retry_at = now + backoff
+                for name in due:
+                    next_at[name] = min(next_at[name], retry_at)
+                _log_failure(error, backoff)
+                if failures == OUTAGE_AFTER:
+                    outage = f"sync stopped: {failures} cycles failed in a row, retrying at least every "
+                    outage += f"{MAX_BACKOFF_S:g}s: {error}"
+                    alert([Alert("outage", outage, clock())])
             else:
-                inbox.wait(stop, timeout)
+                pushed.done(report)
+                if outage:
+                    alert([Alert("outage", f"{outage} (cleared)", clock(), recovered=True)])
+                failures, retry_at, outage = 0, now, ""
+        if not stop.is_set():
+            idle(max(min([*next_at.values(), retry_at]) - tick(), 0.05) if next_at else 1.0)
+
+
+def _log_failure(error: Exception, backoff: float) -> None:
+    if isinstance(error, SyncError):  # an expected failure: its message says it all
+        log.error("cycle failed, trying again in %gs: %s", backoff, error)
+    else:
+        log.error("cycle failed, trying again in %gs", backoff, exc_info=error)
 
 
 class Inbox:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import logging
 import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from openpyxl import load_workbook
@@ -346,29 +348,109 @@ def test_never_raises_a_channel_that_sold_what_we_have_not_seen(world: World) ->
     assert world.cell(2, "Status") == "OK"
 
 
-def test_run_forever_runs_each_channel_at_its_interval_and_stops_cleanly(world: World) -> None:
-    fast = {"shopify": 1, "facebook": 1, "google": 3600}
+class Ticking:
+    """A monotonic clock the worker loop waits on: each wait moves it on, and the wall clock with it
+    (or not: ``step`` moves the wall clock alone, as NTP or a DST change would)."""
+
+    def __init__(self, world: World) -> None:
+        self.world, self.now = world, 1000.0
+
+    def tick(self) -> float:
+        return self.now
+
+    def wait(self, seconds: float) -> None:
+        self.now += seconds
+        self.world.later(seconds)
+
+
+def _loop(world: World, store: object, stop: threading.Event, ticking: Ticking, **kwargs: Any) -> None:
+    run_forever(
+        store,  # type: ignore[arg-type]
+        list(world.channels.values()),
+        world.settings,
+        lambda: world.now,
+        stop,
+        tick=ticking.tick,
+        wait=ticking.wait,
+        **kwargs,
+    )
+
+
+def _intervals(world: World, **seconds: float) -> None:
     world.settings = dataclasses.replace(
         world.settings,
-        channels=tuple(dataclasses.replace(c, interval_s=fast[c.name]) for c in world.settings.channels),
+        channels=tuple(dataclasses.replace(c, interval_s=seconds[c.name]) for c in world.settings.channels),
     )
+
+
+def test_run_forever_runs_each_channel_at_its_interval_and_stops_cleanly(world: World) -> None:
+    _intervals(world, shopify=60, facebook=60, google=3600)
     stop = threading.Event()
-    seen: list[set[str]] = []
+    ticking = Ticking(world)
+    seen: list[tuple[float, set[str]]] = []
 
     class Counting(CrashingStore):
         def write_status(self, update: StatusUpdate) -> None:
             self.store.write_status(update)
-            seen.append({s.channel for s in update.channels})
-            if len(seen) == 3:
+            seen.append((ticking.now, {s.channel for s in update.channels}))
+            if len(seen) == 4:
                 stop.set()  # as SIGTERM does: this cycle finishes, no other starts
 
-    run_forever(
-        Counting(world.store, ""), list(world.channels.values()), world.settings, lambda: world.now, stop
-    )  # type: ignore[arg-type]
-    assert len(seen) == 3
-    assert seen[0] == {"shopify", "facebook", "google"}
-    assert all("google" not in due for due in seen[1:])  # its interval has not come round
-    assert {"shopify", "facebook"} <= set().union(*seen[1:])
+    _loop(world, Counting(world.store, ""), stop, ticking)
+    assert len(seen) == 4
+    assert seen[0][1] == {"shopify", "facebook", "google"}
+    assert all(due == {"shopify", "facebook"} for _, due in seen[1:])  # google's hour has not come round
+    assert [round(b[0] - a[0]) for a, b in itertools.pairwise(seen)] == [60, 60, 60]
+
+
+@pytest.mark.parametrize("step", [-600.0, 3600.0, -3600.0])
+def test_a_wall_clock_step_or_a_dst_change_moves_no_cycle(world: World, step: float) -> None:
+    _intervals(world, shopify=60, facebook=60, google=60)
+    stop = threading.Event()
+    ticking = Ticking(world)
+    cycles: list[float] = []
+
+    class Stepping(CrashingStore):
+        def write_status(self, update: StatusUpdate) -> None:
+            self.store.write_status(update)
+            cycles.append(ticking.now)
+            if len(cycles) == 2:
+                world.later(step)  # NTP steps the wall clock (or the zone's clocks go back at 2 am)
+            if len(cycles) == 5:
+                stop.set()
+
+    _loop(world, Stepping(world.store, ""), stop, ticking)
+    assert [round(b - a) for a, b in itertools.pairwise(cycles)] == [60, 60, 60, 60]
+
+
+def test_a_failing_master_is_retried_with_backoff_and_alerted_once_until_it_recovers(world: World) -> None:
+    _intervals(world, shopify=60, facebook=60, google=60)
+    stop = threading.Event()
+    ticking = Ticking(world)
+    tries: list[float] = []
+    sent: list[str] = []
+
+    class Unreachable(CrashingStore):
+        def read(self) -> Snapshot:
+            tries.append(ticking.now)
+            if len(tries) <= 5:
+                raise OSError("inventory.xlsx: Permission denied")  # not even a SyncError
+            if len(tries) == 7:
+                stop.set()
+            return self.store.read()
+
+    class Collect:
+        def send(self, alerts: Sequence[Alert]) -> None:
+            sent.extend(a.line() for a in alerts)
+
+    _loop(world, Unreachable(world.store, ""), stop, ticking, alerter=Collect())
+    assert len(tries) == 7  # the loop outlived five failures
+    gaps = [round(b - a) for a, b in itertools.pairwise(tries[:6])]
+    assert gaps == [5, 10, 20, 40, 80]  # backing off, doubling
+    outage = [line for line in sent if "cycles failed in a row" in line]
+    assert len(outage) == 2  # once when it started, once when it cleared
+    assert "Permission denied" in outage[0]
+    assert outage[1].startswith("[sheetsync] RECOVERED")
 
 
 KEY_PEM = service_account_key("bot@p.iam.gserviceaccount.com")["private_key"]
