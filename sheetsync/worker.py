@@ -66,7 +66,7 @@ from sheetsync.core.plan import (
 from sheetsync.core.reports import insights_report, reorder_report, units_sold, unmatched
 from sheetsync.core.state import WorkerState, parse_state, state_cells
 from sheetsync.core.stock import stock_levels
-from sheetsync.errors import SyncError
+from sheetsync.errors import PermanentError, SyncError
 from sheetsync.model import (
     INSIGHTS_SHEET,
     REORDER_SHEET,
@@ -749,24 +749,61 @@ def _as_theirs(
 
 
 def _batched(
-    send: Callable[[Sequence[Item]], Sequence[PushOutcome]],
-    items: Sequence[Item],
+    send: Callable[[Sequence[_Priced]], Sequence[PushOutcome]],
+    items: Sequence[_Priced],
     size: int,
     errors: list[str],
     failure: str,
 ) -> dict[Sku, PushOutcome]:
     """``send`` the items in batches of ``size``; a failed batch fails only itself.
 
-    It is noted in ``errors`` (``failure`` with its size) and sent again next cycle.
+    A batch refused outright (a permanent error) is halved to find the items that cause it
+    (``_bisect``): they come back refused, each flagged on its row, and the rest are sent.  A
+    failure of the call itself (both halves refused alike: a revoked key), or a transient one,
+    is noted in ``errors`` (``failure`` with its size) and tried again next cycle.
     """
     outcomes: dict[Sku, PushOutcome] = {}
     for start in range(0, len(items), size):
         batch = items[start : start + size]
         try:
             outcomes.update((o.sku, o) for o in send(batch))
+        except PermanentError as error:
+            if not _bisect(send, batch, str(error), outcomes):
+                errors.append(f"{failure.format(len(batch))}: {error}")
         except SyncError as error:
             errors.append(f"{failure.format(len(batch))}: {error}")
     return outcomes
+
+
+def _bisect(
+    send: Callable[[Sequence[_Priced]], Sequence[PushOutcome]],
+    batch: Sequence[_Priced],
+    refusal: str,
+    outcomes: dict[Sku, PushOutcome],
+) -> bool:
+    """Find the items of ``batch`` (refused with ``refusal``) that cause it; False: none do.
+
+    Each half is sent once.  A half refused with the very same message as the whole says the
+    call is refused, not an item, when the other half is too; otherwise each refused half is
+    halved again, down to single items, which come back refused with their message.
+    """
+    if len(batch) == 1:
+        outcomes[batch[0].sku] = PushOutcome(batch[0].sku, False, f"refused: {refusal}")
+        return True
+    half = len(batch) // 2
+    refused: list[tuple[Sequence[_Priced], str]] = []
+    for part in (batch[:half], batch[half:]):
+        try:
+            outcomes.update((o.sku, o) for o in send(part))
+        except PermanentError as error:
+            refused.append((part, str(error)))
+    if len(refused) == 2 and refused[0][1] == refused[1][1] == refusal:
+        return False  # every part refused alike: the call, not an item
+    for part, message in refused:
+        if not _bisect(send, part, message, outcomes):
+            for item in part:
+                outcomes[item.sku] = PushOutcome(item.sku, False, f"refused: {message}")
+    return True
 
 
 def _reports(

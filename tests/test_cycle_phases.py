@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,10 +11,11 @@ import pytest
 from sheetsync.channels.sandbox import SandboxChannel
 from sheetsync.config import Settings, load
 from sheetsync.core.state import parse_state
-from sheetsync.errors import TransientError
-from sheetsync.model import INVENTORY_SHEET, ChannelName, Movement, Sku
+from sheetsync.errors import PermanentError, TransientError
+from sheetsync.model import INVENTORY_SHEET, ChannelName, Movement, PushOutcome, Sku, StockLevel
 from sheetsync.stores.memory import MemoryStore
 from sheetsync.worker import (
+    _batched,
     _Cycle,
     _ingest,
     _observe,
@@ -182,3 +183,48 @@ def test_record_writes_the_state_with_the_new_ledger_size_and_reports_the_cycle(
     assert state.watches[MARKET].last_ok == cycle.epoch
     assert (report.ingested, dict(report.pushed), report.errors) == (1, {SHOP: 0, MARKET: 1}, {})
     assert alerted == []
+
+
+def _levels(n: int) -> list[StockLevel]:
+    return [StockLevel(Sku(f"S{i}"), 5) for i in range(n)]
+
+
+def test_a_batch_refused_for_one_item_is_halved_until_that_item_is_found() -> None:
+    calls: list[int] = []
+
+    def send(batch: Sequence[StockLevel]) -> list[PushOutcome]:
+        calls.append(len(batch))
+        if any(level.sku == "S5" for level in batch):
+            raise PermanentError("S5: quantity field is read-only for this product")
+        return [PushOutcome(level.sku, True) for level in batch]
+
+    errors: list[str] = []
+    outcomes = _batched(send, _levels(8), 8, errors, "push of {} items failed")
+
+    assert errors == []
+    assert {sku for sku, o in outcomes.items() if o.ok} == {f"S{i}" for i in range(8)} - {"S5"}
+    assert outcomes[Sku("S5")].message == "refused: S5: quantity field is read-only for this product"
+    assert len(calls) <= 1 + 2 * 3  # the whole, then two halves a level
+
+
+def test_a_batch_refused_as_a_call_is_not_split_further_and_a_transient_failure_not_at_all() -> None:
+    calls: list[int] = []
+
+    def revoked(batch: Sequence[StockLevel]) -> list[PushOutcome]:
+        calls.append(len(batch))
+        raise PermanentError("HTTP 401: the API key was revoked")
+
+    errors: list[str] = []
+    assert _batched(revoked, _levels(8), 8, errors, "push of {} items failed") == {}
+    assert errors == ["push of 8 items failed: HTTP 401: the API key was revoked"]
+    assert calls == [8, 4, 4]
+
+    def busy(batch: Sequence[StockLevel]) -> list[PushOutcome]:
+        calls.append(len(batch))
+        raise TransientError("HTTP 503")
+
+    calls.clear()
+    errors.clear()
+    assert _batched(busy, _levels(8), 4, errors, "push of {} items failed") == {}
+    assert calls == [4, 4]
+    assert errors == ["push of 4 items failed: HTTP 503", "push of 4 items failed: HTTP 503"]
