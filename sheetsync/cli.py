@@ -32,6 +32,7 @@ from sheetsync.config import (
 from sheetsync.core.bundles import parse_bundles
 from sheetsync.core.cells import parse_rows
 from sheetsync.core.ledger import parse_ledger
+from sheetsync.core.state import parse_state
 from sheetsync.demo import run_demo
 from sheetsync.errors import ConfigError, SheetsyncError
 from sheetsync.model import REASON, ROW_STATUS
@@ -485,10 +486,14 @@ def _status(args: argparse.Namespace) -> int:
     states = Counter(row.cells.get(ROW_STATUS, "") or "not synced yet" for row in snapshot.rows)
     console = Console()
     console.print(f"{len(snapshot.rows)} rows: " + ", ".join(f"{n} {s}" for s, n in sorted(states.items())))
+    incidents = parse_state(snapshot.state).incidents
     for channel in settings.channels:
         control = snapshot.control.channels.get(channel.name, "")
         paused = channel.paused or control.strip().casefold() in PAUSE_WORDS
-        console.print(f"{channel.title}: {'PAUSED' if paused else 'active'}")
+        console.print(f"{channel.title}: {_channel_state(channel.name, paused, incidents)}")
+    for key, label in (("ledger", "Ledger"), ("guard", "Volume guard")):
+        if key in incidents:
+            console.print(f"{label}: HOLD, nothing is pushed: {incidents[key]}")
     flagged = Table("Row", "SKU", "Status", "Reason", title="Rows that need attention")
     for problem in parsed.problems:
         flagged.add_row(str(problem.row), problem.sku or "", "ERROR", "; ".join(problem.messages))
@@ -505,6 +510,18 @@ def _status(args: argparse.Namespace) -> int:
     for message in (*parse_ledger(snapshot.ledger, settings.locations).problems, *bundles.stray):
         console.print(message)
     return 0
+
+
+def _channel_state(name: str, paused: bool, incidents: Mapping[str, str]) -> str:
+    """A channel's state as the last cycle left it (its open incidents), as the Status sheet says."""
+    if paused:
+        return "PAUSED"
+    if "ledger" in incidents:
+        return "ERROR: nothing is read or pushed while the Ledger is lost (below)"
+    for kind, state in (("error", "ERROR"), ("degraded", "DEGRADED"), ("lag", "LAG"), ("drift", "DRIFT")):
+        if (text := incidents.get(f"{kind}:{name}")) is not None:
+            return f"{state}: {text}"
+    return "OK"
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -512,3 +512,19 @@ def test_sync_since_moves_the_start_lines_and_refuses_a_time_it_cannot_read(
     moved = [key for key, _ in starts if str(key).endswith("@2026-12-01T08:00:00Z")]
     assert moved  # one moved start line per channel that takes orders, at 08:00 UTC
     assert all(at == "2026-12-01T08:00:00Z" for key, at in starts if key in moved)
+
+
+def test_status_says_when_nothing_is_pushed(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = str(project / "sheetsync.toml")
+    assert main(["sync", "--config", config]) == 0
+    book = load_workbook(project / "inventory.xlsx")
+    book["Ledger"].title = "Old ledger"  # the merchant renames it
+    book.save(project / "inventory.xlsx")
+    assert main(["sync", "--config", config]) == 1
+    capsys.readouterr()
+
+    assert main(["status", "--config", config]) == 0
+
+    out = capsys.readouterr().out
+    assert "Shopify: ERROR: nothing is read or pushed while the Ledger is lost" in out
+    assert "Ledger: HOLD, nothing is pushed: the Ledger tab is missing" in out
