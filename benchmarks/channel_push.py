@@ -41,10 +41,12 @@ from campaigns.platforms import (
 )
 from progress import log
 from sheetsync_fakes.clock import ManualClock
+from sheetsync_fakes.emag import FakeEmag
 from sheetsync_fakes.wire import serve
 
 from sheetsync.channels import Channel
-from sheetsync.model import PushOutcome, Sku, StockLevel
+from sheetsync.channels.emag import EmagChannel
+from sheetsync.model import ChannelName, PushOutcome, Sku, StockLevel
 
 
 def bench_shopify(skus: int, changed_share: float, seed: int) -> dict[str, Any]:
@@ -164,6 +166,56 @@ def bench_woo(skus: int, changed_share: float, seed: int) -> dict[str, Any]:
     }
 
 
+#: The eMAG fake's API user and password (the benchmark's own).
+EMAG_LOGIN = ("bench@shop.example", "bench-password")
+
+
+def bench_emag(skus: int, changed_share: float, seed: int) -> dict[str, Any]:
+    """Light ``offer/save`` calls, 50 offers each, paced to eMAG's 3 requests a second.
+
+    The SKUs are the offers' ids (the seller's internal product ids), so nothing is mapped.
+    """
+    clock = ManualClock(START)
+    user, secret = EMAG_LOGIN
+    fake = FakeEmag(username=user, password=secret, now=clock)
+    rng = random.Random(seed)
+    ids = list(range(1, skus + 1))
+    shown = {number: rng.randrange(0, 200) for number in ids}
+    for number in ids:
+        fake.add_offer(number, stock=shown[number])
+    changed = rng.sample(ids, math.ceil(skus * changed_share))
+    levels = [StockLevel(Sku(str(n)), shown[n] + 1 + rng.randrange(20), shown[n]) for n in changed]
+    log(f"{skus} offers on the eMAG fake; {len(changed)} quantities to push")
+
+    with serve(fake) as base_url:
+        channel = EmagChannel(
+            ChannelName("emag"),
+            site="ro",
+            username=user,
+            password=secret,
+            base_url=f"{base_url}/api-3",
+            sleep=clock.sleep,
+            clock=clock,
+        )
+        try:
+            pushed = timed_push(channel, levels)
+        finally:
+            channel.close()
+
+    wrong = sum(1 for level in levels if fake.stock(int(level.sku)) != level.quantity)
+    routes = Counter(entry.route for entry in fake.request_log)
+    return {
+        **pushed.summary("emag", skus, channel.limits.max_batch, clock.waited),
+        "api_calls": len(fake.request_log),
+        "api_calls_by_route": dict(routes),
+        "min_api_calls": math.ceil(len(levels) / channel.limits.max_batch),
+        "throttled_responses": fake.throttled,
+        "quantities_not_applied": wrong,
+        "note": "offer ids are the SKUs: no mapping; 50 offers per offer/save (eMAG's bulk limit), "
+        "paced to 3 requests a second shared by every non-order route",
+    }
+
+
 @dataclass(frozen=True)
 class Pushed:
     """One measured push: its outcomes, the pushing thread's CPU time and the wall time."""
@@ -251,7 +303,13 @@ def bench_google(skus: int, changed_share: float, seed: int) -> dict[str, Any]:
     }
 
 
-BENCHES = {"shopify": bench_shopify, "meta": bench_meta, "woo": bench_woo, "google": bench_google}
+BENCHES = {
+    "shopify": bench_shopify,
+    "meta": bench_meta,
+    "woo": bench_woo,
+    "google": bench_google,
+    "emag": bench_emag,
+}
 
 
 def main() -> None:

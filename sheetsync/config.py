@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -189,10 +190,51 @@ class _WooCommerceModel(_ChannelModel):
         return value
 
 
-_Channel = Annotated[
-    _SandboxModel | _ShopifyModel | _MetaModel | _GoogleMerchantModel | _WooCommerceModel,
-    Field(discriminator="kind"),
-]
+class _EmagModel(_ChannelModel):
+    kind: Literal["emag"]
+    #: the marketplace the seller account sells on: ro (emag.ro), bg (emag.bg) or hu (emag.hu)
+    site: Literal["ro", "bg", "hu"]
+    #: the eMAG warehouse whose stock is set (1 with one warehouse)
+    warehouse_id: Annotated[int, Field(ge=1)] = 1
+    #: true: acknowledge new orders once read (only when no other tool takes eMAG's orders)
+    acknowledge: bool = False
+    #: false: returns count only when the order shows them (storno, status 5), not from RMA requests
+    rma_returns: bool = True
+    #: the zone of eMAG's order times (they carry none); default: the site's
+    timezone: str | None = None
+    #: another host: only the local fake (tests, benchmarks)
+    base_url: str | None = None
+    #: never here: the API user and password come from the environment (a clear error)
+    username: str | None = None
+    password: str | None = None
+
+    @field_validator("acknowledge", "rma_returns", mode="before")
+    @classmethod
+    def _a_switch(cls, value: object) -> object:
+        if not isinstance(value, bool):
+            raise ValueError(  # noqa: TRY004 - pydantic turns only ValueError into a named error
+                f"must be true or false (no quotes), not {value!r}"
+            )
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(
+                    f"{value!r} is not a time zone (like Europe/Bucharest; on Windows, pip install tzdata)"
+                ) from None
+        return value
+
+
+_ChannelKinds = (
+    _SandboxModel | _ShopifyModel | _MetaModel | _GoogleMerchantModel | _WooCommerceModel | _EmagModel
+)
+
+_Channel = Annotated[_ChannelKinds, Field(discriminator="kind")]
 
 
 class _WorkbookModel(_Strict):
@@ -272,6 +314,18 @@ class _SettingsModel(_Strict):
                 raise ValueError(f'channel name "{name}" must be lower-case letters, digits and _')
         return self
 
+    @model_validator(mode="after")
+    def _no_secrets_here(self) -> _SettingsModel:
+        for name, channel in self.channels.items():
+            if isinstance(channel, _EmagModel):
+                for what in ("username", "password"):
+                    if getattr(channel, what) is not None:
+                        raise ValueError(
+                            f"channels.{name}.{what}: not in this file; set SHEETSYNC__{name.upper()}__"
+                            f"{what.upper()} in the worker's environment"
+                        )
+        return self
+
 
 @dataclass(frozen=True, slots=True)
 class ShopifyShop:
@@ -313,8 +367,20 @@ class WooStore:
     restock_refunds: bool = False  #: refunds count as putting their items back in stock
 
 
+@dataclass(frozen=True, slots=True)
+class EmagAccount:
+    """Where an eMAG channel pushes and reads orders: the seller account's site and warehouse."""
+
+    site: str  #: ro, bg or hu
+    warehouse_id: int = 1
+    acknowledge: bool = False  #: acknowledge new orders once read
+    rma_returns: bool = True  #: count returns from RMA requests too
+    timezone: str | None = None  #: the zone of eMAG's order times; None: the site's
+    base_url: str | None = None
+
+
 #: A channel's platform settings, by kind.
-Platform = ShopifyShop | MetaCatalog | MerchantCenter | WooStore
+Platform = ShopifyShop | MetaCatalog | MerchantCenter | WooStore | EmagAccount
 
 
 @dataclass(frozen=True, slots=True)
@@ -612,7 +678,7 @@ def _read_key(path: Path, source: str, where: str) -> str:
 
 def _channel(
     name: str,
-    model: _SandboxModel | _ShopifyModel | _MetaModel | _GoogleMerchantModel | _WooCommerceModel,
+    model: _ChannelKinds,
     locations: Sequence[str],
 ) -> ChannelSettings:
     by_fold = {place.casefold(): place for place in locations}
@@ -648,6 +714,16 @@ def _channel(
         return replace(common, platform=merchant)
     if isinstance(model, _WooCommerceModel):
         return replace(common, platform=WooStore(model.site.rstrip("/"), model.restock_refunds))
+    if isinstance(model, _EmagModel):
+        account = EmagAccount(
+            model.site,
+            warehouse_id=model.warehouse_id,
+            acknowledge=model.acknowledge,
+            rma_returns=model.rma_returns,
+            timezone=model.timezone,
+            base_url=model.base_url,
+        )
+        return replace(common, platform=account)
     return replace(common, lag_s=model.lag, skus=frozenset(model.skus))
 
 

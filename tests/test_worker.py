@@ -19,6 +19,7 @@ from sheetsync_fakes.slack import FakeSlack
 from sheetsync_fakes.wire import serve
 
 from sheetsync.channels import OrderSource
+from sheetsync.channels.emag import EmagChannel
 from sheetsync.channels.google_merchant import GoogleMerchantChannel
 from sheetsync.channels.meta import MetaChannel
 from sheetsync.channels.sandbox import SandboxChannel
@@ -476,6 +477,10 @@ site = "https://shop.example.com"
 kind = "google_merchant"
 account = "123"
 data_source = "456"
+
+[channels.emag]
+kind = "emag"
+site = "ro"
 """
 
 
@@ -487,6 +492,8 @@ def test_open_channels_builds_each_platform_with_its_secrets(tmp_path: Path) -> 
         "SHEETSYNC__FACEBOOK__TOKEN": "EAAB_x",
         "SHEETSYNC__WOO__CONSUMER_KEY": "ck_x",
         "SHEETSYNC__WOO__CONSUMER_SECRET": "cs_x",
+        "SHEETSYNC__EMAG__USERNAME": "seller@example.ro",
+        "SHEETSYNC__EMAG__PASSWORD": "pw_x",
         "SHEETSYNC__GOOGLE__SERVICE_ACCOUNT": json.dumps(
             {
                 "client_email": "bot@p.iam.gserviceaccount.com",
@@ -503,9 +510,10 @@ def test_open_channels_builds_each_platform_with_its_secrets(tmp_path: Path) -> 
         MetaChannel,
         WooCommerceChannel,
         GoogleMerchantChannel,
+        EmagChannel,
     ]
-    assert [c.name for c in channels] == ["shop", "facebook", "woo", "google"]
-    assert [isinstance(c, OrderSource) for c in channels] == [True, False, True, False]  # receive only
+    assert [c.name for c in channels] == ["shop", "facebook", "woo", "google", "emag"]
+    assert [isinstance(c, OrderSource) for c in channels] == [True, False, True, False, True]  # receive only
     for channel in channels:
         channel.close()  # type: ignore[attr-defined]
     del environ["SHEETSYNC__WOO__CONSUMER_SECRET"]

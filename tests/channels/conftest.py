@@ -7,6 +7,8 @@ fake, and the other methods act on the platform side (a buyer, the clock).
 from __future__ import annotations
 
 import functools
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Protocol
@@ -16,6 +18,7 @@ import pytest
 from graphql import GraphQLSchema
 from sheetsync_fakes import REFERENCE as REFERENCE_ROOT
 from sheetsync_fakes.clock import ManualClock
+from sheetsync_fakes.emag import FakeEmag
 from sheetsync_fakes.keys import service_account_key
 from sheetsync_fakes.merchant import FakeMerchant, load_discovery
 from sheetsync_fakes.meta import FakeMeta
@@ -23,12 +26,20 @@ from sheetsync_fakes.shopify import FakeShopify, load_schema
 from sheetsync_fakes.woocommerce import FakeWooCommerce
 
 from sheetsync.channels import Channel
+from sheetsync.channels.emag import EmagChannel
 from sheetsync.channels.google_merchant import GoogleMerchantChannel
 from sheetsync.channels.meta import MetaChannel
 from sheetsync.channels.sandbox import SandboxChannel
 from sheetsync.channels.shopify import ShopifyChannel
 from sheetsync.channels.woocommerce import WooCommerceChannel
-from sheetsync.model import ChannelName, Sku
+from sheetsync.model import (
+    ChannelLimits,
+    ChannelName,
+    OrderBatch,
+    PushOutcome,
+    Sku,
+    StockLevel,
+)
 
 #: Black Friday morning, in epoch seconds: where the fakes' clocks start.
 START = datetime(2026, 11, 27, 9, tzinfo=UTC).timestamp()
@@ -278,12 +289,96 @@ def merchant_key(email: str = GoogleBackend.key) -> dict[str, str]:
     return service_account_key(email)
 
 
-@pytest.fixture(params=["sandbox", "shopify", "meta", "woo", "google"])
+class Coded:
+    """A channel behind the row SKU → channel code translation the worker applies (``core.codes``).
+
+    eMAG keys offers by the seller's internal product id, a number: a merchant whose SKUs are
+    not those numbers puts them in the ``SKU <channel>`` column, and the worker speaks to the
+    adapter in those codes. This does the same for the contract's SKUs (unknown ones pass as
+    they are, so the adapter refuses them by name).
+    """
+
+    def __init__(self, channel: EmagChannel, codes: Mapping[str, str]) -> None:
+        self.channel = channel
+        self.name = channel.name
+        self.limits: ChannelLimits = channel.limits
+        self._out = dict(codes)
+        self._back = {code: sku for sku, code in codes.items()}
+
+    def _theirs(self, sku: str) -> Sku:
+        return Sku(self._out.get(sku, sku))
+
+    def _ours(self, code: str) -> Sku:
+        return Sku(self._back.get(code, code))
+
+    def push(self, levels: Sequence[StockLevel]) -> Sequence[PushOutcome]:
+        outcomes = self.channel.push([replace(level, sku=self._theirs(level.sku)) for level in levels])
+        return [replace(o, sku=level.sku) for o, level in zip(outcomes, levels, strict=True)]
+
+    def read_levels(self, skus: Collection[Sku]) -> Mapping[Sku, int]:
+        shown = self.channel.read_levels([self._theirs(sku) for sku in skus])
+        return {self._ours(code): units for code, units in shown.items()}
+
+    def orders_since(self, cursor: str | None) -> OrderBatch:
+        batch = self.channel.orders_since(cursor)
+        return replace(batch, lines=tuple(replace(x, sku=self._ours(x.sku)) for x in batch.lines))
+
+
+class EmagBackend:
+    """The real EmagChannel over FakeEmag in-process, behind the worker's SKU → offer id codes."""
+
+    sells = True
+
+    user = "contract@shop.example"
+    password = "contract-password"
+
+    def __init__(self) -> None:
+        self.clock = ManualClock(START)
+        self.fake = FakeEmag(username=self.user, password=self.password, now=self.clock)
+
+    def make(self, skus: list[str]) -> Channel:
+        codes = {sku: str(101 + i) for i, sku in enumerate(skus)}
+        for code in codes.values():
+            self.fake.add_offer(int(code))  # listed, never stocked: read_levels leaves it out
+        self.codes = codes
+        channel = EmagChannel(
+            ChannelName("emag"),
+            site="ro",
+            username=self.user,
+            password=self.password,
+            client=httpx.Client(transport=httpx.MockTransport(self.fake)),
+            sleep=self.clock.sleep,
+            clock=self.clock,
+        )
+        return Coded(channel, codes)
+
+    def sell(self, sku: str, quantity: int) -> str:
+        """A buyer orders and the seller acknowledges (the usual flow: eMAG then takes the units)."""
+        order = self.fake.place_order([(int(self.codes[sku]), quantity)])
+        self.fake.acknowledge(order)
+        self.clock.sleep(1)
+        return str(order)
+
+    def cancel(self, order_id: str) -> None:
+        self.clock.sleep(1)
+        self.fake.cancel(int(order_id))
+
+    def settle(self) -> None:
+        """eMAG applies a save at once: nothing to wait for."""
+
+    def price(self, sku: str) -> Decimal | None:
+        raise NotImplementedError("sheetsync does not push eMAG prices")
+
+
+@pytest.fixture(params=["sandbox", "shopify", "meta", "woo", "google", "emag"])
 def backend(request: pytest.FixtureRequest) -> ChannelBackend:
+    if request.param == "emag" and request.module.__name__.endswith("test_price_contract"):
+        pytest.skip("sheetsync does not push eMAG prices (sale_price is without VAT, per offer)")
     return {
         "sandbox": SandboxBackend,
         "shopify": ShopifyBackend,
         "meta": MetaBackend,
         "woo": WooBackend,
         "google": GoogleBackend,
+        "emag": EmagBackend,
     }[request.param]()
