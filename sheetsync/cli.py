@@ -444,11 +444,32 @@ def _serve(args: argparse.Namespace) -> int:
     app = create_app(inbox, secrets, board=board, token=token, stale_after_s=stale_after)
     # uvicorn takes SIGTERM for its graceful shutdown, then hands it on to the handler it found.
     stop_on_signals(stop, inbox)
-    worker = threading.Thread(
-        target=run_forever,
-        args=(open_store(settings), open_channels(settings, _utc_now), settings, _utc_now, stop, inbox),
-        name="sheetsync-worker",
+    server = uvicorn.Server(
+        # No access log: a browser signing in carries the token in its first URL.  A cap on
+        # connections bounds the webhook bodies held at once (web.CONNECTIONS).
+        uvicorn.Config(
+            app,
+            host=args.host,
+            port=args.port,
+            log_level="warning",
+            access_log=False,
+            limit_concurrency=CONNECTIONS,
+        )
     )
+    died = threading.Event()
+
+    def work() -> None:
+        try:
+            run_forever(
+                open_store(settings), open_channels(settings, _utc_now), settings, _utc_now, stop, inbox
+            )
+        except BaseException as error:  # the worker is gone: say so on /healthz, then stop serving
+            board.died(f"{type(error).__name__}: {error}")
+            log.critical("the worker stopped: %s", error, exc_info=error)
+            died.set()
+            server.should_exit = True
+
+    worker = threading.Thread(target=work, name="sheetsync-worker")
     worker.start()
     locked = " (token required)" if token else ""
     log.info(
@@ -459,20 +480,14 @@ def _serve(args: argparse.Namespace) -> int:
         settings.master.describe(),
     )
     try:
-        # No access log: a browser signing in carries the token in its first URL.  A cap on
-        # connections bounds the webhook bodies held at once (web.CONNECTIONS).
-        uvicorn.run(
-            app,
-            host=args.host,
-            port=args.port,
-            log_level="warning",
-            access_log=False,
-            limit_concurrency=CONNECTIONS,
-        )
+        server.run()
     finally:
         stop.set()
         inbox.wake()
         worker.join()
+    if died.is_set():
+        log.error("stopped: the worker died (see above)")
+        return 1
     log.info("stopped")
     return 0
 

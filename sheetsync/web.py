@@ -179,6 +179,7 @@ class Board:
         self._last_cycle: datetime | None = None
         self._recorded_at: float | None = None
         self._cycles = 0
+        self._died = ""
 
     def follow(self, inbox: Inbox) -> None:
         """Record every cycle the worker reports to ``inbox``, keeping any hook already there."""
@@ -240,12 +241,19 @@ class Board:
                 channels, self._discrepancies, tuple(self._alerts), self._last_cycle, self._cycles
             )
 
+    def died(self, reason: str) -> None:
+        """The worker thread stopped for good: /healthz fails from now on, saying why."""
+        with self._lock:
+            self._died = reason
+
     def stale(self, limit_s: float, grace_s: float) -> str | None:
         """Why the worker looks stuck, in one line, or None while cycles keep coming.
 
         Before the first cycle, ``grace_s`` from start-up; after it, ``limit_s`` since the last.
         """
         with self._lock:
+            if self._died:
+                return f"the worker stopped: {self._died}"
             now = self._clock()
             if self._recorded_at is None:
                 waited = now - self._started
@@ -260,6 +268,12 @@ class Board:
 
 def _paused(status: ChannelStatus) -> bool:
     return status.paused or status.state == "PAUSED"
+
+
+def _loopback_host(header: str) -> bool:
+    """Whether a Host header names this machine by a loopback name or address (any port)."""
+    host = urlsplit(f"//{header.strip()}").hostname or ""
+    return loopback(host)
 
 
 def loopback(host: str) -> bool:
@@ -435,13 +449,20 @@ def create_app(
 
     def allowed(request: Request) -> bool:
         if token is None or session is None:
-            return True
+            # No token: only this machine may ask, by a loopback name.  A page on any other name
+            # that resolves here (DNS rebinding) sends its own Host, and is refused.
+            return _loopback_host(request.headers.get("host", ""))
         scheme, _, given = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode()):
             return True
         return hmac.compare_digest(request.cookies.get(SESSION_COOKIE, "").encode(), session.encode())
 
     def refused() -> Response:
+        if token is None:
+            return PlainTextResponse(
+                "refused: without a token the dashboard answers only at localhost or 127.0.0.1",
+                status_code=403,
+            )
         return PlainTextResponse(
             "unauthorised: send Authorization: Bearer <token>, or open /?token=<token> once in the browser",
             status_code=401,

@@ -580,3 +580,29 @@ def test_serve_on_all_interfaces_with_the_token_asks_for_it_and_never_logs_it(tm
     assert server.returncode == 0
     assert "(token required)" in output
     assert DASHBOARD_TOKEN not in output
+
+
+def test_without_a_token_only_a_loopback_host_may_use_the_dashboard(board: Dashboard) -> None:
+    # DNS rebinding: a page on evil.example, resolved to 127.0.0.1, posts with its own Host and Origin
+    rebound = {"Host": "evil.example:8080", "Origin": "http://evil.example:8080"}
+    pause = board.client.post("/channels/facebook/pause", headers=rebound)
+    assert pause.status_code == 403
+    assert "localhost or 127.0.0.1" in pause.text
+    assert board.inbox.take_controls() == {}
+    assert board.client.get("/", headers={"Host": "evil.example"}).status_code == 403
+    assert board.client.get("/metrics", headers={"Host": "evil.example"}).status_code == 403
+    assert board.client.get("/", headers={"Host": "localhost:8080"}).status_code == 200
+    assert (
+        board.client.get("/healthz", headers={"Host": "evil.example"}).status_code == 200
+    )  # no secrets there
+    ok = board.client.post("/channels/facebook/pause")  # the test client's Host is 127.0.0.1:<port>
+    assert ok.status_code == 303
+    assert board.inbox.take_controls() == {FACEBOOK: "PAUSE"}
+
+
+def test_healthz_fails_at_once_when_the_worker_has_died(board: Dashboard) -> None:
+    board.board.record(report(status(FACEBOOK)))
+    assert board.client.get("/healthz").status_code == 200
+    board.board.died("SystemExit: killed")
+    dead = board.client.get("/healthz")
+    assert (dead.status_code, dead.text) == (503, "the worker stopped: SystemExit: killed")
