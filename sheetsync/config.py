@@ -6,6 +6,8 @@ to fix.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 import tomllib
@@ -590,11 +592,7 @@ def service_account_info(
         source = str(master.service_account_file)
         text = _read_key(master.service_account_file, source, where)
     elif value := environ.get(SERVICE_ACCOUNT_ENV, "").strip():
-        if value.startswith("{"):
-            text, source = value, f"${SERVICE_ACCOUNT_ENV}"
-        else:
-            source = f"{value} (from ${SERVICE_ACCOUNT_ENV})"
-            text = _read_key(Path(value), source, where)
+        text, source = _key_or_path(value, f"${SERVICE_ACCOUNT_ENV}", where)
     else:
         raise ConfigError(
             f"{where} is not set and ${SERVICE_ACCOUNT_ENV} is empty: give the path of the service "
@@ -614,10 +612,41 @@ def channel_service_account(
     value = channel_secret(settings, channel, "SERVICE_ACCOUNT", environ)
     variable = f"SHEETSYNC__{channel.name.upper()}__SERVICE_ACCOUNT"
     where = f"{settings.source}: channels.{channel.name}"
-    if value.startswith("{"):
-        return _key_info(value, f"${variable}", where)
-    source = f"{value} (from ${variable})"
-    return _key_info(_read_key(Path(value), source, where), source, where)
+    return _key_info(*_key_or_path(value, f"${variable}", where), where)
+
+
+#: A path longer than this, or one with a key's marks, is no path: it is never echoed.
+_LONGEST_PATH = 512
+
+
+def _key_or_path(value: str, variable: str, where: str) -> tuple[str, str]:
+    """The key's JSON text and how to name its source, from a variable holding the key or its path.
+
+    The key may arrive in other shapes than plain JSON: wrapped in quotes, with a byte-order
+    mark, or base64-encoded (as some secret stores hand it over).  Whatever the shape, its text
+    is never put in a message: only a short, key-free path is.
+
+    Raises:
+        ConfigError: the value is neither a key nor a readable path; naming the variable only.
+    """
+    text = value.strip().lstrip("\ufeff").strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        text = text[1:-1].strip()
+    if text.startswith("{"):
+        return text, variable
+    try:
+        decoded = base64.b64decode(text, validate=True).decode("utf-8").lstrip("\ufeff").strip()
+    except (binascii.Error, ValueError):
+        decoded = ""
+    if decoded.startswith("{"):
+        return decoded, f"{variable} (base64)"
+    if len(text) > _LONGEST_PATH or "\n" in text or "PRIVATE KEY" in text or "private_key" in text:
+        raise ConfigError(
+            f"{where}: {variable} holds neither a service-account JSON key nor the path of one "
+            "(its value is not shown); put the key's JSON, or the path of its file, in it"
+        )
+    source = f"{text} (from {variable})"
+    return _read_key(Path(text), source, where), source
 
 
 def _key_info(text: str, source: str, where: str) -> dict[str, Any]:

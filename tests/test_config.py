@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -179,6 +181,23 @@ def test_google_master_reads_the_key_from_the_named_file(tmp_path: Path) -> None
     assert service_account_info(settings, settings.master, {})["client_email"] == KEY["client_email"]
 
 
+@pytest.mark.parametrize(
+    "shape",
+    [
+        lambda text: f"'{text}'",  # wrapped in quotes by a .env file
+        lambda text: f'"{text}"',
+        lambda text: "\ufeff" + text,  # saved with a byte-order mark
+        lambda text: base64.b64encode(text.encode()).decode(),  # as some secret stores hand it over
+        lambda text: " " + base64.b64encode(("\ufeff" + text).encode()).decode() + "\n",
+    ],
+)
+def test_a_key_in_another_shape_is_read_as_the_key(tmp_path: Path, shape: Callable[[str], str]) -> None:
+    settings = load(write(tmp_path, GOOGLE.format(extra="")))
+    assert isinstance(settings.master, GoogleSheetsMaster)
+    info = service_account_info(settings, settings.master, {SERVICE_ACCOUNT_ENV: shape(json.dumps(KEY))})
+    assert info["client_email"] == KEY["client_email"]
+
+
 def test_google_master_reads_the_key_from_the_environment(tmp_path: Path) -> None:
     settings = load(write(tmp_path, GOOGLE.format(extra="")))
     assert isinstance(settings.master, GoogleSheetsMaster)
@@ -200,6 +219,13 @@ def test_google_master_reads_the_key_from_the_environment(tmp_path: Path) -> Non
             "is not a service-account key (it lacks client_email, token_uri)",
         ),
         ({SERVICE_ACCOUNT_ENV: "/nowhere/sa.json"}, "cannot read /nowhere/sa.json (from $"),
+        # a key in a shape we cannot read is never taken for a path, so never echoed
+        (
+            {SERVICE_ACCOUNT_ENV: "-----BEGIN PRIVATE KEY-----\nSECRETKEY\n-----END PRIVATE KEY-----"},
+            "holds neither a service-account JSON key nor the path of one (its value is not shown)",
+        ),
+        ({SERVICE_ACCOUNT_ENV: "x" * 600 + "SECRETKEY"}, "(its value is not shown)"),
+        ({SERVICE_ACCOUNT_ENV: base64.b64encode(b"{broken SECRETKEY").decode()}, "(base64) is not JSON"),
     ],
 )
 def test_key_errors_name_the_setting_and_variable_but_never_the_key(
