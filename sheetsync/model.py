@@ -264,6 +264,9 @@ class ChannelLimits:
 
     max_batch: int
     typical_lag_s: float = 0.0
+    #: the channel reads back quantities; one that cannot (Google Merchant online shows only in
+    #: or out of stock) is never waited on for a confirmation
+    reports_levels: bool = True
 
 
 @dataclass(frozen=True, slots=True)

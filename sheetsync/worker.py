@@ -21,6 +21,7 @@ from typing import TypeVar
 
 from sheetsync.alerts import Alerter, AlertSink, SlackWebhook, SmtpMail
 from sheetsync.channels import Channel, OrderSource, PriceChannel
+from sheetsync.channels.emag import EmagChannel
 from sheetsync.channels.google_merchant import GoogleMerchantChannel
 from sheetsync.channels.meta import MetaChannel
 from sheetsync.channels.sandbox import SandboxChannel
@@ -31,6 +32,7 @@ from sheetsync.config import (
     SMTP_PASSWORD_ENV,
     AirtableMaster,
     ChannelSettings,
+    EmagAccount,
     MerchantCenter,
     MetaCatalog,
     Settings,
@@ -46,7 +48,7 @@ from sheetsync.core import ledger as ledger_
 from sheetsync.core.bundles import Bundles, parse_bundles
 from sheetsync.core.cells import ParsedRows, parse_rows
 from sheetsync.core.codes import Codes, codes
-from sheetsync.core.incidents import Alert, conditions, track
+from sheetsync.core.incidents import Alert, conditions, group, track
 from sheetsync.core.monitor import Finding, Watch, audit_due, lag_percentiles, observe, pushed
 from sheetsync.core.plan import (
     ChannelHealth,
@@ -482,11 +484,14 @@ def _plan(cycle: _Cycle, read: _Read, fresh: Sequence[LedgerEntry], accept_shrin
         else read.ledger.applied(state.ledger_applied, state.fold)
     )
     moves = ledger_.channel_moves(read.ledger, fresh, since=applied)
+    # The movements the Available cells have taken in: the guard tells a recount from a bad paste.
+    absorbed = [e for e, p in zip(read.ledger.entries, read.ledger.positions, strict=True) if p < applied]
     guard = volume_guard(
         read.parsed,
         state,
         cycle.settings.guard.max_drop,
         accept_shrink or _accepts(read.control.guard),
+        absorbed=absorbed,
     )
     control = {**read.control.channels, **cycle.controls}
     specs = tuple(
@@ -500,7 +505,9 @@ def _plan(cycle: _Cycle, read: _Read, fresh: Sequence[LedgerEntry], accept_shrin
         for name, watch in read.watches.items()
         for sku, quantity in watch.in_flight().items()
     }
-    draft = plan(read.parsed, levels.total, moves, specs, guard, velocity, in_flight, levels.reach)
+    draft = plan(
+        read.parsed, levels.total, moves, specs, guard, velocity, in_flight, levels.reach, entries=entries
+    )
     return _Planned(draft, specs, levels.total, entries, applied)
 
 
@@ -519,6 +526,9 @@ def _observe(
     findings: dict[ChannelName, Mapping[Sku, Finding]] = {}
     for channel, spec in zip(cycle.channels, planned.specs, strict=True):
         name, watch = channel.name, watches[channel.name]
+        if not channel.limits.reports_levels:  # nothing to read back, so nothing waits on it
+            watches[name] = observe(watch, {}, {}, epoch, configured[name].max_lag_s, reports=False)[0]
+            continue
         raises = draft.raises(name)
         wanted = set(raises)
         audit = spec.due and not spec.paused and audit_due(watch, epoch, configured[name].audit_every_s)
@@ -535,7 +545,7 @@ def _observe(
             errors[name] += (f"levels not read, raises held: {error}",)
             reported[name] = {sku: 0 for sku in raises}
             continue
-        believed = {r.row.sku: d.believed for r in draft.rows if (d := r.decisions.get(name)) is not None}
+        believed = draft.believed(name)
         watch, findings[name] = observe(
             watch, believed, reported[name], epoch, configured[name].max_lag_s, read=asked
         )
@@ -576,7 +586,15 @@ def _record(
             for level in final.pushes(name)
             if (outcome := results[name].outcomes.get(level.sku)) is not None and outcome.ok
         ]
-        watch = pushed(watches[name], accepted, epoch, configured[name].max_lag_s)
+        before = {level.sku: level.expected for level in final.pushes(name)}
+        watch = pushed(
+            watches[name],
+            accepted,
+            epoch,
+            configured[name].max_lag_s,
+            before=before,
+            reports=channel.limits.reports_levels,
+        )
         if spec.due and not results[name].errors:
             watch = replace(watch, last_ok=epoch)
         watches[name] = watch
@@ -596,6 +614,7 @@ def _record(
     listing, loose = unmatched(planned.entries, known, titles, now)
     found = {**conditions(statuses, final, state.incidents, cycle.due), **loose}
     incidents, alerts = track(state.incidents, found, now)
+    alerts = group(alerts)
     if alert is not None and alerts:
         alert(alerts)  # before the state that records them: an alert may repeat, never vanish
     reports, marks = _reports(
@@ -911,6 +930,20 @@ def open_channels(
                     consumer_key=channel_secret(settings, c, "CONSUMER_KEY", environ),
                     consumer_secret=channel_secret(settings, c, "CONSUMER_SECRET", environ),
                     restock_refunds=platform.restock_refunds,
+                )
+            )
+        elif isinstance(platform, EmagAccount):
+            channels.append(
+                EmagChannel(
+                    c.name,
+                    site=platform.site,
+                    username=channel_secret(settings, c, "USERNAME", environ),
+                    password=channel_secret(settings, c, "PASSWORD", environ),
+                    warehouse_id=platform.warehouse_id,
+                    acknowledge=platform.acknowledge,
+                    rma_returns=platform.rma_returns,
+                    timezone=platform.timezone,
+                    base_url=platform.base_url,
                 )
             )
         else:

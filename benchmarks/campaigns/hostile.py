@@ -949,7 +949,7 @@ def _render(board: Board) -> str:
 
     async def get() -> str:
         transport = httpx.ASGITransport(app=create_app(Inbox(), {}, board=board))
-        async with httpx.AsyncClient(transport=transport, base_url="http://dashboard") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             answer = await client.get("/")
             answer.raise_for_status()
             return answer.text

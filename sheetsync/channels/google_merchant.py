@@ -180,7 +180,9 @@ class GoogleMerchantChannel:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.name = name
-        self.limits = ChannelLimits(max_batch=MAX_BATCH, typical_lag_s=PROCESSING_GRACE_S)
+        self.limits = ChannelLimits(
+            max_batch=MAX_BATCH, typical_lag_s=PROCESSING_GRACE_S, reports_levels=store_code is not None
+        )
         self.account = account
         self.store_code = store_code
         self.threshold = threshold

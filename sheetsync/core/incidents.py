@@ -3,6 +3,12 @@
 A condition (a channel lagging, rows drifting, an oversell) that holds cycle after cycle is one
 incident: one alert when it opens, one when it clears.  The open set lives in the worker's
 state, so a restart neither repeats nor forgets an alert.
+
+Keys name their scope: ``kind:channel`` for a channel's incident (kept while the channel is not
+talked to), ``kind/SKU`` for one SKU's (an oversell, a reorder point, a row that cannot be
+read), re-decided every cycle and cleared on its own.  ``group`` folds the per-SKU alerts of one
+kind opened (or cleared) in the same cycle into one message, so a bad hour is one alert, not
+three hundred.
 """
 
 from __future__ import annotations
@@ -14,6 +20,9 @@ from datetime import datetime
 from sheetsync.core.monitor import FindingKind
 from sheetsync.core.plan import Plan, RowState
 from sheetsync.model import ChannelName, ChannelStatus
+
+#: A grouped alert names this many of its incidents in full, then counts the rest.
+GROUPED_SHOWN = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,11 +83,10 @@ def conditions(
         if status.state == "ERROR":
             found[f"error:{status.channel}"] = f"{status.title}: {status.message}"
     drifted: dict[ChannelName, list[str]] = {}
-    oversold = []
     for row in plan_.rows:
         where = f"{row.row.sku} (row {row.row.row})"
         if row.state is RowState.OVERSOLD:
-            oversold.append(f"{where} at {row.available}")
+            found[f"oversold/{row.row.sku}"] = f"{where} {row.oversold or f'OVERSOLD by {-row.available}'}"
         for channel, decision in row.decisions.items():
             if decision.finding is not None and decision.finding.kind is FindingKind.DRIFT:
                 drifted.setdefault(channel, []).append(where)
@@ -96,15 +104,57 @@ def conditions(
                 f"{row.row.sku} (row {row.row.row}) is down to {row.available}, at or below its reorder "
                 f"point {point.point}{buy}"
             )
-    if oversold:
-        found["oversold"] = f"{len(oversold)} SKU(s) oversold: {_first(oversold)}"
+    for held in plan_.flagged:
+        key = f"unreadable/{held.sku}"
+        if key not in found:  # a duplicated SKU is one incident, named by its first row
+            reason = "; ".join(held.problem.messages)
+            found[key] = f"row {held.problem.row} (SKU {held.sku}): {reason}; {held.text}"
     if plan_.guard.held:
         found["guard"] = f"volume guard holds every push: {plan_.guard.message}"
     return found
 
 
+def group(alerts: Sequence[Alert]) -> list[Alert]:
+    """One message per kind of per-SKU incident opened (or cleared) together, in first-seen order.
+
+    Alerts keyed ``kind/SKU`` of one kind and direction become one alert keyed ``kind`` (``kind
+    cleared`` for recoveries), naming the first ``GROUPED_SHOWN`` and counting the rest; a kind
+    with a single alert, and channel alerts, go as they are.  Only the messages are grouped: the
+    incidents stay per key (``track``), so each clears on its own.
+    """
+    kinds: dict[tuple[str, bool], list[Alert]] = {}
+    order: list[Alert | tuple[str, bool]] = []
+    for alert in alerts:
+        kind, per_sku, _ = alert.key.partition("/")
+        if not per_sku:
+            order.append(alert)
+            continue
+        if (kind, alert.recovered) not in kinds:
+            order.append((kind, alert.recovered))
+        kinds.setdefault((kind, alert.recovered), []).append(alert)
+    grouped = []
+    for item in order:
+        if isinstance(item, Alert):
+            grouped.append(item)
+            continue
+        members = kinds[item]
+        if len(members) == 1:
+            grouped.append(members[0])
+            continue
+        kind, recovered = item
+        texts = [m.text.removesuffix(" (cleared)") for m in members]
+        more = f"; and {len(texts) - GROUPED_SHOWN} more" if len(texts) > GROUPED_SHOWN else ""
+        head = f"{len(members)} {kind} incidents {'cleared' if recovered else 'opened'}"
+        text = f"{head}: {'; '.join(texts[:GROUPED_SHOWN])}{more}"
+        key = f"{kind} cleared" if recovered else kind
+        grouped.append(Alert(key, text, members[0].at, recovered))
+    return grouped
+
+
 def _channel(key: str) -> str | None:
-    return key.partition(":")[2] or None
+    """The channel a ``kind:channel`` key names; None for a SKU's (``kind/SKU``, whatever the SKU)."""
+    kind, colon, channel = key.partition(":")
+    return channel if colon and "/" not in kind and channel else None
 
 
 def _detail(message: str) -> str:

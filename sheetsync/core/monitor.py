@@ -5,10 +5,16 @@ samples of the last hour, and SKUs whose channel figure disagrees with ours whil
 pending.  Each cycle compares, per SKU, what we believe the channel shows (our last push plus
 the channel's own sales since), what it reports now, and how long ago we pushed:
 
-- LAG: we pushed, and after the channel's threshold it still shows something else;
+- LAG: we pushed, and after the channel's threshold it still shows what it showed before (the
+  push has not landed);
 - DRIFT: no push of ours is on its way, yet the channel shows another number: someone changed
   it on the platform.  More than we set is flagged at once (it can oversell); less than we set
-  waits one threshold for order lines not ingested yet.
+  waits one threshold for order lines not ingested yet.  A push still unseen after the
+  threshold while the channel shows neither it nor what was there before is DRIFT too: an edit
+  on the platform overtook it, and waiting longer would leave the row LAG for ever.
+
+A channel that cannot report quantities (Google Merchant without a store code: only in or out
+of stock) confirms nothing: its pushes are never pending (``reports=False``).
 
 Pure functions: times are epoch seconds passed in.
 """
@@ -47,6 +53,8 @@ class Pending:
     """Pushes of one SKU the channel has not shown yet, oldest first: (quantity, pushed at)."""
 
     pushes: tuple[tuple[int, float], ...]
+    #: what the channel showed before the oldest of these pushes (None: not known)
+    before: int | None = None
 
     @property
     def quantity(self) -> int:
@@ -63,7 +71,7 @@ class Pending:
         pushes = (*self.pushes, (quantity, at))
         if len(pushes) > MAX_HISTORY:
             pushes = (pushes[0], *pushes[-(MAX_HISTORY - 1) :])
-        return Pending(pushes)
+        return Pending(pushes, self.before)
 
     def seen(self, shown: int, believed: int | None) -> tuple[float, Pending | None] | None:
         """If ``shown`` is one of these pushes: when it went out, and the pushes still unseen.
@@ -75,10 +83,22 @@ class Pending:
         for index, (quantity, at) in enumerate(self.pushes):
             if quantity == shown:
                 rest = self.pushes[index + 1 :]
-                return at, Pending(rest) if rest else None
+                return at, Pending(rest, quantity) if rest else None
         if shown == believed and len(self.pushes) == 1:
             return self.pushes[0][1], None
         return None
+
+    def unlanded(self, shown: int, believed: int | None) -> bool:
+        """Whether ``shown`` is what the channel showed before these pushes (less its sales since).
+
+        Our belief is the latest push less the channel's own sales since, so the figure from
+        before, less the same sales, is ``before + believed - quantity``.  Not knowing what was
+        there before (a first sync, or a watch saved by an older version), nothing is explained.
+        """
+        if self.before is None:
+            return False
+        moved = 0 if believed is None else believed - self.quantity
+        return shown in (self.before, max(self.before + moved, 0))
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,13 +136,20 @@ def observe(
     now: float,
     max_lag: float,
     read: Collection[Sku] | None = None,
+    reports: bool = True,
 ) -> tuple[Watch, dict[Sku, Finding]]:
     """Compare what the channel ``shown`` for the SKUs ``read`` this cycle with what we ``believed``.
 
     ``read`` defaults to the SKUs in ``shown``; one read but absent is not listed yet.  A pending
     push counts as seen when the channel shows the quantity pushed, or what we believe it shows
-    since (the channel sold meanwhile); the time since the push is a lag sample.
+    since (the channel sold meanwhile); the time since the push is a lag sample.  Past
+    ``max_lag``, a push the channel does not show is LAG while the channel still shows what it
+    showed before, else DRIFT (the push is forgotten: the row is set back, and that push is
+    watched afresh).  A channel that cannot report quantities (``reports`` False) has nothing
+    pending, drifting or to read back, and finds nothing.
     """
+    if not reports:
+        return _blind(watch), {}
     pending, mismatch = dict(watch.pending), dict(watch.mismatch)
     samples = list(watch.samples)
     findings: dict[Sku, Finding] = {}
@@ -139,13 +166,9 @@ def observe(
                 else:
                     pending[sku] = push
             if push is not None and now - push.first > max_lag:
-                still = "is not listed yet" if now_shown is None else f"still shows {now_shown}"
-                findings[sku] = Finding(
-                    FindingKind.LAG,
-                    now_shown,
-                    f"pushed {push.quantity} {_duration(now - push.first)} ago, {still} "
-                    f"(limit {_duration(max_lag)})",
-                )
+                findings[sku] = _overdue(push, now_shown, ours, now - push.first, max_lag)
+                if findings[sku].kind is FindingKind.DRIFT:
+                    del pending[sku]  # overtaken by an edit: the push that sets it back is watched afresh
             mismatch.pop(sku, None)
             continue
         if ours is None or now_shown is None or now_shown == ours:
@@ -162,26 +185,77 @@ def observe(
     return replace(watch, pending=pending, samples=kept, mismatch=mismatch), findings
 
 
-def pushed(watch: Watch, levels: Iterable[tuple[Sku, int]], now: float, max_lag: float) -> Watch:
-    """Remember quantities the channel accepted at ``now``, after any it has not shown yet."""
+def _overdue(push: Pending, shown: int | None, believed: int | None, age: float, max_lag: float) -> Finding:
+    """A push unseen past ``max_lag``: LAG while the channel shows what it showed before, else DRIFT."""
+    if shown is not None and not push.unlanded(shown, believed):
+        ago = f"shows {shown}, we pushed {push.quantity} {_duration(age)} ago"
+        if push.before is None:  # a first sync's push, or a watch an older version kept
+            why = "what it showed before is not known: changed on the platform or the push was lost"
+            return Finding(FindingKind.DRIFT, shown, f"{ago}, and {why}; setting it again")
+        return Finding(
+            FindingKind.DRIFT,
+            shown,
+            f"{ago}, {push.before} before it: changed on the platform; setting it back",
+        )
+    still = "is not listed yet" if shown is None else f"still shows {shown}"
+    return Finding(
+        FindingKind.LAG,
+        shown,
+        f"pushed {push.quantity} {_duration(age)} ago, {still} (limit {_duration(max_lag)})",
+    )
+
+
+def pushed(
+    watch: Watch,
+    levels: Iterable[tuple[Sku, int]],
+    now: float,
+    max_lag: float,
+    before: Mapping[Sku, int | None] | None = None,
+    reports: bool = True,
+) -> Watch:
+    """Remember quantities the channel accepted at ``now``, after any it has not shown yet.
+
+    ``before`` is what we believed each SKU showed before the push (``StockLevel.expected``):
+    a channel still showing that after ``max_lag`` lags, one showing anything else drifted.  A
+    channel that cannot report quantities (``reports`` False) is never waited for: nothing is
+    pending, and whatever an older watch kept pending is dropped.
+    """
+    if not reports:
+        return _blind(watch)
     pending = dict(watch.pending)
     recent = {sku: at for sku, at in watch.recent.items() if now - at <= max_lag}
+    was = before or {}
     for sku, quantity in levels:
         earlier = pending.get(sku)
-        pending[sku] = Pending(((quantity, now),)) if earlier is None else earlier.then(quantity, now)
+        pending[sku] = (
+            Pending(((quantity, now),), was.get(sku)) if earlier is None else earlier.then(quantity, now)
+        )
         recent[sku] = now
     mismatch = {sku: since for sku, since in watch.mismatch.items() if sku not in pending}
     return replace(watch, pending=pending, mismatch=mismatch, recent=recent)
+
+
+def _blind(watch: Watch) -> Watch:
+    """``watch`` for a channel that cannot report quantities: nothing to wait for or read back."""
+    return replace(watch, pending={}, mismatch={}, recent={})
 
 
 def lag_percentiles(watch: Watch, now: float, max_lag: float) -> tuple[float, float] | None:
     """p50 and p95 of push-to-visible lag over the last hour; None when nothing was measured.
 
     Pushes still unseen after ``max_lag`` count with their age so far: a channel that shows
-    nothing at all must not look healthy for want of samples.
+    nothing at all must not look healthy for want of samples.  But only while the channel has
+    shown no push made after them: once a later push surfaced, the channel is not that far
+    behind, and what holds the older one back is that SKU alone (its row says LAG, or DRIFT when
+    the channel shows something else).  One stuck SKU must not make a healthy channel look
+    slow, nor trip auto-pause for the whole catalogue.
     """
-    values = [lag for at, lag in watch.samples if now - at <= WINDOW_S]
-    values += [age for push in watch.pending.values() if (age := now - push.first) > max_lag]
+    recent = [(at, lag) for at, lag in watch.samples if now - at <= WINDOW_S]
+    values = [lag for _, lag in recent]
+    newest = max((at - lag for at, lag in recent), default=-math.inf)  # the latest push seen
+    values += [
+        age for push in watch.pending.values() if (age := now - push.first) > max_lag and push.first > newest
+    ]
     if not values:
         return None
     values.sort()
@@ -218,7 +292,7 @@ def dump_watch(watch: Watch) -> str:
     oldest = heapq.nsmallest(MAX_PENDING, watch.pending.items(), key=lambda item: item[1].first)
     newest = heapq.nlargest(MAX_PENDING, watch.recent.items(), key=lambda item: item[1])
     data = {
-        "pending": [[sku, [[q, round(at)] for q, at in p.pushes]] for sku, p in oldest],
+        "pending": [_pending_cell(sku, p) for sku, p in oldest],
         "samples": [[round(at), round(lag, 1)] for at, lag in watch.samples[-MAX_SAMPLES:]],
         "mismatch": [[sku, round(since)] for sku, since in list(watch.mismatch.items())[:MAX_PENDING]],
         "last_ok": watch.last_ok,
@@ -234,9 +308,12 @@ def load_watch(text: str) -> Watch:
         data = json.loads(text)
         return Watch(
             pending={
-                Sku(str(s)): Pending(tuple((int(q), float(at)) for q, at in pushes))
-                for s, pushes in data["pending"]
-                if pushes  # an empty history is nothing pending
+                Sku(str(item[0])): Pending(
+                    tuple((int(q), float(at)) for q, at in item[1]),
+                    None if len(item) < 3 or item[2] is None else int(item[2]),
+                )
+                for item in data["pending"]
+                if item[1]  # an empty history is nothing pending
             },
             samples=tuple((float(at), float(lag)) for at, lag in data["samples"]),
             mismatch={Sku(str(s)): float(since) for s, since in data["mismatch"]},
@@ -244,8 +321,16 @@ def load_watch(text: str) -> Watch:
             audited=_optional(data["audited"]),
             recent={Sku(str(s)): float(at) for s, at in data.get("recent", [])},
         )
-    except (ValueError, TypeError, KeyError):
+    except (ValueError, TypeError, KeyError, IndexError):
         return Watch()
+
+
+def _pending_cell(sku: Sku, push: Pending) -> list[object]:
+    """A pending SKU as State JSON: ``[sku, [[quantity, at], …]]``, then what it showed before."""
+    cell: list[object] = [sku, [[q, round(at)] for q, at in push.pushes]]
+    if push.before is not None:
+        cell.append(push.before)
+    return cell
 
 
 def _optional(value: object) -> float | None:

@@ -16,9 +16,11 @@ from enum import StrEnum
 
 from sheetsync.core.buffers import AdaptiveRule, BufferPolicy, Exposure, adaptive, published
 from sheetsync.core.cells import MAX_QUANTITY, MasterRow, ParsedRows, Pause, RowProblem, own_number
+from sheetsync.core.ledger import available as ledger_available
 from sheetsync.core.monitor import Finding, FindingKind, lag_text
 from sheetsync.core.prices import price_for, read_sent, sent_text
 from sheetsync.core.state import WorkerState
+from sheetsync.core.stock import last_good, orders_since_count
 from sheetsync.model import (
     AVAILABLE,
     PRICES_SENT,
@@ -31,6 +33,7 @@ from sheetsync.model import (
     ChannelStatus,
     Discrepancy,
     GuardStatus,
+    LedgerEntry,
     PriceLevel,
     PushOutcome,
     Sku,
@@ -92,6 +95,30 @@ class RowPlan:
     #: prices to push this cycle: changed since the Prices sent cell, on channels we may push
     prices: Mapping[ChannelName, Decimal] = field(default_factory=dict)
     reorder: bool = False  #: stock is at or below the reorder point
+    #: an oversold row's flag: the units and the orders since the count (``OVERSOLD by 3: …``)
+    oversold: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FlaggedRow:
+    """A row that cannot be read, with a SKU: its channels are never left above what the ledger says.
+
+    ``cap`` is the last good count less the sales since (``stock.last_good``); a channel showing
+    more is lowered to it, never raised.  None: the ledger never counted the SKU, nothing is
+    pushed.  Of rows sharing a SKU (a duplicate), only the first pushes.
+    """
+
+    problem: RowProblem
+    sku: Sku
+    cap: int | None
+    decisions: Mapping[ChannelName, Decision] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        """What the row's Reason adds, and its alert: where its channels are held, or why not."""
+        if self.cap is None:
+            return "the Ledger never counted this SKU, so nothing is pushed until the row is fixed"
+        return f"channels held at ≤ {self.cap}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +141,8 @@ class Plan:
     guard: GuardVerdict
     #: per flagged row: what each channel shows by now (its own sales applied), for its columns
     problem_believed: tuple[Mapping[ChannelName, int | None], ...] = ()
+    #: flagged rows with a SKU, in sheet order: where their channels are held (see FlaggedRow)
+    flagged: tuple[FlaggedRow, ...] = ()
     #: pushes per channel, worked out once (a cycle asks for them several times)
     _pushes: dict[ChannelName, tuple[StockLevel, ...]] = field(
         default_factory=dict, init=False, repr=False, compare=False
@@ -123,12 +152,29 @@ class Plan:
         """The absolute quantities to push to ``channel``, in sheet order."""
         levels = self._pushes.get(channel)
         if levels is None:
-            levels = self._pushes[channel] = tuple(
-                StockLevel(row.row.sku, decision.target, decision.believed)
-                for row in self.rows
-                if (decision := row.decisions.get(channel)) is not None and decision.push
+            levels = self._pushes[channel] = (
+                *(
+                    StockLevel(row.row.sku, decision.target, decision.believed)
+                    for row in self.rows
+                    if (decision := row.decisions.get(channel)) is not None and decision.push
+                ),
+                *(
+                    StockLevel(held.sku, decision.target, decision.believed)
+                    for held in self.flagged
+                    if (decision := held.decisions.get(channel)) is not None and decision.push
+                ),
             )
         return list(levels)
+
+    def believed(self, channel: ChannelName) -> dict[Sku, int | None]:
+        """What we believe ``channel`` shows per SKU, flagged rows' SKUs included (for ``observe``)."""
+        shown: dict[Sku, int | None] = {
+            f.sku: d.believed for f in self.flagged if (d := f.decisions.get(channel)) is not None
+        }
+        shown.update(
+            (r.row.sku, d.believed) for r in self.rows if (d := r.decisions.get(channel)) is not None
+        )
+        return shown
 
     def price_levels(self, channel: ChannelName, currency: str) -> list[PriceLevel]:
         """The prices to push to ``channel``, in sheet order."""
@@ -147,27 +193,61 @@ class Plan:
         ]
 
 
-def volume_guard(parsed: ParsedRows, last: WorkerState, max_drop: float, accept: bool) -> GuardVerdict:
-    """Hold every push if usable rows or total count fell by more than ``max_drop`` at once.
+#: A bad paste moves many rows at once: fewer counts changing together are recounts, however
+#: large a share of a small sheet they are.
+PASTE_ROWS = 5
 
-    A renamed tab, a filter left on or a bad paste must never zero a catalogue.
+
+def volume_guard(
+    parsed: ParsedRows,
+    last: WorkerState,
+    max_drop: float,
+    accept: bool,
+    absorbed: Sequence[LedgerEntry] | None = None,
+) -> GuardVerdict:
+    """Hold every push when the Inventory has the shape of a bad paste, never for a recount.
+
+    The shape: more than ``max_drop`` of the last good cycle's usable rows vanished or became
+    unreadable at once (a renamed tab, a filter left on, cells blanked), or more than
+    ``max_drop`` of the rows, and at least ``PASTE_ROWS`` of them, had their counts changed at
+    once (a column shifted or zeroed).  A count changed when the row's Available cell, written
+    by the last good cycle, is no longer its count plus the movements that cycle had absorbed:
+    ``absorbed``, the ledger entries before the state's ``ledger_applied`` row (None: counts are
+    not compared).  Units are not compared: one best seller recounted 60 → 0, or a one-SKU sheet
+    going 5 → 0, is a recount.
     """
     rows, total = len(parsed.rows), sum(row.count for row in parsed.rows)
     drops = []
     if last.guard_rows is not None and rows < last.guard_rows * (1 - max_drop):
         drops.append(f"{rows} usable rows (was {last.guard_rows})")
-    if last.guard_total is not None and total < last.guard_total * (1 - max_drop):
-        drops.append(f"{total} units counted (was {last.guard_total})")
-    if not drops:
-        return GuardVerdict(False, f"{rows} rows, {total} units", False, rows, total)
+    compared, changed = (0, 0) if absorbed is None else _recounted(parsed.rows, absorbed)
+    if changed >= PASTE_ROWS and changed > compared * max_drop:
+        drops.append(f"{changed} of {compared} counts changed at once (a column shifted or zeroed?)")
+    if not drops:  # an ACCEPT with nothing to accept is cleared: it must not wave a later paste through
+        return GuardVerdict(False, f"{rows} rows, {total} units", accept, rows, total)
     change = " and ".join(drops)
     if accept:
-        return GuardVerdict(False, f"shrink accepted: {change}", True, rows, total)
+        return GuardVerdict(False, f"change accepted: {change}", True, rows, total)
     message = (
-        f"Inventory has {change}: more than {max_drop:.0%} gone since the last good cycle, so nothing "
-        "was pushed. If that is right, type ACCEPT in the Control cell of this row."
+        f"Inventory has {change}: more than {max_drop:.0%} at once since the last good cycle, which "
+        "looks like a bad paste, so nothing was pushed. If that is right, type ACCEPT in the Control "
+        "cell of this row."
     )
     return GuardVerdict(True, message, False, rows, total)
+
+
+def _recounted(rows: Sequence[MasterRow], absorbed: Sequence[LedgerEntry]) -> tuple[int, int]:
+    """Rows whose Available cell can be compared, and those whose count changed since it was written."""
+    known = [
+        (row, cell)
+        for row in rows
+        if row.parts is None and (cell := own_number(row.current.get(AVAILABLE, ""))) is not None
+    ]
+    moved = ledger_available({(row.sku, place): 0 for row, _ in known for place in row.counts}, absorbed)
+    changed = sum(
+        row.count + sum(moved[(row.sku, place)] for place in row.counts) != cell for row, cell in known
+    )
+    return len(known), changed
 
 
 def plan(
@@ -179,6 +259,7 @@ def plan(
     velocity: Mapping[tuple[ChannelName, Sku], float] | None = None,
     in_flight: Mapping[tuple[ChannelName, Sku], int] | None = None,
     reach: Mapping[tuple[ChannelName, Sku], int] | None = None,
+    entries: Sequence[LedgerEntry] = (),
 ) -> Plan:
     """Decide, per row and channel, the quantity to show and whether to push it now.
 
@@ -187,7 +268,9 @@ def plan(
     channel and SKU) feeds the adaptive buffer, with ``in_flight``: the highest quantity pushed
     to each channel and SKU that the channel has not shown yet (it may still show it).
     ``reach`` is what a channel may sell where that is not ``available`` (it sells from some of
-    the locations, or the row is a bundle).
+    the locations, or the row is a bundle).  ``entries`` is the whole ledger, this cycle's
+    entries included: an oversold row names its orders since the count, and a row that cannot
+    be read holds its channels at the SKU's last good count less the sales since (never raised).
     """
     rows = []
     rates = velocity or {}
@@ -203,6 +286,8 @@ def plan(
     flying = in_flight or {}
     own_stock = reach or {}
     priced = [spec for spec, channel_open in open_ if spec.priced and channel_open]
+    short = {row.sku for row in parsed.rows if available[row.sku] < 0}
+    named = orders_since_count(entries, short) if short and entries else {}
     for row in parsed.rows:
         stock = available[row.sku]
         total = totals.get(row.sku, 0.0)
@@ -238,8 +323,9 @@ def plan(
         )
         prices = _price_changes(row, priced) if priced and unpaused and row.prices else {}
         reorder = row.reorder is not None and stock <= row.reorder.point
-        rows.append(RowPlan(row, stock, state, decisions, prices, reorder))
-    flagged = tuple(
+        oversold = _oversold(-stock, named.get(row.sku), bool(entries)) if state is RowState.OVERSOLD else ""
+        rows.append(RowPlan(row, stock, state, decisions, prices, reorder, oversold))
+    problem_shown = tuple(
         {
             spec.name: _moved(
                 own_number(p.current.get(channel_column(spec.name), "")),
@@ -250,7 +336,60 @@ def plan(
         for p in parsed.problems
         if p.sku is not None
     )
-    return Plan(tuple(rows), parsed.problems, guard, flagged)
+    held = _held(parsed.problems, problem_shown, open_, entries)
+    return Plan(tuple(rows), parsed.problems, guard, problem_shown, held)
+
+
+#: Orders an oversold row names; the rest are counted.
+NAMED_ORDERS = 10
+
+
+def _oversold(units: int, orders: Sequence[str] | None, known: bool) -> str:
+    """``OVERSOLD by 3: orders shopify 1001, woo 57 since the count``."""
+    text = f"OVERSOLD by {units}"
+    if not known:
+        return text  # no ledger given: the orders are not known here
+    if not orders:
+        return f"{text}: no channel order since the count (see the Ledger)"
+    return f"{text}: orders {_listed(orders, NAMED_ORDERS)} since the count"
+
+
+def _listed(items: Sequence[str], shown: int) -> str:
+    more = f" and {len(items) - shown} more" if len(items) > shown else ""
+    return ", ".join(items[:shown]) + more
+
+
+def _held(
+    problems: Sequence[RowProblem],
+    believed: Sequence[Mapping[ChannelName, int | None]],
+    channels: Sequence[tuple[ChannelSpec, bool]],
+    entries: Sequence[LedgerEntry],
+) -> tuple[FlaggedRow, ...]:
+    """Each flagged row with a SKU: its channels lowered to the ledger's last good figure, if above."""
+    if not entries:
+        return ()  # no ledger given: nothing known beyond the row's own cells
+    good = last_good(entries)
+    held: list[FlaggedRow] = []
+    first: set[Sku] = set()
+    for problem, shown in zip((p for p in problems if p.sku is not None), believed, strict=True):
+        sku = Sku(problem.sku or "")
+        cap = good.get(sku)
+        pushes = sku not in first
+        first.add(sku)
+        if cap is None:
+            held.append(FlaggedRow(problem, sku, None))
+            continue
+        cap = max(cap, 0)
+        decisions = {}
+        for spec, channel_open in channels:
+            now = shown[spec.name]
+            lower = now is not None and cap < now
+            reason = f"{spec.title}: row unreadable, held at ≤ {cap} (the last count less the sales since)"
+            decisions[spec.name] = Decision(
+                cap, now, reason, channel_open and pushes and lower, allowed=channel_open
+            )
+        held.append(FlaggedRow(problem, sku, cap, decisions))
+    return tuple(held)
 
 
 def _price_changes(row: MasterRow, priced: Sequence[ChannelSpec]) -> dict[ChannelName, Decimal]:
@@ -315,7 +454,26 @@ def apply_findings(plan_: Plan, findings: Mapping[ChannelName, Mapping[Sku, Find
         if state in (RowState.OK, RowState.LAG) and kinds:
             state = RowState.DRIFT if FindingKind.DRIFT in kinds else RowState.LAG
         rows.append(replace(row_plan, decisions=decisions, state=state))
-    return replace(plan_, rows=tuple(rows))
+    return replace(plan_, rows=tuple(rows), flagged=_refound(plan_.flagged, findings))
+
+
+def _refound(
+    flagged: Sequence[FlaggedRow], findings: Mapping[ChannelName, Mapping[Sku, Finding]]
+) -> tuple[FlaggedRow, ...]:
+    """Flagged rows with what a drifted channel shows as its belief: lowered to the cap if above it."""
+    held = []
+    pushing: set[Sku] = set()
+    for row in flagged:
+        decisions = dict(row.decisions)
+        for channel, decision in row.decisions.items():
+            finding = findings.get(channel, {}).get(row.sku)
+            if finding is None or finding.kind is not FindingKind.DRIFT or finding.shown is None:
+                continue
+            push = decision.allowed and row.sku not in pushing and decision.target < finding.shown
+            decisions[channel] = replace(decision, believed=finding.shown, push=push, finding=finding)
+        pushing.add(row.sku)
+        held.append(replace(row, decisions=decisions))
+    return tuple(held)
 
 
 def hold_unconfirmed(plan_: Plan, reported: Mapping[ChannelName, Mapping[Sku, int]]) -> Plan:
@@ -387,17 +545,29 @@ def row_cells(
         values = _row_values(row_plan, results, titles, stamp)
         writes += _changed(row_plan.row.row, row_plan.row.sku, row_plan.row.current, values)
     believed = iter(plan_.problem_believed)
+    held = {f.problem.row: f for f in plan_.flagged}
     for problem in plan_.problems:
+        flagged = held.get(problem.row)
         values = {
             AVAILABLE: "",
             ROW_STATUS: RowState.ERROR.value,
-            REASON: "; ".join(problem.messages),
+            REASON: _problem_reason(problem, flagged),
         }
         if problem.sku is not None:
             for channel, shown in next(believed).items():
+                decision = None if flagged is None else flagged.decisions.get(channel)
+                outcome = results.get(channel, ChannelResult({})).outcomes.get(problem.sku)
+                if decision is not None and outcome is not None and outcome.ok:
+                    shown = decision.target  # lowered to the ledger's figure
                 values[channel_column(channel)] = "" if shown is None else str(shown)
         writes += _changed(problem.row, problem.sku or Sku(""), problem.current, values)
     return writes
+
+
+def _problem_reason(problem: RowProblem, flagged: FlaggedRow | None) -> str:
+    """A flagged row's Reason: why it cannot be read, and where its channels are held."""
+    reason = "; ".join(problem.messages)
+    return reason if flagged is None else f"{reason} · {flagged.text}"
 
 
 def _row_values(
@@ -410,6 +580,8 @@ def _row_values(
     values: dict[str, str] = {AVAILABLE: str(row_plan.available)}
     reasons, refusals, flags, pushed = [], [], list(row_plan.row.notes), False
     row = row_plan.row
+    if row_plan.oversold:
+        flags.append(row_plan.oversold)
     if row_plan.reorder and row.reorder is not None:
         buy = "" if row.reorder.quantity is None else f"; buy {row.reorder.quantity}"
         flags.append(f"REORDER: {row_plan.available} left, reorder point {row.reorder.point}{buy}")
@@ -463,8 +635,10 @@ def discrepancies(
         values = _row_values(row_plan, results, titles, "")
         if values[ROW_STATUS] not in (RowState.OK, RowState.PAUSED, RowState.REORDER):
             found.append(Discrepancy(row_plan.row.row, row_plan.row.sku, values[ROW_STATUS], values[REASON]))
+    held = {f.problem.row: f for f in plan_.flagged}
     found += [
-        Discrepancy(p.row, p.sku or "", RowState.ERROR.value, "; ".join(p.messages)) for p in plan_.problems
+        Discrepancy(p.row, p.sku or "", RowState.ERROR.value, _problem_reason(p, held.get(p.row)))
+        for p in plan_.problems
     ]
     return sorted(found, key=lambda d: d.row)
 

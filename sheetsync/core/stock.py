@@ -1,16 +1,18 @@
 """What each channel can sell.
 
-A SKU's stock summed over the channel's own locations, and a bundle's made from its components.
+A SKU's stock summed over the channel's own locations, and a bundle's made from its components;
+and what the ledger alone says of a SKU (its last count, the orders since) when its row cannot
+be read or it oversold.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from sheetsync.core.cells import MasterRow
-from sheetsync.core.ledger import Place
-from sheetsync.model import ChannelName, Sku
+from sheetsync.core.ledger import Place, available
+from sheetsync.model import ChannelName, LedgerEntry, Movement, Sku
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,3 +58,49 @@ def stock_levels(
 def _made(parts: Mapping[Sku, int], stock: Mapping[Sku, int]) -> int:
     """Bundles that can be made: the fewest over components of floor(stock / units in one)."""
     return min((max(stock.get(sku, 0), 0) // per for sku, per in parts.items()), default=0)
+
+
+def last_counts(entries: Iterable[LedgerEntry]) -> dict[Place, int]:
+    """The latest COUNT the ledger holds per SKU and location (places never counted are absent)."""
+    return {(e.sku, e.location): e.delta for e in entries if e.movement is Movement.COUNT and e.sku}
+
+
+def last_good(entries: Sequence[LedgerEntry]) -> dict[Sku, int]:
+    """Per SKU the ledger counted: its last counts less the movements since, over its locations.
+
+    What the SKU has by the ledger alone, for a row whose Quantity cannot be read now: the
+    ledger's latest COUNT plus what moved after it (``ledger.available`` fed that count).
+    """
+    counted = last_counts(entries)
+    good: dict[Sku, int] = {}
+    for (sku, _), left in available(counted, entries).items():
+        good[sku] = good.get(sku, 0) + left
+    return good
+
+
+#: Entries that are orders taking stock (a component's included): those an oversell names.
+ORDER_MOVEMENTS = frozenset({Movement.SALE, Movement.EDIT, Movement.BUNDLE})
+
+
+def orders_since_count(entries: Iterable[LedgerEntry], skus: Collection[Sku]) -> dict[Sku, list[str]]:
+    """Per SKU of ``skus``: the orders that count against its count (``channel order``), in order.
+
+    As in the ledger's own sum, the first COUNT covers every order before it, and each later
+    COUNT (a recount) starts afresh.  An order named twice (a line, then its edit) is one.
+    """
+    counts: dict[Place, int] = {}
+    orders: dict[Place, dict[str, None]] = {}
+    for entry in entries:
+        if entry.sku not in skus:
+            continue
+        place = (entry.sku, entry.location)
+        if entry.movement is Movement.COUNT:
+            counts[place] = counts.get(place, 0) + 1
+            if counts[place] > 1:
+                orders[place] = {}
+        elif entry.movement in ORDER_MOVEMENTS and entry.channel is not None and entry.order_id:
+            orders.setdefault(place, {})[f"{entry.channel} {entry.order_id}"] = None
+    found: dict[Sku, dict[str, None]] = {}
+    for (sku, _), named in orders.items():
+        found.setdefault(sku, {}).update(named)
+    return {sku: list(named) for sku, named in found.items()}

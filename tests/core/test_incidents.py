@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 from sheetsync.core.buffers import NO_BUFFER
 from sheetsync.core.cells import parse_rows
-from sheetsync.core.incidents import Alert, conditions, track
+from sheetsync.core.incidents import GROUPED_SHOWN, Alert, conditions, group, track
 from sheetsync.core.monitor import Finding, FindingKind
 from sheetsync.core.plan import ChannelSpec, GuardVerdict, apply_findings, plan
-from sheetsync.model import ChannelName, ChannelStatus, Layout, RawRow, Sku
+from sheetsync.model import ChannelName, ChannelStatus, Layout, LedgerEntry, Movement, RawRow, Sku
 
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 SHOPIFY, GOOGLE = ChannelName("shopify"), ChannelName("google")
@@ -77,6 +77,80 @@ def test_drift_oversold_and_guard_conditions_name_rows() -> None:
     assert found == {
         "drift:shopify": "Shopify: 6 SKU(s) changed on the platform behind our back, set back to the sheet: "
         "B (row 3), C (row 4), D (row 5), E (row 6), F (row 7) and 1 more",
-        "oversold": "1 SKU(s) oversold: A (row 2) at -1",
+        "oversold/A": "A (row 2) OVERSOLD by 1",
         "guard": "volume guard holds every push: Inventory has 7 usable rows (was 40)",
+    }
+
+
+def test_each_oversold_sku_and_unreadable_row_is_its_own_incident() -> None:
+    """Issue 20: one incident per SKU, so each clears on its own; a duplicated SKU is one."""
+    raw = [
+        RawRow(2, {"sku": "A", "quantity": "5"}),
+        RawRow(3, {"sku": "B:1", "quantity": "5"}),
+        RawRow(4, {"sku": "C", "quantity": "sold out"}),
+        RawRow(5, {"sku": "D", "quantity": "1"}),
+        RawRow(6, {"sku": "D", "quantity": "1"}),
+    ]
+    parsed = parse_rows(raw, LAYOUT)
+    ledger = [
+        LedgerEntry("count/C", Sku("C"), 4, Movement.COUNT, NOW),
+        LedgerEntry("shopify/1001/1", Sku("A"), -8, Movement.SALE, NOW, SHOPIFY, "1001", "1"),
+    ]
+    final = plan(parsed, {Sku("A"): -3, Sku("B:1"): -1}, {}, [], OPEN, entries=ledger)
+    found = conditions([], final, {}, set())
+    assert found == {
+        "oversold/A": "A (row 2) OVERSOLD by 3: orders shopify 1001 since the count",
+        "oversold/B:1": "B:1 (row 3) OVERSOLD by 1: no channel order since the count (see the Ledger)",
+        "unreadable/C": 'row 4 (SKU C): Quantity "sold out" is not a whole number; enter a whole number of 0 '
+        "or more; channels held at ≤ 4",
+        "unreadable/D": 'row 5 (SKU D): SKU "D" is also in row 6; each SKU must appear once; the Ledger '
+        "never counted this SKU, so nothing is pushed until the row is fixed",
+    }
+    # a SKU with a colon is not a channel: its incident is re-decided, not kept while "1" is away
+    assert conditions([], plan(parse_rows(raw[:1], LAYOUT), {Sku("A"): 5}, {}, [], OPEN), found, set()) == {}
+    opened, alerts = track({}, found, NOW)
+    assert len(alerts) == 4
+    opened, alerts = track(opened, {k: v for k, v in found.items() if k != "oversold/A"}, NOW)
+    assert [(a.key, a.recovered) for a in alerts] == [("oversold/A", True)]
+    assert set(opened) == set(found) - {"oversold/A"}
+
+
+def test_per_sku_alerts_opened_together_are_one_message() -> None:
+    alerts = [
+        Alert("oversold/A", "A (row 2) OVERSOLD by 3", NOW),
+        Alert("lag:google", "Google is lagging", NOW),
+        Alert("oversold/B", "B (row 3) OVERSOLD by 1", NOW),
+        Alert("reorder/C", "C (row 4) is down to 1", NOW),
+        Alert("unreadable/X", "row 9 (SKU X): blank", NOW, recovered=True),
+        Alert("unreadable/Y", "row 10 (SKU Y): blank (cleared)", NOW, recovered=True),
+    ]
+    assert group(alerts) == [
+        Alert(
+            "oversold", "2 oversold incidents opened: A (row 2) OVERSOLD by 3; B (row 3) OVERSOLD by 1", NOW
+        ),
+        Alert("lag:google", "Google is lagging", NOW),
+        Alert("reorder/C", "C (row 4) is down to 1", NOW),
+        Alert(
+            "unreadable cleared",
+            "2 unreadable incidents cleared: row 9 (SKU X): blank; row 10 (SKU Y): blank",
+            NOW,
+            recovered=True,
+        ),
+    ]
+    many = [Alert(f"oversold/S{i}", f"S{i}", NOW) for i in range(GROUPED_SHOWN + 3)]
+    (one,) = group(many)
+    assert one.text.startswith(f"{GROUPED_SHOWN + 3} oversold incidents opened: S0; S1; ")
+    assert one.text.endswith("; S9; and 3 more")
+    assert group([]) == []
+
+
+def test_a_row_at_its_reorder_point_is_its_own_incident() -> None:
+    raw = [
+        RawRow(2, {"sku": "A", "quantity": "2", "reorder_point": "3", "reorder_qty": "12"}),
+        RawRow(3, {"sku": "B", "quantity": "2", "reorder_point": "3"}),
+    ]
+    final = plan(parse_rows(raw, LAYOUT), {Sku("A"): 2, Sku("B"): 2}, {}, [], OPEN)
+    assert conditions([], final, {}, set()) == {
+        "reorder/A": "A (row 2) is down to 2, at or below its reorder point 3; reorder 12",
+        "reorder/B": "B (row 3) is down to 2, at or below its reorder point 3",
     }

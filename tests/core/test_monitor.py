@@ -40,7 +40,7 @@ def test_a_push_counts_as_seen_when_the_channel_sold_from_it_meanwhile() -> None
 
 
 def test_an_unseen_push_is_quiet_until_the_threshold_then_lag() -> None:
-    watch = pushed(Watch(), [(A, 8)], now=1000.0, max_lag=MAX_LAG)
+    watch = pushed(Watch(), [(A, 8)], now=1000.0, max_lag=MAX_LAG, before={A: 10})
     watch, findings = observe(watch, {A: 8}, {A: 10}, now=1000.0 + MAX_LAG, max_lag=MAX_LAG)
     assert findings == {}
     watch, findings = observe(watch, {A: 8}, {A: 10}, now=1001.0 + MAX_LAG, max_lag=MAX_LAG)
@@ -66,15 +66,17 @@ def test_an_earlier_push_shown_from_the_backlog_is_a_sample_and_the_rest_stay_pe
         watch = pushed(watch, [(A, quantity)], now=at, max_lag=MAX_LAG)
     watch, findings = observe(watch, {A: 7}, {A: 8}, now=500.0, max_lag=MAX_LAG)
     assert (findings, watch.samples) == ({}, ((500.0, 470.0),))
-    assert watch.pending[A] == Pending(((7, 60.0),))  # the lag clock now runs from 60 s
-    _, findings = observe(watch, {A: 7}, {A: 3}, now=661.0, max_lag=MAX_LAG)
+    assert watch.pending[A] == Pending(((7, 60.0),), 8)  # the lag clock now runs from 60 s
+    _, findings = observe(watch, {A: 7}, {A: 8}, now=661.0, max_lag=MAX_LAG)
     assert findings[A].kind is FindingKind.LAG
+    _, findings = observe(watch, {A: 7}, {A: 3}, now=661.0, max_lag=MAX_LAG)
+    assert findings[A].kind is FindingKind.DRIFT  # neither 7 nor the 8 before it
 
 
 def test_a_channel_that_shows_nothing_still_ages_however_often_we_push() -> None:
     watch = Watch()
     for step in range(10):
-        watch = pushed(watch, [(A, 10 - step)], now=step * 30.0, max_lag=MAX_LAG)
+        watch = pushed(watch, [(A, 10 - step)], now=step * 30.0, max_lag=MAX_LAG, before={A: 50})
     assert watch.pending[A].first == 0.0
     assert len(watch.pending[A].pushes) == 4
     _, findings = observe(watch, {A: 1}, {A: 50}, now=MAX_LAG + 1, max_lag=MAX_LAG)
@@ -121,8 +123,8 @@ def test_percentiles_are_nearest_rank_and_count_pushes_stuck_past_the_limit() ->
     assert lag_percentiles(Watch(), 0.0, MAX_LAG) is None
     samples = tuple((100.0, float(lag)) for lag in range(1, 21))  # 1..20 s
     assert lag_percentiles(Watch(samples=samples), 100.0, MAX_LAG) == (10.0, 19.0)
-    stuck = Watch(samples=((100.0, 5.0),), pending={A: Pending(((1, 0.0),)), B: Pending(((1, 900.0),))})
-    assert lag_percentiles(stuck, 1000.0, MAX_LAG) == (5.0, 1000.0)  # B is young: not counted yet
+    stuck = Watch(samples=((100.0, 5.0),), pending={A: Pending(((1, 96.0),)), B: Pending(((1, 900.0),))})
+    assert lag_percentiles(stuck, 1000.0, MAX_LAG) == (5.0, 904.0)  # B is young: not counted yet
     old = Watch(samples=((0.0, 5.0),))
     assert lag_percentiles(old, WINDOW_S + 1, MAX_LAG) is None
 
@@ -165,7 +167,14 @@ def test_the_state_text_round_trips(entries: dict[Sku, list[tuple[int, int]]], a
 
 
 def test_garbled_state_text_is_a_fresh_start() -> None:
-    for text in ("", "{", "[]", '{"pending": [["A", [["x", 1]]]]}', '{"pending":[],"samples":[],'):
+    for text in (
+        "",
+        "{",
+        "[]",
+        '{"pending": [["A", [["x", 1]]]]}',
+        '{"pending":[],"samples":[],',
+        '{"pending":[["A"]]}',
+    ):
         assert load_watch(text) == Watch()
     empty = '{"pending":[["A",[]]],"samples":[],"mismatch":[],"last_ok":null,"audited":null}'
     assert load_watch(empty) == Watch()
@@ -178,7 +187,7 @@ def test_with_a_backlog_only_an_exact_figure_confirms_and_the_oldest_match_is_ta
     for at, quantity in ((0.0, 2), (30.0, 1), (60.0, 2)):
         watch = pushed(watch, [(A, quantity)], now=at, max_lag=MAX_LAG)
     watch, _ = observe(watch, {A: 1}, {A: 2}, now=90.0, max_lag=MAX_LAG)
-    assert watch.pending[A] == Pending(((1, 30.0), (2, 60.0)))  # the first 2 may be the one shown
+    assert watch.pending[A] == Pending(((1, 30.0), (2, 60.0)), 2)  # the first 2 may be the one shown
     watch, _ = observe(watch, {A: 0}, {A: 0}, now=120.0, max_lag=MAX_LAG)
     assert A in watch.pending  # 0 is what we believe, but two pushes are still on their way
     assert watch.in_flight() == {A: 2}
@@ -190,3 +199,71 @@ def test_recently_pushed_skus_are_remembered_for_max_lag() -> None:
     watch = pushed(watch, [], now=MAX_LAG + 1, max_lag=MAX_LAG)
     assert watch.recent == {B: 500.0}
     assert load_watch(dump_watch(watch)).recent == {B: 500.0}
+
+
+def test_an_edit_on_the_platform_before_the_first_read_back_becomes_drift_after_max_lag() -> None:
+    """Issue 20: the channel shows neither our push nor what it showed before: someone edited it."""
+    watch = pushed(Watch(), [(A, 8)], now=0.0, max_lag=MAX_LAG, before={A: 10})
+    watch, findings = observe(watch, {A: 8}, {A: 25}, now=MAX_LAG, max_lag=MAX_LAG)
+    assert findings == {}  # within the threshold the push may still land
+    watch, findings = observe(watch, {A: 8}, {A: 25}, now=MAX_LAG + 1, max_lag=MAX_LAG)
+    assert findings[A].kind is FindingKind.DRIFT
+    assert findings[A].shown == 25
+    assert findings[A].message == (
+        "shows 25, we pushed 8 10m 1s ago, 10 before it: changed on the platform; setting it back"
+    )
+    assert (watch.pending, watch.mismatch) == ({}, {})  # the push that sets it back is watched afresh
+    assert lag_percentiles(watch, MAX_LAG + 1, MAX_LAG) is None  # not a lag
+
+
+def test_a_push_unseen_while_the_channel_sells_from_the_old_figure_is_still_lag() -> None:
+    watch = pushed(Watch(), [(A, 8)], now=0.0, max_lag=MAX_LAG, before={A: 10})
+    # two sold on the channel since: we believe it shows 6; not landed, it shows 10 - 2
+    _, findings = observe(watch, {A: 6}, {A: 8 - 0}, now=MAX_LAG + 1, max_lag=MAX_LAG)
+    assert findings == {}  # 8 is the push itself: seen
+    _, findings = observe(watch, {A: 6}, {A: 9}, now=MAX_LAG + 1, max_lag=MAX_LAG)
+    assert findings[A].kind is FindingKind.DRIFT
+    watch = pushed(Watch(), [(A, 3)], now=0.0, max_lag=MAX_LAG, before={A: 10})
+    _, findings = observe(watch, {A: 1}, {A: 8}, now=MAX_LAG + 1, max_lag=MAX_LAG)
+    assert findings[A].kind is FindingKind.LAG  # 10 less the 2 sold: the push has not landed
+
+
+def test_without_knowing_what_was_there_before_an_unexplained_figure_is_drift() -> None:
+    """A first sync's push, or a watch kept by an older version: set it back once, then known."""
+    watch = Watch(pending={A: Pending(((8, 0.0),))})
+    watch, findings = observe(watch, {A: 8}, {A: 10}, now=7200.0, max_lag=MAX_LAG)
+    assert findings[A].kind is FindingKind.DRIFT
+    assert findings[A].message == (
+        "shows 10, we pushed 8 2h 0m ago, and what it showed before is not known: changed on the platform "
+        "or the push was lost; setting it again"
+    )
+    assert watch.pending == {}
+
+
+def test_one_sku_stuck_does_not_make_a_channel_whose_later_pushes_show_look_slow() -> None:
+    stuck = Pending(((1, 0.0),), 5)  # pushed at 0, never shown
+    later = tuple((float(at), 20.0) for at in range(3000, 3600, 60))  # pushed from 2980 on, seen in 20 s
+    watch = Watch(pending={A: stuck}, samples=later)
+    assert lag_percentiles(watch, 3600.0, MAX_LAG) == (20.0, 20.0)
+    # a channel that shows nothing pushed after the stuck push is slow, whatever it showed before
+    behind = Watch(pending={A: stuck, B: Pending(((1, 100.0),))}, samples=((50.0, 60.0),))  # pushed at -10
+    assert lag_percentiles(behind, 3600.0, MAX_LAG) == (3500.0, 3600.0)
+
+
+def test_a_channel_that_cannot_report_quantities_is_never_waited_for() -> None:
+    """Issue 20: Google Merchant without a store code reports no quantity, so nothing confirms."""
+    old = Watch(pending={A: Pending(((3, 0.0),))}, mismatch={B: 0.0}, recent={A: 0.0}, samples=((1.0, 1.0),))
+    watch = pushed(old, [(A, 4), (B, 0)], now=7200.0, max_lag=MAX_LAG, reports=False)
+    assert (watch.pending, watch.mismatch, watch.recent) == ({}, {}, {})
+    assert watch.samples == old.samples
+    assert lag_percentiles(watch, 7200.0, MAX_LAG) is None
+    watch, findings = observe(old, {A: 4}, {}, now=7200.0, max_lag=MAX_LAG, read=[A], reports=False)
+    assert findings == {}
+    assert (watch.pending, watch.mismatch, watch.recent) == ({}, {}, {})
+
+
+def test_what_a_channel_showed_before_a_push_survives_the_state_text() -> None:
+    watch = pushed(Watch(), [(A, 8), (B, 2)], now=0.0, max_lag=MAX_LAG, before={A: 10})
+    assert load_watch(dump_watch(watch)).pending == {A: Pending(((8, 0.0),), 10), B: Pending(((2, 0.0),))}
+    older = '{"pending":[["A",[[8,0]]]],"samples":[],"mismatch":[],"last_ok":null,"audited":null}'
+    assert load_watch(older).pending == {A: Pending(((8, 0.0),))}

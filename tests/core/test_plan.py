@@ -6,12 +6,14 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from fractions import Fraction
+from typing import ClassVar
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from sheetsync.core.buffers import NO_BUFFER, AdaptiveRule, BufferPolicy, Hold, HoldKind, Tier
+from sheetsync.core.bundles import parse_bundles
 from sheetsync.core.cells import ParsedRows, parse_rows
 from sheetsync.core.monitor import Finding, FindingKind
 from sheetsync.core.plan import (
@@ -30,7 +32,7 @@ from sheetsync.core.plan import (
     volume_guard,
 )
 from sheetsync.core.state import WorkerState
-from sheetsync.model import ChannelName, Layout, PushOutcome, RawRow, Sku
+from sheetsync.model import ChannelName, Layout, LedgerEntry, Movement, PushOutcome, RawRow, Sku
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 SHOPIFY, FACEBOOK, GOOGLE = (
@@ -63,7 +65,7 @@ SPECS = [
 def rows(*specs: tuple[str, str] | tuple[str, str, Mapping[str, str]]) -> ParsedRows:
     raw = []
     for number, spec in enumerate(specs, start=2):
-        extra = spec[2] if len(spec) == 3 else {}  # type: ignore[misc]
+        extra = spec[2] if len(spec) == 3 else {}
         raw.append(RawRow(number, {"sku": spec[0], "quantity": spec[1], **extra}))
     return parse_rows(raw, LAYOUT)
 
@@ -188,18 +190,81 @@ class TestVolumeGuard:
             accept=False,
         )
         assert verdict.held
-        assert verdict.message.startswith(
-            "Inventory has 1 usable rows (was 10) and 10 units counted (was 100)"
-        )
+        assert verdict.message.startswith("Inventory has 1 usable rows (was 10): more than 50% at once")
+        assert verdict.message.endswith("type ACCEPT in the Control cell of this row.")
         result = plan(rows(("A", "10")), {Sku("A"): 10}, {}, SPECS, verdict)
         assert all(result.pushes(name) == [] for name in TITLES)
         assert row_cells(result, {}, TITLES, NOW) == []
 
-    def test_holds_when_the_total_collapses(self) -> None:
-        parsed = rows(*[(f"S{i}", "0") for i in range(10)])
-        assert volume_guard(parsed, WorkerState(guard_rows=10, guard_total=100), 0.5, accept=False).held
+    def test_holds_when_rows_become_unreadable(self) -> None:
+        parsed = rows(*[(f"S{i}", "see tab 2" if i > 2 else "5") for i in range(10)])
+        verdict = volume_guard(parsed, WorkerState(guard_rows=10, guard_total=50), 0.5, accept=False)
+        assert verdict.held
+        assert verdict.message.startswith("Inventory has 3 usable rows (was 10)")
 
-    def test_accept_lets_the_shrink_through(self) -> None:
+    def test_holds_when_a_column_is_zeroed(self) -> None:
+        parsed = rows(*[(f"S{i}", "0", {"available": "10"}) for i in range(10)])
+        state = WorkerState(guard_rows=10, guard_total=100)
+        assert not volume_guard(parsed, state, 0.5, accept=False).held  # counts compared only when asked
+        verdict = volume_guard(parsed, state, 0.5, accept=False, absorbed=[])
+        assert verdict.held
+        assert verdict.message.startswith(
+            "Inventory has 10 of 10 counts changed at once (a column shifted or zeroed?)"
+        )
+
+    def test_holds_when_the_quantity_column_shifted(self) -> None:
+        parsed = rows(*[(f"S{i}", str(i + 1), {"available": str(i)}) for i in range(10)])
+        assert volume_guard(parsed, WorkerState(guard_rows=10, guard_total=45), 0.5, False, absorbed=[]).held
+
+    def test_holds_when_the_sku_column_shifted_past_skus_that_sold(self) -> None:
+        skus = [Sku(f"S{i}") for i in range(10)]
+        sold = [
+            entry
+            for i, sku in enumerate(skus)
+            for entry in (
+                LedgerEntry(f"count/{sku}", sku, 20, Movement.COUNT, NOW),
+                LedgerEntry(f"shopify/{i}/1", sku, -i, Movement.SALE, NOW, SHOPIFY, str(i), "1"),
+            )
+        ]
+        before = [(sku, "20", {"available": str(20 - i)}) for i, sku in enumerate(skus)]
+        state = WorkerState(guard_rows=10, guard_total=200)
+        assert not volume_guard(rows(*before), state, 0.5, accept=False, absorbed=sold).held
+        shifted = [(skus[(i + 1) % 10], count, cells) for i, (_, count, cells) in enumerate(before)]
+        verdict = volume_guard(rows(*shifted), state, 0.5, accept=False, absorbed=sold)
+        assert verdict.held
+        assert "10 of 10 counts changed at once" in verdict.message
+
+    def test_a_recount_is_never_a_bad_paste(self) -> None:
+        """Issue 20: a best seller recounted 60 → 0, or a one-SKU sheet going 5 → 0."""
+        best = [("BEST", "0", {"available": "60"}), *[(f"S{i}", "1", {"available": "1"}) for i in range(9)]]
+        state = WorkerState(guard_rows=10, guard_total=69)
+        assert not volume_guard(rows(*best), state, 0.5, accept=False, absorbed=[]).held
+        one = rows(("ONLY", "0", {"available": "5"}))
+        assert not volume_guard(one, WorkerState(guard_rows=1, guard_total=5), 0.5, False, absorbed=[]).held
+        small = rows(*[(f"S{i}", "0", {"available": "3"}) for i in range(4)])  # a small sheet's stocktake
+        assert not volume_guard(
+            small, WorkerState(guard_rows=4, guard_total=12), 0.5, False, absorbed=[]
+        ).held
+
+    def test_sales_the_available_cells_absorbed_are_no_change(self) -> None:
+        sale = LedgerEntry("shopify/1/1", Sku("A"), -3, Movement.SALE, NOW, SHOPIFY, "1", "1")
+        parsed = rows(*[(s, "10", {"available": "7" if s == "A" else "10"}) for s in "ABCDEF"])
+        state = WorkerState(guard_rows=6, guard_total=60)
+        assert not volume_guard(parsed, state, 0.5, accept=False, absorbed=[sale]).held
+
+    def test_bundle_rows_have_no_count_to_compare(self) -> None:
+        bundles = parse_bundles(
+            [RawRow(n, {"bundle": f"K{n}", "component": "A", "quantity": "1"}) for n in range(2, 8)]
+        )
+        raw = [RawRow(2, {"sku": "A", "quantity": "9", "available": "9"})]
+        raw += [RawRow(n + 1, {"sku": f"K{n}", "available": "9"}) for n in range(2, 8)]
+        parsed = parse_rows(raw, LAYOUT, bundles)
+        assert len(parsed.rows) == 7
+        assert not volume_guard(
+            parsed, WorkerState(guard_rows=7, guard_total=9), 0.5, False, absorbed=[]
+        ).held
+
+    def test_accept_lets_the_change_through(self) -> None:
         verdict = volume_guard(
             rows(("A", "10")),
             WorkerState(guard_rows=10, guard_total=100),
@@ -208,6 +273,11 @@ class TestVolumeGuard:
         )
         assert not verdict.held
         assert verdict.accepted
+        assert verdict.message == "change accepted: 1 usable rows (was 10)"
+
+    def test_an_accept_with_nothing_to_accept_is_cleared(self) -> None:
+        verdict = volume_guard(rows(("A", "10")), WorkerState(guard_rows=1, guard_total=10), 0.5, accept=True)
+        assert (verdict.held, verdict.accepted, verdict.message) == (False, True, "1 rows, 10 units")
 
     def test_first_cycle_and_small_changes_pass(self) -> None:
         assert not volume_guard(rows(("A", "10")), WorkerState(), 0.5, accept=False).held
@@ -460,7 +530,7 @@ def test_a_faster_channel_holds_back_only_what_the_slower_ones_can_still_sell() 
     velocity = {(name, Sku(sku)): 30 / 3600 for name in (SHOPIFY, GOOGLE) for sku in "AB"}
     in_flight = {(GOOGLE, Sku("B")): 2}  # a push of 2 to Google may still surface
     result = plan(parsed, counts(parsed), {}, specs, OPEN, velocity, in_flight)
-    shown = {(r.row.sku, name): d.target for r in result.rows for name, d in r.decisions.items()}
+    shown = {(str(r.row.sku), name): d.target for r in result.rows for name, d in r.decisions.items()}
     assert shown[("A", GOOGLE)] == shown[("B", GOOGLE)] == 0  # the slow channel holds all 3
     assert shown[("A", SHOPIFY)] == 3  # Google shows none: nothing can sell behind Shopify's back
     assert shown[("B", SHOPIFY)] == 1  # but Google may still show 2 of B
@@ -472,3 +542,145 @@ def test_a_quantity_beyond_what_platforms_take_is_capped() -> None:
     decision = draft.rows[0].decisions[SHOPIFY]
     assert decision.target == 1_000_000_000
     assert decision.reason.endswith("capped at 1000000000")
+
+
+def sale(channel: ChannelName, order: str, sku: str, units: int, line: str = "1") -> LedgerEntry:
+    return LedgerEntry(
+        f"{channel}/{order}/{line}", Sku(sku), -units, Movement.SALE, NOW, channel, order, line
+    )
+
+
+def count(sku: str, units: int, key: str = "") -> LedgerEntry:
+    return LedgerEntry(key or f"count/{sku}/{units}", Sku(sku), units, Movement.COUNT, NOW)
+
+
+WOO = ChannelName("woo")
+
+
+class TestOversold:
+    """Issue 20: an OVERSOLD row names the units and the orders since the count."""
+
+    def test_the_reason_names_the_units_and_the_orders_since_the_count(self) -> None:
+        parsed = rows(("A", "5"), ("B", "5"))
+        ledger = [
+            count("A", 5),
+            sale(SHOPIFY, "1001", "A", 4),
+            sale(WOO, "57", "A", 4),
+            sale(SHOPIFY, "9", "B", 1),
+        ]
+        edit = LedgerEntry("woo/57/1/edit", Sku("A"), 0, Movement.EDIT, NOW, WOO, "57", "1")
+        specs = [ChannelSpec(SHOPIFY, "Shopify", NO_BUFFER)]
+        result = plan(parsed, {Sku("A"): -3, Sku("B"): 4}, {}, specs, OPEN, entries=[*ledger, edit])
+        row_a, row_b = result.rows
+        assert row_a.state is RowState.OVERSOLD
+        assert row_a.oversold == "OVERSOLD by 3: orders shopify 1001, woo 57 since the count"
+        assert row_b.oversold == ""
+        reason = {w.column: w.value for w in row_cells(result, {}, TITLES, NOW) if w.row == 2}["reason"]
+        assert reason.startswith("OVERSOLD by 3: orders shopify 1001, woo 57 since the count · Shopify: ")
+
+    def test_a_recount_starts_the_orders_afresh_and_many_are_counted(self) -> None:
+        ledger = [count("A", 5, "c1"), sale(SHOPIFY, "1", "A", 1), count("A", 2, "c2")]
+        ledger += [sale(SHOPIFY, str(n), "A", 1) for n in range(100, 112)]
+        result = plan(rows(("A", "2")), {Sku("A"): -10}, {}, [], OPEN, entries=ledger)
+        assert result.rows[0].oversold == (
+            "OVERSOLD by 10: orders shopify 100, shopify 101, shopify 102, shopify 103, shopify 104, "
+            "shopify 105, shopify 106, shopify 107, shopify 108, shopify 109 and 2 more since the count"
+        )
+
+    def test_without_orders_or_without_the_ledger(self) -> None:
+        adjust = LedgerEntry("manual/row9", Sku("A"), -7, Movement.ADJUST, NOW)
+        result = plan(rows(("A", "5")), {Sku("A"): -2}, {}, [], OPEN, entries=[count("A", 5), adjust])
+        assert result.rows[0].oversold == "OVERSOLD by 2: no channel order since the count (see the Ledger)"
+        assert plan(rows(("A", "5")), {Sku("A"): -2}, {}, [], OPEN).rows[0].oversold == "OVERSOLD by 2"
+
+
+class TestUnreadableRows:
+    """Issue 20: a row whose Quantity cannot be read never leaves its channels above the ledger's figure."""
+
+    SHOWN: ClassVar[dict[str, str]] = {"channel:shopify": "9", "channel:facebook": "5"}  # Google: unknown
+
+    def test_channels_above_the_last_good_count_less_sales_are_lowered_never_raised(self) -> None:
+        parsed = rows(("A", "sold out", self.SHOWN), ("B", "4"))
+        ledger = [count("A", 10), sale(SHOPIFY, "1", "A", 3)]
+        result = plan(parsed, {Sku("B"): 4}, {}, SPECS, OPEN, entries=ledger)
+        (held,) = result.flagged
+        assert (held.sku, held.cap, held.text) == ("A", 7, "channels held at ≤ 7")
+        assert [(lv.sku, lv.quantity, lv.expected) for lv in result.pushes(SHOPIFY)] == [
+            ("B", 2, None),
+            ("A", 7, 9),
+        ]
+        assert [lv.sku for lv in result.pushes(FACEBOOK)] == ["B"]  # shows 5 < 7: never raised
+        assert [lv.sku for lv in result.pushes(GOOGLE)] == ["B"]  # unknown: nothing to lower
+        assert result.believed(SHOPIFY) == {Sku("A"): 9, Sku("B"): None}
+        assert held.decisions[SHOPIFY].reason == (
+            "Shopify: row unreadable, held at ≤ 7 (the last count less the sales since)"
+        )
+        ok = {SHOPIFY: ChannelResult({Sku("A"): PushOutcome(Sku("A"), True)})}
+        cells = {w.column: w.value for w in row_cells(result, ok, TITLES, NOW) if w.row == 2}
+        assert cells["channel:shopify"] == "7"
+        assert cells["reason"].endswith(" · channels held at ≤ 7")
+        assert cells["status"] == "ERROR"
+        (found,) = [d for d in discrepancies(result, ok, TITLES) if d.sku == "A"]
+        assert found.reason.endswith(" · channels held at ≤ 7")
+
+    def test_a_duplicated_sku_pushes_once_and_a_closed_channel_not_at_all(self) -> None:
+        parsed = rows(("A", "3", self.SHOWN), ("A", "3", self.SHOWN))
+        ledger = [count("A", 3), sale(SHOPIFY, "1", "A", 5)]  # oversold by the ledger: held at 0
+        specs = [
+            ChannelSpec(SHOPIFY, "Shopify", NO_BUFFER),
+            ChannelSpec(FACEBOOK, "Facebook", NO_BUFFER, paused=True),
+        ]
+        result = plan(parsed, {}, {}, specs, OPEN, entries=ledger)
+        assert [f.cap for f in result.flagged] == [0, 0]
+        assert [(lv.sku, lv.quantity) for lv in result.pushes(SHOPIFY)] == [("A", 0)]
+        assert result.pushes(FACEBOOK) == []
+        held = plan(parsed, {}, {}, specs, replace(OPEN, held=True), entries=ledger)
+        assert held.pushes(SHOPIFY) == []
+
+    def test_a_sku_the_ledger_never_counted_pushes_nothing(self) -> None:
+        parsed = rows(("A", "ten", self.SHOWN))
+        result = plan(parsed, {}, {}, SPECS, OPEN, entries=[count("B", 1)])
+        (held,) = result.flagged
+        assert (held.cap, held.decisions) == (None, {})
+        assert held.text == "the Ledger never counted this SKU, so nothing is pushed until the row is fixed"
+        assert all(result.pushes(name) == [] for name in TITLES)
+        cells = {w.column: w.value for w in row_cells(result, {}, TITLES, NOW)}
+        assert "channel:shopify" not in cells  # still what it showed: nothing to write
+        assert cells["reason"].endswith(
+            " · the Ledger never counted this SKU, so nothing is pushed until the row is fixed"
+        )
+        assert plan(parsed, {}, {}, SPECS, OPEN).flagged == ()  # no ledger given: as before
+
+
+def test_a_held_row_drifted_above_its_cap_is_lowered_again() -> None:
+    shown = {"channel:shopify": "4", "channel:facebook": "4"}
+    parsed = rows(("A", "sold out", shown), ("A", "x", shown))
+    specs = [ChannelSpec(SHOPIFY, "Shopify", NO_BUFFER), ChannelSpec(FACEBOOK, "Facebook", NO_BUFFER)]
+    draft = plan(parsed, {}, {}, specs, OPEN, entries=[count("A", 4)])
+    assert draft.pushes(SHOPIFY) == []
+    raised = Finding(FindingKind.DRIFT, 12, "shows 12, we set 4")
+    lower = Finding(FindingKind.DRIFT, 2, "shows 2, we set 4")
+    final = apply_findings(draft, {SHOPIFY: {Sku("A"): raised}, FACEBOOK: {Sku("A"): lower}, GOOGLE: {}})
+    assert [(lv.sku, lv.quantity, lv.expected) for lv in final.pushes(SHOPIFY)] == [("A", 4, 12)]
+    assert final.pushes(FACEBOOK) == []  # below the cap: never raised
+    assert final.flagged[0].decisions[FACEBOOK].believed == 2
+    lagging = apply_findings(draft, {SHOPIFY: {Sku("A"): LAGGING}})
+    assert lagging.flagged == draft.flagged
+
+
+def test_findings_on_one_channel_leave_the_others_and_a_first_sync_takes_what_was_read() -> None:
+    parsed = rows(("A", "10", {"channel:shopify": "10"}))
+    draft = plan(parsed, counts(parsed), {}, [ChannelSpec(SHOPIFY, "Shopify", NO_BUFFER), *SPECS[1:]], OPEN)
+    final = apply_findings(draft, {SHOPIFY: {Sku("A"): LAGGING}})
+    assert [d.finding for d in final.rows[0].decisions.values()] == [LAGGING, None, None]
+    confirmed = hold_unconfirmed(draft, {FACEBOOK: {Sku("A"): 4}})
+    assert [lv.expected for lv in confirmed.pushes(FACEBOOK)] == [4]  # no belief yet: what was read
+
+
+def test_a_row_at_its_reorder_point_says_so_and_what_to_buy() -> None:
+    parsed = rows(("A", "2", {"reorder_point": "3", "reorder_qty": "12"}), ("B", "2", {"reorder_point": "3"}))
+    result = plan(parsed, counts(parsed), {}, [ChannelSpec(SHOPIFY, "Shopify", NO_BUFFER)], OPEN)
+    cells = {(w.row, w.column): w.value for w in row_cells(result, {}, TITLES, NOW)}
+    assert cells[(2, "status")] == "REORDER"
+    assert cells[(2, "reason")].startswith("REORDER: 2 left, reorder point 3; buy 12 · ")
+    assert cells[(3, "reason")].startswith("REORDER: 2 left, reorder point 3 · ")

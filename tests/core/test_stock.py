@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sheetsync.core.cells import MasterRow
-from sheetsync.core.stock import stock_levels
-from sheetsync.model import ChannelName, Sku
+from sheetsync.core.stock import last_counts, last_good, orders_since_count, stock_levels
+from sheetsync.model import ChannelName, LedgerEntry, Movement, Sku
 
 ONLINE, POS = ChannelName("online"), ChannelName("pos")
 
@@ -44,6 +46,51 @@ def test_a_bundle_is_made_from_what_each_channel_can_sell_of_its_parts() -> None
         row("LID", {"Shop": 1, "Warehouse": -2}),
     ]
     levels = stock_levels(rows, available, {ONLINE: ("Warehouse", "Shop"), POS: ("Shop",)})
-    assert levels.total["KIT"] == 0  # LID in all: -1
-    assert levels.reach[(POS, "KIT")] == 1  # the Shop alone: 4 cups, 1 lid
+    assert levels.total[Sku("KIT")] == 0  # LID in all: -1
+    assert levels.reach[(POS, Sku("KIT"))] == 1  # the Shop alone: 4 cups, 1 lid
     assert (ONLINE, "KIT") not in levels.reach
+
+
+def entry(key: str, sku: str, delta: int, movement: Movement, location: str = "", **more: str) -> LedgerEntry:
+    at = datetime(2026, 11, 27, tzinfo=UTC)
+    channel = more.get("channel")
+    return LedgerEntry(
+        key,
+        Sku(sku),
+        delta,
+        movement,
+        at,
+        None if channel is None else ChannelName(channel),
+        more.get("order", ""),
+        location=location,
+    )
+
+
+def test_last_good_is_the_latest_count_plus_what_moved_since_over_locations() -> None:
+    ledger = [
+        entry("c1", "A", 10, Movement.COUNT, "shop"),
+        entry("s1", "A", -2, Movement.SALE, "shop", channel="shopify", order="1"),
+        entry("c2", "A", 6, Movement.COUNT, "shop"),  # a recount: the sale before it is in it
+        entry("s2", "A", -1, Movement.SALE, "shop", channel="shopify", order="2"),
+        entry("c3", "A", 4, Movement.COUNT, "depot"),
+        entry("s3", "B", -1, Movement.SALE, channel="woo", order="7"),  # never counted
+        entry("start", "", 0, Movement.START),
+    ]
+    assert last_counts(ledger) == {(Sku("A"), "shop"): 6, (Sku("A"), "depot"): 4}
+    assert last_good(ledger) == {Sku("A"): 9}
+
+
+def test_the_orders_that_count_against_a_count() -> None:
+    ledger = [
+        entry("s0", "A", -1, Movement.SALE, channel="shopify", order="900"),  # the first count covers it
+        entry("c1", "A", 5, Movement.COUNT),
+        entry("s1", "A", -4, Movement.SALE, channel="shopify", order="1001"),
+        entry("e1", "A", -1, Movement.EDIT, channel="shopify", order="1001"),
+        entry("b1", "A", -2, Movement.BUNDLE, channel="woo", order="57"),
+        entry("r1", "A", 1, Movement.RESTOCK, channel="woo", order="58"),
+        entry("m1", "A", -1, Movement.ADJUST),
+        entry("s2", "B", -1, Movement.SALE, channel="woo", order="60"),
+    ]
+    assert orders_since_count(ledger, {Sku("A")}) == {Sku("A"): ["shopify 900", "shopify 1001", "woo 57"]}
+    recount = [*ledger, entry("c2", "A", 3, Movement.COUNT)]
+    assert orders_since_count(recount, {Sku("A")}) == {Sku("A"): []}
