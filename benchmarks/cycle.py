@@ -329,10 +329,10 @@ def least_calls(
     pages = lambda n, size: math.ceil(n / size)  # noqa: E731
     read, pushed = tally.read, tally.pushed
     sheets = {
-        "spreadsheets.values.batchGet": 1,  # every tab in one read
-        # The store re-reads the SKU column just before writing, so that a row the merchant
-        # inserted or deleted meanwhile never gets another SKU's numbers: deliberate, counted.
-        "spreadsheets.values.get": 1 if tally.cells else 0,
+        # Every tab in one read; then, just before writing, the header row, the SKU column and the
+        # Status and State tabs again, so that a row or column the merchant inserted, moved or
+        # deleted meanwhile never gets the worker's numbers: deliberate, counted.
+        "spreadsheets.values.batchGet": 2,
         "spreadsheets.values.batchUpdate": 1,  # every worker cell, Status row and State cell
     }
     if ledger_grew:

@@ -46,6 +46,7 @@ from sheetsync.simulate import (
     write_json,
     write_plot,
 )
+from sheetsync.stores import LeasedStore
 from sheetsync.stores.airtable import AirtableStore
 from sheetsync.stores.google_sheets import GoogleSheetsStore, spreadsheet_id
 from sheetsync.stores.workbook import create_workbook
@@ -59,6 +60,7 @@ from sheetsync.worker import (
     run_cycle,
     run_forever,
     stop_on_signals,
+    worker_name,
 )
 
 log = logging.getLogger("sheetsync")
@@ -369,16 +371,23 @@ def _check_config(args: argparse.Namespace) -> int:
 def _sync(args: argparse.Namespace) -> int:
     """One cycle (``--once`` or not), then exit: 1 if a channel had errors."""
     settings = _settings(args)
+    owner = worker_name()
     with _workbook_errors(settings):
-        report = run_cycle(
-            open_store(settings),
-            open_channels(settings, _utc_now),
-            settings,
-            _utc_now(),
-            accept_shrink=args.accept_shrink or settings.guard.accept_shrink,
-            alert=open_alerter(settings).send,
-            since=args.since,
-        )
+        store = open_store(settings)
+        try:
+            report = run_cycle(
+                store,
+                open_channels(settings, _utc_now),
+                settings,
+                _utc_now(),
+                accept_shrink=args.accept_shrink or settings.guard.accept_shrink,
+                alert=open_alerter(settings).send,
+                since=args.since,
+                owner=owner,
+            )
+        finally:
+            if isinstance(store, LeasedStore):
+                store.release(owner)
     print(report.summary())
     return 1 if report.errors else 0
 

@@ -29,3 +29,7 @@ class PermanentError(SyncError):
 
 class StoreLayoutError(PermanentError):
     """The master store lacks a sheet or column the worker needs, or has it twice."""
+
+
+class LeaseHeld(SyncError):
+    """Another worker holds the master's lease: this one writes nothing until it is free."""

@@ -25,6 +25,12 @@ REORDER_POINT = "reorder_point"
 REORDER_QTY = "reorder_qty"
 
 
+#: Set (to "TRUE") in a RawRow's cells when its SKU cell holds a number, not text: the sheet
+#: turned what was typed into a number (``00123`` became 123, a long code lost digits), so the
+#: text in ``cells[SKU]`` may not be what the merchant typed.  No layout has a column by this name.
+SKU_IS_NUMBER = "sku#number"
+
+
 def buffer_column(channel: ChannelName) -> str:
     """Logical name of the per-channel buffer column (``Buffer <Channel title>`` in the sheet)."""
     return f"buffer:{channel}"

@@ -10,6 +10,7 @@ import hashlib
 import logging
 import os
 import signal
+import socket
 import threading
 import time
 from collections import OrderedDict, defaultdict
@@ -68,7 +69,7 @@ from sheetsync.core.plan import (
 from sheetsync.core.reports import insights_report, reorder_report, units_sold, unmatched
 from sheetsync.core.state import WorkerState, parse_state, state_cells
 from sheetsync.core.stock import stock_levels
-from sheetsync.errors import PermanentError, SyncError
+from sheetsync.errors import LeaseHeld, PermanentError, SyncError
 from sheetsync.model import (
     INSIGHTS_SHEET,
     REORDER_SHEET,
@@ -89,7 +90,7 @@ from sheetsync.model import (
     StatusUpdate,
     StockLevel,
 )
-from sheetsync.stores import ArchivingStore, MasterStore, airtable
+from sheetsync.stores import ArchivingStore, LeasedStore, MasterStore, airtable
 from sheetsync.stores.google_sheets import GoogleSheetsStore, connect
 from sheetsync.stores.workbook import WorkbookStore
 
@@ -141,11 +142,14 @@ def run_cycle(
     controls: Mapping[ChannelName, str] | None = None,
     alert: Callable[[Sequence[Alert]], None] | None = None,
     since: datetime | None = None,
+    owner: str | None = None,
 ) -> CycleReport:
     """Run one sync cycle against ``channels`` that are ``due`` (all of them when None).
 
     ``since`` moves each due order source's start line to that time (the merchant's count was
-    taken then): orders placed from then on are counted, earlier ones not.
+    taken then): orders placed from then on are counted, earlier ones not.  ``owner`` names this
+    worker: with it, the cycle takes (or renews) the master's single-writer lease right after
+    reading, and raises ``LeaseHeld`` before writing anything when another worker holds it.
 
     ``delivered`` are order lines pushed to us (webhooks); like polled ones, each counts once.
     ``controls`` are Control-cell edits (a pause from the dashboard): they take effect now and
@@ -170,6 +174,10 @@ def run_cycle(
     due_names = ({c.name for c in channels} if due is None else set(due)) | set(controls)
     cycle = _Cycle(channels, settings, now, due_names, controls, since)
     read = _read(store, cycle)
+    if owner is not None and isinstance(store, LeasedStore):
+        holder = store.acquire(owner, now, lease_s(settings))
+        if holder is not None:
+            raise LeaseHeld(f"{holder}; this worker ({owner}) writes nothing until it is free")
     if read.lost:
         return _halt(store, cycle, read, read.lost, alert)
     ingested = _ingest(store, cycle, read, delivered)
@@ -977,6 +985,19 @@ def open_alerter(settings: Settings, environ: Mapping[str, str] = os.environ) ->
     return Alerter(sinks, secrets=secrets, max_per_hour=settings.alerts.max_per_hour)
 
 
+def lease_s(settings: Settings) -> float:
+    """How long a worker's lease on the master lasts unrenewed: five of its slowest intervals.
+
+    Never under five minutes: a long cycle must not lose it, and a dead worker is taken over then.
+    """
+    return max(300.0, 5 * max((c.interval_s for c in settings.channels), default=60.0))
+
+
+def worker_name() -> str:
+    """This worker, as the lease names it: host and process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 #: After a failed cycle the next try waits this long, doubling each failure, up to ``MAX_BACKOFF_S``.
 FIRST_BACKOFF_S = 5.0
 MAX_BACKOFF_S = 300.0
@@ -1006,6 +1027,7 @@ def run_forever(
     waits on the inbox or ``stop``.
     """
     pushed = inbox or Inbox()  # without a web server, nothing is ever delivered
+    owner = worker_name()
     every = {c.name: c.interval_s for c in settings.channels}
     start = tick()
     next_at = {c.name: start for c in channels}  # everyone on the first cycle
@@ -1037,6 +1059,7 @@ def run_forever(
                     delivered=delivered,
                     controls=controls,
                     alert=alert,
+                    owner=owner,
                 )
             except Exception as error:  # the worker outlives every failure: logged, retried, alerted
                 pushed.put_back(delivered, controls)  # nothing delivered is lost: the next cycle counts it
@@ -1057,6 +1080,16 @@ def run_forever(
                 failures, retry_at, outage = 0, now, ""
         if not stop.is_set():
             idle(max(min([*next_at.values(), retry_at]) - tick(), 0.05) if next_at else 1.0)
+    _release(store, owner)
+
+
+def _release(store: MasterStore, owner: str) -> None:
+    """Give the master's lease up at shutdown, so a worker started meanwhile need not wait it out."""
+    if isinstance(store, LeasedStore):
+        try:
+            store.release(owner)
+        except SyncError as error:  # it expires by itself
+            log.warning("lease not released (it expires by itself): %s", error)
 
 
 def _log_failure(error: Exception, backoff: float) -> None:

@@ -52,7 +52,9 @@ PURE = frozenset(
     ]
 )
 #: Third-party clients each edge is built on.
-STORE_CLIENTS = frozenset({"gspread", "google", "openpyxl", "pyairtable", "pyrate_limiter", "requests"})
+STORE_CLIENTS = frozenset(
+    {"filelock", "gspread", "google", "openpyxl", "pyairtable", "pyrate_limiter", "requests"}
+)
 CHANNEL_CLIENTS = frozenset({"httpx", "google"})
 EDGE_BASE = frozenset({"sheetsync.model", "sheetsync.errors", "sheetsync.retry"})
 FORBIDDEN_EVERYWHERE = ("sheetsync_fakes", "campaigns")

@@ -28,7 +28,7 @@ from sheetsync.channels.woocommerce import WooCommerceChannel
 from sheetsync.config import SLACK_WEBHOOK_ENV, Settings, load
 from sheetsync.core.buffers import AdaptiveRule
 from sheetsync.core.incidents import Alert
-from sheetsync.errors import ConfigError, TransientError
+from sheetsync.errors import ConfigError, LeaseHeld, TransientError
 from sheetsync.model import (
     INVENTORY_SHEET,
     LEDGER_SHEET,
@@ -683,3 +683,23 @@ def test_an_adaptive_channel_holds_back_recent_sales_over_its_max_lag_until_lag_
     assert world.cell(2, "Available") == 8
     assert world.cell(2, "Facebook") == 2
     assert "Facebook: 8 - 6 (adaptive: 8.0/h, 18 min unseen) = 2" in str(world.cell(2, "Reason"))
+
+
+def test_a_second_worker_on_one_master_writes_nothing_until_the_first_releases(world: World) -> None:
+    channels = list(world.channels.values())
+    run_cycle(world.store, channels, world.settings, world.now, owner="deploy-old:1")
+    second = WorkbookStore(world.path, world.settings.layout)  # a deploy overlap: another process
+    world.later(60)
+    world.sell("shopify", "A-1", 2)
+    before = load_workbook(world.path)["Ledger"].max_row
+
+    with pytest.raises(LeaseHeld) as held:
+        run_cycle(second, channels, world.settings, world.now, owner="deploy-new:2")
+
+    assert "deploy-old:1" in str(held.value)
+    assert load_workbook(world.path)["Ledger"].max_row == before  # nothing appended by the second
+    world.store.release("deploy-old:1")  # the old worker shuts down
+    run_cycle(second, channels, world.settings, world.now, owner="deploy-new:2")
+    ledger = list(load_workbook(world.path)["Ledger"].iter_rows(min_row=2, values_only=True))
+    assert [str(row[6]) for row in ledger if row[7] == "SALE"] == ["-2"]  # the sale, counted once
+    second.release("deploy-new:2")

@@ -578,8 +578,9 @@ def _number_cell(fld: _Field, value: Json, typecast: bool) -> int | float:
         raise _bad_value(fld)
     precision = (fld.options or {}).get("precision")
     if isinstance(precision, int):
-        # A guess: the stored value is rounded to the field's precision (not refused).
-        value = round(value, precision)
+        # A guess: the stored value is rounded to the field's precision (not refused).  A percent
+        # field holds 0.1 for the 10% it shows, and its precision counts the percentage's decimals.
+        value = round(value, precision + 2 if fld.type == "percent" else precision)
     return _json_number(value)
 
 

@@ -16,7 +16,8 @@ envelopes recorded from the live API (``sheetsync_fakes/reference/sheets``). Wha
   or the grid is refused whole, with Google's 400; RAW stores what is sent; USER_ENTERED
   parses numbers (``"0042"`` becomes 42), ``TRUE``/``FALSE``, ``=formulas``, a leading ``'``
   (forced text), percentages, thousands separators, ``$`` amounts and ISO or US dates (kept as
-  a date serial that displays as typed). FORMATTED_VALUE answers strings, UNFORMATTED_VALUE
+  a date serial that displays as typed), except in a cell formatted as Plain text (numberFormat
+  TEXT), which keeps what is typed. FORMATTED_VALUE answers strings, UNFORMATTED_VALUE
   numbers and booleans, FORMULA the formula text.
 - Formulas are stored, not computed, except plain arithmetic (``=4/2``, ``=(1+2)*3``, ``^``).
   Any other formula renders as its own text under every option: a best effort, never a guess.
@@ -39,6 +40,10 @@ envelopes recorded from the live API (``sheetsync_fakes/reference/sheets``). Wha
   403, read-only scopes cannot write, an unknown id answers 404.
 - Quotas: read and write requests per user per minute, as a sliding 60 s window on the
   injected clock; past it, the recorded 429 (which carries no Retry-After).
+
+The merchant's hands (``set_values``, ``insert_rows``, ``delete_row``, ``insert_columns``,
+``move_columns``, ``rename_sheet``) edit the grid as the Sheets UI does, between API calls: cells,
+formats, validations and conditional-format ranges move with their rows and columns.
 
 Not modelled: the cell-count limit, named ranges, protected ranges, merges, notes, effective
 formats, validation enforcement, per-project quotas. Error texts that no recording or public
@@ -660,6 +665,21 @@ class _Sheet:
         self.validations = {(moved(r), c): v for (r, c), v in self.validations.items()}
         self.props["gridProperties"]["rowCount"] += count
 
+    def remap_columns(self, moved: Callable[[int], int], added: int = 0) -> None:
+        """Move every column (cells, formats, validations, conditional-format ranges) by ``moved``."""
+        self.cells = {r: {moved(c): v for c, v in line.items()} for r, line in self.cells.items()}
+        self.formats = {(r, moved(c)): v for (r, c), v in self.formats.items()}
+        self.validations = {(r, moved(c)): v for (r, c), v in self.validations.items()}
+        for rule in self.conditional_formats:
+            for grid_range in rule.get("ranges", []):
+                if "startColumnIndex" in grid_range:
+                    width = int(grid_range.get("endColumnIndex", grid_range["startColumnIndex"] + 1))
+                    width -= int(grid_range["startColumnIndex"])
+                    grid_range["startColumnIndex"] = moved(int(grid_range["startColumnIndex"]))
+                    if "endColumnIndex" in grid_range:
+                        grid_range["endColumnIndex"] = grid_range["startColumnIndex"] + width
+        self.props["gridProperties"]["columnCount"] += added
+
     def drop_rows(self, start: int, count: int) -> None:
         """Delete ``count`` rows from row ``start``; the rows below move up and the grid shrinks."""
         end = start + count
@@ -1207,6 +1227,29 @@ class FakeSheets:
             tab = self._tab(spreadsheet_id, sheet)
             tab.shift_rows(before - 1, count)
 
+    def insert_columns(self, spreadsheet_id: str, sheet: str, before: int, count: int = 1) -> None:
+        """Insert blank columns before 1-based column ``before``, as the merchant does in the grid."""
+        with self._lock:
+            start = before - 1
+            self._tab(spreadsheet_id, sheet).remap_columns(
+                lambda column: column + count if column >= start else column, count
+            )
+
+    def move_columns(self, spreadsheet_id: str, sheet: str, first: int, count: int, before: int) -> None:
+        """Drag 1-based columns ``first`` .. ``first + count - 1`` to sit before column ``before``.
+
+        ``before`` counts columns as they were before the move, like moveDimension's
+        destinationIndex: moving A before D leaves B, C, A, D.
+        """
+        with self._lock:
+            tab = self._tab(spreadsheet_id, sheet)
+            start, end, destination = first - 1, first - 1 + count, before - 1
+            order = list(range(max(tab.columns, end, destination)))
+            block, rest = order[start:end], order[:start] + order[end:]
+            at = destination if destination <= start else destination - count
+            placed = {old: new for new, old in enumerate(rest[:at] + block + rest[at:])}
+            tab.remap_columns(lambda column: placed.get(column, column))
+
     def delete_row(self, spreadsheet_id: str, sheet: str, row: int) -> None:
         """Delete 1-based row ``row``; the rows below move up and the grid shrinks by one."""
         with self._lock:
@@ -1673,7 +1716,10 @@ def _write(
                     f"Your input contains more than the maximum of {MAX_CELL_CHARACTERS} characters "
                     "in a single cell."
                 )
-            planned[row, column] = _stored(cell, option, f"{where}[{i}][{j}]")
+            if option == "USER_ENTERED" and isinstance(cell, str) and _plain_text(sheet, row, column):
+                planned[row, column] = cell or None  # a Plain text cell keeps what is typed: "00123"
+            else:
+                planned[row, column] = _stored(cell, option, f"{where}[{i}][{j}]")
     if insert_rows:
         sheet.shift_rows(r0, height)
     if anchor is not None:
@@ -1683,6 +1729,12 @@ def _write(
     for (row, column), value in planned.items():
         sheet.set(row, column, value)
     return _Area(sheet, r0, r0 + height, c0, c0 + width) if planned else None
+
+
+def _plain_text(sheet: _Sheet, row: int, column: int) -> bool:
+    """The cell is formatted as Plain text (numberFormat TEXT): typing into it stores text."""
+    number_format = sheet.formats.get((row, column), {}).get("numberFormat", {})
+    return isinstance(number_format, dict) and number_format.get("type") == "TEXT"
 
 
 def _update_body(

@@ -25,6 +25,7 @@ from sheetsync.model import (
     REORDER_POINT,
     REORDER_QTY,
     SKU,
+    SKU_IS_NUMBER,
     ChannelName,
     Layout,
     RawRow,
@@ -225,6 +226,11 @@ def parse_rows(raw: Sequence[RawRow], layout: Layout, bundles: Bundles | None = 
         master = None
         if sku is not None and counts is not None and not messages:
             notes: list[str] = []
+            if row.cells.get(SKU_IS_NUMBER):
+                notes.append(
+                    f"SKU {sku} is a number in the sheet, so leading zeros (00123) or long codes may be "
+                    "lost; format the SKU column as Plain text and retype the SKU"
+                )
             believed = {n: own_number(row.cells.get(channel_column(n), "")) for n, _ in layout.channels}
             master = MasterRow(
                 row.row,

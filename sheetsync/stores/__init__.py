@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from sheetsync.model import LedgerEntry, RawLedgerRow, Snapshot, StatusUpdate
@@ -68,4 +69,29 @@ class ArchivingStore(Protocol):
 
     def read_archive(self) -> tuple[RawLedgerRow, ...]:
         """Every archived Ledger row, oldest first (read only when an old order changes)."""
+        ...
+
+
+@runtime_checkable
+class LeasedStore(Protocol):
+    """A store that keeps a single-writer lease in the master's State (every store here is one).
+
+    The lease is the State row ``lease``: ``<owner> until <UTC time>``, readable by the merchant.
+    A worker calls ``acquire`` after each ``read()`` and before it writes anything, and stops
+    the cycle when it gets a message; ``release`` when it shuts down.  A lease not renewed
+    expires, so a worker that died is taken over ``ttl_s`` after its last renewal at most.
+    """
+
+    def acquire(self, owner: str, now: datetime, ttl_s: float) -> str | None:
+        """Take or renew the lease for ``owner`` until ``now + ttl_s``.
+
+        Returns None when ``owner`` holds it, else a message naming the other holder and until
+        when (for the Status and an alert).  Right after ``read()`` it costs no read; it writes
+        only when taking the lease or when less than half of ``ttl_s`` is left.  Where the store
+        has no compare-and-set (Google Sheets, Airtable) taking it is confirmed by reading it back.
+        """
+        ...
+
+    def release(self, owner: str) -> None:
+        """Give the lease up if ``owner`` holds it (at shutdown): another worker may start at once."""
         ...

@@ -7,12 +7,13 @@ the plan for moving the Ledger's first rows to the archive.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime, time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time, timedelta
 
 from sheetsync.errors import StoreLayoutError, TransientError
 from sheetsync.model import (
+    BUFFER,
     BUNDLE_HEADERS,
     BUNDLES_SHEET,
     GUARD_ROW_LABEL,
@@ -20,10 +21,12 @@ from sheetsync.model import (
     LEDGER_HEADERS,
     LEDGER_SHEET,
     SKU,
+    SKU_IS_NUMBER,
     STATE_HEADERS,
     STATE_SHEET,
     STATUS_HEADERS,
     STATUS_SHEET,
+    TIMESTAMP_FORMAT,
     CellWrite,
     ChannelName,
     ChannelStatus,
@@ -123,32 +126,152 @@ def inventory_columns(header: Row, layout: Layout, where: str) -> dict[str, int]
         present = ", ".join(text for value in header if (text := cell_text(value).strip()))
         raise StoreLayoutError(
             f"{where}: header row 1 lacks {' and '.join(missing)} "
-            f"(found: {present or 'no headers'}); add the missing header(s)"
+            f"(found: {present or 'no headers'}); rename the column back to {' and '.join(missing)} "
+            "or add the missing header (case and spaces do not matter)"
         )
     return found
 
 
-def records(rows: Sequence[Row], found: Mapping[str, int]) -> Records:
-    """(sheet row, text by logical column) for rows below the header with any text."""
+def is_number(value: object) -> bool:
+    """A cell value that is a number (not text, not a boolean)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def records(rows: Sequence[Row], found: Mapping[str, int], *, marks_numbers: bool = False) -> Records:
+    """(sheet row, text by logical column) for rows below the header with any text.
+
+    With ``marks_numbers`` (the Inventory), a SKU cell holding a number rather than text also
+    sets ``SKU_IS_NUMBER`` (see there).
+    """
+    sku_column = found.get(SKU, 0) if marks_numbers else 0
     for number, values in enumerate(rows[1:], start=2):
         cells = {
             logical: cell_text(values[column - 1]) if column <= len(values) else ""
             for logical, column in found.items()
         }
         if any(text.strip() for text in cells.values()):
+            if 0 < sku_column <= len(values) and is_number(values[sku_column - 1]):
+                cells[SKU_IS_NUMBER] = "TRUE"
             yield number, cells
 
 
-def target_row(write: CellWrite, rows_by_sku: Mapping[str, Sequence[int]]) -> int | None:
+def buffer_columns(found: Mapping[str, int]) -> list[int]:
+    """The Buffer columns (Buffer and Buffer <Channel>) among an Inventory's columns, left to right."""
+    return sorted(c for logical, c in found.items() if logical == BUFFER or logical.startswith("buffer:"))
+
+
+def percent_text(value: object, number_format: str) -> str | None:
+    """A number formatted as a percentage as the merchant sees it (0.1 with ``0%`` → ``10%``); else None.
+
+    A spreadsheet keeps a typed ``10%`` as 0.1, and ``100%`` as 1: only the format tells them apart
+    from the units 0.1 and 1.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float) or "%" not in number_format:
+        return None
+    decimals = number_format.split("%")[0].partition(".")[2].count("0")
+    return f"{value * 100:.{decimals}f}%"
+
+
+def sku_key(text: str) -> str:
+    """A SKU cell as every store matches it against a write's SKU (the core strips SKUs the same way)."""
+    return text.strip()
+
+
+def blank_anchors(rows: Iterable[RawRow], layout: Layout) -> dict[int, tuple[str, ...]]:
+    """Rows with a blank SKU, each with its count cells as read: how a write finds them again.
+
+    A row with no SKU cannot be found by its SKU after rows were inserted or deleted; its write
+    lands only where the row still has a blank SKU and these same counts.
+    """
+    counts = layout.count_columns()
+    return {
+        row.row: tuple(sku_key(row.cells.get(column, "")) for column in counts)
+        for row in rows
+        if not sku_key(row.cells.get(SKU, ""))
+    }
+
+
+def target_row(
+    write: CellWrite,
+    rows_by_sku: Mapping[str, Sequence[int]],
+    anchors: Mapping[int, tuple[str, ...]] | None = None,
+    anchors_now: Mapping[int, tuple[str, ...]] | None = None,
+) -> int | None:
     """Where a worker cell goes now: its row if the SKU is still there, else the SKU's one row.
 
     The merchant may have inserted or deleted rows since the read; None means the SKU is gone
-    or repeated, and the write is skipped (the next cycle writes it where it now is).
+    or repeated, and the write is skipped (the next cycle writes it where it now is).  A write
+    for a row with a blank SKU (a flagged row) goes to its row only if that row still has a blank
+    SKU and, where ``anchors`` (as read) and ``anchors_now`` are given, the same count cells.
     """
-    found = rows_by_sku.get(write.sku, ())
+    sku = sku_key(write.sku)
+    if not sku and anchors is not None and anchors_now is not None:
+        then = anchors.get(write.row)
+        return write.row if then is not None and anchors_now.get(write.row) == then else None
+    found = rows_by_sku.get(sku, ())
     if write.row in found:
         return write.row
-    return found[0] if len(found) == 1 else None
+    return found[0] if len(found) == 1 and sku else None
+
+
+def inventory_moved(read: Mapping[str, int], now: Mapping[str, int], writes: Iterable[CellWrite]) -> set[str]:
+    """Worker columns written to that the read had and the header row lacks now: skipped this cycle.
+
+    The merchant deleted or renamed one during the cycle; adding it again meanwhile could land on
+    a column of theirs, so the next cycle (a fresh read) adds it.
+    """
+    return {write.column for write in writes if write.column in read and write.column not in now}
+
+
+# -- the single-writer lease ----------------------------------------------------------------------
+
+#: The State key of the lease: ``<owner> until <UTC time>``, written by ``acquire``.
+LEASE_KEY = "lease"
+_UNTIL = " until "
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """Who holds the master, and until when (a lease not renewed by then is free to take)."""
+
+    owner: str
+    until: datetime
+
+    def text(self) -> str:
+        """As kept in the State: readable by the merchant."""
+        return f"{self.owner}{_UNTIL}{self.until.strftime(TIMESTAMP_FORMAT)}"
+
+    @classmethod
+    def parse(cls, text: str) -> Lease | None:
+        """The lease in a State value; None when blank or garbled (a free master)."""
+        owner, found, until = text.strip().rpartition(_UNTIL)
+        if not found or not owner:
+            return None
+        try:
+            return cls(owner, datetime.strptime(until, TIMESTAMP_FORMAT).replace(tzinfo=UTC))
+        except ValueError:
+            return None
+
+
+def lease_refusal(held: Lease | None, owner: str, now: datetime, where: str) -> str | None:
+    """Why ``owner`` may not write now: another holder whose lease runs past ``now``; else None."""
+    if held is None or held.owner == owner or held.until <= now:
+        return None
+    return (
+        f"{where} is held by another sheetsync worker ({held.owner}) until "
+        f"{held.until.strftime(TIMESTAMP_FORMAT)}; run one worker per master (stop the other one; "
+        "if it is gone, this worker takes over once its lease expires)"
+    )
+
+
+def lease_needs_writing(held: Lease | None, owner: str, now: datetime, ttl_s: float) -> bool:
+    """Whether ``acquire`` writes: the lease is not ours, or less than half its time is left."""
+    return held is None or held.owner != owner or held.until - now < timedelta(seconds=ttl_s / 2)
+
+
+def new_lease(owner: str, now: datetime, ttl_s: float) -> Lease:
+    """The lease ``owner`` writes at ``now``, whole seconds (as the State keeps it)."""
+    return Lease(owner, (now + timedelta(seconds=ttl_s)).astimezone(UTC).replace(microsecond=0))
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +332,7 @@ def _read(
             state.setdefault(key, cells.get("value", ""))
             state_rows.setdefault(key, number)
     result = Snapshot(
-        rows=tuple(RawRow(n, cells) for n, cells in records(inventory, inventory_cols)),
+        rows=tuple(RawRow(n, cells) for n, cells in records(inventory, inventory_cols, marks_numbers=True)),
         ledger=tuple(
             RawLedgerRow(n, cells) for n, cells in records(sheets.get(LEDGER_SHEET, []), tables[LEDGER_SHEET])
         ),
@@ -221,6 +344,80 @@ def _read(
         ledger_found=LEDGER_SHEET in sheets and "key" in tables[LEDGER_SHEET],
     )
     return result, {INVENTORY_SHEET: inventory_cols, **tables}, status_rows, state_rows
+
+
+def split_lease(result: Snapshot) -> tuple[Snapshot, str]:
+    """The Snapshot without the lease (the store's, not the worker's), and the lease's State value."""
+    if LEASE_KEY not in result.state:
+        return result, ""
+    state = dict(result.state)
+    lease = state.pop(LEASE_KEY)
+    return replace(result, state=state), lease
+
+
+def acquire_lease(
+    owner: str,
+    now: datetime,
+    ttl_s: float,
+    where: str,
+    *,
+    seen: str | None,
+    fetch: Callable[[], str],
+    write: Callable[[str], str | None],
+    confirm: bool,
+) -> str | None:
+    """The lease protocol every store follows; None when ``owner`` holds the master now.
+
+    ``seen`` is the lease's State value from a read made just before (None: ``fetch`` it, one
+    read).  Nothing is written while ``owner`` holds it with more than half its time left; else
+    ``write`` puts ``owner`` in it for ``ttl_s``.  A store without compare-and-set (``confirm``)
+    fetches it just before taking it and once more after: of two workers that both found it
+    free, the one whose write landed last wins, and the other sees that and stands down.  Only
+    when both fetch before either writes, and one confirms before the other writes, do both go
+    on, for one cycle: the next read shows the loser the winner's lease.  A store that can compare and set
+    (the workbook) checks inside ``write``, which then answers the refusal instead of None.
+    """
+    held = Lease.parse(fetch() if seen is None else seen)
+    if confirm and seen is not None and (held is None or held.owner != owner):
+        held = Lease.parse(fetch())  # taking it: as it is now, not as the read saw it
+    if refusal := lease_refusal(held, owner, now, where):
+        return refusal
+    if not lease_needs_writing(held, owner, now, ttl_s):
+        return None
+    if refusal := write(new_lease(owner, now, ttl_s).text()):
+        return refusal
+    if confirm and (held is None or held.owner != owner):
+        won = Lease.parse(fetch())
+        if won is None or won.owner != owner:
+            return lease_refusal(won, owner, now, where) or (
+                f"{where}: another sheetsync worker took the lease at the same moment; this one stands down"
+            )
+    return None
+
+
+def release_lease(owner: str, fetch: Callable[[], str], write: Callable[[str], object]) -> None:
+    """Clear the lease if ``owner`` holds it (one read, and one write if so): the next worker may start."""
+    held = Lease.parse(fetch())
+    if held is not None and held.owner == owner:
+        write("")
+
+
+def labelled(rows: Sequence[Row], sheet_name: str, where: str) -> tuple[dict[str, int], dict[str, int], int]:
+    """A Status or State tab as it is now: its columns, the row of each label, its last used row.
+
+    Labels are keyed as ``snapshot`` keys them: ``header_key`` of a Status label, a State key stripped.
+    """
+    headers, label, key = (
+        (STATUS_HEADERS, "channel", header_key)
+        if sheet_name == STATUS_SHEET
+        else (STATE_HEADERS, "key", str.strip)
+    )
+    found = columns(rows[0] if rows else (), headers, f"{where}, sheet {sheet_name}")
+    at: dict[str, int] = {}
+    for number, cells in records(rows, found):
+        if text := key(cells.get(label, "")):
+            at.setdefault(text, number)
+    return found, at, _last_row(rows)
 
 
 def _last_row(rows: Sequence[Row]) -> int:

@@ -61,12 +61,18 @@ from sheetsync.model import (
     ledger_cells,
 )
 from sheetsync.stores._grid import (
+    LEASE_KEY,
     SHEETS,
     Grid,
     OutcomeUnknown,
+    acquire_lease,
     cell_text,
     cell_value,
+    is_number,
+    release_lease,
+    sku_key,
     snapshot,
+    split_lease,
     status_rows,
 )
 
@@ -275,6 +281,9 @@ class AirtableStore:
         self._usage: Usage | None = None
         self._counted = 0  #: the adapter's calls already added to the usage
         self._status_written: datetime | None = None
+        self._lease = ""  #: the lease's State value as last read
+        self._lease_fresh = False  #: ``_lease`` comes from a read() no acquire() has used yet
+        self._lease_record: str | None = None  #: the lease's State record, once known
 
     @property
     def where(self) -> str:
@@ -287,7 +296,8 @@ class AirtableStore:
         if INVENTORY_SHEET not in schemas:
             raise StoreLayoutError(
                 f"{self.where} has no table {INVENTORY_SHEET} (found: {', '.join(schemas) or 'none'}); "
-                "run `sheetsync init --airtable-base ID` or rename your inventory table"
+                f"rename your inventory table back to {INVENTORY_SHEET}, "
+                "or run `sheetsync init --airtable-base ID`"
             )
         self._tables = {
             name: _Table(
@@ -302,12 +312,82 @@ class AirtableStore:
         month = self._now().strftime("%Y-%m")
         if self._usage is None or self._usage.month != month:
             self._usage = Usage.parse(result.state.get(CALLS_KEY, ""), month)
+        result, self._lease = split_lease(result)
+        self._lease_fresh = True
         # Airtable numbers records from 1: one less than the grid, whose row 1 is the header.
         rows = tuple(replace(row, row=row.row - 1) for row in result.rows)
         ledger = tuple(replace(row, row=row.row - 1) for row in result.ledger)
         bundles = tuple(replace(row, row=row.row - 1) for row in result.bundles)
         state = {k: v for k, v in result.state.items() if k != CALLS_KEY}  # the store's, not the worker's
         return replace(result, rows=rows, ledger=ledger, state=state, bundles=bundles)
+
+    def acquire(self, owner: str, now: datetime, ttl_s: float) -> str | None:
+        """Take or renew the single-writer lease, the State record ``lease`` (see ``LeasedStore``).
+
+        Right after ``read()``: no call while ``owner`` holds it with more than half of ``ttl_s``
+        left, one PATCH (or create) to renew it, and to take it that plus one filtered list to
+        confirm (Airtable has no compare-and-set).  Should two workers each create a ``lease``
+        record, both go by the oldest one.
+        """
+        seen = self._lease if self._lease_fresh else None
+        self._lease_fresh = False
+        return acquire_lease(
+            owner,
+            now,
+            ttl_s,
+            self.where,
+            seen=seen,
+            fetch=self._fetch_lease,
+            write=self._write_lease,
+            confirm=True,
+        )
+
+    def release(self, owner: str) -> None:
+        """Clear the lease if ``owner`` holds it: one filtered list, and one PATCH if so."""
+        release_lease(owner, self._fetch_lease, self._write_lease)
+
+    def _fetch_lease(self) -> str:
+        """The lease's value now: one filtered list of the State (none without the table)."""
+        if STATE_SHEET not in self._tables:
+            schemas = self._schemas()
+            if STATE_SHEET not in schemas:
+                self._lease_record = None
+                return ""
+            self._tables[STATE_SHEET] = _Table(schemas[STATE_SHEET], [])
+        table = self._tables[STATE_SHEET]
+        columns = self._columns(table, STATE_HEADERS)
+        if "key" not in columns or "value" not in columns:
+            self._lease_record = None
+            return ""
+        target = self._base.table(table.schema.id)
+        formula = EQ(Field(columns["key"]), LEASE_KEY)
+        found = self._call(partial(target.all, formula=formula, page_size=100))
+        oldest = min(found, key=lambda r: (str(r.get("createdTime", "")), str(r["id"])), default=None)
+        self._lease_record = None if oldest is None else str(oldest["id"])
+        return "" if oldest is None else _text(oldest["fields"].get(columns["value"]))
+
+    def _write_lease(self, text: str) -> None:
+        """Put the lease's value: one PATCH of its record, or one create (the State table if missing)."""
+        if self._lease_record is None and STATE_SHEET in self._tables:
+            table = self._tables[STATE_SHEET]
+            rows = self._grid.state_rows if self._grid is not None else {}
+            row = rows.get(LEASE_KEY)
+            if row is not None and row - 2 < len(table.records):
+                self._lease_record = str(table.records[row - 2]["id"])
+        table = self._table(STATE_SHEET, STATE_HEADERS)
+        columns = self._columns(table, STATE_HEADERS)
+        target = self._base.table(table.schema.id)
+        if self._lease_record is not None:
+            fields = self._by_id(table, self._typed(table, {columns["value"]: text}))
+            try:
+                self._call(partial(target.update, self._lease_record, fields, typecast=False))
+            except _Gone:  # the merchant deleted the row: write a new one
+                self._lease_record = None
+            else:
+                return
+        fields = self._by_id(table, self._typed(table, {columns["key"]: LEASE_KEY, columns["value"]: text}))
+        created = self._call(partial(target.create, fields, typecast=False))
+        self._lease_record = str(created["id"])
 
     def append_ledger(self, entries: Sequence[LedgerEntry]) -> None:
         """Create one Ledger record per entry, ten a request, in order.
@@ -431,7 +511,11 @@ class AirtableStore:
         """The table as a grid: our names for its fields as the header, one row per record."""
         fields = table.fields
         header = [self._ours.get(header_key(name), name) for name in fields]
-        return [header, *([_text(r["fields"].get(name)) for name in fields] for r in table.records)]
+        percent = {name for name in fields if table.kind(name) == "percent"}
+        return [
+            header,
+            *([_value(r["fields"].get(name), name in percent) for name in fields] for r in table.records),
+        ]
 
     def _known_grid(self) -> Grid:
         if self._grid is None:
@@ -453,7 +537,8 @@ class AirtableStore:
         changes: dict[str, dict[str, str]] = {}
         for write in writes:
             record = table.records[write.row - 1] if 0 < write.row <= len(table.records) else None
-            if record is None or _text(record["fields"].get(sku_field)) != write.sku:
+            # Stripped as every store (and the core) strips a SKU: "A-1 " is the row of A-1.
+            if record is None or sku_key(_text(record["fields"].get(sku_field))) != sku_key(write.sku):
                 log.warning(
                     "%s: SKU %s is not at row %d; not writing %s",
                     self.where,
@@ -541,7 +626,8 @@ class AirtableStore:
         A record deleted since the read is skipped; a value Airtable refuses flags the row.
         """
         records: list[UpdateRecordDict] = [
-            {"id": rid, "fields": self._typed(table, cells)} for rid, cells in changes.items()
+            {"id": rid, "fields": self._by_id(table, self._typed(table, cells))}
+            for rid, cells in changes.items()
         ]
         target = self._base.table(table.schema.id)
         for start in range(0, len(records), RECORDS_PER_REQUEST):
@@ -569,8 +655,9 @@ class AirtableStore:
         """Mark a row whose write Airtable refused: Status ERROR and the reason, if those take it."""
         columns = self._columns(table, self.layout.worker_headers())
         flag = {columns[k]: v for k, v in (("status", "ERROR"), ("reason", reason)) if k in columns}
+        fields = self._by_id(table, self._typed(table, flag))
         try:
-            self._call(partial(self._base.table(table.schema.id).update, record_id, self._typed(table, flag)))
+            self._call(partial(self._base.table(table.schema.id).update, record_id, fields))
         except _RecordProblem as problem:
             log.warning("%s: could not flag the row either: %s", self.where, problem)
 
@@ -592,6 +679,16 @@ class AirtableStore:
             else:
                 typed[name] = text or None
         return typed
+
+    @staticmethod
+    def _by_id(table: _Table, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """Field name → value as field id → value.
+
+        A PATCH by id lands in the field that was read, even if the merchant renames it meanwhile,
+        and never in another field that took its name.
+        """
+        ids = {f.name: f.id for f in table.schema.fields}
+        return {ids.get(name, name): value for name, value in fields.items()}
 
     def _columns(self, table: _Table, headers: Mapping[str, str]) -> dict[str, str]:
         """Logical column → the table's real field name, for the ``headers`` it has."""
@@ -688,6 +785,17 @@ def _translated(error: requests.HTTPError, where: str) -> PermanentError:
             "token has data.records:read, data.records:write and schema.bases:read on this base"
         )
     return PermanentError(f"{where}: Airtable answered {status} {kind} {message}".strip())
+
+
+def _value(value: object, percent: bool = False) -> object:
+    """An Airtable value for the grid: a number stays a number, anything else the text shown.
+
+    A number is kept so a SKU field of type number is marked (see ``SKU_IS_NUMBER``).  A percent
+    field's number reads as the merchant sees it: the API answers 0.1 for the 10% shown.
+    """
+    if percent and is_number(value):
+        return f"{float(cast(float, value)) * 100:g}%"
+    return value if is_number(value) else _text(value)
 
 
 def _text(value: object) -> str:

@@ -2,8 +2,16 @@
 
 A cycle costs one ``values:batchGet`` for everything it reads; its writes are one
 ``values:append`` for new ledger rows and one ``values:batchUpdate`` for the worker's cells,
-with a one-column read of the SKUs just before it so that a row the merchant inserted or
-deleted meanwhile never receives another SKU's numbers.  Everything is written RAW: text from a
+the Status rows and the State.  The sheet is shared: the merchant inserts, moves and deletes rows
+and columns while a cycle runs.  So just before that batchUpdate one more ``values:batchGet``
+reads the Inventory's header row and SKU column (and its count columns when a row with a blank
+SKU is written) and the Status and State tabs, and every cell is placed by the headers, SKUs and
+labels as they are then: a worker column that moved is followed, one that vanished or was
+renamed is skipped until the next cycle, and a merchant's column never receives a worker value.
+What remains is the time between that read and the write (one round trip, not the whole cycle).
+
+When a Buffer column holds a number, the read costs one more ``values:batchGet`` that reads those
+columns as the merchant sees them (``10%``, not 0.1).  Everything is written RAW: text from a
 channel can never become a formula.  Metadata is fetched once.
 
 An append whose answer is lost (a timeout, a dropped connection, a 5xx, a garbled body) may have
@@ -20,7 +28,8 @@ import logging
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any, TypeVar
 
 import google.auth.exceptions
@@ -55,23 +64,34 @@ from sheetsync.model import (
 )
 from sheetsync.stores._grid import (
     ARCHIVE_SHEET,
+    LEASE_KEY,
     SHEETS,
     Fold,
     Grid,
     OutcomeUnknown,
     Row,
+    acquire_lease,
     archive_columns,
     archive_key_column,
+    blank_anchors,
+    buffer_columns,
     cell_text,
     cell_value,
     column_letter,
     columns,
     expected_keys,
+    inventory_columns,
+    inventory_moved,
+    is_number,
+    labelled,
     last_cell,
     plan_fold,
     records,
+    release_lease,
     report_value,
+    sku_key,
     snapshot,
+    split_lease,
     status_rows,
     target_row,
 )
@@ -171,6 +191,12 @@ class GoogleSheetsStore:
         self._ledger_end = 1  #: the Ledger's last used row, as last seen (read or appended)
         self._ledger_read: tuple[RawLedgerRow, ...] | None = None  #: the Ledger as read() last saw it
         self._ledger_key_column = 1  #: the Ledger's Key column as read() last saw it
+        self._read_header: list[str] = []  #: the Inventory header row as read() last saw it
+        self._anchors: dict[int, tuple[str, ...]] = {}  #: blank-SKU rows as read (see blank_anchors)
+        self._lease = ""  #: the lease's State value as last read or written
+        self._lease_fresh = False  #: ``_lease`` comes from a read() no acquire() has used yet
+        #: the State's columns, the lease's row (None: none yet) and its last used row
+        self._lease_place: tuple[dict[str, int], int | None, int] | None = None
 
     @property
     def where(self) -> str:
@@ -194,18 +220,59 @@ class GoogleSheetsStore:
             name: value_range.get("values", [])
             for name, value_range in zip(present, reply["valueRanges"], strict=True)
         }
+        inventory = sheets[INVENTORY_SHEET]
+        self._read_header = _header(inventory)
+        self._as_shown(inventory)
         result, self._grid = snapshot(sheets, self.layout, self.where)
+        result, self._lease = split_lease(result)
+        self._lease_fresh = True
+        self._lease_place = (
+            dict(self._grid.columns.get(STATE_SHEET, {})),
+            self._grid.state_rows.get(LEASE_KEY),
+            self._grid.used_rows.get(STATE_SHEET, 1),
+        )
+        self._anchors = blank_anchors(result.rows, self.layout)
         self._ledger_end = self._grid.used_rows.get(LEDGER_SHEET, 1)
         self._ledger_read = result.ledger
         self._ledger_key_column = self._grid.columns.get(LEDGER_SHEET, {}).get("key", 1)
         return result
 
+    def _as_shown(self, inventory: list[list[Any]]) -> None:
+        """Buffer cells holding a number are read again as the merchant sees them (``10%``, not 0.1).
+
+        Sheets keeps a typed ``10%`` as 0.1 formatted as a percentage, and ``100%`` as 1, which
+        FORMULA rendering cannot tell from the unit 1.  So when a Buffer column holds a number,
+        one more values:batchGet reads those columns with FORMATTED_VALUE, and a number shown with
+        a ``%`` takes that text; every other cell keeps its raw value.
+        """
+        header = inventory[0] if inventory else []
+        found = inventory_columns(header, self.layout, f"{self.where}, sheet {INVENTORY_SHEET}")
+        buffers = buffer_columns(found)
+        numeric = [
+            column
+            for column in buffers
+            if any(column <= len(row) and is_number(row[column - 1]) for row in inventory[1:])
+        ]
+        if not numeric:
+            return
+        ranges = [f"{_quoted(INVENTORY_SHEET)}!{column_letter(c)}:{column_letter(c)}" for c in numeric]
+        params: ParamsType = {"valueRenderOption": "FORMATTED_VALUE", "majorDimension": "COLUMNS"}
+        reply = self._call(lambda: self._http.values_batch_get(self.id, ranges, params=params))
+        for column, value_range in zip(numeric, reply["valueRanges"], strict=True):
+            shown = (value_range.get("values") or [[]])[0]
+            for number, row in enumerate(inventory[1:], start=1):
+                if column <= len(row) and is_number(row[column - 1]) and number < len(shown):
+                    text = str(shown[number])
+                    if text.strip().endswith("%"):
+                        row[column - 1] = text
+
     def _read_tabs(self) -> tuple[list[str], dict[str, Any]]:
         present = [name for name in SHEETS if name in self._tabs]
         if INVENTORY_SHEET not in present:
             raise StoreLayoutError(
-                f"{self.where} has no tab {INVENTORY_SHEET} (found: {', '.join(self._tabs)}); "
-                "run `sheetsync init --google-sheet URL` or rename your inventory tab"
+                f"{self.where} has no tab {INVENTORY_SHEET} (found: {', '.join(self._tabs) or 'no tabs'}); "
+                f"rename your inventory tab back to {INVENTORY_SHEET}, "
+                "or run `sheetsync init --google-sheet URL`"
             )
         ranges = [_quoted(n) for n in present]
         reply = self._call(lambda: self._http.values_batch_get(self.id, ranges, params=dict(READ_OPTIONS)))
@@ -432,17 +499,24 @@ class GoogleSheetsStore:
         return requests_
 
     def write_status(self, update: StatusUpdate) -> None:
-        """Worker cells, Status rows and state in one values:batchUpdate (plus a SKU-column read)."""
+        """Worker cells, Status rows and state in one values:batchUpdate, placed as the sheet is now.
+
+        One values:batchGet just before (see the module docstring) finds the columns, SKUs and
+        labels where they are now: a structural edit the merchant made during the cycle moves the
+        writes with it, or skips a write whose column vanished, and never redirects one into a
+        column of theirs.
+        """
         if update.empty:
             return
-        grid = self._known_grid()
+        read = self._known_grid()
         rows: dict[tuple[str, int], Cells] = {}
         structure: list[dict[str, Any]] = []
         data: list[dict[str, Any]] = []
         for report in update.reports:
             self._report(report, structure, data)
+        grid, now = self._recheck(read, update)
         if update.cells:
-            self._inventory_cells(grid, update.cells, rows, structure)
+            self._inventory_cells(read, grid, now, update.cells, rows, structure)
         if update.channels or update.guard:
             self._status_cells(grid, update, rows, structure, data)
         if update.state:
@@ -453,6 +527,74 @@ class GoogleSheetsStore:
             data.append({"range": _range(sheet_name, number, first, last), "values": [values]})
         self._apply(structure, data)
         self._grid = None
+
+    def acquire(self, owner: str, now: datetime, ttl_s: float) -> str | None:
+        """Take or renew the single-writer lease (see ``LeasedStore``).
+
+        Right after ``read()``: no call while ``owner`` holds it with more than half of ``ttl_s``
+        left, one values:batchUpdate to renew it, and to take it that plus one values:batchGet of
+        the State to confirm (Sheets has no compare-and-set).  Without a read just before, one
+        values:batchGet more.
+        """
+        seen = self._lease if self._lease_fresh else None
+        self._lease_fresh = False
+        return acquire_lease(
+            owner,
+            now,
+            ttl_s,
+            self.where,
+            seen=seen,
+            fetch=self._fetch_lease,
+            write=self._write_lease,
+            confirm=True,
+        )
+
+    def release(self, owner: str) -> None:
+        """Clear the lease if ``owner`` holds it: one values:batchGet, and one values:batchUpdate if so."""
+        release_lease(owner, self._fetch_lease, self._write_lease)
+
+    def _fetch_lease(self) -> str:
+        """The lease's State value as it is now (one values:batchGet; none without a State tab)."""
+        self._open()
+        if STATE_SHEET not in self._tabs:
+            self._lease_place = ({}, None, 1)
+            return ""
+        try:
+            rows = self._get([_quoted(STATE_SHEET)])[0]
+        except _TabGone:
+            self._open(again=True)
+            return self._fetch_lease()
+        found, at, used = labelled(rows, STATE_SHEET, self.where)
+        row = at.get(LEASE_KEY)
+        self._lease_place = (found, row, used)
+        value = found.get("value", 0)
+        return cell_text(rows[row - 1][value - 1]) if row and 0 < value <= len(rows[row - 1]) else ""
+
+    def _write_lease(self, text: str) -> None:
+        """Put the lease's State value: one values:batchUpdate (the State tab is added if missing)."""
+        if self._lease_place is None or STATE_SHEET not in self._tabs:
+            self._fetch_lease()
+        assert self._lease_place is not None  # noqa: S101 - _fetch_lease always sets it
+        found, row, used = self._lease_place
+        if STATE_SHEET not in self._tabs:
+            add = {
+                "addSheet": {"properties": {"title": STATE_SHEET, "gridProperties": {"frozenRowCount": 1}}}
+            }
+            rows = [list(STATE_HEADERS.values()), [LEASE_KEY, _written(text)]]
+            self._apply([add], [{"range": f"{_quoted(STATE_SHEET)}!A1", "values": rows}])
+            self._lease_place = ({"key": 1, "value": 2}, 2, 2)
+            return
+        if "key" not in found or "value" not in found:
+            raise StoreLayoutError(
+                f"{self.where}, sheet {STATE_SHEET}: header row 1 lacks Key or Value; restore both headers"
+            )
+        row = row or used + 1
+        cells = {found["key"]: LEASE_KEY, found["value"]: _written(text)}
+        first, last = min(cells), max(cells)
+        values = [[cells.get(column) for column in range(first, last + 1)]]
+        data = [{"range": _range(STATE_SHEET, row, first, last), "values": values}]
+        self._call(lambda: self._http.values_batch_update(self.id, {**RAW, "data": data}))
+        self._lease_place = (found, row, max(used, row))
 
     def prepare(self) -> list[str]:
         """Add the tabs, headers and row colours the worker needs; touch nothing of the merchant's.
@@ -496,69 +638,193 @@ class GoogleSheetsStore:
             for (s, n), c in rows.items()
         ]
         self._apply(structure, data)
-        if self._colour_flags(columns[ROW_STATUS]):
-            done.append(
-                "coloured rows by Status (ERROR and OVERSOLD red, LAG amber, PAUSED grey, REORDER blue)"
-            )
+        done += self._format_columns(columns[ROW_STATUS], columns[SKU])
         self._grid = None
         return done
 
-    def _colour_flags(self, column: int) -> bool:
-        """Conditional formatting on the Status column, once: only if that column has none yet."""
-        metadata = self._call(lambda: self._http.fetch_sheet_metadata(self.id))
+    def _format_columns(self, status_column: int, sku_column: int) -> list[str]:
+        """Row colours on the Status column and Plain text on the SKU column, each once.
+
+        One spreadsheets.get (the Inventory's conditional formats and its first SKU cell's
+        format) and, when either is missing, one batchUpdate.  A SKU column formatted as Plain
+        text keeps ``00123`` as typed; an automatic one makes it the number 123.
+        """
+        target = f"{_quoted(INVENTORY_SHEET)}!{column_letter(sku_column)}2"
+        params: ParamsType = {"ranges": target, "includeGridData": "true"}
+        metadata = self._call(lambda: self._http.fetch_sheet_metadata(self.id, params=params))
         sheet = next(s for s in metadata["sheets"] if s["properties"]["title"] == INVENTORY_SHEET)
-        status = {
-            "sheetId": sheet["properties"]["sheetId"],
-            "startRowIndex": 1,
-            "startColumnIndex": column - 1,
-            "endColumnIndex": column,
-        }
-        if any(
-            r.get("startColumnIndex") == column - 1
+        sheet_id = sheet["properties"]["sheetId"]
+        requests_: list[dict[str, Any]] = []
+        done: list[str] = []
+        if not any(
+            r.get("startColumnIndex") == status_column - 1
             for rule in sheet.get("conditionalFormats", [])
             for r in rule.get("ranges", [])
         ):
-            return False
-        requests_ = [
-            {
-                "addConditionalFormatRule": {
-                    "index": 0,
-                    "rule": {
-                        "ranges": [status],
-                        "booleanRule": {
-                            "condition": {"type": "TEXT_EQ", "values": [{"userEnteredValue": word}]},
-                            "format": {"backgroundColor": colour},
-                        },
-                    },
-                }
+            status = {
+                "sheetId": sheet_id,
+                "startRowIndex": 1,
+                "startColumnIndex": status_column - 1,
+                "endColumnIndex": status_column,
             }
-            for word, colour in FLAG_COLOURS
+            requests_ += [
+                {
+                    "addConditionalFormatRule": {
+                        "index": 0,
+                        "rule": {
+                            "ranges": [status],
+                            "booleanRule": {
+                                "condition": {"type": "TEXT_EQ", "values": [{"userEnteredValue": word}]},
+                                "format": {"backgroundColor": colour},
+                            },
+                        },
+                    }
+                }
+                for word, colour in FLAG_COLOURS
+            ]
+            done.append(
+                "coloured rows by Status (ERROR and OVERSOLD red, LAG amber, PAUSED grey, REORDER blue)"
+            )
+        cells = [
+            value
+            for data in sheet.get("data", [])
+            for row in data.get("rowData", [])
+            for value in row.get("values", [])
         ]
-        self._call(lambda: self._http.batch_update(self.id, {"requests": requests_}))
-        return True
+        number_format = cells[0].get("userEnteredFormat", {}).get("numberFormat", {}) if cells else {}
+        if number_format.get("type") != "TEXT":
+            sku = {
+                "sheetId": sheet_id,
+                "startRowIndex": 1,
+                "startColumnIndex": sku_column - 1,
+                "endColumnIndex": sku_column,
+            }
+            requests_.append(
+                {
+                    "repeatCell": {
+                        "range": sku,
+                        "cell": {"userEnteredFormat": {"numberFormat": {"type": "TEXT"}}},
+                        "fields": "userEnteredFormat.numberFormat",
+                    }
+                }
+            )
+            done.append(
+                "formatted the SKU column as Plain text (a SKU typed 00123 keeps its zeros; "
+                "retype any SKU that lost them)"
+            )
+        if requests_:
+            self._call(lambda: self._http.batch_update(self.id, {"requests": requests_}))
+        return done
 
     # -- writing helpers -------------------------------------------------------------------
 
+    def _recheck(self, read: Grid, update: StatusUpdate) -> tuple[Grid, _Now]:
+        """Where things are now, just before writing: one values:batchGet (see ``write_status``).
+
+        The Inventory's header row and its SKU column (and its count columns when a row with a
+        blank SKU is written), and the Status and State tabs whole when they are written: the
+        merchant may have inserted, moved or deleted rows and columns since ``read()``.
+        """
+        blanks = any(not sku_key(w.sku) for w in update.cells)
+        keys = [SKU, *(self.layout.count_columns() if blanks else ())] if update.cells else []
+        tables = [
+            name
+            for name, wanted in ((STATUS_SHEET, update.channels or update.guard), (STATE_SHEET, update.state))
+            if wanted
+        ]
+        try:
+            return self._fetch_now(read, keys, tables)
+        except _TabGone:  # a tab renamed or deleted during the cycle
+            self._open(again=True)
+            return self._fetch_now(read, keys, tables)
+
+    def _fetch_now(self, read: Grid, keys: Sequence[str], tables: Sequence[str]) -> tuple[Grid, _Now]:
+        inventory = f"{_quoted(INVENTORY_SHEET)}"
+        if keys and INVENTORY_SHEET not in self._tabs:
+            raise StoreLayoutError(
+                f"{self.where} has no tab {INVENTORY_SHEET} any more (found: {', '.join(self._tabs)}): it "
+                f"was renamed or deleted since the read, so nothing was written; name the tab "
+                f"{INVENTORY_SHEET} again"
+            )
+        present = [name for name in tables if name in self._tabs]
+        guess = {k: c for k in keys if (c := read.columns[INVENTORY_SHEET].get(k))}
+        ranges = [f"{inventory}!1:1"] if keys else []
+        ranges += [f"{inventory}!{column_letter(c)}:{column_letter(c)}" for c in guess.values()]
+        ranges += [_quoted(name) for name in present]
+        if not ranges:
+            return read, _Now({}, {}, [])
+        answer = self._get(ranges)
+        header = answer[0][0] if keys and answer[0] else []
+        found = (
+            inventory_columns(header, self.layout, f"{self.where}, sheet {INVENTORY_SHEET}") if keys else {}
+        )
+        first = 1 if keys else 0  # the header row's range comes first
+        values = dict(zip(guess, answer[first : first + len(guess)], strict=True))
+        if moved := [k for k in keys if k in found and guess.get(k) != found[k]]:
+            # a column moved since the read: read those columns again where they are now (rare)
+            again = self._get(
+                [f"{inventory}!{column_letter(found[k])}:{column_letter(found[k])}" for k in moved]
+            )
+            values |= dict(zip(moved, again, strict=True))
+        tabs = dict(zip(present, answer[first + len(guess) :], strict=True))
+        columns_ = {**read.columns, INVENTORY_SHEET: found or dict(read.columns[INVENTORY_SHEET])}
+        status_at, state_at, used = dict(read.status_rows), dict(read.state_rows), dict(read.used_rows)
+        for name, rows in tabs.items():
+            columns_[name], at, used[name] = labelled(rows, name, self.where)
+            if name == STATUS_SHEET:
+                status_at = at
+            else:
+                state_at = at
+        grid = replace(read, columns=columns_, status_rows=status_at, state_rows=state_at, used_rows=used)
+        if not keys:
+            return grid, _Now({}, {}, [])
+        return grid, _keys_now(values, self.layout, _header(answer[0]))
+
+    def _get(self, ranges: Sequence[str]) -> list[list[list[Any]]]:
+        """Each range's rows, in one values:batchGet (FORMULA rendering, like the read)."""
+        reply = self._call(
+            lambda: self._http.values_batch_get(self.id, list(ranges), params=dict(READ_OPTIONS))
+        )
+        return [value_range.get("values", []) for value_range in reply["valueRanges"]]
+
     def _inventory_cells(
         self,
+        read: Grid,
         grid: Grid,
+        now: _Now,
         writes: Sequence[CellWrite],
         rows: dict[tuple[str, int], Cells],
         structure: list[dict[str, Any]],
     ) -> None:
+        """The worker's Inventory cells, placed by the header row and SKU column as they are now."""
         worker = self.layout.worker_headers()
         if unknown := {w.column for w in writes} - worker.keys():
             raise ValueError(f"not worker columns, refusing to write: {sorted(unknown)}")
-        wanted = {k: v for k, v in worker.items() if k in {w.column for w in writes}}
+        read_columns, now_columns = read.columns[INVENTORY_SHEET], grid.columns[INVENTORY_SHEET]
+        skipped = inventory_moved(read_columns, now_columns, writes)
+        wanted = {k: v for k, v in worker.items() if k in {w.column for w in writes} and k not in skipped}
+        if [k for k in wanted if k not in now_columns] and now.header != self._read_header:
+            # Columns to add, but the header row changed during the cycle: where "right of
+            # everything in use" is now is not known. The next cycle adds them from a fresh read.
+            skipped |= {k for k in wanted if k not in now_columns}
+            wanted = {k: v for k, v in wanted.items() if k in now_columns}
+        if skipped:
+            log.warning(
+                "%s: the Inventory's columns changed during the cycle (%s); not writing them until the "
+                "next cycle",
+                self.where,
+                ", ".join(worker[k] for k in sorted(skipped)),
+            )
         columns = self._worker_columns(grid, wanted, rows, structure)
-        skus = self._sku_rows(columns[SKU])
         for write in writes:
-            row = target_row(write, skus)
+            if write.column in skipped:
+                continue
+            row = target_row(write, now.skus, self._anchors, now.anchors)
             if row is None:
                 log.warning(
                     "%s: SKU %s moved or repeated since the read; not writing %s",
                     self.where,
-                    write.sku,
+                    write.sku or "(blank)",
                     write.column,
                 )
                 continue
@@ -581,16 +847,6 @@ class GoogleSheetsStore:
                 rows.setdefault((INVENTORY_SHEET, 1), {})[columns[logical]] = wanted[logical]
             structure += self._widen(INVENTORY_SHEET, max(columns.values()))
         return columns
-
-    def _sku_rows(self, column: int) -> dict[str, list[int]]:
-        letter = column_letter(column)
-        target = f"{_quoted(INVENTORY_SHEET)}!{letter}:{letter}"
-        reply = self._call(lambda: self._http.values_get(self.id, target, params=dict(READ_OPTIONS)))
-        skus: dict[str, list[int]] = {}
-        for number, values in enumerate(reply.get("values", []), start=1):
-            if number > 1 and values:
-                skus.setdefault(cell_text(values[0]).strip(), []).append(number)
-        return skus
 
     def _status_cells(
         self,
@@ -782,7 +1038,10 @@ class GoogleSheetsStore:
             kind = TransientError if code == 429 else OutcomeUnknown  # a 5xx may come after the write
             return kind(f"{self.where}: {code} {message}", retry_after=wait)
         if code == 400 and message.startswith("Unable to parse range"):
-            return _TabGone(f"{self.where}: {code} {message}")
+            return _TabGone(
+                f"{self.where}: a tab the worker reads or writes was renamed or deleted ({code} {message}); "
+                f"the worker needs the tabs {', '.join(SHEETS[:4])}: name yours back"
+            )
         if code == 403:
             return PermanentError(self._share_hint())
         if code == 404:
@@ -791,6 +1050,43 @@ class GoogleSheetsStore:
 
     def _share_hint(self) -> str:
         return f"{self.where}: no access for {self._account}; share the sheet with {self._account} as Editor"
+
+
+@dataclass(frozen=True, slots=True)
+class _Now:
+    """The Inventory just before a write: where each SKU is, the blank-SKU rows, the header row."""
+
+    skus: dict[str, list[int]]  #: sku_key → rows
+    anchors: dict[int, tuple[str, ...]]  #: row with a blank SKU → its count cells (see blank_anchors)
+    header: list[str]
+
+
+def _keys_now(values: Mapping[str, list[list[Any]]], layout: Layout, header: list[str]) -> _Now:
+    """``_Now`` from the SKU column and, where read, the count columns (rows of one cell each)."""
+
+    def text(column: list[list[Any]], number: int) -> str:
+        return cell_text(column[number - 1][0]) if number <= len(column) and column[number - 1] else ""
+
+    skus: dict[str, list[int]] = {}
+    anchors: dict[int, tuple[str, ...]] = {}
+    sku_column = values.get(SKU, [])
+    counts = [values[c] for c in layout.count_columns() if c in values]
+    last = max([len(sku_column), *(len(c) for c in counts)])
+    for number in range(2, last + 1):
+        sku = sku_key(text(sku_column, number))
+        if sku:
+            skus.setdefault(sku, []).append(number)
+        elif counts:
+            anchors[number] = tuple(sku_key(text(column, number)) for column in counts)
+    return _Now(skus, anchors, header)
+
+
+def _header(rows: Sequence[Sequence[Any]]) -> list[str]:
+    """A header row as text, trailing blanks dropped: what two reads of it compare."""
+    header = [cell_text(value) for value in (rows[0] if rows else ())]
+    while header and not header[-1].strip():
+        header.pop()
+    return header
 
 
 def _written(text: str) -> int | str:
@@ -810,7 +1106,7 @@ def _tab_list(metadata: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return {sheet["properties"]["title"]: sheet["properties"] for sheet in metadata["sheets"]}
 
 
-class _TabGone(PermanentError):
+class _TabGone(StoreLayoutError):
     """A range named a tab the spreadsheet no longer has (renamed or deleted since the tab list)."""
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
+from datetime import datetime
 
 from sheetsync.errors import StoreLayoutError
 from sheetsync.model import (
@@ -32,6 +33,7 @@ from sheetsync.model import (
     Layout,
     LedgerEntry,
     RawLedgerRow,
+    RawRow,
     Snapshot,
     StatusUpdate,
     header_key,
@@ -39,8 +41,11 @@ from sheetsync.model import (
 )
 from sheetsync.stores._grid import (
     ARCHIVE_SHEET,
+    LEASE_KEY,
+    acquire_lease,
     archive_columns,
     archive_keys,
+    blank_anchors,
     cell_text,
     columns,
     expected_keys,
@@ -48,6 +53,9 @@ from sheetsync.stores._grid import (
     plan_fold,
     read_snapshot,
     records,
+    release_lease,
+    sku_key,
+    split_lease,
     status_rows,
     target_row,
 )
@@ -72,18 +80,64 @@ class MemoryStore:
         #: rows as last parsed, their records and their Keys
         self._ledger: tuple[Sheet, list[RawLedgerRow], set[str]] = ([], [], set())
         self._read_keys: tuple[str, ...] | None = None  #: the Ledger's Keys at the last read()
+        self._anchors: dict[int, tuple[str, ...]] | None = None  #: blank-SKU rows at the last read()
+        self._lease = ""  #: the lease's State value at the last read()
+        self._lease_fresh = False  #: ``_lease`` comes from a read() no acquire() has used yet
 
     def read(self) -> Snapshot:
         """Every sheet as raw text; absent tables read empty."""
         if INVENTORY_SHEET not in self.sheets:
             raise StoreLayoutError(
-                f"{self.where} has no sheet {INVENTORY_SHEET} (found: {', '.join(self.sheets)})"
+                f"{self.where} has no sheet {INVENTORY_SHEET} "
+                f"(found: {', '.join(self.sheets) or 'no sheets'}); "
+                f"rename your inventory sheet back to {INVENTORY_SHEET}"
             )
         others = {name: rows for name, rows in self.sheets.items() if name != LEDGER_SHEET}
         ledger = self._read_ledger()
         self._read_keys = tuple(row.cells.get("key", "") for row in ledger)
         found = "key" in self._ledger_columns(self.sheets.get(LEDGER_SHEET, []))
-        return replace(read_snapshot(others, self.layout, self.where), ledger=ledger, ledger_found=found)
+        result, self._lease = split_lease(read_snapshot(others, self.layout, self.where))
+        self._lease_fresh = True
+        self._anchors = blank_anchors(result.rows, self.layout)
+        return replace(result, ledger=ledger, ledger_found=found)
+
+    def acquire(self, owner: str, now: datetime, ttl_s: float) -> str | None:
+        """Take or renew the single-writer lease in the State (see ``LeasedStore``).
+
+        Stores sharing one ``sheets`` are workers on one master; each step is a plain assignment,
+        so no confirming read is needed.
+        """
+        seen = self._lease if self._lease_fresh else None
+        self._lease_fresh = False
+        return acquire_lease(
+            owner,
+            now,
+            ttl_s,
+            self.where,
+            seen=seen,
+            fetch=self._fetch_lease,
+            write=self._write_lease,
+            confirm=False,
+        )
+
+    def release(self, owner: str) -> None:
+        """Clear the lease if ``owner`` holds it."""
+        release_lease(owner, self._fetch_lease, self._write_lease)
+
+    def _fetch_lease(self) -> str:
+        rows = self.sheets.get(STATE_SHEET, [])
+        found = columns(rows[0] if rows else (), STATE_HEADERS, f"{self.where}, sheet {STATE_SHEET}")
+        if "key" not in found or "value" not in found:
+            return ""
+        for row in rows[1:]:
+            if _text(row, found["key"]).strip() == LEASE_KEY:
+                return _text(row, found["value"])
+        return ""
+
+    def _write_lease(self, text: str) -> None:
+        rows, found = self._table(STATE_SHEET, STATE_HEADERS)
+        at = _locate(rows, found["key"], [LEASE_KEY], str.strip)
+        _put(rows, at[LEASE_KEY], found["value"], text)
 
     def _ledger_columns(self, rows: Sheet) -> dict[str, int]:
         return columns(rows[0] if rows else (), LEDGER_HEADERS, f"{self.where}, sheet {LEDGER_SHEET}")
@@ -174,7 +228,13 @@ class MemoryStore:
 
         Raises:
             ValueError: a ``CellWrite`` names a column the worker does not own.
+            StoreLayoutError: cells to write and no Inventory sheet (renamed since the read).
         """
+        if update.cells and INVENTORY_SHEET not in self.sheets:
+            raise StoreLayoutError(
+                f"{self.where} has no sheet {INVENTORY_SHEET} any more (found: {', '.join(self.sheets)}); "
+                f"nothing was written: rename your inventory sheet back to {INVENTORY_SHEET}"
+            )
         for report in update.reports:
             self.sheets[report.name] = [report.header, *report.rows]
         if update.cells:
@@ -206,9 +266,10 @@ class MemoryStore:
         )
         skus: dict[str, list[int]] = {}
         for number, row in enumerate(rows[1:], start=2):
-            skus.setdefault(_text(row, found[SKU]).strip(), []).append(number)
+            skus.setdefault(sku_key(_text(row, found[SKU])), []).append(number)
+        now = blank_anchors((RawRow(n, cells) for n, cells in records(rows, found)), self.layout)
         for write in writes:
-            target = target_row(write, skus)
+            target = target_row(write, skus, self._anchors, now)
             if target is None:
                 log.warning(
                     "%s: SKU %s is no longer in row %d nor in exactly one other row; not writing %s",

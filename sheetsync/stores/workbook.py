@@ -17,9 +17,11 @@ import secrets
 import shutil
 import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
+import filelock
 from openpyxl import Workbook, load_workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, MergedCell
 from openpyxl.styles import Font
@@ -38,12 +40,14 @@ from sheetsync.model import (
     STATE_SHEET,
     STATUS_HEADERS,
     STATUS_SHEET,
+    TIMESTAMP_FORMAT,
     CellWrite,
     ChannelStatus,
     GuardStatus,
     Layout,
     LedgerEntry,
     RawLedgerRow,
+    RawRow,
     Report,
     Snapshot,
     StatusUpdate,
@@ -52,19 +56,29 @@ from sheetsync.model import (
 )
 from sheetsync.stores._grid import (
     ARCHIVE_SHEET,
+    LEASE_KEY,
     SHEETS,
+    Lease,
     Row,
+    acquire_lease,
     archive_columns,
     archive_keys,
+    blank_anchors,
+    buffer_columns,
     cell_text,
     cell_value,
     columns,
     expected_keys,
     inventory_columns,
+    lease_refusal,
+    percent_text,
     plan_fold,
     records,
+    release_lease,
     report_value,
+    sku_key,
     snapshot,
+    split_lease,
     status_rows,
     target_row,
 )
@@ -74,6 +88,8 @@ logger = logging.getLogger(__name__)
 MAX_CELL_TEXT = 32_767  #: characters per cell (Excel specifications and limits)
 
 _LOCK_FILES = (("LibreOffice", ".~lock.{}#"), ("Excel", "~${}"))
+#: Loads and saves tried when the file keeps changing between them (the merchant saving meanwhile).
+SAVE_ATTEMPTS = 3
 
 
 def create_workbook(path: Path, layout: Layout) -> None:
@@ -99,6 +115,8 @@ def create_workbook(path: Path, layout: Layout) -> None:
         ws.freeze_panes = "A2"
         for column, title in enumerate(headers, start=1):
             _put_header(ws, column, title)
+    # Text, so a SKU typed 00123 keeps its zeros (a General column makes it the number 123).
+    wb[INVENTORY_SHEET].column_dimensions["A"].number_format = "@"
     _save(wb, path)
 
 
@@ -109,18 +127,125 @@ class WorkbookStore:
         self.path = path
         self.layout = layout
         self._read_keys: tuple[str, ...] | None = None  #: the Ledger's Keys at the last read()
+        self._anchors: dict[int, tuple[str, ...]] | None = None  #: blank-SKU rows at the last read()
+        self._lease = ""  #: the lease's State value at the last read()
+        self._lease_fresh = False  #: ``_lease`` comes from a read() no acquire() has used yet
+        self._os_lock = filelock.FileLock(path.with_name(f".{path.name}.sheetsync.lock"), timeout=0)
 
     def read(self) -> Snapshot:
-        """Load the workbook once; every cell as raw text; absent tables read empty."""
+        """Load the workbook once; every cell as raw text; absent tables read empty.
+
+        A Buffer cell holding a number formatted as a percentage reads as the merchant sees it
+        (``10%``, not 0.1).
+        """
         wb = _load(self.path, read_only=True)
         try:
             self._require_inventory(wb.sheetnames)
-            sheets = {name: _rows(wb, name) for name in SHEETS if name in wb.sheetnames}
+            sheets = {name: _rows(wb, name) for name in SHEETS[1:] if name in wb.sheetnames}
+            sheets[INVENTORY_SHEET] = _inventory_rows(wb, self.layout, str(self.path))
         finally:
             wb.close()
-        result = snapshot(sheets, self.layout, str(self.path))[0]
+        result, self._lease = split_lease(snapshot(sheets, self.layout, str(self.path))[0])
+        self._lease_fresh = True
+        self._anchors = blank_anchors(result.rows, self.layout)
         self._read_keys = tuple(row.cells.get("key", "") for row in result.ledger)
         return result
+
+    def acquire(self, owner: str, now: datetime, ttl_s: float) -> str | None:
+        """Take or renew the single-writer lease (see ``LeasedStore``): an OS lock, then the State's.
+
+        The OS lock (``.<name>.sheetsync.lock`` beside the workbook, through ``filelock``) stops a
+        second worker on this computer at once, and is held until ``release``.  The State's lease
+        covers a workbook shared between computers (a synced folder): right after ``read()`` it
+        costs nothing while held with more than half of ``ttl_s`` left, else one load and save,
+        which checks the lease in the file it loaded (a compare-and-set: the save is redone if the
+        file changed meanwhile).
+        """
+        if not self._os_lock.is_locked:
+            try:
+                self._os_lock.acquire(blocking=False)
+            except filelock.Timeout:
+                held = Lease.parse(self._fetch_lease())
+                who = f" ({held.owner}, lease until {held.until.strftime(TIMESTAMP_FORMAT)})" if held else ""
+                return (
+                    f"{self.path} is in use by another sheetsync worker on this computer{who}: it holds "
+                    f"{Path(self._os_lock.lock_file).name}; run one worker per workbook"
+                )
+        seen = self._lease if self._lease_fresh else None
+        self._lease_fresh = False
+
+        def write(text: str) -> str | None:
+            return self._write_lease(text, owner, now)
+
+        refusal = acquire_lease(
+            owner, now, ttl_s, str(self.path), seen=seen, fetch=self._fetch_lease, write=write, confirm=False
+        )
+        if refusal:
+            self._os_lock.release()
+        return refusal
+
+    def release(self, owner: str) -> None:
+        """Clear the State's lease if ``owner`` holds it, and let go of the OS lock."""
+        try:
+            if self._os_lock.is_locked:
+                release_lease(owner, self._fetch_lease, lambda text: self._write_lease(text, owner, None))
+        finally:
+            if self._os_lock.is_locked:
+                self._os_lock.release(force=True)
+
+    def _fetch_lease(self) -> str:
+        wb = _load(self.path, read_only=True)
+        try:
+            rows = _rows(wb, STATE_SHEET)
+        finally:
+            wb.close()
+        return _lease_in(rows, str(self.path))
+
+    def _write_lease(self, text: str, owner: str, now: datetime | None) -> str | None:
+        """Put the lease unless, in the file as loaded, another worker holds it (``now`` given)."""
+        refusal: str | None = None
+
+        def change(wb: Workbook) -> bool:
+            nonlocal refusal
+            held = Lease.parse(_lease_in(_rows(wb, STATE_SHEET), str(self.path)))
+            if now is None:
+                refusal = None if held is not None and held.owner == owner else "not held"
+            else:
+                refusal = lease_refusal(held, owner, now, str(self.path))
+            if refusal:
+                return False
+            ws, columns = self._table(wb, STATE_SHEET, STATE_HEADERS)
+            rows = _locate(ws, columns["key"], [LEASE_KEY], str.strip)
+            _put(ws, rows[LEASE_KEY], columns["value"], text)
+            return True
+
+        self._edit(change)
+        return refusal if now is not None else None
+
+    def _edit(self, change: Callable[[Workbook], bool]) -> None:
+        """Load the workbook, ``change`` it (False: nothing to save) and save it over the file.
+
+        Loaded fresh, so edits the merchant saved since ``read()`` survive and every column and
+        row is placed by the headers and SKUs as they are now.  If the file changes between the
+        load and the save (the merchant saved again), nothing is saved and it is all done again
+        from a new load, a few times before giving up until the next cycle.
+        """
+        for _ in range(SAVE_ATTEMPTS):
+            self._refuse_if_open()
+            before = _stamp(self.path)
+            wb = _load(self.path)
+            if not change(wb):
+                return
+            try:
+                _save(wb, self.path, before)
+            except _Changed:
+                logger.info("%s changed while the worker was writing to it; writing again", self.path)
+                continue
+            return
+        raise TransientError(
+            f"{self.path} kept changing while the worker wrote to it; nothing was written, the next cycle "
+            "retries"
+        )
 
     def append_ledger(self, entries: Sequence[LedgerEntry]) -> None:
         """Append one Ledger row per entry, in order, under its headers wherever they are.
@@ -130,21 +255,21 @@ class WorkbookStore:
         """
         if not entries:
             return
-        self._refuse_if_open()
-        wb = _load(self.path)
-        ws, columns = self._table(wb, LEDGER_SHEET, self.layout.ledger_headers())
-        key = columns["key"]
-        held = {
-            cell_text(value)
-            for (value,) in ws.iter_rows(min_row=2, min_col=key, max_col=key, values_only=True)
-        }
-        fresh = [entry for entry in entries if not entry.key or entry.key not in held]
-        if not fresh:
-            return
-        for row, entry in enumerate(fresh, start=_next_row(ws)):
-            for logical, text in ledger_cells(entry).items():
-                _put(ws, row, columns[logical], text)
-        _save(wb, self.path)
+
+        def change(wb: Workbook) -> bool:
+            ws, columns = self._table(wb, LEDGER_SHEET, self.layout.ledger_headers())
+            key = columns["key"]
+            held = {
+                cell_text(value)
+                for (value,) in ws.iter_rows(min_row=2, min_col=key, max_col=key, values_only=True)
+            }
+            fresh = [entry for entry in entries if not entry.key or entry.key not in held]
+            for row, entry in enumerate(fresh, start=_next_row(ws)):
+                for logical, text in ledger_cells(entry).items():
+                    _put(ws, row, columns[logical], text)
+            return bool(fresh)
+
+        self._edit(change)
 
     def archive_ledger(
         self, folded: int, checkpoint: Sequence[LedgerEntry], keys: Sequence[str] | None = None
@@ -158,23 +283,26 @@ class WorkbookStore:
             StoreLayoutError: the Ledger's first rows are not those read, or a Key header is missing.
         """
         expected = expected_keys(folded, keys, self._read_keys)
-        self._refuse_if_open()
-        wb = _load(self.path)
-        ledger, archive = _rows(wb, LEDGER_SHEET), _rows(wb, ARCHIVE_SHEET)
-        held = archive_keys(archive, str(self.path))
-        fold = plan_fold(ledger, held, folded, [entry.key for entry in checkpoint], expected, str(self.path))
-        if fold is None:
-            return
-        if not fold.archived:
-            _archive(wb, ledger[0], archive, fold.moved)
-        ws, columns = self._table(wb, LEDGER_SHEET, self.layout.ledger_headers())
-        ws.delete_rows(2, fold.end - 1)
-        if checkpoint:  # openpyxl's insert_rows(2, 0) would delete a row
-            ws.insert_rows(2, len(checkpoint))
-        for row, entry in enumerate(checkpoint, start=2):
-            for logical, text in ledger_cells(entry).items():
-                _put(ws, row, columns[logical], text)
-        _save(wb, self.path)
+
+        def change(wb: Workbook) -> bool:
+            ledger, archive = _rows(wb, LEDGER_SHEET), _rows(wb, ARCHIVE_SHEET)
+            held = archive_keys(archive, str(self.path))
+            keys = [entry.key for entry in checkpoint]
+            fold = plan_fold(ledger, held, folded, keys, expected, str(self.path))
+            if fold is None:
+                return False
+            if not fold.archived:
+                _archive(wb, ledger[0], archive, fold.moved)
+            ws, columns = self._table(wb, LEDGER_SHEET, self.layout.ledger_headers())
+            ws.delete_rows(2, fold.end - 1)
+            if checkpoint:  # openpyxl's insert_rows(2, 0) would delete a row
+                ws.insert_rows(2, len(checkpoint))
+            for row, entry in enumerate(checkpoint, start=2):
+                for logical, text in ledger_cells(entry).items():
+                    _put(ws, row, columns[logical], text)
+            return True
+
+        self._edit(change)
 
     def read_archive(self) -> tuple[RawLedgerRow, ...]:
         """Every archived Ledger row, oldest first; none if nothing was archived."""
@@ -195,20 +323,22 @@ class WorkbookStore:
         """
         if update.empty:
             return
-        self._refuse_if_open()
-        wb = _load(self.path)
-        for report in update.reports:
-            _write_report(wb, report)
-        if update.cells:
-            self._write_cells(wb, update.cells)
-        if update.channels or update.guard:
-            self._write_status_rows(wb, update.channels, update.guard)
-        if update.state:
-            ws, columns = self._table(wb, STATE_SHEET, STATE_HEADERS)
-            rows = _locate(ws, columns["key"], update.state, str.strip)
-            for key, value in update.state.items():
-                _put(ws, rows[key], columns["value"], value)
-        _save(wb, self.path)
+
+        def change(wb: Workbook) -> bool:
+            for report in update.reports:
+                _write_report(wb, report)
+            if update.cells:
+                self._write_cells(wb, update.cells)
+            if update.channels or update.guard:
+                self._write_status_rows(wb, update.channels, update.guard)
+            if update.state:
+                ws, columns = self._table(wb, STATE_SHEET, STATE_HEADERS)
+                rows = _locate(ws, columns["key"], update.state, str.strip)
+                for key, value in update.state.items():
+                    _put(ws, rows[key], columns["value"], value)
+            return True
+
+        self._edit(change)
 
     def _write_cells(self, wb: Workbook, writes: Sequence[CellWrite]) -> None:
         worker = self.layout.worker_headers()
@@ -222,9 +352,13 @@ class WorkbookStore:
         skus: dict[str, list[int]] = {}
         cells = ws.iter_rows(min_row=2, min_col=columns[SKU], max_col=columns[SKU], values_only=True)
         for number, (value,) in enumerate(cells, start=2):
-            skus.setdefault(cell_text(value).strip(), []).append(number)
+            skus.setdefault(sku_key(cell_text(value)), []).append(number)
+        anchors = None
+        if any(not sku_key(write.sku) for write in writes):
+            rows = list(ws.iter_rows(values_only=True))
+            anchors = blank_anchors((RawRow(n, c) for n, c in records(rows, columns)), self.layout)
         for write in writes:
-            row = target_row(write, skus)
+            row = target_row(write, skus, self._anchors, anchors)
             if row is not None:
                 _put(ws, row, columns[write.column], write.value)
             else:
@@ -259,7 +393,8 @@ class WorkbookStore:
         if INVENTORY_SHEET not in sheetnames:
             raise StoreLayoutError(
                 f"{self.path} has no sheet {INVENTORY_SHEET} (found: "
-                f"{', '.join(sheetnames)}); name the inventory sheet {INVENTORY_SHEET}"
+                f"{', '.join(sheetnames) or 'no sheets'}); "
+                f"rename your inventory sheet back to {INVENTORY_SHEET}"
             )
 
     def _refuse_if_open(self) -> None:
@@ -272,6 +407,39 @@ class WorkbookStore:
                     "the worker can write (or delete the lock file if it is not open); "
                     "nothing is lost, the next cycle retries"
                 )
+
+
+def _inventory_rows(wb: Workbook, layout: Layout, where: str) -> list[Row]:
+    """The Inventory's rows as ``_rows`` reads them, but a Buffer cell formatted as a percentage as shown."""
+    ws = wb[INVENTORY_SHEET]
+    if wb.read_only:
+        ws.reset_dimensions()
+    rows: list[list[object]] = []
+    buffers: list[int] = []
+    for number, cells in enumerate(ws.iter_rows(), start=1):
+        values = [_unwrap(cell.value) for cell in cells]
+        if number == 1:
+            buffers = buffer_columns(
+                columns(values, layout.merchant_headers(), f"{where}, sheet {INVENTORY_SHEET}")
+            )
+        for column in buffers:
+            if column <= len(cells):
+                shown = percent_text(values[column - 1], str(getattr(cells[column - 1], "number_format", "")))
+                values[column - 1] = values[column - 1] if shown is None else shown
+        rows.append(values)
+    return [tuple(row) for row in rows]
+
+
+def _lease_in(rows: Sequence[Row], where: str) -> str:
+    """The lease's value in a State sheet's rows ("" if none)."""
+    found = columns(rows[0] if rows else (), STATE_HEADERS, f"{where}, sheet {STATE_SHEET}")
+    if "key" not in found or "value" not in found:
+        return ""
+    for row in rows[1:]:
+        key = cell_text(row[found["key"] - 1]) if found["key"] <= len(row) else ""
+        if key.strip() == LEASE_KEY:
+            return cell_text(row[found["value"] - 1]) if found["value"] <= len(row) else ""
+    return ""
 
 
 def _rows(wb: Workbook, name: str) -> list[Row]:
@@ -413,14 +581,38 @@ def _put(ws: Worksheet, row: int, column: int, text: str) -> None:
         cell.data_type = "s"
 
 
-def _save(wb: Workbook, path: Path) -> None:
-    """Replace ``path`` atomically: a crash leaves the old file or the new one, whole."""
+class _Changed(Exception):
+    """The workbook changed on disk between its load and our save: nothing was saved."""
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    """What tells one version of the file from another: modification time, size, inode."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_mtime_ns, stat.st_size, stat.st_ino
+
+
+def _unchanged(path: Path, loaded: tuple[int, int, int]) -> None:
+    if _stamp(path) != loaded:
+        raise _Changed(str(path))
+
+
+def _save(wb: Workbook, path: Path, loaded: tuple[int, int, int] | None = None) -> None:
+    """Replace ``path`` atomically: a crash leaves the old file or the new one, whole.
+
+    With ``loaded`` (the file's stamp when it was loaded), raises ``_Changed`` instead of saving
+    when the file is no longer that version: the merchant's save made meanwhile is not overwritten.
+    """
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
         with tmp.open("xb") as fh:  # unlike mkstemp's 0600, "x" honours the umask
             wb.save(fh)
             fh.flush()
             os.fsync(fh.fileno())
+        if loaded is not None:
+            _unchanged(path, loaded)
         if path.exists():
             shutil.copymode(path, tmp)
         os.replace(tmp, path)

@@ -18,7 +18,7 @@ from sheetsync.core.cells import (
     parse_quantity,
     parse_rows,
 )
-from sheetsync.model import ChannelName, Layout, RawRow
+from sheetsync.model import SKU_IS_NUMBER, ChannelName, Layout, RawRow
 
 LAYOUT = Layout(((ChannelName("shopify"), "Shopify"), (ChannelName("facebook"), "Facebook")))
 
@@ -224,3 +224,13 @@ def test_a_row_may_name_its_own_sku_on_a_channel_and_a_bad_one_is_flagged() -> N
     assert {r.sku: dict(r.codes) for r in parsed.rows} == {"MUG": {"shopify": "SH-MUG"}, "LID": {}}
     (problem,) = parsed.problems
     assert problem.messages == ("SKU Facebook is a formula (=A1); type the SKU itself",)
+
+
+def test_a_sku_the_sheet_holds_as_a_number_syncs_with_a_note() -> None:
+    parsed = parse_rows([row(2, "123", "5", **{SKU_IS_NUMBER: "TRUE"}), row(3, "00124", "5")], LAYOUT)
+    first, second = parsed.rows
+    assert first.notes == (
+        "SKU 123 is a number in the sheet, so leading zeros (00123) or long codes may be lost; format the "
+        "SKU column as Plain text and retype the SKU",
+    )
+    assert second.notes == ()

@@ -957,3 +957,51 @@ def test_a_renamed_tab_is_no_longer_a_range(fake: FakeSheets, book: str) -> None
         worksheet.spreadsheet.values_batch_get(["'Ledger'"])
     assert gone.value.error["message"] == "Unable to parse range: 'Ledger'"
     assert [s["properties"]["title"] for s in fake.metadata(book)["sheets"]] == ["Inventory", "Ledger 2025"]
+
+
+def test_the_merchant_inserts_and_drags_columns_and_everything_moves_with_them(
+    fake: FakeSheets, book: str
+) -> None:
+    fake.set_values(
+        book, "Inventory!A1:D2", [["SKU", "Quantity", "Override", "Available"], ["A", 1, "PAUSE", 0]]
+    )
+    fake.insert_columns(book, "Inventory", 2)  # before Quantity
+    assert fake.get_values(book, "Inventory!A1:E2", value_render_option="FORMULA") == [
+        ["SKU", "", "Quantity", "Override", "Available"],
+        ["A", "", 1, "PAUSE", 0],
+    ]
+    assert fake.metadata(book)["sheets"][0]["properties"]["gridProperties"]["columnCount"] == 7
+
+    fake.move_columns(book, "Inventory", 5, 1, 1)  # Available to the front
+    fake.move_columns(book, "Inventory", 2, 1, 7)  # SKU to the end, as moveDimension counts: before G
+    assert fake.get_values(book, "Inventory!A1:F2", value_render_option="FORMULA") == [
+        ["Available", "", "Quantity", "Override", "", "SKU"],
+        [0, "", 1, "PAUSE", "", "A"],
+    ]
+
+
+def test_a_cell_formatted_as_plain_text_keeps_what_is_typed(fake: FakeSheets, book: str) -> None:
+    sheet_id = fake.metadata(book)["sheets"][0]["properties"]["sheetId"]
+    text = {"sheetId": sheet_id, "startRowIndex": 1, "startColumnIndex": 0, "endColumnIndex": 1}
+    request = {
+        "repeatCell": {
+            "range": text,
+            "cell": {"userEnteredFormat": {"numberFormat": {"type": "TEXT"}}},
+            "fields": "userEnteredFormat.numberFormat",
+        }
+    }
+    answer = fake(
+        httpx.Request(
+            "POST",
+            f"https://sheets.googleapis.com/v4/spreadsheets/{book}:batchUpdate",
+            headers={"Authorization": f"Bearer {BEARER}"},
+            json={"requests": [request]},
+        )
+    )
+    assert answer.status_code == 200
+
+    fake.set_values(book, "Inventory!A2:B2", [["00123", "00123"]])
+
+    assert fake.get_values(book, "Inventory!A2:B2", value_render_option="UNFORMATTED_VALUE") == [
+        ["00123", 123]
+    ]

@@ -141,6 +141,46 @@ class Backend(Protocol):
         """An opaque token that changes whenever the store writes anything."""
         ...
 
+    def insert_column(self, before: str, header: str) -> None:
+        """The merchant inserts a column left of the Inventory column headed ``before`` and heads it.
+
+        Grid backends only (Airtable fields have no position a write goes by).
+        """
+        ...
+
+    def move_column(self, header: str, before: str | None) -> None:
+        """The merchant drags the Inventory column ``header`` left of column ``before`` (None: to the end)."""
+        ...
+
+    def another_store(self) -> MasterStore:
+        """A second store on the same master, as a second worker would open it."""
+        ...
+
+    def die(self, store: MasterStore) -> None:
+        """The process running ``store`` dies: what the OS frees at exit is freed, nothing else."""
+        ...
+
+
+class Percent(str):
+    """A percentage as the merchant types it ("10%"): a sheet keeps it as 0.1 formatted as a percent,
+    Airtable as a percent field's 0.1.  The in-memory store has no formats: it holds the number.
+    """
+
+    __slots__ = ()
+
+    @property
+    def number(self) -> float:
+        return float(self.rstrip("%")) / 100
+
+
+def _order(headers: Sequence[object], header: str, before: str | None) -> list[int]:
+    """Column indexes (0-based) after dragging ``header`` left of ``before`` (None: to the end)."""
+    keys = [header_key(_shown(h)) for h in headers]
+    moved = keys.index(header_key(header))
+    rest = [i for i in range(len(keys)) if i != moved]
+    at = len(rest) if before is None else rest.index(keys.index(header_key(before)))
+    return [*rest[:at], moved, *rest[at:]]
+
 
 def _lose_once(store: object, method: str) -> None:
     """The store's next ``method`` call lands, then raises as if its answer was lost.
@@ -206,10 +246,40 @@ class WorkbookBackend:
         for column, header in enumerate(headers, start=1):
             ws.cell(row=1, column=column, value=header)
             for row, values in enumerate(inventory, start=2):
-                ws.cell(row=row, column=column, value=_typed(values.get(header)))
+                value = values.get(header)
+                if isinstance(value, Percent):
+                    ws.cell(row=row, column=column, value=value.number).number_format = "0%"
+                else:
+                    ws.cell(row=row, column=column, value=_typed(value))
         wb.save(self.path)
+        self.layout = layout
         self.store = WorkbookStore(self.path, layout)
         return self.store
+
+    def insert_column(self, before: str, header: str) -> None:
+        with self.edit() as wb:
+            ws = wb[INVENTORY_SHEET]
+            column = _column(ws, before)
+            ws.insert_cols(column)
+            ws.cell(row=1, column=column).value = header
+
+    def move_column(self, header: str, before: str | None) -> None:
+        with self.edit() as wb:
+            ws = wb[INVENTORY_SHEET]
+            rows = [list(row) for row in ws.iter_rows(values_only=True)]
+            order = _order(rows[0], header, before)
+            for number, row in enumerate(rows, start=1):
+                for column, index in enumerate(order, start=1):
+                    ws.cell(row=number, column=column).value = _typed(
+                        row[index] if index < len(row) else None
+                    )
+
+    def another_store(self) -> WorkbookStore:
+        return WorkbookStore(self.path, self.layout)
+
+    def die(self, store: MasterStore) -> None:
+        assert isinstance(store, WorkbookStore)
+        store._os_lock.release(force=True)  # the OS drops a dead process's file locks
 
     @contextmanager
     def edit(self) -> Iterator[Workbook]:
@@ -361,8 +431,26 @@ class GoogleSheetsBackend(_GridReads):
         self.fake.share(self.id, SERVICE_ACCOUNT)
         rows = [headers, *([row.get(h) for h in headers] for row in inventory)]
         self.fake.set_values(self.id, f"{INVENTORY_SHEET}!A1", [[_entered(v) for v in row] for row in rows])
+        self.layout = layout
+        return self.another_store()
+
+    def another_store(self) -> GoogleSheetsStore:
         client = connect(_KEY, adapter=HandlerAdapter(self.fake))
-        return GoogleSheetsStore(client, self.id, layout, account=SERVICE_ACCOUNT, sleep=lambda _: None)
+        return GoogleSheetsStore(client, self.id, self.layout, account=SERVICE_ACCOUNT, sleep=lambda _: None)
+
+    def die(self, store: MasterStore) -> None:
+        del store  # nothing of a remote store's outlives its process
+
+    def insert_column(self, before: str, header: str) -> None:
+        column = self._column(INVENTORY_SHEET, before)
+        self.fake.insert_columns(self.id, INVENTORY_SHEET, column)
+        self.fake.set_values(self.id, f"{INVENTORY_SHEET}!{column_letter(column)}1", [[header]])
+
+    def move_column(self, header: str, before: str | None) -> None:
+        header_row = self._rows(INVENTORY_SHEET)[0]
+        column = self._column(INVENTORY_SHEET, header)
+        target = len(header_row) + 1 if before is None else self._column(INVENTORY_SHEET, before)
+        self.fake.move_columns(self.id, INVENTORY_SHEET, column, 1, target)
 
     def merchant_edit(self, row: int, header: str, value: object) -> None:
         column = self._column(INVENTORY_SHEET, header)
@@ -432,6 +520,8 @@ class GoogleSheetsBackend(_GridReads):
 
 def _entered(value: object) -> object:
     """A harness value as the merchant types it into Google Sheets (USER_ENTERED)."""
+    if isinstance(value, Percent):
+        return str(value)  # "10%": Sheets keeps 0.1, formatted as a percentage
     if isinstance(value, str) and not value.startswith("=") and value.strip() != value:
         return "'" + value  # keep surrounding spaces as typed text
     if isinstance(value, str) and value and value[0].isdigit() and not value.isdigit():
@@ -466,27 +556,46 @@ class AirtableBackend:
         headers = list(dict.fromkeys(header for row in inventory for header in row))
         specs = [self._spec(h, [row.get(h) for row in inventory]) for h in headers]
         self.fake.create_table(self.base, INVENTORY_SHEET, specs)
-        numbers = {spec.name for spec in specs if spec.type == "number"}
+        numbers = {spec.name for spec in specs if spec.type in ("number", "percent")}
         self.fake.add_records(
             self.base,
             INVENTORY_SHEET,
             [
-                {h: v if h in numbers else _shown(v) for h, v in row.items() if v is not None}
+                {
+                    h: (v.number if isinstance(v, Percent) else v) if h in numbers else _shown(v)
+                    for h, v in row.items()
+                    if v is not None
+                }
                 for row in inventory
             ],
         )
+        self.layout = layout
+        return self.another_store()
+
+    def another_store(self) -> AirtableStore:
         api, paced = connect_airtable(
             AIRTABLE_TOKEN,
             inner=HandlerAdapter(self.fake),
             clock=lambda: self.clock,
             sleep=self.sleep,
         )
-        return AirtableStore(api, self.base, layout, paced=paced)
+        return AirtableStore(api, self.base, self.layout, paced=paced)
+
+    def die(self, store: MasterStore) -> None:
+        del store  # nothing of a remote store's outlives its process
+
+    def insert_column(self, before: str, header: str) -> None:
+        raise NotImplementedError("Airtable writes go by field id: a field has no position to insert at")
+
+    def move_column(self, header: str, before: str | None) -> None:
+        raise NotImplementedError("Airtable writes go by field id: a field has no position to move")
 
     @staticmethod
     def _spec(header: str, values: list[object]) -> FieldSpec:
         """A number field if every value is a number, else text: what a merchant would pick."""
         given = [v for v in values if v is not None]
+        if given and all(isinstance(v, Percent) for v in given):
+            return FieldSpec(header, "percent", {"precision": 0})
         if given and all(isinstance(v, int | float) for v in given):
             return FieldSpec(
                 header, "number", {"precision": 0 if all(isinstance(v, int) for v in given) else 2}
@@ -604,6 +713,8 @@ class _Formula(str):
 
 
 def _held(value: object) -> object:
+    if isinstance(value, Percent):
+        return value.number
     return _Formula(value) if isinstance(value, str) and value.startswith("=") else value
 
 
@@ -624,6 +735,30 @@ class MemoryBackend(_GridReads):
         ]
         self.store = MemoryStore(layout, {INVENTORY_SHEET: rows})
         return self.store
+
+    def another_store(self) -> MemoryStore:
+        other = MemoryStore(self.store.layout, {})
+        other.sheets = self.store.sheets  # the same master: one set of sheets
+        return other
+
+    def die(self, store: MasterStore) -> None:
+        del store  # an in-memory worker holds nothing the master keeps
+
+    def insert_column(self, before: str, header: str) -> None:
+        column = self._column(INVENTORY_SHEET, before)
+        rows = self.store.sheets[INVENTORY_SHEET]
+        for number, row in enumerate(rows):
+            cells = [*row, *[None] * (column - 1 - len(row))]
+            cells.insert(column - 1, header if number == 0 else None)
+            rows[number] = tuple(cells)
+
+    def move_column(self, header: str, before: str | None) -> None:
+        rows = self.store.sheets[INVENTORY_SHEET]
+        width = max(len(row) for row in rows)
+        order = _order([*rows[0], *[None] * (width - len(rows[0]))], header, before)
+        for number, row in enumerate(rows):
+            padded = [*row, *[None] * (width - len(row))]
+            rows[number] = tuple(padded[index] for index in order)
 
     def _rows(self, sheet: str) -> list[tuple[object, ...]]:
         return self.store.sheets.get(sheet, [])

@@ -16,14 +16,17 @@ from sheetsync.cli import main
 from sheetsync.config import AIRTABLE_TOKEN_ENV, Settings, load
 from sheetsync.errors import PermanentError
 from sheetsync.model import (
+    AVAILABLE,
     INVENTORY_SHEET,
     LEDGER_SHEET,
     STATE_SHEET,
     STATUS_SHEET,
+    CellWrite,
     ChannelName,
     LedgerEntry,
     Movement,
     Sku,
+    StatusUpdate,
 )
 from sheetsync.stores import ArchivingStore
 from sheetsync.stores.airtable import (
@@ -35,6 +38,8 @@ from sheetsync.stores.airtable import (
     connect,
 )
 from sheetsync.worker import run_cycle
+
+from .conftest import LAYOUT, AirtableBackend
 
 TOKEN = "patSecret.0123456789abcdef"
 BASE = "appSheetsyncTest1"
@@ -321,3 +326,38 @@ def test_a_lost_create_lists_its_keys_before_repeating(
 
 def test_the_store_keeps_no_archive() -> None:
     assert not issubclass(AirtableStore, ArchivingStore)
+
+
+def test_worker_fields_are_written_by_id_so_a_rename_mid_cycle_never_redirects_them(tmp_path: Path) -> None:
+    backend = AirtableBackend(tmp_path)
+    store = backend.make([{"SKU": "A", "Quantity": 1, "Available": "", "Notes": "fragile"}], LAYOUT)
+    store.read()
+
+    # The merchant renames the worker's field, then gives its old name to one of theirs.
+    backend.rename_header(INVENTORY_SHEET, "Available", "Avail (worker)")
+    backend.rename_header(INVENTORY_SHEET, "Notes", "Available")
+    backend.fake.request_log.clear()
+    store.write_status(StatusUpdate((CellWrite(1, Sku("A"), AVAILABLE, "7"),), (), None, {}))
+
+    assert backend.inventory_value(1, "Avail (worker)") == "7"
+    assert backend.inventory_value(1, "Available") == "fragile"  # the merchant's field, untouched
+    operations = [call.operation for call in backend.fake.request_log]
+    assert operations.count("records.update") == 1  # one PATCH: no 422, no row flagged one by one
+
+
+def test_taking_the_lease_is_written_then_confirmed_and_holding_it_costs_nothing(tmp_path: Path) -> None:
+    backend = AirtableBackend(tmp_path)
+    store = backend.make([{"SKU": "A", "Quantity": 1}], LAYOUT)
+    store.read()
+    backend.fake.request_log.clear()
+
+    assert store.acquire("worker-1", NOW, 120) is None
+    taking = [call.operation for call in backend.fake.request_log]
+    backend.fake.request_log.clear()
+    store.read()
+    backend.fake.request_log.clear()
+    assert store.acquire("worker-1", NOW + timedelta(seconds=30), 120) is None
+
+    # the base has no State table yet: create it and the lease record, then list it to confirm
+    assert [op for op in taking if op.startswith("records.")] == ["records.create", "records.list"]
+    assert backend.fake.request_log == []

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from sheetsync.errors import StoreLayoutError, TransientError
 from sheetsync.model import (
     AVAILABLE,
+    BUFFER,
     GUARD_ROW_LABEL,
     LEDGER_HEADERS,
     LEDGER_SHEET,
@@ -19,6 +21,7 @@ from sheetsync.model import (
     REASON,
     ROW_STATUS,
     SKU,
+    SKU_IS_NUMBER,
     SYNCED,
     CellWrite,
     ChannelName,
@@ -33,10 +36,11 @@ from sheetsync.model import (
     channel_column,
     ledger_cells,
 )
-from sheetsync.stores import ArchivingStore, MasterStore
+from sheetsync.stores import ArchivingStore, LeasedStore, MasterStore
 from sheetsync.stores._grid import ARCHIVE_SHEET
+from sheetsync.stores.workbook import WorkbookStore
 
-from .conftest import LAYOUT, Backend
+from .conftest import LAYOUT, Backend, MemoryBackend, Percent
 
 SHOPIFY, META = ChannelName("shopify"), ChannelName("meta")
 AT = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
@@ -686,3 +690,313 @@ def test_archiving_checks_the_keys_the_caller_read(backend: Backend) -> None:
 
     assert backend.ledger_rows() == shown([CHECKPOINT[0], *FIVE[2:]])
     assert backend.sheet_rows(ARCHIVE_SHEET) == shown(FIVE[:2])
+
+
+# -- a shared sheet: the merchant edits while the worker writes (issue 20) ------------------------
+
+WORKER_OWNED = ("Available", "Status")
+SHARED = [
+    {"SKU": "A", "Quantity": 1, "Override": "PAUSE", "Available": None, "Status": None},
+    {"SKU": "B", "Quantity": 2, "Override": None, "Available": None, "Status": None},
+]
+
+
+def shared_sheet(backend: Backend) -> tuple[MasterStore, list[dict[str, str]]]:
+    """A store that has read SHARED, and the merchant's cells as read (worker columns left out)."""
+    if not backend.grid:
+        pytest.skip("Airtable writes go by record and field id: nothing has a position to shift")
+    store = backend.make(SHARED, LAYOUT)
+    store.read()
+    return store, merchant_cells(backend)
+
+
+def merchant_cells(backend: Backend) -> list[dict[str, str]]:
+    """Every Inventory cell under a header that is not the worker's, row by row."""
+    return [
+        {h: v for h, v in row.items() if h not in WORKER_OWNED} for row in backend.sheet_rows("Inventory")
+    ]
+
+
+def worker_writes(first: int) -> StatusUpdate:
+    return update(
+        cells=(
+            cell(first, "A", AVAILABLE, "0"),
+            cell(first, "A", ROW_STATUS, "PAUSED"),
+            cell(first + 1, "B", AVAILABLE, "2"),
+            cell(first + 1, "B", ROW_STATUS, "OK"),
+        )
+    )
+
+
+def test_a_column_inserted_between_read_and_write_is_never_written_into(backend: Backend) -> None:
+    store, _ = shared_sheet(backend)
+
+    # Before Quantity: Override, Available and Status all move one to the right.
+    backend.insert_column(before="Quantity", header="Supplier")
+    backend.merchant_edit(2, "Supplier", "Acme")
+    mine = merchant_cells(backend)
+    store.write_status(worker_writes(2))
+
+    assert merchant_cells(backend) == mine  # Override still PAUSE, Supplier still Acme, nothing added
+    assert backend.inventory_value(3, "Supplier") == ""
+    assert [backend.inventory_value(r, "Available") for r in (2, 3)] == ["0", "2"]
+    assert [backend.inventory_value(r, "Status") for r in (2, 3)] == ["PAUSED", "OK"]
+
+
+def test_a_column_moved_between_read_and_write_still_gets_the_workers_values(backend: Backend) -> None:
+    store, before = shared_sheet(backend)
+
+    backend.move_column("Available", before="SKU")  # now column A: the SKU column is B
+    backend.move_column("Override", before=None)  # now the last column, where Status was
+    store.write_status(worker_writes(2))
+
+    assert merchant_cells(backend) == before
+    assert backend.inventory_headers() == ["Available", "SKU", "Quantity", "Status", "Override"]
+    assert [backend.inventory_value(r, "Available") for r in (2, 3)] == ["0", "2"]
+    assert [backend.inventory_value(r, "Status") for r in (2, 3)] == ["PAUSED", "OK"]
+    assert [backend.inventory_value(r, "Override") for r in (2, 3)] == ["PAUSE", ""]
+
+
+def test_a_row_and_a_column_inserted_together_move_the_writes_with_their_skus(backend: Backend) -> None:
+    store, _ = shared_sheet(backend)
+
+    backend.insert_row(2)
+    backend.merchant_edit(2, "SKU", "NEW")
+    backend.insert_column(before="SKU", header="Notes")
+    mine = merchant_cells(backend)
+    store.write_status(worker_writes(2))
+
+    assert merchant_cells(backend) == mine
+    assert [backend.inventory_value(r, "SKU") for r in (2, 3, 4)] == ["NEW", "A", "B"]
+    assert [backend.inventory_value(r, "Available") for r in (2, 3, 4)] == ["", "0", "2"]
+    assert [backend.inventory_value(r, "Status") for r in (2, 3, 4)] == ["", "PAUSED", "OK"]
+
+
+def test_a_worker_column_renamed_during_the_cycle_is_left_to_the_merchant(backend: Backend) -> None:
+    store, _ = shared_sheet(backend)
+
+    backend.rename_header("Inventory", "Available", "Stock note")  # now the merchant's column
+    backend.merchant_edit(2, "Stock note", "count on Monday")
+    store.write_status(worker_writes(2))
+
+    assert [backend.inventory_value(r, "Stock note") for r in (2, 3)] == ["count on Monday", ""]
+    assert [backend.inventory_value(r, "Status") for r in (2, 3)] == ["PAUSED", "OK"]
+    assert [backend.inventory_value(r, "Override") for r in (2, 3)] == ["PAUSE", ""]
+
+
+def test_a_row_with_a_quantity_and_no_sku_is_flagged_in_the_sheet(backend: Backend) -> None:
+    first = backend.first_row
+    store = backend.make([{"SKU": "A", "Quantity": 1}, {"SKU": None, "Quantity": 5}], LAYOUT)
+    (_, blank) = store.read().rows
+
+    assert (blank.row, blank.cells[SKU], blank.cells[QUANTITY]) == (first + 1, "", "5")
+    store.write_status(
+        update(cells=(cell(blank.row, "", ROW_STATUS, "ERROR"), cell(blank.row, "", REASON, "SKU is blank")))
+    )
+
+    assert backend.inventory_value(first + 1, "Status") == "ERROR"
+    assert backend.inventory_value(first + 1, "Reason") == "SKU is blank"
+    assert backend.inventory_value(first + 1, "Quantity") == "5"
+
+
+def test_a_blank_sku_row_moved_by_an_inserted_row_is_not_flagged_in_its_place(backend: Backend) -> None:
+    if not backend.grid:
+        pytest.skip("Airtable writes go by record id; records have no position to insert at")
+    store = backend.make([{"SKU": "A", "Quantity": 1}, {"SKU": None, "Quantity": 5}], LAYOUT)
+    store.read()
+
+    backend.insert_row(3)  # the blank-SKU row is now row 4; row 3 is empty
+    store.write_status(update(cells=(cell(3, "", ROW_STATUS, "ERROR"),)))
+
+    # skipped: the next cycle's read finds the row where it is now
+    assert [backend.inventory_value(r, "Status") for r in (3, 4)] == ["", ""]
+
+
+def test_a_sku_with_surrounding_spaces_gets_its_row_written(backend: Backend) -> None:
+    first = backend.first_row
+    store = backend.make([{"SKU": "A ", "Quantity": 1}, {"SKU": " B", "Quantity": 2}], LAYOUT)
+    store.read()
+
+    # the core strips a SKU: its writes name "A", not "A "
+    store.write_status(update(cells=(cell(first, "A", AVAILABLE, "1"), cell(first + 1, "B", AVAILABLE, "2"))))
+
+    assert [backend.inventory_value(r, "Available") for r in (first, first + 1)] == ["1", "2"]
+
+
+def test_a_sku_that_is_a_number_in_the_sheet_is_marked(backend: Backend) -> None:
+    store = backend.make([{"SKU": 123, "Quantity": 1}, {"SKU": 124, "Quantity": 2}], LAYOUT)
+
+    rows = store.read().rows
+
+    marked = [(row.cells[SKU], row.cells.get(SKU_IS_NUMBER)) for row in rows]
+    assert marked == [("123", "TRUE"), ("124", "TRUE")]
+    if backend.grid:  # an Airtable field is a number field or a text one, never both
+        backend.merchant_edit(backend.first_row, "SKU", "0042")  # text, as a Plain text column keeps it
+        assert SKU_IS_NUMBER not in store.read().rows[0].cells
+
+
+def test_a_buffer_typed_as_a_percentage_reads_as_the_merchant_sees_it(backend: Backend) -> None:
+    if isinstance(backend, MemoryBackend):
+        pytest.skip("the in-memory store keeps no cell formats")
+    store = backend.make(
+        [
+            {"SKU": "A", "Quantity": 10, "Buffer": Percent("10%"), "Buffer Shopify": Percent("100%")},
+            {"SKU": "B", "Quantity": 10, "Buffer": Percent("25%"), "Buffer Shopify": Percent("5%")},
+        ],
+        LAYOUT,
+    )
+
+    rows = store.read().rows
+
+    assert [(r.cells[BUFFER], r.cells[buffer_column(SHOPIFY)]) for r in rows] == [
+        ("10%", "100%"),
+        ("25%", "5%"),
+    ]
+
+
+def test_a_buffer_of_units_still_reads_as_units(backend: Backend) -> None:
+    store = backend.make(
+        [{"SKU": "A", "Quantity": 10, "Buffer": 3}, {"SKU": "B", "Quantity": 1, "Buffer": "10%"}], LAYOUT
+    )
+
+    assert [row.cells[BUFFER] for row in store.read().rows] == ["3", "10%"]
+
+
+# -- the master's layout changed: a clear StoreLayoutError, never a raw API error (issue 20) ----
+
+
+def test_a_renamed_inventory_is_named_with_what_was_found_and_the_fix(backend: Backend) -> None:
+    store = backend.make(ABC, LAYOUT)
+    store.read()
+
+    backend.rename_sheet("Inventory", "Stock")
+    for _ in range(2):  # every cycle says the same, not only the first
+        with pytest.raises(StoreLayoutError) as raised:
+            store.read()
+        message = str(raised.value)
+        assert re.search(r"no (sheet|tab|table) Inventory", message)
+        assert "found: Stock" in message
+        assert "rename your inventory" in message
+        assert "back to Inventory" in message
+
+
+def test_a_renamed_quantity_header_is_named_with_what_was_found_and_the_fix(backend: Backend) -> None:
+    store = backend.make(ABC, LAYOUT)
+    store.read()
+
+    backend.rename_header("Inventory", "Quantity", "Qty")
+    with pytest.raises(StoreLayoutError) as raised:
+        store.read()
+
+    message = str(raised.value)
+    assert "Inventory" in message
+    assert "lacks Quantity (found: SKU, Qty)" in message
+    assert "rename the column back to Quantity" in message
+
+
+def test_an_inventory_renamed_during_the_cycle_stops_the_write_or_is_followed(backend: Backend) -> None:
+    first = backend.first_row
+    store = backend.make(ABC, LAYOUT)
+    store.read()
+
+    backend.rename_sheet("Inventory", "Stock")
+    write = update(cells=(cell(first, "A", AVAILABLE, "5"),), state={"ledger_applied": "3"})
+    if backend.grid:
+        before = backend.revision()
+        with pytest.raises(StoreLayoutError, match="Inventory"):
+            store.write_status(write)
+        assert backend.revision() == before  # nothing at all was written
+    else:  # Airtable writes go by table id: the renamed table is the same table
+        store.write_status(write)
+        backend.rename_sheet("Stock", "Inventory")
+        assert backend.inventory_value(first, "Available") == "5"
+
+
+# -- the single-writer lease (issue 20) --------------------------------------------------------------
+
+TTL = 120.0
+
+
+def test_a_second_worker_is_refused_while_the_first_holds_the_lease(backend: Backend) -> None:
+    first = backend.make(ABC, LAYOUT)
+    second = backend.another_store()
+    assert isinstance(first, LeasedStore)
+    assert isinstance(second, LeasedStore)
+    first.read()
+    assert first.acquire("worker-1", AT, TTL) is None
+
+    second.read()
+    refusal = second.acquire("worker-2", AT + timedelta(seconds=30), TTL)
+
+    assert refusal is not None
+    assert "worker-1" in refusal
+    if not isinstance(second, WorkbookStore):  # the workbook's OS lock answers before the State
+        assert "until 2026-11-27T09:32:00Z" in refusal
+    assert "lease" not in first.read().state  # the store's, not the worker's
+    assert backend.sheet_rows("State") == [{"Key": "lease", "Value": "worker-1 until 2026-11-27T09:32:00Z"}]
+
+
+def test_the_holder_renews_without_a_call_until_half_its_time_is_gone(backend: Backend) -> None:
+    store = backend.make(ABC, LAYOUT)
+    assert isinstance(store, LeasedStore)
+    store.read()
+    assert store.acquire("worker-1", AT, TTL) is None
+    before = backend.revision()
+
+    store.read()
+    assert store.acquire("worker-1", AT + timedelta(seconds=50), TTL) is None
+    assert backend.revision() == before  # nothing written
+
+    store.read()
+    assert store.acquire("worker-1", AT + timedelta(seconds=61), TTL) is None
+    assert backend.sheet_rows("State") == [{"Key": "lease", "Value": "worker-1 until 2026-11-27T09:33:01Z"}]
+
+
+def test_a_worker_takes_over_once_a_dead_workers_lease_expires(backend: Backend) -> None:
+    first = backend.make(ABC, LAYOUT)
+    second = backend.another_store()
+    assert isinstance(first, LeasedStore)
+    assert isinstance(second, LeasedStore)
+    first.read()
+    assert first.acquire("worker-1", AT, TTL) is None
+    backend.die(first)
+
+    second.read()
+    assert second.acquire("worker-2", AT + timedelta(seconds=TTL - 1), TTL) is not None
+    second.read()
+    assert second.acquire("worker-2", AT + timedelta(seconds=TTL), TTL) is None
+
+    assert backend.sheet_rows("State") == [{"Key": "lease", "Value": "worker-2 until 2026-11-27T09:34:00Z"}]
+
+
+def test_release_frees_the_master_for_the_next_worker_at_once(backend: Backend) -> None:
+    first = backend.make(ABC, LAYOUT)
+    second = backend.another_store()
+    assert isinstance(first, LeasedStore)
+    assert isinstance(second, LeasedStore)
+    first.read()
+    assert first.acquire("worker-1", AT, TTL) is None
+    second.release("worker-2")  # not its lease: changes nothing
+    assert backend.sheet_rows("State") == [{"Key": "lease", "Value": "worker-1 until 2026-11-27T09:32:00Z"}]
+
+    first.release("worker-1")
+    second.read()
+
+    assert second.acquire("worker-2", AT + timedelta(seconds=1), TTL) is None
+    first.read()
+    assert first.acquire("worker-1", AT + timedelta(seconds=2), TTL) is not None
+
+
+def test_the_lease_rides_beside_the_workers_state(backend: Backend) -> None:
+    store = backend.make(ABC, LAYOUT)
+    assert isinstance(store, LeasedStore)
+    store.read()
+    store.write_status(update(state={"ledger_applied": "3"}))
+    store.read()
+    assert store.acquire("worker-1", AT, TTL) is None
+
+    store.write_status(update(state={"ledger_applied": "4", "fold": ""}))
+
+    assert store.read().state == {"ledger_applied": "4", "fold": ""}
+    rows = backend.sheet_rows("State")
+    assert {"Key": "lease", "Value": "worker-1 until 2026-11-27T09:32:00Z"} in rows

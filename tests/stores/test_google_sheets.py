@@ -17,8 +17,18 @@ from sheetsync import cli
 from sheetsync.channels.sandbox import SandboxChannel
 from sheetsync.cli import main
 from sheetsync.config import SERVICE_ACCOUNT_ENV, GoogleSheetsMaster, Settings, load
-from sheetsync.errors import PermanentError, TransientError
-from sheetsync.model import INVENTORY_SHEET, LEDGER_SHEET, ChannelName, LedgerEntry, Movement, Sku
+from sheetsync.errors import PermanentError, StoreLayoutError, TransientError
+from sheetsync.model import (
+    BUFFER,
+    INVENTORY_SHEET,
+    LEDGER_SHEET,
+    SKU,
+    SKU_IS_NUMBER,
+    ChannelName,
+    LedgerEntry,
+    Movement,
+    Sku,
+)
 from sheetsync.stores._grid import ARCHIVE_SHEET
 from sheetsync.stores.google_sheets import ATTEMPTS, GoogleSheetsStore, connect, spreadsheet_id
 from sheetsync.worker import run_cycle
@@ -79,15 +89,15 @@ def test_a_cycle_reads_once_and_writes_at_most_twice(tmp_path: Path) -> None:
     fake.request_log.clear()
     run_cycle(store, [channel], settings, datetime(2026, 11, 27, 9, 5, tzinfo=UTC))
     assert calls(fake) == {
-        "spreadsheets.values.batchGet": 1,  # the whole read
+        # the whole read, then just before writing the header row, the SKU column, Status and State
+        "spreadsheets.values.batchGet": 2,
         "spreadsheets.values.append": 1,  # the new ledger rows
-        "spreadsheets.values.get": 1,  # the SKU column, just before writing
         "spreadsheets.values.batchUpdate": 1,  # every worker cell, Status and State
     }
     fake.request_log.clear()
     run_cycle(store, [channel], settings, datetime(2026, 11, 27, 9, 6, tzinfo=UTC))
     assert calls(fake) == {
-        "spreadsheets.values.batchGet": 1,
+        "spreadsheets.values.batchGet": 2,  # the read, and Status and State just before writing
         "spreadsheets.values.batchUpdate": 1,
     }  # status only
 
@@ -98,9 +108,8 @@ def test_the_quota_429_is_waited_out_and_nothing_is_lost(tmp_path: Path) -> None
     store, settings, channel = world(tmp_path, fake, clock)
     before = clock.now
     run_cycle(store, [channel], settings, datetime(2026, 11, 27, 9, tzinfo=UTC))
-    assert fake.count("spreadsheets.values.get") >= 1
+    assert fake.count("spreadsheets.values.batchGet") >= 2
     assert clock.now > before  # the store slept through the per-minute window instead of failing
-    assert any(log.operation == "spreadsheets.values.get" for log in fake.request_log)
     assert fake.get_values(store.id, "Status!A2:C2") == [["Shopify", "", "OK"]]
 
 
@@ -179,6 +188,8 @@ def test_prepare_adds_tabs_headers_and_colours_once_and_touches_nothing_else(tmp
         "prepared the Status tab",
         "prepared the State tab",
         "coloured rows by Status (ERROR and OVERSOLD red, LAG amber, PAUSED grey, REORDER blue)",
+        "formatted the SKU column as Plain text (a SKU typed 00123 keeps its zeros; "
+        "retype any SKU that lost them)",
     ]
     assert fake.get_values(sheet, "Inventory!A1:H1") == [
         ["SKU", "Quantity", "Override", "Available", "Shopify", "Status", "Reason", "Synced"]
@@ -398,3 +409,72 @@ def test_an_archive_that_keeps_failing_gives_up_in_bounds_and_changes_nothing(tm
     assert fake.count("spreadsheets.batchUpdate") == ATTEMPTS  # one loop retries, nothing nested
     assert ledger_keys(fake, store) == [sale(n).key for n in range(1, 6)]
     assert ARCHIVE_SHEET not in [s["properties"]["title"] for s in fake.metadata(store.id)["sheets"]]
+
+
+def test_prepare_formats_the_sku_column_as_plain_text_so_zeros_stay(tmp_path: Path) -> None:
+    fake = FakeSheets()
+    store, _, _ = world(tmp_path, fake)
+    fake.set_values(store.id, f"{INVENTORY_SHEET}!A3", [["00123"]])  # before: Sheets makes it 123
+    assert [(r.cells[SKU], r.cells.get(SKU_IS_NUMBER)) for r in store.read().rows][1] == ("123", "TRUE")
+
+    store.prepare()
+    fake.set_values(store.id, f"{INVENTORY_SHEET}!A3", [["00123"]])  # retyped, as the message says
+
+    assert [(r.cells[SKU], r.cells.get(SKU_IS_NUMBER)) for r in store.read().rows][1] == ("00123", None)
+    assert store.prepare() == []  # formatted once
+
+
+def test_a_percentage_buffer_costs_one_read_more_and_only_while_a_buffer_holds_a_number(
+    tmp_path: Path,
+) -> None:
+    fake = FakeSheets()
+    store, _, _ = world(tmp_path, fake)
+    fake.set_values(store.id, f"{INVENTORY_SHEET}!C1:C3", [["Buffer"], ["3"], ["'2 units"]])
+    store.read()
+    assert calls(fake)["spreadsheets.values.batchGet"] == 2  # a number: 3, or 300% shown as 3?
+
+    fake.set_values(store.id, f"{INVENTORY_SHEET}!C2", [["10%"]])
+    assert [row.cells[BUFFER] for row in store.read().rows] == ["10%", "2 units"]
+
+    fake.set_values(store.id, f"{INVENTORY_SHEET}!C2", [["'3"]])
+    fake.request_log.clear()
+    assert [row.cells[BUFFER] for row in store.read().rows] == ["3", "2 units"]
+    assert calls(fake)["spreadsheets.values.batchGet"] == 1
+
+
+def test_the_lease_costs_nothing_while_held_and_three_calls_to_take(tmp_path: Path) -> None:
+    fake = FakeSheets()
+    store, settings, channel = world(tmp_path, fake)
+    run_cycle(store, [channel], settings, datetime(2026, 11, 27, 8, 59, tzinfo=UTC))  # adds the tabs
+    store.read()
+    fake.request_log.clear()
+
+    assert store.acquire("worker-1", datetime(2026, 11, 27, 9, tzinfo=UTC), 120) is None
+    assert calls(fake) == {
+        "spreadsheets.values.batchGet": 2,  # the State as it is now, then to confirm it is ours
+        "spreadsheets.values.batchUpdate": 1,  # the lease written
+    }
+    store.read()
+    fake.request_log.clear()
+    assert store.acquire("worker-1", datetime(2026, 11, 27, 9, 0, 59, tzinfo=UTC), 120) is None
+    assert calls(fake) == {}
+    assert store.acquire("worker-1", datetime(2026, 11, 27, 9, 1, 1, tzinfo=UTC), 120) is None
+    assert calls(fake) == {
+        "spreadsheets.values.batchGet": 1,  # no read() just before: the State as it is now
+        "spreadsheets.values.batchUpdate": 1,  # renewed: ours, so nothing to confirm
+    }
+
+
+def test_a_tab_renamed_during_the_cycle_is_a_layout_error_naming_it(tmp_path: Path) -> None:
+    fake = FakeSheets()
+    store, settings, channel = world(tmp_path, fake)
+    run_cycle(store, [channel], settings, datetime(2026, 11, 27, 9, tzinfo=UTC))
+    store.read()
+
+    fake.rename_sheet(store.id, LEDGER_SHEET, "Ledger 2025")
+    with pytest.raises(StoreLayoutError) as raised:
+        store.append_ledger([LedgerEntry("k", Sku("A-1"), -1, Movement.SALE, datetime.now(UTC))])
+
+    assert "Unable to parse range" in str(raised.value)
+    assert "renamed or deleted" in str(raised.value)
+    assert "name yours back" in str(raised.value)

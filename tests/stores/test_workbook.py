@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import zipfile
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
@@ -37,6 +37,7 @@ from sheetsync.model import (
     StatusUpdate,
     ledger_cells,
 )
+from sheetsync.stores import workbook as workbook_module
 from sheetsync.stores.workbook import MAX_CELL_TEXT, WorkbookStore, create_workbook
 
 from .conftest import LAYOUT, WorkbookBackend
@@ -321,3 +322,69 @@ def test_channel_text_is_cleaned_of_control_characters_and_capped(workbook: Work
     reason = store.read().rows[0].cells[REASON]
     assert reason.startswith("badbytex")
     assert len(reason) == MAX_CELL_TEXT
+
+
+def test_a_save_by_the_merchant_between_load_and_save_is_kept_and_the_write_redone(
+    workbook: WorkbookBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = workbook.make([{"SKU": "A", "Quantity": 1}, {"SKU": "B", "Quantity": 2}], LAYOUT)
+    store.read()
+    real_load, loads = workbook_module._load, []
+
+    def load_then_merchant_saves(path: Path, *, read_only: bool = False) -> Workbook:
+        wb = real_load(path, read_only=read_only)
+        loads.append(read_only)
+        if len(loads) == 1:  # the merchant inserts a row above A and saves, after our load
+            workbook.insert_row(2)
+            workbook.merchant_edit(2, "SKU", "NEW")
+        return wb
+
+    monkeypatch.setattr(workbook_module, "_load", load_then_merchant_saves)
+    store.write_status(available("5"))
+
+    assert loads == [False, False]  # loaded again, the first save abandoned
+    assert [workbook.inventory_value(r, "SKU") for r in (2, 3, 4)] == ["NEW", "A", "B"]
+    assert [workbook.inventory_value(r, "Available") for r in (2, 3, 4)] == ["", "5", ""]
+
+
+def test_a_file_that_keeps_changing_is_left_alone_until_the_next_cycle(
+    workbook: WorkbookBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = workbook.make([{"SKU": "A", "Quantity": 1}], LAYOUT)
+    store.read()
+    real_load = workbook_module._load
+
+    def load_then_merchant_saves(path: Path, *, read_only: bool = False) -> Workbook:
+        wb = real_load(path, read_only=read_only)
+        workbook.merchant_edit(2, "Quantity", 7)
+        return wb
+
+    monkeypatch.setattr(workbook_module, "_load", load_then_merchant_saves)
+    with pytest.raises(TransientError, match="kept changing"):
+        store.write_status(available("5"))
+    assert workbook.inventory_headers() == ["SKU", "Quantity"]  # nothing of ours was saved
+    assert workbook.inventory_value(2, "Quantity") == "7"
+
+
+def test_a_second_worker_on_this_computer_is_stopped_by_the_os_lock(workbook: WorkbookBackend) -> None:
+    first = workbook.make([{"SKU": "A", "Quantity": 1}], LAYOUT)
+    second = workbook.another_store()
+    first.read()
+    assert first.acquire("worker-1", AT, 120) is None
+
+    first.release("worker-1")  # the State's lease is free again, and so is the lock
+    second.read()
+    assert second.acquire("worker-2", AT, 120) is None
+    first.read()
+    refusal = first.acquire("worker-1", AT + timedelta(hours=1), 120)  # the State's lease expired
+
+    assert refusal is not None
+    assert "on this computer (worker-2, lease until 2026-11-27T09:32:00Z)" in refusal
+    assert ".inventory.xlsx.sheetsync.lock" in refusal
+
+
+def test_the_template_keeps_skus_as_text(tmp_path: Path) -> None:
+    path = tmp_path / "inventory.xlsx"
+    create_workbook(path, LAYOUT)
+
+    assert load_workbook(path)[INVENTORY_SHEET].column_dimensions["A"].number_format == "@"
