@@ -21,6 +21,7 @@ import random
 import time
 from collections import Counter
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from campaigns.platforms import (
@@ -40,11 +41,13 @@ from campaigns.platforms import (
     woo_fake,
 )
 from progress import log
+from sheetsync_fakes.amazon import FakeAmazon
 from sheetsync_fakes.clock import ManualClock
 from sheetsync_fakes.emag import FakeEmag
 from sheetsync_fakes.wire import serve
 
 from sheetsync.channels import Channel
+from sheetsync.channels.amazon import AmazonChannel
 from sheetsync.channels.emag import EmagChannel
 from sheetsync.model import ChannelName, PushOutcome, Sku, StockLevel
 
@@ -216,6 +219,77 @@ def bench_emag(skus: int, changed_share: float, seed: int) -> dict[str, Any]:
     }
 
 
+#: The Amazon fake's seller and app (the benchmark's own).
+AMAZON_LOGIN = {
+    "client_id": "amzn1.application-oa2-client.bench",
+    "client_secret": "bench-secret",
+    "refresh_token": "Atzr|bench",
+}
+AMAZON_SELLER = "A2BENCHSELLER"
+#: SP-API operations of a feed push (the document transfers go to the presigned URLs, apart).
+AMAZON_FEED_OPERATIONS = ("createFeedDocument", "createFeed", "getFeed", "getFeedDocument")
+
+
+def bench_amazon(skus: int, changed_share: float, seed: int) -> dict[str, Any]:
+    """One JSON_LISTINGS_FEED per 25,000 changed SKUs; the SKU lookup is the warm-up.
+
+    The documented minimum for a feed is createFeedDocument, createFeed, one getFeed and
+    getFeedDocument (4 SP-API calls), plus the document's upload and the report's download.
+    """
+    clock = ManualClock(START)
+    fake = FakeAmazon(seller_id=AMAZON_SELLER, now=clock, **AMAZON_LOGIN)
+    rng = random.Random(seed)
+    names = sku_names(skus)
+    shown = {name: rng.randrange(0, 200) for name in names}
+    for name in names:
+        fake.add_listing(name, quantity=shown[name])
+    changed = rng.sample(names, math.ceil(skus * changed_share))
+    levels = [StockLevel(Sku(name), shown[name] + 1 + rng.randrange(20), shown[name]) for name in changed]
+    log(f"{skus} listings on the Amazon fake; {len(changed)} quantities to push")
+
+    with serve(fake) as base_url:
+        channel = AmazonChannel(
+            ChannelName("amazon"),
+            region="na",
+            marketplace_id="ATVPDKIKX0DER",
+            seller_id=AMAZON_SELLER,
+            base_url=base_url,
+            token_url=f"{base_url}/auth/o2/token",
+            sleep=clock.sleep,
+            clock=clock,
+            now=lambda: datetime.fromtimestamp(clock(), UTC),
+            **AMAZON_LOGIN,
+        )
+        try:
+            log("warm-up: sign-in, each SKU's product type and fulfilment (a running worker holds these)")
+            channel.map_skus([level.sku for level in levels])
+            warm_up = Counter(entry.operation for entry in fake.request_log)
+            fake.request_log.clear()
+            waited_before = clock.waited
+            pushed = timed_push(channel, levels)
+        finally:
+            channel.close()
+
+    wrong = sum(1 for level in levels if fake.quantity(level.sku) != level.quantity)
+    operations = Counter(entry.operation for entry in fake.request_log)
+    feeds = math.ceil(len(levels) / channel.limits.max_batch) if len(levels) > channel.patch_max else 0
+    sp_api = {op: n for op, n in operations.items() if not op.startswith("document")}
+    return {
+        **pushed.summary("amazon", skus, channel.limits.max_batch, clock.waited - waited_before),
+        "api_calls": sum(sp_api.values()),
+        "api_calls_by_operation": dict(operations),
+        "min_api_calls": len(AMAZON_FEED_OPERATIONS) * feeds if feeds else len(levels),
+        "document_transfers": operations["documentUpload"] + operations["documentDownload"],
+        "throttled_responses": sum(1 for entry in fake.request_log if entry.throttled),
+        "quantities_not_applied": wrong,
+        "warm_up_calls": dict(warm_up),
+        "note": "api_calls counts SP-API operations (createFeedDocument, createFeed, getFeed polls, "
+        "getFeedDocument); the document upload and report download go to presigned URLs "
+        f"(document_transfers); the fake processes a feed in {fake.processing_delay_s:g} s and the "
+        f"adapter first polls after {channel.limits.typical_lag_s:g} s",
+    }
+
+
 @dataclass(frozen=True)
 class Pushed:
     """One measured push: its outcomes, the pushing thread's CPU time and the wall time."""
@@ -309,6 +383,7 @@ BENCHES = {
     "woo": bench_woo,
     "google": bench_google,
     "emag": bench_emag,
+    "amazon": bench_amazon,
 }
 
 

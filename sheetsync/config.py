@@ -232,8 +232,46 @@ class _EmagModel(_ChannelModel):
         return value
 
 
+class _AmazonModel(_ChannelModel):
+    kind: Literal["amazon"]
+    #: seconds between cycles: searchOrders refills one call every 180 s, so never less
+    interval: Annotated[int, Field(ge=1)] = 180
+    #: the SP-API region of the marketplace: na (Americas), eu (Europe, India, Middle East), fe (Far East)
+    region: Literal["na", "eu", "fe"]
+    #: the marketplace (Seller Central > Settings; ATVPDKIKX0DER is amazon.com)
+    marketplace_id: Annotated[str, Field(pattern=r"^[A-Z0-9]{10,20}$")]
+    #: the seller's id, "Merchant Token" in Seller Central
+    seller_id: Annotated[str, Field(pattern=r"^[A-Z0-9]{8,20}$")]
+    #: pushes of at most this many SKUs are patched one by one; larger ones go in one feed
+    patch_max: Annotated[int, Field(ge=0, le=25)] = 5
+    #: messages per listings feed (Amazon's limit: 25,000)
+    max_feed_messages: Annotated[int, Field(ge=1, le=25_000)] = 25_000
+    #: another SP-API host and LWA token URL: only the local fake (tests, benchmarks)
+    base_url: str | None = None
+    token_url: str | None = None
+    #: never here: the LWA credentials come from the environment (a clear error)
+    client_id: str | None = None
+    client_secret: str | None = None
+    refresh_token: str | None = None
+
+    @model_validator(mode="after")
+    def _slow_orders(self) -> _AmazonModel:
+        if self.interval < 180:
+            raise ValueError(
+                f"interval: Amazon's searchOrders refills one call every 180 s; set interval = 180 or more, "
+                f"not {self.interval}"
+            )
+        return self
+
+
 _ChannelKinds = (
-    _SandboxModel | _ShopifyModel | _MetaModel | _GoogleMerchantModel | _WooCommerceModel | _EmagModel
+    _SandboxModel
+    | _ShopifyModel
+    | _MetaModel
+    | _GoogleMerchantModel
+    | _WooCommerceModel
+    | _EmagModel
+    | _AmazonModel
 )
 
 _Channel = Annotated[_ChannelKinds, Field(discriminator="kind")]
@@ -319,6 +357,13 @@ class _SettingsModel(_Strict):
     @model_validator(mode="after")
     def _no_secrets_here(self) -> _SettingsModel:
         for name, channel in self.channels.items():
+            if isinstance(channel, _AmazonModel):
+                for what in ("client_id", "client_secret", "refresh_token"):
+                    if getattr(channel, what) is not None:
+                        raise ValueError(
+                            f"channels.{name}.{what}: not in this file; set SHEETSYNC__{name.upper()}__"
+                            f"{what.upper()} in the worker's environment"
+                        )
             if isinstance(channel, _EmagModel):
                 for what in ("username", "password"):
                     if getattr(channel, what) is not None:
@@ -381,8 +426,21 @@ class EmagAccount:
     base_url: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class AmazonAccount:
+    """Where an Amazon channel pushes and reads orders: the seller in one marketplace."""
+
+    region: str  #: na, eu or fe
+    marketplace_id: str
+    seller_id: str
+    patch_max: int = 5  #: pushes of at most this many SKUs are patched one by one
+    max_feed_messages: int = 25_000
+    base_url: str | None = None
+    token_url: str | None = None
+
+
 #: A channel's platform settings, by kind.
-Platform = ShopifyShop | MetaCatalog | MerchantCenter | WooStore | EmagAccount
+Platform = ShopifyShop | MetaCatalog | MerchantCenter | WooStore | EmagAccount | AmazonAccount
 
 
 @dataclass(frozen=True, slots=True)
@@ -753,6 +811,17 @@ def _channel(
             base_url=model.base_url,
         )
         return replace(common, platform=account)
+    if isinstance(model, _AmazonModel):
+        amazon = AmazonAccount(
+            model.region,
+            model.marketplace_id,
+            model.seller_id,
+            patch_max=model.patch_max,
+            max_feed_messages=model.max_feed_messages,
+            base_url=model.base_url,
+            token_url=model.token_url,
+        )
+        return replace(common, platform=amazon)
     return replace(common, lag_s=model.lag, skus=frozenset(model.skus))
 
 

@@ -22,6 +22,7 @@ from typing import TypeVar
 
 from sheetsync.alerts import Alerter, AlertSink, SlackWebhook, SmtpMail
 from sheetsync.channels import Channel, OrderSource, PriceChannel
+from sheetsync.channels.amazon import AmazonChannel
 from sheetsync.channels.emag import EmagChannel
 from sheetsync.channels.google_merchant import GoogleMerchantChannel
 from sheetsync.channels.meta import MetaChannel
@@ -32,6 +33,7 @@ from sheetsync.config import (
     SLACK_WEBHOOK_ENV,
     SMTP_PASSWORD_ENV,
     AirtableMaster,
+    AmazonAccount,
     ChannelSettings,
     EmagAccount,
     MerchantCenter,
@@ -938,6 +940,23 @@ def open_channels(
                     consumer_key=channel_secret(settings, c, "CONSUMER_KEY", environ),
                     consumer_secret=channel_secret(settings, c, "CONSUMER_SECRET", environ),
                     restock_refunds=platform.restock_refunds,
+                )
+            )
+        elif isinstance(platform, AmazonAccount):
+            channels.append(
+                AmazonChannel(
+                    c.name,
+                    region=platform.region,
+                    marketplace_id=platform.marketplace_id,
+                    seller_id=platform.seller_id,
+                    client_id=channel_secret(settings, c, "CLIENT_ID", environ),
+                    client_secret=channel_secret(settings, c, "CLIENT_SECRET", environ),
+                    refresh_token=channel_secret(settings, c, "REFRESH_TOKEN", environ),
+                    patch_max=platform.patch_max,
+                    max_feed_messages=platform.max_feed_messages,
+                    base_url=platform.base_url,
+                    token_url=platform.token_url,
+                    now=clock,
                 )
             )
         elif isinstance(platform, EmagAccount):

@@ -19,6 +19,7 @@ from sheetsync_fakes.slack import FakeSlack
 from sheetsync_fakes.wire import serve
 
 from sheetsync.channels import OrderSource
+from sheetsync.channels.amazon import AmazonChannel
 from sheetsync.channels.emag import EmagChannel
 from sheetsync.channels.google_merchant import GoogleMerchantChannel
 from sheetsync.channels.meta import MetaChannel
@@ -483,6 +484,12 @@ data_source = "456"
 [channels.emag]
 kind = "emag"
 site = "ro"
+
+[channels.amazon]
+kind = "amazon"
+region = "eu"
+marketplace_id = "A1PA6795UKMFR9"
+seller_id = "A2SELLER"
 """
 
 
@@ -496,6 +503,9 @@ def test_open_channels_builds_each_platform_with_its_secrets(tmp_path: Path) -> 
         "SHEETSYNC__WOO__CONSUMER_SECRET": "cs_x",
         "SHEETSYNC__EMAG__USERNAME": "seller@example.ro",
         "SHEETSYNC__EMAG__PASSWORD": "pw_x",
+        "SHEETSYNC__AMAZON__CLIENT_ID": "amzn1.application-oa2-client.x",
+        "SHEETSYNC__AMAZON__CLIENT_SECRET": "amzn_secret_x",
+        "SHEETSYNC__AMAZON__REFRESH_TOKEN": "Atzr|x",
         "SHEETSYNC__GOOGLE__SERVICE_ACCOUNT": json.dumps(
             {
                 "client_email": "bot@p.iam.gserviceaccount.com",
@@ -513,9 +523,10 @@ def test_open_channels_builds_each_platform_with_its_secrets(tmp_path: Path) -> 
         WooCommerceChannel,
         GoogleMerchantChannel,
         EmagChannel,
+        AmazonChannel,
     ]
-    assert [c.name for c in channels] == ["shop", "facebook", "woo", "google", "emag"]
-    assert [isinstance(c, OrderSource) for c in channels] == [True, False, True, False, True]  # receive only
+    assert [c.name for c in channels] == ["shop", "facebook", "woo", "google", "emag", "amazon"]
+    assert [isinstance(c, OrderSource) for c in channels] == [True, False, True, False, True, True]
     for channel in channels:
         channel.close()  # type: ignore[attr-defined]
     del environ["SHEETSYNC__WOO__CONSUMER_SECRET"]

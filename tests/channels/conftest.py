@@ -17,6 +17,7 @@ import httpx
 import pytest
 from graphql import GraphQLSchema
 from sheetsync_fakes import REFERENCE as REFERENCE_ROOT
+from sheetsync_fakes.amazon import FakeAmazon
 from sheetsync_fakes.clock import ManualClock
 from sheetsync_fakes.emag import FakeEmag
 from sheetsync_fakes.keys import service_account_key
@@ -26,6 +27,7 @@ from sheetsync_fakes.shopify import FakeShopify, load_schema
 from sheetsync_fakes.woocommerce import FakeWooCommerce
 
 from sheetsync.channels import Channel
+from sheetsync.channels.amazon import AmazonChannel
 from sheetsync.channels.emag import EmagChannel
 from sheetsync.channels.google_merchant import GoogleMerchantChannel
 from sheetsync.channels.meta import MetaChannel
@@ -370,10 +372,66 @@ class EmagBackend:
         raise NotImplementedError("sheetsync does not push eMAG prices")
 
 
-@pytest.fixture(params=["sandbox", "shopify", "meta", "woo", "google", "emag"])
+class AmazonBackend:
+    """The real AmazonChannel over FakeAmazon in-process (LWA, listings, feeds and orders)."""
+
+    sells = True
+
+    seller = "A2CONTRACT01"
+    login = ("amzn1.application-oa2-client.contract", "contract-secret", "Atzr|contract-refresh")
+
+    def __init__(self) -> None:
+        self.clock = ManualClock(START)
+        client_id, secret, refresh = self.login
+        self.fake = FakeAmazon(
+            seller_id=self.seller,
+            client_id=client_id,
+            client_secret=secret,
+            refresh_token=refresh,
+            now=self.clock,
+        )
+
+    def make(self, skus: list[str]) -> Channel:
+        for sku in skus:
+            self.fake.add_listing(sku)  # listed, never stocked: read_levels leaves it out
+        client_id, secret, refresh = self.login
+        return AmazonChannel(
+            ChannelName("amazon"),
+            region="na",
+            marketplace_id="ATVPDKIKX0DER",
+            seller_id=self.seller,
+            client_id=client_id,
+            client_secret=secret,
+            refresh_token=refresh,
+            client=httpx.Client(transport=httpx.MockTransport(self.fake)),
+            sleep=self.clock.sleep,
+            clock=self.clock,
+            now=lambda: datetime.fromtimestamp(self.clock(), UTC),
+        )
+
+    def sell(self, sku: str, quantity: int) -> str:
+        order = self.fake.place_order([(sku, quantity)])
+        self.clock.sleep(1)
+        return order
+
+    def cancel(self, order_id: str) -> None:
+        self.clock.sleep(1)
+        self.fake.cancel(order_id)
+
+    def settle(self) -> None:
+        """A patch applies at once; a feed is processed within the fake's delay."""
+        self.clock.sleep(self.fake.processing_delay_s)
+
+    def price(self, sku: str) -> Decimal | None:
+        raise NotImplementedError("sheetsync does not push Amazon prices")
+
+
+@pytest.fixture(params=["sandbox", "shopify", "meta", "woo", "google", "emag", "amazon"])
 def backend(request: pytest.FixtureRequest) -> ChannelBackend:
     if request.param == "emag" and request.module.__name__.endswith("test_price_contract"):
         pytest.skip("sheetsync does not push eMAG prices (sale_price is without VAT, per offer)")
+    if request.param == "amazon" and request.module.__name__.endswith("test_price_contract"):
+        pytest.skip("sheetsync does not push Amazon prices")
     return {
         "sandbox": SandboxBackend,
         "shopify": ShopifyBackend,
@@ -381,4 +439,5 @@ def backend(request: pytest.FixtureRequest) -> ChannelBackend:
         "woo": WooBackend,
         "google": GoogleBackend,
         "emag": EmagBackend,
+        "amazon": AmazonBackend,
     }[request.param]()
