@@ -6,16 +6,24 @@ they were made, like a feed working through its backlog (each then overwrites wh
 channel counted meanwhile, as real platforms do);
 buyers can only buy what is visible; every sale becomes an order that ``orders_since``
 returns; a cancellation puts units back. It also takes prices (``push_prices``), shown at once.
+
+Given ``calls_per_hour`` or ``points``, it enforces a platform's call limits on pushes: so many
+calls in any hour (Meta's batch-call limit per catalog), or a leaky bucket of cost points
+(Shopify's: a size, a restore rate, and a cost per call and per SKU).  A call over the limit is
+refused with ``TransientError`` and nothing of it is applied, as the platforms throttle.
 """
 
 from __future__ import annotations
 
+import math
+from collections import deque
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
 from sheetsync.channels import refuse_oversized
+from sheetsync.errors import TransientError
 from sheetsync.model import (
     ChannelLimits,
     ChannelName,
@@ -51,6 +59,9 @@ class SandboxChannel:
         max_batch: int = SANDBOX_MAX_BATCH,
         lag: Callable[[], float] | None = None,
         currency: str | None = None,
+        calls_per_hour: int | None = None,
+        points: tuple[float, float] | None = None,
+        push_cost: tuple[float, float] = (10.0, 1.0),
     ) -> None:
         self.name = name
         self._lag = lag  #: when set, asked at each push for that push's lag (a simulated backlog)
@@ -62,12 +73,21 @@ class SandboxChannel:
         self._orders: list[OrderLine] = []
         self._currency = currency  #: when set, prices in another currency are refused
         self._prices: dict[Sku, PriceLevel] = {}
-        self.push_calls = 0
+        self.push_calls = 0  #: push calls accepted
         self.price_calls = 0
+        self.throttled_calls = 0  #: push calls refused for the call limits
+        #: push calls an hour, like Meta's batch-call limit per catalog (None: no limit)
+        self._calls_per_hour = calls_per_hour
+        self._calls: deque[float] = deque()  #: when the calls of the last hour were accepted
+        #: a cost bucket like Shopify's: (size, points restored a second); None: no bucket
+        self._points = points
+        self._push_cost = push_cost  #: (points a call, points a SKU in it)
+        self._bucket = (points[0] if points else 0.0, -math.inf)  #: (points left, as of when)
 
     def push(self, levels: Sequence[StockLevel]) -> Sequence[PushOutcome]:
         """Accept absolute quantities; they become visible after the channel's lag."""
         refuse_oversized(self.name, self.limits, len(levels))
+        self._admit(len(levels))
         self.push_calls += 1
         self._settle()  # what was due before this push is visible
         visible_at = self._now() + (self.limits.typical_lag_s if self._lag is None else self._lag())
@@ -82,6 +102,35 @@ class SandboxChannel:
                 outcomes.append(PushOutcome(level.sku, True))
         self._settle()  # a channel without lag shows it at once
         return outcomes
+
+    def _admit(self, items: int) -> None:
+        """Count a push call against the call limits, or refuse it as the platform would.
+
+        Raises:
+            TransientError: the hour's calls are used up, or the bucket lacks the call's points.
+        """
+        now = self._now()
+        if self._calls_per_hour is not None:
+            while self._calls and self._calls[0] <= now - 3600:
+                self._calls.popleft()
+            if len(self._calls) >= self._calls_per_hour:
+                self.throttled_calls += 1
+                wait = self._calls[0] + 3600 - now
+                raise TransientError(
+                    f"{self.name}: {self._calls_per_hour} push calls an hour used; next in {wait:.0f} s", wait
+                )
+        if self._points is not None:
+            size, rate = self._points
+            left, when = self._bucket
+            left = min(size, left + (now - when) * rate) if when > -math.inf else size
+            cost = self._push_cost[0] + self._push_cost[1] * items
+            if cost > left:
+                self.throttled_calls += 1
+                self._bucket = (left, now)
+                raise TransientError(f"{self.name}: throttled, {cost:.0f} points asked, {left:.0f} left")
+            self._bucket = (left - cost, now)
+        if self._calls_per_hour is not None:
+            self._calls.append(now)
 
     def push_prices(self, prices: Sequence[PriceLevel]) -> Sequence[PushOutcome]:
         """Accept prices for listed SKUs; a price shows at once (feeds lag on stock, not here)."""

@@ -130,16 +130,23 @@ def published(available: int, policy: BufferPolicy, hold: Hold | None = None) ->
 class AdaptiveRule:
     """The adaptive buffer: hold back what may sell elsewhere while a channel still shows old stock.
 
-    The hold is the expected sales during the channel's exposure: sales on other channels over
-    the time until the channel shows a change (they must be read, then pushed, then shown), and
-    its own sales over its lag (a push that lands overwrites them).  ``safety`` standard
-    deviations of Poisson demand go on top; the sum is rounded up, then bounded by ``min_hold``
-    and ``max_hold``.
+    The hold covers the sales during the channel's exposure: sales on other channels over the
+    time until the channel shows a change (they must be read, then pushed, then shown), and its
+    own sales over its lag (a push that lands overwrites them).  On that mean go ``safety``
+    standard deviations of the units sold, whose spread grows with the units an order takes
+    (``Exposure.lump``: sales come in lumps).  The hold is then rounded up
+    to the next step of ``HOLD_STEPS`` (so a rate that wobbles does not move it every cycle),
+    bounded by what the other channels can still sell, by ``min_hold`` and by ``max_hold``.
     """
 
-    safety: float = 2.0  #: standard deviations of Poisson demand on top of the mean
+    safety: float = 2.0  #: standard deviations of the units sold on top of the mean
     min_hold: int = 0
     max_hold: int | None = None
+
+
+#: Holds are rounded up to one of these (then every 20 above the last): a few steps, so a hold
+#: that wobbles with the measured rate seldom changes the published figure.
+HOLD_STEPS = (0, 1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30, 40, 50, 60, 80, 100)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,11 +159,21 @@ class Exposure:
     lag_s: float = 0.0  #: this channel's push-to-visible lag
     #: units the other channels show or are about to (they cannot sell more); None: no bound
     selling: int | None = None
+    #: how lumpy sales are: the mean of the squared units an order takes over its mean units
+    #: (1 when every order is of one unit; 7/3 for orders of 1, 2 or 3 units alike)
+    lump: float = 1.0
 
     @property
     def expected(self) -> float:
         """Units expected to sell while this channel still shows a figure from before them."""
         return max(self.elsewhere, 0.0) * max(self.unseen_s, 0.0) + max(self.own, 0.0) * max(self.lag_s, 0.0)
+
+
+def step_up(hold: int) -> int:
+    """``hold`` rounded up to the next of ``HOLD_STEPS`` (then the next multiple of 20)."""
+    if hold > HOLD_STEPS[-1]:
+        return -(-hold // 20) * 20
+    return next(step for step in HOLD_STEPS if step >= hold)
 
 
 def adaptive(available: int, exposure: Exposure, rule: AdaptiveRule) -> Published:
@@ -166,7 +183,10 @@ def adaptive(available: int, exposure: Exposure, rule: AdaptiveRule) -> Publishe
     """
     level = max(available, 0)
     expected = exposure.expected
-    hold = math.ceil(expected + rule.safety * math.sqrt(expected) - 1e-9) if expected else 0
+    hold = 0
+    if expected > 0:
+        spread = math.sqrt(expected * max(exposure.lump, 1.0))
+        hold = step_up(math.ceil(expected + rule.safety * spread - 1e-9))
     if exposure.selling is not None:
         hold = min(hold, exposure.selling)  # the others cannot sell more than they show
     hold = max(hold, rule.min_hold)

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from sheetsync.channels.sandbox import SandboxChannel
-from sheetsync.errors import PermanentError
+from sheetsync.errors import PermanentError, TransientError
 from sheetsync.model import ChannelName, PriceLevel, Sku, StockLevel
 
 A = Sku("A")
@@ -86,3 +86,28 @@ def test_prices_are_refused_like_quantities() -> None:
     with pytest.raises(PermanentError, match="limit is 3"):
         channel.push_prices([PriceLevel(A, Decimal("2.00"), "USD")] * 4)
     assert channel.read_prices([A, B]) == {A: Decimal("1.00")}
+
+
+def test_a_call_limit_an_hour_refuses_the_next_call_until_the_oldest_is_an_hour_old() -> None:
+    now = [datetime(2026, 11, 27, tzinfo=UTC)]
+    channel = SandboxChannel(ChannelName("meta"), lambda: now[0], calls_per_hour=2)
+    channel.push([StockLevel(A, 5)])
+    now[0] += timedelta(minutes=30)
+    channel.push([StockLevel(A, 4)])
+    with pytest.raises(TransientError, match="2 push calls an hour used"):
+        channel.push([StockLevel(A, 3)])
+    assert channel.read_levels([A]) == {A: 4}  # nothing of a refused call is applied
+    now[0] += timedelta(minutes=30)
+    channel.push([StockLevel(A, 3)])
+    assert (channel.push_calls, channel.throttled_calls) == (3, 1)
+
+
+def test_a_cost_bucket_refuses_a_call_it_cannot_pay_for_and_refills_at_its_rate() -> None:
+    now = [datetime(2026, 11, 27, tzinfo=UTC)]
+    channel = SandboxChannel(ChannelName("shop"), lambda: now[0], points=(100, 10), push_cost=(10, 1))
+    channel.push([StockLevel(Sku(f"S{n}"), 1) for n in range(80)])  # 90 points of 100
+    with pytest.raises(TransientError, match="throttled"):
+        channel.push([StockLevel(A, 1)])  # 11 points, 10 left
+    now[0] += timedelta(seconds=1)  # 10 more
+    channel.push([StockLevel(A, 1)])
+    assert (channel.push_calls, channel.throttled_calls) == (2, 1)

@@ -19,6 +19,7 @@ from sheetsync.core.buffers import (
     adaptive,
     parse_hold,
     published,
+    step_up,
 )
 
 
@@ -154,6 +155,19 @@ def test_adaptive_holds_back_what_may_sell_before_the_channel_shows_a_change() -
     result = adaptive(20, Exposure(6 / 3600, 1200), AdaptiveRule())
     assert result.quantity == 15
     assert result.reason == "20 - 5 (adaptive: 6.0/h, 20 min unseen) = 15"
+
+
+def test_adaptive_holds_more_when_orders_take_several_units() -> None:
+    # 2 expected; orders of 1 to 3 units (lump 7/3): + 2 x sqrt(14/3) = 6.32, rounded up to the 8 step.
+    lumpy = Exposure(6 / 3600, 1200, lump=7 / 3)
+    assert adaptive(20, lumpy, AdaptiveRule()).quantity == 12
+
+
+@pytest.mark.parametrize(("hold", "step"), [(0, 0), (1, 1), (7, 8), (13, 15), (100, 100), (101, 120)])
+def test_holds_are_rounded_up_to_a_few_steps_so_a_wobbling_rate_seldom_moves_them(
+    hold: int, step: int
+) -> None:
+    assert step_up(hold) == step
 
 
 def test_adaptive_counts_its_own_sales_over_its_lag_only() -> None:
