@@ -206,10 +206,10 @@ class GoogleSheetsStore:
     def read(self) -> Snapshot:
         """Everything a cycle needs, in one values:batchGet.
 
-        The tab list is fetched again only when the Ledger is not in it (a merchant may have
-        renamed it back since) or a tab it names has gone (renamed meanwhile).
+        The tab list is fetched again only when the Ledger or the Inventory is not in it (a
+        merchant may have renamed it back since) or a tab it names has gone (renamed meanwhile).
         """
-        if not self._open() and LEDGER_SHEET not in self._tabs:
+        if not self._open() and not {LEDGER_SHEET, INVENTORY_SHEET} <= set(self._tabs):
             self._open(again=True)
         try:
             present, reply = self._read_tabs()

@@ -878,6 +878,8 @@ def test_a_renamed_inventory_is_named_with_what_was_found_and_the_fix(backend: B
         assert "found: Stock" in message
         assert "rename your inventory" in message
         assert "back to Inventory" in message
+    backend.rename_sheet("Stock", "Inventory")  # renamed back: the same worker reads it again
+    assert store.read().rows
 
 
 def test_a_renamed_quantity_header_is_named_with_what_was_found_and_the_fix(backend: Backend) -> None:
