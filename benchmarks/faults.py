@@ -3,7 +3,8 @@
     python benchmarks/faults.py --seed 1 [--quick]
 
 Runs the campaigns of ``campaigns``: crash-anywhere (``crash``), API faults (``api``),
-hostile input (``hostile``) and the secrets scan (``crash.secrets_scan``).  Progress goes to
+hostile input (``hostile``), the secrets scan (``crash.secrets_scan``) and the adversary
+(``adversary``: actors working while the worker works).  Progress goes to
 stderr; the table, then one JSON line (always the last line), go to stdout.  The exit status
 is 1 when any order line was lost or doubled, a channel showed more than the stock, or a secret
 leaked.
@@ -19,6 +20,7 @@ from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
 
+from campaigns.adversary import adversary_campaign
 from campaigns.api import api_fault_campaign
 from campaigns.crash import crash_campaign, secrets_scan
 from campaigns.hostile import hostile_campaign
@@ -26,9 +28,19 @@ from rich.console import Console
 from rich.table import Table
 
 #: Figures summed over the campaigns, in the JSON line.
-SUMMED = ("crashes", "faults", "hostile_inputs", "lost", "doubled", "oversold_by_us")
+SUMMED = ("crashes", "faults", "hostile_inputs", "lost", "doubled", "oversold_by_us", "kills")
 #: Any of these non-zero fails the run.
-FATAL = ("lost", "doubled", "oversold_by_us", "secrets_leaked")
+FATAL = (
+    "lost",
+    "doubled",
+    "oversold_by_us",
+    "secrets_leaked",
+    "merchant_cells_changed",
+    "formulas_written",
+    "unalerted_stuck_states",
+    "lease_violations",
+    "unrecovered_after_fix",
+)
 #: Figures reported as they are (0 is expected, but they do not fail the run).
 WATCHED = ("unconverged", "overwritten_edits")
 
@@ -47,6 +59,7 @@ def campaigns(quick: bool) -> list[tuple[str, Callable[[int], Mapping[str, Any]]
         ("API faults", partial(api_fault_campaign, cycles=12 if quick else 40)),
         ("hostile input", hostile_campaign),
         ("secrets", partial(secrets_scan, progress=progress)),
+        ("adversary", partial(adversary_campaign, cycles=16 if quick else 36)),
     ]
 
 
@@ -67,7 +80,9 @@ def run(seed: int, quick: bool) -> tuple[list[tuple[str, str, dict[str, int]]], 
         progress(f"{title}: done in {time.perf_counter() - began:.1f} s: {numbers}")
         rows.append((title, f"{time.perf_counter() - began:.1f} s", numbers))
     summary: dict[str, Any] = {key: sum(f.get(key, 0) for _, _, f in rows) for key in SUMMED}
-    for key in ("secrets_leaked", *WATCHED):
+    for key in (*FATAL, *WATCHED):
+        if key in SUMMED:
+            continue
         summary[key] = sum(f.get(key, 0) for _, _, f in rows)
     summary["failed"] = [title for title, state, _ in rows if state.startswith("failed")]
     summary["seconds"] = round(time.perf_counter() - started, 1)
@@ -76,7 +91,7 @@ def run(seed: int, quick: bool) -> tuple[list[tuple[str, str, dict[str, int]]], 
 
 def table(rows: list[tuple[str, str, dict[str, int]]], summary: Mapping[str, Any]) -> Table:
     """One column per campaign and the total, one row per figure; the fatal ones red when not 0."""
-    figures = [*SUMMED, "secrets_leaked", *WATCHED]
+    figures = [*SUMMED, *(k for k in FATAL if k not in SUMMED), *WATCHED]
     figures += sorted({k for _, _, f in rows for k in f} - set(figures))
     grid = Table(title="sheetsync fault suite")
     grid.add_column("figure", no_wrap=True)

@@ -112,6 +112,12 @@ def test_the_fault_suite_sums_its_campaigns_and_fails_on_a_lost_line(
         "secrets_leaked": 0,
         "unconverged": 0,
         "overwritten_edits": 0,
+        "kills": 0,
+        "merchant_cells_changed": 0,
+        "formulas_written": 0,
+        "unalerted_stuck_states": 0,
+        "lease_violations": 0,
+        "unrecovered_after_fix": 0,
         "failed": [],
         "seconds": 0,
     }
