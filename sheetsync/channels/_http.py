@@ -6,6 +6,9 @@
 - :func:`json_or_none`: the decoded body, or None when it is not JSON (an HTML error page, a body
   cut short on the way).
 - :func:`retry_after`: a ``Retry-After`` header in seconds, for :mod:`sheetsync.retry`.
+- :func:`whole_number` and :func:`as_sent`: an order line's quantity as a whole number, or as the
+  platform sent it for the merchant to read when it is not one (never ``int(...)``, which
+  truncates 1.5 to 1 and raises on ``"1.5"``).
 
 Each platform says "slow down" and "try again" in its own way (Shopify ``THROTTLED`` in a 200,
 Meta error codes with a usage header, Google's 401 that a new token cures, WooCommerce's host
@@ -14,6 +17,9 @@ Meta error codes with a usage header, Google's 401 that a new token cures, WooCo
 
 from __future__ import annotations
 
+import json
+import math
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import httpx
@@ -53,3 +59,25 @@ def retry_after(response: httpx.Response) -> float | None:
         return max(0.0, float(header)) if header else None
     except ValueError:
         return None
+
+
+def whole_number(value: Any) -> int | None:
+    """A JSON quantity as a whole number (``2``, ``2.0``, ``"2"``); None for ``1.5``, text, null, true."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if math.isfinite(value) and value.is_integer() else None
+    if isinstance(value, str):
+        try:
+            number = Decimal(value.strip())
+        except InvalidOperation:
+            return None
+        return int(number) if number.is_finite() and number == number.to_integral_value() else None
+    return None
+
+
+def as_sent(value: Any) -> str:
+    """A quantity as the platform sent it, as text: a string unchanged, anything else as JSON."""
+    return value if isinstance(value, str) else json.dumps(value)

@@ -75,13 +75,11 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
-import math
 import time
 from collections import deque
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -235,27 +233,6 @@ def _messages(body: Json) -> str:
         elif isinstance(error, str):
             said.append(error)
     return "; ".join(said)
-
-
-def _whole(value: Json) -> int | None:
-    """A quantity as a whole number (``2``, ``2.0``, ``"2"``); None for ``1.5``, ``"abc"``, null, true."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return int(value) if math.isfinite(value) and value.is_integer() else None
-    if isinstance(value, str):
-        try:
-            number = Decimal(value.strip())
-        except InvalidOperation:
-            return None
-        return int(number) if number.is_finite() and number == number.to_integral_value() else None
-    return None
-
-
-def _as_sent(value: Json) -> str:
-    return value if isinstance(value, str) else json.dumps(value)
 
 
 class EmagChannel:
@@ -448,12 +425,15 @@ class EmagChannel:
         for offer in offers:
             if not isinstance(offer, dict):
                 continue
-            number = _whole(offer.get("id"))
+            number = _http.whole_number(offer.get("id"))
             if number not in wanted:
                 continue
             for entry in offer.get("stock") or ():
-                if isinstance(entry, dict) and _whole(entry.get("warehouse_id")) == self.warehouse_id:
-                    value = _whole(entry.get("value"))
+                if (
+                    isinstance(entry, dict)
+                    and _http.whole_number(entry.get("warehouse_id")) == self.warehouse_id
+                ):
+                    value = _http.whole_number(entry.get("value"))
                     if value is not None:
                         for sku in wanted[number]:
                             found[sku] = value
@@ -551,13 +531,13 @@ class EmagChannel:
             for request in self._pages("rma/read", {**data, "request_status": status}):
                 if (
                     not isinstance(request, dict)
-                    or _whole(request.get("return_type")) not in RMA_RETURN_TYPES
+                    or _http.whole_number(request.get("return_type")) not in RMA_RETURN_TYPES
                 ):
                     continue
                 order_id = str(request.get("order_id"))
                 at = self._time(request.get("date"))
                 for product in request.get("products") or ():
-                    units = _whole(product.get("quantity")) if isinstance(product, dict) else None
+                    units = _http.whole_number(product.get("quantity")) if isinstance(product, dict) else None
                     if units is None or units < 1 or product.get("product_id") in (None, "", "0"):
                         continue
                     key = (order_id, Sku(str(product["product_id"])))
@@ -586,8 +566,8 @@ class EmagChannel:
         """
         if not isinstance(order, dict):
             return None
-        status = _whole(order.get("status"))
-        kind = _whole(order.get("type"))
+        status = _http.whole_number(order.get("status"))
+        kind = _http.whole_number(order.get("type"))
         if status not in HOLDING and status not in (CANCELED, RETURNED):
             logger.debug(
                 "%s: order %s has unknown status %r", self.name, order.get("id"), order.get("status")
@@ -612,15 +592,17 @@ class EmagChannel:
             line_id = str(product.get("id"))
             sku = Sku(str(product["product_id"])) if product.get("product_id") not in (None, "") else None
             sent = product.get("quantity")
-            quantity = _whole(sent)
-            storned = _whole(product.get("storno_qty"))
+            quantity = _http.whole_number(sent)
+            storned = _http.whole_number(product.get("storno_qty"))
             storned = storned if storned is not None and storned > 0 else 0
             if quantity is None or quantity < 0 or (quantity == 0 and not storned):
-                if sku is not None and _whole(product.get("status")) != 0:
-                    odd.append(OddLine(self.name, order_id, line_id, sku, _as_sent(sent), created, cursor))
+                if sku is not None and _http.whole_number(product.get("status")) != 0:
+                    odd.append(
+                        OddLine(self.name, order_id, line_id, sku, _http.as_sent(sent), created, cursor)
+                    )
                 continue
             taken = quantity + storned
-            if _whole(product.get("status")) == 0 and status != CANCELED:
+            if _http.whole_number(product.get("status")) == 0 and status != CANCELED:
                 units[line_id] = 0  # cancelled inside a live order (a canceled order restocks below)
                 continue
             units[line_id] = taken

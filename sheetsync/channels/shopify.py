@@ -42,14 +42,12 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
 import logging
 import time
 import uuid
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 import httpx
@@ -325,26 +323,10 @@ def _time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
 
-def _whole(value: Json) -> int | None:
-    """``value`` as a whole number of at least 1 (``2``, ``"2"``, ``2.0``), else None."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        return None
-    try:
-        number = Decimal(str(value).strip())
-    except InvalidOperation:
-        return None
-    if not number.is_finite() or number != number.to_integral_value() or number < 1:
-        return None
-    return int(number)
-
-
-def _sent(value: Json) -> str:
-    """A quantity as sent, for the merchant to read: ``1.5``, ``"1.5"`` and ``0`` as themselves."""
-    return value if isinstance(value, str) else json.dumps(value)
-
-
 def _line(line_id: Json, sku: Json, quantity: Json, **extra: Any) -> _Line:
-    return _Line(_number(line_id), sku or "", _whole(quantity), _sent(quantity), **extra)
+    whole = _http.whole_number(quantity)
+    counted = whole if whole is not None and whole >= 1 else None  # a line sells at least 1
+    return _Line(_number(line_id), sku or "", counted, _http.as_sent(quantity), **extra)
 
 
 def _graphql_order(node: Mapping[str, Json]) -> _Order:

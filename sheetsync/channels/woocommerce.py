@@ -54,14 +54,11 @@ What the adapter guarantees:
 from __future__ import annotations
 
 import ipaddress
-import json
 import logging
-import math
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -494,7 +491,7 @@ class WooCommerceChannel:
         odd: list[OddLine] = []
         for item in order.get("line_items") or ():
             sent = item.get("quantity")
-            quantity = _whole(sent)
+            quantity = _http.whole_number(sent)
             if quantity is not None and quantity >= 1:
                 units[str(item["id"])] = quantity
                 if item.get("sku"):
@@ -506,7 +503,7 @@ class WooCommerceChannel:
                         order_id,
                         str(item["id"]),
                         Sku(item["sku"]),
-                        _as_sent(sent),
+                        _http.as_sent(sent),
                         created,
                         cursor,
                     )
@@ -535,10 +532,10 @@ class WooCommerceChannel:
                     item_id = _refunded_item(refunded, [item for item, _ in items])
                     line_id = f"{item_id}-refund-{refund['id']}"
                     sent = refunded.get("quantity")
-                    whole = _whole(sent)
+                    whole = _http.whole_number(sent)
                     if whole is None:
                         odd.append(
-                            OddLine(self.name, order_id, line_id, Sku(sku), _as_sent(sent), at, cursor)
+                            OddLine(self.name, order_id, line_id, Sku(sku), _http.as_sent(sent), at, cursor)
                         )
                         continue
                     quantity = abs(whole)  # WooCommerce shows refunded units negative
@@ -654,31 +651,6 @@ class WooCommerceChannel:
                 f"WooCommerce site {self.site} answered {method} {path} with something other than JSON"
             ) from None
         return response
-
-
-def _whole(value: Json) -> int | None:
-    """A quantity as a whole number (``2``, ``2.0``, ``"2"``); None for ``1.5``, ``"abc"``, null, true.
-
-    Never ``int(...)``: that truncates 1.5 to 1 and raises on ``"1.5"``.
-    """
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return int(value) if math.isfinite(value) and value.is_integer() else None
-    if isinstance(value, str):
-        try:
-            number = Decimal(value.strip())
-        except InvalidOperation:
-            return None
-        return int(number) if number.is_finite() and number == number.to_integral_value() else None
-    return None
-
-
-def _as_sent(value: Json) -> str:
-    """A quantity as the platform sent it, as text: a string unchanged, anything else as JSON."""
-    return value if isinstance(value, str) else json.dumps(value)
 
 
 def _refunded_item(refunded: Mapping[str, Json], items: Sequence[Mapping[str, Json]]) -> str:
