@@ -1,7 +1,8 @@
 """``sheetsync demo``: the whole loop on the embedded default, in simulated time.
 
-A local workbook is the master; three sandbox channels lag by seconds, minutes and a quarter of
-an hour; seeded buyers arrive in a Black Friday burst.  The real worker runs every cycle.  An
+A local workbook is the master; four sandbox channels lag by seconds, minutes and a quarter of
+an hour, one of them a marketplace kept to eMAG's limits; seeded buyers arrive in a Black
+Friday burst.  The real worker runs every cycle.  An
 oversell is a sale of a unit that did not exist, counted against the true stock on the shelf.
 """
 
@@ -11,7 +12,7 @@ import dataclasses
 import json
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from importlib import resources
@@ -53,8 +54,13 @@ STEP = timedelta(seconds=10)
 #: At the peak, Google's backlog grows from a quarter of an hour to three quarters.
 SLOWED, SLOWED_AT, SLOWED_LAG_S = ChannelName("google"), START + timedelta(minutes=50), 2700.0
 DEMO_ACCOUNT = "sheetsync-demo@demo.iam.gserviceaccount.com"
-#: Share of buyers per channel.
+#: Share of the web shop's buyers per channel.
 CHANNEL_WEIGHTS = {"shopify": 0.5, "facebook": 0.3, "google": 0.2}
+#: The marketplace brings buyers of its own, as many as this share of the others, drawn apart
+#: (the same seed gives the web channels the same buyers with or without it).
+MARKETPLACE, MARKETPLACE_SHARE = ChannelName("emag"), 0.15
+#: The marketplace's documented limits, which its sandbox keeps: offers a call, calls a second.
+MARKETPLACE_BATCH, MARKETPLACE_PACE = 50, 3.0
 #: One buyer takes a gift set on Shopify early on, so the demo shows its components drop.
 GIFT_SALE = (START + timedelta(minutes=5), ChannelName("shopify"), "GIFT-SET")
 
@@ -165,13 +171,21 @@ class _Clock:
 def _simulate(
     store: MasterStore, settings: Settings, seed: int, console: Console, clock: _Clock
 ) -> DemoResult:
-    channels = [SandboxChannel(c.name, lambda: clock.now, lag_s=c.lag_s) for c in settings.channels]
+    channels = [
+        SandboxChannel(c.name, lambda: clock.now, lag_s=c.lag_s)
+        if c.name != MARKETPLACE
+        else SandboxChannel(
+            c.name, lambda: clock.now, lag_s=c.lag_s, max_batch=MARKETPLACE_BATCH, pace=MARKETPLACE_PACE
+        )
+        for c in settings.channels
+    ]
     by_name = {c.name: c for c in channels}
     shelf = dict(CATALOGUE)
-    arrivals = _buyers(
-        random.Random(seed),  # noqa: S311 - simulated buyers, not secrets
-        [sku for sku, _ in CATALOGUE],
-    )
+    skus = [sku for sku, _ in CATALOGUE]
+    arrivals = _buyers(random.Random(seed), skus, CHANNEL_WEIGHTS)  # noqa: S311 - simulated buyers
+    if MARKETPLACE in by_name:
+        others = random.Random(seed + 1)  # noqa: S311 - simulated buyers, not secrets
+        arrivals = sorted(arrivals + _buyers(others, skus, {MARKETPLACE: 1.0}, MARKETPLACE_SHARE))
     orders = pushes = oversells = turned_away = cycles = 0
     shown: dict[str, tuple[int, list[int]]] = {}  # per SKU: available, and each channel's target
     gift: dict[str, tuple[int, list[int]]] = {}  # the components' figures when the gift set sold
@@ -265,17 +279,22 @@ def _bundle_line(
     )
 
 
-def _buyers(rng: random.Random, skus: Sequence[str]) -> list[tuple[datetime, str, str]]:
-    """Buyer arrivals: a steady trickle with a burst in the middle hour, popular SKUs first."""
+def _buyers(
+    rng: random.Random, skus: Sequence[str], shares: Mapping[str, float], scale: float = 1.0
+) -> list[tuple[datetime, str, str]]:
+    """Buyer arrivals: a steady trickle with a burst in the middle hour, popular SKUs first.
+
+    ``scale`` scales the rate (buyers a minute: 0.35, 1.6 at the height of the burst).
+    """
     popularity = [1 / (rank + 1) for rank in range(len(skus))]
-    names, weights = list(CHANNEL_WEIGHTS), list(CHANNEL_WEIGHTS.values())
+    names, weights = list(shares), list(shares.values())
     arrivals = []
     at = 0.0
-    peak = 1.6  # buyers per minute at the height of the burst
+    trickle, peak = 0.35, 1.6
     while at < DURATION.total_seconds():
-        at += rng.expovariate(peak / 60)
+        at += rng.expovariate(scale * peak / 60)
         hour = at / 3600
-        rate = 0.35 + (peak - 0.35) * max(0.0, 1 - abs(hour - 1.5) * 2)
+        rate = trickle + (peak - trickle) * max(0.0, 1 - abs(hour - 1.5) * 2)
         if rng.random() < rate / peak:
             when = START + timedelta(seconds=at)
             arrivals.append(

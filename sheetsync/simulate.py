@@ -183,6 +183,8 @@ class ChannelModel(_Strict):
     points: tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)]] | None = None
     #: points a push call costs: [per call, per SKU in it]
     push_cost: tuple[Annotated[float, Field(ge=0)], Annotated[float, Field(ge=0)]] = (10.0, 1.0)
+    #: push calls a second the client paces itself to (eMAG: 3); a call waits its turn, never refused
+    pace: Annotated[float, Field(gt=0)] | None = None
 
     _tiers = field_validator("tiers")(tiers_cover_zero)
 
@@ -472,7 +474,7 @@ class Outcome:
     pushes: int = 0  #: quantities pushed
     push_calls: int = 0
     throttled_calls: int = 0  #: push calls a channel refused for its call limit
-    by_channel: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
+    by_channel: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
     first_oversell_s: float | None = None
     jumps: list[Jump] = dataclasses.field(default_factory=list)
     #: the first ``OVERSOLD_LISTED`` oversells: [minute, channel, SKU, units]
@@ -618,6 +620,7 @@ def run_policy(scenario: Scenario, world: World, policy: str) -> Outcome:
             calls_per_hour=model.calls_per_hour,
             points=model.points,
             push_cost=model.push_cost,
+            pace=model.pace,
         )
         for name, model in scenario.channels.items()
     }
@@ -668,7 +671,7 @@ def run_policy(scenario: Scenario, world: World, policy: str) -> Outcome:
     queued_at = math.inf
     buyers: Iterator[Buyer] = iter(b for b in world.buyers if b.at_s >= 0)
     buyer = next(buyers, None)
-    counted = {name: (0, 0) for name in channels}  # push and throttled calls before the start
+    counted = {name: (0, 0, 0.0) for name in channels}  # push and throttled calls before the start
     while True:
         poll_at = max(min(next_poll.values()), busy_until)
         cycle_at = min(poll_at, max(queued_at, busy_until))
@@ -677,7 +680,7 @@ def run_policy(scenario: Scenario, world: World, policy: str) -> Outcome:
             break
         if cycle_at <= buyer_at:
             if now[0] < 0 <= cycle_at:
-                counted = {name: (c.push_calls, c.throttled_calls) for name, c in channels.items()}
+                counted = {name: (c.push_calls, c.throttled_calls, c.paced_s) for name, c in channels.items()}
             now[0] = cycle_at
             due = [name for name, at in next_poll.items() if at <= cycle_at]
             # A delivery makes every channel due, with the orders delivered since the last cycle.
@@ -690,7 +693,7 @@ def run_policy(scenario: Scenario, world: World, policy: str) -> Outcome:
             continue
         assert buyer is not None  # noqa: S101 - buyer_at is finite
         if now[0] < 0:
-            counted = {name: (c.push_calls, c.throttled_calls) for name, c in channels.items()}
+            counted = {name: (c.push_calls, c.throttled_calls, c.paced_s) for name, c in channels.items()}
         now[0] = buyer.at_s
         channel, over_before = channels[buyer.channel], outcome.oversells
         if _serve(buyer, world, channel, shelf, sold, outcome) and buyer.channel in webhooks:
@@ -702,11 +705,13 @@ def run_policy(scenario: Scenario, world: World, policy: str) -> Outcome:
                 jump.oversold += outcome.oversells - over_before
         buyer = next(buyers, None)
     for name, channel in channels.items():
-        calls, throttled = counted[name]
+        calls, throttled, paced = counted[name]
         outcome.by_channel[name]["push_calls"] = channel.push_calls - calls
         outcome.by_channel[name]["throttled"] = channel.throttled_calls - throttled
-    outcome.push_calls = sum(c["push_calls"] for c in outcome.by_channel.values())
-    outcome.throttled_calls = sum(c["throttled"] for c in outcome.by_channel.values())
+        if channel.paced_s > paced:  # a paced client's calls waited their turn this long
+            outcome.by_channel[name]["paced_s"] = round(channel.paced_s - paced, 1)
+    outcome.push_calls = sum(int(c["push_calls"]) for c in outcome.by_channel.values())
+    outcome.throttled_calls = sum(int(c["throttled"]) for c in outcome.by_channel.values())
     _bound(outcome, world, sold)
     outcome.jumps = jumps
     outcome.cpu_s = time.process_time() - began

@@ -10,7 +10,16 @@ import pytest
 from sheetsync.cli import main
 from sheetsync.errors import ConfigError
 from sheetsync.model import ChannelName
-from sheetsync.simulate import POLICIES, Scenario, clairvoyant, draw, load_scenario, run_policy, simulate
+from sheetsync.simulate import (
+    POLICIES,
+    Scenario,
+    clairvoyant,
+    draw,
+    load_scenario,
+    run_policy,
+    settings_for,
+    simulate,
+)
 
 #: An hour on two channels, small enough for a test: a prompt one with webhooks, a slow feed.
 TINY = """
@@ -111,11 +120,15 @@ def test_a_period_with_no_lag_anywhere_never_oversells(tiny: Path) -> None:
 @pytest.mark.parametrize(
     ("old", "new", "message"),
     [
-        ("skus = 12", "skuz = 12", "catalogue.skuz: unknown setting (check the spelling)"),
-        ("skus = 12", "", "catalogue.skus: missing; this setting is required"),
-        ("peak = [600, 900]", "peak = [900, 600]", "channels.feed.lag.peak: [900, 600] is not a range"),
-        ("share = 0.4", "share = 0", "channels.feed.share: Input should be greater than 0"),
-        ("interval = 60", "interval = 3600", "channels.feed: max_lag (1800 s) must be longer than interval"),
+        ("skus = 12", "skuz = 12", "[catalogue] skuz: unknown setting (check the spelling)"),
+        ("skus = 12", "", "[catalogue] skus: missing; this setting is required"),
+        ("peak = [600, 900]", "peak = [900, 600]", "[channels.feed] lag, peak: [900, 600] is not a range"),
+        ("share = 0.4", "share = 0", "[channels.feed] share: must be more than 0"),
+        (
+            "interval = 60",
+            "interval = 3600",
+            "[channels.feed]: max_lag (1800 s) must be longer than interval",
+        ),
         ('hold = "all" }]\nlag = { normal = [300', 'hold = "most" }]\nlag = { normal = [300', "hold"),
     ],
 )
@@ -132,7 +145,9 @@ def test_scenario_errors_name_the_file_and_the_key(tmp_path: Path, old: str, new
 
 
 def test_an_unknown_scenario_names_the_packaged_ones() -> None:
-    with pytest.raises(ConfigError, match="packaged scenarios: black-friday, black-friday-harsh, flash-sale"):
+    with pytest.raises(
+        ConfigError, match="packaged scenarios: black-friday, black-friday-harsh, flash-sale, marketplace"
+    ):
         load_scenario("cyber-monday")
 
 
@@ -239,6 +254,29 @@ def test_a_channel_call_limit_is_counted_not_broken(tmp_path: Path) -> None:
 
     assert outcome.by_channel["feed"]["push_calls"] <= 5 + 1  # the hour's five, and the start's
     assert outcome.throttled_calls == outcome.by_channel["feed"]["throttled"] > 0
+
+
+def test_a_paced_marketplace_channel_waits_its_turn_and_is_never_throttled(tmp_path: Path) -> None:
+    path = tmp_path / "paced.toml"
+    paced = TINY.replace("interval = 60\n", "interval = 60\nmax_batch = 2\npace = 0.01\n")
+    path.write_text(paced, encoding="utf-8")
+    scenario = load_scenario(str(path))
+
+    outcome = run_policy(scenario, draw(scenario, 1), "static")
+
+    feed = outcome.by_channel["feed"]
+    assert feed["throttled"] == 0
+    assert feed["paced_s"] > 0  # pushes of 2 SKUs a call, one call in 100 s, queue up
+    assert "paced_s" not in outcome.by_channel["shop"]
+
+
+def test_the_marketplace_scenario_paces_emag_to_its_documented_limits() -> None:
+    scenario = load_scenario("marketplace")
+
+    emag = scenario.channels["emag"]
+    assert (emag.max_batch, emag.pace, emag.webhooks) == (50, 3, False)
+    (channel,) = (c for c in settings_for(scenario, "static").channels if c.name == ChannelName("emag"))
+    assert channel.title == "eMAG"
 
 
 def test_the_warm_up_outlasts_the_slowest_lag(tmp_path: Path) -> None:

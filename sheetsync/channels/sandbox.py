@@ -11,6 +11,9 @@ Given ``calls_per_hour`` or ``points``, it enforces a platform's call limits on 
 calls in any hour (Meta's batch-call limit per catalog), or a leaky bucket of cost points
 (Shopify's: a size, a restore rate, and a cost per call and per SKU).  A call over the limit is
 refused with ``TransientError`` and nothing of it is applied, as the platforms throttle.
+Given ``pace``, it models a client that paces itself, as the eMAG adapter does (3 requests a
+second): a call beyond that rate is never refused, it waits its turn, so what it pushes shows
+that much later.
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ class SandboxChannel:
         calls_per_hour: int | None = None,
         points: tuple[float, float] | None = None,
         push_cost: tuple[float, float] = (10.0, 1.0),
+        pace: float | None = None,
     ) -> None:
         self.name = name
         self._lag = lag  #: when set, asked at each push for that push's lag (a simulated backlog)
@@ -83,6 +87,9 @@ class SandboxChannel:
         self._points = points
         self._push_cost = push_cost  #: (points a call, points a SKU in it)
         self._bucket = (points[0] if points else 0.0, -math.inf)  #: (points left, as of when)
+        self._pace = pace  #: calls a second the client paces itself to (None: no pacing)
+        self._free_at = -math.inf  #: when a paced client may send its next call
+        self.paced_s = 0.0  #: seconds paced calls waited for their turn, in all
 
     def push(self, levels: Sequence[StockLevel]) -> Sequence[PushOutcome]:
         """Accept absolute quantities; they become visible after the channel's lag."""
@@ -90,7 +97,7 @@ class SandboxChannel:
         self._admit(len(levels))
         self.push_calls += 1
         self._settle()  # what was due before this push is visible
-        visible_at = self._now() + (self.limits.typical_lag_s if self._lag is None else self._lag())
+        visible_at = self._sent_at() + (self.limits.typical_lag_s if self._lag is None else self._lag())
         outcomes = []
         for level in levels:
             if self._listed and level.sku not in self._listed:
@@ -131,6 +138,16 @@ class SandboxChannel:
             self._bucket = (left - cost, now)
         if self._calls_per_hour is not None:
             self._calls.append(now)
+
+    def _sent_at(self) -> float:
+        """When a push call made now reaches the platform: at once, or at its paced turn."""
+        now = self._now()
+        if self._pace is None:
+            return now
+        sent = max(now, self._free_at)
+        self._free_at = sent + 1 / self._pace
+        self.paced_s += sent - now
+        return sent
 
     def push_prices(self, prices: Sequence[PriceLevel]) -> Sequence[PushOutcome]:
         """Accept prices for listed SKUs; a price shows at once (feeds lag on stock, not here)."""

@@ -111,3 +111,19 @@ def test_a_cost_bucket_refuses_a_call_it_cannot_pay_for_and_refills_at_its_rate(
     now[0] += timedelta(seconds=1)  # 10 more
     channel.push([StockLevel(A, 1)])
     assert (channel.push_calls, channel.throttled_calls) == (2, 1)
+
+
+def test_a_paced_client_never_has_a_call_refused_its_later_calls_show_later() -> None:
+    now = [datetime(2026, 11, 27, tzinfo=UTC)]
+    channel = SandboxChannel(ChannelName("emag"), lambda: now[0], lag_s=0, pace=2)
+    for quantity in (5, 4, 3):  # three calls at once, two a second
+        channel.push([StockLevel(A, quantity)])
+    assert channel.read_levels([A]) == {A: 5}  # the second call's turn is half a second away
+    now[0] += timedelta(seconds=0.5)
+    assert channel.read_levels([A]) == {A: 4}
+    now[0] += timedelta(seconds=0.5)
+    assert channel.read_levels([A]) == {A: 3}
+    assert (channel.push_calls, channel.throttled_calls, channel.paced_s) == (3, 0, 1.5)
+    now[0] += timedelta(seconds=10)  # an idle client sends at once again
+    channel.push([StockLevel(A, 2)])
+    assert channel.read_levels([A]) == {A: 2}
