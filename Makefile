@@ -26,6 +26,7 @@ demo: $(DEMO_STAMP)
 lint: $(DEV_STAMP)
 	$(BIN)/ruff format --check sheetsync fakes tests benchmarks
 	$(BIN)/ruff check sheetsync fakes tests benchmarks
+	$(BIN)/hadolint --no-color Dockerfile
 
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
