@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -13,12 +14,14 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
+from typing import TypeVar
 
 import uvicorn
 from rich.console import Console
 from rich.table import Table
 
 from sheetsync import __version__
+from sheetsync.channels import CatalogueSource, Channel
 from sheetsync.config import (
     AirtableMaster,
     GoogleSheetsMaster,
@@ -31,11 +34,16 @@ from sheetsync.config import (
 )
 from sheetsync.core.bundles import parse_bundles
 from sheetsync.core.cells import parse_rows
+from sheetsync.core.hosting import check_disk
 from sheetsync.core.ledger import parse_ledger
+from sheetsync.core.preview import Preview, preview_data, preview_lines
 from sheetsync.core.state import parse_state
 from sheetsync.demo import run_demo
-from sheetsync.errors import ConfigError, SheetsyncError
-from sheetsync.model import REASON, ROW_STATUS
+from sheetsync.doctor import OFFLINE_LIMITS, diagnose, offline_problems
+from sheetsync.errors import ConfigError, SheetsyncError, SyncError
+from sheetsync.inputs import airtable_ids, spreadsheet_key
+from sheetsync.model import REASON, ROW_STATUS, ChannelName
+from sheetsync.onboarding import import_catalogue, open_source
 from sheetsync.simulate import (
     POLICIES,
     Outcome,
@@ -46,7 +54,7 @@ from sheetsync.simulate import (
     write_json,
     write_plot,
 )
-from sheetsync.stores import LeasedStore
+from sheetsync.stores import LeasedStore, MasterStore
 from sheetsync.stores.airtable import AirtableStore
 from sheetsync.stores.google_sheets import GoogleSheetsStore, spreadsheet_id
 from sheetsync.stores.workbook import create_workbook
@@ -57,6 +65,7 @@ from sheetsync.worker import (
     open_alerter,
     open_channels,
     open_store,
+    preview_cycle,
     run_cycle,
     run_forever,
     stop_on_signals,
@@ -64,10 +73,17 @@ from sheetsync.worker import (
 )
 
 log = logging.getLogger("sheetsync")
+_T = TypeVar("_T")
 
 DEFAULT_CONFIG = Path("sheetsync.toml")
 #: The master block of the packaged template, swapped for a Google Sheet by `init --google-sheet`.
-WORKBOOK_MASTER = 'kind = "workbook"\n# Relative to this file.\npath = "inventory.xlsx"\n'
+WORKBOOK_MASTER = (
+    'kind = "workbook"\n# Relative to this file.\npath = "inventory.xlsx"\n'
+    "# On Heroku, Render, Railway, Fly.io or Cloud Run, whose disk a restart wipes, the worker\n"
+    "# refuses a workbook (its Ledger and State would be lost) unless it is on a mounted volume;\n"
+    "# true runs it anyway. See docs/deploy.md.\n"
+    "# allow_ephemeral_disk = false\n"
+)
 #: Sets the log level when neither -v nor -q is given.
 LOG_LEVEL_ENV = "SHEETSYNC_LOG_LEVEL"
 LOG_LEVELS = {
@@ -205,10 +221,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     remote.add_argument(
         "--airtable-base",
-        metavar="ID",
-        help="prepare this Airtable base (tables and fields) instead of a workbook",
+        metavar="URL",
+        help="prepare this Airtable base (its URL or appXXXX id) instead of a workbook",
     )
     command("check-config", "validate the config and say what it configures", _check_config)
+    command(
+        "doctor",
+        "check the setup online: credentials, scopes, sharing, webhooks, clock, lease (exit 1 unless all OK)",
+        _doctor,
+    )
     sync = command("sync", "run one sync cycle", _sync)
     sync.add_argument(
         "--once", action="store_true", help="one cycle, then exit: what sync always does; kept for scripts"
@@ -225,6 +246,20 @@ def _parser() -> argparse.ArgumentParser:
         help="move every order channel's start line to TIME, when your counts were taken "
         "(e.g. 2026-12-01T09:00+01:00; without an offset, UTC): orders from then on are counted",
     )
+    sync.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="read and plan, write nothing anywhere: print what each channel would be set to, and why",
+    )
+    sync.add_argument("--json", action="store_true", help="with --dry-run: print the preview as JSON")
+    sync.add_argument(
+        "--confirm",
+        action="append",
+        default=[],
+        metavar="CHANNEL",
+        help="confirm CHANNEL's first live sync, held because it would change many quantities "
+        "(repeat for several channels)",
+    )
     command("run", "run cycles at each channel's interval until SIGTERM", _run)
     serve = command(
         "serve", "run the worker with its dashboard, webhooks, /healthz and /metrics until SIGTERM", _serve
@@ -238,6 +273,13 @@ def _parser() -> argparse.ArgumentParser:
         "--port", type=int, default=int(os.environ.get("PORT", "8080")), help="default: $PORT or 8080"
     )
     command("status", "show flagged rows and paused channels from the master", _status)
+    importer = command(
+        "import", "fill the Inventory from a channel's catalogue: SKU, title, variant, quantity", _import
+    )
+    importer.add_argument(
+        "--from", dest="source", required=True, metavar="CHANNEL", help="the channel's name in the config"
+    )
+    importer.add_argument("--dry-run", action="store_true", help="print what would be added; write nothing")
     demo = command("demo", "run the whole loop offline in simulated time", _demo, config=False)
     demo.add_argument(
         "--no-buffers",
@@ -289,14 +331,16 @@ def _init(args: argparse.Namespace) -> int:
         return _fail(f"{config} is a directory; pass --dir {config}, or --config {config / DEFAULT_CONFIG}")
     with _writing(config):
         if args.google_sheet:
-            block = f'kind = "google_sheets"\nspreadsheet = "{args.google_sheet}"\n'
-            return _init_remote(config, block, lambda m: _same_sheet(m, args.google_sheet), "Inventory tab")
+            key = _pasted(spreadsheet_key, args.google_sheet, "--google-sheet")
+            block = f'kind = "google_sheets"\nspreadsheet = "{key}"\n'
+            return _init_remote(config, block, lambda m: _same_sheet(m, key), "Inventory tab")
         if args.airtable_base:
-            block = f'kind = "airtable"\nbase = "{args.airtable_base}"\n'
+            base, _ = _pasted(airtable_ids, args.airtable_base, "--airtable-base")
+            block = f'kind = "airtable"\nbase = "{base}"\n'
             return _init_remote(
                 config,
                 block,
-                lambda m: isinstance(m, AirtableMaster) and m.base == args.airtable_base,
+                lambda m: isinstance(m, AirtableMaster) and m.base == base,
                 "Inventory table",
             )
         workbook = config.parent / "inventory.xlsx"  # the template's master.path, relative to the config
@@ -323,18 +367,38 @@ def _writing(config: Path) -> Iterator[None]:
         ) from None
 
 
+def _pasted(read: Callable[[str], _T], text: str, option: str) -> _T:
+    """What was pasted after ``option``, read as the id it holds; else one sentence showing the form."""
+    try:
+        return read(text)
+    except ValueError as error:
+        raise ConfigError(f"{option}: {error}") from None
+
+
 def _init_remote(config: Path, block: str, matches: Callable[[Master], bool], where: str) -> int:
-    """Write a config for the master (unless one exists), then prepare its tabs or tables."""
-    if not config.exists():
+    """Write a config for the master (unless one exists), then prepare its tabs or tables.
+
+    A config this call wrote is removed again if preparing the master fails (a missing token, a
+    base not shared): a later ``init`` then starts clean instead of finding a half-made setup.
+    """
+    wrote = not config.exists()
+    if wrote:
         config.parent.mkdir(parents=True, exist_ok=True)
         config.write_text(_template().replace(WORKBOOK_MASTER, block), encoding="utf-8")
+    try:
+        settings = load(config)
+        if not matches(settings.master):
+            return _fail(f"{config} already exists for another master; set its [master] table yourself")
+        store = open_store(settings)
+        assert isinstance(store, GoogleSheetsStore | AirtableStore)  # noqa: S101 - a remote master
+        lines = store.prepare() or [f"{settings.master.describe()} was ready; nothing changed"]
+    except BaseException:
+        if wrote:
+            config.unlink(missing_ok=True)
+        raise
+    if wrote:
         print(f"wrote {config}")
-    settings = load(config)
-    if not matches(settings.master):
-        return _fail(f"{config} already exists for another master; set its [master] table yourself")
-    store = open_store(settings)
-    assert isinstance(store, GoogleSheetsStore | AirtableStore)  # noqa: S101 - a remote master
-    for line in store.prepare() or [f"{settings.master.describe()} was ready; nothing changed"]:
+    for line in lines:
         print(line)
     print(f"next: type SKUs and quantities in the {where}, then `sheetsync sync --config {config}`")
     return 0
@@ -350,9 +414,20 @@ def _template() -> str:
     return (resources.files("sheetsync") / "templates" / "sheetsync.toml").read_text(encoding="utf-8")
 
 
+def _doctor(args: argparse.Namespace) -> int:
+    """One line per check; 0 when every one is OK."""
+    checks = diagnose(args.config, os.environ, _utc_now)
+    for check in checks:
+        print(check.line())
+    return 0 if all(check.status == "OK" for check in checks) else 1
+
+
 def _check_config(args: argparse.Namespace) -> int:
+    """What the config sets up, and what is missing offline (a token, the key file, the workbook)."""
     settings = load(args.config)
-    print(f"{settings.source}: OK")
+    _kept_disk(settings)
+    problems = offline_problems(settings, os.environ)
+    print(f"{settings.source}: {'OK' if not problems else f'{len(problems)} problem(s)'}")
     print(f"master: {settings.master.describe()}")
     if settings.locations:
         print(f"locations: {', '.join(settings.locations)}")
@@ -365,31 +440,85 @@ def _check_config(args: argparse.Namespace) -> int:
             f"channel {channel.name}: {channel.kind} '{channel.title}', "
             f"every {channel.interval_s:g}s{places}{paused}"
         )
-    return 0
+    for problem in problems:
+        print(f"problem: {problem}")
+    print(f"not checked offline: {OFFLINE_LIMITS}")
+    return 1 if problems else 0
 
 
 def _sync(args: argparse.Namespace) -> int:
-    """One cycle (``--once`` or not), then exit: 1 if a channel had errors."""
+    """One cycle (``--once`` or not), then exit: 1 if a channel had errors.
+
+    ``--dry-run`` runs the cycle's reads and planning only and prints the preview.
+    """
     settings = _settings(args)
+    if args.json and not args.dry_run:
+        return _fail("--json goes with --dry-run: `sheetsync sync --dry-run --json`", 2)
+    confirm = _channels(settings, args.confirm)
+    accept_shrink = args.accept_shrink or settings.guard.accept_shrink
+    if args.dry_run:
+        with _workbook_errors(settings), _opened(open_channels(settings, _utc_now)) as channels:
+            shown = preview_cycle(
+                open_store(settings),
+                channels,
+                settings,
+                _utc_now(),
+                accept_shrink=accept_shrink,
+                confirm=confirm,
+            )
+        _print_preview(shown, args.json)
+        return 0
     owner = worker_name()
-    with _workbook_errors(settings):
+    with _workbook_errors(settings), _opened(open_channels(settings, _utc_now)) as channels:
         store = open_store(settings)
         try:
             report = run_cycle(
                 store,
-                open_channels(settings, _utc_now),
+                channels,
                 settings,
                 _utc_now(),
-                accept_shrink=args.accept_shrink or settings.guard.accept_shrink,
+                accept_shrink=accept_shrink,
                 alert=open_alerter(settings).send,
                 since=args.since,
                 owner=owner,
+                confirm=confirm,
             )
         finally:
             if isinstance(store, LeasedStore):
                 store.release(owner)
     print(report.summary())
     return 1 if report.errors else 0
+
+
+@contextmanager
+def _opened(channels: list[Channel]) -> Iterator[list[Channel]]:
+    """The channels, whose HTTP clients are let go of when the one cycle is done."""
+    try:
+        yield channels
+    finally:
+        for channel in channels:
+            if isinstance(channel, CatalogueSource):
+                channel.close()
+
+
+def _channels(settings: Settings, names: Sequence[str]) -> set[ChannelName]:
+    """The channels ``--confirm`` names, each one configured."""
+    known = {c.name for c in settings.channels}
+    for name in names:
+        if name not in known:
+            raise ConfigError(
+                f"--confirm {name}: {settings.source} has no channel {name!r}; "
+                f"its channels are {', '.join(sorted(known))}"
+            )
+    return {ChannelName(name) for name in names}
+
+
+def _print_preview(shown: Preview, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(preview_data(shown), ensure_ascii=False, indent=2))
+        return
+    for line in preview_lines(shown):
+        print(line)
 
 
 def _since(text: str) -> datetime:
@@ -450,7 +579,19 @@ def _serve(args: argparse.Namespace) -> int:
     board.follow(inbox)
     # A stuck worker: three missed polls of the busiest channel, and never under two minutes.
     stale_after = max(min((3.0 * c.interval_s for c in settings.channels), default=0.0), STALE_AFTER_S)
-    app = create_app(inbox, secrets, board=board, token=token, stale_after_s=stale_after)
+    # The dashboard's preview runs on the worker's own store and channels (a sandbox's stock lives
+    # in them), between its cycles: the lock keeps the two apart.
+    lock = threading.Lock()
+    opened: list[tuple[MasterStore, list[Channel]]] = []
+
+    def preview() -> Preview:
+        with lock:
+            if not opened:
+                raise SyncError("the worker has not opened the master yet; try again in a moment")
+            store, channels = opened[0]
+            return preview_cycle(store, channels, settings, _utc_now())
+
+    app = create_app(inbox, secrets, board=board, token=token, stale_after_s=stale_after, preview=preview)
     # uvicorn takes SIGTERM for its graceful shutdown, then hands it on to the handler it found.
     stop_on_signals(stop, inbox)
     server = uvicorn.Server(
@@ -469,9 +610,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     def work() -> None:
         try:
-            run_forever(
-                open_store(settings), open_channels(settings, _utc_now), settings, _utc_now, stop, inbox
-            )
+            opened.append((open_store(settings), open_channels(settings, _utc_now)))
+            run_forever(*opened[0], settings, _utc_now, stop, inbox, lock=lock)
         except BaseException as error:  # the worker is gone: say so on /healthz, then stop serving
             board.died(f"{type(error).__name__}: {error}")
             log.critical("the worker stopped: %s", error, exc_info=error)
@@ -498,6 +638,22 @@ def _serve(args: argparse.Namespace) -> int:
         log.error("stopped: the worker died (see above)")
         return 1
     log.info("stopped")
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    """Append the rows a channel's catalogue has and the Inventory lacks; progress on stderr."""
+    settings = _settings(args)
+    with open_source(settings, args.source, _utc_now) as (channel, source), _workbook_errors(settings):
+        report = import_catalogue(
+            open_store(settings),
+            source,
+            settings,
+            channel,
+            dry_run=args.dry_run,
+            progress=lambda line: print(line, file=sys.stderr),
+        )
+    print("\n".join(report.lines()))
     return 0
 
 
@@ -542,7 +698,14 @@ def _channel_state(name: str, paused: bool, incidents: Mapping[str, str]) -> str
         return "PAUSED"
     if "ledger" in incidents:
         return "ERROR: nothing is read or pushed while the Ledger is lost (below)"
-    for kind, state in (("error", "ERROR"), ("degraded", "DEGRADED"), ("lag", "LAG"), ("drift", "DRIFT")):
+    kinds = (
+        ("confirm", "HOLD"),
+        ("error", "ERROR"),
+        ("degraded", "DEGRADED"),
+        ("lag", "LAG"),
+        ("drift", "DRIFT"),
+    )
+    for kind, state in kinds:
         if (text := incidents.get(f"{kind}:{name}")) is not None:
             return f"{state}: {text}"
     return "OK"
@@ -599,12 +762,28 @@ def _simulate(args: argparse.Namespace) -> int:
 
 def _settings(args: argparse.Namespace) -> Settings:
     settings = load(args.config)
+    _kept_disk(settings)
     if isinstance(settings.master, WorkbookMaster) and not settings.master.path.exists():
         raise ConfigError(
             f"{settings.source}: master.path: no workbook at {settings.master.path}; "
             "`sheetsync init` writes a template"
         )
     return settings
+
+
+def _kept_disk(settings: Settings) -> None:
+    """Refuse a workbook master on a hosting platform whose disk a restart wipes (core.hosting)."""
+    master = settings.master
+    if isinstance(master, WorkbookMaster):
+        # A volume is a mount point between the root and the workbook (Docker, Fly, Render, Railway).
+        folders = master.path.resolve().parents[:-1]
+        check_disk(
+            os.environ,
+            source=str(settings.source),
+            workbook=str(master.path),
+            allowed=master.allow_ephemeral_disk,
+            on_volume=any(os.path.ismount(folder) for folder in folders),
+        )
 
 
 @contextmanager

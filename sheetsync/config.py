@@ -11,8 +11,9 @@ import binascii
 import json
 import re
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, tzinfo
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -26,13 +27,31 @@ from pydantic import (
     model_validator,
 )
 
-from sheetsync.core.buffers import AdaptiveRule, BufferPolicy, Hold, HoldKind, Tier, parse_hold
+from sheetsync.core.buffers import PRESETS, AdaptiveRule, BufferPolicy, Hold, HoldKind, Tier, parse_hold
+from sheetsync.core.preview import FirstSyncRule
 from sheetsync.errors import ConfigError
+from sheetsync.inputs import (
+    airtable_ids,
+    merchant_account,
+    meta_catalog,
+    shopify_shop,
+    spreadsheet_key,
+    woocommerce_site,
+)
 from sheetsync.model import ChannelName, Layout, channel_column, header_key
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _pasted(read: Callable[[str], object]) -> Callable[[object], object]:
+    """A before-validator reading what people paste (a URL, a link) as the setting's form."""
+
+    def validate(value: object) -> object:
+        return read(value) if isinstance(value, str) else value
+
+    return validate
 
 
 class TierModel(_Strict):
@@ -62,6 +81,18 @@ def tiers_cover_zero(tiers: list[TierModel]) -> list[TierModel]:
     if 0 not in levels:
         raise ValueError("one tier must start at min = 0 so every level has a hold")
     return tiers
+
+
+def _zone_name(value: str | None) -> str | None:
+    """A time zone's name as the tz database spells it (Europe/Bucharest), or None."""
+    if value is not None:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"{value!r} is not a time zone (like Europe/Bucharest; on Windows, pip install tzdata)"
+            ) from None
+    return value
 
 
 class _ChannelModel(_Strict):
@@ -145,6 +176,8 @@ class _ShopifyModel(_ChannelModel):
     #: another host: only the local fake (tests, benchmarks)
     base_url: str | None = None
 
+    _shop = field_validator("shop", mode="before")(_pasted(shopify_shop))
+
 
 class _MetaModel(_ChannelModel):
     kind: Literal["meta"]
@@ -154,6 +187,8 @@ class _MetaModel(_ChannelModel):
     api_version: Annotated[str, Field(pattern=r"^v[0-9]+\.[0-9]+$")] = "v25.0"
     #: another host: only the local fake (tests, benchmarks)
     base_url: str | None = None
+
+    _catalog = field_validator("catalog", mode="before")(_pasted(meta_catalog))
 
 
 class _GoogleMerchantModel(_ChannelModel):
@@ -171,6 +206,8 @@ class _GoogleMerchantModel(_ChannelModel):
     #: another host: only the local fake (tests, benchmarks)
     base_url: str | None = None
 
+    _account = field_validator("account", mode="before")(_pasted(merchant_account))
+
 
 class _WooCommerceModel(_ChannelModel):
     kind: Literal["woocommerce"]
@@ -179,6 +216,8 @@ class _WooCommerceModel(_ChannelModel):
     #: true: refunded items count as back in stock (the shop always ticks "Restock refunded
     #: items"); WooCommerce's refunds do not say whether they were, so the default is false
     restock_refunds: bool = False
+
+    _site = field_validator("site", mode="before")(_pasted(woocommerce_site))
 
     @field_validator("restock_refunds", mode="before")
     @classmethod
@@ -219,17 +258,7 @@ class _EmagModel(_ChannelModel):
             )
         return value
 
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                ZoneInfo(value)
-            except (ZoneInfoNotFoundError, ValueError):
-                raise ValueError(
-                    f"{value!r} is not a time zone (like Europe/Bucharest; on Windows, pip install tzdata)"
-                ) from None
-        return value
+    _known_zone = field_validator("timezone")(_zone_name)
 
 
 class _AmazonModel(_ChannelModel):
@@ -280,6 +309,8 @@ _Channel = Annotated[_ChannelKinds, Field(discriminator="kind")]
 class _WorkbookModel(_Strict):
     kind: Literal["workbook"]
     path: str
+    #: true: run even on a host whose disk a restart wipes (see sheetsync.core.hosting)
+    allow_ephemeral_disk: bool = False
 
 
 class _GoogleSheetsModel(_Strict):
@@ -290,6 +321,8 @@ class _GoogleSheetsModel(_Strict):
     service_account_file: str | None = None
     #: another Sheets host: only the local fake (`sheetsync demo --master sheets-fake`, tests)
     base_url: str | None = None
+
+    _spreadsheet = field_validator("spreadsheet", mode="before")(_pasted(spreadsheet_key))
 
 
 class _AirtableModel(_Strict):
@@ -303,10 +336,18 @@ class _AirtableModel(_Strict):
     #: another Airtable host: only the local fake (tests, benchmarks)
     base_url: str | None = None
 
+    _base = field_validator("base", mode="before")(_pasted(lambda text: airtable_ids(text)[0]))
+
 
 class _GuardModel(_Strict):
     max_drop: Annotated[float, Field(gt=0, le=1)] = 0.5
     accept_shrink: bool = False
+
+
+class _FirstSyncModel(_Strict):
+    confirm: bool = True
+    max_changes: Annotated[int, Field(ge=0)] = FirstSyncRule().max_changes
+    max_share: Annotated[float, Field(ge=0, le=1)] = FirstSyncRule().max_share
 
 
 class _PricesModel(_Strict):
@@ -318,9 +359,23 @@ class _InsightsModel(_Strict):
     enabled: bool = True
 
 
+class _BuffersModel(_Strict):
+    #: ready-made tiers for every channel (core.buffers.PRESETS): "one-off" never holds the last unit
+    preset: str | None = None
+
+    @field_validator("preset")
+    @classmethod
+    def _known_preset(cls, value: str | None) -> str | None:
+        if value is not None and value not in PRESETS:
+            known = ", ".join(f'"{name}"' for name in PRESETS)
+            raise ValueError(f'"{value}" is not a preset; write one of {known} (or leave preset out)')
+        return value
+
+
 class _SettingsModel(_Strict):
     master: Annotated[_WorkbookModel | _GoogleSheetsModel | _AirtableModel, Field(discriminator="kind")]
     guard: _GuardModel = Field(default_factory=_GuardModel)
+    first_sync: _FirstSyncModel = Field(default_factory=_FirstSyncModel)
     auto_pause: _AutoPauseModel = Field(default_factory=_AutoPauseModel)
     alerts: _AlertsModel = Field(default_factory=_AlertsModel)
     #: stock locations (Shop, Warehouse …), each its own Quantity column in the Inventory
@@ -329,7 +384,14 @@ class _SettingsModel(_Strict):
     )
     prices: _PricesModel | None = None
     insights: _InsightsModel = Field(default_factory=_InsightsModel)
+    buffers: _BuffersModel = Field(default_factory=_BuffersModel)
+    #: where `serve` is reached from the internet (https://sync.example.com); doctor checks webhooks
+    public_url: Annotated[str, Field(pattern=r"^https://[^/\s]+(/\S*)?$")] | None = None
+    #: the zone the sheet shows times in (Europe/Bucharest); default UTC
+    timezone: str | None = None
     channels: dict[str, _Channel]
+
+    _known_zone = field_validator("timezone")(_zone_name)
 
     @model_validator(mode="after")
     def _known_locations(self) -> _SettingsModel:
@@ -342,6 +404,17 @@ class _SettingsModel(_Strict):
                 known = ", ".join(self.locations) or "none are configured (add a top-level locations list)"
                 raise ValueError(
                     f"channels.{name}.locations: {', '.join(unknown)} is not a location; known: {known}"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _preset_or_tiers(self) -> _SettingsModel:
+        preset = self.buffers.preset
+        for name, channel in self.channels.items():
+            if preset is not None and "tiers" in channel.model_fields_set:
+                raise ValueError(
+                    f'{toml_key(["channels", name, "tiers"])}: [buffers] preset = "{preset}" sets the tiers '
+                    "of every channel; delete these tiers, or the preset"
                 )
         return self
 
@@ -467,6 +540,8 @@ class WorkbookMaster:
     """A local .xlsx workbook."""
 
     path: Path
+    #: run even where a restart wipes the disk (the merchant knows this one is kept)
+    allow_ephemeral_disk: bool = False
 
     def describe(self) -> str:
         """For messages: where the master is."""
@@ -570,6 +645,10 @@ class Settings:
     locations: tuple[str, ...] = ()  #: stock locations; () for the one Quantity column
     currency: str | None = None  #: the Price columns' currency; None: prices are not synced
     insights: bool = True  #: write the Insights sheet once a day
+    public_url: str | None = None  #: where `serve` is reached from the internet; None: no webhooks
+    zone: tzinfo = UTC  #: the zone the sheet shows times in (``timezone``)
+    #: when a channel's first live sync waits for a confirmation (frozen, so one default is shared)
+    first_sync: FirstSyncRule = FirstSyncRule()  # noqa: RUF009
 
     @property
     def layout(self) -> Layout:
@@ -598,7 +677,9 @@ def load(path: Path) -> Settings:
         source=path,
         master=_master(model.master, base),
         guard=GuardSettings(model.guard.max_drop, model.guard.accept_shrink),
-        channels=tuple(_channel(name, c, model.locations) for name, c in model.channels.items()),
+        channels=tuple(
+            _channel(name, c, model.locations, model.buffers.preset) for name, c in model.channels.items()
+        ),
         auto_pause=AutoPauseSettings(
             model.auto_pause.enabled, model.auto_pause.max_lag_p95, buffer_policy(model.auto_pause.tiers)
         ),
@@ -606,6 +687,11 @@ def load(path: Path) -> Settings:
         locations=tuple(model.locations),
         currency=None if model.prices is None else model.prices.currency,
         insights=model.insights.enabled,
+        public_url=None if model.public_url is None else model.public_url.rstrip("/"),
+        zone=UTC if model.timezone is None else ZoneInfo(model.timezone),
+        first_sync=FirstSyncRule(
+            model.first_sync.confirm, model.first_sync.max_changes, model.first_sync.max_share
+        ),
     )
     _check_headers(settings)
     return settings
@@ -630,7 +716,7 @@ def _check_headers(settings: Settings) -> None:
 
 def _master(model: _WorkbookModel | _GoogleSheetsModel | _AirtableModel, base: Path) -> Master:
     if isinstance(model, _WorkbookModel):
-        return WorkbookMaster(base / model.path)
+        return WorkbookMaster(base / model.path, model.allow_ephemeral_disk)
     if isinstance(model, _AirtableModel):
         return AirtableMaster(model.base, dict(model.fields), model.monthly_call_budget, model.base_url)
     key_file = base / model.service_account_file if model.service_account_file else None
@@ -767,6 +853,7 @@ def _channel(
     name: str,
     model: _ChannelKinds,
     locations: Sequence[str],
+    preset: str | None = None,
 ) -> ChannelSettings:
     by_fold = {place.casefold(): place for place in locations}
     common = ChannelSettings(
@@ -775,7 +862,9 @@ def _channel(
         title=model.title or name.replace("_", " ").title(),
         interval_s=model.interval,
         paused=model.paused,
-        policy=buffer_policy(model.tiers, model.cap),
+        policy=buffer_policy(model.tiers, model.cap)
+        if preset is None
+        else replace(PRESETS[preset], cap=model.cap),
         max_lag_s=model.max_lag,
         audit_every_s=model.audit_every,
         adaptive=_adaptive(model.adaptive),
@@ -866,24 +955,121 @@ def _hold(value: int | str) -> Hold:
 
 
 def describe_errors(source: object, error: ValidationError, tagged: Mapping[str, int] | None = None) -> str:
-    """One line per problem: the file, the dotted key (``channels.shop.tiers[1].hold``), what is wrong.
+    """One sentence per problem: the file, the key as the TOML file writes it, what is expected.
 
-    ``tagged`` names the top-level keys whose entries are unions chosen by a tag: pydantic puts
-    the chosen kind in the path at that depth (``master.google_sheets.spreadsheet``); it is dropped.
+    ``[channels.shop] tiers, first tier, hold: …``: the table, then the keys and list entries
+    within it. pydantic's own words (its error types, union member names such as ``int``, the
+    input it saw) are never shown. ``tagged`` names the top-level keys whose entries are unions
+    chosen by a tag: pydantic puts the chosen kind in the path at that depth; it is dropped.
     """
-    lines = []
+    said: dict[str, list[str]] = {}  # one line per key: a value every member of a union refused
     for problem in error.errors():
         depth = (tagged or {}).get(str(problem["loc"][0]) if problem["loc"] else "")
-        loc = [part for i, part in enumerate(problem["loc"]) if i != depth]
-        key = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc).lstrip(".")
-        message = problem["msg"].removeprefix("Value error, ")
-        if problem["type"] == "extra_forbidden":
-            message = "unknown setting (check the spelling)"
-        elif problem["type"] == "missing":
-            message = "missing; this setting is required"
-        # A check of the whole file names its keys itself ("channels.pos.locations: …").
-        lines.append(f"{source}: {key}: {message}" if key else f"{source}: {message}")
-    return "\n".join(lines)
+        loc = [part for i, part in enumerate(problem["loc"]) if i != depth and not _union_member(part)]
+        messages = said.setdefault(toml_key(loc) if loc else "", [])
+        if (message := _expected(problem, loc)) not in messages:
+            messages.append(message)
+    return "\n".join(
+        f"{source}: {key}: {'; or '.join(messages)}" if key else f"{source}: {'; or '.join(messages)}"
+        for key, messages in said.items()
+    )
+
+
+#: Tables whose name takes two keys: ``[channels.NAME]``, ``[alerts.email]``.
+_NAMED_TABLES = {"channels": 2, "alerts": 2}
+#: What one entry of a list is called, by the list's key.
+_ENTRY = {"tiers": "tier", "locations": "location", "to": "address", "skus": "SKU"}
+_ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")
+
+
+def _union_member(part: object) -> bool:
+    """Whether a path part is the union member pydantic tried (``int``, ``str``, ``function-after[…]``)."""
+    return isinstance(part, str) and bool(
+        re.fullmatch(r"(int|str|float|bool|list\[.*\]|[a-z-]+\[.*\])", part)
+    )
+
+
+def toml_key(loc: Sequence[str | int]) -> str:
+    """A key path as the TOML file writes it: ``[channels.shop] tiers, first tier, hold``."""
+    parts = list(loc)
+    if (
+        len(parts) > 1
+        and len(parts) == _NAMED_TABLES.get(str(parts[0]))
+        and all(isinstance(p, str) for p in parts)
+    ):
+        return f"[{'.'.join(str(p) for p in parts)}]"  # a check of the whole table
+    head = min(_NAMED_TABLES.get(str(parts[0]), 1), len(parts) - 1)  # the last key is no table
+    # A key followed by an entry number is a list, not a table.
+    while head and not all(isinstance(p, str) for p in parts[: head + 1]):
+        head -= 1
+    table = [str(p) for p in parts[:head]]
+    words: list[str] = []
+    for i, part in enumerate(parts[head:], start=head):
+        if isinstance(part, int):
+            noun = _ENTRY.get(str(parts[i - 1]), "entry") if i else "entry"
+            words.append(f"{_ORDINALS[part]} {noun}" if part < len(_ORDINALS) else f"{noun} #{part + 1}")
+        else:
+            words.append(part)
+    where = f"[{'.'.join(table)}]" if table else ""
+    return " ".join(w for w in (where, ", ".join(words)) if w)
+
+
+#: The form a setting with a pattern takes, by its pattern's meaning.
+_FORMS = {
+    r"^\d{4}-\d{2}$": 'a Shopify API version like "2026-10"',
+    r"^v[0-9]+\.[0-9]+$": 'a Graph API version like "v25.0"',
+    r"^[0-9]+$": 'digits only, in quotes, like "1234567890"',
+    r"^[A-Z]{3}$": 'a currency code in capitals, like "EUR"',
+    r"^[A-Z0-9]{10,20}$": 'a marketplace id like "ATVPDKIKX0DER"',
+    r"^[A-Z0-9]{8,20}$": 'your Merchant Token (Seller Central > Settings), like "A2EXAMPLE123"',
+    r"^[A-Za-z0-9][A-Za-z0-9 _-]*$": 'a name of letters, digits, spaces, - and _, like "Warehouse"',
+    r"^https://[^/\s]+(/\S*)?$": 'an https address, like "https://sync.example.com"',
+}
+
+
+def _number(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _expected(problem: Any, loc: Sequence[str | int]) -> str:
+    """What is wrong, in words a merchant reads: never pydantic's type names or the input's repr."""
+    kind, ctx = problem["type"], problem.get("ctx") or {}
+    leaf = next((str(p) for p in reversed(loc) if isinstance(p, str)), "")
+    by_type = {
+        "missing": "missing; this setting is required",
+        "extra_forbidden": "unknown setting (check the spelling)",
+        "int_type": "must be a whole number, like 5 (no quotes)",
+        "int_parsing": "must be a whole number, like 5 (no quotes)",
+        "int_from_float": "must be a whole number, like 5 (no quotes)",
+        "float_type": "must be a number, like 2.5 (no quotes)",
+        "float_parsing": "must be a number, like 2.5 (no quotes)",
+        "bool_type": "must be true or false (no quotes)",
+        "bool_parsing": "must be true or false (no quotes)",
+        "string_type": 'must be text in quotes, like "Warehouse"',
+        "list_type": 'must be a list in square brackets, like ["a", "b"]',
+        "dict_type": f"must be a table ([{leaf}] or {{ key = value }})",
+        "model_type": f"must be a table ([{leaf}] or {{ key = value }})",
+        "model_attributes_type": f"must be a table ([{leaf}] or {{ key = value }})",
+        "greater_than_equal": f"must be {_number(ctx.get('ge'))} or more",
+        "greater_than": f"must be more than {_number(ctx.get('gt'))}",
+        "less_than_equal": f"must be {_number(ctx.get('le'))} or less",
+        "less_than": f"must be less than {_number(ctx.get('lt'))}",
+        "too_short": "must not be empty",
+        "string_too_short": "must not be empty",
+        "string_too_long": f"must be at most {ctx.get('max_length')} characters",
+        "literal_error": f"must be one of {ctx.get('expected')}",
+        "union_tag_invalid": f"kind must be one of {ctx.get('expected_tags')}",
+        "union_tag_not_found": 'kind is missing: say what this is, e.g. kind = "shopify"',
+        "string_pattern_mismatch": f"must be {_FORMS.get(str(ctx.get('pattern')), 'as the README shows')}",
+    }
+    if leaf == "hold" and kind != "value_error":
+        return 'must be a number of units (3), a percentage in quotes ("10%") or "all"'
+    if kind in by_type:
+        return by_type[kind]
+    message = str(problem["msg"])
+    if kind in ("value_error", "assertion_error"):
+        return message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    return message  # another check's own words (pydantic's "Input should be …" for the rare rest)
 
 
 def airtable_token(settings: Settings, environ: Mapping[str, str]) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import NewType
@@ -339,6 +339,23 @@ class OrderBatch:
     odd: tuple[OddLine, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class CatalogueItem:
+    """One sellable product or variant as a channel lists it (``sheetsync import``).
+
+    ``sku`` is the SKU the channel shows ("" when it has none); ``code`` is what the channel keys
+    pushes by when that is not the SKU (eMAG's offer id), else "".  ``quantity`` is what the channel
+    has available at its configured location, None when it does not track the item's stock.
+    """
+
+    sku: str
+    title: str
+    variant: str = ""
+    quantity: int | None = None
+    code: str = ""
+    ref: str = ""  #: how the merchant finds it on the channel ("variant 1234", "offer 17")
+
+
 #: Sheet (tab, table) names every master store uses.
 INVENTORY_SHEET = "Inventory"
 LEDGER_SHEET = "Ledger"
@@ -388,6 +405,13 @@ GUARD_ROW_LABEL = "Volume guard"
 STATE_HEADERS: Mapping[str, str] = {"key": "Key", "value": "Value"}
 
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def sheet_time(at: datetime) -> str:
+    """A time as the sheet shows it: ``...Z`` in UTC, else with its offset (never ambiguous)."""
+    if at.utcoffset() == timedelta(0):
+        return at.strftime(TIMESTAMP_FORMAT)
+    return at.isoformat(timespec="seconds")
 
 
 def ledger_cells(entry: LedgerEntry) -> dict[str, str]:

@@ -3,7 +3,9 @@
 The dashboard is one server-rendered page (refreshed every 5 s) built from a :class:`Board`, which
 the worker tells about every cycle.  Its Pause and Resume buttons type into the channel's
 Control cell through the inbox, exactly as a merchant would in the sheet, so the sheet stays the
-one place a pause lives.
+one place a pause lives; so does Confirm, on a channel whose first live sync waits (CONFIRM).
+``GET /preview`` is what the next sync would push (``sheetsync sync --dry-run``): JSON, or the
+same text as the command for a browser; read-only, under the page's rules.
 
 A webhook is verified (HMAC over the raw body), its order lines are queued for the worker, and
 the worker runs a cycle at once.  The poll stays the source of truth: a webhook that never
@@ -50,6 +52,8 @@ from starlette.routing import Route
 
 from sheetsync.channels.shopify import verify_webhook, webhook_lines
 from sheetsync.core.incidents import Alert
+from sheetsync.core.preview import CONFIRM_WORD, FIRST_SYNC, Preview, preview_data, preview_lines
+from sheetsync.errors import SheetsyncError
 from sheetsync.model import ChannelName, ChannelStatus, Discrepancy
 from sheetsync.worker import CycleReport, Inbox
 
@@ -122,6 +126,15 @@ class ChannelView:
     def paused(self) -> bool:
         """Paused as of the latest cycle that reported it."""
         return self.status is not None and _paused(self.status)
+
+    @property
+    def confirmable(self) -> bool:
+        """Held at its first live sync: the page offers Confirm."""
+        return (
+            self.status is not None
+            and self.status.state == "HOLD"
+            and self.status.message.startswith(FIRST_SYNC)
+        )
 
     @property
     def button(self) -> str:
@@ -414,6 +427,7 @@ def create_app(
     grace_s: float | None = None,
     webhook_limits: WebhookLimits = WebhookLimits(),
     clock: Callable[[], datetime] = _utc_now,
+    preview: Callable[[], Preview] | None = None,
 ) -> Starlette:
     """The web app: the dashboard, its buttons, Shopify webhooks, ``/healthz`` and ``/metrics``.
 
@@ -426,6 +440,7 @@ def create_app(
         grace_s: before the first cycle, how long /healthz answers 200 (default ``stale_after_s``).
         webhook_limits: sizes, deadlines and windows the webhook route enforces.
         clock: the current time (aware), to judge X-Shopify-Triggered-At.
+        preview: what the next cycle would push (``worker.preview_cycle``), for ``GET /preview``.
     """
     if board is None:
         board = Board()
@@ -509,6 +524,22 @@ def create_app(
             return RedirectResponse("/", status_code=303)
 
         return act
+
+    async def preview_page(request: Request) -> Response:
+        """The next cycle's preview, read-only: JSON, or the text ``--dry-run`` prints for a browser."""
+        if not allowed(request):
+            return refused()
+        if preview is None:
+            return PlainTextResponse("no preview here: `sheetsync serve` offers one", status_code=404)
+        try:
+            shown = await anyio.to_thread.run_sync(preview)
+        except SheetsyncError as error:  # the master or a channel out of reach: its message names it
+            return PlainTextResponse(f"preview not made: {error}", status_code=503)
+        headers = {"Cache-Control": "no-store"}
+        if "text/html" in request.headers.get("accept", ""):
+            page = pages.get_template("preview.html").render(lines=preview_lines(shown))
+            return HTMLResponse(page, headers=headers)
+        return JSONResponse(preview_data(shown), headers=headers)
 
     async def metrics(request: Request) -> Response:
         if not allowed(request):
@@ -597,6 +628,8 @@ def create_app(
             Route("/", dashboard),
             Route("/channels/{channel}/pause", control("pause", "PAUSE"), methods=["POST"]),
             Route("/channels/{channel}/resume", control("resume", ""), methods=["POST"]),
+            Route("/channels/{channel}/confirm", control("confirm", CONFIRM_WORD), methods=["POST"]),
+            Route("/preview", preview_page),
             Route("/metrics", metrics),
             Route("/webhooks/shopify/{channel}", shopify_webhook, methods=["POST"]),
             Route("/healthz", healthz),

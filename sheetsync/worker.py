@@ -15,6 +15,7 @@ import threading
 import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Collection, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from types import FrameType
@@ -68,6 +69,16 @@ from sheetsync.core.plan import (
     row_cells,
     volume_guard,
 )
+from sheetsync.core.preview import (
+    CONFIRM_WORD,
+    Preview,
+    first_sync_holds,
+    held_statuses,
+    hold,
+    hold_incidents,
+    live_channels,
+    preview,
+)
 from sheetsync.core.reports import insights_report, reorder_report, units_sold, unmatched
 from sheetsync.core.state import WorkerState, parse_state, state_cells
 from sheetsync.core.stock import stock_levels
@@ -91,6 +102,7 @@ from sheetsync.model import (
     StatusControl,
     StatusUpdate,
     StockLevel,
+    sheet_time,
 )
 from sheetsync.stores import ArchivingStore, LeasedStore, MasterStore, airtable
 from sheetsync.stores.google_sheets import GoogleSheetsStore, connect
@@ -145,6 +157,7 @@ def run_cycle(
     alert: Callable[[Sequence[Alert]], None] | None = None,
     since: datetime | None = None,
     owner: str | None = None,
+    confirm: Collection[ChannelName] = (),
 ) -> CycleReport:
     """Run one sync cycle against ``channels`` that are ``due`` (all of them when None).
 
@@ -152,6 +165,8 @@ def run_cycle(
     taken then): orders placed from then on are counted, earlier ones not.  ``owner`` names this
     worker: with it, the cycle takes (or renews) the master's single-writer lease right after
     reading, and raises ``LeaseHeld`` before writing anything when another worker holds it.
+    ``confirm`` names channels whose first live sync the merchant confirmed (``--confirm``), as
+    CONFIRM in their Control cell does (see ``core.preview``).
 
     ``delivered`` are order lines pushed to us (webhooks); like polled ones, each counts once.
     ``controls`` are Control-cell edits (a pause from the dashboard): they take effect now and
@@ -182,13 +197,50 @@ def run_cycle(
             raise LeaseHeld(f"{holder}; this worker ({owner}) writes nothing until it is free")
     if read.lost:
         return _halt(store, cycle, read, read.lost, alert)
-    ingested = _ingest(store, cycle, read, delivered)
-    planned = _plan(cycle, read, ingested.fresh, accept_shrink)
-    observed = _observe(cycle, planned, read.watches, ingested.errors, read.codes)
+    ingested, planned, observed = _decide(store, cycle, read, delivered, accept_shrink, confirm)
     results = _push_all(cycle, observed.final, observed.errors, read.codes)
     report = _record(store, cycle, read, ingested, planned, observed, results, alert)
     log.info("cycle: %s", report.summary())
     return report
+
+
+def preview_cycle(
+    store: MasterStore,
+    channels: Sequence[Channel],
+    settings: Settings,
+    now: datetime,
+    accept_shrink: bool = False,
+    confirm: Collection[ChannelName] = (),
+) -> Preview:
+    """What a cycle would push to every channel now, and why; nothing is written anywhere.
+
+    The cycle's own phases run up to the push: the master is read, orders are polled and the
+    channels read back as a cycle would, and the plan is made and gated the same way.  Every
+    write phase is left out: no lease, no Ledger append, no push, no Status or State write, no
+    alert.  The next real cycle, given the same orders and figures, pushes exactly the preview.
+    """
+    cycle = _Cycle(channels, settings, now, {c.name for c in channels}, {})
+    read = _read(store, cycle)
+    if read.lost:
+        return Preview(now, (), halted=read.lost)
+    _, planned, observed = _decide(store, cycle, read, (), accept_shrink, confirm, commit=False)
+    return preview(observed.final, planned.specs, observed.holds, observed.errors, now, settings.currency)
+
+
+def _decide(
+    store: MasterStore,
+    cycle: _Cycle,
+    read: _Read,
+    delivered: Sequence[OrderLine],
+    accept_shrink: bool,
+    confirm: Collection[ChannelName],
+    commit: bool = True,
+) -> tuple[_Ingested, _Planned, _Observed]:
+    """Ingest (appending to the Ledger only if ``commit``), plan, observe and gate: the final plan."""
+    ingested = _ingest(store, cycle, read, delivered, commit)
+    planned = _plan(cycle, read, ingested.fresh, accept_shrink)
+    observed = _observe(cycle, planned, read.watches, ingested.errors, read.codes)
+    return ingested, planned, _gate(cycle, read, planned, observed, confirm)
 
 
 #: The errors each channel met so far this cycle, in the order met.
@@ -265,6 +317,10 @@ class _Observed:
     final: Plan
     watches: Mapping[ChannelName, Watch]
     errors: _Errors
+    #: channels whose first live sync waits for the merchant, with their Status message
+    holds: Mapping[ChannelName, str] = field(default_factory=dict)
+    #: channels whose first live sync the merchant confirmed this cycle
+    confirmed: frozenset[ChannelName] = frozenset()
 
 
 def _read(store: MasterStore, cycle: _Cycle) -> _Read:
@@ -318,7 +374,7 @@ def _halt(
     alert: Callable[[Sequence[Alert]], None] | None,
 ) -> CycleReport:
     """Stop a cycle that must not sync: every channel ERROR with ``why``, one alert, nothing pushed."""
-    stamp = cycle.now.strftime(TIMESTAMP_FORMAT)
+    stamp = sheet_time(cycle.now.astimezone(cycle.settings.zone))
     statuses = tuple(
         ChannelStatus(c.name, c.title, "ERROR", stamp, 0, 1, why)
         for c in cycle.settings.channels
@@ -345,14 +401,17 @@ def _halt(
     )
 
 
-def _ingest(store: MasterStore, cycle: _Cycle, read: _Read, delivered: Sequence[OrderLine]) -> _Ingested:
+def _ingest(
+    store: MasterStore, cycle: _Cycle, read: _Read, delivered: Sequence[OrderLine], commit: bool = True
+) -> _Ingested:
     """Append the order lines ``delivered`` and polled from due channels, each once, to the ledger.
 
     A due order source's first sync (no entry in the ledger yet) records its start line instead
     of reading its history: the merchant's count already reflects every earlier order.  Orders
     placed before a channel's start line are never counted.  Polled orders' current states give
     EDIT corrections; lines that cannot be counted give CHECK entries.  The append, start lines
-    included, is the cycle's commit point (see ``run_cycle``).
+    included, is the cycle's commit point (see ``run_cycle``); without ``commit`` (a preview)
+    nothing is appended.
     """
     errors: dict[ChannelName, tuple[str, ...]] = {c.name: () for c in cycle.channels}
     lines: list[OrderLine] = list(delivered)
@@ -410,7 +469,8 @@ def _ingest(store: MasterStore, cycle: _Cycle, read: _Read, delivered: Sequence[
             archived=archived,
         ),
     ]
-    store.append_ledger(fresh)
+    if commit:
+        store.append_ledger(fresh)
     return _Ingested(fresh, errors, marks)
 
 
@@ -564,6 +624,33 @@ def _observe(
     return _Observed(final, watches, errors)
 
 
+def _gate(
+    cycle: _Cycle, read: _Read, planned: _Planned, observed: _Observed, confirm: Collection[ChannelName]
+) -> _Observed:
+    """Hold the first live sync of a channel that would change many quantities until confirmed.
+
+    A confirmation is ``confirm`` or CONFIRM in the channel's Control cell (typed, or sent by the
+    dashboard); it counts only for a channel not live yet and pushed to this cycle.  Sandbox
+    channels are local simulations: nothing to protect there.
+    """
+    live = live_channels(read.state)
+    asked = set(confirm) | _confirming({**read.control.channels, **cycle.controls})
+    final, guard = observed.final, observed.final.guard
+    confirmed = frozenset(
+        spec.name
+        for spec in planned.specs
+        if spec.name in asked and spec.due and not spec.paused and not guard.held and spec.name not in live
+    )
+    sandboxes = {c.name for c in cycle.channels if isinstance(c, SandboxChannel)}
+    holds = first_sync_holds(final, planned.specs, live, confirmed, cycle.settings.first_sync, sandboxes)
+    return replace(observed, final=hold(final, holds), holds=holds, confirmed=confirmed)
+
+
+def _confirming(control: Mapping[ChannelName, str]) -> set[ChannelName]:
+    """Channels whose Control cell says CONFIRM."""
+    return {name for name, text in control.items() if text.strip().casefold() == CONFIRM_WORD.casefold()}
+
+
 def _push_all(cycle: _Cycle, final: Plan, errors: _Errors, codes: Codes) -> dict[ChannelName, ChannelResult]:
     """Push ``final`` to every channel; each result's errors are all its channel met this cycle."""
     return {
@@ -588,6 +675,9 @@ def _record(
     final, state, guard = observed.final, read.state, observed.final.guard
     watches = dict(observed.watches)
     titles = {c.name: c.title for c in settings.channels}
+    live = live_channels(state)
+    stamp = now.strftime(TIMESTAMP_FORMAT)
+    live.update((name, f"{stamp} confirmed") for name in observed.confirmed)
     health = {}
     for channel, spec in zip(cycle.channels, planned.specs, strict=True):
         name = channel.name
@@ -605,6 +695,8 @@ def _record(
             before=before,
             reports=channel.limits.reports_levels,
         )
+        if accepted and name not in live:
+            live[name] = f"{stamp} pushed"
         if spec.due and not results[name].errors:
             watch = replace(watch, last_ok=epoch)
         watches[name] = watch
@@ -615,14 +707,23 @@ def _record(
             degraded=spec.fallback is not None,
             control=cycle.controls.get(name),
         )
-    statuses = channel_statuses(final, results, planned.specs, now, health)
+    shown = now.astimezone(settings.zone)  # the zone the sheet shows times in
+    statuses = channel_statuses(final, results, planned.specs, shown, health)
+    # A CONFIRM left in the cell of a channel already live is cleared too: nothing is left to confirm.
+    typed = _confirming({**read.control.channels, **cycle.controls})
+    cleared = observed.confirmed | (typed & set(live) & set(cycle.due))
+    statuses = held_statuses(statuses, observed.holds, cleared)
     known = (
         {row.sku for row in read.parsed.rows}
         | {p.sku for p in read.parsed.problems if p.sku is not None}
         | set(read.bundles.parts)
     )
-    listing, loose = unmatched(planned.entries, known, titles, now)
-    found = {**conditions(statuses, final, state.incidents, cycle.due), **loose}
+    listing, loose = unmatched(planned.entries, known, titles, shown)
+    found = {
+        **conditions(statuses, final, state.incidents, cycle.due),
+        **loose,
+        **hold_incidents(observed.holds, titles),
+    }
     incidents, alerts = track(state.incidents, found, now)
     alerts = group(alerts)
     if alert is not None and alerts:
@@ -634,16 +735,24 @@ def _record(
     # While held, no row is written, so the channel columns have not absorbed these moves yet.
     if guard.held:
         new_state = WorkerState(
-            planned.applied, state.guard_rows, state.guard_total, watches, incidents, marks, read_to, fold
+            planned.applied,
+            state.guard_rows,
+            state.guard_total,
+            watches,
+            incidents,
+            marks,
+            read_to,
+            fold,
+            live,
         )
     else:
         size, fold = _fold(store, read.ledger, now, read.ledger.size + len(fresh), fold)
-        new_state = WorkerState(size, guard.rows, guard.total, watches, incidents, marks, read_to, fold)
+        new_state = WorkerState(size, guard.rows, guard.total, watches, incidents, marks, read_to, fold, live)
     store.write_status(
         StatusUpdate(
-            cells=tuple(row_cells(final, results, titles, now)),
+            cells=tuple(row_cells(final, results, titles, shown)),
             channels=tuple(statuses),
-            guard=guard_status(guard, now),
+            guard=guard_status(guard, shown),
             state=state_cells(new_state),
             reports=tuple(reports),
         )
@@ -862,10 +971,12 @@ def _reports(
         if marked.get(REORDER_SHEET) != digest:
             reports.append(report)
             marked[REORDER_SHEET] = digest
-    today = now.date().isoformat()
+    today = now.astimezone(settings.zone).date().isoformat()  # the merchant's day
     if settings.insights and marked.get(INSIGHTS_SHEET) != today and not final.guard.held:
         channels = [(c.name, c.title) for c in settings.channels]
-        reports.append(insights_report(parsed.rows, available, entries, channels, now))
+        reports.append(
+            insights_report(parsed.rows, available, entries, channels, now.astimezone(settings.zone))
+        )
         marked[INSIGHTS_SHEET] = today
     return reports, marked
 
@@ -1034,6 +1145,7 @@ def run_forever(
     alerter: Alerter | None = None,
     tick: Callable[[], float] = time.monotonic,
     wait: Callable[[float], None] | None = None,
+    lock: AbstractContextManager[object] | None = None,
 ) -> None:
     """Run cycles at each channel's interval until ``stop`` is set; the current cycle finishes.
 
@@ -1043,7 +1155,8 @@ def run_forever(
     A cycle that fails (a master out of reach, a workbook open in Excel, any error) is tried
     again after a backoff; ``OUTAGE_AFTER`` failures in a row raise one alert, and the first
     cycle that succeeds clears it.  ``wait`` (seconds) is how the loop idles; by default it
-    waits on the inbox or ``stop``.
+    waits on the inbox or ``stop``.  Each cycle holds ``lock``, when given: the dashboard's
+    preview (``preview_cycle``) takes it too, so the two never use the store and channels at once.
     """
     pushed = inbox or Inbox()  # without a web server, nothing is ever delivered
     owner = worker_name()
@@ -1069,17 +1182,18 @@ def run_forever(
             for name in due:
                 next_at[name] = now + every.get(name, 60.0)
             try:
-                report = run_cycle(
-                    store,
-                    channels,
-                    settings,
-                    clock(),
-                    due,
-                    delivered=delivered,
-                    controls=controls,
-                    alert=alert,
-                    owner=owner,
-                )
+                with lock or nullcontext():
+                    report = run_cycle(
+                        store,
+                        channels,
+                        settings,
+                        clock(),
+                        due,
+                        delivered=delivered,
+                        controls=controls,
+                        alert=alert,
+                        owner=owner,
+                    )
             except Exception as error:  # the worker outlives every failure: logged, retried, alerted
                 pushed.put_back(delivered, controls)  # nothing delivered is lost: the next cycle counts it
                 failures += 1

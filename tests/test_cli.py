@@ -57,7 +57,7 @@ def test_check_config_ok_and_errors(project: Path, capsys: pytest.CaptureFixture
     config.write_text(config.read_text().replace('hold = "15%"', 'hold = "15 percent"'))
     assert main(["check-config", "--config", str(config)]) == 2
     out, err = capsys.readouterr()
-    assert f'{config}: channels.facebook.tiers[1].hold: "15 percent" is not a hold' in err
+    assert f'{config}: [channels.facebook] tiers, second tier, hold: "15 percent" is not a hold' in err
     assert out == ""
     located = config.read_text().replace('hold = "15 percent"', 'hold = "15%"')
     located = located.replace("# locations = [", "locations = [").replace(
@@ -191,8 +191,12 @@ def test_demo_ends_without_oversells(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert fields["oversells"] == 0
     assert fields["orders"] > 0
     assert fields["pushes"] > 0
-    inventory = load_workbook(workbook)["Inventory"]
-    assert inventory.cell(2, 1).value == "TEE-BLK-M"  # the workbook is left to open
+    book = load_workbook(workbook)
+    assert book["Inventory"].cell(2, 1).value == "TEE-BLK-M"  # the workbook is left to open
+    # The marketplace synced too: its Status row shows its lag measured from its own pushes.
+    marketplace = next(row for row in book["Status"].iter_rows(values_only=True) if row[0] == "eMAG")
+    assert marketplace[2] == "OK"
+    assert marketplace[6] == "5m 0s"
 
 
 def test_the_demo_without_buffers_oversells_after_the_alert(

@@ -158,7 +158,8 @@ def test_first_cycle_pushes_the_seed_tiers_and_writes_status_to_the_sheet(world:
         "OK",
     ]
     assert world.cell(2, "Reason") == (
-        "Shopify: 10 - 2 (tier 3-10) = 8 · Facebook: 10 - 3 (tier 3-10) = 7 · Google: 10 - 4 (tier 3-10) = 6"
+        "10 on the shelf; Shopify shows 8: tier 3-10 holds 2; Facebook shows 7: tier 3-10 holds 3; "
+        "Google shows 6: tier 3-10 holds 4"
     )
     assert world.cell(2, "Synced") == "2026-11-27T09:00:00Z"
     assert [world.cell(3, h) for h in ("Shopify", "Facebook", "Google")] == [1, 0, 0]
@@ -292,7 +293,7 @@ def test_pause_a_channel_from_the_status_sheet(world: World) -> None:
     assert world.shown("shopify", "A-1") == 3
     assert world.status("Facebook")["State"] == "PAUSED"
     assert world.status("Facebook")["Control"] == "PAUSE"  # the merchant's cell is left alone
-    assert "Facebook: paused, would be" in str(world.cell(2, "Reason"))
+    assert "Facebook is paused at 7, would show 2: tier 3-10 holds 3" in str(world.cell(2, "Reason"))
 
 
 def test_override_and_row_pause(world: World) -> None:
@@ -628,7 +629,7 @@ def test_auto_pause_shows_only_the_conservative_buffer_while_a_channel_lags(worl
     cycle_alerting(world, lines)
 
     assert world.cell(2, "Facebook") == 0
-    assert "Facebook: lagging, conservative buffer 9 held (tier 0-9) = 0" in str(world.cell(2, "Reason"))
+    assert "Facebook shows 0: lagging, so auto_pause tier 0-9 holds all" in str(world.cell(2, "Reason"))
     assert world.cell(2, "Shopify") == 7  # the other channels keep their own buffers
     assert world.status("Facebook")["State"] == "DEGRADED"
     assert any("Facebook: auto-pause rule on" in line for line in lines)
@@ -693,7 +694,9 @@ def test_an_adaptive_channel_holds_back_recent_sales_over_its_max_lag_until_lag_
     # 30 s cycle + 900 s max_lag = 1050 s: 2.3 expected, + 2 sd = 5.4, so 6 held.
     assert world.cell(2, "Available") == 8
     assert world.cell(2, "Facebook") == 2
-    assert "Facebook: 8 - 6 (adaptive: 8.0/h, 18 min unseen) = 2" in str(world.cell(2, "Reason"))
+    assert "Facebook shows 2: adaptive holds 6, sales reach it ~18 min late (8.0/h)" in str(
+        world.cell(2, "Reason")
+    )
 
 
 def test_a_second_worker_on_one_master_writes_nothing_until_the_first_releases(world: World) -> None:

@@ -114,6 +114,10 @@ base_url = "{sheets}"
 [insights]
 enabled = false
 
+# The campaign kills the worker in its first pushes too: no confirmation to wait for (issue 23).
+[first_sync]
+confirm = false
+
 [channels.shopify]
 kind = "shopify"
 shop = "crash"

@@ -72,6 +72,10 @@ spreadsheet = "{sheet}"
 [insights]
 enabled = false
 
+# The benchmarks measure full pushes from a fresh worker: no first-sync confirmation (issue 23).
+[first_sync]
+confirm = false
+
 [channels.shopify]
 kind = "shopify"
 shop = "bench"

@@ -383,8 +383,13 @@ class FakeEmag:
         stock: Mapping[int, int] | int | None = None,
         part_number: str = "",
         status: int = 1,
+        name: str = "",
     ) -> None:
-        """An offer the seller made; ``stock`` an int is warehouse 1's, None: never stocked."""
+        """An offer the seller made; ``stock`` an int is warehouse 1's, None: never stocked.
+
+        ``name`` is the product's name, a product documentation field (DOC, product_offer/save)
+        that ``product_offer/read`` shows with the offer; left out when "".
+        """
         with self._lock:
             if not 1 <= offer_id <= MAX_OFFER_ID:
                 raise ValueError(f"offer id {offer_id} is outside 1..{MAX_OFFER_ID}")
@@ -392,6 +397,8 @@ class FakeEmag:
                 raise ValueError(f"offer {offer_id} exists")
             levels = {1: stock} if isinstance(stock, int) else dict(stock or {})
             self._offers[offer_id] = _Offer(offer_id, part_number or f"PN{offer_id}", status, levels)
+            if name:
+                self._offers[offer_id].fields["name"] = name
 
     def stock(self, offer_id: int, warehouse_id: int = 1) -> int | None:
         """Units in one warehouse (None: that warehouse was never stocked)."""

@@ -28,16 +28,20 @@ envelopes recorded from the live API (``sheetsync_fakes/reference/sheets``). Wha
 - ``:batchUpdate`` is atomic, its requests applied in order on a copy that replaces the
   spreadsheet only if every one succeeds: addSheet, deleteSheet, updateSheetProperties,
   repeatCell, updateCells, appendCells (after the last row with data, growing the grid),
-  setDataValidation, addConditionalFormatRule, appendDimension, and insertDimension and
-  deleteDimension on rows (cells, formats, validations, conditional-format ranges and frozen
-  rows follow; a new row takes the formats of the row it inherits from; the grid must keep a row
-  below its frozen ones, as Google says). A kind the API does not have is refused with Google's
+  setDataValidation, addConditionalFormatRule, addProtectedRange (by a GridRange; warning-only
+  or not, editors are not enforced), updateDimensionProperties on columns (pixelSize,
+  hiddenByUser), appendDimension, and insertDimension and deleteDimension on rows (cells, notes,
+  formats, validations, conditional-format and protected ranges and frozen rows follow; a new
+  row takes the formats of the row it inherits from; the grid must keep a row below its frozen
+  ones, as Google says). A kind the API does not have is refused with Google's
   "Unknown name" 400; a real kind this fake does not model (or columns for insertDimension and
   deleteDimension) answers 501, so a test can never pass against behaviour nobody wrote.
 - Auth: every Sheets call needs ``Authorization: Bearer <token>`` issued by ``/token`` (the
   service-account JWT-bearer grant; the signature is not checked, the claims are) or given to
   the constructor. The token's e-mail is the caller: a spreadsheet not shared with it answers
-  403, read-only scopes cannot write, an unknown id answers 404.
+  403, nor may a Viewer (``share(..., role="reader")``) write, read-only scopes cannot write, an
+  unknown id answers 404. A ``:batchUpdate`` with no requests is refused (400) after the
+  permission check, so an Editor can be told from a Viewer without changing anything.
 - Quotas: read and write requests per user per minute, as a sliding 60 s window on the
   injected clock; past it, the recorded 429 (which carries no Retry-After).
 
@@ -45,7 +49,7 @@ The merchant's hands (``set_values``, ``insert_rows``, ``delete_row``, ``insert_
 ``move_columns``, ``rename_sheet``) edit the grid as the Sheets UI does, between API calls: cells,
 formats, validations and conditional-format ranges move with their rows and columns.
 
-Not modelled: the cell-count limit, named ranges, protected ranges, merges, notes, effective
+Not modelled: the cell-count limit, named ranges, enforcing protected ranges, merges, effective
 formats, validation enforcement, per-project quotas. Error texts that no recording or public
 report pins down are built by ``_unrecorded_400`` (or say so beside them).
 """
@@ -202,6 +206,8 @@ _MODELLED_REQUESTS: Mapping[str, frozenset[str]] = {
     "appendCells": frozenset({"sheetId", "rows", "fields", "tableId"}),
     "setDataValidation": frozenset({"range", "rule", "filteredRowsIncluded"}),
     "addConditionalFormatRule": frozenset({"rule", "index"}),
+    "addProtectedRange": frozenset({"protectedRange"}),
+    "updateDimensionProperties": frozenset({"range", "properties", "fields", "dataSourceSheetRange"}),
     "appendDimension": frozenset({"sheetId", "dimension", "length"}),
     "insertDimension": frozenset({"range", "inheritFromBefore"}),
     "deleteDimension": frozenset({"range"}),
@@ -215,7 +221,17 @@ _GRID_PROPERTIES = frozenset(
     {"rowCount", "columnCount", "frozenRowCount", "frozenColumnCount", "hideGridlines"}
     | {"rowGroupControlAfter", "columnGroupControlAfter"}
 )
-_CELL_FIELDS = frozenset({"userEnteredValue", "userEnteredFormat", "dataValidation"})
+_CELL_FIELDS = frozenset({"userEnteredValue", "userEnteredFormat", "dataValidation", "note"})
+#: ProtectedRange's fields (discovery document); the read-only ones are refused on write.
+_PROTECTED_RANGE = frozenset(
+    {"protectedRangeId", "range", "namedRangeId", "tableId", "description", "warningOnly"}
+    | {"requestingUserCanEdit", "unprotectedRanges", "editors"}
+)
+#: DimensionProperties' fields (discovery document); the last two are not modelled.
+_DIMENSION_PROPERTIES = frozenset(
+    {"pixelSize", "hiddenByUser", "developerMetadata", "dataSourceColumnReference"}
+)
+DEFAULT_COLUMN_PIXELS = 100  #: a new column's width in the Sheets UI
 
 _SYSTEM_PARAMS = frozenset(
     {"$.xgafv", "access_token", "alt", "callback", "fields", "key", "oauth_token", "prettyPrint"}
@@ -603,6 +619,9 @@ class _Sheet:
     formats: dict[tuple[int, int], Json] = field(default_factory=dict)
     validations: dict[tuple[int, int], Json] = field(default_factory=dict)
     conditional_formats: list[Json] = field(default_factory=list)
+    notes: dict[tuple[int, int], str] = field(default_factory=dict)
+    protected_ranges: list[Json] = field(default_factory=list)  # ProtectedRange as the API shows it
+    column_properties: dict[int, Json] = field(default_factory=dict)  # column → pixelSize, hiddenByUser
 
     @property
     def sheet_id(self) -> int:
@@ -631,6 +650,9 @@ class _Sheet:
             dict(self.formats),
             dict(self.validations),
             copy.deepcopy(self.conditional_formats),
+            dict(self.notes),
+            copy.deepcopy(self.protected_ranges),
+            copy.deepcopy(self.column_properties),
         )
 
     def set(self, row: int, column: int, value: _CellValue | None) -> None:
@@ -653,6 +675,7 @@ class _Sheet:
         }
         self.formats = {k: v for k, v in self.formats.items() if k[0] < rows and k[1] < columns}
         self.validations = {k: v for k, v in self.validations.items() if k[0] < rows and k[1] < columns}
+        self.notes = {k: v for k, v in self.notes.items() if k[0] < rows and k[1] < columns}
 
     def shift_rows(self, start: int, count: int) -> None:
         """Insert ``count`` empty rows before row ``start``."""
@@ -663,21 +686,23 @@ class _Sheet:
         self.cells = {moved(r): line for r, line in self.cells.items()}
         self.formats = {(moved(r), c): v for (r, c), v in self.formats.items()}
         self.validations = {(moved(r), c): v for (r, c), v in self.validations.items()}
+        self.notes = {(moved(r), c): v for (r, c), v in self.notes.items()}
         self.props["gridProperties"]["rowCount"] += count
 
     def remap_columns(self, moved: Callable[[int], int], added: int = 0) -> None:
-        """Move every column (cells, formats, validations, conditional-format ranges) by ``moved``."""
+        """Move every column (cells, notes, formats, validations, widths, rule ranges) by ``moved``."""
         self.cells = {r: {moved(c): v for c, v in line.items()} for r, line in self.cells.items()}
         self.formats = {(r, moved(c)): v for (r, c), v in self.formats.items()}
         self.validations = {(r, moved(c)): v for (r, c), v in self.validations.items()}
-        for rule in self.conditional_formats:
-            for grid_range in rule.get("ranges", []):
-                if "startColumnIndex" in grid_range:
-                    width = int(grid_range.get("endColumnIndex", grid_range["startColumnIndex"] + 1))
-                    width -= int(grid_range["startColumnIndex"])
-                    grid_range["startColumnIndex"] = moved(int(grid_range["startColumnIndex"]))
-                    if "endColumnIndex" in grid_range:
-                        grid_range["endColumnIndex"] = grid_range["startColumnIndex"] + width
+        self.notes = {(r, moved(c)): v for (r, c), v in self.notes.items()}
+        self.column_properties = {moved(c): v for c, v in self.column_properties.items()}
+        for grid_range in self.rule_ranges():
+            if "startColumnIndex" in grid_range:
+                width = int(grid_range.get("endColumnIndex", grid_range["startColumnIndex"] + 1))
+                width -= int(grid_range["startColumnIndex"])
+                grid_range["startColumnIndex"] = moved(int(grid_range["startColumnIndex"]))
+                if "endColumnIndex" in grid_range:
+                    grid_range["endColumnIndex"] = grid_range["startColumnIndex"] + width
         self.props["gridProperties"]["columnCount"] += added
 
     def drop_rows(self, start: int, count: int) -> None:
@@ -693,7 +718,13 @@ class _Sheet:
         self.cells = {moved(r): line for r, line in self.cells.items() if kept(r)}
         self.formats = {(moved(r), c): v for (r, c), v in self.formats.items() if kept(r)}
         self.validations = {(moved(r), c): v for (r, c), v in self.validations.items() if kept(r)}
+        self.notes = {(moved(r), c): v for (r, c), v in self.notes.items() if kept(r)}
         self.props["gridProperties"]["rowCount"] -= count
+
+    def rule_ranges(self) -> list[Json]:
+        """Every GridRange of the sheet's conditional formats and protected ranges (they move with cells)."""
+        found = [r for rule in self.conditional_formats for r in rule.get("ranges", [])]
+        return found + [p["range"] for p in self.protected_ranges]
 
 
 @dataclass(eq=False)
@@ -702,6 +733,7 @@ class _Book:
     props: dict[str, Json]
     sheets: list[_Sheet]
     shared_with: set[str]
+    viewers: set[str] = field(default_factory=set)  #: shared as Viewer: reads only
 
     def clone(self) -> _Book:
         return _Book(
@@ -709,6 +741,7 @@ class _Book:
             copy.deepcopy(self.props),
             [sheet.clone() for sheet in self.sheets],
             set(self.shared_with),
+            set(self.viewers),
         )
 
     def reindex(self) -> None:
@@ -1155,15 +1188,21 @@ class FakeSheets:
             self._books[book_id] = book
             return book_id
 
-    def share(self, spreadsheet_id: str, email: str) -> None:
-        """Give ``email`` (a service account) access, as the Share dialog does."""
+    def share(self, spreadsheet_id: str, email: str, role: Literal["writer", "reader"] = "writer") -> None:
+        """Give ``email`` (a service account) access, as the Share dialog does (Editor or Viewer)."""
         with self._lock:
-            self._books[spreadsheet_id].shared_with.add(email)
+            book = self._books[spreadsheet_id]
+            book.shared_with.add(email)
+            if role == "reader":
+                book.viewers.add(email)
+            else:
+                book.viewers.discard(email)
 
     def unshare(self, spreadsheet_id: str, email: str) -> None:
         """Take access away from ``email``."""
         with self._lock:
             self._books[spreadsheet_id].shared_with.discard(email)
+            self._books[spreadsheet_id].viewers.discard(email)
 
     def set_values(
         self,
@@ -1414,7 +1453,7 @@ class FakeSheets:
         book = self._books.get(book_id)
         if book is None:
             raise _Rejected(_rpc_error(404))
-        if caller not in book.shared_with:
+        if caller not in book.shared_with or (operation not in _READS and caller in book.viewers):
             raise _Rejected(_rpc_error(403))
         params: dict[str, list[str]] = {}
         for key, value in request.url.params.multi_items():
@@ -1520,11 +1559,17 @@ class FakeSheets:
             "appendCells": _append_cells,
             "setDataValidation": _set_data_validation,
             "addConditionalFormatRule": _add_conditional_format_rule,
+            "addProtectedRange": self._add_protected_range,
+            "updateDimensionProperties": _update_dimension_properties,
             "appendDimension": _append_dimension,
             "insertDimension": _insert_dimension,
             "deleteDimension": _delete_dimension,
         }
         requests = body.get("requests", [])
+        if (
+            not requests
+        ):  # the wording reported against the live API (googleapis/google-api-nodejs-client#1001)
+            raise _bad_request("Must specify at least one request.")
         planned: list[tuple[str, Json, str]] = []
         for i, request in enumerate(requests):  # the whole payload is checked before anything runs
             where = f"requests[{i}]"
@@ -1577,6 +1622,38 @@ class FakeSheets:
         book.sheets.insert(min(int(given.get("index", len(book.sheets))), len(book.sheets)), sheet)
         book.reindex()
         return {"addSheet": {"properties": copy.deepcopy(sheet.props)}}
+
+    def _add_protected_range(self, book: _Book, request: Json, where: str) -> Json:
+        """Record a ProtectedRange (ProtectedRange in the Sheets API reference); nothing enforces it here."""
+        given = request.get("protectedRange", {})
+        _check_keys(given, _PROTECTED_RANGE, f"{where}.protectedRange")
+        if "requestingUserCanEdit" in given:
+            raise _unrecorded_400(f"Invalid {where}: protectedRange.requestingUserCanEdit is read-only")
+        if "namedRangeId" in given or "tableId" in given:
+            raise _Rejected(_rpc_error(501, f"FakeSheets does not model {where} by a named range or table"))
+        if "range" not in given:
+            raise _unrecorded_400(f"Invalid {where}: one of range, namedRangeId or tableId must be set")
+        sheet = _grid_range(book, given["range"], where, "protectedRange.range").sheet
+        whole_sheet = set(given["range"]) <= {"sheetId"}
+        if given.get("unprotectedRanges") and not whole_sheet:  # "only supported on protected sheets"
+            raise _unrecorded_400(f"Invalid {where}: unprotectedRanges are only allowed on a protected sheet")
+        for i, inner in enumerate(given.get("unprotectedRanges", [])):
+            _grid_range(book, inner, where, f"protectedRange.unprotectedRanges[{i}]")
+        taken = {p["protectedRangeId"] for s in book.sheets for p in s.protected_ranges}
+        range_id = given.get("protectedRangeId", self._new_sheet_id())
+        if range_id in taken:
+            raise _unrecorded_400(f"Invalid {where}: a protected range with id {range_id} already exists")
+        stored = copy.deepcopy(given)
+        stored["range"] = {"sheetId": sheet.sheet_id, **stored["range"]}
+        if stored.get("warningOnly"):
+            stored.pop("editors", None)  # "if this field is true, then editors are ignored"
+        else:
+            stored.pop("warningOnly", None)  # proto3 JSON leaves false out
+        stored["protectedRangeId"] = range_id
+        sheet.protected_ranges.append(stored)
+        return {
+            "addProtectedRange": {"protectedRange": {**copy.deepcopy(stored), "requestingUserCanEdit": True}}
+        }
 
 
 # --- values and metadata ---------------------------------------------------------------------
@@ -1812,6 +1889,10 @@ def _spreadsheet_json(book: _Book, params: Mapping[str, list[str]]) -> Json:
         entry: Json = {"properties": copy.deepcopy(sheet.props)}
         if sheet.conditional_formats:
             entry["conditionalFormats"] = copy.deepcopy(sheet.conditional_formats)
+        if sheet.protected_ranges:
+            entry["protectedRanges"] = [
+                {**copy.deepcopy(p), "requestingUserCanEdit": True} for p in sheet.protected_ranges
+            ]
         if grid_data:
             entry["data"] = [
                 _grid_data(a) for a in areas.get(sheet.sheet_id, [_resolve(sheet, _WHOLE_SHEET)])
@@ -2000,8 +2081,13 @@ def _append_cells(book: _Book, request: Json, where: str) -> Json:
     return {}
 
 
-def _dimension_range(book: _Book, request: Json, where: str) -> tuple[_Sheet, str, int, int]:
-    """The sheet, dimension and 0-based, end-exclusive span of a request's DimensionRange."""
+def _dimension_range(
+    book: _Book, request: Json, where: str, modelled: str = "ROWS"
+) -> tuple[_Sheet, str, int, int]:
+    """The sheet, dimension and 0-based, end-exclusive span of a request's DimensionRange.
+
+    A dimension other than ``modelled`` answers 501: this fake does not model it for the request.
+    """
     given = request.get("range", {})
     _check_keys(given, _DIMENSION_RANGE, f"{where}.range")
     sheet = _sheet_by_id(book, given.get("sheetId"), where)
@@ -2016,7 +2102,7 @@ def _dimension_range(book: _Book, request: Json, where: str) -> tuple[_Sheet, st
         raise _unrecorded_400(f"Invalid {where}: range.startIndex must be less than range.endIndex")
     if dimension == "DIMENSION_UNSPECIFIED":
         raise _unrecorded_400(f"Invalid {where}: range.dimension must be ROWS or COLUMNS")
-    if dimension != "ROWS":
+    if dimension != modelled:
         raise _Rejected(_rpc_error(501, f"FakeSheets does not model {where} on {dimension}"))
     return sheet, dimension, start, end
 
@@ -2038,6 +2124,33 @@ def _append_dimension(book: _Book, request: Json, where: str) -> Json:
     sheet.props["gridProperties"][key] += length
     if sheet.columns > MAX_COLUMNS:
         raise _unrecorded_400(f"Invalid {where}: a sheet holds at most {MAX_COLUMNS} columns")
+    return {}
+
+
+def _update_dimension_properties(book: _Book, request: Json, where: str) -> Json:
+    """Column widths and hiding (DimensionProperties); rows and data-source sheets answer 501."""
+    if "dataSourceSheetRange" in request:
+        raise _Rejected(_rpc_error(501, f"FakeSheets does not model {where} on data source sheets"))
+    if "range" not in request:
+        raise _unrecorded_400(f"Invalid {where}: range must be set")
+    sheet, _, start, end = _dimension_range(book, request, where, modelled="COLUMNS")
+    if end > sheet.columns:
+        raise _exceeds_grid(sheet, _Bounds(None, None, start, end), f"Invalid {where}: ")
+    given = request.get("properties", {})
+    _check_keys(given, _DIMENSION_PROPERTIES, f"{where}.properties")
+    mask = _mask_of(request, where)
+    for path in mask:
+        if path[0] not in ("pixelSize", "hiddenByUser"):
+            raise _Rejected(_rpc_error(501, f"FakeSheets does not model {where} of '{path[0]}'"))
+    size = given.get("pixelSize", 0)
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        raise _invalid_value(f"{where}.properties.pixel_size", "TYPE_INT32", size)
+    for column in range(start, end):
+        current = {"pixelSize": DEFAULT_COLUMN_PIXELS, **sheet.column_properties.get(column, {})}
+        _apply_mask(current, given, mask)
+        if not current.get("hiddenByUser"):
+            current.pop("hiddenByUser", None)
+        sheet.column_properties[column] = current
     return {}
 
 
@@ -2093,12 +2206,11 @@ def _delete_dimension(book: _Book, request: Json, where: str) -> Json:
 
 
 def _shift_rule_rows(sheet: _Sheet, moved: Callable[[int], int]) -> None:
-    """Move the row bounds of the sheet's conditional-format ranges as its rows moved."""
-    for rule in sheet.conditional_formats:
-        for grid_range in rule.get("ranges", []):
-            for key in ("startRowIndex", "endRowIndex"):
-                if key in grid_range:
-                    grid_range[key] = moved(int(grid_range[key]))
+    """Move the row bounds of the sheet's conditional-format and protected ranges as its rows moved."""
+    for grid_range in sheet.rule_ranges():
+        for key in ("startRowIndex", "endRowIndex"):
+            if key in grid_range:
+                grid_range[key] = moved(int(grid_range[key]))
 
 
 def _set_data_validation(book: _Book, request: Json, where: str) -> Json:
@@ -2217,6 +2329,8 @@ def _apply_cell(
         current["userEnteredFormat"] = copy.deepcopy(sheet.formats[row, column])
     if (row, column) in sheet.validations:
         current["dataValidation"] = copy.deepcopy(sheet.validations[row, column])
+    if (row, column) in sheet.notes:
+        current["note"] = sheet.notes[row, column]
     _apply_mask(current, given, mask)
     sheet.set(row, column, _from_entered(current.get("userEnteredValue"), where))
     if current.get("userEnteredFormat"):
@@ -2227,6 +2341,10 @@ def _apply_cell(
         sheet.validations[row, column] = current["dataValidation"]
     else:
         sheet.validations.pop((row, column), None)
+    if current.get("note"):
+        sheet.notes[row, column] = str(current["note"])
+    else:
+        sheet.notes.pop((row, column), None)
 
 
 def _entered_value(value: _CellValue) -> Json:
@@ -2272,7 +2390,10 @@ def _grid_data(area: _Area) -> Json:
         data["startColumn"] = area.c0
     data["rowData"] = rows
     data["rowMetadata"] = [{"pixelSize": 21} for _ in range(area.r0, area.r1)]
-    data["columnMetadata"] = [{"pixelSize": 100} for _ in range(area.c0, area.c1)]
+    data["columnMetadata"] = [
+        copy.deepcopy(area.sheet.column_properties.get(c, {"pixelSize": DEFAULT_COLUMN_PIXELS}))
+        for c in range(area.c0, area.c1)
+    ]
     return data
 
 
@@ -2289,4 +2410,6 @@ def _cell_data(sheet: _Sheet, row: int, column: int) -> Json:
         cell["userEnteredFormat"] = copy.deepcopy(sheet.formats[row, column])
     if (row, column) in sheet.validations:
         cell["dataValidation"] = copy.deepcopy(sheet.validations[row, column])
+    if (row, column) in sheet.notes:
+        cell["note"] = sheet.notes[row, column]
     return cell

@@ -26,9 +26,12 @@ version whose introspection schema it was given (``sheetsync_fakes/reference/sho
   answers ``THROTTLED`` (HTTP 200, or 429 with ``throttle_status=429``) and is not run; otherwise
   the requested cost is taken, the request runs and the difference to the actual cost goes back.
 - Execution with graphql-core against a root value built from the shop's state. Modelled roots:
-  ``productVariants``, ``productVariant``, ``locations``, ``location``, ``inventoryItem``,
+  ``productVariants``, ``productVariantsCount`` (``count`` up to ``limit``, default 10,000, null
+  none, then ``precision: AT_LEAST``), ``productVariant``, ``locations``, ``location``, ``inventoryItem``,
   ``inventoryItems``, ``orders``, ``order``, ``shop`` (``currencyCode``, set by ``create_shop``)
-  and the mutations ``inventorySetQuantities``, ``productVariantsBulkUpdate`` and the order
+  ``currentAppInstallation`` (``accessScopes``: the scopes ``create_shop`` granted), and
+  ``webhookSubscriptions`` (the ones :meth:`FakeShopify.subscribe` made, filtered by ``topics``
+  and ``uri``), and the mutations ``inventorySetQuantities``, ``productVariantsBulkUpdate`` and the order
   edit (``orderEditBegin``, ``orderEditSetQuantity``, ``orderEditAddVariant``,
   ``orderEditCommit``). Search
   ``query`` strings: ``field:value`` terms (quoted values, ``*`` suffix, ``>``/``>=``/``<``/``<=``
@@ -77,7 +80,8 @@ states, per-field cost debugging, the 60-day order window without ``read_all_ord
 eventual consistency of the search index, the other order-edit mutations, money and discounts
 of a calculated order, an edit committed after the order changed since its begin (501),
 ``IDEMPOTENCY_CONCURRENT_REQUEST`` and
-``IDEMPOTENCY_PREVIOUS_ATTEMPT_FAILED``, access scopes, webhook retries, and the Shopify plan's
+``IDEMPOTENCY_PREVIOUS_ATTEMPT_FAILED``, the enforcement of access scopes (they are only
+reported), the webhook subscription mutations, webhook retries, and the Shopify plan's
 own sublinear connection costs (recent measurements show ``first: 250`` costing about 11 nodes;
 the linear rule here is an upper bound of the real cost, so what passes here passes there).
 
@@ -176,8 +180,20 @@ CONNECTION_COST = 2  #: a connection besides its nodes (Shopify's cost article)
 MAX_QUANTITY = 1_000_000_000  #: INVALID_QUANTITY_TOO_HIGH above this (schema enum description)
 MIN_QUANTITY = -1_000_000_000  #: INVALID_QUANTITY_TOO_LOW below this (same)
 STRICT_INVENTORY_FROM = "2026-04"  #: changeFromQuantity key and @idempotent mandatory (schema_notes)
+#: productVariantsCount's default ``limit``; past it the count is ``AT_LEAST``
+#: (https://shopify.dev/docs/api/admin-graphql/latest/queries/productVariantsCount).
+VARIANTS_COUNT_LIMIT = 10_000
 DEFAULT_PRICE = "0.00"  #: a new variant's price when none is given, as the admin creates it
 DEFAULT_CURRENCY = "USD"  #: ``shop.currencyCode`` unless create_shop says otherwise
+#: The scopes a shop's app holds unless create_shop says otherwise: all sheetsync asks for.
+DEFAULT_SCOPES = (
+    "read_inventory",
+    "write_inventory",
+    "read_locations",
+    "read_orders",
+    "read_products",
+    "write_products",
+)
 #: The ProductVariantsBulkInput fields modelled; any other answers 501.
 _BULK_VARIANT_FIELDS = frozenset({"id", "price"})
 #: userError messages of productVariantsBulkUpdate: the code's description in the schema where it
@@ -340,6 +356,15 @@ class _Location:
     name: str
 
 
+@dataclass(frozen=True, slots=True)
+class _Subscription:
+    gid: str
+    topic: str  # the WebhookSubscriptionTopic value, ORDERS_CREATE
+    uri: str
+    api_version: str
+    created_at: str
+
+
 @dataclass(slots=True)
 class _Product:
     gid: str
@@ -464,6 +489,8 @@ class _Shop:
     token: str
     bucket: _Bucket
     currency: str = DEFAULT_CURRENCY
+    scopes: tuple[str, ...] = DEFAULT_SCOPES
+    subscriptions: dict[str, _Subscription] = field(default_factory=dict)
     locations: dict[str, _Location] = field(default_factory=dict)
     products: dict[str, _Product] = field(default_factory=dict)
     variants: dict[str, _Variant] = field(default_factory=dict)
@@ -1147,19 +1174,25 @@ class FakeShopify:
         bucket_size: float = STANDARD_BUCKET,
         restore_rate: float = STANDARD_RESTORE_RATE,
         currency: str = DEFAULT_CURRENCY,
+        scopes: Sequence[str] = DEFAULT_SCOPES,
     ) -> list[str]:
         """Open a shop (``name`` or ``name.myshopify.com``) and return its location ids in order.
 
         A Plus shop has ``bucket_size=20000, restore_rate=1000``
         (https://shopify.dev/docs/api/usage/rate-limits). ``currency`` is the shop's
-        ``currencyCode``: every variant price is in it.
+        ``currencyCode``: every variant price is in it. ``scopes`` are the access scope handles
+        the app was granted, as ``currentAppInstallation.accessScopes`` lists them.
         """
         domain = _domain(domain)
         with self._lock:
             if domain in self._shops or any(shop.token == token for shop in self._shops.values()):
                 raise ValueError(f"{domain} or its token exists already")
             shop = _Shop(
-                domain, token, _Bucket(bucket_size, restore_rate, bucket_size, self._now()), currency
+                domain,
+                token,
+                _Bucket(bucket_size, restore_rate, bucket_size, self._now()),
+                currency,
+                tuple(scopes),
             )
             for name in locations:
                 location = _Location(self._gid("Location"), name)
@@ -1389,6 +1422,24 @@ class FakeShopify:
             return sum(1 for entry in self.request_log if root_field in entry.root_fields)
 
     # -- webhooks --
+
+    def subscribe(self, domain: str, topic: str, uri: str) -> str:
+        """Subscribe the app to ``topic`` (``ORDERS_CREATE``) at ``uri``, as webhookSubscriptionCreate does.
+
+        Returns the subscription's gid. Only the app's own subscriptions are listed by
+        ``webhookSubscriptions``: one made under the admin's Settings > Notifications is not.
+        """
+        with self._lock:
+            shop = self._shop(domain)
+            gid = self._gid("WebhookSubscription")
+            created = _iso(self._now())
+            shop.subscriptions[gid] = _Subscription(gid, topic, uri, max(self._versions), created)
+            return gid
+
+    def unsubscribe(self, domain: str, gid: str) -> None:
+        """Delete a subscription, as webhookSubscriptionDelete does."""
+        with self._lock:
+            del self._shop(domain).subscriptions[gid]
 
     def webhook(
         self,
@@ -1682,6 +1733,7 @@ class FakeShopify:
         view = _View(self, shop)
         return {
             "productVariants": view.product_variants,
+            "productVariantsCount": view.product_variants_count,
             "productVariant": lambda info, **args: view.by_id(shop.variants, args["id"], view.variant),
             "locations": view.locations,
             "location": lambda info, **args: view.location_root(args.get("id")),
@@ -1690,6 +1742,8 @@ class FakeShopify:
             "orders": view.orders,
             "order": lambda info, **args: view.by_id(shop.orders, args["id"], view.order),
             "shop": lambda info: view.shop_root(),
+            "currentAppInstallation": lambda info: view.installation(),
+            "webhookSubscriptions": view.webhook_subscriptions,
         }
 
     def _runtime_checks(
@@ -2267,6 +2321,49 @@ class _View:
             "currencyCode": self.shop.currency,
         }
 
+    def installation(self) -> Json:
+        return {
+            "__typename": "AppInstallation",
+            "id": f"gid://shopify/AppInstallation/{1 + list(self.fake._shops).index(self.shop.domain)}",
+            "accessScopes": [
+                {"__typename": "AccessScope", "handle": handle, "description": handle.replace("_", " ")}
+                for handle in self.shop.scopes
+            ],
+        }
+
+    def webhook_subscriptions(self, info: GraphQLResolveInfo[Any], **args: Json) -> Json:
+        for name in ("query", "format", "callbackUrl"):
+            _refuse(args, name)
+        if (args.get("sortKey") or "CREATED_AT") not in ("CREATED_AT", "ID"):
+            raise _Unmodelled(f"FakeShopify does not model webhookSubscriptions(sortKey: {args['sortKey']})")
+        topics, uri = args.get("topics"), args.get("uri")
+        chosen = [
+            sub
+            for sub in self.shop.subscriptions.values()
+            if (not topics or sub.topic in topics) and (uri is None or sub.uri == uri)
+        ]
+        return _connection(chosen, lambda sub: (_number(sub.gid), _number(sub.gid)), self.subscription, args)
+
+    def subscription(self, sub: _Subscription) -> Json:
+        return {
+            "__typename": "WebhookSubscription",
+            "id": sub.gid,
+            "legacyResourceId": str(_number(sub.gid)),
+            "topic": sub.topic,
+            "uri": sub.uri,
+            "callbackUrl": sub.uri,
+            "endpoint": {"__typename": "WebhookHttpEndpoint", "callbackUrl": sub.uri},
+            "format": "JSON",
+            "apiVersion": {"__typename": "ApiVersion", "handle": sub.api_version},
+            "includeFields": [],
+            "metafieldNamespaces": [],
+            "metafields": [],
+            "filter": None,
+            "name": None,
+            "createdAt": sub.created_at,
+            "updatedAt": sub.created_at,
+        }
+
     def location_root(self, gid: str | None) -> Json:
         if gid is None:  # the shop's primary location
             return self.location(next(iter(self.shop.locations.values())))
@@ -2279,25 +2376,38 @@ class _View:
         sort = args.get("sortKey") or "ID"
         if sort not in ("ID", "SKU"):
             raise _Unmodelled(f"FakeShopify does not model productVariants(sortKey: {sort})")
-        groups = _parse_search(args.get("query"), ("sku", "id", "product_id"))
-        skus = _sku_list(groups)
-        if skus is not None:  # ``sku:A OR sku:B …``: one set lookup per variant, not one per term
-            chosen = [v for v in self.shop.variants.values() if v.sku.lower() in skus]
-        else:
-            chosen = [
-                v
-                for v in self.shop.variants.values()
-                if _search(
-                    groups,
-                    {"sku": v.sku, "id": str(_number(v.gid)), "product_id": str(_number(v.product))}.get,
-                )
-            ]
+        chosen = self._variants(args.get("query"))
         return _connection(
             chosen,
             lambda v: (v.sku if sort == "SKU" else _number(v.gid), _number(v.gid)),
             self.variant,
             args,
         )
+
+    def product_variants_count(self, info: GraphQLResolveInfo[Any], **args: Json) -> Json:
+        limit = args.get("limit", VARIANTS_COUNT_LIMIT)  # null: no limit
+        found = len(self._variants(args.get("query")))
+        capped = limit is not None and found > limit
+        return {
+            "__typename": "Count",
+            "count": limit if capped else found,
+            "precision": "AT_LEAST" if capped else "EXACT",
+        }
+
+    def _variants(self, query: str | None) -> list[_Variant]:
+        """The shop's variants a productVariants search ``query`` matches (every one without)."""
+        groups = _parse_search(query, ("sku", "id", "product_id"))
+        skus = _sku_list(groups)
+        if skus is not None:  # ``sku:A OR sku:B …``: one set lookup per variant, not one per term
+            return [v for v in self.shop.variants.values() if v.sku.lower() in skus]
+        return [
+            v
+            for v in self.shop.variants.values()
+            if _search(
+                groups,
+                {"sku": v.sku, "id": str(_number(v.gid)), "product_id": str(_number(v.product))}.get,
+            )
+        ]
 
     def locations(self, info: GraphQLResolveInfo[Any], **args: Json) -> Json:
         _refuse(args, "query")

@@ -351,6 +351,9 @@ class _Product:
     modified: float
     variations: list[int] = field(default_factory=list)
     regular_price: str = ""
+    name: str = ""  #: a product's name (a variation's is its parent's)
+    #: a variation's attributes, (name, option): what tells it from its siblings
+    attributes: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(slots=True)
@@ -567,6 +570,7 @@ class FakeWooCommerce:
         product_type: str = "simple",
         backorders: str = "no",
         regular_price: str = "",
+        name: str = "",
     ) -> int:
         """Create a product; ``stock`` None leaves stock unmanaged. Returns its id."""
         with self._lock:
@@ -575,6 +579,7 @@ class FakeWooCommerce:
             product = _Product(
                 self._id(), sku, product_type, 0, stock is not None, stock, "instock", backorders, now, now
             )
+            product.name = name
             if product_type not in _PRICELESS_TYPES:
                 product.regular_price = wc_format_decimal(regular_price, self.decimal_separator)
             self._restatus(product)
@@ -582,8 +587,15 @@ class FakeWooCommerce:
             self._index(product)
             return product.id
 
-    def add_variation(self, parent_id: int, sku: str, *, stock: int | None = None) -> int:
-        """Create a variation of variable product ``parent_id``. Returns its id."""
+    def add_variation(
+        self,
+        parent_id: int,
+        sku: str,
+        *,
+        stock: int | None = None,
+        attributes: Mapping[str, str] | None = None,
+    ) -> int:
+        """A new variation of variable product ``parent_id`` (``attributes``: name → option); its id."""
         with self._lock:
             parent = self._products[parent_id]
             if parent.type != "variable":
@@ -594,6 +606,7 @@ class FakeWooCommerce:
             variation = _Product(
                 self._id(), sku, "variation", parent_id, managed, stock, "instock", "no", now, now
             )
+            variation.attributes = tuple((attributes or {}).items())
             self._restatus(variation)
             self._products[variation.id] = variation
             self._index(variation)
@@ -1186,7 +1199,10 @@ class FakeWooCommerce:
         if product.type == "variation":
             body["type"] = "variation"  # what the products endpoint shows for a variation
             body["parent_id"] = product.parent_id
+            # Product variation - Attributes properties: id (0 for a custom attribute), name, option.
+            body["attributes"] = [{"id": 0, "name": n, "option": o} for n, o in product.attributes]
         else:
+            body["name"] = product.name
             body["type"] = product.type
             body["parent_id"] = 0
             body["variations"] = list(product.variations)

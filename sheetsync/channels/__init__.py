@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 from sheetsync.errors import PermanentError
 from sheetsync.model import (
+    CatalogueItem,
     ChannelLimits,
     ChannelName,
     OrderBatch,
@@ -64,6 +65,27 @@ class PriceChannel(Protocol):
         Returns one outcome per price; an unknown SKU is a refusal of that price only.  Raises
         TransientError or PermanentError when the call as a whole fails.
         """
+        ...
+
+
+@runtime_checkable
+class CatalogueSource(Protocol):
+    """A channel that can list what it sells, for ``sheetsync import`` (the CLI checks for it)."""
+
+    def catalogue_size(self) -> int | None:
+        """About how many items ``catalogue`` yields, for progress; None when it cannot say cheaply."""
+        ...
+
+    def catalogue(self) -> Iterator[CatalogueItem]:
+        """Every sellable product or variant, page by page as they are read.
+
+        A variable product's variants are items, never the product that holds them.  Raises
+        TransientError or PermanentError when a page cannot be read.
+        """
+        ...
+
+    def close(self) -> None:
+        """Let go of the HTTP client the channel made (an import opens the channel for one read)."""
         ...
 
 

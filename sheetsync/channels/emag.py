@@ -77,7 +77,7 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -90,6 +90,7 @@ from sheetsync import retry
 from sheetsync.channels import _http, refuse_oversized
 from sheetsync.errors import ConfigError, PermanentError, TransientError
 from sheetsync.model import (
+    CatalogueItem,
     ChannelLimits,
     ChannelName,
     Movement,
@@ -428,20 +429,51 @@ class EmagChannel:
             number = _http.whole_number(offer.get("id"))
             if number not in wanted:
                 continue
-            for entry in offer.get("stock") or ():
-                if (
-                    isinstance(entry, dict)
-                    and _http.whole_number(entry.get("warehouse_id")) == self.warehouse_id
-                ):
-                    value = _http.whole_number(entry.get("value"))
-                    if value is not None:
-                        for sku in wanted[number]:
-                            found[sku] = value
+            value = self._stock(offer)
+            if value is not None:
+                for sku in wanted[number]:
+                    found[sku] = value
         return found
+
+    def _stock(self, offer: Mapping[str, Json]) -> int | None:
+        """The offer's units in the configured warehouse (None: no stock entry there)."""
+        for entry in offer.get("stock") or ():
+            if isinstance(entry, dict) and _http.whole_number(entry.get("warehouse_id")) == self.warehouse_id:
+                value = _http.whole_number(entry.get("value"))
+                if value is not None:
+                    return value
+        return None
 
     def map_skus(self, skus: Collection[Sku]) -> Mapping[Sku, str]:
         """SKU → offer id for the SKUs that are offer ids; no call (eMAG offers are keyed by them)."""
         return {sku: str(number) for sku in skus if (number := offer_id(sku)) is not None}
+
+    # -- CatalogueSource --
+
+    def catalogue_size(self) -> int | None:
+        """None: ``product_offer/count`` would cost a request of the 3 a second the reads share."""
+        return None
+
+    def catalogue(self) -> Iterator[CatalogueItem]:
+        """Every offer, 100 a page (``product_offer/read``), with its stock in the configured warehouse.
+
+        An offer's SKU is its part number, with the offer id (what pushes go by) as its code; an
+        offer without a part number has its offer id as its SKU.  The quantity is None when the
+        warehouse holds no stock entry for it.
+        """
+        for offers in self._each_page("product_offer/read", {}):
+            for offer in offers:
+                number = _http.whole_number(offer.get("id")) if isinstance(offer, dict) else None
+                if number is None:
+                    continue
+                part = str(offer.get("part_number") or "").strip()
+                yield CatalogueItem(
+                    sku=part or str(number),
+                    title=str(offer.get("name") or ""),
+                    quantity=self._stock(offer),
+                    code=str(number) if part else "",
+                    ref=f"offer {number}",
+                )
 
     # -- OrderSource --
 
@@ -640,14 +672,17 @@ class EmagChannel:
 
     def _pages(self, route: str, data: Mapping[str, Json]) -> list[Json]:
         """Every item of a read route, 100 a page, until a page comes back short."""
-        items: list[Json] = []
+        return [item for page in self._each_page(route, data) for item in page]
+
+    def _each_page(self, route: str, data: Mapping[str, Json]) -> Iterator[list[Json]]:
+        """A read route's pages of items, each as it is read, until a page comes back short."""
         page = 1
         while True:
             answer = self._call(route, {"data": {**data, "currentPage": page, "itemsPerPage": PER_PAGE}})
             found = self._results(answer)
-            items += found
+            yield found
             if len(found) < PER_PAGE:
-                return items
+                return
             page += 1
 
     def _call(self, route: str, body: Json) -> Mapping[str, Json]:

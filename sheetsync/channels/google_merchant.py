@@ -41,7 +41,7 @@ import logging
 import re
 import time
 from collections import deque
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,7 +53,15 @@ from google.oauth2 import service_account
 from sheetsync import retry
 from sheetsync.channels import _http, refuse_oversized
 from sheetsync.errors import PermanentError, TransientError
-from sheetsync.model import ChannelLimits, ChannelName, PriceLevel, PushOutcome, Sku, StockLevel
+from sheetsync.model import (
+    CatalogueItem,
+    ChannelLimits,
+    ChannelName,
+    PriceLevel,
+    PushOutcome,
+    Sku,
+    StockLevel,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -427,8 +435,23 @@ class GoogleMerchantChannel:
                 raise PermanentError(f"{self.name}: Google refused to read product {sku}: {_message(answer)}")
 
     def _list_products(self, wanted: set[Sku]) -> None:
-        path = f"/products/v1/accounts/{self.account}/products"
         found: set[Sku] = set()
+        for products in self._product_pages():
+            for product in products:
+                sku = Sku(str(product.get("offerId", "")))
+                # Every product of the feed is noted, not just the ones wanted: the list pages
+                # through the whole account, so the next push's SKUs are known without listing
+                # it all again (once per push of 250 would make a catalogue's first sync quadratic).
+                if sku in wanted or sku not in self._seen:
+                    found.add(sku)
+                    self._note(sku, product)
+        for sku in wanted - found:
+            self._seen.pop(sku, None)
+            self._unknown.add(sku)
+
+    def _product_pages(self) -> Iterator[list[Json]]:
+        """products.list page by page: the products of the configured language and feed label."""
+        path = f"/products/v1/accounts/{self.account}/products"
         token = None
         while True:
             params: dict[str, str] = {"pageSize": str(LIST_PAGE)}
@@ -437,24 +460,38 @@ class GoogleMerchantChannel:
             status, answer = self._call("GET", path, "products.list", params=params)
             if status != 200:
                 raise PermanentError(f"{self.name}: Google refused to list products: {_message(answer)}")
-            for product in answer.get("products", []):
-                sku = Sku(str(product.get("offerId", "")))
-                same_feed = (
-                    product.get("contentLanguage") == self._language
-                    and product.get("feedLabel") == self._label
-                )
-                # Every product of the feed is noted, not just the ones wanted: the list pages
-                # through the whole account, so the next push's SKUs are known without listing
-                # it all again (once per push of 250 would make a catalogue's first sync quadratic).
-                if same_feed and (sku in wanted or sku not in self._seen):
-                    found.add(sku)
-                    self._note(sku, product)
+            yield [
+                product
+                for product in answer.get("products", [])
+                if product.get("contentLanguage") == self._language
+                and product.get("feedLabel") == self._label
+            ]
             token = answer.get("nextPageToken")
             if not token:
-                break
-        for sku in wanted - found:
-            self._seen.pop(sku, None)
-            self._unknown.add(sku)
+                return
+
+    # -- CatalogueSource --
+
+    def catalogue_size(self) -> int | None:
+        """None: products.list gives no total."""
+        return None
+
+    def catalogue(self) -> Iterator[CatalogueItem]:
+        """Every product of the feed (its offer id is the SKU), 1,000 a page; no quantity.
+
+        Online, Google knows only in stock or out of stock, and a store's local counts would cost
+        a call per product: the rows come with a blank count for the merchant to type.  The
+        variant is the product's color and size, where set.
+        """
+        for products in self._product_pages():
+            for product in products:
+                attributes = product.get("productAttributes") or {}
+                yield CatalogueItem(
+                    sku=str(product.get("offerId") or ""),
+                    title=str(attributes.get("title") or ""),
+                    variant=", ".join(str(attributes[k]) for k in ("color", "size") if attributes.get(k)),
+                    ref=f"product {product.get('name') or product.get('offerId')}",
+                )
 
     def _note(self, sku: Sku, product: Json) -> None:
         attributes = product.get("productAttributes") or {}

@@ -44,7 +44,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,7 +53,15 @@ import httpx
 from sheetsync import retry
 from sheetsync.channels import _http, refuse_oversized
 from sheetsync.errors import PermanentError, TransientError
-from sheetsync.model import ChannelLimits, ChannelName, PriceLevel, PushOutcome, Sku, StockLevel
+from sheetsync.model import (
+    CatalogueItem,
+    ChannelLimits,
+    ChannelName,
+    PriceLevel,
+    PushOutcome,
+    Sku,
+    StockLevel,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -239,19 +247,52 @@ class MetaChannel:
                 "filter": json.dumps({"retailer_id": {"is_any": batch}}, separators=(",", ":")),
                 "limit": str(len(batch)),
             }
-            while True:
-                page = self._request("GET", "products", params=params)
-                for item in page.get("data") or ():
+            for items in self._product_pages(params):
+                for item in items:
                     quantity = item.get("quantity_to_sell_on_facebook")
                     retailer_id = item.get("retailer_id")
                     if retailer_id in batch and isinstance(quantity, int):
                         found[Sku(retailer_id)] = quantity
-                paging = page.get("paging") or {}
-                after = (paging.get("cursors") or {}).get("after")
-                if not paging.get("next") or not after:
-                    break
-                params = {**params, "after": str(after)}
         return found
+
+    # -- CatalogueSource --
+
+    def catalogue_size(self) -> int | None:
+        """None: the catalog's ``product_count`` would cost a call only to show progress."""
+        return None
+
+    def catalogue(self) -> Iterator[CatalogueItem]:
+        """Every catalog item, 100 a page, with ``quantity_to_sell_on_facebook`` (None where unset).
+
+        The retailer id is the SKU; the variant is the item's color and size, where set.
+        """
+        params = {
+            "fields": "retailer_id,name,color,size,quantity_to_sell_on_facebook",
+            "limit": str(READ_BATCH),
+        }
+        for items in self._product_pages(params):
+            for item in items:
+                quantity = item.get("quantity_to_sell_on_facebook")
+                yield CatalogueItem(
+                    sku=str(item.get("retailer_id") or ""),
+                    title=str(item.get("name") or ""),
+                    variant=", ".join(str(item[k]) for k in ("color", "size") if item.get(k)),
+                    quantity=quantity
+                    if isinstance(quantity, int) and not isinstance(quantity, bool)
+                    else None,
+                    ref=f"catalog item {item.get('id')}",
+                )
+
+    def _product_pages(self, params: Mapping[str, str]) -> Iterator[list[Json]]:
+        """The ``products`` edge's pages of items for ``params``, following the ``after`` cursors."""
+        while True:
+            page = self._request("GET", "products", params=params)
+            yield [item for item in page.get("data") or () if isinstance(item, dict)]
+            paging = page.get("paging") or {}
+            after = (paging.get("cursors") or {}).get("after")
+            if not paging.get("next") or not after:
+                return
+            params = {**params, "after": str(after)}
 
     # -- batches and their status --
 

@@ -45,7 +45,7 @@ import hmac
 import logging
 import time
 import uuid
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -56,6 +56,7 @@ from sheetsync import retry
 from sheetsync.channels import _http, refuse_oversized
 from sheetsync.errors import PermanentError, TransientError
 from sheetsync.model import (
+    CatalogueItem,
     ChannelLimits,
     ChannelName,
     Movement,
@@ -96,6 +97,8 @@ _FIRST_COST: dict[str, Callable[[int], int]] = {
     # returned list of variants is unrecorded.
     "SheetsyncPrices": lambda _size: 11,
     "SheetsyncShop": lambda _size: 1,
+    "SheetsyncCatalogue": lambda size: 2 + 5 * size,
+    "SheetsyncVariantCount": lambda _size: 1,
 }
 #: Variants per productVariantsBulkUpdate call: any input list is capped at 250 (https://shopify.dev/docs/api/usage/limits).
 MAX_PRICE_VARIANTS = 250
@@ -128,6 +131,14 @@ _NO_LOCATION = "gid://shopify/Location/0"
 _STALE_VARIANT = frozenset(
     {"PRODUCT_DOES_NOT_EXIST", "PRODUCT_VARIANT_DOES_NOT_EXIST", "MUST_BE_FOR_THIS_PRODUCT"}
 )
+
+#: The access scopes the adapter's calls need: productVariants (read_products), levels
+#: (read_inventory), inventorySetQuantities (write_inventory), orders (read_orders), and a
+#: location looked up by name (read_locations: Location fields other than id need it since 2024-07,
+#: https://shopify.dev/changelog/the-location-object-requires-read_locations-scope).
+NEEDED_SCOPES = ("read_products", "read_inventory", "write_inventory", "read_orders", "read_locations")
+#: Needed too when prices are pushed: productVariantsBulkUpdate.
+PRICE_SCOPES = ("write_products",)
 
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 _ID_WIDTH = 20  #: order ids are zero-padded in cursors so that they sort as numbers
@@ -168,6 +179,39 @@ query SheetsyncVariants(
 }
 """
 
+#: Variants per page of the catalogue: a variant with its product, item, level and quantities
+#: requests 5 points and the connection 2, so 199 fit under the 1,000-point cap (as SEARCH_BATCH).
+CATALOGUE_PAGE = (MAX_QUERY_COST - 2) // 5
+#: The title Shopify gives the one variant of a product without options (not a variant's name).
+DEFAULT_VARIANT_TITLE = "Default Title"
+
+CATALOGUE_QUERY = """
+query SheetsyncCatalogue($first: Int!, $after: String, $location: ID!) {
+  productVariants(first: $first, after: $after) {
+    pageInfo { hasNextPage endCursor }
+    nodes {
+      id
+      sku
+      title
+      requiresComponents
+      product { title }
+      inventoryItem {
+        tracked
+        inventoryLevel(locationId: $location) {
+          quantities(names: ["available"]) { name quantity }
+        }
+      }
+    }
+  }
+}
+"""
+
+VARIANT_COUNT_QUERY = """
+query SheetsyncVariantCount {
+  productVariantsCount { count precision }
+}
+"""
+
 # Only the group id and userErrors: everything selected in the payload adds to the requested
 # cost, and the quantities are known already (https://shopify.dev/docs/api/usage/rate-limits).
 SET_QUANTITIES_MUTATION = """
@@ -176,6 +220,15 @@ mutation SheetsyncSetQuantities($input: InventorySetQuantitiesInput!, $key: Stri
     inventoryAdjustmentGroup { id }
     userErrors { code field message }
   }
+}
+"""
+
+#: What ``sheetsync doctor`` asks: the app's scopes and its webhook subscriptions (100 is plenty
+#: for one app; a page costs 2 + 100 points, well under the 1,000-point cap).
+SETUP_QUERY = """
+query SheetsyncSetup {
+  currentAppInstallation { accessScopes { handle } }
+  webhookSubscriptions(first: 100) { nodes { topic uri } }
 }
 """
 
@@ -806,6 +859,59 @@ class ShopifyChannel:
                 )
             self._location_id = names[self._location]
         return self._location_id
+
+    def installation(self) -> tuple[frozenset[str], tuple[tuple[str, str], ...]]:
+        """The app's access scopes and its webhook subscriptions, as (topic, address), in one call.
+
+        Topics are spelled as in the webhook headers (``orders/create``). Only the app's own
+        subscriptions are listed: one made under the admin's Settings > Notifications is not.
+        """
+        data = self._call(SETUP_QUERY, {}, "SheetsyncSetup")
+        scopes = frozenset(str(scope["handle"]) for scope in data["currentAppInstallation"]["accessScopes"])
+        hooks = tuple(
+            (str(node["topic"]).lower().replace("_", "/", 1), str(node["uri"]))
+            for node in data["webhookSubscriptions"]["nodes"]
+        )
+        return scopes, hooks
+
+    # -- CatalogueSource --
+
+    def catalogue_size(self) -> int | None:
+        """How many variants the shop has (``productVariantsCount``: exact up to 10,000, else at least)."""
+        return int(
+            self._call(VARIANT_COUNT_QUERY, {}, "SheetsyncVariantCount")["productVariantsCount"]["count"]
+        )
+
+    def catalogue(self) -> Iterator[CatalogueItem]:
+        """Every variant, 199 a page, with ``available`` at the location.
+
+        The quantity is None for a variant whose stock is not tracked, or not stocked there.
+        Bundle parents are left out: their stock follows their components (the Bundles tab's job).
+        A product without options has one variant, titled "Default Title": its Variant is blank.
+        """
+        location = self.location_id()
+        after = None
+        while True:
+            variables = {"first": CATALOGUE_PAGE, "after": after, "location": location}
+            page = self._call(CATALOGUE_QUERY, variables, "SheetsyncCatalogue", size=CATALOGUE_PAGE)
+            for node in page["productVariants"]["nodes"]:
+                if node["requiresComponents"]:
+                    continue
+                item = node["inventoryItem"] or {}
+                level = item.get("inventoryLevel") if item.get("tracked") else None
+                quantities = {q["name"]: q["quantity"] for q in (level or {}).get("quantities", ())}
+                title = str(node["title"] or "")
+                yield CatalogueItem(
+                    sku=str(node["sku"] or ""),
+                    title=str(node["product"]["title"] or ""),
+                    variant="" if title == DEFAULT_VARIANT_TITLE else title,
+                    quantity=quantities.get("available"),
+                    ref=f"variant {_number(node['id'])}",
+                )
+            info = page["productVariants"]["pageInfo"]
+            if not info["hasNextPage"]:
+                return
+            after = info["endCursor"]
 
     # -- OrderSource --
 

@@ -56,7 +56,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import time
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -68,6 +68,7 @@ from sheetsync import retry
 from sheetsync.channels import _http, refuse_oversized
 from sheetsync.errors import ConfigError, PermanentError, TransientError
 from sheetsync.model import (
+    CatalogueItem,
     ChannelLimits,
     ChannelName,
     Movement,
@@ -410,6 +411,40 @@ class WooCommerceChannel:
                 found[Sku(sku)] = _Found(ref, quantity if managed else None)
         return found
 
+    # -- CatalogueSource --
+
+    def catalogue_size(self) -> int | None:
+        """None: WooCommerce counts products (``X-WP-Total``), not the variations among the items."""
+        return None
+
+    def catalogue(self) -> Iterator[CatalogueItem]:
+        """Every simple product and every variation of a variable product, 100 a page, oldest first.
+
+        Grouped and external products hold no stock of their own and are left out.  The quantity is
+        ``stock_quantity`` where WooCommerce manages the item's own stock, else None (a variation
+        whose parent manages it shows the parent's shared count, which is not its own).
+        """
+        ordered = {"orderby": "id", "order": "asc"}
+        for products in self._each_page("/products", ordered):
+            for product in products:
+                if not isinstance(product, dict):
+                    continue
+                name = str(product.get("name") or "")
+                if product.get("type") == "simple":
+                    yield _catalogue_item(product, name, "", f"product {product.get('id')}")
+                elif product.get("type") == "variable":
+                    path = f"/products/{product.get('id')}/variations"
+                    for variations in self._each_page(path, ordered):
+                        for variation in variations:
+                            if isinstance(variation, dict):
+                                options = ", ".join(
+                                    str(a.get("option") or "")
+                                    for a in variation.get("attributes") or ()
+                                    if isinstance(a, dict)
+                                )
+                                ref = f"product {product.get('id')} variation {variation.get('id')}"
+                                yield _catalogue_item(variation, name, options, ref)
+
     # -- OrderSource --
 
     def orders_since(self, cursor: str | None) -> OrderBatch:
@@ -576,7 +611,10 @@ class WooCommerceChannel:
 
     def _pages(self, path: str, params: Mapping[str, str]) -> list[Json]:
         """Every object of a list endpoint, page by page until ``X-WP-TotalPages``."""
-        objects: list[Json] = []
+        return [found for objects in self._each_page(path, params) for found in objects]
+
+    def _each_page(self, path: str, params: Mapping[str, str]) -> Iterator[list[Json]]:
+        """A list endpoint's pages of objects, each as it is read, until ``X-WP-TotalPages``."""
         page = 1
         while True:
             answer, pages = self._request_paged(
@@ -584,9 +622,9 @@ class WooCommerceChannel:
             )
             if not isinstance(answer, list):
                 raise PermanentError(f"WooCommerce site {self.site} answered {path} with an unexpected body")
-            objects += answer
+            yield answer
             if page >= pages or not answer:
-                return objects
+                return
             page += 1
 
     def _request_paged(self, path: str, params: Mapping[str, str]) -> tuple[Json, int]:
@@ -662,6 +700,15 @@ def _refunded_item(refunded: Mapping[str, Json], items: Sequence[Mapping[str, Js
         if item.get("sku") == refunded.get("sku"):
             return str(item["id"])
     return f"r{refunded.get('id')}"
+
+
+def _catalogue_item(found: Mapping[str, Json], title: str, variant: str, ref: str) -> CatalogueItem:
+    """A product or variation as a catalogue item: its own managed stock, else no quantity."""
+    quantity = found.get("stock_quantity")
+    managed = (
+        found.get("manage_stock") is True and isinstance(quantity, int) and not isinstance(quantity, bool)
+    )
+    return CatalogueItem(str(found.get("sku") or ""), title, variant, quantity if managed else None, ref=ref)
 
 
 def _wp_error(response: httpx.Response) -> tuple[str, str]:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from fractions import Fraction
 
+from sheetsync.core.reasons import ADAPTIVE_FIX, CAP_FIX, TIERS_FIX, buffer_fix
+
 
 class HoldKind(StrEnum):
     """How a hold is expressed."""
@@ -87,19 +89,39 @@ class BufferPolicy:
 #: A policy that publishes everything available (``--no-buffers``).
 NO_BUFFER = BufferPolicy((Tier(0, Hold(HoldKind.UNITS)),))
 
+#: Ready-made tiers, by the name ``[buffers] preset`` takes in the config.  ``one-off``, for
+#: one-of-a-kind items, never holds the last unit: 0-2 units show all, 3-9 hold 1, 10+ hold 10%.
+PRESETS = {
+    "one-off": BufferPolicy(
+        (
+            Tier(10, Hold(HoldKind.PERCENT, Fraction(10))),
+            Tier(3, Hold(HoldKind.UNITS, Fraction(1))),
+            Tier(0, Hold(HoldKind.UNITS)),
+        )
+    ),
+}
+
 
 @dataclass(frozen=True, slots=True)
 class Published:
-    """A quantity to publish and the one-line reason the Status columns show."""
+    """A quantity to publish, the rule that held units back and what the merchant can change.
+
+    ``reason`` is the rule in plain words (``tier 3-10 holds 2``), empty when nothing is held;
+    ``fix`` is what to change when the rule holds every unit back (``core.reasons``).
+    """
 
     quantity: int
     reason: str
+    fix: str
 
 
-def published(available: int, policy: BufferPolicy, hold: Hold | None = None) -> Published:
+def published(
+    available: int, policy: BufferPolicy, hold: Hold | None = None, column: str = "Buffer"
+) -> Published:
     """What a channel with ``policy`` may show when ``available`` units are available.
 
-    ``hold`` (a per-SKU buffer typed in the sheet) replaces the tier's hold; the cap still applies.
+    ``hold`` (a per-SKU buffer typed in the sheet's ``column``) replaces the tier's hold; the cap
+    still applies.
     """
     level = max(available, 0)
     index = next(i for i, tier in enumerate(policy.tiers) if tier.min_level <= level)
@@ -108,22 +130,22 @@ def published(available: int, policy: BufferPolicy, hold: Hold | None = None) ->
         hold = tier.hold
         upper = policy.tiers[index - 1].min_level - 1 if index else None
         source = f"tier {tier.min_level}+" if upper is None else f"tier {tier.min_level}-{upper}"
+        fix = TIERS_FIX
     else:
-        source = "row buffer"
+        source, fix = column, buffer_fix(column)
     if hold.kind is HoldKind.ALL:
-        quantity, reason = 0, f"{level} held ({source}) = 0"
+        quantity = 0
     elif hold.kind is HoldKind.PERCENT:
         # Exact integer floor of level * (100 - p) / 100; Fraction arithmetic is 10x slower.
         num, den = hold.amount.numerator, hold.amount.denominator
         quantity = level * (100 * den - num) // (100 * den)
-        reason = f"{level} - {hold.label} ({source}) = {quantity}"
     else:
         quantity = max(level - int(hold.amount), 0)
-        reason = f"{level} - {hold.label} ({source}) = {quantity}"
+    reason = f"{source} holds {hold.label}" if quantity < level else ""
     if policy.cap is not None and quantity > policy.cap:
-        quantity = policy.cap
-        reason = f"{reason}, cap {policy.cap}"
-    return Published(quantity, reason)
+        quantity, reason = policy.cap, f"capped at {policy.cap}"
+        fix = CAP_FIX
+    return Published(quantity, reason, fix)
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,5 +217,6 @@ def adaptive(available: int, exposure: Exposure, rule: AdaptiveRule) -> Publishe
     quantity = max(level - hold, 0)
     rate = (exposure.elsewhere + exposure.own) * 3600
     unseen = exposure.unseen_s / 60
-    reason = f"{level} - {hold} (adaptive: {rate:.1f}/h, {unseen:.0f} min unseen) = {quantity}"
-    return Published(quantity, reason)
+    held = level - quantity
+    reason = f"adaptive holds {held}, sales reach it ~{unseen:.0f} min late ({rate:.1f}/h)" if held else ""
+    return Published(quantity, reason, ADAPTIVE_FIX)

@@ -349,6 +349,13 @@ def _components_usable(
     return kept, sorted(problems, key=lambda p: p.row)
 
 
+def sku_problem(text: str, header: str = "SKU") -> str | None:
+    """Why ``text`` cannot be a row's SKU, as ``parse_rows`` would flag it; None when it can."""
+    messages: list[str] = []
+    _parse_sku(text, messages, header)
+    return messages[0] if messages else None
+
+
 def _parse_sku(text: str, messages: list[str], header: str = "SKU") -> Sku | None:
     value = text.strip()
     if not value:

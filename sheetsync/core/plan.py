@@ -19,6 +19,16 @@ from sheetsync.core.cells import MAX_QUANTITY, MasterRow, ParsedRows, Pause, Row
 from sheetsync.core.ledger import available as ledger_available
 from sheetsync.core.monitor import Finding, FindingKind, lag_text
 from sheetsync.core.prices import price_for, read_sent, sent_text
+from sheetsync.core.reasons import (
+    LAGGING_FIX,
+    keeps,
+    paused_channel,
+    paused_reason,
+    row_reason,
+    shelf,
+    shows,
+    waiting,
+)
 from sheetsync.core.state import WorkerState
 from sheetsync.core.stock import last_good, orders_since_count
 from sheetsync.model import (
@@ -27,7 +37,6 @@ from sheetsync.model import (
     REASON,
     ROW_STATUS,
     SYNCED,
-    TIMESTAMP_FORMAT,
     CellWrite,
     ChannelName,
     ChannelStatus,
@@ -39,6 +48,7 @@ from sheetsync.model import (
     Sku,
     StockLevel,
     channel_column,
+    sheet_time,
 )
 
 
@@ -52,6 +62,7 @@ class RowState(StrEnum):
     OVERSOLD = "OVERSOLD"
     ERROR = "ERROR"
     REORDER = "REORDER"  #: stock is at or below the row's reorder point (nothing else is wrong)
+    HELD = "HELD"  #: there is stock, but every channel's buffer holds all of it back (shows 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +88,7 @@ class Decision:
 
     target: int
     believed: int | None
+    #: why, in plain words, as a clause after the channel's title (``shows 8: tier 3-10 holds 2``)
     reason: str
     push: bool
     waiting: bool = False  #: a raise held back until unseen sales are ingested
@@ -97,6 +109,10 @@ class RowPlan:
     reorder: bool = False  #: stock is at or below the reorder point
     #: an oversold row's flag: the units and the orders since the count (``OVERSOLD by 3: …``)
     oversold: str = ""
+    #: what there is, for the Reason cell: ``7 on the shelf`` (a bundle: what limits it)
+    shelf: str = ""
+    #: a HELD row: what the merchant can change so the channels show its stock
+    fixes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,6 +309,7 @@ def plan(
         total = totals.get(row.sku, 0.0)
         unpaused = row.override is not Pause.PAUSE
         decisions = {}
+        fixes = []
         # What each channel may sell: what it shows or is about to; undecided, all there is.
         selling = dict.fromkeys((spec.name for spec in channels), max(stock, 0)) if adaptive_ else {}
         for spec, channel_open in ordered:
@@ -303,9 +320,9 @@ def plan(
                 own = rates.get((spec.name, row.sku), 0.0)
                 elsewhere = sum(selling.values()) - selling[spec.name]
                 exposure = Exposure(total - own, spec.unseen_s, own, spec.lag_s, elsewhere)
-            target, reason = _target(row, stock_here, spec, exposure)
-            if target > MAX_QUANTITY:  # restocks can carry stock past what any platform takes
-                target, reason = MAX_QUANTITY, f"{reason}, capped at {MAX_QUANTITY}"
+            target, reason, fix = _target(row, stock_here, spec, exposure, believed, stock)
+            if target < stock_here:  # the channel's rule holds units back: what would free them
+                fixes.append(fix)
             if adaptive_:
                 selling[spec.name] = max(target, believed or 0, flying.get((spec.name, row.sku), 0))
             allowed = channel_open and unpaused
@@ -314,17 +331,23 @@ def plan(
             )
         if adaptive_:
             decisions = {spec.name: decisions[spec.name] for spec in channels}  # in the sheet's order
+        # Stock, no Override, and every channel's buffer holds all of it: the row says so.
+        hidden = stock > 0 and row.override is None and not any(d.target for d in decisions.values())
         state = (
             RowState.PAUSED
             if row.override is Pause.PAUSE
             else RowState.OVERSOLD
             if stock < 0
+            else RowState.HELD
+            if hidden and decisions
             else RowState.OK
         )
         prices = _price_changes(row, priced) if priced and unpaused and row.prices else {}
         reorder = row.reorder is not None and stock <= row.reorder.point
         oversold = _oversold(-stock, named.get(row.sku), bool(entries)) if state is RowState.OVERSOLD else ""
-        rows.append(RowPlan(row, stock, state, decisions, prices, reorder, oversold))
+        on_hand = _shelf(row, stock, available)
+        fixed = tuple(fixes) if state is RowState.HELD else ()
+        rows.append(RowPlan(row, stock, state, decisions, prices, reorder, oversold, on_hand, fixed))
     problem_shown = tuple(
         {
             spec.name: _moved(
@@ -384,7 +407,7 @@ def _held(
         for spec, channel_open in channels:
             now = shown[spec.name]
             lower = now is not None and cap < now
-            reason = f"{spec.title}: row unreadable, held at ≤ {cap} (the last count less the sales since)"
+            reason = f"is held at ≤ {cap}: the row is unreadable (the last count less the sales since)"
             decisions[spec.name] = Decision(
                 cap, now, reason, channel_open and pushes and lower, allowed=channel_open
             )
@@ -405,24 +428,61 @@ def _moved(believed: int | None, move: int) -> int | None:
     return None if believed is None else max(believed + move, 0)
 
 
-def _target(row: MasterRow, stock: int, spec: ChannelSpec, exposure: Exposure | None) -> tuple[int, str]:
+def _target(
+    row: MasterRow,
+    stock: int,
+    spec: ChannelSpec,
+    exposure: Exposure | None,
+    believed: int | None,
+    everywhere: int,
+) -> tuple[int, str, str]:
+    """One channel's quantity, its clause for the Reason cell, and what frees units it holds.
+
+    ``stock`` is what the channel may sell, ``everywhere`` the row's stock over every location.
+    """
     if row.override is Pause.PAUSE:
-        return 0, f"{spec.title}: row paused (Override PAUSE)"
+        return 0, keeps(believed), ""
+    fix = ""
     if isinstance(row.override, int):
-        shown = min(row.override, max(stock, 0))
-        capped = f", capped at {max(stock, 0)} available" if shown < row.override else ""
-        return shown, f"{spec.title}: override {row.override}{capped}"
-    hold = row.holds.get(spec.name) or row.holds.get(None)
-    if spec.adaptive is not None and exposure is not None and hold is None:
-        result = adaptive(stock, exposure, spec.adaptive)
+        quantity = min(row.override, max(stock, 0))
+        rule = f"Override {row.override}"
+        if quantity < row.override:
+            rule += (
+                f", only {quantity} where it sells"
+                if stock != everywhere
+                else f", only {quantity} on the shelf"
+            )
     else:
-        result = published(stock, spec.policy, hold)
-    prefix = f"{spec.title}: paused, would be " if spec.paused else f"{spec.title}: "
-    if spec.fallback is not None:
-        careful = published(stock, spec.fallback)
-        if careful.quantity < result.quantity:
-            return careful.quantity, f"{prefix}lagging, conservative buffer {careful.reason}"
-    return result.quantity, prefix + result.reason
+        column = "Buffer" if spec.name not in row.holds else f"Buffer {spec.title}"
+        hold = row.holds.get(spec.name) or row.holds.get(None)
+        if spec.adaptive is not None and exposure is not None and hold is None:
+            result = adaptive(stock, exposure, spec.adaptive)
+        else:
+            result = published(stock, spec.policy, hold, column)
+        quantity, rule, fix = result.quantity, result.reason, result.fix
+        if spec.fallback is not None:
+            careful = published(stock, spec.fallback)
+            if careful.quantity < quantity:
+                quantity, rule, fix = (
+                    careful.quantity,
+                    f"lagging, so auto_pause {careful.reason}",
+                    LAGGING_FIX,
+                )
+        if stock != everywhere:
+            rule = ", ".join(part for part in (f"{max(stock, 0)} where it sells", rule) if part)
+    if quantity > MAX_QUANTITY:  # restocks can carry stock past what any platform takes
+        quantity, rule = MAX_QUANTITY, "the most a platform takes"
+    if spec.paused:
+        return quantity, paused_channel(believed, quantity, rule), fix
+    return quantity, shows(quantity, rule), fix
+
+
+def _shelf(row: MasterRow, stock: int, available: Mapping[Sku, int]) -> str:
+    """``7 on the shelf``; for a bundle, how many can be made and the component that limits it."""
+    if row.parts is None:
+        return shelf(stock)
+    component, per = min(row.parts.items(), key=lambda part: max(available.get(part[0], 0), 0) // part[1])
+    return shelf(stock, (component, available.get(component, 0), per))
 
 
 def apply_findings(plan_: Plan, findings: Mapping[ChannelName, Mapping[Sku, Finding]]) -> Plan:
@@ -451,7 +511,7 @@ def apply_findings(plan_: Plan, findings: Mapping[ChannelName, Mapping[Sku, Find
             else:
                 decisions[channel] = replace(decision, finding=finding)
         state = row_plan.state
-        if state in (RowState.OK, RowState.LAG) and kinds:
+        if state in (RowState.OK, RowState.LAG, RowState.HELD) and kinds:
             state = RowState.DRIFT if FindingKind.DRIFT in kinds else RowState.LAG
         rows.append(replace(row_plan, decisions=decisions, state=state))
     return replace(plan_, rows=tuple(rows), flagged=_refound(plan_.flagged, findings))
@@ -501,10 +561,7 @@ def hold_unconfirmed(plan_: Plan, reported: Mapping[ChannelName, Mapping[Sku, in
                 continue
             if shown < believed:
                 lagging = True
-                reason = (
-                    f"{decision.reason.split(':', 1)[0]}: shows {shown}, we set {believed}; "
-                    f"not raising until {believed - shown} unseen sale(s) are ingested"
-                )
+                reason = waiting(shown, believed, decision.target)
                 decisions = decisions or dict(row_plan.decisions)
                 decisions[channel] = replace(decision, push=False, reason=reason, waiting=True)
         if decisions is None:
@@ -539,7 +596,7 @@ def row_cells(
     """The worker-owned Inventory cells that change after this cycle's pushes."""
     if plan_.guard.held:
         return []  # the sheet may be broken: leave every row as it was
-    stamp = now.strftime(TIMESTAMP_FORMAT)
+    stamp = sheet_time(now)
     writes: list[CellWrite] = []
     for row_plan in plan_.rows:
         values = _row_values(row_plan, results, titles, stamp)
@@ -578,7 +635,8 @@ def _row_values(
 ) -> dict[str, str]:
     """The worker-owned cells of one valid row after this cycle's pushes."""
     values: dict[str, str] = {AVAILABLE: str(row_plan.available)}
-    reasons, refusals, flags, pushed = [], [], list(row_plan.row.notes), False
+    clauses: list[tuple[str, str]] = []
+    refusals, flags, pushed = [], list(row_plan.row.notes), False
     row = row_plan.row
     if row_plan.oversold:
         flags.append(row_plan.oversold)
@@ -604,12 +662,16 @@ def _row_values(
         elif outcome is not None:
             refusals.append(f"{titles[channel]} refused: {outcome.message}")
         values[channel_column(channel)] = "" if shown is None else str(shown)
-        reasons.append(decision.reason)
+        clauses.append((titles[channel], decision.reason))
+    if row.override is Pause.PAUSE:
+        reasons = paused_reason(clauses)
+    else:
+        reasons = row_reason(row_plan.shelf, clauses, row_plan.fixes)
     state = RowState.ERROR if refusals or row.notes else row_plan.state
     if state is RowState.OK and row_plan.reorder:
         state = RowState.REORDER
     values[ROW_STATUS] = state.value
-    values[REASON] = " · ".join([*refusals, *flags, *reasons])
+    values[REASON] = " · ".join([*refusals, *flags, reasons])
     if pushed:
         values[SYNCED] = stamp
     return values
@@ -623,7 +685,7 @@ def discrepancies(
     for row_plan in plan_.rows:
         sku = row_plan.row.sku
         if (
-            row_plan.state in (RowState.OK, RowState.PAUSED)
+            row_plan.state in (RowState.OK, RowState.PAUSED, RowState.HELD)
             and not row_plan.row.notes
             and all(
                 ((outcome := result.outcomes.get(sku)) is None or outcome.ok)
@@ -633,7 +695,7 @@ def discrepancies(
         ):
             continue  # no flag and no refusal: nothing to look at (the cells below would say OK)
         values = _row_values(row_plan, results, titles, "")
-        if values[ROW_STATUS] not in (RowState.OK, RowState.PAUSED, RowState.REORDER):
+        if values[ROW_STATUS] not in (RowState.OK, RowState.PAUSED, RowState.REORDER, RowState.HELD):
             found.append(Discrepancy(row_plan.row.row, row_plan.row.sku, values[ROW_STATUS], values[REASON]))
     held = {f.problem.row: f for f in plan_.flagged}
     found += [
@@ -668,7 +730,7 @@ def channel_statuses(
     health: Mapping[ChannelName, ChannelHealth] | None = None,
 ) -> list[ChannelStatus]:
     """One Status row per channel talked to this cycle."""
-    stamp = now.strftime(TIMESTAMP_FORMAT)
+    stamp = sheet_time(now)
     statuses = []
     for spec in channels:
         if not spec.due:
@@ -712,7 +774,7 @@ def channel_statuses(
                 pushed,
                 len(refused) + len(result.errors),
                 message,
-                last_ok="" if known.last_ok is None else known.last_ok.strftime(TIMESTAMP_FORMAT),
+                last_ok="" if known.last_ok is None else sheet_time(known.last_ok.astimezone(now.tzinfo)),
                 lag_p50=lag_text(p50),
                 lag_p95=lag_text(p95),
                 paused=spec.paused,
@@ -727,7 +789,7 @@ def guard_status(guard: GuardVerdict, now: datetime) -> GuardStatus:
     state = "HOLD" if guard.held else "OK"
     return GuardStatus(
         state,
-        now.strftime(TIMESTAMP_FORMAT),
+        sheet_time(now),
         guard.message,
         consume_accept=guard.accepted,
     )

@@ -17,13 +17,13 @@ from sheetsync.core.plan import Plan
 from sheetsync.model import (
     INSIGHTS_SHEET,
     REORDER_SHEET,
-    TIMESTAMP_FORMAT,
     UNMATCHED_SHEET,
     ChannelName,
     LedgerEntry,
     Movement,
     Report,
     Sku,
+    sheet_time,
 )
 
 #: Movements that are units sold: a sale, or a component taken by a bundle's sale.
@@ -62,7 +62,7 @@ def unmatched(
         title = titles.get(entry.channel, entry.channel)
         if entry.movement is Movement.CHECK:
             where = f"{title} order {entry.order_id} line {entry.line_id}"
-            stamp = entry.at.strftime(TIMESTAMP_FORMAT)
+            stamp = sheet_time(entry.at.astimezone(now.tzinfo))
             rows.append(
                 (entry.sku, title, "", f"{entry.order_id} line {entry.line_id}", stamp, stamp, entry.note)
             )
@@ -85,8 +85,8 @@ def unmatched(
                 title,
                 str(units),
                 str(orders),
-                first.strftime(TIMESTAMP_FORMAT),
-                last.strftime(TIMESTAMP_FORMAT),
+                sheet_time(first.astimezone(now.tzinfo)),
+                sheet_time(last.astimezone(now.tzinfo)),
                 todo,
             )
         )
@@ -152,7 +152,7 @@ def insights_report(
     }
     classes = abc_classes({sku: pair[1] for sku, pair in totals.items()})
     outs = stock_outs(rows, entries, now - 30 * DAY)
-    stamp = now.strftime(TIMESTAMP_FORMAT)
+    stamp = sheet_time(now)
     header = (
         "SKU",
         "Available",

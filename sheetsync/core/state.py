@@ -20,6 +20,8 @@ READ_PREFIX = "read:"
 INCIDENTS_KEY = "incidents"
 REPORTS_KEY = "reports"
 FOLD_KEY = "fold"
+#: Channels a push was accepted by, or whose first live sync was confirmed (see core.preview).
+LIVE_KEY = "live"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +44,8 @@ class WorkerState:
     read: Mapping[ChannelName, str] = field(default_factory=dict)
     #: The marker key of the Ledger checkpoint ``ledger_applied`` counts rows after ("" before any).
     fold: str = ""
+    #: Per live channel: when it went live, and how; None: a State from before this was kept.
+    live: Mapping[ChannelName, str] | None = None
 
 
 def parse_state(cells: Mapping[str, str]) -> WorkerState:
@@ -63,6 +67,11 @@ def parse_state(cells: Mapping[str, str]) -> WorkerState:
             if key.startswith(READ_PREFIX) and value.strip()
         },
         fold=cells.get(FOLD_KEY, "").strip(),
+        live=(
+            None
+            if LIVE_KEY not in cells
+            else {ChannelName(key): text for key, text in _text_map(cells[LIVE_KEY]).items()}
+        ),
     )
 
 
@@ -79,6 +88,8 @@ def state_cells(state: WorkerState) -> dict[str, str]:
     if state.fold:
         cells[FOLD_KEY] = state.fold
     cells[INCIDENTS_KEY] = json.dumps(dict(state.incidents), separators=(",", ":"))
+    if state.live is not None:
+        cells[LIVE_KEY] = json.dumps(dict(state.live), separators=(",", ":"))
     if state.reports:
         cells[REPORTS_KEY] = json.dumps(dict(state.reports), separators=(",", ":"))
     return cells

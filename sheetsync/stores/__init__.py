@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
@@ -73,6 +73,23 @@ class ArchivingStore(Protocol):
 
 
 @runtime_checkable
+class AppendingStore(Protocol):
+    """A store that adds Inventory rows below the merchant's (``sheetsync import``); every store is one."""
+
+    def append_inventory(self, rows: Sequence[Mapping[str, str]]) -> int:
+        """Append one Inventory row per mapping (header text → cell text) below every row in use.
+
+        Columns are found by their header as the sheet has it now (case and spaces do not matter);
+        a header the Inventory lacks is added right of the columns in use.  Count columns
+        (Quantity, ``Quantity <Location>``) take a whole number as a number; every other cell is
+        literal text, never a formula or a number.  A row whose SKU the Inventory holds already
+        is left out, so a call repeated after its answer was lost adds nothing twice.  No other
+        cell changes.  Returns how many rows were appended.
+        """
+        ...
+
+
+@runtime_checkable
 class LeasedStore(Protocol):
     """A store that keeps a single-writer lease in the master's State (every store here is one).
 
@@ -94,4 +111,11 @@ class LeasedStore(Protocol):
 
     def release(self, owner: str) -> None:
         """Give the lease up if ``owner`` holds it (at shutdown): another worker may start at once."""
+        ...
+
+    def holder(self, now: datetime) -> str | None:
+        """Who holds the lease at ``now`` as the last ``read()`` saw it, naming the holder; None when free.
+
+        It costs no call and writes nothing (``sheetsync doctor`` asks it).
+        """
         ...

@@ -132,6 +132,47 @@ def inventory_columns(header: Row, layout: Layout, where: str) -> dict[str, int]
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class Appends:
+    """Where the cells of new Inventory rows go (``append_inventory``), by ``header_key`` of their header."""
+
+    found: Mapping[str, int]  #: header key → the column it has now
+    missing: tuple[str, ...]  #: headers to add right of the columns in use, in order
+    numbers: frozenset[str]  #: header keys of the count columns, which take numbers
+    sku: str  #: header key of the SKU column
+
+    def value(self, key: str, text: str) -> int | str | None:
+        """A cell's value: a whole number in a count column as a number, else literal text; blank None."""
+        if not text:
+            return None
+        return cell_value(text) if key in self.numbers else text
+
+    def fresh(self, rows: Sequence[Mapping[str, str]], held: Iterable[str]) -> list[dict[str, str]]:
+        """The rows, keyed by header key, less those whose SKU is in ``held`` (SKU cells as stored)."""
+        have = {sku_key(text) for text in held} - {""}
+        keyed = [{header_key(title): text for title, text in row.items()} for row in rows]
+        return [row for row in keyed if sku_key(row.get(self.sku, "")) not in have]
+
+
+def appends(header: Row, rows: Sequence[Mapping[str, str]], layout: Layout, where: str) -> Appends:
+    """Where new rows' cells go by the Inventory's header row as it is now (see ``Appends``).
+
+    Raises:
+        StoreLayoutError: the header row lacks SKU or a count column, or repeats a header.
+    """
+    found = inventory_columns(header, layout, where)
+    merchant = layout.merchant_headers()
+    sku = header_key(merchant[SKU])
+    titles = {sku: merchant[SKU]} | {header_key(title): title for row in rows for title in row}
+    at = columns(header, titles, where) | {sku: found[SKU]}
+    return Appends(
+        at,
+        tuple(title for key, title in titles.items() if key not in at),
+        frozenset(header_key(merchant[column]) for column in layout.count_columns()),
+        sku,
+    )
+
+
 def is_number(value: object) -> bool:
     """A cell value that is a number (not text, not a boolean)."""
     return isinstance(value, int | float) and not isinstance(value, bool)
@@ -262,6 +303,11 @@ def lease_refusal(held: Lease | None, owner: str, now: datetime, where: str) -> 
         f"{held.until.strftime(TIMESTAMP_FORMAT)}; run one worker per master (stop the other one; "
         "if it is gone, this worker takes over once its lease expires)"
     )
+
+
+def lease_holder(seen: str, now: datetime, where: str) -> str | None:
+    """Who holds the master at ``now`` by a lease's State value (as :func:`lease_refusal` says), or None."""
+    return lease_refusal(Lease.parse(seen), "", now, where)
 
 
 def lease_needs_writing(held: Lease | None, owner: str, now: datetime, ttl_s: float) -> bool:

@@ -66,15 +66,18 @@ from sheetsync.stores._grid import (
     Grid,
     OutcomeUnknown,
     acquire_lease,
+    appends,
     cell_text,
     cell_value,
     is_number,
+    lease_holder,
     release_lease,
     sku_key,
     snapshot,
     split_lease,
     status_rows,
 )
+from sheetsync.stores._template import field_specs
 
 log = logging.getLogger(__name__)
 
@@ -277,6 +280,7 @@ class AirtableStore:
         self._ours = {header_key(theirs): ours for ours, theirs in (fields or {}).items()}
         self._theirs = {header_key(ours): theirs for ours, theirs in (fields or {}).items()}
         self._tables: dict[str, _Table] = {}
+        self._specs = field_specs(layout)
         self._grid: Grid | None = None
         self._usage: Usage | None = None
         self._counted = 0  #: the adapter's calls already added to the usage
@@ -342,6 +346,10 @@ class AirtableStore:
             confirm=True,
         )
 
+    def holder(self, now: datetime) -> str | None:
+        """Who holds the lease at ``now`` as the last read() saw it (see ``LeasedStore``)."""
+        return lease_holder(self._lease, now, self.where)
+
     def release(self, owner: str) -> None:
         """Clear the lease if ``owner`` holds it: one filtered list, and one PATCH if so."""
         release_lease(owner, self._fetch_lease, self._write_lease)
@@ -401,26 +409,64 @@ class AirtableStore:
         headers = self.layout.ledger_headers()
         table = self._table(LEDGER_SHEET, headers)
         columns = self._columns(table, headers)
-        for start in range(0, len(entries), RECORDS_PER_REQUEST):
-            self._create_once(table, columns, entries[start : start + RECORDS_PER_REQUEST])
+        created = [
+            (entry.key, {columns[k]: text for k, text in ledger_cells(entry).items()}) for entry in entries
+        ]
+        for start in range(0, len(created), RECORDS_PER_REQUEST):
+            self._create_once(table, columns["key"], created[start : start + RECORDS_PER_REQUEST])
 
-    def _create_once(self, table: _Table, columns: Mapping[str, str], chunk: Sequence[LedgerEntry]) -> None:
-        """Create up to ten Ledger records; after a lost answer, only those not there yet."""
+    def append_inventory(self, rows: Sequence[Mapping[str, str]]) -> int:
+        """Create Inventory records, ten a request, after a fresh read of the table (see ``AppendingStore``).
+
+        A field the table lacks is created (as single line text; that needs schema.bases:write).
+        Airtable lists records in the order they were created, so the new rows come last.  When a
+        request's answer is lost, the records holding its SKUs are listed and only the missing
+        ones created again.
+        """
+        if not rows:
+            return 0
+        schemas = self._schemas()
+        if INVENTORY_SHEET not in schemas:
+            raise StoreLayoutError(
+                f"{self.where} has no table {INVENTORY_SHEET} (found: {', '.join(schemas) or 'none'}); "
+                f"rename your inventory table back to {INVENTORY_SHEET}"
+            )
+        schema = schemas[INVENTORY_SHEET]
+        records = self._call(partial(self._base.table(schema.id).all, page_size=100))
+        self._tables[INVENTORY_SHEET] = table = _Table(schema, records)
+        self._grid = None  # the read's rows are no longer the table's
+        header, *lines = self._grid_rows(table)
+        plan = appends(header, rows, self.layout, f"{self.where}, table {INVENTORY_SHEET}")
+        sku = plan.found[plan.sku]
+        fresh = plan.fresh(rows, (_text(line[sku - 1]) for line in lines))
+        titles = {header_key(title): title for row in rows for title in row}
+        self._add_fields(INVENTORY_SHEET, {title: title for title in plan.missing})
+        table = self._tables[INVENTORY_SHEET]
+        fields = self._columns(table, titles)
+        created = [
+            (cells.get(plan.sku, ""), {fields[key]: text for key, text in cells.items() if key in fields})
+            for cells in fresh
+        ]
+        for start in range(0, len(created), RECORDS_PER_REQUEST):
+            self._create_once(table, fields[plan.sku], created[start : start + RECORDS_PER_REQUEST])
+        return len(created)
+
+    def _create_once(
+        self, table: _Table, key_field: str, chunk: Sequence[tuple[str, Mapping[str, str]]]
+    ) -> None:
+        """Create up to ten records, each (key, text by field); after a lost answer, only those not there."""
         target = self._base.table(table.schema.id)
         pending, unsure = list(chunk), False
 
         def attempt() -> None:
             nonlocal pending, unsure
             with self._paced.single():  # one loop retries, so no request is tried more than ATTEMPTS times
-                if unsure:  # the last try may have landed: create only what the Ledger lacks
-                    held = self._held_keys(target, columns["key"], [e.key for e in pending if e.key])
-                    pending, unsure = [e for e in pending if not e.key or e.key not in held], False
+                if unsure:  # the last try may have landed: create only what the table lacks
+                    held = self._held_keys(target, key_field, [key for key, _ in pending if key])
+                    pending, unsure = [(k, c) for k, c in pending if not k or k not in held], False
                     if not pending:
                         return
-                records = [
-                    self._typed(table, {columns[k]: text for k, text in ledger_cells(entry).items()})
-                    for entry in pending
-                ]
+                records = [self._typed(table, cells) for _, cells in pending]
                 try:
                     self._call(partial(target.batch_create, records, typecast=False))
                 except OutcomeUnknown:
@@ -430,7 +476,7 @@ class AirtableStore:
         retry.call(attempt, self._paced.sleep, ATTEMPTS)
 
     def _held_keys(self, target: pyairtable.Table, field: str, keys: Sequence[str]) -> set[str]:
-        """Which of ``keys`` (ten at most) the Ledger's ``field`` holds: one filtered list request."""
+        """Which of ``keys`` (ten at most) a table's ``field`` holds: one filtered list request."""
         if not keys:
             return set()
         formula = OR(*(EQ(Field(field), key) for key in keys))
@@ -473,9 +519,15 @@ class AirtableStore:
                 self._name(merchant[SKU]),
                 *(self._name(merchant[c]) for c in self.layout.count_columns()),
             ]
+            texts = [self._spec(INVENTORY_SHEET, merchant[SKU])["description"]] + [
+                self._spec(INVENTORY_SHEET, merchant[c])["description"] for c in self.layout.count_columns()
+            ]
             fields: list[dict[str, Any]] = [
-                {"name": first[0], **NEW_FIELD},
-                *({"name": name, "type": "number", "options": {"precision": 0}} for name in first[1:]),
+                {"name": first[0], **NEW_FIELD, "description": texts[0]},
+                *(
+                    {"name": name, "type": "number", "options": {"precision": 0}, "description": text}
+                    for name, text in zip(first[1:], texts[1:], strict=True)
+                ),
             ]
             self._call(partial(self._base.create_table, INVENTORY_SHEET, fields))
             done.append(f"created the {INVENTORY_SHEET} table with {', '.join(first)}")
@@ -707,23 +759,32 @@ class AirtableStore:
     def _table(self, name: str, headers: Mapping[str, str]) -> _Table:
         """The table, created with ``headers`` as text fields if the base lacks it."""
         if name not in self._tables:
-            fields = [{"name": self._name(title), **NEW_FIELD} for title in headers.values()]
+            fields = [{"name": self._name(title), **self._spec(name, title)} for title in headers.values()]
             created = self._call(partial(self._base.create_table, name, fields))
             self._tables[name] = _Table(created.schema(), [])
         self._add_fields(name, headers)
         return self._tables[name]
 
+    def _spec(self, table: str, title: str) -> dict[str, Any]:
+        """A new field's type, description and options (``_template.field_specs``); text if unlisted."""
+        return dict(self._specs.get(table, {}).get(title, NEW_FIELD))
+
     def _add_fields(self, name: str, wanted: Mapping[str, str]) -> list[str]:
         """Create the ``wanted`` fields the table lacks, in ``wanted`` order; their names."""
         table = self._tables[name]
         have = set(self._columns(table, wanted))
-        missing = [self._name(title) for logical, title in wanted.items() if logical not in have]
+        titles = {self._name(title): title for logical, title in wanted.items() if logical not in have}
+        missing = list(titles)
         if not missing:
             return []
         target = self._base.table(table.schema.id)
-        for field in missing:
+        for field, title in titles.items():
+            spec = self._spec(name, title)
+            create = partial(
+                target.create_field, field, spec["type"], spec.get("description"), spec.get("options")
+            )
             try:
-                self._call(partial(target.create_field, field, NEW_FIELD["type"]))
+                self._call(create)
             except PermanentError:
                 raise StoreLayoutError(
                     f"{self.where}, table {name}: fields {', '.join(missing)} are missing and the token "

@@ -62,6 +62,7 @@ from sheetsync.model import (
     header_key,
     ledger_cells,
 )
+from sheetsync.stores._dress import sheet_dress
 from sheetsync.stores._grid import (
     ARCHIVE_SHEET,
     LEASE_KEY,
@@ -71,6 +72,7 @@ from sheetsync.stores._grid import (
     OutcomeUnknown,
     Row,
     acquire_lease,
+    appends,
     archive_columns,
     archive_key_column,
     blank_anchors,
@@ -85,6 +87,7 @@ from sheetsync.stores._grid import (
     is_number,
     labelled,
     last_cell,
+    lease_holder,
     plan_fold,
     records,
     release_lease,
@@ -95,6 +98,7 @@ from sheetsync.stores._grid import (
     status_rows,
     target_row,
 )
+from sheetsync.stores._template import ROW_FLAGS, rgb
 
 log = logging.getLogger(__name__)
 
@@ -110,13 +114,7 @@ RAW = {"valueInputOption": "RAW"}
 ATTEMPTS = 7
 MAX_CELL_CHARACTERS = 50_000  #: Google's limit on the text of one cell
 #: Row colours set once by ``prepare``: flags the merchant must see at a glance.
-FLAG_COLOURS = (
-    ("ERROR", {"red": 0.96, "green": 0.8, "blue": 0.8}),
-    ("OVERSOLD", {"red": 0.96, "green": 0.8, "blue": 0.8}),
-    ("LAG", {"red": 1.0, "green": 0.9, "blue": 0.7}),
-    ("PAUSED", {"red": 0.9, "green": 0.9, "blue": 0.9}),
-    ("REORDER", {"red": 0.8, "green": 0.9, "blue": 1.0}),
-)
+FLAG_COLOURS = tuple((flag.word, rgb(flag.colour)) for flag in ROW_FLAGS)  #: one per flag (``_template``)
 
 #: After a lost append, the Key column is read from this many rows above where the Ledger ended:
 #: rows the merchant deleted meanwhile move the appended ones up, never out of sight.
@@ -320,6 +318,65 @@ class GoogleSheetsStore:
             )
 
         retry.call(attempt, self._sleep, attempts=ATTEMPTS)
+
+    def append_inventory(self, rows: Sequence[Mapping[str, str]]) -> int:
+        """Append Inventory rows below every row with data (see ``AppendingStore``).
+
+        Each try reads the Inventory tab whole (one values:batchGet: its header row and SKUs as
+        they are now), then makes one atomic spreadsheets.batchUpdate: the headers it lacks, and
+        ``appendCells``, which lands below the last row with data from column A and never
+        overwrites a cell.  A try whose answer is lost is followed by a read that sees what landed.
+        """
+        if not rows:
+            return 0
+        appended = 0
+
+        def attempt() -> None:
+            nonlocal appended
+            self._open()
+            if INVENTORY_SHEET not in self._tabs:
+                self._open(again=True)
+            if INVENTORY_SHEET not in self._tabs:
+                raise StoreLayoutError(
+                    f"{self.where} has no tab {INVENTORY_SHEET} (found: {', '.join(self._tabs)}); "
+                    f"rename your inventory tab back to {INVENTORY_SHEET}"
+                )
+            reply = self._classified(
+                lambda: self._http.values_batch_get(
+                    self.id, [_quoted(INVENTORY_SHEET)], params=dict(READ_OPTIONS)
+                )
+            )
+            sheet = reply["valueRanges"][0].get("values", [])
+            header = sheet[0] if sheet else []
+            plan = appends(header, rows, self.layout, f"{self.where}, sheet {INVENTORY_SHEET}")
+            sku = plan.found[plan.sku]
+            fresh = plan.fresh(rows, (cell_text(line[sku - 1]) for line in sheet[1:] if sku <= len(line)))
+            if not fresh:
+                return
+            start = max([*(last_cell(line) for line in sheet), *plan.found.values()]) + 1
+            added = {header_key(title): start + offset for offset, title in enumerate(plan.missing)}
+            found = {**plan.found, **added}
+            sheet_id = self._tabs[INVENTORY_SHEET]["sheetId"]
+            requests_ = self._widen(INVENTORY_SHEET, max(found.values()))
+            if added:
+                titles = [_cell_data(title) for title in plan.missing]
+                requests_.append(_update_cells(sheet_id, 0, start, [titles]))
+            new_rows = []
+            for cells in fresh:
+                values: list[dict[str, Any]] = [{} for _ in range(max(found.values()))]
+                for key, text in cells.items():
+                    values[found[key] - 1] = _cell_data(_clipped(plan.value(key, text)))
+                new_rows.append({"values": values})
+            requests_.append({"appendCells": {"sheetId": sheet_id, "rows": new_rows, "fields": VALUES_ONLY}})
+            try:
+                self._classified(lambda: self._http.batch_update(self.id, {"requests": requests_}))
+            finally:
+                self._tabs.clear()  # sizes may have changed, or the outcome is unknown
+                self._grid = None
+            appended = len(fresh)
+
+        retry.call(attempt, self._sleep, attempts=ATTEMPTS)
+        return appended
 
     def _tail_keys(self, column: int) -> set[str]:
         """The Keys from ``TAIL_ROWS`` above where the Ledger ended down to its last row."""
@@ -549,6 +606,10 @@ class GoogleSheetsStore:
             confirm=True,
         )
 
+    def holder(self, now: datetime) -> str | None:
+        """Who holds the lease at ``now`` as the last read() saw it (see ``LeasedStore``)."""
+        return lease_holder(self._lease, now, self.where)
+
     def release(self, owner: str) -> None:
         """Clear the lease if ``owner`` holds it: one values:batchGet, and one values:batchUpdate if so."""
         release_lease(owner, self._fetch_lease, self._write_lease)
@@ -640,6 +701,26 @@ class GoogleSheetsStore:
         self._apply(structure, data)
         done += self._format_columns(columns[ROW_STATUS], columns[SKU])
         self._grid = None
+        return done + self._dress()
+
+    def _dress(self) -> list[str]:
+        """The template's look (``_dress.sheet_dress``): a read, a spreadsheets.get, and its writes if any."""
+        found = self._known_grid().columns
+        self._grid = None
+        # One cell of each tab (Override's and Control's, where they are): the answer then holds
+        # both tabs' protected ranges, and those cells' validations.
+        cells = [
+            (INVENTORY_SHEET, found[INVENTORY_SHEET].get(OVERRIDE, found[INVENTORY_SHEET][SKU])),
+            (STATUS_SHEET, found[STATUS_SHEET].get("control", 1)),
+        ]
+        params: ParamsType = {
+            "ranges": [f"{_quoted(name)}!{column_letter(column)}2" for name, column in cells],
+            "includeGridData": "true",
+        }
+        metadata = self._call(lambda: self._http.fetch_sheet_metadata(self.id, params=params))
+        fetched = {s["properties"]["title"]: s for s in metadata["sheets"]}
+        requests_, values, done = sheet_dress(self._tabs, fetched, self.layout, found)
+        self._apply(requests_, values)
         return done
 
     def _format_columns(self, status_column: int, sku_column: int) -> list[str]:
@@ -683,7 +764,8 @@ class GoogleSheetsStore:
                 for word, colour in FLAG_COLOURS
             ]
             done.append(
-                "coloured rows by Status (ERROR and OVERSOLD red, LAG amber, PAUSED grey, REORDER blue)"
+                "coloured rows by Status (OK green, ERROR and OVERSOLD red, LAG amber, DRIFT purple, "
+                "PAUSED grey, REORDER blue, HELD yellow)"
             )
         cells = [
             value
@@ -945,7 +1027,8 @@ class GoogleSheetsStore:
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """(values, requests) that create a missing tab and its headers, or add missing headers."""
         if name not in self._tabs:
-            add = {"addSheet": {"properties": {"title": name, "gridProperties": {"frozenRowCount": 1}}}}
+            properties = {"title": name, "gridProperties": {"frozenRowCount": 1}}
+            add = {"addSheet": {"properties": properties | ({"hidden": True} if name == STATE_SHEET else {})}}
             return [{"range": f"{_quoted(name)}!A1", "values": [list(headers.values())]}], [add]
         new = self._new_table_columns(name, headers, grid)
         values = [
@@ -1048,6 +1131,25 @@ class GoogleSheetsStore:
             return PermanentError(f"{self.where} does not exist; check master.spreadsheet in the config")
         return PermanentError(f"{self.where}: {code} {message}")
 
+    def check_editable(self) -> None:
+        """Check that the service account may edit the sheet, writing nothing.
+
+        An empty ``:batchUpdate`` is refused after the permission check: 400 ("Must specify at
+        least one request") for an Editor, 403 for a Viewer or a stranger.
+
+        Raises:
+            PermanentError: it may not (the message names the account to share the sheet with).
+        """
+
+        def empty_update() -> None:
+            try:
+                self._http.batch_update(self.id, {"requests": []})
+            except gspread.exceptions.APIError as error:
+                if error.code != 400:
+                    raise
+
+        self._classified(empty_update)
+
     def _share_hint(self) -> str:
         return f"{self.where}: no access for {self._account}; share the sheet with {self._account} as Editor"
 
@@ -1095,10 +1197,15 @@ def _written(text: str) -> int | str:
     Text over Google's 50,000 characters a cell (a channel's error page quoted in a Reason) is
     cut short: Google would refuse the whole write.  Ledger cells are far shorter.
     """
-    value = cell_value(text)
+    value = _clipped(cell_value(text))
+    return "" if value is None else value
+
+
+def _clipped(value: int | str | None) -> int | str | None:
+    """A value as Google takes it: text cut to a cell's 50,000 characters."""
     if isinstance(value, str) and len(value) > MAX_CELL_CHARACTERS:
         return value[: MAX_CELL_CHARACTERS - 1] + "…"
-    return "" if value is None else value
+    return value
 
 
 def _tab_list(metadata: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

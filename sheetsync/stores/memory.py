@@ -43,6 +43,7 @@ from sheetsync.stores._grid import (
     ARCHIVE_SHEET,
     LEASE_KEY,
     acquire_lease,
+    appends,
     archive_columns,
     archive_keys,
     blank_anchors,
@@ -50,6 +51,7 @@ from sheetsync.stores._grid import (
     columns,
     expected_keys,
     inventory_columns,
+    lease_holder,
     plan_fold,
     read_snapshot,
     records,
@@ -86,12 +88,7 @@ class MemoryStore:
 
     def read(self) -> Snapshot:
         """Every sheet as raw text; absent tables read empty."""
-        if INVENTORY_SHEET not in self.sheets:
-            raise StoreLayoutError(
-                f"{self.where} has no sheet {INVENTORY_SHEET} "
-                f"(found: {', '.join(self.sheets) or 'no sheets'}); "
-                f"rename your inventory sheet back to {INVENTORY_SHEET}"
-            )
+        self._require_inventory()
         others = {name: rows for name, rows in self.sheets.items() if name != LEDGER_SHEET}
         ledger = self._read_ledger()
         self._read_keys = tuple(row.cells.get("key", "") for row in ledger)
@@ -100,6 +97,14 @@ class MemoryStore:
         self._lease_fresh = True
         self._anchors = blank_anchors(result.rows, self.layout)
         return replace(result, ledger=ledger, ledger_found=found)
+
+    def _require_inventory(self) -> None:
+        if INVENTORY_SHEET not in self.sheets:
+            raise StoreLayoutError(
+                f"{self.where} has no sheet {INVENTORY_SHEET} "
+                f"(found: {', '.join(self.sheets) or 'no sheets'}); "
+                f"rename your inventory sheet back to {INVENTORY_SHEET}"
+            )
 
     def acquire(self, owner: str, now: datetime, ttl_s: float) -> str | None:
         """Take or renew the single-writer lease in the State (see ``LeasedStore``).
@@ -119,6 +124,10 @@ class MemoryStore:
             write=self._write_lease,
             confirm=False,
         )
+
+    def holder(self, now: datetime) -> str | None:
+        """Who holds the lease at ``now`` as the last read() saw it (see ``LeasedStore``)."""
+        return lease_holder(self._lease, now, self.where)
 
     def release(self, owner: str) -> None:
         """Clear the lease if ``owner`` holds it."""
@@ -222,6 +231,27 @@ class MemoryStore:
         rows = self.sheets.get(ARCHIVE_SHEET, [])
         found = columns(rows[0] if rows else (), LEDGER_HEADERS, f"{self.where}, sheet {ARCHIVE_SHEET}")
         return tuple(RawLedgerRow(number, cells) for number, cells in records(rows, found))
+
+    def append_inventory(self, rows: Sequence[Mapping[str, str]]) -> int:
+        """Append Inventory rows below the last row with any text (see ``AppendingStore``)."""
+        if not rows:
+            return 0
+        self._require_inventory()
+        sheet = self.sheets[INVENTORY_SHEET]
+        where = f"{self.where}, sheet {INVENTORY_SHEET}"
+        plan = appends(sheet[0] if sheet else (), rows, self.layout, where)
+        sku = plan.found[plan.sku]
+        fresh = plan.fresh(rows, (_text(row, sku) for row in sheet[1:]))
+        if not fresh:
+            return 0
+        found = {**plan.found, **_add_columns(sheet, {header_key(t): t for t in plan.missing})}
+        del sheet[_used(sheet) :]
+        for cells in fresh:
+            values: list[object] = [None] * max(found.values())
+            for key, text in cells.items():
+                values[found[key] - 1] = plan.value(key, text)
+            sheet.append(tuple(values))
+        return len(fresh)
 
     def write_status(self, update: StatusUpdate) -> None:
         """Write worker cells, Status rows and state.

@@ -54,6 +54,7 @@ from sheetsync.model import (
     header_key,
     ledger_cells,
 )
+from sheetsync.stores._dress import dress_workbook
 from sheetsync.stores._grid import (
     ARCHIVE_SHEET,
     LEASE_KEY,
@@ -61,6 +62,7 @@ from sheetsync.stores._grid import (
     Lease,
     Row,
     acquire_lease,
+    appends,
     archive_columns,
     archive_keys,
     blank_anchors,
@@ -70,6 +72,7 @@ from sheetsync.stores._grid import (
     columns,
     expected_keys,
     inventory_columns,
+    lease_holder,
     lease_refusal,
     percent_text,
     plan_fold,
@@ -93,7 +96,10 @@ SAVE_ATTEMPTS = 3
 
 
 def create_workbook(path: Path, layout: Layout) -> None:
-    """Write a template: Inventory, Ledger, Status and State with bold, frozen headers.
+    """Write a template: a Read me, Inventory, Ledger, Status and a hidden State, headers bold and frozen.
+
+    The worker's columns are grey and warn when typed in; Override and Control are validated;
+    Status flags are coloured (see ``_dress``).
 
     Raises:
         FileExistsError: ``path`` exists; an existing workbook is never replaced.
@@ -117,6 +123,7 @@ def create_workbook(path: Path, layout: Layout) -> None:
             _put_header(ws, column, title)
     # Text, so a SKU typed 00123 keeps its zeros (a General column makes it the number 123).
     wb[INVENTORY_SHEET].column_dimensions["A"].number_format = "@"
+    dress_workbook(wb, layout)
     _save(wb, path)
 
 
@@ -183,6 +190,10 @@ class WorkbookStore:
         if refusal:
             self._os_lock.release()
         return refusal
+
+    def holder(self, now: datetime) -> str | None:
+        """Who holds the lease at ``now`` as the last read() saw it (see ``LeasedStore``)."""
+        return lease_holder(self._lease, now, str(self.path))
 
     def release(self, owner: str) -> None:
         """Clear the State's lease if ``owner`` holds it, and let go of the OS lock."""
@@ -270,6 +281,37 @@ class WorkbookStore:
             return bool(fresh)
 
         self._edit(change)
+
+    def append_inventory(self, rows: Sequence[Mapping[str, str]]) -> int:
+        """Append Inventory rows below the last row with text, in a fresh load (see ``AppendingStore``)."""
+        if not rows:
+            return 0
+        appended = 0
+
+        def change(wb: Workbook) -> bool:
+            nonlocal appended
+            self._require_inventory(wb.sheetnames)
+            ws = wb[INVENTORY_SHEET]
+            where = f"{self.path}, sheet {INVENTORY_SHEET}"
+            plan = appends(_header_row(ws), rows, self.layout, where)
+            sku = plan.found[plan.sku]
+            held = ws.iter_rows(min_row=2, min_col=sku, max_col=sku, values_only=True)
+            fresh = plan.fresh(rows, (cell_text(value) for (value,) in held))
+            appended = len(fresh)
+            if not fresh:
+                return False
+            found = {**plan.found, **_add_columns(ws, {header_key(t): t for t in plan.missing})}
+            for row, cells in enumerate(fresh, start=_next_row(ws)):
+                for key, text in cells.items():
+                    value = plan.value(key, text)
+                    if isinstance(value, int):
+                        _put(ws, row, found[key], text)
+                    elif value is not None:
+                        _put(ws, row, found[key], text, literal=True)
+            return True
+
+        self._edit(change)
+        return appended
 
     def archive_ledger(
         self, folded: int, checkpoint: Sequence[LedgerEntry], keys: Sequence[str] | None = None
@@ -384,6 +426,8 @@ class WorkbookStore:
         """The sheet ``name`` and its columns, adding the sheet or any missing header."""
         if name not in wb.sheetnames:
             wb.create_sheet(name).freeze_panes = "A2"
+            if name == STATE_SHEET:
+                wb[name].sheet_state = "hidden"  # the worker's bookkeeping
         ws = wb[name]
         found = columns(_header_row(ws), headers, f"{self.path}, sheet {name}")
         missing = {k: title for k, title in headers.items() if k not in found}
@@ -396,6 +440,20 @@ class WorkbookStore:
                 f"{', '.join(sheetnames) or 'no sheets'}); "
                 f"rename your inventory sheet back to {INVENTORY_SHEET}"
             )
+
+    def check_writable(self) -> None:
+        """Check the worker could save the workbook now, writing nothing.
+
+        Raises:
+            TransientError: it is open in Excel or LibreOffice (their lock file is beside it).
+            PermanentError: the file or its folder is read-only (the save goes through a copy beside it).
+        """
+        self._refuse_if_open()
+        for target, what in ((self.path, "the workbook"), (self.path.parent, "its folder")):
+            if not os.access(target, os.W_OK):
+                raise PermanentError(
+                    f"{target}: {what} is read-only; make it writable so the worker can save"
+                )
 
     def _refuse_if_open(self) -> None:
         # Our save would be lost at the spreadsheet app's next save of its own copy.
@@ -565,14 +623,14 @@ def _put_header(ws: Worksheet, column: int, title: str) -> None:
     ws.cell(row=1, column=column).font = Font(bold=True)
 
 
-def _put(ws: Worksheet, row: int, column: int, text: str) -> None:
-    """Set a worker-owned cell: blank, a whole number as a number, else literal text."""
+def _put(ws: Worksheet, row: int, column: int, text: str, *, literal: bool = False) -> None:
+    """Set a worker-owned cell: blank, a whole number as a number, else (or if ``literal``) literal text."""
     cell = ws.cell(row=row, column=column)
     if isinstance(cell, MergedCell):
         raise StoreLayoutError(
             f"{ws.title}!{cell.coordinate} is in merged cells; unmerge them so the worker can write there"
         )
-    value = cell_value(text)
+    value = text if literal else cell_value(text)
     if not isinstance(value, str):
         cell.value = value
     else:

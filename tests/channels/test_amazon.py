@@ -316,7 +316,7 @@ def test_config_registers_amazon_with_its_checks(tmp_path: Path) -> None:
     for extra, said in (
         ('client_secret = "x"\n', "SHEETSYNC__AMAZON__CLIENT_SECRET"),
         ("interval = 60\n", "interval = 180 or more"),
-        ('region = "us"\n', "channels.amazon.region"),
+        ('region = "us"\n', r"\[channels.amazon\] region"),
     ):
         path.write_text(
             good.replace('region = "eu"\n', "") + (extra if "region" in extra else 'region = "eu"\n' + extra)

@@ -582,11 +582,11 @@ def test_settings_name_the_site_and_default_the_rest(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        ('site = "pl"', "channels.emag.site"),
-        ("", "channels.emag.site: missing"),
-        ('site = "ro"\nwarehouse_id = 0', "channels.emag.warehouse_id"),
+        ('site = "pl"', r"\[channels.emag\] site: must be one of 'ro', 'bg' or 'hu'"),
+        ("", r"\[channels.emag\] site: missing"),
+        ('site = "ro"\nwarehouse_id = 0', r"\[channels.emag\] warehouse_id: must be 1 or more"),
         ('site = "ro"\nacknowledge = "yes"', "must be true or false"),
-        ('site = "ro"\nrma_returns = 1', "channels.emag.rma_returns: must be true or false"),
+        ('site = "ro"\nrma_returns = 1', r"\[channels.emag\] rma_returns: must be true or false"),
         ('site = "ro"\ntimezone = "Mars/Olympus"', "not a time zone"),
         ('site = "ro"\nusername = "me"', "SHEETSYNC__EMAG__USERNAME"),
     ],

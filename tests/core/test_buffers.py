@@ -81,20 +81,21 @@ def test_seed_tiers_master_10_gives_8_7_6() -> None:
     assert [published(10, p).quantity for p in (shopify, facebook, google)] == [8, 7, 6]
 
 
-def test_reason_names_the_tier_and_the_arithmetic() -> None:
+def test_reason_names_the_tier_and_what_it_holds() -> None:
     facebook = seed_tiers(3, "15%", "5%")
-    assert published(10, facebook).reason == "10 - 3 (tier 3-10) = 7"
-    assert published(60, facebook).reason == "60 - 5% (tier 51+) = 57"
-    assert published(2, facebook).reason == "2 held (tier 0-2) = 0"
+    assert published(10, facebook).reason == "tier 3-10 holds 3"
+    assert published(60, facebook).reason == "tier 51+ holds 5%"
+    assert published(2, facebook).reason == "tier 0-2 holds all"
+    assert published(0, facebook).reason == ""  # nothing there, nothing held
 
 
 def test_cap_is_named_in_the_reason() -> None:
-    assert published(10, flat("0", cap=4)).reason == "10 - 0 (tier 0+) = 10, cap 4"
+    assert published(10, flat("0", cap=4)).reason == "capped at 4"
 
 
 def test_row_hold_replaces_the_tier_but_keeps_the_cap() -> None:
     result = published(10, flat("1", cap=6), hold=parse_hold("50%"))
-    assert (result.quantity, result.reason) == (5, "10 - 50% (row buffer) = 5")
+    assert (result.quantity, result.reason) == (5, "Buffer holds 50%")
     assert published(20, flat("1", cap=6), hold=parse_hold("50%")).quantity == 6
 
 
@@ -154,7 +155,7 @@ def test_adaptive_holds_back_what_may_sell_before_the_channel_shows_a_change() -
     # 6 an hour elsewhere over 20 minutes: 2 expected, + 2 x sqrt(2) = 4.83, rounded up to 5.
     result = adaptive(20, Exposure(6 / 3600, 1200), AdaptiveRule())
     assert result.quantity == 15
-    assert result.reason == "20 - 5 (adaptive: 6.0/h, 20 min unseen) = 15"
+    assert result.reason == "adaptive holds 5, sales reach it ~20 min late (6.0/h)"
 
 
 def test_adaptive_holds_more_when_orders_take_several_units() -> None:

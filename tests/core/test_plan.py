@@ -83,7 +83,7 @@ def test_seed_example_master_10_pushes_8_7_6() -> None:
         "google": [("A", 6)],
     }
     decision = result.rows[0].decisions[FACEBOOK]
-    assert decision.reason == "Facebook: 10 - 3 (tier 3-10) = 7"
+    assert decision.reason == "shows 7: tier 3-10 holds 3"
 
 
 def test_only_changes_are_planned() -> None:
@@ -110,7 +110,7 @@ def test_override_shows_the_number_on_every_channel_capped_at_available() -> Non
     parsed = rows(("A", "10", {"override": "5"}), ("B", "3", {"override": "9"}))
     result = plan(parsed, counts(parsed), {}, SPECS, OPEN)
     assert [(level.sku, level.quantity) for level in result.pushes(GOOGLE)] == [("A", 5), ("B", 3)]
-    assert result.rows[1].decisions[GOOGLE].reason == "Google: override 9, capped at 3 available"
+    assert result.rows[1].decisions[GOOGLE].reason == "shows 3: Override 9, only 3 on the shelf"
 
 
 def test_pause_override_pushes_nothing_for_the_row() -> None:
@@ -129,7 +129,7 @@ def test_paused_or_not_due_channels_get_no_push() -> None:
     result = plan(parsed, counts(parsed), {}, specs, OPEN)
     assert result.pushes(SHOPIFY) == []
     assert result.pushes(GOOGLE) == []
-    assert result.rows[0].decisions[SHOPIFY].reason == "Shopify: paused, would be 10 - 0 (tier 0+) = 10"
+    assert result.rows[0].decisions[SHOPIFY].reason == "is paused, would show all 10"
 
 
 def test_oversold_rows_show_zero_everywhere() -> None:
@@ -298,7 +298,7 @@ def test_row_cells_write_only_what_changed() -> None:
                 "available": "10",
                 "channel:shopify": "8",
                 "status": "OK",
-                "reason": "Shopify: 10 - 2 (tier 3-10) = 8",
+                "reason": "10 on the shelf; Shopify shows 8: tier 3-10 holds 2",
             },
         )
     )
@@ -320,7 +320,9 @@ def test_row_cells_after_pushes_and_a_refusal() -> None:
         "channel:facebook",
     ) not in written  # refused: still blank, so nothing to write
     assert written[(2, "status")] == "ERROR"
-    assert written[(2, "reason")].startswith("Facebook refused: bundle parent · Shopify: 10 - 2")
+    assert written[(2, "reason")].startswith(
+        "Facebook refused: bundle parent · 10 on the shelf; Shopify shows 8"
+    )
     assert written[(2, "synced")] == "2026-11-27T09:00:00Z"
     assert written[(3, "status")] == "ERROR"
     assert written[(3, "reason")] == 'Quantity "ten" is not a whole number; enter a whole number of 0 or more'
@@ -422,7 +424,8 @@ def test_a_lagging_channel_flags_the_row_and_says_why_first() -> None:
     written = {c.column: c.value for c in row_cells(final, {}, TITLES, NOW)}
     assert written["status"] == "LAG"
     assert written["reason"] == (
-        "Shopify LAG: pushed 8 21m 0s ago, still shows 10 (limit 20m 0s) · Shopify: 10 - 2 (tier 3-10) = 8"
+        "Shopify LAG: pushed 8 21m 0s ago, still shows 10 (limit 20m 0s) · "
+        "10 on the shelf; Shopify shows 8: tier 3-10 holds 2"
     )
 
 
@@ -462,10 +465,7 @@ def test_the_conservative_buffer_wins_only_where_it_is_lower() -> None:
     specs = [ChannelSpec(GOOGLE, "Google", tiers(4), fallback=careful)]
     result = plan(parsed, counts(parsed), {}, specs, OPEN)
     assert [(level.sku, level.quantity) for level in result.pushes(GOOGLE)] == [("A", 27), ("B", 0)]
-    assert (
-        result.rows[1].decisions[GOOGLE].reason
-        == "Google: lagging, conservative buffer 6 held (tier 0-9) = 0"
-    )
+    assert result.rows[1].decisions[GOOGLE].reason == "shows 0: lagging, so auto_pause tier 0-9 holds all"
 
 
 def test_discrepancies_list_flagged_refused_and_unreadable_rows_in_sheet_order() -> None:
@@ -517,7 +517,9 @@ def test_an_adaptive_channel_holds_back_sales_elsewhere_and_a_row_buffer_still_w
     velocity = {(SHOPIFY, Sku("A")): 6 / 3600, (SHOPIFY, Sku("B")): 6 / 3600}
     result = plan(parsed, counts(parsed), {}, specs, OPEN, velocity)
     assert [(level.sku, level.quantity) for level in result.pushes(GOOGLE)] == [("A", 15), ("B", 17)]
-    assert result.rows[0].decisions[GOOGLE].reason == "Google: 20 - 5 (adaptive: 6.0/h, 20 min unseen) = 15"
+    assert result.rows[0].decisions[GOOGLE].reason == (
+        "shows 15: adaptive holds 5, sales reach it ~20 min late (6.0/h)"
+    )
 
 
 def test_a_faster_channel_holds_back_only_what_the_slower_ones_can_still_sell() -> None:
@@ -541,7 +543,7 @@ def test_a_quantity_beyond_what_platforms_take_is_capped() -> None:
     draft = plan(parsed, {Sku("A"): 1_000_000_500}, {}, [ChannelSpec(SHOPIFY, "Shopify", NO_BUFFER)], OPEN)
     decision = draft.rows[0].decisions[SHOPIFY]
     assert decision.target == 1_000_000_000
-    assert decision.reason.endswith("capped at 1000000000")
+    assert decision.reason == "shows 1000000000: the most a platform takes"
 
 
 def sale(channel: ChannelName, order: str, sku: str, units: int, line: str = "1") -> LedgerEntry:
@@ -576,7 +578,10 @@ class TestOversold:
         assert row_a.oversold == "OVERSOLD by 3: orders shopify 1001, woo 57 since the count"
         assert row_b.oversold == ""
         reason = {w.column: w.value for w in row_cells(result, {}, TITLES, NOW) if w.row == 2}["reason"]
-        assert reason.startswith("OVERSOLD by 3: orders shopify 1001, woo 57 since the count · Shopify: ")
+        assert (
+            reason
+            == "OVERSOLD by 3: orders shopify 1001, woo 57 since the count · 0 on the shelf; Shopify shows 0"
+        )
 
     def test_a_recount_starts_the_orders_afresh_and_many_are_counted(self) -> None:
         ledger = [count("A", 5, "c1"), sale(SHOPIFY, "1", "A", 1), count("A", 2, "c2")]
@@ -613,7 +618,7 @@ class TestUnreadableRows:
         assert [lv.sku for lv in result.pushes(GOOGLE)] == ["B"]  # unknown: nothing to lower
         assert result.believed(SHOPIFY) == {Sku("A"): 9, Sku("B"): None}
         assert held.decisions[SHOPIFY].reason == (
-            "Shopify: row unreadable, held at ≤ 7 (the last count less the sales since)"
+            "is held at ≤ 7: the row is unreadable (the last count less the sales since)"
         )
         ok = {SHOPIFY: ChannelResult({Sku("A"): PushOutcome(Sku("A"), True)})}
         cells = {w.column: w.value for w in row_cells(result, ok, TITLES, NOW) if w.row == 2}

@@ -410,3 +410,17 @@ def test_rma_statuses_follow_their_matrix(fake: FakeEmag) -> None:
     fake.set_rma_status(emag_id, 7)
     [read] = call(fake, "rma/read", {"data": {"order_id": order}}).json()["results"]
     assert (read["emag_id"], read["request_status"], read["return_type"]) == (emag_id, 7, 3)
+
+
+def test_an_offer_read_shows_the_products_name_when_it_has_one(fake: FakeEmag) -> None:
+    fake.add_offer(7, stock=2, part_number="PN-7", name="Desk lamp")
+    fake.add_offer(8, stock=1)
+
+    results = call(fake, "product_offer/read", {"data": {"currentPage": 1, "itemsPerPage": 10}}).json()[
+        "results"
+    ]
+
+    assert [(o["id"], o["part_number"], o.get("name")) for o in results] == [
+        (7, "PN-7", "Desk lamp"),
+        (8, "PN8", None),
+    ]

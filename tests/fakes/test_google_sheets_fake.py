@@ -1005,3 +1005,120 @@ def test_a_cell_formatted_as_plain_text_keeps_what_is_typed(fake: FakeSheets, bo
     assert fake.get_values(book, "Inventory!A2:B2", value_render_option="UNFORMATTED_VALUE") == [
         ["00123", 123]
     ]
+
+
+# --- protected ranges, column widths and notes (the template's requests) ----------------------
+
+
+def test_a_protected_range_is_recorded_as_the_api_shows_it_and_refused_where_google_refuses(
+    fake: FakeSheets, book: str
+) -> None:
+    spreadsheet = static_client(fake).open_by_key(book)
+    inventory = spreadsheet.worksheet("Inventory")
+    column = {"sheetId": inventory.id, "startColumnIndex": 3, "endColumnIndex": 4}
+    warned = {"range": column, "description": "ours", "warningOnly": True, "editors": {"users": ["a@b.c"]}}
+
+    reply = spreadsheet.batch_update({"requests": [{"addProtectedRange": {"protectedRange": warned}}]})
+
+    added = reply["replies"][0]["addProtectedRange"]["protectedRange"]
+    assert added["range"] == column
+    assert added["warningOnly"] is True
+    assert added["requestingUserCanEdit"]
+    assert "editors" not in added  # "if this field is true, then editors are ignored"
+    listed = next(s for s in fake.metadata(book)["sheets"] if s["properties"]["title"] == "Inventory")
+    assert listed["protectedRanges"] == [added]
+    before = fake.metadata(book)
+    refusals = {
+        "No grid with id: 99": {"range": {"sheetId": 99, "startColumnIndex": 0}},
+        "read-only": {"range": column, "requestingUserCanEdit": True},
+        "only allowed on a protected sheet": {"range": column, "unprotectedRanges": [column]},
+        "must be set": {"description": "no range"},
+        f"id {added['protectedRangeId']} already exists": {
+            "range": column,
+            "protectedRangeId": added["protectedRangeId"],
+        },
+    }
+    for words, protected in refusals.items():
+        requests_ = [
+            {"repeatCell": _note_on(inventory.id, "kept?")},
+            {"addProtectedRange": {"protectedRange": protected}},
+        ]
+        with pytest.raises(gspread.exceptions.APIError) as refused:
+            spreadsheet.batch_update({"requests": requests_})
+        assert refused.value.code == 400
+        assert words in refused.value.error["message"]
+    assert fake.metadata(book) == before  # atomic: the note before each refusal was not kept either
+
+    fake.insert_columns(book, "Inventory", before=1)  # the merchant adds a column left of it
+
+    moved = next(s for s in fake.metadata(book)["sheets"] if s["properties"]["title"] == "Inventory")
+    assert moved["protectedRanges"][0]["range"]["startColumnIndex"] == 4
+
+
+def _note_on(sheet_id: int, note: str) -> dict[str, Any]:
+    return {
+        "range": {
+            "sheetId": sheet_id,
+            "startRowIndex": 0,
+            "endRowIndex": 1,
+            "startColumnIndex": 0,
+            "endColumnIndex": 1,
+        },
+        "cell": {"note": note},
+        "fields": "note",
+    }
+
+
+def test_column_widths_and_cell_notes_are_kept_and_move_with_their_cells(fake: FakeSheets, book: str) -> None:
+    spreadsheet = static_client(fake).open_by_key(book)
+    inventory = spreadsheet.worksheet("Inventory")
+    width = {
+        "range": {"sheetId": inventory.id, "dimension": "COLUMNS", "startIndex": 1, "endIndex": 3},
+        "properties": {"pixelSize": 140},
+        "fields": "pixelSize",
+    }
+    spreadsheet.batch_update(
+        {"requests": [{"updateDimensionProperties": width}, {"repeatCell": _note_on(inventory.id, "ours")}]}
+    )
+
+    grid = spreadsheet.fetch_sheet_metadata({"ranges": "Inventory!A1:D1", "includeGridData": "true"})
+    data = grid["sheets"][0]["data"][0]
+    assert [c["pixelSize"] for c in data["columnMetadata"]] == [100, 140, 140, 100]
+    assert data["rowData"][0]["values"][0] == {"note": "ours"}
+    fake.insert_rows(book, "Inventory", before=1)
+    fake.insert_columns(book, "Inventory", before=1)
+    grid = spreadsheet.fetch_sheet_metadata({"ranges": "Inventory!A1:E2", "includeGridData": "true"})
+    data = grid["sheets"][0]["data"][0]
+    assert data["rowData"][1]["values"][1] == {"note": "ours"}
+    assert [c["pixelSize"] for c in data["columnMetadata"]] == [100, 100, 140, 140, 100]
+
+    for words, request, code in (
+        ("pixel_size", {**width, "properties": {"pixelSize": -1}}, 400),
+        ("'fields' is required", {k: v for k, v in width.items() if k != "fields"}, 400),
+        ("exceeds grid limits", {**width, "range": {**width["range"], "endIndex": 99}}, 400),
+        ("on ROWS", {**width, "range": {**width["range"], "dimension": "ROWS"}}, 501),
+    ):
+        with pytest.raises(gspread.exceptions.APIError) as refused:
+            spreadsheet.batch_update({"requests": [{"updateDimensionProperties": request}]})
+        assert refused.value.code == code, words
+        assert words in refused.value.error["message"]
+
+
+def test_a_viewer_reads_but_cannot_write_and_an_empty_batch_update_is_refused_after_permission(
+    fake: FakeSheets, book: str
+) -> None:
+    with api(fake) as client:
+        empty = client.post(f"{book}:batchUpdate", json={"requests": []})
+        assert empty.status_code == 400
+        assert empty.json()["error"]["message"] == "Must specify at least one request."
+        fake.share(book, CALLER, role="reader")
+        assert client.get(values_url(book, "Inventory!A1")).status_code == 200
+        refused = client.post(f"{book}:batchUpdate", json={"requests": []})
+        assert refused.status_code == 403
+        assert refused.json()["error"]["status"] == "PERMISSION_DENIED"
+        written = client.put(
+            values_url(book, "Inventory!A1"), params={"valueInputOption": "RAW"}, json={"values": [["x"]]}
+        )
+        assert written.status_code == 403
+        fake.share(book, CALLER)  # Editor again
+        assert client.post(f"{book}:batchUpdate", json={"requests": []}).status_code == 400

@@ -1383,3 +1383,53 @@ def test_deliver_posts_the_signed_body(fake: FakeShopify, stock: list[Variant]) 
         answer = fake.deliver(f"{base}/webhooks/shopify", "orders/create", order)
     assert answer.status_code == 200
     assert received[0].headers["X-Shopify-Topic"] == "orders/create"
+
+
+SETUP = """
+query Setup($topics: [WebhookSubscriptionTopic!]) {
+  currentAppInstallation { accessScopes { handle } }
+  webhookSubscriptions(first: 10, topics: $topics) { nodes { topic uri format } }
+}
+"""
+
+
+def test_the_apps_scopes_and_own_webhook_subscriptions_are_listed(clock: ManualClock) -> None:
+    fake = FakeShopify(SCHEMAS, now=clock, app_secret=SECRET)
+    fake.create_shop(SHOP, TOKEN, scopes=["read_orders", "write_inventory"])
+    created = fake.subscribe(SHOP, "ORDERS_CREATE", "https://sync.example.com/webhooks/shopify/shop")
+    fake.subscribe(SHOP, "REFUNDS_CREATE", "https://sync.example.com/webhooks/shopify/shop")
+    headers = {"X-Shopify-Access-Token": TOKEN}
+    with httpx.Client(
+        transport=httpx.MockTransport(fake), base_url=f"https://{SHOP}", headers=headers
+    ) as client:
+        data = call(client, SETUP, {"topics": ["ORDERS_CREATE"]})["data"]
+        assert data["currentAppInstallation"]["accessScopes"] == [
+            {"handle": "read_orders"},
+            {"handle": "write_inventory"},
+        ]
+        assert data["webhookSubscriptions"]["nodes"] == [
+            {
+                "topic": "ORDERS_CREATE",
+                "uri": "https://sync.example.com/webhooks/shopify/shop",
+                "format": "JSON",
+            }
+        ]
+        fake.unsubscribe(SHOP, created)
+        assert (
+            call(client, SETUP, {"topics": ["ORDERS_CREATE"]})["data"]["webhookSubscriptions"]["nodes"] == []
+        )
+        assert len(call(client, SETUP)["data"]["webhookSubscriptions"]["nodes"]) == 1
+
+
+def test_product_variants_count_is_exact_up_to_its_limit_then_at_least(
+    client: httpx.Client, stock: list[Variant]
+) -> None:
+    query = "query($limit: Int) { productVariantsCount(limit: $limit) { count precision } }"
+
+    default = call(client, "{ productVariantsCount { count precision } }")["data"]["productVariantsCount"]
+    capped = call(client, query, {"limit": 3})["data"]["productVariantsCount"]
+    unlimited = call(client, query, {"limit": None})["data"]["productVariantsCount"]
+
+    assert default == {"count": 5, "precision": "EXACT"}
+    assert capped == {"count": 3, "precision": "AT_LEAST"}
+    assert unlimited == {"count": 5, "precision": "EXACT"}

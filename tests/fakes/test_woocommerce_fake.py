@@ -661,3 +661,20 @@ def test_quantities_a_plugin_or_an_import_stores_are_shown_as_stored(
     shown = client.get("/orders", params={"include": order}).json()[0]["line_items"]
     assert [line["quantity"] for line in shown] == [1.5, "1.5", 0, -2]
     assert [fake.stock(s) for s in "ABCD"] == [10, 10, 10, 12]  # decimals move nothing here
+
+
+def test_lists_show_a_products_name_and_a_variations_attributes(
+    fake: FakeWooCommerce, client: httpx.Client
+) -> None:
+    parent = fake.add_product("", product_type="variable", name="Shirt")
+    fake.add_variation(parent, "SHIRT-S", stock=3, attributes={"Size": "S", "Colour": "Red"})
+
+    [product] = client.get("/products").json()
+    [variation] = client.get(f"/products/{parent}/variations").json()
+
+    assert (product["name"], product["variations"]) == ("Shirt", [variation["id"]])
+    assert variation["attributes"] == [
+        {"id": 0, "name": "Size", "option": "S"},
+        {"id": 0, "name": "Colour", "option": "Red"},
+    ]
+    assert "name" not in variation  # not a variation property in the reference

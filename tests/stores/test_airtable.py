@@ -115,7 +115,7 @@ def test_a_cycle_pages_through_records_and_writes_only_what_changed(tmp_path: Pa
         "Available": "10",
         "Shopify": "8",
         "Status": "OK",
-        "Reason": "Shopify: 10 - 2 (tier 3+) = 8",
+        "Reason": "10 on the shelf; Shopify shows 8: tier 3+ holds 2",
         "Synced": "2026-11-27T09:00:00Z",
     }
     assert world.channel.read_levels([Sku("SKU-00009")]) == {"SKU-00009": 0}  # 1 unit, held

@@ -34,9 +34,10 @@ from sheetsync.model import (
     StatusUpdate,
     buffer_column,
     channel_column,
+    code_column,
     ledger_cells,
 )
-from sheetsync.stores import ArchivingStore, LeasedStore, MasterStore
+from sheetsync.stores import AppendingStore, ArchivingStore, LeasedStore, MasterStore
 from sheetsync.stores._grid import ARCHIVE_SHEET
 from sheetsync.stores.workbook import WorkbookStore
 
@@ -1002,3 +1003,86 @@ def test_the_lease_rides_beside_the_workers_state(backend: Backend) -> None:
     assert store.read().state == {"ledger_applied": "4", "fold": ""}
     rows = backend.sheet_rows("State")
     assert {"Key": "lease", "Value": "worker-1 until 2026-11-27T09:32:00Z"} in rows
+
+
+# -- appending Inventory rows (sheetsync import) --------------------------------------------------
+
+NEW_ROWS = [
+    {"SKU": "00123", "Title": "Tee", "Variant": "M", "Quantity": "4"},
+    {"SKU": "C-1", "Title": "=HYPERLINK(1)", "Variant": "", "Quantity": "", "SKU Meta Shop": "77"},
+]
+
+
+def test_appended_rows_go_below_the_merchants_by_header_and_change_nothing_else(backend: Backend) -> None:
+    store = backend.make(
+        [
+            {"Notes": "n1", "Quantity": 3, "SKU": "A"},
+            {"Notes": None, "Quantity": None, "SKU": None},
+            {"Notes": "keep", "Quantity": 1, "SKU": "B"},
+        ],
+        LAYOUT,
+    )
+    assert isinstance(store, AppendingStore)
+    first = backend.first_row
+    headers = backend.inventory_headers()
+    before = {(r, h): backend.inventory_value(r, h) for r in range(first, first + 3) for h in headers}
+
+    assert store.append_inventory(NEW_ROWS) == 2
+
+    assert backend.inventory_headers()[: len(headers)] == headers
+    assert {h.casefold() for h in backend.inventory_headers()[len(headers) :]} == {
+        "title",
+        "variant",
+        "sku meta shop",
+    }
+    assert {(r, h): backend.inventory_value(r, h) for r in range(first, first + 3) for h in headers} == before
+    rows = store.read().rows
+    assert [(row.row, dict(row.cells)) for row in rows[-2:]] == [
+        (first + 3, {SKU: "00123", QUANTITY: "4", code_column(META): ""}),
+        (first + 4, {SKU: "C-1", QUANTITY: "", code_column(META): "77"}),
+    ]
+    assert [backend.inventory_value(first + n, "Title") for n in (3, 4)] == ["Tee", "=HYPERLINK(1)"]
+    assert backend.inventory_value(first + 3, "Variant") == "M"
+    assert backend.formula_cells() == set()  # a channel's text never becomes a formula
+
+
+def test_an_append_fills_the_columns_the_sheet_has_wherever_they_are(backend: Backend) -> None:
+    store = backend.make(
+        [{"Variant": "S", "Title": "Mug", "Stock note": "x", "SKU": "A", "Quantity": 2}], LAYOUT
+    )
+    assert isinstance(store, AppendingStore)
+    headers = backend.inventory_headers()
+
+    store.append_inventory([NEW_ROWS[0]])
+
+    assert backend.inventory_headers() == headers
+    new = backend.first_row + 1
+    assert {h: backend.inventory_value(new, h) for h in headers} == {
+        "Variant": "M",
+        "Title": "Tee",
+        "Stock note": "",
+        "SKU": "00123",
+        "Quantity": "4",
+    }
+
+
+def test_a_row_whose_sku_the_inventory_holds_is_not_appended_again(backend: Backend) -> None:
+    store = backend.make([{"SKU": " 00123 ", "Quantity": 9}], LAYOUT)
+    assert isinstance(store, AppendingStore)
+
+    assert store.append_inventory(NEW_ROWS) == 1
+    assert store.append_inventory(NEW_ROWS) == 0
+    assert store.append_inventory([]) == 0
+
+    assert [(row.cells[SKU], row.cells[QUANTITY]) for row in store.read().rows] == [
+        (" 00123 ", "9"),
+        ("C-1", ""),
+    ]
+
+
+def test_an_append_to_an_inventory_without_its_sku_header_is_refused_naming_the_fix(backend: Backend) -> None:
+    store = backend.make([{"Code": "A", "Quantity": 1}], LAYOUT)
+    assert isinstance(store, AppendingStore)
+
+    with pytest.raises(StoreLayoutError, match="lacks SKU"):
+        store.append_inventory(NEW_ROWS)

@@ -30,6 +30,7 @@ from sheetsync.model import (
     Sku,
 )
 from sheetsync.stores._grid import ARCHIVE_SHEET
+from sheetsync.stores._template import ROW_FLAGS
 from sheetsync.stores.google_sheets import ATTEMPTS, GoogleSheetsStore, connect, spreadsheet_id
 from sheetsync.worker import run_cycle
 
@@ -187,19 +188,28 @@ def test_prepare_adds_tabs_headers_and_colours_once_and_touches_nothing_else(tmp
         "prepared the Ledger tab",
         "prepared the Status tab",
         "prepared the State tab",
-        "coloured rows by Status (ERROR and OVERSOLD red, LAG amber, PAUSED grey, REORDER blue)",
+        "coloured rows by Status (OK green, ERROR and OVERSOLD red, LAG amber, DRIFT purple, PAUSED grey, "
+        "REORDER blue, HELD yellow)",
         "formatted the SKU column as Plain text (a SKU typed 00123 keeps its zeros; "
         "retype any SKU that lost them)",
+        # the template's look: tests/test_template.py
+        "marked the worker's columns on Inventory and Status (grey, a note, a warning on editing)",
+        "Override now takes only a whole number of at least 0, PAUSE, or nothing",
+        "Control offers PAUSE, CONFIRM and ACCEPT; the Status tab's State is coloured",
+        "froze the SKU column",
+        "added the Read me tab: every tab, column and flag in plain words",
     ]
     assert fake.get_values(sheet, "Inventory!A1:H1") == [
         ["SKU", "Quantity", "Override", "Available", "Shopify", "Status", "Reason", "Synced"]
     ]
     assert fake.get_values(sheet, "Suppliers!A1:B1", value_render_option="FORMULA") == [["Name", "=1+1"]]
     inventory = next(s for s in fake.metadata(sheet)["sheets"] if s["properties"]["title"] == "Inventory")
-    assert [r["ranges"][0]["startColumnIndex"] for r in inventory["conditionalFormats"]] == [5] * 5
+    assert [r["ranges"][0]["startColumnIndex"] for r in inventory["conditionalFormats"]] == [5] * len(
+        ROW_FLAGS
+    )
     assert store.prepare() == []  # a second run changes nothing
     inventory = next(s for s in fake.metadata(sheet)["sheets"] if s["properties"]["title"] == "Inventory")
-    assert len(inventory["conditionalFormats"]) == 5
+    assert len(inventory["conditionalFormats"]) == len(ROW_FLAGS)
 
 
 def test_prepare_keeps_the_merchants_columns(tmp_path: Path) -> None:
@@ -232,7 +242,7 @@ def test_init_google_sheet_writes_the_config_and_prepares_the_sheet(
     out = capsys.readouterr().out
     assert "prepared the Ledger tab" in out
     settings = load(tmp_path / "sheetsync.toml")
-    assert settings.master == GoogleSheetsMaster(url, None, None)
+    assert settings.master == GoogleSheetsMaster(sheet, None, None)  # the key, from the URL
     assert main(["init", "--dir", str(tmp_path), "--google-sheet", url]) == 0
     assert "was ready; nothing changed" in capsys.readouterr().out
     assert main(["init", "--dir", str(tmp_path), "--google-sheet", "1another"]) == 1

@@ -38,6 +38,7 @@ from sheetsync.model import (
     ledger_cells,
 )
 from sheetsync.stores import workbook as workbook_module
+from sheetsync.stores._template import README_SHEET
 from sheetsync.stores.workbook import MAX_CELL_TEXT, WorkbookStore, create_workbook
 
 from .conftest import LAYOUT, WorkbookBackend
@@ -56,6 +57,7 @@ def test_create_workbook_writes_the_template(tmp_path: Path) -> None:
     create_workbook(path, LAYOUT)
 
     wb = load_workbook(path)
+    del wb[README_SHEET]  # the Read me: see tests/test_template.py
     headers = {ws.title: [cell.value for cell in ws[1]] for ws in wb.worksheets}
     assert headers == {
         INVENTORY_SHEET: [
@@ -73,7 +75,7 @@ def test_create_workbook_writes_the_template(tmp_path: Path) -> None:
         STATUS_SHEET: list(STATUS_HEADERS.values()),
         STATE_SHEET: list(STATE_HEADERS.values()),
     }
-    assert all(ws.freeze_panes == "A2" for ws in wb.worksheets)
+    assert [ws.freeze_panes for ws in wb.worksheets] == ["B2", "A2", "A2", "A2"]  # Inventory: SKU too
     assert all(cell.font.b for ws in wb.worksheets for cell in ws[1])
     assert WorkbookStore(path, LAYOUT).read() == Snapshot((), (), StatusControl(), {})
 
