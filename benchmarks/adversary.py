@@ -1,7 +1,7 @@
 """The adversary campaign alone: the world keeps moving while the worker works (issue 21).
 
-    python benchmarks/adversary.py --seed 1             # one seed (about 10-20 seconds)
-    python benchmarks/adversary.py --seeds 1-20         # several, one JSON line each
+    python benchmarks/adversary.py --seed 1             # one seed (2-4 seconds)
+    python benchmarks/adversary.py --seeds 1-20         # several, one JSON line each (about a minute)
     python benchmarks/adversary.py --seed 7 --steps 40  # replay only the first 40 actions
 
 Progress and, on a violation, the reproduction (seed, the schedule's prefix up to the first

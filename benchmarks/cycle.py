@@ -336,6 +336,9 @@ def least_calls(
         "spreadsheets.values.batchUpdate": 1,  # every worker cell, Status row and State cell
     }
     if ledger_grew:
+        # The Ledger's Key column tail first, deliberate: rows another worker appended since the
+        # read mean this cycle's entries were planned from an old Ledger, and none is appended.
+        sheets["spreadsheets.values.get"] = 1
         sheets["spreadsheets.values.append"] = 1
     shopify = {
         "SheetsyncLocations": 1 if first else 0,  # the location's id, once per worker

@@ -84,6 +84,8 @@ def run(seed: int, quick: bool) -> tuple[list[tuple[str, str, dict[str, int]]], 
         if key in SUMMED:
             continue
         summary[key] = sum(f.get(key, 0) for _, _, f in rows)
+    acting = sorted({k for _, _, f in rows for k in f if k.startswith("actions_")})
+    summary["actions"] = {k.removeprefix("actions_"): sum(f.get(k, 0) for _, _, f in rows) for k in acting}
     summary["failed"] = [title for title, state, _ in rows if state.startswith("failed")]
     summary["seconds"] = round(time.perf_counter() - started, 1)
     return rows, summary

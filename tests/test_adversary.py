@@ -4,26 +4,43 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from campaigns import adversary
 from campaigns.adversary import FIGURES, World, run_seed
 
-#: Invariants every seed holds on the current code.  The others (oversold_by_us,
-#: unrecovered_after_fix, unalerted_stuck_states) are broken on some seeds by open findings
-#: (docs/fault-suite.md, "What the adversary found"); they are asserted once those are fixed.
-HELD = ("lost", "doubled", "merchant_cells_changed", "formulas_written", "secrets_leaked", "lease_violations")
+from sheetsync.stores.google_sheets import GoogleSheetsStore
 
 
 @pytest.mark.parametrize("seed", [1, 3])
-def test_a_short_schedule_loses_doubles_overwrites_and_leaks_nothing(seed: int) -> None:
+def test_a_short_schedule_holds_every_invariant(seed: int) -> None:
     figures, world = run_seed(seed, cycles=20)
     assert figures["cycles"] >= 20
     assert sum(figures["actions"].values()) > 5  # the world really moved
     assert figures["orders"] >= 1
-    broken = {name: figures[name] for name in HELD if figures[name]}
+    broken = {name: figures[name] for name in FIGURES if figures[name]}
     assert not broken, world.tally.problems
-    assert set(HELD) <= set(FIGURES)
+
+
+def test_a_seed_replays_byte_for_byte() -> None:
+    """The reproduction a violation prints is only worth something if the same seed does the same."""
+    first, one = run_seed(7, cycles=8)  # a kill, a restart, orders, recounts: about a second
+    again, other = run_seed(7, cycles=8)
+    assert one.history == other.history
+    assert first == again
+    assert len(one.history) > 10  # a run with something in it
+    assert first["requests"] > 50
+
+
+def test_the_campaign_catches_a_ledger_append_that_does_not_look_first() -> None:
+    """Planted: the store appends without reading the Ledger's Key column (before the fix for a
+    worker resuming with an old read, and for a lost answer).  Seed 2 at 16 cycles then counts
+    an order line twice; with the store as it is, it holds (the test above, docs/fault-suite.md)."""
+    with mock.patch.object(GoogleSheetsStore, "_tail_keys", return_value=set()):
+        figures, world = run_seed(2, cycles=16)
+    assert figures["doubled"] >= 1, world.tally.problems
+    assert any("is there 2 times" in problem for problem in world.tally.problems)
 
 
 def _world(tmp: str) -> World:

@@ -97,7 +97,7 @@ def test_the_fault_suite_sums_its_campaigns_and_fails_on_a_lost_line(
 
     clean = [
         ("a", lambda seed: {"crashes": 3, "lost": 0}),
-        ("b", lambda seed: {"faults": seed, "doubled": 0}),
+        ("b", lambda seed: {"faults": seed, "doubled": 0, "actions_buyers": 2}),
     ]
     monkeypatch.setattr(faults, "campaigns", lambda quick: clean)
     assert faults.main(["--seed", "7"]) == 0
@@ -118,6 +118,7 @@ def test_the_fault_suite_sums_its_campaigns_and_fails_on_a_lost_line(
         "unalerted_stuck_states": 0,
         "lease_violations": 0,
         "unrecovered_after_fix": 0,
+        "actions": {"buyers": 2},  # the actors' actions, per actor
         "failed": [],
         "seconds": 0,
     }

@@ -160,6 +160,9 @@ class Version:
     value: int
     typed_at: float
     seen_at: float | None = None
+    #: units put back (cancelled, refunded, edited down) before the read that the Ledger had not
+    #: recorded at the read: the worker adds them to this count, as README's contract says
+    restocked_after: int = 0
 
 
 @dataclass
@@ -188,6 +191,7 @@ class Incarnation:
     requests: int = 0
     writes: int = 0
     read_at: float = 0.0
+    unrecorded_at_read: dict[str, int] = field(default_factory=dict)  #: SKU → units sold, not in the Ledger
     judged: int = 0  #: attempts already judged failed or not
     completed_attempt: int = 0  #: the attempt the last completed cycle was
     stuck: Stuck | None = None
@@ -242,10 +246,17 @@ class Seam:
         if kill == "before":
             w.note(f"operator: kill -9 {self.life.tag} before {request.method} {request.url.path}")
             raise Killed(self.life.tag)
-        if _is_write(self.platform, request):
+        channel = {"shopify": SHOPIFY, "woocommerce": WOO}.get(self.platform)
+        write = _is_write(self.platform, request)
+        if write:
             self.life.writes += 1
             w.lease_check(self.life, request)
+        levels = {sku: w.shown(channel, sku) for sku in w.skus} if write and channel else {}
         answer = self.chaos(request)
+        if channel:
+            for sku, level in levels.items():
+                if w.shown(channel, sku) != level:  # the worker set it: a platform's own change is gone
+                    w.tampered.pop((channel, sku), None)
         if kill == "after":
             w.note(f"operator: kill -9 {self.life.tag} after {request.method} {request.url.path} was applied")
             raise Killed(self.life.tag)
@@ -338,6 +349,7 @@ class World:
         self.stepped = False
         self.recovery_kill: int | None = None
         self.completed = 0
+        self.primary_attempts = 0  # cycles begun by every primary worker in turn (restarts go on counting)
         self.alerts: list[tuple[str, float, str]] = []
         self.stuck: list[Stuck] = []
         self.lease: tuple[str, float] | None = None  # who holds it and until when (true time)
@@ -369,15 +381,21 @@ class World:
         self.columns: dict[str, str] = dict(HEADERS)  # column id → its header text now
         self.cells: dict[tuple[str, str], Any] = {}  # (row id, column id) → what Sheets holds
         self.notes: list[str] = []  # note rows the merchant inserted (their Notes text)
+        self.notes_made = 0
         self.tabs = {"inventory": INVENTORY_SHEET, "ledger": LEDGER_SHEET}
         self.controls: dict[str, Any] = {}  # channel title → what the merchant typed in Control
         self.paused: dict[str, float] = {}  # channel → until when its figures are not ours to check
         self.versions: dict[str, list[Version]] = {}
         self.events: dict[str, list[tuple[float, int]]] = defaultdict(list)  # sku → (time, units sold)
         self.orders: list[Order] = []
+        #: (channel, SKU) → units a platform added itself (staff, a restocking refund), allowed until
+        #: the worker sets that level (at its next full read of levels, it sets it back)
         self.tampered: dict[tuple[str, str], int] = {}
+        self.tampered_at: dict[tuple[str, str], float] = {}  # when a platform last changed it itself
+        self.row_paused: dict[str, float] = {}  # SKU → until when its Override PAUSE is not ours to check
+        self.ledger_alert_open = False  # a Ledger alert raised and not yet RECOVERED
         self.over: dict[tuple[str, str], int] = {}  # (channel, SKU) → level over the bound at the last check
-        self.restore: list[tuple[int, str, Callable[[], None]]] = []  # (at completed/attempt, what, undo)
+        self.restore: list[tuple[int, str, Callable[[], None]]] = []  # (at primary attempt, what, undo)
         self.extra_column = False
 
         rows: list[list[Any]] = [[HEADERS[c] for c in MERCHANT_COLUMNS]]
@@ -640,10 +658,20 @@ class World:
     def cycle_begins(self, life: Incarnation) -> None:
         """A cycle's read: an attempt (failing ones count too)."""
         life.attempts += 1
+        if life is self.primary:
+            self.primary_attempts += 1
         life.read_at = self.clock()
+        recorded = self._ledger_units()
+        life.unrecorded_at_read = {
+            sku: sum(u for _, u in self.events[sku]) - recorded.get(sku, 0) for sku in self.skus
+        }
         self._check_recovered(life)
+        holder = self.lease_holder()
         for stuck in self.stuck:
-            if not stuck.over and (stuck.tag in ("", life.tag)):
+            # A worker waiting for another's lease reads no further than the lease: it cannot see
+            # the Ledger gone (its own failing cycles are a stuck state of their own).
+            sees = stuck.kind != "ledger" or holder in (None, life.tag)
+            if not stuck.over and (stuck.tag in ("", life.tag)) and sees:
                 stuck.attempts += 1
                 self._judge(stuck)
         self._tick_restores(life)
@@ -658,13 +686,28 @@ class World:
             life.stuck = None
         if life is self.primary:
             self.completed += 1
-            for versions in self.versions.values():
+            for sku, versions in self.versions.items():
                 for version in versions:
                     if version.seen_at is None and version.typed_at <= life.read_at:
                         version.seen_at = life.read_at
+                        version.restocked_after = max(0, -life.unrecorded_at_read.get(sku, 0))
             if not report.held:
                 failing = {str(name) for name, errors in report.errors.items() if errors}
-                self.check_shown(f"after cycle {self.completed} of {life.tag}", skip=failing)
+                self.check_shown(
+                    f"after cycle {self.completed} of {life.tag}", skip=failing, refused=self.refused(report)
+                )
+
+    def refused(self, report: CycleReport) -> set[tuple[str, str]]:
+        """(channel, SKU) whose push the platform refused this cycle (half a batch failed): its row is
+        flagged ERROR, the channel still shows what it showed, and the next cycle pushes again."""
+        titles = {str(c.name): c.title for c in self.settings.channels}
+        return {
+            (channel, flag.sku)
+            for flag in report.discrepancies
+            if flag.state == "ERROR"
+            for channel, title in titles.items()
+            if f"{title} refused" in flag.reason
+        }
 
     def failed(self, life: Incarnation) -> None:
         """A cycle of ``life`` failed (``run_forever`` caught it): one more in a row."""
@@ -678,6 +721,8 @@ class World:
     def alerted(self, life: Incarnation, line: str) -> None:
         """An alert raised by ``life``."""
         self.alerts.append((life.tag, self.clock(), line))
+        if "Ledger" in line:
+            self.ledger_alert_open = "RECOVERED" not in line
         if "volume guard holds" in line and "(cleared)" not in line:
             self.accept = True  # the merchant reads the alert, checks the sheet, and accepts
         self.note(f"alert from {life.tag}: {line[:160]}")
@@ -864,7 +909,8 @@ class World:
             self.woo.refund(int(order.id), [(sku, 1)], restock=restock)
             order.refunded = True
             if restock:  # the platform puts it back; the worker (restock_refunds off) does not count it
-                self.tampered[WOO, sku] = self.shown(WOO, sku)
+                self.tampered[WOO, sku] = self.tampered.get((WOO, sku), 0) + 1
+                self.tampered_at[WOO, sku] = self.clock()
             self.sold(sku, 0, f"woo refund {order.id}: {sku} x1 ({'restocked' if restock else 'kept'})")
 
     # the merchant
@@ -886,6 +932,7 @@ class World:
             (0.03, self.rename_tab),
         ]
         roll = self.rng.random() * sum(p for p, _ in actions)
+        overrides = {sku: self._typed(sku, "override") for sku in self.skus}
         for weight, action in actions:
             roll -= weight
             if roll <= 0:
@@ -893,6 +940,11 @@ class World:
                     what = action()
                 except (ValueError, KeyError) as refused:
                     what = f"{action.__name__} not done: {str(refused)[:100]}"
+                for sku, before in overrides.items():  # a row paused, or unpaused (typed or pasted)
+                    if self._typed(sku, "override") == "PAUSE":
+                        self.row_paused[sku] = float("inf")
+                    elif before == "PAUSE":
+                        self.row_paused[sku] = self.clock() + 180
                 if what:
                     self.note(f"merchant: {what}")
                 return
@@ -910,7 +962,10 @@ class World:
             return None
         sku = sku or self.rng.choice(self.skus)
         count = value if value is not None else self.rng.randint(0, 40)
+        before = self._typed(sku, "quantity")
         kept = self.type_cell(sku, "quantity", str(count))
+        if kept == before:  # the cell did not change: no worker can tell this count from the last
+            return f"recount {sku} = {count} (the cell held it already)"
         self.versions[sku].append(Version(int(kept), self.clock()))
         return f"recount {sku} = {count}"
 
@@ -952,10 +1007,11 @@ class World:
             lines.append([count, "", self.rng.choice(("", "10%"))] if wide else [count])
         tab = self.tabs["inventory"]
         at = f"'{tab}'!{self._letter(first[0])}{block[0][0]}"
+        before = {sku: self._typed(sku, "quantity") for _, sku in block if sku is not None}
         self.sheets.set_values(self.sheet, at, lines)
         self._record_all_typed()
-        for _, sku in block:
-            if sku is not None:
+        for sku, was in before.items():
+            if self._typed(sku, "quantity") != was:  # an unchanged cell is no recount the worker can see
                 self.versions[sku].append(Version(int(self._typed(sku, "quantity")), self.clock()))
         return f"paste {len(lines)} rows x {len(lines[0])} at {at}: {lines}"
 
@@ -1004,7 +1060,8 @@ class World:
         rows = len(self._inventory())
         before = self.rng.randint(2, rows + 1)
         self.sheets.insert_rows(self.sheet, self.tabs["inventory"], before)
-        text = f"note {len(self.notes) + 1}"
+        self.notes_made += 1
+        text = f"note {self.notes_made}"  # never a text a live note row has (rows are told apart by it)
         self.notes.append(text)
         at = f"'{self.tabs['inventory']}'!{self._letter(self._column('notes'))}{before}"
         self.sheets.set_values(self.sheet, at, [[text]])
@@ -1110,7 +1167,11 @@ class World:
         self.sheets.rename_sheet(self.sheet, old, new)
         self.tabs[which] = new
         if which == "ledger":
-            stuck = Stuck("ledger", "the Ledger tab renamed", self.clock(), "")
+            # Renamed again before any cycle saw it back: the alert raised for the last rename
+            # still stands (never RECOVERED), so the merchant has it; no second one is due.
+            stuck = Stuck(
+                "ledger", "the Ledger tab renamed", self.clock(), "", alerted=self.ledger_alert_open
+            )
             self.stuck.append(stuck)
 
         def back() -> None:
@@ -1143,9 +1204,8 @@ class World:
                 self.recoveries.remove(item)
             elif life.attempts > at + RECOVER_WITHIN:
                 failures = [line for line in self.log.getvalue().splitlines() if "cycle failed" in line]
-                if (
-                    failures and symptom.split(" (")[0].split("'")[0] in failures[-1]
-                ) or "Inventory" in symptom:
+                # failing for the rename still, not for something else (a dead worker's lease)
+                if failures and symptom.split(" (")[0].split("'")[0] in failures[-1]:
                     self.recoveries.remove(item)
                     self.tally.add(
                         "unrecovered_after_fix",
@@ -1155,13 +1215,13 @@ class World:
                     )
 
     def _later(self, what: str, undo: Callable[[], None]) -> None:
-        attempts = self.primary.attempts if self.primary else 0
-        self.restore.append((attempts + self.rng.randint(1, 6), what, undo))
+        # counted across restarts: a worker killed meanwhile does not put the undo off for ever
+        self.restore.append((self.primary_attempts + self.rng.randint(1, 6), what, undo))
 
     def _tick_restores(self, life: Incarnation) -> None:
         if life is not self.primary or self.busy:
             return
-        due = [r for r in self.restore if r[0] <= life.attempts]
+        due = [r for r in self.restore if r[0] <= self.primary_attempts]
         for item in due:
             self.restore.remove(item)
             self.busy = True
@@ -1180,11 +1240,13 @@ class World:
         if roll < 0.3 and name != "sheets":
             sku = self.rng.choice(self.skus)
             quantity = self.rng.randint(0, 50)
+            before = self.shown(name, sku)
             if name == SHOPIFY:
                 self.shopify.admin_set_available(SHOP, sku, LOCATION, quantity)
             else:
                 self.woo.set_stock(sku, quantity)
-            self.tampered[name, sku] = quantity
+            self.tampered[name, sku] = max(0, self.tampered.get((name, sku), 0) + quantity - before)
+            self.tampered_at[name, sku] = self.clock()
             self.note(f"platform: {name} staff set {sku} to {quantity}")
         elif roll < 0.45:
             lag = self.rng.uniform(2.0, 45.0)
@@ -1230,12 +1292,23 @@ class World:
 
     # -- the checks --
 
-    def check_shown(self, where: str, skip: Collection[str] = (), final: bool = False) -> None:
+    def check_shown(
+        self,
+        where: str,
+        skip: Collection[str] = (),
+        final: bool = False,
+        refused: Collection[tuple[str, str]] = (),
+    ) -> None:
         """No channel shows more than the master allows, beyond what in-flight changes explain.
 
         The bound per SKU: the last count a completed cycle read, less the units sold since that
-        read, plus every unit sold that the Ledger does not hold yet (in flight).  Skipped: a
-        channel the merchant paused (and three minutes after), a level a platform set itself.
+        read, plus every unit sold that the Ledger does not hold yet (in flight), plus the units put
+        back before that read that the Ledger recorded only after it (the worker adds those to the
+        count: README, "How Available is worked out").  Skipped: a channel or a row the merchant
+        paused (and three minutes after), a push the platform refused this cycle.  Allowed on
+        top: the units a platform added itself, until the worker sets that level again.  After
+        the settle, all of it strictly, but for a platform's own change younger than the worker's
+        full read of levels (``audit_every``, the promised DRIFT check) and a cycle.
         """
         counted = self._ledger_units()
         now = self.clock()
@@ -1247,17 +1320,21 @@ class World:
             since = sum(u for t, u in self.events[sku] if t >= (version.seen_at or 0.0))
             truth = sum(u for _, u in self.events[sku])
             in_flight = max(0, truth - counted.get(sku, 0))
-            bound = max(0, version.value - since) + in_flight
+            bound = max(0, version.value + version.restocked_after - since) + in_flight
             for channel in (SHOPIFY, WOO):
-                if self.paused.get(channel, 0.0) > now or channel in skip:
+                paused = max(self.paused.get(channel, 0.0), self.row_paused.get(sku, 0.0)) > now
+                if self.row_paused.get(sku) == float("inf") or (
+                    not final and (paused or channel in skip or (channel, sku) in refused)
+                ):
                     self.over.pop((channel, sku), None)
                     continue
                 level = self.shown(channel, sku)
-                if self.tampered.get((channel, sku)) == level and not final:
-                    continue
-                self.tampered.pop((channel, sku), None)
                 if level <= bound:
                     self.over.pop((channel, sku), None)
+                    continue
+                if level <= bound + self.tampered.get((channel, sku), 0) and (
+                    not final or self._audit_due(channel, sku) > now
+                ):
                     continue
                 # Over the bound at two completed cycles in a row, with the channel pushed to
                 # without error in both: no race with a sale or a count explains it.
@@ -1267,9 +1344,16 @@ class World:
                     self.tally.add(
                         "oversold_by_us",
                         f"{where}: {channel} shows {level} of {sku}; the count read was {version.value}, "
+                        f"{version.restocked_after} put back before that read and recorded after it, "
                         f"{since} sold since, {in_flight} in flight: at most {bound}",
                         len(self.history),
                     )
+
+    def _audit_due(self, channel: str, sku: str) -> float:
+        """By when the worker must have read back (and set back) a level the platform changed itself:
+        its full read of every level comes every ``audit_every`` seconds, and one cycle more."""
+        spec = next(c for c in self.settings.channels if str(c.name) == channel)
+        return self.tampered_at.get((channel, sku), 0.0) + spec.audit_every_s + 2 * spec.interval_s
 
     def _ledger_rows(self) -> list[dict[str, str]]:
         tab = self.tabs["ledger"]
@@ -1483,11 +1567,26 @@ def captured(stream: io.StringIO) -> Iterator[None]:
         root.setLevel(level)
 
 
+@contextlib.contextmanager
+def replayable(seed: int) -> Iterator[None]:
+    """What the product draws from the process's randomness, drawn from the seed instead.
+
+    The retry back-off's jitter (tenacity uses the ``random`` module) moves the clock by a
+    different fraction of a second on every run otherwise, and with it every later action.
+    """
+    state = random.getstate()
+    random.seed(seed)
+    try:
+        yield
+    finally:
+        random.setstate(state)
+
+
 def run_seed(seed: int, *, steps: int | None = None, cycles: int = CYCLES) -> tuple[dict[str, Any], World]:
     """One seeded run; its figures and the world (history, problems)."""
     with tempfile.TemporaryDirectory(prefix="sheetsync-adversary-") as directory:
         world = World(seed, Path(directory), steps=steps, cycles=cycles)
-        with captured(world.log):
+        with captured(world.log), replayable(seed):
             world.run()
     figures: dict[str, Any] = {
         "seed": seed,

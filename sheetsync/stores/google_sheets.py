@@ -40,7 +40,7 @@ from google.oauth2 import service_account
 from gspread.http_client import ParamsType
 
 from sheetsync import retry
-from sheetsync.errors import PermanentError, StoreLayoutError, TransientError
+from sheetsync.errors import LeaseHeld, PermanentError, StoreLayoutError, TransientError
 from sheetsync.model import (
     INVENTORY_SHEET,
     LEDGER_HEADERS,
@@ -279,9 +279,17 @@ class GoogleSheetsStore:
     def append_ledger(self, entries: Sequence[LedgerEntry]) -> None:
         """Append the entries in one values:append (INSERT_ROWS: nothing below is overwritten).
 
-        When the answer is lost, the Ledger's Key column is read from a little above where it
-        ended and only the entries it lacks are appended again: each entry lands once.
+        Before each try, the Ledger's Key column is read from a little above where it ended, and
+        only the entries it lacks are appended: each entry lands once when the answer to an
+        earlier try was lost.  Rows with a Key below where ``read()`` saw the Ledger end, before
+        this call appended anything, are another worker's (one paused past its lease resumes
+        with the read it made before it: Sheets cannot compare and set, so the lease alone cannot
+        stop it): the entries were planned from a Ledger that has moved on, so none is appended.
+
+        Raises:
+            LeaseHeld: another worker appended to the Ledger since this one read it.
         """
+        checked = self._grid is None  # no read to compare with (none yet, or the Ledger archived since)
         if not entries:
             return
         grid = self._known_grid()
@@ -296,12 +304,20 @@ class GoogleSheetsStore:
             self._grid = replace(grid, columns={**grid.columns, LEDGER_SHEET: columns})
         params: ParamsType = {**RAW, "insertDataOption": "INSERT_ROWS"}
         target = f"{_quoted(LEDGER_SHEET)}!A1"
-        pending, unsure = list(entries), False
+        pending, unsure = list(entries), True
 
         def attempt() -> None:
-            nonlocal pending, unsure
+            nonlocal pending, unsure, checked
             if unsure:  # the last try may have landed: append only what the Ledger lacks
+                end = self._ledger_end
                 held = self._tail_keys(columns["key"])
+                if not checked and self._ledger_end > end:
+                    raise LeaseHeld(
+                        f"{self.where}: the Ledger gained rows {end + 1}-{self._ledger_end} since this "
+                        "worker read it: another sheetsync worker is writing to it (run one worker per "
+                        "master); this cycle appends nothing and reads again"
+                    )
+                checked = True
                 pending, unsure = [e for e in pending if not e.key or e.key not in held], False
                 if not pending:
                     return

@@ -17,7 +17,7 @@ from sheetsync import cli
 from sheetsync.channels.sandbox import SandboxChannel
 from sheetsync.cli import main
 from sheetsync.config import SERVICE_ACCOUNT_ENV, GoogleSheetsMaster, Settings, load
-from sheetsync.errors import PermanentError, StoreLayoutError, TransientError
+from sheetsync.errors import LeaseHeld, PermanentError, StoreLayoutError, TransientError
 from sheetsync.model import (
     BUFFER,
     INVENTORY_SHEET,
@@ -92,6 +92,7 @@ def test_a_cycle_reads_once_and_writes_at_most_twice(tmp_path: Path) -> None:
     assert calls(fake) == {
         # the whole read, then just before writing the header row, the SKU column, Status and State
         "spreadsheets.values.batchGet": 2,
+        "spreadsheets.values.get": 1,  # the Ledger's Key column tail: has another worker appended?
         "spreadsheets.values.append": 1,  # the new ledger rows
         "spreadsheets.values.batchUpdate": 1,  # every worker cell, Status and State
     }
@@ -262,10 +263,10 @@ def ledger_keys(fake: FakeSheets, store: GoogleSheetsStore) -> list[str]:
 @pytest.mark.parametrize(
     ("fault", "applied", "expected"),
     [
-        # The request landed and only its answer was lost: one look, nothing appended again.
-        (httpx.ReadTimeout("The read operation timed out"), True, {"append": 1, "get": 1}),
+        # The request landed and only its answer was lost: one more look, nothing appended again.
+        (httpx.ReadTimeout("The read operation timed out"), True, {"append": 1, "get": 2}),
         # Refused before it landed (a 503 after the write would look the same from here).
-        (None, False, {"append": 2, "get": 1}),
+        (None, False, {"append": 2, "get": 2}),
     ],
 )
 def test_a_lost_append_looks_at_the_key_column_tail_before_repeating(
@@ -290,7 +291,7 @@ def test_a_lost_append_looks_at_the_key_column_tail_before_repeating(
     assert looked.path.endswith("/values/'Ledger'!A2:A")  # the Key column, from near the end
 
 
-def test_a_throttled_append_is_repeated_without_looking(tmp_path: Path) -> None:
+def test_a_throttled_append_is_repeated_without_looking_again(tmp_path: Path) -> None:
     fake = FakeSheets()
     store, _, _ = world(tmp_path, fake)
     store.append_ledger([sale(1)])
@@ -299,8 +300,29 @@ def test_a_throttled_append_is_repeated_without_looking(tmp_path: Path) -> None:
     fake.fail_next("spreadsheets.values.append", 429)  # a 429 is a refusal: nothing landed
     store.append_ledger([sale(2)])
 
-    assert calls(fake) == {"spreadsheets.values.append": 2}
+    assert calls(fake) == {"spreadsheets.values.get": 1, "spreadsheets.values.append": 2}
     assert ledger_keys(fake, store) == [sale(1).key, sale(2).key]
+
+
+def test_a_worker_that_read_before_another_appended_appends_nothing(tmp_path: Path) -> None:
+    """A worker paused past its lease resumes with its old read: its entries would count twice."""
+    fake = FakeSheets()
+    paused, settings, _ = world(tmp_path, fake)
+    paused.append_ledger([sale(1)])
+    paused.read()
+    other = GoogleSheetsStore(
+        connect(_KEY, adapter=HandlerAdapter(fake)), paused.id, settings.layout, account=SERVICE_ACCOUNT
+    )
+    other.read()
+    other.append_ledger([sale(2), sale(3)])  # the same orders, read by the other worker meanwhile
+
+    with pytest.raises(LeaseHeld, match="the Ledger gained rows 3-4 since this worker read it"):
+        paused.append_ledger([sale(2), sale(3), sale(4)])
+
+    assert ledger_keys(fake, paused) == [sale(n).key for n in (1, 2, 3)]
+    paused.read()  # the next cycle reads again and appends what is new
+    paused.append_ledger([sale(4)])
+    assert ledger_keys(fake, paused) == [sale(n).key for n in (1, 2, 3, 4)]
 
 
 def test_a_ledger_renamed_away_and_back_is_seen_again(tmp_path: Path) -> None:
