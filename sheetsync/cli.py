@@ -41,6 +41,7 @@ from sheetsync.core.state import parse_state
 from sheetsync.demo import run_demo
 from sheetsync.doctor import OFFLINE_LIMITS, diagnose, offline_problems
 from sheetsync.errors import ConfigError, SheetsyncError, SyncError
+from sheetsync.fleet.registry import MERCHANTS_ENV, Registry, env_prefix
 from sheetsync.inputs import airtable_ids, spreadsheet_key
 from sheetsync.model import REASON, ROW_STATUS, ChannelName
 from sheetsync.onboarding import import_catalogue, open_source
@@ -54,7 +55,7 @@ from sheetsync.simulate import (
     write_json,
     write_plot,
 )
-from sheetsync.stores import LeasedStore, MasterStore
+from sheetsync.stores import MasterStore
 from sheetsync.stores.airtable import AirtableStore
 from sheetsync.stores.google_sheets import GoogleSheetsStore, spreadsheet_id
 from sheetsync.stores.workbook import create_workbook
@@ -62,14 +63,13 @@ from sheetsync.web import CONNECTIONS, STALE_AFTER_S, TOKEN_ENV, Board, create_a
 from sheetsync.worker import (
     PAUSE_WORDS,
     Inbox,
+    cycle_once,
     open_alerter,
     open_channels,
     open_store,
     preview_cycle,
-    run_cycle,
     run_forever,
     stop_on_signals,
-    worker_name,
 )
 
 log = logging.getLogger("sheetsync")
@@ -272,7 +272,17 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--port", type=int, default=int(os.environ.get("PORT", "8080")), help="default: $PORT or 8080"
     )
+    serve.add_argument(
+        "--merchants",
+        type=Path,
+        metavar="DIR",
+        help="serve every merchant of this registry's Shopify webhooks, routed by shop domain, to the "
+        "fleet's workers (docs/distributed.md); no dashboard, no worker in this process",
+    )
     command("status", "show flagged rows and paused channels from the master", _status)
+    _merchant_commands(
+        command("merchants", "the merchant registry of a distributed deployment", None, config=False)
+    )
     importer = command(
         "import", "fill the Inventory from a channel's catalogue: SKU, title, variant, quantity", _import
     )
@@ -323,6 +333,74 @@ def _parser() -> argparse.ArgumentParser:
         help="policies run at once, each in its own process (default: %(default)s); figures do not change",
     )
     return parser
+
+
+def _merchant_commands(merchants: argparse.ArgumentParser) -> None:
+    """``merchants list|add|check``: the registry a fleet of workers serves (docs/distributed.md)."""
+    formatter = argparse.RawDescriptionHelpFormatter
+    actions = merchants.add_subparsers(required=True, metavar="ACTION")
+    for name, help_, run in (
+        ("list", "list the merchants, their masters and channels", _merchants_list),
+        ("add", "add a merchant: copy its single-merchant config into the registry", _merchants_add),
+        (
+            "check",
+            "validate every merchant's config and secrets, offline (exit 1 on a problem)",
+            _merchants_check,
+        ),
+    ):
+        action = actions.add_parser(name, help=help_, description=help_, formatter_class=formatter)
+        action.set_defaults(run=run)
+        _log_flags(action)
+        action.add_argument(
+            "--merchants",
+            type=Path,
+            default=Path(os.environ.get(MERCHANTS_ENV) or "merchants"),
+            metavar="DIR",
+            help=f"the registry folder (default: ${MERCHANTS_ENV}, else %(default)s)",
+        )
+        if name == "add":
+            action.add_argument("name", metavar="NAME", help="the merchant's name: a-z, 0-9 and dashes")
+            action.add_argument("--config", type=Path, required=True, metavar="FILE", help="its config file")
+        if name == "check":
+            action.add_argument("names", nargs="*", metavar="NAME", help="only these merchants")
+
+
+def _merchants_list(args: argparse.Namespace) -> int:
+    registry = Registry(args.merchants)
+    for name in registry.names():
+        try:
+            merchant = registry.load(name)
+        except ConfigError as error:
+            print(f"{name}: configuration error: {error}")
+            continue
+        channels = ", ".join(f"{c.name} ({c.kind})" for c in merchant.settings.channels)
+        print(f"{name}: {merchant.settings.master.describe()}; every {merchant.interval_s:g}s; {channels}")
+    return 0
+
+
+def _merchants_add(args: argparse.Namespace) -> int:
+    target = Registry(args.merchants).add(args.name, args.config)
+    print(
+        f"added {args.name}: {target}; its secrets: {target.with_suffix('.env')} or ${env_prefix(args.name)}…"
+    )
+    return 0
+
+
+def _merchants_check(args: argparse.Namespace) -> int:
+    registry = Registry(args.merchants)
+    failed = 0
+    for name in args.names or registry.names():
+        try:
+            merchant = registry.load(name)
+        except ConfigError as error:
+            problems = [str(error)]
+        else:
+            problems = offline_problems(merchant.settings, merchant.environ)
+        failed += bool(problems)
+        print(f"{name}: {'OK' if not problems else f'{len(problems)} problem(s)'}")
+        for problem in problems:
+            print(f"  problem: {problem}")
+    return 1 if failed else 0
 
 
 def _init(args: argparse.Namespace) -> int:
@@ -468,24 +546,10 @@ def _sync(args: argparse.Namespace) -> int:
             )
         _print_preview(shown, args.json)
         return 0
-    owner = worker_name()
-    with _workbook_errors(settings), _opened(open_channels(settings, _utc_now)) as channels:
-        store = open_store(settings)
-        try:
-            report = run_cycle(
-                store,
-                channels,
-                settings,
-                _utc_now(),
-                accept_shrink=accept_shrink,
-                alert=open_alerter(settings).send,
-                since=args.since,
-                owner=owner,
-                confirm=confirm,
-            )
-        finally:
-            if isinstance(store, LeasedStore):
-                store.release(owner)
+    with _workbook_errors(settings):
+        report = cycle_once(
+            settings, _utc_now, accept_shrink=accept_shrink, since=args.since, confirm=confirm
+        )
     print(report.summary())
     return 1 if report.errors else 0
 
@@ -562,6 +626,8 @@ def _serve(args: argparse.Namespace) -> int:
     Bound to anything but loopback, the dashboard, its buttons and /metrics need the token from
     ``SHEETSYNC_DASHBOARD_TOKEN``; without it, serve refuses to start.
     """
+    if args.merchants is not None:
+        return _serve_fleet(args)
     token = os.environ.get(TOKEN_ENV, "").strip() or None
     if token is None and not loopback(args.host):
         raise ConfigError(
@@ -638,6 +704,26 @@ def _serve(args: argparse.Namespace) -> int:
         log.error("stopped: the worker died (see above)")
         return 1
     log.info("stopped")
+    return 0
+
+
+def _serve_fleet(args: argparse.Namespace) -> int:
+    """Webhooks for every merchant, handed to the fleet through Redis; SIGTERM stops it."""
+    from sheetsync.fleet.tasks import fleet_from, make_app  # celery: the fleet extra only
+    from sheetsync.fleet.web import fleet_app
+
+    environ = {**os.environ, MERCHANTS_ENV: str(args.merchants)}
+    app = fleet_app(make_app(environ), fleet_from(environ))
+    log.info("webhooks for the merchants in %s on http://%s:%d", args.merchants, args.host, args.port)
+    config = uvicorn.Config(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        access_log=False,
+        limit_concurrency=CONNECTIONS,
+    )
+    uvicorn.Server(config).run()
     return 0
 
 

@@ -319,14 +319,14 @@ def test_os_errors_elsewhere_and_bugs_keep_their_traceback(
     def disk_full(*args: object, **kwargs: object) -> None:
         raise OSError(errno.ENOSPC, "No space left on device", str(project.parent / "elsewhere.log"))
 
-    monkeypatch.setattr("sheetsync.cli.run_cycle", disk_full)
+    monkeypatch.setattr("sheetsync.worker.run_cycle", disk_full)
     with pytest.raises(OSError, match="No space left"):
         main(["sync", "--config", config])
 
     def bug(*args: object, **kwargs: object) -> None:
         raise KeyError("a bug")
 
-    monkeypatch.setattr("sheetsync.cli.run_cycle", bug)
+    monkeypatch.setattr("sheetsync.worker.run_cycle", bug)
     with pytest.raises(KeyError):
         main(["sync", "--config", config])
 
@@ -357,7 +357,7 @@ def test_other_sheetsync_errors_go_to_stderr_in_one_line(
     def refused(*args: object, **kwargs: object) -> None:
         raise PermanentError("Shopify refused the token (401)")
 
-    monkeypatch.setattr("sheetsync.cli.run_cycle", refused)
+    monkeypatch.setattr("sheetsync.worker.run_cycle", refused)
     assert main(["sync", "--config", config]) == 1
     assert one_error_line(capsys) == "sheetsync: error: Shopify refused the token (401)"
 

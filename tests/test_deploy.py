@@ -160,12 +160,15 @@ def test_the_image_command_serves_and_its_healthcheck_passes(tmp_path: Path) -> 
 
 def test_compose_runs_one_worker_with_its_dashboard_on_this_machine_and_keeps_data() -> None:
     compose = yaml.safe_load((ROOT / "compose.yaml").read_text(encoding="utf-8"))
-    assert list(compose["services"]) == ["sheetsync"]
+    # The fleet's services (docs/distributed.md) start only with `--profile fleet`.
+    assert [n for n, s in compose["services"].items() if "fleet" not in s.get("profiles", [])] == [
+        "sheetsync"
+    ]
     service = compose["services"]["sheetsync"]
     assert service["build"] == "."
     assert "command" not in service  # the image's: serve with its dashboard
     assert service["volumes"] == ["sheetsync-data:/data"]
-    assert compose["volumes"] == {"sheetsync-data": None}
+    assert compose["volumes"] == {"sheetsync-data": None, "redis-data": None}
     # Published on the host's loopback only, to the port the image listens on.
     (published,) = service["ports"]
     assert published == f"127.0.0.1:8080:{instruction('EXPOSE')}"
@@ -187,7 +190,7 @@ def procfile() -> dict[str, list[str]]:
 def test_the_procfile_runs_the_config_that_init_dir_config_writes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (argv,) = procfile().values()
+    argv = procfile()["worker"]
     assert argv[:2] == ["sheetsync", "run"]
     monkeypatch.chdir(tmp_path)
     assert main(["init", "--dir", "config"]) == 0

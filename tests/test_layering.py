@@ -56,7 +56,7 @@ STORE_CLIENTS = frozenset(
     {"filelock", "gspread", "google", "openpyxl", "pyairtable", "pyrate_limiter", "requests"}
 )
 CHANNEL_CLIENTS = frozenset({"httpx", "google"})
-EDGE_BASE = frozenset({"sheetsync.model", "sheetsync.errors", "sheetsync.retry"})
+EDGE_BASE = frozenset({"sheetsync.model", "sheetsync.errors", "sheetsync.retry", "sheetsync.pacing"})
 FORBIDDEN_EVERYWHERE = ("sheetsync_fakes", "campaigns")
 
 

@@ -31,7 +31,9 @@ def test_the_fakes_and_campaigns_live_outside_the_product() -> None:
 def test_every_directly_imported_third_party_package_is_declared() -> None:
     declared = {
         dep.split(">")[0].split("<")[0].split("=")[0].split("[")[0].strip().lower().replace("-", "_")
-        for dep in PROJECT["project"]["dependencies"] + PROJECT["project"]["optional-dependencies"]["plot"]
+        for dep in PROJECT["project"]["dependencies"]
+        + PROJECT["project"]["optional-dependencies"]["plot"]
+        + PROJECT["project"]["optional-dependencies"]["fleet"]
     }
     # import name -> distribution name, where they differ
     distribution = {"google": "google_auth", "yaml": "pyyaml"}

@@ -64,7 +64,6 @@ import json
 import logging
 import math
 import time
-from collections import deque
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -88,6 +87,7 @@ from sheetsync.model import (
     Sku,
     StockLevel,
 )
+from sheetsync.pacing import Pacer, Quotas
 
 logger = logging.getLogger(__name__)
 
@@ -213,54 +213,6 @@ def _issues(issues: Json) -> str:
     return "; ".join(dict.fromkeys(said))
 
 
-class _Bucket:
-    """A token bucket: ``burst`` requests at once, refilled at ``rate`` a second."""
-
-    def __init__(self, rate: float, burst: int, clock: Callable[[], float]) -> None:
-        self.rate, self.burst = rate, burst
-        self._clock = clock
-        self._tokens = float(burst)
-        self._at = clock()
-
-    def _refill(self) -> float:
-        now = self._clock()
-        self._tokens = min(float(self.burst), self._tokens + (now - self._at) * self.rate)
-        self._at = now
-        return self._tokens
-
-    def wait_s(self) -> float:
-        """Seconds until a token is free (0: now), with a millisecond to spare against rounding."""
-        tokens = self._refill()
-        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate + 0.001
-
-    def take(self) -> None:
-        self._refill()
-        self._tokens -= 1.0
-
-    def drain(self) -> None:
-        """Amazon said 429: its bucket is empty whatever ours believed."""
-        self._refill()
-        self._tokens = min(self._tokens, 0.0)
-
-
-class _Window:
-    """At most ``count`` events in any ``window`` seconds (JSON_LISTINGS_FEED submissions)."""
-
-    def __init__(self, count: int, window: float, clock: Callable[[], float]) -> None:
-        self.count, self.window = count, window
-        self._clock = clock
-        self._sent: deque[float] = deque()
-
-    def wait_s(self) -> float:
-        now = self._clock()
-        while self._sent and self._sent[0] <= now - self.window:
-            self._sent.popleft()
-        return 0.0 if len(self._sent) < self.count else self._sent[0] + self.window - now
-
-    def take(self) -> None:
-        self._sent.append(self._clock())
-
-
 @dataclass(frozen=True, slots=True)
 class Listing:
     """What a push needs to know of one SKU's listing in the marketplace."""
@@ -307,6 +259,8 @@ class AmazonChannel:
         clock: seconds on a monotonic clock (pacing, token expiry, polling).
         now: the time now, for the first order read without a cursor.
         overlap: how far before the cursor orders are read again.
+        quotas: where the seller's request allowances are kept (shared across workers by
+            ``sheetsync.fleet``); by default, in this adapter.
 
     Raises:
         ConfigError: an unknown region, an empty id, or a ``patch_max`` / ``max_feed_messages``
@@ -336,6 +290,7 @@ class AmazonChannel:
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         overlap: timedelta = ORDERS_OVERLAP,
+        quotas: Quotas | None = None,
     ) -> None:
         if region not in REGIONS:
             raise ConfigError(f"Amazon region {region!r} is not one of {', '.join(REGIONS)}")
@@ -369,8 +324,15 @@ class AmazonChannel:
         self._settle_s, self._first_poll_s = settle_s, feed_first_poll_s
         self._overlap = overlap
         plans = {**USAGE_PLANS, **(usage_plans or {})}
-        self._buckets = {op: _Bucket(rate, burst, clock) for op, (rate, burst) in plans.items()}
-        self._submissions = _Window(*FEED_SUBMISSIONS, clock)
+        quotas = quotas or Quotas()
+        # Usage plans count per selling partner and operation; feed submissions per seller and region.
+        account = f"amazon:{region}:{seller_id}"
+        self._plans = plans
+        self._buckets: dict[str, Pacer] = {
+            op: quotas.token_bucket(f"{account}:{op}", rate, burst, clock, sleep)
+            for op, (rate, burst) in plans.items()
+        }
+        self._submissions = quotas.window(f"{account}:feeds", *FEED_SUBMISSIONS, clock, sleep)
         self._token: str | None = None
         self._token_until = 0.0
         self._listings: dict[Sku, Listing] = {}
@@ -562,15 +524,15 @@ class AmazonChannel:
 
     def _feed(self, items: Mapping[Sku, tuple[str, int]]) -> tuple[bool, dict[Sku, str], str]:
         """One JSON_LISTINGS_FEED for ``items``: (processed?, SKU → refusal, feed id)."""
-        waiting = self._submissions.wait_s()
-        if waiting > retry.MAX_WAIT_S:
+        while waiting := self._submissions.take():
+            if waiting <= retry.MAX_WAIT_S:
+                self._sleep(waiting)
+                continue
             raise TransientError(
                 f"{self._who}: Amazon takes {FEED_SUBMISSIONS[0]} listings feeds in "
                 f"{FEED_SUBMISSIONS[1]:.0f} s; the next one can go in {waiting:.0f} s (next cycle)",
                 waiting,
             )
-        if waiting:
-            self._sleep(waiting)
         skus = dict(enumerate(items, start=1))
         document = {
             "header": {"sellerId": self.seller_id, "version": "2.0", "issueLocale": "en_US"},
@@ -598,7 +560,6 @@ class AmazonChannel:
             raise PermanentError(f"{self._who}: createFeedDocument answered without a document id and URL")
         content = json.dumps(document, separators=(",", ":")).encode()
         retry.call(lambda: self._transfer("PUT", url, content), self._sleep)
-        self._submissions.take()
         feed = self._call(
             "createFeed",
             "POST",
@@ -871,17 +832,16 @@ class AmazonChannel:
         accept: tuple[int, ...],
     ) -> httpx.Response:
         bucket = self._buckets[operation]
-        waiting = bucket.wait_s()
-        if waiting > retry.MAX_WAIT_S:
-            raise TransientError(
-                f"{self._who}: the {operation} quota ({bucket.rate:g}/s, burst {bucket.burst}) refills in "
-                f"{waiting:.0f} s; next cycle",
-                waiting,
-            )
-        if waiting:
+        per_second, burst = self._plans[operation]
+        while waiting := bucket.take():
+            if waiting > retry.MAX_WAIT_S:
+                raise TransientError(
+                    f"{self._who}: the {operation} quota ({per_second:g}/s, burst {burst}) refills in "
+                    f"{waiting:.0f} s; next cycle",
+                    waiting,
+                )
             self._sleep(waiting)
         token = self._access_token()
-        bucket.take()
         self.calls[operation] = self.calls.get(operation, 0) + 1
         response = _http.send(
             self._client,
@@ -900,7 +860,7 @@ class AmazonChannel:
             bucket.drain()
             raise TransientError(
                 f"{self._who} throttled {operation} (HTTP 429{': ' + said if said else ''})",
-                _http.retry_after(response) or 1.0 / bucket.rate,
+                _http.retry_after(response) or 1.0 / per_second,
             )
         if status in (401, 403):
             self._token = None

@@ -72,11 +72,11 @@ What the adapter guarantees (the facts it follows are listed in
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 import logging
 import time
-from collections import deque
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -102,6 +102,7 @@ from sheetsync.model import (
     Sku,
     StockLevel,
 )
+from sheetsync.pacing import Quotas
 
 logger = logging.getLogger(__name__)
 
@@ -197,27 +198,6 @@ class _Read:
     returned: dict[Sku, int]  #: SKU → units back with the seller (storned, or the order returned)
 
 
-class _Pacer:
-    """At most ``rate`` requests in any ``window`` seconds, waiting through ``sleep``."""
-
-    def __init__(
-        self, rate: int, window: float, clock: Callable[[], float], sleep: Callable[[float], None]
-    ) -> None:
-        self._rate, self._window = rate, window
-        self._clock, self._sleep = clock, sleep
-        self._sent: deque[float] = deque()
-
-    def wait(self) -> None:
-        while True:
-            now = self._clock()
-            while self._sent and self._sent[0] <= now - self._window:
-                self._sent.popleft()
-            if len(self._sent) < self._rate:
-                self._sent.append(now)
-                return
-            self._sleep(self._sent[0] + self._window - now)
-
-
 def _messages(body: Json) -> str:
     """What an eMAG answer says went wrong, in any of its shapes, as one line."""
     if not isinstance(body, dict):
@@ -254,6 +234,8 @@ class EmagChannel:
         sleep: how to wait (pacing, retries); tests pass one that moves a fake clock.
         clock: seconds on a monotonic clock, for the pacing.
         overlap: how far before the cursor orders are read again.
+        quotas: where the account's request allowances are kept (shared across workers by
+            ``sheetsync.fleet``); by default, in this adapter.
 
     Raises:
         ConfigError: an unknown site or zone, a warehouse id below 1, or a ``base_url`` that is
@@ -277,6 +259,7 @@ class EmagChannel:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         overlap: timedelta = ORDERS_OVERLAP,
+        quotas: Quotas | None = None,
     ) -> None:
         if site not in SITES:
             raise ConfigError(f"eMAG site {site!r} is not one of {', '.join(SITES)}")
@@ -306,9 +289,12 @@ class EmagChannel:
         self._client = client or httpx.Client(transport=transport, timeout=httpx.Timeout(30.0, connect=10.0))
         self._sleep = sleep
         self._overlap = overlap
+        quotas = quotas or Quotas()
+        # eMAG counts per seller account and site; the user name keys it without being shown.
+        account = f"emag:{site}:{hashlib.sha256(username.encode()).hexdigest()[:16]}"
         self._pacers = {
-            "other": _Pacer(OTHER_PER_SECOND, PACING_WINDOW_S, clock, sleep),
-            "orders": _Pacer(ORDERS_PER_SECOND, PACING_WINDOW_S, clock, sleep),
+            "other": quotas.window(f"{account}:other", OTHER_PER_SECOND, PACING_WINDOW_S, clock, sleep),
+            "orders": quotas.window(f"{account}:orders", ORDERS_PER_SECOND, PACING_WINDOW_S, clock, sleep),
         }
         self._offers_seen: int | None = None  #: offers in the last full read
         # line key → (line cursor, cursor of the first call that delivered it); see orders_since

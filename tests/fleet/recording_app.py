@@ -1,0 +1,45 @@
+"""The fleet's Celery app for the worker-process tests: the real cycle, with a record around it.
+
+Each cycle appends ``enter``/``exit`` lines (merchant, pid, wall time) to the file
+``FLEET_TEST_RECORD`` names, one ``os.write`` each on an O_APPEND file, so the lines of several
+worker processes never mix: the test's ground truth, kept apart from the code under test. The
+first cycle of the merchant ``FLEET_TEST_STUCK`` names blocks until its worker is killed.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+
+from redis import Redis
+
+from sheetsync.fleet.registry import Merchant
+from sheetsync.fleet.runner import merchant_cycle
+from sheetsync.fleet.tasks import make_app
+from sheetsync.model import OrderLine
+from sheetsync.pacing import Quotas
+from sheetsync.worker import CycleReport
+
+
+def _note(what: str, merchant: str) -> None:
+    fd = os.open(os.environ["FLEET_TEST_RECORD"], os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    try:
+        os.write(fd, f"{what} {merchant} {os.getpid()} {time.time():.6f}\n".encode())
+    finally:
+        os.close(fd)
+
+
+def recorded(merchant: Merchant, delivered: Sequence[OrderLine], quotas: Quotas) -> CycleReport:
+    _note("enter", merchant.name)
+    try:
+        if merchant.name == os.environ.get("FLEET_TEST_STUCK"):
+            shared = Redis.from_url(os.environ["SHEETSYNC_REDIS_URL"])
+            if shared.set(os.environ["SHEETSYNC_FLEET_PREFIX"] + "stuck-once", 1, nx=True):
+                shared.blpop([os.environ["SHEETSYNC_FLEET_PREFIX"] + "never"], timeout=60)
+        return merchant_cycle(merchant, delivered, quotas)
+    finally:
+        _note("exit", merchant.name)
+
+
+app = make_app(cycle=recorded, lock_s=float(os.environ.get("FLEET_TEST_LOCK_S", "2")))
