@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from pathlib import Path
+from typing import Any
 from unittest import mock
 
+import httpx
 import pytest
 from campaigns import adversary
 from campaigns.adversary import FIGURES, World, run_seed
 
+from sheetsync.channels.woocommerce import WooCommerceChannel
+from sheetsync.core import monitor
+from sheetsync.core.monitor import Finding, FindingKind, Pending
+from sheetsync.errors import SyncError
 from sheetsync.stores.google_sheets import GoogleSheetsStore
 
 
@@ -41,6 +48,30 @@ def test_the_campaign_catches_a_ledger_append_that_does_not_look_first() -> None
         figures, world = run_seed(2, cycles=16)
     assert figures["doubled"] >= 1, world.tally.problems
     assert any("is there 2 times" in problem for problem in world.tally.problems)
+
+
+def test_the_campaign_catches_a_first_sync_that_reads_the_history() -> None:
+    """Planted: no start line (before the fix), so the first sync counts the orders placed before
+    it, which the merchant's counts already hold (the stock wiped).  Seed 3 at 4 cycles counts
+    them; with the start line it holds (the short seeds above)."""
+    with mock.patch.object(adversary.worker_module, "_start_line", return_value=(None, "")):
+        figures, world = run_seed(3, cycles=4)
+    assert figures["doubled"] >= 1, world.tally.problems
+    assert any("before the first sync" in problem for problem in world.tally.problems)
+
+
+def test_the_campaign_catches_a_push_overtaken_by_a_platform_edit_left_lag() -> None:
+    """Planted: a push the platform's own edit overtook stays LAG for ever (before the fix, which
+    makes it DRIFT and sets it back).  Seed 10 (36 cycles): AD-007 stays LAG 28 cycles, the
+    staff's level is never set back, and after the settle Shopify shows 32 where the count allows 19."""
+
+    def stuck(push: Pending, shown: int | None, believed: int | None, age: float, max_lag: float) -> Finding:
+        return Finding(FindingKind.LAG, shown, f"pushed {push.quantity}, still shows {shown}")
+
+    with mock.patch.object(monitor, "_overdue", stuck):
+        figures, world = run_seed(10)
+    assert figures["oversold_by_us"] >= 1, world.tally.problems
+    assert any("of AD-007" in problem for problem in world.tally.problems)
 
 
 def _world(tmp: str) -> World:
@@ -85,3 +116,32 @@ def test_the_ledger_check_counts_a_line_lost_and_a_line_doubled() -> None:
         world.check_ledger()
         assert world.tally.counts["doubled"] == 3  # the key twice, and 4 units counted for 2 sold
         assert world.tally.counts["lost"] == 0
+
+
+def test_the_campaign_catches_a_key_printed_by_an_adapter() -> None:
+    """Planted: the WooCommerce adapter names each request with query-string credentials, as its
+    log line and its errors did before the fix (the key printed).  Seed 3 at 4 cycles: the secrets
+    scan finds the key in the log.  (An error alone would not show: no WooCommerce call in seeds
+    1-6 at 36 cycles exhausts its retries, so no adapter error reaches the log or the sheet.)"""
+    init, attempt = WooCommerceChannel.__init__, WooCommerceChannel._attempt
+    keys: dict[int, str] = {}
+
+    def keeping(self: WooCommerceChannel, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        keys[id(self)] = f"consumer_key={kwargs['consumer_key']}&consumer_secret={kwargs['consumer_secret']}"
+
+    def leaky(self: WooCommerceChannel, method: str, path: str, params: Any, body: Any) -> httpx.Response:
+        request = f"{method} {path}?{keys[id(self)]}"
+        logging.getLogger("sheetsync.channels.woocommerce").debug("%s", request)
+        try:
+            return attempt(self, method, path, params, body)
+        except SyncError as error:
+            raise type(error)(f"{error} ({request})") from None
+
+    with (
+        mock.patch.object(WooCommerceChannel, "__init__", keeping),
+        mock.patch.object(WooCommerceChannel, "_attempt", leaky),
+    ):
+        figures, world = run_seed(3, cycles=4)
+    assert figures["secrets_leaked"] >= 1, world.tally.problems
+    assert any(problem.startswith("secrets_leaked") and "log" in problem for problem in world.tally.problems)

@@ -25,8 +25,9 @@ The actors:
   Status tab, inserts and deletes note rows, drags a product row elsewhere, inserts, drags and
   deletes a column, renames a header, the Inventory tab or the Ledger tab (and renames it back a
   few cycles later), and pastes a block of counts;
-- **the platforms** set quantities behind our back, lag, throttle, fail half a batch, answer 5xx,
-  and lose answers after applying the request (:class:`sheetsync_fakes.chaos.Chaos`, forced);
+- **the platforms** hold orders from before the first sync (the counts hold them), set
+  quantities behind our back, lag, throttle, fail half a batch, answer 5xx, and lose answers
+  after applying the request (:class:`sheetsync_fakes.chaos.Chaos`, forced);
 - **the operator** kills the worker at a request (including right after a restart, during its
   recovery) and starts a new one, starts a second worker beside the first (the lease must keep it
   from writing), and steps the worker's wall clock.
@@ -111,6 +112,7 @@ SHOPIFY, WOO = "shopify", "woo"
 TITLES = {SHOPIFY: "Shopify", WOO: "WooCommerce"}
 SKUS = 11  #: products; one more, ``123``, is typed as ``00123`` (Sheets keeps the number 123)
 CYCLES = 36  #: cycles the worker completes under attack, before the quiet settle
+HISTORY = 4  #: orders per platform placed before the worker's first sync (its counts hold them)
 SETTLE = 5  #: quiet cycles at the end (no actor, no fault, renames undone)
 ACT_P = 0.07  #: chance that someone acts between two of the worker's requests
 KILL_P = 1 / 140  #: chance that the operator kills the worker at one of its requests
@@ -408,18 +410,36 @@ class World:
         for sku in self.skus:
             self.versions[sku] = [Version(int(self._typed(sku, "quantity")), self.clock(), None)]
 
-        # -- the platforms --
+        # -- the platforms, each with orders from before the first sync (the counts hold them) --
+        self.back = 0.0  # how far the platforms' clock runs behind the world's, for the history
         self.shopify = FakeShopify({"2026-10": shopify_schema()}, now=self.clock, seed=seed)
         self.shopify.create_shop(SHOP, self.secrets["shopify_token"], locations=[LOCATION])
         self.woo = FakeWooCommerce(
             WOO_SPEC,
             consumer_key=self.secrets["woo_key"],
             consumer_secret=self.secrets["woo_secret"],
-            now=self.clock,
+            now=self.platform_now,
         )
-        for sku in self.skus:
-            self.shopify.add_product(SHOP, sku, stock={LOCATION: 0})
-            self.woo.add_product(sku, stock=0)
+        history_rng = random.Random(seed ^ 0x415)  # its own: the schedule draws as before
+        history = [
+            (channel, history_rng.choice(self.skus), history_rng.randint(1, 3))
+            for channel in (SHOPIFY, WOO)
+            for _ in range(HISTORY)
+        ]
+        for sku in self.skus:  # the shelves, less the history's sales, show 0 as before
+            stock = {c: sum(q for ch, s, q in history if ch == c and s == sku) for c in (SHOPIFY, WOO)}
+            self.shopify.add_product(SHOP, sku, stock={LOCATION: stock[SHOPIFY]})
+            self.woo.add_product(sku, stock=stock[WOO])
+        self.before_start: list[Order] = []
+        for n, (channel, sku, quantity) in enumerate(history):
+            self.back = 86_400.0 - 3_000.0 * n  # yesterday, an order every 50 minutes
+            if channel == SHOPIFY:
+                at = datetime.fromtimestamp(self.platform_now(), UTC)
+                order_id = self.shopify.place_order(SHOP, [(sku, quantity)], at=at)
+            else:
+                order_id = str(self.woo.place_order([(sku, quantity)], status="completed"))
+            self.before_start.append(Order(channel, order_id, self.platform_now()))
+        self.back = 0.0
         self.chaos: dict[str, Chaos] = {
             "sheets": Chaos(self.sheets, "google_sheets", seed=seed * 10 + 1, clock=self.clock),
             SHOPIFY: Chaos(self.shopify, "shopify", seed=seed * 10 + 2, clock=self.clock),
@@ -444,6 +464,10 @@ class World:
     def now(self) -> float:
         """The true time (the platforms')."""
         return self.clock()
+
+    def platform_now(self) -> float:
+        """WooCommerce's clock: the true time, but for the history placed before the first sync."""
+        return self.clock() - self.back
 
     # -- the merchant's record of what it typed --
 
@@ -1403,6 +1427,7 @@ class World:
                 k = (row["Channel"], row.get("Order", "").rsplit("/", 1)[-1], row.get("SKU", ""))
                 counted[k] -= int(row.get("Delta") or 0)
         truth = self.expected()
+        early = {(o.channel, o.id.rsplit("/", 1)[-1]) for o in self.before_start}
         for k in sorted(set(truth) | set(counted)):
             want, got = truth.get(k, 0), counted.get(k, 0)
             if got < want:
@@ -1411,9 +1436,10 @@ class World:
                 )
                 self.tally.counts["lost"] += want - got - 1
             elif got > want:
+                before = " before the first sync (the count holds it)" if k[:2] in early else ""
                 self.tally.add(
                     "doubled",
-                    f"{k[0]} order {k[1]} {k[2]}: sold {want}, Ledger counts {got}",
+                    f"{k[0]} order {k[1]} {k[2]}: sold {want}{before}, Ledger counts {got}",
                     len(self.history),
                 )
                 self.tally.counts["doubled"] += got - want - 1
