@@ -67,10 +67,17 @@ class TierModel(_Strict):
         return value
 
 
-class _AdaptiveModel(_Strict):
-    safety: Annotated[float, Field(ge=0)] = 2.0
+class AdaptiveModel(_Strict):
+    """A channel's ``adaptive = { ... }`` table (``adaptive = true`` is every default)."""
+
+    safety: Annotated[float, Field(ge=0)] = AdaptiveRule().safety
     min_hold: Annotated[int, Field(ge=0)] = 0
     max_hold: Annotated[int, Field(ge=0)] | None = None
+    risk: Annotated[float, Field(gt=0, lt=1)] = AdaptiveRule().risk
+
+    def rule(self) -> AdaptiveRule:
+        """The buffer these bounds describe."""
+        return AdaptiveRule(self.safety, self.min_hold, self.max_hold, self.risk)
 
 
 def tiers_cover_zero(tiers: list[TierModel]) -> list[TierModel]:
@@ -106,7 +113,7 @@ class _ChannelModel(_Strict):
     #: seconds between full reads of every SKU's figure on the channel, to catch DRIFT
     audit_every: Annotated[float, Field(gt=0)] = 900.0
     #: true (or a table of bounds): the adaptive buffer replaces the tiers on this channel
-    adaptive: _AdaptiveModel | None = None
+    adaptive: AdaptiveModel | None = None
     #: the stock locations this channel sells from (default: every location)
     locations: Annotated[list[str], Field(min_length=1)] | None = None
 
@@ -867,7 +874,7 @@ def _channel(
         else replace(PRESETS[preset], cap=model.cap),
         max_lag_s=model.max_lag,
         audit_every_s=model.audit_every,
-        adaptive=_adaptive(model.adaptive),
+        adaptive=None if model.adaptive is None else model.adaptive.rule(),
         locations=tuple(by_fold[p.casefold()] for p in model.locations)
         if model.locations
         else tuple(locations),
@@ -918,10 +925,6 @@ def buffer_policy(tiers: list[TierModel], cap: int | None = None) -> BufferPolic
     """The BufferPolicy for validated tiers, highest minimum first."""
     ordered = sorted((Tier(t.min, _hold(t.hold)) for t in tiers), key=lambda t: -t.min_level)
     return BufferPolicy(tuple(ordered), cap)
-
-
-def _adaptive(model: _AdaptiveModel | None) -> AdaptiveRule | None:
-    return None if model is None else AdaptiveRule(model.safety, model.min_hold, model.max_hold)
 
 
 def _email(model: _EmailModel | None) -> EmailSettings | None:

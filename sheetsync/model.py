@@ -273,6 +273,9 @@ class ChannelLimits:
     #: the channel reads back quantities; one that cannot (Google Merchant online shows only in
     #: or out of stock) is never waited on for a confirmation
     reports_levels: bool = True
+    #: push calls the platform takes an hour (None: no hourly limit): a sale delivered by webhook
+    #: wakes this channel no more often than the limit allows (``worker.woken``)
+    calls_per_hour: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,6 +39,7 @@ from rich.table import Table
 
 from sheetsync.channels.sandbox import SANDBOX_MAX_BATCH, SandboxChannel
 from sheetsync.config import (
+    AdaptiveModel,
     AutoPauseSettings,
     ChannelSettings,
     GuardSettings,
@@ -49,11 +50,11 @@ from sheetsync.config import (
     describe_errors,
     tiers_cover_zero,
 )
-from sheetsync.core.buffers import NO_BUFFER, AdaptiveRule
+from sheetsync.core.buffers import NO_BUFFER
 from sheetsync.errors import ConfigError
 from sheetsync.model import INVENTORY_SHEET, ChannelName, LedgerEntry, Movement, OrderLine, Sku
 from sheetsync.stores.memory import MemoryStore
-from sheetsync.worker import run_cycle
+from sheetsync.worker import run_cycle, spacing, woken
 
 #: The policies compared, in the order they are reported.
 POLICIES = ("none", "static", "adaptive")
@@ -153,14 +154,6 @@ class LagModel(_Strict):
         ranges = [self.normal, *(r for r in (self.peak,) if r is not None)]
         ranges += [p.lag for p in self.phases] + [e.lag for e in (*self.spikes, *self.jumps)]
         return max([high for _, high in ranges] + [self.spike if self.spike_chance else 0.0])
-
-
-class AdaptiveModel(_Strict):
-    """The channel's ``adaptive = { ... }`` table, as a merchant would write it in the config."""
-
-    safety: Annotated[float, Field(ge=0)] = 2.0
-    min_hold: Annotated[int, Field(ge=0)] = 0
-    max_hold: Annotated[int, Field(ge=0)] | None = None
 
 
 class ChannelModel(_Strict):
@@ -552,9 +545,7 @@ def settings_for(scenario: Scenario, policy: str) -> Settings:
         if policy == "none":
             channel = dataclasses.replace(channel, policy=NO_BUFFER)
         elif policy == "adaptive":
-            bounds = model.adaptive
-            rule = AdaptiveRule(bounds.safety, bounds.min_hold, bounds.max_hold)
-            channel = dataclasses.replace(channel, adaptive=rule)
+            channel = dataclasses.replace(channel, adaptive=model.adaptive.rule())
         channels.append(channel)
     return Settings(
         source=Path(f"scenario {scenario.name}"),
@@ -625,7 +616,6 @@ def run_policy(scenario: Scenario, world: World, policy: str) -> Outcome:
         for name, model in scenario.channels.items()
     }
     webhooks = {ChannelName(n) for n, c in scenario.channels.items() if c.webhooks}
-    intervals = {c.name: c.interval_s for c in settings.channels}
     rows = [("SKU", "Quantity"), *((item.sku, str(item.stock)) for item in world.catalogue)]
     store = MemoryStore(settings.layout, {INVENTORY_SHEET: rows}, where=f"simulation {scenario.name}")
     store.append_ledger(_history(scenario, world))
@@ -666,6 +656,10 @@ def run_policy(scenario: Scenario, world: World, policy: str) -> Outcome:
     now[0] += 1
     cycle(None)
     next_poll = dict.fromkeys(channels, -running)  # then the worker runs as usual before the start
+    last_at: dict[ChannelName, float] = {}
+    gaps = spacing(listed)
+    # The worker's loop stretches an interval that would spend more calls than the hour allows.
+    intervals = {c.name: max(float(c.interval_s), gaps.get(c.name, 0.0)) for c in settings.channels}
     busy_until = -math.inf
     queued: list[OrderLine] = []  # webhook deliveries waiting for the next cycle
     queued_at = math.inf
@@ -682,10 +676,15 @@ def run_policy(scenario: Scenario, world: World, policy: str) -> Outcome:
             if now[0] < 0 <= cycle_at:
                 counted = {name: (c.push_calls, c.throttled_calls, c.paced_s) for name, c in channels.items()}
             now[0] = cycle_at
-            due = [name for name, at in next_poll.items() if at <= cycle_at]
-            # A delivery makes every channel due, with the orders delivered since the last cycle.
-            cycle(None if queued else due, delivered=queued)
+            # A delivery makes channels due as the worker's loop does, with the orders since.
+            due = (
+                woken(next_poll, last_at, gaps, cycle_at)
+                if queued
+                else {n for n, at in next_poll.items() if at <= cycle_at}
+            )
+            cycle(due, delivered=queued)
             for name in due:
+                last_at[name] = cycle_at
                 while next_poll[name] <= cycle_at:
                     next_poll[name] += intervals[name]
             queued, queued_at = [], math.inf

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import signal
 import socket
@@ -22,7 +23,7 @@ from types import FrameType
 from typing import TypeVar
 
 from sheetsync.alerts import Alerter, AlertSink, SlackWebhook, SmtpMail
-from sheetsync.channels import Channel, OrderSource, PriceChannel
+from sheetsync.channels import CatalogueSource, Channel, OrderSource, PriceChannel
 from sheetsync.channels.amazon import AmazonChannel
 from sheetsync.channels.emag import EmagChannel
 from sheetsync.channels.google_merchant import GoogleMerchantChannel
@@ -104,6 +105,7 @@ from sheetsync.model import (
     StockLevel,
     sheet_time,
 )
+from sheetsync.pacing import Quotas
 from sheetsync.stores import ArchivingStore, LeasedStore, MasterStore, airtable
 from sheetsync.stores.google_sheets import GoogleSheetsStore, connect
 from sheetsync.stores.workbook import WorkbookStore
@@ -576,7 +578,16 @@ def _plan(cycle: _Cycle, read: _Read, fresh: Sequence[LedgerEntry], accept_shrin
         for sku, quantity in watch.in_flight().items()
     }
     draft = plan(
-        read.parsed, levels.total, moves, specs, guard, velocity, in_flight, levels.reach, entries=entries
+        read.parsed,
+        levels.total,
+        moves,
+        specs,
+        guard,
+        velocity,
+        in_flight,
+        levels.reach,
+        entries=entries,
+        lump=ledger_.order_lump(entries, cycle.now) if velocity else 1.0,
     )
     return _Planned(draft, specs, levels.total, entries, applied)
 
@@ -1002,9 +1013,16 @@ def open_store(settings: Settings, environ: Mapping[str, str] = os.environ) -> M
 
 
 def open_channels(
-    settings: Settings, clock: Callable[[], datetime], environ: Mapping[str, str] = os.environ
+    settings: Settings,
+    clock: Callable[[], datetime],
+    environ: Mapping[str, str] = os.environ,
+    quotas: Quotas | None = None,
 ) -> list[Channel]:
-    """The channels the settings name, built from their kind, with their secrets from ``environ``."""
+    """The channels the settings name, built from their kind, with their secrets from ``environ``.
+
+    ``quotas`` keeps the request allowances of the adapters that pace themselves (by default
+    each in its own adapter; ``sheetsync.fleet`` shares them across workers).
+    """
     channels: list[Channel] = []
     for c in settings.channels:
         platform = c.platform
@@ -1068,6 +1086,7 @@ def open_channels(
                     base_url=platform.base_url,
                     token_url=platform.token_url,
                     now=clock,
+                    quotas=quotas,
                 )
             )
         elif isinstance(platform, EmagAccount):
@@ -1082,6 +1101,7 @@ def open_channels(
                     rma_returns=platform.rma_returns,
                     timezone=platform.timezone,
                     base_url=platform.base_url,
+                    quotas=quotas,
                 )
             )
         else:
@@ -1115,6 +1135,50 @@ def open_alerter(settings: Settings, environ: Mapping[str, str] = os.environ) ->
     return Alerter(sinks, secrets=secrets, max_per_hour=settings.alerts.max_per_hour)
 
 
+def cycle_once(
+    settings: Settings,
+    clock: Callable[[], datetime],
+    *,
+    environ: Mapping[str, str] = os.environ,
+    quotas: Quotas | None = None,
+    owner: str | None = None,
+    keep_lease: bool = False,
+    delivered: Sequence[OrderLine] = (),
+    accept_shrink: bool = False,
+    since: datetime | None = None,
+    confirm: Collection[ChannelName] = (),
+) -> CycleReport:
+    """One cycle on a store and channels opened for it and let go of after: `sheetsync sync`'s.
+
+    The lease is taken as ``owner`` (this process by default) and given up after the cycle,
+    unless ``keep_lease``: the fleet keeps it in one name for all its workers (``sheetsync.fleet``).
+    """
+    owner = owner or worker_name()
+    channels = open_channels(settings, clock, environ, quotas)
+    try:
+        store = open_store(settings, environ)
+        try:
+            return run_cycle(
+                store,
+                channels,
+                settings,
+                clock(),
+                accept_shrink=accept_shrink,
+                delivered=delivered,
+                alert=open_alerter(settings, environ).send,
+                since=since,
+                owner=owner,
+                confirm=confirm,
+            )
+        finally:
+            if not keep_lease and isinstance(store, LeasedStore):
+                store.release(owner)
+    finally:
+        for channel in channels:
+            if isinstance(channel, CatalogueSource):
+                channel.close()
+
+
 def lease_s(settings: Settings) -> float:
     """How long a worker's lease on the master lasts unrenewed: five of its slowest intervals.
 
@@ -1133,6 +1197,39 @@ FIRST_BACKOFF_S = 5.0
 MAX_BACKOFF_S = 300.0
 #: Cycles failed in a row before an alert: one failure is usually a blip the next try fixes.
 OUTAGE_AFTER = 3
+
+
+#: Share of a channel's hourly call limit that deliveries may use up (the rest: retries, prices).
+CALL_SHARE = 0.9
+
+
+def spacing(channels: Sequence[Channel]) -> dict[ChannelName, float]:
+    """Seconds between two cycles of each channel with an hourly call limit (``ChannelLimits``)."""
+    return {
+        c.name: 3600 / (c.limits.calls_per_hour * CALL_SHARE) for c in channels if c.limits.calls_per_hour
+    }
+
+
+def woken(
+    next_at: dict[ChannelName, float],
+    last_at: Mapping[ChannelName, float],
+    gaps: Mapping[ChannelName, float],
+    now: float,
+) -> set[ChannelName]:
+    """The channels a delivered sale makes due now (times on one clock, in seconds).
+
+    Every channel, except one with an hourly call limit whose last cycle was too recent: a sale
+    per push would spend the hour's calls at the peak and leave the channel throttled, showing
+    old stock.  Such a channel's next cycle is brought forward to when the limit allows it.
+    """
+    due = set()
+    for name, at in next_at.items():
+        free_at = last_at.get(name, -math.inf) + gaps.get(name, 0.0)
+        if at <= now or free_at <= now:
+            due.add(name)
+        else:
+            next_at[name] = min(at, free_at)
+    return due
 
 
 def run_forever(
@@ -1163,6 +1260,8 @@ def run_forever(
     every = {c.name: c.interval_s for c in settings.channels}
     start = tick()
     next_at = {c.name: start for c in channels}  # everyone on the first cycle
+    last_at: dict[ChannelName, float] = {}
+    gaps = spacing(channels)
     alert = (alerter or Alerter([])).send
     failures, retry_at, outage = 0, start, ""
 
@@ -1177,10 +1276,16 @@ def run_forever(
     while not stop.is_set():
         now = tick()
         delivered, controls = pushed.take(), pushed.take_controls()
-        due = set(next_at) if delivered or controls else {n for n, at in next_at.items() if at <= now}
+        if controls:  # the merchant's Control edit takes effect everywhere at once
+            due = set(next_at)
+        elif delivered:
+            due = woken(next_at, last_at, gaps, now)
+        else:
+            due = {n for n, at in next_at.items() if at <= now}
         if due and now >= retry_at:
             for name in due:
-                next_at[name] = now + every.get(name, 60.0)
+                next_at[name] = now + max(every.get(name, 60.0), gaps.get(name, 0.0))
+                last_at[name] = now
             try:
                 with lock or nullcontext():
                     report = run_cycle(

@@ -44,7 +44,7 @@ from sheetsync.model import (
     header_key,
 )
 from sheetsync.stores.workbook import WorkbookStore, create_workbook
-from sheetsync.worker import open_alerter, open_channels, run_cycle, run_forever
+from sheetsync.worker import open_alerter, open_channels, run_cycle, run_forever, spacing, woken
 
 CONFIG = """
 [master]
@@ -682,21 +682,23 @@ def test_open_alerter_without_destinations_only_logs(world: World, caplog: pytes
     assert caplog.messages == ["[sheetsync] ALERT 1 SKU(s) oversold"]
 
 
-def test_an_adaptive_channel_holds_back_recent_sales_over_its_max_lag_until_lag_is_measured(
+def test_an_adaptive_channel_holds_back_what_may_sell_elsewhere_before_it_shows_a_change(
     world: World,
 ) -> None:
     monitored(world, "facebook", adaptive=AdaptiveRule())
     world.cycle()
-    world.sell("shopify", "A-1", 2)
-    world.later(301)  # the rush is over: the SKU's own 15-minute rate speaks, not the shop's
+    world.later(1000)  # Facebook shows the first push
     world.cycle()
-    # 2 sold on Shopify in the last 15 min; unseen on Facebook: Google's 120 s poll + its own
-    # 30 s cycle + 900 s max_lag = 1050 s: 2.3 expected, + 2 sd = 5.4, so 6 held.
-    assert world.cell(2, "Available") == 8
-    assert world.cell(2, "Facebook") == 2
-    assert "Facebook shows 2: adaptive holds 6, sales reach it ~18 min late (8.0/h)" in str(
-        world.cell(2, "Reason")
-    )
+    world.sell("shopify", "A-1", 3)
+    world.sell("facebook", "A-1", 1)
+    world.later(301)
+    world.cycle()
+    assert world.cell(2, "Available") == 6
+    shown = world.cell(2, "Facebook")
+    assert isinstance(shown, int)
+    assert shown < 6
+    reason = str(world.cell(2, "Reason"))
+    assert f"Facebook shows {shown}: adaptive holds {6 - shown}, sales reach it ~" in reason
 
 
 def test_a_second_worker_on_one_master_writes_nothing_until_the_first_releases(world: World) -> None:
@@ -717,3 +719,23 @@ def test_a_second_worker_on_one_master_writes_nothing_until_the_first_releases(w
     ledger = list(load_workbook(world.path)["Ledger"].iter_rows(min_row=2, values_only=True))
     assert [str(row[6]) for row in ledger if row[7] == "SALE"] == ["-2"]  # the sale, counted once
     second.release("deploy-new:2")
+
+
+def test_a_delivered_sale_wakes_a_call_limited_channel_no_more_often_than_its_limit_allows() -> None:
+    meta, shop = ChannelName("facebook"), ChannelName("shopify")
+    gaps = {meta: 3600 / (200 * 0.9)}  # 200 calls an hour, a tenth kept for retries: every 20 s
+    next_at = {meta: 1060.0, shop: 1030.0}
+    # Facebook's last cycle was 5 s ago: the sale reaches Shopify now, Facebook at its turn.
+    assert woken(next_at, {meta: 1000.0, shop: 1000.0}, gaps, 1005.0) == {shop}
+    assert next_at[meta] == pytest.approx(1020.0)
+    # 20 s on, a sale wakes both.
+    assert woken(next_at, {meta: 1000.0, shop: 1005.0}, gaps, 1020.0) == {meta, shop}
+    # A channel never run yet is due at once.
+    assert woken({meta: 5000.0}, {}, gaps, 1.0) == {meta}
+
+
+def test_the_spacing_comes_from_the_channels_hourly_call_limit(world: World) -> None:
+    channels = list(world.channels.values())
+    assert spacing(channels) == {}  # the sandboxes have no hourly limit
+    limited = SandboxChannel(ChannelName("facebook"), lambda: world.now, calls_per_hour=200)
+    assert spacing([limited]) == {ChannelName("facebook"): pytest.approx(20.0)}

@@ -73,6 +73,8 @@ DEFAULT_BASE_URL = "https://graph.facebook.com"
 #: (https://developers.facebook.com/docs/marketing-api/catalog-batch/reference): smaller batches
 #: finish processing sooner, and at 200 calls an hour 3,000 still moves 600,000 SKUs.
 MAX_BATCH = 3000
+#: Catalog Batch calls an hour per catalog (the business-use-case limit above).
+CALLS_PER_HOUR = 200
 #: SKUs per products read: the filter travels in the query string, so keep URLs a few KB long.
 READ_BATCH = 100
 #: How long a push waits for Meta to process its batch before reporting LAG (seconds).
@@ -181,7 +183,9 @@ class MetaChannel:
         if not 1 <= max_batch <= 5000:
             raise ValueError(f"max_batch must be between 1 and 5000, not {max_batch}")
         self.name = name
-        self.limits = ChannelLimits(max_batch=max_batch, typical_lag_s=settle_s)
+        self.limits = ChannelLimits(
+            max_batch=max_batch, typical_lag_s=settle_s, calls_per_hour=CALLS_PER_HOUR
+        )
         self.catalog_id = catalog_id
         self._token = token
         self._base = f"{(base_url or DEFAULT_BASE_URL).rstrip('/')}/{api_version}/{catalog_id}"

@@ -69,7 +69,7 @@ class SandboxChannel:
     ) -> None:
         self.name = name
         self._lag = lag  #: when set, asked at each push for that push's lag (a simulated backlog)
-        self.limits = ChannelLimits(max_batch=max_batch, typical_lag_s=lag_s)
+        self.limits = ChannelLimits(max_batch=max_batch, typical_lag_s=lag_s, calls_per_hour=calls_per_hour)
         self._clock = clock
         self._listed = frozenset(skus)
         self._visible: dict[Sku, int] = {}

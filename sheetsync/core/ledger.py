@@ -24,6 +24,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 from sheetsync.core.cells import MAX_QUANTITY
 from sheetsync.model import (
@@ -57,6 +58,9 @@ _DELTA = re.compile(r"[+-]?[0-9]+")
 #: The largest movement a hand-typed row may record: a Quantity cell holds at most this many
 #: units, so a larger delta is a typo that would push an absurd quantity.
 MAX_DELTA = MAX_QUANTITY
+#: Ledger rows whose parse is remembered (about 80 MB when full): a Ledger between checkpoints
+#: fits, and a longer one only parses as it did without the memo.
+PARSE_CACHE = 1 << 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,28 +114,43 @@ def parse_ledger(rows: Sequence[RawLedgerRow], locations: Sequence[str] = ()) ->
     ``locations``, a blank Location is the first one (entries made before locations were set
     up moved that stock) and an unknown one is a problem.
     """
-    places = {place.casefold(): place for place in locations}
+    place_names = tuple(locations)
     entries: list[LedgerEntry] = []
     positions: list[int] = []
     keys: set[str] = set()
     problems: list[str] = []
     fold: Fold | None = None
     for position, row in enumerate(rows):
-        cells = {name: value.strip() for name, value in row.cells.items()}
-        key = cells.get("key", "") or f"manual/row{row.row}"
+        key, entry = _parsed_row(row.row, tuple(row.cells.items()), place_names)
         if key in keys:
             continue
         keys.add(key)
-        try:
-            entry = _entry(key, cells, places, manual=not cells.get("key"))
-        except ValueError as error:
-            problems.append(f"Ledger row {row.row}: {error}; the row is not counted")
+        if isinstance(entry, str):
+            problems.append(f"Ledger row {row.row}: {entry}; the row is not counted")
             continue
         entries.append(entry)
         positions.append(position)
         if entry.movement is Movement.CARRY and not entry.sku and entry.channel is None:
             fold = Fold(entry.key, entry.delta, position + 1, entry.at)
     return ParsedLedger(tuple(entries), tuple(positions), len(rows), frozenset(keys), tuple(problems), fold)
+
+
+@lru_cache(maxsize=PARSE_CACHE)
+def _parsed_row(
+    number: int, raw: tuple[tuple[str, str], ...], locations: tuple[str, ...]
+) -> tuple[str, LedgerEntry | str]:
+    """One row's key, and its entry or why it cannot be counted.
+
+    Memoised: the worker reads the same Ledger every cycle, and parsing every row again made
+    the ledger the largest cost of a cycle (a row is a pure function of its cells).
+    """
+    cells = {name: value.strip() for name, value in raw}
+    key = cells.get("key", "") or f"manual/row{number}"
+    places = {place.casefold(): place for place in locations}
+    try:
+        return key, _entry(key, cells, places, manual=not cells.get("key"))
+    except ValueError as error:
+        return key, str(error)
 
 
 def _entry(key: str, cells: Mapping[str, str], places: Mapping[str, str], *, manual: bool) -> LedgerEntry:
@@ -549,42 +568,77 @@ def channel_moves(
     return dict(moves)
 
 
-#: Windows over which a SKU's own sales velocity is measured: the short one reacts to a rush,
-#: the long one remembers a rush that paused; the faster of the two is used.
-VELOCITY_WINDOWS_S = (900.0, 3600.0)
-#: The whole shop's sales rate over this window, shared out by each SKU's part of the day's
-#: sales: a rush shows in the total minutes before a single SKU has sold enough to show it, and
-#: a SKU that sold out (so no one could buy it lately) keeps the demand it had.
-POOLED_WINDOW_S = 300.0
+#: Windows over which the whole shop's sales rate is measured; the fastest is used: the shortest
+#: follows a rush within minutes, the longest remembers one that paused.  A shop sells many
+#: orders an hour, so each is an accurate figure, where one SKU's few sales are not.
+POOLED_WINDOWS_S = (300.0, 900.0, 3600.0)
+#: Each SKU's and each channel's part of the shop's sales is taken over this window: a SKU that
+#: sold out (so no one could buy it lately) keeps the demand it had.
 SHARE_WINDOW_S = 86_400.0
+#: Units each SKU is credited with before its own sales: a SKU with two lucky sales is not taken
+#: for a best seller (its part of the day is shrunk towards an even part).
+PRIOR_UNITS = 2.0
+#: A pair's own rate over a recent window outranks the shared-out figure when it is faster and
+#: rests on at least this many units (a SKU that suddenly sells far above its part of the day).
+OWN_EVIDENCE_UNITS = 6
+#: The windows over which a pair's own rate is measured.
+VELOCITY_WINDOWS_S = (900.0, 3600.0)
 
 
 def sales_velocity(
     entries: Iterable[LedgerEntry], now: datetime, windows: Sequence[float] = VELOCITY_WINDOWS_S
 ) -> dict[tuple[ChannelName, Sku], float]:
-    """Units sold per second of each SKU on each channel, from recent sales (the higher estimate).
+    """Units sold per second of each SKU on each channel (every SKU and channel that sold lately).
 
-    Two estimates, the higher wins: the SKU's own rate on the channel over each window, and the
-    shop's rate over the last ``POOLED_WINDOW_S`` times the pair's share of the last
-    ``SHARE_WINDOW_S``.
+    The shop's rate (``POOLED_WINDOWS_S``) is shared out by the SKU's part of the last
+    ``SHARE_WINDOW_S`` of sales (shrunk by ``PRIOR_UNITS``) and the channel's part; a pair's own
+    rate over one of ``windows`` wins when it is faster and rests on ``OWN_EVIDENCE_UNITS``.
     """
-    longest = max(*windows, SHARE_WINDOW_S)
-    sold: dict[tuple[ChannelName, Sku], list[tuple[float, int]]] = defaultdict(list)
-    recent = 0
+    longest = max(*windows, *POOLED_WINDOWS_S, SHARE_WINDOW_S)
+    by_sku: dict[Sku, int] = defaultdict(int)
+    by_channel: dict[ChannelName, int] = defaultdict(int)
+    pairs: dict[tuple[ChannelName, Sku], list[tuple[float, int]]] = defaultdict(list)
+    pooled = [0] * len(POOLED_WINDOWS_S)
     for entry in entries:
-        if entry.movement is Movement.SALE and entry.channel is not None:
+        if entry.movement is Movement.SALE and entry.channel is not None and entry.delta < 0:
             age = (now - entry.at).total_seconds()
             if 0 <= age <= longest:
-                sold[(entry.channel, entry.sku)].append((age, -entry.delta))
-                recent += -entry.delta if age <= POOLED_WINDOW_S else 0
-    total = sum(units for sales in sold.values() for _, units in sales)
-    shop_rate = recent / POOLED_WINDOW_S
+                units = -entry.delta
+                by_sku[entry.sku] += units
+                by_channel[entry.channel] += units
+                pairs[(entry.channel, entry.sku)].append((age, units))
+                for n, window in enumerate(POOLED_WINDOWS_S):
+                    pooled[n] += units if age <= window else 0
+    total = sum(by_sku.values())
+    if not total:
+        return {}
+    shop_rate = max(units / window for units, window in zip(pooled, POOLED_WINDOWS_S, strict=True))
+    spread = total + PRIOR_UNITS * len(by_sku)
     velocity = {}
-    for key, sales in sold.items():
-        own = max(sum(units for age, units in sales if age <= window) / window for window in windows)
-        share = sum(units for _, units in sales) / total
-        velocity[key] = max(own, share * shop_rate)
+    for sku, units in by_sku.items():
+        part = (units + PRIOR_UNITS) / spread
+        for channel, channel_units in by_channel.items():
+            velocity[(channel, sku)] = shop_rate * part * channel_units / total
+    for key, sales in pairs.items():
+        for window in windows:
+            own = sum(units for age, units in sales if age <= window)
+            if own >= OWN_EVIDENCE_UNITS:
+                velocity[key] = max(velocity[key], own / window)
     return velocity
+
+
+def order_lump(entries: Iterable[LedgerEntry], now: datetime, window_s: float = SHARE_WINDOW_S) -> float:
+    """How lumpy recent sales are: the mean of the squared units an order line took over its mean.
+
+    1 when every line was of one unit (or nothing sold); 7/3 for lines of 1, 2 or 3 units alike.
+    """
+    units = squares = 0
+    for entry in entries:
+        recent = 0 <= (now - entry.at).total_seconds() <= window_s
+        if recent and entry.movement is Movement.SALE and entry.channel is not None and entry.delta < 0:
+            units -= entry.delta
+            squares += entry.delta * entry.delta
+    return squares / units if units else 1.0
 
 
 @dataclass(frozen=True, slots=True)
