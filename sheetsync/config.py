@@ -73,11 +73,10 @@ class AdaptiveModel(_Strict):
     safety: Annotated[float, Field(ge=0)] = AdaptiveRule().safety
     min_hold: Annotated[int, Field(ge=0)] = 0
     max_hold: Annotated[int, Field(ge=0)] | None = None
-    risk: Annotated[float, Field(gt=0, lt=1)] = AdaptiveRule().risk
 
     def rule(self) -> AdaptiveRule:
         """The buffer these bounds describe."""
-        return AdaptiveRule(self.safety, self.min_hold, self.max_hold, self.risk)
+        return AdaptiveRule(self.safety, self.min_hold, self.max_hold)
 
 
 def tiers_cover_zero(tiers: list[TierModel]) -> list[TierModel]:

@@ -587,7 +587,6 @@ def _plan(cycle: _Cycle, read: _Read, fresh: Sequence[LedgerEntry], accept_shrin
         in_flight,
         levels.reach,
         entries=entries,
-        lump=ledger_.order_lump(entries, cycle.now) if velocity else 1.0,
     )
     return _Planned(draft, specs, levels.total, entries, applied)
 

@@ -308,9 +308,9 @@ def test_adaptive_buffer_settings(tmp_path: Path) -> None:
     on = load(write(tmp_path, MINIMAL + "adaptive = true\n")).channels[0]
     assert on.adaptive == AdaptiveRule()
     bounded = load(write(tmp_path, MINIMAL + "adaptive = { min_hold = 1, max_hold = 40 }\n")).channels[0]
-    assert bounded.adaptive == AdaptiveRule(min_hold=1, max_hold=40)
-    risky = load(write(tmp_path, MINIMAL + "adaptive = { safety = 1.5, risk = 0.01 }\n")).channels[0]
-    assert risky.adaptive == AdaptiveRule(safety=1.5, risk=0.01)
+    assert bounded.adaptive == AdaptiveRule(safety=2.0, min_hold=1, max_hold=40)
+    safer = load(write(tmp_path, MINIMAL + "adaptive = { safety = 3 }\n")).channels[0]
+    assert safer.adaptive == AdaptiveRule(safety=3.0)
     assert load(write(tmp_path, MINIMAL)).channels[0].adaptive is None
     with pytest.raises(ConfigError, match=r"\[channels.shop\] adaptive, max_hold: must be 0 or more"):
         load(write(tmp_path, MINIMAL + "adaptive = { max_hold = -1 }\n"))

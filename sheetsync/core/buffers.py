@@ -7,7 +7,6 @@ quantity is never negative, never above what is available and never above the ca
 
 from __future__ import annotations
 
-import itertools
 import math
 import re
 from dataclasses import dataclass
@@ -153,27 +152,19 @@ def published(
 class AdaptiveRule:
     """The adaptive buffer: hold back what may sell elsewhere while a channel still shows old stock.
 
-    A channel showing an old figure oversells only when, within the time it takes to show a
-    change, the other channels sell past the hold *and* it sells its own share of what is left.
-    The hold is the least that keeps the chance of that below ``risk`` (``oversell_risk``), with
-    the measured rates multiplied by ``safety`` (sales speed up before a measurement catches up)
-    and orders as lumpy as they come (``Exposure.lump``).  So a SKU with plenty on the shelf for
-    the time at stake holds nothing, and a slow one sells its last units everywhere.  The hold is
-    rounded up to the next step of ``HOLD_STEPS`` (so a rate that wobbles does not move it every
-    cycle), bounded by what the other channels can still sell, by ``min_hold`` and ``max_hold``.
+    The hold covers the sales during the channel's exposure: sales on other channels over the
+    time until the channel shows a change (they must be read, then pushed, then shown), and its
+    own sales over its lag (a push that lands overwrites them).  On that mean go ``safety``
+    standard deviations of the units sold, whose spread grows with the units an order takes
+    (``Exposure.lump``: sales come in lumps).  The hold is then rounded up
+    to the next step of ``HOLD_STEPS`` (so a rate that wobbles does not move it every cycle),
+    bounded by what the other channels can still sell, by ``min_hold`` and by ``max_hold``.
     """
 
-    safety: float = 1.0  #: the measured rates are multiplied by this
+    safety: float = 2.0  #: standard deviations of the units sold on top of the mean
     min_hold: int = 0
     max_hold: int | None = None
-    risk: float = 0.001  #: the chance of an oversell that a hold may leave, per exposure
 
-
-#: When the other channels alone would sell the whole shelf within this long at their rates, a
-#: held unit is not a lost sale (it sells there), so the hold may as well be generous: the rates
-#: are multiplied by ``SELLING_SAFETY`` instead of the rule's ``safety``.
-SELLING_WITHIN_S = 3600.0
-SELLING_SAFETY = 2.5
 
 #: Holds are rounded up to one of these (then every 20 above the last): a few steps, so a hold
 #: that wobbles with the measured rate seldom changes the published figure.
@@ -196,16 +187,8 @@ class Exposure:
 
     @property
     def expected(self) -> float:
-        """Units expected to sell elsewhere while this channel still shows a figure from before them.
-
-        Its own sales over its lag count too: a push that lands overwrites them.
-        """
+        """Units expected to sell while this channel still shows a figure from before them."""
         return max(self.elsewhere, 0.0) * max(self.unseen_s, 0.0) + max(self.own, 0.0) * max(self.lag_s, 0.0)
-
-    @property
-    def own_expected(self) -> float:
-        """Units expected to sell on this channel over the exposure."""
-        return max(self.own, 0.0) * max(self.unseen_s, 0.0)
 
 
 def step_up(hold: int) -> int:
@@ -215,84 +198,17 @@ def step_up(hold: int) -> int:
     return next(step for step in HOLD_STEPS if step >= hold)
 
 
-def _poisson(mean: float, upto: int) -> list[float]:
-    """P(N = n) for n in 0..upto, N Poisson with ``mean``."""
-    term = math.exp(-mean)
-    out = [term]
-    for n in range(1, upto + 1):
-        term *= mean / n
-        out.append(term)
-    return out
-
-
-def oversell_risk(available: int, exposure: Exposure, safety: float) -> list[float]:
-    """The chance of an oversell for each hold 0..``available`` (non-increasing; the last is 0).
-
-    Orders are modelled as ``lump`` units each, arriving as Poisson counts: elsewhere at the
-    ``expected`` rate, here at the channel's own rate over the exposure, both times ``safety``
-    (the model matches the mean and variance of the units sold).  With hold ``h`` the channel
-    shows ``available - h``: an oversell needs the others to sell more than ``h`` and this
-    channel to sell what is left after them (anything at all, once they sold out the shelf).
-    """
-    level = max(available, 0)
-    by_orders = _risk_by_orders(level, exposure, safety)
-    lump = max(exposure.lump, 1.0)
-    risk = [by_orders[math.floor(hold / lump)] if by_orders else 0.0 for hold in range(level)]
-    return [*risk, 0.0]
-
-
-def least_hold(available: int, exposure: Exposure, safety: float, risk: float) -> int:
-    """The least hold whose ``oversell_risk`` is at most ``risk``."""
-    level = max(available, 0)
-    by_orders = _risk_by_orders(level, exposure, safety)
-    if not by_orders:
-        return 0
-    orders = next((n for n, chance in enumerate(by_orders) if chance <= risk), None)
-    if orders is None:
-        return level
-    lump = max(exposure.lump, 1.0)
-    hold = math.ceil(orders * lump)  # the least hold with floor(hold / lump) >= orders, as floats round
-    while hold > 0 and math.floor((hold - 1) / lump) >= orders:
-        hold -= 1
-    while math.floor(hold / lump) < orders:
-        hold += 1
-    return min(hold, level)
-
-
-def _risk_by_orders(level: int, exposure: Exposure, safety: float) -> list[float]:
-    """``[n]``: the chance of an oversell once the hold covers ``n`` orders elsewhere; [] for none."""
-    lump = max(exposure.lump, 1.0)
-    others = safety * exposure.expected / lump
-    mine = safety * exposure.own_expected / lump
-    if level == 0 or others <= 0 or mine <= 0:
-        return []
-    orders = level / lump
-    if orders > others + mine + 8 * math.sqrt(others + mine) + 8:
-        return []  # both together cannot reach the shelf: the chance is below 1e-9
-    most = math.floor(orders) + 1  # orders elsewhere that empty the shelf by themselves
-    theirs = _poisson(others, most)
-    ours = _poisson(mine, most)
-    beyond = [0.0] * (most + 2)  # beyond[k] = P(this channel takes more than k orders)
-    left = 1.0
-    for k in range(most + 1):
-        left -= ours[k]
-        beyond[k] = max(left, 0.0)
-    emptied = max(1.0 - sum(theirs), 0.0)  # others sold more than `most` orders
-    # term[n]: others take n orders (n * lump units), and this channel sells past what is left.
-    terms = [theirs[n] * beyond[math.floor((level - n * lump) / lump)] for n in range(1, most)]
-    terms.append((theirs[most] + emptied) * beyond[0])
-    return list(itertools.accumulate(reversed(terms)))[::-1]  # others take more than n orders
-
-
 def adaptive(available: int, exposure: Exposure, rule: AdaptiveRule) -> Published:
     """What a channel may show when ``exposure`` units may sell before it shows a change.
 
     Never negative, never above what is available.
     """
     level = max(available, 0)
-    selling_out = exposure.elsewhere * SELLING_WITHIN_S >= level
-    safety = max(rule.safety, SELLING_SAFETY) if selling_out else rule.safety
-    hold = step_up(least_hold(level, exposure, safety, rule.risk))
+    expected = exposure.expected
+    hold = 0
+    if expected > 0:
+        spread = math.sqrt(expected * max(exposure.lump, 1.0))
+        hold = step_up(math.ceil(expected + rule.safety * spread - 1e-9))
     if exposure.selling is not None:
         hold = min(hold, exposure.selling)  # the others cannot sell more than they show
     hold = max(hold, rule.min_hold)

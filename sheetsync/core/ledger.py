@@ -568,77 +568,42 @@ def channel_moves(
     return dict(moves)
 
 
-#: Windows over which the whole shop's sales rate is measured; the fastest is used: the shortest
-#: follows a rush within minutes, the longest remembers one that paused.  A shop sells many
-#: orders an hour, so each is an accurate figure, where one SKU's few sales are not.
-POOLED_WINDOWS_S = (300.0, 900.0, 3600.0)
-#: Each SKU's and each channel's part of the shop's sales is taken over this window: a SKU that
-#: sold out (so no one could buy it lately) keeps the demand it had.
-SHARE_WINDOW_S = 86_400.0
-#: Units each SKU is credited with before its own sales: a SKU with two lucky sales is not taken
-#: for a best seller (its part of the day is shrunk towards an even part).
-PRIOR_UNITS = 2.0
-#: A pair's own rate over a recent window outranks the shared-out figure when it is faster and
-#: rests on at least this many units (a SKU that suddenly sells far above its part of the day).
-OWN_EVIDENCE_UNITS = 6
-#: The windows over which a pair's own rate is measured.
+#: Windows over which a SKU's own sales velocity is measured: the short one reacts to a rush,
+#: the long one remembers a rush that paused; the faster of the two is used.
 VELOCITY_WINDOWS_S = (900.0, 3600.0)
+#: The whole shop's sales rate over this window, shared out by each SKU's part of the day's
+#: sales: a rush shows in the total minutes before a single SKU has sold enough to show it, and
+#: a SKU that sold out (so no one could buy it lately) keeps the demand it had.
+POOLED_WINDOW_S = 300.0
+SHARE_WINDOW_S = 86_400.0
 
 
 def sales_velocity(
     entries: Iterable[LedgerEntry], now: datetime, windows: Sequence[float] = VELOCITY_WINDOWS_S
 ) -> dict[tuple[ChannelName, Sku], float]:
-    """Units sold per second of each SKU on each channel (every SKU and channel that sold lately).
+    """Units sold per second of each SKU on each channel, from recent sales (the higher estimate).
 
-    The shop's rate (``POOLED_WINDOWS_S``) is shared out by the SKU's part of the last
-    ``SHARE_WINDOW_S`` of sales (shrunk by ``PRIOR_UNITS``) and the channel's part; a pair's own
-    rate over one of ``windows`` wins when it is faster and rests on ``OWN_EVIDENCE_UNITS``.
+    Two estimates, the higher wins: the SKU's own rate on the channel over each window, and the
+    shop's rate over the last ``POOLED_WINDOW_S`` times the pair's share of the last
+    ``SHARE_WINDOW_S``.
     """
-    longest = max(*windows, *POOLED_WINDOWS_S, SHARE_WINDOW_S)
-    by_sku: dict[Sku, int] = defaultdict(int)
-    by_channel: dict[ChannelName, int] = defaultdict(int)
-    pairs: dict[tuple[ChannelName, Sku], list[tuple[float, int]]] = defaultdict(list)
-    pooled = [0] * len(POOLED_WINDOWS_S)
+    longest = max(*windows, SHARE_WINDOW_S)
+    sold: dict[tuple[ChannelName, Sku], list[tuple[float, int]]] = defaultdict(list)
+    recent = 0
     for entry in entries:
-        if entry.movement is Movement.SALE and entry.channel is not None and entry.delta < 0:
+        if entry.movement is Movement.SALE and entry.channel is not None:
             age = (now - entry.at).total_seconds()
             if 0 <= age <= longest:
-                units = -entry.delta
-                by_sku[entry.sku] += units
-                by_channel[entry.channel] += units
-                pairs[(entry.channel, entry.sku)].append((age, units))
-                for n, window in enumerate(POOLED_WINDOWS_S):
-                    pooled[n] += units if age <= window else 0
-    total = sum(by_sku.values())
-    if not total:
-        return {}
-    shop_rate = max(units / window for units, window in zip(pooled, POOLED_WINDOWS_S, strict=True))
-    spread = total + PRIOR_UNITS * len(by_sku)
+                sold[(entry.channel, entry.sku)].append((age, -entry.delta))
+                recent += -entry.delta if age <= POOLED_WINDOW_S else 0
+    total = sum(units for sales in sold.values() for _, units in sales)
+    shop_rate = recent / POOLED_WINDOW_S
     velocity = {}
-    for sku, units in by_sku.items():
-        part = (units + PRIOR_UNITS) / spread
-        for channel, channel_units in by_channel.items():
-            velocity[(channel, sku)] = shop_rate * part * channel_units / total
-    for key, sales in pairs.items():
-        for window in windows:
-            own = sum(units for age, units in sales if age <= window)
-            if own >= OWN_EVIDENCE_UNITS:
-                velocity[key] = max(velocity[key], own / window)
+    for key, sales in sold.items():
+        own = max(sum(units for age, units in sales if age <= window) / window for window in windows)
+        share = sum(units for _, units in sales) / total
+        velocity[key] = max(own, share * shop_rate)
     return velocity
-
-
-def order_lump(entries: Iterable[LedgerEntry], now: datetime, window_s: float = SHARE_WINDOW_S) -> float:
-    """How lumpy recent sales are: the mean of the squared units an order line took over its mean.
-
-    1 when every line was of one unit (or nothing sold); 7/3 for lines of 1, 2 or 3 units alike.
-    """
-    units = squares = 0
-    for entry in entries:
-        recent = 0 <= (now - entry.at).total_seconds() <= window_s
-        if recent and entry.movement is Movement.SALE and entry.channel is not None and entry.delta < 0:
-            units -= entry.delta
-            squares += entry.delta * entry.delta
-    return squares / units if units else 1.0
 
 
 @dataclass(frozen=True, slots=True)

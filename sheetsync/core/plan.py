@@ -276,7 +276,6 @@ def plan(
     in_flight: Mapping[tuple[ChannelName, Sku], int] | None = None,
     reach: Mapping[tuple[ChannelName, Sku], int] | None = None,
     entries: Sequence[LedgerEntry] = (),
-    lump: float = 1.0,
 ) -> Plan:
     """Decide, per row and channel, the quantity to show and whether to push it now.
 
@@ -288,16 +287,12 @@ def plan(
     the locations, or the row is a bundle).  ``entries`` is the whole ledger, this cycle's
     entries included: an oversold row names its orders since the count, and a row that cannot
     be read holds its channels at the SKU's last good count less the sales since (never raised).
-    ``lump`` is how lumpy orders are (``Exposure.lump``).
     """
     rows = []
     rates = velocity or {}
     totals: dict[Sku, float] = defaultdict(float)
-    shares: dict[ChannelName, float] = defaultdict(float)
-    for (name, sku), rate in rates.items():
+    for (_, sku), rate in rates.items():
         totals[sku] += rate
-        shares[name] += rate
-    everything = sum(shares.values())
     # Worked out once per channel, not per row: whether the channel may be pushed at all.
     open_ = [(spec, spec.due and not spec.paused and not guard.held) for spec in channels]
     # Adaptive channels go slowest first: a faster one's hold counts only what the slower ones
@@ -322,13 +317,9 @@ def plan(
             exposure = None
             stock_here = own_stock.get((spec.name, row.sku), stock) if own_stock else stock
             if spec.adaptive is not None:
-                # A SKU a channel has not sold lately may still sell there: at least the channel's
-                # share of the shop's sales of it.
-                share = shares.get(spec.name, 0.0) / everything if everything else 0.0
-                own = max(rates.get((spec.name, row.sku), 0.0), share * total)
-                others = max(total - own, (1 - share) * total)
+                own = rates.get((spec.name, row.sku), 0.0)
                 elsewhere = sum(selling.values()) - selling[spec.name]
-                exposure = Exposure(others, spec.unseen_s, own, spec.lag_s, elsewhere, lump)
+                exposure = Exposure(total - own, spec.unseen_s, own, spec.lag_s, elsewhere)
             target, reason, fix = _target(row, stock_here, spec, exposure, believed, stock)
             if target < stock_here:  # the channel's rule holds units back: what would free them
                 fixes.append(fix)

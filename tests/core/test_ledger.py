@@ -9,8 +9,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sheetsync.core.ledger import (
-    OWN_EVIDENCE_UNITS,
-    PRIOR_UNITS,
     START_NOTE,
     Routing,
     after_start,
@@ -18,7 +16,6 @@ from sheetsync.core.ledger import (
     channel_moves,
     cursor,
     new_entries,
-    order_lump,
     parse_ledger,
     sales_velocity,
     start_cursor,
@@ -187,52 +184,35 @@ def test_a_repeated_key_counts_once_and_a_worker_row_needs_a_time() -> None:
     )
 
 
-def sold(key: str, sku: str, minutes_ago: float, units: int = 1, channel: ChannelName = SHOP) -> LedgerEntry:
-    return LedgerEntry(key, Sku(sku), -units, Movement.SALE, NOW - timedelta(minutes=minutes_ago), channel)
+def test_sales_velocity_takes_the_faster_of_the_recent_windows() -> None:
+    def entry(
+        key: str, sku: str, delta: int, minutes_ago: float, movement: Movement = Movement.SALE
+    ) -> LedgerEntry:
+        return LedgerEntry(key, Sku(sku), delta, movement, NOW - timedelta(minutes=minutes_ago), SHOP)
 
-
-def test_sales_velocity_shares_the_shops_rate_out_by_each_skus_and_channels_part_of_the_day() -> None:
     entries = [
-        *(sold(f"a{i}", "A", 20 + i) for i in range(5)),  # A: 5 units this hour
-        sold("b", "B", 30, units=2),
-        sold("c", "C", 90, channel=ChannelName("woo")),  # older than the hour: only its part counts
-        LedgerEntry("r", Sku("B"), 2, Movement.RESTOCK, NOW - timedelta(minutes=1), SHOP),  # not a sale
-        sold("f", "D", -5),  # stamped in the future: ignored
+        entry("1", "A", -3, 10),  # a rush in the last 15 minutes
+        entry("2", "A", -1, 40),
+        entry("3", "B", -6, 50),  # a rush earlier in the hour, quiet since
+        entry("4", "B", 2, 1, Movement.RESTOCK),  # restocks are not sales
+        entry("5", "C", -9, 61),  # older than the hour: only its share of the day counts
+        entry("6", "D", -1, -5),  # stamped in the future: ignored
     ]
     velocity = sales_velocity(entries, NOW)
-    shop_rate = 7 / 3600  # the hour's 7 units (nothing in the last 5 or 15 minutes)
-    spread = 8 + 3 * PRIOR_UNITS  # 8 units in the day, 3 SKUs credited PRIOR_UNITS each
-    assert velocity[(SHOP, Sku("A"))] == pytest.approx(shop_rate * (5 + PRIOR_UNITS) / spread * 7 / 8)
-    assert velocity[(ChannelName("woo"), Sku("A"))] == pytest.approx(
-        shop_rate * (5 + PRIOR_UNITS) / spread / 8
-    )
-    assert velocity[(SHOP, Sku("C"))] == pytest.approx(shop_rate * (1 + PRIOR_UNITS) / spread * 7 / 8)
+    assert velocity[(SHOP, Sku("A"))] == 3 / 900
+    assert velocity[(SHOP, Sku("B"))] == 6 / 3600
     assert (SHOP, Sku("D")) not in velocity
-    assert sales_velocity([], NOW) == {}
 
 
-def test_a_shop_wide_rush_raises_each_sku_by_its_part_before_the_sku_shows_it() -> None:
-    quiet_hour = [sold(f"a{i}", "A", 20 + 10 * i) for i in range(4)]
+def test_a_shop_wide_rush_raises_each_sku_by_its_share_before_the_sku_shows_it() -> None:
+    def sold(key: str, sku: str, minutes_ago: float) -> LedgerEntry:
+        return LedgerEntry(key, Sku(sku), -1, Movement.SALE, NOW - timedelta(minutes=minutes_ago), SHOP)
+
+    quiet_hour = [sold(f"a{i}", "A", 10 + 10 * i) for i in range(4)] + [sold("b", "B", 30)]
     rush = [sold(f"c{i}", "C", 1) for i in range(20)]  # 20 sales of another SKU in the last minute
     velocity = sales_velocity([*quiet_hour, *rush], NOW)
-    part = (4 + PRIOR_UNITS) / (24 + 2 * PRIOR_UNITS)
-    assert velocity[(SHOP, Sku("A"))] == pytest.approx(20 / 300 * part)  # the 5 minutes' rate, shared out
-
-
-def test_a_sku_selling_far_above_its_part_is_measured_on_its_own() -> None:
-    steady = [sold(f"a{i}", "A", 30 + i, units=3) for i in range(30)]  # 90 units of A in the hour
-    burst = [sold(f"b{i}", "B", 2 + i) for i in range(OWN_EVIDENCE_UNITS)]  # B: 6 in the last 15 minutes
-    velocity = sales_velocity([*steady, *burst], NOW)
-    assert velocity[(SHOP, Sku("B"))] == pytest.approx(OWN_EVIDENCE_UNITS / 900)
-    few = sales_velocity([*steady, *burst[:-1]], NOW)  # 5 units are no evidence yet
-    assert few[(SHOP, Sku("B"))] < (OWN_EVIDENCE_UNITS - 1) / 900
-
-
-def test_order_lump_is_the_mean_squared_units_of_an_order_line_over_its_mean() -> None:
-    lines = [sold("1", "A", 5, units=1), sold("2", "A", 5, units=2), sold("3", "B", 5, units=3)]
-    assert order_lump(lines, NOW) == pytest.approx(14 / 6)
-    assert order_lump([], NOW) == 1.0
-    assert order_lump([sold("4", "A", 60 * 25)], NOW) == 1.0  # older than the window
+    assert velocity[(SHOP, Sku("A"))] == pytest.approx(4 / 25 * 20 / 300)  # its share x the shop's rate
+    assert velocity[(SHOP, Sku("C"))] == pytest.approx(20 / 25 * 20 / 300)
 
 
 def test_with_locations_a_blank_location_is_the_first_and_an_unknown_one_is_a_problem() -> None:

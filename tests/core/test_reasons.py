@@ -217,11 +217,11 @@ class TestEachRule:
             ChannelSpec(SHOPIFY, "Shopify", NO_BUFFER),
             ChannelSpec(FACEBOOK, "Facebook", NO_BUFFER, adaptive=AdaptiveRule(safety=1.0), unseen_s=720),
         ]
-        velocity = {(SHOPIFY, Sku("A")): 6 / 3600, (FACEBOOK, Sku("A")): 6 / 3600}
-        written = cells(planned(rows(("A", "7")), specs, velocity=velocity))
+        velocity = {(SHOPIFY, Sku("A")): 3 / 3600}
+        written = cells(planned(rows(("A", "5")), specs, velocity=velocity))
         assert written[REASON] == (
-            "7 on the shelf; Shopify shows all 7; "
-            "Facebook shows 2: adaptive holds 5, sales reach it ~12 min late (12.0/h)"
+            "5 on the shelf; Shopify shows all 5; "
+            "Facebook shows 3: adaptive holds 2, sales reach it ~12 min late (3.0/h)"
         )
         quiet = cells(planned(rows(("A", "5")), specs))
         assert quiet[REASON] == "5 on the shelf; Shopify, Facebook show all 5"  # nothing sold lately
