@@ -1583,14 +1583,19 @@ def captured(stream: io.StringIO) -> Iterator[None]:
     root = logging.getLogger()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    level = root.level
+    # The product's own logger too: the CLI sets its level (WARNING under `simulate`), and a level
+    # left there by an earlier run in this process would hide the DEBUG lines the scan reads.
+    loggers = [root, logging.getLogger("sheetsync")]
+    levels = [logger.level for logger in loggers]
     root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
+    for logger in loggers:
+        logger.setLevel(logging.DEBUG)
     try:
         yield
     finally:
         root.removeHandler(handler)
-        root.setLevel(level)
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 @contextlib.contextmanager
