@@ -19,6 +19,7 @@ from typing import TypeVar
 import uvicorn
 from rich.console import Console
 from rich.table import Table
+from starlette.types import ASGIApp
 
 from sheetsync import __version__
 from sheetsync.channels import CatalogueSource, Channel
@@ -660,18 +661,7 @@ def _serve(args: argparse.Namespace) -> int:
     app = create_app(inbox, secrets, board=board, token=token, stale_after_s=stale_after, preview=preview)
     # uvicorn takes SIGTERM for its graceful shutdown, then hands it on to the handler it found.
     stop_on_signals(stop, inbox)
-    server = uvicorn.Server(
-        # No access log: a browser signing in carries the token in its first URL.  A cap on
-        # connections bounds the webhook bodies held at once (web.CONNECTIONS).
-        uvicorn.Config(
-            app,
-            host=args.host,
-            port=args.port,
-            log_level="warning",
-            access_log=False,
-            limit_concurrency=CONNECTIONS,
-        )
-    )
+    server = uvicorn.Server(_server_config(app, args))
     died = threading.Event()
 
     def work() -> None:
@@ -715,7 +705,17 @@ def _serve_fleet(args: argparse.Namespace) -> int:
     environ = {**os.environ, MERCHANTS_ENV: str(args.merchants)}
     app = fleet_app(make_app(environ), fleet_from(environ))
     log.info("webhooks for the merchants in %s on http://%s:%d", args.merchants, args.host, args.port)
-    config = uvicorn.Config(
+    uvicorn.Server(_server_config(app, args)).run()
+    return 0
+
+
+def _server_config(app: ASGIApp, args: argparse.Namespace) -> uvicorn.Config:
+    """How ``serve`` runs its web app, for one merchant or the fleet.
+
+    No access log: a browser signing in carries the token in its first URL.  A cap on
+    connections bounds the webhook bodies held at once (web.CONNECTIONS).
+    """
+    return uvicorn.Config(
         app,
         host=args.host,
         port=args.port,
@@ -723,8 +723,6 @@ def _serve_fleet(args: argparse.Namespace) -> int:
         access_log=False,
         limit_concurrency=CONNECTIONS,
     )
-    uvicorn.Server(config).run()
-    return 0
 
 
 def _import(args: argparse.Namespace) -> int:

@@ -54,7 +54,7 @@ from sheetsync.core.buffers import NO_BUFFER
 from sheetsync.errors import ConfigError
 from sheetsync.model import INVENTORY_SHEET, ChannelName, LedgerEntry, Movement, OrderLine, Sku
 from sheetsync.stores.memory import MemoryStore
-from sheetsync.worker import run_cycle, spacing, woken
+from sheetsync.worker import intervals, run_cycle, spacing, woken
 
 #: The policies compared, in the order they are reported.
 POLICIES = ("none", "static", "adaptive")
@@ -658,8 +658,7 @@ def run_policy(scenario: Scenario, world: World, policy: str) -> Outcome:
     next_poll = dict.fromkeys(channels, -running)  # then the worker runs as usual before the start
     last_at: dict[ChannelName, float] = {}
     gaps = spacing(listed)
-    # The worker's loop stretches an interval that would spend more calls than the hour allows.
-    intervals = {c.name: max(float(c.interval_s), gaps.get(c.name, 0.0)) for c in settings.channels}
+    every = intervals(settings, gaps)
     busy_until = -math.inf
     queued: list[OrderLine] = []  # webhook deliveries waiting for the next cycle
     queued_at = math.inf
@@ -686,7 +685,7 @@ def run_policy(scenario: Scenario, world: World, policy: str) -> Outcome:
             for name in due:
                 last_at[name] = cycle_at
                 while next_poll[name] <= cycle_at:
-                    next_poll[name] += intervals[name]
+                    next_poll[name] += every[name]
             queued, queued_at = [], math.inf
             busy_until = cycle_at + scenario.cycle_s
             continue

@@ -578,15 +578,7 @@ def _plan(cycle: _Cycle, read: _Read, fresh: Sequence[LedgerEntry], accept_shrin
         for sku, quantity in watch.in_flight().items()
     }
     draft = plan(
-        read.parsed,
-        levels.total,
-        moves,
-        specs,
-        guard,
-        velocity,
-        in_flight,
-        levels.reach,
-        entries=entries,
+        read.parsed, levels.total, moves, specs, guard, velocity, in_flight, levels.reach, entries=entries
     )
     return _Planned(draft, specs, levels.total, entries, applied)
 
@@ -1209,6 +1201,11 @@ def spacing(channels: Sequence[Channel]) -> dict[ChannelName, float]:
     }
 
 
+def intervals(settings: Settings, gaps: Mapping[ChannelName, float]) -> dict[ChannelName, float]:
+    """Seconds between each channel's cycles: its interval, stretched to its call limit's spacing."""
+    return {c.name: max(float(c.interval_s), gaps.get(c.name, 0.0)) for c in settings.channels}
+
+
 def woken(
     next_at: dict[ChannelName, float],
     last_at: Mapping[ChannelName, float],
@@ -1256,11 +1253,11 @@ def run_forever(
     """
     pushed = inbox or Inbox()  # without a web server, nothing is ever delivered
     owner = worker_name()
-    every = {c.name: c.interval_s for c in settings.channels}
     start = tick()
     next_at = {c.name: start for c in channels}  # everyone on the first cycle
     last_at: dict[ChannelName, float] = {}
     gaps = spacing(channels)
+    every = intervals(settings, gaps)
     alert = (alerter or Alerter([])).send
     failures, retry_at, outage = 0, start, ""
 
@@ -1283,7 +1280,7 @@ def run_forever(
             due = {n for n, at in next_at.items() if at <= now}
         if due and now >= retry_at:
             for name in due:
-                next_at[name] = now + max(every.get(name, 60.0), gaps.get(name, 0.0))
+                next_at[name] = now + every.get(name, 60.0)
                 last_at[name] = now
             try:
                 with lock or nullcontext():
