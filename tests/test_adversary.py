@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import tempfile
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -14,9 +16,11 @@ from campaigns import adversary
 from campaigns.adversary import FIGURES, World, run_seed
 
 from sheetsync.channels.woocommerce import WooCommerceChannel
-from sheetsync.core import monitor
-from sheetsync.core.monitor import Finding, FindingKind, Pending
+from sheetsync.core import ledger, monitor
+from sheetsync.core.monitor import Finding, FindingKind, Pending, Watch
 from sheetsync.errors import SyncError
+from sheetsync.model import INVENTORY_SHEET, Sku
+from sheetsync.stores._grid import Grid
 from sheetsync.stores.google_sheets import GoogleSheetsStore
 
 
@@ -42,10 +46,10 @@ def test_a_seed_replays_byte_for_byte() -> None:
 
 def test_the_campaign_catches_a_ledger_append_that_does_not_look_first() -> None:
     """Planted: the store appends without reading the Ledger's Key column (before the fix for a
-    worker resuming with an old read, and for a lost answer).  Seed 2 at 16 cycles then counts
-    an order line twice; with the store as it is, it holds (the test above, docs/fault-suite.md)."""
+    worker resuming with an old read, and for a lost answer).  Seed 16 (36 cycles) then counts
+    an order line twice; with the store as it is, it holds (docs/fault-suite.md)."""
     with mock.patch.object(GoogleSheetsStore, "_tail_keys", return_value=set()):
-        figures, world = run_seed(2, cycles=16)
+        figures, world = run_seed(16)
     assert figures["doubled"] >= 1, world.tally.problems
     assert any("is there 2 times" in problem for problem in world.tally.problems)
 
@@ -145,3 +149,92 @@ def test_the_campaign_catches_a_key_printed_by_an_adapter() -> None:
         figures, world = run_seed(3, cycles=4)
     assert figures["secrets_leaked"] >= 1, world.tally.problems
     assert any(problem.startswith("secrets_leaked") and "log" in problem for problem in world.tally.problems)
+
+
+def test_the_campaign_catches_a_woocommerce_sale_overwritten_by_our_push() -> None:
+    """Planted: SKUs just pushed are not read back (``Watch.recent`` kept empty), as before the
+    fix: a WooCommerce sale between our read and our absolute set is overwritten (the lost
+    update), and our belief (the push less the sales since) says the channel shows the right
+    figure, so it is never set again.  Seed 3 at 10 cycles: WooCommerce shows 8 of AD-009 where
+    the count allows 5, cycle after cycle."""
+    pushed = monitor.pushed
+
+    def forgetting(*args: Any, **kwargs: Any) -> Watch:
+        return dataclasses.replace(pushed(*args, **kwargs), recent={})
+
+    with mock.patch.object(adversary.worker_module, "pushed", forgetting):
+        figures, world = run_seed(3, cycles=10)
+    assert figures["oversold_by_us"] >= 2, world.tally.problems
+    assert any("woo shows 8 of AD-009" in problem for problem in world.tally.problems)
+
+
+def test_the_campaign_catches_order_edits_ignored() -> None:
+    """Planted: the polled orders' current states are dropped (no EDIT rows), as before the fix
+    for order edits.  Seed 2 at 6 cycles: a Shopify line edited up to 4 units counts 1."""
+    new_entries = ledger.new_entries
+
+    def no_edits(*args: Any, **kwargs: Any) -> Any:
+        return new_entries(*args, **(kwargs | {"states": []}))
+
+    with mock.patch.object(ledger, "new_entries", no_edits):
+        figures, world = run_seed(2, cycles=6)
+    assert figures["lost"] >= 1, world.tally.problems
+    assert any("sold 4, Ledger counts 1" in problem for problem in world.tally.problems)
+
+
+def test_the_campaign_catches_a_lost_ledger_read_as_empty() -> None:
+    """Planted: a missing Ledger is never called lost (``_lost`` says nothing), as before the fix:
+    the renamed tab reads as empty and every count is pushed raw.  Seed 5 at 12 cycles: Shopify
+    shows 22 of AD-000 where the count less 3 sold allows 19, and the stuck state is not alerted."""
+    with mock.patch.object(adversary.worker_module, "_lost", return_value=""):
+        figures, world = run_seed(5, cycles=12)
+    assert figures["oversold_by_us"] >= 1, world.tally.problems
+    assert figures["unalerted_stuck_states"] >= 1, world.tally.problems
+
+
+def test_the_campaign_catches_worker_values_written_into_a_column_inserted_mid_cycle() -> None:
+    """Planted: the write places the worker's cells by the columns of the cycle's read, as before
+    the fix (the critical overwrite of merchant cells).  Seed 3 (36 cycles): the merchant inserts a
+    column inside a cycle, and AD-005's Notes cell receives a quantity."""
+    fetch = GoogleSheetsStore._fetch_now
+
+    def stale(self: GoogleSheetsStore, read: Grid, keys: Any, tables: Any) -> Any:
+        grid, now = fetch(self, read, keys, tables)
+        columns = {**grid.columns, INVENTORY_SHEET: read.columns[INVENTORY_SHEET]}
+        return dataclasses.replace(grid, columns=columns), now
+
+    with mock.patch.object(GoogleSheetsStore, "_fetch_now", stale):
+        figures, world = run_seed(3)
+    assert figures["merchant_cells_changed"] >= 1, world.tally.problems
+    assert any("AD-005 Notes" in problem for problem in world.tally.problems)
+
+
+def test_the_campaign_catches_a_row_left_lag_without_an_alert() -> None:
+    """Planted: a channel showing less than we set waits for unseen sales for ever (never DRIFT,
+    so never alerted or set back).  Seed 11 at 20 cycles: AD-009 says LAG for more than its
+    channels' max_lag and two cycles with no alert; the code as it is holds (the test above)."""
+    observe = monitor.observe
+
+    def waiting_for_ever(
+        watch: Watch,
+        believed: Mapping[Sku, int | None],
+        shown: Mapping[Sku, int],
+        now: float,
+        max_lag: float,
+        read: Collection[Sku] | None = None,
+        reports: bool = True,
+    ) -> tuple[Watch, dict[Sku, Finding]]:
+        kept, findings = observe(watch, believed, shown, now, max_lag, read, reports)
+        return kept, {
+            sku: finding
+            for sku, finding in findings.items()
+            if sku in watch.pending
+            or finding.kind is not FindingKind.DRIFT
+            or finding.shown is None
+            or finding.shown >= (believed.get(sku) or 0)
+        }
+
+    with mock.patch.object(adversary.worker_module, "observe", waiting_for_ever):
+        figures, world = run_seed(11, cycles=20)
+    assert figures["unalerted_stuck_states"] >= 1, world.tally.problems
+    assert any("row AD-009 LAG" in problem for problem in world.tally.problems)

@@ -115,6 +115,9 @@ CYCLES = 36  #: cycles the worker completes under attack, before the quiet settl
 HISTORY = 4  #: orders per platform placed before the worker's first sync (its counts hold them)
 SETTLE = 5  #: quiet cycles at the end (no actor, no fault, renames undone)
 ACT_P = 0.07  #: chance that someone acts between two of the worker's requests
+#: chance that the merchant inserts, drags or deletes a column inside a cycle's window: after its
+#: read of the sheet, at its first request to a platform (a rare hit by chance alone)
+RACE_P = 0.1
 KILL_P = 1 / 140  #: chance that the operator kills the worker at one of its requests
 RECOVERY_KILL_P = 0.35  #: chance of a second kill within a restarted worker's first requests
 STALL_AFTER = 25  #: cycles failed in a row before the operator restarts the worker by hand
@@ -244,6 +247,8 @@ class Seam:
         self.life.requests += 1
         w.clock.sleep(w.rng_latency.uniform(0.02, 0.3))
         w.world_turn(self.life)
+        if self.platform != "google_sheets":
+            w.race_turn()
         kill = w.kill_now(self.life)
         if kill == "before":
             w.note(f"operator: kill -9 {self.life.tag} before {request.method} {request.url.path}")
@@ -333,6 +338,8 @@ class World:
         self.seed, self.steps, self.cycles = seed, steps, cycles
         self.rng = random.Random(seed)  # the schedule
         self.rng_latency = random.Random(seed * 7 + 1)
+        self.rng_race = random.Random(seed * 13 + 5)  # its own: the schedule draws as before
+        self.race_armed = False  # a cycle has read the sheet and not yet reached a platform
         self.clock = ManualClock(START)
         self.tally = Tally()
         self.history: list[str] = []
@@ -354,6 +361,8 @@ class World:
         self.primary_attempts = 0  # cycles begun by every primary worker in turn (restarts go on counting)
         self.alerts: list[tuple[str, float, str]] = []
         self.stuck: list[Stuck] = []
+        self.lagging: dict[str, float] = {}  #: SKU → since when its row has said LAG, cycle after cycle
+        self.lag_reported: set[str] = set()  #: SKUs whose current LAG episode is already counted
         self.lease: tuple[str, float] | None = None  # who holds it and until when (true time)
 
         # -- secrets, drawn from the seed (never the same twice across seeds) --
@@ -685,6 +694,7 @@ class World:
         if life is self.primary:
             self.primary_attempts += 1
         life.read_at = self.clock()
+        self.race_armed = True
         recorded = self._ledger_units()
         life.unrecorded_at_read = {
             sku: sum(u for _, u in self.events[sku]) - recorded.get(sku, 0) for sku in self.skus
@@ -715,6 +725,7 @@ class World:
                     if version.seen_at is None and version.typed_at <= life.read_at:
                         version.seen_at = life.read_at
                         version.restocked_after = max(0, -life.unrecorded_at_read.get(sku, 0))
+            self._check_lag_rows(report)
             if not report.held:
                 failing = {str(name) for name, errors in report.errors.items() if errors}
                 self.check_shown(
@@ -758,6 +769,39 @@ class World:
             ):
                 stuck.alerted = True
 
+    def _check_lag_rows(self, report: CycleReport) -> None:
+        """A row left LAG past its channels' ``max_lag`` (and two cycles) must have been alerted.
+
+        The worker's promise: a push still unseen after ``max_lag`` makes the channel LAG (alerted
+        as lagging); a raise held for unseen sales that long becomes DRIFT (alerted, set back).
+        So a row saying LAG longer than that with no alert naming it or a lagging channel since
+        it began is a stuck state nobody was told about.
+        """
+        now = self.clock()
+        lag_rows = {flag.sku for flag in report.discrepancies if flag.state == "LAG"}
+        for sku in set(self.lagging) - lag_rows:
+            del self.lagging[sku]
+            self.lag_reported.discard(sku)
+        bound = max(c.max_lag_s for c in self.settings.channels) + 2 * max(
+            c.interval_s for c in self.settings.channels
+        )
+        for sku in sorted(lag_rows):
+            since = self.lagging.setdefault(sku, now)
+            if now - since <= bound or sku in self.lag_reported:
+                continue
+            lag_alerts = [line for _, _, line in self.alerts if "is lagging" in line]
+            told = bool(lag_alerts) and "RECOVERED" not in lag_alerts[-1]  # a lagging incident open
+            told = told or any(
+                at >= since and "RECOVERED" not in line and sku in line for _, at, line in self.alerts
+            )
+            if not told:
+                self.lag_reported.add(sku)
+                self.tally.add(
+                    "unalerted_stuck_states",
+                    f"row {sku} LAG since t+{since - START:.0f}s: no alert in {bound:.0f}s",
+                    len(self.history),
+                )
+
     def _judge(self, stuck: Stuck) -> None:
         bound = ALERT_WITHIN[stuck.kind]
         if not stuck.alerted and not stuck.reported and stuck.attempts > bound:
@@ -779,6 +823,23 @@ class World:
             return
         if self.rng.random() < ACT_P:
             self.act(life)
+
+    def race_turn(self) -> None:
+        """At a cycle's first platform request after its read: maybe a column edit in the window
+        between the read and the write (drawn apart, so the rest of the schedule is unchanged)."""
+        armed, self.race_armed = self.race_armed, False
+        if not armed or self.quiet or self.busy or not self._acting() or self.completed < 1:
+            return
+        if self.rng_race.random() >= RACE_P:
+            return
+        self.busy, schedule = True, self.rng
+        self.rng = self.rng_race
+        try:
+            self.actions["merchant"] += 1
+            if what := self.column_edit():
+                self.note(f"merchant (inside the cycle): {what}")
+        finally:
+            self.busy, self.rng = False, schedule
 
     def idle(self, life: Incarnation, seconds: float) -> None:
         """The worker waits ``seconds``: time passes, people act, the platforms' clocks move."""
