@@ -333,8 +333,15 @@ def least_calls(
         # Status and State tabs again, so that a row or column the merchant inserted, moved or
         # deleted meanwhile never gets the worker's numbers: deliberate, counted.
         "spreadsheets.values.batchGet": 2,
-        "spreadsheets.values.batchUpdate": 1,  # every worker cell, Status row and State cell
     }
+    if first:
+        # A fresh worker looks up where its columns' tags are, and tags them (none yet): once.
+        sheets["spreadsheets.developerMetadata.search"] = 1
+        sheets["spreadsheets.batchUpdate"] = 1
+    # Every worker cell, Status row and State cell in one write: through the columns' tags once
+    # they are in place (Google places them where the column is at that instant), else by A1.
+    tagged = tally.cells and not first
+    sheets["spreadsheets.values.batchUpdateByDataFilter" if tagged else "spreadsheets.values.batchUpdate"] = 1
     if ledger_grew:
         # The Ledger's Key column tail first, deliberate: rows another worker appended since the
         # read mean this cycle's entries were planned from an old Ledger, and none is appended.

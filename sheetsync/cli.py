@@ -278,7 +278,7 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         metavar="DIR",
         help="serve every merchant of this registry's Shopify webhooks, routed by shop domain, to the "
-        "fleet's workers (docs/distributed.md); no dashboard, no worker in this process",
+        "fleet's workers, and the fleet's dashboard (docs/distributed.md); no worker in this process",
     )
     command("status", "show flagged rows and paused channels from the master", _status)
     _merchant_commands(
@@ -627,14 +627,14 @@ def _serve(args: argparse.Namespace) -> int:
     Bound to anything but loopback, the dashboard, its buttons and /metrics need the token from
     ``SHEETSYNC_DASHBOARD_TOKEN``; without it, serve refuses to start.
     """
-    if args.merchants is not None:
-        return _serve_fleet(args)
     token = os.environ.get(TOKEN_ENV, "").strip() or None
     if token is None and not loopback(args.host):
         raise ConfigError(
             f"serve --host {args.host} is reachable from other machines: set {TOKEN_ENV} to a long random "
             "secret (the dashboard and /metrics then ask for it), or serve on 127.0.0.1"
         )
+    if args.merchants is not None:
+        return _serve_fleet(args, token)
     settings = _settings(args)
     secrets = {
         c.name: channel_secret(settings, c, "WEBHOOK_SECRET", os.environ)
@@ -697,14 +697,21 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _serve_fleet(args: argparse.Namespace) -> int:
-    """Webhooks for every merchant, handed to the fleet through Redis; SIGTERM stops it."""
+def _serve_fleet(args: argparse.Namespace, token: str | None) -> int:
+    """Webhooks for every merchant, handed to the fleet through Redis, and the fleet's dashboard."""
     from sheetsync.fleet.tasks import fleet_from, make_app  # celery: the fleet extra only
     from sheetsync.fleet.web import fleet_app
 
     environ = {**os.environ, MERCHANTS_ENV: str(args.merchants)}
-    app = fleet_app(make_app(environ), fleet_from(environ))
-    log.info("webhooks for the merchants in %s on http://%s:%d", args.merchants, args.host, args.port)
+    app = fleet_app(make_app(environ), fleet_from(environ), token)
+    locked = " (token required)" if token else ""
+    log.info(
+        "fleet dashboard and webhooks for the merchants in %s on http://%s:%d%s",
+        args.merchants,
+        args.host,
+        args.port,
+        locked,
+    )
     uvicorn.Server(_server_config(app, args)).run()
     return 0
 

@@ -370,6 +370,78 @@ class BoardCollector:
         yield CounterMetricFamily("sheetsync_cycles", "Cycles finished since start-up", value=view.cycles)
 
 
+def templates() -> Environment:
+    """The server-rendered pages (``sheetsync/templates/*.html``), autoescaped."""
+    return Environment(
+        loader=PackageLoader("sheetsync", "templates"),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+class Gate:
+    """Who may open the pages and /metrics (see the module docstring); the fleet's page too.
+
+    With ``token``: its bearer, or the session cookie ``GET /?token=<token>`` sets. Without: only
+    a request naming this machine by a loopback Host. ``/healthz`` and the webhooks never ask.
+    """
+
+    def __init__(self, token: str | None) -> None:
+        self._token = token
+        # The cookie holds a digest, so the token itself is never stored in the browser.
+        self._session = (
+            None
+            if token is None
+            else hmac.new(token.encode(), b"sheetsync dashboard", hashlib.sha256).hexdigest()
+        )
+
+    def allows(self, request: Request) -> bool:
+        """Whether ``request`` may see the page or the figures."""
+        if self._token is None or self._session is None:
+            # No token: only this machine may ask, by a loopback name.  A page on any other name
+            # that resolves here (DNS rebinding) sends its own Host, and is refused.
+            return _loopback_host(request.headers.get("host", ""))
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), self._token.encode()):
+            return True
+        return hmac.compare_digest(request.cookies.get(SESSION_COOKIE, "").encode(), self._session.encode())
+
+    def refusal(self) -> Response:
+        """The answer to a request it does not allow."""
+        if self._token is None:
+            return PlainTextResponse(
+                "refused: without a token the dashboard answers only at localhost or 127.0.0.1",
+                status_code=403,
+            )
+        return PlainTextResponse(
+            "unauthorised: send Authorization: Bearer <token>, or open /?token=<token> once in the browser",
+            status_code=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+    def sign_in(self, request: Request) -> Response | None:
+        """The answer to ``GET /?token=…``: the cookie, then the page without the token in its URL.
+
+        None when the request carries no ``token=``.
+        """
+        if "token" not in request.query_params:
+            return None
+        if self._token is None or self._session is None:
+            return RedirectResponse("/", status_code=303)  # no token needed; keep it out of the URL
+        if not hmac.compare_digest(request.query_params["token"].encode(), self._token.encode()):
+            return self.refusal()
+        signed_in = RedirectResponse("/", status_code=303)
+        signed_in.set_cookie(
+            SESSION_COOKIE,
+            self._session,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
+        return signed_in
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -447,61 +519,16 @@ def create_app(
         board.follow(inbox)
     shown = board
     grace = stale_after_s if grace_s is None else grace_s
-    pages = Environment(
-        loader=PackageLoader("sheetsync", "templates"),
-        autoescape=select_autoescape(["html"]),
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    pages = templates()
     registry = CollectorRegistry(auto_describe=True)
     registry.register(BoardCollector(board))
-    # The cookie holds a digest, so the token itself is never stored in the browser.
-    session = (
-        None
-        if token is None
-        else hmac.new(token.encode(), b"sheetsync dashboard", hashlib.sha256).hexdigest()
-    )
-
-    def allowed(request: Request) -> bool:
-        if token is None or session is None:
-            # No token: only this machine may ask, by a loopback name.  A page on any other name
-            # that resolves here (DNS rebinding) sends its own Host, and is refused.
-            return _loopback_host(request.headers.get("host", ""))
-        scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode()):
-            return True
-        return hmac.compare_digest(request.cookies.get(SESSION_COOKIE, "").encode(), session.encode())
-
-    def refused() -> Response:
-        if token is None:
-            return PlainTextResponse(
-                "refused: without a token the dashboard answers only at localhost or 127.0.0.1",
-                status_code=403,
-            )
-        return PlainTextResponse(
-            "unauthorised: send Authorization: Bearer <token>, or open /?token=<token> once in the browser",
-            status_code=401,
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+    gate = Gate(token)
 
     async def dashboard(request: Request) -> Response:
-        if "token" in request.query_params:
-            given = request.query_params["token"]
-            if token is not None and session is not None:
-                if not hmac.compare_digest(given.encode(), token.encode()):
-                    return refused()
-                signed_in = RedirectResponse("/", status_code=303)
-                signed_in.set_cookie(
-                    SESSION_COOKIE,
-                    session,
-                    httponly=True,
-                    samesite="strict",
-                    secure=request.url.scheme == "https",
-                )
-                return signed_in
-            return RedirectResponse("/", status_code=303)  # no token needed; keep it out of the URL
-        if not allowed(request):
-            return refused()
+        if (signed_in := gate.sign_in(request)) is not None:
+            return signed_in
+        if not gate.allows(request):
+            return gate.refusal()
         view = shown.view()
         page = pages.get_template("dashboard.html").render(
             view=view, discrepancies=view.discrepancies[:LISTED_ROWS]
@@ -510,8 +537,8 @@ def create_app(
 
     def control(action: str, text: str) -> Callable[[Request], Awaitable[Response]]:
         async def act(request: Request) -> Response:
-            if not allowed(request):
-                return refused()
+            if not gate.allows(request):
+                return gate.refusal()
             origin = request.headers.get("origin")
             if origin and urlsplit(origin).netloc != request.headers.get("host"):
                 return PlainTextResponse("cross-site request refused", status_code=403)
@@ -527,8 +554,8 @@ def create_app(
 
     async def preview_page(request: Request) -> Response:
         """The next cycle's preview, read-only: JSON, or the text ``--dry-run`` prints for a browser."""
-        if not allowed(request):
-            return refused()
+        if not gate.allows(request):
+            return gate.refusal()
         if preview is None:
             return PlainTextResponse("no preview here: `sheetsync serve` offers one", status_code=404)
         try:
@@ -542,8 +569,8 @@ def create_app(
         return JSONResponse(preview_data(shown), headers=headers)
 
     async def metrics(request: Request) -> Response:
-        if not allowed(request):
-            return refused()
+        if not gate.allows(request):
+            return gate.refusal()
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     limits = webhook_limits

@@ -688,7 +688,8 @@ def _record(
             for level in final.pushes(name)
             if (outcome := results[name].outcomes.get(level.sku)) is not None and outcome.ok
         ]
-        before = {level.sku: level.expected for level in final.pushes(name)}
+        reset = results[name].reset_from
+        before = {level.sku: reset.get(level.sku, level.expected) for level in final.pushes(name)}
         watch = pushed(
             watches[name],
             accepted,
@@ -847,6 +848,7 @@ def _push(
     # channel shows; a compare-and-set channel then refuses every later push of the SKU.
     # Lowering (or keeping) what it shows is always safe: set those from what it shows now.
     planned = {level.sku: level for level in levels}
+    reset_from: dict[Sku, int] = {}
     if refused := [sku for sku, outcome in outcomes.items() if not outcome.ok]:
         try:
             shown = _read_levels(channel, refused, codes)
@@ -859,12 +861,13 @@ def _push(
             if sku in shown and planned[sku].quantity <= shown[sku] != planned[sku].expected
         ]
         outcomes |= _batched(push, again, size, errors, "push of {} items failed")
+        reset_from = {level.sku: level.expected for level in again if level.expected is not None}
     verdicts: dict[Sku, PushOutcome] = {}
     if currency is not None and isinstance(channel, PriceChannel):
         prices = final.price_levels(channel.name, currency)
         send = _as_theirs(channel.name, channel.push_prices, codes)
         verdicts = _batched(send, prices, size, errors, "prices of {} items not sent")
-    return ChannelResult(outcomes, tuple(errors), verdicts)
+    return ChannelResult(outcomes, tuple(errors), verdicts, reset_from)
 
 
 def _read_levels(channel: Channel, skus: Sequence[Sku], codes: Codes) -> dict[Sku, int]:
@@ -983,13 +986,21 @@ def _reports(
     return reports, marked
 
 
-def open_store(settings: Settings, environ: Mapping[str, str] = os.environ) -> MasterStore:
-    """The master store the settings name, signed in with the secrets from ``environ``."""
+def open_store(
+    settings: Settings, environ: Mapping[str, str] = os.environ, quotas: Quotas | None = None
+) -> MasterStore:
+    """The master store the settings name, signed in with the secrets from ``environ``.
+
+    ``quotas`` keeps its request allowances, as for ``open_channels`` (Airtable's by default in
+    its adapter; Google Sheets is paced only when given them).
+    """
     master = settings.master
     if isinstance(master, WorkbookMaster):
         return WorkbookStore(master.path, settings.layout)
     if isinstance(master, AirtableMaster):
-        api, paced = airtable.connect(airtable_token(settings, environ), base_url=master.base_url)
+        api, paced = airtable.connect(
+            airtable_token(settings, environ), base=master.base, base_url=master.base_url, quotas=quotas
+        )
         return airtable.AirtableStore(
             api,
             master.base,
@@ -999,7 +1010,7 @@ def open_store(settings: Settings, environ: Mapping[str, str] = os.environ) -> M
             monthly_budget=master.monthly_call_budget,
         )
     info = service_account_info(settings, master, environ)
-    client = connect(info, base_url=master.base_url)
+    client = connect(info, base_url=master.base_url, quotas=quotas)
     return GoogleSheetsStore(client, master.spreadsheet, settings.layout, account=info["client_email"])
 
 
@@ -1147,7 +1158,7 @@ def cycle_once(
     owner = owner or worker_name()
     channels = open_channels(settings, clock, environ, quotas)
     try:
-        store = open_store(settings, environ)
+        store = open_store(settings, environ, quotas)
         try:
             return run_cycle(
                 store,

@@ -46,10 +46,10 @@ def test_a_seed_replays_byte_for_byte() -> None:
 
 def test_the_campaign_catches_a_ledger_append_that_does_not_look_first() -> None:
     """Planted: the store appends without reading the Ledger's Key column (before the fix for a
-    worker resuming with an old read, and for a lost answer).  Seed 16 (36 cycles) then counts
+    worker resuming with an old read, and for a lost answer).  Seed 10 (36 cycles) then counts
     an order line twice; with the store as it is, it holds (docs/fault-suite.md)."""
     with mock.patch.object(GoogleSheetsStore, "_tail_keys", return_value=set()):
-        figures, world = run_seed(16)
+        figures, world = run_seed(10)
     assert figures["doubled"] >= 1, world.tally.problems
     assert any("is there 2 times" in problem for problem in world.tally.problems)
 
@@ -66,16 +66,16 @@ def test_the_campaign_catches_a_first_sync_that_reads_the_history() -> None:
 
 def test_the_campaign_catches_a_push_overtaken_by_a_platform_edit_left_lag() -> None:
     """Planted: a push the platform's own edit overtook stays LAG for ever (before the fix, which
-    makes it DRIFT and sets it back).  Seed 10 (36 cycles): AD-007 stays LAG 28 cycles, the
-    staff's level is never set back, and after the settle Shopify shows 32 where the count allows 19."""
+    makes it DRIFT and sets it back).  Seed 53 (36 cycles): the staff's level is never set back,
+    and Shopify shows 40 of AD-007 where the count allows 39."""
 
     def stuck(push: Pending, shown: int | None, believed: int | None, age: float, max_lag: float) -> Finding:
         return Finding(FindingKind.LAG, shown, f"pushed {push.quantity}, still shows {shown}")
 
     with mock.patch.object(monitor, "_overdue", stuck):
-        figures, world = run_seed(10)
+        figures, world = run_seed(53)
     assert figures["oversold_by_us"] >= 1, world.tally.problems
-    assert any("of AD-007" in problem for problem in world.tally.problems)
+    assert any("shopify shows 40 of AD-007" in problem for problem in world.tally.problems)
 
 
 def _world(tmp: str) -> World:
@@ -170,32 +170,32 @@ def test_the_campaign_catches_a_woocommerce_sale_overwritten_by_our_push() -> No
 
 def test_the_campaign_catches_order_edits_ignored() -> None:
     """Planted: the polled orders' current states are dropped (no EDIT rows), as before the fix
-    for order edits.  Seed 2 at 6 cycles: a Shopify line edited up to 4 units counts 1."""
+    for order edits.  Seed 2 at 8 cycles: a WooCommerce line edited up to 4 units counts 3."""
     new_entries = ledger.new_entries
 
     def no_edits(*args: Any, **kwargs: Any) -> Any:
         return new_entries(*args, **(kwargs | {"states": []}))
 
     with mock.patch.object(ledger, "new_entries", no_edits):
-        figures, world = run_seed(2, cycles=6)
+        figures, world = run_seed(2, cycles=8)
     assert figures["lost"] >= 1, world.tally.problems
-    assert any("sold 4, Ledger counts 1" in problem for problem in world.tally.problems)
+    assert any("woo order 124 AD-005: sold 4, Ledger counts 3" in problem for problem in world.tally.problems)
 
 
 def test_the_campaign_catches_a_lost_ledger_read_as_empty() -> None:
     """Planted: a missing Ledger is never called lost (``_lost`` says nothing), as before the fix:
-    the renamed tab reads as empty and every count is pushed raw.  Seed 5 at 12 cycles: Shopify
-    shows 22 of AD-000 where the count less 3 sold allows 19, and the stuck state is not alerted."""
+    the renamed tab reads as empty, a new one is started, and the sales recorded in the old one
+    are gone.  Seed 8 at 16 cycles: order lines lost, and the stuck state never alerted."""
     with mock.patch.object(adversary.worker_module, "_lost", return_value=""):
-        figures, world = run_seed(5, cycles=12)
-    assert figures["oversold_by_us"] >= 1, world.tally.problems
+        figures, world = run_seed(8, cycles=16)
+    assert figures["lost"] >= 1, world.tally.problems
     assert figures["unalerted_stuck_states"] >= 1, world.tally.problems
 
 
 def test_the_campaign_catches_worker_values_written_into_a_column_inserted_mid_cycle() -> None:
-    """Planted: the write places the worker's cells by the columns of the cycle's read, as before
-    the fix (the critical overwrite of merchant cells).  Seed 3 (36 cycles): the merchant inserts a
-    column inside a cycle, and AD-005's Notes cell receives a quantity."""
+    """Planted: the write places the worker's cells by the columns of the cycle's read, by A1, as
+    before the fix (the critical overwrite of merchant cells).  Seed 3 (36 cycles): the merchant
+    inserts a column inside a cycle, and AD-002's Notes cell receives a quantity."""
     fetch = GoogleSheetsStore._fetch_now
 
     def stale(self: GoogleSheetsStore, read: Grid, keys: Any, tables: Any) -> Any:
@@ -203,16 +203,16 @@ def test_the_campaign_catches_worker_values_written_into_a_column_inserted_mid_c
         columns = {**grid.columns, INVENTORY_SHEET: read.columns[INVENTORY_SHEET]}
         return dataclasses.replace(grid, columns=columns), now
 
-    with mock.patch.object(GoogleSheetsStore, "_fetch_now", stale):
+    with mock.patch.multiple(GoogleSheetsStore, _fetch_now=stale, _confirmed_tags=lambda *args: set()):
         figures, world = run_seed(3)
     assert figures["merchant_cells_changed"] >= 1, world.tally.problems
-    assert any("AD-005 Notes" in problem for problem in world.tally.problems)
+    assert any("AD-002 Notes" in problem for problem in world.tally.problems)
 
 
 def test_the_campaign_catches_a_row_left_lag_without_an_alert() -> None:
     """Planted: a channel showing less than we set waits for unseen sales for ever (never DRIFT,
-    so never alerted or set back).  Seed 11 at 20 cycles: AD-009 says LAG for more than its
-    channels' max_lag and two cycles with no alert; the code as it is holds (the test above)."""
+    so never alerted or set back).  Seed 6 (36 cycles): AD-005 says LAG for more than its
+    channels' max_lag and two cycles with no alert; the code as it is holds (docs/fault-suite.md)."""
     observe = monitor.observe
 
     def waiting_for_ever(
@@ -235,6 +235,33 @@ def test_the_campaign_catches_a_row_left_lag_without_an_alert() -> None:
         }
 
     with mock.patch.object(adversary.worker_module, "observe", waiting_for_ever):
-        figures, world = run_seed(11, cycles=20)
+        figures, world = run_seed(6)
     assert figures["unalerted_stuck_states"] >= 1, world.tally.problems
-    assert any("row AD-009 LAG" in problem for problem in world.tally.problems)
+    assert any("row AD-005 LAG" in problem for problem in world.tally.problems)
+
+
+def test_the_campaign_catches_a_lease_kept_on_a_stepped_local_clock() -> None:
+    """Planted: the lease is written and judged by the worker's own wall clock (before the fix,
+    which uses Google's Date).  Seed 2 (36 cycles): the worker's clock runs 317 s slow, its lease
+    lapses early in true time, a second worker takes over inside the first one's Ledger append,
+    and an order line is appended twice."""
+    with mock.patch.object(GoogleSheetsStore, "_google_now", lambda self, now: now):
+        figures, world = run_seed(2)
+    assert figures["doubled"] >= 1, world.tally.problems
+    assert any("woo/144/143 is there 2 times" in problem for problem in world.tally.problems)
+
+
+def test_the_campaign_catches_woocommerce_refunds_counted_as_restocked() -> None:
+    """Planted: every WooCommerce refund counts as put back in stock (before the fix, which counts
+    them only when the channel says ``restock_refunds``).  Seed 1 (36 cycles): a refund whose
+    buyer kept the goods hands the units back (``lost``: sold 3, the Ledger counts 1)."""
+    init = WooCommerceChannel.__init__
+
+    def restocking(self: WooCommerceChannel, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        self._restock_refunds = True
+
+    with mock.patch.object(WooCommerceChannel, "__init__", restocking):
+        figures, world = run_seed(1)
+    assert figures["lost"] >= 1, world.tally.problems
+    assert any("woo order 122 AD-009: sold 3, Ledger counts 1" in problem for problem in world.tally.problems)

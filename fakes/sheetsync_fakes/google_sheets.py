@@ -44,10 +44,17 @@ envelopes recorded from the live API (``sheetsync_fakes/reference/sheets``). Wha
   permission check, so an Editor can be told from a Viewer without changing anything.
 - Quotas: read and write requests per user per minute, as a sliding 60 s window on the
   injected clock; past it, the recorded 429 (which carries no Retry-After).
+- ``Date``: every answer carries Google's time, as the live API's do, when the fake is given a
+  wall clock (``wall``, epoch seconds); without one (tests whose times are made up) it has none.
 
 The merchant's hands (``set_values``, ``insert_rows``, ``delete_row``, ``insert_columns``,
 ``move_columns``, ``rename_sheet``) edit the grid as the Sheets UI does, between API calls: cells,
 formats, validations and conditional-format ranges move with their rows and columns.
+
+Developer metadata on columns (``createDeveloperMetadata`` and ``deleteDeveloperMetadata`` in
+``:batchUpdate``, ``developerMetadata:search`` by lookup) moves with its column under inserts and
+drags, and ``values:batchUpdateByDataFilter`` writes through it (or an A1 range) to where the
+column is at the moment of the write.
 
 Not modelled: the cell-count limit, named ranges, enforcing protected ranges, merges, effective
 formats, validation enforcement, per-project quotas. Error texts that no recording or public
@@ -70,6 +77,8 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from typing import Any, Literal
 from urllib.parse import parse_qs, unquote
 
@@ -90,8 +99,17 @@ Operation = Literal[
     "spreadsheets.values.append",
     "spreadsheets.values.clear",
     "spreadsheets.values.batchClear",
+    "spreadsheets.values.batchUpdateByDataFilter",
+    "spreadsheets.developerMetadata.search",
 ]
-_READS = frozenset({"spreadsheets.get", "spreadsheets.values.get", "spreadsheets.values.batchGet"})
+_READS = frozenset(
+    {
+        "spreadsheets.get",
+        "spreadsheets.values.get",
+        "spreadsheets.values.batchGet",
+        "spreadsheets.developerMetadata.search",
+    }
+)
 
 OAUTH_AUDIENCE = "https://oauth2.googleapis.com/token"  #: the JWT ``aud`` of the token endpoint
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -211,7 +229,15 @@ _MODELLED_REQUESTS: Mapping[str, frozenset[str]] = {
     "appendDimension": frozenset({"sheetId", "dimension", "length"}),
     "insertDimension": frozenset({"range", "inheritFromBefore"}),
     "deleteDimension": frozenset({"range"}),
+    "createDeveloperMetadata": frozenset({"developerMetadata"}),
+    "deleteDeveloperMetadata": frozenset({"dataFilter"}),
 }
+_DEVELOPER_METADATA = frozenset({"metadataId", "metadataKey", "metadataValue", "location", "visibility"})
+_METADATA_LOOKUP = frozenset(
+    {"locationType", "metadataKey", "metadataValue", "metadataId", "visibility"}
+    | {"metadataLocation", "locationMatchingStrategy"}
+)
+_DATA_FILTER = frozenset({"a1Range", "developerMetadataLookup", "gridRange"})
 _DIMENSION_RANGE = frozenset({"sheetId", "dimension", "startIndex", "endIndex"})
 _SHEET_PROPERTIES = frozenset(
     {"sheetId", "title", "index", "sheetType", "gridProperties", "hidden", "tabColor"}
@@ -252,6 +278,8 @@ _PARAMS: Mapping[str, frozenset[str]] = {
     "spreadsheets.values.append": _WRITE_PARAMS | {"insertDataOption"},
     "spreadsheets.values.clear": frozenset(),
     "spreadsheets.values.batchClear": frozenset(),
+    "spreadsheets.values.batchUpdateByDataFilter": frozenset(),
+    "spreadsheets.developerMetadata.search": frozenset(),
 }
 #: Enum-valued parameters: proto field name, proto type and accepted values.
 _ENUMS: Mapping[str, tuple[str, str, frozenset[str]]] = {
@@ -622,6 +650,8 @@ class _Sheet:
     notes: dict[tuple[int, int], str] = field(default_factory=dict)
     protected_ranges: list[Json] = field(default_factory=list)  # ProtectedRange as the API shows it
     column_properties: dict[int, Json] = field(default_factory=dict)  # column → pixelSize, hiddenByUser
+    #: developer metadata on columns: metadataId → key, value, visibility and the column it is on
+    column_metadata: dict[int, Json] = field(default_factory=dict)
 
     @property
     def sheet_id(self) -> int:
@@ -653,6 +683,7 @@ class _Sheet:
             dict(self.notes),
             copy.deepcopy(self.protected_ranges),
             copy.deepcopy(self.column_properties),
+            copy.deepcopy(self.column_metadata),
         )
 
     def set(self, row: int, column: int, value: _CellValue | None) -> None:
@@ -696,6 +727,8 @@ class _Sheet:
         self.validations = {(r, moved(c)): v for (r, c), v in self.validations.items()}
         self.notes = {(r, moved(c)): v for (r, c), v in self.notes.items()}
         self.column_properties = {moved(c): v for c, v in self.column_properties.items()}
+        for item in self.column_metadata.values():  # metadata travels with its column
+            item["column"] = moved(int(item["column"]))
         for grid_range in self.rule_ranges():
             if "startColumnIndex" in grid_range:
                 width = int(grid_range.get("endColumnIndex", grid_range["startColumnIndex"] + 1))
@@ -1008,6 +1041,8 @@ def _route(method: str, raw_path: str) -> tuple[Operation, str, str | None] | No
         ("GET", "values:batchGet"): "spreadsheets.values.batchGet",
         ("POST", "values:batchUpdate"): "spreadsheets.values.batchUpdate",
         ("POST", "values:batchClear"): "spreadsheets.values.batchClear",
+        ("POST", "values:batchUpdateByDataFilter"): "spreadsheets.values.batchUpdateByDataFilter",
+        ("POST", "developerMetadata:search"): "spreadsheets.developerMetadata.search",
     }
     if (method, tail) in collection:
         return collection[method, tail], spreadsheet_id, None
@@ -1130,6 +1165,7 @@ class FakeSheets:
         project_number: int = 123456789012,
         new_sheet_id: Callable[[], int] | None = None,
         seed: int = 0,
+        wall: Callable[[], float] | None = None,
     ) -> None:
         self._rng = random.Random(seed)  # noqa: S311 - ids and tokens for a test fake, not secrets
         self._grants = {
@@ -1137,7 +1173,7 @@ class FakeSheets:
         }
         self._quota = {"Read": read_quota_per_minute, "Write": write_quota_per_minute}
         self._hits: dict[tuple[str, str], deque[float]] = {}
-        self._now = now
+        self._now, self._wall = now, wall
         self._project_number = project_number
         self._new_sheet_id = new_sheet_id or (lambda: self._rng.randrange(1, 2**31))
         self._books: dict[str, _Book] = {}
@@ -1372,6 +1408,10 @@ class FakeSheets:
                     answer = self._serve(request, *route)
             except _Rejected as rejected:
                 answer = rejected.response
+            if self._wall is not None:  # Google's clock, as every answer of the live API carries it
+                answer.headers["Date"] = format_datetime(
+                    datetime.fromtimestamp(self._wall(), UTC), usegmt=True
+                )
             return self._fire(fault, operation) if fault else answer
 
     def _fire(self, fault: Fault, operation: str) -> httpx.Response:
@@ -1484,6 +1524,10 @@ class FakeSheets:
             result = self._batch_update(book, body)
         elif operation == "spreadsheets.values.batchUpdate":
             result = self._values_batch_update(book, body)
+        elif operation == "spreadsheets.values.batchUpdateByDataFilter":
+            result = self._values_batch_update(book, body, by_filter=True)
+        elif operation == "spreadsheets.developerMetadata.search":
+            result = _search_metadata(book, body)
         elif operation == "spreadsheets.values.batchClear":
             _check_keys(body, {"ranges"}, "")
             areas = [_area(book, text) for text in body.get("ranges", [])]
@@ -1500,7 +1544,12 @@ class FakeSheets:
         mask = _fields_mask(params)
         return _json_response(_select(result, mask) if mask else result)
 
-    def _values_batch_update(self, book: _Book, body: Json) -> Json:
+    def _values_batch_update(self, book: _Book, body: Json, *, by_filter: bool = False) -> Json:
+        """values:batchUpdate, or with ``by_filter`` values:batchUpdateByDataFilter.
+
+        A DataFilterValueRange names an A1 range, or developer metadata on columns: it writes from
+        the top of each column the metadata is on now; a filter that finds nothing writes nothing.
+        """
         allowed = {"valueInputOption", "data", "includeValuesInResponse"}
         _check_keys(body, allowed | {"responseValueRenderOption", "responseDateTimeRenderOption"}, "")
         option = _input_option(body.get("valueInputOption", "INPUT_VALUE_OPTION_UNSPECIFIED"))
@@ -1520,14 +1569,23 @@ class FakeSheets:
         work = book.clone()  # all ranges or none
         responses, touched = [], set()
         for i, entry in enumerate(body.get("data", [])):
-            _check_keys(entry, {"range", "majorDimension", "values"}, f"data[{i}]")
-            a1 = str(entry.get("range", ""))
-            sheet, bounds = _locate(work, a1)
+            _check_keys(
+                entry, {"dataFilter" if by_filter else "range", "majorDimension", "values"}, f"data[{i}]"
+            )
+            if by_filter:
+                targets = _filtered(work, entry.get("dataFilter", {}), f"data[{i}].dataFilter")
+            else:
+                targets = [(str(entry.get("range", "")), *_locate(work, str(entry.get("range", ""))))]
             major = _major(entry)
-            area = _write(sheet, bounds, a1, entry.get("values", []), option, major, f"data[{i}].values")
-            cells = _cells_of(entry.get("values", []), area, major)
-            touched |= {(sheet.sheet_id, r, c) for r, c in cells}
-            responses.append(_update_body(work, area, cells, echo))
+            for a1, sheet, bounds in targets:
+                area = _write(sheet, bounds, a1, entry.get("values", []), option, major, f"data[{i}].values")
+                cells = _cells_of(entry.get("values", []), area, major)
+                touched |= {(sheet.sheet_id, r, c) for r, c in cells}
+                response = _update_body(work, area, cells, echo)
+                if by_filter:
+                    del response["spreadsheetId"]
+                    response["dataFilter"] = entry["dataFilter"]
+                responses.append(response)
         self._books[book.spreadsheet_id] = work
         result: Json = {"spreadsheetId": book.spreadsheet_id}
         for key, count in (
@@ -1564,6 +1622,8 @@ class FakeSheets:
             "appendDimension": _append_dimension,
             "insertDimension": _insert_dimension,
             "deleteDimension": _delete_dimension,
+            "createDeveloperMetadata": _create_metadata,
+            "deleteDeveloperMetadata": _delete_metadata,
         }
         requests = body.get("requests", [])
         if (
@@ -1657,6 +1717,122 @@ class FakeSheets:
 
 
 # --- values and metadata ---------------------------------------------------------------------
+
+
+def _metadata_json(sheet: _Sheet, metadata_id: int) -> Json:
+    """DeveloperMetadata as the API shows it, located on its column as it is now."""
+    item = sheet.column_metadata[metadata_id]
+    column = int(item["column"])
+    shown = {"metadataId": metadata_id, "metadataKey": item["metadataKey"]}
+    if "metadataValue" in item:
+        shown["metadataValue"] = item["metadataValue"]
+    range_ = {"sheetId": sheet.sheet_id, "dimension": "COLUMNS", "startIndex": column, "endIndex": column + 1}
+    return shown | {
+        "location": {"locationType": "COLUMN", "dimensionRange": range_},
+        "visibility": item["visibility"],
+    }
+
+
+def _matching_metadata(book: _Book, lookup: Json, where: str) -> list[tuple[_Sheet, int]]:
+    """The column metadata a DeveloperMetadataLookup selects (every given criterion must match)."""
+    _check_keys(lookup, _METADATA_LOOKUP, where)
+    if "metadataLocation" in lookup or "locationMatchingStrategy" in lookup:
+        raise _Rejected(_rpc_error(501, f"FakeSheets does not model {where}.metadataLocation"))
+    if lookup.get("locationType", "COLUMN") != "COLUMN":
+        return []  # only column metadata is modelled: no other kind exists here
+    found = []
+    for sheet in book.sheets:
+        for metadata_id, item in sheet.column_metadata.items():
+            wanted = {
+                "metadataKey": item["metadataKey"],
+                "metadataValue": item.get("metadataValue"),
+                "metadataId": metadata_id,
+                "visibility": item["visibility"],
+            }
+            if all(lookup[k] == v for k, v in wanted.items() if k in lookup):
+                found.append((sheet, metadata_id))
+    return found
+
+
+def _filtered(book: _Book, data_filter: Json, where: str) -> list[tuple[str, _Sheet, _Bounds]]:
+    """What a DataFilter selects: an A1 range, or each column its developer metadata is on now."""
+    _check_keys(data_filter, _DATA_FILTER, where)
+    if len(data_filter) != 1:
+        raise _unrecorded_400(f"Invalid {where}: exactly one of a1Range, developerMetadataLookup, gridRange")
+    if "a1Range" in data_filter:
+        a1 = str(data_filter["a1Range"])
+        return [(a1, *_locate(book, a1))]
+    if "gridRange" in data_filter:
+        raise _Rejected(_rpc_error(501, f"FakeSheets does not model {where}.gridRange"))
+    selected = []
+    for sheet, metadata_id in _matching_metadata(
+        book, data_filter["developerMetadataLookup"], f"{where}.developerMetadataLookup"
+    ):
+        column = int(sheet.column_metadata[metadata_id]["column"])
+        bounds = _Bounds(0, sheet.rows, column, column + 1)
+        selected.append((_a1(sheet.title, bounds), sheet, bounds))
+    return selected
+
+
+def _search_metadata(book: _Book, body: Json) -> Json:
+    """developerMetadata:search by lookups: each metadata found once, with the filters that found it."""
+    _check_keys(body, {"dataFilters"}, "")
+    found: dict[int, Json] = {}
+    for i, data_filter in enumerate(body.get("dataFilters", [])):
+        where = f"data_filters[{i}]"
+        _check_keys(data_filter, _DATA_FILTER, where)
+        if "developerMetadataLookup" not in data_filter:
+            raise _Rejected(_rpc_error(501, f"FakeSheets does not model {where} by range in a search"))
+        for sheet, metadata_id in _matching_metadata(
+            book, data_filter["developerMetadataLookup"], f"{where}.developerMetadataLookup"
+        ):
+            match = found.setdefault(
+                metadata_id, {"developerMetadata": _metadata_json(sheet, metadata_id), "dataFilters": []}
+            )
+            match["dataFilters"].append(data_filter)
+    return {"matchedDeveloperMetadata": list(found.values())} if found else {}
+
+
+def _create_metadata(book: _Book, request: Json, where: str) -> Json:
+    given = request.get("developerMetadata", {})
+    _check_keys(given, _DEVELOPER_METADATA, f"{where}.developerMetadata")
+    if not given.get("metadataKey"):
+        raise _unrecorded_400(f"Invalid {where}: developer metadata must have a key")
+    if given.get("visibility") not in ("DOCUMENT", "PROJECT"):
+        raise _unrecorded_400(
+            f"Invalid {where}: developer metadata must have a visibility (DOCUMENT or PROJECT)"
+        )
+    location = given.get("location", {})
+    _check_keys(location, {"dimensionRange", "sheetId", "spreadsheet"}, f"{where}.developerMetadata.location")
+    if "dimensionRange" not in location or location["dimensionRange"].get("dimension") != "COLUMNS":
+        raise _Rejected(_rpc_error(501, f"FakeSheets models developer metadata on columns only ({where})"))
+    dimension = location["dimensionRange"]
+    _check_keys(dimension, _DIMENSION_RANGE, f"{where}.developerMetadata.location.dimensionRange")
+    sheet = _sheet_by_id(book, dimension.get("sheetId"), where)
+    start, end = int(dimension.get("startIndex", -1)), int(dimension.get("endIndex", -1))
+    if end - start != 1 or not 0 <= start < sheet.columns:
+        raise _unrecorded_400(f"Invalid {where}: a dimension range for developer metadata must be one column")
+    taken = {metadata_id for tab in book.sheets for metadata_id in tab.column_metadata}
+    metadata_id = int(given.get("metadataId") or max(taken, default=0) + 1)
+    if metadata_id <= 0 or metadata_id in taken:
+        raise _unrecorded_400(f"Invalid {where}: metadataId {metadata_id} is taken or not positive")
+    item = {"metadataKey": given["metadataKey"], "visibility": given["visibility"], "column": start}
+    if "metadataValue" in given:
+        item["metadataValue"] = given["metadataValue"]
+    sheet.column_metadata[metadata_id] = item
+    return {"createDeveloperMetadata": {"developerMetadata": _metadata_json(sheet, metadata_id)}}
+
+
+def _delete_metadata(book: _Book, request: Json, where: str) -> Json:
+    data_filter = request.get("dataFilter", {})
+    _check_keys(data_filter, _DATA_FILTER, f"{where}.dataFilter")
+    if "developerMetadataLookup" not in data_filter:
+        raise _Rejected(_rpc_error(501, f"FakeSheets does not model {where}.dataFilter by range"))
+    found = _matching_metadata(book, data_filter["developerMetadataLookup"], f"{where}.dataFilter")
+    deleted = [_metadata_json(sheet, metadata_id) for sheet, metadata_id in found]
+    for sheet, metadata_id in found:
+        del sheet.column_metadata[metadata_id]
+    return {"deleteDeveloperMetadata": {"deletedDeveloperMetadata": deleted} if deleted else {}}
 
 
 def _locate(book: _Book, text: str) -> tuple[_Sheet, _Bounds]:

@@ -169,6 +169,14 @@ def observe(
                 findings[sku] = _overdue(push, now_shown, ours, now - push.first, max_lag)
                 if findings[sku].kind is FindingKind.DRIFT:
                     del pending[sku]  # overtaken by an edit: the push that sets it back is watched afresh
+            elif push is not None and _unexplained_excess(push, now_shown, ours):
+                findings[sku] = Finding(
+                    FindingKind.DRIFT,
+                    now_shown,
+                    f"shows {now_shown}, more than the {ours} we set, and none of our pushes explains it; "
+                    "setting it back",
+                )
+                del pending[sku]
             mismatch.pop(sku, None)
             continue
         if ours is None or now_shown is None or now_shown == ours:
@@ -183,6 +191,18 @@ def observe(
             )
     kept = tuple(sample for sample in samples if now - sample[0] <= WINDOW_S)[-MAX_SAMPLES:]
     return replace(watch, pending=pending, samples=kept, mismatch=mismatch), findings
+
+
+def _unexplained_excess(push: Pending, shown: int | None, believed: int | None) -> bool:
+    """The channel shows more than we believe, and nothing on its way explains it: not waited for.
+
+    Neither a push not shown yet nor the figure from before them (less the sales since) is what
+    it shows, so it can oversell now. Seen when a sale the channel made just before a push landed
+    is counted after it as well (twice).
+    """
+    if shown is None or believed is None or shown <= believed or push.before is None:
+        return False
+    return not push.unlanded(shown, believed) and all(shown != quantity for quantity, _ in push.pushes)
 
 
 def _overdue(push: Pending, shown: int | None, believed: int | None, age: float, max_lag: float) -> Finding:

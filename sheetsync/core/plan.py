@@ -585,6 +585,9 @@ class ChannelResult:
     outcomes: Mapping[Sku, PushOutcome]
     errors: tuple[str, ...] = ()
     prices: Mapping[Sku, PushOutcome] = field(default_factory=dict)  #: verdicts on pushed prices
+    #: SKUs set again after a compare-and-set refusal, with what the channel showed just before
+    #: (what it showed before this push, for ``monitor``; not the belief the refusal proved wrong)
+    reset_from: Mapping[Sku, int] = field(default_factory=dict)
 
 
 def row_cells(

@@ -14,6 +14,9 @@ What Redis holds per merchant (every key under the deployment's prefix, ``sheets
 - ``fails:<name>``, ``retry:<name>``: failures in a row and when to try again. A failing merchant
   backs off alone (the worker's own schedule: 5 s doubling to 300 s) and, at the third failure
   in a row, alerts through its own config's alert settings; the first success says recovered.
+- ``health:<name>``: a hash of its last cycle's outcome for the fleet's dashboard and /metrics
+  (``status``, ``at``, ``detail``, ``failures``, ``retry_at``, ``fence``); the detail passes
+  through the alerts' redaction, so it never holds one of the merchant's secret values.
 """
 
 from __future__ import annotations
@@ -31,8 +34,11 @@ from typing import Literal
 from redis import Redis
 from redis.exceptions import LockError
 from redis.lock import Lock
+from redis.typing import EncodableT, FieldT
 
+from sheetsync.alerts import Alerter
 from sheetsync.core.incidents import Alert
+from sheetsync.errors import ConfigError
 from sheetsync.fleet.quotas import RedisQuotas
 from sheetsync.fleet.registry import Merchant, Registry
 from sheetsync.model import ChannelName, Movement, OrderLine, Sku
@@ -69,6 +75,11 @@ def merchant_cycle(merchant: Merchant, delivered: Sequence[OrderLine], quotas: Q
     )
 
 
+def lock_expiry(merchant: Merchant, lock_s: float | None = None) -> float:
+    """How long ``merchant``'s lock lasts unrenewed: ``lock_s`` if given, else its lease time."""
+    return lock_s or lease_s(merchant.settings)
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """What became of one request for a merchant's cycle."""
@@ -78,6 +89,19 @@ class Outcome:
     detail: str = ""
     fence: int | None = None  #: the fencing token the cycle ran under
     pending: bool = False  #: deliveries arrived meanwhile: run again now
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """A merchant's last cycle as ``health:<name>`` keeps it, and the sales waiting for the next."""
+
+    status: Literal["ran", "failed", ""]  #: "" before its first cycle
+    at: datetime | None  #: when that cycle ended
+    detail: str  #: its summary, or its error (redacted)
+    failures: int  #: failed cycles in a row
+    retry_at: datetime | None  #: backing off until then
+    fence: int | None
+    inbox: int  #: webhook order lines waiting
 
 
 class Fleet:
@@ -114,12 +138,13 @@ class Fleet:
             merchant = self.registry.load(name)
         except Exception as error:  # a broken config fails this merchant only
             return self._failed(name, None, error)
-        hold_s = self._lock_s or lease_s(merchant.settings)
+        hold_s = lock_expiry(merchant, self._lock_s)
         lock = self.redis.lock(self.key("lock", name), timeout=hold_s, blocking=False, thread_local=False)
         if not lock.acquire():
             return Outcome(name, "busy", "another worker is running this merchant's cycle")
         fence = int(self.redis.incr(self.key("fence", name)))
         renewal = _Renewal(lock, hold_s)
+        stopped = False
         try:
             delivered = self._take(name)
             try:
@@ -128,11 +153,19 @@ class Fleet:
                 self._put_back(name, delivered)
                 return self._failed(name, merchant, error, fence)
             self._recovered(merchant)
+            summary = self._redacted(name, merchant, report.summary())
+            self._keep_health(name, "ran", summary, 0, fence)
+        except (SystemExit, KeyboardInterrupt):
+            # Stopped from outside (the hard time limit's SIGTERM): a request it sent may still
+            # land, so its lock is left to expire rather than given to the next cycle now.
+            stopped = True
+            raise
         finally:
             renewal.stop()
-            self._release(lock, name, fence, renewal.lost)
+            if not stopped:
+                self._release(lock, name, fence, renewal.lost)
         pending = bool(self.redis.llen(self.key("inbox", name)))
-        return Outcome(name, "ran", report.summary(), fence, pending)
+        return Outcome(name, "ran", summary, fence, pending)
 
     def deliver(self, name: str, delivery: str, lines: Sequence[OrderLine]) -> bool:
         """Queue webhook ``lines`` for merchant ``name``'s next cycle; False for a repeat delivery."""
@@ -158,8 +191,10 @@ class Fleet:
     ) -> Outcome:
         failures = int(self.redis.incr(self.key("fails", name)))
         backoff = min(FIRST_BACKOFF_S * 2 ** (failures - 1), MAX_BACKOFF_S)
-        self.redis.set(self.key("retry", name), self._clock() + backoff)
-        said = f"{type(error).__name__}: {error}"
+        retry_at = self._clock() + backoff
+        self.redis.set(self.key("retry", name), retry_at)
+        said = self._redacted(name, merchant, f"{type(error).__name__}: {error}")
+        self._keep_health(name, "failed", said, failures, fence, retry_at)
         log.error(
             "merchant %s: cycle failed (%d in a row), next try in %gs: %s", name, failures, backoff, said
         )
@@ -169,6 +204,50 @@ class Fleet:
                 [Alert("outage", f"{text}{MAX_BACKOFF_S:g}s: {error}", datetime.now(UTC))]
             )
         return Outcome(name, "failed", said, fence)
+
+    def health(self, names: Sequence[str]) -> dict[str, Health]:
+        """Each of ``names``' last cycle and waiting sales, in one round-trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for name in names:
+            pipe.hgetall(self.key("health", name))
+            pipe.llen(self.key("inbox", name))
+        answers = pipe.execute()
+        return {
+            name: _health(fields, int(inbox))
+            for name, fields, inbox in zip(names, answers[::2], answers[1::2], strict=True)
+        }
+
+    def _keep_health(
+        self,
+        name: str,
+        status: str,
+        detail: str,
+        failures: int,
+        fence: int | None,
+        retry_at: float | None = None,
+    ) -> None:
+        fields: dict[FieldT, EncodableT] = {
+            "status": status,
+            "at": self._clock(),
+            "detail": detail,
+            "failures": failures,
+        }
+        if fence is not None:
+            fields["fence"] = fence
+        if retry_at is not None:
+            fields["retry_at"] = retry_at
+        pipe = self.redis.pipeline()  # MULTI/EXEC: a reader never sees half of two outcomes
+        pipe.delete(self.key("health", name))
+        pipe.hset(self.key("health", name), mapping=fields)
+        pipe.execute()
+
+    def _redacted(self, name: str, merchant: Merchant | None, text: str) -> str:
+        """``text`` without any of merchant ``name``'s secret values, as its alerts redact them."""
+        try:
+            environ = merchant.environ if merchant is not None else self.registry.secrets(name)
+        except ConfigError as error:  # its .env does not read; that message never quotes a value
+            return f"{type(error).__name__}: {error}"
+        return Alerter((), secrets=[value for value in environ.values() if value.strip()]).redact(text)
 
     def _recovered(self, merchant: Merchant) -> None:
         pipe = self.redis.pipeline()
@@ -220,6 +299,25 @@ class _Renewal:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def _health(fields: dict[bytes, bytes], inbox: int) -> Health:
+    def text(key: str) -> str:
+        return fields.get(key.encode(), b"").decode()
+
+    def when(key: str) -> datetime | None:
+        return datetime.fromtimestamp(float(text(key)), UTC) if text(key) else None
+
+    status = text("status")
+    return Health(
+        "ran" if status == "ran" else "failed" if status == "failed" else "",
+        when("at"),
+        text("detail"),
+        int(text("failures") or 0),
+        when("retry_at"),
+        int(text("fence")) if text("fence") else None,
+        inbox,
+    )
 
 
 def _dump(line: OrderLine) -> str:

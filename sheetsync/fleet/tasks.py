@@ -9,6 +9,9 @@ Run it (docs/distributed.md)::
 and the shared state; ``SHEETSYNC_MERCHANTS`` the registry folder (default ``merchants``);
 ``SHEETSYNC_FLEET_PREFIX`` the prefix of every key and of the queue (default ``sheetsync:``), so
 that several deployments can share one Redis.
+
+Each cycle runs under Celery time limits taken from its merchant's lock expiry (``time_limits``),
+enforced by the default prefork pool (the solo and thread pools ignore them).
 """
 
 from __future__ import annotations
@@ -21,12 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from celery import Celery
+from celery.worker.request import Request
 from kombu.entity import Queue
 from redis import Redis
 
 from sheetsync.errors import ConfigError
 from sheetsync.fleet.registry import MERCHANTS_ENV, Registry
-from sheetsync.fleet.runner import CycleRunner, Fleet, merchant_cycle
+from sheetsync.fleet.runner import CycleRunner, Fleet, lock_expiry, merchant_cycle
 from sheetsync.model import OrderLine
 
 log = logging.getLogger(__name__)
@@ -37,6 +41,20 @@ PREFIX_ENV = "SHEETSYNC_FLEET_PREFIX"
 DEFAULT_PREFIX = "sheetsync:"
 #: The task names, stable across versions: queued tasks outlive a deploy.
 CYCLE_TASK = "sheetsync.cycle"
+#: The hard time limit over the soft one: a cycle stopped by the soft limit has this share of its
+#: lock expiry again to fail cleanly (put its sales back, alert) before it is killed.
+HARD_LIMIT_FACTOR = 1.2
+
+
+def time_limits(hold_s: float) -> tuple[float, float]:
+    """Celery's (hard, soft) time limits for a cycle whose lock expires ``hold_s`` unrenewed.
+
+    At the soft limit ``SoftTimeLimitExceeded`` is raised inside the cycle, which fails like any
+    other failure of its merchant: counted, backed off, its webhook lines put back. At the hard
+    limit the pool kills the worker process and starts another; the killed cycle's lock, no
+    longer renewed, expires ``hold_s`` later at most, and only then may another cycle start.
+    """
+    return hold_s * HARD_LIMIT_FACTOR, hold_s
 
 
 def sales_queue(prefix: str) -> str:
@@ -111,12 +129,23 @@ def make_app(
     )
     fleets: list[Fleet] = []  # one per process, made after a prefork worker forks
 
+    class CycleRequest(Request):  # type: ignore[misc]
+        """A cycle as the worker receives it: its time limits from its merchant's lock expiry."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            try:
+                merchant = registry.load(self.args[0])
+            except Exception:  # its cycle fails at once on the same error, and says so
+                return
+            self.time_limits = time_limits(lock_expiry(merchant, lock_s))
+
     def fleet() -> Fleet:
         if not fleets:
             fleets.append(fleet_from(environ, cycle, lock_s))
         return fleets[0]
 
-    @app.task(name=CYCLE_TASK)  # type: ignore[untyped-decorator]
+    @app.task(name=CYCLE_TASK, Request=CycleRequest)  # type: ignore[untyped-decorator]
     def run(name: str) -> dict[str, Any]:
         """One cycle for merchant ``name`` (skipped when another worker runs it, or it backs off)."""
         outcome = fleet().cycle(name)

@@ -5,9 +5,11 @@ the one the sheet stores share (``_grid``).  Rows are numbered as Airtable numbe
 grid view: the first record is row 1.  Writes go by record id and PATCH only the worker's
 fields, so a merchant's edit made meanwhile survives.
 
-Airtable allows 5 requests per second per base and answers a 429 after which the base is
-closed for 30 s; plans cap calls per month.  Every request goes through one paced adapter that
-keeps to the rate, waits the penalty out and counts calls against the configured monthly budget.
+Airtable allows 5 requests per second per base (and 50 per token across bases) and answers a
+429 after which the base is closed for 30 s; plans cap calls per month.  Every request goes
+through one paced adapter that keeps to the rates, waits the penalty out and counts calls
+against the configured monthly budget.  The rates are allowances from :mod:`sheetsync.pacing`,
+named by base and by token: under ``sheetsync.fleet`` every worker draws from the same ones.
 
 Ledger records are created ten a request, and a request whose answer is lost (a timeout, a
 dropped connection, a 5xx, a garbled body) may have landed: before repeating it the store asks
@@ -22,6 +24,7 @@ else.
 from __future__ import annotations
 
 import calendar
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -36,7 +39,6 @@ import requests
 from pyairtable.api.types import UpdateRecordDict
 from pyairtable.formulas import EQ, OR, Field
 from pyairtable.models.schema import SingleSelectFieldSchema, TableSchema
-from pyrate_limiter import InMemoryBucket, Rate, RateItem
 from requests.adapters import BaseAdapter, HTTPAdapter
 
 from sheetsync import retry
@@ -60,6 +62,7 @@ from sheetsync.model import (
     header_key,
     ledger_cells,
 )
+from sheetsync.pacing import Pacer, Quotas
 from sheetsync.stores._grid import (
     LEASE_KEY,
     SHEETS,
@@ -83,9 +86,10 @@ log = logging.getLogger(__name__)
 
 API_URL = "https://api.airtable.com"
 RATE_PER_SECOND = 5  #: requests per second per base (Airtable's limit)
-#: We keep 5 requests to any 1.1 s: requests leave on time but arrive with jitter, and
+TOKEN_RATE_PER_SECOND = 50  #: requests per second per access token, across its bases (same page)
+#: We keep each rate's requests to any 1.1 s: requests leave on time but arrive with jitter, and
 #: Airtable counts arrivals.  The cost is 10% of the allowed rate.
-RATE_WINDOW_MS = 1100
+RATE_WINDOW_S = 1.1
 PENALTY_S = 30.0  #: after a 429 the base refuses every request this long
 #: A 429 is waited out (30 s) twice before the cycle gives up; 5xx and timeouts back off.
 ATTEMPTS = 3
@@ -133,26 +137,19 @@ class Usage:
 
 
 class PacedAdapter(BaseAdapter):
-    """Every request to the base: kept under 5 per second, a 429 waited out, each one counted.
+    """Every request to the base: kept under its allowances, a 429 waited out, each one counted.
 
     Wraps the adapter that really sends (``HTTPAdapter``, or a fake's in tests).  pyairtable's
     own retry gives up after ~3 s, far inside Airtable's 30 s penalty, so it is switched off and
     this adapter retries with the house policy instead, except inside ``single()``.
     """
 
-    def __init__(
-        self,
-        inner: BaseAdapter,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
+    def __init__(self, inner: BaseAdapter, base: Pacer, token: Pacer, sleep: Callable[[float], None]) -> None:
         super().__init__()
-        self.inner, self._clock, self._sleep = inner, clock, sleep
-        self._bucket = InMemoryBucket([Rate(RATE_PER_SECOND, RATE_WINDOW_MS)])
-        # Start with a full window: the process before us (`init`, then `sync`) may have just
-        # spent this second's requests, and a 429 costs 30 s where waiting costs one.
-        self._bucket.put(RateItem("base", round(clock() * 1000), weight=RATE_PER_SECOND))
+        self.inner, self._base, self._token, self._sleep = inner, base, token, sleep
+        # Start with the base's window spent: the process before us (`init`, then `sync`) may have
+        # just spent this second's requests, and a 429 costs 30 s where waiting costs one.
+        base.drain()
         self.calls = 0  #: requests sent, retries included: Airtable counts each one
         self._single = False
 
@@ -184,7 +181,8 @@ class PacedAdapter(BaseAdapter):
         self.inner.close()
 
     def _attempt(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
-        self._pace()
+        self._base.wait()
+        self._token.wait()
         self.calls += 1
         try:
             response = self.inner.send(request, *args, **kwargs)
@@ -194,6 +192,7 @@ class PacedAdapter(BaseAdapter):
             # Sent, perhaps applied: a ledger create looks before it repeats (see the store).
             raise OutcomeUnknown(f"Airtable unreachable ({type(error).__name__})") from None
         if response.status_code == 429:
+            self._base.drain()  # every worker on this base holds back, not only this one
             raise TransientError("Airtable rate limit (429): waiting out its 30 s penalty", PENALTY_S)
         if response.status_code >= 500:
             raise OutcomeUnknown(f"Airtable answered {response.status_code}")
@@ -205,27 +204,33 @@ class PacedAdapter(BaseAdapter):
                 raise OutcomeUnknown("Airtable answered with broken JSON") from None
         return response
 
-    def _pace(self) -> None:
-        while not self._bucket.put(item := RateItem("base", round(self._clock() * 1000))):
-            wait_ms = cast(int, self._bucket.waiting(item))  # an in-memory bucket answers at once
-            self._sleep(max(wait_ms, 1) / 1000)
-
 
 def connect(
     token: str,
     *,
+    base: str = "",
     base_url: str | None = None,
     inner: BaseAdapter | None = None,
+    quotas: Quotas | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> tuple[pyairtable.Api, PacedAdapter]:
-    """A pyairtable client whose every request goes through a ``PacedAdapter``.
+    """A pyairtable client for ``base`` whose every request goes through a ``PacedAdapter``.
 
     ``base_url`` points it at another host (the local fake); ``inner`` replaces the adapter that
-    really sends (tests serve the fake in-process).
+    really sends (tests serve the fake in-process).  ``quotas`` keeps the base's and the token's
+    allowances (by default in this process; ``sheetsync.fleet`` shares them across workers).
     """
+    quotas = quotas or Quotas()
+    # The token keys its allowance without being shown (a Redis key is no place for a secret).
+    holder = hashlib.sha256(token.encode()).hexdigest()[:16]
+    paced = PacedAdapter(
+        inner or HTTPAdapter(),
+        quotas.window(f"airtable:{base}", RATE_PER_SECOND, RATE_WINDOW_S, clock, sleep),
+        quotas.window(f"airtable:token:{holder}", TOKEN_RATE_PER_SECOND, RATE_WINDOW_S, clock, sleep),
+        sleep,
+    )
     api = pyairtable.Api(token, retry_strategy=None, endpoint_url=base_url or API_URL)
-    paced = PacedAdapter(inner or HTTPAdapter(), clock=clock, sleep=sleep)
     for prefix in ("https://", "http://"):
         api.session.mount(prefix, paced)
     return api, paced

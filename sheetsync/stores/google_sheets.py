@@ -8,7 +8,17 @@ reads the Inventory's header row and SKU column (and its count columns when a ro
 SKU is written) and the Status and State tabs, and every cell is placed by the headers, SKUs and
 labels as they are then: a worker column that moved is followed, one that vanished or was
 renamed is skipped until the next cycle, and a merchant's column never receives a worker value.
-What remains is the time between that read and the write (one round trip, not the whole cycle).
+
+That leaves the round trip between that read and the write. So each worker column carries
+developer metadata (``sheetsync.column`` = its name), which Sheets moves with the column, and the
+Inventory's worker cells are written through it (``values:batchUpdateByDataFilter``): Google
+places them in the column where it is at the instant of the write. The metadata is created on a
+column the header row names, and trusted only where the header row still names that column: it
+is looked up (one ``developerMetadata:search``) after the header row changed, and a tag found on
+any other column is never written through, but moved (deleted and created where the header says).
+A column written before its tag is confirmed (a new sheet, a new worker column) is placed by A1,
+as above. Rows are still placed by the SKU column as read just before: a row inserted in that
+round trip can shift a worker value onto the next row's worker cell, never into a merchant's.
 
 When a Buffer column holds a number, the read costs one more ``values:batchGet`` that reads those
 columns as the merchant sees them (``10%``, not 0.1).  Everything is written RAW: text from a
@@ -19,17 +29,24 @@ landed: before repeating it the store reads the Ledger's Key column from a littl
 Ledger ended and appends only the entries still missing.  ``archive_ledger`` costs the tab list,
 one ``values:batchGet`` and one ``spreadsheets.batchUpdate``, which appends the rows to the
 ``Ledger archive`` tab and replaces them in the Ledger with the checkpoint, atomically.
+
+Given :class:`~sheetsync.pacing.Quotas`, the client keeps to Google's per-minute quotas: reads and
+writes apart, per project and per user (the service account) of the project. Under
+``sheetsync.fleet`` every merchant signed in as one service account draws from the same allowances.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import json
 import logging
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 import google.auth.exceptions
@@ -62,6 +79,7 @@ from sheetsync.model import (
     header_key,
     ledger_cells,
 )
+from sheetsync.pacing import Pacer, Quotas
 from sheetsync.stores._dress import sheet_dress
 from sheetsync.stores._grid import (
     ARCHIVE_SHEET,
@@ -109,10 +127,20 @@ SCOPES = ("https://www.googleapis.com/auth/spreadsheets",)
 #: Quantity cell is flagged, not read as a serial number).
 READ_OPTIONS = {"valueRenderOption": "FORMULA", "dateTimeRenderOption": "FORMATTED_STRING"}
 RAW = {"valueInputOption": "RAW"}
+#: The developer metadata key on each worker column (its value: the column's name in the layout).
+COLUMN_TAG = "sheetsync.column"
 #: Waits of 1, 2, 4 … 32 s: Google's advice is truncated exponential back-off up to 64 s, which
 #: outlasts a per-minute quota (its 429 carries no Retry-After).
 ATTEMPTS = 7
 MAX_CELL_CHARACTERS = 50_000  #: Google's limit on the text of one cell
+#: Read requests and write requests (each counted apart) a minute, per project and per user of a
+#: project (developers.google.com/sheets/api/limits); a service account is the user.
+PROJECT_REQUESTS_PER_MINUTE = 300
+USER_REQUESTS_PER_MINUTE = 60
+QUOTA_WINDOW_S = 60.0  #: the quotas above are per minute (same page)
+#: Requests of a kind an account may send at once: a cycle's few reads (or writes) go without
+#: waiting. Each allowance refills slower by as much, so no minute ever holds more than its quota.
+QUOTA_BURST = 10
 #: Row colours set once by ``prepare``: flags the merchant must see at a glance.
 FLAG_COLOURS = tuple((flag.word, rgb(flag.colour)) for flag in ROW_FLAGS)  #: one per flag (``_template``)
 
@@ -140,11 +168,17 @@ def connect(
     *,
     base_url: str | None = None,
     adapter: requests.adapters.BaseAdapter | None = None,
+    quotas: Quotas | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> gspread.Client:
     """A gspread client signed in as the service account described by ``info`` (its JSON key).
 
     ``base_url`` points the client at another Sheets host (the local fake); ``adapter`` is mounted
-    for every https request, token requests included (tests serve the fake in-process).
+    for every https request, token requests included (tests serve the fake in-process). With
+    ``quotas``, every Sheets request first waits for the account's read or write allowances
+    (``clock`` and ``sleep`` time them); without, nothing is paced: one merchant's cycles stay
+    far inside the quotas, and a 429 is waited out by the store.
     """
     credentials = service_account.Credentials.from_service_account_info(info, scopes=SCOPES)
     token_session = requests.Session()
@@ -152,20 +186,60 @@ def connect(
     if adapter is not None:
         for mounted in (token_session, session):
             mounted.mount("https://", adapter)
-    http_client: type[gspread.HTTPClient] = gspread.HTTPClient
-    if base_url:
-        http_client = _rebased(base_url.rstrip("/"))
+    allowances = _allowances(info, quotas, clock, sleep) if quotas else {}
+    http_client = _sheets_client(base_url.rstrip("/") if base_url else SHEETS_API, allowances)
     return gspread.Client(auth=credentials, session=session, http_client=http_client)
 
 
-def _rebased(base_url: str) -> type[gspread.HTTPClient]:
-    class Rebased(gspread.HTTPClient):
-        """gspread has no base-URL setting; its URLs are module constants, so rewrite them here."""
+def _allowances(
+    info: Mapping[str, Any], quotas: Quotas, clock: Callable[[], float], sleep: Callable[[float], None]
+) -> dict[str, list[Pacer]]:
+    """Read and write allowances of the key's project and of its service account in that project.
+
+    Token buckets of ``QUOTA_BURST`` refilled at (quota - burst) a minute: at most the burst plus
+    the refill, the quota, in any minute. Evenly spaced requests (a window shared in Redis) would
+    keep to it too, but would add a second per read to every cycle of an idle fleet.
+    """
+    project = f"sheets:{info.get('project_id', '')}"
+    user = f"{project}:{info['client_email']}"
+
+    def allowance(account: str, quota: int) -> Pacer:
+        per_second = (quota - QUOTA_BURST) / QUOTA_WINDOW_S
+        return quotas.token_bucket(account, per_second, QUOTA_BURST, clock, sleep)
+
+    return {
+        kind: [
+            allowance(f"{user}:{kind}", USER_REQUESTS_PER_MINUTE),
+            allowance(f"{project}:{kind}", PROJECT_REQUESTS_PER_MINUTE),
+        ]
+        for kind in ("read", "write")
+    }
+
+
+def _sheets_client(base_url: str, allowances: Mapping[str, Sequence[Pacer]]) -> type[gspread.HTTPClient]:
+    class SheetsClient(gspread.HTTPClient):
+        """Every Sheets request (gspread's one funnel): paced, and sent to ``base_url``.
+
+        gspread has no base-URL setting; its URLs are module constants, so they are rewritten here.
+        Each answer's ``Date`` is kept, with when it came (the lease runs on Google's clock).
+        """
+
+        google_clock: tuple[datetime, float] | None = None
 
         def request(self, method: str, endpoint: str, *args: Any, **kwargs: Any) -> requests.Response:
-            return super().request(method, base_url + endpoint.removeprefix(SHEETS_API), *args, **kwargs)
+            # Every GET the store makes is a read (values.get, values.batchGet, spreadsheets.get),
+            # and so is a developerMetadata:search; every other POST is a write (values.append,
+            # values.batchUpdate and batchUpdateByDataFilter, spreadsheets.batchUpdate).
+            read = method.upper() == "GET" or endpoint.endswith(":search")
+            for pacer in allowances.get("read" if read else "write", ()):
+                pacer.wait()
+            response = super().request(method, base_url + endpoint.removeprefix(SHEETS_API), *args, **kwargs)
+            if date := response.headers.get("Date"):
+                with contextlib.suppress(TypeError, ValueError):  # not a date: keep the last one
+                    self.google_clock = (parsedate_to_datetime(date), time.monotonic())
+            return response
 
-    return Rebased
+    return SheetsClient
 
 
 class GoogleSheetsStore:
@@ -195,6 +269,10 @@ class GoogleSheetsStore:
         self._lease_fresh = False  #: ``_lease`` comes from a read() no acquire() has used yet
         #: the State's columns, the lease's row (None: none yet) and its last used row
         self._lease_place: tuple[dict[str, int], int | None, int] | None = None
+        #: worker column → its tagged column, as last looked up (None: look up before relying on it)
+        self._tags: dict[str, int] | None = None
+        self._tags_found: set[str] = set()  #: worker columns with a tag anywhere (even a stray one)
+        self._tags_header: list[str] = []  #: the header row when the tags were looked up
 
     @property
     def where(self) -> str:
@@ -583,13 +661,14 @@ class GoogleSheetsStore:
             return
         read = self._known_grid()
         rows: dict[tuple[str, int], Cells] = {}
+        tagged: dict[str, Cells] = {}  #: worker column → row → value, written through its tag
         structure: list[dict[str, Any]] = []
         data: list[dict[str, Any]] = []
         for report in update.reports:
             self._report(report, structure, data)
         grid, now = self._recheck(read, update)
         if update.cells:
-            self._inventory_cells(read, grid, now, update.cells, rows, structure)
+            self._inventory_cells(read, grid, now, update.cells, rows, tagged, structure)
         if update.channels or update.guard:
             self._status_cells(grid, update, rows, structure, data)
         if update.state:
@@ -598,11 +677,15 @@ class GoogleSheetsStore:
             first, last = min(cells), max(cells)
             values = [cells.get(column) for column in range(first, last + 1)]  # None leaves a cell alone
             data.append({"range": _range(sheet_name, number, first, last), "values": [values]})
-        self._apply(structure, data)
+        self._apply(structure, data, tagged)
         self._grid = None
 
     def acquire(self, owner: str, now: datetime, ttl_s: float) -> str | None:
-        """Take or renew the single-writer lease (see ``LeasedStore``).
+        """Take or renew the single-writer lease (see ``LeasedStore``), on Google's clock.
+
+        Every answer carries Google's time (``Date``): the lease is written and judged by it once
+        one has come, so a worker whose own clock is minutes off neither lets its lease lapse early
+        nor takes one still held.
 
         Right after ``read()``: no call while ``owner`` holds it with more than half of ``ttl_s``
         left, one values:batchUpdate to renew it, and to take it that plus one values:batchGet of
@@ -613,7 +696,7 @@ class GoogleSheetsStore:
         self._lease_fresh = False
         return acquire_lease(
             owner,
-            now,
+            self._google_now(now),
             ttl_s,
             self.where,
             seen=seen,
@@ -623,8 +706,16 @@ class GoogleSheetsStore:
         )
 
     def holder(self, now: datetime) -> str | None:
-        """Who holds the lease at ``now`` as the last read() saw it (see ``LeasedStore``)."""
-        return lease_holder(self._lease, now, self.where)
+        """Who holds the lease at ``now`` (on Google's clock) as the last read() saw it (``LeasedStore``)."""
+        return lease_holder(self._lease, self._google_now(now), self.where)
+
+    def _google_now(self, now: datetime) -> datetime:
+        """Google's time now, from the last answer's ``Date`` and the time since; ``now`` before any."""
+        told: tuple[datetime, float] | None = getattr(self._http, "google_clock", None)
+        if told is None:
+            return now
+        date, at = told
+        return date + timedelta(seconds=time.monotonic() - at)
 
     def release(self, owner: str) -> None:
         """Clear the lease if ``owner`` holds it: one values:batchGet, and one values:batchUpdate if so."""
@@ -892,9 +983,14 @@ class GoogleSheetsStore:
         now: _Now,
         writes: Sequence[CellWrite],
         rows: dict[tuple[str, int], Cells],
+        tagged: dict[str, Cells],
         structure: list[dict[str, Any]],
     ) -> None:
-        """The worker's Inventory cells, placed by the header row and SKU column as they are now."""
+        """The worker's Inventory cells, placed by the header row and SKU column as they are now.
+
+        Cells of a column whose tag is confirmed go to ``tagged`` (written through the tag), the
+        rest to ``rows`` (written by A1); columns without a confirmed tag get one (``structure``).
+        """
         worker = self.layout.worker_headers()
         if unknown := {w.column for w in writes} - worker.keys():
             raise ValueError(f"not worker columns, refusing to write: {sorted(unknown)}")
@@ -914,6 +1010,7 @@ class GoogleSheetsStore:
                 ", ".join(worker[k] for k in sorted(skipped)),
             )
         columns = self._worker_columns(grid, wanted, rows, structure)
+        tags = self._confirmed_tags(now.header, {k: columns[k] for k in wanted}, structure)
         for write in writes:
             if write.column in skipped:
                 continue
@@ -926,7 +1023,80 @@ class GoogleSheetsStore:
                     write.column,
                 )
                 continue
-            rows.setdefault((INVENTORY_SHEET, row), {})[columns[write.column]] = _written(write.value)
+            if write.column in tags:
+                tagged.setdefault(write.column, {})[row] = _written(write.value)
+            else:
+                rows.setdefault((INVENTORY_SHEET, row), {})[columns[write.column]] = _written(write.value)
+
+    def _confirmed_tags(
+        self, header: Sequence[str], columns: Mapping[str, int], structure: list[dict[str, Any]]
+    ) -> set[str]:
+        """The worker ``columns`` whose tag is on the column the header row names for them now.
+
+        The tags are looked up again when the header row changed since they last were (a column
+        inserted, moved, deleted or renamed). Each column without its tag there gets one, after
+        any stray tag of that name is deleted, and is written by A1 until the tag is in place.
+        """
+        if self._tags is None or list(header) != self._tags_header:
+            self._look_up_tags(header)
+        assert self._tags is not None  # noqa: S101 - _look_up_tags sets it
+        confirmed = {k for k, column in columns.items() if self._tags.get(k) == column}
+        sheet_id = self._tabs[INVENTORY_SHEET]["sheetId"]
+        for name, column in columns.items():
+            if name in confirmed:
+                continue
+            if name in self._tags_found:
+                structure.append({"deleteDeveloperMetadata": {"dataFilter": _tag_filter(name)}})
+            place = {
+                "sheetId": sheet_id,
+                "dimension": "COLUMNS",
+                "startIndex": column - 1,
+                "endIndex": column,
+            }
+            tag = {"metadataKey": COLUMN_TAG, "metadataValue": name, "visibility": "DOCUMENT"}
+            structure.append(
+                {
+                    "createDeveloperMetadata": {
+                        "developerMetadata": tag | {"location": {"dimensionRange": place}}
+                    }
+                }
+            )
+            self._tags_found.add(name)
+            self._tags.pop(name, None)  # trusted once Google says where it landed (``_tagged``)
+        return confirmed
+
+    def _tagged(self, reply: Mapping[str, Any]) -> None:
+        """Trust the tags just created where Google says it put them.
+
+        Only while the header row stays as it was when they were placed: a column moved in between
+        changes it, and then they are looked up.
+        """
+        sheet_id = self._tabs.get(INVENTORY_SHEET, {}).get("sheetId")
+        for answer in reply.get("replies", []):
+            metadata = answer.get("createDeveloperMetadata", {}).get("developerMetadata", {})
+            where = metadata.get("location", {}).get("dimensionRange", {})
+            ours = metadata.get("metadataKey") == COLUMN_TAG and where.get("sheetId") == sheet_id
+            if ours and self._tags is not None:
+                self._tags[metadata["metadataValue"]] = int(where["startIndex"]) + 1
+
+    def _look_up_tags(self, header: Sequence[str]) -> None:
+        """Where each worker column's tag is now (one developerMetadata:search); two count as none."""
+        body = {
+            "dataFilters": [
+                {"developerMetadataLookup": {"metadataKey": COLUMN_TAG, "locationType": "COLUMN"}}
+            ]
+        }
+        url = f"{SHEETS_API}/v4/spreadsheets/{self.id}/developerMetadata:search"
+        reply = self._call(lambda: self._http.request("post", url, json=body).json())
+        sheet_id = self._tabs[INVENTORY_SHEET]["sheetId"]
+        places: dict[str, list[int]] = {}
+        for match in reply.get("matchedDeveloperMetadata", []):
+            metadata = match["developerMetadata"]
+            where = metadata.get("location", {}).get("dimensionRange", {})
+            if where.get("sheetId") == sheet_id and "metadataValue" in metadata:
+                places.setdefault(metadata["metadataValue"], []).append(int(where["startIndex"]) + 1)
+        self._tags = {name: found[0] for name, found in places.items() if len(found) == 1}
+        self._tags_found, self._tags_header = set(places), list(header)
 
     def _worker_columns(
         self,
@@ -1078,13 +1248,47 @@ class GoogleSheetsStore:
             }
         ]
 
-    def _apply(self, structure: list[dict[str, Any]], data: list[dict[str, Any]]) -> None:
+    def _apply(
+        self,
+        structure: list[dict[str, Any]],
+        data: list[dict[str, Any]],
+        tagged: Mapping[str, Cells] | None = None,
+    ) -> None:
         if structure:
-            self._call(lambda: self._http.batch_update(self.id, {"requests": structure}))
-            self._tabs.clear()  # new tabs or sizes: the metadata again, only after such a change
-            self._open()
-        if data:
+            self._tagged(self._call(lambda: self._http.batch_update(self.id, {"requests": structure})))
+            if any(not _tagging(request) for request in structure):
+                self._tabs.clear()  # new tabs or sizes: the metadata again, only after such a change
+                self._open()
+        if tagged:
+            self._write_through_tags(data, tagged)
+        elif data:
             self._call(lambda: self._http.values_batch_update(self.id, {**RAW, "data": data}))
+
+    def _write_through_tags(self, data: list[dict[str, Any]], tagged: Mapping[str, Cells]) -> None:
+        """``data`` by A1 and the ``tagged`` columns through their tags, in one batchUpdateByDataFilter.
+
+        A tagged column is written from its first row (``null`` leaves a cell alone). A tag that
+        finds no column (deleted meanwhile) writes nothing, and the tags are looked up again.
+        """
+        by_filter = [{"dataFilter": {"a1Range": d["range"]}, "values": d["values"]} for d in data]
+        by_filter += [
+            {
+                "dataFilter": _tag_filter(name),
+                "majorDimension": "COLUMNS",
+                "values": [[cells.get(row) for row in range(1, max(cells) + 1)]],
+            }
+            for name, cells in tagged.items()
+        ]
+        url = f"{SHEETS_API}/v4/spreadsheets/{self.id}/values:batchUpdateByDataFilter"
+        reply = self._call(lambda: self._http.request("post", url, json={**RAW, "data": by_filter}).json())
+        written = {json.dumps(r.get("dataFilter"), sort_keys=True) for r in reply.get("responses", [])}
+        if missed := [n for n in tagged if json.dumps(_tag_filter(n), sort_keys=True) not in written]:
+            log.warning(
+                "%s: worker column(s) %s not found by their tags (deleted?); written again next cycle",
+                self.where,
+                ", ".join(sorted(missed)),
+            )
+            self._tags = None
 
     # -- plumbing ------------------------------------------------------------------------------
 
@@ -1222,6 +1426,17 @@ def _clipped(value: int | str | None) -> int | str | None:
     if isinstance(value, str) and len(value) > MAX_CELL_CHARACTERS:
         return value[: MAX_CELL_CHARACTERS - 1] + "…"
     return value
+
+
+def _tag_filter(name: str) -> dict[str, Any]:
+    """The DataFilter that finds worker column ``name`` by its tag, wherever it is now."""
+    lookup = {"metadataKey": COLUMN_TAG, "metadataValue": name, "locationType": "COLUMN"}
+    return {"developerMetadataLookup": lookup}
+
+
+def _tagging(request: Mapping[str, Any]) -> bool:
+    """A batchUpdate request that only tags or untags a column (the tab list stays as it was)."""
+    return set(request) <= {"createDeveloperMetadata", "deleteDeveloperMetadata"}
 
 
 def _tab_list(metadata: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

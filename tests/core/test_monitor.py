@@ -204,16 +204,35 @@ def test_recently_pushed_skus_are_remembered_for_max_lag() -> None:
 def test_an_edit_on_the_platform_before_the_first_read_back_becomes_drift_after_max_lag() -> None:
     """Issue 20: the channel shows neither our push nor what it showed before: someone edited it."""
     watch = pushed(Watch(), [(A, 8)], now=0.0, max_lag=MAX_LAG, before={A: 10})
-    watch, findings = observe(watch, {A: 8}, {A: 25}, now=MAX_LAG, max_lag=MAX_LAG)
+    watch, findings = observe(watch, {A: 8}, {A: 5}, now=MAX_LAG, max_lag=MAX_LAG)
     assert findings == {}  # within the threshold the push may still land
-    watch, findings = observe(watch, {A: 8}, {A: 25}, now=MAX_LAG + 1, max_lag=MAX_LAG)
+    watch, findings = observe(watch, {A: 8}, {A: 5}, now=MAX_LAG + 1, max_lag=MAX_LAG)
     assert findings[A].kind is FindingKind.DRIFT
-    assert findings[A].shown == 25
+    assert findings[A].shown == 5
     assert findings[A].message == (
-        "shows 25, we pushed 8 10m 1s ago, 10 before it: changed on the platform; setting it back"
+        "shows 5, we pushed 8 10m 1s ago, 10 before it: changed on the platform; setting it back"
     )
     assert (watch.pending, watch.mismatch) == ({}, {})  # the push that sets it back is watched afresh
     assert lag_percentiles(watch, MAX_LAG + 1, MAX_LAG) is None  # not a lag
+
+
+def test_more_than_we_set_that_no_push_explains_is_drift_at_once() -> None:
+    """It can oversell now: not waited for, whether a push of ours is on its way or not."""
+    watch = pushed(Watch(), [(A, 8)], now=0.0, max_lag=MAX_LAG, before={A: 10})
+    watch, findings = observe(watch, {A: 8}, {A: 25}, now=1.0, max_lag=MAX_LAG)
+    assert findings[A].kind is FindingKind.DRIFT
+    assert findings[A].message == (
+        "shows 25, more than the 8 we set, and none of our pushes explains it; setting it back"
+    )
+    assert watch.pending == {}
+    # A sale the channel made just before our push landed, counted after it as well: we believe
+    # 23 (27 less 4 sold), it shows 25; not landed, it would show 27 + (23 - 27) = 23.
+    watch = pushed(Watch(), [(A, 27)], now=0.0, max_lag=MAX_LAG, before={A: 27})
+    _, findings = observe(watch, {A: 23}, {A: 25}, now=60.0, max_lag=MAX_LAG)
+    assert findings[A].kind is FindingKind.DRIFT
+    # What it showed before, less the sales since, is a push not landed yet: LAG in time, not DRIFT.
+    watch = pushed(Watch(), [(A, 27)], now=0.0, max_lag=MAX_LAG, before={A: 29})
+    assert observe(watch, {A: 23}, {A: 25}, now=60.0, max_lag=MAX_LAG)[1] == {}
 
 
 def test_a_push_unseen_while_the_channel_sells_from_the_old_figure_is_still_lag() -> None:

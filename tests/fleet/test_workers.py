@@ -2,7 +2,8 @@
 
 The ground truth is the record the test app writes around each cycle (recording_app.py), not
 what the fleet reports. One worker is killed (SIGKILL) in the middle of a cycle that blocks until
-then; the others keep running every merchant's cycles meanwhile; a new worker is started.
+then; the others keep running every merchant's cycles meanwhile; a new worker is started. A
+prefork worker stops hung cycles at their time limits, from the merchant's lock expiry.
 """
 
 from __future__ import annotations
@@ -15,12 +16,16 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import redis
+from celery.exceptions import TimeLimitExceeded
 from celery.result import AsyncResult
 
-from sheetsync.fleet.tasks import CYCLE_TASK, make_app
+from sheetsync.fleet.tasks import CYCLE_TASK, fleet_from, make_app
+from sheetsync.model import ChannelName, Movement, OrderLine, Sku
 
 HERE = Path(__file__).resolve().parent
 LOCK_S = 1.5
@@ -52,9 +57,11 @@ def workers(
         "PYTHONPATH": str(HERE),
         "SHEETSYNC_REDIS_URL": redis_url,
         "SHEETSYNC_FLEET_PREFIX": prefix,
-        "SHEETSYNC_MERCHANTS": str(merchants("acme", "bolt", "stuck")),
+        "SHEETSYNC_MERCHANTS": str(merchants("acme", "bolt", "stuck", "slow", "deaf")),
         "FLEET_TEST_RECORD": str(tmp_path / "record.txt"),
         "FLEET_TEST_STUCK": "stuck",
+        "FLEET_TEST_SLOW": "slow",
+        "FLEET_TEST_DEAF": "deaf",
         "FLEET_TEST_LOCK_S": str(LOCK_S),
     }
     started: list[subprocess.Popen[bytes]] = []
@@ -71,7 +78,7 @@ def workers(
 
 
 def start(
-    environ: dict[str, str], started: list[subprocess.Popen[bytes]], logs: Path
+    environ: dict[str, str], started: list[subprocess.Popen[bytes]], logs: Path, pool: str = "solo"
 ) -> subprocess.Popen[bytes]:
     number = len(started)
     with (logs / f"worker-{number}.log").open("wb") as log:
@@ -84,7 +91,9 @@ def start(
                 "recording_app",
                 "worker",
                 "--pool",
-                "solo",
+                pool,
+                "--concurrency",
+                "1",
                 "--without-heartbeat",
                 "--without-gossip",
                 "--without-mingle",
@@ -157,3 +166,65 @@ def test_no_two_cycles_of_a_merchant_overlap_through_a_kill_and_a_restart(
     assert len(spans["acme"]) >= 2
     for result in results:
         result.forget()
+
+
+def test_time_limits_stop_a_hung_cycle_as_its_merchants_failure_and_kill_a_deaf_one(
+    workers: tuple[dict[str, str], list[subprocess.Popen[bytes]], Path], client: redis.Redis
+) -> None:
+    environ, started, logs = workers
+    # The pool looks at its tasks' clocks once a second: the soft and hard limits must be further
+    # apart than that for the soft one to be seen first (a fifth of 5 s; in production, a minute).
+    environ["FLEET_TEST_LOCK_S"] = "5"
+    record = Path(environ["FLEET_TEST_RECORD"])
+    app, fleet = make_app(environ), fleet_from(environ)
+    at = datetime.now(UTC)
+    assert fleet.deliver(
+        "slow", "d-1", [OrderLine(ChannelName("shopify"), "1", "1", Sku("A"), 1, Movement.SALE, at, "")]
+    )
+    worker = start(environ, started, logs, pool="prefork")  # the pool that enforces time limits
+
+    def ask(name: str) -> dict[str, object]:
+        result = app.send_task(CYCLE_TASK, args=(name,))
+        try:
+            return dict(result.get(timeout=DEADLINE_S))
+        finally:
+            result.forget()
+
+    # The soft limit: raised inside the cycle, counted as the merchant's failure, its sale put back.
+    stopped = ask("slow")
+    assert stopped["status"] == "failed"
+    assert str(stopped["detail"]).startswith("SoftTimeLimitExceeded")
+    pid = read(record)[0][2]
+    assert [entry[:3] for entry in read(record)] == [("enter", "slow", pid), ("exit", "slow", pid)]
+    assert client.get(fleet.key("fails", "slow")) == b"1"
+    assert client.llen(fleet.key("inbox", "slow")) == 1  # the sale waits for the next cycle
+    assert not client.exists(fleet.key("lock", "slow"))  # given back
+    assert ask("acme")["status"] == "ran"
+    assert {e[2] for e in read(record)} == {pid}  # the same worker process went on
+
+    # The hard limit: the process is killed mid-cycle; its lock is left to expire, never released.
+    result = app.send_task(CYCLE_TASK, args=("deaf",))
+    with pytest.raises(TimeLimitExceeded):
+        result.get(timeout=DEADLINE_S)
+    result.forget()
+    killed_pid = next(pid for what, name, pid, _ in read(record) if (what, name) == ("enter", "deaf"))
+    until("the killed process to be gone", lambda: not alive(killed_pid))
+    gone_at = time.time()
+    assert client.pttl(fleet.key("lock", "deaf")) > 0  # not given back: it expires by itself
+    until(
+        "the deaf merchant's lock to expire and its next cycle to run", lambda: ask("deaf")["status"] == "ran"
+    )
+    entered = [(pid, at) for what, name, pid, at in read(record) if (what, name) == ("enter", "deaf")]
+    assert len(entered) == 2
+    assert entered[1][0] != killed_pid  # a new process replaced the killed one
+    assert entered[1][1] > gone_at  # the next cycle began after the killed one ended, never beside it
+    assert worker.poll() is None  # the worker itself lives on
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, killed and not yet reaped, does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"

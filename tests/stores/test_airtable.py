@@ -33,7 +33,7 @@ from sheetsync.stores.airtable import (
     CALLS_KEY,
     CALLS_ROW_LABEL,
     RATE_PER_SECOND,
-    RATE_WINDOW_MS,
+    RATE_WINDOW_S,
     AirtableStore,
     connect,
 )
@@ -148,7 +148,7 @@ def test_requests_keep_to_five_a_second_so_airtable_never_says_429(tmp_path: Pat
     assert 429 not in world.statuses
     # Paced, not bunched: n requests at 5 a second span at least (n - 5) / 5 seconds.
     assert world.t - start >= (sent - RATE_PER_SECOND) / RATE_PER_SECOND
-    assert world.t - start <= sent * RATE_WINDOW_MS / 1000 / RATE_PER_SECOND + 1  # and not slower
+    assert world.t - start <= sent * RATE_WINDOW_S / RATE_PER_SECOND + 1  # and not slower
 
 
 def test_a_429_is_waited_out_for_its_30_second_penalty_and_nothing_is_lost(tmp_path: Path) -> None:

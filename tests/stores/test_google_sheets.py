@@ -94,7 +94,8 @@ def test_a_cycle_reads_once_and_writes_at_most_twice(tmp_path: Path) -> None:
         "spreadsheets.values.batchGet": 2,
         "spreadsheets.values.get": 1,  # the Ledger's Key column tail: has another worker appended?
         "spreadsheets.values.append": 1,  # the new ledger rows
-        "spreadsheets.values.batchUpdate": 1,  # every worker cell, Status and State
+        # every worker cell (through its column's tag), Status and State
+        "spreadsheets.values.batchUpdateByDataFilter": 1,
     }
     fake.request_log.clear()
     run_cycle(store, [channel], settings, datetime(2026, 11, 27, 9, 6, tzinfo=UTC))
@@ -143,7 +144,7 @@ def test_a_merchant_edit_between_the_workers_read_and_write_survives(tmp_path: P
     edited: list[str] = []
 
     def merchant_types(call: SheetsCall) -> None:
-        if call.operation == "spreadsheets.values.batchUpdate" and not edited:
+        if call.operation.startswith("spreadsheets.values.batchUpdate") and not edited:
             fake.set_values(store.id, f"{INVENTORY_SHEET}!B2", [[20]])
             edited.append("B2")
 
@@ -154,6 +155,41 @@ def test_a_merchant_edit_between_the_workers_read_and_write_survives(tmp_path: P
     assert channel.read_levels([Sku("A-1")]) == {"A-1": 8}  # planned from the 10 it read
     run_cycle(store, [channel], settings, datetime(2026, 11, 27, 9, 1, tzinfo=UTC))
     assert channel.read_levels([Sku("A-1")]) == {"A-1": 18}  # the next cycle uses the edit
+
+
+def test_a_column_inserted_in_the_round_trip_before_the_write_takes_no_worker_value(tmp_path: Path) -> None:
+    """The merchant inserts a column after the store's last look at the header row and before its
+    write lands: the worker's cells follow their columns (tagged), and the merchant's stay theirs."""
+    fake = FakeSheets()
+    store, settings, channel = world(tmp_path, fake)
+    fake.set_values(store.id, f"{INVENTORY_SHEET}!C1", [["Notes"], ["top shelf"], ["back room"]])
+    for minute in range(2):  # the first cycle tags the worker columns, the second confirms the tags
+        run_cycle(store, [channel], settings, datetime(2026, 11, 27, 9, minute, tzinfo=UTC))
+        channel.sell(Sku("A-1"))
+    inserted: list[str] = []
+
+    def merchant_inserts(call: SheetsCall) -> None:
+        if call.operation.startswith("spreadsheets.values.batchUpdate") and not inserted:
+            fake.insert_columns(store.id, INVENTORY_SHEET, 2)  # before Quantity: every column moves
+            fake.set_values(store.id, f"{INVENTORY_SHEET}!B1", [["Supplier"]])
+            inserted.append(call.operation)
+
+    fake.before_request = merchant_inserts
+    run_cycle(store, [channel], settings, datetime(2026, 11, 27, 9, 5, tzinfo=UTC))
+    grid = fake.get_values(store.id, INVENTORY_SHEET)
+    header = grid[0]
+    assert header[:4] == ["SKU", "Supplier", "Quantity", "Notes"]
+    assert [row[:4] for row in grid[1:3]] == [["A-1", "", "10", "top shelf"], ["B-2", "", "4", "back room"]]
+    available = header.index("Available")
+    assert grid[1][available] == "8"  # 10 less the two sold: in the worker's own column, moved
+    assert inserted == ["spreadsheets.values.batchUpdateByDataFilter"]
+    # The next cycle, with the header row changed, looks the tags up again and writes through them.
+    fake.before_request = None
+    channel.sell(Sku("A-1"))
+    run_cycle(store, [channel], settings, datetime(2026, 11, 27, 9, 6, tzinfo=UTC))
+    grid = fake.get_values(store.id, INVENTORY_SHEET)
+    assert [row[:4] for row in grid[1:3]] == [["A-1", "", "10", "top shelf"], ["B-2", "", "4", "back room"]]
+    assert grid[1][available] == "7"
 
 
 def test_sync_once_over_loopback_through_the_cli(
@@ -495,6 +531,30 @@ def test_the_lease_costs_nothing_while_held_and_three_calls_to_take(tmp_path: Pa
         "spreadsheets.values.batchGet": 1,  # no read() just before: the State as it is now
         "spreadsheets.values.batchUpdate": 1,  # renewed: ours, so nothing to confirm
     }
+
+
+def test_the_lease_runs_on_googles_clock_whatever_the_workers_clocks_say(tmp_path: Path) -> None:
+    """One worker's clock runs ten minutes slow: its lease still lasts its time in Google's time,
+    and a worker with a right clock is refused until then, and takes it over after."""
+    google = ManualClock(datetime(2026, 11, 27, 9, tzinfo=UTC).timestamp())
+    fake = FakeSheets(wall=google)
+    slow, settings, channel = world(tmp_path, fake)
+    right = GoogleSheetsStore(
+        connect(_KEY, adapter=HandlerAdapter(fake)), slow.id, settings.layout, account=SERVICE_ACCOUNT
+    )
+    run_cycle(slow, [channel], settings, datetime(2026, 11, 27, 9, tzinfo=UTC))  # adds the tabs
+    slow.read()
+    assert slow.acquire("slow", datetime(2026, 11, 27, 8, 50, tzinfo=UTC), 300) is None
+    lease = [row[1] for row in fake.get_values(slow.id, "State") if row and row[0] == "lease"]
+    assert lease == ["slow until 2026-11-27T09:05:00Z"]  # Google's 09:00 and 300 s; not 08:55
+    google.sleep(240)
+    right.read()
+    refusal = right.acquire("right", datetime(2026, 11, 27, 9, 4, tzinfo=UTC), 300)
+    assert refusal is not None
+    assert "held by another sheetsync worker (slow)" in refusal
+    google.sleep(120)  # 09:06 in Google's time: the slow worker's lease has run out
+    right.read()
+    assert right.acquire("right", datetime(2026, 11, 27, 9, 6, tzinfo=UTC), 300) is None
 
 
 def test_a_tab_renamed_during_the_cycle_is_a_layout_error_naming_it(tmp_path: Path) -> None:
