@@ -606,8 +606,10 @@ def _observe(
         audit = spec.due and not spec.paused and audit_due(watch, epoch, configured[name].audit_every_s)
         if spec.due and not spec.paused:
             wanted |= {*watch.pending, *watch.mismatch, *watch.recent}
-        if audit:
-            wanted |= {row.row.sku for row in draft.rows}
+        if audit:  # a held row too: a platform's own raise there is set back to the cap as well
+            wanted |= {row.row.sku for row in draft.rows} | {
+                f.sku for f in draft.flagged if f.cap is not None
+            }
         if not wanted:
             continue
         asked = sorted(wanted)  # in order, so lag samples (and the simulator) repeat exactly

@@ -167,8 +167,8 @@ def test_first_cycle_pushes_the_seed_tiers_and_writes_status_to_the_sheet(world:
     assert world.cell(4, "Status") == "ERROR"
     assert (
         world.cell(4, "Reason")
-        == 'Quantity "ten" is not a whole number; enter a whole number of 0 or more · the Ledger never '
-        "counted this SKU, so nothing is pushed until the row is fixed"
+        == 'Quantity "ten" is not a whole number; enter a whole number of 0 or more · no count in the '
+        "Ledger nor Available on the row to go by, so nothing is pushed until it is fixed"
     )
     assert world.shown("shopify", "C-3") is None
     assert world.cell(4, "Quantity") == "ten"  # the merchant's cell is untouched

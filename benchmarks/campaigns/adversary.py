@@ -263,6 +263,8 @@ class Seam:
             w.lease_check(self.life, request)
         levels = {sku: w.shown(channel, sku) for sku in w.skus} if write and channel else {}
         answer = self.chaos(request)
+        if self.platform == "google_sheets" and request.url.path.endswith(":append"):
+            w.counts_recorded(self.life)
         if channel:
             for sku, level in levels.items():
                 if w.shown(channel, sku) != level:  # the worker set it: a platform's own change is gone
@@ -365,6 +367,7 @@ class World:
         self.primary_attempts = 0  # cycles begun by every primary worker in turn (restarts go on counting)
         self.alerts: list[tuple[str, float, str]] = []
         self.stuck: list[Stuck] = []
+        self.counts_seen: set[str] = set()  #: Keys of the Ledger's COUNT rows already attributed
         self.lagging: dict[str, float] = {}  #: SKU → since when its row has said LAG, cycle after cycle
         self.lag_reported: set[str] = set()  #: SKUs whose current LAG episode is already counted
         self.lease: tuple[str, float] | None = None  # who holds it and until when (true time)
@@ -715,6 +718,29 @@ class World:
                 self._judge(stuck)
         self._tick_restores(life)
 
+    def counts_recorded(self, life: Incarnation) -> None:
+        """After a Ledger append: each new COUNT row is the count that attempt read, at its read.
+
+        The bound runs from that read (what sold since; what was put back before it and recorded
+        after), whether or not the attempt completes: the COUNT is in the Ledger either way.
+        """
+        for row in self._ledger_rows():
+            key = row.get("Key", "")
+            if (
+                row.get("Movement") != "COUNT"
+                or key in self.counts_seen
+                or row.get("SKU") not in self.versions
+            ):
+                continue
+            self.counts_seen.add(key)
+            sku, value = row["SKU"], int(row.get("Delta") or 0)
+            read = [v for v in self.versions[sku] if v.seen_at is None and v.typed_at <= life.read_at]
+            if not any(v.value == value for v in read):
+                continue
+            for version in read:  # the one read, and any typed over before it
+                version.seen_at = life.read_at
+                version.restocked_after = max(0, -life.unrecorded_at_read.get(sku, 0))
+
     def cycle_done(self, life: Incarnation, report: CycleReport) -> None:
         """A cycle completed: counts become seen, the channels are checked."""
         life.done += 1
@@ -1016,6 +1042,7 @@ class World:
         self.actions["merchant"] += 1
         actions: list[tuple[float, Callable[[], str | None]]] = [
             (0.25, self.recount),
+            (0.03, self.unreadable),
             (0.08, self.override),
             (0.06, self.buffer),
             (0.06, self.paste),
@@ -1058,12 +1085,26 @@ class World:
             return None
         sku = sku or self.rng.choice(self.skus)
         count = value if value is not None else self.rng.randint(0, 40)
-        before = self._typed(sku, "quantity")
         kept = self.type_cell(sku, "quantity", str(count))
-        if kept == before:  # the cell did not change: no worker can tell this count from the last
-            return f"recount {sku} = {count} (the cell held it already)"
+        if not self._new_count(sku):  # no worker can tell this count from the last
+            return f"recount {sku} = {count} (the last count already)"
         self.versions[sku].append(Version(int(kept), self.clock()))
         return f"recount {sku} = {count}"
+
+    def _new_count(self, sku: str) -> bool:
+        """Whether the Quantity cell now holds a count other than the last one the worker could
+        read (text in between, "sold out", is no count: the worker holds the row meanwhile)."""
+        kept = str(self._typed(sku, "quantity"))
+        return kept.isdigit() and int(kept) != self.versions[sku][-1].value
+
+    def unreadable(self) -> str | None:
+        """The merchant types a count the worker cannot read ("sold out"); a later recount fixes it."""
+        if not self._inventory_ok():
+            return None
+        sku = self.rng.choice(self.skus)
+        text = self.rng.choice(("sold out", "ten", "12 pcs"))
+        self.type_cell(sku, "quantity", text)
+        return f"count {sku} = {text!r} (unreadable)"
 
     def override(self) -> str | None:
         """An Override: a number, PAUSE, or cleared."""
@@ -1103,11 +1144,11 @@ class World:
             lines.append([count, "", self.rng.choice(("", "10%"))] if wide else [count])
         tab = self.tabs["inventory"]
         at = f"'{tab}'!{self._letter(first[0])}{block[0][0]}"
-        before = {sku: self._typed(sku, "quantity") for _, sku in block if sku is not None}
+        pasted = [sku for _, sku in block if sku is not None]
         self.sheets.set_values(self.sheet, at, lines)
         self._record_all_typed()
-        for sku, was in before.items():
-            if self._typed(sku, "quantity") != was:  # an unchanged cell is no recount the worker can see
+        for sku in pasted:
+            if self._new_count(sku):  # the last count again is no recount the worker can see
                 self.versions[sku].append(Version(int(self._typed(sku, "quantity")), self.clock()))
         return f"paste {len(lines)} rows x {len(lines[0])} at {at}: {lines}"
 

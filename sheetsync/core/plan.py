@@ -119,9 +119,10 @@ class RowPlan:
 class FlaggedRow:
     """A row that cannot be read, with a SKU: its channels are never left above what the ledger says.
 
-    ``cap`` is the last good count less the sales since (``stock.last_good``); a channel showing
-    more is lowered to it, never raised.  None: the ledger never counted the SKU, nothing is
-    pushed.  Of rows sharing a SKU (a duplicate), only the first pushes.
+    ``cap`` is the last good count less the sales since (``stock.last_good``) or, for a SKU the
+    ledger never counted, the row's last Available less the channels' sales since; a channel
+    showing more is lowered to it, never raised, and it stays the row's Available.  None: neither
+    is known, nothing is pushed.  Of rows sharing a SKU (a duplicate), only the first pushes.
     """
 
     problem: RowProblem
@@ -133,7 +134,10 @@ class FlaggedRow:
     def text(self) -> str:
         """What the row's Reason adds, and its alert: where its channels are held, or why not."""
         if self.cap is None:
-            return "the Ledger never counted this SKU, so nothing is pushed until the row is fixed"
+            return (
+                "no count in the Ledger nor Available on the row to go by, so nothing is pushed until "
+                "it is fixed"
+            )
         return f"channels held at ≤ {self.cap}"
 
 
@@ -359,7 +363,7 @@ def plan(
         for p in parsed.problems
         if p.sku is not None
     )
-    held = _held(parsed.problems, problem_shown, open_, entries)
+    held = _held(parsed.problems, problem_shown, open_, entries, moves)
     return Plan(tuple(rows), parsed.problems, guard, problem_shown, held)
 
 
@@ -387,8 +391,14 @@ def _held(
     believed: Sequence[Mapping[ChannelName, int | None]],
     channels: Sequence[tuple[ChannelSpec, bool]],
     entries: Sequence[LedgerEntry],
+    moves: Mapping[tuple[ChannelName, Sku], int],
 ) -> tuple[FlaggedRow, ...]:
-    """Each flagged row with a SKU: its channels lowered to the ledger's last good figure, if above."""
+    """Each flagged row with a SKU: its channels lowered to its last good figure, if above.
+
+    That is the ledger's (its last COUNT and the movements since) or, for a SKU no COUNT names
+    (its count was never changed since the install), the Available the worker last wrote on the
+    row plus what each channel moved since: the channels' sales still reach the others.
+    """
     if not entries:
         return ()  # no ledger given: nothing known beyond the row's own cells
     good = last_good(entries)
@@ -397,6 +407,8 @@ def _held(
     for problem, shown in zip((p for p in problems if p.sku is not None), believed, strict=True):
         sku = Sku(problem.sku or "")
         cap = good.get(sku)
+        if cap is None and (last := own_number(problem.current.get(AVAILABLE, ""))) is not None:
+            cap = last + sum(moved for (_, moved_sku), moved in moves.items() if moved_sku == sku)
         pushes = sku not in first
         first.add(sku)
         if cap is None:
@@ -407,7 +419,7 @@ def _held(
         for spec, channel_open in channels:
             now = shown[spec.name]
             lower = now is not None and cap < now
-            reason = f"is held at ≤ {cap}: the row is unreadable (the last count less the sales since)"
+            reason = f"is held at ≤ {cap}: the row is unreadable (its last figure less the sales since)"
             decisions[spec.name] = Decision(
                 cap, now, reason, channel_open and pushes and lower, allowed=channel_open
             )
@@ -609,9 +621,9 @@ def row_cells(
     for problem in plan_.problems:
         flagged = held.get(problem.row)
         values = {
-            AVAILABLE: "",
+            AVAILABLE: "" if flagged is None or flagged.cap is None else str(flagged.cap),
             ROW_STATUS: RowState.ERROR.value,
-            REASON: _problem_reason(problem, flagged),
+            REASON: _problem_reason(problem, flagged, results, titles),
         }
         if problem.sku is not None:
             for channel, shown in next(believed).items():
@@ -624,10 +636,27 @@ def row_cells(
     return writes
 
 
-def _problem_reason(problem: RowProblem, flagged: FlaggedRow | None) -> str:
-    """A flagged row's Reason: why it cannot be read, and where its channels are held."""
+def _problem_reason(
+    problem: RowProblem,
+    flagged: FlaggedRow | None,
+    results: Mapping[ChannelName, ChannelResult],
+    titles: Mapping[ChannelName, str],
+) -> str:
+    """A flagged row's Reason: why it cannot be read, and where its channels are held.
+
+    A channel that refused to be lowered there is named first: it goes on showing more until
+    the next cycle's try lands.
+    """
     reason = "; ".join(problem.messages)
-    return reason if flagged is None else f"{reason} · {flagged.text}"
+    if flagged is None:
+        return reason
+    refusals = [
+        f"{titles[channel]} refused: {outcome.message}"
+        for channel in flagged.decisions
+        if (outcome := results.get(channel, ChannelResult({})).outcomes.get(flagged.sku)) is not None
+        and not outcome.ok
+    ]
+    return " · ".join([*refusals, reason, flagged.text])
 
 
 def _row_values(
@@ -702,7 +731,9 @@ def discrepancies(
             found.append(Discrepancy(row_plan.row.row, row_plan.row.sku, values[ROW_STATUS], values[REASON]))
     held = {f.problem.row: f for f in plan_.flagged}
     found += [
-        Discrepancy(p.row, p.sku or "", RowState.ERROR.value, _problem_reason(p, held.get(p.row)))
+        Discrepancy(
+            p.row, p.sku or "", RowState.ERROR.value, _problem_reason(p, held.get(p.row), results, titles)
+        )
         for p in plan_.problems
     ]
     return sorted(found, key=lambda d: d.row)

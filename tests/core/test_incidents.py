@@ -103,8 +103,8 @@ def test_each_oversold_sku_and_unreadable_row_is_its_own_incident() -> None:
         "oversold/B:1": "B:1 (row 3) OVERSOLD by 1: no channel order since the count (see the Ledger)",
         "unreadable/C": 'row 4 (SKU C): Quantity "sold out" is not a whole number; enter a whole number of 0 '
         "or more; channels held at ≤ 4",
-        "unreadable/D": 'row 5 (SKU D): SKU "D" is also in row 6; each SKU must appear once; the Ledger '
-        "never counted this SKU, so nothing is pushed until the row is fixed",
+        "unreadable/D": 'row 5 (SKU D): SKU "D" is also in row 6; each SKU must appear once; no count in '
+        "the Ledger nor Available on the row to go by, so nothing is pushed until it is fixed",
     }
     # a SKU with a colon is not a channel: its incident is re-decided, not kept while "1" is away
     assert conditions([], plan(parse_rows(raw[:1], LAYOUT), {Sku("A"): 5}, {}, [], OPEN), found, set()) == {}

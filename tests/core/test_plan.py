@@ -618,7 +618,7 @@ class TestUnreadableRows:
         assert [lv.sku for lv in result.pushes(GOOGLE)] == ["B"]  # unknown: nothing to lower
         assert result.believed(SHOPIFY) == {Sku("A"): 9, Sku("B"): None}
         assert held.decisions[SHOPIFY].reason == (
-            "is held at ≤ 7: the row is unreadable (the last count less the sales since)"
+            "is held at ≤ 7: the row is unreadable (its last figure less the sales since)"
         )
         ok = {SHOPIFY: ChannelResult({Sku("A"): PushOutcome(Sku("A"), True)})}
         cells = {w.column: w.value for w in row_cells(result, ok, TITLES, NOW) if w.row == 2}
@@ -627,6 +627,30 @@ class TestUnreadableRows:
         assert cells["status"] == "ERROR"
         (found,) = [d for d in discrepancies(result, ok, TITLES) if d.sku == "A"]
         assert found.reason.endswith(" · channels held at ≤ 7")
+
+    def test_a_sku_never_counted_is_held_at_its_last_available_less_the_sales_since(self) -> None:
+        """No COUNT names it (its count never changed since the install): the Available the worker
+        last wrote, less what every channel sold since, still reaches the other channels."""
+        parsed = rows(("A", "ten", {**self.SHOWN, "available": "9"}))
+        moves = {(FACEBOOK, Sku("A")): -2}  # Facebook sold 2 since the last write
+        result = plan(parsed, {}, moves, SPECS, OPEN, entries=[count("B", 1)])
+        (held,) = result.flagged
+        assert (held.cap, held.text) == (7, "channels held at ≤ 7")
+        assert [(lv.sku, lv.quantity, lv.expected) for lv in result.pushes(SHOPIFY)] == [("A", 7, 9)]
+        assert result.pushes(FACEBOOK) == []  # shows 5 - 2 = 3: never raised
+        ok = {SHOPIFY: ChannelResult({Sku("A"): PushOutcome(Sku("A"), True)})}
+        cells = {w.column: w.value for w in row_cells(result, ok, TITLES, NOW)}
+        assert (cells["available"], cells["channel:shopify"]) == ("7", "7")  # the next cycle's figure
+
+    def test_a_channel_refusing_to_be_lowered_is_named_in_the_reason(self) -> None:
+        parsed = rows(("A", "sold out", self.SHOWN))
+        result = plan(parsed, {}, {}, SPECS, OPEN, entries=[count("A", 10), sale(SHOPIFY, "1", "A", 3)])
+        refused = {SHOPIFY: ChannelResult({Sku("A"): PushOutcome(Sku("A"), False, "busy, try later")})}
+        cells = {w.column: w.value for w in row_cells(result, refused, TITLES, NOW)}
+        assert cells["reason"].startswith("Shopify refused: busy, try later · Quantity")
+        assert "channel:shopify" not in cells  # still what it showed: nothing to write
+        (found,) = discrepancies(result, refused, TITLES)
+        assert found.reason == cells["reason"]
 
     def test_a_duplicated_sku_pushes_once_and_a_closed_channel_not_at_all(self) -> None:
         parsed = rows(("A", "3", self.SHOWN), ("A", "3", self.SHOWN))
@@ -647,12 +671,17 @@ class TestUnreadableRows:
         result = plan(parsed, {}, {}, SPECS, OPEN, entries=[count("B", 1)])
         (held,) = result.flagged
         assert (held.cap, held.decisions) == (None, {})
-        assert held.text == "the Ledger never counted this SKU, so nothing is pushed until the row is fixed"
+        assert (
+            held.text
+            == "no count in the Ledger nor Available on the row to go by, so nothing is pushed until it "
+            "is fixed"
+        )
         assert all(result.pushes(name) == [] for name in TITLES)
         cells = {w.column: w.value for w in row_cells(result, {}, TITLES, NOW)}
         assert "channel:shopify" not in cells  # still what it showed: nothing to write
         assert cells["reason"].endswith(
-            " · the Ledger never counted this SKU, so nothing is pushed until the row is fixed"
+            " · no count in the Ledger nor Available on the row to go by, so nothing is pushed until it "
+            "is fixed"
         )
         assert plan(parsed, {}, {}, SPECS, OPEN).flagged == ()  # no ledger given: as before
 
