@@ -202,7 +202,9 @@ def _unexplained_excess(push: Pending, shown: int | None, believed: int | None) 
     """
     if shown is None or believed is None or shown <= believed or push.before is None:
         return False
-    return not push.unlanded(shown, believed) and all(shown != quantity for quantity, _ in push.pushes)
+    if len(push.pushes) > 1:  # a backlog: any of them may have landed and sold since; wait for max_lag
+        return False
+    return not push.unlanded(shown, believed) and shown != push.quantity
 
 
 def _overdue(push: Pending, shown: int | None, believed: int | None, age: float, max_lag: float) -> Finding:

@@ -233,6 +233,10 @@ def test_more_than_we_set_that_no_push_explains_is_drift_at_once() -> None:
     # What it showed before, less the sales since, is a push not landed yet: LAG in time, not DRIFT.
     watch = pushed(Watch(), [(A, 27)], now=0.0, max_lag=MAX_LAG, before={A: 29})
     assert observe(watch, {A: 23}, {A: 25}, now=60.0, max_lag=MAX_LAG)[1] == {}
+    # A backlog (a slow channel): an older push may have landed and sold since; waited for.
+    watch = pushed(Watch(), [(A, 10)], now=0.0, max_lag=MAX_LAG, before={A: 12})
+    watch = pushed(watch, [(A, 8)], now=30.0, max_lag=MAX_LAG)
+    assert observe(watch, {A: 7}, {A: 9}, now=60.0, max_lag=MAX_LAG)[1] == {}  # 10 landed, 1 sold
 
 
 def test_a_push_unseen_while_the_channel_sells_from_the_old_figure_is_still_lag() -> None:
