@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import tempfile
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -217,15 +217,9 @@ def test_the_campaign_catches_a_row_left_lag_without_an_alert() -> None:
     observe = monitor.observe
 
     def waiting_for_ever(
-        watch: Watch,
-        believed: Mapping[Sku, int | None],
-        shown: Mapping[Sku, int],
-        now: float,
-        max_lag: float,
-        read: Collection[Sku] | None = None,
-        reports: bool = True,
+        watch: Watch, believed: Mapping[Sku, int | None], *args: Any, **kwargs: Any
     ) -> tuple[Watch, dict[Sku, Finding]]:
-        kept, findings = observe(watch, believed, shown, now, max_lag, read, reports)
+        kept, findings = observe(watch, believed, *args, **kwargs)
         return kept, {
             sku: finding
             for sku, finding in findings.items()

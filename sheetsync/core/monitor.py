@@ -194,17 +194,17 @@ def observe(
 
 
 def _unexplained_excess(push: Pending, shown: int | None, believed: int | None) -> bool:
-    """The channel shows more than we believe, and nothing on its way explains it: not waited for.
+    """The channel shows more than we believe, and the one push on its way does not explain it.
 
-    Neither a push not shown yet nor the figure from before them (less the sales since) is what
-    it shows, so it can oversell now. Seen when a sale the channel made just before a push landed
-    is counted after it as well (twice).
+    It is not that push (``Pending.seen`` took it already), nor the figure from before it less
+    the sales since, so it can oversell now: not waited for. Seen when a sale the channel made
+    just before a push landed is counted after it as well (twice).
     """
     if shown is None or believed is None or shown <= believed or push.before is None:
         return False
     if len(push.pushes) > 1:  # a backlog: any of them may have landed and sold since; wait for max_lag
         return False
-    return not push.unlanded(shown, believed) and shown != push.quantity
+    return not push.unlanded(shown, believed)
 
 
 def _overdue(push: Pending, shown: int | None, believed: int | None, age: float, max_lag: float) -> Finding:

@@ -408,7 +408,7 @@ def _held(
         sku = Sku(problem.sku or "")
         cap = good.get(sku)
         if cap is None and (last := own_number(problem.current.get(AVAILABLE, ""))) is not None:
-            cap = last + sum(moved for (_, moved_sku), moved in moves.items() if moved_sku == sku)
+            cap = last + sum(moves.get((spec.name, sku), 0) for spec, _ in channels)
         pushes = sku not in first
         first.add(sku)
         if cap is None:

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import logging
 import re
 import time
@@ -1074,10 +1073,8 @@ class GoogleSheetsStore:
         sheet_id = self._tabs.get(INVENTORY_SHEET, {}).get("sheetId")
         for answer in reply.get("replies", []):
             metadata = answer.get("createDeveloperMetadata", {}).get("developerMetadata", {})
-            where = metadata.get("location", {}).get("dimensionRange", {})
-            ours = metadata.get("metadataKey") == COLUMN_TAG and where.get("sheetId") == sheet_id
-            if ours and self._tags is not None:
-                self._tags[metadata["metadataValue"]] = int(where["startIndex"]) + 1
+            if (tag := _tag_place(metadata, sheet_id)) and self._tags is not None:
+                self._tags[tag[0]] = tag[1]
 
     def _look_up_tags(self, header: Sequence[str]) -> None:
         """Where each worker column's tag is now (one developerMetadata:search); two count as none."""
@@ -1091,10 +1088,8 @@ class GoogleSheetsStore:
         sheet_id = self._tabs[INVENTORY_SHEET]["sheetId"]
         places: dict[str, list[int]] = {}
         for match in reply.get("matchedDeveloperMetadata", []):
-            metadata = match["developerMetadata"]
-            where = metadata.get("location", {}).get("dimensionRange", {})
-            if where.get("sheetId") == sheet_id and "metadataValue" in metadata:
-                places.setdefault(metadata["metadataValue"], []).append(int(where["startIndex"]) + 1)
+            if tag := _tag_place(match["developerMetadata"], sheet_id):
+                places.setdefault(tag[0], []).append(tag[1])
         self._tags = {name: found[0] for name, found in places.items() if len(found) == 1}
         self._tags_found, self._tags_header = set(places), list(header)
 
@@ -1281,8 +1276,8 @@ class GoogleSheetsStore:
         ]
         url = f"{SHEETS_API}/v4/spreadsheets/{self.id}/values:batchUpdateByDataFilter"
         reply = self._call(lambda: self._http.request("post", url, json={**RAW, "data": by_filter}).json())
-        written = {json.dumps(r.get("dataFilter"), sort_keys=True) for r in reply.get("responses", [])}
-        if missed := [n for n in tagged if json.dumps(_tag_filter(n), sort_keys=True) not in written]:
+        written = [answer.get("dataFilter") for answer in reply.get("responses", [])]
+        if missed := [name for name in tagged if _tag_filter(name) not in written]:
             log.warning(
                 "%s: worker column(s) %s not found by their tags (deleted?); written again next cycle",
                 self.where,
@@ -1432,6 +1427,15 @@ def _tag_filter(name: str) -> dict[str, Any]:
     """The DataFilter that finds worker column ``name`` by its tag, wherever it is now."""
     lookup = {"metadataKey": COLUMN_TAG, "metadataValue": name, "locationType": "COLUMN"}
     return {"developerMetadataLookup": lookup}
+
+
+def _tag_place(metadata: Mapping[str, Any], sheet_id: int | None) -> tuple[str, int] | None:
+    """The worker column a piece of developer metadata tags, and the column it is on, if ours."""
+    where = metadata.get("location", {}).get("dimensionRange", {})
+    ours = metadata.get("metadataKey") == COLUMN_TAG and where.get("sheetId") == sheet_id
+    if not ours or "metadataValue" not in metadata:
+        return None
+    return metadata["metadataValue"], int(where["startIndex"]) + 1
 
 
 def _tagging(request: Mapping[str, Any]) -> bool:
