@@ -38,6 +38,7 @@ FATAL = (
     "merchant_cells_changed",
     "formulas_written",
     "unalerted_stuck_states",
+    "valid_input_refused",
     "lease_violations",
     "unrecovered_after_fix",
 )

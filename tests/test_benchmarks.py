@@ -116,6 +116,7 @@ def test_the_fault_suite_sums_its_campaigns_and_fails_on_a_lost_line(
         "merchant_cells_changed": 0,
         "formulas_written": 0,
         "unalerted_stuck_states": 0,
+        "valid_input_refused": 0,
         "lease_violations": 0,
         "unrecovered_after_fix": 0,
         "actions": {"buyers": 2},  # the actors' actions, per actor

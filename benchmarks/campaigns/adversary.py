@@ -110,7 +110,8 @@ site = "{site}"
 
 SHOPIFY, WOO = "shopify", "woo"
 TITLES = {SHOPIFY: "Shopify", WOO: "WooCommerce"}
-SKUS = 11  #: products; one more, ``123``, is typed as ``00123`` (Sheets keeps the number 123)
+BEST_SELLER_SCALE = 10  #: the first SKU's counts are this many times the others'
+SKUS = 11  #: products; one more, ``00123``, keeps its zeros only in a column formatted as Plain text
 CYCLES = 36  #: cycles the worker completes under attack, before the quiet settle
 HISTORY = 4  #: orders per platform placed before the worker's first sync (its counts hold them)
 SETTLE = 5  #: quiet cycles at the end (no actor, no fault, renames undone)
@@ -135,9 +136,18 @@ FIGURES = (
     "formulas_written",
     "secrets_leaked",
     "unalerted_stuck_states",
+    "valid_input_refused",
     "lease_violations",
     "unrecovered_after_fix",
 )
+
+
+def _percentage(kept: str) -> bool:
+    """A Buffer Sheets kept from a typed percentage: 0.1 for ``10%`` (it shows ``10%``)."""
+    try:
+        return 0 < float(kept) <= 1 and float(kept) * 100 == round(float(kept) * 100)
+    except ValueError:
+        return False
 
 
 class Killed(BaseException):
@@ -166,6 +176,7 @@ class Version:
     value: int
     typed_at: float
     seen_at: float | None = None
+    gone_at: float | None = None  #: typed over with a word before any read saw it: no read can see it after
     #: units put back (cancelled, refunded, edited down) before the read that the Ledger had not
     #: recorded at the read: the worker adds them to this count, as README's contract says
     restocked_after: int = 0
@@ -201,6 +212,8 @@ class Incarnation:
     judged: int = 0  #: attempts already judged failed or not
     completed_attempt: int = 0  #: the attempt the last completed cycle was
     stuck: Stuck | None = None
+    ledger_lost_at_read: bool = False  #: the Ledger tab was lost (renamed, headless) when it read
+    reading: bool = False  #: inside the store's read (its values fetch is the read's instant)
 
 
 @dataclass
@@ -262,6 +275,12 @@ class Seam:
             self.life.writes += 1
             w.lease_check(self.life, request)
         levels = {sku: w.shown(channel, sku) for sku in w.skus} if write and channel else {}
+        if (
+            self.life.reading
+            and request.url.path.endswith("values:batchGet")
+            and request.url.params.get("valueRenderOption") != "FORMATTED_VALUE"  # Buffers again, as shown
+        ):
+            w.read_instant(self.life)  # after the actors' turn: what this fetch answers is what it reads
         answer = self.chaos(request)
         if self.platform == "google_sheets" and request.url.path.endswith(":append"):
             w.counts_recorded(self.life)
@@ -284,7 +303,11 @@ class CountingStore:
     def read(self) -> Snapshot:
         """A cycle begins: count the attempt, then read."""
         self.world.cycle_begins(self.life)
-        return self.store.read()
+        self.life.reading = True
+        try:
+            return self.store.read()
+        finally:
+            self.life.reading = False
 
     def append_ledger(self, entries: Sequence[LedgerEntry]) -> None:
         """Append to the Ledger."""
@@ -371,6 +394,9 @@ class World:
         self.lagging: dict[str, float] = {}  #: SKU → since when its row has said LAG, cycle after cycle
         self.lag_reported: set[str] = set()  #: SKUs whose current LAG episode is already counted
         self.lease: tuple[str, float] | None = None  # who holds it and until when (true time)
+        self.count_typed: dict[str, float] = {}  #: SKU → when the merchant last typed its Quantity
+        self.row_typed: dict[str, float] = {}  #: SKU → when the merchant last typed in its row
+        self.good_read_at = START  #: the read of the last cycle that pushed (no hold): the guard's reference
 
         # -- secrets, drawn from the seed (never the same twice across seeds) --
         secret_rng = random.Random(seed ^ 0x5EC12E7)
@@ -383,7 +409,7 @@ class World:
         merchant_token = f"ya29.merchant-{secret_rng.getrandbits(64):016x}"
 
         # -- the catalogue and the sheet, as the merchant typed it --
-        self.skus = [f"AD-{n:03d}" for n in range(SKUS)] + ["123"]
+        self.skus = [f"AD-{n:03d}" for n in range(SKUS)] + ["00123"]
         self.sheets = FakeSheets(
             tokens={merchant_token: MERCHANT_EMAIL},
             read_quota_per_minute=10**9,
@@ -417,15 +443,7 @@ class World:
         self.restore: list[tuple[int, str, Callable[[], None]]] = []  # (at primary attempt, what, undo)
         self.extra_column = False
 
-        rows: list[list[Any]] = [[HEADERS[c] for c in MERCHANT_COLUMNS]]
-        for n, sku in enumerate(self.skus):
-            count = self.rng.randint(6, 40)
-            buffer = "10%" if n == 2 else ("1" if n == 3 else "")
-            rows.append(["00123" if sku == "123" else sku, str(count), "", buffer, f"shelf {n}"])
-        self.sheets.set_values(self.sheet, f"{INVENTORY_SHEET}!A1", rows)
-        self._record_all_typed()
-        for sku in self.skus:
-            self.versions[sku] = [Version(int(self._typed(sku, "quantity")), self.clock(), None)]
+        counts = {sku: self.rng.randint(6, 40) * self._scale(sku) for sku in self.skus}
 
         # -- the platforms, each with orders from before the first sync (the counts hold them) --
         self.back = 0.0  # how far the platforms' clock runs behind the world's, for the history
@@ -443,8 +461,11 @@ class World:
             for channel in (SHOPIFY, WOO)
             for _ in range(HISTORY)
         ]
-        for sku in self.skus:  # the shelves, less the history's sales, show 0 as before
-            stock = {c: sum(q for ch, s, q in history if ch == c and s == sku) for c in (SHOPIFY, WOO)}
+        for sku in self.skus:  # the shops list the shelf's count, and sell the history from it
+            stock = {
+                c: counts[sku] + sum(q for ch, s, q in history if ch == c and s == sku)
+                for c in (SHOPIFY, WOO)
+            }
             self.shopify.add_product(SHOP, sku, stock={LOCATION: stock[SHOPIFY]})
             self.woo.add_product(sku, stock=stock[WOO])
         self.before_start: list[Order] = []
@@ -469,6 +490,22 @@ class World:
         config.write_text(CONFIG.format(sheet=self.sheet, location=LOCATION, site=SITE), encoding="utf-8")
         self.settings: Settings = load(config)
         self.log = io.StringIO()
+        self._set_up_sheet(counts)
+
+    def _set_up_sheet(self, counts: Mapping[str, int]) -> None:
+        """The merchant types the headers, runs ``sheetsync prepare`` (the SKU column becomes Plain
+        text, the worker's columns and tabs appear), then types the catalogue."""
+        self.sheets.set_values(self.sheet, f"{INVENTORY_SHEET}!A1", [[HEADERS[c] for c in MERCHANT_COLUMNS]])
+        client = connect(key(SHEETS_EMAIL), adapter=HandlerAdapter(self.sheets))
+        GoogleSheetsStore(client, self.sheet, self.settings.layout, account=SHEETS_EMAIL).prepare()
+        rows = [
+            [sku, str(counts[sku]), "", "10%" if n == 2 else ("1" if n == 3 else ""), f"shelf {n}"]
+            for n, sku in enumerate(self.skus)
+        ]
+        self.sheets.set_values(self.sheet, f"{INVENTORY_SHEET}!A2", rows)
+        self._record_all_typed()
+        for sku in self.skus:
+            self.versions[sku] = [Version(int(self._typed(sku, "quantity")), self.clock(), None)]
 
     # -- the schedule's record --
 
@@ -503,8 +540,8 @@ class World:
     def _row_id(self, row: Sequence[Any], header: Sequence[str]) -> str | None:
         sku_at = header.index(self.columns["sku"]) if self.columns["sku"] in header else 0
         sku = str(row[sku_at]) if sku_at < len(row) and row[sku_at] != "" else ""
-        if sku:
-            return sku
+        if sku:  # a SKU Sheets made a number (00123 → 123) is still the merchant's row
+            return next((s for s in self.skus if s != sku and s.lstrip("0") == sku), sku)
         notes_at = header.index(self.columns["notes"]) if self.columns["notes"] in header else None
         if notes_at is not None and notes_at < len(row) and str(row[notes_at]).startswith("note "):
             return f"#{row[notes_at]}"
@@ -547,6 +584,9 @@ class World:
         """The merchant types ``text`` (as a browser does: USER_ENTERED); what Sheets kept is recorded."""
         at = f"'{self.tabs['inventory']}'!{self._letter(self._column(column))}{self._row_of(row_id)}"
         self.sheets.set_values(self.sheet, at, [[text]])
+        self.row_typed[row_id] = self.clock()
+        if column == "quantity":
+            self.count_typed[row_id] = self.clock()
         kept = self.sheets.get_values(self.sheet, at, value_render_option="UNFORMATTED_VALUE")
         value = kept[0][0] if kept and kept[0] else ""
         if value == "":
@@ -695,18 +735,9 @@ class World:
         life.attempts += 1
         if life is self.primary:
             self.primary_attempts += 1
-        life.read_at = self.clock()
+        life.read_at, life.unrecorded_at_read = self.clock(), {}  # until its values fetch: read_instant
+        life.ledger_lost_at_read = any(s.kind == "ledger" and not s.over for s in self.stuck)
         self.race_armed = self.write_race_armed = True
-        recorded = self._ledger_units()
-        life.unrecorded_at_read = {
-            sku: sum(u for _, u in self.events[sku]) - recorded.get(sku, 0) for sku in self.skus
-        }
-        # Any attempt may record a count it read (the COUNT goes in with the Ledger append, before
-        # the writes that can still fail): restocks it saw unrecorded then are on top of it too.
-        for sku, versions in self.versions.items():
-            for version in versions:
-                if version.seen_at is None and version.typed_at <= life.read_at:
-                    version.restocked_after = max(version.restocked_after, -life.unrecorded_at_read[sku])
         self._check_recovered(life)
         holder = self.lease_holder()
         for stuck in self.stuck:
@@ -717,6 +748,21 @@ class World:
                 stuck.attempts += 1
                 self._judge(stuck)
         self._tick_restores(life)
+
+    def read_instant(self, life: Incarnation) -> None:
+        """The instant ``life`` reads the sheet (its values fetch; the cycle's start until then)."""
+        life.read_at = self.clock()
+        life.ledger_lost_at_read = any(s.kind == "ledger" and not s.over for s in self.stuck)
+        recorded = self._ledger_units()
+        life.unrecorded_at_read = {
+            sku: sum(u for _, u in self.events[sku]) - recorded.get(sku, 0) for sku in self.skus
+        }
+        # Any attempt may record a count it read (the COUNT goes in with the Ledger append, before
+        # the writes that can still fail): restocks it saw unrecorded then are on top of it too.
+        for sku, versions in self.versions.items():
+            for version in versions:
+                if version.seen_at is None and version.typed_at <= life.read_at:
+                    version.restocked_after = max(version.restocked_after, -life.unrecorded_at_read[sku])
 
     def counts_recorded(self, life: Incarnation) -> None:
         """After a Ledger append: each new COUNT row is the count that attempt read, at its read.
@@ -746,6 +792,9 @@ class World:
         life.done += 1
         life.failing = 0
         life.completed_attempt = life.attempts
+        explained = not report.held or self._hold_explained(life)
+        if not report.held:
+            self.good_read_at = max(self.good_read_at, life.read_at)
         if life.stuck is not None:
             life.stuck.over = True
             life.stuck = None
@@ -753,17 +802,62 @@ class World:
             self.completed += 1
             for sku, versions in self.versions.items():
                 for version in versions:
-                    if version.seen_at is None and version.typed_at <= life.read_at:
+                    if (
+                        version.seen_at is None
+                        and version.typed_at <= life.read_at
+                        and (version.gone_at is None or version.gone_at > life.read_at)
+                    ):
                         version.seen_at = life.read_at
                         version.restocked_after = max(
                             version.restocked_after, -life.unrecorded_at_read.get(sku, 0)
                         )
             self._check_lag_rows(report)
-            if not report.held:
+            self._check_refusals(life, report)
+            if not explained:  # a hold nothing the merchant did explains: what the channels show is ours
+                self.check_shown(f"after cycle {self.completed} of {life.tag} (held)", at_once=True)
+            elif not report.held:
                 failing = {str(name) for name, errors in report.errors.items() if errors}
                 self.check_shown(
                     f"after cycle {self.completed} of {life.tag}", skip=failing, refused=self.refused(report)
                 )
+
+    def _check_refusals(self, life: Incarnation, report: CycleReport) -> None:
+        """A row flagged as unreadable must hold something README says cannot be read.
+
+        The merchant's own record of the row, untouched since the read: a count of digits, an
+        Override that is a number, PAUSE or nothing, a Buffer of units or a percentage (``10%``,
+        however Sheets keeps it) is valid input, and refusing it is a defect of ours.
+        """
+        for problem in report.plan.problems:
+            sku = problem.sku
+            if sku not in self.versions or self.row_typed.get(sku, START) > life.read_at:
+                continue
+            count, override, buffer = (str(self._typed(sku, c)) for c in ("quantity", "override", "buffer"))
+            if (
+                count.isdigit()
+                and (override in ("", "PAUSE") or override.isdigit())
+                and (buffer == "" or buffer.isdigit() or _percentage(buffer))
+            ):
+                self.tally.add(
+                    "valid_input_refused",
+                    f"row {sku} (Quantity {count!r}, Override {override!r}, Buffer {buffer!r}) flagged: "
+                    + "; ".join(problem.messages),
+                    len(self.history),
+                )
+
+    def _hold_explained(self, life: Incarnation) -> bool:
+        """Whether the sheet, when ``life`` read it, had the shape README gives the volume guard.
+
+        A lost Ledger stops every push, or more than ``max_drop`` of the readable rows, and at least
+        5, had their Quantity typed since the last cycle that pushed (the merchant's own record: a count,
+        a paste, an unreadable word).  Anything less is a recount, which must never hold a channel
+        above the shelf ("A recount never trips it, even of a best seller to 0").
+        """
+        if life.ledger_lost_at_read:
+            return True
+        typed = [sku for sku, at in self.count_typed.items() if self.good_read_at < at <= life.read_at]
+        readable = [sku for sku in self.skus if str(self._typed(sku, "quantity")).isdigit()]
+        return len(typed) >= 5 and len(typed) > len(readable) * self.settings.guard.max_drop
 
     def refused(self, report: CycleReport) -> set[tuple[str, str]]:
         """(channel, SKU) whose push the platform refused this cycle (half a batch failed): its row is
@@ -1084,12 +1178,17 @@ class World:
         if not self._inventory_ok():
             return None
         sku = sku or self.rng.choice(self.skus)
-        count = value if value is not None else self.rng.randint(0, 40)
+        count = value if value is not None else self.rng.randint(0, 40) * self._scale(sku)
         kept = self.type_cell(sku, "quantity", str(count))
         if not self._new_count(sku):  # no worker can tell this count from the last
             return f"recount {sku} = {count} (the last count already)"
         self.versions[sku].append(Version(int(kept), self.clock()))
         return f"recount {sku} = {count}"
+
+    def _scale(self, sku: str) -> int:
+        """The best seller's shelf holds ten times what the others' do (a volume guard on units
+        would hold its recount to 0)."""
+        return BEST_SELLER_SCALE if sku == self.skus[0] else 1
 
     def _new_count(self, sku: str) -> bool:
         """Whether the Quantity cell now holds a count other than the last one the worker could
@@ -1104,6 +1203,9 @@ class World:
         sku = self.rng.choice(self.skus)
         text = self.rng.choice(("sold out", "ten", "12 pcs"))
         self.type_cell(sku, "quantity", text)
+        for version in self.versions[sku]:
+            if version.seen_at is None and version.gone_at is None:
+                version.gone_at = self.clock()
         return f"count {sku} = {text!r} (unreadable)"
 
     def override(self) -> str | None:
@@ -1147,6 +1249,8 @@ class World:
         pasted = [sku for _, sku in block if sku is not None]
         self.sheets.set_values(self.sheet, at, lines)
         self._record_all_typed()
+        self.count_typed.update((sku, self.clock()) for sku in pasted)
+        self.row_typed.update((sku, self.clock()) for sku in pasted)
         for sku in pasted:
             if self._new_count(sku):  # the last count again is no recount the worker can see
                 self.versions[sku].append(Version(int(self._typed(sku, "quantity")), self.clock()))
@@ -1222,18 +1326,12 @@ class World:
             return None
         sku = self.rng.choice(self.skus)
         row = self._row_of(sku)
-        formatted = self._inventory("FORMATTED_VALUE")
-        line = list(formatted[row - 1]) if row - 1 < len(formatted) else []
-        self.sheets.delete_row(self.sheet, self.tabs["inventory"], row)
-        rows = len(self._inventory())
-        before = self.rng.randint(2, rows + 1)
-        self.sheets.insert_rows(self.sheet, self.tabs["inventory"], before)
-        tab = self.tabs["inventory"]
-        typed = [v if v != "" else None for v in line]
-        if typed:
-            self.sheets.set_values(self.sheet, f"'{tab}'!A{before}", [typed])
+        rows = len(self._inventory()) - 1
+        to = self.rng.randint(2, rows + 1)  # where it lands, among the rows left
+        before = to if to < row else to + 1  # moveDimension counts rows as they were before the move
+        self.sheets.move_rows(self.sheet, self.tabs["inventory"], row, 1, before)
         self._record_all_typed()
-        return f"drag row {row} ({sku}) to {before}"
+        return f"drag row {row} ({sku}) to {to}"
 
     def column_edit(self) -> str | None:
         """Insert a Supplier column among the merchant's, drag it, or delete it again."""
@@ -1437,6 +1535,7 @@ class World:
         skip: Collection[str] = (),
         final: bool = False,
         refused: Collection[tuple[str, str]] = (),
+        at_once: bool = False,
     ) -> None:
         """No channel shows more than the master allows, beyond what in-flight changes explain.
 
@@ -1447,7 +1546,8 @@ class World:
         paused (and three minutes after), a push the platform refused this cycle.  Allowed on
         top: the units a platform added itself, until the worker sets that level again.  After
         the settle, all of it strictly, but for a platform's own change younger than the worker's
-        full read of levels (``audit_every``, the promised DRIFT check) and a cycle.
+        full read of levels (``audit_every``, the promised DRIFT check) and a cycle.  ``at_once``:
+        the cycle pushed nothing by its own choice (a hold), so no race excuses a first time over.
         """
         counted = self._ledger_units()
         now = self.clock()
@@ -1479,7 +1579,7 @@ class World:
                 # without error in both: no race with a sale or a count explains it.
                 again = self.over.get((channel, sku)) == level
                 self.over[channel, sku] = level
-                if again or final:
+                if again or final or at_once:
                     self.tally.add(
                         "oversold_by_us",
                         f"{where}: {channel} shows {level} of {sku}; the count read was {version.value}, "

@@ -48,8 +48,9 @@ envelopes recorded from the live API (``sheetsync_fakes/reference/sheets``). Wha
   wall clock (``wall``, epoch seconds); without one (tests whose times are made up) it has none.
 
 The merchant's hands (``set_values``, ``insert_rows``, ``delete_row``, ``insert_columns``,
-``move_columns``, ``rename_sheet``) edit the grid as the Sheets UI does, between API calls: cells,
-formats, validations and conditional-format ranges move with their rows and columns.
+``move_columns``, ``move_rows``, ``rename_sheet``) edit the grid as the Sheets UI does, between
+API calls: cells, formats, validations and conditional-format ranges move with their rows and
+columns.
 
 Developer metadata on columns (``createDeveloperMetadata`` and ``deleteDeveloperMetadata`` in
 ``:batchUpdate``, ``developerMetadata:search`` by lookup) moves with its column under inserts and
@@ -536,6 +537,16 @@ _PLAIN_TITLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _REFERENCE_LIKE = re.compile(r"[A-Za-z]{1,3}[0-9]+|[Rr][0-9]*[Cc][0-9]*")
 
 
+def _placed(start: int, count: int, destination: int, size: int) -> Callable[[int], int]:
+    """Where each 0-based index goes when ``count`` of them from ``start`` move before ``destination``."""
+    end = start + count
+    order = list(range(max(size, end, destination)))
+    block, rest = order[start:end], order[:start] + order[end:]
+    at = destination if destination <= start else destination - count
+    placed = {old: new for new, old in enumerate(rest[:at] + block + rest[at:])}
+    return lambda index: placed.get(index, index)
+
+
 def _column_letters(index: int) -> str:
     """``0 -> A``, ``25 -> Z``, ``26 -> AA``."""
     letters = ""
@@ -737,6 +748,18 @@ class _Sheet:
                 if "endColumnIndex" in grid_range:
                     grid_range["endColumnIndex"] = grid_range["startColumnIndex"] + width
         self.props["gridProperties"]["columnCount"] += added
+
+    def remap_rows(self, moved: Callable[[int], int]) -> None:
+        """Move every row (cells, notes, formats, validations, rule ranges) by ``moved``: a drag."""
+        self.cells = {moved(r): line for r, line in self.cells.items()}
+        self.formats = {(moved(r), c): v for (r, c), v in self.formats.items()}
+        self.validations = {(moved(r), c): v for (r, c), v in self.validations.items()}
+        self.notes = {(moved(r), c): v for (r, c), v in self.notes.items()}
+        for grid_range in self.rule_ranges():
+            if "startRowIndex" in grid_range and "endRowIndex" in grid_range:
+                height = int(grid_range["endRowIndex"]) - int(grid_range["startRowIndex"])
+                grid_range["startRowIndex"] = moved(int(grid_range["startRowIndex"]))
+                grid_range["endRowIndex"] = grid_range["startRowIndex"] + height
 
     def drop_rows(self, start: int, count: int) -> None:
         """Delete ``count`` rows from row ``start``; the rows below move up and the grid shrinks."""
@@ -1318,12 +1341,17 @@ class FakeSheets:
         """
         with self._lock:
             tab = self._tab(spreadsheet_id, sheet)
-            start, end, destination = first - 1, first - 1 + count, before - 1
-            order = list(range(max(tab.columns, end, destination)))
-            block, rest = order[start:end], order[:start] + order[end:]
-            at = destination if destination <= start else destination - count
-            placed = {old: new for new, old in enumerate(rest[:at] + block + rest[at:])}
-            tab.remap_columns(lambda column: placed.get(column, column))
+            tab.remap_columns(_placed(first - 1, count, before - 1, tab.columns))
+
+    def move_rows(self, spreadsheet_id: str, sheet: str, first: int, count: int, before: int) -> None:
+        """Drag 1-based rows ``first`` .. ``first + count - 1`` to sit before row ``before``.
+
+        Values, formats and notes go with the rows (a SKU kept as text stays text); ``before``
+        counts rows as they were before the move, like moveDimension's destinationIndex.
+        """
+        with self._lock:
+            tab = self._tab(spreadsheet_id, sheet)
+            tab.remap_rows(_placed(first - 1, count, before - 1, tab.rows))
 
     def delete_row(self, spreadsheet_id: str, sheet: str, row: int) -> None:
         """Delete 1-based row ``row``; the rows below move up and the grid shrinks by one."""

@@ -286,18 +286,24 @@ class GoogleSheetsStore:
         """
         if not self._open() and not {LEDGER_SHEET, INVENTORY_SHEET} <= set(self._tabs):
             self._open(again=True)
-        try:
-            present, reply = self._read_tabs()
-        except _TabGone:
-            self._open(again=True)
-            present, reply = self._read_tabs()
-        sheets = {
-            name: value_range.get("values", [])
-            for name, value_range in zip(present, reply["valueRanges"], strict=True)
-        }
-        inventory = sheets[INVENTORY_SHEET]
+        for attempt in range(2):
+            try:
+                present, reply = self._read_tabs()
+            except _TabGone:
+                self._open(again=True)
+                present, reply = self._read_tabs()
+            sheets = {
+                name: value_range.get("values", [])
+                for name, value_range in zip(present, reply["valueRanges"], strict=True)
+            }
+            inventory = sheets[INVENTORY_SHEET]
+            if self._as_shown(inventory):
+                break
+            if attempt:  # the merchant is moving columns right now: the next cycle reads again
+                raise TransientError(
+                    f"{self.where}: the {INVENTORY_SHEET} columns moved while they were read"
+                )
         self._read_header = _header(inventory)
-        self._as_shown(inventory)
         result, self._grid = snapshot(sheets, self.layout, self.where)
         result, self._lease = split_lease(result)
         self._lease_fresh = True
@@ -312,13 +318,15 @@ class GoogleSheetsStore:
         self._ledger_key_column = self._grid.columns.get(LEDGER_SHEET, {}).get("key", 1)
         return result
 
-    def _as_shown(self, inventory: list[list[Any]]) -> None:
+    def _as_shown(self, inventory: list[list[Any]]) -> bool:
         """Buffer cells holding a number are read again as the merchant sees them (``10%``, not 0.1).
 
         Sheets keeps a typed ``10%`` as 0.1 formatted as a percentage, and ``100%`` as 1, which
         FORMULA rendering cannot tell from the unit 1.  So when a Buffer column holds a number,
-        one more values:batchGet reads those columns with FORMATTED_VALUE, and a number shown with
-        a ``%`` takes that text; every other cell keeps its raw value.
+        one more values:batchGet reads those columns and the SKU column with FORMATTED_VALUE, and
+        a number shown with a ``%`` takes that text; every other cell keeps its raw value.  Rows
+        are matched by SKU, since the merchant may insert or drag rows between the two reads.
+        False: a column moved in between (its header is not the one read), nothing was taken.
         """
         header = inventory[0] if inventory else []
         found = inventory_columns(header, self.layout, f"{self.where}, sheet {INVENTORY_SHEET}")
@@ -329,17 +337,30 @@ class GoogleSheetsStore:
             if any(column <= len(row) and is_number(row[column - 1]) for row in inventory[1:])
         ]
         if not numeric:
-            return
-        ranges = [f"{_quoted(INVENTORY_SHEET)}!{column_letter(c)}:{column_letter(c)}" for c in numeric]
+            return True
+        sku = found[SKU]
+        columns = [sku, *numeric]
+        ranges = [f"{_quoted(INVENTORY_SHEET)}!{column_letter(c)}:{column_letter(c)}" for c in columns]
         params: ParamsType = {"valueRenderOption": "FORMATTED_VALUE", "majorDimension": "COLUMNS"}
         reply = self._call(lambda: self._http.values_batch_get(self.id, ranges, params=params))
-        for column, value_range in zip(numeric, reply["valueRanges"], strict=True):
-            shown = (value_range.get("values") or [[]])[0]
-            for number, row in enumerate(inventory[1:], start=1):
-                if column <= len(row) and is_number(row[column - 1]) and number < len(shown):
-                    text = str(shown[number])
-                    if text.strip().endswith("%"):
-                        row[column - 1] = text
+        shown = [(value_range.get("values") or [[]])[0] for value_range in reply["valueRanges"]]
+        if any(
+            not line or line[0] != cell_text(header[c - 1]) for c, line in zip(columns, shown, strict=True)
+        ):
+            return False
+        where: dict[str, int | None] = {}  # SKU → its row in the second read (None: there twice)
+        for number, text in enumerate(shown[0][1:], start=1):
+            where[text] = None if text in where else number
+        for number, row in enumerate(inventory[1:], start=1):
+            text = cell_text(row[sku - 1]) if sku <= len(row) else ""
+            at = number if number < len(shown[0]) and shown[0][number] == text else where.get(text)
+            if at is None:
+                continue
+            for column, line in zip(numeric, shown[1:], strict=True):
+                text = str(line[at]) if at < len(line) else ""
+                if column <= len(row) and is_number(row[column - 1]) and text.strip().endswith("%"):
+                    row[column - 1] = text
+        return True
 
     def _read_tabs(self) -> tuple[list[str], dict[str, Any]]:
         present = [name for name in SHEETS if name in self._tabs]

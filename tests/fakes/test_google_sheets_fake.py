@@ -1006,6 +1006,17 @@ def test_a_cell_formatted_as_plain_text_keeps_what_is_typed(fake: FakeSheets, bo
         ["00123", 123]
     ]
 
+    # A row dragged elsewhere takes its format along: typed again where it lands, it stays text.
+    fake.set_values(book, "Inventory!A3:A4", [["B"], ["C"]])
+    fake.move_rows(book, "Inventory", 2, 1, 5)  # row 2 before row 5, as moveDimension counts
+    assert fake.get_values(book, "Inventory!A2:B4", value_render_option="UNFORMATTED_VALUE") == [
+        ["B"],
+        ["C"],
+        ["00123", 123],
+    ]
+    fake.set_values(book, "Inventory!A4", [["00456"]])
+    assert fake.get_values(book, "Inventory!A4", value_render_option="UNFORMATTED_VALUE") == [["00456"]]
+
 
 # --- protected ranges, column widths and notes (the template's requests) ----------------------
 

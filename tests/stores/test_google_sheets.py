@@ -510,6 +510,39 @@ def test_a_percentage_buffer_costs_one_read_more_and_only_while_a_buffer_holds_a
     assert calls(fake)["spreadsheets.values.batchGet"] == 1
 
 
+def test_a_percentage_buffer_is_read_right_when_rows_or_columns_move_between_the_two_reads(
+    tmp_path: Path,
+) -> None:
+    """The merchant inserts a row (then a column) between the read and its FORMATTED_VALUE read of
+    the Buffers: rows are matched by SKU, and a moved column makes the store read again."""
+    fake = FakeSheets()
+    sheet = shop(fake)
+    fake.set_values(sheet, f"{INVENTORY_SHEET}!C1:C3", [["Buffer"], ["10%"], ["25%"]])
+    (tmp_path / "sheetsync.toml").write_text(CONFIG.format(sheet=sheet, extra=""))
+    settings = load(tmp_path / "sheetsync.toml")
+    edits = [
+        lambda: fake.insert_rows(sheet, INVENTORY_SHEET, 2),
+        lambda: fake.insert_columns(sheet, INVENTORY_SHEET, 2),
+    ]
+
+    def merchant_between(request: httpx.Request) -> httpx.Response:
+        if request.url.params.get("valueRenderOption") == "FORMATTED_VALUE" and edits:
+            edits.pop(0)()  # after the first read, before this one reaches the sheet
+        return fake(request)
+
+    client = connect(_KEY, adapter=HandlerAdapter(merchant_between))
+    store = GoogleSheetsStore(client, sheet, settings.layout, account=SERVICE_ACCOUNT)
+    assert [(row.cells[SKU], row.cells[BUFFER]) for row in store.read().rows] == [
+        ("A-1", "10%"),
+        ("B-2", "25%"),
+    ]
+    assert [(row.cells[SKU], row.cells[BUFFER]) for row in store.read().rows] == [
+        ("A-1", "10%"),
+        ("B-2", "25%"),
+    ]
+    assert calls(fake)["spreadsheets.values.batchGet"] == 2 + 4  # the second read read again, once
+
+
 def test_the_lease_costs_nothing_while_held_and_three_calls_to_take(tmp_path: Path) -> None:
     fake = FakeSheets()
     store, settings, channel = world(tmp_path, fake)
