@@ -16,11 +16,16 @@ class SyncError(SheetsyncError):
 
 
 class TransientError(SyncError):
-    """Worth retrying later: rate limits, 5xx, timeouts, connection resets."""
+    """Worth retrying later: rate limits, 5xx, timeouts, connection resets.
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    ``status`` is the HTTP status when a server answered one (500: its own code failed on what it
+    was sent, which one item of a batch can cause; 502-504, 429 and timeouts are the way there).
+    """
+
+    def __init__(self, message: str, retry_after: float | None = None, status: int | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.status = status
 
 
 class PermanentError(SyncError):

@@ -83,7 +83,7 @@ from sheetsync.core.preview import (
 from sheetsync.core.reports import insights_report, reorder_report, units_sold, unmatched
 from sheetsync.core.state import WorkerState, parse_state, state_cells
 from sheetsync.core.stock import stock_levels
-from sheetsync.errors import LeaseHeld, PermanentError, SyncError
+from sheetsync.errors import LeaseHeld, PermanentError, SyncError, TransientError
 from sheetsync.model import (
     INSIGHTS_SHEET,
     REORDER_SHEET,
@@ -725,7 +725,7 @@ def _record(
     )
     listing, loose = unmatched(planned.entries, known, titles, shown)
     found = {
-        **conditions(statuses, final, state.incidents, cycle.due),
+        **conditions(statuses, final, state.incidents, cycle.due, results),
         **loose,
         **hold_incidents(observed.holds, titles),
     }
@@ -902,22 +902,29 @@ def _batched(
 ) -> dict[Sku, PushOutcome]:
     """``send`` the items in batches of ``size``; a failed batch fails only itself.
 
-    A batch refused outright (a permanent error) is halved to find the items that cause it
-    (``_bisect``): they come back refused, each flagged on its row, and the rest are sent.  A
-    failure of the call itself (both halves refused alike: a revoked key), or a transient one,
-    is noted in ``errors`` (``failure`` with its size) and tried again next cycle.
+    A batch refused for what it carries (``_by_item``: a permanent error, or the site's own code
+    failing on it) is halved to find the items that cause it (``_bisect``): they come back
+    refused, each flagged on its row, and the rest are sent.  A failure of the call itself (both
+    halves refused alike: a revoked key, a site down), or one on the way (a timeout, a 503), is
+    noted in ``errors`` (``failure`` with its size) and tried again next cycle.
     """
     outcomes: dict[Sku, PushOutcome] = {}
     for start in range(0, len(items), size):
         batch = items[start : start + size]
         try:
             outcomes.update((o.sku, o) for o in send(batch))
-        except PermanentError as error:
-            if not _bisect(send, batch, str(error), outcomes):
-                errors.append(f"{failure.format(len(batch))}: {error}")
         except SyncError as error:
-            errors.append(f"{failure.format(len(batch))}: {error}")
+            if not (_by_item(error) and _bisect(send, batch, str(error), outcomes)):
+                errors.append(f"{failure.format(len(batch))}: {error}")
     return outcomes
+
+
+def _by_item(error: SyncError) -> bool:
+    """Whether one item of a batch may cause ``error``: a permanent refusal, or an HTTP 500.
+
+    A WordPress plugin failing on one product's save fails the whole batch, every time.
+    """
+    return isinstance(error, PermanentError) or (isinstance(error, TransientError) and error.status == 500)
 
 
 def _bisect(
@@ -930,7 +937,8 @@ def _bisect(
 
     Each half is sent once.  A half refused with the very same message as the whole says the
     call is refused, not an item, when the other half is too; otherwise each refused half is
-    halved again, down to single items, which come back refused with their message.
+    halved again, down to single items, which come back refused with their message.  A half
+    failing on the way (not ``_by_item``) ends the search: the call, not an item, failed.
     """
     if len(batch) == 1:
         outcomes[batch[0].sku] = PushOutcome(batch[0].sku, False, f"refused: {refusal}")
@@ -940,7 +948,9 @@ def _bisect(
     for part in (batch[:half], batch[half:]):
         try:
             outcomes.update((o.sku, o) for o in send(part))
-        except PermanentError as error:
+        except SyncError as error:
+            if not _by_item(error):
+                return False
             refused.append((part, str(error)))
     if len(refused) == 2 and refused[0][1] == refused[1][1] == refusal:
         return False  # every part refused alike: the call, not an item

@@ -310,3 +310,30 @@ def test_the_campaign_catches_a_percentage_buffer_refused() -> None:
         figures, world = run_seed(1, cycles=4)
     assert figures["valid_input_refused"] >= 1, world.tally.problems
     assert any("row AD-002" in problem and "Buffer '0.1'" in problem for problem in world.tally.problems)
+
+
+def test_the_campaign_catches_a_batch_that_always_fails() -> None:
+    """Planted: a batch the site fails on is never halved (before the fix, which halves it until
+    the product that causes it is found, flags that row and sends the rest).  Seed 13 (36
+    cycles): a WooCommerce plugin fails every save of AD-003 from cycle 8, every batch holding it
+    dies there cycle after cycle, its row says nothing, and WooCommerce shows 3 of AD-003 where
+    2 are left (the channel's error is no excuse: no fault the campaign injected explains it)."""
+    with mock.patch.object(adversary.worker_module, "_bisect", return_value=False):
+        figures, world = run_seed(13)
+    assert figures["oversold_by_us"] >= 1, world.tally.problems
+    assert any("woo shows 3 of AD-003" in problem for problem in world.tally.problems)
+
+
+def test_the_campaign_catches_a_refusal_nobody_is_told_of() -> None:
+    """Planted: a channel refusing SKUs raises no incident (before the fix): the rows say ERROR
+    and nobody is alerted.  Seed 13 (36 cycles): WooCommerce refuses AD-003 for three cycles in a
+    row with no alert."""
+    conditions = adversary.worker_module.conditions
+
+    def untold(*args: Any) -> dict[str, str]:
+        return {key: text for key, text in conditions(*args).items() if not key.startswith("refused:")}
+
+    with mock.patch.object(adversary.worker_module, "conditions", untold):
+        figures, world = run_seed(13)
+    assert figures["unalerted_stuck_states"] >= 1, world.tally.problems
+    assert any("woo refused AD-003 for 3 cycles" in problem for problem in world.tally.problems)

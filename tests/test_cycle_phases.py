@@ -207,6 +207,33 @@ def test_a_batch_refused_for_one_item_is_halved_until_that_item_is_found() -> No
     assert len(calls) <= 1 + 2 * 3  # the whole, then two halves a level
 
 
+def test_a_batch_a_site_fails_on_with_http_500_is_halved_and_the_rest_still_sent() -> None:
+    """A WordPress plugin failing on one product's save answers 500 to every batch holding it."""
+    calls: list[int] = []
+
+    def plugin(batch: Sequence[StockLevel]) -> list[PushOutcome]:
+        calls.append(len(batch))
+        if any(level.sku == "S6" for level in batch):
+            raise TransientError("HTTP 500 to POST /products/batch", status=500)
+        return [PushOutcome(level.sku, True) for level in batch]
+
+    errors: list[str] = []
+    outcomes = _batched(plugin, _levels(8), 8, errors, "push of {} items failed")
+
+    assert errors == []
+    assert {sku for sku, o in outcomes.items() if o.ok} == {f"S{i}" for i in range(8)} - {"S6"}
+    assert outcomes[Sku("S6")].message == "refused: HTTP 500 to POST /products/batch"
+
+    def down(batch: Sequence[StockLevel]) -> list[PushOutcome]:
+        calls.append(len(batch))
+        raise TransientError("HTTP 500 to POST /products/batch", status=500)
+
+    calls.clear()
+    assert _batched(down, _levels(8), 8, errors, "push of {} items failed") == {}
+    assert calls == [8, 4, 4]  # every half alike: the site, not an item
+    assert errors == ["push of 8 items failed: HTTP 500 to POST /products/batch"]
+
+
 def test_a_batch_refused_as_a_call_is_not_split_further_and_a_transient_failure_not_at_all() -> None:
     calls: list[int] = []
 

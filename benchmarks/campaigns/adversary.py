@@ -125,7 +125,8 @@ RECOVERY_KILL_P = 0.35  #: chance of a second kill within a restarted worker's f
 STALL_AFTER = 25  #: cycles failed in a row before the operator restarts the worker by hand
 RECOVER_WITHIN = 3  #: cycles a worker may still fail for a rename after it was renamed back
 MAX_RENAMES = 4  #: headers and tabs renamed (one at a time, each renamed back) per run
-ALERT_WITHIN = {"ledger": 2, "failing": 4}  #: a stuck state is alerted within this many cycles
+ALERT_WITHIN = {"ledger": 2, "failing": 4, "refused": 2}  #: a stuck state is alerted within this many cycles
+PLUGIN_P = 0.4  #: share of seeds where a WooCommerce plugin fails one product's every save for a while
 MERCHANT_COLUMNS = ("sku", "quantity", "override", "buffer", "notes")
 HEADERS = {"sku": "SKU", "quantity": "Quantity", "override": "Override", "buffer": "Buffer", "notes": "Notes"}
 FIGURES = (
@@ -214,6 +215,7 @@ class Incarnation:
     stuck: Stuck | None = None
     ledger_lost_at_read: bool = False  #: the Ledger tab was lost (renamed, headless) when it read
     reading: bool = False  #: inside the store's read (its values fetch is the read's instant)
+    faults_at_begin: dict[str, int] = field(default_factory=dict)  #: platform → faults injected by then
 
 
 @dataclass
@@ -396,6 +398,9 @@ class World:
         self.lease: tuple[str, float] | None = None  # who holds it and until when (true time)
         self.count_typed: dict[str, float] = {}  #: SKU → when the merchant last typed its Quantity
         self.row_typed: dict[str, float] = {}  #: SKU → when the merchant last typed in its row
+        self.refusing: dict[tuple[str, str], float] = {}  #: (channel, SKU) refused cycle after cycle, since
+        self.refusing_cycles: Counter[tuple[str, str]] = Counter()
+        self.refusal_reported: set[tuple[str, str]] = set()
         self.good_read_at = START  #: the read of the last cycle that pushed (no hold): the guard's reference
 
         # -- secrets, drawn from the seed (never the same twice across seeds) --
@@ -486,6 +491,13 @@ class World:
         for chaos in self.chaos.values():  # a little background noise besides the forced faults
             chaos.rate = 0.02
             chaos.kinds = ("throttle", "http_503", "timeout", "lost_answer")
+        plugin = random.Random(seed * 17 + 3)  # its own: the schedule draws as before
+        #: (SKU, from cycle, to cycle): a WooCommerce plugin fails that product's every save meanwhile
+        self.plugin: tuple[str, int, int] | None = None
+        if plugin.random() < PLUGIN_P:
+            begins = plugin.randint(2, CYCLES - 8)
+            # one of the first rows: a batch goes in sheet order, so most of it comes after
+            self.plugin = (plugin.choice(self.skus[:4]), begins, begins + plugin.randint(6, 12))
         config = directory / "sheetsync.toml"
         config.write_text(CONFIG.format(sheet=self.sheet, location=LOCATION, site=SITE), encoding="utf-8")
         self.settings: Settings = load(config)
@@ -736,6 +748,7 @@ class World:
         if life is self.primary:
             self.primary_attempts += 1
         life.read_at, life.unrecorded_at_read = self.clock(), {}  # until its values fetch: read_instant
+        life.faults_at_begin = {name: chaos.faults for name, chaos in self.chaos.items()}
         life.ledger_lost_at_read = any(s.kind == "ledger" and not s.over for s in self.stuck)
         self.race_armed = self.write_race_armed = True
         self._check_recovered(life)
@@ -813,12 +826,60 @@ class World:
                         )
             self._check_lag_rows(report)
             self._check_refusals(life, report)
+            self._check_refusals_alerted(report)
             if not explained:  # a hold nothing the merchant did explains: what the channels show is ours
                 self.check_shown(f"after cycle {self.completed} of {life.tag} (held)", at_once=True)
             elif not report.held:
-                failing = {str(name) for name, errors in report.errors.items() if errors}
+                # A channel's error excuses it only when this cycle's faults (ours to inject) explain
+                # it: a site failing on what we send, every time, is the worker's to get round.
+                failing = {
+                    str(name)
+                    for name, errors in report.errors.items()
+                    if errors and self.chaos[str(name)].faults > life.faults_at_begin.get(str(name), 0)
+                }
                 self.check_shown(
                     f"after cycle {self.completed} of {life.tag}", skip=failing, refused=self.refused(report)
+                )
+            self._plugin_turn()
+
+    def _plugin_turn(self) -> None:
+        """The WooCommerce plugin breaks one product's saves, and is fixed some cycles later."""
+        if self.plugin is None:
+            return
+        sku, begins, ends = self.plugin
+        if self.completed == begins:
+            self.woo.break_saves(sku)
+            self.actions["platforms"] += 1
+            self.note(f"platform: a WooCommerce plugin now fails every save of {sku} (HTTP 500)")
+        elif self.completed == ends:
+            self.woo.break_saves(sku, broken=False)
+            self.note(f"platform: the WooCommerce plugin failing {sku} is fixed")
+
+    def _check_refusals_alerted(self, report: CycleReport) -> None:
+        """A channel refusing a SKU cycle after cycle is a stuck state: alerted within a bound."""
+        now = self.clock()
+        refused = self.refused(report)
+        for pair in set(self.refusing) - refused:
+            del self.refusing[pair]
+            self.refusing_cycles.pop(pair, None)
+            self.refusal_reported.discard(pair)
+        for channel, sku in sorted(refused):
+            self.refusing.setdefault((channel, sku), now)
+            self.refusing_cycles[channel, sku] += 1
+            if (
+                self.refusing_cycles[channel, sku] <= ALERT_WITHIN["refused"]
+                or (channel, sku) in self.refusal_reported
+            ):
+                continue
+            title = next(c.title for c in self.settings.channels if str(c.name) == channel)
+            said = [line for _, _, line in self.alerts if f"{title} refused" in line]
+            told = bool(said) and "RECOVERED" not in said[-1]  # the channel's refusal incident is open
+            if not told:
+                self.refusal_reported.add((channel, sku))
+                self.tally.add(
+                    "unalerted_stuck_states",
+                    f"{channel} refused {sku} for {self.refusing_cycles[channel, sku]} cycles: no alert",
+                    len(self.history),
                 )
 
     def _check_refusals(self, life: Incarnation, report: CycleReport) -> None:
@@ -1751,6 +1812,8 @@ class World:
         for chaos in self.chaos.values():
             chaos.rate = 0.0
             chaos._forced.clear()
+        if self.plugin is not None:
+            self.woo.break_saves(self.plugin[0], broken=False)
         for title in [t for t, v in self.controls.items() if v]:
             channel = next(c for c, t in TITLES.items() if t == title)
             values = self.sheets.get_values(self.sheet, f"'{STATUS_SHEET}'")

@@ -553,6 +553,7 @@ class FakeWooCommerce:
         self._folded: dict[str, set[int]] = {}
         self._orders: dict[int, _Order] = {}
         self._faults = FaultScript()
+        self._broken_saves: set[int] = set()  #: products whose save a plugin fails (see break_saves)
         self._lock = threading.RLock()
         self.request_log: list[LoggedRequest] = []
 
@@ -738,6 +739,19 @@ class FakeWooCommerce:
             added = [self._add_line(order, self._by_sku(sku), quantity) for sku, quantity in add]
             order.modified = self._now()
             return [item.id for item in added]
+
+    def break_saves(self, sku: str, broken: bool = True) -> None:
+        """A plugin fails with a PHP fatal error whenever the product with ``sku`` is saved.
+
+        WordPress answers 500 (its critical-error page) to a batch saving it, having applied
+        the items before it: it dies there, every time.  ``broken=False``: the plugin is fixed.
+        """
+        with self._lock:
+            product = self._by_sku(sku).id
+            if broken:
+                self._broken_saves.add(product)
+            else:
+                self._broken_saves.discard(product)
 
     def fail_next(
         self,
@@ -1245,7 +1259,11 @@ class FakeWooCommerce:
             raise _Answer(
                 wp_error("sheetsync_fake_unmodelled", "Not modelled by the fake: create, delete", 501)
             )
-        updated = [self._update_item(item, parent_id) for item in body.get("update") or []]
+        updated = []
+        for item in body.get("update") or []:
+            if isinstance(item, dict) and _integer(item.get("id")) in self._broken_saves:
+                raise _Answer(self._fire(Fault(500)))  # the items before it stay saved
+            updated.append(self._update_item(item, parent_id))
         return _json({"update": updated})
 
     def _update_item(self, item: Json, parent_id: int | None) -> Json:

@@ -663,6 +663,7 @@ class WooCommerceChannel:
             raise TransientError(
                 f"WooCommerce site {self.site} answered HTTP {status} to {method} {path}",
                 _http.retry_after(response),
+                status,
             )
         if status == 413:
             raise PermanentError(

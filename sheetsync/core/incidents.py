@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sheetsync.core.monitor import FindingKind
-from sheetsync.core.plan import Plan, RowState
+from sheetsync.core.plan import ChannelResult, Plan, RowState
 from sheetsync.model import ChannelName, ChannelStatus
 
 #: A grouped alert names this many of its incidents in full, then counts the rest.
@@ -64,10 +64,13 @@ def conditions(
     plan_: Plan,
     open_before: Mapping[str, str],
     due: Collection[ChannelName],
+    results: Mapping[ChannelName, ChannelResult] | None = None,
 ) -> dict[str, str]:
     """This cycle's conditions that need a human, as incident key → one-line text.
 
     A channel not talked to this cycle keeps its incidents as they were: silence is not recovery.
+    A channel refusing some SKUs (``results``) is one incident: those rows go on showing what
+    the channel had until someone fixes the product there.
     """
     found: dict[str, str] = {
         key: text for key, text in open_before.items() if _channel(key) not in (None, *due)
@@ -82,6 +85,16 @@ def conditions(
             )
         if status.state == "ERROR":
             found[f"error:{status.channel}"] = f"{status.title}: {status.message}"
+        outcomes = (results or {}).get(status.channel, ChannelResult({})).outcomes
+        if refused := [o for o in outcomes.values() if not o.ok]:
+            row_of = {row.row.sku: row.row.row for row in plan_.rows} | {
+                f.sku: f.problem.row for f in plan_.flagged
+            }
+            named = [f"{o.sku} (row {row_of[o.sku]})" if o.sku in row_of else o.sku for o in refused]
+            found[f"refused:{status.channel}"] = (
+                f"{status.title} refused {len(refused)} SKU(s), which go on showing what they showed "
+                f"there: {_first(named)}; the Reason cells say why ({refused[0].message})"
+            )
     drifted: dict[ChannelName, list[str]] = {}
     for row in plan_.rows:
         where = f"{row.row.sku} (row {row.row.row})"

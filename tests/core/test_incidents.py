@@ -8,8 +8,17 @@ from sheetsync.core.buffers import NO_BUFFER
 from sheetsync.core.cells import parse_rows
 from sheetsync.core.incidents import GROUPED_SHOWN, Alert, conditions, group, track
 from sheetsync.core.monitor import Finding, FindingKind
-from sheetsync.core.plan import ChannelSpec, GuardVerdict, apply_findings, plan
-from sheetsync.model import ChannelName, ChannelStatus, Layout, LedgerEntry, Movement, RawRow, Sku
+from sheetsync.core.plan import ChannelResult, ChannelSpec, GuardVerdict, apply_findings, plan
+from sheetsync.model import (
+    ChannelName,
+    ChannelStatus,
+    Layout,
+    LedgerEntry,
+    Movement,
+    PushOutcome,
+    RawRow,
+    Sku,
+)
 
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 SHOPIFY, GOOGLE = ChannelName("shopify"), ChannelName("google")
@@ -52,6 +61,26 @@ def test_conditions_from_channel_states() -> None:
     assert conditions([status(GOOGLE, "LAG", "pushed 0")], quiet, {}, {GOOGLE}) == {
         "lag:google": "Google is lagging: pushed 0"
     }
+
+
+def test_a_channel_refusing_skus_is_one_incident_naming_their_rows() -> None:
+    parsed = parse_rows([RawRow(2, {"sku": "A", "quantity": "5"})], LAYOUT)
+    quiet = plan(parsed, {Sku("A"): 5}, {}, [], OPEN)
+    refusals = {
+        SHOPIFY: ChannelResult(
+            {
+                Sku("A"): PushOutcome(Sku("A"), False, "refused: HTTP 500"),
+                Sku("Z"): PushOutcome(Sku("Z"), False, "refused: HTTP 500"),
+            }
+        ),
+        GOOGLE: ChannelResult({Sku("A"): PushOutcome(Sku("A"), True)}),
+    }
+    found = conditions([status(SHOPIFY, "OK"), status(GOOGLE, "OK")], quiet, {}, {SHOPIFY, GOOGLE}, refusals)
+    assert found == {
+        "refused:shopify": "Shopify refused 2 SKU(s), which go on showing what they showed there: A (row 2), "
+        "Z; the Reason cells say why (refused: HTTP 500)"
+    }
+    assert conditions([status(SHOPIFY, "OK")], quiet, {}, {SHOPIFY}) == {}
 
 
 def test_a_channel_not_talked_to_keeps_its_incidents() -> None:

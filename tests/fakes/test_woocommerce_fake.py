@@ -96,6 +96,22 @@ def test_batch_limit_from_the_reference(fake: FakeWooCommerce, client: httpx.Cli
     assert [o["stock_quantity"] for o in ok.json()["update"]] == [1] * BATCH_LIMIT
 
 
+def test_a_plugin_failing_on_one_products_save_kills_every_batch_holding_it_midway(
+    fake: FakeWooCommerce, client: httpx.Client
+) -> None:
+    ids = [fake.add_product(f"P{i}", stock=5) for i in range(3)]
+    fake.break_saves("P1")
+    update = [{"id": i, "manage_stock": True, "stock_quantity": 2} for i in ids]
+    for _ in range(2):
+        answer = client.post("/products/batch", json={"update": update})
+        assert answer.status_code == 500
+        assert "critical error" in answer.json()["message"]
+    assert [fake.stock(f"P{i}") for i in range(3)] == [2, 5, 5]  # saved up to it, never past it
+    fake.break_saves("P1", broken=False)
+    assert client.post("/products/batch", json={"update": update}).status_code == 200
+    assert [fake.stock(f"P{i}") for i in range(3)] == [2, 2, 2]
+
+
 def test_a_refused_object_comes_back_in_place_with_http_200(
     fake: FakeWooCommerce, client: httpx.Client
 ) -> None:
