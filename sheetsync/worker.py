@@ -731,8 +731,9 @@ def _record(
     }
     incidents, alerts = track(state.incidents, found, now)
     alerts = group(alerts)
-    if alert is not None and alerts:
-        alert(alerts)  # before the state that records them: an alert may repeat, never vanish
+    opened = [a for a in alerts if not a.recovered]
+    if alert is not None and opened:
+        alert(opened)  # before the state that records them: an alert may repeat, never vanish
     reports, marks = _reports(
         final, read.parsed, planned.available, planned.entries, settings, now, state.reports, listing
     )
@@ -762,6 +763,11 @@ def _record(
             reports=tuple(reports),
         )
     )
+    if alert is not None and (recovered := [a for a in alerts if a.recovered]):
+        # After the state that records them: killed before it, a RECOVERED sent would leave the
+        # incident open in the state, and the problem coming back would raise no new alert.  A
+        # recovery may be told late or twice, never before it is recorded.
+        alert(recovered)
     return CycleReport(
         at=now,
         ingested=len([e for e in fresh if e.channel is not None and e.movement is not Movement.START]),

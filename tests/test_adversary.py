@@ -47,12 +47,12 @@ def test_a_seed_replays_byte_for_byte() -> None:
 
 def test_the_campaign_catches_a_ledger_append_that_does_not_look_first() -> None:
     """Planted: the store appends without reading the Ledger's Key column (before the fix for a
-    worker resuming with an old read, and for a lost answer).  Seed 2 (36 cycles) then counts
+    worker resuming with an old read, and for a lost answer).  Seed 6 (36 cycles) then counts
     an order line twice; with the store as it is, it holds (docs/fault-suite.md)."""
     with mock.patch.object(GoogleSheetsStore, "_tail_keys", return_value=set()):
-        figures, world = run_seed(2)
+        figures, world = run_seed(6)
     assert figures["doubled"] >= 1, world.tally.problems
-    assert any("is there 2 times" in problem for problem in world.tally.problems)
+    assert any("is there 3 times" in problem for problem in world.tally.problems)
 
 
 def test_the_campaign_catches_a_first_sync_that_reads_the_history() -> None:
@@ -187,9 +187,9 @@ def test_the_campaign_catches_order_edits_ignored() -> None:
 def test_the_campaign_catches_a_lost_ledger_read_as_empty() -> None:
     """Planted: a missing Ledger is never called lost (``_lost`` says nothing), as before the fix:
     the renamed tab reads as empty, a new one is started, and the sales recorded in the old one
-    are gone.  Seed 8 at 16 cycles: order lines lost, and the stuck state never alerted."""
+    are gone.  Seed 12 at 16 cycles: order lines lost, and the stuck state never alerted."""
     with mock.patch.object(adversary.worker_module, "_lost", return_value=""):
-        figures, world = run_seed(8, cycles=16)
+        figures, world = run_seed(12, cycles=16)
     assert figures["lost"] >= 1, world.tally.problems
     assert figures["unalerted_stuck_states"] >= 1, world.tally.problems
 
@@ -197,7 +197,7 @@ def test_the_campaign_catches_a_lost_ledger_read_as_empty() -> None:
 def test_the_campaign_catches_worker_values_written_into_a_column_inserted_mid_cycle() -> None:
     """Planted: the write places the worker's cells by the columns of the cycle's read, by A1, as
     before the fix (the critical overwrite of merchant cells).  Seed 5 (36 cycles): the merchant
-    inserts a column inside a cycle, and AD-004's Notes cell receives a quantity."""
+    inserts a column inside a cycle, and AD-001's Notes cell receives a quantity."""
     fetch = GoogleSheetsStore._fetch_now
 
     def stale(self: GoogleSheetsStore, read: Grid, keys: Any, tables: Any) -> Any:
@@ -208,7 +208,7 @@ def test_the_campaign_catches_worker_values_written_into_a_column_inserted_mid_c
     with mock.patch.multiple(GoogleSheetsStore, _fetch_now=stale, _confirmed_tags=lambda *args: set()):
         figures, world = run_seed(5)
     assert figures["merchant_cells_changed"] >= 1, world.tally.problems
-    assert any("AD-004 Notes" in problem for problem in world.tally.problems)
+    assert any("AD-001 Notes" in problem for problem in world.tally.problems)
 
 
 def test_the_campaign_catches_a_row_left_lag_without_an_alert() -> None:
@@ -337,3 +337,18 @@ def test_the_campaign_catches_a_refusal_nobody_is_told_of() -> None:
         figures, world = run_seed(13)
     assert figures["unalerted_stuck_states"] >= 1, world.tally.problems
     assert any("woo refused AD-003 for 3 cycles" in problem for problem in world.tally.problems)
+
+
+def test_the_campaign_catches_a_deleted_row_that_still_sells_unalerted() -> None:
+    """Planted: SKUs selling with no row raise no alert (before the fix, which lists them on the
+    Unmatched tab with one alert each).  Seed 5 (36 cycles): the merchant deletes AD-009's row
+    after it sold, and nobody is told within two cycles."""
+    unmatched = adversary.worker_module.unmatched
+
+    def silent(*args: Any) -> Any:
+        return unmatched(*args)[0], {}
+
+    with mock.patch.object(adversary.worker_module, "unmatched", silent):
+        figures, world = run_seed(5)
+    assert figures["unalerted_stuck_states"] >= 1, world.tally.problems
+    assert any("AD-009 sold with no row" in problem for problem in world.tally.problems)

@@ -372,9 +372,15 @@ def test_a_sale_of_a_sku_without_a_row_is_listed_and_alerted_once(tmp_path: Path
     shop.store.sheets[INVENTORY_SHEET].append(["CUP", 7])
     shop.later(timedelta(minutes=1))
     cycle()
-    assert len(alerts) == 2
-    assert "(cleared)" in alerts[1]
+    about_cup = [line for line in alerts if "CUP sells" in line]
+    assert len(about_cup) == 2
+    assert "(cleared)" in about_cup[1]
     assert shop.store.sheets["Unmatched"][1:] == []
+    # WooCommerce has no CUP: the new row says so, and that channel's refusals are one alert
+    assert [line for line in alerts if "CUP sells" not in line] == [
+        "[sheetsync] ALERT WooCommerce refused 1 SKU(s); their rows say ERROR and why: CUP (row 3) "
+        "(SKU CUP not found in WooCommerce)"
+    ]
 
 
 def test_webhook_copies_of_order_lines_still_move_the_poll_cursor(tmp_path: Path) -> None:

@@ -593,6 +593,34 @@ def test_a_push_not_visible_after_max_lag_is_flagged_lag_and_alerted_once(world:
     assert len(lines) == 2
 
 
+class Killed(BaseException):
+    """kill -9 at the status write: no ``except Exception`` survives it."""
+
+
+def test_an_alert_goes_out_before_its_state_is_written_and_a_recovery_only_after(world: World) -> None:
+    lines: list[str] = []
+    cycle_alerting(world, lines)  # row 4's Quantity "ten" opens its incident
+    assert [line for line in lines if line.startswith("[sheetsync] ALERT row 4")]
+    lines.clear()
+    world.type(4, "Quantity", 7)  # fixed: its incident clears this cycle
+    world.type(2, "Quantity", "eleven")  # and another opens
+
+    def killed(update: object) -> None:
+        raise Killed
+
+    write_status, world.store.write_status = world.store.write_status, killed  # type: ignore[method-assign]
+    with pytest.raises(Killed):
+        cycle_alerting(world, lines)
+    assert [line[:30] for line in lines] == ["[sheetsync] ALERT row 2 (SKU A"]  # told, though not recorded
+
+    world.store.write_status = write_status  # type: ignore[method-assign]
+    lines.clear()
+    world.type(4, "Quantity", "ten")  # row 4 broken again: still open in the state, so no news of it
+    cycle_alerting(world, lines)
+    assert [line for line in lines if "row 4" in line] == []  # it never said RECOVERED, so no ALERT is owed
+    assert [line[:30] for line in lines] == ["[sheetsync] ALERT row 2 (SKU A"]  # the state lost it: again
+
+
 def test_a_number_changed_on_the_platform_is_flagged_drift_and_set_back(world: World) -> None:
     lines = monitored(world, "shopify", audit_every_s=60.0)
     cycle_alerting(world, lines)

@@ -127,6 +127,10 @@ RECOVER_WITHIN = 3  #: cycles a worker may still fail for a rename after it was 
 MAX_RENAMES = 4  #: headers and tabs renamed (one at a time, each renamed back) per run
 ALERT_WITHIN = {"ledger": 2, "failing": 4, "refused": 2}  #: a stuck state is alerted within this many cycles
 PLUGIN_P = 0.4  #: share of seeds where a WooCommerce plugin fails one product's every save for a while
+DELETE_P = (
+    0.4  #: share of seeds where the merchant deletes a product row still selling, and adds it back later
+)
+UNMATCHED_WITHIN = 2  #: cycles within which a sale of a SKU with no row must be alerted
 MERCHANT_COLUMNS = ("sku", "quantity", "override", "buffer", "notes")
 HEADERS = {"sku": "SKU", "quantity": "Quantity", "override": "Override", "buffer": "Buffer", "notes": "Notes"}
 FIGURES = (
@@ -401,6 +405,10 @@ class World:
         self.refusing: dict[tuple[str, str], float] = {}  #: (channel, SKU) refused cycle after cycle, since
         self.refusing_cycles: Counter[tuple[str, str]] = Counter()
         self.refusal_reported: set[tuple[str, str]] = set()
+        self.unmatched: dict[
+            str, tuple[float, int]
+        ] = {}  #: deleted row's SKU → its first sale since (time, cycle)
+        self.unmatched_reported: set[str] = set()
         self.good_read_at = START  #: the read of the last cycle that pushed (no hold): the guard's reference
 
         # -- secrets, drawn from the seed (never the same twice across seeds) --
@@ -498,6 +506,12 @@ class World:
             begins = plugin.randint(2, CYCLES - 8)
             # one of the first rows: a batch goes in sheet order, so most of it comes after
             self.plugin = (plugin.choice(self.skus[:4]), begins, begins + plugin.randint(6, 12))
+        deleting = random.Random(seed * 19 + 7)  # its own stream too
+        #: (SKU, deleted after cycle, typed back after cycle, the count typed back)
+        self.deletion: tuple[str, int, int, int] | None = None
+        if deleting.random() < DELETE_P:
+            sku, gone = deleting.choice(self.skus[4:]), deleting.randint(3, CYCLES - 10)
+            self.deletion = (sku, gone, gone + deleting.randint(6, 12), deleting.randint(0, 40))
         config = directory / "sheetsync.toml"
         config.write_text(CONFIG.format(sheet=self.sheet, location=LOCATION, site=SITE), encoding="utf-8")
         self.settings: Settings = load(config)
@@ -841,6 +855,8 @@ class World:
                     f"after cycle {self.completed} of {life.tag}", skip=failing, refused=self.refused(report)
                 )
             self._plugin_turn()
+            self._deletion_turn()
+            self._check_unmatched_alerted()
 
     def _plugin_turn(self) -> None:
         """The WooCommerce plugin breaks one product's saves, and is fixed some cycles later."""
@@ -854,6 +870,51 @@ class World:
         elif self.completed == ends:
             self.woo.break_saves(sku, broken=False)
             self.note(f"platform: the WooCommerce plugin failing {sku} is fixed")
+
+    def _deletion_turn(self) -> None:
+        """The merchant deletes a product row that still sells, then types it back some cycles later."""
+        if self.deletion is None or not self._inventory_ok():
+            return
+        sku, gone, back, count = self.deletion
+        if self.completed == gone:
+            self.sheets.delete_row(self.sheet, self.tabs["inventory"], self._row_of(sku))
+            for cell in [c for c in self.cells if c[0] == sku]:
+                del self.cells[cell]
+            self.row_paused[sku] = float("inf")  # nothing of ours to check: no row says what to show
+            if any(units > 0 for _, units in self.events[sku]):  # it sold: README lists it as Unmatched
+                self.unmatched.setdefault(sku, (self.clock(), self.completed))
+            self.actions["merchant"] += 1
+            self.note(f"merchant: deletes the row of {sku} (the platforms still sell it)")
+        elif self.completed == back and (sku, "quantity") not in self.cells:
+            row = len(self._inventory()) + 1
+            tab = self.tabs["inventory"]
+            self.sheets.set_values(self.sheet, f"'{tab}'!{self._letter(self._column('sku'))}{row}", [[sku]])
+            self.type_cell(sku, "quantity", str(count))
+            self.type_cell(sku, "notes", "shelf again")
+            self._record_all_typed()
+            self.versions[sku].append(Version(count, self.clock()))
+            self.row_paused[sku] = self.clock() + 180
+            self.unmatched.pop(sku, None)
+            self.actions["merchant"] += 1
+            self.note(f"merchant: types the row of {sku} back at row {row}, counted {count}")
+
+    def _check_unmatched_alerted(self) -> None:
+        """A SKU that sold with no row (a deleted row that sold, a sale since) is a stuck state the
+        merchant must hear of: README's Unmatched tab, "Each gets one alert"."""
+        for sku, (at, cycle) in self.unmatched.items():
+            if sku in self.unmatched_reported or self.completed - cycle <= UNMATCHED_WITHIN:
+                continue
+            if not any(
+                sold_at >= at and sku in line and "no Inventory row" in line
+                for _, sold_at, line in self.alerts
+            ):
+                self.unmatched_reported.add(sku)
+                self.tally.add(
+                    "unalerted_stuck_states",
+                    f"{sku} sold with no row since t+{at - START:.0f}s: "
+                    f"no alert in {UNMATCHED_WITHIN} cycles",
+                    len(self.history),
+                )
 
     def _check_refusals_alerted(self, report: CycleReport) -> None:
         """A channel refusing a SKU cycle after cycle is a stuck state: alerted within a bound."""
@@ -1095,6 +1156,8 @@ class World:
         """Units leave (or, negative, come back to) the shelf, as the ledger's policy counts them."""
         if units:
             self.events[sku].append((self.clock(), units))
+        if units > 0 and self.row_paused.get(sku) == float("inf") and (sku, "quantity") not in self.cells:
+            self.unmatched.setdefault(sku, (self.clock(), self.completed))
         self.actions["buyers"] += 1
         self.note(f"buyer: {what}")
 

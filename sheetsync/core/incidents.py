@@ -92,8 +92,8 @@ def conditions(
             }
             named = [f"{o.sku} (row {row_of[o.sku]})" if o.sku in row_of else o.sku for o in refused]
             found[f"refused:{status.channel}"] = (
-                f"{status.title} refused {len(refused)} SKU(s), which go on showing what they showed "
-                f"there: {_first(named)}; the Reason cells say why ({refused[0].message})"
+                f"{status.title} refused {len(refused)} SKU(s); their rows say ERROR and why: "
+                f"{_first(named)} ({refused[0].message})"
             )
     drifted: dict[ChannelName, list[str]] = {}
     for row in plan_.rows:

@@ -77,8 +77,8 @@ def test_a_channel_refusing_skus_is_one_incident_naming_their_rows() -> None:
     }
     found = conditions([status(SHOPIFY, "OK"), status(GOOGLE, "OK")], quiet, {}, {SHOPIFY, GOOGLE}, refusals)
     assert found == {
-        "refused:shopify": "Shopify refused 2 SKU(s), which go on showing what they showed there: A (row 2), "
-        "Z; the Reason cells say why (refused: HTTP 500)"
+        "refused:shopify": "Shopify refused 2 SKU(s); their rows say ERROR and why: A (row 2), Z "
+        "(refused: HTTP 500)"
     }
     assert conditions([status(SHOPIFY, "OK")], quiet, {}, {SHOPIFY}) == {}
 
