@@ -68,14 +68,14 @@ def test_the_campaign_catches_a_first_sync_that_reads_the_history() -> None:
 def test_the_campaign_catches_a_push_overtaken_by_a_platform_edit_left_lag() -> None:
     """Planted: a push the platform's own edit overtook stays LAG for ever, and a figure above ours
     is waited for while a push is on its way (before the fixes, which make both DRIFT and set them
-    back).  Seed 22 (36 cycles): the staff's level is never set back, and Shopify shows 4 of
+    back).  Seed 22 at 12 cycles: the staff's level is never set back, and Shopify shows 4 of
     AD-008 where the count less the sales since allows 3."""
 
     def stuck(push: Pending, shown: int | None, believed: int | None, age: float, max_lag: float) -> Finding:
         return Finding(FindingKind.LAG, shown, f"pushed {push.quantity}, still shows {shown}")
 
     with mock.patch.multiple(monitor, _overdue=stuck, _unexplained_excess=lambda *args: False):
-        figures, world = run_seed(22)
+        figures, world = run_seed(22, cycles=12)
     assert figures["oversold_by_us"] >= 1, world.tally.problems
     assert any("shopify shows 4 of AD-008" in problem for problem in world.tally.problems)
 
@@ -213,7 +213,7 @@ def test_the_campaign_catches_worker_values_written_into_a_column_inserted_mid_c
 
 def test_the_campaign_catches_a_row_left_lag_without_an_alert() -> None:
     """Planted: a channel showing less than we set waits for unseen sales for ever (never DRIFT,
-    so never alerted or set back).  Seed 1 (36 cycles): AD-004 says LAG for more than its
+    so never alerted or set back).  Seed 1 at 24 cycles: AD-004 says LAG for more than its
     channels' max_lag and two cycles with no alert; the code as it is holds (docs/fault-suite.md)."""
     observe = monitor.observe
 
@@ -231,18 +231,18 @@ def test_the_campaign_catches_a_row_left_lag_without_an_alert() -> None:
         }
 
     with mock.patch.object(adversary.worker_module, "observe", waiting_for_ever):
-        figures, world = run_seed(1)
+        figures, world = run_seed(1, cycles=24)
     assert figures["unalerted_stuck_states"] >= 1, world.tally.problems
     assert any("row AD-004 LAG" in problem for problem in world.tally.problems)
 
 
 def test_the_campaign_catches_a_lease_kept_on_a_stepped_local_clock() -> None:
     """Planted: the lease is written and judged by the worker's own wall clock (before the fix,
-    which uses Google's Date).  Seed 9 (36 cycles): a worker whose clock was stepped writes while
+    which uses Google's Date).  Seed 9 at 16 cycles: a worker whose clock was stepped writes while
     the lease it lost in true time is another's (on seed 2, as the campaign once stood, a second
     worker took over inside the first one's Ledger append and an order line went in twice)."""
     with mock.patch.object(GoogleSheetsStore, "_google_now", lambda self, now: now):
-        figures, world = run_seed(9)
+        figures, world = run_seed(9, cycles=16)
     assert figures["lease_violations"] >= 1, world.tally.problems
     assert any("holds the lease" in problem for problem in world.tally.problems)
 
@@ -265,17 +265,17 @@ def test_the_campaign_catches_woocommerce_refunds_counted_as_restocked() -> None
 
 def test_the_campaign_catches_an_unreadable_count_left_selling_its_old_figure() -> None:
     """Planted: a row whose Quantity cannot be read ("ten") holds nothing (before the fix, which
-    holds its channels at its last good figure less the sales since).  Seed 1 (36 cycles): AD-007's
+    holds its channels at its last good figure less the sales since).  Seed 1 at 24 cycles: AD-007's
     count typed over with a word, a sale, and WooCommerce goes on showing 30."""
     with mock.patch.object(plan, "_held", return_value=()):
-        figures, world = run_seed(1)
+        figures, world = run_seed(1, cycles=24)
     assert figures["oversold_by_us"] >= 1, world.tally.problems
     assert any("woo shows 30 of AD-007" in problem for problem in world.tally.problems)
 
 
 def test_the_campaign_catches_a_best_seller_recount_held_by_the_volume_guard() -> None:
     """Planted: the volume guard trips when the units counted fall by more than ``max_drop`` (before
-    the fix, which trips only on the shape of a bad paste).  Seed 1 (36 cycles): the best seller
+    the fix, which trips only on the shape of a bad paste).  Seed 1 at 26 cycles: the best seller
     recounted to 0 holds every push, and Shopify goes on showing 187 of AD-000."""
 
     def on_units(parsed: Any, last: Any, max_drop: float, accept: bool, absorbed: Any = None) -> GuardVerdict:
@@ -287,7 +287,7 @@ def test_the_campaign_catches_a_best_seller_recount_held_by_the_volume_guard() -
         )
 
     with mock.patch.object(adversary.worker_module, "volume_guard", on_units):
-        figures, world = run_seed(1)
+        figures, world = run_seed(1, cycles=26)
     assert figures["oversold_by_us"] >= 1, world.tally.problems
     assert any("(held): shopify shows 187 of AD-000" in problem for problem in world.tally.problems)
 
@@ -314,19 +314,19 @@ def test_the_campaign_catches_a_percentage_buffer_refused() -> None:
 
 def test_the_campaign_catches_a_batch_that_always_fails() -> None:
     """Planted: a batch the site fails on is never halved (before the fix, which halves it until
-    the product that causes it is found, flags that row and sends the rest).  Seed 13 (36
-    cycles): a WooCommerce plugin fails every save of AD-003 from cycle 8, every batch holding it
+    the product that causes it is found, flags that row and sends the rest).  Seed 13 at 14
+    cycles: a WooCommerce plugin fails every save of AD-003 from cycle 8, every batch holding it
     dies there cycle after cycle, its row says nothing, and WooCommerce shows 3 of AD-003 where
     2 are left (the channel's error is no excuse: no fault the campaign injected explains it)."""
     with mock.patch.object(adversary.worker_module, "_bisect", return_value=False):
-        figures, world = run_seed(13)
+        figures, world = run_seed(13, cycles=14)
     assert figures["oversold_by_us"] >= 1, world.tally.problems
     assert any("woo shows 3 of AD-003" in problem for problem in world.tally.problems)
 
 
 def test_the_campaign_catches_a_refusal_nobody_is_told_of() -> None:
     """Planted: a channel refusing SKUs raises no incident (before the fix): the rows say ERROR
-    and nobody is alerted.  Seed 13 (36 cycles): WooCommerce refuses AD-003 for three cycles in a
+    and nobody is alerted.  Seed 13 at 14 cycles: WooCommerce refuses AD-003 for three cycles in a
     row with no alert."""
     conditions = adversary.worker_module.conditions
 
@@ -334,14 +334,14 @@ def test_the_campaign_catches_a_refusal_nobody_is_told_of() -> None:
         return {key: text for key, text in conditions(*args).items() if not key.startswith("refused:")}
 
     with mock.patch.object(adversary.worker_module, "conditions", untold):
-        figures, world = run_seed(13)
+        figures, world = run_seed(13, cycles=14)
     assert figures["unalerted_stuck_states"] >= 1, world.tally.problems
     assert any("woo refused AD-003 for 3 cycles" in problem for problem in world.tally.problems)
 
 
 def test_the_campaign_catches_a_deleted_row_that_still_sells_unalerted() -> None:
     """Planted: SKUs selling with no row raise no alert (before the fix, which lists them on the
-    Unmatched tab with one alert each).  Seed 5 (36 cycles): the merchant deletes AD-009's row
+    Unmatched tab with one alert each).  Seed 5 at 14 cycles: the merchant deletes AD-009's row
     after it sold, and nobody is told within two cycles."""
     unmatched = adversary.worker_module.unmatched
 
@@ -349,6 +349,6 @@ def test_the_campaign_catches_a_deleted_row_that_still_sells_unalerted() -> None
         return unmatched(*args)[0], {}
 
     with mock.patch.object(adversary.worker_module, "unmatched", silent):
-        figures, world = run_seed(5)
+        figures, world = run_seed(5, cycles=14)
     assert figures["unalerted_stuck_states"] >= 1, world.tally.problems
     assert any("AD-009 sold with no row" in problem for problem in world.tally.problems)
