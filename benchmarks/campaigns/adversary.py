@@ -402,8 +402,9 @@ class World:
         self.lease: tuple[str, float] | None = None  # who holds it and until when (true time)
         self.count_typed: dict[str, float] = {}  #: SKU → when the merchant last typed its Quantity
         self.row_typed: dict[str, float] = {}  #: SKU → when the merchant last typed in its row
-        self.refusing: dict[tuple[str, str], float] = {}  #: (channel, SKU) refused cycle after cycle, since
-        self.refusing_cycles: Counter[tuple[str, str]] = Counter()
+        self.refusing: Counter[tuple[str, str]] = (
+            Counter()
+        )  #: (channel, SKU) → completed cycles refused in a row
         self.refusal_reported: set[tuple[str, str]] = set()
         self.unmatched: dict[
             str, tuple[float, int]
@@ -839,7 +840,7 @@ class World:
                             version.restocked_after, -life.unrecorded_at_read.get(sku, 0)
                         )
             self._check_lag_rows(report)
-            self._check_refusals(life, report)
+            self._check_valid_input_read(life, report)
             self._check_refusals_alerted(report)
             if not explained:  # a hold nothing the merchant did explains: what the channels show is ours
                 self.check_shown(f"after cycle {self.completed} of {life.tag} (held)", at_once=True)
@@ -918,17 +919,14 @@ class World:
 
     def _check_refusals_alerted(self, report: CycleReport) -> None:
         """A channel refusing a SKU cycle after cycle is a stuck state: alerted within a bound."""
-        now = self.clock()
         refused = self.refused(report)
         for pair in set(self.refusing) - refused:
             del self.refusing[pair]
-            self.refusing_cycles.pop(pair, None)
             self.refusal_reported.discard(pair)
         for channel, sku in sorted(refused):
-            self.refusing.setdefault((channel, sku), now)
-            self.refusing_cycles[channel, sku] += 1
+            self.refusing[channel, sku] += 1
             if (
-                self.refusing_cycles[channel, sku] <= ALERT_WITHIN["refused"]
+                self.refusing[channel, sku] <= ALERT_WITHIN["refused"]
                 or (channel, sku) in self.refusal_reported
             ):
                 continue
@@ -939,11 +937,11 @@ class World:
                 self.refusal_reported.add((channel, sku))
                 self.tally.add(
                     "unalerted_stuck_states",
-                    f"{channel} refused {sku} for {self.refusing_cycles[channel, sku]} cycles: no alert",
+                    f"{channel} refused {sku} for {self.refusing[channel, sku]} cycles: no alert",
                     len(self.history),
                 )
 
-    def _check_refusals(self, life: Incarnation, report: CycleReport) -> None:
+    def _check_valid_input_read(self, life: Incarnation, report: CycleReport) -> None:
         """A row flagged as unreadable must hold something README says cannot be read.
 
         The merchant's own record of the row, untouched since the read: a count of digits, an

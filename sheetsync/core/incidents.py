@@ -69,8 +69,7 @@ def conditions(
     """This cycle's conditions that need a human, as incident key → one-line text.
 
     A channel not talked to this cycle keeps its incidents as they were: silence is not recovery.
-    A channel refusing some SKUs (``results``) is one incident: those rows go on showing what
-    the channel had until someone fixes the product there.
+    A channel refusing some SKUs (``results``) is one incident naming their rows.
     """
     found: dict[str, str] = {
         key: text for key, text in open_before.items() if _channel(key) not in (None, *due)
@@ -86,7 +85,7 @@ def conditions(
         if status.state == "ERROR":
             found[f"error:{status.channel}"] = f"{status.title}: {status.message}"
         outcomes = (results or {}).get(status.channel, ChannelResult({})).outcomes
-        if refused := [o for o in outcomes.values() if not o.ok]:
+        if refused := [o for o in outcomes.values() if not o.ok]:  # rare: the rows are looked up then
             row_of = {row.row.sku: row.row.row for row in plan_.rows} | {
                 f.sku: f.problem.row for f in plan_.flagged
             }

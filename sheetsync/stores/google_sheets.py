@@ -357,9 +357,9 @@ class GoogleSheetsStore:
             if at is None:
                 continue
             for column, line in zip(numeric, shown[1:], strict=True):
-                text = str(line[at]) if at < len(line) else ""
-                if column <= len(row) and is_number(row[column - 1]) and text.strip().endswith("%"):
-                    row[column - 1] = text
+                seen = str(line[at]) if at < len(line) else ""
+                if column <= len(row) and is_number(row[column - 1]) and seen.strip().endswith("%"):
+                    row[column - 1] = seen
         return True
 
     def _read_tabs(self) -> tuple[list[str], dict[str, Any]]:
