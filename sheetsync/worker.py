@@ -81,9 +81,11 @@ from sheetsync.core.preview import (
     preview,
 )
 from sheetsync.core.reports import insights_report, reorder_report, units_sold, unmatched
+from sheetsync.core.sales import Basis, capped
 from sheetsync.core.state import WorkerState, parse_state, state_cells
 from sheetsync.core.stock import stock_levels
 from sheetsync.errors import LeaseHeld, PermanentError, SyncError, TransientError
+from sheetsync.fastpath import FastPath, FastPush
 from sheetsync.model import (
     INSIGHTS_SHEET,
     REORDER_SHEET,
@@ -160,6 +162,8 @@ def run_cycle(
     since: datetime | None = None,
     owner: str | None = None,
     confirm: Collection[ChannelName] = (),
+    fast: FastPath | None = None,
+    fast_pushes: Sequence[FastPush] = (),
 ) -> CycleReport:
     """Run one sync cycle against ``channels`` that are ``due`` (all of them when None).
 
@@ -173,6 +177,8 @@ def run_cycle(
     ``delivered`` are order lines pushed to us (webhooks); like polled ones, each counts once.
     ``controls`` are Control-cell edits (a pause from the dashboard): they take effect now and
     are written to the Status tab.  ``alert`` receives the incidents opened or cleared.
+    ``fast`` is the sale fast path: the cycle leaves it its plan and takes turns with it on each
+    channel; ``fast_pushes`` are what it pushed since the last cycle (see ``sheetsync.fastpath``).
 
     The phases are the crash boundaries: read the master, ingest new order lines into the
     ledger, plan, observe what the channels show, push, record.  A kill between any two is safe:
@@ -191,7 +197,7 @@ def run_cycle(
     """
     controls = controls or {}
     due_names = ({c.name for c in channels} if due is None else set(due)) | set(controls)
-    cycle = _Cycle(channels, settings, now, due_names, controls, since)
+    cycle = _Cycle(channels, settings, now, due_names, controls, since, tuple(fast_pushes))
     read = _read(store, cycle)
     if owner is not None and isinstance(store, LeasedStore):
         holder = store.acquire(owner, now, lease_s(settings))
@@ -200,7 +206,10 @@ def run_cycle(
     if read.lost:
         return _halt(store, cycle, read, read.lost, alert)
     ingested, planned, observed = _decide(store, cycle, read, delivered, accept_shrink, confirm)
-    results = _push_all(cycle, observed.final, observed.errors, read.codes)
+    if fast is not None:
+        fast.rebase(_basis(read, planned, observed), read.codes, _believed(observed.final), _counted(planned))
+    final, results = _push_all(cycle, observed.final, observed.errors, read.codes, fast)
+    observed = replace(observed, final=final)
     report = _record(store, cycle, read, ingested, planned, observed, results, alert)
     log.info("cycle: %s", report.summary())
     return report
@@ -259,6 +268,7 @@ class _Cycle:
     due: Collection[ChannelName]  #: the channels talked to: the due ones and those with a Control edit
     controls: Mapping[ChannelName, str]
     since: datetime | None = None  #: where to move the start lines to (``sheetsync sync --since``)
+    fast_pushes: tuple[FastPush, ...] = ()  #: what the sale fast path set since the last cycle
 
     @property
     def epoch(self) -> float:
@@ -310,6 +320,9 @@ class _Planned:
     available: Mapping[Sku, int]  #: per SKU, over every location
     entries: tuple[LedgerEntry, ...]  #: the whole ledger, this cycle's entries included
     applied: int  #: ledger rows the channel columns had absorbed before this cycle
+    reach: Mapping[tuple[ChannelName, Sku], int] = field(default_factory=dict)  #: see StockLevels
+    velocity: Mapping[tuple[ChannelName, Sku], float] = field(default_factory=dict)
+    in_flight: Mapping[tuple[ChannelName, Sku], int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,6 +357,16 @@ def _read(store: MasterStore, cycle: _Cycle) -> _Read:
     state = parse_state(snapshot.state)
     configured = cycle.configured
     watches = {c.name: state.watches.get(c.name, Watch()) for c in cycle.channels}
+    for push in cycle.fast_pushes:  # the fast path's pushes are ours: watched, not drift
+        channel = next(c for c in cycle.channels if c.name == push.channel)
+        watches[push.channel] = pushed(
+            watches[push.channel],
+            [(push.sku, push.quantity)],
+            push.at,
+            configured[push.channel].max_lag_s,
+            before={push.sku: push.before},
+            reports=channel.limits.reports_levels,
+        )
     lags = {
         c.name: lag_percentiles(watches[c.name], cycle.epoch, configured[c.name].max_lag_s)
         for c in cycle.channels
@@ -577,10 +600,78 @@ def _plan(cycle: _Cycle, read: _Read, fresh: Sequence[LedgerEntry], accept_shrin
         for name, watch in read.watches.items()
         for sku, quantity in watch.in_flight().items()
     }
+    if cycle.fast_pushes:
+        since = [e for e, p in zip(read.ledger.entries, read.ledger.positions, strict=True) if p >= applied]
+        moves = _fast_moves(cycle.fast_pushes, read.parsed, moves, [*since, *fresh])
     draft = plan(
         read.parsed, levels.total, moves, specs, guard, velocity, in_flight, levels.reach, entries=entries
     )
-    return _Planned(draft, specs, levels.total, entries, applied)
+    return _Planned(draft, specs, levels.total, entries, applied, levels.reach, velocity, in_flight)
+
+
+def _fast_moves(
+    pushes: Sequence[FastPush],
+    parsed: ParsedRows,
+    moves: Mapping[tuple[ChannelName, Sku], int],
+    since: Sequence[LedgerEntry],
+) -> dict[tuple[ChannelName, Sku], int]:
+    """``moves`` such that a channel the fast path set is believed at that figure.
+
+    The planner believes a channel shows its column's figure plus its own sales since
+    (``moves``).  Where the fast path set a quantity since, the channel shows that quantity plus
+    its own sales the push did not allow for; the move is what takes the column there.
+    """
+    latest = {(push.channel, push.sku): push for push in pushes}
+    columns = {row.sku: row.believed for row in parsed.rows}
+    adjusted = dict(moves)
+    for (name, sku), push in latest.items():
+        column = columns.get(sku, {}).get(name)
+        if column is None:
+            continue
+        unseen = sum(
+            e.delta
+            for e in since
+            if e.channel == name
+            and e.sku == sku
+            and e.movement in ledger_.CHANNEL_MOVEMENTS
+            and f"{e.channel}/{e.order_id}/{e.line_id}" not in push.seen
+        )
+        adjusted[(name, sku)] = push.quantity + unseen - column
+    return adjusted
+
+
+def _basis(read: _Read, planned: _Planned, observed: _Observed) -> Basis:
+    """What the fast path plans a sale on until the next cycle: this one's rows, stock and rules."""
+    rows = {row.sku: row for row in read.parsed.rows}
+    specs = tuple(
+        replace(spec, paused=True) if spec.name in observed.holds else spec for spec in planned.specs
+    )
+    return Basis(
+        rows,
+        planned.available,
+        planned.reach,
+        specs,
+        observed.final.guard.held,
+        planned.velocity,
+        planned.in_flight,
+    )
+
+
+def _believed(final: Plan) -> dict[tuple[ChannelName, Sku], int]:
+    """What the cycle believes each channel shows of each row before it pushes."""
+    return {
+        (name, row.row.sku): decision.believed
+        for row in final.rows
+        for name, decision in row.decisions.items()
+        if decision.believed is not None
+    }
+
+
+def _counted(planned: _Planned) -> frozenset[str]:
+    """The order lines the Ledger counts, by ``OrderLine.key``."""
+    return frozenset(
+        f"{e.channel}/{e.order_id}/{e.line_id}" for e in planned.entries if e.channel is not None
+    )
 
 
 def _observe(
@@ -655,11 +746,35 @@ def _confirming(control: Mapping[ChannelName, str]) -> set[ChannelName]:
     return {name for name, text in control.items() if text.strip().casefold() == CONFIRM_WORD.casefold()}
 
 
-def _push_all(cycle: _Cycle, final: Plan, errors: _Errors, codes: Codes) -> dict[ChannelName, ChannelResult]:
-    """Push ``final`` to every channel; each result's errors are all its channel met this cycle."""
+def _push_all(
+    cycle: _Cycle, final: Plan, errors: _Errors, codes: Codes, fast: FastPath | None = None
+) -> tuple[Plan, dict[ChannelName, ChannelResult]]:
+    """Push ``final`` to every channel; each result's errors are all its channel met this cycle.
+
+    With the fast path, each channel's push takes its turn there and is capped by the sales
+    delivered since the master was read; the plan returned is the one pushed.
+    """
+    results = {}
+    for channel in cycle.channels:
+        name = channel.name
+        turn: AbstractContextManager[Mapping[Sku, int]] = (
+            nullcontext({}) if fast is None else fast.pushing(name)
+        )
+        with turn as caps:
+            final = capped(final, {name: caps})
+            result = _push(channel, final, list(errors[name]), cycle.settings.currency, codes)
+            if fast is not None:
+                fast.pushed(name, _accepted(final, name, result))
+        results[name] = result
+    return final, results
+
+
+def _accepted(final: Plan, name: ChannelName, result: ChannelResult) -> dict[Sku, int]:
+    """The quantities ``name`` accepted of those ``final`` pushed."""
     return {
-        channel.name: _push(channel, final, list(errors[channel.name]), cycle.settings.currency, codes)
-        for channel in cycle.channels
+        level.sku: level.quantity
+        for level in final.pushes(name)
+        if (outcome := result.outcomes.get(level.sku)) is not None and outcome.ok
     }
 
 
@@ -1065,6 +1180,10 @@ def open_channels(
                     token=channel_secret(settings, c, "TOKEN", environ),
                     api_version=platform.api_version,
                     base_url=platform.base_url,
+                    # Never wait for Meta's processing: the cycle reads the figures back, and its
+                    # open batches are asked about at the next push (a sale's own push goes
+                    # item by item, applied at once: ``push_now``).
+                    settle_s=0.0,
                 )
             )
         elif isinstance(platform, MerchantCenter):
@@ -1271,16 +1390,19 @@ def run_forever(
 ) -> None:
     """Run cycles at each channel's interval until ``stop`` is set; the current cycle finishes.
 
-    A delivery to ``inbox`` starts a cycle for every channel at once, so a sale pushed to us
-    reaches the other channels without waiting for their next poll.  Intervals run on ``tick``,
-    a monotonic clock: a wall clock stepped back or forward, or a DST change, moves no cycle.
-    A cycle that fails (a master out of reach, a workbook open in Excel, any error) is tried
-    again after a backoff; ``OUTAGE_AFTER`` failures in a row raise one alert, and the first
-    cycle that succeeds clears it.  ``wait`` (seconds) is how the loop idles; by default it
-    waits on the inbox or ``stop``.  Each cycle holds ``lock``, when given: the dashboard's
-    preview (``preview_cycle``) takes it too, so the two never use the store and channels at once.
+    A delivery to ``inbox`` is pushed at once to every channel it lowers (the sale fast path,
+    ``sheetsync.fastpath``), and starts a cycle for every channel, which counts it and reconciles.
+    Intervals run on ``tick``, a monotonic clock: a wall clock stepped back or forward, or a DST
+    change, moves no cycle.  A cycle that fails (a master out of reach, a workbook open in Excel,
+    any error) is tried again after a backoff; ``OUTAGE_AFTER`` failures in a row raise one
+    alert, and the first cycle that succeeds clears it.  ``wait`` (seconds) is how the loop
+    idles; by default it waits on the inbox or ``stop``.  Each cycle holds ``lock``, when given:
+    the dashboard's preview (``preview_cycle``) takes it too, so the two never use the store and
+    channels at once.
     """
     pushed = inbox or Inbox()  # without a web server, nothing is ever delivered
+    fast = FastPath(channels)
+    pushed.on_sale = fast.sale
     owner = worker_name()
     start = tick()
     next_at = {c.name: start for c in channels}  # everyone on the first cycle
@@ -1300,7 +1422,7 @@ def run_forever(
 
     while not stop.is_set():
         now = tick()
-        delivered, controls = pushed.take(), pushed.take_controls()
+        delivered, controls, fast_pushes = pushed.take(), pushed.take_controls(), fast.take()
         if controls:  # the merchant's Control edit takes effect everywhere at once
             due = set(next_at)
         elif delivered:
@@ -1323,9 +1445,12 @@ def run_forever(
                         controls=controls,
                         alert=alert,
                         owner=owner,
+                        fast=fast,
+                        fast_pushes=fast_pushes,
                     )
             except Exception as error:  # the worker outlives every failure: logged, retried, alerted
                 pushed.put_back(delivered, controls)  # nothing delivered is lost: the next cycle counts it
+                fast.put_back(fast_pushes)
                 failures += 1
                 backoff = min(FIRST_BACKOFF_S * 2 ** (failures - 1), MAX_BACKOFF_S)
                 retry_at = now + backoff
@@ -1341,8 +1466,12 @@ def run_forever(
                 if outage:
                     alert([Alert("outage", f"{outage} (cleared)", clock(), recovered=True)])
                 failures, retry_at, outage = 0, now, ""
+        else:  # backing off: the next cycle takes all of it in
+            pushed.put_back(delivered, controls)
+            fast.put_back(fast_pushes)
         if not stop.is_set():
             idle(max(min([*next_at.values(), retry_at]) - tick(), 0.05) if next_at else 1.0)
+    fast.close()
     _release(store, owner)
 
 
@@ -1378,6 +1507,7 @@ class Inbox:
         self._controls: dict[ChannelName, str] = {}
         self._seen: OrderedDict[str, None] = OrderedDict()
         self.on_cycle: Callable[[CycleReport], None] | None = None  #: told after each cycle
+        self.on_sale: Callable[[Sequence[OrderLine]], object] | None = None  #: told each new delivery
 
     def deliver(self, delivery_id: str, lines: Sequence[OrderLine]) -> bool:
         """Queue ``lines`` and wake the worker; False (and nothing queued) for a repeat delivery."""
@@ -1388,6 +1518,8 @@ class Inbox:
             if len(self._seen) > self.REMEMBERED:
                 self._seen.popitem(last=False)
             self._lines += lines
+        if self.on_sale is not None:
+            self.on_sale(lines)
         self._wake.set()
         return True
 

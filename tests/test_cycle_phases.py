@@ -157,7 +157,7 @@ def test_a_channel_that_cannot_be_read_keeps_its_raises_held_and_says_why(world:
     assert {level.sku for level in planned.draft.pushes(MARKET)} == {A}
 
     observed = _observe(cycle, planned, read.watches, ingested.errors, read.codes)
-    results = _push_all(cycle, observed.final, observed.errors, read.codes)
+    _, results = _push_all(cycle, observed.final, observed.errors, read.codes)
 
     assert observed.final.pushes(MARKET) == []
     assert [(level.sku, level.quantity) for level in observed.final.pushes(SHOP)] == [(A, 9)]
@@ -172,7 +172,7 @@ def test_record_writes_the_state_with_the_new_ledger_size_and_reports_the_cycle(
     ingested = _ingest(world.store, cycle, read, ())
     planned = _plan(cycle, read, ingested.fresh, accept_shrink=False)
     observed = _observe(cycle, planned, read.watches, ingested.errors, read.codes)
-    results = _push_all(cycle, observed.final, observed.errors, read.codes)
+    _, results = _push_all(cycle, observed.final, observed.errors, read.codes)
     assert parse_state(world.store.read().state).ledger_applied == read.ledger.size  # not yet recorded
     alerted: list[object] = []
 

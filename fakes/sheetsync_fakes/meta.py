@@ -29,6 +29,14 @@ v25.0.2), so it accepts exactly what that reference lists. What it reproduces (h
   with ``errors`` (a sample of at most ``error_sample`` entries ``{line, id, message}``, as the
   docs say the list "does not include all errors"), ``errors_total_count`` and, only with
   ``load_ids_of_invalid_requests=true``, every failed retailer id in ``ids_of_invalid_requests``.
+- ``POST /{version}/{product_item_id}`` (SDK ``ProductItem.api_update``): every item has a stable
+  numeric-string ``id`` (the one ``GET products`` shows). Parameters are the ProductItem update
+  parameters, as form fields or JSON; an unknown one, a value outside an enum or a bad value (a
+  negative quantity; ``price`` and ``sale_price`` are the SDK's integer cents here, not the feed
+  format) fails the call with code 100. The update applies at once, and the answer is
+  ``{"success": true}``, Graph's answer to a node update (# unrecorded: not confirmed for
+  ProductItem in the stored references). An id none of the token's catalogs holds is code 100
+  subcode 33 "Unsupported post request". Changing ``retailer_id`` is not modelled.
 - ``GET /{version}/{catalog_id}/products`` with ``fields`` (ProductItem fields; an unknown one
   is code 100 "Tried accessing nonexisting field"), ``filter`` on ``retailer_id`` with ``eq`` or
   ``is_any``, ``limit`` and ``after`` cursors; ``paging.next`` only while more remain. A field
@@ -38,12 +46,16 @@ v25.0.2), so it accepts exactly what that reference lists. What it reproduces (h
   (keyed by the business id: ``type``, ``call_count``, ``total_cputime``, ``total_time`` in
   percent and ``estimated_time_to_regain_access`` in minutes); the call over the limit answers
   HTTP 400 code 80014.
+- The Catalog Management limit: ``management_calls_per_hour`` (20,000 for one user) per catalog
+  over a sliding hour, counting products reads and item updates, with the same header; the call
+  over it answers HTTP 400 code 80009 (# unrecorded: the code and text are not in the stored
+  references; 80009 is within the throttling codes 80001 to 80014 the error-handling guide lists).
 - Auth: ``access_token`` parameter or ``Authorization: Bearer``; an unknown token is HTTP 400
   code 190 ``OAuthException``; a catalog the token cannot see is code 100 subcode 33.
 - Errors in Graph's envelope ``{"error": {message, type, code, error_subcode, fbtrace_id}}``.
 
 Not modelled (answer HTTP 501 naming it): other item types, other filter fields or operators,
-other edges, the formatted price Graph shows when a product is read (the fake returns the
+other edges and node methods, the formatted price Graph shows when a product is read (the fake returns the
 stored ``"12.50 EUR"``). Texts marked ``# unrecorded`` are written by analogy: the reference gives codes and
 shapes, not every message.
 """
@@ -73,10 +85,14 @@ Json = Any
 
 MAX_BATCH_ITEMS = 5000  #: records per items_batch call (docs_facts.items_batch.limits)
 BATCH_CALLS_PER_HOUR = 200  #: Catalog Batch BUC for one user: 200 + 200·log2(1)
+MANAGEMENT_CALLS_PER_HOUR = 20_000  #: Catalog Management BUC for one user: 20,000 + 20,000·log2(1)
 ITEM_TYPE = "PRODUCT_ITEM"
 #: Record methods (https://developers.facebook.com/docs/marketing-api/catalog-batch/reference).
 METHODS = ("CREATE", "UPDATE", "DELETE")
 THROTTLE_CODE = 80014
+MANAGEMENT_THROTTLE_CODE = 80009  # unrecorded, see the module docstring
+#: The edge a request to a product item node is logged and faulted under.
+ITEM_EDGE = "product_item"
 #: Batch fields that take a price in the feed format rather than the SDK's integer cents.
 PRICE_FIELDS = frozenset({"price", "sale_price"})
 #: The feed price format: amount (``.`` decimal point), one space, ISO 4217 code.
@@ -86,6 +102,7 @@ _GRAPH_PARAMS = frozenset(
     {"access_token", "appsecret_proof", "format", "method", "pretty", "suppress_http_code"}
 )
 _PATH = re.compile(r"^/(?P<version>v\d+\.\d+)/(?P<catalog>[^/]+)/(?P<edge>[^/]+)/?$")
+_NODE = re.compile(r"^/(?P<version>v\d+\.\d+)/(?P<node>[^/]+)/?$")
 _JSON_TYPE = "application/json; charset=UTF-8"
 
 
@@ -102,8 +119,8 @@ class LoggedRequest:
     """One request as the fake saw it; the token is never kept."""
 
     method: str
-    edge: str  #: items_batch, check_batch_request_status, products, … ("" when the path is not Graph's)
-    catalog_id: str
+    edge: str  #: items_batch, check_batch_request_status, products, product_item, … ("" when not Graph's)
+    catalog_id: str  #: for a product item, the catalog holding it ("" when none does)
     params: Mapping[str, str]
     status: int
     code: int | None = None  #: the Graph error code of the answer, if it was an error
@@ -120,6 +137,31 @@ class _Batch:
     invalid: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class _Limit:
+    """A business-use-case limit: its type in the usage header, and its throttling answer."""
+
+    type: str
+    code: int
+    message: str
+
+
+_BATCH_LIMIT = _Limit(
+    "catalog_batch",  # unrecorded: the BUC type name for this limit
+    THROTTLE_CODE,
+    "There have been too many calls for the batch uploads to this catalog account. "
+    "Wait a bit and try again. For more info, please refer to "
+    "https://developers.facebook.com/docs/graph-api/overview/rate-limiting#catalog.",
+)
+_MANAGEMENT_LIMIT = _Limit(
+    "catalog_management",  # unrecorded
+    MANAGEMENT_THROTTLE_CODE,
+    "There have been too many calls to this catalog account. Wait a bit and try again. "  # unrecorded
+    "For more info, please refer to "
+    "https://developers.facebook.com/docs/graph-api/overview/rate-limiting#catalog.",
+)
+
+
 @dataclass(slots=True)
 class _Catalog:
     catalog_id: str
@@ -127,7 +169,7 @@ class _Catalog:
     products: dict[str, dict[str, Json]] = field(default_factory=dict)  #: retailer id -> fields
     batches: dict[str, _Batch] = field(default_factory=dict)
     batch_calls: deque[float] = field(default_factory=deque)
-    next_item: int = 0
+    management_calls: deque[float] = field(default_factory=deque)
 
 
 class _Refused(Exception):
@@ -174,6 +216,26 @@ def _param_error(message: str) -> _Refused:
     return _Refused(graph_error(message, 100))
 
 
+def _no_object(object_id: str, wording: str) -> _Refused:
+    """Graph's answer for an id that does not exist or that the token may not use."""
+    return _Refused(
+        graph_error(
+            f"{wording} Object with ID '{object_id}' does not exist, cannot be loaded due to missing "
+            "permissions, or does not support this operation.",
+            100,
+            type_="GraphMethodException",
+            subcode=33,
+        )
+    )
+
+
+def _form_value(kind: str | None, text: str) -> Json:
+    """A node update parameter as the SDK types it: integers are told apart, the rest stay text."""
+    if kind == "unsigned int" and re.fullmatch(r"-?\d+", text):
+        return int(text)
+    return text
+
+
 class FakeMeta:
     """Meta product catalogs behind the Graph API, on an injected clock.
 
@@ -182,6 +244,8 @@ class FakeMeta:
         now: seconds since the epoch; tests pass a clock that the adapter's sleep moves.
         processing_delay_s: how long a batch takes to apply after it was accepted.
         batch_calls_per_hour: the Catalog Batch limit per catalog (200 for one user).
+        management_calls_per_hour: the Catalog Management limit per catalog (20,000 for one
+            user), counting products reads and item updates.
         error_sample: at most this many ``errors`` in a status answer (all ids still listed).
 
     Attributes:
@@ -195,6 +259,7 @@ class FakeMeta:
         now: Callable[[], float] = time.time,
         processing_delay_s: float = 2.0,
         batch_calls_per_hour: int = BATCH_CALLS_PER_HOUR,
+        management_calls_per_hour: int = MANAGEMENT_CALLS_PER_HOUR,
         error_sample: int = 100,
     ) -> None:
         summary = load_reference(reference)
@@ -222,9 +287,11 @@ class FakeMeta:
         self._now = now
         self.processing_delay_s = processing_delay_s
         self.batch_calls_per_hour = batch_calls_per_hour
+        self.management_calls_per_hour = management_calls_per_hour
         self.error_sample = error_sample
         self._catalogs: dict[str, _Catalog] = {}
         self._tokens: dict[str, set[str]] = {}
+        self._next_item = 0
         self._faults = FaultScript()
         self._lock = threading.RLock()
         self.request_log: list[LoggedRequest] = []
@@ -292,12 +359,18 @@ class FakeMeta:
         with self._lock:
             params = self._params(request)
             match = _PATH.match(request.url.path)
-            edge = match["edge"] if match else ""
-            catalog_id = match["catalog"] if match else ""
+            node = _NODE.match(request.url.path)
+            edge = match["edge"] if match else ITEM_EDGE if node else ""
+            catalog_id = match["catalog"] if match else self._holder(node["node"]) if node else ""
             code = None
             try:
                 fault = self._faults.next(edge)
-                answer = self._fire(fault) if fault else self._answer(request, match, params)
+                if fault:
+                    answer = self._fire(fault)
+                elif node:
+                    answer = self._node(request, node["node"], params)
+                else:
+                    answer = self._answer(request, match, params)
             except _Refused as refused:
                 answer = refused.response
             except httpx.TransportError:
@@ -358,6 +431,12 @@ class FakeMeta:
         )
 
     def _authorise(self, request: httpx.Request, params: Mapping[str, str], catalog_id: str) -> _Catalog:
+        if catalog_id not in self._allowed(request, params) or catalog_id not in self._catalogs:
+            raise _no_object(catalog_id, "Unsupported request - method type: get.")
+        return self._catalogs[catalog_id]
+
+    def _allowed(self, request: httpx.Request, params: Mapping[str, str]) -> set[str]:
+        """The catalogs the request's token may manage; a missing or unknown token is refused."""
         token = params.get("access_token")
         header = request.headers.get("Authorization", "")
         if token is None and header.lower().startswith("bearer "):
@@ -371,27 +450,29 @@ class FakeMeta:
             )
         if token not in self._tokens:
             raise _Refused(graph_error("Invalid OAuth access token - Cannot parse access token", 190))
-        if catalog_id not in self._tokens[token] or catalog_id not in self._catalogs:
-            raise _Refused(
-                graph_error(
-                    f"Unsupported request - method type: get. Object with ID '{catalog_id}' does not exist, "
-                    "cannot be loaded due to missing permissions, or does not support this operation.",
-                    100,
-                    type_="GraphMethodException",
-                    subcode=33,
-                )
-            )
-        return self._catalogs[catalog_id]
+        return self._tokens[token]
 
-    # -- items_batch ---------------------------------------------------------------------------
+    # -- limits --------------------------------------------------------------------------------
 
-    def _usage(self, catalog: _Catalog, regain_min: int) -> dict[str, str]:
-        used = len(catalog.batch_calls)
-        percent = min(100, round(100 * used / max(1, self.batch_calls_per_hour)))
+    def _spend(self, catalog: _Catalog, calls: deque[float], per_hour: int, limit: _Limit) -> dict[str, str]:
+        """Count one call against ``limit`` over a sliding hour: the usage header, or the throttling error."""
+        now = self._now()
+        while calls and calls[0] <= now - 3600:
+            calls.popleft()
+        if len(calls) >= per_hour:
+            regain = max(1, int(-(-(calls[0] + 3600 - now) // 60)))  # whole minutes, rounded up
+            usage = self._usage(catalog, limit, len(calls), per_hour, regain)
+            raise _Refused(graph_error(limit.message, limit.code, headers=usage))
+        calls.append(now)
+        return self._usage(catalog, limit, len(calls), per_hour, 0)
+
+    @staticmethod
+    def _usage(catalog: _Catalog, limit: _Limit, used: int, per_hour: int, regain_min: int) -> dict[str, str]:
+        percent = min(100, round(100 * used / max(1, per_hour)))
         usage = {
             catalog.business_id: [
                 {
-                    "type": "catalog_batch",  # unrecorded: the BUC type name for this limit
+                    "type": limit.type,
                     "call_count": percent,
                     "total_cputime": min(percent, 1),
                     "total_time": min(percent, 1),
@@ -401,22 +482,11 @@ class FakeMeta:
         }
         return {"X-Business-Use-Case-Usage": json.dumps(usage, separators=(",", ":"))}
 
+    # -- items_batch ---------------------------------------------------------------------------
+
     def _items_batch(self, catalog: _Catalog, params: Mapping[str, str]) -> httpx.Response:
         now = self._now()
-        calls = catalog.batch_calls
-        while calls and calls[0] <= now - 3600:
-            calls.popleft()
-        if len(calls) >= self.batch_calls_per_hour:
-            regain = max(1, int(-(-(calls[0] + 3600 - now) // 60)))  # whole minutes, rounded up
-            return graph_error(
-                "There have been too many calls for the batch uploads to this catalog account. "
-                "Wait a bit and try again. For more info, please refer to "
-                "https://developers.facebook.com/docs/graph-api/overview/rate-limiting#catalog.",
-                THROTTLE_CODE,
-                headers=self._usage(catalog, regain),
-            )
-        calls.append(now)
-        headers = self._usage(catalog, 0)
+        headers = self._spend(catalog, catalog.batch_calls, self.batch_calls_per_hour, _BATCH_LIMIT)
         unknown = sorted(set(params) - self._batch_params - _GRAPH_PARAMS)
         if unknown:
             raise _param_error(f"(#100) Param {unknown[0]} is not a valid parameter")  # unrecorded
@@ -480,11 +550,12 @@ class FakeMeta:
             )  # unrecorded
         return method, data
 
-    def _check_values(self, method: str, data: Mapping[str, Json]) -> list[str]:
+    def _check_values(self, method: str, data: Mapping[str, Json], *, feed_prices: bool = True) -> list[str]:
+        """What is wrong with the values of ``data`` (batch prices take the feed format, a node's cents)."""
         problems = []
         for name, value in data.items():
             kind = self._item_fields.get(name)
-            if name in PRICE_FIELDS:
+            if feed_prices and name in PRICE_FIELDS:
                 if not isinstance(value, str) or not _PRICE.fullmatch(value):
                     # Meta's wording for a bad price (facebookarchive/facebook-for-magento2#86).
                     problems.append(f"The {name} information under is invalid. Review for more details")
@@ -534,9 +605,58 @@ class FakeMeta:
             batch.status = "finished"
 
     def _create(self, catalog: _Catalog, retailer_id: str, fields: dict[str, Json]) -> None:
-        catalog.next_item += 1
-        item_id = f"{7_000_000_000_000_000 + catalog.next_item}"
+        # Graph ids are global: item ids never repeat across catalogs, so a node names one item.
+        self._next_item += 1
+        item_id = f"{7_000_000_000_000_000 + self._next_item}"
         catalog.products[retailer_id] = {"id": item_id, "retailer_id": retailer_id, **fields}
+
+    # -- product item nodes --------------------------------------------------------------------
+
+    def _find_item(self, item_id: str, catalog_ids: Iterable[str]) -> tuple[_Catalog, dict[str, Json]] | None:
+        """The catalog among ``catalog_ids`` holding the item with ``id`` ``item_id``, and the item."""
+        for catalog_id in catalog_ids:
+            catalog = self._catalogs.get(catalog_id)
+            if catalog is None:
+                continue
+            self._process(catalog)
+            for item in catalog.products.values():
+                if item["id"] == item_id:
+                    return catalog, item
+        return None
+
+    def _holder(self, item_id: str) -> str:
+        """The id of the catalog holding the item, for the request log ("" when none does)."""
+        found = self._find_item(item_id, list(self._catalogs))
+        return found[0].catalog_id if found else ""
+
+    def _node(self, request: httpx.Request, node_id: str, params: Mapping[str, str]) -> httpx.Response:
+        allowed = self._allowed(request, params)
+        if request.method != "POST" or node_id in self._catalogs:
+            return httpx.Response(
+                501, text=f"FakeMeta models POST on product items only, not {request.method} /{node_id}"
+            )
+        found = self._find_item(node_id, allowed)
+        if found is None:
+            raise _no_object(node_id, "Unsupported post request.")
+        catalog, item = found
+        headers = self._spend(
+            catalog, catalog.management_calls, self.management_calls_per_hour, _MANAGEMENT_LIMIT
+        )
+        unknown = sorted(set(params) - set(self._item_fields) - _GRAPH_PARAMS)
+        if unknown:
+            raise _param_error(f"(#100) Param {unknown[0]} is not a valid parameter")  # unrecorded
+        data = {
+            name: _form_value(self._item_fields[name], value)
+            for name, value in params.items()
+            if name in self._item_fields
+        }
+        problems = self._check_values("UPDATE", data, feed_prices=False)
+        if problems:
+            raise _param_error(f"(#100) {problems[0]}")  # unrecorded: a node update's wording
+        if data.get("retailer_id", item["retailer_id"]) != item["retailer_id"]:
+            return httpx.Response(501, text="FakeMeta does not model changing an item's retailer_id")
+        item.update(data)
+        return _ok({"success": True}, headers)
 
     # -- check_batch_request_status ------------------------------------------------------------
 
@@ -570,6 +690,9 @@ class FakeMeta:
     def _products(
         self, catalog: _Catalog, params: Mapping[str, str], request: httpx.Request
     ) -> httpx.Response:
+        headers = self._spend(
+            catalog, catalog.management_calls, self.management_calls_per_hour, _MANAGEMENT_LIMIT
+        )
         unknown = sorted(set(params) - self._products_params - _GRAPH_PARAMS)
         if unknown:
             raise _param_error(f"(#100) Param {unknown[0]} is not a valid parameter")  # unrecorded
@@ -599,7 +722,7 @@ class FakeMeta:
             if start + len(page) < len(items):
                 query = {k: v for k, v in params.items() if k != "access_token"} | {"after": cursors["after"]}
                 body["paging"]["next"] = str(request.url.copy_with(query=urlencode(query).encode()))
-        return _ok(body)
+        return _ok(body, headers)
 
     def _fields(self, text: str | None) -> list[str]:
         if not text:

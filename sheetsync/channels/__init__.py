@@ -68,6 +68,23 @@ class PriceChannel(Protocol):
         ...
 
 
+
+@runtime_checkable
+class QuickPush(Protocol):
+    """A channel whose batch path is slow or scarce, with a per-item path for a sale's few SKUs.
+
+    The sale fast path uses it where a channel has it: Meta's ``items_batch`` is processed
+    minutes later and allows 200 calls an hour, so a sale there goes item by item instead.
+    """
+
+    def push_now(self, levels: Sequence[StockLevel]) -> Sequence[PushOutcome]:
+        """Set a few quantities at once, without waiting for any asynchronous processing.
+
+        Returns one outcome per level, like ``Channel.push``; raises TransientError or
+        PermanentError when the call as a whole fails.
+        """
+        ...
+
 @runtime_checkable
 class CatalogueSource(Protocol):
     """A channel that can list what it sells, for ``sheetsync import`` (the CLI checks for it)."""

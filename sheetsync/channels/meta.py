@@ -23,13 +23,23 @@ Calls (https://developers.facebook.com/docs/marketing-api/catalog-batch/referenc
   ``price`` belongs to the single-item endpoint, not to batches). Each price batch counts against
   the same Catalog Batch limit, and is settled and reported exactly as a quantity batch; a late
   failure is kept in :attr:`MetaChannel.late_price_errors` for the next price push of that SKU.
+- **Quick push.** :meth:`MetaChannel.push_now` (a sale's few SKUs, at most :data:`QUICK_MAX`)
+  sends one ``POST https://graph.facebook.com/{version}/{product_item_id}`` per SKU with the
+  ProductItem update parameters ``quantity_to_sell_on_facebook`` and ``availability`` (SDK
+  ``ProductItem.api_update``). A node update is applied when Meta answers it (``{"success":
+  true}``), so its outcomes are ``ok`` without ``LAG:``; that is the fake's model and this
+  adapter's assumption. The product item ids come from ``GET products`` (``fields=id,…``) and
+  are kept per SKU; :meth:`MetaChannel.read_levels` fills the same map.
 - **Read back.** ``GET products`` with ``filter={"retailer_id":{"is_any":[…]}}`` and
-  ``fields=retailer_id,quantity_to_sell_on_facebook``, :data:`READ_BATCH` SKUs per request.
+  ``fields=id,retailer_id,quantity_to_sell_on_facebook``, :data:`READ_BATCH` SKUs per request.
 - **Limits.** ``items_batch`` is under the Catalog Batch business-use-case limit (200 calls an
-  hour per catalog for one user). A throttled answer (80014 and the other throttling codes) is
-  not retried in-process: it raises TransientError with ``retry_after`` from the
-  ``X-Business-Use-Case-Usage`` header's ``estimated_time_to_regain_access`` (minutes), and the
-  adapter makes no batch call before that time has passed. Other transient failures (network,
+  hour per catalog for one user); product reads and item updates are under Catalog Management
+  (20,000 an hour per catalog for one user,
+  https://developers.facebook.com/docs/graph-api/overview/rate-limiting#catalog). A throttled
+  answer (80014 and the other throttling codes) is not retried in-process: it raises
+  TransientError with ``retry_after`` from the ``X-Business-Use-Case-Usage`` header's
+  ``estimated_time_to_regain_access`` (minutes), and the adapter makes no call under that limit
+  (batches, or quick pushes) before that time has passed. Other transient failures (network,
   5xx, Graph codes 1 and 2) go through :mod:`sheetsync.retry`.
 
 No orders: Meta ended on-site checkout on 2025-09-04
@@ -77,6 +87,11 @@ MAX_BATCH = 3000
 CALLS_PER_HOUR = 200
 #: SKUs per products read: the filter travels in the query string, so keep URLs a few KB long.
 READ_BATCH = 100
+#: Most levels :meth:`MetaChannel.push_now` sends item by item (one call each, and one products
+#: read for ids it lacks); more go as one batch.
+QUICK_MAX = 50
+#: Which business-use-case limit a call counts against, by edge ("" is a product item node).
+_LIMITS = {"items_batch": "batch", "products": "management", "": "management"}
 #: How long a push waits for Meta to process its batch before reporting LAG (seconds).
 SETTLE_S = 30.0
 #: First wait before polling a batch's status; doubled each time up to _POLL_MAX_S.
@@ -95,6 +110,10 @@ _DONE = frozenset({"finished", "canceled", "error"})
 
 IN_STOCK = "in stock"
 OUT_OF_STOCK = "out of stock"
+
+
+class _Refused(PermanentError):
+    """Graph refused a parameter or object (code 100): on a product item, a refusal of that item alone."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +142,11 @@ def availability(quantity: int) -> str:
 def price_text(price: PriceLevel) -> str:
     """The batch ``price`` field: amount, a space, the ISO 4217 code (``"12.50 EUR"``)."""
     return f"{price.text} {price.currency}"
+
+
+def _label(edge: str, node: str | None) -> str:
+    """What messages call a request's target: the catalog's edge, or the product item."""
+    return edge or f"item {node}"
 
 
 def regain_seconds(header: str | None) -> float | None:
@@ -188,14 +212,17 @@ class MetaChannel:
         )
         self.catalog_id = catalog_id
         self._token = token
-        self._base = f"{(base_url or DEFAULT_BASE_URL).rstrip('/')}/{api_version}/{catalog_id}"
+        self._root = f"{(base_url or DEFAULT_BASE_URL).rstrip('/')}/{api_version}"
         self._owns_client = client is None
         self._client = client or httpx.Client(transport=transport, timeout=httpx.Timeout(60.0, connect=10.0))
         self._sleep = sleep
         self._clock = clock
         self._settle_s = settle_s
         self._open: list[_Open] = []
-        self._blocked_until: float | None = None
+        #: Limit ("batch", "management") → when Meta lets calls under it through again.
+        self._blocked_until: dict[str, float] = {}
+        #: SKU (retailer id) → product item id, from products reads.
+        self._item_ids: dict[Sku, str] = {}
         #: SKU → Meta's message for a record that failed after its push had returned.
         self.late_errors: dict[Sku, str] = {}
         #: The same for prices, reported on the next price push of the SKU.
@@ -240,23 +267,45 @@ class MetaChannel:
         items = [(price.sku, {"price": price_text(price)}, price_text(price)) for price in prices]
         return self._send(items, "price")
 
+    def push_now(self, levels: Sequence[StockLevel]) -> Sequence[PushOutcome]:
+        """Set quantity and availability of each level by its own item update; one outcome per level.
+
+        A node update is applied when Meta answers it (the fake's model, and this adapter's
+        assumption), so outcomes are ``ok`` with no ``LAG:``. Item ids missing from the map are
+        read in one products call. A SKU the catalog lacks, or a value Meta refuses, is a refusal
+        of that level only. More than :data:`QUICK_MAX` levels go through :meth:`push` instead.
+
+        Raises:
+            TransientError: Meta unreachable or failing after every retry, or Catalog Management
+                throttled (then with ``retry_after``); levels before it were applied, and sending
+                them again sets the same numbers.
+            PermanentError: a refused token or Meta refusing access to the catalog.
+        """
+        if len(levels) > QUICK_MAX:
+            return self.push(levels)
+        if not levels:
+            return []
+        self._check_blocked("management")
+        missing = [level.sku for level in levels if level.sku not in self._item_ids]
+        if missing:
+            self._read_products(missing, "id,retailer_id")
+        outcomes = [self._update_item(level) for level in levels]
+        logger.info(
+            "%s: %d of %d quantities set item by item in Meta catalog %s",
+            self.name,
+            sum(o.ok for o in outcomes),
+            len(outcomes),
+            self.catalog_id,
+        )
+        return outcomes
+
     def read_levels(self, skus: Collection[Sku]) -> Mapping[Sku, int]:
         """``quantity_to_sell_on_facebook`` as Meta has processed it; SKUs without one are left out."""
-        wanted = list(dict.fromkeys(skus))
         found: dict[Sku, int] = {}
-        for start in range(0, len(wanted), READ_BATCH):
-            batch = wanted[start : start + READ_BATCH]
-            params: dict[str, str] = {
-                "fields": "retailer_id,quantity_to_sell_on_facebook",
-                "filter": json.dumps({"retailer_id": {"is_any": batch}}, separators=(",", ":")),
-                "limit": str(len(batch)),
-            }
-            for items in self._product_pages(params):
-                for item in items:
-                    quantity = item.get("quantity_to_sell_on_facebook")
-                    retailer_id = item.get("retailer_id")
-                    if retailer_id in batch and isinstance(quantity, int):
-                        found[Sku(retailer_id)] = quantity
+        for item in self._read_products(skus, "id,retailer_id,quantity_to_sell_on_facebook"):
+            quantity = item.get("quantity_to_sell_on_facebook")
+            if isinstance(quantity, int):
+                found[Sku(item["retailer_id"])] = quantity
         return found
 
     # -- CatalogueSource --
@@ -287,6 +336,47 @@ class MetaChannel:
                     ref=f"catalog item {item.get('id')}",
                 )
 
+    def _read_products(self, skus: Collection[Sku], fields: str) -> list[Json]:
+        """The catalog's items among ``skus``, :data:`READ_BATCH` SKUs a read; their ids are kept."""
+        wanted = list(dict.fromkeys(skus))
+        found: list[Json] = []
+        for start in range(0, len(wanted), READ_BATCH):
+            batch = wanted[start : start + READ_BATCH]
+            params: dict[str, str] = {
+                "fields": fields,
+                "filter": json.dumps({"retailer_id": {"is_any": batch}}, separators=(",", ":")),
+                "limit": str(len(batch)),
+            }
+            for items in self._product_pages(params):
+                for item in items:
+                    if item.get("retailer_id") not in batch:
+                        continue
+                    if isinstance(item.get("id"), str):
+                        self._item_ids[Sku(item["retailer_id"])] = item["id"]
+                    found.append(item)
+        return found
+
+    def _update_item(self, level: StockLevel) -> PushOutcome:
+        """One product item update setting ``level``; Meta refusing the item or a value refuses the level."""
+        item_id = self._item_ids.get(level.sku)
+        if item_id is None:
+            return PushOutcome(
+                level.sku, False, f"Meta catalog {self.catalog_id} has no item with retailer id {level.sku}"
+            )
+        form = {
+            "quantity_to_sell_on_facebook": str(level.quantity),
+            "availability": availability(level.quantity),
+        }
+        try:
+            answer = self._request("POST", "", data=form, node=item_id)
+        except _Refused as refused:
+            # The item may have been deleted or listed again under a new id: read it next time.
+            del self._item_ids[level.sku]
+            return PushOutcome(level.sku, False, f"Meta refused SKU {level.sku}: {refused}")
+        if answer.get("success") is not True:
+            return PushOutcome(level.sku, False, f"Meta did not confirm SKU {level.sku} (item {item_id})")
+        return PushOutcome(level.sku, True)
+
     def _product_pages(self, params: Mapping[str, str]) -> Iterator[list[Json]]:
         """The ``products`` edge's pages of items for ``params``, following the ``after`` cursors."""
         while True:
@@ -309,11 +399,7 @@ class MetaChannel:
         if not items:
             return []
         self._check_open()
-        if self._blocked_until is not None and self._clock() < self._blocked_until:
-            wait = self._blocked_until - self._clock()
-            raise TransientError(
-                f"Meta catalog {self.catalog_id}: batch calls throttled for another {wait:.0f} s", wait
-            )
+        self._check_blocked("batch")
         records = [{"method": "UPDATE", "data": {"id": sku, **fields}} for sku, fields, _ in items]
         form = {
             "item_type": "PRODUCT_ITEM",
@@ -347,6 +433,15 @@ class MetaChannel:
             "processed" if done else "processing",
         )
         return outcomes
+
+    def _check_blocked(self, limit: str) -> None:
+        """Raise TransientError while Meta has said that calls under ``limit`` are throttled."""
+        until = self._blocked_until.get(limit)
+        if until is not None and self._clock() < until:
+            wait = until - self._clock()
+            raise TransientError(
+                f"Meta catalog {self.catalog_id}: {limit} calls throttled for another {wait:.0f} s", wait
+            )
 
     def _settle(self, handle: str, accepted: dict[Sku, str], kind: str) -> tuple[bool, dict[Sku, str]]:
         """Poll ``handle`` for up to ``settle_s``; (finished?, SKU → Meta's message for each failure)."""
@@ -467,31 +562,45 @@ class MetaChannel:
         *,
         params: Mapping[str, str] | None = None,
         data: Mapping[str, str] | None = None,
+        node: str | None = None,
     ) -> Json:
-        """Send one Graph request, retrying transient failures; a throttled answer raises at once."""
-        answer = retry.call(lambda: self._attempt(method, edge, params, data), self._sleep)
+        """Send one Graph request, retrying transient failures; a throttled answer raises at once.
+
+        The request goes to ``edge`` of the catalog, or to the product item ``node`` itself (with
+        ``edge`` "").
+        """
+        answer = retry.call(lambda: self._attempt(method, edge, params, data, node), self._sleep)
         if isinstance(answer, _Throttled):
-            if edge == "items_batch" and answer.retry_after is not None:
-                self._blocked_until = self._clock() + answer.retry_after
+            limit = _LIMITS.get(edge)
+            if limit is not None and answer.retry_after is not None:
+                self._blocked_until[limit] = self._clock() + answer.retry_after
             raise TransientError(
-                f"Meta catalog {self.catalog_id} throttled {edge} (code {answer.code})", answer.retry_after
+                f"Meta catalog {self.catalog_id} throttled {_label(edge, node)} (code {answer.code})",
+                answer.retry_after,
             )
         return answer
 
     def _attempt(
-        self, method: str, edge: str, params: Mapping[str, str] | None, data: Mapping[str, str] | None
+        self,
+        method: str,
+        edge: str,
+        params: Mapping[str, str] | None,
+        data: Mapping[str, str] | None,
+        node: str | None,
     ) -> Json:
+        url = f"{self._root}/{node}" if node else f"{self._root}/{self.catalog_id}/{edge}"
+        label = _label(edge, node)
         response = _http.send(
             self._client,
             method,
-            f"{self._base}/{edge}",
+            url,
             who=f"Meta catalog {self.catalog_id}",
-            what=f"on {method} {edge}",
+            what=f"on {method} {label}",
             params=params,
             data=data,
             headers={"Authorization": f"Bearer {self._token}"},
         )
-        logger.debug("%s %s -> %d", method, edge, response.status_code)
+        logger.debug("%s %s -> %d", method, label, response.status_code)
         answer = _http.json_or_none(response)
         error = answer.get("error") if isinstance(answer, dict) else None
         status = response.status_code
@@ -499,15 +608,15 @@ class MetaChannel:
             return answer
         if not isinstance(error, dict):
             if status >= 500:
-                raise TransientError(f"Meta catalog {self.catalog_id} answered HTTP {status} to {edge}")
+                raise TransientError(f"Meta catalog {self.catalog_id} answered HTTP {status} to {label}")
             if status < 400 and answer is None:  # cut short or garbled on the way: ask again
-                raise TransientError(f"Meta catalog {self.catalog_id} answered {edge} with broken JSON")
-            raise PermanentError(f"Meta catalog {self.catalog_id} answered HTTP {status} to {edge}")
+                raise TransientError(f"Meta catalog {self.catalog_id} answered {label} with broken JSON")
+            raise PermanentError(f"Meta catalog {self.catalog_id} answered HTTP {status} to {label}")
         code = error.get("code")
         if code in THROTTLE_CODES:
             return _Throttled(int(code), regain_seconds(response.headers.get("X-Business-Use-Case-Usage")))
         if code in SERVER_CODES or error.get("is_transient") is True or status >= 500:
-            raise TransientError(f"Meta catalog {self.catalog_id} failed {edge}: code {code}")
+            raise TransientError(f"Meta catalog {self.catalog_id} failed {label}: code {code}")
         if code == 190:
             raise PermanentError(
                 f"Meta refused the access token for catalog {self.catalog_id} (code 190); "
@@ -519,9 +628,13 @@ class MetaChannel:
                 "give the system user the catalog with catalog_management"
             )
         if code == 100 and error.get("error_subcode") == 33:
-            raise PermanentError(
+            if node:
+                raise _Refused(
+                    f"Meta catalog {self.catalog_id} holds no item {node} this token can see (code 100/33)"
+                )
+            raise _Refused(
                 f"Meta catalog {self.catalog_id} does not exist or this token cannot see it (code 100/33)"
             )
-        raise PermanentError(
-            f"Meta catalog {self.catalog_id} refused {edge}: code {code}: {error.get('message')}"
+        raise (_Refused if code == 100 else PermanentError)(
+            f"Meta catalog {self.catalog_id} refused {label}: code {code}: {error.get('message')}"
         )

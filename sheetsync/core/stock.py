@@ -47,15 +47,15 @@ def stock_levels(
     for row in rows:
         if row.parts is None:
             continue
-        total[row.sku] = _made(row.parts, total)
+        total[row.sku] = made(row.parts, total)
         for name in places:
             sells = {sku: reach.get((name, sku), total.get(sku, 0)) for sku in row.parts}
-            if (made := _made(row.parts, sells)) != total[row.sku]:
-                reach[(name, row.sku)] = made
+            if (bundles := made(row.parts, sells)) != total[row.sku]:
+                reach[(name, row.sku)] = bundles
     return StockLevels(total, reach)
 
 
-def _made(parts: Mapping[Sku, int], stock: Mapping[Sku, int]) -> int:
+def made(parts: Mapping[Sku, int], stock: Mapping[Sku, int]) -> int:
     """Bundles that can be made: the fewest over components of floor(stock / units in one)."""
     return min((max(stock.get(sku, 0), 0) // per for sku, per in parts.items()), default=0)
 

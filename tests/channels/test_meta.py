@@ -18,8 +18,8 @@ from sheetsync_fakes.clock import ManualClock
 from sheetsync_fakes.meta import FakeMeta
 from sheetsync_fakes.wire import serve
 
-from sheetsync.channels import OrderSource
-from sheetsync.channels.meta import MetaChannel, regain_seconds
+from sheetsync.channels import OrderSource, QuickPush
+from sheetsync.channels.meta import QUICK_MAX, MetaChannel, regain_seconds
 from sheetsync.errors import PermanentError, TransientError
 from sheetsync.model import ChannelName, PriceLevel, PushOutcome, Sku, StockLevel
 
@@ -176,7 +176,7 @@ def test_throttling_raises_with_the_wait_meta_gives_and_makes_no_more_batch_call
     channel = connect(fake, clock)
     channel.push([StockLevel(Sku("A-1"), 1)])
     channel.push([StockLevel(Sku("A-1"), 2)])
-    with pytest.raises(TransientError, match=f"catalog {CATALOG} throttled items_batch") as throttled:
+    with pytest.raises(TransientError, match=rf"catalog {CATALOG} throttled items_batch") as throttled:
         channel.push([StockLevel(Sku("A-1"), 3)])
     # The first call was ~3 s ago on the fake's clock: access returns in 60 minutes (rounded up).
     assert throttled.value.retry_after == 3600
@@ -374,3 +374,149 @@ def test_a_price_batch_above_the_limit_is_refused_whole(fake: FakeMeta, clock: M
     with pytest.raises(PermanentError, match="the limit is 2"):
         channel.push_prices(prices(A_1="1.00", A_2="2.00", B_1="3.00"))
     assert fake.count("items_batch") == 0
+
+
+# --- quick push: one product item update per SKU ---------------------------------------------
+
+
+def item_updates(fake: FakeMeta) -> list[Any]:
+    return [entry for entry in fake.request_log if entry.edge == "product_item"]
+
+
+def test_push_now_sets_quantities_at_once_by_item_updates_not_batches(
+    fake: FakeMeta, clock: ManualClock
+) -> None:
+    channel = connect(fake, clock)
+    assert isinstance(channel, QuickPush)
+    before = clock.now
+    outcomes = channel.push_now([StockLevel(Sku("A-1"), 2), StockLevel(Sku("A-2"), 0)])
+    assert [(o.sku, o.ok, o.message) for o in outcomes] == [("A-1", True, ""), ("A-2", True, "")]
+    assert clock.now == before  # nothing waited for: no status to poll
+    assert fake.quantities(CATALOG) == {"A-1": 2, "A-2": 0, "B-1": 5}
+    assert fake.product(CATALOG, "A-2")["availability"] == "out of stock"  # type: ignore[index]
+    assert [
+        (u.params["quantity_to_sell_on_facebook"], u.params["availability"]) for u in item_updates(fake)
+    ] == [
+        ("2", "in stock"),
+        ("0", "out of stock"),
+    ]
+    assert fake.count("items_batch") == fake.count("check_batch_request_status") == 0
+
+
+def test_push_now_reads_missing_ids_once_and_keeps_them(fake: FakeMeta, clock: ManualClock) -> None:
+    channel = connect(fake, clock)
+    channel.push_now([StockLevel(Sku("A-1"), 1), StockLevel(Sku("A-2"), 1)])
+    (read,) = [entry for entry in fake.request_log if entry.edge == "products"]
+    assert json.loads(read.params["filter"]) == {"retailer_id": {"is_any": ["A-1", "A-2"]}}
+    channel.push_now([StockLevel(Sku("A-2"), 4), StockLevel(Sku("A-1"), 3)])
+    assert fake.count("products") == 1
+    assert fake.quantities(CATALOG)["A-1"] == 3
+
+
+def test_a_channel_read_back_needs_no_lookup_to_push_now(fake: FakeMeta, clock: ManualClock) -> None:
+    channel = connect(fake, clock)
+    assert channel.read_levels([Sku("B-1")]) == {"B-1": 5}
+    assert channel.push_now([StockLevel(Sku("B-1"), 9)])[0].ok
+    assert fake.count("products") == 1
+    assert fake.quantities(CATALOG)["B-1"] == 9
+
+
+def test_push_now_refuses_a_sku_the_catalog_lacks_and_sends_the_rest(
+    fake: FakeMeta, clock: ManualClock
+) -> None:
+    channel = connect(fake, clock)
+    outcomes = channel.push_now([StockLevel(Sku("GHOST"), 1), StockLevel(Sku("A-1"), 3)])
+    assert [(o.sku, o.ok) for o in outcomes] == [("GHOST", False), ("A-1", True)]
+    assert "GHOST" in outcomes[0].message
+    assert CATALOG in outcomes[0].message
+    assert fake.quantities(CATALOG)["A-1"] == 3
+    assert fake.product(CATALOG, "GHOST") is None
+    assert len(item_updates(fake)) == 1
+
+
+def test_an_invalid_value_is_refused_by_meta_for_its_sku_alone(fake: FakeMeta, clock: ManualClock) -> None:
+    channel = connect(fake, clock)
+    outcomes = channel.push_now([StockLevel(Sku("A-1"), -1), StockLevel(Sku("A-2"), 6)])
+    assert [(o.sku, o.ok) for o in outcomes] == [("A-1", False), ("A-2", True)]
+    assert "code 100" in outcomes[0].message
+    assert "quantity_to_sell_on_facebook" in outcomes[0].message
+    assert fake.quantities(CATALOG) == {"A-1": 5, "A-2": 6, "B-1": 5}
+
+
+def test_an_item_deleted_since_its_id_was_read_is_refused_then_looked_up_again(
+    fake: FakeMeta, clock: ManualClock
+) -> None:
+    channel = connect(fake, clock)
+    channel.push_now([StockLevel(Sku("A-1"), 1)])
+    with httpx.Client(transport=httpx.MockTransport(fake)) as graph:
+        graph.post(
+            f"https://graph.facebook.com/v25.0/{CATALOG}/items_batch",
+            data={
+                "item_type": "PRODUCT_ITEM",
+                "requests": json.dumps([{"method": "DELETE", "data": {"id": "A-1"}}]),
+            },
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        )
+    clock.sleep(fake.processing_delay_s)
+    assert fake.product(CATALOG, "A-1") is None
+    fake.add_product(CATALOG, "A-1", availability="in stock")  # listed again, under a new item id
+    gone = channel.push_now([StockLevel(Sku("A-1"), 2)])[0]
+    assert not gone.ok
+    assert "code 100/33" in gone.message
+    assert channel.push_now([StockLevel(Sku("A-1"), 2)])[0].ok
+    assert fake.count("products") == 2
+    assert fake.quantities(CATALOG)["A-1"] == 2
+
+
+def test_more_than_quick_max_levels_go_as_one_batch(fake: FakeMeta, clock: ManualClock) -> None:
+    for i in range(QUICK_MAX + 1):
+        fake.add_product(CATALOG, f"S-{i}", availability="in stock")
+    channel = connect(fake, clock)
+    outcomes = channel.push_now([StockLevel(Sku(f"S-{i}"), i) for i in range(QUICK_MAX + 1)])
+    assert all(o.ok for o in outcomes)
+    assert fake.count("items_batch") == 1
+    assert item_updates(fake) == []
+    assert fake.quantities(CATALOG)[f"S-{QUICK_MAX}"] == QUICK_MAX
+
+
+def test_the_catalog_management_limit_throttles_quick_pushes_not_batches(
+    fake: FakeMeta, clock: ManualClock
+) -> None:
+    fake.management_calls_per_hour = 3
+    channel = connect(fake, clock)
+    channel.push_now([StockLevel(Sku("A-1"), 1)])  # a products read and an update
+    channel.push_now([StockLevel(Sku("A-1"), 2)])
+    with pytest.raises(
+        TransientError, match=rf"catalog {CATALOG} throttled item \d+ \(code 80009\)"
+    ) as throttled:
+        channel.push_now([StockLevel(Sku("A-1"), 3)])
+    assert throttled.value.retry_after == 3600
+    assert len(item_updates(fake)) == 3  # not retried in-process
+    with pytest.raises(TransientError, match="management calls throttled for another"):
+        channel.push_now([StockLevel(Sku("A-1"), 3)])
+    assert len(item_updates(fake)) == 3
+    assert channel.push([StockLevel(Sku("A-1"), 3)])[0].ok  # Catalog Batch is another limit
+    clock.sleep(3600)
+    assert channel.push_now([StockLevel(Sku("A-1"), 4)])[0].ok
+    assert fake.quantities(CATALOG)["A-1"] == 4
+
+
+def test_item_updates_retry_server_errors_and_keep_the_token_in_the_header(
+    fake: FakeMeta, clock: ManualClock
+) -> None:
+    seen: list[httpx.Request] = []
+
+    def recording(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return fake(request)
+
+    channel = MetaChannel(
+        NAME, catalog_id=CATALOG, token=TOKEN, transport=httpx.MockTransport(recording), sleep=clock.sleep
+    )
+    fake.fail_next("product_item", status=500)
+    assert channel.push_now([StockLevel(Sku("A-1"), 4)])[0].ok
+    assert len(item_updates(fake)) == 2
+    item_id = fake.product(CATALOG, "A-1")["id"]  # type: ignore[index]
+    assert {r.url.path for r in seen} == {f"/v25.0/{CATALOG}/products", f"/v25.0/{item_id}"}
+    assert not any(TOKEN in str(r.url) or TOKEN in r.content.decode() for r in seen)
+    assert all(r.headers["Authorization"] == f"Bearer {TOKEN}" for r in seen)

@@ -304,3 +304,99 @@ def test_price_batches_count_against_the_catalog_batch_limit(fake: FakeMeta, cli
     assert batch(client, [update("SKU-1", price="1.00 EUR")]).status_code == 200
     throttled = batch(client, [update("SKU-1", price="2.00 EUR")])
     assert_graph_error(throttled, 80014)
+
+
+# --- product item nodes ------------------------------------------------------------------------
+
+
+def item_id(fake: FakeMeta, retailer_id: str) -> str:
+    return str(fake.product(CATALOG, retailer_id)["id"])  # type: ignore[index]
+
+
+def update_item(client: httpx.Client, node: str, **params: Any) -> httpx.Response:
+    return client.post(f"https://graph.facebook.com/v25.0/{node}", data={"access_token": TOKEN, **params})
+
+
+def test_a_product_item_update_applies_at_once_under_the_id_products_shows(
+    fake: FakeMeta, client: httpx.Client
+) -> None:
+    listed = client.get("/products", params={"access_token": TOKEN, "fields": "retailer_id"}).json()
+    (item,) = listed["data"]
+    assert item["id"].isdigit()
+    assert item["id"] == item_id(fake, "SKU-1")  # stable: the same id on every read
+    answer = update_item(client, item["id"], quantity_to_sell_on_facebook="0", availability="out of stock")
+    assert answer.status_code == 200
+    assert answer.json() == {"success": True}
+    assert fake.quantities(CATALOG) == {"SKU-1": 0}  # no processing delay
+    assert fake.product(CATALOG, "SKU-1")["availability"] == "out of stock"  # type: ignore[index]
+    as_json = client.post(
+        f"https://graph.facebook.com/v25.0/{item['id']}",
+        json={"quantity_to_sell_on_facebook": 2},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    )
+    assert as_json.json() == {"success": True}
+    assert fake.quantities(CATALOG) == {"SKU-1": 2}
+    assert fake.count("product_item") == 2
+    assert {entry.catalog_id for entry in fake.request_log if entry.edge == "product_item"} == {CATALOG}
+
+
+@pytest.mark.parametrize(
+    ("params", "fragment"),
+    [
+        ({"stock": "3"}, "Param stock is not a valid parameter"),
+        ({"availability": "sold out"}, "availability"),
+        ({"quantity_to_sell_on_facebook": "-1"}, "quantity_to_sell_on_facebook"),
+        ({"quantity_to_sell_on_facebook": "three"}, "quantity_to_sell_on_facebook"),
+        ({"price": "12.50 EUR"}, "price"),  # a node takes the SDK's integer cents
+    ],
+)
+def test_a_product_item_update_is_checked_against_the_sdk_parameters(
+    fake: FakeMeta, client: httpx.Client, params: dict[str, str], fragment: str
+) -> None:
+    error = assert_graph_error(update_item(client, item_id(fake, "SKU-1"), **params), 100)
+    assert fragment in error["message"]
+    assert fake.product(CATALOG, "SKU-1") == {
+        "id": item_id(fake, "SKU-1"),
+        "retailer_id": "SKU-1",
+        "availability": "in stock",
+        "quantity_to_sell_on_facebook": 3,
+    }
+    assert update_item(client, item_id(fake, "SKU-1"), price="1250", currency="EUR").status_code == 200
+
+
+def test_an_item_the_token_cannot_manage_is_an_unsupported_post_request(
+    fake: FakeMeta, client: httpx.Client
+) -> None:
+    fake.create_catalog("999", "EAAG_other")
+    fake.add_product("999", "THEIRS", quantity_to_sell_on_facebook=1)
+    for node in ("7000000000000999", str(fake.product("999", "THEIRS")["id"])):  # type: ignore[index]
+        error = assert_graph_error(update_item(client, node, quantity_to_sell_on_facebook="5"), 100)
+        assert error["error_subcode"] == 33
+        assert error["message"].startswith(f"Unsupported post request. Object with ID '{node}'")
+    assert fake.quantities("999") == {"THEIRS": 1}
+    assert update_item(client, CATALOG, name="Shop").status_code == 501  # a catalog is no product item
+
+
+def test_the_catalog_management_limit_counts_reads_and_item_updates(
+    fake: FakeMeta, client: httpx.Client, clock: ManualClock
+) -> None:
+    fake.management_calls_per_hour = 2
+    read = client.get("/products", params={"access_token": TOKEN})
+    assert json.loads(read.headers["X-Business-Use-Case-Usage"])["777"][0]["call_count"] == 50
+    clock.now += 600
+    assert update_item(client, item_id(fake, "SKU-1"), quantity_to_sell_on_facebook="1").status_code == 200
+    throttled = update_item(client, item_id(fake, "SKU-1"), quantity_to_sell_on_facebook="2")
+    assert_graph_error(throttled, 80009)
+    (entry,) = json.loads(throttled.headers["X-Business-Use-Case-Usage"])["777"]
+    assert (entry["type"], entry["call_count"], entry["estimated_time_to_regain_access"]) == (
+        "catalog_management",
+        100,
+        50,  # the read leaves the hour in 3,000 s
+    )
+    assert_graph_error(client.get("/products", params={"access_token": TOKEN}), 80009)
+    assert (
+        batch(client, [update("SKU-1", quantity_to_sell_on_facebook=1)]).status_code == 200
+    )  # another limit
+    assert fake.quantities(CATALOG) == {"SKU-1": 1}
+    clock.now += 3000
+    assert update_item(client, item_id(fake, "SKU-1"), quantity_to_sell_on_facebook="2").status_code == 200
