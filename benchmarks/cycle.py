@@ -2,21 +2,26 @@
 
 A synthetic catalogue of N SKUs lives in a Google Sheet (the Sheets fake, through the real
 GoogleSheetsStore and gspread) and on four channels (the Shopify, Meta, WooCommerce and Merchant
-fakes, through the real adapters), all in this process. Each platform's fake runs on its own
-ManualClock, which its adapter's pacing and polling sleeps move (reported as rate_limit_wait_s,
-never slept for real); the worker's cycles are 60 s apart on a clock of their own. Cycles:
+fakes, through the real adapters opened as the worker opens them), all in this process. Each
+platform's fake runs on its own ManualClock, which its adapter's pacing and polling sleeps move
+(reported as rate_limit_wait_s, never slept for real); between two cycles every clock moves on by
+the worker's interval (60 s by default). Cycles:
 
 1. **full**: a fresh worker, every SKU read back (the first audit) and pushed to every channel
    that shows something else;
-2. **settle** (60 s later, not a headline figure): the pushes of cycle 1 are read back;
-3. **1% changed** (60 s later): 1% of the SKUs changed, by the merchant typing new quantities
-   (some to 0, so Google's availability flips) and by ten orders on Shopify and ten on
-   WooCommerce.
+2. **settle** (not a headline figure): the pushes of cycle 1 are read back;
+3. **1% changed**: 1% of the SKUs changed, by the merchant typing new quantities (some to 0, so
+   Google's availability flips) and by ten orders on Shopify and ten on WooCommerce;
+4. quiet cycles, unmeasured, until no pushed SKU is watched any more;
+5. **idle**: one audit period of cycles where nothing changes (``audit_every_s`` over the
+   interval, from the settings); the first is the idle figure, their mean the steady state, so
+   the audit's reads count in it however the worker spreads them.
 
 For each measured cycle: the API calls per API, counted from the fakes' request logs, against the
-minimum the APIs' documented batch limits allow for the work the cycle did (:func:`minimum`); the
-engine's CPU time (the cycle's CPU time minus the time spent inside store and channel calls,
-which is where the clients and the in-process fakes run); and the wall time.
+minimum the APIs' documented limits allow for the work the cycle did (:func:`least_calls`); what
+the calls used of each plan's quota (:func:`quotas`); the engine's CPU time (the cycle's CPU time
+minus the time spent inside the fakes: the worker's own, parsing the sheet included); and the wall
+time. The steady state is projected over a month against each quota.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 from campaigns.platforms import (
     MERCHANT_ACCOUNT,
     SHOP,
@@ -56,7 +62,6 @@ from progress import log
 from sheetsync_fakes.clock import ManualClock
 
 from sheetsync.channels import Channel, OrderSource
-from sheetsync.channels import meta as meta_module
 from sheetsync.config import Settings, load
 from sheetsync.model import INVENTORY_SHEET, LEDGER_SHEET, ChannelLimits, ChannelName, StatusUpdate
 from sheetsync.stores.google_sheets import GoogleSheetsStore
@@ -66,7 +71,9 @@ APIS = ("sheets", "shopify", "meta", "google", "woo")
 #: Orders placed on each selling channel before the 1%-changed cycle.
 ORDERS = 10
 
-# Batch limits, from each platform's documentation (the page in brackets).
+# Batch limits and quotas, from each API's documentation (the page in brackets). The benchmark
+# keeps its own copies: a minimum taken from an adapter's constant would only check the adapter
+# against itself.
 #: Shopify: any input list (inventorySetQuantities) or connection page holds at most 250
 #: [https://shopify.dev/docs/api/usage/limits].
 SHOPIFY_LIST = 250
@@ -74,12 +81,12 @@ SHOPIFY_LIST = 250
 #: a variant read with its level requests 4 (variant, item, level, quantities) and the
 #: connection 2, so a level read holds at most 249.
 SHOPIFY_READ = min(SHOPIFY_LIST, (1000 - 2) // 4)
-#: Meta: items_batch takes up to 5,000 records, 3,000 recommended; the adapter sends 3,000
+#: Meta: items_batch takes at most 5,000 records a call (3,000 recommended)
 #: [https://developers.facebook.com/docs/marketing-api/catalog-batch/reference].
-META_BATCH = meta_module.MAX_BATCH
-#: Meta: no documented cap on a products read; the filter (the SKUs) travels in the query string,
-#: so the adapter asks for 100 at a time to keep URLs a few KB long. Taken as the minimum.
-META_READ = meta_module.READ_BATCH
+META_BATCH = 5000
+#: Meta: no documented cap on one products read. The SKUs travel in the URL's filter, and 100 a
+#: read keeps the URL a few KB long: the benchmark's assumption, not a documented limit.
+META_READ = 100
 #: WooCommerce: a batch holds 100 objects; list pages hold 100 (``per_page``)
 #: [https://woocommerce.github.io/woocommerce-rest-api-docs/].
 WOO_BATCH = 100
@@ -88,6 +95,79 @@ WOO_BATCH = 100
 #: [https://developers.google.com/merchant/api/guides/quotas-limits/quotas].
 MERCHANT_LIST = 1000
 
+#: A month, for the projections: 30 days.
+MONTH_S = 30 * 86_400
+#: Google Sheets: 60 read requests and 60 write requests a minute per user per project (300 per
+#: project); the worker is one user [https://developers.google.com/sheets/api/limits].
+SHEETS_PER_MINUTE = 60
+#: Shopify: cost points restored a second on a Standard plan
+#: [https://shopify.dev/docs/apps/build/apis/graphql-admin/rate-limits].
+SHOPIFY_POINTS_PER_S = 100
+#: Meta: Catalog Batch calls (items_batch, localized_items_batch, batch) and Catalog Management
+#: calls an hour per catalog, for one user
+#: [https://developers.facebook.com/docs/graph-api/overview/rate-limiting#catalog].
+META_BATCH_PER_HOUR = 200
+META_MANAGEMENT_PER_HOUR = 20_000
+#: Merchant API: quotas per method group are dynamic (``accounts.quotas.list``); the documented
+#: policy is to update a product at most about twice a day
+#: [https://developers.google.com/merchant/api/guides/products/frequent-updates].
+MERCHANT_UPDATES_PER_PRODUCT_PER_DAY = 2
+
+
+@dataclass(frozen=True)
+class Quota:
+    """One plan's allowance for a group of calls, over a month."""
+
+    api: str
+    unit: str  #: "calls", or "points" for Shopify's cost
+    per_month: float | None  #: None: no documented fixed figure
+    plan: str  #: the allowance as documented
+
+
+def quotas(skus: int) -> dict[str, Quota]:
+    """Each quota group's monthly allowance for a catalogue of ``skus``."""
+    minutes, hours = MONTH_S / 60, MONTH_S / 3600
+    return {
+        "sheets_reads": Quota("sheets", "calls", SHEETS_PER_MINUTE * minutes, "60 reads/min per user"),
+        "sheets_writes": Quota("sheets", "calls", SHEETS_PER_MINUTE * minutes, "60 writes/min per user"),
+        "shopify_points": Quota(
+            "shopify", "points", SHOPIFY_POINTS_PER_S * MONTH_S, "Standard: 100 points/s restored"
+        ),
+        "meta_catalog_batch": Quota("meta", "calls", META_BATCH_PER_HOUR * hours, "Catalog Batch: 200/h"),
+        "meta_catalog_management": Quota(
+            "meta", "calls", META_MANAGEMENT_PER_HOUR * hours, "Catalog Management: 20,000/h"
+        ),
+        "merchant_product_writes": Quota(
+            "google",
+            "calls",
+            MERCHANT_UPDATES_PER_PRODUCT_PER_DAY * skus * MONTH_S / 86_400,
+            "about 2 updates a product a day (policy)",
+        ),
+        "merchant_other": Quota("google", "calls", None, "dynamic: accounts.quotas.list"),
+        "woo": Quota("woo", "calls", None, "none in core (host-bound)"),
+    }
+
+
+def quota_group(api: str, entry: Any) -> tuple[str, float]:
+    """The quota group a fake's log entry counts against, and how much of it (calls, or points)."""
+    name = operation(api, entry)
+    if api == "sheets":
+        written = ("batchUpdate", "batchUpdateByDataFilter", "append", "update", "clear", "batchClear")
+        return ("sheets_writes" if name.endswith(written) else "sheets_reads"), 1
+    if api == "shopify":
+        cost = entry.actual_cost if entry.actual_cost is not None else entry.requested_cost
+        return "shopify_points", float(cost or 0)
+    if api == "meta":
+        # The docs place items_batch, localized_items_batch and batch under Catalog Batch; the
+        # rest (reads, item updates, and the status polls the docs place nowhere) is counted
+        # under Catalog Management.
+        batch = entry.edge in {"items_batch", "localized_items_batch", "batch"}
+        return ("meta_catalog_batch" if batch else "meta_catalog_management"), 1
+    if api == "google":
+        writes = ("productInputs", "localInventories", "regionalInventories")
+        return ("merchant_product_writes" if any(w in name for w in writes) else "merchant_other"), 1
+    return "woo", 1
+
 
 @dataclass
 class Tally:
@@ -95,13 +175,13 @@ class Tally:
 
     read: dict[str, int] = field(default_factory=Counter)  #: SKUs asked for by read_levels
     pushed: dict[str, int] = field(default_factory=Counter)  #: levels handed to push
-    io_cpu: float = 0.0  #: thread CPU spent inside store and channel calls
+    io_cpu: float = 0.0  #: thread CPU spent inside store and channel calls (the fakes' included)
     appended: int = 0  #: ledger entries appended
     cells: int = 0  #: Inventory cells written
 
 
 class Meter:
-    """Times every store and channel call of a cycle, so the engine's share can be told apart."""
+    """Times every store and channel call of a cycle, so that the worker's CPU inside them is told apart."""
 
     def __init__(self) -> None:
         self.tally = Tally()
@@ -113,6 +193,23 @@ class Meter:
             yield
         finally:
             self.tally.io_cpu += time.thread_time() - start
+
+
+class Served:
+    """A fake as its adapter sees it, with the CPU it spends answering counted as the platform's.
+
+    The fakes run in this process, so their work would otherwise be billed to the worker.
+    """
+
+    def __init__(self, fake: Any, spent: list[float]) -> None:
+        self.fake, self.spent = fake, spent
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        start = time.thread_time()
+        try:
+            return self.fake(request)
+        finally:
+            self.spent[0] += time.thread_time() - start
 
 
 class TimedStore:
@@ -177,6 +274,15 @@ class World:
     store: GoogleSheetsStore
     channels: list[Any]
     ids: dict[str, dict[str, str]]  #: per channel, SKU → platform id (for the naive baseline)
+    fakes_cpu: list[float]  #: thread CPU spent inside the fakes so far (one cell, see Served)
+    #: the fewest items_batch calls of Meta's last push, each still to be asked about once
+    meta_unasked: int = 0
+
+    def later(self, seconds: float) -> None:
+        """Let ``seconds`` pass everywhere: the worker's clock and every platform's."""
+        self.clock.sleep(seconds)
+        for clock in self.clocks.values():
+            clock.sleep(seconds)
 
 
 def build(size: int, seed: int, directory: Path) -> World:
@@ -202,16 +308,17 @@ def build(size: int, seed: int, directory: Path) -> World:
     config = directory / "sheetsync.toml"
     config.write_text(config_text(sheet))
     settings = load(config)
-    store = sheets_store(sheets, sheet, settings.layout)
+    spent = [0.0]
+    store = sheets_store(Served(sheets, spent), sheet, settings.layout)
     store.prepare()  # `sheetsync init`: tabs and worker columns, before the worker's first cycle
     channels = [
-        shopify_channel(shopify, clocks["shopify"]),
-        meta_channel(meta, clocks["meta"]),
-        merchant_channel(merchant, clocks["google"]),
-        woo_channel(woo, clocks["woo"]),
+        shopify_channel(Served(shopify, spent), clocks["shopify"]),
+        meta_channel(Served(meta, spent), clocks["meta"]),
+        merchant_channel(Served(merchant, spent), clocks["google"]),
+        woo_channel(Served(woo, spent), clocks["woo"]),
     ]
     fakes = {"sheets": sheets, "shopify": shopify, "meta": meta, "google": merchant, "woo": woo}
-    return World(clock, clocks, skus, quantities, fakes, sheet, settings, store, channels, ids)
+    return World(clock, clocks, skus, quantities, fakes, sheet, settings, store, channels, ids, spent)
 
 
 def operation(api: str, entry: Any) -> str:
@@ -238,6 +345,16 @@ def calls_since(world: World, marks: Mapping[str, int]) -> dict[str, Counter[str
     }
 
 
+def quota_use_since(world: World, marks: Mapping[str, int]) -> dict[str, float]:
+    """Per quota group, what the calls since ``marks`` used of it (calls, or Shopify's points)."""
+    used: dict[str, float] = dict.fromkeys(quotas(len(world.skus)), 0.0)
+    for api, fake in world.fakes.items():
+        for entry in fake.request_log[marks[api] :]:
+            group, amount = quota_group(api, entry)
+            used[group] += amount
+    return used
+
+
 @dataclass
 class Cycle:
     """One measured cycle."""
@@ -247,9 +364,11 @@ class Cycle:
     calls: dict[str, Counter[str]]
     minimum: dict[str, dict[str, int]]
     cpu_s: float
-    engine_cpu_s: float
+    engine_cpu_s: float  #: the cycle's CPU minus the fakes': the worker's own, parsing included
+    fakes_cpu_s: float
     wall_s: float
     tally: Tally
+    quota_use: dict[str, float]
     #: per platform, seconds its adapter waited (virtually) for rate limits and processing
     waited: dict[str, float] = field(default_factory=dict)
 
@@ -264,6 +383,10 @@ class Cycle:
             "calls_by_operation": {api: dict(c) for api, c in self.calls.items()},
             "min_by_operation": self.minimum,
             "engine_cpu_s": round(self.engine_cpu_s, 3),
+            # The worker's CPU inside store and channel calls: parsing the sheet's reply,
+            # building and decoding requests (part of engine_cpu_s).
+            "calls_cpu_s": round(self.tally.io_cpu - self.fakes_cpu_s, 3),
+            "fakes_cpu_s": round(self.fakes_cpu_s, 3),
             "cycle_cpu_s": round(self.cpu_s, 3),
             "wall_s": round(self.wall_s, 3),
             "rate_limit_wait_s": {api: round(w, 1) for api, w in self.waited.items()},
@@ -271,6 +394,7 @@ class Cycle:
             "read_back": dict(self.tally.read),
             "ledger_rows_appended": self.tally.appended,
             "cells_written": self.tally.cells,
+            "quota_use": {group: round(used, 1) for group, used in self.quota_use.items()},
         }
 
 
@@ -288,16 +412,23 @@ def run(world: World, name: str, now: datetime, first: bool, orders: Mapping[str
     slept = {api: clock.waited for api, clock in world.clocks.items()}
     gc.collect()
     gc.freeze()  # the fakes' heap is the platforms', not the worker's: keep it out of GC passes
+    fakes_cpu = world.fakes_cpu[0]
     cpu, wall = time.thread_time(), time.perf_counter()
     report = run_cycle(store, channels, world.settings, now)  # type: ignore[arg-type]
     cpu, wall = time.thread_time() - cpu, time.perf_counter() - wall
+    gc.unfreeze()  # so that the next cycle's collection (untimed) frees what this one dropped
+    fakes_cpu = world.fakes_cpu[0] - fakes_cpu
     calls = calls_since(world, marks)
     flips = sum(1 for sku, shown in availability(world).items() if flips_before.get(sku) != shown)
     grew = ledger_rows(world) > ledger_before
     minimum = least_calls(world, meter.tally, first=first, flips=flips, ledger_grew=grew, orders=orders)
     waited = {api: clock.waited - slept[api] for api, clock in world.clocks.items()}
-    engine = cpu - meter.tally.io_cpu
-    return Cycle(name, report, calls, minimum, cpu, engine, wall, meter.tally, waited)
+    use = quota_use_since(world, marks)
+    if report.errors:
+        raise RuntimeError(f"{name} cycle: {dict(report.errors)}")
+    return Cycle(
+        name, report, calls, minimum, cpu, cpu - fakes_cpu, fakes_cpu, wall, meter.tally, use, waited
+    )
 
 
 def availability(world: World) -> dict[str, str]:
@@ -355,13 +486,15 @@ def least_calls(
         "SheetsyncSetQuantities": pages(pushed.get("shopify", 0), SHOPIFY_LIST),
     }
     meta_batches = pages(pushed.get("meta", 0), META_BATCH)
+    asked = 0
+    if meta_batches:
+        # Meta applies a batch asynchronously and only its status says which records it refused,
+        # so each batch is asked about once. The worker does not wait for that (settle_s=0): it
+        # asks at the next push, a minute or more later, when the batch has long been applied.
+        asked, world.meta_unasked = world.meta_unasked, meta_batches
     meta = {
         "POST items_batch": meta_batches,
-        # Meta applies a batch asynchronously; only its status says which records it refused, so
-        # the adapter must ask at least once per batch (the fake applies a batch within 2 s, and
-        # the adapter's back-off asks at 1 s and again at 3 s: the second ask is the first
-        # that can see it finished).
-        "GET check_batch_request_status": meta_batches * polls_needed(world.fakes["meta"].processing_delay_s),
+        "GET check_batch_request_status": asked,
         "GET products": pages(read.get("meta", 0), META_READ),
     }
     google = {
@@ -388,17 +521,6 @@ def least_calls(
     }
 
 
-def polls_needed(delay: float) -> int:
-    """Status polls the adapter's doubling back-off (1, 2, 4, 8 … s) makes before one sees ``delay``."""
-    waited, step, polls = 0.0, 1.0, 0
-    while True:
-        waited += step
-        polls += 1
-        if waited >= delay:
-            return polls
-        step = min(step * 2, 8.0)
-
-
 def change(world: World, share: float, seed: int) -> dict[str, int]:
     """Change ``share`` of the SKUs: ten orders on Shopify and ten on WooCommerce, merchant edits."""
     rng = random.Random(seed)
@@ -414,32 +536,96 @@ def change(world: World, share: float, seed: int) -> dict[str, int]:
     return {"shopify": ORDERS, "woo": ORDERS, "changed": len(changed)}
 
 
+def at(world: World) -> datetime:
+    return datetime.fromtimestamp(world.clock(), UTC)
+
+
 def measure(size: int, changed_share: float = 0.01, seed: int = 1) -> dict[str, Any]:
-    """Build the world for ``size`` SKUs and run the three cycles; the figures as a dict."""
+    """Build the world for ``size`` SKUs and run its cycles; the figures as a dict."""
     with tempfile.TemporaryDirectory() as directory:
         started = time.perf_counter()
         world = build(size, seed, Path(directory))
         seeded_s = time.perf_counter() - started
-        now = datetime.fromtimestamp(world.clock(), UTC)
+        channels = world.settings.channels
+        spacing = min(c.interval_s for c in channels)  # the worker's cycles, every channel due
+        between_audits = math.ceil(max(c.audit_every_s for c in channels) / spacing)
+        watched_s = max(c.max_lag_s for c in channels)
         log(f"{size} SKUs: full cycle...")
-        full = run(world, "full", now, True, {})
-        world.clock.sleep(60)
+        # Summaries only: a cycle's report holds its whole plan (tens of MB at 10,000 SKUs).
+        full = run(world, "full", at(world), True, {}).summary()
+        world.later(spacing)
         log(f"{size} SKUs: settle cycle...")
-        settle = run(world, "settle", datetime.fromtimestamp(world.clock(), UTC), False, {})
-        world.clock.sleep(60)
+        settle = run(world, "settle", at(world), False, {}).summary()
+        world.later(spacing)
         orders = change(world, changed_share, seed)
         log(f"{size} SKUs: {orders['changed']} SKUs changed; 1% cycle...")
-        delta = run(world, "changed", datetime.fromtimestamp(world.clock(), UTC), False, orders)
-        for cycle in (full, settle, delta):
-            if cycle.report.errors:
-                raise RuntimeError(f"{cycle.name} cycle: {dict(cycle.report.errors)}")
+        changed_at = world.clock()
+        delta = run(world, "changed", at(world), False, orders).summary()
+        # Nothing changes from here on. The worker keeps reading a pushed SKU back for max_lag
+        # after the cycle that saw it (the next one), so the cycles are idle after that.
+        log(f"{size} SKUs: quiet cycles until the changed SKUs are no longer watched...")
+        world.later(spacing)
+        while world.clock() <= changed_at + spacing + watched_s:
+            run(world, "quiet", at(world), False, {})
+            world.later(spacing)
+        log(f"{size} SKUs: {between_audits} idle cycles, one audit period...")
+        window = []
+        for _ in range(between_audits):
+            window.append(run(world, "idle", at(world), False, {}).summary())
+            world.later(spacing)
+        steady = steady_state(window, size, spacing)
         return {
             "skus": size,
             "channels": len(world.channels),
             "changed_skus": orders["changed"],
+            "sheet_edits": orders["changed"] - 2 * ORDERS,
             "seed_s": round(seeded_s, 1),
-            "full": full.summary(),
-            "settle": settle.summary(),
-            "changed": delta.summary(),
+            "full": full,
+            "settle": settle,
+            "changed": delta,
+            "idle": window[0],
+            "steady": steady,
             "world": world,
         }
+
+
+#: Each idle cycle's calls and their minimum per API and operation, and its reads, kept in the figures.
+BY_OPERATION = ("calls_by_operation", "min_by_operation", "read_back")
+
+
+def steady_state(summaries: Sequence[dict[str, Any]], skus: int, spacing: float) -> dict[str, Any]:
+    """Per cycle, averaged over one audit period of idle cycles (the audit's share included), and
+    projected over a month of cycles ``spacing`` seconds apart against each plan's quota.
+    """
+    n = len(summaries)
+    calls = {api: sum(s["api_calls_by_api"][api] for s in summaries) / n for api in APIS}
+    least = {api: sum(s["min_api_calls_by_api"].get(api, 0) for s in summaries) / n for api in APIS}
+    use = {group: sum(s["quota_use"][group] for s in summaries) / n for group in summaries[0]["quota_use"]}
+    cycles = MONTH_S / spacing
+    month = {}
+    for group, quota in quotas(skus).items():
+        used = use[group] * cycles
+        month[group] = {
+            "api": quota.api,
+            "unit": quota.unit,
+            "used": round(used),
+            "quota": None if quota.per_month is None else round(quota.per_month),
+            "share": None if quota.per_month is None else round(used / quota.per_month, 6),
+            "plan": quota.plan,
+        }
+    return {
+        "cycles": n,
+        "cycle_spacing_s": spacing,
+        "api_calls_by_api": {api: round(c, 2) for api, c in calls.items()},
+        "min_api_calls_by_api": {api: round(c, 2) for api, c in least.items()},
+        "api_calls": round(sum(calls.values()), 2),
+        "min_api_calls": round(sum(least.values()), 2),
+        "engine_cpu_s": round(sum(s["engine_cpu_s"] for s in summaries) / n, 3),
+        "month_cycles": round(cycles),
+        "month_calls_by_api": {api: round(c * cycles) for api, c in calls.items()},
+        "month": month,
+        "window": [
+            {key: s[key] for key in ("api_calls", "min_api_calls", "engine_cpu_s", *BY_OPERATION)}
+            for s in summaries
+        ],
+    }

@@ -1,10 +1,13 @@
-"""Engine cost of one cycle: parse rows, fold the ledger, plan 4 channels. Pure CPU, no I/O.
+"""Engine cost of one cycle: parse the sheet, fold the ledger, plan 4 channels. Pure CPU, no I/O.
 
     python benchmarks/engine.py                          # 1,000 and 10,000 SKUs, then the checkpoint
     python benchmarks/engine.py --skus 10000 --ledger 50 --checkpoint-skus 0
 
-Prints one line per size (the median CPU time of ``--runs`` cycles) and, last, a JSON object with
-engine_cpu_s per size, so growth with catalogue size can be read off (it should be near linear).
+The cycle starts from the Inventory and Ledger tabs as the Sheets API returns them (lists of
+cell texts, header row first) and parses them as the store does (``read_snapshot``), then as the
+worker does. Prints one line per size (the median CPU time of ``--runs`` cycles) and, last, a JSON
+object with engine_cpu_s per size, so growth with catalogue size can be read off (it should be
+near linear).
 
 Then the Ledger checkpoint (``--checkpoint-skus``, default 10,000 SKUs; 0 skips it): the same
 cycle on a Ledger of 5 rows a SKU, of 50 rows a SKU, and of those 50 after a checkpoint
@@ -42,6 +45,9 @@ from sheetsync.core.ledger import (
 from sheetsync.core.plan import ChannelSpec, GuardVerdict, hold_unconfirmed, plan
 from sheetsync.core.stock import stock_levels
 from sheetsync.model import (
+    INVENTORY_SHEET,
+    LEDGER_HEADERS,
+    LEDGER_SHEET,
     ChannelName,
     Layout,
     LedgerEntry,
@@ -52,11 +58,15 @@ from sheetsync.model import (
     Sku,
     ledger_cells,
 )
+from sheetsync.stores._grid import read_snapshot
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 CHANNELS = [ChannelName(n) for n in ("shopify", "facebook", "google", "woo")]
 #: Ledger rows a SKU in the checkpoint comparison: a few weeks' worth, and about a year's.
 FEW, MANY = 5, 50
+LAYOUT = Layout(tuple((c, c.title()) for c in CHANNELS))
+#: A tab as the Sheets API returns it: rows of cell texts, the header row first.
+Tab = list[list[str]]
 
 
 def policy(hold: int) -> BufferPolicy:
@@ -109,19 +119,30 @@ def as_rows(entries: Sequence[LedgerEntry]) -> list[RawLedgerRow]:
     return [RawLedgerRow(i + 2, ledger_cells(e)) for i, e in enumerate(entries)]
 
 
-def engine_cycle(
-    history: Sequence[RawLedgerRow], rows: list[RawRow], counts: dict[Place, int], orders: list[OrderLine]
-) -> Timing:
-    """One cycle's engine on ``history`` with ``orders`` polled: its CPU time, and its ledger part's."""
-    layout = Layout(tuple((c, c.title()) for c in CHANNELS))
+def tabs(rows: Sequence[RawRow], history: Sequence[RawLedgerRow]) -> dict[str, Tab]:
+    """The Inventory and Ledger tabs holding ``rows`` and ``history``, as the Sheets API sends them."""
+    titles = {**LAYOUT.worker_headers(), **LAYOUT.merchant_headers()}
+    keys = list(rows[0].cells)
+    inventory = [[titles[key] for key in keys], *([row.cells[key] for key in keys] for row in rows)]
+    ledger = [list(LEDGER_HEADERS.values())]
+    ledger += [[row.cells.get(key, "") for key in LEDGER_HEADERS] for row in history]
+    return {INVENTORY_SHEET: inventory, LEDGER_SHEET: ledger}
+
+
+def engine_cycle(sheet: dict[str, Tab], counts: dict[Place, int], orders: list[OrderLine]) -> Timing:
+    """One cycle's engine on the ``sheet``'s tabs with ``orders`` polled: its CPU time, and its
+    ledger part's (the Ledger parsed by the worker, and Available).
+    """
     specs = [ChannelSpec(c, c.title(), policy(2 + i)) for i, c in enumerate(CHANNELS)]
     guard = GuardVerdict(False, "", False, 0, 0)
 
     gc.collect()  # don't bill this cycle for collecting the set-up's garbage
     start = time.process_time()
-    ledger = parse_ledger(history)
-    parsed_s = time.process_time() - start
-    parsed = parse_rows(rows, layout)
+    snapshot = read_snapshot(sheet, LAYOUT, "bench")  # the store's part: cell texts to rows
+    before = time.process_time()
+    ledger = parse_ledger(snapshot.ledger)
+    parsed_s = time.process_time() - before
+    parsed = parse_rows(snapshot.rows, LAYOUT)
     fresh = new_entries(orders, ledger, counts, NOW)
     entries = [*ledger.entries, *fresh]
     before = time.process_time()
@@ -140,7 +161,7 @@ def one_cycle(skus: int, ledger_rows: int, rng: random.Random) -> tuple[float, i
     lines = sales(skus, ledger_rows, rng, NOW, NOW)
     history = as_rows(new_entries(lines, parse_ledger([]), counts, NOW))
     fresh_orders = lines[-skus // 100 :]  # a few redelivered lines: all dropped by key
-    return engine_cycle(history, rows, counts, fresh_orders).cycle_s, len(history)
+    return engine_cycle(tabs(rows, history), counts, fresh_orders).cycle_s, len(history)
 
 
 def median(timings: list[Timing]) -> Timing:
@@ -183,7 +204,8 @@ def checkpoint_costs(skus: int, runs: int, seed: int = 1) -> dict[str, Any]:
     del parsed, truth
     results = {}
     for name, history in ledgers.items():
-        timing = median([engine_cycle(history, rows, counts, orders) for _ in range(runs)])
+        sheet = tabs(rows, history)
+        timing = median([engine_cycle(sheet, counts, orders) for _ in range(runs)])
         results[name] = {
             "ledger_rows": len(history),
             "rows_per_sku": round(len(history) / skus, 2),

@@ -1,13 +1,18 @@
-"""The naive baseline: a sync written as a typical script would, on the same fakes.
+"""The naive baselines: a sync written as a script would, on the same fakes.
 
-It reads the sheet row by row (``worksheet.row_values(i)``: one ``values.get`` per row, as
-``worksheet.cell()`` loops do) and updates each channel one SKU per call. It keeps no memory, so
-a cycle with 1% changed costs what a full one does. To flatter it, the lookups it would need
-(SKU → platform id) are handed to it for free and not counted, and it writes nothing back.
+- **Strawman**: reads the sheet row by row (``worksheet.row_values(i)``: one ``values.get`` per
+  row, as ``worksheet.cell()`` loops do) and updates each channel one SKU per call, every SKU,
+  every cycle: ``(N + 1)`` row reads plus ``N`` updates per channel, whatever changed.
+- **Fair**: one bulk read of the sheet (``worksheet.get_all_values()``: one ``values.get``), then
+  one call per SKU and channel for the SKUs whose quantity changed since its last run (it keeps
+  the last values it pushed): ``1 + k`` calls per channel for ``k`` changed SKUs; its first run
+  pushes all ``N``. Meta gets one item update per SKU (Catalog Management), not an
+  ``items_batch`` per SKU.
 
-Calls per cycle are a formula: ``(N + 1)`` row reads (the header row, then one per SKU) plus
-``N`` updates per channel. The wall time is measured in full on a ``sample`` of rows and, when
-the catalogue is larger, extrapolated linearly to N (labelled as such).
+Neither reads orders or writes anything back, and both are handed the lookups they need (SKU →
+platform id) for free, uncounted. Calls per cycle are formulas, checked against the fakes' logs
+on a ``sample`` of rows; wall times are measured on the sample and, when the catalogue is larger,
+extrapolated linearly (labelled as such).
 """
 
 from __future__ import annotations
@@ -17,7 +22,13 @@ import time
 from typing import Any
 
 from campaigns.platforms import LOCATION, SHEETS_EMAIL, key
-from cycle import World
+from cycle import (
+    META_BATCH_PER_HOUR,
+    META_MANAGEMENT_PER_HOUR,
+    SHEETS_PER_MINUTE,
+    SHOPIFY_POINTS_PER_S,
+    World,
+)
 from progress import log
 
 from sheetsync.channels.meta import availability as meta_availability
@@ -26,46 +37,64 @@ from sheetsync.stores.google_sheets import connect
 
 
 def naive_calls(skus: int, channels: int) -> int:
-    """Calls one naive cycle makes: every row read alone, every SKU updated alone everywhere."""
+    """Calls one strawman cycle makes: every row read alone, every SKU updated alone everywhere."""
     return (skus + 1) + skus * channels
 
 
-#: Meta's Catalog Batch limit for one user, calls an hour per catalog (https://developers.facebook.com/docs/graph-api/overview/rate-limiting#catalog).
-META_BATCH_PER_HOUR = 200
-#: Google Sheets read requests a minute per user (https://developers.google.com/sheets/api/limits).
-SHEETS_READS_PER_MINUTE = 60
+def fair_calls(changed: int, channels: int) -> int:
+    """Calls one fair cycle makes: one bulk read, then each changed SKU updated alone everywhere."""
+    return 1 + changed * channels
 
 
-def quota_floor_s(skus: int) -> float:
-    """The least time the naive script's calls take under the APIs' rate limits (the slowest API)."""
-    meta = skus / META_BATCH_PER_HOUR * 3600
-    sheets = (skus + 1) / SHEETS_READS_PER_MINUTE * 60
-    return max(meta, sheets)
+def quota_floor_s(sheet_reads: int, skus: int, shopify_points: float, meta_batch: bool) -> float:
+    """The least time a cycle of one call per SKU takes under the APIs' rate limits (the slowest).
+
+    Merchant's quota is dynamic, and WooCommerce has none: neither is counted.
+    """
+    meta_per_hour = META_BATCH_PER_HOUR if meta_batch else META_MANAGEMENT_PER_HOUR
+    return max(
+        sheet_reads / SHEETS_PER_MINUTE * 60,
+        skus * shopify_points / SHOPIFY_POINTS_PER_S,
+        skus / meta_per_hour * 3600,
+    )
+
+
+def _worksheet(world: World) -> Any:
+    client = connect(key(SHEETS_EMAIL), adapter=_adapter(world))
+    return client.open_by_key(world.sheet).worksheet(INVENTORY_SHEET)
+
+
+def _adapter(world: World) -> Any:
+    from sheetsync_fakes.wire import HandlerAdapter
+
+    return HandlerAdapter(world.fakes["sheets"])
+
+
+def _free_lookups(world: World, skus: list[Sku]) -> None:
+    """The platform ids each channel needs for ``skus``, looked up before the clock starts."""
+    shopify, meta, google, woo = world.channels
+    shopify.map_skus(skus)
+    woo.map_skus(skus)
+    google.refresh(skus)
+    meta.read_levels(skus)  # fills the SKU → product item id map that item updates use
+    # Meta allows 200 items_batch calls an hour per catalog: a strawman sending one SKU a call
+    # would wait hours (see quota_floor_s); lifted so that the script's own time can be measured.
+    world.fakes["meta"].batch_calls_per_hour = 10**9
 
 
 def naive_cycle(world: World, sample: int) -> dict[str, Any]:
-    """Run the naive script over the first ``sample`` rows; its calls and wall time, measured."""
-    from sheetsync_fakes.wire import HandlerAdapter
-
-    sheets = world.fakes["sheets"]
-    client = connect(key(SHEETS_EMAIL), adapter=HandlerAdapter(sheets))
-    worksheet = client.open_by_key(world.sheet).worksheet(INVENTORY_SHEET)
+    """Run the strawman over the first ``sample`` rows; its calls and wall time, measured."""
+    worksheet = _worksheet(world)
     shopify, meta, google, woo = world.channels
-    shopify.map_skus([Sku(s) for s in world.skus[:sample]])  # the ids, for free (not counted)
-    woo.map_skus([Sku(s) for s in world.skus[:sample]])
-    google.refresh([Sku(s) for s in world.skus[:sample]])
-    # Meta allows 200 items_batch calls an hour per catalog: a script sending one SKU a call
-    # would wait hours (see quota_floor_s); lifted here so the script's own time can be measured.
-    world.fakes["meta"].batch_calls_per_hour = 10**9
+    _free_lookups(world, [Sku(s) for s in world.skus[:sample]])
     marks = {api: len(fake.request_log) for api, fake in world.fakes.items()}
-    log(f"naive baseline: {sample} rows, one call per row and per SKU per channel...")
+    log(f"strawman baseline: {sample} rows, one call per row and per SKU per channel...")
     started = time.perf_counter()
     worksheet.row_values(1)  # the header
     for row in range(2, sample + 2):
         sku, quantity = worksheet.row_values(row)[:2]
         level = StockLevel(Sku(str(sku)), int(quantity), None)
-        shopify_level = StockLevel(level.sku, level.quantity, _shopify_shows(world, level.sku))
-        shopify.push([shopify_level])
+        shopify.push([StockLevel(level.sku, level.quantity, _shopify_shows(world, level.sku))])
         meta._request(  # one items_batch per SKU, no status polling
             "POST",
             "items_batch",
@@ -88,8 +117,44 @@ def naive_cycle(world: World, sample: int) -> dict[str, Any]:
         google._patch(level.sku, "IN_STOCK" if level.quantity > 0 else "OUT_OF_STOCK")
         woo.push([level])
     wall = time.perf_counter() - started
+    return _measured(world, marks, sample, wall)
+
+
+def fair_cycle(world: World, sample: int) -> dict[str, Any]:
+    """Run the fair script's bulk read, then its per-SKU updates of ``sample`` SKUs, timed apart."""
+    worksheet = _worksheet(world)
+    shopify, meta, google, woo = world.channels
+    _free_lookups(world, [Sku(s) for s in world.skus[:sample]])
+    marks = {api: len(fake.request_log) for api, fake in world.fakes.items()}
+    log(f"fair baseline: one bulk read, then {sample} SKUs one call per SKU per channel...")
+    started = time.perf_counter()
+    rows = worksheet.get_all_values()  # one values.get of the whole tab
+    read_s = time.perf_counter() - started
+    started = time.perf_counter()
+    for sku, quantity, *_ in rows[1 : sample + 1]:
+        level = StockLevel(Sku(str(sku)), int(quantity), None)
+        shopify.push([StockLevel(level.sku, level.quantity, _shopify_shows(world, level.sku))])
+        meta.push_now([level])  # one item update (Catalog Management)
+        google._patch(level.sku, "IN_STOCK" if level.quantity > 0 else "OUT_OF_STOCK")
+        woo.push([level])
+    measured = _measured(world, marks, sample, time.perf_counter() - started)
+    return measured | {"read_s": read_s, "per_sku_s": measured["wall_s"] / sample}
+
+
+def _measured(world: World, marks: dict[str, int], sample: int, wall: float) -> dict[str, Any]:
+    """The calls since ``marks`` per API, and Shopify's points per SKU (one set each)."""
     calls = {api: len(fake.request_log) - marks[api] for api, fake in world.fakes.items()}
-    return {"rows": sample, "calls": calls, "api_calls": sum(calls.values()), "wall_s": wall}
+    points = sum(
+        entry.actual_cost or entry.requested_cost or 0
+        for entry in world.fakes["shopify"].request_log[marks["shopify"] :]
+    )
+    return {
+        "rows": sample,
+        "calls": calls,
+        "api_calls": sum(calls.values()),
+        "wall_s": wall,
+        "shopify_points_per_sku": points / sample,
+    }
 
 
 def _shopify_shows(world: World, sku: str) -> int:

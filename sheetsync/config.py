@@ -111,6 +111,8 @@ class _ChannelModel(_Strict):
     max_lag: Annotated[float, Field(gt=0)] = 900.0
     #: seconds between full reads of every SKU's figure on the channel, to catch DRIFT
     audit_every: Annotated[float, Field(gt=0)] = 900.0
+    #: the most of the platform's read quota the audit may use; it takes longer when it would need more
+    audit_share: Annotated[float, Field(gt=0, le=1)] = 0.1
     #: true (or a table of bounds): the adaptive buffer replaces the tiers on this channel
     adaptive: AdaptiveModel | None = None
     #: the stock locations this channel sells from (default: every location)
@@ -537,6 +539,7 @@ class ChannelSettings:
     platform: Platform | None = None  #: None for a sandbox
     max_lag_s: float = 900.0  #: a push not visible after this is flagged LAG
     audit_every_s: float = 900.0  #: how often every SKU's figure is read back (DRIFT)
+    audit_share: float = 0.1  #: the most of the platform's read quota the audit may use
     adaptive: AdaptiveRule | None = None  #: when set, replaces the tiers (see core.buffers)
     locations: tuple[str, ...] = ()  #: the stock locations it sells from (() without locations)
 
@@ -873,6 +876,7 @@ def _channel(
         else replace(PRESETS[preset], cap=model.cap),
         max_lag_s=model.max_lag,
         audit_every_s=model.audit_every,
+        audit_share=model.audit_share,
         adaptive=None if model.adaptive is None else model.adaptive.rule(),
         locations=tuple(by_fold[p.casefold()] for p in model.locations)
         if model.locations

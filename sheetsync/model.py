@@ -276,6 +276,9 @@ class ChannelLimits:
     #: push calls the platform takes an hour (None: no hourly limit): a sale delivered by webhook
     #: wakes this channel no more often than the limit allows (``worker.woken``)
     calls_per_hour: int | None = None
+    #: SKUs a second the platform's read quota lets us read back, all of it (None: no documented
+    #: limit); audits use a share of it (``ChannelSettings.audit_share``)
+    read_skus_per_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,7 +54,7 @@ from sheetsync.core.bundles import Bundles, parse_bundles
 from sheetsync.core.cells import ParsedRows, parse_rows
 from sheetsync.core.codes import Codes, codes
 from sheetsync.core.incidents import Alert, conditions, group, track
-from sheetsync.core.monitor import Finding, Watch, audit_due, lag_percentiles, observe, pushed
+from sheetsync.core.monitor import Finding, Watch, audit_slice, lag_percentiles, observe, pushed
 from sheetsync.core.plan import (
     ChannelHealth,
     ChannelResult,
@@ -680,8 +680,9 @@ def _observe(
     """Read back what each channel shows of the SKUs that matter; flag lag and drift, hold raises.
 
     A channel is read for the SKUs it would be raised on and, when due and not paused, those
-    its watch still follows; an audit reads every SKU.  A channel that cannot be read keeps
-    its raises held.
+    its watch still follows and the audit's slice (``monitor.audit_slice``: every SKU once each
+    ``audit_every``, within ``audit_share`` of the platform's read quota).  A channel that
+    cannot be read keeps its raises held.
     """
     configured, epoch, draft = cycle.configured, cycle.epoch, planned.draft
     watches, errors = dict(watches), dict(errors)
@@ -694,13 +695,16 @@ def _observe(
             continue
         raises = draft.raises(name)
         wanted = set(raises)
-        audit = spec.due and not spec.paused and audit_due(watch, epoch, configured[name].audit_every_s)
+        audited = watch
         if spec.due and not spec.paused:
             wanted |= {*watch.pending, *watch.mismatch, *watch.recent}
-        if audit:  # a held row too: a platform's own raise there is set back to the cap as well
-            wanted |= {row.row.sku for row in draft.rows} | {
-                f.sku for f in draft.flagged if f.cap is not None
-            }
+            # A held row too: a platform's own raise there is set back to the cap as well.
+            held = {f.sku for f in draft.flagged if f.cap is not None}
+            every = sorted({r.row.sku for r in draft.rows} | held)
+            quota = channel.limits.read_skus_per_s
+            pace = None if quota is None else quota * configured[name].audit_share
+            chosen, audited = audit_slice(watch, every, epoch, configured[name].audit_every_s, pace)
+            wanted.update(chosen)
         if not wanted:
             continue
         asked = sorted(wanted)  # in order, so lag samples (and the simulator) repeat exactly
@@ -714,7 +718,7 @@ def _observe(
         watch, findings[name] = observe(
             watch, believed, reported[name], epoch, configured[name].max_lag_s, read=asked
         )
-        watches[name] = replace(watch, audited=epoch) if audit else watch
+        watches[name] = replace(watch, audited=audited.audited, audit_mark=audited.audit_mark)
     final = hold_unconfirmed(apply_findings(draft, findings), reported)
     return _Observed(final, watches, errors)
 

@@ -157,7 +157,7 @@ def test_the_campaign_catches_a_pushed_level_never_read_back() -> None:
     """Planted: SKUs just pushed are not read back (``Watch.recent`` kept empty), as before the
     fix for the WooCommerce lost update: a sale racing our set leaves the channel above what we
     believe it shows, and our belief (the push less the sales since) says it is right, so it is
-    never set again.  Seed 16 at 10 cycles: Shopify shows 22 of AD-009 where 20 are left, cycle
+    never set again.  Seed 15 at 20 cycles: Shopify shows 10 of 00123 where 7 are left, cycle
     after cycle."""
     pushed = monitor.pushed
 
@@ -165,9 +165,9 @@ def test_the_campaign_catches_a_pushed_level_never_read_back() -> None:
         return dataclasses.replace(pushed(*args, **kwargs), recent={})
 
     with mock.patch.object(adversary.worker_module, "pushed", forgetting):
-        figures, world = run_seed(16, cycles=10)
+        figures, world = run_seed(15, cycles=20)
     assert figures["oversold_by_us"] >= 2, world.tally.problems
-    assert any("shopify shows 22 of AD-009" in problem for problem in world.tally.problems)
+    assert any("shopify shows 10 of 00123" in problem for problem in world.tally.problems)
 
 
 def test_the_campaign_catches_order_edits_ignored() -> None:
@@ -196,8 +196,8 @@ def test_the_campaign_catches_a_lost_ledger_read_as_empty() -> None:
 
 def test_the_campaign_catches_worker_values_written_into_a_column_inserted_mid_cycle() -> None:
     """Planted: the write places the worker's cells by the columns of the cycle's read, by A1, as
-    before the fix (the critical overwrite of merchant cells).  Seed 5 (36 cycles): the merchant
-    inserts a column inside a cycle, and AD-001's Notes cell receives a quantity."""
+    before the fix (the critical overwrite of merchant cells).  Seed 3 (36 cycles): the merchant
+    inserts a column inside a cycle, and AD-000's Notes cell receives a quantity."""
     fetch = GoogleSheetsStore._fetch_now
 
     def stale(self: GoogleSheetsStore, read: Grid, keys: Any, tables: Any) -> Any:
@@ -206,9 +206,9 @@ def test_the_campaign_catches_worker_values_written_into_a_column_inserted_mid_c
         return dataclasses.replace(grid, columns=columns), now
 
     with mock.patch.multiple(GoogleSheetsStore, _fetch_now=stale, _confirmed_tags=lambda *args: set()):
-        figures, world = run_seed(5)
+        figures, world = run_seed(3)
     assert figures["merchant_cells_changed"] >= 1, world.tally.problems
-    assert any("AD-001 Notes" in problem for problem in world.tally.problems)
+    assert any("AD-000 Notes" in problem for problem in world.tally.problems)
 
 
 def test_the_campaign_catches_a_row_left_lag_without_an_alert() -> None:

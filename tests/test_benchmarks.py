@@ -14,20 +14,75 @@ import pytest
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
-def test_every_api_is_called_no_more_than_its_batch_limits_require() -> None:
+def _bench(name: str) -> Any:
     sys.path.insert(0, str(BENCHMARKS))
     try:
-        from cycle import measure
+        return __import__(name)
     finally:
         sys.path.remove(str(BENCHMARKS))
 
-    result = measure(200)
-    for name in ("full", "settle", "changed"):
-        cycle = result[name]
-        assert cycle["calls_by_operation"] == cycle["min_by_operation"], name  # per API and operation
-        assert cycle["api_calls"] == cycle["min_api_calls"], name
-    assert result["full"]["pushed"] == {"shopify": 200, "meta": 200, "google": 200, "woo": 200}
-    assert result["changed"]["ledger_rows_appended"] > 0  # the orders reached the ledger
+
+@pytest.fixture(scope="module")
+def measured() -> dict[str, Any]:
+    """The end-to-end benchmark's cycles at 200 SKUs (its world kept for the naive scripts)."""
+    return _bench("cycle").measure(200)  # type: ignore[no-any-return]
+
+
+def test_every_api_is_called_no_more_than_its_batch_limits_require(measured: dict[str, Any]) -> None:
+    cycles = [measured[name] for name in ("full", "settle", "changed", "idle")]
+    for cycle in [*cycles, *measured["steady"]["window"]]:
+        assert cycle["calls_by_operation"] == cycle["min_by_operation"]  # per API and operation
+        assert cycle["api_calls"] == cycle["min_api_calls"]
+    assert measured["full"]["pushed"] == {"shopify": 200, "meta": 200, "google": 200, "woo": 200}
+    assert measured["changed"]["ledger_rows_appended"] > 0  # the orders reached the ledger
+    # The worker opens Meta without waiting for processing: the full cycle's batch is asked
+    # about once, at the next push.
+    assert "GET check_batch_request_status" not in measured["full"]["calls_by_operation"]["meta"]
+    assert measured["changed"]["calls_by_operation"]["meta"]["GET check_batch_request_status"] == 1
+
+
+def test_the_steady_state_counts_the_audit_and_the_month_is_weighed_against_each_quota(
+    measured: dict[str, Any],
+) -> None:
+    steady = measured["steady"]
+    window = steady["window"]
+
+    assert len(window) == 15  # audit_every (900 s) over the interval (60 s)
+    # The audit reads every SKU back once a period on each channel that reports levels (Google
+    # without a store does not), whether in one cycle or a slice a cycle; its calls are in the mean.
+    for channel in ("shopify", "meta", "woo"):
+        assert sum(w["read_back"].get(channel, 0) for w in window) >= 200, channel
+    assert steady["api_calls"] == pytest.approx(sum(w["api_calls"] for w in window) / 15, abs=0.01)
+    # Nothing changed and nothing is watched: Meta's reads are the audit's, at least 2 (100 a read).
+    meta_reads = sum(w["calls_by_operation"]["meta"].get("GET products", 0) for w in window)
+    assert meta_reads >= 2
+    assert steady["api_calls_by_api"]["meta"] == pytest.approx(meta_reads / 15, abs=0.01)
+    month = steady["month"]
+    assert steady["month_cycles"] == 30 * 24 * 60
+    assert month["sheets_reads"]["quota"] == 60 * 60 * 24 * 30
+    sheet_reads = sum(
+        n for w in window for op, n in w["calls_by_operation"]["sheets"].items() if "batchGet" in op
+    )
+    assert sheet_reads >= 15  # the master is read every cycle
+    assert month["sheets_reads"]["used"] == round(sheet_reads * 30 * 24 * 60 / 15)
+    assert month["meta_catalog_batch"]["quota"] == 200 * 24 * 30
+    assert month["meta_catalog_management"]["used"] == round(meta_reads * 30 * 24 * 60 / 15)
+    assert month["merchant_product_writes"]["quota"] == 2 * 200 * 30
+    assert month["woo"]["quota"] is None
+    for figure in month.values():
+        if figure["quota"]:
+            assert figure["share"] == pytest.approx(figure["used"] / figure["quota"], abs=1e-6)
+
+
+def test_the_fair_naive_script_reads_once_and_calls_once_per_sku_and_channel(
+    measured: dict[str, Any],
+) -> None:
+    naive = _bench("naive")
+
+    ran = naive.fair_cycle(measured["world"], 50)
+
+    assert ran["calls"] == {"sheets": 1, "shopify": 50, "meta": 50, "google": 50, "woo": 50}
+    assert ran["api_calls"] == naive.fair_calls(50, 4)
 
 
 def test_an_install_on_a_shop_with_history_reads_none_of_it_and_counts_each_new_order_once() -> None:

@@ -167,7 +167,9 @@ def meta_fake(clock: ManualClock) -> FakeMeta:
 def meta_channel(
     fake: Handler, clock: ManualClock, name: str = "meta", base_url: str | None = None
 ) -> MetaChannel:
-    """The real adapter over ``fake``: in-process, or over HTTP at ``base_url``."""
+    """The real adapter over ``fake``, opened as the worker opens it: in-process, or over HTTP at
+    ``base_url``.
+    """
     return MetaChannel(
         ChannelName(name),
         catalog_id=META_CATALOG,
@@ -176,6 +178,9 @@ def meta_channel(
         client=None if base_url else mock_client(fake),
         sleep=clock.sleep,
         clock=clock,
+        # As sheetsync.worker opens it: a push never waits for Meta's processing; its open
+        # batches are asked about at the next push.
+        settle_s=0.0,
     )
 
 

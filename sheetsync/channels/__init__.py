@@ -68,7 +68,6 @@ class PriceChannel(Protocol):
         ...
 
 
-
 @runtime_checkable
 class QuickPush(Protocol):
     """A channel whose batch path is slow or scarce, with a per-item path for a sale's few SKUs.
@@ -84,6 +83,7 @@ class QuickPush(Protocol):
         PermanentError when the call as a whole fails.
         """
         ...
+
 
 @runtime_checkable
 class CatalogueSource(Protocol):

@@ -85,6 +85,8 @@ DEFAULT_BASE_URL = "https://graph.facebook.com"
 MAX_BATCH = 3000
 #: Catalog Batch calls an hour per catalog (the business-use-case limit above).
 CALLS_PER_HOUR = 200
+#: Catalog Management calls (product reads, item updates) an hour per catalog for one user.
+MANAGEMENT_CALLS_PER_HOUR = 20_000
 #: SKUs per products read: the filter travels in the query string, so keep URLs a few KB long.
 READ_BATCH = 100
 #: Most levels :meth:`MetaChannel.push_now` sends item by item (one call each, and one products
@@ -208,7 +210,10 @@ class MetaChannel:
             raise ValueError(f"max_batch must be between 1 and 5000, not {max_batch}")
         self.name = name
         self.limits = ChannelLimits(
-            max_batch=max_batch, typical_lag_s=settle_s, calls_per_hour=CALLS_PER_HOUR
+            max_batch=max_batch,
+            typical_lag_s=settle_s,
+            calls_per_hour=CALLS_PER_HOUR,
+            read_skus_per_s=MANAGEMENT_CALLS_PER_HOUR / 3600 * READ_BATCH,
         )
         self.catalog_id = catalog_id
         self._token = token

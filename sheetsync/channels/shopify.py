@@ -46,7 +46,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -86,6 +86,11 @@ MAX_QUERY_COST = 1000
 #: (``sku:A OR sku:B …``, about 5 KB for 249 SKUs) carries no documented length cap. A full audit
 #: of 10,000 SKUs is 41 searches, not the 100 a page of 100 took.
 SEARCH_BATCH = (MAX_QUERY_COST - 2) // 4
+#: Points a second the shop's bucket refills until Shopify says (its ``restoreRate``): the
+#: Standard plan's 100 (https://shopify.dev/docs/api/usage/rate-limits).
+STANDARD_RESTORE_RATE = 100.0
+#: Points one SKU's level read asks for (above): SKUs a second the bucket allows is its rate / 4.
+POINTS_PER_READ_SKU = 4
 #: What a request is expected to cost before Shopify has said (pacing its first call, which
 #: would otherwise meet THROTTLED when an audit has drained the bucket): a set with the lean
 #: selection about 10 points (https://shopify.dev/docs/api/usage/rate-limits), a variant search
@@ -623,7 +628,9 @@ class ShopifyChannel:
         overlap: timedelta = ORDERS_OVERLAP,
     ) -> None:
         self.name = name
-        self.limits = ChannelLimits(max_batch=MAX_SET_ITEMS)
+        self.limits = ChannelLimits(
+            max_batch=MAX_SET_ITEMS, read_skus_per_s=STANDARD_RESTORE_RATE / POINTS_PER_READ_SKU
+        )
         self.shop = shop if "." in shop else f"{shop}.myshopify.com"
         self.known_items: dict[Sku, str] = {Sku(k): v for k, v in (known_items or {}).items()}
         self.known_variants: dict[Sku, tuple[str, str]] = {
@@ -1211,6 +1218,8 @@ class ShopifyChannel:
                 float(status["restoreRate"]),
                 self._clock(),
             )
+            # The shop's plan sets the rate (Advanced 200, Plus 1,000): audits pace to it.
+            self.limits = replace(self.limits, read_skus_per_s=self._bucket.rate / POINTS_PER_READ_SKU)
 
     def _throttle_wait(
         self, answer: Json, response: httpx.Response, cost_key: tuple[str, int]

@@ -21,10 +21,11 @@ Pure functions: times are epoch seconds passed in.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import json
 import math
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
@@ -118,7 +119,8 @@ class Watch:
     samples: tuple[tuple[float, float], ...] = ()  #: (seen at, lag seconds), oldest first
     mismatch: Mapping[Sku, float] = field(default_factory=dict)  #: SKU → disagreeing since
     last_ok: float | None = None  #: the last cycle that reached the channel without an error
-    audited: float | None = None  #: the last full read of every SKU
+    audited: float | None = None  #: when the audit last read a slice (None: it never has)
+    audit_mark: str = ""  #: the last SKU the audit read: the next slice starts after it
     #: SKU → when it was last pushed, kept for the channel's max_lag: its figure is read back
     #: that long, since a push from a backlog can surface after a same-looking figure seemed
     #: to confirm it (and overwrite a sale the channel made meanwhile)
@@ -303,9 +305,29 @@ def _duration(seconds: float) -> str:
     return f"{minutes}m {secs}s" if minutes else f"{secs}s"
 
 
-def audit_due(watch: Watch, now: float, every: float) -> bool:
-    """Whether this cycle reads every SKU of the channel, to catch drift on quiet SKUs."""
-    return watch.audited is None or now - watch.audited >= every
+def audit_slice(
+    watch: Watch, skus: Sequence[Sku], now: float, every: float, per_s: float | None = None
+) -> tuple[list[Sku], Watch]:
+    """The SKUs this cycle reads back to catch drift on quiet SKUs, and the watch after it.
+
+    The audit sweeps every SKU (``skus``, sorted) once each ``every`` seconds, a slice a cycle in
+    proportion to the time since the last slice, so no cycle reads the whole catalogue (but the
+    first, which has never read anything).  ``per_s`` is the most SKUs a second the audit may
+    read (its share of the platform's read quota): a catalogue too large for ``every`` at that
+    pace is swept more slowly.
+    """
+    if not skus:
+        return [], watch
+    if watch.audited is None:
+        return list(skus), replace(watch, audited=now, audit_mark=skus[-1])
+    period = every if per_s is None else max(every, len(skus) / per_s)
+    share = min(max(now - watch.audited, 0.0) / period, 1.0)
+    count = min(math.ceil(len(skus) * share), len(skus))
+    if not count:
+        return [], watch
+    start = bisect.bisect_right(skus, watch.audit_mark)
+    chosen = [*skus[start:], *skus[:start]][:count]
+    return chosen, replace(watch, audited=now, audit_mark=chosen[-1])
 
 
 def dump_watch(watch: Watch) -> str:
@@ -319,6 +341,7 @@ def dump_watch(watch: Watch) -> str:
         "mismatch": [[sku, round(since)] for sku, since in list(watch.mismatch.items())[:MAX_PENDING]],
         "last_ok": watch.last_ok,
         "audited": watch.audited,
+        "audit_mark": watch.audit_mark,
         "recent": [[sku, round(at)] for sku, at in newest],
     }
     return json.dumps(data, separators=(",", ":"))
@@ -341,6 +364,7 @@ def load_watch(text: str) -> Watch:
             mismatch={Sku(str(s)): float(since) for s, since in data["mismatch"]},
             last_ok=_optional(data["last_ok"]),
             audited=_optional(data["audited"]),
+            audit_mark=str(data.get("audit_mark", "")),
             recent={Sku(str(s)): float(at) for s, at in data.get("recent", [])},
         )
     except (ValueError, TypeError, KeyError, IndexError):

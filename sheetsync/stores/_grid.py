@@ -72,6 +72,8 @@ def column_letter(column: int) -> str:
 
 def cell_text(value: object) -> str:
     """A cell value as raw text, never numericised: parsing belongs to the core."""
+    if type(value) is str:  # most cells, so tested first
+        return value
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -334,8 +336,11 @@ class Grid:
 def snapshot(sheets: Mapping[str, Sequence[Row]], layout: Layout, where: str) -> tuple[Snapshot, Grid]:
     """Build the Snapshot from each sheet's rows (row 1 is the header); absent sheets read empty."""
     result, found, status_rows, state_rows = _read(sheets, layout, where)
-    used_rows = {name: _last_row(rows) for name, rows in sheets.items()}
-    used_columns = {name: max((_last_cell(row) for row in rows), default=0) for name, rows in sheets.items()}
+    used_rows, used_columns = {}, {}
+    for name, rows in sheets.items():  # one scan of every row's tail, for both
+        lasts = [_last_cell(row) for row in rows]
+        used_rows[name] = max((n for n, last in enumerate(lasts, start=1) if last), default=1)
+        used_columns[name] = max(lasts, default=0)
     return result, Grid(found, status_rows, state_rows, used_rows, used_columns)
 
 
@@ -472,8 +477,11 @@ def _last_row(rows: Sequence[Row]) -> int:
 
 
 def _last_cell(row: Row) -> int:
-    """1-based column of the last cell with any text; 0 if none."""
-    return max((n for n, value in enumerate(row, start=1) if cell_text(value).strip()), default=0)
+    """1-based column of the last cell with any text; 0 if none (from the end: it is usually there)."""
+    for column in range(len(row), 0, -1):
+        if cell_text(row[column - 1]).strip():
+            return column
+    return 0
 
 
 def status_rows(

@@ -11,7 +11,7 @@ from sheetsync.core.monitor import (
     FindingKind,
     Pending,
     Watch,
-    audit_due,
+    audit_slice,
     dump_watch,
     lag_percentiles,
     lag_text,
@@ -133,10 +133,43 @@ def test_lag_text() -> None:
     assert [lag_text(s) for s in (None, 42, 725.4, 3780)] == ["", "42s", "12m 5s", "1h 3m"]
 
 
-def test_audit_is_due_at_first_and_then_every_interval() -> None:
-    assert audit_due(Watch(), 0.0, 900.0)
-    assert not audit_due(Watch(audited=100.0), 999.0, 900.0)
-    assert audit_due(Watch(audited=100.0), 1000.0, 900.0)
+SKUS = [Sku(f"S{i:02d}") for i in range(10)]
+
+
+def test_the_first_audit_reads_every_sku_and_later_ones_a_slice_in_proportion_to_the_time() -> None:
+    first, watch = audit_slice(Watch(), SKUS, 0.0, 900.0)
+    assert (first, watch.audited, watch.audit_mark) == (SKUS, 0.0, "S09")
+    read, watch = audit_slice(watch, SKUS, 270.0, 900.0)  # 30% of the sweep's time: 3 SKUs
+    assert (read, watch.audited) == (SKUS[:3], 270.0)
+    read, watch = audit_slice(watch, SKUS, 540.0, 900.0)
+    assert read == SKUS[3:6]
+    read, watch = audit_slice(watch, SKUS, 1440.0, 900.0)  # a whole sweep's time, from where it was
+    assert read == [*SKUS[6:], *SKUS[:6]]
+    assert audit_slice(watch, [], 9999.0, 900.0) == ([], watch)
+
+
+def test_a_slice_too_short_to_hold_a_sku_waits_and_the_time_adds_up() -> None:
+    _, watch = audit_slice(Watch(), SKUS, 0.0, 900.0)
+    assert audit_slice(watch, SKUS, 0.0, 900.0) == ([], watch)
+    read, later = audit_slice(watch, SKUS, 1.0, 900.0)  # rounds up to one SKU
+    assert read == [Sku("S00")]
+    assert later.audit_mark == "S00"
+
+
+def test_the_read_quota_slows_the_sweep_of_a_large_catalogue() -> None:
+    _, watch = audit_slice(Watch(), SKUS, 0.0, 900.0)
+    read, _ = audit_slice(watch, SKUS, 90.0, 900.0, per_s=1.0)  # 10 SKUs need 10 s: 900 s rules
+    assert read == [Sku("S00")]
+    read, _ = audit_slice(watch, SKUS, 90.0, 900.0, per_s=0.005)  # 10 SKUs need 2,000 s
+    assert read == [Sku("S00")]
+    read, _ = audit_slice(watch, SKUS, 1000.0, 900.0, per_s=0.005)
+    assert read == SKUS[:5]
+
+
+def test_a_sku_removed_since_is_stepped_over() -> None:
+    watch = Watch(audited=0.0, audit_mark="S04")
+    read, _ = audit_slice(watch, [s for s in SKUS if s != "S04"], 180.0, 900.0)
+    assert read == [Sku("S05"), Sku("S06")]
 
 
 def test_the_state_text_is_capped_to_the_oldest_pending_pushes() -> None:
@@ -162,6 +195,7 @@ def test_the_state_text_round_trips(entries: dict[Sku, list[tuple[int, int]]], a
         mismatch={sku: 5.0 for sku in entries},
         last_ok=None,
         audited=None if audited is None else float(audited),
+        audit_mark=next(iter(entries), ""),
     )
     assert load_watch(dump_watch(watch)) == watch
 
