@@ -1088,7 +1088,7 @@ def airtable_token(settings: Settings, environ: Mapping[str, str]) -> str:
     if not token:
         raise ConfigError(
             f"{settings.source}: master.kind is airtable but ${AIRTABLE_TOKEN_ENV} is empty: set it to a "
-            "personal access token with data.records:read, data.records:write and schema.bases:read "
-            "on the base (airtable.com/create/tokens)"
+            "personal access token with data.records:read, data.records:write, schema.bases:read and "
+            "webhook:manage on the base (airtable.com/create/tokens)"
         )
     return token

@@ -27,6 +27,15 @@ reproduces:
   error. Anything else answers 422 INVALID_FILTER_BY_FORMULA; nothing is ignored.
 - Base schema: GET ``meta/bases`` and ``meta/bases/{id}/tables`` (with ``include=visibleFieldIds``),
   POST a table or a field, with the option shapes pyairtable's schema models need.
+- Webhooks (``bases/{id}/webhooks``): create with a specification (``dataTypes``, an optional
+  table ``recordChangeScope``, ``includes``), list, refresh, delete, and list payloads from a
+  cursor, 50 at most a call with ``mightHaveMore``. Every change made through the API or the
+  helpers below (the merchant in the Airtable UI) is one payload per active webhook, in the
+  documented shape: records created, changed (``current``, and ``previous`` and ``unchanged``
+  as the ``includes`` ask) and destroyed, fields created and renamed, tables created and
+  renamed, cell values in the webhooks' V2 format (select options as ``{id, name, color}``).
+  A webhook expires 7 days after its creation, its last refresh or its last payload listing,
+  is kept 7 more days disabled, then is gone; payloads are kept 7 days.
 - Auth: ``Authorization: Bearer <token>`` for a token given to the constructor
   (:class:`AccessToken`: user, scopes, bases, permission level), with the recorded 401 and 404
   bodies and Airtable's documented 403s.
@@ -35,7 +44,8 @@ reproduces:
   optional monthly cap on records calls per workspace that either blocks (429
   PUBLIC_API_BILLING_LIMIT_EXCEEDED, as reported for the Free plan) or slows the workspace to
   2 requests per second (the Team plan, per Airtable's support page). Schema calls are not
-  counted against the cap.
+  counted against the cap; webhook calls are (unrecorded), and the rate limit applies to them
+  (webhooks overview).
 
 Where the recordings (2022, legacy API keys) and today's documentation differ, the recordings
 win: an unknown table is 404 TABLE_NOT_FOUND, a base schema read without schema access is 404
@@ -45,11 +55,14 @@ recording or public report pins down is built by ``_unrecorded``.
 Not modelled (a request that needs it answers 501 ``NOT_MODELLED``, so no test passes against
 behaviour nobody wrote): writes to links, attachments, collaborators and barcodes;
 ``cellFormat=string``; views' own filters, sorts and hidden fields (a view shows every record in
-table order); comments, webhooks, creating bases; the 50 requests per second per token limit.
+table order); comments, creating bases; the 50 requests per second per token limit; webhook
+notifications (pings), the ``changeTypes``, ``fromSources`` and ``watch*`` filters, view scopes,
+V2 values of links and lookups, and a large change split over several payloads.
 """
 
 from __future__ import annotations
 
+import base64
 import copy
 import datetime as dt
 import json
@@ -61,7 +74,8 @@ import string
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import unquote
@@ -83,6 +97,11 @@ Operation = Literal[
     "records.update",
     "records.upsert",
     "records.delete",
+    "webhooks.list",
+    "webhooks.create",
+    "webhooks.delete",
+    "webhooks.refresh",
+    "webhooks.payloads",
 ]
 PermissionLevel = Literal["read", "comment", "edit", "create"]
 _READS = frozenset({"records.list", "records.get"})
@@ -96,13 +115,27 @@ RATE_LIMIT_PER_SECOND = 5  #: requests per second per base (support.airtable.com
 OVER_CAP_RATE_PER_SECOND = 2  #: a Team workspace past its monthly calls (same page)
 RATE_LIMIT_PENALTY_S = 30.0  #: after a 429 every request to the base fails this long (same page)
 ITERATOR_TTL_S = 300.0  #: a guess: list records says an idle iteration "may time out", with no figure
+MAX_WEBHOOKS_PER_BASE = 10  #: create a webhook ("The number of webhooks per base is limited to 10")
+WEBHOOK_LIFE_S = 7 * 86400.0  #: a token's webhook expires 7 days after creation, refresh or listing
+WEBHOOK_KEPT_S = 7 * 86400.0  #: an expired webhook and its payloads stay readable 7 more days
+PAYLOAD_KEPT_S = 7 * 86400.0  #: payloads are deleted after 1 week (list webhook payloads)
+MAX_PAYLOADS_PER_PAGE = 50  #: list webhook payloads ``limit``: "A maximum of 50"
 _RATE_WINDOW_S = 1.0
 
 SCOPE_RECORDS_READ = "data.records:read"
 SCOPE_RECORDS_WRITE = "data.records:write"
 SCOPE_SCHEMA_READ = "schema.bases:read"
 SCOPE_SCHEMA_WRITE = "schema.bases:write"
-ALL_SCOPES = frozenset({SCOPE_RECORDS_READ, SCOPE_RECORDS_WRITE, SCOPE_SCHEMA_READ, SCOPE_SCHEMA_WRITE})
+SCOPE_WEBHOOK_MANAGE = "webhook:manage"  #: every webhooks endpoint (webhooks overview, authorization)
+ALL_SCOPES = frozenset(
+    {SCOPE_RECORDS_READ, SCOPE_RECORDS_WRITE, SCOPE_SCHEMA_READ, SCOPE_SCHEMA_WRITE, SCOPE_WEBHOOK_MANAGE}
+)
+#: The scope each of a webhook's ``dataTypes`` needs to create it and list its payloads (same page).
+_DATA_TYPE_SCOPES = {
+    "tableData": SCOPE_RECORDS_READ,
+    "tableFields": SCOPE_SCHEMA_READ,
+    "tableMetadata": SCOPE_SCHEMA_READ,
+}
 DEFAULT_WORKSPACE = "wspFakeWorkspace01"  #: real workspace ids are 18 characters
 
 _JSON_TYPE = "application/json; charset=utf-8"  # recorded on every response
@@ -456,9 +489,61 @@ class _Base:
     name: str
     workspace_id: str
     tables: list[_Table] = field(default_factory=list)
+    webhooks: dict[str, _Webhook] = field(default_factory=dict)
+    transactions: int = 0  #: ``baseTransactionNumber`` of the last change
 
     def table(self, key: str) -> _Table | None:
         return next((t for t in self.tables if key in (t.id, t.name)), None)
+
+
+@dataclass(slots=True)
+class _Webhook:
+    id: str
+    specification: Json
+    notification_url: str | None
+    expires: float  #: seconds; active before it, disabled after, gone ``WEBHOOK_KEPT_S`` later
+    next_cursor: int = 1
+    payloads: list[tuple[int, float, Json]] = field(default_factory=list)  #: (cursor, when, payload)
+
+    def active(self, now: float) -> bool:
+        return now < self.expires
+
+    def as_json(self, now: float) -> Json:
+        """As list webhooks shows it (the keys of pyairtable's sample_data/Webhook.json)."""
+        return {
+            "id": self.id,
+            "areNotificationsEnabled": self.notification_url is not None,
+            "cursorForNextPayload": self.next_cursor,
+            "isHookEnabled": self.active(now),
+            "lastSuccessfulNotificationTime": None,
+            "notificationUrl": self.notification_url,
+            "lastNotificationResult": None,
+            "expirationTime": _iso(_moment(self.expires)),
+            "specification": copy.deepcopy(self.specification),
+        }
+
+
+@dataclass(slots=True)
+class _TableChanges:
+    """What one transaction did to one table, for the webhooks' payloads."""
+
+    new: bool = False  #: the table was created
+    renamed_from: str | None = None
+    created_fields: list[str] = field(default_factory=list)
+    renamed_fields: dict[str, str] = field(default_factory=dict)  #: field id -> its previous name
+    created: dict[str, None] = field(default_factory=dict)  #: record ids, in creation order
+    before: dict[str, dict[str, Json]] = field(default_factory=dict)  #: record id -> values before
+    destroyed: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Transaction:
+    """One request or one helper call: the changes one payload reports together."""
+
+    source: str  #: ``actionMetadata.source``: "client" (the UI) or "publicApi"
+    user: Collaborator
+    permission_level: str
+    tables: dict[str, _TableChanges] = field(default_factory=dict)  #: by table id, in order
 
 
 @dataclass(slots=True)
@@ -1061,6 +1146,8 @@ def _route(method: str, raw_path: str, content: bytes) -> _Route | None:
     parts = [unquote(part) for part in raw_path[len("/v0/") :].split("/")]
     if parts[-1] == "":  # a trailing slash, as the recorded client sends on writes
         parts.pop()
+    if parts[0] == "bases":  # no base id is "bases": these are the webhooks endpoints
+        return _webhook_route(method, parts[1:])
     if parts and parts[0] == "meta":
         rest = parts[1:]
         if rest == ["bases"] and method == "GET":
@@ -1099,6 +1186,24 @@ def _route(method: str, raw_path: str, content: bytes) -> _Route | None:
         operation = single.get(method)
         return None if operation is None else _Route(operation, base_id, table, tail, replace=method == "PUT")
     return None
+
+
+def _webhook_route(method: str, rest: Sequence[str]) -> _Route | None:
+    """``bases/{baseId}/webhooks[/{webhookId}[/refresh|/payloads]]``; the hook id rides as record id."""
+    if len(rest) < 2 or rest[1] != "webhooks":
+        return None
+    base_id, tail = rest[0], list(rest[2:])
+    routes: Mapping[tuple[str, int, str], Operation] = {
+        ("GET", 0, ""): "webhooks.list",
+        ("POST", 0, ""): "webhooks.create",
+        ("DELETE", 1, ""): "webhooks.delete",
+        ("POST", 2, "refresh"): "webhooks.refresh",
+        ("GET", 2, "payloads"): "webhooks.payloads",
+    }
+    operation = routes.get((method, len(tail), tail[1] if len(tail) == 2 else ""))
+    if operation is None:
+        return None
+    return _Route(operation, base_id, record_id=tail[0] if tail else None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1278,6 +1383,7 @@ class FakeAirtable:
         self._usage: dict[str, tuple[tuple[int, int], int]] = {}  # workspace -> (month, calls)
         self._faults = FaultScript()
         self._lock = threading.RLock()
+        self._txn: _Transaction | None = None  # the change under way, for the webhooks
         self.request_log: list[LoggedRequest] = []
         self.before_request: Callable[[AirtableCall], None] | None = None
 
@@ -1338,7 +1444,9 @@ class FakeAirtable:
                 [_View(view.view_id or self._new_id("viw"), view.name, view.type) for view in views],
                 next_auto_number,
             )
-            base.tables.append(table)
+            with self._merchant(base):
+                base.tables.append(table)
+                self._note(table).new = True
             return table.id
 
     def add_records(
@@ -1356,8 +1464,9 @@ class FakeAirtable:
                 staged = [_converted(target, dict(row), typecast, choices) for row in rows]
             except _Rejected as rejected:
                 raise ValueError(_message(rejected)) from None
-            choices.commit(target, self._new_id)
-            return [self._new_record(target, cells, OWNER).id for cells in staged]
+            with self._merchant(self._bases[base_id]):
+                choices.commit(target, self._new_id)
+                return [self._new_record(target, cells, OWNER).id for cells in staged]
 
     def set_cell(
         self,
@@ -1384,8 +1493,25 @@ class FakeAirtable:
                 cells = _converted(target, {field_name: value}, typecast, choices)
             except _Rejected as rejected:
                 raise ValueError(_message(rejected)) from None
-            choices.commit(target, self._new_id)
-            self._edit(record, cells, replace=False, author=OWNER)
+            with self._merchant(self._bases[base_id]):
+                choices.commit(target, self._new_id)
+                self._edit(target, record, cells, replace=False, author=OWNER)
+
+    def delete_records(self, base_id: str, table: str, record_ids: Iterable[str]) -> None:
+        """Delete records as the base owner does in the grid (any number at once).
+
+        Raises:
+            ValueError: an unknown record; nothing is deleted.
+        """
+        with self._lock:
+            target = self._table(base_id, table)
+            ids = list(record_ids)
+            if missing := [rid for rid in ids if rid not in target.records]:
+                raise ValueError(f"no records {missing} in {table}")
+            with self._merchant(self._bases[base_id]):
+                for rid in ids:
+                    del target.records[rid]
+                    self._destroyed(target, rid)
 
     def rename_table(self, base_id: str, table: str, new_name: str) -> None:
         """Rename a table, as the base owner does in the table's menu (its id stays).
@@ -1398,7 +1524,9 @@ class FakeAirtable:
             target = self._table(base_id, table)
             if any(other is not target and other.name == new_name for other in base.tables):
                 raise ValueError(f"a table {new_name!r} exists already")
-            target.name = new_name
+            with self._merchant(base):
+                self._note(target).renamed_from = target.name
+                target.name = new_name
 
     def rename_field(self, base_id: str, table: str, field_name: str, new_name: str) -> None:
         """Rename a field, as the base owner does in the field's menu (its id and values stay).
@@ -1413,7 +1541,9 @@ class FakeAirtable:
                 raise ValueError(f"{table} has no field {field_name!r}")
             if any(other is not fld and other.name == new_name for other in target.fields):
                 raise ValueError(f"{table} has a field {new_name!r} already")
-            fld.name = new_name
+            with self._merchant(self._bases[base_id]):
+                self._note(target).renamed_fields.setdefault(fld.id, fld.name)
+                fld.name = new_name
 
     def load_records(self, base_id: str, table: str, records: Iterable[Json]) -> None:
         """Put back records as the API returned them (``{"id", "createdTime", "fields"}``).
@@ -1425,7 +1555,7 @@ class FakeAirtable:
         Raises:
             ValueError: a field the table does not have.
         """
-        with self._lock:
+        with self._lock, self._merchant(self._bases[base_id]):
             target = self._table(base_id, table)
             for item in records:
                 created = _parse_iso(item["createdTime"])
@@ -1448,6 +1578,7 @@ class FakeAirtable:
                         record.cells[fld.id] = copy.deepcopy(value)
                 target.next_serial = max(target.next_serial, record.serial + 1)
                 target.records[record.id] = record
+                self._note(target).created[record.id] = None
 
     def records(self, base_id: str, table: str) -> list[Json]:
         """Every record of the table as the API shows it (all fields, by name), in table order."""
@@ -1518,7 +1649,8 @@ class FakeAirtable:
             ]
             return _json_response({"bases": listed})
         base = self._authorise(route, token)
-        self._throttle(base, counted=route.operation.startswith("records."))
+        # Whether webhook calls count against the monthly cap is unrecorded: counted, like records.
+        self._throttle(base, counted=not route.operation.startswith("meta."))
         body: Json = None
         if request.method in ("POST", "PATCH", "PUT"):
             try:
@@ -1530,14 +1662,17 @@ class FakeAirtable:
         if self.before_request is not None:
             call = AirtableCall(route.operation, base.id, route.table, route.record_id, params, body, token)
             self.before_request(call)
-        if route.operation.startswith("meta."):
-            return _json_response(self._schema_call(base, route, params, body))
-        table = base.table(route.table or "")
-        if table is None:  # recorded
-            raise _error(
-                404, "TABLE_NOT_FOUND", f"Could not find table {route.table} in application {base.id}"
-            )
-        return _json_response(self._records_call(table, route, params, body, token))
+        if route.operation.startswith("webhooks."):
+            return _json_response(self._webhook_call(base, route, params, body, token))
+        with self._transaction(base, _Transaction("publicApi", token.user, token.permission_level)):
+            if route.operation.startswith("meta."):
+                return _json_response(self._schema_call(base, route, params, body))
+            table = base.table(route.table or "")
+            if table is None:  # recorded
+                raise _error(
+                    404, "TABLE_NOT_FOUND", f"Could not find table {route.table} in application {base.id}"
+                )
+            return _json_response(self._records_call(table, route, params, body, token))
 
     def _authenticate(self, request: httpx.Request) -> AccessToken:
         scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
@@ -1556,6 +1691,12 @@ class FakeAirtable:
                 raise _Rejected(_json_response({"error": "NOT_FOUND"}, 404))  # recorded
             if SCOPE_SCHEMA_READ not in token.scopes:
                 raise _error(404, "NOT_FOUND")  # recorded (a key without schema access)
+            return base
+        if route.operation.startswith("webhooks."):
+            if base is None or SCOPE_WEBHOOK_MANAGE not in token.scopes:
+                raise _no_access()
+            if route.operation == "webhooks.create" and token.permission_level != "create":
+                raise _no_access()  # "Creator level permissions are required"; the answer is unrecorded
             return base
         if route.operation in _SCHEMA_WRITES:
             needed = SCOPE_SCHEMA_WRITE
@@ -1732,7 +1873,7 @@ class FakeAirtable:
                 )
         choices.commit(table, self._new_id)
         for record, cells in staged:
-            self._edit(record, cells, replace=replace, author=token.user)
+            self._edit(table, record, cells, replace=replace, author=token.user)
         shown = [_record_json(table, record, by_id=by_id) for record, _ in staged]
         return shown[0] if record_id is not None else {"records": shown}
 
@@ -1780,7 +1921,7 @@ class FakeAirtable:
                 created_ids.append(record.id)
             else:
                 record = existing
-                self._edit(record, cells, replace=replace, author=token.user)
+                self._edit(table, record, cells, replace=replace, author=token.user)
                 updated_ids.append(record.id)
             shown.append(_record_json(table, record, by_id=by_id))
         return {"records": shown, "createdRecords": created_ids, "updatedRecords": updated_ids}
@@ -1800,6 +1941,7 @@ class FakeAirtable:
             if params:
                 raise _invalid_request()
             del table.records[self._existing(table, record_id, missing=_record_not_found).id]
+            self._destroyed(table, record_id)
             return {"id": record_id, "deleted": True}
         if set(params) != {"records[]"}:
             raise _invalid_request()
@@ -1813,7 +1955,8 @@ class FakeAirtable:
         for rid in ids:
             self._existing(table, rid, missing=_record_not_found)
         for rid in ids:
-            table.records.pop(rid, None)
+            if table.records.pop(rid, None) is not None:
+                self._destroyed(table, rid)
         return {"records": [{"id": rid, "deleted": True} for rid in ids]}
 
     # -- schema --
@@ -1835,6 +1978,7 @@ class FakeAirtable:
             raise _no_access()
         fld = self._new_field(body, table.fields)
         table.fields.append(fld)
+        self._note(table).created_fields.append(fld.id)
         return fld.schema()
 
     def _new_table(self, base: _Base, body: Json) -> Json:
@@ -1857,6 +2001,7 @@ class FakeAirtable:
             description if isinstance(description, str) else None,
         )
         base.tables.append(table)
+        self._note(table).new = True
         return table.schema()
 
     def _new_field(self, spec: Json, siblings: Sequence[_Field]) -> _Field:
@@ -1932,6 +2077,173 @@ class FakeAirtable:
                 choice["id"] = self._new_id("sel")
         return options
 
+    # -- webhooks --
+
+    def _webhook_call(
+        self, base: _Base, route: _Route, params: Mapping[str, list[str]], body: Json, token: AccessToken
+    ) -> Json:
+        now = self._now()
+        self._sweep(base, now)
+        if route.operation == "webhooks.list":
+            if params:
+                raise _invalid_request()
+            return {"webhooks": [hook.as_json(now) for hook in base.webhooks.values()]}
+        if route.operation == "webhooks.create":
+            if params:
+                raise _invalid_request()
+            return self._new_webhook(base, body, token, now)
+        hook = base.webhooks.get(route.record_id or "")
+        if hook is None:
+            raise _unrecorded(404, "NOT_FOUND", f"Could not find webhook {route.record_id}")
+        if route.operation == "webhooks.delete":
+            del base.webhooks[hook.id]
+            return {}  # unrecorded: the reference shows no body
+        if route.operation == "webhooks.refresh":
+            if not hook.active(now):
+                raise _unrecorded(422, "CANNOT_REFRESH_DISABLED_WEBHOOK", "The webhook has expired")
+            hook.expires = now + WEBHOOK_LIFE_S
+            return {"expirationTime": _iso(_moment(hook.expires))}
+        return self._payloads(hook, params, token, now)
+
+    def _new_webhook(self, base: _Base, body: Json, token: AccessToken, now: float) -> Json:
+        _check_keys(body, ("notificationUrl", "specification"))
+        url, spec = body.get("notificationUrl"), body.get("specification")
+        _check_keys(spec, ("options",))
+        options = spec.get("options")
+        _check_keys(options, ("filters", "includes"))
+        filters, includes = options.get("filters"), options.get("includes", {})
+        _check_keys(
+            filters,
+            (
+                "dataTypes",
+                "recordChangeScope",
+                "changeTypes",
+                "fromSources",
+                "sourceOptions",
+                "watchDataInFieldIds",
+                "watchSchemasOfFieldIds",
+            ),
+        )
+        _check_keys(
+            includes,
+            ("includeCellValuesInFieldIds", "includePreviousCellValues", "includePreviousFieldDefinitions"),
+        )
+        kinds = filters.get("dataTypes")
+        if not isinstance(kinds, list) or not kinds or not set(kinds) <= set(_DATA_TYPE_SCOPES):
+            raise _invalid_request()  # unrecorded
+        if not set(filters) <= {"dataTypes", "recordChangeScope"}:
+            raise _not_modelled("webhook filters other than dataTypes and recordChangeScope")
+        scope = filters.get("recordChangeScope")
+        if scope is not None and base.table(str(scope)) is None:
+            raise _not_modelled("a recordChangeScope that is not a table id")
+        cells = includes.get("includeCellValuesInFieldIds")
+        if not (
+            cells is None
+            or cells == "all"
+            or (isinstance(cells, list) and all(isinstance(c, str) for c in cells))
+        ):
+            raise _invalid_request()  # unrecorded
+        if url is not None and not isinstance(url, str):
+            raise _invalid_request()
+        if any(_DATA_TYPE_SCOPES[kind] not in token.scopes for kind in kinds):
+            raise _no_access()
+        if len(base.webhooks) >= MAX_WEBHOOKS_PER_BASE:
+            raise _unrecorded(422, "TOO_MANY_WEBHOOKS_BY_BASE", "A base can have at most 10 webhooks")
+        hook = _Webhook(self._new_id("ach"), copy.deepcopy(spec), url, now + WEBHOOK_LIFE_S)
+        base.webhooks[hook.id] = hook
+        secret = base64.b64encode(bytes(self._rng.getrandbits(8) for _ in range(32))).decode()
+        return {"id": hook.id, "macSecretBase64": secret, "expirationTime": _iso(_moment(hook.expires))}
+
+    def _payloads(
+        self, hook: _Webhook, params: Mapping[str, list[str]], token: AccessToken, now: float
+    ) -> Json:
+        kinds = hook.specification["options"]["filters"]["dataTypes"]
+        if any(_DATA_TYPE_SCOPES[kind] not in token.scopes for kind in kinds):
+            raise _no_access()
+        if not set(params) <= {"cursor", "limit"}:
+            raise _invalid_request()
+        try:
+            cursor = int(params.get("cursor", ["1"])[-1])
+            limit = int(params.get("limit", [str(MAX_PAYLOADS_PER_PAGE)])[-1])
+        except ValueError:
+            raise _invalid_request() from None
+        if cursor < 1 or not 1 <= limit <= MAX_PAYLOADS_PER_PAGE:
+            raise _invalid_request()  # unrecorded
+        if hook.active(now):  # "Calling this endpoint will also extend the life of the webhook"
+            hook.expires = now + WEBHOOK_LIFE_S
+        # Payloads are numbered for good: a cursor whose payloads were deleted gets the next kept
+        # ones, and the answer's cursor shows the gap (unrecorded; the numbering is documented).
+        pending = [payload for number, _, payload in hook.payloads if number >= cursor]
+        numbers = [number for number, _, _ in hook.payloads if number >= cursor][:limit]
+        return {
+            "payloads": copy.deepcopy(pending[:limit]),
+            "cursor": numbers[-1] + 1 if numbers else cursor,
+            "mightHaveMore": len(pending) > limit,
+        }
+
+    def _sweep(self, base: _Base, now: float) -> None:
+        """Forget webhooks expired a week ago and payloads older than a week."""
+        for hook in list(base.webhooks.values()):
+            if now >= hook.expires + WEBHOOK_KEPT_S:
+                del base.webhooks[hook.id]
+            else:
+                hook.payloads = [kept for kept in hook.payloads if now - kept[1] < PAYLOAD_KEPT_S]
+
+    @contextmanager
+    def _merchant(self, base: _Base) -> Iterator[None]:
+        """A change made by the base owner in the Airtable UI."""
+        with self._transaction(base, _Transaction("client", OWNER, "create")):
+            yield
+
+    @contextmanager
+    def _transaction(self, base: _Base, txn: _Transaction) -> Iterator[None]:
+        """Collect the changes made inside; unless it raises, each active webhook gets one payload."""
+        outer, self._txn = self._txn, txn
+        try:
+            yield
+            if txn.tables:
+                self._publish(base, txn)
+        finally:
+            self._txn = outer
+
+    def _note(self, table: _Table) -> _TableChanges:
+        if self._txn is None:  # set-up outside any transaction: nobody watches it
+            return _TableChanges()
+        return self._txn.tables.setdefault(table.id, _TableChanges())
+
+    def _destroyed(self, table: _Table, record_id: str) -> None:
+        changes = self._note(table)
+        changes.before.pop(record_id, None)
+        if record_id in changes.created:  # created and destroyed in one go: nothing to report
+            del changes.created[record_id]
+        else:
+            changes.destroyed.append(record_id)
+
+    def _publish(self, base: _Base, txn: _Transaction) -> None:
+        now = self._now()
+        self._sweep(base, now)
+        base.transactions += 1
+        for hook in base.webhooks.values():
+            if not hook.active(now):
+                continue
+            payload = _payload(base, txn, hook.specification)
+            if payload is None:
+                continue
+            payload = {
+                "timestamp": _iso(_moment(now)),
+                "baseTransactionNumber": base.transactions,
+                "actionMetadata": {
+                    "source": txn.source,
+                    "sourceMetadata": {
+                        "user": {**txn.user.as_json(), "permissionLevel": txn.permission_level}
+                    },
+                },
+                "payloadFormat": "v0",
+                **payload,
+            }
+            hook.payloads.append((hook.next_cursor, now, payload))
+            hook.next_cursor += 1
+
     # -- helpers --
 
     def _new_id(self, prefix: str) -> str:
@@ -1966,10 +2278,16 @@ class FakeAirtable:
         record.cells = {fid: value for fid, value in cells.items() if not _empty(value)}
         table.next_serial += 1
         table.records[record.id] = record
+        self._note(table).created[record.id] = None
         return record
 
-    def _edit(self, record: _Record, cells: Mapping[str, Json], replace: bool, author: Collaborator) -> None:
+    def _edit(
+        self, table: _Table, record: _Record, cells: Mapping[str, Json], replace: bool, author: Collaborator
+    ) -> None:
         """PATCH merges ``cells`` into the record; PUT (``replace``) keeps only ``cells``."""
+        changes = self._note(table)
+        if record.id not in changes.created:
+            changes.before.setdefault(record.id, _values(table, record))
         if replace:
             record.cells = {}
         for fid, value in cells.items():
@@ -1979,6 +2297,122 @@ class FakeAirtable:
                 record.cells[fid] = value
         record.modified = _moment(self._now())
         record.modified_by = author
+
+
+def _v2(fld: _Field, value: Json) -> Json:
+    """A cell value as webhooks carry it (field model, "Cell format V2"): select options whole."""
+    if fld.type not in ("singleSelect", "multipleSelects"):
+        return copy.deepcopy(value)
+    choices = {str(c["name"]): c for c in (fld.options or {}).get("choices", [])}
+
+    def option(name: Json) -> Json:
+        choice = choices.get(str(name), {"id": None, "name": name})
+        return {key: choice[key] for key in ("id", "name", "color") if key in choice}
+
+    return option(value) if fld.type == "singleSelect" else [option(v) for v in value]
+
+
+def _cells(table: _Table, values: Mapping[str, Json], wanted: Iterable[str]) -> Json:
+    by_id = {fld.id: fld for fld in table.fields}
+    return {
+        fid: None if values.get(fid) is None else _v2(by_id[fid], values[fid])
+        for fid in wanted
+        if fid in by_id
+    }
+
+
+def _payload(base: _Base, txn: _Transaction, spec: Json) -> Json | None:
+    """What a webhook of ``spec`` reports of ``txn`` (webhooks payload, table changed); None if nothing."""
+    filters, includes = spec["options"]["filters"], spec["options"].get("includes", {})
+    kinds, scope = set(filters["dataTypes"]), filters.get("recordChangeScope")
+    wanted = includes.get("includeCellValuesInFieldIds")
+    changed: Json = {}
+    created: Json = {}
+    for table_id, changes in txn.tables.items():
+        table = base.table(table_id)
+        if table is None or (scope is not None and scope != table_id):
+            continue
+        if changes.new:
+            new: Json = {}
+            if "tableMetadata" in kinds:
+                new["metadata"] = {"name": table.name, "description": table.description}
+            if "tableFields" in kinds:
+                new["fieldsById"] = {f.id: {"name": f.name, "type": f.type} for f in table.fields}
+            if "tableData" in kinds and table.records:
+                new["recordsById"] = _created(table, changes.created)
+            if new:
+                created[table_id] = new
+            continue
+        out: Json = {}
+        if "tableMetadata" in kinds and changes.renamed_from is not None:
+            description = table.description
+            out["changedMetadata"] = {
+                "current": {"name": table.name, "description": description},
+                "previous": {"name": changes.renamed_from, "description": description},
+            }
+        if "tableFields" in kinds:
+            fields = {f.id: f for f in table.fields}
+            if changes.created_fields:
+                out["createdFieldsById"] = {
+                    fid: {"name": fields[fid].name, "type": fields[fid].type}
+                    for fid in changes.created_fields
+                }
+            if changes.renamed_fields:
+                out["changedFieldsById"] = {
+                    fid: {"current": {"name": fields[fid].name}, "previous": {"name": old}}
+                    for fid, old in changes.renamed_fields.items()
+                }
+        if "tableData" in kinds:
+            if changes.created:
+                out["createdRecordsById"] = _created(table, changes.created)
+            records = _changed(table, changes.before, wanted, bool(includes.get("includePreviousCellValues")))
+            if records:
+                out["changedRecordsById"] = records
+            if changes.destroyed:
+                out["destroyedRecordIds"] = list(changes.destroyed)
+        if out:
+            changed[table_id] = out
+    if not changed and not created:
+        return None
+    return {
+        **({"changedTablesById": changed} if changed else {}),
+        **({"createdTablesById": created} if created else {}),
+    }
+
+
+def _created(table: _Table, ids: Iterable[str]) -> Json:
+    # Created records carry every value (unrecorded whether ``includes`` narrows them).
+    out: Json = {}
+    for rid in ids:
+        record = table.records.get(rid)
+        if record is not None:
+            values = _values(table, record)
+            out[rid] = {
+                "cellValuesByFieldId": _cells(table, values, values),
+                "createdTime": _iso(record.created),
+            }
+    return out
+
+
+def _changed(table: _Table, before: Mapping[str, Mapping[str, Json]], wanted: Json, previous: bool) -> Json:
+    out: Json = {}
+    for rid, old in before.items():
+        record = table.records.get(rid)
+        if record is None:
+            continue
+        now = _values(table, record)
+        diff = [f.id for f in table.fields if old.get(f.id) != now.get(f.id)]
+        if not diff:
+            continue
+        # A cleared cell is null in ``current`` (unrecorded: the reference shows no cleared cell).
+        entry: Json = {"current": {"cellValuesByFieldId": _cells(table, now, diff)}}
+        if previous:
+            entry["previous"] = {"cellValuesByFieldId": _cells(table, old, diff)}
+        if wanted is not None:  # unrecorded: which values ``unchanged`` holds is our reading of the docs
+            kept = [fid for fid in (now if wanted == "all" else wanted) if fid not in diff and fid in now]
+            entry["unchanged"] = {"cellValuesByFieldId": _cells(table, now, kept)}
+        out[rid] = entry
+    return out
 
 
 def _fire(fault: Fault) -> httpx.Response:

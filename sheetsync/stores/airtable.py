@@ -11,6 +11,16 @@ through one paced adapter that keeps to the rates, waits the penalty out and cou
 against the configured monthly budget.  The rates are allowances from :mod:`sheetsync.pacing`,
 named by base and by token: under ``sheetsync.fleet`` every worker draws from the same ones.
 
+Reading every record each cycle would spend a Team plan's monthly calls in a day, so once the
+store has written its status (it is a worker's, not a one-off command's) it watches the base
+through a webhook, created without a notification URL (the store polls it).  Later reads ask only
+for the payloads since its cursor, one call when nothing changed, and apply them to the records
+it holds.  Every table is listed again at the first read, the first after the webhook is set
+up, every ``reconcile_s`` (6 hours), and whenever the payloads cannot be trusted: the webhook
+gone, expired or in error, a page that might have more, a gap in the cursor, or a change of
+fields or tables.  Reads alone never create anything: ``doctor`` and ``import`` leave no
+webhook behind.
+
 Ledger records are created ten a request, and a request whose answer is lost (a timeout, a
 dropped connection, a 5xx, a garbled body) may have landed: before repeating it the store asks
 for the records holding its Keys (one filtered list) and creates only the missing ones.
@@ -30,7 +40,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, cast
 
@@ -105,6 +115,22 @@ NUMBER_TYPES = frozenset({"number", "currency", "percent", "rating", "duration"}
 #: Worker fields are created as text: any message fits, and the merchant may retype them
 #: (a number field, or a single select to colour the Status).
 NEW_FIELD = {"type": "singleLineText"}
+#: What the store's webhook reports: records with every cell value, and field and table changes
+#: (after which the store lists everything again).  Listing its payloads needs webhook:manage,
+#: data.records:read (tableData) and schema.bases:read (tableFields, tableMetadata).
+WEBHOOK_SPEC: Mapping[str, Any] = {
+    "options": {
+        "filters": {"dataTypes": ["tableData", "tableFields", "tableMetadata"]},
+        "includes": {"includeCellValuesInFieldIds": "all"},
+    }
+}
+#: How often every table is listed again though the payloads showed every change.
+RECONCILE_S = 6 * 3600.0
+#: A webhook expires this long after it was created, refreshed or its payloads were listed, and
+#: payloads are deleted this long after they were made (create a webhook; list webhook payloads).
+WEBHOOK_LIFE = timedelta(days=7)
+#: Changes to a table's shape: the store lists it again rather than patch its schema.
+RESHAPES = ("changedMetadata", "createdFieldsById", "changedFieldsById", "destroyedFieldIds")
 #: The Airtable error types that name one bad field of one record.
 FIELD_ERRORS = frozenset(
     {"INVALID_VALUE_FOR_COLUMN", "UNKNOWN_FIELD_NAME", "INVALID_MULTIPLE_CHOICE_OPTIONS"}
@@ -264,7 +290,8 @@ class AirtableStore:
     """A ``MasterStore`` over an Airtable base, reached with a personal access token.
 
     The token needs ``data.records:read``, ``data.records:write`` and ``schema.bases:read`` on
-    the base; ``schema.bases:write`` too for ``prepare`` and for adding missing worker fields.
+    the base; ``schema.bases:write`` too for ``prepare`` and for adding missing worker fields;
+    ``webhook:manage`` for incremental reads (without it every read lists every table).
     ``fields`` renames our default field names (``{"Quantity": "Stock"}``).
     """
 
@@ -278,6 +305,7 @@ class AirtableStore:
         fields: Mapping[str, str] | None = None,
         monthly_budget: int | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        reconcile_s: float = RECONCILE_S,
     ) -> None:
         self.layout, self.base_id = layout, base_id
         self._base = api.base(base_id)
@@ -290,9 +318,18 @@ class AirtableStore:
         self._usage: Usage | None = None
         self._counted = 0  #: the adapter's calls already added to the usage
         self._status_written: datetime | None = None
+        self._calls_written: datetime | None = None  #: when the count last went to the State
         self._lease = ""  #: the lease's State value as last read
         self._lease_fresh = False  #: ``_lease`` comes from a read() no acquire() has used yet
         self._lease_record: str | None = None  #: the lease's State record, once known
+        self._state_seen: dict[str, str] = {}  #: the State as last read, to write only what changed
+        self._reconcile = timedelta(seconds=reconcile_s)
+        self._listed: datetime | None = None  #: when every table was last listed
+        self._hook: str | None = None  #: the store's webhook, while its payloads can be trusted
+        self._hook_expires = datetime.min.replace(tzinfo=UTC)
+        self._cursor = 1  #: the next payload to read; taken before the listing it follows
+        self._watch_after: datetime | None = None  #: a webhook that could not be set up waits
+        self._writer = False  #: status was written: a worker's store, which watches the base
 
     @property
     def where(self) -> str:
@@ -300,7 +337,24 @@ class AirtableStore:
         return f"Airtable base {self.base_id}"
 
     def read(self) -> Snapshot:
-        """The base's schema, then every record of the four tables, 100 a page (the API's most)."""
+        """The changes since the last read (one call if none), or every table (see the module).
+
+        Either way the Snapshot is built from the records as a full read lists them.
+        """
+        if not self._caught_up():
+            self._list_all()
+        return self._snapshot()
+
+    def _list_all(self) -> None:
+        """The base's schema, then every record of the tables, 100 a page (the API's most).
+
+        A worker's store sets its webhook up (or checks it) first, so the changes made while
+        listing come in the next payloads.
+        """
+        now = self._now()
+        due = self._listed is not None and now - self._listed >= self._reconcile
+        if self._writer and (due or not self._watching(now)):
+            self._watch(now)
         schemas = self._schemas()
         if INVENTORY_SHEET not in schemas:
             raise StoreLayoutError(
@@ -315,9 +369,13 @@ class AirtableStore:
             for name in SHEETS
             if name in schemas
         }
-        result, self._grid = snapshot(
-            {name: self._grid_rows(table) for name, table in self._tables.items()}, self.layout, self.where
-        )
+        self._listed = now
+
+    def _snapshot(self) -> Snapshot:
+        """The Snapshot of the records held, numbered as Airtable numbers them."""
+        sheets = {name: self._grid_rows(table) for name, table in self._tables.items() if name in SHEETS}
+        result, self._grid = snapshot(sheets, self.layout, self.where)
+        self._state_seen = dict(result.state)
         month = self._now().strftime("%Y-%m")
         if self._usage is None or self._usage.month != month:
             self._usage = Usage.parse(result.state.get(CALLS_KEY, ""), month)
@@ -505,12 +563,20 @@ class AirtableStore:
         if (update.channels or update.guard) and (controls or not (slow and recent)):
             self._status(grid, update, slow)
             self._status_written = now
-        state = dict(update.state)
-        if self._usage is not None:
-            state[CALLS_KEY] = self._count().text()
-        labelled = [(key, {"key": key, "value": value}) for key, value in state.items()]
+        # Only what changed: with a second channel the State passes ten records, two requests.
+        changed = {key: value for key, value in update.state.items() if self._state_seen.get(key) != value}
+        # The count rides along with the worker's State, or goes alone every 10 minutes: a write
+        # of its own each cycle would be a third of a quiet cycle's calls.
+        count_recent = (
+            self._calls_written is not None and (now - self._calls_written).total_seconds() < SLOW_STATUS_S
+        )
+        if self._usage is not None and (changed or not count_recent):
+            changed[CALLS_KEY] = self._count().text()
+            self._calls_written = now
+        labelled = [(key, {"key": key, "value": value}) for key, value in changed.items()]
         self._labelled(STATE_SHEET, STATE_HEADERS, grid.state_rows, str.strip, labelled)
         self._grid = None
+        self._writer = True
 
     def prepare(self) -> list[str]:
         """Create the tables and fields the worker needs; touch nothing of the merchant's.
@@ -563,6 +629,133 @@ class AirtableStore:
     def _schemas(self) -> dict[str, TableSchema]:
         schema = self._call(partial(self._base.schema, force=True))
         return {table.name: table for table in schema.tables}
+
+    def _watching(self, now: datetime) -> bool:
+        return self._hook is not None and now < self._hook_expires
+
+    def _watch(self, now: datetime) -> None:
+        """Check the store's webhook, or find or create one; take its cursor.
+
+        A webhook of another process with the same specification is the same to us (its payloads
+        are read-only and the cursor is ours), so a restarted worker reuses, and refreshes, the one
+        it made.  Without webhook:manage, or with ten webhooks on the base, every read lists every
+        table until the next reconciliation tries again.
+        """
+        if self._watch_after is not None and now < self._watch_after:
+            return
+        url = self._base.urls.webhooks
+        try:
+            listed = self._call(partial(self._base.api.get, url))["webhooks"]
+            enabled = [hook for hook in listed if hook.get("isHookEnabled")]
+            mine = next((h for h in enabled if h["id"] == self._hook), None) or next(
+                (h for h in enabled if _ours(h)), None
+            )
+            # Its life is counted on our clock from the last call that extended it (create,
+            # refresh, list payloads: 7 days each), never compared with Airtable's clock.
+            expires = self._hook_expires
+            if mine is None:
+                mine = self._call(partial(self._base.api.post, url, json={"specification": WEBHOOK_SPEC}))
+                cursor, expires = 1, now + WEBHOOK_LIFE  # a new webhook's first payload
+            else:
+                cursor = int(mine["cursorForNextPayload"])
+                if mine["id"] != self._hook or not self._watching(now):
+                    self._call(partial(self._base.api.post, url / mine["id"] / "refresh"))
+                    expires = now + WEBHOOK_LIFE
+        except PermanentError as error:
+            log.warning(
+                "%s: no webhook to read changes from (%s); every read lists every table. The token "
+                "needs webhook:manage, and the base may hold at most 10 webhooks",
+                self.where,
+                error,
+            )
+            self._hook, self._watch_after = None, now + self._reconcile
+            return
+        self._hook, self._cursor, self._hook_expires, self._watch_after = (
+            str(mine["id"]),
+            cursor,
+            expires,
+            None,
+        )
+
+    def _caught_up(self) -> bool:
+        """Apply the payloads since the cursor to the records held; False when every table must be listed."""
+        now = self._now()
+        hook = self._hook
+        if (
+            hook is None
+            or self._listed is None
+            or now - self._listed >= self._reconcile
+            or not self._watching(now)
+        ):
+            return False
+        url = self._base.urls.webhooks / hook / "payloads"
+        try:
+            page = self._call(partial(self._base.api.get, url, params={"cursor": self._cursor}))
+        except PermanentError as error:  # gone, or no longer ours to read; a 429 or 5xx raises
+            log.warning(
+                "%s: the webhook's changes could not be read (%s); listing every table", self.where, error
+            )
+            self._hook = None
+            return False
+        payloads: list[dict[str, Any]] = page.get("payloads", [])
+        cursor = int(page["cursor"])
+        # Payloads are numbered one by one: a jump means some were deleted unread.
+        complete = cursor == self._cursor + len(payloads) and not page.get("mightHaveMore")
+        self._cursor, self._hook_expires = cursor, now + WEBHOOK_LIFE  # listing extends its life
+        if any(payload.get("error") for payload in payloads):
+            log.warning("%s: the webhook reports an error; listing every table", self.where)
+            self._hook = None
+            return False
+        if not complete or any(self._reshaped(payload) for payload in payloads):
+            return False
+        for payload in payloads:
+            self._apply(payload)
+        return True
+
+    def _reshaped(self, payload: Mapping[str, Any]) -> bool:
+        """Whether ``payload`` changes tables or the fields of one read: the schema must be read again."""
+        if payload.get("createdTablesById") or payload.get("destroyedTableIds"):
+            return True
+        read = {table.schema.id for name, table in self._tables.items() if name in SHEETS}
+        for table_id, changes in payload.get("changedTablesById", {}).items():
+            if changes.get("changedMetadata"):  # a renamed table may become one we read, or stop being
+                return True
+            if table_id in read and any(changes.get(key) for key in RESHAPES):
+                return True
+        return False
+
+    def _apply(self, payload: Mapping[str, Any]) -> None:
+        """Records destroyed, changed and created, as a full read would list them.
+
+        Applying a change twice is harmless: a listing overlaps the first payloads after it.
+        """
+        names = {table.schema.id: name for name, table in self._tables.items()}
+        for table_id, changes in payload.get("changedTablesById", {}).items():
+            if table_id not in names:
+                continue
+            table = self._tables[names[table_id]]
+            fields = {f.id: f for f in table.schema.fields}
+            records = {str(record["id"]): record for record in table.records}
+            for record_id in changes.get("destroyedRecordIds", []):
+                records.pop(record_id, None)
+            for record_id, change in changes.get("changedRecordsById", {}).items():
+                if record_id in records:
+                    cells = {
+                        **change.get("unchanged", {}).get("cellValuesByFieldId", {}),
+                        **change.get("current", {}).get("cellValuesByFieldId", {}),
+                    }
+                    record = records[record_id]
+                    records[record_id] = {**record, "fields": _merged(record["fields"], cells, fields)}
+            # Listed in the order they were created, so new records come last.
+            created = sorted(
+                changes.get("createdRecordsById", {}).items(),
+                key=lambda item: str(item[1].get("createdTime")),
+            )
+            for record_id, new in created:
+                record = records.get(record_id, {"id": record_id, "createdTime": new.get("createdTime")})
+                cells = new.get("cellValuesByFieldId", {})
+                records[record_id] = {**record, "fields": _merged({}, cells, fields)}
+            self._tables[names[table_id]] = replace(table, records=list(records.values()))
 
     def _grid_rows(self, table: _Table) -> list[Sequence[object]]:
         """The table as a grid: our names for its fields as the header, one row per record."""
@@ -851,6 +1044,48 @@ def _translated(error: requests.HTTPError, where: str) -> PermanentError:
             "token has data.records:read, data.records:write and schema.bases:read on this base"
         )
     return PermanentError(f"{where}: Airtable answered {status} {kind} {message}".strip())
+
+
+def _ours(hook: Mapping[str, Any]) -> bool:
+    """Whether a listed webhook reports what ``WEBHOOK_SPEC`` asks, no more narrowly and unnotified."""
+    options = hook.get("specification", {}).get("options", {})
+    filters, includes = options.get("filters", {}), options.get("includes") or {}
+    wanted = WEBHOOK_SPEC["options"]["filters"]["dataTypes"]
+    return (
+        not hook.get("notificationUrl")
+        and sorted(filters.get("dataTypes", [])) == sorted(wanted)
+        and not any(value for key, value in filters.items() if key != "dataTypes")
+        and includes.get("includeCellValuesInFieldIds") == "all"
+    )
+
+
+def _merged(fields: Mapping[str, Any], cells: Mapping[str, Any], schema: Mapping[str, Any]) -> dict[str, Any]:
+    """A record's values by field name, with a payload's cells by field id laid over them."""
+    out = dict(fields)
+    for field_id, value in cells.items():
+        known = schema.get(field_id)
+        if known is None:
+            continue
+        plain = _v1(known.type, value)
+        if plain is None or plain == "" or plain == [] or plain is False:  # the records API leaves these out
+            out.pop(known.name, None)
+        else:
+            out[known.name] = plain
+    return out
+
+
+def _v1(kind: str, value: Any) -> Any:
+    """A webhook's cell value (Airtable's V2 format) as the records API gives it (field model)."""
+    if kind in ("singleSelect", "externalSyncSource") and isinstance(value, dict):
+        return value.get("name")
+    if kind == "multipleSelects" and isinstance(value, list):
+        return [v.get("name") if isinstance(v, dict) else v for v in value]
+    if kind == "multipleRecordLinks" and isinstance(value, list):
+        return [v.get("id") if isinstance(v, dict) else v for v in value]
+    if kind == "multipleLookupValues" and isinstance(value, dict):
+        by_record = value.get("valuesByLinkedRecordId", {})
+        return [v for record_id in value.get("linkedRecordIds", []) for v in by_record.get(record_id, [])]
+    return value
 
 
 def _value(value: object, percent: bool = False) -> object:
