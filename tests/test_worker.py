@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 import itertools
 import json
 import logging
 import threading
+import weakref
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -44,7 +46,16 @@ from sheetsync.model import (
     header_key,
 )
 from sheetsync.stores.workbook import WorkbookStore, create_workbook
-from sheetsync.worker import open_alerter, open_channels, run_cycle, run_forever, spacing, woken
+from sheetsync.worker import (
+    THAW_EVERY,
+    open_alerter,
+    open_channels,
+    run_cycle,
+    run_forever,
+    settle_heap,
+    spacing,
+    woken,
+)
 
 CONFIG = """
 [master]
@@ -765,3 +776,25 @@ def test_the_spacing_comes_from_the_channels_hourly_call_limit(world: World) -> 
     assert spacing(channels) == {}  # the sandboxes have no hourly limit
     limited = SandboxChannel(ChannelName("facebook"), lambda: world.now, calls_per_hour=200)
     assert spacing([limited]) == {ChannelName("facebook"): pytest.approx(20.0)}
+
+
+class _Node:
+    """An object that can sit in a reference cycle and be watched with a weak reference."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_the_heap_a_cycle_leaves_is_frozen_and_thawed_and_collected_now_and_then() -> None:
+    try:
+        node = _Node()  # a reference cycle, alive at the freeze and dead after it
+        watched = weakref.ref(node)
+        settle_heap(1)
+        assert gc.get_freeze_count() > 0
+        del node
+        gc.collect()
+        assert watched() is not None  # frozen: the collector does not walk it
+        settle_heap(THAW_EVERY)  # thawed, collected, frozen again
+        assert watched() is None
+    finally:
+        gc.unfreeze()

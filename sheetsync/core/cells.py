@@ -272,14 +272,22 @@ def parse_rows(raw: Sequence[RawRow], layout: Layout, bundles: Bundles | None = 
 def _shared_codes(rows: Sequence[tuple[int, MasterRow | None]], layout: Layout) -> dict[int, list[str]]:
     """Rows that would be the same SKU on a channel through a ``SKU <Channel>`` cell: all flagged."""
     claims: dict[tuple[ChannelName, Sku], list[tuple[int, bool]]] = defaultdict(list)
-    for number, master in rows:
+    for number, master in rows:  # the mapped codes first: without one, nothing can clash here
+        if master is not None:
+            for name, code in master.codes.items():
+                claims[(name, code)].append((number, True))
+    if not claims:
+        return {}
+    for number, master in rows:  # then the rows shown on a mapped code's channel by their own SKU
         if master is not None:
             for name, _ in layout.channels:
-                claims[(name, master.codes.get(name, master.sku))].append((number, name in master.codes))
+                if name not in master.codes and (name, master.sku) in claims:
+                    claims[(name, master.sku)].append((number, False))
     titles = dict(layout.channels)
     found: dict[int, list[str]] = defaultdict(list)
     for (name, code), claimants in claims.items():
         if len(claimants) > 1 and any(mapped for _, mapped in claimants):  # plain SKU repeats: above
+            claimants.sort()  # in sheet order
             for number, _ in claimants:
                 where = ", ".join(str(n) for n, _ in claimants if n != number)
                 found[number].append(

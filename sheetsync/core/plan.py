@@ -14,7 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from sheetsync.core.buffers import AdaptiveRule, BufferPolicy, Exposure, adaptive, published
+from sheetsync.core.buffers import AdaptiveRule, BufferPolicy, Exposure, Published, adaptive, published
 from sheetsync.core.cells import MAX_QUANTITY, MasterRow, ParsedRows, Pause, RowProblem, own_number
 from sheetsync.core.ledger import available as ledger_available
 from sheetsync.core.monitor import Finding, FindingKind, lag_text
@@ -308,6 +308,8 @@ def plan(
     priced = [spec for spec, channel_open in open_ if spec.priced and channel_open]
     short = {row.sku for row in parsed.rows if available[row.sku] < 0}
     named = orders_since_count(entries, short) if short and entries else {}
+    # What each channel's tiers publish at a level: every SKU at that level asks it again.
+    rules: dict[tuple[ChannelName, int], Published] = {}
     for row in parsed.rows:
         stock = available[row.sku]
         total = totals.get(row.sku, 0.0)
@@ -324,7 +326,7 @@ def plan(
                 own = rates.get((spec.name, row.sku), 0.0)
                 elsewhere = sum(selling.values()) - selling[spec.name]
                 exposure = Exposure(total - own, spec.unseen_s, own, spec.lag_s, elsewhere)
-            target, reason, fix = _target(row, stock_here, spec, exposure, believed, stock)
+            target, reason, fix = _target(row, stock_here, spec, exposure, believed, stock, rules)
             if target < stock_here:  # the channel's rule holds units back: what would free them
                 fixes.append(fix)
             if adaptive_:
@@ -447,10 +449,12 @@ def _target(
     exposure: Exposure | None,
     believed: int | None,
     everywhere: int,
+    rules: dict[tuple[ChannelName, int], Published],
 ) -> tuple[int, str, str]:
     """One channel's quantity, its clause for the Reason cell, and what frees units it holds.
 
     ``stock`` is what the channel may sell, ``everywhere`` the row's stock over every location.
+    ``rules`` remembers what the channel's tiers publish at each level, for this plan only.
     """
     if row.override is Pause.PAUSE:
         return 0, keeps(believed), ""
@@ -469,6 +473,10 @@ def _target(
         hold = row.holds.get(spec.name) or row.holds.get(None)
         if spec.adaptive is not None and exposure is not None and hold is None:
             result = adaptive(stock, exposure, spec.adaptive)
+        elif hold is None:
+            result = rules.get((spec.name, stock)) or rules.setdefault(
+                (spec.name, stock), published(stock, spec.policy)
+            )
         else:
             result = published(stock, spec.policy, hold, column)
         quantity, rule, fix = result.quantity, result.reason, result.fix
