@@ -720,7 +720,9 @@ def _observe(
             watch, believed, reported[name], epoch, configured[name].max_lag_s, read=asked
         )
         watches[name] = replace(watch, audited=audited.audited, audit_mark=audited.audit_mark)
-    final = hold_unconfirmed(apply_findings(draft, findings), reported)
+    titles = {c.name: c.title for c in cycle.settings.channels}
+    pending = {name: watch.pending.keys() for name, watch in watches.items()}
+    final = hold_unconfirmed(apply_findings(draft, findings), reported, titles, pending)
     return _Observed(final, watches, errors)
 
 

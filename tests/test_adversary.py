@@ -275,8 +275,8 @@ def test_the_campaign_catches_an_unreadable_count_left_selling_its_old_figure() 
 
 def test_the_campaign_catches_a_best_seller_recount_held_by_the_volume_guard() -> None:
     """Planted: the volume guard trips when the units counted fall by more than ``max_drop`` (before
-    the fix, which trips only on the shape of a bad paste).  Seed 1 at 26 cycles: the best seller
-    recounted to 0 holds every push, and Shopify goes on showing 187 of AD-000."""
+    the fix, which trips only on the shape of a bad paste).  Seed 11 at 33 cycles: a recount
+    holds every push, and Shopify goes on showing 35 of AD-007 where 32 are left."""
 
     def on_units(parsed: Any, last: Any, max_drop: float, accept: bool, absorbed: Any = None) -> GuardVerdict:
         rows, total = len(parsed.rows), sum(row.count for row in parsed.rows)
@@ -287,9 +287,9 @@ def test_the_campaign_catches_a_best_seller_recount_held_by_the_volume_guard() -
         )
 
     with mock.patch.object(adversary.worker_module, "volume_guard", on_units):
-        figures, world = run_seed(1, cycles=26)
+        figures, world = run_seed(11, cycles=33)
     assert figures["oversold_by_us"] >= 1, world.tally.problems
-    assert any("(held): shopify shows 187 of AD-000" in problem for problem in world.tally.problems)
+    assert any("(held): shopify shows 35 of AD-007" in problem for problem in world.tally.problems)
 
 
 def test_the_campaign_catches_a_sku_column_sheets_turns_into_numbers() -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
@@ -28,6 +28,7 @@ from sheetsync.core.reasons import (
     shelf,
     shows,
     waiting,
+    waiting_for,
 )
 from sheetsync.core.state import WorkerState
 from sheetsync.core.stock import last_good, orders_since_count
@@ -556,34 +557,57 @@ def _refound(
     return tuple(held)
 
 
-def hold_unconfirmed(plan_: Plan, reported: Mapping[ChannelName, Mapping[Sku, int]]) -> Plan:
-    """Never raise a channel that shows less than we believe: it sold units we have not ingested.
+def hold_unconfirmed(
+    plan_: Plan,
+    reported: Mapping[ChannelName, Mapping[Sku, int]],
+    titles: Mapping[ChannelName, str] | None = None,
+    pending: Mapping[ChannelName, Collection[Sku]] | None = None,
+) -> Plan:
+    """Never raise a SKU while a channel shows less of it than we believe: units sold unseen.
 
-    The raise waits until the ledger accounts for the difference (the row shows LAG meanwhile).
-    Lowering is always allowed.  A push with no belief yet (a channel's first sync) takes what
-    the channel showed in this cycle's read as its expected figure, so the adapter need not read
-    it again for its compare-and-set.
+    A channel read this cycle that shows fewer units than we set sold them, and the ledger has
+    not ingested that sale yet: every channel's raise of that SKU waits until it has (the row
+    shows LAG meanwhile), since the stock the raise counts on is already gone.  A channel with
+    a push of the SKU still on its way (``pending``) may just not show it yet: it holds only its
+    own raises.  Lowering is always allowed.  A push with no belief yet (a channel's first sync)
+    takes what the channel showed in this cycle's read as its expected figure, so the adapter
+    need not read it again for its compare-and-set.
     """
     rows = []
     for row_plan in plan_.rows:
         decisions: dict[ChannelName, Decision] | None = None  # copied on the first change
         lagging = False
+        sku = row_plan.row.sku
+        unseen = [
+            (channel, shown, decision.believed)
+            for channel, decision in row_plan.decisions.items()
+            if decision.believed is not None
+            and (shown := reported.get(channel, {}).get(sku)) is not None
+            and shown < decision.believed
+            and sku not in (pending or {}).get(channel, ())
+        ]
         for channel, decision in row_plan.decisions.items():
             if not decision.push:
                 continue
-            shown = reported.get(channel, {}).get(row_plan.row.sku)
+            shown = reported.get(channel, {}).get(sku)
             believed = decision.believed
             if believed is None and shown is not None:
                 decisions = decisions or dict(row_plan.decisions)
                 decisions[channel] = _believing(decision, shown)
                 continue
-            if believed is None or shown is None or decision.target <= believed:
+            if believed is None or decision.target <= believed:
                 continue
-            if shown < believed:
-                lagging = True
+            if shown is not None and shown < believed:
                 reason = waiting(shown, believed, decision.target)
-                decisions = decisions or dict(row_plan.decisions)
-                decisions[channel] = replace(decision, push=False, reason=reason, waiting=True)
+            elif unseen:  # another channel sold it: what this one may show is less than planned
+                other, other_shown, other_believed = unseen[0]
+                title = (titles or {}).get(other, other)
+                reason = waiting_for(believed, decision.target, title, other_shown, other_believed)
+            else:
+                continue
+            lagging = True
+            decisions = decisions or dict(row_plan.decisions)
+            decisions[channel] = replace(decision, push=False, reason=reason, waiting=True)
         if decisions is None:
             rows.append(row_plan)
             continue

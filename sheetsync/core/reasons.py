@@ -56,6 +56,16 @@ def waiting(shown: int, believed: int, target: int) -> str:
     return f"shows {shown}, we set {believed}: not raised to {target} until {unseen} unseen {sales} read"
 
 
+def waiting_for(keeps: int, target: int, other: str, shown: int, believed: int) -> str:
+    """A raise held because ``other`` sold units of the SKU that the Ledger has not read yet."""
+    unseen = believed - shown
+    sales = "sale" if unseen == 1 else "sales"
+    return (
+        f"keeps {keeps}: not raised to {target} until {unseen} unseen {sales} on {other} "
+        f"(it shows {shown}, we set {believed}) are read"
+    )
+
+
 def shelf(stock: int, bundle: tuple[str, int, int] | None = None) -> str:
     """How many units there are: ``7 on the shelf``; for a bundle, the component that limits it.
 

@@ -21,6 +21,21 @@ gone, expired or in error, a page that might have more, a gap in the cursor, or 
 fields or tables.  Reads alone never create anything: ``doctor`` and ``import`` leave no
 webhook behind.
 
+A quiet cycle still changes its Status times and the worker's watches, which would cost two
+writes a cycle, more than its read.  So ``write_status`` holds back an update whose changes are
+all of the quiet kind, and nothing else (no Inventory cell, no report, no record to create):
+Status fields ``QUIET_STATUS_FIELDS`` (Last sync, Last success, the lag texts that
+``core.plan.channel_statuses`` and ``guard_status`` refresh each cycle; on the calls row its
+message too, which is the count), and State keys ``watch:<channel>`` (``core.state.state_cells``)
+and the store's call count.  Held writes are laid over the records held, so the next read
+returns them as if written, and go out together (one PATCH a table) with the first update
+that is not quiet, or once ``quiet_write_s`` (10 minutes) has passed since the last write went
+out.  A Status row's State word, message or counts, ``ledger_applied``, the guard's baseline,
+read marks, incidents, ``live``, ``fold``, reports and the lease are never held.  Losing what is held (the
+process killed) is harmless: the next worker reads a watch up to 10 minutes old, so it audits a
+slice again, misses some lag samples and shows an older last-OK time, and the call count misses
+those minutes' calls; never a stock count, a ledger position or an incident.
+
 Ledger records are created ten a request, and a request whose answer is lost (a timeout, a
 dropped connection, a 5xx, a garbled body) may have landed: before repeating it the store asks
 for the records holding its Keys (one filtered list) and creates only the missing ones.
@@ -108,6 +123,14 @@ RECORDS_PER_REQUEST = 10  #: Airtable's limit for create and update
 SLOW_STATUS_S = 600.0
 #: The State key holding this month's call count, as ``YYYY-MM:count``.
 CALLS_KEY = "airtable_calls"
+#: A quiet cycle's Status and State writes wait in the store at most this long (see ``write_status``).
+QUIET_WRITE_S = 600.0
+#: The Status fields a quiet cycle changes: times and lag texts (``core.plan.channel_statuses``,
+#: ``guard_status``).  The State word, the message and the counts are never among them.
+QUIET_STATUS_FIELDS = frozenset({"last_sync", "last_ok", "lag_p50", "lag_p95"})
+#: The State keys a quiet cycle changes: a channel's watch (``core.state.WATCH_PREFIX``; the
+#: stores may not import the core), and the store's own call count.
+QUIET_STATE_PREFIX = "watch:"
 #: The Status row that reports the month's calls.
 CALLS_ROW_LABEL = "Airtable calls"
 #: Field types the worker writes numbers into; every other type takes text.
@@ -286,13 +309,23 @@ class _Table:
         return set()
 
 
+@dataclass(slots=True)
+class _Writes:
+    """One table's writes: fields by record id to PATCH, records to create (typed, by field name)."""
+
+    updates: dict[str, dict[str, Any]]
+    creates: list[dict[str, Any]]
+    quiet: bool  #: every change is one a quiet cycle makes, and nothing is created
+
+
 class AirtableStore:
     """A ``MasterStore`` over an Airtable base, reached with a personal access token.
 
     The token needs ``data.records:read``, ``data.records:write`` and ``schema.bases:read`` on
     the base; ``schema.bases:write`` too for ``prepare`` and for adding missing worker fields;
     ``webhook:manage`` for incremental reads (without it every read lists every table).
-    ``fields`` renames our default field names (``{"Quantity": "Stock"}``).
+    ``fields`` renames our default field names (``{"Quantity": "Stock"}``).  ``quiet_write_s``
+    is how long a quiet cycle's writes may wait (see the module).
     """
 
     def __init__(
@@ -306,6 +339,7 @@ class AirtableStore:
         monthly_budget: int | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         reconcile_s: float = RECONCILE_S,
+        quiet_write_s: float = QUIET_WRITE_S,
     ) -> None:
         self.layout, self.base_id = layout, base_id
         self._base = api.base(base_id)
@@ -318,7 +352,6 @@ class AirtableStore:
         self._usage: Usage | None = None
         self._counted = 0  #: the adapter's calls already added to the usage
         self._status_written: datetime | None = None
-        self._calls_written: datetime | None = None  #: when the count last went to the State
         self._lease = ""  #: the lease's State value as last read
         self._lease_fresh = False  #: ``_lease`` comes from a read() no acquire() has used yet
         self._lease_record: str | None = None  #: the lease's State record, once known
@@ -330,6 +363,10 @@ class AirtableStore:
         self._cursor = 1  #: the next payload to read; taken before the listing it follows
         self._watch_after: datetime | None = None  #: a webhook that could not be set up waits
         self._writer = False  #: status was written: a worker's store, which watches the base
+        self._quiet_write = timedelta(seconds=quiet_write_s)
+        #: Quiet writes not sent yet: table -> record id -> typed value by field name.
+        self._held: dict[str, dict[str, dict[str, Any]]] = {}
+        self._sent: datetime | None = None  #: when Status and State writes last went out
 
     @property
     def where(self) -> str:
@@ -343,6 +380,7 @@ class AirtableStore:
         """
         if not self._caught_up():
             self._list_all()
+        self._lay_held()
         return self._snapshot()
 
     def _list_all(self) -> None:
@@ -414,7 +452,13 @@ class AirtableStore:
         return lease_holder(self._lease, now, self.where)
 
     def release(self, owner: str) -> None:
-        """Clear the lease if ``owner`` holds it: one filtered list, and one PATCH if so."""
+        """Send the quiet writes held back, then clear the lease if ``owner`` holds it.
+
+        A worker stopping cleanly leaves its last watch behind: the next one starts from it.
+        """
+        for name, held in self._held.items():
+            self._send(name, held, _Writes({}, [], quiet=True))
+        self._held = {}
         release_lease(owner, self._fetch_lease, self._write_lease)
 
     def _fetch_lease(self) -> str:
@@ -547,7 +591,11 @@ class AirtableStore:
         return {_text(record["fields"].get(field)) for record in found}
 
     def write_status(self, update: StatusUpdate) -> None:
-        """PATCH the worker's Inventory fields, then the Status and State records that changed."""
+        """PATCH the worker's Inventory fields, then the Status and State fields that changed.
+
+        A quiet update's Status and State changes are held back (see the module) until
+        ``quiet_write_s`` has passed since the last write went out, or any other update comes.
+        """
         if update.empty:
             return
         grid = self._known_grid()
@@ -560,21 +608,37 @@ class AirtableStore:
             self._status_written is not None and (now - self._status_written).total_seconds() < SLOW_STATUS_S
         )
         controls = any(status.control is not None for status in update.channels)
+        status: list[tuple[str, Mapping[str, str]]] = []
         if (update.channels or update.guard) and (controls or not (slow and recent)):
-            self._status(grid, update, slow)
+            status = self._status_rows(update, slow)
             self._status_written = now
         # Only what changed: with a second channel the State passes ten records, two requests.
-        changed = {key: value for key, value in update.state.items() if self._state_seen.get(key) != value}
-        # The count rides along with the worker's State, or goes alone every 10 minutes: a write
-        # of its own each cycle would be a third of a quiet cycle's calls.
-        count_recent = (
-            self._calls_written is not None and (now - self._calls_written).total_seconds() < SLOW_STATUS_S
-        )
-        if self._usage is not None and (changed or not count_recent):
-            changed[CALLS_KEY] = self._count().text()
-            self._calls_written = now
-        labelled = [(key, {"key": key, "value": value}) for key, value in changed.items()]
-        self._labelled(STATE_SHEET, STATE_HEADERS, grid.state_rows, str.strip, labelled)
+        state = {key: value for key, value in update.state.items() if self._state_seen.get(key) != value}
+        if self._usage is not None:  # held with the quiet writes, so it costs no call of its own
+            state[CALLS_KEY] = self._count().text()
+        writes = {
+            STATUS_SHEET: self._changes(
+                STATUS_SHEET, STATUS_HEADERS, grid.status_rows, header_key, status, self._quiet_status
+            ),
+            STATE_SHEET: self._changes(
+                STATE_SHEET,
+                STATE_HEADERS,
+                grid.state_rows,
+                str.strip,
+                [(key, {"key": key, "value": value}) for key, value in state.items()],
+                lambda key, _: key.startswith(QUIET_STATE_PREFIX) or key == CALLS_KEY,
+            ),
+        }
+        quiet = not (update.cells or update.reports) and all(w.quiet for w in writes.values())
+        if quiet and self._sent is not None and now - self._sent < self._quiet_write:
+            for name, planned in writes.items():
+                for record_id, fields in planned.updates.items():
+                    self._held.setdefault(name, {}).setdefault(record_id, {}).update(fields)
+            self._lay_held()
+        else:
+            for name, planned in writes.items():
+                self._send(name, self._held.get(name, {}), planned)
+            self._held, self._sent = {}, now
         self._grid = None
         self._writer = True
 
@@ -823,11 +887,18 @@ class AirtableStore:
         if records:
             self._call(partial(target.batch_create, records, typecast=False))
 
-    def _status(self, grid: Grid, update: StatusUpdate, slow: bool) -> None:
-        labelled = status_rows(update.channels, update.guard)
+    def _status_rows(self, update: StatusUpdate, slow: bool) -> list[tuple[str, Mapping[str, str]]]:
+        labelled: list[tuple[str, Mapping[str, str]]] = [*status_rows(update.channels, update.guard)]
         if self._budget is not None:
             labelled.append((CALLS_ROW_LABEL, self._calls_row(self._budget, slow)))
-        self._labelled(STATUS_SHEET, STATUS_HEADERS, grid.status_rows, header_key, labelled)
+        return labelled
+
+    @staticmethod
+    def _quiet_status(label: str, changed: set[str]) -> bool:
+        """Whether a Status row changes only as every quiet cycle changes it (its times, lags)."""
+        # The calls row's message is the count, which grows every cycle; its word says SLOW.
+        quiet = QUIET_STATUS_FIELDS | {"message"} if label == CALLS_ROW_LABEL else QUIET_STATUS_FIELDS
+        return changed <= quiet
 
     def _calls_row(self, budget: int, slow: bool) -> dict[str, str]:
         usage, now = self._count(), self._now()
@@ -844,40 +915,86 @@ class AirtableStore:
             "message": message,
         }
 
-    def _labelled(
+    def _changes(
         self,
         name: str,
         headers: Mapping[str, str],
         known_rows: Mapping[str, int],
         key: Callable[[str], str],
         labelled: Sequence[tuple[str, Mapping[str, str]]],
-    ) -> None:
-        """Update the records whose label exists (grid row → record); create the others."""
+        quiet: Callable[[str, set[str]], bool],
+    ) -> _Writes:
+        """The fields of labelled records that differ from those held, and the records to create.
+
+        ``quiet`` says, from a record's label and the logical fields that changed, whether the
+        change may wait; a record to create never does.
+        """
+        writes = _Writes({}, [], quiet=True)
         if not labelled:
-            return
+            return writes
         table = self._table(name, headers)
         columns = self._columns(table, headers)
-        updates: dict[str, dict[str, str]] = {}
-        creates: list[dict[str, Any]] = []
         for label, values in labelled:
-            cells = {columns[logical]: text for logical, text in values.items()}
             row = known_rows.get(key(label))
-            if row is not None and row - 2 < len(table.records):
-                updates[table.records[row - 2]["id"]] = cells
-            else:
-                creates.append(self._typed(table, cells))
-        self._update(table, updates)
-        if creates:
-            self._call(partial(self._base.table(table.schema.id).batch_create, creates, typecast=False))
+            if row is None or row - 2 >= len(table.records):
+                writes.creates.append(self._typed(table, {columns[k]: text for k, text in values.items()}))
+                writes.quiet = False
+                continue
+            record = table.records[row - 2]
+            held = record["fields"]
+            changed = {k for k, text in values.items() if _text(held.get(columns[k])) != text}
+            # A value the field refuses (a select without the option) is left out, and changes nothing.
+            fields = self._typed(table, {columns[k]: values[k] for k in changed})
+            if fields:
+                writes.updates[record["id"]] = fields
+                writes.quiet = writes.quiet and quiet(label, {k for k in changed if columns[k] in fields})
+        return writes
+
+    def _send(self, name: str, held: Mapping[str, Mapping[str, Any]], writes: _Writes) -> None:
+        """Send a table's held fields with ``writes`` over them: PATCH ten records a request, then create."""
+        if not (held or writes.updates or writes.creates):
+            return
+        table = self._tables[name]
+        merged = {rid: dict(fields) for rid, fields in held.items()}
+        for rid, fields in writes.updates.items():
+            merged.setdefault(rid, {}).update(fields)
+        self._patch(table, merged)
+        if writes.creates:
+            target = self._base.table(table.schema.id)
+            self._call(partial(target.batch_create, writes.creates, typecast=False))
+
+    def _lay_held(self) -> None:
+        """Lay the held writes over the records held, as if they had gone out.
+
+        After a listing, or a payload's ``unchanged`` values, too.  A record deleted meanwhile
+        loses its held fields: its label is then written anew, at once.
+        """
+        for name, held in self._held.items():
+            table = self._tables.get(name)
+            records = [] if table is None else table.records
+            for record_id in held.keys() - {str(record["id"]) for record in records}:
+                del held[record_id]
+            if table is None or not held:
+                continue
+            laid = [
+                {**record, "fields": _laid(record["fields"], held[str(record["id"])])}
+                if str(record["id"]) in held
+                else record
+                for record in records
+            ]
+            self._tables[name] = replace(table, records=laid)
 
     def _update(self, table: _Table, changes: Mapping[str, Mapping[str, str]]) -> None:
+        """PATCH records' text, typed for their fields (see ``_patch``)."""
+        self._patch(table, {rid: self._typed(table, cells) for rid, cells in changes.items()})
+
+    def _patch(self, table: _Table, changes: Mapping[str, Mapping[str, Any]]) -> None:
         """PATCH records ten a request (``batch_update`` chunks); a bad chunk goes a record at a time.
 
         A record deleted since the read is skipped; a value Airtable refuses flags the row.
         """
         records: list[UpdateRecordDict] = [
-            {"id": rid, "fields": self._by_id(table, self._typed(table, cells))}
-            for rid, cells in changes.items()
+            {"id": rid, "fields": self._by_id(table, fields)} for rid, fields in changes.items()
         ]
         target = self._base.table(table.schema.id)
         for start in range(0, len(records), RECORDS_PER_REQUEST):
@@ -1072,6 +1189,12 @@ def _merged(fields: Mapping[str, Any], cells: Mapping[str, Any], schema: Mapping
         else:
             out[known.name] = plain
     return out
+
+
+def _laid(fields: Mapping[str, Any], written: Mapping[str, Any]) -> dict[str, Any]:
+    """A record's values by field name after a PATCH of ``written`` (None clears, and is left out)."""
+    out = {**fields, **written}
+    return {name: value for name, value in out.items() if value is not None}
 
 
 def _v1(kind: str, value: Any) -> Any:

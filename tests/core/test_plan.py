@@ -412,6 +412,28 @@ def test_hold_unconfirmed_never_pushes_above_what_the_channel_shows_when_it_is_b
     assert hold_unconfirmed(draft, {SHOPIFY: {Sku("A"): shown}}).pushes(SHOPIFY) == []
 
 
+def test_a_sale_unseen_on_one_channel_holds_every_channels_raise_of_the_sku() -> None:
+    """A WooCommerce-like channel shows 5 where we set 8: 3 units sold there that the Ledger has
+    not read.  A restock planned from the Ledger would raise the other channel to the full count:
+    it waits too, or it shows units already sold (seen by the adversary, seed 42)."""
+    parsed = rows(("A", "20", {"channel:shopify": "8", "channel:facebook": "8"}))
+    specs = [ChannelSpec(SHOPIFY, "Shopify", NO_BUFFER), ChannelSpec(FACEBOOK, "Facebook", NO_BUFFER)]
+    draft = plan(parsed, counts(parsed), {}, specs, OPEN)
+    shown = {SHOPIFY: {Sku("A"): 8}, FACEBOOK: {Sku("A"): 5}}
+    final = hold_unconfirmed(draft, shown, TITLES)
+    assert final.pushes(SHOPIFY) == []
+    assert final.pushes(FACEBOOK) == []
+    (row,) = final.rows
+    assert row.state is RowState.LAG
+    assert row.decisions[SHOPIFY].reason == (
+        "keeps 8: not raised to 20 until 3 unseen sales on Facebook (it shows 5, we set 8) are read"
+    )
+    # Facebook with a push of A on its way may just not show it yet: only its own raise waits.
+    final = hold_unconfirmed(draft, shown, TITLES, {FACEBOOK: {Sku("A")}})
+    assert [level.quantity for level in final.pushes(SHOPIFY)] == [20]
+    assert final.pushes(FACEBOOK) == []
+
+
 LAGGING = Finding(FindingKind.LAG, 10, "pushed 8 21m 0s ago, still shows 10 (limit 20m 0s)")
 
 

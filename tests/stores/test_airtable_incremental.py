@@ -317,11 +317,12 @@ def test_state_records_are_written_when_they_change_and_the_call_count_every_ten
         world.store.write_status(StatusUpdate((), (), None, {**state, **changes}))
         world.fake.before_request = None
         names = {field_id: name for name, field_id in fields.items()}  # updates go by id, creates by name
-        cells = [{names.get(k, k): v for k, v in r["fields"].items()} for r in sent]
-        return {c["Key"]: c["Value"] for c in cells}
+        keys = {r["id"]: r["fields"]["Key"] for r in world.fake.records(BASE, STATE_SHEET)}
+        cells = [(r.get("id"), {names.get(k, k): v for k, v in r["fields"].items()}) for r in sent]
+        return {c.get("Key") or keys[rid]: c["Value"] for rid, c in cells}  # a PATCH sends the Value alone
 
     assert written({"note": "one"}) == {"note": "one", "airtable_calls": ANY}
-    assert written({"note": "one"}) == {}  # nothing changed: not a call
+    assert written({"note": "one"}) == {}  # only the count changed: it waits
     world.t += 600
     assert written({"note": "one"}) == {"airtable_calls": ANY}  # the count alone, ten minutes on
 
