@@ -82,7 +82,11 @@ class FastPath:
         sale delivered by the time it starts.
         """
         with self._state:
-            fresh = [line for line in lines if line.movement is Movement.SALE and line.key not in self._late]
+            fresh = [  # as our rows call the SKU: a channel may use its own code (``SKU <Channel>``)
+                replace(line, sku=self._codes.ours(line.channel, line.sku))
+                for line in lines
+                if line.movement is Movement.SALE and line.key not in self._late
+            ]
             self._late.update((line.key, line) for line in fresh)
             self._shown = own_sales(self._shown, fresh)
             if not fresh or self._basis is None:

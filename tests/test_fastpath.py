@@ -267,3 +267,13 @@ def test_what_the_fast_path_pushed_during_a_cycle_is_not_pushed_again_after_it(t
     sent = len(facebook.sent)
     shop.sell(SHOPIFY, B, 1)
     assert facebook.sent[sent:] == [(B, 8)]  # A-1 is not set again
+
+
+def test_a_sale_under_a_channels_own_code_lowers_the_row_it_maps_to(tmp_path: Path) -> None:
+    shop = Shop(tmp_path, [("A-1", 10)])
+    shop.store.sheets[INVENTORY_SHEET][0] = ("SKU", "Quantity", "SKU Shopify")
+    shop.store.sheets[INVENTORY_SHEET][1] = ("A-1", 10, "SHOP-A")
+    shop.cycle()
+    assert shop.channels[SHOPIFY].read_levels([Sku("SHOP-A")]) == {Sku("SHOP-A"): 10}
+    shop.sell(SHOPIFY, Sku("SHOP-A"), 3)
+    assert shop.shown(A)[1:] == [6, 7]
