@@ -34,7 +34,7 @@ import time
 from collections import Counter
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -540,11 +540,20 @@ def at(world: World) -> datetime:
     return datetime.fromtimestamp(world.clock(), UTC)
 
 
-def measure(size: int, changed_share: float = 0.01, seed: int = 1) -> dict[str, Any]:
-    """Build the world for ``size`` SKUs and run its cycles; the figures as a dict."""
+def measure(
+    size: int, changed_share: float = 0.01, seed: int = 1, period: float | None = None
+) -> dict[str, Any]:
+    """Build the world for ``size`` SKUs and run its cycles; the figures as a dict.
+
+    ``period`` (seconds) replaces every channel's ``audit_every`` and ``max_lag``: a shorter
+    steady state for the tests; the benchmark keeps the defaults.
+    """
     with tempfile.TemporaryDirectory() as directory:
         started = time.perf_counter()
         world = build(size, seed, Path(directory))
+        if period is not None:
+            shorter = [replace(c, audit_every_s=period, max_lag_s=period) for c in world.settings.channels]
+            world.settings = replace(world.settings, channels=tuple(shorter))
         seeded_s = time.perf_counter() - started
         channels = world.settings.channels
         spacing = min(c.interval_s for c in channels)  # the worker's cycles, every channel due
