@@ -1471,7 +1471,7 @@ def run_forever(
                         controls=controls,
                         alert=alert,
                         owner=owner,
-                        fast=fast,
+                        fast=fast if inbox is not None else None,  # no inbox, no sale to push
                         fast_pushes=fast_pushes,
                     )
             except Exception as error:  # the worker outlives every failure: logged, retried, alerted
