@@ -19,7 +19,7 @@ from sheetsync_fakes.meta import FakeMeta
 from sheetsync_fakes.wire import serve
 
 from sheetsync.channels import OrderSource, QuickPush
-from sheetsync.channels.meta import QUICK_MAX, MetaChannel, regain_seconds
+from sheetsync.channels.meta import QUICK_MAX, REASK_S, MetaChannel, regain_seconds
 from sheetsync.errors import PermanentError, TransientError
 from sheetsync.model import ChannelName, PriceLevel, PushOutcome, Sku, StockLevel
 
@@ -520,3 +520,16 @@ def test_item_updates_retry_server_errors_and_keep_the_token_in_the_header(
     assert {r.url.path for r in seen} == {f"/v25.0/{CATALOG}/products", f"/v25.0/{item_id}"}
     assert not any(TOKEN in str(r.url) or TOKEN in r.content.decode() for r in seen)
     assert all(r.headers["Authorization"] == f"Bearer {TOKEN}" for r in seen)
+
+
+def test_a_cycle_pushing_many_batches_asks_about_each_open_one_once(
+    fake: FakeMeta, clock: ManualClock
+) -> None:
+    fake.processing_delay_s = 600
+    channel = connect(fake, clock, settle_s=0, max_batch=1)
+    for quantity in range(4):  # four batches in one cycle: none processed yet
+        channel.push([StockLevel(Sku("A-1"), quantity)])
+    assert fake.count("check_batch_request_status") == 3  # each earlier batch once, not 1 + 2 + 3
+    clock.sleep(REASK_S)
+    channel.push([StockLevel(Sku("A-1"), 9)])
+    assert fake.count("check_batch_request_status") == 3 + 4  # a minute on: every open one again
