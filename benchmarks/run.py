@@ -268,7 +268,7 @@ def markdown(figures: dict[str, dict[str, Any]], where: dict[str, str], command:
             "- **calls (min)**: API calls counted in the fakes' request logs, and in brackets the fewest",
             "  the APIs' documented limits allow for the same work (benchmarks/cycle.py, `least_calls`,",
             "  with the limits and their pages): Shopify 249 SKUs a read (the 1,000-point query cost",
-            "  cap) and 250 a set; Meta 5,000 a batch (the adapter sends 3,000, Meta's recommendation),",
+            "  cap) and 250 a set; Meta 5,000 a batch (what the adapter sends),",
             "  each batch's status asked once at the next push, 100 SKUs a read (no documented cap: an",
             "  assumption); Merchant one call per availability flip; WooCommerce 100 a batch and a page.",
             "- **full**: a fresh worker's first cycle: every SKU audited on every channel and pushed.",
