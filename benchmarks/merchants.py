@@ -6,7 +6,7 @@
 count, that many real Celery worker processes (``celery -A merchants worker --pool solo``) run
 the fleet's real task and the worker's real cycle (``runner.merchant_cycle``); every merchant's
 cycle is asked for at once, as beat does on a cold start, and ``--sales`` webhook sales arrive
-meanwhile through ``Fleet.deliver`` (the sale fast path), spread over the merchants.
+meanwhile through ``Fleet.deliver`` (the sales queue), spread over the merchants.
 
 The fakes answer at once, and a real API does not: in the workers, every call of the workbook
 master (read, lease, ledger append, status write) and of a sandbox channel (a push batch, a levels

@@ -150,7 +150,7 @@ def make_app(
         """One cycle for merchant ``name`` (skipped when another worker runs it, or it backs off)."""
         outcome = fleet().cycle(name)
         log.info("merchant %s: %s %s", name, outcome.status, outcome.detail)
-        if outcome.pending:  # a sale arrived while it ran: its fast path is the next cycle, now
+        if outcome.pending:  # a sale arrived while it ran: the next cycle, now, on the sales queue
             run.apply_async((name,), queue=sales_queue(prefix))
         return asdict(outcome)
 
@@ -160,7 +160,9 @@ def make_app(
 
 
 def deliver(app: Celery, fleet: Fleet, merchant: str, delivery: str, lines: Sequence[OrderLine]) -> bool:
-    """The sale fast path: queue a webhook's lines for ``merchant`` and ask for its cycle now.
+    """Queue a webhook's lines for ``merchant`` and ask for its cycle now, on the sales queue.
+
+    The fleet has no ``sheetsync.fastpath`` yet: a sale reaches the other channels with that cycle.
 
     False (nothing queued) for a delivery already seen.
     """

@@ -3,7 +3,7 @@
 Shopify names the shop a delivery is about in ``X-Shopify-Shop-Domain``; that shop's merchant's
 own webhook app (``web.create_app``, the single-merchant route with its signature check, limits
 and deadlines) answers it, with an inbox that hands the lines to Redis and asks for that
-merchant's cycle at once (the sale fast path).
+merchant's cycle at once, ahead of the scheduled ones.
 
 ``/`` is the fleet's dashboard, one row per merchant of the registry: its master and channels,
 its last cycle (when, ran or failed, what it said), failures in a row and how long it backs off;
