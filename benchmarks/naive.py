@@ -84,10 +84,8 @@ def _free_lookups(world: World, skus: list[Sku]) -> None:
 
 def naive_cycle(world: World, sample: int) -> dict[str, Any]:
     """Run the strawman over the first ``sample`` rows; its calls and wall time, measured."""
-    worksheet = _worksheet(world)
+    worksheet, marks = _begin(world, sample)
     shopify, meta, google, woo = world.channels
-    _free_lookups(world, [Sku(s) for s in world.skus[:sample]])
-    marks = {api: len(fake.request_log) for api, fake in world.fakes.items()}
     log(f"strawman baseline: {sample} rows, one call per row and per SKU per channel...")
     started = time.perf_counter()
     worksheet.row_values(1)  # the header
@@ -122,10 +120,8 @@ def naive_cycle(world: World, sample: int) -> dict[str, Any]:
 
 def fair_cycle(world: World, sample: int) -> dict[str, Any]:
     """Run the fair script's bulk read, then its per-SKU updates of ``sample`` SKUs, timed apart."""
-    worksheet = _worksheet(world)
+    worksheet, marks = _begin(world, sample)
     shopify, meta, google, woo = world.channels
-    _free_lookups(world, [Sku(s) for s in world.skus[:sample]])
-    marks = {api: len(fake.request_log) for api, fake in world.fakes.items()}
     log(f"fair baseline: one bulk read, then {sample} SKUs one call per SKU per channel...")
     started = time.perf_counter()
     rows = worksheet.get_all_values()  # one values.get of the whole tab
@@ -139,6 +135,13 @@ def fair_cycle(world: World, sample: int) -> dict[str, Any]:
         woo.push([level])
     measured = _measured(world, marks, sample, time.perf_counter() - started)
     return measured | {"read_s": read_s, "per_sku_s": measured["wall_s"] / sample}
+
+
+def _begin(world: World, sample: int) -> tuple[Any, dict[str, int]]:
+    """The Inventory worksheet, lookups free for ``sample`` SKUs, and each fake's log so far."""
+    worksheet = _worksheet(world)
+    _free_lookups(world, [Sku(s) for s in world.skus[:sample]])
+    return worksheet, {api: len(fake.request_log) for api, fake in world.fakes.items()}
 
 
 def _measured(world: World, marks: dict[str, int], sample: int, wall: float) -> dict[str, Any]:

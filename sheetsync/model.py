@@ -120,6 +120,11 @@ class LedgerEntry:
     note: str = ""
     location: str = ""  #: the stock location it moves ("" when the master has no locations)
 
+    @property
+    def line_key(self) -> str:
+        """The order line it comes from, as ``OrderLine.key`` names it ("" for no channel's)."""
+        return f"{self.channel}/{self.order_id}/{self.line_id}" if self.channel is not None else ""
+
 
 @dataclass(frozen=True, slots=True)
 class RawLedgerRow:

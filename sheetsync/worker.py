@@ -282,6 +282,11 @@ class _Cycle:
         return {c.name: c for c in self.settings.channels}
 
     @property
+    def titles(self) -> dict[ChannelName, str]:
+        """Each channel's title, as the sheet shows it."""
+        return {c.name: c.title for c in self.settings.channels}
+
+    @property
     def places(self) -> dict[ChannelName, tuple[str, ...]]:
         """Each channel's stock locations, preferred first (empty without locations)."""
         return {c.name: c.locations for c in self.settings.channels}
@@ -635,7 +640,7 @@ def _fast_moves(
             if e.channel == name
             and e.sku == sku
             and e.movement in ledger_.CHANNEL_MOVEMENTS
-            and f"{e.channel}/{e.order_id}/{e.line_id}" not in push.seen
+            and e.line_key not in push.seen
         )
         adjusted[(name, sku)] = push.quantity + unseen - column
     return adjusted
@@ -670,9 +675,7 @@ def _believed(final: Plan) -> dict[tuple[ChannelName, Sku], int]:
 
 def _counted(planned: _Planned) -> frozenset[str]:
     """The order lines the Ledger counts, by ``OrderLine.key``."""
-    return frozenset(
-        f"{e.channel}/{e.order_id}/{e.line_id}" for e in planned.entries if e.channel is not None
-    )
+    return frozenset(e.line_key for e in planned.entries if e.channel is not None)
 
 
 def _observe(
@@ -689,6 +692,9 @@ def _observe(
     watches, errors = dict(watches), dict(errors)
     reported: dict[ChannelName, Mapping[Sku, int]] = {}
     findings: dict[ChannelName, Mapping[Sku, Finding]] = {}
+    # What the audit sweeps, in order: every row, and a held row too (a platform's own raise
+    # there is set back to the cap as well).  The same for every channel: sorted once.
+    every = sorted({r.row.sku for r in draft.rows} | {f.sku for f in draft.flagged if f.cap is not None})
     for channel, spec in zip(cycle.channels, planned.specs, strict=True):
         name, watch = channel.name, watches[channel.name]
         if not channel.limits.reports_levels:  # nothing to read back, so nothing waits on it
@@ -699,9 +705,6 @@ def _observe(
         audited = watch
         if spec.due and not spec.paused:
             wanted |= {*watch.pending, *watch.mismatch, *watch.recent}
-            # A held row too: a platform's own raise there is set back to the cap as well.
-            held = {f.sku for f in draft.flagged if f.cap is not None}
-            every = sorted({r.row.sku for r in draft.rows} | held)
             quota = channel.limits.read_skus_per_s
             pace = None if quota is None else quota * configured[name].audit_share
             chosen, audited = audit_slice(watch, every, epoch, configured[name].audit_every_s, pace)
@@ -720,9 +723,8 @@ def _observe(
             watch, believed, reported[name], epoch, configured[name].max_lag_s, read=asked
         )
         watches[name] = replace(watch, audited=audited.audited, audit_mark=audited.audit_mark)
-    titles = {c.name: c.title for c in cycle.settings.channels}
     pending = {name: watch.pending.keys() for name, watch in watches.items()}
-    final = hold_unconfirmed(apply_findings(draft, findings), reported, titles, pending)
+    final = hold_unconfirmed(apply_findings(draft, findings), reported, cycle.titles, pending)
     return _Observed(final, watches, errors)
 
 
@@ -800,7 +802,7 @@ def _record(
     fresh, read_to = ingested.fresh, ingested.read
     final, state, guard = observed.final, read.state, observed.final.guard
     watches = dict(observed.watches)
-    titles = {c.name: c.title for c in settings.channels}
+    titles = cycle.titles
     live = live_channels(state)
     stamp = now.strftime(TIMESTAMP_FORMAT)
     live.update((name, f"{stamp} confirmed") for name in observed.confirmed)

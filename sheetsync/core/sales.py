@@ -39,15 +39,15 @@ class Basis:
     held: bool = False  #: the volume guard held the cycle: nothing is pushed until it is cleared
     velocity: Mapping[tuple[ChannelName, Sku], float] = field(default_factory=dict)
     in_flight: Mapping[tuple[ChannelName, Sku], int] = field(default_factory=dict)
+    #: component → the bundles that take it (worked out once: every sale asks)
+    made_of: Mapping[Sku, frozenset[Sku]] = field(init=False, repr=False, compare=False)
 
-    @property
-    def made_of(self) -> dict[Sku, set[Sku]]:
-        """Component → the bundles that take it."""
+    def __post_init__(self) -> None:
         bundles: dict[Sku, set[Sku]] = defaultdict(set)
         for row in self.rows.values():
             for part in row.parts or {}:
                 bundles[part].add(row.sku)
-        return bundles
+        object.__setattr__(self, "made_of", {part: frozenset(of) for part, of in bundles.items()})
 
 
 def taken(rows: Mapping[Sku, MasterRow], lines: Iterable[OrderLine]) -> dict[Sku, int]:
@@ -90,8 +90,15 @@ def targets(basis: Basis, lines: Sequence[OrderLine]) -> dict[ChannelName, dict[
     touched |= {bundle for sku in units for bundle in bundles.get(sku, ())}
     if not touched:
         return {}
-    available = {**basis.available, **{sku: basis.available.get(sku, 0) - n for sku, n in units.items()}}
-    reach = {key: value - units.get(key[1], 0) for key, value in basis.reach.items() if key[1] in touched}
+    # Only what the plan of the touched rows looks at: them, and the parts of the bundles among them.
+    needed = touched | {part for sku in touched for part in basis.rows[sku].parts or {}}
+    available = {sku: basis.available.get(sku, 0) - units.get(sku, 0) for sku in needed}
+    reach = {
+        (spec.name, sku): basis.reach[(spec.name, sku)] - units.get(sku, 0)
+        for spec in basis.specs
+        for sku in touched
+        if (spec.name, sku) in basis.reach
+    }
     for sku in touched:
         parts = basis.rows[sku].parts
         if parts is None:

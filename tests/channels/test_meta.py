@@ -211,7 +211,8 @@ def test_a_bad_token_names_the_catalog_never_the_token(
     assert not any(wrong in text for text in told)
 
 
-def test_the_token_travels_in_a_header_never_in_a_url(fake: FakeMeta, clock: ManualClock) -> None:
+def recorded(fake: FakeMeta, clock: ManualClock) -> tuple[MetaChannel, list[httpx.Request]]:
+    """A channel on its own transport to ``fake``, and every request it sends, as sent."""
     seen: list[httpx.Request] = []
 
     def recording(request: httpx.Request) -> httpx.Response:
@@ -221,6 +222,11 @@ def test_the_token_travels_in_a_header_never_in_a_url(fake: FakeMeta, clock: Man
     channel = MetaChannel(
         NAME, catalog_id=CATALOG, token=TOKEN, transport=httpx.MockTransport(recording), sleep=clock.sleep
     )
+    return channel, seen
+
+
+def test_the_token_travels_in_a_header_never_in_a_url(fake: FakeMeta, clock: ManualClock) -> None:
+    channel, seen = recorded(fake, clock)
     channel.push([StockLevel(Sku("A-1"), 1)])
     channel.read_levels([Sku("A-1")])
     assert {r.url.path.split("/")[-1] for r in seen} == {
@@ -504,15 +510,7 @@ def test_the_catalog_management_limit_throttles_quick_pushes_not_batches(
 def test_item_updates_retry_server_errors_and_keep_the_token_in_the_header(
     fake: FakeMeta, clock: ManualClock
 ) -> None:
-    seen: list[httpx.Request] = []
-
-    def recording(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return fake(request)
-
-    channel = MetaChannel(
-        NAME, catalog_id=CATALOG, token=TOKEN, transport=httpx.MockTransport(recording), sleep=clock.sleep
-    )
+    channel, seen = recorded(fake, clock)
     fake.fail_next("product_item", status=500)
     assert channel.push_now([StockLevel(Sku("A-1"), 4)])[0].ok
     assert len(item_updates(fake)) == 2

@@ -39,8 +39,8 @@ from sheetsync.model import (
 from sheetsync.stores.airtable import RECONCILE_S, AirtableStore, connect
 from sheetsync.worker import run_cycle
 
-TOKEN = "patSecret.0123456789abcdef"
-BASE = "appSheetsyncTest1"
+from .test_airtable import BASE, TOKEN
+
 CONFIG = """
 [master]
 kind = "airtable"
