@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from enum import Enum
-from functools import partial
+from functools import lru_cache, partial
 from typing import TYPE_CHECKING, TypeVar
 
 from sheetsync.core.buffers import Hold, HoldKind, parse_hold
@@ -202,50 +202,18 @@ def parse_rows(raw: Sequence[RawRow], layout: Layout, bundles: Bundles | None = 
     A bundle's row (``bundles``) has no count of its own: its count cells stay blank, and it is
     flagged when a component has no usable row.
     """
-    headers = layout.merchant_headers()
-    worker = layout.worker_headers()
     by_sku: dict[Sku, list[int]] = defaultdict(list)
-    parsed: list[tuple[RawRow, Sku | None, MasterRow | None, list[str], dict[str, str]]] = []
+    parsed: list[tuple[RawRow, Sku | None, MasterRow | None, tuple[str, ...], Mapping[str, str]]] = []
     for row in raw:
-        if not any(row.cells.get(column, "").strip() for column in headers):
+        if bundles is not None and row.cells.get(SKU, "").strip() in bundles:
+            one = _parse_row(row, layout, bundles)  # a bundle's row depends on the Bundles sheet too
+        else:
+            one = _parse_plain(row.row, tuple(row.cells.items()), layout)
+        if one is None:
             continue  # a row with only worker cells left: the merchant cleared it
-        current = {column: row.cells.get(column, "") for column in worker}
-        messages: list[str] = []
-        sku = _parse_sku(row.cells.get(SKU, ""), messages)
+        sku, master, messages, current = one
         if sku is not None:
             by_sku[sku].append(row.row)
-        parts = None
-        if sku is not None and bundles is not None and sku in bundles:
-            parts = _bundle_parts(row, layout, bundles, sku, messages)
-            counts: dict[str, int] | None = {}
-        else:
-            counts = _parse_counts(row, layout, messages)
-        override = _attempt(partial(parse_override, row.cells.get(OVERRIDE, "")), messages)
-        holds = _parse_holds(row, layout, messages)
-        codes = _parse_codes(row, layout, messages)
-        master = None
-        if sku is not None and counts is not None and not messages:
-            notes: list[str] = []
-            if row.cells.get(SKU_IS_NUMBER):
-                notes.append(
-                    f"SKU {sku} is a number in the sheet, so leading zeros (00123) or long codes may be "
-                    "lost; format the SKU column as Plain text and retype the SKU"
-                )
-            believed = {n: own_number(row.cells.get(channel_column(n), "")) for n, _ in layout.channels}
-            master = MasterRow(
-                row.row,
-                sku,
-                counts,
-                override,
-                holds,
-                believed,
-                current,
-                prices=_parse_prices(row, layout, notes),
-                reorder=_parse_reorder(row, notes),
-                parts=parts,
-                notes=tuple(notes),
-                codes=codes,
-            )
         parsed.append((row, sku, master, messages, current))
 
     shared = _shared_codes([(row.row, master) for row, _, master, _, _ in parsed], layout)
@@ -255,18 +223,75 @@ def parse_rows(raw: Sequence[RawRow], layout: Layout, bundles: Bundles | None = 
         others = [n for n in by_sku.get(sku, []) if n != row.row] if sku is not None else []
         if others:
             where = ", ".join(str(n) for n in others)
-            messages = [
-                *messages,
-                f'SKU "{sku}" is also in row {where}; each SKU must appear once',
-            ]
-        messages = [*messages, *shared.get(row.row, ())]
+            messages = (*messages, f'SKU "{sku}" is also in row {where}; each SKU must appear once')
+        messages = (*messages, *shared.get(row.row, ()))
         if candidate is not None and not messages:
             rows.append(candidate)
         else:
-            problems.append(RowProblem(row.row, sku, tuple(messages), current))
+            problems.append(RowProblem(row.row, sku, messages, current))
     if bundles is not None and bundles.parts:
         rows, problems = _components_usable(rows, problems)
     return ParsedRows(tuple(rows), tuple(problems))
+
+
+_Row = tuple[Sku | None, MasterRow | None, tuple[str, ...], Mapping[str, str]]
+#: Rows whose parse ``parse_rows`` remembers: every row of a 100,000-SKU master, with room for edits.
+ROW_CACHE = 1 << 17
+
+
+@lru_cache(maxsize=ROW_CACHE)
+def _parse_plain(number: int, cells: tuple[tuple[str, str], ...], layout: Layout) -> _Row | None:
+    """A row that is no bundle's, parsed once for as long as its cells and place stay the same.
+
+    Memoised: the master is read whole every cycle and most rows are as they were (a row is a
+    pure function of its cells).  What it returns is shared by every cycle: never changed.
+    """
+    return _parse_row(RawRow(number, dict(cells)), layout, None)
+
+
+def _parse_row(row: RawRow, layout: Layout, bundles: Bundles | None) -> _Row | None:
+    """One row on its own: its SKU, the row if it can be synced, what is wrong, its worker cells.
+
+    None for a row with only worker cells left (the merchant cleared it).
+    """
+    if not any(row.cells.get(column, "").strip() for column in layout.merchant_headers()):
+        return None
+    current = {column: row.cells.get(column, "") for column in layout.worker_headers()}
+    messages: list[str] = []
+    sku = _parse_sku(row.cells.get(SKU, ""), messages)
+    parts = None
+    if sku is not None and bundles is not None and sku in bundles:
+        parts = _bundle_parts(row, layout, bundles, sku, messages)
+        counts: dict[str, int] | None = {}
+    else:
+        counts = _parse_counts(row, layout, messages)
+    override = _attempt(partial(parse_override, row.cells.get(OVERRIDE, "")), messages)
+    holds = _parse_holds(row, layout, messages)
+    codes = _parse_codes(row, layout, messages)
+    master = None
+    if sku is not None and counts is not None and not messages:
+        notes: list[str] = []
+        if row.cells.get(SKU_IS_NUMBER):
+            notes.append(
+                f"SKU {sku} is a number in the sheet, so leading zeros (00123) or long codes may be "
+                "lost; format the SKU column as Plain text and retype the SKU"
+            )
+        believed = {n: own_number(row.cells.get(channel_column(n), "")) for n, _ in layout.channels}
+        master = MasterRow(
+            row.row,
+            sku,
+            counts,
+            override,
+            holds,
+            believed,
+            current,
+            prices=_parse_prices(row, layout, notes),
+            reorder=_parse_reorder(row, notes),
+            parts=parts,
+            notes=tuple(notes),
+            codes=codes,
+        )
+    return sku, master, tuple(messages), current
 
 
 def _shared_codes(rows: Sequence[tuple[int, MasterRow | None]], layout: Layout) -> dict[int, list[str]]:

@@ -17,6 +17,7 @@ from enum import StrEnum
 from sheetsync.core.buffers import AdaptiveRule, BufferPolicy, Exposure, Published, adaptive, published
 from sheetsync.core.cells import MAX_QUANTITY, MasterRow, ParsedRows, Pause, RowProblem, own_number
 from sheetsync.core.ledger import available as ledger_available
+from sheetsync.core.memo import LastCall
 from sheetsync.core.monitor import Finding, FindingKind, lag_text
 from sheetsync.core.prices import price_for, read_sent, sent_text
 from sheetsync.core.reasons import (
@@ -304,57 +305,36 @@ def plan(
     # can still sell.  Without any, the bookkeeping is skipped (it is most of a cycle's work).
     adaptive_ = any(spec.adaptive is not None for spec in channels)
     ordered = sorted(open_, key=lambda pair: -pair[0].unseen_s) if adaptive_ else open_
-    flying = in_flight or {}
-    own_stock = reach or {}
     priced = [spec for spec, channel_open in open_ if spec.priced and channel_open]
     short = {row.sku for row in parsed.rows if available[row.sku] < 0}
-    named = orders_since_count(entries, short) if short and entries else {}
-    # What each channel's tiers publish at a level: every SKU at that level asks it again.
-    rules: dict[tuple[ChannelName, int], Published] = {}
+    inputs = _Inputs(
+        tuple(spec.name for spec in channels),
+        tuple(ordered),
+        adaptive_,
+        tuple(priced),
+        available,
+        moves,
+        rates,
+        totals,
+        in_flight or {},
+        reach or {},
+        orders_since_count(entries, short) if short and entries else {},
+        bool(entries),
+    )
+    # A row planned last time from the same inputs plans the same: most rows, most cycles.  Past
+    # the row and its stock, a row's inputs are sparse (a sale, a rate, a push in flight).
+    kept = _PLANNED.begin((inputs.ordered, guard.held, inputs.priced))
+    touched = {sku for source in (moves, rates, inputs.flying, inputs.reach) for _, sku in source}
     for row in parsed.rows:
         stock = available[row.sku]
-        total = totals.get(row.sku, 0.0)
-        unpaused = row.override is not Pause.PAUSE
-        decisions = {}
-        fixes = []
-        # What each channel may sell: what it shows or is about to; undecided, all there is.
-        selling = dict.fromkeys((spec.name for spec in channels), max(stock, 0)) if adaptive_ else {}
-        for spec, channel_open in ordered:
-            believed = _moved(row.believed.get(spec.name), moves.get((spec.name, row.sku), 0))
-            exposure = None
-            stock_here = own_stock.get((spec.name, row.sku), stock) if own_stock else stock
-            if spec.adaptive is not None:
-                own = rates.get((spec.name, row.sku), 0.0)
-                elsewhere = sum(selling.values()) - selling[spec.name]
-                exposure = Exposure(total - own, spec.unseen_s, own, spec.lag_s, elsewhere)
-            target, reason, fix = _target(row, stock_here, spec, exposure, believed, stock, rules)
-            if target < stock_here:  # the channel's rule holds units back: what would free them
-                fixes.append(fix)
-            if adaptive_:
-                selling[spec.name] = max(target, believed or 0, flying.get((spec.name, row.sku), 0))
-            allowed = channel_open and unpaused
-            decisions[spec.name] = Decision(
-                target, believed, reason, allowed and target != believed, allowed=allowed
-            )
-        if adaptive_:
-            decisions = {spec.name: decisions[spec.name] for spec in channels}  # in the sheet's order
-        # Stock, no Override, and every channel's buffer holds all of it: the row says so.
-        hidden = stock > 0 and row.override is None and not any(d.target for d in decisions.values())
-        state = (
-            RowState.PAUSED
-            if row.override is Pause.PAUSE
-            else RowState.OVERSOLD
-            if stock < 0
-            else RowState.HELD
-            if hidden and decisions
-            else RowState.OK
-        )
-        prices = _price_changes(row, priced) if priced and unpaused and row.prices else {}
-        reorder = row.reorder is not None and stock <= row.reorder.point
-        oversold = _oversold(-stock, named.get(row.sku), bool(entries)) if state is RowState.OVERSOLD else ""
-        on_hand = _shelf(row, stock, available)
-        fixed = tuple(fixes) if state is RowState.HELD else ()
-        rows.append(RowPlan(row, stock, state, decisions, prices, reorder, oversold, on_hand, fixed))
+        if stock < 0 or row.parts is not None:  # its orders, its components: beyond the key
+            rows.append(_plan_row(row, stock, inputs))
+            continue
+        key: object = stock
+        if row.sku in touched:
+            key = (stock, totals.get(row.sku), *(inputs.around(spec.name, row.sku) for spec, _ in ordered))
+        row_plan = kept.get(row, key)
+        rows.append(kept.keep(row, key, row_plan or _plan_row(row, stock, inputs)))
     problem_shown = tuple(
         {
             spec.name: _moved(
@@ -368,6 +348,86 @@ def plan(
     )
     held = _held(parsed.problems, problem_shown, open_, entries, moves)
     return Plan(tuple(rows), parsed.problems, guard, problem_shown, held)
+
+
+#: Each row's plan from the last call, for rows that come back with the same inputs.
+_PLANNED: LastCall[MasterRow, object, RowPlan] = LastCall()
+#: Each row's cell writes from the last call, for rows that come back with the same plan.
+_WRITES: LastCall[RowPlan, None, tuple[CellWrite, ...]] = LastCall()
+
+
+@dataclass(frozen=True, slots=True)
+class _Inputs:
+    """What ``plan`` weighs for every row, worked out once per call."""
+
+    names: tuple[ChannelName, ...]  #: the channels in the sheet's order
+    ordered: tuple[tuple[ChannelSpec, bool], ...]  #: each channel and whether it may be pushed
+    adaptive: bool  #: any channel is adaptive
+    priced: tuple[ChannelSpec, ...]
+    available: Mapping[Sku, int]
+    moves: Mapping[tuple[ChannelName, Sku], int]
+    rates: Mapping[tuple[ChannelName, Sku], float]
+    totals: Mapping[Sku, float]
+    flying: Mapping[tuple[ChannelName, Sku], int]
+    reach: Mapping[tuple[ChannelName, Sku], int]
+    named: Mapping[Sku, Sequence[str]]  #: an oversold SKU's orders since its count
+    known: bool  #: the ledger was given
+    #: what each channel's tiers publish at a level, for this call: every SKU at that level asks
+    rules: dict[tuple[ChannelName, int], Published] = field(default_factory=dict)
+
+    def around(self, name: ChannelName, sku: Sku) -> tuple[int, float, int, int | None]:
+        """A row's inputs on one channel beyond the row itself: what ``_plan_row`` reads of them."""
+        key = (name, sku)
+        return self.moves.get(key, 0), self.rates.get(key, 0.0), self.flying.get(key, 0), self.reach.get(key)
+
+
+def _plan_row(row: MasterRow, stock: int, inputs: _Inputs) -> RowPlan:
+    """One row's quantity on every channel, its state and what its Reason needs."""
+    total = inputs.totals.get(row.sku, 0.0)
+    unpaused = row.override is not Pause.PAUSE
+    decisions = {}
+    fixes = []
+    # What each channel may sell: what it shows or is about to; undecided, all there is.
+    selling = dict.fromkeys(inputs.names, max(stock, 0)) if inputs.adaptive else {}
+    for spec, channel_open in inputs.ordered:
+        key = (spec.name, row.sku)
+        believed = _moved(row.believed.get(spec.name), inputs.moves.get(key, 0))
+        exposure = None
+        stock_here = inputs.reach.get(key, stock) if inputs.reach else stock
+        if spec.adaptive is not None:
+            own = inputs.rates.get(key, 0.0)
+            elsewhere = sum(selling.values()) - selling[spec.name]
+            exposure = Exposure(total - own, spec.unseen_s, own, spec.lag_s, elsewhere)
+        target, reason, fix = _target(row, stock_here, spec, exposure, believed, stock, inputs.rules)
+        if target < stock_here:  # the channel's rule holds units back: what would free them
+            fixes.append(fix)
+        if inputs.adaptive:
+            selling[spec.name] = max(target, believed or 0, inputs.flying.get(key, 0))
+        allowed = channel_open and unpaused
+        decisions[spec.name] = Decision(
+            target, believed, reason, allowed and target != believed, allowed=allowed
+        )
+    if inputs.adaptive:
+        decisions = {name: decisions[name] for name in inputs.names}  # in the sheet's order
+    # Stock, no Override, and every channel's buffer holds all of it: the row says so.
+    hidden = stock > 0 and row.override is None and not any(d.target for d in decisions.values())
+    state = (
+        RowState.PAUSED
+        if row.override is Pause.PAUSE
+        else RowState.OVERSOLD
+        if stock < 0
+        else RowState.HELD
+        if hidden and decisions
+        else RowState.OK
+    )
+    prices = _price_changes(row, inputs.priced) if inputs.priced and unpaused and row.prices else {}
+    reorder = row.reorder is not None and stock <= row.reorder.point
+    oversold = (
+        _oversold(-stock, inputs.named.get(row.sku), inputs.known) if state is RowState.OVERSOLD else ""
+    )
+    on_hand = _shelf(row, stock, inputs.available)
+    fixed = tuple(fixes) if state is RowState.HELD else ()
+    return RowPlan(row, stock, state, decisions, prices, reorder, oversold, on_hand, fixed)
 
 
 #: Orders an oversold row names; the rest are counted.
@@ -645,9 +705,20 @@ def row_cells(
         return []  # the sheet may be broken: leave every row as it was
     stamp = sheet_time(now)
     writes: list[CellWrite] = []
+    # A row no channel answered for this cycle writes what it did last time for the same plan
+    # (nothing, once written): the stamp goes only on a row something was pushed for.
+    acted = {sku for result in results.values() for sku in (*result.outcomes, *result.prices)}
+    kept = _WRITES.begin(tuple(titles.items()))
     for row_plan in plan_.rows:
-        values = _row_values(row_plan, results, titles, stamp)
-        writes += _changed(row_plan.row.row, row_plan.row.sku, row_plan.row.current, values)
+        if row_plan.row.sku in acted:
+            values = _row_values(row_plan, results, titles, stamp)
+            writes += _changed(row_plan.row.row, row_plan.row.sku, row_plan.row.current, values)
+            continue
+        same = kept.get(row_plan, None)
+        if same is None:
+            values = _row_values(row_plan, {}, titles, stamp)
+            same = tuple(_changed(row_plan.row.row, row_plan.row.sku, row_plan.row.current, values))
+        writes += kept.keep(row_plan, None, same)
     believed = iter(plan_.problem_believed)
     held = {f.problem.row: f for f in plan_.flagged}
     for problem in plan_.problems:

@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 
 from sheetsync.errors import StoreLayoutError, TransientError
 from sheetsync.model import (
@@ -46,6 +47,9 @@ Records = Iterator[tuple[int, dict[str, str]]]
 SHEETS = (INVENTORY_SHEET, LEDGER_SHEET, STATUS_SHEET, STATE_SHEET, BUNDLES_SHEET)
 #: Where ``archive_ledger`` moves old Ledger rows: the Ledger's headers, its rows oldest first.
 ARCHIVE_SHEET = "Ledger archive"
+
+#: Rows whose cells ``records`` remembers: every row of a 100,000-SKU master, with room for edits.
+RECORD_CACHE = 1 << 17
 
 MAX_EXACT_DIGITS = 15  #: digits a spreadsheet keeps in a number (Excel and Google Sheets)
 
@@ -186,16 +190,31 @@ def records(rows: Sequence[Row], found: Mapping[str, int], *, marks_numbers: boo
     With ``marks_numbers`` (the Inventory), a SKU cell holding a number rather than text also
     sets ``SKU_IS_NUMBER`` (see there).
     """
+    where = tuple(found.items())
     sku_column = found.get(SKU, 0) if marks_numbers else 0
     for number, values in enumerate(rows[1:], start=2):
-        cells = {
-            logical: cell_text(values[column - 1]) if column <= len(values) else ""
-            for logical, column in found.items()
-        }
-        if any(text.strip() for text in cells.values()):
-            if 0 < sku_column <= len(values) and is_number(values[sku_column - 1]):
-                cells[SKU_IS_NUMBER] = "TRUE"
+        cells = _record(tuple(values), where, sku_column)
+        if cells is not None:
             yield number, cells
+
+
+@lru_cache(maxsize=RECORD_CACHE)
+def _record(
+    values: tuple[object, ...], found: tuple[tuple[str, int], ...], sku_column: int
+) -> dict[str, str] | None:
+    """One row's text by logical column; None for a row with no text in them.
+
+    Memoised: a master is read whole every cycle and most rows are as they were (a row is a pure
+    function of its cells).  The dict is shared by every read of the same cells: never changed.
+    """
+    cells = {
+        logical: cell_text(values[column - 1]) if column <= len(values) else "" for logical, column in found
+    }
+    if not any(text.strip() for text in cells.values()):
+        return None
+    if 0 < sku_column <= len(values) and is_number(values[sku_column - 1]):
+        cells[SKU_IS_NUMBER] = "TRUE"
+    return cells
 
 
 def buffer_columns(found: Mapping[str, int]) -> list[int]:

@@ -1,0 +1,58 @@
+"""What a per-row computation worked out on its last call, kept for the next.
+
+A cycle reads the whole master and works every row out again, yet from one cycle to the next
+most rows are as they were.  The parsers memoise by a row's cells (``functools.lru_cache``); the
+later stages take rows that are objects without a value to hash (they hold dicts), so they keep
+each result by the object's identity with the inputs it was worked out from, and reuse it only
+for the very same object and equal inputs.  Each call keeps only its own rows: memory stays that
+of one cycle, and a row that went away is forgotten at the next call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class LastCall(Generic[T, K, V]):
+    """Results by item, from the last call made in the same context.
+
+    ``begin`` starts a call: what the previous call kept is offered only if its ``context`` (the
+    inputs every row shares) is equal; otherwise every row is worked out afresh.
+    """
+
+    def __init__(self) -> None:
+        self._context: Hashable = None
+        self._kept: dict[int, tuple[T, K, V]] = {}
+
+    def begin(self, context: Hashable) -> Round[T, K, V]:
+        """A new call: results from the previous one in an equal context, and a place for this one's."""
+        previous = self._kept if context == self._context else {}
+        fresh: dict[int, tuple[T, K, V]] = {}
+        self._context, self._kept = context, fresh
+        return Round(previous, fresh)
+
+
+class Round(Generic[T, K, V]):
+    """One call's view: look a row up among the previous call's, keep this call's."""
+
+    __slots__ = ("_fresh", "_previous")
+
+    def __init__(self, previous: dict[int, tuple[T, K, V]], fresh: dict[int, tuple[T, K, V]]) -> None:
+        self._previous, self._fresh = previous, fresh
+
+    def get(self, item: T, key: K) -> V | None:
+        """The result kept for this very ``item`` worked out from an equal ``key``; None if none."""
+        hit = self._previous.get(id(item))
+        if hit is not None and hit[0] is item and hit[1] == key:
+            return hit[2]
+        return None
+
+    def keep(self, item: T, key: K, value: V) -> V:
+        """Keep ``value`` for the next call (the item is held, so its identity stays its own)."""
+        self._fresh[id(item)] = (item, key, value)
+        return value

@@ -1,0 +1,151 @@
+"""What a cycle works out again only for rows that changed: never a stale answer.
+
+Each stage that remembers rows from the last call (the parsers, ``plan``, ``row_cells``) must
+give exactly what it gives from scratch, whatever changed in between: the reference here is the
+same call with nothing remembered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from fractions import Fraction
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import sheetsync.core.plan as plan_module
+from sheetsync.core.buffers import AdaptiveRule, BufferPolicy, Hold, HoldKind, Tier
+from sheetsync.core.cells import parse_rows
+from sheetsync.core.memo import LastCall
+from sheetsync.core.plan import ChannelResult, ChannelSpec, GuardVerdict, plan, row_cells
+from sheetsync.model import ChannelName, Layout, PushOutcome, RawRow, Sku
+from sheetsync.stores._grid import records
+
+SHOPIFY, GOOGLE = ChannelName("shopify"), ChannelName("google")
+LAYOUT = Layout(((SHOPIFY, "Shopify"), (GOOGLE, "Google")))
+TITLES = dict(LAYOUT.channels)
+NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+OPEN = GuardVerdict(held=False, message="", accepted=False, rows=0, total=0)
+SKUS = [Sku(f"S{n}") for n in range(6)]
+TIERS = BufferPolicy(
+    (Tier(10, Hold(HoldKind.PERCENT, Fraction(10))), Tier(0, Hold(HoldKind.UNITS, Fraction(2))))
+)
+
+
+def test_a_result_is_offered_only_for_the_same_object_with_equal_inputs_in_the_same_context() -> None:
+    memo: LastCall[list[int], int, str] = LastCall()
+    a, b = [1], [1]  # equal, not the same
+    first = memo.begin("context")
+    assert first.get(a, 1) is None
+    first.keep(a, 1, "planned")
+    second = memo.begin("context")
+    assert second.get(a, 1) == "planned"
+    assert second.get(b, 1) is None
+    assert second.get(a, 2) is None
+    assert memo.begin("context").get(a, 1) is None  # the second call kept nothing
+    memo.begin("context").keep(a, 1, "again")
+    assert memo.begin("other").get(a, 1) is None
+
+
+def _rows(quantities: Mapping[Sku, str]) -> list[RawRow]:
+    return [
+        RawRow(n, {"sku": sku, "quantity": q, "channel:google": "3"})
+        for n, (sku, q) in enumerate(quantities.items(), 2)
+    ]
+
+
+def test_an_edited_or_moved_row_is_parsed_again() -> None:
+    before = parse_rows(_rows({SKUS[0]: "5", SKUS[1]: "7"}), LAYOUT)
+    same = parse_rows(_rows({SKUS[0]: "5", SKUS[1]: "7"}), LAYOUT)
+    assert same.rows[0] is before.rows[0]  # remembered: the very same row
+    edited = parse_rows(_rows({SKUS[0]: "6", SKUS[1]: "7"}), LAYOUT)
+    assert edited.rows[0].count == 6
+    moved = parse_rows(_rows({SKUS[1]: "7", SKUS[0]: "5"}), LAYOUT)  # a row inserted above, say
+    assert {r.sku: r.row for r in moved.rows} == {SKUS[1]: 2, SKUS[0]: 3}
+    broken = parse_rows(_rows({SKUS[0]: "5", SKUS[1]: "seven"}), LAYOUT)
+    assert [p.row for p in broken.problems] == [3]
+
+
+def test_records_of_the_same_cells_are_the_same_and_a_changed_cell_is_read() -> None:
+    grid: list[list[object]] = [["SKU", "Quantity"], ["A", 5], ["B", 7]]
+    found = {"sku": 1, "quantity": 2}
+    first, second = list(records(grid, found)), list(records(grid, found))
+    assert first == second == [(2, {"sku": "A", "quantity": "5"}), (3, {"sku": "B", "quantity": "7"})]
+    grid[2][1] = 8
+    assert list(records(grid, found))[1] == (3, {"sku": "B", "quantity": "8"})
+
+
+@contextmanager
+def _forgetting() -> Iterator[None]:
+    """Calls inside remember nothing from before, and leave what was remembered as it was."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(plan_module, "_PLANNED", LastCall())
+        patch.setattr(plan_module, "_WRITES", LastCall())
+        yield
+
+
+cycle = st.fixed_dictionaries(
+    {
+        "stock": st.dictionaries(st.sampled_from(SKUS), st.integers(-2, 30)),
+        "moves": st.dictionaries(
+            st.tuples(st.sampled_from([SHOPIFY, GOOGLE]), st.sampled_from(SKUS)), st.integers(-3, 3)
+        ),
+        "rates": st.dictionaries(
+            st.tuples(st.sampled_from([SHOPIFY, GOOGLE]), st.sampled_from(SKUS)),
+            st.sampled_from([0.0, 0.001, 0.01]),
+        ),
+        "flying": st.dictionaries(
+            st.tuples(st.sampled_from([SHOPIFY, GOOGLE]), st.sampled_from(SKUS)), st.integers(0, 20)
+        ),
+        "due": st.sampled_from([(True, True), (True, False), (False, True)]),
+        "adaptive": st.booleans(),
+        "lag": st.sampled_from([60.0, 900.0]),
+        "pushed": st.sets(st.sampled_from(SKUS), max_size=2),
+        "edit": st.none() | st.tuples(st.sampled_from(SKUS), st.sampled_from(["4", "12", "x", "PAUSE"])),
+    }
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(cycles=st.lists(cycle, min_size=2, max_size=6))
+def test_what_is_remembered_plans_and_writes_exactly_what_a_fresh_call_does(
+    cycles: list[dict[str, Any]],
+) -> None:
+    cells = {
+        sku: {"sku": sku, "quantity": "10", "channel:shopify": "8", "channel:google": "8"} for sku in SKUS
+    }
+    for step in cycles:
+        if step["edit"] is not None:
+            sku, text = step["edit"]
+            column = "override" if text == "PAUSE" else "quantity"
+            cells[sku] = {**cells[sku], column: text}
+        parsed = parse_rows([RawRow(n, dict(c)) for n, c in enumerate(cells.values(), 2)], LAYOUT)
+        stock = {row.sku: step["stock"].get(row.sku, row.count) for row in parsed.rows}
+        rule = AdaptiveRule() if step["adaptive"] else None
+        specs = [
+            ChannelSpec(SHOPIFY, "Shopify", TIERS, due=step["due"][0], adaptive=rule, unseen_s=120, lag_s=5),
+            ChannelSpec(
+                GOOGLE,
+                "Google",
+                TIERS,
+                due=step["due"][1],
+                adaptive=rule,
+                unseen_s=step["lag"],
+                lag_s=step["lag"],
+            ),
+        ]
+        args = (parsed, stock, step["moves"], specs, OPEN, step["rates"], step["flying"])
+        results = {
+            name: ChannelResult({sku: PushOutcome(sku, True) for sku in step["pushed"]})
+            for name in (SHOPIFY, GOOGLE)
+        }
+        remembered = plan(*args)
+        writes = row_cells(remembered, results, TITLES, NOW)
+        with _forgetting():
+            fresh = plan(*args)
+            assert remembered == fresh
+            assert writes == row_cells(fresh, results, TITLES, NOW)
