@@ -20,11 +20,12 @@ turns up later (a re-read overlap, an edit, a refund) is still not counted.
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from operator import is_
 
 from sheetsync.core.cells import MAX_QUANTITY
 from sheetsync.model import (
@@ -526,13 +527,29 @@ def _tally(entries: Iterable[LedgerEntry]) -> dict[Place, _Tally]:
     """Fold the ledger per SKU and location.
 
     The first COUNT covers every movement before it (never drop a sale recorded while the cell
-    was blank or broken); each later COUNT is a recount and starts afresh.
+    was blank or broken); each later COUNT is a recount and starts afresh.  A fold goes on from
+    the longest recent fold whose entries begin these (the Ledger mostly grows at its end): a
+    left fold, so the same as folding from the first entry.  Callers only read the tallies.
     """
-    tallies: dict[Place, _Tally] = defaultdict(_Tally)
-    for entry in entries:
+    given = tuple(entries)
+    start, base = 0, {}
+    for folded, tallies in list(_FOLDS):
+        size = len(folded)
+        if start < size <= len(given) and given[size - 1] is folded[-1] and all(map(is_, folded, given)):
+            start, base = size, tallies
+    result: dict[Place, _Tally] = dict(base)
+    mine: set[Place] = set()  # tallies copied from ``base`` before this fold changed them
+    for entry in given[start:]:
         if entry.movement in _NO_STOCK or not entry.sku:
             continue
-        tally = tallies[(entry.sku, entry.location)]
+        place = (entry.sku, entry.location)
+        if place not in mine:
+            mine.add(place)
+            was = result.get(place)
+            result[place] = (
+                _Tally() if was is None else _Tally(was.counts, was.latest, was.running, was.moved)
+            )
+        tally = result[place]
         if entry.movement is Movement.COUNT:
             tally.counts += 1
             tally.latest = entry.delta
@@ -541,7 +558,13 @@ def _tally(entries: Iterable[LedgerEntry]) -> dict[Place, _Tally]:
         else:
             tally.running += entry.delta
             tally.moved = True
-    return tallies
+    if given:
+        _FOLDS.append((given, result))
+    return result
+
+
+#: The last few folds ``_tally`` made (a cycle folds the Ledger, the part the cells absorbed, ...).
+_FOLDS: deque[tuple[tuple[LedgerEntry, ...], dict[Place, _Tally]]] = deque(maxlen=4)
 
 
 def available(counts: Mapping[Place, int], entries: Iterable[LedgerEntry]) -> dict[Place, int]:

@@ -7,6 +7,7 @@ same call with nothing remembered.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -14,15 +15,17 @@ from fractions import Fraction
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+import sheetsync.core.ledger as ledger_module
 import sheetsync.core.plan as plan_module
 from sheetsync.core.buffers import AdaptiveRule, BufferPolicy, Hold, HoldKind, Tier
 from sheetsync.core.cells import parse_rows
+from sheetsync.core.ledger import available
 from sheetsync.core.memo import LastCall
 from sheetsync.core.plan import ChannelResult, ChannelSpec, GuardVerdict, plan, row_cells
-from sheetsync.model import ChannelName, Layout, PushOutcome, RawRow, Sku
+from sheetsync.model import ChannelName, Layout, LedgerEntry, Movement, PushOutcome, RawRow, Sku
 from sheetsync.stores._grid import records
 
 SHOPIFY, GOOGLE = ChannelName("shopify"), ChannelName("google")
@@ -149,3 +152,30 @@ def test_what_is_remembered_plans_and_writes_exactly_what_a_fresh_call_does(
             fresh = plan(*args)
             assert remembered == fresh
             assert writes == row_cells(fresh, results, TITLES, NOW)
+
+
+movement = st.sampled_from([Movement.COUNT, Movement.SALE, Movement.RESTOCK, Movement.START, Movement.EDIT])
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    drawn=st.lists(st.tuples(st.sampled_from(SKUS[:3]), movement, st.integers(-3, 20)), max_size=30),
+    cuts=st.lists(st.integers(0, 30), max_size=4),
+)
+@example(  # a fold grown on from a remembered one must leave that one as it was
+    drawn=[(SKUS[0], Movement.COUNT, 5), (SKUS[0], Movement.SALE, -1), (SKUS[0], Movement.SALE, -1)],
+    cuts=[2, 3, 2],
+)
+def test_a_ledger_folded_on_from_an_earlier_fold_gives_what_a_fold_from_the_start_does(
+    drawn: list[tuple[Sku, Movement, int]], cuts: list[int]
+) -> None:
+    entries = tuple(
+        LedgerEntry(f"k{n}", sku, delta, kind, NOW, None if kind is Movement.COUNT else SHOPIFY)
+        for n, (sku, kind, delta) in enumerate(drawn)
+    )
+    counts = {(sku, ""): 10 for sku in SKUS[:3]}
+    for cut in [*cuts, len(entries)]:  # folds of growing and shrinking ledgers, remembered
+        remembered = available(counts, entries[:cut])
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(ledger_module, "_FOLDS", deque(maxlen=4))
+            assert remembered == available(counts, entries[:cut])
