@@ -58,7 +58,7 @@ from campaigns.platforms import (
     woo_channel,
     woo_fake,
 )
-from progress import log
+from progress import RssSampler, log
 from sheetsync_fakes.clock import ManualClock
 
 from sheetsync.channels import Channel, OrderSource
@@ -555,47 +555,61 @@ def measure(
             shorter = [replace(c, audit_every_s=period, max_lag_s=period) for c in world.settings.channels]
             world.settings = replace(world.settings, channels=tuple(shorter))
         seeded_s = time.perf_counter() - started
-        channels = world.settings.channels
-        spacing = min(c.interval_s for c in channels)  # the worker's cycles, every channel due
-        between_audits = math.ceil(max(c.audit_every_s for c in channels) / spacing)
-        watched_s = max(c.max_lag_s for c in channels)
-        log(f"{size} SKUs: full cycle...")
-        # Summaries only: a cycle's report holds its whole plan (tens of MB at 10,000 SKUs).
-        full = run(world, "full", at(world), True, {}).summary()
-        world.later(spacing)
-        log(f"{size} SKUs: settle cycle...")
-        settle = run(world, "settle", at(world), False, {}).summary()
-        world.later(spacing)
-        orders = change(world, changed_share, seed)
-        log(f"{size} SKUs: {orders['changed']} SKUs changed; 1% cycle...")
-        changed_at = world.clock()
-        delta = run(world, "changed", at(world), False, orders).summary()
-        # Nothing changes from here on. The worker keeps reading a pushed SKU back for max_lag
-        # after the cycle that saw it (the next one), so the cycles are idle after that.
-        log(f"{size} SKUs: quiet cycles until the changed SKUs are no longer watched...")
-        world.later(spacing)
-        while world.clock() <= changed_at + spacing + watched_s:
-            run(world, "quiet", at(world), False, {})
-            world.later(spacing)
-        log(f"{size} SKUs: {between_audits} idle cycles, one audit period...")
-        window = []
-        for _ in range(between_audits):
-            window.append(run(world, "idle", at(world), False, {}).summary())
-            world.later(spacing)
-        steady = steady_state(window, size, spacing)
+        gc.collect()
+        # The worker's memory: the process's peak above what it held once the fakes were seeded
+        # (they grow a little meanwhile, with their request logs: counted in, so it errs high).
+        with RssSampler() as memory:
+            figures = _cycles(world, changed_share, seed)
         return {
             "skus": size,
             "channels": len(world.channels),
-            "changed_skus": orders["changed"],
-            "sheet_edits": orders["changed"] - 2 * ORDERS,
             "seed_s": round(seeded_s, 1),
-            "full": full,
-            "settle": settle,
-            "changed": delta,
-            "idle": window[0],
-            "steady": steady,
+            "worker_rss_mb": memory.growth_mb,
+            **figures,
             "world": world,
         }
+
+
+def _cycles(world: World, changed_share: float, seed: int) -> dict[str, Any]:
+    """The measured cycles, in order (see the module's docstring)."""
+    size = len(world.skus)
+    channels = world.settings.channels
+    spacing = min(c.interval_s for c in channels)  # the worker's cycles, every channel due
+    between_audits = math.ceil(max(c.audit_every_s for c in channels) / spacing)
+    watched_s = max(c.max_lag_s for c in channels)
+    log(f"{size} SKUs: full cycle...")
+    # Summaries only: a cycle's report holds its whole plan (tens of MB at 10,000 SKUs).
+    full = run(world, "full", at(world), True, {}).summary()
+    world.later(spacing)
+    log(f"{size} SKUs: settle cycle...")
+    settle = run(world, "settle", at(world), False, {}).summary()
+    world.later(spacing)
+    orders = change(world, changed_share, seed)
+    log(f"{size} SKUs: {orders['changed']} SKUs changed; 1% cycle...")
+    changed_at = world.clock()
+    delta = run(world, "changed", at(world), False, orders).summary()
+    # Nothing changes from here on. The worker keeps reading a pushed SKU back for max_lag
+    # after the cycle that saw it (the next one), so the cycles are idle after that.
+    log(f"{size} SKUs: quiet cycles until the changed SKUs are no longer watched...")
+    world.later(spacing)
+    while world.clock() <= changed_at + spacing + watched_s:
+        run(world, "quiet", at(world), False, {})
+        world.later(spacing)
+    log(f"{size} SKUs: {between_audits} idle cycles, one audit period...")
+    window = []
+    for _ in range(between_audits):
+        window.append(run(world, "idle", at(world), False, {}).summary())
+        world.later(spacing)
+    steady = steady_state(window, len(world.skus), spacing)
+    return {
+        "changed_skus": orders["changed"],
+        "sheet_edits": orders["changed"] - 2 * ORDERS,
+        "full": full,
+        "settle": settle,
+        "changed": delta,
+        "idle": window[0],
+        "steady": steady,
+    }
 
 
 #: Each idle cycle's calls and their minimum per API and operation, and its reads, kept in the figures.

@@ -123,6 +123,7 @@ def headline(result: dict[str, Any]) -> dict[str, Any]:
     return {
         "engine_cpu_s": {key: c["engine_cpu_s"] for key, c in cycles.items()},
         "peak_rss_mb": result["peak_rss_mb"],
+        "worker_rss_mb": result["worker_rss_mb"],
         "calls_per_cycle": {key: c["api_calls_by_api"] for key, c in cycles.items()},
         "min_calls_per_cycle": {key: c["min_api_calls_by_api"] for key, c in cycles.items()},
         "wall_s": {key: c["wall_s"] for key, c in cycles.items() if "wall_s" in c},
@@ -161,6 +162,7 @@ def table(figures: dict[str, dict[str, Any]]) -> list[str]:
         "engine CPU s",
         "wall s",
         "peak RSS MB",
+        "worker MB",
     ]
     body = []
     for size, f in figures.items():
@@ -175,6 +177,7 @@ def table(figures: dict[str, dict[str, Any]]) -> list[str]:
                     f"{f['engine_cpu_s'][key]:.3f}",
                     f"{f['wall_s'][key]:.2f}" if key in f["wall_s"] else "",
                     f"{f['peak_rss_mb']:.0f}",
+                    f"{f['worker_rss_mb']:.0f}",
                 ]
             )
     return rows(head, body)
@@ -279,6 +282,9 @@ def markdown(figures: dict[str, dict[str, Any]], where: dict[str, str], command:
             "  (`audit_every` over the interval): the full read-back of every channel counted in.",
             "- **engine CPU**: the worker's CPU in the cycle: everything but the fakes' own work, so",
             "  parsing the sheet, building and decoding requests, ledger, planning, monitoring.",
+            "- **peak RSS**: the whole process's, the fakes' catalogues and the naive scripts included.",
+            "  **worker MB**: the process's peak during the cycles above its resident set once the",
+            "  fakes were seeded: the worker's own (the fakes' request logs grow meanwhile and count in).",
             "- **a month**: the steady cycle's use of each quota times the cycles in 30 days at the",
             "  default interval; what trading changes adds on top (the 1% cycle less the idle one, each",
             "  time). Shopify counts the cost points the fake charged.",

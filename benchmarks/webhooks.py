@@ -29,7 +29,6 @@ import argparse
 import json
 import logging
 import random
-import resource
 import statistics
 import subprocess
 import sys
@@ -46,7 +45,7 @@ from typing import Any
 
 import httpx
 from campaigns.platforms import SHOPIFY_SCHEMA
-from progress import log
+from progress import RssSampler, log
 from sheetsync_fakes.shopify import FakeShopify, WebhookDelivery, webhook_hmac
 from sheetsync_fakes.wire import serve_app
 
@@ -166,42 +165,17 @@ def post(client: httpx.Client, send: Send) -> Result:
     return Result(send.kind, status, (time.perf_counter() - started) * 1000)
 
 
-def rss_bytes() -> int:
-    """This process's resident set now (Linux), else its peak so far."""
-    try:
-        pages = int(Path("/proc/self/statm").read_text().split()[1])
-    except (OSError, IndexError, ValueError):
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    return pages * resource.getpagesize()
-
-
-class Sampler:
+class Sampler(RssSampler):
     """Samples RSS and the inbox's queue every 10 ms in a thread, keeping the peaks."""
 
     def __init__(self, inbox: Inbox) -> None:
+        super().__init__()
         self.inbox = inbox
-        self.baseline = rss_bytes()
-        self.peak_rss = self.baseline
         self.peak_queued = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="sampler", daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.01):
-            self.sample()
 
     def sample(self) -> None:
-        self.peak_rss = max(self.peak_rss, rss_bytes())
+        super().sample()
         self.peak_queued = max(self.peak_queued, self.inbox.queued())
-
-    def __enter__(self) -> Sampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.sample()
 
 
 def serve() -> None:
@@ -249,7 +223,7 @@ def serve() -> None:
             row.cells.get("channel") == SHOPIFY and row.cells.get("movement") != "START" for row in ledger
         ),
         "duplicates": len(keys) - len(set(keys)),
-        "rss_growth_mb": round((sampler.peak_rss - sampler.baseline) / 2**20, 1),
+        "rss_growth_mb": sampler.growth_mb,
         "inbox_max_lines": sampler.peak_queued,
         "cycles": cycles[0] + 1,
     }

@@ -324,7 +324,9 @@ def plan(
     # A row planned last time from the same inputs plans the same: most rows, most cycles.  Past
     # the row and its stock, a row's inputs are sparse (a sale, a rate, a push in flight).
     kept = _PLANNED.begin((inputs.ordered, guard.held, inputs.priced))
-    touched = {sku for source in (moves, rates, inputs.flying, inputs.reach) for _, sku in source}
+    # Rates and pushes in flight weigh only with an adaptive channel: a sale moves every rate.
+    sparse = (moves, rates, inputs.flying, inputs.reach) if adaptive_ else (moves, inputs.reach)
+    touched = {sku for source in sparse for _, sku in source}
     for row in parsed.rows:
         stock = available[row.sku]
         if stock < 0 or row.parts is not None:  # its orders, its components: beyond the key
@@ -332,7 +334,7 @@ def plan(
             continue
         key: object = stock
         if row.sku in touched:
-            key = (stock, totals.get(row.sku), *(inputs.around(spec.name, row.sku) for spec, _ in ordered))
+            key = (stock, *(inputs.around(spec.name, row.sku) for spec, _ in ordered))
         row_plan = kept.get(row, key)
         rows.append(kept.keep(row, key, row_plan or _plan_row(row, stock, inputs)))
     problem_shown = tuple(
@@ -375,10 +377,19 @@ class _Inputs:
     #: what each channel's tiers publish at a level, for this call: every SKU at that level asks
     rules: dict[tuple[ChannelName, int], Published] = field(default_factory=dict)
 
-    def around(self, name: ChannelName, sku: Sku) -> tuple[int, float, int, int | None]:
+    def around(self, name: ChannelName, sku: Sku) -> tuple[object, ...]:
         """A row's inputs on one channel beyond the row itself: what ``_plan_row`` reads of them."""
         key = (name, sku)
-        return self.moves.get(key, 0), self.rates.get(key, 0.0), self.flying.get(key, 0), self.reach.get(key)
+        if not self.adaptive:
+            return self.moves.get(key, 0), self.reach.get(key)
+        total = self.totals.get(sku, 0.0)  # every channel's rate, a channel no longer synced's too
+        return (
+            self.moves.get(key, 0),
+            self.reach.get(key),
+            self.rates.get(key, 0.0),
+            total,
+            self.flying.get(key, 0),
+        )
 
 
 def _plan_row(row: MasterRow, stock: int, inputs: _Inputs) -> RowPlan:
