@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import gc
 import json
 import math
 import multiprocessing
@@ -54,7 +55,7 @@ from sheetsync.core.buffers import NO_BUFFER
 from sheetsync.errors import ConfigError
 from sheetsync.model import INVENTORY_SHEET, ChannelName, LedgerEntry, Movement, OrderLine, Sku
 from sheetsync.stores.memory import MemoryStore
-from sheetsync.worker import intervals, run_cycle, spacing, woken
+from sheetsync.worker import intervals, run_cycle, settle_heap, spacing, woken
 
 #: The policies compared, in the order they are reported.
 POLICIES = ("none", "static", "adaptive")
@@ -639,6 +640,7 @@ def run_policy(scenario: Scenario, world: World, policy: str) -> Outcome:
     def cycle(due: Collection[ChannelName] | None, delivered: Sequence[OrderLine] = ()) -> None:
         report = run_cycle(store, listed, settings, clock(), due, delivered=delivered)
         outcome.cycles += 1
+        settle_heap(outcome.cycles)  # as the worker's loop does after each cycle
         if now[0] >= 0:
             outcome.pushes += sum(report.pushed.values())
             for name, pushed in report.pushed.items():
@@ -710,6 +712,7 @@ def run_policy(scenario: Scenario, world: World, policy: str) -> Outcome:
             outcome.by_channel[name]["paced_s"] = round(channel.paced_s - paced, 1)
     outcome.push_calls = sum(int(c["push_calls"]) for c in outcome.by_channel.values())
     outcome.throttled_calls = sum(int(c["throttled"]) for c in outcome.by_channel.values())
+    gc.unfreeze()  # as the worker's loop does when it stops
     _bound(outcome, world, sold)
     outcome.jumps = jumps
     outcome.cpu_s = time.process_time() - began

@@ -116,12 +116,27 @@ def parse_ledger(rows: Sequence[RawLedgerRow], locations: Sequence[str] = ()) ->
     up moved that stock) and an unknown one is a problem.
     """
     place_names = tuple(locations)
-    entries: list[LedgerEntry] = []
-    positions: list[int] = []
-    keys: set[str] = set()
-    problems: list[str] = []
-    fold: Fold | None = None
-    for position, row in enumerate(rows):
+    numbers = tuple(row.row for row in rows)
+    cells = tuple(row.cells for row in rows)
+    # Go on from a recent parse of rows these begin with (the Ledger grows at its end): the
+    # very same cells at the same rows parse the same, and the parse is a left fold.
+    start, base = 0, ParsedLedger((), (), 0, frozenset(), ())
+    for seen_numbers, seen_cells, seen_places, parsed in list(_LEDGERS):
+        size = len(seen_numbers)
+        if (
+            start < size <= len(numbers)
+            and seen_places == place_names
+            and numbers[:size] == seen_numbers
+            and all(map(is_, seen_cells, cells))
+        ):
+            start, base = size, parsed
+    entries = list(base.entries)
+    positions = list(base.positions)
+    keys = set(base.keys)
+    problems = list(base.problems)
+    fold = base.fold
+    for position in range(start, len(rows)):
+        row = rows[position]
         key, entry = _parsed_row(row.row, tuple(row.cells.items()), place_names)
         if key in keys:
             continue
@@ -133,7 +148,17 @@ def parse_ledger(rows: Sequence[RawLedgerRow], locations: Sequence[str] = ()) ->
         positions.append(position)
         if entry.movement is Movement.CARRY and not entry.sku and entry.channel is None:
             fold = Fold(entry.key, entry.delta, position + 1, entry.at)
-    return ParsedLedger(tuple(entries), tuple(positions), len(rows), frozenset(keys), tuple(problems), fold)
+    result = ParsedLedger(tuple(entries), tuple(positions), len(rows), frozenset(keys), tuple(problems), fold)
+    if rows:
+        _LEDGERS.append((numbers, cells, place_names, result))
+    return result
+
+
+#: The last parses ``parse_ledger`` made: each row's number and cells (by identity), the
+#: locations, and what they gave.
+_LEDGERS: deque[tuple[tuple[int, ...], tuple[Mapping[str, str], ...], tuple[str, ...], ParsedLedger]] = deque(
+    maxlen=2
+)
 
 
 @lru_cache(maxsize=PARSE_CACHE)

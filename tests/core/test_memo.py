@@ -22,10 +22,10 @@ import sheetsync.core.ledger as ledger_module
 import sheetsync.core.plan as plan_module
 from sheetsync.core.buffers import AdaptiveRule, BufferPolicy, Hold, HoldKind, Tier
 from sheetsync.core.cells import parse_rows
-from sheetsync.core.ledger import available
+from sheetsync.core.ledger import available, parse_ledger
 from sheetsync.core.memo import LastCall
 from sheetsync.core.plan import ChannelResult, ChannelSpec, GuardVerdict, plan, row_cells
-from sheetsync.model import ChannelName, Layout, LedgerEntry, Movement, PushOutcome, RawRow, Sku
+from sheetsync.model import ChannelName, Layout, LedgerEntry, Movement, PushOutcome, RawLedgerRow, RawRow, Sku
 from sheetsync.stores._grid import records
 
 SHOPIFY, GOOGLE = ChannelName("shopify"), ChannelName("google")
@@ -179,3 +179,33 @@ def test_a_ledger_folded_on_from_an_earlier_fold_gives_what_a_fold_from_the_star
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(ledger_module, "_FOLDS", deque(maxlen=4))
             assert remembered == available(counts, entries[:cut])
+
+
+ledger_cells = st.sampled_from(
+    [
+        {"sku": "A", "delta": "-2", "note": "broken in transit"},  # manual: its key is its row
+        {"key": "shopify/1/1", "sku": "A", "delta": "-1", "movement": "SALE", "at": "2026-11-27 09:00:00"},
+        {"key": "shopify/1/1", "sku": "A", "delta": "-1", "movement": "SALE", "at": "2026-11-27 09:00:00"},
+        {"key": "count/A", "sku": "A", "delta": "12", "movement": "COUNT", "at": "2026-11-27 08:00:00"},
+        {"key": "shopify/2/1", "sku": "B", "delta": "lots", "movement": "SALE", "at": "x"},
+    ]
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    drawn=st.lists(ledger_cells, max_size=12),
+    reads=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 12), st.integers(2, 3)), max_size=5),
+)
+def test_a_ledger_parsed_on_from_an_earlier_parse_gives_what_a_parse_from_the_start_does(
+    drawn: list[dict[str, str]], reads: list[tuple[int, int, int]]
+) -> None:
+    cells = [dict(c) for c in drawn]  # one object per row, as a store's read gives again and again
+    # Rows deleted at the top, rows appended, a blank row inserted above (the same cells, each a
+    # row further down: a manual row's key is its row).
+    for dropped, cut, first in [*reads, (0, len(cells), 2)]:
+        rows = [RawLedgerRow(n, c) for n, c in enumerate(cells[dropped:cut], start=first)]
+        remembered = parse_ledger(rows)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(ledger_module, "_LEDGERS", deque(maxlen=2))
+            assert remembered == parse_ledger(rows)
