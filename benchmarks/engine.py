@@ -3,6 +3,9 @@
     python benchmarks/engine.py                          # 1,000 and 10,000 SKUs, then the checkpoint
     python benchmarks/engine.py --skus 10000 --ledger 50 --checkpoint-skus 0
 
+Each cycle timed is a fresh worker's: every row remembered from the cycle before is forgotten
+(``core.memo.forget``, ``stores._grid.forget_records``), so it times parsing and planning every
+row, not looking them up.
 The cycle starts from the Inventory and Ledger tabs as the Sheets API returns them (lists of
 cell texts, header row first) and parses them as the store does (``read_snapshot``), then as the
 worker does. Prints one line per size (the median CPU time of ``--runs`` cycles) and, last, a JSON
@@ -42,6 +45,7 @@ from sheetsync.core.ledger import (
     new_entries,
     parse_ledger,
 )
+from sheetsync.core.memo import forget
 from sheetsync.core.plan import ChannelSpec, GuardVerdict, hold_unconfirmed, plan
 from sheetsync.core.stock import stock_levels
 from sheetsync.model import (
@@ -58,7 +62,7 @@ from sheetsync.model import (
     Sku,
     ledger_cells,
 )
-from sheetsync.stores._grid import read_snapshot
+from sheetsync.stores._grid import forget_records, read_snapshot
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 CHANNELS = [ChannelName(n) for n in ("shopify", "facebook", "google", "woo")]
@@ -136,6 +140,8 @@ def engine_cycle(sheet: dict[str, Tab], counts: dict[Place, int], orders: list[O
     specs = [ChannelSpec(c, c.title(), policy(2 + i)) for i, c in enumerate(CHANNELS)]
     guard = GuardVerdict(False, "", False, 0, 0)
 
+    forget()  # a whole cycle: nothing remembered from the last one timed,
+    forget_records()  # in the core nor in the store
     gc.collect()  # don't bill this cycle for collecting the set-up's garbage
     start = time.process_time()
     snapshot = read_snapshot(sheet, LAYOUT, "bench")  # the store's part: cell texts to rows

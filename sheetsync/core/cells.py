@@ -17,6 +17,7 @@ from functools import lru_cache, partial
 from typing import TYPE_CHECKING, TypeVar
 
 from sheetsync.core.buffers import Hold, HoldKind, parse_hold
+from sheetsync.core.memo import remembered
 from sheetsync.model import (
     BUFFER,
     OVERRIDE,
@@ -247,6 +248,9 @@ def _parse_plain(number: int, cells: tuple[tuple[str, str], ...], layout: Layout
     pure function of its cells).  What it returns is shared by every cycle: never changed.
     """
     return _parse_row(RawRow(number, dict(cells)), layout, None)
+
+
+remembered(_parse_plain.cache_clear)
 
 
 def _parse_row(row: RawRow, layout: Layout, bundles: Bundles | None) -> _Row | None:

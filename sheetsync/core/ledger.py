@@ -28,6 +28,7 @@ from functools import lru_cache
 from operator import is_
 
 from sheetsync.core.cells import MAX_QUANTITY
+from sheetsync.core.memo import remembered
 from sheetsync.model import (
     TIMESTAMP_FORMAT,
     ChannelName,
@@ -159,6 +160,7 @@ def parse_ledger(rows: Sequence[RawLedgerRow], locations: Sequence[str] = ()) ->
 _LEDGERS: deque[tuple[tuple[int, ...], tuple[Mapping[str, str], ...], tuple[str, ...], ParsedLedger]] = deque(
     maxlen=2
 )
+remembered(_LEDGERS.clear)
 
 
 @lru_cache(maxsize=PARSE_CACHE)
@@ -177,6 +179,9 @@ def _parsed_row(
         return key, _entry(key, cells, places, manual=not cells.get("key"))
     except ValueError as error:
         return key, str(error)
+
+
+remembered(_parsed_row.cache_clear)
 
 
 def _entry(key: str, cells: Mapping[str, str], places: Mapping[str, str], *, manual: bool) -> LedgerEntry:
@@ -590,6 +595,7 @@ def _tally(entries: Iterable[LedgerEntry]) -> dict[Place, _Tally]:
 
 #: The last few folds ``_tally`` made (a cycle folds the Ledger, the part the cells absorbed, ...).
 _FOLDS: deque[tuple[tuple[LedgerEntry, ...], dict[Place, _Tally]]] = deque(maxlen=4)
+remembered(_FOLDS.clear)
 
 
 def available(counts: Mapping[Place, int], entries: Iterable[LedgerEntry]) -> dict[Place, int]:

@@ -10,12 +10,29 @@ of one cycle, and a row that went away is forgotten at the next call.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
 K = TypeVar("K")
 V = TypeVar("V")
+
+#: How to clear each memo of rows a cycle keeps for the next (``remembered``).
+_CLEARS: list[Callable[[], None]] = []
+
+
+def remembered(clear: Callable[[], None]) -> None:
+    """Register a memo's ``clear``, so that ``forget`` empties it."""
+    _CLEARS.append(clear)
+
+
+def forget() -> None:
+    """Forget every row remembered: the next cycle works everything out, as a fresh worker does.
+
+    For a benchmark that times a whole cycle; a worker never needs it.
+    """
+    for clear in _CLEARS:
+        clear()
 
 
 class LastCall(Generic[T, K, V]):
@@ -28,6 +45,11 @@ class LastCall(Generic[T, K, V]):
     def __init__(self) -> None:
         self._context: Hashable = None
         self._kept: dict[int, tuple[T, K, V]] = {}
+        remembered(self.forget)
+
+    def forget(self) -> None:
+        """Keep nothing for the next call."""
+        self._context, self._kept = None, {}
 
     def begin(self, context: Hashable) -> Round[T, K, V]:
         """A new call: results from the previous one in an equal context, and a place for this one's."""

@@ -10,7 +10,6 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
 
 from sheetsync.errors import StoreLayoutError, TransientError
 from sheetsync.model import (
@@ -47,9 +46,6 @@ Records = Iterator[tuple[int, dict[str, str]]]
 SHEETS = (INVENTORY_SHEET, LEDGER_SHEET, STATUS_SHEET, STATE_SHEET, BUNDLES_SHEET)
 #: Where ``archive_ledger`` moves old Ledger rows: the Ledger's headers, its rows oldest first.
 ARCHIVE_SHEET = "Ledger archive"
-
-#: Rows whose cells ``records`` remembers: every row of a 100,000-SKU master, with room for edits.
-RECORD_CACHE = 1 << 17
 
 MAX_EXACT_DIGITS = 15  #: digits a spreadsheet keeps in a number (Excel and Google Sheets)
 
@@ -188,25 +184,35 @@ def records(rows: Sequence[Row], found: Mapping[str, int], *, marks_numbers: boo
     """(sheet row, text by logical column) for rows below the header with any text.
 
     With ``marks_numbers`` (the Inventory), a SKU cell holding a number rather than text also
-    sets ``SKU_IS_NUMBER`` (see there).
+    sets ``SKU_IS_NUMBER`` (see there).  A row whose cells the last read of the same columns
+    held gives the very same dict (never changed): a master is read whole every cycle, most rows
+    are as they were, and the core goes on from what it made of them (``parse_ledger``).
     """
     where = tuple(found.items())
     sku_column = found.get(SKU, 0) if marks_numbers else 0
+    # Only the last read is kept, whatever its size: a cache of fixed size that a long Ledger
+    # overflows would forget every row before it came round again.
+    previous = _READS.pop((where, sku_column), {})
+    fresh: dict[tuple[object, ...], dict[str, str] | None] = {}
+    _READS[(where, sku_column)] = fresh
+    for stale in list(_READS)[:-READS_KEPT]:  # the oldest first (a dict keeps its order)
+        _READS.pop(stale, None)
     for number, values in enumerate(rows[1:], start=2):
-        cells = _record(tuple(values), where, sku_column)
+        key = tuple(values)
+        cells = previous[key] if key in previous else _record(values, where, sku_column)
+        fresh[key] = cells
         if cells is not None:
             yield number, cells
 
 
-@lru_cache(maxsize=RECORD_CACHE)
-def _record(
-    values: tuple[object, ...], found: tuple[tuple[str, int], ...], sku_column: int
-) -> dict[str, str] | None:
-    """One row's text by logical column; None for a row with no text in them.
+#: Sheets (by their columns) whose last read ``records`` keeps: the five tabs, and a few more
+#: for a process syncing several masters (each keeps what it read last, until pushed out).
+READS_KEPT = 16
+_READS: dict[tuple[tuple[tuple[str, int], ...], int], dict[tuple[object, ...], dict[str, str] | None]] = {}
 
-    Memoised: a master is read whole every cycle and most rows are as they were (a row is a pure
-    function of its cells).  The dict is shared by every read of the same cells: never changed.
-    """
+
+def _record(values: Row, found: tuple[tuple[str, int], ...], sku_column: int) -> dict[str, str] | None:
+    """One row's text by logical column; None for a row with no text in them."""
     cells = {
         logical: cell_text(values[column - 1]) if column <= len(values) else "" for logical, column in found
     }
@@ -215,6 +221,11 @@ def _record(
     if 0 < sku_column <= len(values) and is_number(values[sku_column - 1]):
         cells[SKU_IS_NUMBER] = "TRUE"
     return cells
+
+
+def forget_records() -> None:
+    """Forget the rows ``records`` remembered: a benchmark's cold cycle (``core.memo.forget``: the core's)."""
+    _READS.clear()
 
 
 def buffer_columns(found: Mapping[str, int]) -> list[int]:

@@ -23,7 +23,7 @@ import sheetsync.core.plan as plan_module
 from sheetsync.core.buffers import AdaptiveRule, BufferPolicy, Hold, HoldKind, Tier
 from sheetsync.core.cells import parse_rows
 from sheetsync.core.ledger import available, parse_ledger
-from sheetsync.core.memo import LastCall
+from sheetsync.core.memo import LastCall, forget
 from sheetsync.core.plan import ChannelResult, ChannelSpec, GuardVerdict, plan, row_cells
 from sheetsync.model import ChannelName, Layout, LedgerEntry, Movement, PushOutcome, RawLedgerRow, RawRow, Sku
 from sheetsync.stores._grid import records
@@ -59,6 +59,15 @@ def _rows(quantities: Mapping[Sku, str]) -> list[RawRow]:
         RawRow(n, {"sku": sku, "quantity": q, "channel:google": "3"})
         for n, (sku, q) in enumerate(quantities.items(), 2)
     ]
+
+
+def test_forget_leaves_nothing_remembered() -> None:
+    first = parse_rows(_rows({SKUS[0]: "5"}), LAYOUT)
+    assert parse_rows(_rows({SKUS[0]: "5"}), LAYOUT).rows[0] is first.rows[0]
+    forget()
+    again = parse_rows(_rows({SKUS[0]: "5"}), LAYOUT)
+    assert again.rows[0] == first.rows[0]
+    assert again.rows[0] is not first.rows[0]
 
 
 def test_an_edited_or_moved_row_is_parsed_again() -> None:
