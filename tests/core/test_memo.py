@@ -89,6 +89,10 @@ def test_records_of_the_same_cells_are_the_same_and_a_changed_cell_is_read() -> 
     assert first == second == [(2, {"sku": "A", "quantity": "5"}), (3, {"sku": "B", "quantity": "7"})]
     grid[2][1] = 8
     assert list(records(grid, found))[1] == (3, {"sku": "B", "quantity": "8"})
+    grid[2][1] = 1
+    assert list(records(grid, found))[1] == (3, {"sku": "B", "quantity": "1"})
+    grid[2][1] = True  # equal to 1 in Python: a checkbox typed over the count
+    assert list(records(grid, found))[1] == (3, {"sku": "B", "quantity": "TRUE"})
 
 
 @contextmanager
