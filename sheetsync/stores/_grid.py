@@ -193,13 +193,14 @@ def records(rows: Sequence[Row], found: Mapping[str, int], *, marks_numbers: boo
     # Only the last read is kept, whatever its size: a cache of fixed size that a long Ledger
     # overflows would forget every row before it came round again.
     previous = _READS.pop((where, sku_column), {})
-    fresh: dict[tuple[tuple[object, ...], tuple[type, ...]], dict[str, str] | None] = {}
+    fresh: dict[tuple[object, ...], dict[str, str] | None] = {}
     _READS[(where, sku_column)] = fresh
     for stale in list(_READS)[:-READS_KEPT]:  # the oldest first (a dict keeps its order)
         _READS.pop(stale, None)
     for number, values in enumerate(rows[1:], start=2):
-        # With the types: TRUE == 1 in Python, yet a checkbox is no quantity.
-        key = (tuple(values), tuple(map(type, values)))
+        key: tuple[object, ...] = tuple(values)
+        if True in key or False in key:  # TRUE == 1 in Python, yet a checkbox is no count
+            key = (key, tuple(type(value) is bool for value in key))
         cells = previous[key] if key in previous else _record(values, where, sku_column)
         fresh[key] = cells
         if cells is not None:
@@ -209,10 +210,7 @@ def records(rows: Sequence[Row], found: Mapping[str, int], *, marks_numbers: boo
 #: Sheets (by their columns) whose last read ``records`` keeps: the five tabs, and a few more
 #: for a process syncing several masters (each keeps what it read last, until pushed out).
 READS_KEPT = 16
-_READS: dict[
-    tuple[tuple[tuple[str, int], ...], int],
-    dict[tuple[tuple[object, ...], tuple[type, ...]], dict[str, str] | None],
-] = {}
+_READS: dict[tuple[tuple[tuple[str, int], ...], int], dict[tuple[object, ...], dict[str, str] | None]] = {}
 
 
 def _record(values: Row, found: tuple[tuple[str, int], ...], sku_column: int) -> dict[str, str] | None:
