@@ -600,7 +600,7 @@ def _cycles(world: World, changed_share: float, seed: int) -> dict[str, Any]:
     for _ in range(between_audits):
         window.append(run(world, "idle", at(world), False, {}).summary())
         world.later(spacing)
-    steady = steady_state(window, len(world.skus), spacing)
+    steady = steady_state(window, size, spacing)
     return {
         "changed_skus": orders["changed"],
         "sheet_edits": orders["changed"] - 2 * ORDERS,

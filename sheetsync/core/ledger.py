@@ -20,15 +20,14 @@ turns up later (a re-read overlap, an edit, a refund) is still not counted.
 from __future__ import annotations
 
 import re
-from collections import defaultdict, deque
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from operator import is_
 
 from sheetsync.core.cells import MAX_QUANTITY
-from sheetsync.core.memo import remembered
+from sheetsync.core.memo import Prefixes, remembered
 from sheetsync.model import (
     TIMESTAMP_FORMAT,
     ChannelName,
@@ -119,18 +118,11 @@ def parse_ledger(rows: Sequence[RawLedgerRow], locations: Sequence[str] = ()) ->
     place_names = tuple(locations)
     numbers = tuple(row.row for row in rows)
     cells = tuple(row.cells for row in rows)
-    # Go on from a recent parse of rows these begin with (the Ledger grows at its end): the
-    # very same cells at the same rows parse the same, and the parse is a left fold.
-    start, base = 0, ParsedLedger((), (), 0, frozenset(), ())
-    for seen_numbers, seen_cells, seen_places, parsed in list(_LEDGERS):
-        size = len(seen_numbers)
-        if (
-            start < size <= len(numbers)
-            and seen_places == place_names
-            and numbers[:size] == seen_numbers
-            and all(map(is_, seen_cells, cells))
-        ):
-            start, base = size, parsed
+    # The very same cells at the same rows parse the same: go on from a recent parse.
+    start, seen = _LEDGERS.longest(
+        cells, lambda kept: kept[1] == place_names and numbers[: len(kept[0])] == kept[0]
+    )
+    base = seen[2] if seen is not None else ParsedLedger((), (), 0, frozenset(), ())
     entries = list(base.entries)
     positions = list(base.positions)
     keys = set(base.keys)
@@ -150,17 +142,13 @@ def parse_ledger(rows: Sequence[RawLedgerRow], locations: Sequence[str] = ()) ->
         if entry.movement is Movement.CARRY and not entry.sku and entry.channel is None:
             fold = Fold(entry.key, entry.delta, position + 1, entry.at)
     result = ParsedLedger(tuple(entries), tuple(positions), len(rows), frozenset(keys), tuple(problems), fold)
-    if rows:
-        _LEDGERS.append((numbers, cells, place_names, result))
+    _LEDGERS.keep(cells, (numbers, place_names, result))
     return result
 
 
-#: The last parses ``parse_ledger`` made: each row's number and cells (by identity), the
-#: locations, and what they gave.
-_LEDGERS: deque[tuple[tuple[int, ...], tuple[Mapping[str, str], ...], tuple[str, ...], ParsedLedger]] = deque(
-    maxlen=2
-)
-remembered(_LEDGERS.clear)
+#: The last parses ``parse_ledger`` made, by the rows' cells: their numbers, the locations, and
+#: what they gave.
+_LEDGERS: Prefixes[tuple[tuple[int, ...], tuple[str, ...], ParsedLedger]] = Prefixes(2)
 
 
 @lru_cache(maxsize=PARSE_CACHE)
@@ -562,12 +550,8 @@ def _tally(entries: Iterable[LedgerEntry]) -> dict[Place, _Tally]:
     left fold, so the same as folding from the first entry.  Callers only read the tallies.
     """
     given = tuple(entries)
-    start, base = 0, {}
-    for folded, tallies in list(_FOLDS):
-        size = len(folded)
-        if start < size <= len(given) and given[size - 1] is folded[-1] and all(map(is_, folded, given)):
-            start, base = size, tallies
-    result: dict[Place, _Tally] = dict(base)
+    start, base = _FOLDS.longest(given)
+    result: dict[Place, _Tally] = dict(base or {})
     mine: set[Place] = set()  # tallies copied from ``base`` before this fold changed them
     for entry in given[start:]:
         if entry.movement in _NO_STOCK or not entry.sku:
@@ -588,14 +572,12 @@ def _tally(entries: Iterable[LedgerEntry]) -> dict[Place, _Tally]:
         else:
             tally.running += entry.delta
             tally.moved = True
-    if given:
-        _FOLDS.append((given, result))
+    _FOLDS.keep(given, result)
     return result
 
 
 #: The last few folds ``_tally`` made (a cycle folds the Ledger, the part the cells absorbed, ...).
-_FOLDS: deque[tuple[tuple[LedgerEntry, ...], dict[Place, _Tally]]] = deque(maxlen=4)
-remembered(_FOLDS.clear)
+_FOLDS: Prefixes[dict[Place, _Tally]] = Prefixes(4)
 
 
 def available(counts: Mapping[Place, int], entries: Iterable[LedgerEntry]) -> dict[Place, int]:

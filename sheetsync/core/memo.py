@@ -5,12 +5,16 @@ most rows are as they were.  The parsers memoise by a row's cells (``functools.l
 later stages take rows that are objects without a value to hash (they hold dicts), so they keep
 each result by the object's identity with the inputs it was worked out from, and reuse it only
 for the very same object and equal inputs.  Each call keeps only its own rows: memory stays that
-of one cycle, and a row that went away is forgotten at the next call.
+of one cycle, and a row that went away is forgotten at the next call.  A fold over the Ledger,
+which mostly grows at its end, goes on from a recent fold of the entries it begins with
+(``Prefixes``).
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Hashable
+from operator import is_
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -78,3 +82,37 @@ class Round(Generic[T, K, V]):
         """Keep ``value`` for the next call (the item is held, so its identity stays its own)."""
         self._fresh[id(item)] = (item, key, value)
         return value
+
+
+class Prefixes(Generic[V]):
+    """The last few results of a left fold, by the very items folded.
+
+    A sequence that begins with the same objects as one folded before goes on from that fold's
+    result (the longest such, among those ``fits`` accepts): a left fold of the rest gives what
+    folding from the first item would.
+    """
+
+    def __init__(self, kept: int) -> None:
+        self._kept: deque[tuple[tuple[object, ...], V]] = deque(maxlen=kept)
+        remembered(self._kept.clear)
+
+    def longest(
+        self, items: tuple[object, ...], fits: Callable[[V], bool] | None = None
+    ) -> tuple[int, V | None]:
+        """How many of ``items`` a kept fold covers, and its result; (0, None) if none does."""
+        start, found = 0, None
+        for seen, value in list(self._kept):  # a copy: another thread may keep one meanwhile
+            size = len(seen)
+            if (
+                start < size <= len(items)
+                and items[size - 1] is seen[-1]
+                and all(map(is_, seen, items))
+                and (fits is None or fits(value))
+            ):
+                start, found = size, value
+        return start, found
+
+    def keep(self, items: tuple[object, ...], value: V) -> None:
+        """Keep the fold of ``items`` for the next calls (an empty one is nothing to go on from)."""
+        if items:
+            self._kept.append((items, value))

@@ -7,7 +7,6 @@ same call with nothing remembered.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -23,7 +22,7 @@ import sheetsync.core.plan as plan_module
 from sheetsync.core.buffers import AdaptiveRule, BufferPolicy, Hold, HoldKind, Tier
 from sheetsync.core.cells import parse_rows
 from sheetsync.core.ledger import available, parse_ledger
-from sheetsync.core.memo import LastCall, forget
+from sheetsync.core.memo import LastCall, Prefixes, forget
 from sheetsync.core.plan import ChannelResult, ChannelSpec, GuardVerdict, plan, row_cells
 from sheetsync.model import ChannelName, Layout, LedgerEntry, Movement, PushOutcome, RawLedgerRow, RawRow, Sku
 from sheetsync.stores._grid import records
@@ -190,7 +189,7 @@ def test_a_ledger_folded_on_from_an_earlier_fold_gives_what_a_fold_from_the_star
     for cut in [*cuts, len(entries)]:  # folds of growing and shrinking ledgers, remembered
         remembered = available(counts, entries[:cut])
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(ledger_module, "_FOLDS", deque(maxlen=4))
+            patch.setattr(ledger_module, "_FOLDS", Prefixes(4))
             assert remembered == available(counts, entries[:cut])
 
 
@@ -220,5 +219,5 @@ def test_a_ledger_parsed_on_from_an_earlier_parse_gives_what_a_parse_from_the_st
         rows = [RawLedgerRow(n, c) for n, c in enumerate(cells[dropped:cut], start=first)]
         remembered = parse_ledger(rows)
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(ledger_module, "_LEDGERS", deque(maxlen=2))
+            patch.setattr(ledger_module, "_LEDGERS", Prefixes(2))
             assert remembered == parse_ledger(rows)
