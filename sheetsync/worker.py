@@ -24,7 +24,7 @@ from types import FrameType
 from typing import TypeVar
 
 from sheetsync.alerts import Alerter, AlertSink, SlackWebhook, SmtpMail
-from sheetsync.channels import CatalogueSource, Channel, OrderSource, PriceChannel
+from sheetsync.channels import CatalogueSource, Channel, Metered, OrderSource, PriceChannel
 from sheetsync.channels.amazon import AmazonChannel
 from sheetsync.channels.emag import EmagChannel
 from sheetsync.channels.google_merchant import GoogleMerchantChannel
@@ -108,7 +108,7 @@ from sheetsync.model import (
     StockLevel,
     sheet_time,
 )
-from sheetsync.pacing import Quotas
+from sheetsync.pacing import Quotas, Usage, month_of, pace, share
 from sheetsync.stores import ArchivingStore, LeasedStore, MasterStore, airtable
 from sheetsync.stores.google_sheets import GoogleSheetsStore, connect
 from sheetsync.stores.workbook import WorkbookStore
@@ -806,6 +806,7 @@ def _record(
     live = live_channels(state)
     stamp = now.strftime(TIMESTAMP_FORMAT)
     live.update((name, f"{stamp} confirmed") for name in observed.confirmed)
+    usage, paces = _spending(cycle.channels, state.usage, now)
     health = {}
     for channel, spec in zip(cycle.channels, planned.specs, strict=True):
         name = channel.name
@@ -835,6 +836,7 @@ def _record(
             None if watch.last_ok is None else datetime.fromtimestamp(watch.last_ok, UTC),
             degraded=spec.fallback is not None,
             control=cycle.controls.get(name),
+            quota=paces.get(name, ""),
         )
     shown = now.astimezone(settings.zone)  # the zone the sheet shows times in
     statuses = channel_statuses(final, results, planned.specs, shown, health)
@@ -874,10 +876,13 @@ def _record(
             read_to,
             fold,
             live,
+            usage,
         )
     else:
         size, fold = _fold(store, read.ledger, now, read.ledger.size + len(fresh), fold)
-        new_state = WorkerState(size, guard.rows, guard.total, watches, incidents, marks, read_to, fold, live)
+        new_state = WorkerState(
+            size, guard.rows, guard.total, watches, incidents, marks, read_to, fold, live, usage
+        )
     store.write_status(
         StatusUpdate(
             cells=tuple(row_cells(final, results, titles, shown)),
@@ -933,6 +938,37 @@ def _fold(
 
 def _accepts(control: str) -> bool:
     return control.strip().casefold() == "accept"
+
+
+def _spending(
+    channels: Sequence[Channel], kept: Mapping[tuple[ChannelName, str], str], now: datetime
+) -> tuple[dict[tuple[ChannelName, str], str], dict[ChannelName, str]]:
+    """The month's spending per channel and quota, as State text, with this cycle's added.
+
+    Also, per metered channel, where its busiest quota is heading (``pacing.pace``).
+    """
+    month = month_of(now)
+    usage = dict(kept)
+    paces: dict[ChannelName, str] = {}
+    for channel in channels:
+        if not isinstance(channel, Metered):
+            continue
+        for quota, units in channel.take_spent().items():
+            key = (channel.name, quota)
+            text = usage.get(key, "")
+            so_far = Usage.parse(text, month)
+            if not text.startswith(f"{month}:"):  # nothing counted this month (a new month or worker)
+                so_far = Usage(month, 0, now.timestamp())  # so its pace runs from now
+            usage[key] = so_far.add(units, now).text()
+        counted = [
+            (Usage.parse(text, month), allowance)
+            for allowance in channel.allowances()
+            if (text := usage.get((channel.name, allowance.name), "")).startswith(f"{month}:")
+        ]
+        if counted:  # the quota nearest its end: the others are further from it
+            spent, allowance = max(counted, key=lambda pair: share(pair[0], pair[1], now))
+            paces[channel.name] = pace(spent, allowance, now)
+    return usage, paces
 
 
 def _spec(

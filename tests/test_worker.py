@@ -798,3 +798,41 @@ def test_the_heap_a_cycle_leaves_is_frozen_and_thawed_and_collected_now_and_then
         assert watched() is None
     finally:
         gc.unfreeze()
+
+
+def state_sheet(world: World) -> dict[str, str]:
+    ws = load_workbook(world.path)["State"]
+    return {str(key): str(value) for key, value in ws.iter_rows(min_row=2, values_only=True) if key}
+
+
+def test_a_metered_channels_month_is_kept_in_the_state_across_restarts_and_its_pace_shown(
+    world: World,
+) -> None:
+    def facebook() -> SandboxChannel:  # Meta's batch-call limit, counted by the platform itself
+        return SandboxChannel(ChannelName("facebook"), lambda: world.now, lag_s=600, calls_per_hour=200)
+
+    first = world.channels[ChannelName("facebook")] = facebook()
+    world.cycle()
+    began = world.now.timestamp()
+    world.sell("shopify", "A-1", 2)
+    world.later(60)
+    world.cycle()
+    assert first.push_calls == 2
+    assert state_sheet(world)["usage:facebook:calls"] == f"2026-11:2@{began:.0f}"
+    # 2 calls in the first day (counted over a day at least): 60 by November's end of its 144,000.
+    message = str(world.status("Facebook")["Message"])
+    assert message.endswith("; on pace for under 1% of a month's 144,000 push calls (200 an hour)")
+    assert "on pace" not in str(world.status("Shopify")["Message"])  # no limit given: nothing counted
+
+    second = world.channels[ChannelName("facebook")] = facebook()  # the worker restarted
+    world.sell("shopify", "A-1", 3)
+    world.later(60)
+    world.cycle()
+    assert second.push_calls == 1
+    assert state_sheet(world)["usage:facebook:calls"] == f"2026-11:3@{began:.0f}"
+
+    world.now = datetime(2026, 12, 1, 0, 0, 30, tzinfo=UTC)  # a new month starts from 0
+    world.sell("shopify", "A-1", 1)
+    world.cycle()
+    assert second.push_calls == 2
+    assert state_sheet(world)["usage:facebook:calls"] == f"2026-12:1@{world.now.timestamp():.0f}"

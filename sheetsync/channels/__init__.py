@@ -16,6 +16,7 @@ from sheetsync.model import (
     Sku,
     StockLevel,
 )
+from sheetsync.pacing import Allowance
 
 
 class Channel(Protocol):
@@ -82,6 +83,23 @@ class QuickPush(Protocol):
         Returns one outcome per level, like ``Channel.push``; raises TransientError or
         PermanentError when the call as a whole fails.
         """
+        ...
+
+
+@runtime_checkable
+class Metered(Protocol):
+    """A channel that counts what it spends of its platform's quotas (the worker checks for it).
+
+    The worker adds each cycle's spending to the month's count in the State and the channel's
+    Status row says where the month is heading (``sheetsync.pacing.pace``).
+    """
+
+    def allowances(self) -> Sequence[Allowance]:
+        """The quotas the spending counts against, as known now (a plan's rate may come with an answer)."""
+        ...
+
+    def take_spent(self) -> Mapping[str, int]:
+        """Units spent since the last call, by ``Allowance.name``; the count starts again at 0."""
         ...
 
 

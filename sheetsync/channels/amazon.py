@@ -87,7 +87,7 @@ from sheetsync.model import (
     Sku,
     StockLevel,
 )
-from sheetsync.pacing import Pacer, Quotas
+from sheetsync.pacing import Allowance, Pacer, Quotas, Spending
 
 logger = logging.getLogger(__name__)
 
@@ -340,6 +340,7 @@ class AmazonChannel:
         #: SKU → why Amazon refused it after its push returned (reported on its next push)
         self.late_errors: dict[Sku, str] = {}
         self.calls: dict[str, int] = {}  #: SP-API requests sent, per operation (for benchmarks)
+        self._spending = Spending()  # the same, since the worker last asked
         # line key → (line cursor, cursor of the first call that delivered it); see orders_since
         self._delivered: dict[str, tuple[str, str]] = {}
 
@@ -347,6 +348,19 @@ class AmazonChannel:
         """Close the HTTP client if this adapter made it."""
         if self._owns_client:
             self._client.close()
+
+    # -- Metered --
+
+    def allowances(self) -> Sequence[Allowance]:
+        """Each operation's usage plan: its restore rate."""
+        return tuple(
+            Allowance(operation, f"{operation} calls", rate, f"{rate:g} a second")
+            for operation, (rate, _) in self._plans.items()
+        )
+
+    def take_spent(self) -> Mapping[str, int]:
+        """SP-API requests sent since the last call, by operation."""
+        return self._spending.take()
 
     # -- Channel --
 
@@ -843,6 +857,7 @@ class AmazonChannel:
             self._sleep(waiting)
         token = self._access_token()
         self.calls[operation] = self.calls.get(operation, 0) + 1
+        self._spending.count(operation)
         response = _http.send(
             self._client,
             method,

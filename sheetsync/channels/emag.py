@@ -102,7 +102,7 @@ from sheetsync.model import (
     Sku,
     StockLevel,
 )
-from sheetsync.pacing import Quotas
+from sheetsync.pacing import Allowance, Quotas, Spending
 
 logger = logging.getLogger(__name__)
 
@@ -297,6 +297,7 @@ class EmagChannel:
             "orders": quotas.window(f"{account}:orders", ORDERS_PER_SECOND, PACING_WINDOW_S, clock, sleep),
         }
         self._offers_seen: int | None = None  #: offers in the last full read
+        self._spending = Spending()  # requests sent, by the pacer's allowance
         # line key → (line cursor, cursor of the first call that delivered it); see orders_since
         self._delivered: dict[str, tuple[str, str]] = {}
 
@@ -304,6 +305,19 @@ class EmagChannel:
         """Close the HTTP client if this adapter made it."""
         if self._owns_client:
             self._client.close()
+
+    # -- Metered --
+
+    def allowances(self) -> Sequence[Allowance]:
+        """The request rates eMAG allows an account: order routes, and everything else."""
+        return (
+            Allowance("other", "requests", OTHER_PER_SECOND, f"{OTHER_PER_SECOND} a second"),
+            Allowance("orders", "order requests", ORDERS_PER_SECOND, f"{ORDERS_PER_SECOND} a second"),
+        )
+
+    def take_spent(self) -> Mapping[str, int]:
+        """Requests sent since the last call, by the allowance they count against."""
+        return self._spending.take()
 
     # -- Channel --
 
@@ -680,7 +694,9 @@ class EmagChannel:
         return answer  # type: ignore[no-any-return]
 
     def _attempt(self, method: str, route: str, body: Json, *, accept: tuple[int, ...]) -> httpx.Response:
-        self._pacers["orders" if route.startswith("order/") else "other"].wait()
+        allowance = "orders" if route.startswith("order/") else "other"
+        self._pacers[allowance].wait()
+        self._spending.count(allowance)
         response = _http.send(
             self._client,
             method,

@@ -72,6 +72,7 @@ from sheetsync.model import (
     Sku,
     StockLevel,
 )
+from sheetsync.pacing import Allowance, Spending
 
 logger = logging.getLogger(__name__)
 
@@ -231,6 +232,7 @@ class MetaChannel:
         self._open: list[_Open] = []
         #: Limit ("batch", "management") → when Meta lets calls under it through again.
         self._blocked_until: dict[str, float] = {}
+        self._spending = Spending()  # calls sent, by the limit they count against
         #: SKU (retailer id) → product item id, from products reads.
         self._item_ids: dict[Sku, str] = {}
         #: SKU → Meta's message for a record that failed after its push had returned.
@@ -244,6 +246,24 @@ class MetaChannel:
         """Close the HTTP client if this adapter made it."""
         if self._owns_client:
             self._client.close()
+
+    # -- Metered --
+
+    def allowances(self) -> Sequence[Allowance]:
+        """Meta's Catalog Batch and Catalog Management limits, per catalog."""
+        return (
+            Allowance("batch", "batch calls", CALLS_PER_HOUR / 3600, f"{CALLS_PER_HOUR} an hour"),
+            Allowance(
+                "management",
+                "management calls",
+                MANAGEMENT_CALLS_PER_HOUR / 3600,
+                f"{MANAGEMENT_CALLS_PER_HOUR:,} an hour",
+            ),
+        )
+
+    def take_spent(self) -> Mapping[str, int]:
+        """Calls sent since the last call, by the limit they count against."""
+        return self._spending.take()
 
     # -- Channel --
 
@@ -604,6 +624,8 @@ class MetaChannel:
     ) -> Json:
         url = f"{self._root}/{node}" if node else f"{self._root}/{self.catalog_id}/{edge}"
         label = _label(edge, node)
+        # A batch's status is counted with management calls: Meta's docs place it under neither.
+        self._spending.count(_LIMITS.get(edge, "management"))
         response = _http.send(
             self._client,
             method,

@@ -38,6 +38,7 @@ from sheetsync.model import (
     Sku,
     StockLevel,
 )
+from sheetsync.pacing import Allowance, Spending
 
 #: Batch size the sandbox accepts per push, like a typical bulk endpoint.
 SANDBOX_MAX_BATCH = 100
@@ -90,6 +91,7 @@ class SandboxChannel:
         self._pace = pace  #: calls a second the client paces itself to (None: no pacing)
         self._free_at = -math.inf  #: when a paced client may send its next call
         self.paced_s = 0.0  #: seconds paced calls waited for their turn, in all
+        self._spending = Spending()
 
     def push(self, levels: Sequence[StockLevel]) -> Sequence[PushOutcome]:
         """Accept absolute quantities; they become visible after the channel's lag."""
@@ -109,6 +111,21 @@ class SandboxChannel:
                 outcomes.append(PushOutcome(level.sku, True))
         self._settle()  # a channel without lag shows it at once
         return outcomes
+
+    def allowances(self) -> Sequence[Allowance]:
+        """The call limits it was given: calls an hour, a cost bucket's restore rate."""
+        found = []
+        if self._calls_per_hour is not None:
+            per_hour = self._calls_per_hour
+            found.append(Allowance("calls", "push calls", per_hour / 3600, f"{per_hour:,} an hour"))
+        if self._points is not None:
+            rate = self._points[1]
+            found.append(Allowance("points", "cost points", rate, f"{rate:,.0f} a second"))
+        return found
+
+    def take_spent(self) -> Mapping[str, int]:
+        """Push calls and cost points spent since the last call."""
+        return self._spending.take()
 
     def _admit(self, items: int) -> None:
         """Count a push call against the call limits, or refuse it as the platform would.
@@ -136,8 +153,10 @@ class SandboxChannel:
                 self._bucket = (left, now)
                 raise TransientError(f"{self.name}: throttled, {cost:.0f} points asked, {left:.0f} left")
             self._bucket = (left - cost, now)
+            self._spending.count("points", math.ceil(cost))
         if self._calls_per_hour is not None:
             self._calls.append(now)
+            self._spending.count("calls")
 
     def _sent_at(self) -> float:
         """When a push call made now reaches the platform: at once, or at its paced turn."""

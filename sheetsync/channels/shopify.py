@@ -69,6 +69,7 @@ from sheetsync.model import (
     Sku,
     StockLevel,
 )
+from sheetsync.pacing import Allowance, Spending
 
 logger = logging.getLogger(__name__)
 
@@ -649,6 +650,7 @@ class ShopifyChannel:
         self._overlap = overlap
         self._bucket: _Bucket | None = None
         self._costs: dict[tuple[str, int], int] = {}  # (operation, page size) → requested cost
+        self._spending = Spending()  # cost points, as each answer says it cost
         # line key → (line cursor, cursor of the first call that delivered it); see orders_since
         self._delivered: dict[str, tuple[str, str]] = {}
 
@@ -656,6 +658,19 @@ class ShopifyChannel:
         """Close the HTTP client if this adapter made it."""
         if self._owns_client:
             self._client.close()
+
+    # -- Metered --
+
+    def allowances(self) -> Sequence[Allowance]:
+        """The shop's cost points: its plan's restore rate, once an answer has said it."""
+        if self._bucket is None or self._bucket.rate <= 0:
+            return ()
+        rate = self._bucket.rate
+        return (Allowance("points", "cost points", rate, f"{rate:,.0f} a second, the shop's plan"),)
+
+    def take_spent(self) -> Mapping[str, int]:
+        """Cost points spent since the last call (each answer's ``actualQueryCost``)."""
+        return self._spending.take()
 
     # -- Channel --
 
@@ -1209,6 +1224,8 @@ class ShopifyChannel:
         extensions = answer.get("extensions") if isinstance(answer, dict) else None
         cost = (extensions or {}).get("cost") or {}
         status = cost.get("throttleStatus")
+        if isinstance(cost.get("actualQueryCost"), int | float):  # null when it did not run
+            self._spending.count("points", int(cost["actualQueryCost"]))
         if isinstance(cost.get("requestedQueryCost"), int | float):
             self._costs[cost_key] = int(cost["requestedQueryCost"])
         if isinstance(status, dict) and status.get("restoreRate"):

@@ -868,6 +868,8 @@ class ChannelHealth:
     last_ok: datetime | None = None
     degraded: bool = False  #: held to the auto-pause rule's conservative buffer
     control: str | None = None  #: a Control-cell edit to write (dashboard pause / resume)
+    #: where the month's use of the platform's busiest quota is heading (``pacing.pace``)
+    quota: str = ""
 
 
 def channel_statuses(
@@ -912,6 +914,8 @@ def channel_statuses(
             message += f"; {len(refused)} refused (see the rows marked ERROR)"
         if waiting:
             message += f"; {waiting} waiting for unseen sales (rows marked LAG)"
+        if known.quota:
+            message += f"; {known.quota}"
         p50, p95 = known.lag or (None, None)
         statuses.append(
             ChannelStatus(

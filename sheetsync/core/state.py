@@ -22,6 +22,9 @@ REPORTS_KEY = "reports"
 FOLD_KEY = "fold"
 #: Channels a push was accepted by, or whose first live sync was confirmed (see core.preview).
 LIVE_KEY = "live"
+#: State key prefix of what a channel spent of one quota this month (``usage:shopify:points``),
+#: as ``sheetsync.pacing.Usage`` writes it (``2026-12:1234@1764979200``).
+USAGE_PREFIX = "usage:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +49,8 @@ class WorkerState:
     fold: str = ""
     #: Per live channel: when it went live, and how; None: a State from before this was kept.
     live: Mapping[ChannelName, str] | None = None
+    #: Per channel and quota (``shopify``, ``points``): the month's count, as its State text.
+    usage: Mapping[tuple[ChannelName, str], str] = field(default_factory=dict)
 
 
 def parse_state(cells: Mapping[str, str]) -> WorkerState:
@@ -72,6 +77,13 @@ def parse_state(cells: Mapping[str, str]) -> WorkerState:
             if LIVE_KEY not in cells
             else {ChannelName(key): text for key, text in _text_map(cells[LIVE_KEY]).items()}
         ),
+        usage={
+            (ChannelName(channel), quota): value.strip()
+            for key, value in cells.items()
+            if key.startswith(USAGE_PREFIX)
+            for channel, _, quota in [key.removeprefix(USAGE_PREFIX).partition(":")]
+            if channel and quota and value.strip()
+        },
     )
 
 
@@ -85,6 +97,7 @@ def state_cells(state: WorkerState) -> dict[str, str]:
     cells = {key: str(value) for key, value in values.items() if value is not None}
     cells.update({f"{WATCH_PREFIX}{name}": dump_watch(watch) for name, watch in state.watches.items()})
     cells.update({f"{READ_PREFIX}{name}": value for name, value in state.read.items()})
+    cells.update({f"{USAGE_PREFIX}{name}:{quota}": text for (name, quota), text in state.usage.items()})
     if state.fold:
         cells[FOLD_KEY] = state.fold
     cells[INCIDENTS_KEY] = json.dumps(dict(state.incidents), separators=(",", ":"))

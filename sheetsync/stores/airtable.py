@@ -48,7 +48,6 @@ else.
 
 from __future__ import annotations
 
-import calendar
 import hashlib
 import logging
 import time
@@ -87,7 +86,7 @@ from sheetsync.model import (
     header_key,
     ledger_cells,
 )
-from sheetsync.pacing import Pacer, Quotas
+from sheetsync.pacing import Pacer, Quotas, Usage, month_of
 from sheetsync.stores._grid import (
     LEASE_KEY,
     SHEETS,
@@ -158,31 +157,6 @@ RESHAPES = ("changedMetadata", "createdFieldsById", "changedFieldsById", "destro
 FIELD_ERRORS = frozenset(
     {"INVALID_VALUE_FOR_COLUMN", "UNKNOWN_FIELD_NAME", "INVALID_MULTIPLE_CHOICE_OPTIONS"}
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Usage:
-    """API calls counted this calendar month against the budget."""
-
-    month: str  #: YYYY-MM (UTC)
-    calls: int
-
-    def projected(self, now: datetime) -> int:
-        """The month's total at today's pace."""
-        days = calendar.monthrange(now.year, now.month)[1]
-        elapsed = (now - now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)).total_seconds()
-        share = max(elapsed / (days * 86400), 1 / (days * 24))  # an hour in, not a blip
-        return round(self.calls / share)
-
-    def text(self) -> str:
-        """As kept in the State table."""
-        return f"{self.month}:{self.calls}"
-
-    @classmethod
-    def parse(cls, text: str, month: str) -> Usage:
-        """This month's usage from the State value; another month's (or garbage) starts at 0."""
-        kept, _, calls = text.partition(":")
-        return cls(month, int(calls)) if kept == month and calls.isdigit() else cls(month, 0)
 
 
 class PacedAdapter(BaseAdapter):
@@ -414,7 +388,7 @@ class AirtableStore:
         sheets = {name: self._grid_rows(table) for name, table in self._tables.items() if name in SHEETS}
         result, self._grid = snapshot(sheets, self.layout, self.where)
         self._state_seen = dict(result.state)
-        month = self._now().strftime("%Y-%m")
+        month = month_of(self._now())
         if self._usage is None or self._usage.month != month:
             self._usage = Usage.parse(result.state.get(CALLS_KEY, ""), month)
         result, self._lease = split_lease(result)
@@ -903,7 +877,7 @@ class AirtableStore:
     def _calls_row(self, budget: int, slow: bool) -> dict[str, str]:
         usage, now = self._count(), self._now()
         message = (
-            f"{usage.calls:,} calls in {usage.month}, {usage.projected(now):,} by its end at this pace; "
+            f"{usage.spent:,} calls in {usage.month}, {usage.projected(now):,} by its end at this pace; "
             f"budget {budget:,}"
         )
         if slow:
@@ -1119,8 +1093,8 @@ class AirtableStore:
             raise _translated(error, self.where) from None
 
     def _count(self) -> Usage:
-        usage = self._usage or Usage(self._now().strftime("%Y-%m"), 0)
-        self._usage = Usage(usage.month, usage.calls + self._paced.calls - self._counted)
+        usage = self._usage or Usage(month_of(self._now()), 0)
+        self._usage = Usage(usage.month, usage.spent + self._paced.calls - self._counted)
         self._counted = self._paced.calls
         return self._usage
 

@@ -7,6 +7,7 @@ fake, and the other methods act on the platform side (a buyer, the clock).
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -27,7 +28,7 @@ from sheetsync_fakes.shopify import FakeShopify, load_schema
 from sheetsync_fakes.woocommerce import FakeWooCommerce
 
 from sheetsync.channels import Channel
-from sheetsync.channels.amazon import AmazonChannel
+from sheetsync.channels.amazon import USAGE_PLANS, AmazonChannel
 from sheetsync.channels.emag import EmagChannel
 from sheetsync.channels.google_merchant import GoogleMerchantChannel
 from sheetsync.channels.meta import MetaChannel
@@ -42,6 +43,7 @@ from sheetsync.model import (
     Sku,
     StockLevel,
 )
+from sheetsync.pacing import Allowance
 
 #: Black Friday morning, in epoch seconds: where the fakes' clocks start.
 START = datetime(2026, 11, 27, 9, tzinfo=UTC).timestamp()
@@ -77,8 +79,14 @@ class SandboxBackend:
             lag_s=self.lag.total_seconds(),
             skus=skus,
             max_batch=5,
+            calls_per_hour=1000,
         )
         return self.channel
+
+    def charged(self) -> dict[str, int]:
+        """The sandbox is its own platform: the push calls it accepted."""
+        assert self.channel is not None
+        return {"calls": self.channel.push_calls}
 
     def sell(self, sku: str, quantity: int) -> str:
         assert self.channel is not None
@@ -140,6 +148,10 @@ class ShopifyBackend:
     def settle(self) -> None:
         """Shopify applies a set at once: nothing to wait for."""
 
+    def charged(self) -> dict[str, int]:
+        """The cost points the shop's bucket was charged, from the fake's request log."""
+        return {"points": sum(entry.actual_cost or 0 for entry in self.fake.request_log)}
+
     def price(self, sku: str) -> Decimal | None:
         try:
             return self.fake.price(self.shop, sku)
@@ -182,6 +194,13 @@ class MetaBackend:
     def settle(self) -> None:
         """Let Meta finish processing batches a push left open."""
         self.clock.sleep(self.fake.processing_delay_s)
+
+    def charged(self) -> dict[str, int]:
+        """Calls by the limit Meta counts them against, from the fake's request log."""
+        batch = sum(
+            entry.edge in {"items_batch", "localized_items_batch", "batch"} for entry in self.fake.request_log
+        )
+        return {"batch": batch, "management": len(self.fake.request_log) - batch}
 
     def price(self, sku: str) -> Decimal | None:
         """The ``price`` of the processed catalog item (the fake keeps ``"12.50 USD"``)."""
@@ -325,6 +344,12 @@ class Coded:
         batch = self.channel.orders_since(cursor)
         return replace(batch, lines=tuple(replace(x, sku=self._ours(x.sku)) for x in batch.lines))
 
+    def allowances(self) -> Sequence[Allowance]:
+        return self.channel.allowances()
+
+    def take_spent(self) -> Mapping[str, int]:
+        return self.channel.take_spent()
+
 
 class EmagBackend:
     """The real EmagChannel over FakeEmag in-process, behind the worker's SKU → offer id codes."""
@@ -367,6 +392,11 @@ class EmagBackend:
 
     def settle(self) -> None:
         """eMAG applies a save at once: nothing to wait for."""
+
+    def charged(self) -> dict[str, int]:
+        """Requests by the rate eMAG counts them against, from the fake's request log."""
+        orders = sum(entry.route.startswith("order/") for entry in self.fake.request_log)
+        return {"orders": orders, "other": len(self.fake.request_log) - orders}
 
     def price(self, sku: str) -> Decimal | None:
         raise NotImplementedError("sheetsync does not push eMAG prices")
@@ -421,6 +451,10 @@ class AmazonBackend:
     def settle(self) -> None:
         """A patch applies at once; a feed is processed within the fake's delay."""
         self.clock.sleep(self.fake.processing_delay_s)
+
+    def charged(self) -> dict[str, int]:
+        """SP-API calls by operation (not the LWA token or a document upload), from the fake's log."""
+        return dict(Counter(e.operation for e in self.fake.request_log if e.operation in USAGE_PLANS))
 
     def price(self, sku: str) -> Decimal | None:
         raise NotImplementedError("sheetsync does not push Amazon prices")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from sheetsync.channels import Metered
 from sheetsync.errors import SyncError
 from sheetsync.model import Movement, Sku, StockLevel
 
@@ -96,3 +97,25 @@ def test_a_cancellation_is_a_separate_restock_line(backend: ChannelBackend) -> N
 def test_unknown_skus_are_absent_from_levels(backend: ChannelBackend) -> None:
     channel = backend.make(SKUS)
     assert channel.read_levels([Sku("A-1"), Sku("ZZZ")]) == {}
+
+
+def test_a_metered_channel_counts_what_the_platform_charged_each_quota(backend: ChannelBackend) -> None:
+    channel = backend.make(SKUS)
+    if not isinstance(channel, Metered):
+        pytest.skip("this channel counts no quota of its platform")
+    charged = getattr(backend, "charged", None)
+    assert charged is not None, "a metered channel's backend says what its platform charged (charged())"
+    before = charged()
+    channel.take_spent()  # whatever making it cost
+    channel.push([StockLevel(Sku("A-1"), 4), StockLevel(Sku("B-1"), 2)])
+    backend.settle()
+    channel.read_levels([Sku("A-1"), Sku("B-1")])
+    channel.push([StockLevel(Sku("A-1"), 3)])
+    spent = channel.take_spent()
+    after = charged()
+    assert spent == {
+        quota: after[quota] - before.get(quota, 0) for quota in after if after[quota] > before.get(quota, 0)
+    }
+    assert spent, "a push costs something of some quota"
+    assert channel.take_spent() == {}  # taken: counting starts again
+    assert set(spent) <= {allowance.name for allowance in channel.allowances()}

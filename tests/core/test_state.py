@@ -21,7 +21,12 @@ def test_round_trip_and_unknown_values() -> None:
         guard_total=900,
         watches={ChannelName("google"): watch},
         incidents={"lag:google": "Google is lagging"},
+        usage={
+            (ChannelName("meta"), "batch"): "2026-12:41@1764979200",
+            (ChannelName("shopify"), "points"): "2026-12:9",
+        },
     )
+    assert state_cells(state)["usage:meta:batch"] == "2026-12:41@1764979200"
     assert parse_state(state_cells(state)) == state
     assert state_cells(WorkerState()) == {"incidents": "{}"}  # written, so a cleared incident is cleared
     assert parse_state({"ledger_applied": "twelve", "guard_rows": " 3 "}) == WorkerState(guard_rows=3)
@@ -32,3 +37,13 @@ def test_garbled_watch_and_incidents_read_as_a_fresh_start() -> None:
     assert state.watches == {ChannelName("google"): Watch(), ChannelName("meta"): Watch()}
     assert state.incidents == {}
     assert parse_state({"incidents": "not json"}).incidents == {}
+
+
+def test_a_usage_key_without_a_channel_or_quota_is_left_out() -> None:
+    cells = {
+        "usage:meta": "2026-12:4",
+        "usage::batch": "2026-12:4",
+        "usage:meta:batch": " ",
+        "usage:a:b": "x",
+    }
+    assert parse_state(cells).usage == {(ChannelName("a"), "b"): "x"}  # its text is read as Usage later
