@@ -17,7 +17,7 @@ from functools import lru_cache, partial
 from typing import TYPE_CHECKING, TypeVar
 
 from sheetsync.core.buffers import Hold, HoldKind, parse_hold
-from sheetsync.core.memo import remembered
+from sheetsync.core.memo import Same, remembered
 from sheetsync.model import (
     BUFFER,
     OVERRIDE,
@@ -201,8 +201,21 @@ def parse_rows(raw: Sequence[RawRow], layout: Layout, bundles: Bundles | None = 
     """Parse every Inventory row; duplicates of a SKU are all flagged, none is pushed.
 
     A bundle's row (``bundles``) has no count of its own: its count cells stay blank, and it is
-    flagged when a component has no usable row.
+    flagged when a component has no usable row.  The very same rows' cells (``stores._grid.records``
+    hands unchanged rows on as the very same dicts) at the same row numbers parse as last time.
     """
+    cells = [row.cells for row in raw]
+    values = (tuple(row.row for row in raw), layout, bundles)
+    if (same := _PARSED.get(cells, values)) is not None:
+        return same
+    return _PARSED.keep(cells, values, _parse_all(raw, layout, bundles))
+
+
+#: The last whole parse (``parse_rows``).
+_PARSED: Same[ParsedRows] = Same()
+
+
+def _parse_all(raw: Sequence[RawRow], layout: Layout, bundles: Bundles | None) -> ParsedRows:
     by_sku: dict[Sku, list[int]] = defaultdict(list)
     parsed: list[tuple[RawRow, Sku | None, MasterRow | None, tuple[str, ...], Mapping[str, str]]] = []
     for row in raw:

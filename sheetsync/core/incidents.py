@@ -17,6 +17,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from sheetsync.core.memo import Same
 from sheetsync.core.monitor import FindingKind
 from sheetsync.core.plan import ChannelResult, Plan, RowState
 from sheetsync.model import ChannelName, ChannelStatus
@@ -59,6 +60,37 @@ def track(
     return opened, alerts
 
 
+def _row_conditions(plan_: Plan, titles: Mapping[ChannelName, str]) -> dict[str, str]:
+    """The rows' conditions: oversold SKUs, SKUs drifted per channel, SKUs at their reorder point."""
+    found: dict[str, str] = {}
+    drifted: dict[ChannelName, list[str]] = {}
+    for row in plan_.rows:
+        where = f"{row.row.sku} (row {row.row.row})"
+        if row.state is RowState.OVERSOLD:
+            found[f"oversold/{row.row.sku}"] = f"{where} {row.oversold or f'OVERSOLD by {-row.available}'}"
+        for channel, decision in row.decisions.items():
+            if decision.finding is not None and decision.finding.kind is FindingKind.DRIFT:
+                drifted.setdefault(channel, []).append(where)
+    for channel, rows in drifted.items():
+        found[f"drift:{channel}"] = (
+            f"{titles.get(channel, channel)}: {len(rows)} SKU(s) changed on the platform behind our "
+            f"back, set back to the sheet: {_first(rows)}"
+        )
+    for row in plan_.rows:
+        if row.reorder and (point := row.row.reorder) is not None:
+            buy = "" if point.quantity is None else f"; reorder {point.quantity}"
+            # "/" not ":": the key names no channel, so it is re-decided every cycle
+            found[f"reorder/{row.row.sku}"] = (
+                f"{row.row.sku} (row {row.row.row}) is down to {row.available}, at or below its reorder "
+                f"point {point.point}{buy}"
+            )
+    return found
+
+
+#: The last plan's row conditions (``_row_conditions``): a quiet cycle's plan is the very same.
+_ROWS: Same[dict[str, str]] = Same()
+
+
 def conditions(
     statuses: Sequence[ChannelStatus],
     plan_: Plan,
@@ -94,28 +126,9 @@ def conditions(
                 f"{status.title} refused {len(refused)} SKU(s); their rows say ERROR and why: "
                 f"{_first(named)} ({refused[0].message})"
             )
-    drifted: dict[ChannelName, list[str]] = {}
-    for row in plan_.rows:
-        where = f"{row.row.sku} (row {row.row.row})"
-        if row.state is RowState.OVERSOLD:
-            found[f"oversold/{row.row.sku}"] = f"{where} {row.oversold or f'OVERSOLD by {-row.available}'}"
-        for channel, decision in row.decisions.items():
-            if decision.finding is not None and decision.finding.kind is FindingKind.DRIFT:
-                drifted.setdefault(channel, []).append(where)
     titles = {status.channel: status.title for status in statuses}
-    for channel, rows in drifted.items():
-        found[f"drift:{channel}"] = (
-            f"{titles.get(channel, channel)}: {len(rows)} SKU(s) changed on the platform behind our "
-            f"back, set back to the sheet: {_first(rows)}"
-        )
-    for row in plan_.rows:
-        if row.reorder and (point := row.row.reorder) is not None:
-            buy = "" if point.quantity is None else f"; reorder {point.quantity}"
-            # "/" not ":": the key names no channel, so it is re-decided every cycle
-            found[f"reorder/{row.row.sku}"] = (
-                f"{row.row.sku} (row {row.row.row}) is down to {row.available}, at or below its reorder "
-                f"point {point.point}{buy}"
-            )
+    rows = _ROWS.get((plan_,), titles)
+    found.update(rows if rows is not None else _ROWS.keep((plan_,), titles, _row_conditions(plan_, titles)))
     for held in plan_.flagged:
         key = f"unreadable/{held.sku}"
         if key not in found:  # a duplicated SKU is one incident, named by its first row

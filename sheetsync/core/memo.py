@@ -7,13 +7,14 @@ each result by the object's identity with the inputs it was worked out from, and
 for the very same object and equal inputs.  Each call keeps only its own rows: memory stays that
 of one cycle, and a row that went away is forgotten at the next call.  A fold over the Ledger,
 which mostly grows at its end, goes on from a recent fold of the entries it begins with
-(``Prefixes``).
+(``Prefixes``).  A whole stage given the very same items as last time, and equal values, gives
+its last answer (``Same``): a quiet cycle reads the same rows again, and so skips its passes.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from operator import is_
 from typing import Generic, TypeVar
 
@@ -47,19 +48,20 @@ class LastCall(Generic[T, K, V]):
     """
 
     def __init__(self) -> None:
-        self._context: Hashable = None
-        self._kept: dict[int, tuple[T, K, V]] = {}
+        # One attribute, read and set whole: the sale fast path plans on its own thread.
+        self._last: tuple[Hashable, dict[int, tuple[T, K, V]]] = (None, {})
         remembered(self.forget)
 
     def forget(self) -> None:
         """Keep nothing for the next call."""
-        self._context, self._kept = None, {}
+        self._last = (None, {})
 
     def begin(self, context: Hashable) -> Round[T, K, V]:
         """A new call: results from the previous one in an equal context, and a place for this one's."""
-        previous = self._kept if context == self._context else {}
+        kept_context, kept = self._last
+        previous = kept if context == kept_context else {}
         fresh: dict[int, tuple[T, K, V]] = {}
-        self._context, self._kept = context, fresh
+        self._last = (context, fresh)
         return Round(previous, fresh)
 
 
@@ -116,3 +118,35 @@ class Prefixes(Generic[V]):
         """Keep the fold of ``items`` for the next calls (an empty one is nothing to go on from)."""
         if items:
             self._kept.append((items, value))
+
+
+class Same(Generic[V]):
+    """A stage's last answer, for a call with the very same items, in order, and equal values.
+
+    Items are compared by identity (rows the stage before handed on unchanged are the very same
+    objects), values by equality.  Only the last call is kept.
+    """
+
+    def __init__(self) -> None:
+        # One attribute, read and set whole: the sale fast path plans on its own thread.
+        self._last: tuple[tuple[object, ...], object, V] | None = None
+        remembered(self.forget)
+
+    def forget(self) -> None:
+        """Keep nothing for the next call."""
+        self._last = None
+
+    def get(self, items: Sequence[object], values: object) -> V | None:
+        """The last answer, if it was given for these very items and equal values; else None."""
+        last = self._last
+        if last is None:
+            return None
+        kept, kept_values, answer = last
+        if len(items) != len(kept) or values != kept_values or not all(map(is_, items, kept)):
+            return None
+        return answer
+
+    def keep(self, items: Sequence[object], values: object, answer: V) -> V:
+        """Keep ``answer`` for a next call with these items and values (the items are held)."""
+        self._last = (tuple(items), values, answer)
+        return answer

@@ -17,7 +17,7 @@ from enum import StrEnum
 from sheetsync.core.buffers import AdaptiveRule, BufferPolicy, Exposure, Published, adaptive, published
 from sheetsync.core.cells import MAX_QUANTITY, MasterRow, ParsedRows, Pause, RowProblem, own_number
 from sheetsync.core.ledger import available as ledger_available
-from sheetsync.core.memo import LastCall
+from sheetsync.core.memo import LastCall, Same
 from sheetsync.core.monitor import Finding, FindingKind, lag_text
 from sheetsync.core.prices import price_for, read_sent, sent_text
 from sheetsync.core.reasons import (
@@ -169,6 +169,15 @@ class Plan:
     _pushes: dict[ChannelName, tuple[StockLevel, ...]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+    #: ``pushing()``, worked out once (empty until asked)
+    _pushing: list[tuple[int, ...]] = field(default_factory=list, init=False, repr=False, compare=False)
+    #: ``believed()`` and ``tally()`` per channel, worked out once
+    _believed: dict[ChannelName, Mapping[Sku, int | None]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    _tallies: dict[ChannelName, tuple[int, int, int]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def pushes(self, channel: ChannelName) -> list[StockLevel]:
         """The absolute quantities to push to ``channel``, in sheet order."""
@@ -188,15 +197,37 @@ class Plan:
             )
         return list(levels)
 
-    def believed(self, channel: ChannelName) -> dict[Sku, int | None]:
+    def pushing(self) -> tuple[int, ...]:
+        """Where in ``rows`` the rows with a push on some channel are (most cycles: none)."""
+        if not self._pushing:
+            self._pushing.append(
+                tuple(n for n, row in enumerate(self.rows) if any(d.push for d in row.decisions.values()))
+            )
+        return self._pushing[0]
+
+    def believed(self, channel: ChannelName) -> Mapping[Sku, int | None]:
         """What we believe ``channel`` shows per SKU, flagged rows' SKUs included (for ``observe``)."""
-        shown: dict[Sku, int | None] = {
-            f.sku: d.believed for f in self.flagged if (d := f.decisions.get(channel)) is not None
-        }
-        shown.update(
-            (r.row.sku, d.believed) for r in self.rows if (d := r.decisions.get(channel)) is not None
-        )
+        shown = self._believed.get(channel)
+        if shown is None:
+            shown = {f.sku: d.believed for f in self.flagged if (d := f.decisions.get(channel)) is not None}
+            shown.update(
+                (r.row.sku, d.believed) for r in self.rows if (d := r.decisions.get(channel)) is not None
+            )
+            self._believed[channel] = shown
         return shown
+
+    def tally(self, channel: ChannelName) -> tuple[int, int, int]:
+        """Rows on ``channel`` whose raise waits for unseen sales, and those found LAG and DRIFT."""
+        counts = self._tallies.get(channel)
+        if counts is None:
+            decisions = [d for r in self.rows if (d := r.decisions.get(channel)) is not None]
+            kinds = [d.finding.kind for d in decisions if d.finding is not None]
+            counts = self._tallies[channel] = (
+                sum(d.waiting for d in decisions),
+                kinds.count(FindingKind.LAG),
+                kinds.count(FindingKind.DRIFT),
+            )
+        return counts
 
     def price_levels(self, channel: ChannelName, currency: str) -> list[PriceLevel]:
         """The prices to push to ``channel``, in sheet order."""
@@ -260,6 +291,17 @@ def volume_guard(
 
 def _recounted(rows: Sequence[MasterRow], absorbed: Sequence[LedgerEntry]) -> tuple[int, int]:
     """Rows whose Available cell can be compared, and those whose count changed since it was written."""
+    items = (*rows, *absorbed)
+    if (same := _RECOUNTED.get(items, len(rows))) is not None:
+        return same
+    return _RECOUNTED.keep(items, len(rows), _recount(rows, absorbed))
+
+
+#: The last recount (``_recounted``): a quiet cycle's rows and Ledger are the very same objects.
+_RECOUNTED: Same[tuple[int, int]] = Same()
+
+
+def _recount(rows: Sequence[MasterRow], absorbed: Sequence[LedgerEntry]) -> tuple[int, int]:
     known = [
         (row, cell)
         for row in rows
@@ -293,7 +335,32 @@ def plan(
     the locations, or the row is a bundle).  ``entries`` is the whole ledger, this cycle's
     entries included: an oversold row names its orders since the count, and a row that cannot
     be read holds its channels at the SKU's last good count less the sales since (never raised).
+    The very same rows and Ledger entries with equal inputs plan as last time: a quiet cycle.
     """
+    items = (*parsed.rows, *parsed.problems, *entries)
+    values = (available, moves, tuple(channels), guard, velocity, in_flight, reach, len(parsed.rows))
+    if (same := _PLANS.get(items, values)) is not None:
+        return same
+    return _PLANS.keep(
+        items, values, _plan(parsed, available, moves, channels, guard, velocity, in_flight, reach, entries)
+    )
+
+
+#: The last whole plan (``plan``).
+_PLANS: Same[Plan] = Same()
+
+
+def _plan(
+    parsed: ParsedRows,
+    available: Mapping[Sku, int],
+    moves: Mapping[tuple[ChannelName, Sku], int],
+    channels: Sequence[ChannelSpec],
+    guard: GuardVerdict,
+    velocity: Mapping[tuple[ChannelName, Sku], float] | None,
+    in_flight: Mapping[tuple[ChannelName, Sku], int] | None,
+    reach: Mapping[tuple[ChannelName, Sku], int] | None,
+    entries: Sequence[LedgerEntry],
+) -> Plan:
     rows = []
     rates = velocity or {}
     totals: dict[Sku, float] = defaultdict(float)
@@ -583,8 +650,10 @@ def apply_findings(plan_: Plan, findings: Mapping[ChannelName, Mapping[Sku, Find
     A drifted channel no longer shows what we believed, so what it shows becomes our belief and
     the push goes out if that differs from the target (when the channel may be pushed at all).
     """
-    rows = []
     found = [(channel, by_sku) for channel, by_sku in findings.items() if by_sku]
+    if not found:
+        return plan_  # nothing lags or drifted: the plan stands as it is
+    rows = []
     for row_plan in plan_.rows:
         sku = row_plan.row.sku
         if not any(sku in by_sku for _, by_sku in found):
@@ -644,8 +713,12 @@ def hold_unconfirmed(
     takes what the channel showed in this cycle's read as its expected figure, so the adapter
     need not read it again for its compare-and-set.
     """
-    rows = []
-    for row_plan in plan_.rows:
+    pushing = plan_.pushing()
+    if not pushing:
+        return plan_  # only a row with a push can be held: a quiet cycle's plan stands
+    rows = list(plan_.rows)
+    for index in pushing:
+        row_plan = rows[index]
         decisions: dict[ChannelName, Decision] | None = None  # copied on the first change
         lagging = False
         sku = row_plan.row.sku
@@ -679,11 +752,9 @@ def hold_unconfirmed(
             lagging = True
             decisions = decisions or dict(row_plan.decisions)
             decisions[channel] = replace(decision, push=False, reason=reason, waiting=True)
-        if decisions is None:
-            rows.append(row_plan)
-            continue
-        state = RowState.LAG if lagging and row_plan.state is RowState.OK else row_plan.state
-        rows.append(replace(row_plan, decisions=decisions, state=state))
+        if decisions is not None:
+            state = RowState.LAG if lagging and row_plan.state is RowState.OK else row_plan.state
+            rows[index] = replace(row_plan, decisions=decisions, state=state)
     return replace(plan_, rows=tuple(rows))
 
 
@@ -827,6 +898,20 @@ def discrepancies(
     plan_: Plan, results: Mapping[ChannelName, ChannelResult], titles: Mapping[ChannelName, str]
 ) -> list[Discrepancy]:
     """Every row that needs a look after this cycle: DRIFT, LAG, OVERSOLD or ERROR, with its reason."""
+    if (same := _DISCREPANCIES.get((plan_,), (results, titles))) is not None:
+        return list(same)
+    return list(
+        _DISCREPANCIES.keep((plan_,), (results, titles), tuple(_discrepancies(plan_, results, titles)))
+    )
+
+
+#: The last call's answer (``discrepancies``): a quiet cycle's plan is the very same.
+_DISCREPANCIES: Same[tuple[Discrepancy, ...]] = Same()
+
+
+def _discrepancies(
+    plan_: Plan, results: Mapping[ChannelName, ChannelResult], titles: Mapping[ChannelName, str]
+) -> list[Discrepancy]:
     found = []
     for row_plan in plan_.rows:
         sku = row_plan.row.sku
@@ -889,10 +974,7 @@ def channel_statuses(
         result = results.get(spec.name, ChannelResult({}))
         refused = [o for o in result.outcomes.values() if not o.ok]
         pushed = len(result.outcomes) - len(refused)
-        decisions = [d for r in plan_.rows if (d := r.decisions.get(spec.name)) is not None]
-        waiting = sum(d.waiting for d in decisions)
-        kinds = [d.finding.kind for d in decisions if d.finding is not None]
-        lagging, drifted = kinds.count(FindingKind.LAG), kinds.count(FindingKind.DRIFT)
+        waiting, lagging, drifted = plan_.tally(spec.name)
         slow = known.lag is not None and known.lag[1] > known.max_lag
         if spec.paused:
             state, message = "PAUSED", "paused: nothing pushed; orders are still counted"

@@ -7,6 +7,7 @@ same call with nothing remembered.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -17,13 +18,15 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+import sheetsync.core.cells as cells_module
 import sheetsync.core.ledger as ledger_module
 import sheetsync.core.plan as plan_module
 from sheetsync.core.buffers import AdaptiveRule, BufferPolicy, Hold, HoldKind, Tier
+from sheetsync.core.bundles import Bundles
 from sheetsync.core.cells import parse_rows
 from sheetsync.core.ledger import available, parse_ledger
-from sheetsync.core.memo import LastCall, Prefixes, forget
-from sheetsync.core.plan import ChannelResult, ChannelSpec, GuardVerdict, plan, row_cells
+from sheetsync.core.memo import LastCall, Prefixes, Same, forget
+from sheetsync.core.plan import ChannelResult, ChannelSpec, GuardVerdict, discrepancies, plan, row_cells
 from sheetsync.model import ChannelName, Layout, LedgerEntry, Movement, PushOutcome, RawLedgerRow, RawRow, Sku
 from sheetsync.stores._grid import records
 
@@ -100,6 +103,8 @@ def _forgetting() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(plan_module, "_PLANNED", LastCall())
         patch.setattr(plan_module, "_WRITES", LastCall())
+        patch.setattr(plan_module, "_PLANS", Same())
+        patch.setattr(plan_module, "_DISCREPANCIES", Same())
         yield
 
 
@@ -160,10 +165,13 @@ def test_what_is_remembered_plans_and_writes_exactly_what_a_fresh_call_does(
         }
         remembered = plan(*args)
         writes = row_cells(remembered, results, TITLES, NOW)
+        flags = discrepancies(remembered, results, TITLES)
         with _forgetting():
             fresh = plan(*args)
             assert remembered == fresh
             assert writes == row_cells(fresh, results, TITLES, NOW)
+            assert flags == discrepancies(fresh, results, TITLES)
+        assert plan(*args) is remembered  # the very same rows and equal inputs: the very same plan
 
 
 movement = st.sampled_from([Movement.COUNT, Movement.SALE, Movement.RESTOCK, Movement.START, Movement.EDIT])
@@ -221,3 +229,119 @@ def test_a_ledger_parsed_on_from_an_earlier_parse_gives_what_a_parse_from_the_st
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(ledger_module, "_LEDGERS", Prefixes(2))
             assert remembered == parse_ledger(rows)
+
+
+def test_a_stage_answers_again_only_for_the_very_same_items_and_equal_values() -> None:
+    memo: Same[str] = Same()
+    a, b = {"sku": "A"}, {"sku": "B"}
+    assert memo.get([a, b], 1) is None
+    memo.keep([a, b], 1, "parsed")
+    assert memo.get([a, b], 1) == "parsed"
+    assert memo.get([a, {"sku": "B"}], 1) is None  # equal, not the same
+    assert memo.get([a, b], 2) is None
+    assert memo.get([b, a], 1) is None
+    assert memo.get([a], 1) is None
+    memo.forget()
+    assert memo.get([a, b], 1) is None
+
+
+def test_the_same_rows_at_the_same_numbers_parse_as_last_time_and_any_change_parses_again() -> None:
+    cells = [{"sku": sku, "quantity": "5"} for sku in SKUS[:3]]
+    first = parse_rows([RawRow(n, c) for n, c in enumerate(cells, 2)], LAYOUT)
+    assert parse_rows([RawRow(n, c) for n, c in enumerate(cells, 2)], LAYOUT) is first
+    moved = parse_rows([RawRow(n, c) for n, c in enumerate(cells, 3)], LAYOUT)  # a row inserted above
+    assert [r.row for r in moved.rows] == [3, 4, 5]
+    kit = Bundles({SKUS[1]: {SKUS[0]: 2}}, {})
+    bundled = parse_rows([RawRow(n, c) for n, c in enumerate(cells, 3)], LAYOUT, kit)
+    # The Bundles sheet changed: parsed again, and a bundle's row with a count of its own is flagged.
+    assert [p.sku for p in bundled.problems] == [SKUS[1]]
+    cells[2] = {"sku": SKUS[2], "quantity": "9"}  # the store hands an edited row on as a new dict
+    edited = parse_rows([RawRow(n, c) for n, c in enumerate(cells, 3)], LAYOUT, kit)
+    assert edited.rows[-1].count == 9
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.sets(st.integers(0, 4), max_size=2),  # rows whose cells change (new dicts)
+            st.sampled_from(["4", "x", "12"]),
+            st.integers(2, 3),  # the first row's number
+            st.booleans(),  # a Bundles sheet or none
+        ),
+        min_size=2,
+        max_size=6,
+    )
+)
+def test_a_whole_parse_remembered_is_what_a_fresh_parse_gives(
+    steps: list[tuple[set[int], str, int, bool]],
+) -> None:
+    cells = [{"sku": f"S{n}", "quantity": "5"} for n in range(5)]
+    for changed, text, first, kits in steps:
+        for n in changed:
+            cells[n] = {**cells[n], "quantity": text}
+        raw = [RawRow(n, c) for n, c in enumerate(cells, first)]
+        bundles = Bundles({Sku("S4"): {Sku("S0"): 1}}, {}) if kits else None
+        remembered = parse_rows(raw, LAYOUT, bundles)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(cells_module, "_PARSED", Same())
+            assert remembered == parse_rows(raw, LAYOUT, bundles)
+
+
+def test_a_recount_is_worked_out_again_when_a_row_or_an_absorbed_entry_is_another() -> None:
+    parsed = parse_rows([RawRow(2, {"sku": "A", "quantity": "5", "available": "4"})], LAYOUT)
+    sale = LedgerEntry("shopify/1/1", Sku("A"), -1, Movement.SALE, NOW, SHOPIFY)
+    assert plan_module._recounted(parsed.rows, [sale]) == (1, 0)  # 5 - 1 = 4: not recounted
+    assert plan_module._recounted(parsed.rows, [sale]) == (1, 0)
+    restock = LedgerEntry("shopify/1/2", Sku("A"), 1, Movement.RESTOCK, NOW, SHOPIFY)
+    assert plan_module._recounted(parsed.rows, [restock]) == (1, 1)  # 5 + 1 is not 4
+    recounted = parse_rows([RawRow(2, {"sku": "A", "quantity": "3", "available": "4"})], LAYOUT)
+    assert plan_module._recounted(recounted.rows, [sale]) == (1, 1)
+
+
+def _sale(order: str) -> LedgerEntry:
+    return LedgerEntry(
+        f"shopify/{order}/1", SKUS[0], -1, Movement.SALE, NOW, SHOPIFY, order_id=order, line_id="1"
+    )
+
+
+@pytest.mark.parametrize(
+    "change", ["moves", "available", "channels", "guard", "velocity", "in_flight", "reach", "entries"]
+)
+def test_a_plan_is_worked_out_again_when_any_one_of_its_inputs_changes(change: str) -> None:
+    cells = {"sku": SKUS[0], "quantity": "10", "channel:shopify": "8", "channel:google": "8"}
+    parsed = parse_rows([RawRow(2, cells)], LAYOUT)
+    rule = AdaptiveRule()
+    specs = [
+        ChannelSpec(SHOPIFY, "Shopify", TIERS, adaptive=rule, unseen_s=120, lag_s=5),
+        ChannelSpec(GOOGLE, "Google", TIERS, adaptive=rule, unseen_s=900, lag_s=900),
+    ]
+    short = change == "entries"  # an oversold row names its orders from the Ledger
+    base: dict[str, Any] = {
+        "parsed": parsed,
+        "available": {SKUS[0]: -1 if short else 10},
+        "moves": {},
+        "channels": specs,
+        "guard": OPEN,
+        # Google selling fast: Shopify's hold is bounded by what Google may still sell (in flight too).
+        "velocity": {(GOOGLE, SKUS[0]): 0.05} if change == "in_flight" else {},
+        "in_flight": {},
+        "reach": {},
+        "entries": (_sale("1001"),),
+    }
+    changed = dict(base)
+    changed[change] = {
+        "moves": {(SHOPIFY, SKUS[0]): -2},
+        "available": {SKUS[0]: 9},
+        "channels": [dataclasses.replace(specs[0], due=False), specs[1]],
+        "guard": dataclasses.replace(OPEN, held=True),
+        "velocity": {(SHOPIFY, SKUS[0]): 0.01},
+        "in_flight": {(GOOGLE, SKUS[0]): 30},
+        "reach": {(SHOPIFY, SKUS[0]): 3},
+        "entries": (_sale("1001"), _sale("1002")),
+    }[change]
+    first = plan(**base)
+    again = plan(**changed)
+    with _forgetting():
+        assert again == plan(**changed)
+    assert again != first
