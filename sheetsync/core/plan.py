@@ -165,6 +165,8 @@ class Plan:
     problem_believed: tuple[Mapping[ChannelName, int | None], ...] = ()
     #: flagged rows with a SKU, in sheet order: where their channels are held (see FlaggedRow)
     flagged: tuple[FlaggedRow, ...] = ()
+    #: the channels talked to this cycle (None: every one); only they are pushed
+    due: frozenset[ChannelName] | None = None
     #: pushes per channel, worked out once (a cycle asks for them several times)
     _pushes: dict[ChannelName, tuple[StockLevel, ...]] = field(
         default_factory=dict, init=False, repr=False, compare=False
@@ -196,6 +198,10 @@ class Plan:
                 ),
             )
         return list(levels)
+
+    def pushed_to(self, channel: ChannelName, decision: Decision) -> bool:
+        """Whether a row with ``decision`` may be pushed to ``channel`` this cycle (its turn has come)."""
+        return decision.allowed and (self.due is None or channel in self.due)
 
     def pushing(self) -> tuple[int, ...]:
         """Where in ``rows`` the rows with a push on some channel are (most cycles: none)."""
@@ -337,13 +343,23 @@ def plan(
     be read holds its channels at the SKU's last good count less the sales since (never raised).
     The very same rows and Ledger entries with equal inputs plan as last time: a quiet cycle.
     """
+    specs = tuple(map(_as_planned, channels))
     items = (*parsed.rows, *parsed.problems, *entries)
-    values = (available, moves, tuple(channels), guard, velocity, in_flight, reach, len(parsed.rows))
+    values = (available, moves, specs, guard, velocity, in_flight, reach, len(parsed.rows))
     if (same := _PLANS.get(items, values)) is not None:
         return same
     return _PLANS.keep(
-        items, values, _plan(parsed, available, moves, channels, guard, velocity, in_flight, reach, entries)
+        items, values, _plan(parsed, available, moves, specs, guard, velocity, in_flight, reach, entries)
     )
+
+
+def _as_planned(spec: ChannelSpec) -> ChannelSpec:
+    """``spec`` as a row's plan reads it: a channel's lag weighs only in the adaptive buffer.
+
+    A tiered channel's measured lag moves whenever a sample ages out of the hour; it must not
+    make every row be planned again.
+    """
+    return spec if spec.adaptive is not None else replace(spec, unseen_s=0.0, lag_s=0.0)
 
 
 #: The last whole plan (``plan``).
@@ -367,12 +383,15 @@ def _plan(
     for (_, sku), rate in rates.items():
         totals[sku] += rate
     # Worked out once per channel, not per row: whether the channel may be pushed at all.
-    open_ = [(spec, spec.due and not spec.paused and not guard.held) for spec in channels]
+    # Whether a row may be pushed to a channel at all (``Decision.allowed``), whatever its turn;
+    # whether the channel is talked to this cycle (``due``) decides only ``Decision.push``.
+    open_ = [(spec, not spec.paused and not guard.held) for spec in channels]
+    due = frozenset(spec.name for spec in channels if spec.due)
     # Adaptive channels go slowest first: a faster one's hold counts only what the slower ones
     # can still sell.  Without any, the bookkeeping is skipped (it is most of a cycle's work).
     adaptive_ = any(spec.adaptive is not None for spec in channels)
     ordered = sorted(open_, key=lambda pair: -pair[0].unseen_s) if adaptive_ else open_
-    priced = [spec for spec, channel_open in open_ if spec.priced and channel_open]
+    priced = [spec for spec, channel_open in open_ if spec.priced and channel_open and spec.due]
     short = {row.sku for row in parsed.rows if available[row.sku] < 0}
     inputs = _Inputs(
         tuple(spec.name for spec in channels),
@@ -387,10 +406,15 @@ def _plan(
         reach or {},
         orders_since_count(entries, short) if short and entries else {},
         bool(entries),
+        due,
     )
     # A row planned last time from the same inputs plans the same: most rows, most cycles.  Past
-    # the row and its stock, a row's inputs are sparse (a sale, a rate, a push in flight).
-    kept = _PLANNED.begin((inputs.ordered, guard.held, inputs.priced))
+    # the row and its stock, a row's inputs are sparse (a sale, a rate, a push in flight).  The
+    # channels talked to change from cycle to cycle (their intervals differ): they are no part of
+    # the context, and a row is planned again only where one whose turn changed has a figure to
+    # push (``_due_on``).
+    context = tuple((replace(spec, due=True), channel_open) for spec, channel_open in inputs.ordered)
+    kept = _PLANNED.begin((context, guard.held, inputs.priced))
     # Rates and pushes in flight weigh only with an adaptive channel: a sale moves every rate.
     sparse = (moves, rates, inputs.flying, inputs.reach) if adaptive_ else (moves, inputs.reach)
     touched = {sku for source in sparse for _, sku in source}
@@ -402,8 +426,12 @@ def _plan(
         key: object = stock
         if row.sku in touched:
             key = (stock, *(inputs.around(spec.name, row.sku) for spec, _ in ordered))
-        row_plan = kept.get(row, key)
-        rows.append(kept.keep(row, key, row_plan or _plan_row(row, stock, inputs)))
+        hit = kept.get(row, key)
+        if hit is not None and all((name in due) is was for name, was in hit[1]):
+            rows.append(kept.keep(row, key, hit)[0])
+            continue
+        row_plan = _plan_row(row, stock, inputs)
+        rows.append(kept.keep(row, key, (row_plan, _due_on(row_plan, due)))[0])
     problem_shown = tuple(
         {
             spec.name: _moved(
@@ -415,12 +443,28 @@ def _plan(
         for p in parsed.problems
         if p.sku is not None
     )
-    held = _held(parsed.problems, problem_shown, open_, entries, moves)
-    return Plan(tuple(rows), parsed.problems, guard, problem_shown, held)
+    talked = [(spec, channel_open and spec.due) for spec, channel_open in open_]
+    held = _held(parsed.problems, problem_shown, talked, entries, moves)
+    return Plan(tuple(rows), parsed.problems, guard, problem_shown, held, due)
 
 
-#: Each row's plan from the last call, for rows that come back with the same inputs.
-_PLANNED: LastCall[MasterRow, object, RowPlan] = LastCall()
+def _due_on(row_plan: RowPlan, due: frozenset[ChannelName]) -> tuple[tuple[ChannelName, bool], ...]:
+    """The channels whose turn the row's plan depends on, and whether each was due.
+
+    A channel shown what we want it to show has nothing to push, due or not; one with a figure to
+    push is pushed only on its turn (and its prices likewise).
+    """
+    if not row_plan.prices and all(d.target == d.believed for d in row_plan.decisions.values()):
+        return ()  # most rows: the plan is the same whichever channels are due
+    priced = bool(row_plan.row.prices)
+    return tuple(
+        (name, name in due) for name, d in row_plan.decisions.items() if priced or d.target != d.believed
+    )
+
+
+#: Each row's plan from the last call, for rows that come back with the same inputs, with the
+#: channels whose turn it depends on (``_due_on``).
+_PLANNED: LastCall[MasterRow, object, tuple[RowPlan, tuple[tuple[ChannelName, bool], ...]]] = LastCall()
 #: Each row's cell writes from the last call, for rows that come back with the same plan.
 _WRITES: LastCall[RowPlan, None, tuple[CellWrite, ...]] = LastCall()
 
@@ -441,6 +485,7 @@ class _Inputs:
     reach: Mapping[tuple[ChannelName, Sku], int]
     named: Mapping[Sku, Sequence[str]]  #: an oversold SKU's orders since its count
     known: bool  #: the ledger was given
+    due: frozenset[ChannelName]  #: the channels talked to this cycle
     #: what each channel's tiers publish at a level, for this call: every SKU at that level asks
     rules: dict[tuple[ChannelName, int], Published] = field(default_factory=dict)
 
@@ -482,9 +527,8 @@ def _plan_row(row: MasterRow, stock: int, inputs: _Inputs) -> RowPlan:
         if inputs.adaptive:
             selling[spec.name] = max(target, believed or 0, inputs.flying.get(key, 0))
         allowed = channel_open and unpaused
-        decisions[spec.name] = Decision(
-            target, believed, reason, allowed and target != believed, allowed=allowed
-        )
+        push = allowed and spec.name in inputs.due and target != believed
+        decisions[spec.name] = Decision(target, believed, reason, push, allowed=allowed)
     if inputs.adaptive:
         decisions = {name: decisions[name] for name in inputs.names}  # in the sheet's order
     # Stock, no Override, and every channel's buffer holds all of it: the row says so.
@@ -667,7 +711,7 @@ def apply_findings(plan_: Plan, findings: Mapping[ChannelName, Mapping[Sku, Find
                 continue
             kinds.add(finding.kind)
             if finding.kind is FindingKind.DRIFT and finding.shown is not None:
-                push = decision.allowed and decision.target != finding.shown
+                push = plan_.pushed_to(channel, decision) and decision.target != finding.shown
                 decisions[channel] = replace(decision, believed=finding.shown, push=push, finding=finding)
             else:
                 decisions[channel] = replace(decision, finding=finding)

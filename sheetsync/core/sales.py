@@ -147,11 +147,11 @@ def capped(plan_: Plan, caps: Mapping[ChannelName, Mapping[Sku, int]]) -> Plan:
     """
     if not any(caps.values()):
         return plan_
-    rows = tuple(_capped_row(row, caps) for row in plan_.rows)
+    rows = tuple(_capped_row(plan_, row, caps) for row in plan_.rows)
     return replace(plan_, rows=rows)
 
 
-def _capped_row(row: RowPlan, caps: Mapping[ChannelName, Mapping[Sku, int]]) -> RowPlan:
+def _capped_row(plan_: Plan, row: RowPlan, caps: Mapping[ChannelName, Mapping[Sku, int]]) -> RowPlan:
     changed: dict[ChannelName, Decision] = {}
     for name, decision in row.decisions.items():
         cap = caps.get(name, {}).get(row.row.sku)
@@ -160,6 +160,6 @@ def _capped_row(row: RowPlan, caps: Mapping[ChannelName, Mapping[Sku, int]]) -> 
                 decision,
                 target=cap,
                 reason=shows(cap, SOLD_SINCE),
-                push=decision.allowed and cap != decision.believed,
+                push=plan_.pushed_to(name, decision) and cap != decision.believed,
             )
     return replace(row, decisions={**row.decisions, **changed}) if changed else row

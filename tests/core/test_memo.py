@@ -26,7 +26,17 @@ from sheetsync.core.bundles import Bundles
 from sheetsync.core.cells import parse_rows
 from sheetsync.core.ledger import available, parse_ledger
 from sheetsync.core.memo import LastCall, Prefixes, Same, forget
-from sheetsync.core.plan import ChannelResult, ChannelSpec, GuardVerdict, discrepancies, plan, row_cells
+from sheetsync.core.monitor import Finding, FindingKind
+from sheetsync.core.plan import (
+    ChannelResult,
+    ChannelSpec,
+    GuardVerdict,
+    apply_findings,
+    discrepancies,
+    plan,
+    row_cells,
+)
+from sheetsync.core.sales import capped
 from sheetsync.model import ChannelName, Layout, LedgerEntry, Movement, PushOutcome, RawLedgerRow, RawRow, Sku
 from sheetsync.stores._grid import records
 
@@ -345,3 +355,55 @@ def test_a_plan_is_worked_out_again_when_any_one_of_its_inputs_changes(change: s
     with _forgetting():
         assert again == plan(**changed)
     assert again != first
+
+
+def test_a_tiered_channels_lag_moving_keeps_the_plan_and_an_adaptive_ones_plans_again() -> None:
+    parsed = parse_rows([RawRow(2, {"sku": SKUS[0], "quantity": "10", "channel:google": "8"})], LAYOUT)
+    tiered = [ChannelSpec(GOOGLE, "Google", TIERS, unseen_s=900, lag_s=800)]
+    first = plan(parsed, {SKUS[0]: 10}, {}, tiered, OPEN)
+    later = [dataclasses.replace(tiered[0], unseen_s=1000, lag_s=900)]  # a lag sample aged out
+    assert plan(parsed, {SKUS[0]: 10}, {}, later, OPEN) is first
+    rates = {(SHOPIFY, SKUS[0]): 0.002}  # sold on Shopify while Google shows an old figure
+    shopify = ChannelSpec(SHOPIFY, "Shopify", TIERS)
+    adaptive = [shopify, dataclasses.replace(tiered[0], adaptive=AdaptiveRule())]
+    before = plan(parsed, {SKUS[0]: 10}, {}, adaptive, OPEN, rates)
+    slower = [shopify, dataclasses.replace(adaptive[1], unseen_s=1800, lag_s=1700)]
+    after = plan(parsed, {SKUS[0]: 10}, {}, slower, OPEN, rates)
+    assert after.rows[0].decisions[GOOGLE].target < before.rows[0].decisions[GOOGLE].target
+
+
+def test_a_row_is_remembered_across_turns_unless_a_channel_whose_turn_changed_has_a_figure_to_push() -> None:
+    cells = [
+        {"sku": SKUS[0], "quantity": "10", "channel:shopify": "9", "channel:google": "9"},  # shown
+        {"sku": SKUS[1], "quantity": "10", "channel:shopify": "9", "channel:google": "5"},  # to push
+    ]
+    parsed = parse_rows([RawRow(n, c) for n, c in enumerate(cells, 2)], LAYOUT)
+    stock = {SKUS[0]: 10, SKUS[1]: 10}
+    shopify = ChannelSpec(SHOPIFY, "Shopify", TIERS)
+    google = ChannelSpec(GOOGLE, "Google", TIERS, due=False)
+    before = plan(parsed, stock, {}, [shopify, google], OPEN)
+    assert before.pushes(GOOGLE) == []  # not its turn
+    turn = plan(parsed, stock, {}, [shopify, replace_due(google)], OPEN)
+    assert turn.rows[0] is before.rows[0]  # shows what it should: its plan is the same either way
+    assert turn.rows[1] is not before.rows[1]
+    assert [(level.sku, level.quantity) for level in turn.pushes(GOOGLE)] == [(SKUS[1], 9)]
+    with _forgetting():
+        assert turn == plan(parsed, stock, {}, [shopify, replace_due(google)], OPEN)
+
+
+def replace_due(spec: ChannelSpec) -> ChannelSpec:
+    return dataclasses.replace(spec, due=True)
+
+
+def test_a_channel_not_talked_to_is_neither_capped_nor_set_back() -> None:
+    cells = {"sku": SKUS[0], "quantity": "10", "channel:shopify": "9", "channel:google": "8"}
+    parsed = parse_rows([RawRow(2, cells)], LAYOUT)
+    specs = [ChannelSpec(SHOPIFY, "Shopify", TIERS), ChannelSpec(GOOGLE, "Google", TIERS, due=False)]
+    planned = plan(parsed, {SKUS[0]: 10}, {}, specs, OPEN)
+    lowered = capped(planned, {SHOPIFY: {SKUS[0]: 4}, GOOGLE: {SKUS[0]: 4}})
+    assert [level.quantity for level in lowered.pushes(SHOPIFY)] == [4]
+    assert lowered.pushes(GOOGLE) == []
+    drift = Finding(FindingKind.DRIFT, 3, "shows 3")
+    found = apply_findings(planned, {GOOGLE: {SKUS[0]: drift}, SHOPIFY: {SKUS[0]: drift}})
+    assert [level.quantity for level in found.pushes(SHOPIFY)] == [9]
+    assert found.pushes(GOOGLE) == []
