@@ -343,7 +343,7 @@ def plan(
     be read holds its channels at the SKU's last good count less the sales since (never raised).
     The very same rows and Ledger entries with equal inputs plan as last time: a quiet cycle.
     """
-    specs = tuple(map(_as_planned, channels))
+    specs = tuple(channels) if any(s.adaptive for s in channels) else tuple(map(_without_lag, channels))
     items = (*parsed.rows, *parsed.problems, *entries)
     values = (available, moves, specs, guard, velocity, in_flight, reach, len(parsed.rows))
     if (same := _PLANS.get(items, values)) is not None:
@@ -353,13 +353,14 @@ def plan(
     )
 
 
-def _as_planned(spec: ChannelSpec) -> ChannelSpec:
-    """``spec`` as a row's plan reads it: a channel's lag weighs only in the adaptive buffer.
+def _without_lag(spec: ChannelSpec) -> ChannelSpec:
+    """``spec`` as a row's plan reads it when no channel is adaptive: lags weigh only there.
 
-    A tiered channel's measured lag moves whenever a sample ages out of the hour; it must not
-    make every row be planned again.
+    A channel's measured lag moves whenever a sample ages out of the hour; with tiers alone it
+    must not make every row be planned again.  (With an adaptive channel, every channel's lag
+    orders the channels, slowest first: then it is kept.)
     """
-    return spec if spec.adaptive is not None else replace(spec, unseen_s=0.0, lag_s=0.0)
+    return replace(spec, unseen_s=0.0, lag_s=0.0)
 
 
 #: The last whole plan (``plan``).

@@ -357,7 +357,7 @@ def test_a_plan_is_worked_out_again_when_any_one_of_its_inputs_changes(change: s
     assert again != first
 
 
-def test_a_tiered_channels_lag_moving_keeps_the_plan_and_an_adaptive_ones_plans_again() -> None:
+def test_a_lag_moving_keeps_the_plan_with_tiers_alone_and_plans_again_with_an_adaptive_channel() -> None:
     parsed = parse_rows([RawRow(2, {"sku": SKUS[0], "quantity": "10", "channel:google": "8"})], LAYOUT)
     tiered = [ChannelSpec(GOOGLE, "Google", TIERS, unseen_s=900, lag_s=800)]
     first = plan(parsed, {SKUS[0]: 10}, {}, tiered, OPEN)
