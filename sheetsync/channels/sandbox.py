@@ -113,7 +113,7 @@ class SandboxChannel:
         return outcomes
 
     def allowances(self) -> Sequence[Allowance]:
-        """The call limits it was given: calls an hour, a cost bucket's restore rate."""
+        """The call limits it was given: calls an hour, a cost bucket's restore rate, a pace."""
         found = []
         if self._calls_per_hour is not None:
             per_hour = self._calls_per_hour
@@ -121,10 +121,12 @@ class SandboxChannel:
         if self._points is not None:
             rate = self._points[1]
             found.append(Allowance("points", "cost points", rate, f"{rate:,.0f} a second"))
+        if self._pace is not None:
+            found.append(Allowance("paced", "calls", self._pace, f"{self._pace:g} a second"))
         return found
 
     def take_spent(self) -> Mapping[str, int]:
-        """Push calls and cost points spent since the last call."""
+        """Push calls, cost points and paced calls spent since the last call."""
         return self._spending.take()
 
     def _admit(self, items: int) -> None:
@@ -165,6 +167,7 @@ class SandboxChannel:
             return now
         sent = max(now, self._free_at)
         self._free_at = sent + 1 / self._pace
+        self._spending.count("paced")
         self.paced_s += sent - now
         return sent
 

@@ -127,3 +127,5 @@ def test_a_paced_client_never_has_a_call_refused_its_later_calls_show_later() ->
     now[0] += timedelta(seconds=10)  # an idle client sends at once again
     channel.push([StockLevel(A, 2)])
     assert channel.read_levels([A]) == {A: 2}
+    assert channel.take_spent() == {"paced": 4}  # its pace is its allowance: every call counts
+    assert [(a.name, a.per_s) for a in channel.allowances()] == [("paced", 2)]
