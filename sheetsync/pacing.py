@@ -145,10 +145,15 @@ class Usage:
     @classmethod
     def parse(cls, text: str, month: str) -> Usage:
         """This month's usage from its State value; another month's (or garbage) starts at 0."""
+        return cls.counted(text, month) or cls(month, 0)
+
+    @classmethod
+    def counted(cls, text: str, month: str) -> Usage | None:
+        """This month's usage from its State value; None when it holds no count for this month."""
         kept, _, rest = text.partition(":")
         spent, _, since = rest.partition("@")
         if kept != month or not spent.isdigit():
-            return cls(month, 0)
+            return None
         return cls(month, int(spent), float(since) if since.isdigit() else None)
 
 

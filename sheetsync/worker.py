@@ -955,15 +955,13 @@ def _spending(
             continue
         for quota, units in channel.take_spent().items():
             key = (channel.name, quota)
-            text = usage.get(key, "")
-            so_far = Usage.parse(text, month)
-            if not text.startswith(f"{month}:"):  # nothing counted this month (a new month or worker)
-                so_far = Usage(month, 0, now.timestamp())  # so its pace runs from now
+            # Nothing counted this month (a new month, a new worker): its pace runs from now.
+            so_far = Usage.counted(usage.get(key, ""), month) or Usage(month, 0, now.timestamp())
             usage[key] = so_far.add(units, now).text()
         counted = [
-            (Usage.parse(text, month), allowance)
+            (spent, allowance)
             for allowance in channel.allowances()
-            if (text := usage.get((channel.name, allowance.name), "")).startswith(f"{month}:")
+            if (spent := Usage.counted(usage.get((channel.name, allowance.name), ""), month)) is not None
         ]
         if counted:  # the quota nearest its end: the others are further from it
             spent, allowance = max(counted, key=lambda pair: share(pair[0], pair[1], now))

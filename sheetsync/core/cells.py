@@ -206,9 +206,7 @@ def parse_rows(raw: Sequence[RawRow], layout: Layout, bundles: Bundles | None = 
     """
     cells = [row.cells for row in raw]
     values = (tuple(row.row for row in raw), layout, bundles)
-    if (same := _PARSED.get(cells, values)) is not None:
-        return same
-    return _PARSED.keep(cells, values, _parse_all(raw, layout, bundles))
+    return _PARSED.answer(cells, values, lambda: _parse_all(raw, layout, bundles))
 
 
 #: The last whole parse (``parse_rows``).

@@ -127,8 +127,7 @@ def conditions(
                 f"{_first(named)} ({refused[0].message})"
             )
     titles = {status.channel: status.title for status in statuses}
-    rows = _ROWS.get((plan_,), titles)
-    found.update(rows if rows is not None else _ROWS.keep((plan_,), titles, _row_conditions(plan_, titles)))
+    found.update(_ROWS.answer((plan_,), titles, lambda: _row_conditions(plan_, titles)))
     for held in plan_.flagged:
         key = f"unreadable/{held.sku}"
         if key not in found:  # a duplicated SKU is one incident, named by its first row

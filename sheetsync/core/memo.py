@@ -150,3 +150,8 @@ class Same(Generic[V]):
         """Keep ``answer`` for a next call with these items and values (the items are held)."""
         self._last = (tuple(items), values, answer)
         return answer
+
+    def answer(self, items: Sequence[object], values: object, work: Callable[[], V]) -> V:
+        """The last answer for these very items and equal values, or ``work``'s, kept."""
+        same = self.get(items, values)
+        return same if same is not None else self.keep(items, values, work())

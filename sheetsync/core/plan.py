@@ -297,10 +297,7 @@ def volume_guard(
 
 def _recounted(rows: Sequence[MasterRow], absorbed: Sequence[LedgerEntry]) -> tuple[int, int]:
     """Rows whose Available cell can be compared, and those whose count changed since it was written."""
-    items = (*rows, *absorbed)
-    if (same := _RECOUNTED.get(items, len(rows))) is not None:
-        return same
-    return _RECOUNTED.keep(items, len(rows), _recount(rows, absorbed))
+    return _RECOUNTED.answer((*rows, *absorbed), len(rows), lambda: _recount(rows, absorbed))
 
 
 #: The last recount (``_recounted``): a quiet cycle's rows and Ledger are the very same objects.
@@ -343,54 +340,24 @@ def plan(
     be read holds its channels at the SKU's last good count less the sales since (never raised).
     The very same rows and Ledger entries with equal inputs plan as last time: a quiet cycle.
     """
-    specs = tuple(channels) if any(s.adaptive for s in channels) else tuple(map(_without_lag, channels))
+    # Adaptive channels go slowest first: a faster one's hold counts only what the slower ones
+    # can still sell.  Without any, the bookkeeping is skipped (it is most of a cycle's work).
+    adaptive_ = any(spec.adaptive is not None for spec in channels)
+    if not adaptive_:
+        channels = tuple(map(_without_lag, channels))
     items = (*parsed.rows, *parsed.problems, *entries)
-    values = (available, moves, specs, guard, velocity, in_flight, reach, len(parsed.rows))
+    values = (available, moves, tuple(channels), guard, velocity, in_flight, reach, len(parsed.rows))
     if (same := _PLANS.get(items, values)) is not None:
         return same
-    return _PLANS.keep(
-        items, values, _plan(parsed, available, moves, specs, guard, velocity, in_flight, reach, entries)
-    )
-
-
-def _without_lag(spec: ChannelSpec) -> ChannelSpec:
-    """``spec`` as a row's plan reads it when no channel is adaptive: lags weigh only there.
-
-    A channel's measured lag moves whenever a sample ages out of the hour; with tiers alone it
-    must not make every row be planned again.  (With an adaptive channel, every channel's lag
-    orders the channels, slowest first: then it is kept.)
-    """
-    return replace(spec, unseen_s=0.0, lag_s=0.0)
-
-
-#: The last whole plan (``plan``).
-_PLANS: Same[Plan] = Same()
-
-
-def _plan(
-    parsed: ParsedRows,
-    available: Mapping[Sku, int],
-    moves: Mapping[tuple[ChannelName, Sku], int],
-    channels: Sequence[ChannelSpec],
-    guard: GuardVerdict,
-    velocity: Mapping[tuple[ChannelName, Sku], float] | None,
-    in_flight: Mapping[tuple[ChannelName, Sku], int] | None,
-    reach: Mapping[tuple[ChannelName, Sku], int] | None,
-    entries: Sequence[LedgerEntry],
-) -> Plan:
     rows = []
     rates = velocity or {}
     totals: dict[Sku, float] = defaultdict(float)
     for (_, sku), rate in rates.items():
         totals[sku] += rate
-    # Worked out once per channel, not per row: whether the channel may be pushed at all.
     # Whether a row may be pushed to a channel at all (``Decision.allowed``), whatever its turn;
     # whether the channel is talked to this cycle (``due``) decides only ``Decision.push``.
     open_ = [(spec, not spec.paused and not guard.held) for spec in channels]
     due = frozenset(spec.name for spec in channels if spec.due)
-    # Adaptive channels go slowest first: a faster one's hold counts only what the slower ones
-    # can still sell.  Without any, the bookkeeping is skipped (it is most of a cycle's work).
-    adaptive_ = any(spec.adaptive is not None for spec in channels)
     ordered = sorted(open_, key=lambda pair: -pair[0].unseen_s) if adaptive_ else open_
     priced = [spec for spec, channel_open in open_ if spec.priced and channel_open and spec.due]
     short = {row.sku for row in parsed.rows if available[row.sku] < 0}
@@ -446,7 +413,21 @@ def _plan(
     )
     talked = [(spec, channel_open and spec.due) for spec, channel_open in open_]
     held = _held(parsed.problems, problem_shown, talked, entries, moves)
-    return Plan(tuple(rows), parsed.problems, guard, problem_shown, held, due)
+    return _PLANS.keep(items, values, Plan(tuple(rows), parsed.problems, guard, problem_shown, held, due))
+
+
+def _without_lag(spec: ChannelSpec) -> ChannelSpec:
+    """``spec`` as a row's plan reads it when no channel is adaptive: lags weigh only there.
+
+    A channel's measured lag moves whenever a sample ages out of the hour; with tiers alone it
+    must not make every row be planned again.  (With an adaptive channel, every channel's lag
+    orders the channels, slowest first: then it is kept.)
+    """
+    return replace(spec, unseen_s=0.0, lag_s=0.0)
+
+
+#: The last whole plan (``plan``).
+_PLANS: Same[Plan] = Same()
 
 
 def _due_on(row_plan: RowPlan, due: frozenset[ChannelName]) -> tuple[tuple[ChannelName, bool], ...]:
@@ -943,10 +924,8 @@ def discrepancies(
     plan_: Plan, results: Mapping[ChannelName, ChannelResult], titles: Mapping[ChannelName, str]
 ) -> list[Discrepancy]:
     """Every row that needs a look after this cycle: DRIFT, LAG, OVERSOLD or ERROR, with its reason."""
-    if (same := _DISCREPANCIES.get((plan_,), (results, titles))) is not None:
-        return list(same)
     return list(
-        _DISCREPANCIES.keep((plan_,), (results, titles), tuple(_discrepancies(plan_, results, titles)))
+        _DISCREPANCIES.answer((plan_,), (results, titles), lambda: _discrepancies(plan_, results, titles))
     )
 
 
@@ -956,7 +935,7 @@ _DISCREPANCIES: Same[tuple[Discrepancy, ...]] = Same()
 
 def _discrepancies(
     plan_: Plan, results: Mapping[ChannelName, ChannelResult], titles: Mapping[ChannelName, str]
-) -> list[Discrepancy]:
+) -> tuple[Discrepancy, ...]:
     found = []
     for row_plan in plan_.rows:
         sku = row_plan.row.sku
@@ -980,7 +959,7 @@ def _discrepancies(
         )
         for p in plan_.problems
     ]
-    return sorted(found, key=lambda d: d.row)
+    return tuple(sorted(found, key=lambda d: d.row))
 
 
 def _changed(row: int, sku: Sku, current: Mapping[str, str], values: Mapping[str, str]) -> list[CellWrite]:
