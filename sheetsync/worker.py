@@ -595,8 +595,11 @@ def _plan(cycle: _Cycle, read: _Read, fresh: Sequence[LedgerEntry], accept_shrin
         absorbed=absorbed,
     )
     control = {**read.control.channels, **cycle.controls}
+    largest = ledger_.largest_orders(entries, cycle.now)
     specs = tuple(
-        _spec(channel, cycle.settings, control, cycle.due, read.lags[channel.name])
+        _spec(
+            channel, cycle.settings, control, cycle.due, read.lags[channel.name], largest.get(channel.name, 1)
+        )
         for channel in cycle.channels
     )
     levels = stock_levels(read.parsed.rows, ledger_.available(read.counts, entries), cycle.places)
@@ -975,6 +978,7 @@ def _spec(
     control: Mapping[ChannelName, str],
     due: Collection[ChannelName],
     lag: tuple[float, float] | None,
+    largest_order: int,
 ) -> ChannelSpec:
     configured = next(c for c in settings.channels if c.name == channel.name)
     paused = configured.paused or control.get(channel.name, "").strip().casefold() in PAUSE_WORDS
@@ -994,6 +998,7 @@ def _spec(
         adaptive=configured.adaptive,
         unseen_s=polled + configured.interval_s + shows,
         lag_s=shows,
+        largest_order=largest_order,
         priced=settings.currency is not None and isinstance(channel, PriceChannel),
     )
 

@@ -738,6 +738,29 @@ def test_an_adaptive_channel_holds_back_recent_sales_over_its_max_lag_until_lag_
     )
 
 
+def test_an_adaptive_channel_is_lowered_at_once_and_raised_only_when_its_figure_runs_low(
+    world: World,
+) -> None:
+    monitored(world, "facebook", adaptive=AdaptiveRule())
+    world.cycle()
+    world.sell("shopify", "A-1", 1)
+    world.later(301)
+    world.cycle()
+    # 9 on the shelf, 1 sold in 15 min (4.0/h) over 18 min unseen: 1.2 expected, + 2 sd, 4 held.
+    assert world.cell(2, "Facebook") == 5
+    world.later(900)  # the 15-minute rate is gone; the hour's (1.0/h) holds 2
+    world.cycle()
+    assert world.cell(2, "Facebook") == world.shown("facebook", "A-1") == 5  # not pushed up to 7
+    reason = str(world.cell(2, "Reason"))
+    assert "Facebook shows 5: adaptive keeps it until it runs low (could show 7)" in reason
+    world.sell("facebook", "A-1", 4)  # a rush of its own
+    world.later(60)
+    world.cycle()
+    assert world.cell(2, "Available") == 5
+    assert world.cell(2, "Facebook") == 0  # lowered at once
+    assert world.channels[ChannelName("facebook")].push_calls == 3  # none in the quiet cycle
+
+
 def test_a_second_worker_on_one_master_writes_nothing_until_the_first_releases(world: World) -> None:
     channels = list(world.channels.values())
     run_cycle(world.store, channels, world.settings, world.now, owner="deploy-old:1")

@@ -155,10 +155,10 @@ class AdaptiveRule:
     The hold covers the sales during the channel's exposure: sales on other channels over the
     time until the channel shows a change (they must be read, then pushed, then shown), and its
     own sales over its lag (a push that lands overwrites them).  On that mean go ``safety``
-    standard deviations of the units sold, whose spread grows with the units an order takes
-    (``Exposure.lump``: sales come in lumps).  The hold is then rounded up
-    to the next step of ``HOLD_STEPS`` (so a rate that wobbles does not move it every cycle),
-    bounded by what the other channels can still sell, by ``min_hold`` and by ``max_hold``.
+    standard deviations of the units sold.  The hold is then rounded up to the next step of
+    ``HOLD_STEPS`` (so a rate that wobbles does not move it every cycle), bounded by what the
+    other channels can still sell, by ``min_hold`` and by ``max_hold``.  A channel showing
+    ``enough`` is not raised (``adaptive``).
     """
 
     safety: float = 2.0  #: standard deviations of the units sold on top of the mean
@@ -181,9 +181,8 @@ class Exposure:
     lag_s: float = 0.0  #: this channel's push-to-visible lag
     #: units the other channels show or are about to (they cannot sell more); None: no bound
     selling: int | None = None
-    #: how lumpy sales are: the mean of the squared units an order takes over its mean units
-    #: (1 when every order is of one unit; 7/3 for orders of 1, 2 or 3 units alike)
-    lump: float = 1.0
+    #: the most units one order took on this channel lately: what it must show to take any order
+    largest: int = 1
 
     @property
     def expected(self) -> float:
@@ -198,23 +197,44 @@ def step_up(hold: int) -> int:
     return next(step for step in HOLD_STEPS if step >= hold)
 
 
-def adaptive(available: int, exposure: Exposure, rule: AdaptiveRule) -> Published:
+def enough(exposure: Exposure, rule: AdaptiveRule) -> int:
+    """What a channel must show to sell until a raise pushed now shows, then take any one order.
+
+    Its own sales over the exposure, ``safety`` standard deviations above the mean, and its
+    largest order on top.
+    """
+    own = max(exposure.own, 0.0) * max(exposure.unseen_s, 0.0)
+    return math.ceil(own + rule.safety * math.sqrt(own) - 1e-9) + max(exposure.largest, 1)
+
+
+def _keeps(shown: int, quantity: int, level: int, exposure: Exposure, rule: AdaptiveRule) -> bool:
+    """Whether a channel showing ``shown`` is left there rather than raised to ``quantity``."""
+    within = rule.max_hold is None or level - shown <= rule.max_hold  # the merchant's bound stands
+    return shown < quantity <= 2 * shown and within and shown >= enough(exposure, rule)
+
+
+def adaptive(available: int, exposure: Exposure, rule: AdaptiveRule, shown: int | None = None) -> Published:
     """What a channel may show when ``exposure`` units may sell before it shows a change.
 
+    ``shown`` is what the channel shows or is about to (None: not known).  A channel showing
+    ``enough``, and at least half of what it may show, keeps it: a raise would sell nothing
+    more before the next look, and raising on every wobble of the measured rates pushed 3.5
+    times as often as the tiers (each raise followed by a lowering).  Lowering is never put off.
     Never negative, never above what is available.
     """
     level = max(available, 0)
     expected = exposure.expected
     hold = 0
     if expected > 0:
-        spread = math.sqrt(expected * max(exposure.lump, 1.0))
-        hold = step_up(math.ceil(expected + rule.safety * spread - 1e-9))
+        hold = step_up(math.ceil(expected + rule.safety * math.sqrt(expected) - 1e-9))
     if exposure.selling is not None:
         hold = min(hold, exposure.selling)  # the others cannot sell more than they show
     hold = max(hold, rule.min_hold)
     if rule.max_hold is not None:
         hold = min(hold, rule.max_hold)
     quantity = max(level - hold, 0)
+    if shown is not None and _keeps(shown, quantity, level, exposure, rule):
+        return Published(shown, f"adaptive keeps it until it runs low (could show {quantity})", ADAPTIVE_FIX)
     rate = (exposure.elsewhere + exposure.own) * 3600
     unseen = exposure.unseen_s / 60
     held = level - quantity

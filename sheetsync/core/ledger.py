@@ -642,6 +642,17 @@ def sales_velocity(
     return velocity
 
 
+def largest_orders(entries: Iterable[LedgerEntry], now: datetime) -> dict[ChannelName, int]:
+    """The most units one order line took on each channel over the last ``SHARE_WINDOW_S``."""
+    largest: dict[ChannelName, int] = {}
+    for entry in entries:
+        if entry.movement is not Movement.SALE or entry.channel is None:
+            continue
+        if 0 <= (now - entry.at).total_seconds() <= SHARE_WINDOW_S:
+            largest[entry.channel] = max(largest.get(entry.channel, 1), -entry.delta)
+    return largest
+
+
 @dataclass(frozen=True, slots=True)
 class Checkpoint:
     """The Ledger's first ``folded`` rows, and the rows that replace them (``ArchivingStore``)."""

@@ -81,6 +81,7 @@ class ChannelSpec:
     adaptive: AdaptiveRule | None = None  #: replaces the tiers when set
     unseen_s: float = 0.0  #: how long a sale elsewhere goes unseen here: polls + lag (high quantile)
     lag_s: float = 0.0  #: push-to-visible lag (high quantile)
+    largest_order: int = 1  #: the most units one order line took here in the last day
     priced: bool = False  #: takes prices, and a currency is configured
 
 
@@ -417,13 +418,13 @@ def plan(
 
 
 def _without_lag(spec: ChannelSpec) -> ChannelSpec:
-    """``spec`` as a row's plan reads it when no channel is adaptive: lags weigh only there.
+    """``spec`` as a row's plan reads it when no channel is adaptive: lags and orders weigh only there.
 
     A channel's measured lag moves whenever a sample ages out of the hour; with tiers alone it
     must not make every row be planned again.  (With an adaptive channel, every channel's lag
     orders the channels, slowest first: then it is kept.)
     """
-    return replace(spec, unseen_s=0.0, lag_s=0.0)
+    return replace(spec, unseen_s=0.0, lag_s=0.0, largest_order=1)
 
 
 #: The last whole plan (``plan``).
@@ -502,7 +503,7 @@ def _plan_row(row: MasterRow, stock: int, inputs: _Inputs) -> RowPlan:
         if spec.adaptive is not None:
             own = inputs.rates.get(key, 0.0)
             elsewhere = sum(selling.values()) - selling[spec.name]
-            exposure = Exposure(total - own, spec.unseen_s, own, spec.lag_s, elsewhere)
+            exposure = Exposure(total - own, spec.unseen_s, own, spec.lag_s, elsewhere, spec.largest_order)
         target, reason, fix = _target(row, stock_here, spec, exposure, believed, stock, inputs.rules)
         if target < stock_here:  # the channel's rule holds units back: what would free them
             fixes.append(fix)
@@ -637,7 +638,7 @@ def _target(
         column = "Buffer" if spec.name not in row.holds else f"Buffer {spec.title}"
         hold = row.holds.get(spec.name) or row.holds.get(None)
         if spec.adaptive is not None and exposure is not None and hold is None:
-            result = adaptive(stock, exposure, spec.adaptive)
+            result = adaptive(stock, exposure, spec.adaptive, believed)
         elif hold is None:
             result = rules.get((spec.name, stock)) or rules.setdefault(
                 (spec.name, stock), published(stock, spec.policy)

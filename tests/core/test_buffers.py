@@ -17,6 +17,7 @@ from sheetsync.core.buffers import (
     HoldKind,
     Tier,
     adaptive,
+    enough,
     parse_hold,
     published,
     step_up,
@@ -158,10 +159,41 @@ def test_adaptive_holds_back_what_may_sell_before_the_channel_shows_a_change() -
     assert result.reason == "adaptive holds 5, sales reach it ~20 min late (6.0/h)"
 
 
-def test_adaptive_holds_more_when_orders_take_several_units() -> None:
-    # 2 expected; orders of 1 to 3 units (lump 7/3): + 2 x sqrt(14/3) = 6.32, rounded up to the 8 step.
-    lumpy = Exposure(6 / 3600, 1200, lump=7 / 3)
-    assert adaptive(20, lumpy, AdaptiveRule()).quantity == 12
+#: 6 an hour elsewhere and 3 an hour here over 20 minutes, orders of up to 3 units: 3 held
+#: (1 + 2 x 1 = 3); enough to show is 1 own sale + 2 x 1 + 3 = 6.
+SELLING = Exposure(3 / 3600, 1200, own=3 / 3600, largest=3)
+
+
+def test_enough_covers_its_own_sales_until_a_raise_shows_and_then_its_largest_order() -> None:
+    assert enough(SELLING, AdaptiveRule()) == 6
+    assert enough(Exposure(0.0, 1200), AdaptiveRule()) == 1  # no sales: one unit takes any order
+    assert enough(Exposure(0.0, 1200, own=36 / 3600, largest=2), AdaptiveRule(safety=1)) == 12 + 4 + 2
+
+
+def test_adaptive_keeps_a_figure_that_is_enough_rather_than_raise_it_on_every_wobble() -> None:
+    assert adaptive(20, SELLING, AdaptiveRule()).quantity == 17
+    kept = adaptive(20, SELLING, AdaptiveRule(), shown=9)
+    assert (kept.quantity, kept.reason) == (9, "adaptive keeps it until it runs low (could show 17)")
+
+
+@pytest.mark.parametrize(
+    ("shown", "why"),
+    [
+        (5, "below enough: it may run out before a raise shows"),
+        (8, "below half of what it may show: a restock, say"),
+        (18, "above what it may show: lowering is never put off"),
+        (None, "not known"),
+    ],
+)
+def test_adaptive_moves_a_figure_that_is_not_enough_or_far_off_or_too_high(
+    shown: int | None, why: str
+) -> None:
+    assert adaptive(20, SELLING, AdaptiveRule(), shown=shown).quantity == 17, why
+
+
+def test_adaptive_keeps_nothing_that_would_hold_more_than_max_hold() -> None:
+    assert adaptive(20, SELLING, AdaptiveRule(max_hold=10), shown=9).quantity == 17
+    assert adaptive(20, SELLING, AdaptiveRule(max_hold=11), shown=9).quantity == 9
 
 
 @pytest.mark.parametrize(("hold", "step"), [(0, 0), (1, 1), (7, 8), (13, 15), (100, 100), (101, 120)])
@@ -210,8 +242,12 @@ def test_adaptive_is_never_negative_and_never_above_available(
     selling: int | None,
 ) -> None:
     exposure = Exposure(velocity, unseen, velocity, unseen / 10, selling)
-    shown = adaptive(available, exposure, AdaptiveRule(safety, min_hold, max_hold)).quantity
-    assert 0 <= shown <= max(available, 0)
+    rule = AdaptiveRule(safety, min_hold, max_hold)
+    quantity = adaptive(available, exposure, rule).quantity
+    assert 0 <= quantity <= max(available, 0)
+    for shown in (0, quantity // 2, quantity - 1, quantity + 1):
+        # what a channel shows never raises the figure: keeping it only holds more back
+        assert 0 <= adaptive(available, exposure, rule, shown).quantity <= quantity
 
 
 @given(st.integers(0, 1000), st.floats(0, 1, allow_nan=False), st.floats(0, 7200, allow_nan=False))

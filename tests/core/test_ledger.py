@@ -15,6 +15,7 @@ from sheetsync.core.ledger import (
     available,
     channel_moves,
     cursor,
+    largest_orders,
     new_entries,
     parse_ledger,
     sales_velocity,
@@ -202,6 +203,26 @@ def test_sales_velocity_takes_the_faster_of_the_recent_windows() -> None:
     assert velocity[(SHOP, Sku("A"))] == 3 / 900
     assert velocity[(SHOP, Sku("B"))] == 6 / 3600
     assert (SHOP, Sku("D")) not in velocity
+
+
+def test_largest_orders_are_each_channels_biggest_sale_line_of_the_last_day() -> None:
+    meta = ChannelName("facebook")
+
+    def line(
+        key: str, channel: ChannelName | None, delta: int, hours_ago: float, movement: Movement
+    ) -> LedgerEntry:
+        return LedgerEntry(key, Sku("A"), delta, movement, NOW - timedelta(hours=hours_ago), channel)
+
+    entries = [
+        line("1", SHOP, -2, 1, Movement.SALE),
+        line("2", SHOP, -3, 23, Movement.SALE),
+        line("3", SHOP, -9, 25, Movement.SALE),  # older than a day
+        line("4", SHOP, 7, 1, Movement.RESTOCK),  # not an order
+        line("5", meta, -1, 2, Movement.SALE),
+        line("6", None, -12, 1, Movement.SALE),  # typed by hand: no channel's order
+        line("7", meta, -5, -1, Movement.SALE),  # stamped in the future
+    ]
+    assert largest_orders(entries, NOW) == {SHOP: 3, meta: 1}
 
 
 def test_a_shop_wide_rush_raises_each_sku_by_its_share_before_the_sku_shows_it() -> None:

@@ -544,6 +544,23 @@ def test_an_adaptive_channel_holds_back_sales_elsewhere_and_a_row_buffer_still_w
     )
 
 
+def test_an_adaptive_channel_showing_enough_is_not_pushed_up_and_a_restock_still_is() -> None:
+    # Google holds 5 of 20 (see above); it shows 11, its largest order is 3: enough, so it stays.
+    parsed = rows(("A", "20", {"channel:google": "11"}), ("B", "40", {"channel:google": "11"}))
+    specs = [
+        ChannelSpec(SHOPIFY, "Shopify", NO_BUFFER),
+        ChannelSpec(GOOGLE, "Google", NO_BUFFER, adaptive=AdaptiveRule(), unseen_s=1200, largest_order=3),
+    ]
+    velocity = {(SHOPIFY, Sku(sku)): 6 / 3600 for sku in "AB"}
+    result = plan(parsed, counts(parsed), {}, specs, OPEN, velocity)
+    kept, restocked = (row.decisions[GOOGLE] for row in result.rows)
+    assert (kept.target, kept.push) == (11, False)
+    assert kept.reason == "shows 11: adaptive keeps it until it runs low (could show 15)"
+    assert (restocked.target, restocked.push) == (35, True)  # 11 is under half of 35
+    lowered = plan(rows(("A", "14", {"channel:google": "11"})), {Sku("A"): 14}, {}, specs, OPEN, velocity)
+    assert lowered.rows[0].decisions[GOOGLE].target == 9  # a lowering goes out at once
+
+
 def test_a_faster_channel_holds_back_only_what_the_slower_ones_can_still_sell() -> None:
     parsed = rows(("A", "3", {"channel:google": "0"}), ("B", "3", {"channel:google": "0"}))
     adaptive_ = AdaptiveRule()
