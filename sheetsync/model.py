@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from functools import cache
 from typing import NewType
 
 Sku = NewType("Sku", str)
@@ -31,21 +32,25 @@ REORDER_QTY = "reorder_qty"
 SKU_IS_NUMBER = "sku#number"
 
 
+@cache  # one string per name: every row's cells and writes share it
 def buffer_column(channel: ChannelName) -> str:
     """Logical name of the per-channel buffer column (``Buffer <Channel title>`` in the sheet)."""
     return f"buffer:{channel}"
 
 
+@cache  # one string per name: every row's cells and writes share it
 def code_column(channel: ChannelName) -> str:
     """Logical name of a channel's own-SKU column (``SKU <Channel title>``): its code for the row."""
     return f"sku:{channel}"
 
 
+@cache  # one string per name: every row's cells and writes share it
 def stock_column(location: str) -> str:
     """Logical name of a location's count column (``Quantity <Location>`` in the sheet)."""
     return f"stock:{location}"
 
 
+@cache  # one string per name: every row's cells and writes share it
 def price_column(channel: ChannelName) -> str:
     """Logical name of the per-channel price column (``Price <Channel title>`` in the sheet)."""
     return f"price:{channel}"
@@ -59,6 +64,7 @@ SYNCED = "synced"
 PRICES_SENT = "prices_sent"
 
 
+@cache  # one string per name: every row's cells and writes share it
 def channel_column(channel: ChannelName) -> str:
     """Logical name of the worker column showing what ``channel`` shows for the row."""
     return f"channel:{channel}"

@@ -13,11 +13,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from enum import Enum
-from functools import lru_cache, partial
+from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
 from sheetsync.core.buffers import Hold, HoldKind, parse_hold
-from sheetsync.core.memo import Same, remembered
+from sheetsync.core.memo import Places, Same
 from sheetsync.model import (
     BUFFER,
     OVERRIDE,
@@ -216,11 +216,14 @@ _PARSED: Same[ParsedRows] = Same()
 def _parse_all(raw: Sequence[RawRow], layout: Layout, bundles: Bundles | None) -> ParsedRows:
     by_sku: dict[Sku, list[int]] = defaultdict(list)
     parsed: list[tuple[RawRow, Sku | None, MasterRow | None, tuple[str, ...], Mapping[str, str]]] = []
+    kept = _ROWS.begin(layout)
     for row in raw:
         if bundles is not None and row.cells.get(SKU, "").strip() in bundles:
             one = _parse_row(row, layout, bundles)  # a bundle's row depends on the Bundles sheet too
         else:
-            one = _parse_plain(row.row, tuple(row.cells.items()), layout)
+            # A row is a pure function of its number, its cells and the layout; what it gives is
+            # shared by every cycle: never changed.
+            one = kept.answer(row.row, row.cells, partial(_parse_row, row, layout, None))
         if one is None:
             continue  # a row with only worker cells left: the merchant cleared it
         sku, master, messages, current = one
@@ -247,21 +250,9 @@ def _parse_all(raw: Sequence[RawRow], layout: Layout, bundles: Bundles | None) -
 
 
 _Row = tuple[Sku | None, MasterRow | None, tuple[str, ...], Mapping[str, str]]
-#: Rows whose parse ``parse_rows`` remembers: every row of a 100,000-SKU master, with room for edits.
-ROW_CACHE = 1 << 17
-
-
-@lru_cache(maxsize=ROW_CACHE)
-def _parse_plain(number: int, cells: tuple[tuple[str, str], ...], layout: Layout) -> _Row | None:
-    """A row that is no bundle's, parsed once for as long as its cells and place stay the same.
-
-    Memoised: the master is read whole every cycle and most rows are as they were (a row is a
-    pure function of its cells).  What it returns is shared by every cycle: never changed.
-    """
-    return _parse_row(RawRow(number, dict(cells)), layout, None)
-
-
-remembered(_parse_plain.cache_clear)
+#: Each row's parse from the last whole parse that was worked out, by row number (``parse_rows``):
+#: a row that is no bundle's parses as last time for equal cells at the same number.
+_ROWS: Places[Mapping[str, str], _Row | None] = Places()
 
 
 def _parse_row(row: RawRow, layout: Layout, bundles: Bundles | None) -> _Row | None:

@@ -1,10 +1,12 @@
 """What a per-row computation worked out on its last call, kept for the next.
 
 A cycle reads the whole master and works every row out again, yet from one cycle to the next
-most rows are as they were.  The parsers memoise by a row's cells (``functools.lru_cache``); the
-later stages take rows that are objects without a value to hash (they hold dicts), so they keep
-each result by the object's identity with the inputs it was worked out from, and reuse it only
-for the very same object and equal inputs.  Each call keeps only its own rows: memory stays that
+most rows are as they were.  The Inventory's parser keeps each row's result by its place with
+the cells it was worked out from, and reuses it for equal cells (``Places``); the Ledger's
+memoises by a row's cells (``functools.lru_cache``); the later stages take rows that are objects
+without a value to hash (they hold dicts), so they keep each result by the object's identity
+with the inputs it was worked out from, and reuse it only for the very same object and equal
+inputs.  Each call keeps only its own rows: memory stays that
 of one cycle, and a row that went away is forgotten at the next call.  A fold over the Ledger,
 which mostly grows at its end, goes on from a recent fold of the entries it begins with
 (``Prefixes``).  A whole stage given the very same items as last time, and equal values, gives
@@ -83,6 +85,48 @@ class Round(Generic[T, K, V]):
     def keep(self, item: T, key: K, value: V) -> V:
         """Keep ``value`` for the next call (the item is held, so its identity stays its own)."""
         self._fresh[id(item)] = (item, key, value)
+        return value
+
+
+class Places(Generic[K, V]):
+    """Results by place (a row's number), from the last call made in the same context.
+
+    For inputs read afresh each cycle, whose identity says nothing: a place's result is reused
+    when its input is equal to the one it was worked out from.  Only the last call's are kept, so
+    a row edited since is not held twice, and the input is held rather than a copy made to key it.
+    """
+
+    def __init__(self) -> None:
+        # One attribute, read and set whole: the sale fast path plans on its own thread.
+        self._last: tuple[Hashable, dict[int, tuple[K, V]]] = (None, {})
+        remembered(self.forget)
+
+    def forget(self) -> None:
+        """Keep nothing for the next call."""
+        self._last = (None, {})
+
+    def begin(self, context: Hashable) -> PlacesRound[K, V]:
+        """A new call: results from the previous one in an equal context, and a place for this one's."""
+        kept_context, kept = self._last
+        previous = kept if context == kept_context else {}
+        fresh: dict[int, tuple[K, V]] = {}
+        self._last = (context, fresh)
+        return PlacesRound(previous, fresh)
+
+
+class PlacesRound(Generic[K, V]):
+    """One call's view of ``Places``."""
+
+    __slots__ = ("_fresh", "_previous")
+
+    def __init__(self, previous: dict[int, tuple[K, V]], fresh: dict[int, tuple[K, V]]) -> None:
+        self._previous, self._fresh = previous, fresh
+
+    def answer(self, place: int, key: K, work: Callable[[], V]) -> V:
+        """The result kept at ``place`` for an equal ``key``, or ``work``'s; kept for the next call."""
+        hit = self._previous.get(place)
+        value = hit[1] if hit is not None and hit[0] == key else work()
+        self._fresh[place] = (key, value)
         return value
 
 

@@ -25,7 +25,7 @@ from sheetsync.core.buffers import AdaptiveRule, BufferPolicy, Hold, HoldKind, T
 from sheetsync.core.bundles import Bundles
 from sheetsync.core.cells import parse_rows
 from sheetsync.core.ledger import available, parse_ledger
-from sheetsync.core.memo import LastCall, Prefixes, Same, forget
+from sheetsync.core.memo import LastCall, Places, Prefixes, Same, forget
 from sheetsync.core.monitor import Finding, FindingKind
 from sheetsync.core.plan import (
     ChannelResult,
@@ -64,6 +64,35 @@ def test_a_result_is_offered_only_for_the_same_object_with_equal_inputs_in_the_s
     assert memo.begin("context").get(a, 1) is None  # the second call kept nothing
     memo.begin("context").keep(a, 1, "again")
     assert memo.begin("other").get(a, 1) is None
+
+
+def test_a_place_gives_its_last_result_for_an_equal_input_in_the_same_context_only() -> None:
+    memo: Places[dict[str, str], str] = Places()
+    worked: list[str] = []
+
+    def work(answer: str) -> str:
+        worked.append(answer)
+        return answer
+
+    first = memo.begin("context")
+    assert first.answer(2, {"q": "5"}, lambda: work("five")) == "five"
+    assert first.answer(3, {"q": "7"}, lambda: work("seven")) == "seven"
+    second = memo.begin("context")
+    assert second.answer(2, {"q": "5"}, lambda: work("again")) == "five"  # an equal dict, read afresh
+    assert second.answer(3, {"q": "8"}, lambda: work("eight")) == "eight"
+    third = memo.begin("context")
+    assert third.answer(3, {"q": "7"}, lambda: work("seven again")) == "seven again"  # only the last call's
+    assert third.answer(4, {"q": "5"}, lambda: work("elsewhere")) == "elsewhere"  # another place
+    assert memo.begin("other").answer(4, {"q": "5"}, lambda: work("other")) == "other"
+    assert worked == ["five", "seven", "eight", "seven again", "elsewhere", "other"]
+
+
+def test_a_row_edited_and_edited_back_is_parsed_afresh_and_the_same() -> None:
+    first = parse_rows(_rows({SKUS[0]: "5"}), LAYOUT)
+    parse_rows(_rows({SKUS[0]: "6"}), LAYOUT)
+    back = parse_rows(_rows({SKUS[0]: "5"}), LAYOUT)
+    assert back.rows[0] == first.rows[0]
+    assert back.rows[0] is not first.rows[0]  # the edit pushed it out: one parse of a row is kept
 
 
 def _rows(quantities: Mapping[Sku, str]) -> list[RawRow]:
@@ -295,6 +324,7 @@ def test_a_whole_parse_remembered_is_what_a_fresh_parse_gives(
         remembered = parse_rows(raw, LAYOUT, bundles)
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(cells_module, "_PARSED", Same())
+            patch.setattr(cells_module, "_ROWS", Places())
             assert remembered == parse_rows(raw, LAYOUT, bundles)
 
 
