@@ -693,7 +693,8 @@ class GoogleSheetsStore:
             self._status_cells(grid, update, rows, structure, data)
         if update.state:
             self._state_cells(grid, update.state, rows, structure, data)
-        for (sheet_name, number), cells in sorted(rows.items()):
+        for sheet_name, number in sorted(rows):
+            cells = rows.pop((sheet_name, number))  # each row's cells go once in ``data``: not held twice
             first, last = min(cells), max(cells)
             values = [cells.get(column) for column in range(first, last + 1)]  # None leaves a cell alone
             data.append({"range": _range(sheet_name, number, first, last), "values": [values]})
