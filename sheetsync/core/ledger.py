@@ -644,11 +644,10 @@ def sales_velocity(
 
 def largest_orders(entries: Iterable[LedgerEntry], now: datetime) -> dict[ChannelName, int]:
     """The most units one order line took on each channel over the last ``SHARE_WINDOW_S``."""
+    since = now - timedelta(seconds=SHARE_WINDOW_S)  # compared, not subtracted: a whole Ledger a cycle
     largest: dict[ChannelName, int] = {}
     for entry in entries:
-        if entry.movement is not Movement.SALE or entry.channel is None:
-            continue
-        if 0 <= (now - entry.at).total_seconds() <= SHARE_WINDOW_S:
+        if entry.movement is Movement.SALE and entry.channel is not None and since <= entry.at <= now:
             largest[entry.channel] = max(largest.get(entry.channel, 1), -entry.delta)
     return largest
 
