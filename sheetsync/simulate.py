@@ -648,7 +648,9 @@ def run_policy(scenario: Scenario, world: World, policy: str) -> Outcome:
         for jump in list(watching):  # the worker has measured a jump once its p95 reaches it
             if now[0] < jump.at_s:
                 continue
-            status = next(s for s in report.statuses if s.channel == jump.channel)
+            status = next((s for s in report.statuses if s.channel == jump.channel), None)
+            if status is None:
+                continue  # not its turn: a Status row is written only for the channels talked to
             measured = _measured_s(status.lag_p95)
             if measured is not None and measured >= jump.lag_s:
                 jump.detected_s = now[0]

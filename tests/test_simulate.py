@@ -245,6 +245,22 @@ def test_a_jump_is_reported_with_when_the_worker_measured_it(tmp_path: Path) -> 
     assert jump["oversold_before_detected"] <= outcome.by_channel["shop"]["oversells"]
 
 
+def test_a_jump_on_a_channel_not_talked_to_every_cycle_is_watched_on_its_own_turns(tmp_path: Path) -> None:
+    text = TINY.replace(
+        "lag = { normal = [300, 600], peak = [600, 900], spike_chance = 0.1, spike = 1500 }",
+        "lag = { normal = [30, 60], jumps = [{ at_h = 0.25, lag = [900, 900] }] }",
+    )
+    path = tmp_path / "jump.toml"
+    path.write_text(text, encoding="utf-8")
+    scenario = load_scenario(str(path))
+
+    outcome = run_policy(scenario, draw(scenario, 1), "static")  # shop's 30 s turns come between feed's
+
+    (jump,) = (j.figures() for j in outcome.jumps)
+    assert (jump["channel"], jump["lag_min"]) == ("feed", 15.0)
+    assert jump["detected_after_min"] is not None
+
+
 def test_the_worker_keeps_a_channel_within_its_call_limit(tmp_path: Path) -> None:
     path = tmp_path / "limited.toml"
     path.write_text(TINY.replace("interval = 60\n", "interval = 60\ncalls_per_hour = 5\n"), encoding="utf-8")
