@@ -127,8 +127,14 @@ class Watch:
     recent: Mapping[Sku, float] = field(default_factory=dict)
 
     def in_flight(self) -> dict[Sku, int]:
-        """Per SKU, the most the channel may yet show of the pushes it has not shown."""
-        return {sku: max(quantity for quantity, _ in push.pushes) for sku, push in self.pending.items()}
+        """Per SKU, the most the channel may show until its pushes land.
+
+        Any of them, or the figure it showed before them: it still shows that until they land.
+        """
+        return {
+            sku: max(push.before or 0, *(quantity for quantity, _ in push.pushes))
+            for sku, push in self.pending.items()
+        }
 
 
 def observe(

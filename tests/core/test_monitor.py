@@ -227,6 +227,15 @@ def test_with_a_backlog_only_an_exact_figure_confirms_and_the_oldest_match_is_ta
     assert watch.in_flight() == {A: 2}
 
 
+def test_a_channel_may_still_sell_what_it_showed_before_a_lowering_lands() -> None:
+    watch = pushed(Watch(), [(A, 0)], now=0.0, max_lag=MAX_LAG, before={A: 15})
+    assert watch.in_flight() == {A: 15}  # it shows 15 until the 0 lands
+    watch, _ = observe(watch, {A: 0}, {A: 0}, now=60.0, max_lag=MAX_LAG)
+    assert watch.in_flight() == {}  # landed: nothing more to sell than what we believe
+    raised = pushed(Watch(), [(A, 9)], now=0.0, max_lag=MAX_LAG)  # what it showed is not known
+    assert raised.in_flight() == {A: 9}
+
+
 def test_recently_pushed_skus_are_remembered_for_max_lag() -> None:
     watch = pushed(pushed(Watch(), [(A, 3)], now=0.0, max_lag=MAX_LAG), [(B, 1)], now=500.0, max_lag=MAX_LAG)
     assert watch.recent == {A: 0.0, B: 500.0}
