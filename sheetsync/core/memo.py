@@ -23,6 +23,7 @@ from typing import Generic, TypeVar
 T = TypeVar("T")
 K = TypeVar("K")
 V = TypeVar("V")
+E = TypeVar("E")
 
 #: How to clear each memo of rows a cycle keeps for the next (``remembered``).
 _CLEARS: list[Callable[[], None]] = []
@@ -42,29 +43,37 @@ def forget() -> None:
         clear()
 
 
-class LastCall(Generic[T, K, V]):
-    """Results by item, from the last call made in the same context.
-
-    ``begin`` starts a call: what the previous call kept is offered only if its ``context`` (the
-    inputs every row shares) is equal; otherwise every row is worked out afresh.
-    """
+class _Calls(Generic[E]):
+    """Entries by place from the last call in the same context (``LastCall``, ``Places``)."""
 
     def __init__(self) -> None:
         # One attribute, read and set whole: the sale fast path plans on its own thread.
-        self._last: tuple[Hashable, dict[int, tuple[T, K, V]]] = (None, {})
+        self._last: tuple[Hashable, dict[int, E]] = (None, {})
         remembered(self.forget)
 
     def forget(self) -> None:
         """Keep nothing for the next call."""
         self._last = (None, {})
 
-    def begin(self, context: Hashable) -> Round[T, K, V]:
-        """A new call: results from the previous one in an equal context, and a place for this one's."""
+    def _begin(self, context: Hashable) -> tuple[dict[int, E], dict[int, E]]:
+        """The previous call's entries in an equal context (else none), and a place for this one's."""
         kept_context, kept = self._last
         previous = kept if context == kept_context else {}
-        fresh: dict[int, tuple[T, K, V]] = {}
+        fresh: dict[int, E] = {}
         self._last = (context, fresh)
-        return Round(previous, fresh)
+        return previous, fresh
+
+
+class LastCall(_Calls[tuple[T, K, V]]):
+    """Results by item, from the last call made in the same context.
+
+    ``begin`` starts a call: what the previous call kept is offered only if its ``context`` (the
+    inputs every row shares) is equal; otherwise every row is worked out afresh.
+    """
+
+    def begin(self, context: Hashable) -> Round[T, K, V]:
+        """A new call: results from the previous one in an equal context, and a place for this one's."""
+        return Round(*self._begin(context))
 
 
 class Round(Generic[T, K, V]):
@@ -88,7 +97,7 @@ class Round(Generic[T, K, V]):
         return value
 
 
-class Places(Generic[K, V]):
+class Places(_Calls[tuple[K, V]]):
     """Results by place (a row's number), from the last call made in the same context.
 
     For inputs read afresh each cycle, whose identity says nothing: a place's result is reused
@@ -96,22 +105,9 @@ class Places(Generic[K, V]):
     a row edited since is not held twice, and the input is held rather than a copy made to key it.
     """
 
-    def __init__(self) -> None:
-        # One attribute, read and set whole: the sale fast path plans on its own thread.
-        self._last: tuple[Hashable, dict[int, tuple[K, V]]] = (None, {})
-        remembered(self.forget)
-
-    def forget(self) -> None:
-        """Keep nothing for the next call."""
-        self._last = (None, {})
-
     def begin(self, context: Hashable) -> PlacesRound[K, V]:
         """A new call: results from the previous one in an equal context, and a place for this one's."""
-        kept_context, kept = self._last
-        previous = kept if context == kept_context else {}
-        fresh: dict[int, tuple[K, V]] = {}
-        self._last = (context, fresh)
-        return PlacesRound(previous, fresh)
+        return PlacesRound(*self._begin(context))
 
 
 class PlacesRound(Generic[K, V]):
