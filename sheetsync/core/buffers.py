@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import math
 import re
+from bisect import bisect_left
 from dataclasses import dataclass
 from enum import StrEnum
 from fractions import Fraction
+from typing import NamedTuple
 
 from sheetsync.core.reasons import ADAPTIVE_FIX, CAP_FIX, TIERS_FIX, buffer_fix
 
@@ -194,7 +196,7 @@ def step_up(hold: int) -> int:
     """``hold`` rounded up to the next of ``HOLD_STEPS`` (then the next multiple of 20)."""
     if hold > HOLD_STEPS[-1]:
         return -(-hold // 20) * 20
-    return next(step for step in HOLD_STEPS if step >= hold)
+    return HOLD_STEPS[bisect_left(HOLD_STEPS, hold)]
 
 
 def enough(exposure: Exposure, rule: AdaptiveRule) -> int:
@@ -207,10 +209,56 @@ def enough(exposure: Exposure, rule: AdaptiveRule) -> int:
     return math.ceil(own + rule.safety * math.sqrt(own) - 1e-9) + max(exposure.largest, 1)
 
 
-def _keeps(shown: int, quantity: int, level: int, exposure: Exposure, rule: AdaptiveRule) -> bool:
-    """Whether a channel showing ``shown`` is left there rather than raised to ``quantity``."""
+class Gauge(NamedTuple):
+    """What ``adaptive`` makes of an exposure's rates: all that a changed rate can change in its answer.
+
+    The channel's lag as the Reason states it (``minutes``) aside: that depends on no rate.
+    """
+
+    hold: int  #: the hold on the mean, ``safety`` on top, stepped up (before any bound)
+    enough: int  #: see ``enough``
+    per_hour: int  #: the units sold an hour, as the Reason states them (``per_hour``)
+
+
+def gauge(exposure: Exposure, rule: AdaptiveRule) -> Gauge:
+    """``exposure`` as ``adaptive`` weighs it: equal gauges, equal answers (the rest being equal)."""
+    expected = exposure.expected
+    hold = step_up(math.ceil(expected + rule.safety * math.sqrt(expected) - 1e-9)) if expected > 0 else 0
+    return Gauge(hold, enough(exposure, rule), _two_figures((exposure.elsewhere + exposure.own) * 3600))
+
+
+def _two_figures(hourly: float) -> int:
+    """A rate an hour to two figures, 0 under 1.
+
+    The measured rates move with every sale in the shop: a Reason that quoted them to a tenth
+    was written again almost every cycle while the hold it explains stood still.
+    """
+    if hourly < 1:
+        return 0
+    if hourly < 100:
+        return round(hourly)
+    return round(round(hourly, 1 - int(math.log10(hourly))))
+
+
+def per_hour(units: int) -> str:
+    """``Gauge.per_hour`` as the Reason states it: ``~17/h``, ``<1/h``."""
+    return f"~{units}/h" if units else "<1/h"
+
+
+def minutes(seconds: float) -> str:
+    """A lag as the Reason states it, ``~35 min``: to the minute under 10, else to 5 minutes.
+
+    The measured lag moves with each push seen; to the minute, every Reason quoting it was
+    written again each time.
+    """
+    whole = max(seconds, 0.0) / 60
+    return f"~{whole:.0f} min" if whole < 10 else f"~{5 * round(whole / 5)} min"
+
+
+def _keeps(shown: int, quantity: int, level: int, least: int, rule: AdaptiveRule) -> bool:
+    """Whether a channel showing ``shown`` (``least`` is ``enough``) is left there rather than raised."""
     within = rule.max_hold is None or level - shown <= rule.max_hold  # the merchant's bound stands
-    return shown < quantity <= 2 * shown and within and shown >= enough(exposure, rule)
+    return shown < quantity <= 2 * shown and within and shown >= least
 
 
 def adaptive(available: int, exposure: Exposure, rule: AdaptiveRule, shown: int | None = None) -> Published:
@@ -223,20 +271,17 @@ def adaptive(available: int, exposure: Exposure, rule: AdaptiveRule, shown: int 
     Never negative, never above what is available.
     """
     level = max(available, 0)
-    expected = exposure.expected
-    hold = 0
-    if expected > 0:
-        hold = step_up(math.ceil(expected + rule.safety * math.sqrt(expected) - 1e-9))
+    measured = gauge(exposure, rule)
+    hold = measured.hold
     if exposure.selling is not None:
         hold = min(hold, exposure.selling)  # the others cannot sell more than they show
     hold = max(hold, rule.min_hold)
     if rule.max_hold is not None:
         hold = min(hold, rule.max_hold)
     quantity = max(level - hold, 0)
-    if shown is not None and _keeps(shown, quantity, level, exposure, rule):
+    if shown is not None and _keeps(shown, quantity, level, measured.enough, rule):
         return Published(shown, f"adaptive keeps it until it runs low (could show {quantity})", ADAPTIVE_FIX)
-    rate = (exposure.elsewhere + exposure.own) * 3600
-    unseen = exposure.unseen_s / 60
     held = level - quantity
-    reason = f"adaptive holds {held}, sales reach it ~{unseen:.0f} min late ({rate:.1f}/h)" if held else ""
+    late, rate = minutes(exposure.unseen_s), per_hour(measured.per_hour)
+    reason = f"adaptive holds {held}, sales reach it {late} late ({rate})" if held else ""
     return Published(quantity, reason, ADAPTIVE_FIX)

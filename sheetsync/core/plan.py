@@ -14,7 +14,17 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from sheetsync.core.buffers import AdaptiveRule, BufferPolicy, Exposure, Published, adaptive, published
+from sheetsync.core.buffers import (
+    AdaptiveRule,
+    BufferPolicy,
+    Exposure,
+    Gauge,
+    Published,
+    adaptive,
+    gauge,
+    minutes,
+    published,
+)
 from sheetsync.core.cells import MAX_QUANTITY, MasterRow, ParsedRows, Pause, RowProblem, own_number
 from sheetsync.core.ledger import available as ledger_available
 from sheetsync.core.memo import LastCall, Same
@@ -376,14 +386,18 @@ def plan(
         orders_since_count(entries, short) if short and entries else {},
         bool(entries),
         due,
+        tuple((spec.unseen_s, spec.lag_s, spec.largest_order) for spec, _ in ordered),
     )
     # A row planned last time from the same inputs plans the same: most rows, most cycles.  Past
     # the row and its stock, a row's inputs are sparse (a sale, a rate, a push in flight).  The
     # channels talked to change from cycle to cycle (their intervals differ): they are no part of
     # the context, and a row is planned again only where one whose turn changed has a figure to
     # push (``_due_on``).
-    context = tuple((replace(spec, due=True), channel_open) for spec, channel_open in inputs.ordered)
-    kept = _PLANNED.begin((context, guard.held, inputs.priced))
+    # A channel's lags and largest order weigh only in its adaptive buffer: with no sales, as its
+    # largest order and the lag its Reason states (``quiet``); else in a touched row's gauges.
+    context = tuple((_without_lag(replace(spec, due=True)), open_) for spec, open_ in inputs.ordered)
+    quiet = tuple((spec.largest_order, minutes(spec.unseen_s)) for spec, _ in ordered if spec.adaptive)
+    kept = _PLANNED.begin((context, quiet, guard.held, inputs.priced))
     # Rates and pushes in flight weigh only with an adaptive channel: a sale moves every rate.
     sparse = (moves, rates, inputs.flying, inputs.reach) if adaptive_ else (moves, inputs.reach)
     touched = {sku for source in sparse for _, sku in source}
@@ -394,7 +408,7 @@ def plan(
             continue
         key: object = stock
         if row.sku in touched:
-            key = (stock, *(inputs.around(spec.name, row.sku) for spec, _ in ordered))
+            key = _Touched(inputs, row.sku, stock) if adaptive_ else (stock, inputs.around(row.sku))
         hit = kept.get(row, key)
         if hit is not None and all((name in due) is was for name, was in hit[1]):
             rows.append(kept.keep(row, key, hit)[0])
@@ -418,11 +432,11 @@ def plan(
 
 
 def _without_lag(spec: ChannelSpec) -> ChannelSpec:
-    """``spec`` as a row's plan reads it when no channel is adaptive: lags and orders weigh only there.
+    """``spec`` without what only its adaptive buffer reads: its lags and its largest order.
 
-    A channel's measured lag moves whenever a sample ages out of the hour; with tiers alone it
-    must not make every row be planned again.  (With an adaptive channel, every channel's lag
-    orders the channels, slowest first: then it is kept.)
+    A channel's measured lag moves whenever a sample ages out of the hour; that must not make
+    every row be planned again.  With tiers alone they weigh nowhere; with an adaptive channel
+    they order the channels, slowest first, and weigh in each row's ``Gauge``.
     """
     return replace(spec, unseen_s=0.0, lag_s=0.0, largest_order=1)
 
@@ -452,6 +466,42 @@ _PLANNED: LastCall[MasterRow, object, tuple[RowPlan, tuple[tuple[ChannelName, bo
 _WRITES: LastCall[RowPlan, None, tuple[CellWrite, ...]] = LastCall()
 
 
+class _Touched:
+    """A touched row's key in ``plan`` with an adaptive channel (a sale, rate, move, push in flight).
+
+    Equal when all but the rates are and the rates too or, else, what the adaptive buffers make
+    of them (``_Inputs.gauges``, worked out only then): the rates move with every sale in the
+    shop, the holds they set seldom do.
+    """
+
+    __slots__ = ("_gauges", "inputs", "sku", "sparse")
+
+    def __init__(self, inputs: _Inputs, sku: Sku, stock: int) -> None:
+        self.inputs, self.sku = inputs, sku
+        self.sparse = (stock, inputs.lags, inputs.around(sku))
+        self._gauges: tuple[Gauge, ...] | None = None
+
+    def gauges(self) -> tuple[Gauge, ...]:
+        if self._gauges is None:
+            self._gauges = self.inputs.gauges(self.sku)
+        return self._gauges
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, _Touched):
+            return NotImplemented
+        if self.sparse == other.sparse:  # the very same inputs: share the gauges, if worked out
+            self._gauges = other._gauges = self._gauges or other._gauges
+            return True
+        if self.sparse[0] != other.sparse[0]:
+            return False
+        # The same channels in the same order (they are the memo's context): compare all but rates.
+        mine, theirs = self.sparse[2][1], other.sparse[2][1]
+        moved = any(a[:3] != b[:3] for a, b in zip(mine, theirs, strict=True))
+        return not moved and self.gauges() == other.gauges()
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 @dataclass(frozen=True, slots=True)
 class _Inputs:
     """What ``plan`` weighs for every row, worked out once per call."""
@@ -469,27 +519,43 @@ class _Inputs:
     named: Mapping[Sku, Sequence[str]]  #: an oversold SKU's orders since its count
     known: bool  #: the ledger was given
     due: frozenset[ChannelName]  #: the channels talked to this cycle
+    #: each channel's lags and largest order, in ``ordered``'s order (they weigh in its ``Gauge``)
+    lags: tuple[tuple[float, float, int], ...]
     #: what each channel's tiers publish at a level, for this call: every SKU at that level asks
     rules: dict[tuple[ChannelName, int], Published] = field(default_factory=dict)
 
-    def around(self, name: ChannelName, sku: Sku) -> tuple[object, ...]:
-        """A row's inputs on one channel beyond the row itself: what ``_plan_row`` reads of them."""
-        key = (name, sku)
-        if not self.adaptive:
-            return self.moves.get(key, 0), self.reach.get(key)
-        total = self.totals.get(sku, 0.0)  # every channel's rate, a channel no longer synced's too
-        return (
-            self.moves.get(key, 0),
-            self.reach.get(key),
-            self.rates.get(key, 0.0),
-            total,
-            self.flying.get(key, 0),
+    def around(self, sku: Sku) -> tuple[float, tuple[tuple[int, int | None, int, float], ...]]:
+        """A row's inputs beyond the row itself, rates as they are.
+
+        Its total rate, and per channel its move, reach, push in flight and rate: pushes in
+        flight and rates weigh only with an adaptive channel.
+        """
+        total = self.totals.get(sku, 0.0) if self.adaptive else 0.0  # a channel no longer synced's too
+        return total, tuple(
+            (
+                self.moves.get((spec.name, sku), 0),
+                self.reach.get((spec.name, sku)),
+                self.flying.get((spec.name, sku), 0) if self.adaptive else 0,
+                self.rates.get((spec.name, sku), 0.0) if self.adaptive else 0.0,
+            )
+            for spec, _ in self.ordered
         )
+
+    def gauges(self, sku: Sku) -> tuple[Gauge, ...]:
+        """What the adaptive buffers make of ``sku``'s rates and the lags, channel by channel."""
+        return tuple(
+            gauge(self.exposure(spec, sku), spec.adaptive) for spec, _ in self.ordered if spec.adaptive
+        )
+
+    def exposure(self, spec: ChannelSpec, sku: Sku, selling: int | None = None) -> Exposure:
+        """How fast ``sku`` sells around ``spec``'s channel, and how long the channel lags."""
+        total = self.totals.get(sku, 0.0)  # every channel's rate, a channel no longer synced's too
+        own = self.rates.get((spec.name, sku), 0.0)
+        return Exposure(total - own, spec.unseen_s, own, spec.lag_s, selling, spec.largest_order)
 
 
 def _plan_row(row: MasterRow, stock: int, inputs: _Inputs) -> RowPlan:
     """One row's quantity on every channel, its state and what its Reason needs."""
-    total = inputs.totals.get(row.sku, 0.0)
     unpaused = row.override is not Pause.PAUSE
     decisions = {}
     fixes = []
@@ -501,9 +567,7 @@ def _plan_row(row: MasterRow, stock: int, inputs: _Inputs) -> RowPlan:
         exposure = None
         stock_here = inputs.reach.get(key, stock) if inputs.reach else stock
         if spec.adaptive is not None:
-            own = inputs.rates.get(key, 0.0)
-            elsewhere = sum(selling.values()) - selling[spec.name]
-            exposure = Exposure(total - own, spec.unseen_s, own, spec.lag_s, elsewhere, spec.largest_order)
+            exposure = inputs.exposure(spec, row.sku, sum(selling.values()) - selling[spec.name])
         target, reason, fix = _target(row, stock_here, spec, exposure, believed, stock, inputs.rules)
         if target < stock_here:  # the channel's rule holds units back: what would free them
             fixes.append(fix)

@@ -18,7 +18,10 @@ from sheetsync.core.buffers import (
     Tier,
     adaptive,
     enough,
+    gauge,
+    minutes,
     parse_hold,
+    per_hour,
     published,
     step_up,
 )
@@ -156,7 +159,7 @@ def test_adaptive_holds_back_what_may_sell_before_the_channel_shows_a_change() -
     # 6 an hour elsewhere over 20 minutes: 2 expected, + 2 x sqrt(2) = 4.83, rounded up to 5.
     result = adaptive(20, Exposure(6 / 3600, 1200), AdaptiveRule())
     assert result.quantity == 15
-    assert result.reason == "adaptive holds 5, sales reach it ~20 min late (6.0/h)"
+    assert result.reason == "adaptive holds 5, sales reach it ~20 min late (~6/h)"
 
 
 #: 6 an hour elsewhere and 3 an hour here over 20 minutes, orders of up to 3 units: 3 held
@@ -255,3 +258,59 @@ def test_adaptive_holds_more_the_faster_it_sells(available: int, velocity: float
     rule = AdaptiveRule()
     faster = adaptive(available, Exposure(velocity * 2, unseen), rule).quantity
     assert faster <= adaptive(available, Exposure(velocity, unseen), rule).quantity
+
+
+@given(
+    st.integers(-50, 500),
+    st.none() | st.integers(0, 100),
+    st.floats(0, 0.02, allow_nan=False),
+    st.floats(0, 0.02, allow_nan=False),
+    st.floats(0.9, 1.1, allow_nan=False),
+    st.floats(0, 7200, allow_nan=False),
+    st.integers(1, 5),
+    st.none() | st.integers(0, 50),
+    st.integers(0, 10),
+    st.none() | st.integers(0, 60),
+)
+def test_rates_with_equal_gauges_get_the_same_answer(
+    available: int,
+    shown: int | None,
+    elsewhere: float,
+    own: float,
+    moved: float,
+    unseen: float,
+    largest: int,
+    selling: int | None,
+    min_hold: int,
+    max_hold: int | None,
+) -> None:
+    # plan() plans a row again only when its gauges move: what the rates change must be in them.
+    rule = AdaptiveRule(2.0, min_hold, max_hold)
+    before = Exposure(elsewhere, unseen, own, unseen / 2, selling, largest)
+    after = Exposure(elsewhere * moved, unseen, own * moved, unseen / 2 * moved, selling, largest)
+    if gauge(before, rule) == gauge(after, rule):
+        assert adaptive(available, before, rule, shown) == adaptive(available, after, rule, shown)
+
+
+def test_the_reason_states_rates_to_two_figures_and_lags_to_five_minutes() -> None:
+    # So that it changes with the hold, not with every sale in the shop.
+    rates = (0.0, 0.99, 1.0, 6.04, 6.6, 16.9, 99.4, 123.0, 1234.0)
+    assert [per_hour(gauge(Exposure(r / 3600, 60), AdaptiveRule()).per_hour) for r in rates] == [
+        "<1/h",
+        "<1/h",
+        "~1/h",
+        "~6/h",
+        "~7/h",
+        "~17/h",
+        "~99/h",
+        "~120/h",
+        "~1200/h",
+    ]
+    assert [minutes(m * 60) for m in (0, 9.4, 12, 18, 62, -1)] == [
+        "~0 min",
+        "~9 min",
+        "~10 min",
+        "~20 min",
+        "~60 min",
+        "~0 min",
+    ]

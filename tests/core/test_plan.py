@@ -21,6 +21,7 @@ from sheetsync.core.plan import (
     ChannelResult,
     ChannelSpec,
     GuardVerdict,
+    RowPlan,
     RowState,
     apply_findings,
     channel_statuses,
@@ -540,8 +541,33 @@ def test_an_adaptive_channel_holds_back_sales_elsewhere_and_a_row_buffer_still_w
     result = plan(parsed, counts(parsed), {}, specs, OPEN, velocity)
     assert [(level.sku, level.quantity) for level in result.pushes(GOOGLE)] == [("A", 15), ("B", 17)]
     assert result.rows[0].decisions[GOOGLE].reason == (
-        "shows 15: adaptive holds 5, sales reach it ~20 min late (6.0/h)"
+        "shows 15: adaptive holds 5, sales reach it ~20 min late (~6/h)"
     )
+
+
+def test_a_row_whose_rates_move_but_not_its_holds_is_not_planned_again() -> None:
+    parsed = rows(("A", "40"), ("B", "40"))
+    google = ChannelSpec(GOOGLE, "Google", NO_BUFFER, adaptive=AdaptiveRule(), unseen_s=1200)
+    specs = [ChannelSpec(SHOPIFY, "Shopify", NO_BUFFER), google]
+
+    def planned(a: float, b: float, unseen_s: float = 1200) -> list[RowPlan]:
+        velocity = {(SHOPIFY, Sku(sku)): rate / 3600 for sku, rate in (("A", a), ("B", b)) if rate}
+        lagged = [specs[0], replace(google, unseen_s=unseen_s)]
+        return list(plan(parsed, counts(parsed), {}, lagged, OPEN, velocity).rows)
+
+    a, b = planned(26.4, 6)  # A: 8.8 expected over 20 min, + 2 sd = 14.7, 15 held; B: 5 held
+    assert (a.decisions[GOOGLE].target, b.decisions[GOOGLE].target) == (25, 35)
+    again_a, again_b = planned(26.3, 12)  # A's rate moved a little, B's doubled
+    assert again_a is a  # the same hold and the same ~26/h: the plan stands as it was
+    assert again_b.decisions[GOOGLE].target == 32  # 4 expected, + 2 sd = 8 held
+    # A minute more of lag moves A's hold over a step (15 -> 20); its Reason still says ~20 min.
+    later_a, _ = planned(26.3, 12, unseen_s=1260)
+    assert later_a.decisions[GOOGLE].target == 20
+    assert (
+        later_a.decisions[GOOGLE].reason == "shows 20: adaptive holds 20, sales reach it ~20 min late (~26/h)"
+    )
+    quiet_a, _ = planned(0, 12, unseen_s=1260)  # no sale of A in the day: nothing held
+    assert quiet_a.decisions[GOOGLE].target == 40
 
 
 def test_an_adaptive_channel_showing_enough_is_not_pushed_up_and_a_restock_still_is() -> None:

@@ -221,7 +221,7 @@ class TestEachRule:
         written = cells(planned(rows(("A", "5")), specs, velocity=velocity))
         assert written[REASON] == (
             "5 on the shelf; Shopify shows all 5; "
-            "Facebook shows 3: adaptive holds 2, sales reach it ~12 min late (3.0/h)"
+            "Facebook shows 3: adaptive holds 2, sales reach it ~10 min late (~3/h)"
         )
         quiet = cells(planned(rows(("A", "5")), specs))
         assert quiet[REASON] == "5 on the shelf; Shopify, Facebook show all 5"  # nothing sold lately
@@ -231,7 +231,7 @@ class TestEachRule:
         written = cells(planned(rows(("A", "2")), specs))
         assert written[ROW_STATUS] == "HELD"
         assert written[REASON] == (
-            "2 on the shelf; Shopify shows 0: adaptive holds 2, sales reach it ~0 min late (0.0/h); "
+            "2 on the shelf; Shopify shows 0: adaptive holds 2, sales reach it ~0 min late (<1/h); "
             "to sell it, set a lower adaptive max_hold"
         )
 
