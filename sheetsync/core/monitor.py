@@ -80,7 +80,11 @@ class Pending:
         The oldest push with that figure is taken (the ones after it may still surface). What we
         believe the channel shows (the push less its own sales since) also counts, but only for
         a single push: with a backlog, a figure an older push left behind can look the same.
+        So can the figure from before a backlog: a channel that shows it still shows it, as far
+        as anyone can tell, and every push of the backlog may still surface (it lands in order).
         """
+        if len(self.pushes) > 1 and self.unlanded(shown, believed):
+            return None
         for index, (quantity, at) in enumerate(self.pushes):
             if quantity == shown:
                 rest = self.pushes[index + 1 :]
@@ -173,7 +177,9 @@ def observe(
                     del pending[sku]
                 else:
                     pending[sku] = push
-            if push is not None and now - push.first > max_lag:
+            if push is not None and now - push.first > max_lag and _landed(push, now_shown, ours):
+                del pending[sku]  # a backlog past max_lag whose last figure shows: it has landed
+            elif push is not None and now - push.first > max_lag:
                 findings[sku] = _overdue(push, now_shown, ours, now - push.first, max_lag)
                 if findings[sku].kind is FindingKind.DRIFT:
                     del pending[sku]  # overtaken by an edit: the push that sets it back is watched afresh
@@ -199,6 +205,15 @@ def observe(
             )
     kept = tuple(sample for sample in samples if now - sample[0] <= WINDOW_S)[-MAX_SAMPLES:]
     return replace(watch, pending=pending, samples=kept, mismatch=mismatch), findings
+
+
+def _landed(push: Pending, shown: int | None, believed: int | None) -> bool:
+    """A backlog whose latest figure (less the sales since) shows, though so did the one before it.
+
+    ``Pending.seen`` waits while the figure from before a backlog shows; past ``max_lag`` every
+    push has had time to land, so the latest one is what shows.
+    """
+    return len(push.pushes) > 1 and shown is not None and shown in (push.quantity, believed)
 
 
 def _unexplained_excess(push: Pending, shown: int | None, believed: int | None) -> bool:

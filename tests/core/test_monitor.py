@@ -236,6 +236,23 @@ def test_a_channel_may_still_sell_what_it_showed_before_a_lowering_lands() -> No
     assert raised.in_flight() == {A: 9}
 
 
+def test_a_backlog_is_not_taken_as_landed_while_the_figure_from_before_it_shows() -> None:
+    # Seed 3 of the Black Friday simulation: Google (in order, 30-60 min) had 0, 6, 4, 0 on the
+    # way. The first 0 landed; a later read showing 0 again is that 0, not the last one: the 6
+    # and the 4 may still surface, and the other channels must leave room for them.
+    watch = Watch(pending={A: Pending(((0, 0.0), (6, 10.0), (4, 20.0), (0, 30.0)), 9)})
+    watch, _ = observe(watch, {A: 0}, {A: 0}, now=100.0, max_lag=MAX_LAG)
+    assert watch.pending[A] == Pending(((6, 10.0), (4, 20.0), (0, 30.0)), 0)
+    watch, findings = observe(watch, {A: 0}, {A: 0}, now=200.0, max_lag=MAX_LAG)
+    assert (watch.in_flight(), findings) == ({A: 6}, {})
+    watch, _ = observe(watch, {A: 0}, {A: 6}, now=300.0, max_lag=MAX_LAG)
+    assert watch.in_flight() == {A: 6}  # the 6 shows; the 4 and the 0 are still to come
+    # Past max_lag, a backlog whose last figure shows has landed (not LAG: it never moved).
+    watch = Watch(pending={A: Pending(((6, 10.0), (4, 20.0), (0, 30.0)), 0)})
+    watch, findings = observe(watch, {A: 0}, {A: 0}, now=10.0 + MAX_LAG + 1, max_lag=MAX_LAG)
+    assert (watch.pending, findings) == ({}, {})
+
+
 def test_recently_pushed_skus_are_remembered_for_max_lag() -> None:
     watch = pushed(pushed(Watch(), [(A, 3)], now=0.0, max_lag=MAX_LAG), [(B, 1)], now=500.0, max_lag=MAX_LAG)
     assert watch.recent == {A: 0.0, B: 500.0}
