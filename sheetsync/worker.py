@@ -595,9 +595,10 @@ def _plan(cycle: _Cycle, read: _Read, fresh: Sequence[LedgerEntry], accept_shrin
         absorbed=absorbed,
     )
     control = {**read.control.channels, **cycle.controls}
-    # Sales rates and order sizes weigh only with an adaptive buffer: two passes over the Ledger.
+    # Sales rates and order sizes weigh only with an adaptive buffer.
     adaptive = any(c.adaptive is not None for c in cycle.settings.channels)
-    largest = ledger_.largest_orders(entries, cycle.now) if adaptive else {}
+    sales = ledger_.recent_sales(entries, cycle.now) if adaptive else ledger_.RecentSales({}, {})
+    largest, velocity = sales.largest, sales.velocity
     specs = tuple(
         _spec(
             channel, cycle.settings, control, cycle.due, read.lags[channel.name], largest.get(channel.name, 1)
@@ -605,7 +606,6 @@ def _plan(cycle: _Cycle, read: _Read, fresh: Sequence[LedgerEntry], accept_shrin
         for channel in cycle.channels
     )
     levels = stock_levels(read.parsed.rows, ledger_.available(read.counts, entries), cycle.places)
-    velocity = ledger_.sales_velocity(entries, cycle.now) if adaptive else {}
     in_flight = {
         (name, sku): quantity
         for name, watch in read.watches.items()

@@ -20,14 +20,16 @@ turns up later (a re-read overlap, an edit, a refund) is still not counted.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
+from functools import lru_cache, partial
+from typing import Generic, TypeVar
 
 from sheetsync.core.cells import MAX_QUANTITY
-from sheetsync.core.memo import Prefixes, remembered
+from sheetsync.core.memo import Lent, Prefixes, remembered, shared
 from sheetsync.model import (
     TIMESTAMP_FORMAT,
     ChannelName,
@@ -39,6 +41,8 @@ from sheetsync.model import (
     RawLedgerRow,
     Sku,
 )
+
+T = TypeVar("T")
 
 #: Movements that happened on a channel (and so change what that channel shows by itself): a
 #: platform moves its own stock when an order is placed, edited, cancelled or restocked.
@@ -614,42 +618,174 @@ POOLED_WINDOW_S = 300.0
 SHARE_WINDOW_S = 86_400.0
 
 
-def sales_velocity(
+@dataclass(frozen=True, slots=True)
+class RecentSales:
+    """What the adaptive buffer reads from the Ledger's sales (``recent_sales``)."""
+
+    #: units sold a second of each SKU on each channel
+    velocity: dict[tuple[ChannelName, Sku], float]
+    #: the most units one order line took on each channel over the last ``SHARE_WINDOW_S``
+    largest: dict[ChannelName, int]
+
+
+def recent_sales(
     entries: Iterable[LedgerEntry], now: datetime, windows: Sequence[float] = VELOCITY_WINDOWS_S
-) -> dict[tuple[ChannelName, Sku], float]:
-    """Units sold per second of each SKU on each channel, from recent sales (the higher estimate).
+) -> RecentSales:
+    """Each SKU's sales rate on each channel, and each channel's largest order line, at ``now``.
 
-    Two estimates, the higher wins: the SKU's own rate on the channel over each window, and the
-    shop's rate over the last ``POOLED_WINDOW_S`` times the pair's share of the last
-    ``SHARE_WINDOW_S``.
+    The rate is the higher of two estimates: the SKU's own rate on the channel over each of
+    ``windows``, and the shop's rate over the last ``POOLED_WINDOW_S`` times the pair's share of
+    the last ``SHARE_WINDOW_S``.  Sales stamped after ``now`` do not count yet.
+
+    The worker asks every cycle, of a Ledger a few rows longer: the last call's sales are kept
+    sorted by time, and only the SKUs and channels whose sales came, went or crossed a window's
+    edge since are worked out again (a whole Ledger a cycle was a tenth of a busy day's work).
     """
-    longest = max(*windows, SHARE_WINDOW_S)
-    sold: dict[tuple[ChannelName, Sku], list[tuple[float, int]]] = defaultdict(list)
-    recent = 0
-    for entry in entries:
-        if entry.movement is Movement.SALE and entry.channel is not None:
-            age = (now - entry.at).total_seconds()
-            if 0 <= age <= longest:
-                sold[(entry.channel, entry.sku)].append((age, -entry.delta))
-                recent += -entry.delta if age <= POOLED_WINDOW_S else 0
-    total = sum(units for sales in sold.values() for _, units in sales)
-    shop_rate = recent / POOLED_WINDOW_S
-    velocity = {}
-    for key, sales in sold.items():
-        own = max(sum(units for age, units in sales if age <= window) / window for window in windows)
-        share = sum(units for _, units in sales) / total
-        velocity[key] = max(own, share * shop_rate)
-    return velocity
+    items, spans = tuple(entries), tuple(windows)
+    sales = _SALES.take()
+    if sales is None or sales.windows != spans:
+        sales = _Sales(spans)
+    kept = shared(sales.seen, items)
+    if 2 * kept < len(sales.seen):  # replaced (a checkpoint): afresh costs less than undoing most
+        sales, kept = _Sales(spans), 0
+    answer = sales.update(items, kept, now)
+    _SALES.give(sales)
+    return answer
 
 
-def largest_orders(entries: Iterable[LedgerEntry], now: datetime) -> dict[ChannelName, int]:
-    """The most units one order line took on each channel over the last ``SHARE_WINDOW_S``."""
-    since = now - timedelta(seconds=SHARE_WINDOW_S)  # compared, not subtracted: a whole Ledger a cycle
-    largest: dict[ChannelName, int] = {}
-    for entry in entries:
-        if entry.movement is Movement.SALE and entry.channel is not None and since <= entry.at <= now:
-            largest[entry.channel] = max(largest.get(entry.channel, 1), -entry.delta)
-    return largest
+@dataclass(slots=True)
+class _Run(Generic[T]):
+    """Sales sorted by time, ties in the order added: when, how many units, which entry."""
+
+    times: list[datetime] = field(default_factory=list)
+    units: list[int] = field(default_factory=list)
+    tags: list[T] = field(default_factory=list)
+
+    def add(self, at: datetime, units: int, tag: T) -> None:
+        i = bisect_right(self.times, at)
+        self.times.insert(i, at)
+        self.units.insert(i, units)
+        self.tags.insert(i, tag)
+
+    def drop(self, at: datetime, tag: T) -> None:
+        i = self.tags.index(tag, bisect_left(self.times, at))
+        del self.times[i], self.units[i], self.tags[i]
+
+    def cut(self, edge: datetime | None) -> int:
+        """How many of these sales are before ``edge`` (None: after every one)."""
+        return len(self.times) if edge is None else bisect_left(self.times, edge)
+
+
+#: A sale's entry: its index in the Ledger, its channel and SKU.
+_Sale = tuple[int, ChannelName, Sku]
+
+
+class _Sales:
+    """``recent_sales``' work kept for its next call: the sales of ``seen``, and their figures."""
+
+    def __init__(self, windows: tuple[float, ...]) -> None:
+        self.windows = windows
+        self.longest = max(*windows, SHARE_WINDOW_S)
+        self.seen: tuple[LedgerEntry, ...] = ()
+        self.all: _Run[_Sale] = _Run()
+        #: a pair's or a channel's sales, tagged with their entries' indexes
+        self.pairs: dict[tuple[ChannelName, Sku], _Run[int]] = defaultdict(_Run)
+        self.channels: dict[ChannelName, _Run[int]] = defaultdict(_Run)
+        #: each window's edges at the last call: the first sale at or past each (None: past all)
+        self.edges: tuple[datetime | None, ...] = ()
+        #: pair → the index of its first entry in the longest window, its own rate, its units there
+        self.rates: dict[tuple[ChannelName, Sku], tuple[int, float, int]] = {}
+        #: channel → the index of its first entry in the last day, its largest order line there
+        self.largest: dict[ChannelName, tuple[int, int]] = {}
+
+    def update(self, entries: tuple[LedgerEntry, ...], kept: int, now: datetime) -> RecentSales:
+        """The answer for ``entries`` at ``now``, the first ``kept`` of them the last call's."""
+        touched: set[_Sale] = set()
+        for position in range(kept, len(self.seen)):  # the last call's entries that are gone
+            entry = self.seen[position]
+            if entry.movement is Movement.SALE and entry.channel is not None:
+                sale = (position, entry.channel, entry.sku)
+                self.all.drop(entry.at, sale)
+                self.pairs[(entry.channel, entry.sku)].drop(entry.at, position)
+                self.channels[entry.channel].drop(entry.at, position)
+                touched.add(sale)
+        for position in range(kept, len(entries)):
+            entry = entries[position]
+            if entry.movement is Movement.SALE and entry.channel is not None:
+                sale = (position, entry.channel, entry.sku)
+                self.all.add(entry.at, -entry.delta, sale)
+                self.pairs[(entry.channel, entry.sku)].add(entry.at, -entry.delta, position)
+                self.channels[entry.channel].add(entry.at, -entry.delta, position)
+                touched.add(sale)
+        self.seen = entries
+        # Each window's edges among the sales, by the very tests a pass made of each sale (ages
+        # compared as floats, the last day's edges as times): exactly the same sales are inside.
+        times = self.all.times
+        ahead = bisect_left(times, True, key=partial(_ahead, now))
+        inside = [
+            bisect_left(times, True, key=partial(_within, now, w)) for w in (self.longest, *self.windows)
+        ]
+        since = now - timedelta(seconds=SHARE_WINDOW_S)
+        cuts = (ahead, *inside, bisect_left(times, since), bisect_right(times, now))
+        # A sale that crossed an edge since the last call changes its pair's and channel's figures.
+        for before, after in zip(map(self.all.cut, self.edges), cuts, strict=False):
+            touched.update(self.all.tags[min(before, after) : max(before, after)])
+        self.edges = tuple(times[cut] if cut < len(times) else None for cut in cuts)
+        self._rates({(channel, sku) for _, channel, sku in touched})
+        self._largest({channel for _, channel, _ in touched})
+        pooled = bisect_left(times, True, key=partial(_within, now, POOLED_WINDOW_S))
+        total = sum(self.all.units[inside[0] : ahead])
+        shop_rate = sum(self.all.units[pooled:ahead]) / POOLED_WINDOW_S
+        return RecentSales(
+            {pair: max(own, units / total * shop_rate) for pair, (_, own, units) in self.rates.items()},
+            {
+                channel: most
+                for channel, (_, most) in sorted(self.largest.items(), key=lambda item: item[1][0])
+            },
+        )
+
+    def _rates(self, pairs: Iterable[tuple[ChannelName, Sku]]) -> None:
+        upper, longest, *own, _, _ = self.edges
+        moved = False
+        for pair in pairs:
+            run = self.pairs[pair]
+            start, stop = run.cut(longest), run.cut(upper)
+            if start >= stop:
+                self.rates.pop(pair, None)
+                continue
+            units = run.units
+            rate = max(
+                sum(units[run.cut(edge) : stop]) / w for w, edge in zip(self.windows, own, strict=True)
+            )
+            figures = (min(run.tags[start:stop]), rate, sum(units[start:stop]))
+            moved |= pair not in self.rates or self.rates[pair][0] != figures[0]
+            self.rates[pair] = figures
+        if moved:  # in the order of each pair's first sale in the window, as a pass gave them
+            self.rates = dict(sorted(self.rates.items(), key=lambda item: item[1][0]))
+
+    def _largest(self, channels: Iterable[ChannelName]) -> None:
+        *_, day, today = self.edges
+        for channel in channels:
+            run = self.channels[channel]
+            start, stop = run.cut(day), run.cut(today)
+            if start >= stop:
+                self.largest.pop(channel, None)
+            else:
+                self.largest[channel] = (min(run.tags[start:stop]), max(1, *run.units[start:stop]))
+
+
+def _ahead(now: datetime, at: datetime) -> bool:
+    """Whether a sale at ``at`` is stamped after ``now``, tested as a pass over the Ledger did."""
+    return (now - at).total_seconds() < 0
+
+
+def _within(now: datetime, seconds: float, at: datetime) -> bool:
+    """Whether a sale at ``at`` is at most ``seconds`` old at ``now``, tested as a pass did."""
+    return (now - at).total_seconds() <= seconds
+
+
+#: ``recent_sales``' work, for its next call.
+_SALES: Lent[_Sales] = Lent()
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ of one cycle, and a row that went away is forgotten at the next call.  A fold ov
 which mostly grows at its end, goes on from a recent fold of the entries it begins with
 (``Prefixes``).  A whole stage given the very same items as last time, and equal values, gives
 its last answer (``Same``): a quiet cycle reads the same rows again, and so skips its passes.
+A memo that its call changes in place is lent to one call at a time (``Lent``).
 """
 
 from __future__ import annotations
@@ -195,3 +196,41 @@ class Same(Generic[V]):
         """The last answer for these very items and equal values, or ``work``'s, kept."""
         same = self.get(items, values)
         return same if same is not None else self.keep(items, values, work())
+
+
+class Lent(Generic[V]):
+    """One working state kept from call to call, which a call changes in place.
+
+    A call takes it and gives it back when done: a call meanwhile (the sale fast path's thread)
+    gets none and starts afresh, so no two calls ever change it at once.
+    """
+
+    def __init__(self) -> None:
+        self._kept: list[V] = []
+        remembered(self._kept.clear)
+
+    def take(self) -> V | None:
+        """The state the last call gave back, now this call's alone; None if there is none."""
+        try:
+            return self._kept.pop()  # one step: two calls never take the same state
+        except IndexError:
+            return None
+
+    def give(self, state: V) -> None:
+        """Keep ``state`` for the next call."""
+        self._kept[:] = (state,)
+
+
+def shared(kept: Sequence[object], items: Sequence[object]) -> int:
+    """How many items ``kept`` and ``items`` begin with alike (equal, usually the very same).
+
+    Searched from the end: a sequence that mostly grows at its end usually differs only there.
+    """
+    good, bad, step = 0, min(len(kept), len(items)) + 1, 1
+    while bad - good > 1:  # kept[:good] == items[:good], and not so for bad
+        mid = max(bad - step, (good + bad) // 2)
+        if kept[:mid] == items[:mid]:
+            good = mid
+        else:
+            bad, step = mid, step * 2
+    return good

@@ -2,28 +2,36 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import sheetsync.core.ledger as ledger_module
 from sheetsync.core.ledger import (
+    POOLED_WINDOW_S,
+    SHARE_WINDOW_S,
     START_NOTE,
+    VELOCITY_WINDOWS_S,
+    RecentSales,
     Routing,
     after_start,
     available,
     channel_moves,
     cursor,
-    largest_orders,
     new_entries,
     parse_ledger,
-    sales_velocity,
+    recent_sales,
     start_cursor,
     start_entry,
     start_key,
     starts,
 )
+from sheetsync.core.memo import forget
 from sheetsync.model import (
     ChannelName,
     LedgerEntry,
@@ -35,6 +43,7 @@ from sheetsync.model import (
 )
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+K = TypeVar("K")
 SHOP = ChannelName("shopify")
 
 
@@ -199,7 +208,7 @@ def test_sales_velocity_takes_the_faster_of_the_recent_windows() -> None:
         entry("5", "C", -9, 61),  # older than the hour: only its share of the day counts
         entry("6", "D", -1, -5),  # stamped in the future: ignored
     ]
-    velocity = sales_velocity(entries, NOW)
+    velocity = recent_sales(entries, NOW).velocity
     assert velocity[(SHOP, Sku("A"))] == 3 / 900
     assert velocity[(SHOP, Sku("B"))] == 6 / 3600
     assert (SHOP, Sku("D")) not in velocity
@@ -222,7 +231,7 @@ def test_largest_orders_are_each_channels_biggest_sale_line_of_the_last_day() ->
         line("6", None, -12, 1, Movement.SALE),  # typed by hand: no channel's order
         line("7", meta, -5, -1, Movement.SALE),  # stamped in the future
     ]
-    assert largest_orders(entries, NOW) == {SHOP: 3, meta: 1}
+    assert recent_sales(entries, NOW).largest == {SHOP: 3, meta: 1}
 
 
 def test_a_shop_wide_rush_raises_each_sku_by_its_share_before_the_sku_shows_it() -> None:
@@ -231,9 +240,137 @@ def test_a_shop_wide_rush_raises_each_sku_by_its_share_before_the_sku_shows_it()
 
     quiet_hour = [sold(f"a{i}", "A", 10 + 10 * i) for i in range(4)] + [sold("b", "B", 30)]
     rush = [sold(f"c{i}", "C", 1) for i in range(20)]  # 20 sales of another SKU in the last minute
-    velocity = sales_velocity([*quiet_hour, *rush], NOW)
+    velocity = recent_sales([*quiet_hour, *rush], NOW).velocity
     assert velocity[(SHOP, Sku("A"))] == pytest.approx(4 / 25 * 20 / 300)  # its share x the shop's rate
     assert velocity[(SHOP, Sku("C"))] == pytest.approx(20 / 25 * 20 / 300)
+
+
+# What ``recent_sales`` must give: two whole passes over the Ledger, as it was worked out before
+# it was kept from call to call.
+def reference_velocity(
+    entries: Sequence[LedgerEntry], now: datetime, windows: Sequence[float] = VELOCITY_WINDOWS_S
+) -> dict[tuple[ChannelName, Sku], float]:
+    longest = max(*windows, SHARE_WINDOW_S)
+    sold: dict[tuple[ChannelName, Sku], list[tuple[float, int]]] = defaultdict(list)
+    recent = 0
+    for entry in entries:
+        if entry.movement is Movement.SALE and entry.channel is not None:
+            age = (now - entry.at).total_seconds()
+            if 0 <= age <= longest:
+                sold[(entry.channel, entry.sku)].append((age, -entry.delta))
+                recent += -entry.delta if age <= POOLED_WINDOW_S else 0
+    total = sum(units for sales in sold.values() for _, units in sales)
+    shop_rate = recent / POOLED_WINDOW_S
+    velocity = {}
+    for key, sales in sold.items():
+        own = max(sum(units for age, units in sales if age <= window) / window for window in windows)
+        share = sum(units for _, units in sales) / total
+        velocity[key] = max(own, share * shop_rate)
+    return velocity
+
+
+def reference_largest(entries: Sequence[LedgerEntry], now: datetime) -> dict[ChannelName, int]:
+    since = now - timedelta(seconds=SHARE_WINDOW_S)
+    largest: dict[ChannelName, int] = {}
+    for entry in entries:
+        if entry.movement is Movement.SALE and entry.channel is not None and since <= entry.at <= now:
+            largest[entry.channel] = max(largest.get(entry.channel, 1), -entry.delta)
+    return largest
+
+
+def bits(figures: Mapping[K, float] | Mapping[K, int]) -> list[tuple[K, str | int]]:
+    """The figures in order, each to the bit."""
+    return [(key, value.hex() if isinstance(value, float) else value) for key, value in figures.items()]
+
+
+def check_recent_sales(
+    entries: Sequence[LedgerEntry], now: datetime, windows: Sequence[float] = VELOCITY_WINDOWS_S
+) -> None:
+    try:
+        expected = bits(reference_velocity(entries, now, windows)), bits(reference_largest(entries, now))
+    except ZeroDivisionError:  # the day's sales add up to no units: a share of nothing, as before
+        with pytest.raises(ZeroDivisionError):
+            recent_sales(entries, now, windows)
+        return
+    sales = recent_sales(entries, now, windows)
+    assert (bits(sales.velocity), bits(sales.largest)) == expected
+
+
+# Ages at and a microsecond around each window's edge, in the future, and a hand-typed row's no time.
+EDGES = [0, 300, 900, 3600, 86_400]
+AGES = st.one_of(
+    st.sampled_from([s + d for s in EDGES for d in (-1e-6, 0, 1e-6)]),
+    st.floats(-600, 90_000),
+    st.just(float("inf")),
+)
+
+
+@st.composite
+def sale_entries(draw: st.DrawFn, n: int) -> LedgerEntry:
+    age = draw(AGES)
+    at = datetime.min.replace(tzinfo=UTC) if age == float("inf") else NOW - timedelta(seconds=age)
+    return LedgerEntry(
+        f"k{n}",
+        Sku(draw(st.sampled_from("ABC"))),
+        draw(st.integers(-4, 1)),  # a hand-typed SALE may take 0 units or put one back
+        draw(st.sampled_from([Movement.SALE, Movement.SALE, Movement.SALE, Movement.RESTOCK])),
+        at,
+        draw(st.sampled_from([SHOP, ChannelName("facebook"), None])),
+    )
+
+
+#: A change to the Ledger between two cycles: rows at the end replaced by (parsed) others, and
+#: rows appended; or all of it replaced, as a checkpoint does.
+changes = st.tuples(st.integers(0, 3), st.integers(0, 6), st.booleans(), st.floats(-60, 4000))
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), size=st.integers(0, 25), steps=st.lists(changes, max_size=6))
+def test_recent_sales_cycle_after_cycle_are_a_whole_pass_to_the_bit(
+    data: st.DataObject, size: int, steps: list[tuple[int, int, bool, float]]
+) -> None:
+    count = iter(range(1_000))
+    entries = [data.draw(sale_entries(next(count))) for _ in range(size)]
+    now = NOW
+    check_recent_sales(entries, now)
+    for dropped, added, replaced, later in steps:
+        kept = [] if replaced else entries[: max(len(entries) - dropped, 0)]
+        entries = [*kept, *(data.draw(sale_entries(next(count))) for _ in range(added))]
+        now += timedelta(seconds=later)  # on, or back a little
+        check_recent_sales(entries, now)
+
+
+def test_recent_sales_go_on_from_the_last_call_and_start_afresh_when_the_ledger_was_replaced(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    kept: list[int] = []
+    update = ledger_module._Sales.update
+
+    def spy(
+        self: ledger_module._Sales, entries: tuple[LedgerEntry, ...], shared: int, now: datetime
+    ) -> RecentSales:
+        kept.append(shared)
+        return update(self, entries, shared, now)
+
+    monkeypatch.setattr(ledger_module._Sales, "update", spy)
+
+    def sold(key: str, sku: str, minutes_ago: float, units: int = 1) -> LedgerEntry:
+        return LedgerEntry(key, Sku(sku), -units, Movement.SALE, NOW - timedelta(minutes=minutes_ago), SHOP)
+
+    day = [sold(f"d{i}", "AB"[i % 2], 20 * i + 5, i % 3 + 1) for i in range(60)]
+    fresh = sold("fresh", "A", 0.5, 4)  # appended this cycle, with its microseconds
+    later = NOW + timedelta(minutes=10)
+    forget()
+    for entries, at in [
+        (day, NOW),
+        ((*day, fresh), NOW),  # grown at the end
+        ((*day, sold("fresh", "A", 0), sold("new", "C", -1)), later),  # the last one as parsed, and one more
+        (day[40:], later),  # folded: most of it is gone
+    ]:
+        check_recent_sales(entries, at)
+    assert kept == [0, 60, 60, 0]
+    assert recent_sales(day, NOW, (60.0,)) == recent_sales(day, NOW, (60.0,))
+    assert kept[-2:] == [0, 60]  # other windows: worked out afresh, then on from there
 
 
 def test_with_locations_a_blank_location_is_the_first_and_an_unknown_one_is_a_problem() -> None:

@@ -25,7 +25,7 @@ from sheetsync.core.buffers import AdaptiveRule, BufferPolicy, Hold, HoldKind, T
 from sheetsync.core.bundles import Bundles
 from sheetsync.core.cells import parse_rows
 from sheetsync.core.ledger import available, parse_ledger
-from sheetsync.core.memo import LastCall, Places, Prefixes, Same, forget
+from sheetsync.core.memo import LastCall, Lent, Places, Prefixes, Same, forget, shared
 from sheetsync.core.monitor import Finding, FindingKind
 from sheetsync.core.plan import (
     ChannelResult,
@@ -437,3 +437,36 @@ def test_a_channel_not_talked_to_is_neither_capped_nor_set_back() -> None:
     found = apply_findings(planned, {GOOGLE: {SKUS[0]: drift}, SHOPIFY: {SKUS[0]: drift}})
     assert [level.quantity for level in found.pushes(SHOPIFY)] == [9]
     assert found.pushes(GOOGLE) == []
+
+
+def test_a_lent_state_goes_to_one_call_at_a_time_and_forget_drops_it() -> None:
+    memo: Lent[list[int]] = Lent()
+    assert memo.take() is None
+    state = [1]
+    memo.give(state)
+    assert memo.take() is state
+    assert memo.take() is None  # taken: a call meanwhile starts afresh
+    memo.give([2])
+    memo.give(state)
+    assert memo.take() is state  # the last given is kept
+    assert memo.take() is None
+    memo.give(state)
+    forget()
+    assert memo.take() is None
+
+
+@given(
+    st.lists(st.integers(0, 2), max_size=12),
+    st.lists(st.integers(0, 2), max_size=12),
+)
+def test_shared_is_how_many_items_two_sequences_begin_with_alike(a: list[int], b: list[int]) -> None:
+    count = 0
+    while count < min(len(a), len(b)) and a[count] == b[count]:
+        count += 1
+    assert shared(tuple(a), tuple(b)) == count
+
+
+def test_shared_items_may_be_equal_rather_than_the_very_same() -> None:
+    first = LedgerEntry("k", Sku("A"), -1, Movement.SALE, NOW, SHOPIFY)
+    assert shared((first, first), (dataclasses.replace(first), first)) == 2
+    assert shared((first,), (dataclasses.replace(first, delta=-2),)) == 0
