@@ -5,7 +5,9 @@ same grid rules as the workbook and Google Sheets stores (``stores._grid``).  Th
 text; whatever else a row holds (a number a test typed) reads back as its text.
 
 Rows are tuples, replaced whole on every change, so a row that is the same object as at the
-last read holds the same cells: the Ledger, which only grows, is parsed only where it grew.
+last read holds the same cells: the Ledger, which only grows, is parsed only where it grew.  That
+every row is still the same object is checked on each read (by identity, in C: a few
+microseconds for thousands of rows), so a row the merchant replaced anywhere is parsed again.
 
 An append skips entries whose Key the Ledger holds already, so a caller that repeats one
 (it never saw the first one end) adds nothing twice.  ``archive_ledger`` moves the Ledger's first
@@ -18,6 +20,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
+from operator import is_
 
 from sheetsync.errors import StoreLayoutError
 from sheetsync.model import (
@@ -80,8 +83,8 @@ class MemoryStore:
         self.where = where
         self.sheets: dict[str, Sheet] = {name: [tuple(row) for row in rows] for name, rows in sheets.items()}
         #: rows as last parsed, their records and their Keys
-        self._ledger: tuple[Sheet, list[RawLedgerRow], set[str]] = ([], [], set())
-        self._read_keys: tuple[str, ...] | None = None  #: the Ledger's Keys at the last read()
+        self._ledger: tuple[Sheet, tuple[RawLedgerRow, ...], set[str]] = ([], (), set())
+        self._read_ledger_rows: tuple[RawLedgerRow, ...] | None = None  #: the Ledger at the last read()
         self._anchors: dict[int, tuple[str, ...]] | None = None  #: blank-SKU rows at the last read()
         self._lease = ""  #: the lease's State value at the last read()
         self._lease_fresh = False  #: ``_lease`` comes from a read() no acquire() has used yet
@@ -91,7 +94,7 @@ class MemoryStore:
         self._require_inventory()
         others = {name: rows for name, rows in self.sheets.items() if name != LEDGER_SHEET}
         ledger = self._read_ledger()
-        self._read_keys = tuple(row.cells.get("key", "") for row in ledger)
+        self._read_ledger_rows = ledger  # its Keys are needed only to archive (``archive_ledger``)
         found = "key" in self._ledger_columns(self.sheets.get(LEDGER_SHEET, []))
         result, self._lease = split_lease(read_snapshot(others, self.layout, self.where))
         self._lease_fresh = True
@@ -155,8 +158,8 @@ class MemoryStore:
         """The Ledger's records, parsing only rows added since the last read."""
         rows = self.sheets.get(LEDGER_SHEET, [])
         seen, parsed, keys = self._ledger
-        if len(rows) < len(seen) or any(now is not then for now, then in zip(rows, seen, strict=False)):
-            seen, parsed, keys = [], [], set()
+        if len(rows) < len(seen) or not all(map(is_, rows, seen)):
+            seen, parsed, keys = [], (), set()
         if rows:
             found = self._ledger_columns(rows)
             start = max(len(seen), 1)  # the header is rows[0]: records() numbers the next row 2
@@ -164,10 +167,11 @@ class MemoryStore:
                 RawLedgerRow(number + start - 1, cells)
                 for number, cells in records([rows[0], *rows[start:]], found)
             ]
-            parsed = [*parsed, *added]
-            keys.update(key for row in added if (key := row.cells.get("key", "")))
+            if added:
+                parsed = (*parsed, *added)
+                keys.update(key for row in added if (key := row.cells.get("key", "")))
         self._ledger = (list(rows), parsed, keys)
-        return tuple(parsed)
+        return parsed
 
     def append_ledger(self, entries: Sequence[LedgerEntry]) -> None:
         """Append one Ledger row per entry, in order, below the last row with any text.
@@ -202,7 +206,10 @@ class MemoryStore:
         Raises:
             StoreLayoutError: the Ledger's first rows are not those read, or a Key header is missing.
         """
-        expected = expected_keys(folded, keys, self._read_keys)
+        read = self._read_ledger_rows
+        expected = expected_keys(
+            folded, keys, None if read is None else [r.cells.get("key", "") for r in read]
+        )
         ledger = self.sheets.get(LEDGER_SHEET, [])
         archive = self.sheets.get(ARCHIVE_SHEET, [])
         held = archive_keys(archive, self.where)

@@ -11,7 +11,7 @@ from sheetsync.channels.sandbox import SandboxChannel
 from sheetsync.config import ChannelSettings, GuardSettings, Settings, WorkbookMaster
 from sheetsync.core.buffers import NO_BUFFER
 from sheetsync.errors import StoreLayoutError
-from sheetsync.model import INVENTORY_SHEET, LEDGER_SHEET, ChannelName, Sku
+from sheetsync.model import INVENTORY_SHEET, LEDGER_SHEET, ChannelName, LedgerEntry, Movement, Sku
 from sheetsync.stores.memory import MemoryStore
 from sheetsync.worker import run_cycle
 
@@ -71,3 +71,26 @@ def test_the_ledger_is_parsed_again_where_a_row_was_replaced() -> None:
     store.sheets[LEDGER_SHEET].append(("k3", "A", "2", "RESTOCK"))
 
     assert [(row.row, row.cells["delta"]) for row in store.read().ledger] == [(2, "-3"), (3, "-1"), (4, "2")]
+
+
+def test_an_edit_to_rows_the_store_appended_is_seen_after_more_appends() -> None:
+    def sale(key: str) -> LedgerEntry:
+        return LedgerEntry(key, Sku("A"), -1, Movement.SALE, NOW, SHOP, key, "1", "", "")
+
+    store = MemoryStore(LAYOUT, {INVENTORY_SHEET: [("SKU", "Quantity"), ("A", 5)]})
+    store.append_ledger([sale("k1"), sale("k2")])
+    assert [row.cells["delta"] for row in store.read().ledger] == ["-1", "-1"]
+    store.append_ledger([sale("k3")])
+    rows = store.sheets[LEDGER_SHEET]
+    delta = [str(title).casefold() for title in rows[0]].index("delta")
+    rows[1] = tuple("-4" if column == delta else value for column, value in enumerate(rows[1]))
+    store.append_ledger([sale("k4")])
+
+    assert [(row.row, row.cells["key"], row.cells["delta"]) for row in store.read().ledger] == [
+        (2, "k1", "-4"),
+        (3, "k2", "-1"),
+        (4, "k3", "-1"),
+        (5, "k4", "-1"),
+    ]
+    store.append_ledger([sale("k1")])  # the edited row's Key is still held: not appended twice
+    assert len(store.read().ledger) == 4
