@@ -85,7 +85,7 @@ class MemoryStore:
         #: rows as last parsed, their records and their Keys
         self._ledger: tuple[Sheet, tuple[RawLedgerRow, ...], set[str]] = ([], (), set())
         self._read_ledger_rows: tuple[RawLedgerRow, ...] | None = None  #: the Ledger at the last read()
-        self._anchors: dict[int, tuple[str, ...]] | None = None  #: blank-SKU rows at the last read()
+        self._read_rows: tuple[RawRow, ...] | None = None  #: the Inventory at the last read()
         self._lease = ""  #: the lease's State value at the last read()
         self._lease_fresh = False  #: ``_lease`` comes from a read() no acquire() has used yet
 
@@ -98,7 +98,7 @@ class MemoryStore:
         found = "key" in self._ledger_columns(self.sheets.get(LEDGER_SHEET, []))
         result, self._lease = split_lease(read_snapshot(others, self.layout, self.where))
         self._lease_fresh = True
-        self._anchors = blank_anchors(result.rows, self.layout)
+        self._read_rows = result.rows  # its blank-SKU rows are needed only to write to one
         return replace(result, ledger=ledger, ledger_found=found)
 
     def _require_inventory(self) -> None:
@@ -304,9 +304,13 @@ class MemoryStore:
         skus: dict[str, list[int]] = {}
         for number, row in enumerate(rows[1:], start=2):
             skus.setdefault(sku_key(_text(row, found[SKU])), []).append(number)
-        now = blank_anchors((RawRow(n, cells) for n, cells in records(rows, found)), self.layout)
+        # Anchors matter only to a write to a row with a blank SKU: most cycles have none.
+        anchors = now = None
+        if self._read_rows is not None and any(not sku_key(write.sku) for write in writes):
+            anchors = blank_anchors(self._read_rows, self.layout)
+            now = blank_anchors((RawRow(n, cells) for n, cells in records(rows, found)), self.layout)
         for write in writes:
-            target = target_row(write, skus, self._anchors, now)
+            target = target_row(write, skus, anchors, now)
             if target is None:
                 log.warning(
                     "%s: SKU %s is no longer in row %d nor in exactly one other row; not writing %s",
