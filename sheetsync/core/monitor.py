@@ -263,20 +263,26 @@ def pushed(
     ``before`` is what we believed each SKU showed before the push (``StockLevel.expected``):
     a channel still showing that after ``max_lag`` lags, one showing anything else drifted.  A
     channel that cannot report quantities (``reports`` False) is never waited for: nothing is
-    pending, and whatever an older watch kept pending is dropped.
+    pending, and whatever an older watch kept pending is dropped.  With nothing pushed and
+    nothing forgotten, ``watch`` itself is given back: its State text is not made again
+    (``state.state_cells``).
     """
     if not reports:
         return _blind(watch)
     pending = dict(watch.pending)
     recent = {sku: at for sku, at in watch.recent.items() if now - at <= max_lag}
     was = before or {}
-    for sku, quantity in levels:
+    accepted = list(levels)
+    for sku, quantity in accepted:
         earlier = pending.get(sku)
         pending[sku] = (
             Pending(((quantity, now),), was.get(sku)) if earlier is None else earlier.then(quantity, now)
         )
         recent[sku] = now
     mismatch = {sku: since for sku, since in watch.mismatch.items() if sku not in pending}
+    # Nothing pushed, so each is ``watch``'s less what was filtered out: the same size, the same.
+    if not accepted and len(recent) == len(watch.recent) and len(mismatch) == len(watch.mismatch):
+        return watch
     return replace(watch, pending=pending, mismatch=mismatch, recent=recent)
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
 
+from sheetsync.core.memo import LastCall, Places
 from sheetsync.core.monitor import Watch, dump_watch, load_watch
 from sheetsync.model import ChannelName
 
@@ -53,16 +55,28 @@ class WorkerState:
     usage: Mapping[tuple[ChannelName, str], str] = field(default_factory=dict)
 
 
+#: Each Watch read, by its place among the State's watches, with its text: a channel the last
+#: cycle left as it was reads the same text again, and gets the very Watch read then.
+_LOADED: Places[str, Watch] = Places()
+#: The text each Watch written was made into: a channel that stayed as it was read keeps that
+#: very Watch (``monitor.pushed``), so its text is not made again (a quiet channel's JSON is
+#: neither parsed nor made each cycle).
+_DUMPED: LastCall[Watch, None, str] = LastCall()
+
+
 def parse_state(cells: Mapping[str, str]) -> WorkerState:
     """Read the State sheet; a missing or garbled value is simply unknown."""
+    loaded = _LOADED.begin(None)
+    watches = [(key, value) for key, value in cells.items() if key.startswith(WATCH_PREFIX)]
     return WorkerState(
         ledger_applied=_number(cells.get("ledger_applied")),
         guard_rows=_number(cells.get("guard_rows")),
         guard_total=_number(cells.get("guard_total")),
         watches={
-            ChannelName(key.removeprefix(WATCH_PREFIX)): load_watch(value)
-            for key, value in cells.items()
-            if key.startswith(WATCH_PREFIX)
+            ChannelName(key.removeprefix(WATCH_PREFIX)): loaded.answer(
+                place, value, partial(load_watch, value)
+            )
+            for place, (key, value) in enumerate(watches)
         },
         incidents=_text_map(cells.get(INCIDENTS_KEY, "")),
         reports=_text_map(cells.get(REPORTS_KEY, "")),
@@ -95,7 +109,10 @@ def state_cells(state: WorkerState) -> dict[str, str]:
         "guard_total": state.guard_total,
     }
     cells = {key: str(value) for key, value in values.items() if value is not None}
-    cells.update({f"{WATCH_PREFIX}{name}": dump_watch(watch) for name, watch in state.watches.items()})
+    dumped = _DUMPED.begin(None)
+    for name, watch in state.watches.items():
+        text = dumped.get(watch, None)
+        cells[f"{WATCH_PREFIX}{name}"] = dumped.keep(watch, None, dump_watch(watch) if text is None else text)
     cells.update({f"{READ_PREFIX}{name}": value for name, value in state.read.items()})
     cells.update({f"{USAGE_PREFIX}{name}:{quota}": text for (name, quota), text in state.usage.items()})
     if state.fold:

@@ -350,3 +350,11 @@ def test_what_a_channel_showed_before_a_push_survives_the_state_text() -> None:
     assert load_watch(dump_watch(watch)).pending == {A: Pending(((8, 0.0),), 10), B: Pending(((2, 0.0),))}
     older = '{"pending":[["A",[[8,0]]]],"samples":[],"mismatch":[],"last_ok":null,"audited":null}'
     assert load_watch(older).pending == {A: Pending(((8, 0.0),))}
+
+
+def test_a_watch_nothing_was_pushed_to_or_forgotten_from_is_given_back_as_it_is() -> None:
+    watch = pushed(Watch(mismatch={B: 10.0}), [(A, 3)], now=0.0, max_lag=MAX_LAG)
+    assert pushed(watch, [], now=MAX_LAG, max_lag=MAX_LAG) is watch
+    assert pushed(watch, [(A, 3)], now=MAX_LAG, max_lag=MAX_LAG) != watch  # a push again: pending twice
+    assert pushed(watch, [(B, 1)], now=1.0, max_lag=MAX_LAG).mismatch == {}
+    assert pushed(watch, [], now=MAX_LAG + 1, max_lag=MAX_LAG).recent == {}

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sheetsync.core.monitor import Pending, Watch
+import pytest
+
+from sheetsync.core.monitor import Pending, Watch, dump_watch
 from sheetsync.core.state import WorkerState, parse_state, state_cells
 from sheetsync.model import ChannelName, Sku
 
@@ -47,3 +49,28 @@ def test_a_usage_key_without_a_channel_or_quota_is_left_out() -> None:
         "usage:a:b": "x",
     }
     assert parse_state(cells).usage == {(ChannelName("a"), "b"): "x"}  # its text is read as Usage later
+
+
+def test_a_watch_read_or_written_as_last_time_is_not_made_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    watch = Watch(pending={Sku("A"): Pending(((9, 100.0),), 7)}, samples=((90.0, 12.5),), last_ok=130.0)
+    google, meta = ChannelName("google"), ChannelName("meta")
+    cells = state_cells(WorkerState(watches={google: watch, meta: Watch()}))
+    first = parse_state(cells).watches
+    again = parse_state(dict(cells)).watches
+    assert first == again == {google: watch, meta: Watch()}
+    assert again[google] is first[google]  # the same text at the same place: the Watch it gave
+    fresh = state_cells(WorkerState(watches={google: Watch()}))["watch:google"]
+    changed = parse_state({**cells, "watch:google": fresh}).watches
+    assert changed == {google: Watch(), meta: Watch()}
+    assert changed[meta] is first[meta]
+
+    made: list[Watch] = []
+
+    def dump(watch: Watch) -> str:
+        made.append(watch)
+        return dump_watch(watch)
+
+    monkeypatch.setattr("sheetsync.core.state.dump_watch", dump)
+    assert state_cells(WorkerState(watches=again)) == cells
+    assert state_cells(WorkerState(watches=again)) == cells
+    assert made == [again[google], again[meta]]  # the very same Watches: their texts are kept
