@@ -13,6 +13,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from sheetsync.core.cells import MasterRow
+from sheetsync.core.memo import Prefixes
 from sheetsync.core.plan import Plan
 from sheetsync.model import (
     INSIGHTS_SHEET,
@@ -56,7 +57,7 @@ def unmatched(
     sold: dict[tuple[Sku, ChannelName], list[LedgerEntry]] = defaultdict(list)
     rows: list[tuple[str, ...]] = []
     found: dict[str, str] = {}
-    for entry in entries:
+    for entry in _listable(entries, known):
         if entry.channel is None or entry.at < since:
             continue
         title = titles.get(entry.channel, entry.channel)
@@ -97,6 +98,31 @@ def unmatched(
             "correct the SKU on the platform (see the Unmatched tab)"
         )
     return Report(UNMATCHED_SHEET, UNMATCHED_HEADER, tuple(rows)), found
+
+
+def _listable(entries: Iterable[LedgerEntry], known: Collection[Sku]) -> tuple[LedgerEntry, ...]:
+    """The entries ``unmatched`` may list, in order: CHECK lines, and sales and edits of SKUs not known.
+
+    Which they are does not depend on the time, so a pick goes on from a recent one over the
+    entries these begin with, for the same known SKUs (the Ledger mostly grows at its end).
+    """
+    given = tuple(entries)
+    start, base = _LISTABLE.longest(given, lambda kept: kept[0] == known)
+    picked = (
+        *(base[1] if base is not None else ()),
+        *(
+            entry
+            for entry in given[start:]
+            if entry.movement is Movement.CHECK
+            or (entry.movement in (Movement.SALE, Movement.EDIT) and entry.sku not in known)
+        ),
+    )
+    _LISTABLE.keep(given, (frozenset(known), picked))
+    return picked
+
+
+#: The last picks ``_listable`` made: the SKUs known, and the entries picked.
+_LISTABLE: Prefixes[tuple[frozenset[Sku], tuple[LedgerEntry, ...]]] = Prefixes(2)
 
 
 def units_sold(

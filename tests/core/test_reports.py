@@ -1,11 +1,12 @@
-"""Reorder and Insights: units sold, ABC classes, stock-outs, cover."""
+"""Reorder, Insights and Unmatched: units sold, ABC classes, stock-outs, cover, unknown SKUs."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from sheetsync.core import memo
 from sheetsync.core.cells import MasterRow, Reorder
-from sheetsync.core.reports import abc_classes, insights_report, stock_outs, units_sold
+from sheetsync.core.reports import abc_classes, insights_report, stock_outs, units_sold, unmatched
 from sheetsync.model import ChannelName, LedgerEntry, Movement, Sku
 
 NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
@@ -68,3 +69,23 @@ def test_insights_rows_show_cover_and_leave_bundle_stock_outs_blank() -> None:
     assert (a["Shop 7d"], a["Per day"], a["Days of cover"], a["ABC"]) == ("30", "1.00", "10.0", "A")
     assert (kit["Stock-outs 30d"], kit["Sold 30d"]) == ("", "1")
     assert report.name == "Insights"
+
+
+def test_unmatched_over_a_growing_ledger_is_what_a_fresh_worker_lists() -> None:
+    titles = {SHOP: "Shop"}
+    check = LedgerEntry("c/1", Sku("A"), 0, Movement.CHECK, NOW - timedelta(days=1), SHOP, "9", "1", note="?")
+    ledger = [entry("A", -1, 2), entry("X", -2, 40), entry("X", -1, 3), check]
+    grown = [*ledger, entry("Y", -1, 1), entry("A", -1, 1)]
+    a, x = Sku("A"), Sku("X")
+
+    unmatched(ledger, {a, x}, titles, NOW)  # while X had a row
+    report, found = unmatched(grown, {a}, titles, NOW)  # X's row deleted since, and the Ledger grew
+    assert [(r[0], r[2], r[3]) for r in report.rows] == [
+        ("A", "", "9 line 1"),
+        ("X", "1", "1"),
+        ("Y", "1", "1"),
+    ]
+    assert set(found) == {"check/c/1", "unmatched/X", "unmatched/Y"}
+    assert [r[0] for r in unmatched(grown, {a, x}, titles, NOW)[0].rows] == ["A", "Y"]  # X's row is back
+    memo.forget()
+    assert unmatched(grown, {a}, titles, NOW) == (report, found)  # as a fresh worker lists them
