@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from sheetsync.core.cells import MasterRow
 from sheetsync.core.ledger import Place, available
+from sheetsync.core.memo import Prefixes
 from sheetsync.model import ChannelName, LedgerEntry, Movement, Sku
 
 
@@ -61,8 +62,23 @@ def made(parts: Mapping[Sku, int], stock: Mapping[Sku, int]) -> int:
 
 
 def last_counts(entries: Iterable[LedgerEntry]) -> dict[Place, int]:
-    """The latest COUNT the ledger holds per SKU and location (places never counted are absent)."""
-    return {(e.sku, e.location): e.delta for e in entries if e.movement is Movement.COUNT and e.sku}
+    """The latest COUNT the ledger holds per SKU and location (places never counted are absent).
+
+    A left fold that goes on from a recent one over the entries these begin with (the Ledger
+    mostly grows at its end).
+    """
+    given = tuple(entries)
+    start, base = _COUNTS.longest(given)
+    counted = dict(base or {})
+    counted.update(
+        ((e.sku, e.location), e.delta) for e in given[start:] if e.movement is Movement.COUNT and e.sku
+    )
+    _COUNTS.keep(given, counted)
+    return dict(counted)  # a copy: the kept one is what the next fold goes on from
+
+
+#: The last few folds ``last_counts`` made.
+_COUNTS: Prefixes[dict[Place, int]] = Prefixes(2)
 
 
 def last_good(entries: Sequence[LedgerEntry]) -> dict[Sku, int]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from sheetsync.core import memo
 from sheetsync.core.cells import MasterRow
 from sheetsync.core.stock import last_counts, last_good, orders_since_count, stock_levels
 from sheetsync.model import ChannelName, LedgerEntry, Movement, Sku
@@ -94,3 +95,19 @@ def test_the_orders_that_count_against_a_count() -> None:
     assert orders_since_count(ledger, {Sku("A")}) == {Sku("A"): ["shopify 900", "shopify 1001", "woo 57"]}
     recount = [*ledger, entry("c2", "A", 3, Movement.COUNT)]
     assert orders_since_count(recount, {Sku("A")}) == {Sku("A"): []}
+
+
+def test_over_a_growing_ledger_the_last_counts_are_what_a_fresh_worker_finds() -> None:
+    ledger = [
+        entry("c1", "A", 5, Movement.COUNT),
+        entry("s1", "A", -1, Movement.SALE, channel="woo", order="1"),
+    ]
+    grown = [*ledger, entry("c2", "B", 4, Movement.COUNT), entry("c3", "A", 2, Movement.COUNT)]
+    first = last_counts(ledger)
+    first[(Sku("B"), "")] = 99  # a caller's copy: the next fold does not go on from it
+    counted = last_counts(grown)
+    assert counted == {(Sku("A"), ""): 2, (Sku("B"), ""): 4}
+    assert list(counted) == [(Sku("A"), ""), (Sku("B"), "")]  # in the order first counted
+    assert last_counts(ledger) == {(Sku("A"), ""): 5}  # as it was
+    memo.forget()
+    assert last_counts(grown) == counted
