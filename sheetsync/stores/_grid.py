@@ -289,6 +289,15 @@ def target_row(
     return found[0] if len(found) == 1 and sku else None
 
 
+def in_place(write: CellWrite, sku_now: str) -> bool:
+    """Whether the write's own row holds its SKU now (``sku_now``): then ``target_row`` gives that row.
+
+    A store that can see that row's SKU alone needs no other row's for the write.
+    """
+    sku = sku_key(write.sku)
+    return bool(sku) and sku_key(sku_now) == sku
+
+
 def inventory_moved(read: Mapping[str, int], now: Mapping[str, int], writes: Iterable[CellWrite]) -> set[str]:
     """Worker columns written to that the read had and the header row lacks now: skipped this cycle.
 

@@ -53,6 +53,7 @@ from sheetsync.stores._grid import (
     cell_text,
     columns,
     expected_keys,
+    in_place,
     inventory_columns,
     lease_holder,
     plan_fold,
@@ -301,16 +302,20 @@ class MemoryStore:
         found |= _add_columns(
             rows, {k: title for k, title in worker.items() if k in wanted and k not in found}
         )
-        skus: dict[str, list[int]] = {}
-        for number, row in enumerate(rows[1:], start=2):
-            skus.setdefault(sku_key(_text(row, found[SKU])), []).append(number)
         # Anchors matter only to a write to a row with a blank SKU: most cycles have none.
         anchors = now = None
         if self._read_rows is not None and any(not sku_key(write.sku) for write in writes):
             anchors = blank_anchors(self._read_rows, self.layout)
             now = blank_anchors((RawRow(n, cells) for n, cells in records(rows, found)), self.layout)
+        skus: dict[str, list[int]] = {}  # every row's, made for the first write not in its own row
         for write in writes:
-            target = target_row(write, skus, anchors, now)
+            if 1 < write.row <= len(rows) and in_place(write, _text(rows[write.row - 1], found[SKU])):
+                target: int | None = write.row
+            else:
+                if not skus:
+                    for number, row in enumerate(rows[1:], start=2):
+                        skus.setdefault(sku_key(_text(row, found[SKU])), []).append(number)
+                target = target_row(write, skus, anchors, now)
             if target is None:
                 log.warning(
                     "%s: SKU %s is no longer in row %d nor in exactly one other row; not writing %s",
@@ -371,9 +376,16 @@ def _locate(rows: Sheet, column: int, labels: Iterable[str], key: Callable[[str]
 
 
 def _put(rows: Sheet, row: int, column: int, text: str) -> None:
-    """Set one cell (1-based), growing the sheet as needed; the value is the worker's text."""
+    """Set one cell (1-based), growing the sheet as needed; the value is the worker's text.
+
+    A cell that holds that text already is left as it is, and so is its row (a State or Status
+    value the cycle did not change).
+    """
     rows.extend(() for _ in range(row - len(rows)))
-    cells = list(rows[row - 1])
+    held = rows[row - 1]
+    if column <= len(held) and type(held[column - 1]) is str and held[column - 1] == text:
+        return
+    cells = list(held)
     cells.extend([None] * (column - len(cells)))
     cells[column - 1] = text
     rows[row - 1] = tuple(cells)

@@ -11,7 +11,18 @@ from sheetsync.channels.sandbox import SandboxChannel
 from sheetsync.config import ChannelSettings, GuardSettings, Settings, WorkbookMaster
 from sheetsync.core.buffers import NO_BUFFER
 from sheetsync.errors import StoreLayoutError
-from sheetsync.model import INVENTORY_SHEET, LEDGER_SHEET, ChannelName, LedgerEntry, Movement, Sku
+from sheetsync.model import (
+    AVAILABLE,
+    INVENTORY_SHEET,
+    LEDGER_SHEET,
+    STATE_SHEET,
+    CellWrite,
+    ChannelName,
+    LedgerEntry,
+    Movement,
+    Sku,
+    StatusUpdate,
+)
 from sheetsync.stores.memory import MemoryStore
 from sheetsync.worker import run_cycle
 
@@ -94,3 +105,27 @@ def test_an_edit_to_rows_the_store_appended_is_seen_after_more_appends() -> None
     ]
     store.append_ledger([sale("k1")])  # the edited row's Key is still held: not appended twice
     assert len(store.read().ledger) == 4
+
+
+def test_a_value_written_again_leaves_its_row_as_it_was() -> None:
+    store = MemoryStore(LAYOUT, {INVENTORY_SHEET: [("SKU", "Quantity"), ("A", 5), ("B", 3)]})
+    store.read()
+    store.write_status(StatusUpdate((), (), None, {"ledger_applied": "3", "fold": "k1"}))
+    state = store.sheets[STATE_SHEET]
+    rows = list(state)
+    store.write_status(StatusUpdate((), (), None, {"ledger_applied": "3", "fold": "k2"}))
+    assert state[1] is rows[1]  # ledger_applied: the same text
+    assert "k2" in state[2]
+
+    def available(row: int, text: str) -> None:
+        store.write_status(StatusUpdate((CellWrite(row, Sku("A"), AVAILABLE, text),), (), None, {}))
+
+    inventory = store.sheets[INVENTORY_SHEET]
+    available(2, "5")
+    written = inventory[1]
+    available(2, "5")
+    assert inventory[1] is written
+    inventory.insert(1, ("C", 1))  # the merchant inserts a row above A's: the write finds A below it
+    available(2, "4")
+    assert inventory[1] == ("C", 1)
+    assert "4" in inventory[2]
