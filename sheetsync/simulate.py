@@ -55,7 +55,7 @@ from sheetsync.core.buffers import NO_BUFFER
 from sheetsync.errors import ConfigError
 from sheetsync.model import INVENTORY_SHEET, ChannelName, LedgerEntry, Movement, OrderLine, Sku
 from sheetsync.stores.memory import MemoryStore
-from sheetsync.worker import intervals, run_cycle, settle_heap, spacing, woken
+from sheetsync.worker import Heap, intervals, run_cycle, spacing, woken
 
 #: The policies compared, in the order they are reported.
 POLICIES = ("none", "static", "adaptive")
@@ -636,11 +636,12 @@ def run_policy(scenario: Scenario, world: World, policy: str) -> Outcome:
         for jump in model.lag.jumps
     ]
     watching = [jump for jump in jumps if jump.at_s < end]
+    heap = Heap()
 
     def cycle(due: Collection[ChannelName] | None, delivered: Sequence[OrderLine] = ()) -> None:
         report = run_cycle(store, listed, settings, clock(), due, delivered=delivered)
         outcome.cycles += 1
-        settle_heap(outcome.cycles)  # as the worker's loop does after each cycle
+        heap.settle(now[0])  # as the worker's loop does after each cycle
         if now[0] >= 0:
             outcome.pushes += sum(report.pushed.values())
             for name, pushed in report.pushed.items():

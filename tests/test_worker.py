@@ -47,12 +47,12 @@ from sheetsync.model import (
 )
 from sheetsync.stores.workbook import WorkbookStore, create_workbook
 from sheetsync.worker import (
-    THAW_EVERY,
+    THAW_EVERY_S,
+    Heap,
     open_alerter,
     open_channels,
     run_cycle,
     run_forever,
-    settle_heap,
     spacing,
     woken,
 )
@@ -809,15 +809,24 @@ class _Node:
 
 
 def test_the_heap_a_cycle_leaves_is_frozen_and_thawed_and_collected_now_and_then() -> None:
+    heap = Heap()
     try:
+        heap.settle(1000.0)  # the first: collected, then frozen
         node = _Node()  # a reference cycle, alive at the freeze and dead after it
         watched = weakref.ref(node)
-        settle_heap(1)
+        heap.settle(1001.0)
         assert gc.get_freeze_count() > 0
         del node
+        heap.settle(1000.0 + THAW_EVERY_S - 1)  # not due yet
         gc.collect()
         assert watched() is not None  # frozen: the collector does not walk it
-        settle_heap(THAW_EVERY)  # thawed, collected, frozen again
+        heap.settle(1000.0 + THAW_EVERY_S)  # thawed, collected, frozen again
+        assert watched() is None
+        again = _Node()
+        watched = weakref.ref(again)
+        heap.settle(1000.0 + THAW_EVERY_S + 1)
+        del again
+        heap.settle(500.0)  # the clock stepped back: thawed and collected at once
         assert watched() is None
     finally:
         gc.unfreeze()

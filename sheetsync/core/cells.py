@@ -235,11 +235,11 @@ def _parse_all(raw: Sequence[RawRow], layout: Layout, bundles: Bundles | None) -
     rows: list[MasterRow] = []
     problems: list[RowProblem] = []
     for row, sku, candidate, messages, current in parsed:
-        others = [n for n in by_sku.get(sku, []) if n != row.row] if sku is not None else []
-        if others:
-            where = ", ".join(str(n) for n in others)
+        if sku is not None and len(by_sku[sku]) > 1:
+            where = ", ".join(str(n) for n in by_sku[sku] if n != row.row)
             messages = (*messages, f'SKU "{sku}" is also in row {where}; each SKU must appear once')
-        messages = (*messages, *shared.get(row.row, ()))
+        if row.row in shared:
+            messages = (*messages, *shared[row.row])
         if candidate is not None and not messages:
             rows.append(candidate)
         else:
