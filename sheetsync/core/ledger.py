@@ -735,9 +735,13 @@ class _Sales:
         self._largest({channel for _, channel, _ in touched})
         pooled = bisect_left(times, True, key=partial(_within, now, POOLED_WINDOW_S))
         total = sum(self.all.units[inside[0] : ahead])
-        shop_rate = sum(self.all.units[pooled:ahead]) / POOLED_WINDOW_S
+        # No share of the shop's rate when hand-typed sales (0 units, or +1 and -1) add up to none.
+        shop_rate = sum(self.all.units[pooled:ahead]) / POOLED_WINDOW_S if total > 0 else 0.0
         return RecentSales(
-            {pair: max(own, units / total * shop_rate) for pair, (_, own, units) in self.rates.items()},
+            {
+                pair: max(own, units / max(total, 1) * shop_rate)
+                for pair, (_, own, units) in self.rates.items()
+            },
             {
                 channel: most
                 for channel, (_, most) in sorted(self.largest.items(), key=lambda item: item[1][0])
