@@ -52,6 +52,20 @@ def test_a_bundle_is_made_from_what_each_channel_can_sell_of_its_parts() -> None
     assert (ONLINE, "KIT") not in levels.reach
 
 
+def test_the_same_rows_with_equal_stock_give_the_last_answer_and_a_change_is_worked_out() -> None:
+    rows = [row("A", {"Shop": 2, "Warehouse": 7}), row("B", {"Shop": 1})]
+    places = {ONLINE: ("Warehouse", "Shop"), POS: ("Shop",)}
+    available = {(Sku("A"), "Shop"): 2, (Sku("A"), "Warehouse"): 7, (Sku("B"), "Shop"): 1}
+    first = stock_levels(rows, available, places)
+    assert stock_levels(rows, dict(available), dict(places)) is first  # a quiet cycle: no pass
+    sold = stock_levels(rows, {**available, (Sku("A"), "Shop"): 1}, places)
+    assert (sold.total, sold.reach) == ({"A": 8, "B": 1}, {(POS, "A"): 1, (POS, "B"): 1})
+    moved = stock_levels(rows, available, {ONLINE: ("Shop",), POS: ("Shop",)})
+    assert moved.reach == {(ONLINE, "A"): 2, (POS, "A"): 2, (ONLINE, "B"): 1, (POS, "B"): 1}
+    fresh = [row("A", {"Shop": 2, "Warehouse": 7}), row("B", {"Shop": 1})]  # read again: new rows
+    assert stock_levels(fresh, available, places) is not first
+
+
 def entry(key: str, sku: str, delta: int, movement: Movement, location: str = "", **more: str) -> LedgerEntry:
     at = datetime(2026, 11, 27, tzinfo=UTC)
     channel = more.get("channel")
