@@ -10,6 +10,8 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import chain
+from typing import Any, TypeVar
 
 from sheetsync.errors import StoreLayoutError, TransientError
 from sheetsync.model import (
@@ -40,6 +42,7 @@ from sheetsync.model import (
 )
 
 Row = Sequence[object]
+T = TypeVar("T")
 Records = Iterator[tuple[int, dict[str, str]]]
 
 #: The sheets a master holds, in the order they are read (Bundles only where the merchant added it).
@@ -226,8 +229,12 @@ def _record(values: Row, found: tuple[tuple[str, int], ...], sku_column: int) ->
 
 
 def forget_records() -> None:
-    """Forget the rows ``records`` remembered: a benchmark's cold cycle (``core.memo.forget``: the core's)."""
+    """Forget the rows ``records`` and ``snapshot`` remembered: a benchmark's cold cycle.
+
+    (``core.memo.forget`` forgets the core's.)
+    """
     _READS.clear()
+    _TABS.clear()
 
 
 def buffer_columns(found: Mapping[str, int]) -> list[int]:
@@ -375,13 +382,15 @@ class Grid:
 
 
 def snapshot(sheets: Mapping[str, Sequence[Row]], layout: Layout, where: str) -> tuple[Snapshot, Grid]:
-    """Build the Snapshot from each sheet's rows (row 1 is the header); absent sheets read empty."""
-    result, found, status_rows, state_rows = _read(sheets, layout, where)
-    used_rows, used_columns = {}, {}
-    for name, rows in sheets.items():  # one scan of every row's tail, for both
-        lasts = [_last_cell(row) for row in rows]
-        used_rows[name] = max((n for n, last in enumerate(lasts, start=1) if last), default=1)
-        used_columns[name] = max(lasts, default=0)
+    """Build the Snapshot from each sheet's rows (row 1 is the header); absent sheets read empty.
+
+    ``sheets`` is a fresh read, never changed afterwards: a sheet whose cells all equal the last
+    read's of the same master gives what was made of that one (``_Tab``).
+    """
+    tabs = {name: _tab(where, name, rows) for name, rows in sheets.items()}
+    result, found, status_rows, state_rows = _read(sheets, layout, where, tabs)
+    used_rows = {name: tab.used_rows for name, tab in tabs.items()}
+    used_columns = {name: tab.used_columns for name, tab in tabs.items()}
     return result, Grid(found, status_rows, state_rows, used_rows, used_columns)
 
 
@@ -390,9 +399,76 @@ def read_snapshot(sheets: Mapping[str, Sequence[Row]], layout: Layout, where: st
     return _read(sheets, layout, where)[0]
 
 
+@dataclass(slots=True)
+class _Tab:
+    """One sheet as read, and what was made of it: its rows by columns, and its used extent.
+
+    A master is read whole every cycle and is mostly as it was: when every cell equals the last
+    read's, of the same type (``True == 1``, yet a checkbox is no count), what was made of the
+    last read is the answer, with no pass over its rows.
+    """
+
+    rows: Sequence[Row]
+    types: list[type]
+    used_rows: int
+    used_columns: int
+    #: (columns, marks_numbers, how a row is made) → the rows ``records`` gave, made
+    made: dict[tuple[object, ...], tuple[Any, ...]]
+
+    def of(
+        self,
+        found: Mapping[str, int],
+        make: Callable[[int, dict[str, str]], T],
+        *,
+        marks_numbers: bool = False,
+    ) -> tuple[T, ...]:
+        """``records(rows, found)``, each made by ``make``: worked out once for the same columns."""
+        key = (tuple(found.items()), marks_numbers, make)
+        if key not in self.made:
+            self.made[key] = tuple(
+                make(n, cells) for n, cells in records(self.rows, found, marks_numbers=marks_numbers)
+            )
+        return self.made[key]
+
+
+def _tab(where: str, name: str, rows: Sequence[Row]) -> _Tab:
+    """Sheet ``name`` of master ``where`` as read now: the last read's ``_Tab`` if nothing changed."""
+    types = list(map(type, chain.from_iterable(rows)))
+    last = _TABS.pop((where, name), None)
+    if last is None or last.rows is rows or last.types != types or last.rows != rows:
+        lasts = [_last_cell(row) for row in rows]
+        used = max((n for n, cell in enumerate(lasts, start=1) if cell), default=1)
+        last = _Tab(rows, types, used, max(lasts, default=0), {})
+    _TABS[(where, name)] = last
+    for stale in list(_TABS)[:-READS_KEPT]:  # the oldest first
+        _TABS.pop(stale, None)
+    return last
+
+
+def _numbered(number: int, cells: dict[str, str]) -> tuple[int, dict[str, str]]:
+    return number, cells
+
+
+#: The last read of each sheet of each master (``_tab``), a few masters' worth (``READS_KEPT``).
+_TABS: dict[tuple[str, str], _Tab] = {}
+
+
 def _read(
-    sheets: Mapping[str, Sequence[Row]], layout: Layout, where: str
+    sheets: Mapping[str, Sequence[Row]], layout: Layout, where: str, tabs: Mapping[str, _Tab] | None = None
 ) -> tuple[Snapshot, dict[str, dict[str, int]], dict[str, int], dict[str, int]]:
+    def rows_of(
+        name: str,
+        found: Mapping[str, int],
+        make: Callable[[int, dict[str, str]], T],
+        *,
+        marks_numbers: bool = False,
+    ) -> tuple[T, ...]:
+        if tabs is not None and name in tabs:
+            return tabs[name].of(found, make, marks_numbers=marks_numbers)
+        return tuple(
+            make(n, cells) for n, cells in records(sheets.get(name, []), found, marks_numbers=marks_numbers)
+        )
+
     inventory = sheets.get(INVENTORY_SHEET, [])
     inventory_cols = inventory_columns(
         inventory[0] if inventory else (), layout, f"{where}, sheet {INVENTORY_SHEET}"
@@ -410,7 +486,7 @@ def _read(
     channels: dict[ChannelName, str] = {}
     status_rows: dict[str, int] = {}
     guard = ""
-    for number, cells in records(sheets.get(STATUS_SHEET, []), tables[STATUS_SHEET]):
+    for number, cells in rows_of(STATUS_SHEET, tables[STATUS_SHEET], _numbered):
         label, control = header_key(cells.get("channel", "")), cells.get("control", "")
         status_rows.setdefault(label, number)
         if label in titles:
@@ -419,20 +495,16 @@ def _read(
             guard = control
     state: dict[str, str] = {}
     state_rows: dict[str, int] = {}
-    for number, cells in records(sheets.get(STATE_SHEET, []), tables[STATE_SHEET]):
+    for number, cells in rows_of(STATE_SHEET, tables[STATE_SHEET], _numbered):
         if key := cells.get("key", "").strip():
             state.setdefault(key, cells.get("value", ""))
             state_rows.setdefault(key, number)
     result = Snapshot(
-        rows=tuple(RawRow(n, cells) for n, cells in records(inventory, inventory_cols, marks_numbers=True)),
-        ledger=tuple(
-            RawLedgerRow(n, cells) for n, cells in records(sheets.get(LEDGER_SHEET, []), tables[LEDGER_SHEET])
-        ),
+        rows=rows_of(INVENTORY_SHEET, inventory_cols, RawRow, marks_numbers=True),
+        ledger=rows_of(LEDGER_SHEET, tables[LEDGER_SHEET], RawLedgerRow),
         control=StatusControl(channels, guard),
         state=state,
-        bundles=tuple(
-            RawRow(n, cells) for n, cells in records(sheets.get(BUNDLES_SHEET, []), tables[BUNDLES_SHEET])
-        ),
+        bundles=rows_of(BUNDLES_SHEET, tables[BUNDLES_SHEET], RawRow),
         ledger_found=LEDGER_SHEET in sheets and "key" in tables[LEDGER_SHEET],
     )
     return result, {INVENTORY_SHEET: inventory_cols, **tables}, status_rows, state_rows

@@ -38,7 +38,7 @@ from sheetsync.core.plan import (
 )
 from sheetsync.core.sales import capped
 from sheetsync.model import ChannelName, Layout, LedgerEntry, Movement, PushOutcome, RawLedgerRow, RawRow, Sku
-from sheetsync.stores._grid import records
+from sheetsync.stores._grid import records, snapshot
 
 SHOPIFY, GOOGLE = ChannelName("shopify"), ChannelName("google")
 LAYOUT = Layout(((SHOPIFY, "Shopify"), (GOOGLE, "Google")))
@@ -134,6 +134,35 @@ def test_records_of_the_same_cells_are_the_same_and_a_changed_cell_is_read() -> 
     assert list(records(grid, found))[1] == (3, {"sku": "B", "quantity": "1"})
     grid[2][1] = True  # equal to 1 in Python: a checkbox typed over the count
     assert list(records(grid, found))[1] == (3, {"sku": "B", "quantity": "TRUE"})
+
+
+def test_a_sheet_read_again_unchanged_is_what_was_made_of_it_and_any_change_is_read() -> None:
+    def read(count: object = 5) -> dict[str, list[list[object]]]:  # a fresh read each time
+        return {
+            "Inventory": [["SKU", "Quantity"], ["A", count], ["B", 7]],
+            "Ledger": [["Key", "SKU", "Delta"], ["k1", "A", -1]],
+        }
+
+    first, grid = snapshot(read(), LAYOUT, "sheet 1")
+    again, grid_again = snapshot(read(), LAYOUT, "sheet 1")
+    assert again.rows is first.rows  # no pass over the rows
+    assert again.ledger is first.ledger
+    assert grid_again == grid
+    other, _ = snapshot(read(), LAYOUT, "sheet 2")  # another master's read is its own
+    assert other.rows is not first.rows
+    assert other.rows == first.rows
+    for count, text in ((8, "8"), (1, "1"), (True, "TRUE"), (1.0, "1")):  # TRUE == 1 == 1.0
+        changed, _ = snapshot(read(count), LAYOUT, "sheet 1")
+        assert changed.rows[0].cells["quantity"] == text
+    assert changed.rows is not first.rows  # 1.0 reads as 1, yet is a cell of another type
+    sheets = read()
+    before, _ = snapshot(sheets, LAYOUT, "sheet 1")
+    sheets["Inventory"][2][1] = 9  # the very same lists, changed in place: read again
+    after, _ = snapshot(sheets, LAYOUT, "sheet 1")
+    assert (before.rows[1].cells["quantity"], after.rows[1].cells["quantity"]) == ("7", "9")
+    sheets["Inventory"].append(["", "", "", "note"])  # a cell further out, in no column read
+    _, wider = snapshot(sheets, LAYOUT, "sheet 1")
+    assert (wider.used_rows["Inventory"], wider.used_columns["Inventory"]) == (4, 4)
 
 
 @contextmanager
