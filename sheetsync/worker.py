@@ -84,7 +84,7 @@ from sheetsync.core.preview import (
 from sheetsync.core.reports import insights_report, reorder_report, units_sold, unmatched
 from sheetsync.core.sales import Basis, capped
 from sheetsync.core.state import WorkerState, parse_state, state_cells
-from sheetsync.core.stock import stock_levels
+from sheetsync.core.stock import counted, stock_levels
 from sheetsync.errors import LeaseHeld, PermanentError, SyncError, TransientError
 from sheetsync.fastpath import FastPath, FastPush
 from sheetsync.model import (
@@ -377,7 +377,7 @@ def _read(store: MasterStore, cycle: _Cycle) -> _Read:
         c.name: lag_percentiles(watches[c.name], cycle.epoch, configured[c.name].max_lag_s)
         for c in cycle.channels
     }
-    counts = {(row.sku, place): count for row in parsed.rows for place, count in row.counts.items()}
+    counts = counted(parsed.rows)
     headers = settings.layout.ledger_headers().values()
     lost = _lost(snapshot.ledger_found, len(snapshot.ledger), state.ledger_applied or 0, headers)
     return _Read(

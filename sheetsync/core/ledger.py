@@ -29,7 +29,7 @@ from functools import lru_cache, partial
 from typing import Generic, TypeVar
 
 from sheetsync.core.cells import MAX_QUANTITY
-from sheetsync.core.memo import Lent, Prefixes, remembered, shared
+from sheetsync.core.memo import Lent, Prefixes, Same, remembered, shared
 from sheetsync.model import (
     TIMESTAMP_FORMAT,
     ChannelName,
@@ -388,6 +388,16 @@ def new_entries(
     tallies = _tally(ledger.entries)
     moved = {(e.sku, e.location) for e in fresh if e.movement not in _NO_STOCK}
     stamp = now.strftime(TIMESTAMP_FORMAT)
+    # A quiet cycle hands the very same counts and tallies on: which places need a count is as before.
+    due = _RECOUNTS.answer(
+        (counts, tallies),
+        frozenset(moved),
+        lambda: [
+            (place, count)
+            for place, count in counts.items()
+            if _needs_count(tallies.get(place), count, moving=place in moved)
+        ],
+    )
     recounts = [
         LedgerEntry(
             # The ledger's length tells apart two recounts within one second (webhook cycles).
@@ -399,10 +409,13 @@ def new_entries(
             note="Quantity cell accepted as the new count",
             location=place,
         )
-        for (sku, place), count in counts.items()
-        if _needs_count(tallies.get((sku, place)), count, moving=(sku, place) in moved)
+        for (sku, place), count in due
     ]
     return recounts + fresh
+
+
+#: ``new_entries``' last places that needed a count.
+_RECOUNTS: Same[list[tuple[Place, int]]] = Same()
 
 
 def _moved(
@@ -555,6 +568,8 @@ def _tally(entries: Iterable[LedgerEntry]) -> dict[Place, _Tally]:
     """
     given = tuple(entries)
     start, base = _FOLDS.longest(given)
+    if base is not None and start == len(given):
+        return base  # the very same entries: the very same tallies (a quiet cycle's)
     result: dict[Place, _Tally] = dict(base or {})
     mine: set[Place] = set()  # tallies copied from ``base`` before this fold changed them
     for entry in given[start:]:
@@ -585,11 +600,23 @@ _FOLDS: Prefixes[dict[Place, _Tally]] = Prefixes(4)
 
 
 def available(counts: Mapping[Place, int], entries: Iterable[LedgerEntry]) -> dict[Place, int]:
-    """Available stock per SKU and location: the count plus the movements that count against it."""
+    """Available stock per SKU and location: the count plus the movements that count against it.
+
+    The very same counts and Ledger give the very same answer (a quiet cycle's): callers only read it.
+    """
     tallies = _tally(entries)
-    return {
-        place: count + (tallies[place].running if place in tallies else 0) for place, count in counts.items()
-    }
+    return _AVAILABLE.answer(
+        (counts, tallies),
+        None,
+        lambda: {
+            place: count + (tallies[place].running if place in tallies else 0)
+            for place, count in counts.items()
+        },
+    )
+
+
+#: ``available``'s last answer.
+_AVAILABLE: Same[dict[Place, int]] = Same()
 
 
 def channel_moves(

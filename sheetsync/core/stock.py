@@ -26,6 +26,17 @@ class StockLevels:
     reach: Mapping[tuple[ChannelName, Sku], int]
 
 
+def counted(rows: Sequence[MasterRow]) -> dict[Place, int]:
+    """The merchant's count per SKU and location; the very same rows give the very same answer."""
+    return _COUNTED.answer(
+        rows, None, lambda: {(row.sku, place): count for row in rows for place, count in row.counts.items()}
+    )
+
+
+#: ``counted``'s last answer.
+_COUNTED: Same[dict[Place, int]] = Same()
+
+
 def stock_levels(
     rows: Sequence[MasterRow],
     available: Mapping[Place, int],

@@ -72,6 +72,7 @@ from sheetsync.model import (
     Layout,
     LedgerEntry,
     RawLedgerRow,
+    RawRow,
     Report,
     Snapshot,
     StatusUpdate,
@@ -264,6 +265,7 @@ class GoogleSheetsStore:
         self._ledger_key_column = 1  #: the Ledger's Key column as read() last saw it
         self._read_header: list[str] = []  #: the Inventory header row as read() last saw it
         self._anchors: dict[int, tuple[str, ...]] = {}  #: blank-SKU rows as read (see blank_anchors)
+        self._anchored: tuple[RawRow, ...] = ()  #: the rows ``_anchors`` were found among
         self._lease = ""  #: the lease's State value as last read or written
         self._lease_fresh = False  #: ``_lease`` comes from a read() no acquire() has used yet
         #: the State's columns, the lease's row (None: none yet) and its last used row
@@ -312,7 +314,8 @@ class GoogleSheetsStore:
             self._grid.state_rows.get(LEASE_KEY),
             self._grid.used_rows.get(STATE_SHEET, 1),
         )
-        self._anchors = blank_anchors(result.rows, self.layout)
+        if result.rows is not self._anchored:  # an unchanged sheet's read hands on the very same rows
+            self._anchors, self._anchored = blank_anchors(result.rows, self.layout), result.rows
         self._ledger_end = self._grid.used_rows.get(LEDGER_SHEET, 1)
         self._ledger_read = result.ledger
         self._ledger_key_column = self._grid.columns.get(LEDGER_SHEET, {}).get("key", 1)

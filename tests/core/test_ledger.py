@@ -87,6 +87,27 @@ def test_a_recount_starts_the_running_total_again() -> None:
     assert available({(Sku("A"), ""): 6}, [*ledger.entries, *recount]) == {("A", ""): 6}
 
 
+def test_the_same_counts_and_ledger_answer_as_before_and_a_changed_count_or_a_sale_is_seen() -> None:
+    entries = new_entries([sale("1", quantity=3)], parse_ledger([]), {(Sku("A"), ""): 10}, NOW)
+    ledger = parse_ledger(as_rows(entries))
+    counts = {(Sku("A"), ""): 10, (Sku("B"), ""): 4}
+    first = available(counts, ledger.entries)
+    assert available(counts, ledger.entries) is first  # a quiet cycle's: the very same answer
+    assert first == {("A", ""): 7, ("B", ""): 4}
+    later = NOW + timedelta(hours=1)
+    assert new_entries([], ledger, counts, later) == []
+    assert new_entries([], ledger, counts, later) == []  # as before
+    recount = new_entries([], ledger, {**counts, (Sku("A"), ""): 6}, later)  # typed on the shelf
+    assert [(e.sku, e.movement, e.delta) for e in recount] == [("A", Movement.COUNT, 6)]
+    sold = new_entries([sale("2", sku="B")], ledger, counts, later)  # B's first movement
+    assert [(e.sku, e.movement, e.delta) for e in sold] == [
+        ("B", Movement.COUNT, 4),
+        ("B", Movement.SALE, -1),
+    ]
+    assert available({**counts, (Sku("A"), ""): 6}, ledger.entries)[("A", "")] == 3
+    assert available(counts, [*ledger.entries, *sold]) == {("A", ""): 7, ("B", ""): 3}
+
+
 def test_no_count_entry_when_nothing_has_moved() -> None:
     assert new_entries([], parse_ledger([]), {(Sku("A"), ""): 10, (Sku("B"), ""): 1}, NOW) == []
 

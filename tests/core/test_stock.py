@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from sheetsync.core import memo
 from sheetsync.core.cells import MasterRow
-from sheetsync.core.stock import last_counts, last_good, orders_since_count, stock_levels
+from sheetsync.core.stock import counted, last_counts, last_good, orders_since_count, stock_levels
 from sheetsync.model import ChannelName, LedgerEntry, Movement, Sku
 
 ONLINE, POS = ChannelName("online"), ChannelName("pos")
@@ -64,6 +64,14 @@ def test_the_same_rows_with_equal_stock_give_the_last_answer_and_a_change_is_wor
     assert moved.reach == {(ONLINE, "A"): 2, (POS, "A"): 2, (ONLINE, "B"): 1, (POS, "B"): 1}
     fresh = [row("A", {"Shop": 2, "Warehouse": 7}), row("B", {"Shop": 1})]  # read again: new rows
     assert stock_levels(fresh, available, places) is not first
+
+
+def test_counted_is_each_rows_count_by_location_and_the_same_rows_answer_as_before() -> None:
+    rows = (row("A", {"Shop": 2, "Warehouse": 7}), row("B", {"": 1}))
+    first = counted(rows)
+    assert first == {("A", "Shop"): 2, ("A", "Warehouse"): 7, ("B", ""): 1}
+    assert counted(list(rows)) is first  # the very same rows, read again
+    assert counted((row("A", {"Shop": 3}), rows[1])) == {("A", "Shop"): 3, ("B", ""): 1}
 
 
 def entry(key: str, sku: str, delta: int, movement: Movement, location: str = "", **more: str) -> LedgerEntry:
