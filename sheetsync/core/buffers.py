@@ -160,7 +160,7 @@ class AdaptiveRule:
     standard deviations of the units sold.  The hold is then rounded up to the next step of
     ``HOLD_STEPS`` (so a rate that wobbles does not move it every cycle), bounded by what the
     other channels can still sell, by ``min_hold`` and by ``max_hold``.  A channel showing
-    ``enough`` is not raised (``adaptive``).
+    ``Gauge.enough`` is not raised (``adaptive``).
     """
 
     safety: float = 2.0  #: standard deviations of the units sold on top of the mean
@@ -186,11 +186,6 @@ class Exposure:
     #: the most units one order took on this channel lately: what it must show to take any order
     largest: int = 1
 
-    @property
-    def expected(self) -> float:
-        """Units expected to sell while this channel still shows a figure from before them."""
-        return max(self.elsewhere, 0.0) * max(self.unseen_s, 0.0) + max(self.own, 0.0) * max(self.lag_s, 0.0)
-
 
 def step_up(hold: int) -> int:
     """``hold`` rounded up to the next of ``HOLD_STEPS`` (then the next multiple of 20)."""
@@ -199,32 +194,43 @@ def step_up(hold: int) -> int:
     return HOLD_STEPS[bisect_left(HOLD_STEPS, hold)]
 
 
-def enough(exposure: Exposure, rule: AdaptiveRule) -> int:
-    """What a channel must show to sell until a raise pushed now shows, then take any one order.
-
-    Its own sales over the exposure, ``safety`` standard deviations above the mean, and its
-    largest order on top.
-    """
-    own = max(exposure.own, 0.0) * max(exposure.unseen_s, 0.0)
-    return math.ceil(own + rule.safety * math.sqrt(own) - 1e-9) + max(exposure.largest, 1)
-
-
 class Gauge(NamedTuple):
     """What ``adaptive`` makes of an exposure's rates: all that a changed rate can change in its answer.
 
     The channel's lag as the Reason states it (``minutes``) aside: that depends on no rate.
     """
 
-    hold: int  #: the hold on the mean, ``safety`` on top, stepped up (before any bound)
-    enough: int  #: see ``enough``
+    #: the units expected to sell while the channel still shows a figure from before them (on
+    #: other channels over its exposure, its own over its lag), ``safety`` standard deviations
+    #: on top, stepped up (before any bound)
+    hold: int
+    #: what the channel must show to sell until a raise pushed now shows, then take any one
+    #: order: its own sales over the exposure, ``safety`` standard deviations on top, and its
+    #: largest order
+    enough: int
     per_hour: int  #: the units sold an hour, as the Reason states them (``per_hour``)
 
 
 def gauge(exposure: Exposure, rule: AdaptiveRule) -> Gauge:
     """``exposure`` as ``adaptive`` weighs it: equal gauges, equal answers (the rest being equal)."""
-    expected = exposure.expected
-    hold = step_up(math.ceil(expected + rule.safety * math.sqrt(expected) - 1e-9)) if expected > 0 else 0
-    return Gauge(hold, enough(exposure, rule), _two_figures((exposure.elsewhere + exposure.own) * 3600))
+    e = exposure
+    return measure(e.elsewhere, e.own, e.unseen_s, e.lag_s, e.largest, rule.safety)
+
+
+def measure(
+    elsewhere: float, own: float, unseen_s: float, lag_s: float, largest: int, safety: float
+) -> Gauge:
+    """``gauge`` of an exposure's figures, ``rule.safety`` for the rule.
+
+    ``plan`` weighs a touched row's gauges every cycle: building an ``Exposure`` for each was a
+    third of their cost.
+    """
+    unseen, selling = max(unseen_s, 0.0), max(own, 0.0)
+    expected = max(elsewhere, 0.0) * unseen + selling * max(lag_s, 0.0)
+    hold = step_up(math.ceil(expected + safety * math.sqrt(expected) - 1e-9)) if expected > 0 else 0
+    mine = selling * unseen
+    enough = math.ceil(mine + safety * math.sqrt(mine) - 1e-9) + max(largest, 1)
+    return Gauge(hold, enough, _two_figures((elsewhere + own) * 3600))
 
 
 def _two_figures(hourly: float) -> int:
@@ -256,7 +262,7 @@ def minutes(seconds: float) -> str:
 
 
 def _keeps(shown: int, quantity: int, level: int, least: int, rule: AdaptiveRule) -> bool:
-    """Whether a channel showing ``shown`` (``least`` is ``enough``) is left there rather than raised."""
+    """Whether a channel showing ``shown`` is left there rather than raised (``least``: ``Gauge.enough``)."""
     within = rule.max_hold is None or level - shown <= rule.max_hold  # the merchant's bound stands
     return shown < quantity <= 2 * shown and within and shown >= least
 
@@ -265,7 +271,7 @@ def adaptive(available: int, exposure: Exposure, rule: AdaptiveRule, shown: int 
     """What a channel may show when ``exposure`` units may sell before it shows a change.
 
     ``shown`` is what the channel shows or is about to (None: not known).  A channel showing
-    ``enough``, and at least half of what it may show, keeps it: a raise would sell nothing
+    ``Gauge.enough``, and at least half of what it may show, keeps it: a raise would sell nothing
     more before the next look, and raising on every wobble of the measured rates pushed 3.5
     times as often as the tiers (each raise followed by a lowering).  Lowering is never put off.
     Never negative, never above what is available.

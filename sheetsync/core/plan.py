@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from itertools import repeat
 
 from sheetsync.core.buffers import (
     AdaptiveRule,
@@ -21,7 +22,7 @@ from sheetsync.core.buffers import (
     Gauge,
     Published,
     adaptive,
-    gauge,
+    measure,
     minutes,
     published,
 )
@@ -386,7 +387,11 @@ def plan(
         orders_since_count(entries, short) if short and entries else {},
         bool(entries),
         due,
-        tuple((spec.unseen_s, spec.lag_s, spec.largest_order) for spec, _ in ordered),
+        tuple(
+            (spec.name, spec.unseen_s, spec.lag_s, spec.largest_order, spec.adaptive.safety)
+            for spec, _ in ordered
+            if spec.adaptive
+        ),
     )
     # A row planned last time from the same inputs plans the same: most rows, most cycles.  Past
     # the row and its stock, a row's inputs are sparse (a sale, a rate, a push in flight).  The
@@ -478,7 +483,7 @@ class _Touched:
 
     def __init__(self, inputs: _Inputs, sku: Sku, stock: int) -> None:
         self.inputs, self.sku = inputs, sku
-        self.sparse = (stock, inputs.lags, inputs.around(sku))
+        self.sparse = (stock, *inputs.around(sku), inputs.gauged)
         self._gauges: tuple[Gauge, ...] | None = None
 
     def gauges(self) -> tuple[Gauge, ...]:
@@ -492,12 +497,9 @@ class _Touched:
         if self.sparse == other.sparse:  # the very same inputs: share the gauges, if worked out
             self._gauges = other._gauges = self._gauges or other._gauges
             return True
-        if self.sparse[0] != other.sparse[0]:
+        if self.sparse[:2] != other.sparse[:2]:  # the stock, or a move, reach or push in flight
             return False
-        # The same channels in the same order (they are the memo's context): compare all but rates.
-        mine, theirs = self.sparse[2][1], other.sparse[2][1]
-        moved = any(a[:3] != b[:3] for a, b in zip(mine, theirs, strict=True))
-        return not moved and self.gauges() == other.gauges()
+        return self.gauges() == other.gauges()
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -519,32 +521,40 @@ class _Inputs:
     named: Mapping[Sku, Sequence[str]]  #: an oversold SKU's orders since its count
     known: bool  #: the ledger was given
     due: frozenset[ChannelName]  #: the channels talked to this cycle
-    #: each channel's lags and largest order, in ``ordered``'s order (they weigh in its ``Gauge``)
-    lags: tuple[tuple[float, float, int], ...]
+    #: each adaptive channel's name, lags, largest order and ``safety``, in ``ordered``'s order:
+    #: all that its ``Gauge`` weighs but the rates
+    gauged: tuple[tuple[ChannelName, float, float, int, float], ...]
     #: what each channel's tiers publish at a level, for this call: every SKU at that level asks
     rules: dict[tuple[ChannelName, int], Published] = field(default_factory=dict)
 
-    def around(self, sku: Sku) -> tuple[float, tuple[tuple[int, int | None, int, float], ...]]:
-        """A row's inputs beyond the row itself, rates as they are.
+    def around(self, sku: Sku) -> tuple[tuple[int | None, ...], tuple[float, ...]]:
+        """A row's inputs beyond the row itself: its moves, reaches and pushes in flight, and its rates.
 
-        Its total rate, and per channel its move, reach, push in flight and rate: pushes in
-        flight and rates weigh only with an adaptive channel.
+        Each in ``ordered``'s order, its total rate first.  Pushes in flight and rates weigh
+        only with an adaptive channel (without one, none are given).
         """
-        total = self.totals.get(sku, 0.0) if self.adaptive else 0.0  # a channel no longer synced's too
-        return total, tuple(
+        keys = [(spec.name, sku) for spec, _ in self.ordered]
+        if not self.adaptive:
+            return (*map(self.moves.get, keys, repeat(0)), *map(self.reach.get, keys)), ()
+        return (
             (
-                self.moves.get((spec.name, sku), 0),
-                self.reach.get((spec.name, sku)),
-                self.flying.get((spec.name, sku), 0) if self.adaptive else 0,
-                self.rates.get((spec.name, sku), 0.0) if self.adaptive else 0.0,
-            )
-            for spec, _ in self.ordered
+                *map(self.moves.get, keys, repeat(0)),
+                *map(self.reach.get, keys),
+                *map(self.flying.get, keys, repeat(0)),
+            ),
+            # the total is every channel's, a channel no longer synced's too
+            (self.totals.get(sku, 0.0), *map(self.rates.get, keys, repeat(0.0))),
         )
 
     def gauges(self, sku: Sku) -> tuple[Gauge, ...]:
-        """What the adaptive buffers make of ``sku``'s rates and the lags, channel by channel."""
+        """What the adaptive buffers make of ``sku``'s rates and the lags, channel by channel.
+
+        As ``exposure`` gives them to ``adaptive``.
+        """
+        total, rates = self.totals.get(sku, 0.0), self.rates
         return tuple(
-            gauge(self.exposure(spec, sku), spec.adaptive) for spec, _ in self.ordered if spec.adaptive
+            measure(total - (own := rates.get((name, sku), 0.0)), own, unseen_s, lag_s, largest, safety)
+            for name, unseen_s, lag_s, largest, safety in self.gauged
         )
 
     def exposure(self, spec: ChannelSpec, sku: Sku, selling: int | None = None) -> Exposure:

@@ -17,7 +17,6 @@ from sheetsync.core.buffers import (
     HoldKind,
     Tier,
     adaptive,
-    enough,
     gauge,
     minutes,
     parse_hold,
@@ -168,9 +167,9 @@ SELLING = Exposure(3 / 3600, 1200, own=3 / 3600, largest=3)
 
 
 def test_enough_covers_its_own_sales_until_a_raise_shows_and_then_its_largest_order() -> None:
-    assert enough(SELLING, AdaptiveRule()) == 6
-    assert enough(Exposure(0.0, 1200), AdaptiveRule()) == 1  # no sales: one unit takes any order
-    assert enough(Exposure(0.0, 1200, own=36 / 3600, largest=2), AdaptiveRule(safety=1)) == 12 + 4 + 2
+    assert gauge(SELLING, AdaptiveRule()).enough == 6
+    assert gauge(Exposure(0.0, 1200), AdaptiveRule()).enough == 1  # no sales: one unit takes any order
+    assert gauge(Exposure(0.0, 1200, own=36 / 3600, largest=2), AdaptiveRule(safety=1)).enough == 12 + 4 + 2
 
 
 def test_adaptive_keeps_a_figure_that_is_enough_rather_than_raise_it_on_every_wobble() -> None:
