@@ -19,7 +19,7 @@ from datetime import datetime
 
 from sheetsync.core.memo import Same
 from sheetsync.core.monitor import FindingKind
-from sheetsync.core.plan import ChannelResult, Plan, RowState
+from sheetsync.core.plan import NO_RESULT, ChannelResult, Plan, RowState
 from sheetsync.model import ChannelName, ChannelStatus
 
 #: A grouped alert names this many of its incidents in full, then counts the rest.
@@ -116,7 +116,7 @@ def conditions(
             )
         if status.state == "ERROR":
             found[f"error:{status.channel}"] = f"{status.title}: {status.message}"
-        outcomes = (results or {}).get(status.channel, ChannelResult({})).outcomes
+        outcomes = (results or {}).get(status.channel, NO_RESULT).outcomes
         if refused := [o for o in outcomes.values() if not o.ok]:  # rare: the rows are looked up then
             row_of = {row.row.sku: row.row.row for row in plan_.rows} | {
                 f.sku: f.problem.row for f in plan_.flagged

@@ -120,8 +120,9 @@ def parse_ledger(rows: Sequence[RawLedgerRow], locations: Sequence[str] = ()) ->
     up moved that stock) and an unknown one is a problem.
     """
     place_names = tuple(locations)
-    numbers = tuple(row.row for row in rows)
-    cells = tuple(row.cells for row in rows)
+    # Lists, not generators: both go over the whole Ledger every cycle, mostly to find it unchanged.
+    numbers = tuple([row.row for row in rows])
+    cells = tuple([row.cells for row in rows])
     # The very same cells at the same rows parse the same: go on from a recent parse.
     start, seen = _LEDGERS.longest(
         cells, lambda kept: kept[1] == place_names and numbers[: len(kept[0])] == kept[0]

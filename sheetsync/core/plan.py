@@ -323,10 +323,12 @@ def _recount(rows: Sequence[MasterRow], absorbed: Sequence[LedgerEntry]) -> tupl
         if row.parts is None and (cell := own_number(row.current.get(AVAILABLE, ""))) is not None
     ]
     moved = ledger_available({(row.sku, place): 0 for row, _ in known for place in row.counts}, absorbed)
-    changed = sum(
-        row.count + sum(moved[(row.sku, place)] for place in row.counts) != cell for row, cell in known
-    )
-    return len(known), changed
+    # Summed by SKU in one pass, not a generator per row: a SKU's row is its only one (repeats
+    # are problems), so its locations are the row's.
+    by_sku: dict[Sku, int] = defaultdict(int)
+    for (sku, _), units in moved.items():
+        by_sku[sku] += units
+    return len(known), sum(row.count + by_sku[row.sku] != cell for row, cell in known)
 
 
 def plan(
@@ -415,7 +417,8 @@ def plan(
         if row.sku in touched:
             key = _Touched(inputs, row.sku, stock) if adaptive_ else (stock, inputs.around(row.sku))
         hit = kept.get(row, key)
-        if hit is not None and all((name in due) is was for name, was in hit[1]):
+        # Most rows' plans depend on no channel's turn: no generator to ask that of.
+        if hit is not None and (not hit[1] or all((name in due) is was for name, was in hit[1])):
             rows.append(kept.keep(row, key, hit)[0])
             continue
         row_plan = _plan_row(row, stock, inputs)
@@ -877,6 +880,10 @@ class ChannelResult:
     reset_from: Mapping[Sku, int] = field(default_factory=dict)
 
 
+#: What happened on a channel not talked to this cycle: nothing (one for every row that asks).
+NO_RESULT = ChannelResult({})
+
+
 def row_cells(
     plan_: Plan,
     results: Mapping[ChannelName, ChannelResult],
@@ -914,7 +921,7 @@ def row_cells(
         if problem.sku is not None:
             for channel, shown in next(believed).items():
                 decision = None if flagged is None else flagged.decisions.get(channel)
-                outcome = results.get(channel, ChannelResult({})).outcomes.get(problem.sku)
+                outcome = results.get(channel, NO_RESULT).outcomes.get(problem.sku)
                 if decision is not None and outcome is not None and outcome.ok:
                     shown = decision.target  # lowered to the ledger's figure
                 values[channel_column(channel)] = "" if shown is None else str(shown)
@@ -939,7 +946,7 @@ def _problem_reason(
     refusals = [
         f"{titles[channel]} refused: {outcome.message}"
         for channel in flagged.decisions
-        if (outcome := results.get(channel, ChannelResult({})).outcomes.get(flagged.sku)) is not None
+        if (outcome := results.get(channel, NO_RESULT).outcomes.get(flagged.sku)) is not None
         and not outcome.ok
     ]
     return " · ".join([*refusals, reason, flagged.text])
@@ -964,7 +971,7 @@ def _row_values(
     if PRICES_SENT in row.current:
         sent = read_sent(row.current[PRICES_SENT])
         for channel in row_plan.prices:
-            verdict = results.get(channel, ChannelResult({})).prices.get(row.sku)
+            verdict = results.get(channel, NO_RESULT).prices.get(row.sku)
             if verdict is not None and verdict.ok:
                 sent[channel] = row_plan.prices[channel]
             elif verdict is not None:
@@ -973,7 +980,7 @@ def _row_values(
     for channel, decision in row_plan.decisions.items():
         if decision.finding is not None:
             flags.append(f"{titles[channel]} {decision.finding.kind}: {decision.finding.message}")
-        outcome = results.get(channel, ChannelResult({})).outcomes.get(row_plan.row.sku)
+        outcome = results.get(channel, NO_RESULT).outcomes.get(row_plan.row.sku)
         shown = decision.believed
         if outcome is not None and outcome.ok:
             shown, pushed = decision.target, True
@@ -1012,16 +1019,19 @@ def _discrepancies(
     plan_: Plan, results: Mapping[ChannelName, ChannelResult], titles: Mapping[ChannelName, str]
 ) -> tuple[Discrepancy, ...]:
     found = []
+    # The few SKUs a channel refused a push or a price for, once: not every row on every channel.
+    refused = {
+        sku
+        for result in results.values()
+        for verdicts in (result.outcomes, result.prices)
+        for sku, verdict in verdicts.items()
+        if not verdict.ok
+    }
     for row_plan in plan_.rows:
-        sku = row_plan.row.sku
         if (
             row_plan.state in (RowState.OK, RowState.PAUSED, RowState.HELD)
             and not row_plan.row.notes
-            and all(
-                ((outcome := result.outcomes.get(sku)) is None or outcome.ok)
-                and ((verdict := result.prices.get(sku)) is None or verdict.ok)
-                for result in results.values()
-            )
+            and row_plan.row.sku not in refused
         ):
             continue  # no flag and no refusal: nothing to look at (the cells below would say OK)
         values = _row_values(row_plan, results, titles, "")
@@ -1070,7 +1080,7 @@ def channel_statuses(
         if not spec.due:
             continue
         known = (health or {}).get(spec.name, ChannelHealth())
-        result = results.get(spec.name, ChannelResult({}))
+        result = results.get(spec.name, NO_RESULT)
         refused = [o for o in result.outcomes.values() if not o.ok]
         pushed = len(result.outcomes) - len(refused)
         waiting, lagging, drifted = plan_.tally(spec.name)
