@@ -225,11 +225,13 @@ def measure(
     ``plan`` weighs a touched row's gauges every cycle: building an ``Exposure`` for each was a
     third of their cost.
     """
-    unseen, selling = max(unseen_s, 0.0), max(own, 0.0)
-    expected = max(elsewhere, 0.0) * unseen + selling * max(lag_s, 0.0)
+    # ``0.0 if x < 0.0 else x`` is ``max(x, 0.0)`` (nan and -0.0 included) without a call.
+    unseen, selling = 0.0 if unseen_s < 0.0 else unseen_s, 0.0 if own < 0.0 else own
+    others, lag = 0.0 if elsewhere < 0.0 else elsewhere, 0.0 if lag_s < 0.0 else lag_s
+    expected = others * unseen + selling * lag
     hold = step_up(math.ceil(expected + safety * math.sqrt(expected) - 1e-9)) if expected > 0 else 0
     mine = selling * unseen
-    enough = math.ceil(mine + safety * math.sqrt(mine) - 1e-9) + max(largest, 1)
+    enough = math.ceil(mine + safety * math.sqrt(mine) - 1e-9) + (1 if largest < 1 else largest)
     return Gauge(hold, enough, _two_figures((elsewhere + own) * 3600))
 
 

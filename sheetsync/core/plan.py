@@ -13,7 +13,6 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from itertools import repeat
 
 from sheetsync.core.buffers import (
     AdaptiveRule,
@@ -405,17 +404,15 @@ def plan(
     context = tuple((_without_lag(replace(spec, due=True)), open_) for spec, open_ in inputs.ordered)
     quiet = tuple((spec.largest_order, minutes(spec.unseen_s)) for spec, _ in ordered if spec.adaptive)
     kept = _PLANNED.begin((context, quiet, guard.held, inputs.priced))
-    # Rates and pushes in flight weigh only with an adaptive channel: a sale moves every rate.
-    sparse = (moves, rates, inputs.flying, inputs.reach) if adaptive_ else (moves, inputs.reach)
-    touched = {sku for source in sparse for _, sku in source}
+    touched = _around(inputs)
     for row in parsed.rows:
         stock = available[row.sku]
         if stock < 0 or row.parts is not None:  # its orders, its components: beyond the key
             rows.append(_plan_row(row, stock, inputs))
             continue
         key: object = stock
-        if row.sku in touched:
-            key = _Touched(inputs, row.sku, stock) if adaptive_ else (stock, inputs.around(row.sku))
+        if (around := touched.get(row.sku)) is not None:
+            key = _Touched(inputs, row.sku, stock, around) if adaptive_ else (stock, around)
         hit = kept.get(row, key)
         # Most rows' plans depend on no channel's turn: no generator to ask that of.
         if hit is not None and (not hit[1] or all((name in due) is was for name, was in hit[1])):
@@ -484,9 +481,9 @@ class _Touched:
 
     __slots__ = ("_gauges", "inputs", "sku", "sparse")
 
-    def __init__(self, inputs: _Inputs, sku: Sku, stock: int) -> None:
+    def __init__(self, inputs: _Inputs, sku: Sku, stock: int, around: _Around) -> None:
         self.inputs, self.sku = inputs, sku
-        self.sparse = (stock, *inputs.around(sku), inputs.gauged)
+        self.sparse = (stock, *around, inputs.gauged)
         self._gauges: tuple[Gauge, ...] | None = None
 
     def gauges(self) -> tuple[Gauge, ...]:
@@ -505,6 +502,44 @@ class _Touched:
         return self.gauges() == other.gauges()
 
     __hash__ = None  # type: ignore[assignment]
+
+
+#: A touched row's inputs beyond the row itself (``_around``).
+_Around = tuple[tuple[int | None, ...], tuple[float, ...]]
+
+
+def _around(inputs: _Inputs) -> dict[Sku, _Around]:
+    """Each touched SKU's inputs beyond its row: its moves, reaches and pushes in flight; its rates.
+
+    Each in ``ordered``'s order, the total rate first (every channel's, a channel no longer
+    synced's too).  Pushes in flight and rates weigh only with an adaptive channel (without one,
+    none are given): a sale moves every rate.  Worked out from the inputs' own entries, not by
+    looking every touched row up on every channel.
+    """
+    at = {spec.name: i for i, (spec, _) in enumerate(inputs.ordered)}
+    n = len(inputs.ordered)
+    counted = (inputs.moves, inputs.reach, inputs.flying) if inputs.adaptive else (inputs.moves, inputs.reach)
+    blank: list[int | None] = [0] * n + [None] * n + [0] * n
+    others: dict[Sku, list[int | None]] = {}
+    for k, source in enumerate(counted):
+        for (name, sku), figure in source.items():
+            if (mine := others.get(sku)) is None:
+                mine = others[sku] = blank[: len(counted) * n]
+            if (i := at.get(name)) is not None:
+                mine[k * n + i] = figure
+    if not inputs.adaptive:
+        return {sku: (tuple(mine), ()) for sku, mine in others.items()}
+    rated: dict[Sku, list[float]] = {}
+    for (name, sku), rate in inputs.rates.items():
+        if (own := rated.get(sku)) is None:
+            own = rated[sku] = [0.0] * n
+        if (i := at.get(name)) is not None:
+            own[i] = rate
+    still = [0.0] * n
+    return {
+        sku: (tuple(others.get(sku, blank)), (inputs.totals.get(sku, 0.0), *rated.get(sku, still)))
+        for sku in others.keys() | rated.keys()
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -529,25 +564,6 @@ class _Inputs:
     gauged: tuple[tuple[ChannelName, float, float, int, float], ...]
     #: what each channel's tiers publish at a level, for this call: every SKU at that level asks
     rules: dict[tuple[ChannelName, int], Published] = field(default_factory=dict)
-
-    def around(self, sku: Sku) -> tuple[tuple[int | None, ...], tuple[float, ...]]:
-        """A row's inputs beyond the row itself: its moves, reaches and pushes in flight, and its rates.
-
-        Each in ``ordered``'s order, its total rate first.  Pushes in flight and rates weigh
-        only with an adaptive channel (without one, none are given).
-        """
-        keys = [(spec.name, sku) for spec, _ in self.ordered]
-        if not self.adaptive:
-            return (*map(self.moves.get, keys, repeat(0)), *map(self.reach.get, keys)), ()
-        return (
-            (
-                *map(self.moves.get, keys, repeat(0)),
-                *map(self.reach.get, keys),
-                *map(self.flying.get, keys, repeat(0)),
-            ),
-            # the total is every channel's, a channel no longer synced's too
-            (self.totals.get(sku, 0.0), *map(self.rates.get, keys, repeat(0.0))),
-        )
 
     def gauges(self, sku: Sku) -> tuple[Gauge, ...]:
         """What the adaptive buffers make of ``sku``'s rates and the lags, channel by channel.
@@ -644,12 +660,13 @@ def _held(
     (its count was never changed since the install), the Available the worker last wrote on the
     row plus what each channel moved since: the channels' sales still reach the others.
     """
-    if not entries:
+    flagged = [p for p in problems if p.sku is not None]
+    if not entries or not flagged:  # most cycles: no Ledger pass for no row
         return ()  # no ledger given: nothing known beyond the row's own cells
     good = last_good(entries)
     held: list[FlaggedRow] = []
     first: set[Sku] = set()
-    for problem, shown in zip((p for p in problems if p.sku is not None), believed, strict=True):
+    for problem, shown in zip(flagged, believed, strict=True):
         sku = Sku(problem.sku or "")
         cap = good.get(sku)
         if cap is None and (last := own_number(problem.current.get(AVAILABLE, ""))) is not None:
