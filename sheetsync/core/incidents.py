@@ -19,7 +19,7 @@ from datetime import datetime
 
 from sheetsync.core.memo import Same
 from sheetsync.core.monitor import FindingKind
-from sheetsync.core.plan import NO_RESULT, ChannelResult, Plan, RowState
+from sheetsync.core.plan import NO_RESULT, ChannelResult, Plan, RowPlan, RowState
 from sheetsync.model import ChannelName, ChannelStatus
 
 #: A grouped alert names this many of its incidents in full, then counts the rest.
@@ -65,12 +65,13 @@ def _row_conditions(plan_: Plan, titles: Mapping[ChannelName, str]) -> dict[str,
     found: dict[str, str] = {}
     drifted: dict[ChannelName, list[str]] = {}
     for row in plan_.rows:
-        where = f"{row.row.sku} (row {row.row.row})"
         if row.state is RowState.OVERSOLD:
-            found[f"oversold/{row.row.sku}"] = f"{where} {row.oversold or f'OVERSOLD by {-row.available}'}"
+            found[f"oversold/{row.row.sku}"] = (
+                f"{_named(row)} {row.oversold or f'OVERSOLD by {-row.available}'}"
+            )
         for channel, decision in row.decisions.items():
             if decision.finding is not None and decision.finding.kind is FindingKind.DRIFT:
-                drifted.setdefault(channel, []).append(where)
+                drifted.setdefault(channel, []).append(_named(row))
     for channel, rows in drifted.items():
         found[f"drift:{channel}"] = (
             f"{titles.get(channel, channel)}: {len(rows)} SKU(s) changed on the platform behind our "
@@ -81,10 +82,14 @@ def _row_conditions(plan_: Plan, titles: Mapping[ChannelName, str]) -> dict[str,
             buy = "" if point.quantity is None else f"; reorder {point.quantity}"
             # "/" not ":": the key names no channel, so it is re-decided every cycle
             found[f"reorder/{row.row.sku}"] = (
-                f"{row.row.sku} (row {row.row.row}) is down to {row.available}, at or below its reorder "
-                f"point {point.point}{buy}"
+                f"{_named(row)} is down to {row.available}, at or below its reorder point {point.point}{buy}"
             )
     return found
+
+
+def _named(row: RowPlan) -> str:
+    """``SKU-1 (row 7)``: named only where it has a condition (few rows, most cycles)."""
+    return f"{row.row.sku} (row {row.row.row})"
 
 
 #: The last plan's row conditions (``_row_conditions``): a quiet cycle's plan is the very same.
