@@ -199,7 +199,7 @@ class Plan:
             levels = self._pushes[channel] = (
                 *(
                     StockLevel(row.row.sku, decision.target, decision.believed)
-                    for row in self.rows
+                    for row in map(self.rows.__getitem__, self.pushing())  # the few with a push
                     if (decision := row.decisions.get(channel)) is not None and decision.push
                 ),
                 *(
@@ -217,9 +217,9 @@ class Plan:
     def pushing(self) -> tuple[int, ...]:
         """Where in ``rows`` the rows with a push on some channel are (most cycles: none)."""
         if not self._pushing:
-            self._pushing.append(
-                tuple(n for n, row in enumerate(self.rows) if any(d.push for d in row.decisions.values()))
-            )
+            # One pass over every decision, not a generator per row; a row once, in order.
+            pushes = (n for n, row in enumerate(self.rows) for d in row.decisions.values() if d.push)
+            self._pushing.append(tuple(dict.fromkeys(pushes)))
         return self._pushing[0]
 
     def believed(self, channel: ChannelName) -> Mapping[Sku, int | None]:
