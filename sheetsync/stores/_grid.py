@@ -204,12 +204,17 @@ def records(rows: Sequence[Row], found: Mapping[str, int], *, marks_numbers: boo
         key: tuple[object, ...] = tuple(values)
         if True in key or False in key:  # TRUE == 1 in Python, yet a checkbox is no count
             key = (key, tuple(type(value) is bool for value in key))
-        cells = previous[key] if key in previous else _record(values, where, sku_column)
+        # One lookup, not two: hashing a whole row is most of the cost of one already read.
+        cells = previous.get(key, _UNREAD)
+        if cells is _UNREAD:
+            cells = _record(values, where, sku_column)
         fresh[key] = cells
         if cells is not None:
             yield number, cells
 
 
+#: A row ``records`` has no record of (its record may be None: a row with no text).
+_UNREAD: dict[str, str] = {}
 #: Sheets (by their columns) whose last read ``records`` keeps: the five tabs, and a few more
 #: for a process syncing several masters (each keeps what it read last, until pushed out).
 READS_KEPT = 16
