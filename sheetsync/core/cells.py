@@ -217,8 +217,10 @@ def _parse_all(raw: Sequence[RawRow], layout: Layout, bundles: Bundles | None) -
     by_sku: dict[Sku, list[int]] = defaultdict(list)
     parsed: list[tuple[RawRow, Sku | None, MasterRow | None, tuple[str, ...], Mapping[str, str]]] = []
     kept = _ROWS.begin(layout)
+    # Most sheets have no bundle: no row need be looked up among them.
+    bundled = bundles if bundles is not None and (bundles.parts or bundles.problems) else None
     for row in raw:
-        if bundles is not None and row.cells.get(SKU, "").strip() in bundles:
+        if bundled is not None and row.cells.get(SKU, "").strip() in bundled:
             one = _parse_row(row, layout, bundles)  # a bundle's row depends on the Bundles sheet too
         else:
             # A row is a pure function of its number, its cells and the layout; what it gives is
