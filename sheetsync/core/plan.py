@@ -469,6 +469,8 @@ def _due_on(row_plan: RowPlan, due: frozenset[ChannelName]) -> tuple[tuple[Chann
 _PLANNED: LastCall[MasterRow, object, tuple[RowPlan, tuple[tuple[ChannelName, bool], ...]]] = LastCall()
 #: Each row's cell writes from the last call, for rows that come back with the same plan.
 _WRITES: LastCall[RowPlan, None, tuple[CellWrite, ...]] = LastCall()
+#: ``row_cells``' writes for the last plan that nothing was pushed for.
+_QUIET_WRITES: Same[tuple[CellWrite, ...]] = Same()
 
 
 class _Touched:
@@ -915,7 +917,11 @@ def row_cells(
     # A row no channel answered for this cycle writes what it did last time for the same plan
     # (nothing, once written): the stamp goes only on a row something was pushed for.
     acted = {sku for result in results.values() for sku in (*result.outcomes, *result.prices)}
-    kept = _WRITES.begin(tuple(titles.items()))
+    context = tuple(titles.items())
+    # Nothing pushed: the very same plan writes what it did last time (a quiet cycle's: nothing).
+    if not acted and (quiet := _QUIET_WRITES.get((plan_,), context)) is not None:
+        return list(quiet)
+    kept = _WRITES.begin(context)
     for row_plan in plan_.rows:
         if row_plan.row.sku in acted:
             values = _row_values(row_plan, results, titles, stamp)
@@ -943,6 +949,8 @@ def row_cells(
                     shown = decision.target  # lowered to the ledger's figure
                 values[channel_column(channel)] = "" if shown is None else str(shown)
         writes += _changed(problem.row, problem.sku or Sku(""), problem.current, values)
+    if not acted:
+        _QUIET_WRITES.keep((plan_,), context, tuple(writes))
     return writes
 
 

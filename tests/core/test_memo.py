@@ -233,6 +233,7 @@ def test_what_is_remembered_plans_and_writes_exactly_what_a_fresh_call_does(
         }
         remembered = plan(*args)
         writes = row_cells(remembered, results, TITLES, NOW)
+        assert row_cells(remembered, results, TITLES, NOW) == writes  # asked again, pushed or not
         flags = discrepancies(remembered, results, TITLES)
         with _forgetting():
             fresh = plan(*args)
