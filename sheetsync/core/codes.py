@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from sheetsync.core.cells import MasterRow
+from sheetsync.core.memo import Same
 from sheetsync.model import ChannelName, Sku
 
 
@@ -31,7 +32,18 @@ class Codes:
 
 
 def codes(rows: Sequence[MasterRow]) -> Codes:
-    """The codes the rows give (``parse_rows`` has flagged any two rows that would share one)."""
+    """The codes the rows give (``parse_rows`` has flagged any two rows that would share one).
+
+    The very same rows give the very same answer (a quiet cycle's, without a pass over them).
+    """
+    return _CODES.answer(rows, None, lambda: _codes(rows))
+
+
+#: ``codes``' last answer.
+_CODES: Same[Codes] = Same()
+
+
+def _codes(rows: Sequence[MasterRow]) -> Codes:
     out: dict[ChannelName, dict[Sku, Sku]] = {}
     back: dict[ChannelName, dict[Sku, Sku]] = {}
     for row in rows:

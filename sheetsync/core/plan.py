@@ -286,7 +286,10 @@ def volume_guard(
     not compared).  Units are not compared: one best seller recounted 60 → 0, or a one-SKU sheet
     going 5 → 0, is a recount.
     """
-    rows, total = len(parsed.rows), sum(row.count for row in parsed.rows)
+    rows, total = (
+        len(parsed.rows),
+        _UNITS.answer(parsed.rows, None, lambda: sum(r.count for r in parsed.rows)),
+    )
     drops = []
     if last.guard_rows is not None and rows < last.guard_rows * (1 - max_drop):
         drops.append(f"{rows} usable rows (was {last.guard_rows})")
@@ -313,6 +316,8 @@ def _recounted(rows: Sequence[MasterRow], absorbed: Sequence[LedgerEntry]) -> tu
 
 #: The last recount (``_recounted``): a quiet cycle's rows and Ledger are the very same objects.
 _RECOUNTED: Same[tuple[int, int]] = Same()
+#: The units over the very same rows (``volume_guard``: a quiet cycle's, without a pass).
+_UNITS: Same[int] = Same()
 
 
 def _recount(rows: Sequence[MasterRow], absorbed: Sequence[LedgerEntry]) -> tuple[int, int]:

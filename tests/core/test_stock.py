@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
 from sheetsync.core import memo
 from sheetsync.core.cells import MasterRow
+from sheetsync.core.codes import codes
 from sheetsync.core.stock import counted, last_counts, last_good, orders_since_count, stock_levels
 from sheetsync.model import ChannelName, LedgerEntry, Movement, Sku
 
@@ -133,3 +135,15 @@ def test_over_a_growing_ledger_the_last_counts_are_what_a_fresh_worker_finds() -
     assert last_counts(ledger) == {(Sku("A"), ""): 5}  # as it was
     memo.forget()
     assert last_counts(grown) == counted
+
+
+def test_the_same_rows_give_the_same_codes_and_other_rows_their_own() -> None:
+    def coded(sku: str, code: str) -> MasterRow:
+        return dataclasses.replace(row(sku, {"": 1}), codes={ONLINE: Sku(code)})
+
+    rows = (coded("A", "a-1"), row("B", {"": 2}))
+    first = codes(rows)
+    assert (first.theirs(ONLINE, Sku("A")), first.ours(ONLINE, Sku("a-1"))) == ("a-1", "A")
+    assert codes(list(rows)) is first  # the very same rows, read again
+    other = codes((coded("A", "a-2"), rows[1]))
+    assert (other.theirs(ONLINE, Sku("A")), other.ours(ONLINE, Sku("a-1"))) == ("a-2", "a-1")
