@@ -603,3 +603,16 @@ def test_a_tab_renamed_during_the_cycle_is_a_layout_error_naming_it(tmp_path: Pa
     assert "Unable to parse range" in str(raised.value)
     assert "renamed or deleted" in str(raised.value)
     assert "name yours back" in str(raised.value)
+
+
+def test_a_sheet_read_again_unchanged_is_the_same_and_a_checkbox_over_a_count_is_seen(tmp_path: Path) -> None:
+    fake = FakeSheets()
+    store, _, _ = world(tmp_path, fake)
+    store.prepare()
+    fake.set_values(store.id, f"{INVENTORY_SHEET}!B3", [[1]])
+    first = store.read()
+    again = store.read()
+    assert again.rows is first.rows  # nothing changed: what was made of the last read
+    assert [r.cells["quantity"] for r in again.rows] == ["10", "1"]
+    fake.set_values(store.id, f"{INVENTORY_SHEET}!B3", [[True]])  # a checkbox: TRUE == 1 in Python
+    assert [r.cells["quantity"] for r in store.read().rows] == ["10", "TRUE"]
