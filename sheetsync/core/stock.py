@@ -93,12 +93,12 @@ def last_counts(entries: Iterable[LedgerEntry]) -> dict[Place, int]:
     """
     given = tuple(entries)
     start, base = _COUNTS.longest(given)
-    counted = dict(base or {})
-    counted.update(
+    latest = dict(base or {})
+    latest.update(
         ((e.sku, e.location), e.delta) for e in given[start:] if e.movement is Movement.COUNT and e.sku
     )
-    _COUNTS.keep(given, counted)
-    return dict(counted)  # a copy: the kept one is what the next fold goes on from
+    _COUNTS.keep(given, latest)
+    return dict(latest)  # a copy: the kept one is what the next fold goes on from
 
 
 #: The last few folds ``last_counts`` made.
@@ -111,9 +111,9 @@ def last_good(entries: Sequence[LedgerEntry]) -> dict[Sku, int]:
     What the SKU has by the ledger alone, for a row whose Quantity cannot be read now: the
     ledger's latest COUNT plus what moved after it (``ledger.available`` fed that count).
     """
-    counted = last_counts(entries)
+    latest = last_counts(entries)
     good: dict[Sku, int] = {}
-    for (sku, _), left in available(counted, entries).items():
+    for (sku, _), left in available(latest, entries).items():
         good[sku] = good.get(sku, 0) + left
     return good
 

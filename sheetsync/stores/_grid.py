@@ -404,6 +404,17 @@ def read_snapshot(sheets: Mapping[str, Sequence[Row]], layout: Layout, where: st
     return _read(sheets, layout, where)[0]
 
 
+def _made(
+    rows: Sequence[Row],
+    found: Mapping[str, int],
+    make: Callable[[int, dict[str, str]], T],
+    *,
+    marks_numbers: bool = False,
+) -> tuple[T, ...]:
+    """Each of ``records(rows, found)`` made by ``make`` (a ``RawRow``, a ``RawLedgerRow``)."""
+    return tuple(make(n, cells) for n, cells in records(rows, found, marks_numbers=marks_numbers))
+
+
 @dataclass(slots=True)
 class _Tab:
     """One sheet as read, and what was made of it: its rows by columns, and its used extent.
@@ -430,9 +441,7 @@ class _Tab:
         """``records(rows, found)``, each made by ``make``: worked out once for the same columns."""
         key = (tuple(found.items()), marks_numbers, make)
         if key not in self.made:
-            self.made[key] = tuple(
-                make(n, cells) for n, cells in records(self.rows, found, marks_numbers=marks_numbers)
-            )
+            self.made[key] = _made(self.rows, found, make, marks_numbers=marks_numbers)
         return self.made[key]
 
 
@@ -448,10 +457,6 @@ def _tab(where: str, name: str, rows: Sequence[Row]) -> _Tab:
     for stale in list(_TABS)[:-READS_KEPT]:  # the oldest first
         _TABS.pop(stale, None)
     return last
-
-
-def _numbered(number: int, cells: dict[str, str]) -> tuple[int, dict[str, str]]:
-    return number, cells
 
 
 #: The last read of each sheet of each master (``_tab``), a few masters' worth (``READS_KEPT``).
@@ -470,9 +475,7 @@ def _read(
     ) -> tuple[T, ...]:
         if tabs is not None and name in tabs:
             return tabs[name].of(found, make, marks_numbers=marks_numbers)
-        return tuple(
-            make(n, cells) for n, cells in records(sheets.get(name, []), found, marks_numbers=marks_numbers)
-        )
+        return _made(sheets.get(name, []), found, make, marks_numbers=marks_numbers)
 
     inventory = sheets.get(INVENTORY_SHEET, [])
     inventory_cols = inventory_columns(
@@ -491,7 +494,7 @@ def _read(
     channels: dict[ChannelName, str] = {}
     status_rows: dict[str, int] = {}
     guard = ""
-    for number, cells in rows_of(STATUS_SHEET, tables[STATUS_SHEET], _numbered):
+    for number, cells in records(sheets.get(STATUS_SHEET, []), tables[STATUS_SHEET]):
         label, control = header_key(cells.get("channel", "")), cells.get("control", "")
         status_rows.setdefault(label, number)
         if label in titles:
@@ -500,7 +503,7 @@ def _read(
             guard = control
     state: dict[str, str] = {}
     state_rows: dict[str, int] = {}
-    for number, cells in rows_of(STATE_SHEET, tables[STATE_SHEET], _numbered):
+    for number, cells in records(sheets.get(STATE_SHEET, []), tables[STATE_SHEET]):
         if key := cells.get("key", "").strip():
             state.setdefault(key, cells.get("value", ""))
             state_rows.setdefault(key, number)
