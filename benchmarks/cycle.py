@@ -176,6 +176,8 @@ class Tally:
     read: dict[str, int] = field(default_factory=Counter)  #: SKUs asked for by read_levels
     pushed: dict[str, int] = field(default_factory=Counter)  #: levels handed to push
     io_cpu: float = 0.0  #: thread CPU spent inside store and channel calls (the fakes' included)
+    #: per call (``read``, ``meta read_levels``), the worker's CPU inside it: the fakes' left out
+    by_call: dict[str, float] = field(default_factory=Counter)
     appended: int = 0  #: ledger entries appended
     cells: int = 0  #: Inventory cells written
 
@@ -183,16 +185,19 @@ class Tally:
 class Meter:
     """Times every store and channel call of a cycle, so that the worker's CPU inside them is told apart."""
 
-    def __init__(self) -> None:
+    def __init__(self, fakes_cpu: list[float]) -> None:
         self.tally = Tally()
+        self.fakes_cpu = fakes_cpu  #: the World's cell that ``Served`` adds the fakes' CPU to
 
     @contextmanager
-    def io(self) -> Iterator[None]:
-        start = time.thread_time()
+    def io(self, call: str) -> Iterator[None]:
+        start, fakes = time.thread_time(), self.fakes_cpu[0]
         try:
             yield
         finally:
-            self.tally.io_cpu += time.thread_time() - start
+            spent = time.thread_time() - start
+            self.tally.io_cpu += spent
+            self.tally.by_call[call] += spent - (self.fakes_cpu[0] - fakes)
 
 
 class Served:
@@ -219,17 +224,17 @@ class TimedStore:
         self.store, self.meter = store, meter
 
     def read(self) -> Any:
-        with self.meter.io():
+        with self.meter.io("read"):
             return self.store.read()
 
     def append_ledger(self, entries: Sequence[Any]) -> None:
         self.meter.tally.appended += len(entries)
-        with self.meter.io():
+        with self.meter.io("append_ledger"):
             self.store.append_ledger(entries)
 
     def write_status(self, update: StatusUpdate) -> None:
         self.meter.tally.cells += len(update.cells)
-        with self.meter.io():
+        with self.meter.io("write_status"):
             self.store.write_status(update)
 
 
@@ -243,12 +248,12 @@ class TimedChannel:
 
     def push(self, levels: Sequence[Any]) -> Sequence[Any]:
         self.meter.tally.pushed[self.name] += len(levels)
-        with self.meter.io():
+        with self.meter.io(f"{self.name} push"):
             return self.channel.push(levels)  # type: ignore[no-any-return]
 
     def read_levels(self, skus: Collection[Any]) -> Mapping[Any, int]:
         self.meter.tally.read[self.name] += len(skus)
-        with self.meter.io():
+        with self.meter.io(f"{self.name} read_levels"):
             return self.channel.read_levels(skus)  # type: ignore[no-any-return]
 
 
@@ -256,7 +261,7 @@ class TimedSource(TimedChannel):
     """A channel with checkout: its order reads are I/O too."""
 
     def orders_since(self, cursor: str | None) -> Any:
-        with self.meter.io():
+        with self.meter.io(f"{self.name} orders_since"):
             return self.channel.orders_since(cursor)
 
 
@@ -386,6 +391,9 @@ class Cycle:
             # The worker's CPU inside store and channel calls: parsing the sheet's reply,
             # building and decoding requests (part of engine_cpu_s).
             "calls_cpu_s": round(self.tally.io_cpu - self.fakes_cpu_s, 3),
+            "calls_cpu_ms_by_call": {
+                call: round(cpu * 1000, 1) for call, cpu in sorted(self.tally.by_call.items())
+            },
             "fakes_cpu_s": round(self.fakes_cpu_s, 3),
             "cycle_cpu_s": round(self.cpu_s, 3),
             "wall_s": round(self.wall_s, 3),
@@ -400,7 +408,7 @@ class Cycle:
 
 def run(world: World, name: str, now: datetime, first: bool, orders: Mapping[str, int]) -> Cycle:
     """One real run_cycle, timed, with its calls counted against the minimum."""
-    meter = Meter()
+    meter = Meter(world.fakes_cpu)
     store = TimedStore(world.store, meter)
     channels: list[Channel] = [
         TimedSource(c, meter) if isinstance(c, OrderSource) else TimedChannel(c, meter)
@@ -644,11 +652,24 @@ def steady_state(summaries: Sequence[dict[str, Any]], skus: int, spacing: float)
         "api_calls": round(sum(calls.values()), 2),
         "min_api_calls": round(sum(least.values()), 2),
         "engine_cpu_s": round(sum(s["engine_cpu_s"] for s in summaries) / n, 3),
+        "calls_cpu_ms_by_call": {
+            call: round(sum(s["calls_cpu_ms_by_call"].get(call, 0.0) for s in summaries) / n, 1)
+            for call in sorted({call for s in summaries for call in s["calls_cpu_ms_by_call"]})
+        },
         "month_cycles": round(cycles),
         "month_calls_by_api": {api: round(c * cycles) for api, c in calls.items()},
         "month": month,
         "window": [
-            {key: s[key] for key in ("api_calls", "min_api_calls", "engine_cpu_s", *BY_OPERATION)}
+            {
+                key: s[key]
+                for key in (
+                    "api_calls",
+                    "min_api_calls",
+                    "engine_cpu_s",
+                    "calls_cpu_ms_by_call",
+                    *BY_OPERATION,
+                )
+            }
             for s in summaries
         ],
     }

@@ -46,6 +46,23 @@ def test_every_api_is_called_no_more_than_its_batch_limits_require(measured: dic
     assert measured["changed"]["calls_by_operation"]["meta"]["GET check_batch_request_status"] == 1
 
 
+def test_the_worker_cpu_inside_calls_is_told_apart_call_by_call(measured: dict[str, Any]) -> None:
+    for name in ("full", "changed", "idle"):
+        cycle = measured[name]
+        by_call = cycle["calls_cpu_ms_by_call"]
+        # Each call's share, rounded to 0.1 ms, adds up to the calls' CPU, rounded to 1 ms.
+        assert abs(sum(by_call.values()) / 1000 - cycle["calls_cpu_s"]) <= 0.0005 + 0.00005 * len(by_call)
+        assert {"read", "write_status"} <= by_call.keys()
+    pushed = {"shopify push", "meta push", "google push", "woo push"}
+    assert pushed <= measured["full"]["calls_cpu_ms_by_call"].keys()
+    assert {"shopify orders_since", "woo orders_since"} <= measured["idle"]["calls_cpu_ms_by_call"].keys()
+    assert "shopify push" not in measured["idle"]["calls_cpu_ms_by_call"]  # nothing to push
+    steady = measured["steady"]
+    assert steady["calls_cpu_ms_by_call"].keys() == {
+        call for cycle in steady["window"] for call in cycle["calls_cpu_ms_by_call"]
+    }
+
+
 def test_the_steady_state_counts_the_audit_and_the_month_is_weighed_against_each_quota(
     measured: dict[str, Any],
 ) -> None:
