@@ -122,6 +122,7 @@ def headline(result: dict[str, Any]) -> dict[str, Any]:
     steady = result["steady"]
     return {
         "engine_cpu_s": {key: c["engine_cpu_s"] for key, c in cycles.items()},
+        "calls_cpu_ms_by_call": {key: c["calls_cpu_ms_by_call"] for key, c in cycles.items()},
         "peak_rss_mb": result["peak_rss_mb"],
         "worker_rss_mb": result["worker_rss_mb"],
         "calls_per_cycle": {key: c["api_calls_by_api"] for key, c in cycles.items()},
