@@ -53,7 +53,7 @@ PURE = frozenset(
 )
 #: Third-party clients each edge is built on.
 STORE_CLIENTS = frozenset(
-    {"filelock", "gspread", "google", "openpyxl", "pyairtable", "pyrate_limiter", "requests"}
+    {"filelock", "gspread", "google", "openpyxl", "orjson", "pyairtable", "pyrate_limiter", "requests"}
 )
 CHANNEL_CLIENTS = frozenset({"httpx", "google"})
 EDGE_BASE = frozenset({"sheetsync.model", "sheetsync.errors", "sheetsync.retry", "sheetsync.pacing"})

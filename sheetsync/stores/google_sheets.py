@@ -46,14 +46,16 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import google.auth.exceptions
 import gspread
+import orjson
 import requests
 from google.auth.transport.requests import AuthorizedSession, Request
 from google.oauth2 import service_account
 from gspread.http_client import ParamsType
+from gspread.urls import SPREADSHEET_VALUES_BATCH_URL
 
 from sheetsync import retry
 from sheetsync.errors import LeaseHeld, PermanentError, StoreLayoutError, TransientError
@@ -125,6 +127,8 @@ SCOPES = ("https://www.googleapis.com/auth/spreadsheets",)
 #: Raw values: numbers as numbers (no numericising of text, no thousands separators), formulas as
 #: their text (so the core can flag them), dates as the text the merchant sees (so a date in a
 #: Quantity cell is flagged, not read as a serial number).
+#: Bytes per chunk when reading a values:batchGet body (requests' own default is 10 KB).
+READ_CHUNK = 1 << 20
 READ_OPTIONS = {"valueRenderOption": "FORMULA", "dateTimeRenderOption": "FORMATTED_STRING"}
 RAW = {"valueInputOption": "RAW"}
 #: The developer metadata key on each worker column (its value: the column's name in the layout).
@@ -187,7 +191,11 @@ def connect(
         for mounted in (token_session, session):
             mounted.mount("https://", adapter)
     allowances = _allowances(info, quotas, clock, sleep) if quotas else {}
-    http_client = _sheets_client(base_url.rstrip("/") if base_url else SHEETS_API, allowances)
+    http_client = type(
+        "SheetsClient",
+        (SheetsClient,),
+        {"base_url": base_url.rstrip("/") if base_url else SHEETS_API, "allowances": allowances},
+    )
     return gspread.Client(auth=credentials, session=session, http_client=http_client)
 
 
@@ -216,30 +224,53 @@ def _allowances(
     }
 
 
-def _sheets_client(base_url: str, allowances: Mapping[str, Sequence[Pacer]]) -> type[gspread.HTTPClient]:
-    class SheetsClient(gspread.HTTPClient):
-        """Every Sheets request (gspread's one funnel): paced, and sent to ``base_url``.
+class SheetsClient(gspread.HTTPClient):
+    """Every Sheets request (gspread's one funnel): paced, and sent to :attr:`base_url`.
 
-        gspread has no base-URL setting; its URLs are module constants, so they are rewritten here.
-        Each answer's ``Date`` is kept, with when it came (the lease runs on Google's clock).
+    gspread has no base-URL setting; its URLs are module constants, so they are rewritten here.
+    Each answer's ``Date`` is kept, with when it came (the lease runs on Google's clock).
+    """
+
+    base_url: ClassVar[str] = SHEETS_API
+    #: "read" and "write" → the allowances each such request waits for first
+    allowances: ClassVar[Mapping[str, Sequence[Pacer]]] = {}
+    google_clock: tuple[datetime, float] | None = None
+
+    def request(self, method: str, endpoint: str, *args: Any, **kwargs: Any) -> requests.Response:
+        """Send as gspread does, paced, at :attr:`base_url`; keep the answer's ``Date``."""
+        url = self._paced(method, endpoint)
+        response = super().request(method, url, *args, **kwargs)
+        self._dated(response)
+        return response
+
+    def get_json(self, endpoint: str, params: ParamsType) -> Any:
+        """A GET as :meth:`request` sends it, its body read in large chunks and decoded by orjson.
+
+        A master's whole read is megabytes of JSON, every cycle. ``response.content`` reads it
+        10 KB at a time (about 5 ms of CPU for 3.4 MB, against 0.1 ms in 1 MB chunks), and orjson
+        decodes the bytes as they came in about half the stdlib's time.
         """
+        url = self._paced("GET", endpoint)
+        with self.session.request("get", url, params=params, timeout=self.timeout, stream=True) as response:
+            self._dated(response)
+            if not response.ok:
+                raise gspread.exceptions.APIError(response)
+            return orjson.loads(b"".join(response.iter_content(READ_CHUNK)))
 
-        google_clock: tuple[datetime, float] | None = None
+    def _paced(self, method: str, endpoint: str) -> str:
+        """Wait for the request's allowances; its URL at :attr:`base_url`."""
+        # Every GET the store makes is a read (values.get, values.batchGet, spreadsheets.get),
+        # and so is a developerMetadata:search; every other POST is a write (values.append,
+        # values.batchUpdate and batchUpdateByDataFilter, spreadsheets.batchUpdate).
+        read = method.upper() == "GET" or endpoint.endswith(":search")
+        for pacer in self.allowances.get("read" if read else "write", ()):
+            pacer.wait()
+        return self.base_url + endpoint.removeprefix(SHEETS_API)
 
-        def request(self, method: str, endpoint: str, *args: Any, **kwargs: Any) -> requests.Response:
-            # Every GET the store makes is a read (values.get, values.batchGet, spreadsheets.get),
-            # and so is a developerMetadata:search; every other POST is a write (values.append,
-            # values.batchUpdate and batchUpdateByDataFilter, spreadsheets.batchUpdate).
-            read = method.upper() == "GET" or endpoint.endswith(":search")
-            for pacer in allowances.get("read" if read else "write", ()):
-                pacer.wait()
-            response = super().request(method, base_url + endpoint.removeprefix(SHEETS_API), *args, **kwargs)
-            if date := response.headers.get("Date"):
-                with contextlib.suppress(TypeError, ValueError):  # not a date: keep the last one
-                    self.google_clock = (parsedate_to_datetime(date), time.monotonic())
-            return response
-
-    return SheetsClient
+    def _dated(self, response: requests.Response) -> None:
+        if date := response.headers.get("Date"):
+            with contextlib.suppress(TypeError, ValueError):  # not a date: keep the last one
+                self.google_clock = (parsedate_to_datetime(date), time.monotonic())
 
 
 class GoogleSheetsStore:
@@ -257,7 +288,10 @@ class GoogleSheetsStore:
         self.layout = layout
         self.id = spreadsheet_id(spreadsheet)
         # gspread's Spreadsheet drops the tab list it fetches; its HTTPClient serves every endpoint.
-        self._http, self._account, self._sleep = client.http_client, account, sleep
+        if not isinstance(client.http_client, SheetsClient):
+            raise TypeError("open the gspread client with google_sheets.connect()")
+        self._http: SheetsClient = client.http_client
+        self._account, self._sleep = account, sleep
         self._tabs: dict[str, dict[str, Any]] = {}  #: title → sheet properties, from the metadata
         self._grid: Grid | None = None
         self._ledger_end = 1  #: the Ledger's last used row, as last seen (read or appended)
@@ -344,8 +378,8 @@ class GoogleSheetsStore:
         sku = found[SKU]
         columns = [sku, *numeric]
         ranges = [f"{_quoted(INVENTORY_SHEET)}!{column_letter(c)}:{column_letter(c)}" for c in columns]
-        params: ParamsType = {"valueRenderOption": "FORMATTED_VALUE", "majorDimension": "COLUMNS"}
-        reply = self._call(lambda: self._http.values_batch_get(self.id, ranges, params=params))
+        params = {"valueRenderOption": "FORMATTED_VALUE", "majorDimension": "COLUMNS"}
+        reply = self._call(lambda: self._batch_get(ranges, params))
         shown = [(value_range.get("values") or [[]])[0] for value_range in reply["valueRanges"]]
         if any(
             not line or line[0] != cell_text(header[c - 1]) for c, line in zip(columns, shown, strict=True)
@@ -374,7 +408,7 @@ class GoogleSheetsStore:
                 "or run `sheetsync init --google-sheet URL`"
             )
         ranges = [_quoted(n) for n in present]
-        reply = self._call(lambda: self._http.values_batch_get(self.id, ranges, params=dict(READ_OPTIONS)))
+        reply = self._call(lambda: self._batch_get(ranges))
         return present, reply
 
     def append_ledger(self, entries: Sequence[LedgerEntry]) -> None:
@@ -458,11 +492,7 @@ class GoogleSheetsStore:
                     f"{self.where} has no tab {INVENTORY_SHEET} (found: {', '.join(self._tabs)}); "
                     f"rename your inventory tab back to {INVENTORY_SHEET}"
                 )
-            reply = self._classified(
-                lambda: self._http.values_batch_get(
-                    self.id, [_quoted(INVENTORY_SHEET)], params=dict(READ_OPTIONS)
-                )
-            )
+            reply = self._classified(lambda: self._batch_get([_quoted(INVENTORY_SHEET)]))
             sheet = reply["valueRanges"][0].get("values", [])
             header = sheet[0] if sheet else []
             plan = appends(header, rows, self.layout, f"{self.where}, sheet {INVENTORY_SHEET}")
@@ -569,9 +599,7 @@ class GoogleSheetsStore:
             ranges += [f"{_quoted(ARCHIVE_SHEET)}!1:1", f"{_quoted(ARCHIVE_SHEET)}!{guess}:{guess}"]
         if not ranges:
             return [], None, []
-        reply = self._classified(
-            lambda: self._http.values_batch_get(self.id, ranges, params=dict(READ_OPTIONS))
-        )
+        reply = self._classified(lambda: self._batch_get(ranges))
         found = [value_range.get("values", []) for value_range in reply["valueRanges"]]
         ledger: list[Row] = found.pop(0) if has_ledger else []
         if not has_archive:
@@ -735,7 +763,7 @@ class GoogleSheetsStore:
 
     def _google_now(self, now: datetime) -> datetime:
         """Google's time now, from the last answer's ``Date`` and the time since; ``now`` before any."""
-        told: tuple[datetime, float] | None = getattr(self._http, "google_clock", None)
+        told = self._http.google_clock
         if told is None:
             return now
         date, at = told
@@ -995,9 +1023,7 @@ class GoogleSheetsStore:
 
     def _get(self, ranges: Sequence[str]) -> list[list[list[Any]]]:
         """Each range's rows, in one values:batchGet (FORMULA rendering, like the read)."""
-        reply = self._call(
-            lambda: self._http.values_batch_get(self.id, list(ranges), params=dict(READ_OPTIONS))
-        )
+        reply = self._call(lambda: self._batch_get(ranges))
         return [value_range.get("values", []) for value_range in reply["valueRanges"]]
 
     def _inventory_cells(
@@ -1327,6 +1353,10 @@ class GoogleSheetsStore:
         self._tabs = _tab_list(self._call(lambda: self._http.fetch_sheet_metadata(self.id)))
         return True
 
+    def _batch_get(self, ranges: Sequence[str], params: Mapping[str, str] = READ_OPTIONS) -> Any:
+        """One values:batchGet (:meth:`SheetsClient.get_json`)."""
+        return self._http.get_json(SPREADSHEET_VALUES_BATCH_URL % self.id, {**params, "ranges": list(ranges)})
+
     def _call(self, action: Callable[[], T]) -> T:
         return retry.call(lambda: self._classified(action), self._sleep, attempts=ATTEMPTS)
 
@@ -1341,7 +1371,7 @@ class GoogleSheetsStore:
         except (requests.ConnectionError, requests.Timeout) as error:
             # Sent, perhaps applied: the writes that are not safe to repeat look before they do.
             raise OutcomeUnknown(f"{self.where}: {type(error).__name__} talking to Google Sheets") from None
-        except requests.JSONDecodeError:
+        except (requests.JSONDecodeError, orjson.JSONDecodeError):
             # A 200 whose body was cut short or garbled on the way: the call did apply.
             raise OutcomeUnknown(f"{self.where}: Google Sheets answered with broken JSON") from None
         except google.auth.exceptions.RefreshError as error:

@@ -616,3 +616,30 @@ def test_a_sheet_read_again_unchanged_is_the_same_and_a_checkbox_over_a_count_is
     assert [r.cells["quantity"] for r in again.rows] == ["10", "1"]
     fake.set_values(store.id, f"{INVENTORY_SHEET}!B3", [[True]])  # a checkbox: TRUE == 1 in Python
     assert [r.cells["quantity"] for r in store.read().rows] == ["10", "TRUE"]
+
+
+def test_a_read_whose_reply_is_cut_short_is_read_again_and_at_last_named(tmp_path: Path) -> None:
+    fake = FakeSheets()
+    cut = [1]  # how many of the next batchGet replies arrive cut short
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        answer = fake(request)
+        if request.url.path.endswith("values:batchGet") and cut[0] > 0:
+            cut[0] -= 1
+            body = answer.read()
+            return httpx.Response(200, headers={"content-type": "application/json"}, content=body[:-20])
+        return answer
+
+    sheet = shop(fake)
+    (tmp_path / "sheetsync.toml").write_text(CONFIG.format(sheet=sheet, extra=""))
+    settings = load(tmp_path / "sheetsync.toml")
+    client = connect(_KEY, adapter=HandlerAdapter(handler))
+    store = GoogleSheetsStore(client, sheet, settings.layout, account=SERVICE_ACCOUNT, sleep=lambda _: None)
+
+    assert [r.cells["quantity"] for r in store.read().rows] == ["10", "4"]  # the second try's
+    assert cut == [0]
+
+    cut[0] = ATTEMPTS
+    with pytest.raises(TransientError, match=f"{store.where}: Google Sheets answered with broken JSON"):
+        store.read()
+    assert cut == [0]
