@@ -19,6 +19,8 @@ https://woocommerce.github.io/woocommerce-rest-api-docs/, and
   as WordPress registers it; only ``line_items`` is modelled, see Admin edits),
   ``GET orders/{id}/refunds``, ``GET settings/{group}/{id}``. Any other route answers WordPress's
   404 ``rest_no_route``.
+- WordPress's global ``_fields`` on every route: an answer keeps only the named fields (``a.b``
+  inside ``a``), item by item for a list; an error answer is left whole.
 - Paging: ``per_page`` 1..100 (default 10), ``page``, ``offset``; ``X-WP-Total``,
   ``X-WP-TotalPages`` and a ``Link`` header with ``rel="next"`` / ``rel="prev"``.
 - Validation as WordPress's REST server does it: a bad value answers 400 ``rest_invalid_param``
@@ -133,6 +135,8 @@ STOCK_RESTORING = frozenset({"cancelled", "pending"})
 
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 
+#: WordPress's global parameters that this fake models, accepted on every route.
+GLOBAL_PARAMS = frozenset({"_fields"})
 #: List parameters WooCommerce core registers per collection; ``True`` where this fake models it.
 _PRODUCT_PARAMS: Mapping[str, bool] = {
     "context": True,
@@ -409,6 +413,45 @@ class _Answer(Exception):
     def __init__(self, response: httpx.Response) -> None:
         super().__init__(response.status_code)
         self.response = response
+
+
+def _only_fields(answer: httpx.Response, spec: str) -> httpx.Response:
+    """``_fields``, as WordPress's ``rest_filter_response_fields`` applies it to any answer.
+
+    The names are split on commas and spaces; ``a.b`` keeps ``b`` inside ``a``. A list answer is
+    filtered item by item. Nested names do not reach into lists (``_rest_array_intersect_key_
+    recursive`` keeps a list's numeric keys only if named, so ``line_items.sku`` leaves ``[]``).
+    """
+    names = [name for name in re.split(r"[\s,]+", spec) if name]
+    if not names:
+        return answer
+    wanted: dict[str, Any] = {}
+    for name in names:
+        level = wanted
+        *outer, last = name.split(".")
+        for part in outer:
+            inner = level.get(part)
+            if inner is True:
+                break  # the whole of ``part`` is wanted already
+            level = level.setdefault(part, {})
+        else:
+            level[last] = True
+
+    def keep(value: Any, fields: dict[str, Any]) -> Any:
+        if isinstance(value, list):
+            return [keep(item, fields) for i, item in enumerate(value) if str(i) in fields]
+        if not isinstance(value, dict):
+            return value
+        return {
+            key: item if fields[key] is True else keep(item, fields[key])
+            for key, item in value.items()
+            if key in fields
+        }
+
+    body = answer.json()
+    body = [keep(item, wanted) for item in body] if isinstance(body, list) else keep(body, wanted)
+    headers = {k: v for k, v in answer.headers.items() if k.lower() not in ("content-length", "content-type")}
+    return _json(body, answer.status_code, headers)
 
 
 def _json(body: Json, status: int = 200, headers: Mapping[str, str] | None = None) -> httpx.Response:
@@ -970,6 +1013,8 @@ class FakeWooCommerce:
             answer = self._list_refunds(int(match.group("order")), query)
         if fault is not None:
             return self._fire(fault)
+        if "_fields" in query and answer.status_code < 400:
+            return _only_fields(answer, query["_fields"])
         return answer
 
     def _throttle(self) -> None:
@@ -1050,10 +1095,14 @@ class FakeWooCommerce:
     # -- query validation --
 
     def _check_params(self, query: Mapping[str, str], known: Mapping[str, bool]) -> None:
-        unknown = {name: f"{name} is not a parameter of this route." for name in query if name not in known}
+        unknown = {
+            name: f"{name} is not a parameter of this route."
+            for name in query
+            if name not in known and name not in GLOBAL_PARAMS
+        }
         if unknown:  # WordPress would ignore them; see the module docstring
             raise _Answer(_invalid(unknown))
-        unmodelled = [name for name in query if not known[name]]
+        unmodelled = [name for name in query if name not in GLOBAL_PARAMS and not known[name]]
         if unmodelled:
             raise _Answer(
                 wp_error(

@@ -372,6 +372,7 @@ class MetaChannel:
         found: list[Json] = []
         for start in range(0, len(wanted), READ_BATCH):
             batch = wanted[start : start + READ_BATCH]
+            asked = set(batch)
             params: dict[str, str] = {
                 "fields": fields,
                 "filter": json.dumps({"retailer_id": {"is_any": batch}}, separators=(",", ":")),
@@ -379,7 +380,7 @@ class MetaChannel:
             }
             for items in self._product_pages(params):
                 for item in items:
-                    if item.get("retailer_id") not in batch:
+                    if item.get("retailer_id") not in asked:
                         continue
                     if isinstance(item.get("id"), str):
                         self._item_ids[Sku(item["retailer_id"])] = item["id"]

@@ -91,6 +91,9 @@ API_PATH = "/wp-json/wc/v3"
 MAX_BATCH = 100
 #: Objects per list page: WordPress caps ``per_page`` at 100.
 PER_PAGE = 100
+#: What a lookup reads of each product (WordPress's global ``_fields``): a real store's product is
+#: kilobytes of descriptions, images and meta data, a hundred a page, read back every audit.
+LOOKUP_FIELDS = "id,sku,type,parent_id,manage_stock,stock_quantity"
 #: Characters of SKUs per lookup request, so the URL stays well under common 8 KB limits.
 _SKU_QUERY_CHARS = 2000
 #: How far before the cursor orders are read again: equal timestamps, and orders committed late.
@@ -395,7 +398,7 @@ class WooCommerceChannel:
         wanted = list(dict.fromkeys(skus))
         found: dict[Sku, _Found] = {}
         for group in _sku_groups(wanted):
-            objects = self._pages("/products", {"sku": ",".join(group)})
+            objects = self._pages("/products", {"sku": ",".join(group), "_fields": LOOKUP_FIELDS})
             # MySQL matches SKUs case-insensitively; ours are case-sensitive, so match exactly.
             by_sku = {str(o.get("sku")): o for o in objects if isinstance(o, dict)}
             for sku in group:

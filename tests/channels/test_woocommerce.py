@@ -101,6 +101,8 @@ def test_sku_lookups_go_100_to_a_request_and_match_exactly(fake: FakeWooCommerce
     assert len(lookups) == 3  # 100 + 51, and the SKU holding a comma alone
     assert sorted(len(e.params["sku"].split(",")) for e in lookups) == [2, 51, 100]
     assert "X,Y" in [e.params["sku"] for e in lookups]
+    # each product as far as the lookup reads it, not its descriptions, images and meta data
+    assert {e.params["_fields"] for e in lookups} == {"id,sku,type,parent_id,manage_stock,stock_quantity"}
 
 
 def test_variations_go_in_one_call_per_parent(fake: FakeWooCommerce, clock: ManualClock) -> None:

@@ -249,6 +249,23 @@ def test_sku_lookup_is_a_comma_list_and_case_insensitive(fake: FakeWooCommerce, 
     assert found == ["A", "A,B"]  # split on commas, and the whole string too
 
 
+def test_fields_keeps_only_what_is_named_as_wordpress_does(
+    fake: FakeWooCommerce, client: httpx.Client
+) -> None:
+    fake.add_product("MUG", stock=4)
+    whole = client.get("/products", params={"sku": "MUG"}).json()
+    only = client.get("/products", params={"sku": "MUG", "_fields": "id, sku,stock_quantity"})
+    assert only.json() == [{k: whole[0][k] for k in ("id", "sku", "stock_quantity")}]
+    assert client.get("/products", params={"sku": "MUG", "_fields": ","}).json() == whole  # no names: all
+    fake.place_order([("MUG", 1)])
+    order = client.get("/orders", params={"_fields": "id,line_items.sku,status"}).json()[0]
+    assert order["line_items"] == []  # a nested name does not reach into a list
+    assert set(order) == {"id", "line_items", "status"}
+    refused = client.get("/products", params={"per_page": 101, "_fields": "id"})
+    assert refused.status_code == 400
+    assert refused.json()["code"] == "rest_invalid_param"  # an error is left whole
+
+
 @pytest.mark.parametrize(
     ("auth", "code", "message"),
     [
