@@ -11,6 +11,7 @@ saw end adds nothing twice). ``archive_ledger`` moves the Ledger's first rows to
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import secrets
@@ -138,6 +139,9 @@ class WorkbookStore:
         self._lease = ""  #: the lease's State value at the last read()
         self._lease_fresh = False  #: ``_lease`` comes from a read() no acquire() has used yet
         self._os_lock = filelock.FileLock(path.with_name(f".{path.name}.sheetsync.lock"), timeout=0)
+        #: The workbook as this store last saved it, and that file's stamp: while the file on disk
+        #: still bears the stamp, the next edit starts from it rather than loading the file again.
+        self._saved: tuple[Stamp, Workbook] | None = None
 
     def read(self) -> Snapshot:
         """Load the workbook once; every cell as raw text; absent tables read empty.
@@ -239,16 +243,19 @@ class WorkbookStore:
         Loaded fresh, so edits the merchant saved since ``read()`` survive and every column and
         row is placed by the headers and SKUs as they are now.  If the file changes between the
         load and the save (the merchant saved again), nothing is saved and it is all done again
-        from a new load, a few times before giving up until the next cycle.
+        from a new load, a few times before giving up until the next cycle.  A file that is still
+        the one this store saved last (same stamp) is not loaded again: the workbook it saved is
+        that file, and loading it is most of an edit's time.
         """
         for _ in range(SAVE_ATTEMPTS):
             self._refuse_if_open()
             before = _stamp(self.path)
-            wb = _load(self.path)
+            saved, self._saved = self._saved, None  # changed below: kept again only once saved
+            wb = saved[1] if saved is not None and saved[0] == before else _load(self.path)
             if not change(wb):
                 return
             try:
-                _save(wb, self.path, before)
+                self._saved = (_save(wb, self.path, before), wb)
             except _Changed:
                 logger.info("%s changed while the worker was writing to it; writing again", self.path)
                 continue
@@ -643,25 +650,41 @@ class _Changed(Exception):
     """The workbook changed on disk between its load and our save: nothing was saved."""
 
 
-def _stamp(path: Path) -> tuple[int, int, int] | None:
-    """What tells one version of the file from another: modification time, size, inode."""
+#: What tells one version of the file from another (``_stamp``).
+Stamp = tuple[int, int, int, bytes]
+
+
+def _stamp(path: Path) -> Stamp | None:
+    """``path``'s stamp (``_stamp_of``); None if there is no such file."""
     try:
-        stat = path.stat()
+        return _stamp_of(path)
     except FileNotFoundError:
         return None
-    return stat.st_mtime_ns, stat.st_size, stat.st_ino
 
 
-def _unchanged(path: Path, loaded: tuple[int, int, int]) -> None:
+def _stamp_of(path: Path) -> Stamp:
+    """Modification time, size, inode and a digest of the bytes.
+
+    The digest because timestamps tick only every few milliseconds, and an app may save a file
+    of the same size in place.
+    """
+    with path.open("rb") as fh:
+        stat = os.fstat(fh.fileno())
+        return stat.st_mtime_ns, stat.st_size, stat.st_ino, hashlib.file_digest(fh, "blake2b").digest()
+
+
+def _unchanged(path: Path, loaded: Stamp) -> None:
     if _stamp(path) != loaded:
         raise _Changed(str(path))
 
 
-def _save(wb: Workbook, path: Path, loaded: tuple[int, int, int] | None = None) -> None:
+def _save(wb: Workbook, path: Path, loaded: Stamp | None = None) -> Stamp:
     """Replace ``path`` atomically: a crash leaves the old file or the new one, whole.
 
     With ``loaded`` (the file's stamp when it was loaded), raises ``_Changed`` instead of saving
     when the file is no longer that version: the merchant's save made meanwhile is not overwritten.
+    Returns the stamp of the file saved, taken before it replaced ``path`` (a rename keeps its
+    modification time and inode), so a save by someone else right after is never taken for it.
     """
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
@@ -673,7 +696,9 @@ def _save(wb: Workbook, path: Path, loaded: tuple[int, int, int] | None = None) 
             _unchanged(path, loaded)
         if path.exists():
             shutil.copymode(path, tmp)
+        saved = _stamp_of(tmp)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    return saved

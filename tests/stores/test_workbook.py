@@ -107,6 +107,41 @@ def test_read_loads_the_file_once_and_an_empty_append_not_at_all(
     assert loads == [True]
 
 
+def test_the_workbook_it_saved_is_not_loaded_again_but_a_merchants_save_is(
+    workbook: WorkbookBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = workbook.make([{"SKU": "A", "Quantity": 1}], LAYOUT)
+    loads: list[bool] = []
+
+    def counting(path: Path, **kwargs: bool) -> Workbook:
+        loads.append(kwargs["read_only"])
+        return load_workbook(path, **kwargs)
+
+    monkeypatch.setattr("sheetsync.stores.workbook.load_workbook", counting)
+    store.read()
+    store.append_ledger([ENTRY])
+    store.write_status(available("5"))
+    assert loads == [
+        True,
+        False,
+    ]  # the read, and one load for both writes: the second starts from the first's save
+
+    ours = workbook.path.stat()
+    workbook.merchant_edit(2, "Quantity", 7)  # saved in place, in the same tick of the clock:
+    os.utime(workbook.path, ns=(ours.st_atime_ns, ours.st_mtime_ns))
+    theirs = workbook.path.stat()
+    assert (theirs.st_ino, theirs.st_size, theirs.st_mtime_ns) == (
+        ours.st_ino,
+        ours.st_size,
+        ours.st_mtime_ns,
+    )
+    store.write_status(available("6"))  # only the bytes tell the files apart
+    assert loads == [True, False, False]
+    assert workbook.inventory_value(2, "Quantity") == "7"
+    assert workbook.inventory_value(2, "Available") == "6"
+    assert [row.cells["key"] for row in store.read().ledger] == [ENTRY.key]
+
+
 def test_cells_convert_to_text_without_numericising(workbook: WorkbookBackend) -> None:
     typed = datetime(2026, 1, 2, 3, 4, 5)  # noqa: DTZ001 - an Excel cell holds no timezone
     values: list[object] = [7, 2.0, 2.5, -0.25, True, False, typed, date(2026, 1, 2), time(3, 4, 5)]
