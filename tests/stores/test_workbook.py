@@ -90,17 +90,23 @@ def test_create_workbook_refuses_an_existing_path(tmp_path: Path) -> None:
     assert path.read_bytes() == b"the merchant's"
 
 
-def test_read_loads_the_file_once_and_an_empty_append_not_at_all(
-    workbook: WorkbookBackend, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    store = workbook.make([{"SKU": "A", "Quantity": 1}], LAYOUT)
-    loads: list[bool] = []
+@pytest.fixture
+def loads(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Each load of a workbook from its file, by whether it was read-only."""
+    made: list[bool] = []
 
     def counting(path: Path, **kwargs: bool) -> Workbook:
-        loads.append(kwargs["read_only"])
+        made.append(kwargs["read_only"])
         return load_workbook(path, **kwargs)
 
     monkeypatch.setattr("sheetsync.stores.workbook.load_workbook", counting)
+    return made
+
+
+def test_read_loads_the_file_once_and_an_empty_append_not_at_all(
+    workbook: WorkbookBackend, loads: list[bool]
+) -> None:
+    store = workbook.make([{"SKU": "A", "Quantity": 1}], LAYOUT)
     store.read()
     store.append_ledger([])
 
@@ -108,23 +114,13 @@ def test_read_loads_the_file_once_and_an_empty_append_not_at_all(
 
 
 def test_the_workbook_it_saved_is_not_loaded_again_but_a_merchants_save_is(
-    workbook: WorkbookBackend, monkeypatch: pytest.MonkeyPatch
+    workbook: WorkbookBackend, loads: list[bool]
 ) -> None:
     store = workbook.make([{"SKU": "A", "Quantity": 1}], LAYOUT)
-    loads: list[bool] = []
-
-    def counting(path: Path, **kwargs: bool) -> Workbook:
-        loads.append(kwargs["read_only"])
-        return load_workbook(path, **kwargs)
-
-    monkeypatch.setattr("sheetsync.stores.workbook.load_workbook", counting)
     store.read()
     store.append_ledger([ENTRY])
     store.write_status(available("5"))
-    assert loads == [
-        True,
-        False,
-    ]  # the read, and one load for both writes: the second starts from the first's save
+    assert loads == [True, False]  # the read, and one load for both writes
 
     ours = workbook.path.stat()
     workbook.merchant_edit(2, "Quantity", 7)  # saved in place, in the same tick of the clock:
