@@ -13,6 +13,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from itertools import chain
 from typing import Any, TypeVar
 
+import orjson
+
 from sheetsync.errors import StoreLayoutError, TransientError
 from sheetsync.model import (
     BUFFER,
@@ -425,7 +427,9 @@ class _Tab:
     """
 
     rows: Sequence[Row]
-    types: list[type]
+    #: every cell's value and type as one string (``_told``), or each cell's type where JSON
+    #: cannot hold them all
+    told: bytes | list[type]
     used_rows: int
     used_columns: int
     #: (columns, marks_numbers, how a row is made) → the rows ``records`` gave, made
@@ -447,18 +451,35 @@ class _Tab:
 
 def _tab(where: str, name: str, rows: Sequence[Row]) -> _Tab:
     """Sheet ``name`` of master ``where`` as read now: the last read's ``_Tab`` if nothing changed."""
-    types = list(map(type, chain.from_iterable(rows)))
+    told = _told(rows)
     last = _TABS.pop((where, name), None)
-    if last is None or last.rows is rows or last.types != types or last.rows != rows:
+    if last is None or last.rows is rows or last.told != told or last.rows != rows:
         lasts = [_last_cell(row) for row in rows]
         used = max((n for n, cell in enumerate(lasts, start=1) if cell), default=1)
-        last = _Tab(rows, types, used, max(lasts, default=0), {})
+        last = _Tab(rows, told, used, max(lasts, default=0), {})
     _TABS[(where, name)] = last
     for stale in list(_TABS)[:-READS_KEPT]:  # the oldest first
         _TABS.pop(stale, None)
     return last
 
 
+def _told(rows: Sequence[Row]) -> bytes | list[type]:
+    """What tells two reads of a tab apart where ``==`` does not: ``True == 1 == 1.0``.
+
+    The cells as JSON (orjson, in one pass in C: a third of the time of listing every cell's
+    type) keep ``true``, ``1`` and ``1.0`` apart. Values JSON holds only as something else (a
+    date as its ISO text, a workbook's rich text as its parts) fall back to every cell's type.
+    """
+    try:
+        return orjson.dumps(rows, option=_PASS_THROUGH)
+    except orjson.JSONEncodeError:
+        return list(map(type, chain.from_iterable(rows)))
+
+
+#: orjson refuses these instead of writing them as JSON's str, list or object (``_told``).
+_PASS_THROUGH = (
+    orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATACLASS
+)
 #: The last read of each sheet of each master (``_tab``), a few masters' worth (``READS_KEPT``).
 _TABS: dict[tuple[str, str], _Tab] = {}
 
