@@ -127,10 +127,10 @@ SCOPES = ("https://www.googleapis.com/auth/spreadsheets",)
 #: Raw values: numbers as numbers (no numericising of text, no thousands separators), formulas as
 #: their text (so the core can flag them), dates as the text the merchant sees (so a date in a
 #: Quantity cell is flagged, not read as a serial number).
-#: Bytes per chunk when reading a values:batchGet body (requests' own default is 10 KB).
-READ_CHUNK = 1 << 20
 READ_OPTIONS = {"valueRenderOption": "FORMULA", "dateTimeRenderOption": "FORMATTED_STRING"}
 RAW = {"valueInputOption": "RAW"}
+#: Bytes per chunk when reading a values:batchGet body (requests' own default is 10 KB).
+READ_CHUNK = 1 << 20
 #: The developer metadata key on each worker column (its value: the column's name in the layout).
 COLUMN_TAG = "sheetsync.column"
 #: Waits of 1, 2, 4 … 32 s: Google's advice is truncated exponential back-off up to 64 s, which
