@@ -65,7 +65,7 @@ from sheetsync.channels import Channel, OrderSource
 from sheetsync.config import Settings, load
 from sheetsync.model import INVENTORY_SHEET, LEDGER_SHEET, ChannelLimits, ChannelName, StatusUpdate
 from sheetsync.stores.google_sheets import GoogleSheetsStore
-from sheetsync.worker import CycleReport, run_cycle
+from sheetsync.worker import CycleReport, Heap, run_cycle
 
 APIS = ("sheets", "shopify", "meta", "google", "woo")
 #: Orders placed on each selling channel before the 1%-changed cycle.
@@ -418,13 +418,15 @@ def run(world: World, name: str, now: datetime, first: bool, orders: Mapping[str
     ledger_before = ledger_rows(world)
     marks = log_marks(world)
     slept = {api: clock.waited for api, clock in world.clocks.items()}
-    gc.collect()
-    gc.freeze()  # the fakes' heap is the platforms', not the worker's: keep it out of GC passes
+    # Held as the worker's loop holds it (collected, frozen, no full collection of the
+    # collector's own); the fakes' heap is frozen too: it is the platforms', not the worker's.
+    heap = Heap()
+    heap.settle(0.0)
     fakes_cpu = world.fakes_cpu[0]
     cpu, wall = time.thread_time(), time.perf_counter()
     report = run_cycle(store, channels, world.settings, now)  # type: ignore[arg-type]
     cpu, wall = time.thread_time() - cpu, time.perf_counter() - wall
-    gc.unfreeze()  # so that the next cycle's collection (untimed) frees what this one dropped
+    heap.release()  # so that the next cycle's collection (untimed) frees what this one dropped
     fakes_cpu = world.fakes_cpu[0] - fakes_cpu
     calls = calls_since(world, marks)
     flips = sum(1 for sku, shown in availability(world).items() if flips_before.get(sku) != shown)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
-import gc
 import json
 import math
 import multiprocessing
@@ -637,6 +636,7 @@ def run_policy(scenario: Scenario, world: World, policy: str) -> Outcome:
     ]
     watching = [jump for jump in jumps if jump.at_s < end]
     heap = Heap()
+    heap.settle(now[0])  # as the worker's loop does before its first cycle
 
     def cycle(due: Collection[ChannelName] | None, delivered: Sequence[OrderLine] = ()) -> None:
         report = run_cycle(store, listed, settings, clock(), due, delivered=delivered)
@@ -715,7 +715,7 @@ def run_policy(scenario: Scenario, world: World, policy: str) -> Outcome:
             outcome.by_channel[name]["paced_s"] = round(channel.paced_s - paced, 1)
     outcome.push_calls = sum(int(c["push_calls"]) for c in outcome.by_channel.values())
     outcome.throttled_calls = sum(int(c["throttled"]) for c in outcome.by_channel.values())
-    gc.unfreeze()  # as the worker's loop does when it stops
+    heap.release()  # as the worker's loop does when it stops
     _bound(outcome, world, sold)
     outcome.jumps = jumps
     outcome.cpu_s = time.process_time() - began

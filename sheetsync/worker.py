@@ -1383,11 +1383,14 @@ def worker_name() -> str:
 
 #: Seconds of the worker's clock between two collections of the heap that ``Heap`` keeps frozen.
 THAW_EVERY_S = 3600.0
+#: The collector's third threshold while ``Heap`` holds the heap: young collections between two
+#: full ones of its own.  High enough that within a cycle it never makes one (``Heap``).
+FULL_COLLECTION_AFTER = 1_000_000
 
 
 @dataclass
 class Heap:
-    """After each cycle: freeze what is alive now, so the collector stops rescanning it every cycle.
+    """Around the cycles: freeze what is alive, so the collector stops rescanning it every cycle.
 
     What outlives a cycle (parsed Ledger rows, watches, adapters' maps, the fast path's basis)
     is most of the heap at 10,000 SKUs, and each full collection walked all of it: a quarter of
@@ -1395,17 +1398,34 @@ class Heap:
     reference cycle among them that dies is kept, so every ``THAW_EVERY_S`` the heap is thawed
     and collected once.  By time, not by cycles: sales by webhook make a cycle every few seconds
     at a peak (the simulated Black Friday, 3,000 cycles a day, spent 5% of its CPU collecting).
+
+    Those collections are the only full ones while the heap is held.  CPython makes one of its
+    own when what is not frozen has grown by a quarter since its last; with the heap frozen that
+    is only what this cycle kept, so a cycle that keeps much (a first sync) was walked again each
+    time it grew by a quarter: 10 full collections in a 10,000-SKU first sync, 40% of its CPU.
     """
 
     thawed_at: float = -math.inf  #: when the heap was last thawed and collected
+    #: the collector's thresholds before the heap was first settled, put back by ``release``
+    thresholds: tuple[int, int, int] | None = None
 
     def settle(self, now: float) -> None:
-        """Freeze the heap after a cycle at ``now``; thaw and collect it first once it is due."""
+        """Freeze the heap at ``now``, before the first cycle and after each; collect it first if due."""
+        if self.thresholds is None:
+            self.thresholds = gc.get_threshold()
+            gc.set_threshold(*self.thresholds[:2], FULL_COLLECTION_AFTER)
         if not self.thawed_at <= now < self.thawed_at + THAW_EVERY_S:  # due, or the clock stepped back
             self.thawed_at = now
             gc.unfreeze()
             gc.collect()
         gc.freeze()
+
+    def release(self) -> None:
+        """Give the heap back to the collector as it was: the process may go on (a test, a restart)."""
+        gc.unfreeze()
+        if self.thresholds is not None:
+            gc.set_threshold(*self.thresholds)
+            self.thresholds = None
 
 
 #: After a failed cycle the next try waits this long, doubling each failure, up to ``MAX_BACKOFF_S``.
@@ -1488,6 +1508,7 @@ def run_forever(
     every = intervals(settings, gaps)
     alert = (alerter or Alerter([])).send
     failures, retry_at, outage, heap = 0, start, "", Heap()
+    heap.settle(start)
 
     def idle(seconds: float) -> None:
         if wait is not None:
@@ -1550,7 +1571,7 @@ def run_forever(
         if not stop.is_set():
             idle(max(min([*next_at.values(), retry_at]) - tick(), 0.05) if next_at else 1.0)
     fast.close()
-    gc.unfreeze()  # the process may go on (a test, a restart): its heap is collected as before
+    heap.release()
     _release(store, owner)
 
 

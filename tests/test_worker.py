@@ -47,6 +47,7 @@ from sheetsync.model import (
 )
 from sheetsync.stores.workbook import WorkbookStore, create_workbook
 from sheetsync.worker import (
+    FULL_COLLECTION_AFTER,
     THAW_EVERY_S,
     Heap,
     open_alerter,
@@ -829,7 +830,28 @@ def test_the_heap_a_cycle_leaves_is_frozen_and_thawed_and_collected_now_and_then
         heap.settle(500.0)  # the clock stepped back: thawed and collected at once
         assert watched() is None
     finally:
-        gc.unfreeze()
+        heap.release()
+
+
+def test_while_the_heap_is_held_the_collector_makes_no_full_collection_of_its_own() -> None:
+    full: list[int] = []
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        if phase == "start" and info["generation"] == 2:
+            full.append(1)
+
+    before = gc.get_threshold()
+    heap = Heap()
+    heap.settle(1000.0)
+    gc.callbacks.append(count)
+    try:
+        kept = [[n] for n in range(300_000)]  # a first sync keeps much: a third of a million lists
+        assert gc.get_threshold()[2] == FULL_COLLECTION_AFTER
+        assert (len(kept), full) == (300_000, [])
+    finally:
+        gc.callbacks.remove(count)
+        heap.release()
+    assert gc.get_threshold() == before
 
 
 def state_sheet(world: World) -> dict[str, str]:
