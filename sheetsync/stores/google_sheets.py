@@ -724,11 +724,7 @@ class GoogleSheetsStore:
             self._status_cells(grid, update, rows, structure, data)
         if update.state:
             self._state_cells(grid, update.state, rows, structure, data)
-        for sheet_name, number in sorted(rows):
-            cells = rows.pop((sheet_name, number))  # each row's cells go once in ``data``: not held twice
-            first, last = min(cells), max(cells)
-            values = [cells.get(column) for column in range(first, last + 1)]  # None leaves a cell alone
-            data.append({"range": _range(sheet_name, number, first, last), "values": [values]})
+        data += _row_ranges(rows)
         self._apply(structure, data, tagged)
         self._grid = None
 
@@ -853,10 +849,7 @@ class GoogleSheetsStore:
                 done.append(f"prepared the {name} tab")
             data += new_data
             structure += new_structure
-        data += [
-            {"range": _range(s, n, min(c), max(c)), "values": [[c.get(i) for i in range(min(c), max(c) + 1)]]}
-            for (s, n), c in rows.items()
-        ]
+        data += _row_ranges(rows)
         self._apply(structure, data)
         done += self._format_columns(columns[ROW_STATUS], columns[SKU])
         self._grid = None
@@ -1549,5 +1542,36 @@ def _quoted(title: str) -> str:
     return "'" + title.replace("'", "''") + "'"
 
 
-def _range(sheet_name: str, row: int, first: int, last: int) -> str:
-    return f"{_quoted(sheet_name)}!{column_letter(first)}{row}:{column_letter(last)}{row}"
+def _range(sheet_name: str, row: int, first: int, last: int, last_row: int | None = None) -> str:
+    """Columns ``first`` to ``last`` of ``row`` (to ``last_row``) in A1 notation."""
+    return f"{_quoted(sheet_name)}!{column_letter(first)}{row}:{column_letter(last)}{last_row or row}"
+
+
+def _row_ranges(rows: dict[tuple[str, int], Cells]) -> list[dict[str, Any]]:
+    """Values:batchUpdate data for ``rows`` (emptied): each run of consecutive rows of a tab as one range.
+
+    A cell a row does not set is null there, which leaves it alone.  One range a row made a first
+    sync's Status 10,000 ranges, and its answer as many entries.
+    """
+    data: list[dict[str, Any]] = []
+    run: list[Cells] = []  #: consecutive rows from ``start``
+    start = ("", 0)
+    for key in sorted(rows):
+        if run and key != (start[0], start[1] + len(run)):
+            data.append(_block(start, run))
+            run = []
+        if not run:
+            start = key
+        run.append(rows.pop(key))  # each row's cells go once in ``data``: not held twice
+    if run:
+        data.append(_block(start, run))
+    return data
+
+
+def _block(start: tuple[str, int], run: Sequence[Cells]) -> dict[str, Any]:
+    """One range for consecutive rows from ``start``: their columns' span, null where a row sets none."""
+    first = min(min(cells) for cells in run)
+    last = max(max(cells) for cells in run)
+    sheet_name, number = start
+    values = [[cells.get(column) for column in range(first, last + 1)] for cells in run]
+    return {"range": _range(sheet_name, number, first, last, number + len(run) - 1), "values": values}

@@ -157,6 +157,37 @@ def test_a_merchant_edit_between_the_workers_read_and_write_survives(tmp_path: P
     assert channel.read_levels([Sku("A-1")]) == {"A-1": 18}  # the next cycle uses the edit
 
 
+def test_consecutive_rows_go_in_one_range_and_a_row_left_out_splits_them(tmp_path: Path) -> None:
+    fake = FakeSheets()
+    store, settings, channel = world(tmp_path, fake)
+    header = ["SKU", "Quantity", "Available", "Shopify", "Status", "Reason", "Synced"]
+    rows = [["A-1", 10], ["B-2", 4], ["Notes:", "restock Friday"], ["C-3", 7], [], ["D-4", 1]]
+    fake.set_values(store.id, f"{INVENTORY_SHEET}!A1", [header, *rows])
+    ranges: list[str] = []
+
+    def written(call: SheetsCall) -> None:
+        if call.operation == "spreadsheets.values.batchUpdate":
+            ranges.extend(data["range"] for data in call.body["data"])
+
+    fake.before_request = written
+    run_cycle(store, [channel], settings, datetime(2026, 11, 27, 9, tzinfo=UTC))
+    # rows 2 to 5 in one range (row 4's quantity is unreadable: it gets a Status and Reason, and
+    # null, which leaves a cell alone, where it has nothing new), none for the empty row 6
+    assert [r for r in ranges if r.startswith(("'Inventory'", "'Status'!A2"))] == [
+        "'Inventory'!C2:G5",
+        "'Inventory'!C7:G7",
+        "'Status'!A2:J3",  # Shopify's row and the volume guard's
+    ]
+    assert [row[2:5] for row in fake.get_values(store.id, f"{INVENTORY_SHEET}!A2:G7")] == [
+        ["10", "8", "OK"],
+        ["4", "2", "OK"],
+        ["", "", "ERROR"],
+        ["7", "5", "OK"],
+        [],
+        ["1", "0", "HELD"],
+    ]
+
+
 def test_a_column_inserted_in_the_round_trip_before_the_write_takes_no_worker_value(tmp_path: Path) -> None:
     """The merchant inserts a column after the store's last look at the header row and before its
     write lands: the worker's cells follow their columns (tagged), and the merchant's stay theirs."""
