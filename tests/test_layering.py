@@ -55,7 +55,7 @@ PURE = frozenset(
 STORE_CLIENTS = frozenset(
     {"filelock", "gspread", "google", "openpyxl", "orjson", "pyairtable", "pyrate_limiter", "requests"}
 )
-CHANNEL_CLIENTS = frozenset({"httpx", "google"})
+CHANNEL_CLIENTS = frozenset({"httpx", "google", "orjson"})
 EDGE_BASE = frozenset({"sheetsync.model", "sheetsync.errors", "sheetsync.retry", "sheetsync.pacing"})
 FORBIDDEN_EVERYWHERE = ("sheetsync_fakes", "campaigns")
 

@@ -688,7 +688,7 @@ class EmagChannel:
     def _call(self, route: str, body: Json) -> Mapping[str, Json]:
         """``POST {api}/{route}``, paced and retried per retry.py; the envelope, with ``isError: false``."""
         response = retry.call(lambda: self._attempt("POST", route, body, accept=(200,)), self._sleep)
-        answer = response.json()
+        answer = _http.decoded(response)
         if answer.get("isError") is not False:
             raise PermanentError(f"{self._who} refused {route}: {_messages(answer) or 'no reason given'}")
         return answer  # type: ignore[no-any-return]

@@ -591,7 +591,7 @@ class GoogleMerchantChannel:
         status = response.status_code
         logger.debug("%s %s -> %d", http_method, method, status)
         try:
-            answer = response.json()
+            answer = _http.decoded(response)
         except ValueError:
             if status == 200:  # cut short or garbled on the way: what Google did is unknown, ask again
                 raise TransientError(

@@ -631,19 +631,21 @@ class WooCommerceChannel:
             page += 1
 
     def _request_paged(self, path: str, params: Mapping[str, str]) -> tuple[Json, int]:
-        response = retry.call(lambda: self._attempt("GET", path, params, None), self._sleep)
+        response, answer = retry.call(lambda: self._attempt("GET", path, params, None), self._sleep)
         try:
             pages = int(response.headers.get("X-WP-TotalPages", "1"))
         except ValueError:
             pages = 1
-        return response.json(), pages
+        return answer, pages
 
     def _request(self, method: str, path: str, *, body: Json = None) -> Json:
         """One call, retried per retry.py; returns the decoded body."""
-        response = retry.call(lambda: self._attempt(method, path, {}, body), self._sleep)
-        return response.json()
+        return retry.call(lambda: self._attempt(method, path, {}, body), self._sleep)[1]
 
-    def _attempt(self, method: str, path: str, params: Mapping[str, str], body: Json) -> httpx.Response:
+    def _attempt(
+        self, method: str, path: str, params: Mapping[str, str], body: Json
+    ) -> tuple[httpx.Response, Json]:
+        """One call: the response and its body decoded, or the error its status or body means."""
         response = _http.send(
             self._client,
             method,
@@ -682,7 +684,7 @@ class WooCommerceChannel:
                 f"WooCommerce site {self.site} refused {method} {path}: HTTP {status} {code}: {message}"
             )
         try:
-            response.json()
+            answer = _http.decoded(response)
         except ValueError:
             if "json" in response.headers.get("Content-Type", ""):
                 # JSON cut short or garbled on the way; an HTML page is the site's answer, below.
@@ -692,7 +694,7 @@ class WooCommerceChannel:
             raise PermanentError(
                 f"WooCommerce site {self.site} answered {method} {path} with something other than JSON"
             ) from None
-        return response
+        return response, answer
 
 
 def _refunded_item(refunded: Mapping[str, Json], items: Sequence[Mapping[str, Json]]) -> str:

@@ -50,6 +50,9 @@ def test_send_raises_a_transport_failure_as_transient_without_the_url_or_its_mes
         (httpx.Response(502, text="<html><body>Bad Gateway</body></html>"), None),
         (httpx.Response(200, text='{"data": {"cut'), None),
         (httpx.Response(204), None),
+        # a WordPress file saved with a byte order mark puts it before every answer
+        (httpx.Response(200, content=b'\xef\xbb\xbf{"id": 7}'), {"id": 7}),
+        (httpx.Response(200, content=b"\xef\xbb\xbf<html>"), None),
     ],
 )
 def test_json_or_none(response: httpx.Response, expected: object) -> None:
