@@ -37,6 +37,10 @@ def send(
     Its message is ``"{who}: {error type} {what}"``, e.g. ``"WooCommerce site shop.example:
     ReadTimeout on GET products"``.
     """
+    if (body := kwargs.pop("json", None)) is not None:
+        # What httpx's json= sends (compact UTF-8), by orjson: a full sync sends megabytes of it.
+        kwargs["content"] = orjson.dumps(body)
+        kwargs["headers"] = {**(kwargs.get("headers") or {}), "Content-Type": "application/json"}
     try:
         return client.request(method, url, **kwargs)
     except httpx.TransportError as error:
