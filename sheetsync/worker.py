@@ -697,9 +697,7 @@ def _observe(
     watches, errors = dict(watches), dict(errors)
     reported: dict[ChannelName, Mapping[Sku, int]] = {}
     findings: dict[ChannelName, Mapping[Sku, Finding]] = {}
-    # What the audit sweeps, in order: every row, and a held row too (a platform's own raise
-    # there is set back to the cap as well).  The same for every channel: sorted once.
-    every = sorted({r.row.sku for r in draft.rows} | {f.sku for f in draft.flagged if f.cap is not None})
+    every = draft.swept()  # what the audit sweeps, in order: the same for every channel
     for channel, spec in zip(cycle.channels, planned.specs, strict=True):
         name, watch = channel.name, watches[channel.name]
         if not channel.limits.reports_levels:  # nothing to read back, so nothing waits on it
@@ -849,11 +847,9 @@ def _record(
     typed = _confirming({**read.control.channels, **cycle.controls})
     cleared = observed.confirmed | (typed & set(live) & set(cycle.due))
     statuses = held_statuses(statuses, observed.holds, cleared)
-    known = (
-        {row.sku for row in read.parsed.rows}
-        | {p.sku for p in read.parsed.problems if p.sku is not None}
-        | set(read.bundles.parts)
-    )
+    known = read.parsed.skus()
+    if read.bundles.parts:
+        known |= set(read.bundles.parts)
     listing, loose = unmatched(planned.entries, known, titles, shown)
     found = {
         **conditions(statuses, final, state.incidents, cycle.due, results),

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from enum import Enum
-from functools import partial
+from functools import lru_cache, partial
 from typing import TYPE_CHECKING, TypeVar
 
 from sheetsync.core.buffers import Hold, HoldKind, parse_hold
@@ -107,6 +107,15 @@ class ParsedRows:
 
     rows: tuple[MasterRow, ...]
     problems: tuple[RowProblem, ...]
+    #: ``skus()``, worked out once (a quiet cycle's parse is the last one's)
+    _skus: list[frozenset[Sku]] = field(default_factory=list, init=False, repr=False, compare=False)
+
+    def skus(self) -> frozenset[Sku]:
+        """Every SKU the Inventory names, on a row we sync or on one we flag."""
+        if not self._skus:
+            named = {p.sku for p in self.problems if p.sku is not None}
+            self._skus.append(frozenset({row.sku for row in self.rows} | named))
+        return self._skus[0]
 
 
 # [0-9], not \d: \d also matches full-width, Arabic-Indic and other digits, which a spreadsheet
@@ -257,14 +266,21 @@ _Row = tuple[Sku | None, MasterRow | None, tuple[str, ...], Mapping[str, str]]
 _ROWS: Places[Mapping[str, str], _Row | None] = Places()
 
 
+@lru_cache(maxsize=64)  # a process syncs a few layouts (one a merchant)
+def _columns(layout: Layout) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The merchant's and the worker's Inventory columns: worked out once, not again for each row."""
+    return tuple(layout.merchant_headers()), tuple(layout.worker_headers())
+
+
 def _parse_row(row: RawRow, layout: Layout, bundles: Bundles | None) -> _Row | None:
     """One row on its own: its SKU, the row if it can be synced, what is wrong, its worker cells.
 
     None for a row with only worker cells left (the merchant cleared it).
     """
-    if not any(row.cells.get(column, "").strip() for column in layout.merchant_headers()):
+    merchant, worker = _columns(layout)
+    if not any(row.cells.get(column, "").strip() for column in merchant):
         return None
-    current = {column: row.cells.get(column, "") for column in layout.worker_headers()}
+    current = {column: row.cells.get(column, "") for column in worker}
     messages: list[str] = []
     sku = _parse_sku(row.cells.get(SKU, ""), messages)
     parts = None

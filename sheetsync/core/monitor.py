@@ -353,7 +353,8 @@ def audit_slice(
     if not count:
         return [], watch
     start = bisect.bisect_right(skus, watch.audit_mark)
-    chosen = [*skus[start:], *skus[:start]][:count]
+    end = start + count  # past the end, the slice goes on from the first SKU
+    chosen = [*skus[start:end], *skus[: max(end - len(skus), 0)]]
     return chosen, replace(watch, audited=now, audit_mark=chosen[-1])
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -146,6 +147,17 @@ def test_the_first_audit_reads_every_sku_and_later_ones_a_slice_in_proportion_to
     read, watch = audit_slice(watch, SKUS, 1440.0, 900.0)  # a whole sweep's time, from where it was
     assert read == [*SKUS[6:], *SKUS[:6]]
     assert audit_slice(watch, [], 9999.0, 900.0) == ([], watch)
+
+
+@pytest.mark.parametrize("mark", [-1, 0, 4, 8, 9])
+@pytest.mark.parametrize("skus", [1, 3, 7, 10])
+def test_a_slice_goes_on_from_the_last_sku_read_and_round_to_the_first(mark: int, skus: int) -> None:
+    # the clock 90 s a SKU of a 900 s sweep: ``skus`` SKUs read, from just after the mark
+    watch = Watch(audited=0.0, audit_mark=SKUS[mark] if mark >= 0 else "")
+    read, later = audit_slice(watch, SKUS, 90.0 * skus, 900.0)
+    after = mark + 1
+    assert read == [SKUS[(after + n) % len(SKUS)] for n in range(skus)]
+    assert later.audit_mark == read[-1]
 
 
 def test_a_slice_too_short_to_hold_a_sku_waits_and_the_time_adds_up() -> None:
