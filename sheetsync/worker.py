@@ -721,7 +721,7 @@ def _observe(
             errors[name] += (f"levels not read, raises held: {error}",)
             reported[name] = {sku: 0 for sku in raises}
             continue
-        believed = draft.believed(name)
+        believed = draft.believed(name, asked)
         watch, findings[name] = observe(
             watch, believed, reported[name], epoch, configured[name].max_lag_s, read=asked
         )

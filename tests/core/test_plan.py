@@ -681,7 +681,8 @@ class TestUnreadableRows:
         ]
         assert [lv.sku for lv in result.pushes(FACEBOOK)] == ["B"]  # shows 5 < 7: never raised
         assert [lv.sku for lv in result.pushes(GOOGLE)] == ["B"]  # unknown: nothing to lower
-        assert result.believed(SHOPIFY) == {Sku("A"): 9, Sku("B"): None}
+        assert result.believed(SHOPIFY, [Sku("A"), Sku("B"), Sku("C")]) == {Sku("A"): 9, Sku("B"): None}
+        assert result.believed(SHOPIFY, [Sku("B")]) == {Sku("B"): None}  # only the SKUs asked
         assert held.decisions[SHOPIFY].reason == (
             "is held at ≤ 7: the row is unreadable (its last figure less the sales since)"
         )
