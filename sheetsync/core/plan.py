@@ -189,8 +189,8 @@ class Plan:
         default_factory=list, init=False, repr=False, compare=False
     )
     #: ``tally()`` per channel, worked out once
-    _tallies: dict[ChannelName, tuple[int, int, int]] = field(
-        default_factory=dict, init=False, repr=False, compare=False
+    _tallies: list[dict[ChannelName, tuple[int, int, int]]] = field(
+        default_factory=list, init=False, repr=False, compare=False
     )
     #: ``swept()``, worked out once (a quiet cycle's plan is the last one's: once for many cycles)
     _swept: list[tuple[Sku, ...]] = field(default_factory=list, init=False, repr=False, compare=False)
@@ -255,16 +255,18 @@ class Plan:
 
     def tally(self, channel: ChannelName) -> tuple[int, int, int]:
         """Rows on ``channel`` whose raise waits for unseen sales, and those found LAG and DRIFT."""
-        counts = self._tallies.get(channel)
-        if counts is None:
-            decisions = [d for r in self.rows if (d := r.decisions.get(channel)) is not None]
-            kinds = [d.finding.kind for d in decisions if d.finding is not None]
-            counts = self._tallies[channel] = (
-                sum(d.waiting for d in decisions),
-                kinds.count(FindingKind.LAG),
-                kinds.count(FindingKind.DRIFT),
-            )
-        return counts
+        if not self._tallies:
+            # Every channel in one pass: most decisions neither wait nor carry a finding.
+            tallies: dict[ChannelName, list[int]] = {}
+            for row in self.rows:
+                for name, d in row.decisions.items():
+                    if d.waiting or d.finding is not None:
+                        counts = tallies.setdefault(name, [0, 0, 0])
+                        counts[0] += d.waiting
+                        counts[1] += d.finding is not None and d.finding.kind is FindingKind.LAG
+                        counts[2] += d.finding is not None and d.finding.kind is FindingKind.DRIFT
+            self._tallies.append({name: (w, lag, drift) for name, (w, lag, drift) in tallies.items()})
+        return self._tallies[0].get(channel, (0, 0, 0))
 
     def price_levels(self, channel: ChannelName, currency: str) -> list[PriceLevel]:
         """The prices to push to ``channel``, in sheet order."""
