@@ -261,10 +261,11 @@ class Plan:
             for row in self.rows:
                 for name, d in row.decisions.items():
                     if d.waiting or d.finding is not None:
+                        kind = d.finding.kind if d.finding is not None else None
                         counts = tallies.setdefault(name, [0, 0, 0])
                         counts[0] += d.waiting
-                        counts[1] += d.finding is not None and d.finding.kind is FindingKind.LAG
-                        counts[2] += d.finding is not None and d.finding.kind is FindingKind.DRIFT
+                        counts[1] += kind is FindingKind.LAG
+                        counts[2] += kind is FindingKind.DRIFT
             self._tallies.append({name: (w, lag, drift) for name, (w, lag, drift) in tallies.items()})
         return self._tallies[0].get(channel, (0, 0, 0))
 

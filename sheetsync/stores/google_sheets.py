@@ -805,10 +805,7 @@ class GoogleSheetsStore:
                 f"{self.where}, sheet {STATE_SHEET}: header row 1 lacks Key or Value; restore both headers"
             )
         row = row or used + 1
-        cells = {found["key"]: LEASE_KEY, found["value"]: _written(text)}
-        first, last = min(cells), max(cells)
-        values = [[cells.get(column) for column in range(first, last + 1)]]
-        data = [{"range": _range(STATE_SHEET, row, first, last), "values": values}]
+        data = _row_ranges({(STATE_SHEET, row): {found["key"]: LEASE_KEY, found["value"]: _written(text)}})
         self._call(lambda: self._http.values_batch_update(self.id, {**RAW, "data": data}))
         self._lease_place = (found, row, max(used, row))
 
