@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl, urlencode
+
 import httpx
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from sheetsync.channels import _http
 from sheetsync.errors import TransientError
@@ -25,6 +29,29 @@ def test_send_returns_whatever_status_the_server_answers() -> None:
     assert response.status_code == 503
     assert seen[0].method == "PUT"
     assert seen[0].content == b'{"a":1}'
+
+
+@given(st.dictionaries(st.text(), st.text(), max_size=3))
+@example({"requests": '[{"method":"UPDATE","data":{"id":"A 1+%/é"}}]', "item_type": "PRODUCT_ITEM"})
+def test_a_form_is_byte_for_byte_what_urlencode_makes(fields: dict[str, str]) -> None:
+    assert _http.form(fields) == urlencode(fields).encode()
+
+
+def test_send_posts_a_form_and_keeps_the_commas_of_a_query_as_they_are() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={})
+
+    params = {"sku": "A 1,B&2,C%3", "_fields": "id,sku"}
+    with _client(httpx.MockTransport(handler)) as client:
+        _http.send(client, "GET", "/products", who="W", what="on GET products", params=params)
+        _http.send(client, "POST", "/batch", who="W", what="on POST batch", data={"requests": '["a b"]'})
+    assert seen[0].url.query == b"sku=A+1,B%262,C%253&_fields=id,sku"
+    assert dict(parse_qsl(seen[0].url.query.decode())) == params
+    assert seen[1].content == b"requests=%5B%22a+b%22%5D"
+    assert seen[1].headers["Content-Type"] == "application/x-www-form-urlencoded"
 
 
 def test_send_raises_a_transport_failure_as_transient_without_the_url_or_its_message() -> None:
