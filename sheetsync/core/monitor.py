@@ -273,11 +273,18 @@ def pushed(
     recent = {sku: at for sku, at in watch.recent.items() if now - at <= max_lag}
     was = before or {}
     accepted = list(levels)
+    # A first push is one of few (quantity, before) pairs: one Pending each, shared by every SKU
+    # with it (a first sync made one for each SKU on each channel).
+    firsts: dict[tuple[int, int | None], Pending] = {}
     for sku, quantity in accepted:
         earlier = pending.get(sku)
-        pending[sku] = (
-            Pending(((quantity, now),), was.get(sku)) if earlier is None else earlier.then(quantity, now)
-        )
+        if earlier is None:
+            first = (quantity, was.get(sku))
+            if (shared := firsts.get(first)) is None:
+                shared = firsts[first] = Pending(((quantity, now),), first[1])
+            pending[sku] = shared
+        else:
+            pending[sku] = earlier.then(quantity, now)
         recent[sku] = now
     mismatch = {sku: since for sku, since in watch.mismatch.items() if sku not in pending}
     # Nothing pushed, so each is ``watch``'s less what was filtered out: the same size, the same.

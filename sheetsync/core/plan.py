@@ -109,6 +109,41 @@ class Decision:
     finding: Finding | None = None  #: LAG or DRIFT seen on the channel this cycle
 
 
+class _Decisions:
+    """One call's decisions, each distinct one made once and shared by every SKU and channel it fits.
+
+    A catalogue has few distinct ones (the same quantity, belief and Reason clause); a Decision
+    and its clause for each SKU on each channel was the largest part of a plan's memory.
+    """
+
+    __slots__ = ("_made",)
+
+    def __init__(self) -> None:
+        self._made: dict[tuple[object, ...], Decision] = {}
+
+    def __call__(
+        self,
+        target: int,
+        believed: int | None,
+        reason: str,
+        push: bool,
+        waiting: bool = False,
+        allowed: bool = True,
+        finding: Finding | None = None,
+    ) -> Decision:
+        """The Decision with these fields: one made earlier in this call, if any."""
+        fields = (target, believed, reason, push, waiting, allowed, finding)
+        made = self._made.get(fields)
+        if made is None:
+            made = self._made[fields] = Decision(target, believed, reason, push, waiting, allowed, finding)
+        return made
+
+    def believing(self, decision: Decision, shown: int) -> Decision:
+        """``decision`` with ``shown`` as its belief (``replace`` costs several times more, per SKU)."""
+        d = decision
+        return self(d.target, shown, d.reason, d.push, d.waiting, d.allowed, d.finding)
+
+
 @dataclass(frozen=True, slots=True)
 class RowPlan:
     """One valid row's verdict."""
@@ -594,6 +629,7 @@ class _Inputs:
     gauged: tuple[tuple[ChannelName, float, float, int, float], ...]
     #: what each channel's tiers publish at a level, for this call: every SKU at that level asks
     rules: dict[tuple[ChannelName, int], Published] = field(default_factory=dict)
+    decide: _Decisions = field(default_factory=_Decisions)
 
     def gauges(self, sku: Sku) -> tuple[Gauge, ...]:
         """What the adaptive buffers make of ``sku``'s rates and the lags, channel by channel.
@@ -634,7 +670,7 @@ def _plan_row(row: MasterRow, stock: int, inputs: _Inputs) -> RowPlan:
             selling[spec.name] = max(target, believed or 0, inputs.flying.get(key, 0))
         allowed = channel_open and unpaused
         push = allowed and spec.name in inputs.due and target != believed
-        decisions[spec.name] = Decision(target, believed, reason, push, allowed=allowed)
+        decisions[spec.name] = inputs.decide(target, believed, reason, push, allowed=allowed)
     if inputs.adaptive:
         decisions = {name: decisions[name] for name in inputs.names}  # in the sheet's order
     # Stock, no Override, and every channel's buffer holds all of it: the row says so.
@@ -868,6 +904,7 @@ def hold_unconfirmed(
     if not pushing:
         return plan_  # only a row with a push can be held: a quiet cycle's plan stands
     rows = list(plan_.rows)
+    decide = _Decisions()
     for index in pushing:
         row_plan = rows[index]
         decisions: dict[ChannelName, Decision] | None = None  # copied on the first change
@@ -888,7 +925,7 @@ def hold_unconfirmed(
             believed = decision.believed
             if believed is None and shown is not None:
                 decisions = decisions or dict(row_plan.decisions)
-                decisions[channel] = _believing(decision, shown)
+                decisions[channel] = decide.believing(decision, shown)
                 continue
             if believed is None or decision.target <= believed:
                 continue
@@ -907,12 +944,6 @@ def hold_unconfirmed(
             state = RowState.LAG if lagging and row_plan.state is RowState.OK else row_plan.state
             rows[index] = replace(row_plan, decisions=decisions, state=state)
     return replace(plan_, rows=tuple(rows))
-
-
-def _believing(decision: Decision, shown: int) -> Decision:
-    """``decision`` with ``shown`` as its belief (``replace`` costs several times more, per SKU)."""
-    d = decision
-    return Decision(d.target, shown, d.reason, d.push, d.waiting, d.allowed, d.finding)
 
 
 @dataclass(frozen=True, slots=True)

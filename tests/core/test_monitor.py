@@ -74,6 +74,20 @@ def test_an_earlier_push_shown_from_the_backlog_is_a_sample_and_the_rest_stay_pe
     assert findings[A].kind is FindingKind.DRIFT  # neither 7 nor the 8 before it
 
 
+def test_skus_first_pushed_alike_share_their_pending_push_yet_land_one_by_one() -> None:
+    C = Sku("C")
+    watch = pushed(Watch(), [(A, 5), (B, 5), (C, 5)], now=0.0, max_lag=MAX_LAG, before={A: 2, B: 2, C: 3})
+    assert watch.pending[A] is watch.pending[B]
+    assert watch.pending[C] == Pending(((5, 0.0),), 3)
+    watch, findings = observe(watch, {A: 5, B: 5}, {A: 5, B: 2}, now=30.0, max_lag=MAX_LAG)
+    assert (findings, set(watch.pending)) == ({}, {B, C})
+    watch = pushed(watch, [(B, 4)], now=60.0, max_lag=MAX_LAG)
+    assert (watch.pending[B], watch.pending[C]) == (
+        Pending(((5, 0.0), (4, 60.0)), 2),
+        Pending(((5, 0.0),), 3),
+    )
+
+
 def test_a_channel_that_shows_nothing_still_ages_however_often_we_push() -> None:
     watch = Watch()
     for step in range(10):

@@ -777,6 +777,19 @@ def test_findings_on_one_channel_leave_the_others_and_a_first_sync_takes_what_wa
     assert [lv.expected for lv in confirmed.pushes(FACEBOOK)] == [4]  # no belief yet: what was read
 
 
+def test_equal_decisions_are_one_object_and_a_first_syncs_beliefs_too() -> None:
+    parsed = rows(("A", "10"), ("B", "10"), ("C", "9"))
+    draft = plan(parsed, counts(parsed), {}, SPECS, OPEN)
+    a, b, c = (row.decisions[SHOPIFY] for row in draft.rows)
+    assert a is b  # the same quantity, belief and Reason: shared
+    assert (c.target, c.reason) == (7, "shows 7: tier 3-10 holds 2")
+    final = hold_unconfirmed(draft, {SHOPIFY: {Sku("A"): 3, Sku("B"): 3, Sku("C"): 4}})
+    a, b, c = (row.decisions[SHOPIFY] for row in final.rows)
+    assert a is b
+    assert (a.believed, c.believed) == (3, 4)
+    assert draft.rows[0].decisions[SHOPIFY].believed is None  # the draft's decision is left as it was
+
+
 def test_a_row_at_its_reorder_point_says_so_and_what_to_buy() -> None:
     parsed = rows(("A", "2", {"reorder_point": "3", "reorder_qty": "12"}), ("B", "2", {"reorder_point": "3"}))
     result = plan(parsed, counts(parsed), {}, [ChannelSpec(SHOPIFY, "Shopify", NO_BUFFER)], OPEN)
