@@ -196,6 +196,11 @@ class Same(Generic[V]):
         self._last = (tuple(items), values, answer)
         return answer
 
+    def gave(self, answer: object) -> bool:
+        """Whether ``answer`` is the very answer kept last: a later call may give it again."""
+        last = self._last
+        return last is not None and last[2] is answer
+
     def answer(self, items: Sequence[object], values: object, work: Callable[[], V]) -> V:
         """The last answer for these very items and equal values, or ``work``'s, kept."""
         same = self.get(items, values)

@@ -1090,9 +1090,16 @@ def discrepancies(
     plan_: Plan, results: Mapping[ChannelName, ChannelResult], titles: Mapping[ChannelName, str]
 ) -> list[Discrepancy]:
     """Every row that needs a look after this cycle: DRIFT, LAG, OVERSOLD or ERROR, with its reason."""
-    return list(
-        _DISCREPANCIES.answer((plan_,), (results, titles), lambda: _discrepancies(plan_, results, titles))
-    )
+    if (found := _DISCREPANCIES.get((plan_,), (results, titles))) is not None:
+        return list(found)
+    found = _discrepancies(plan_, results, titles)
+    # Only the planner's own plan comes back (a quiet cycle hands it on); one held or flagged from
+    # it is made anew each cycle, and kept it would hold its decisions and this cycle's results.
+    if _PLANS.gave(plan_):
+        _DISCREPANCIES.keep((plan_,), (results, titles), found)
+    else:
+        _DISCREPANCIES.forget()
+    return list(found)
 
 
 #: The last call's answer (``discrepancies``): a quiet cycle's plan is the very same.

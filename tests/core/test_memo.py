@@ -314,6 +314,17 @@ def test_a_stage_answers_again_only_for_the_very_same_items_and_equal_values() -
     assert memo.get([a, b], 1) is None
 
 
+def test_a_stage_gave_only_the_very_answer_it_kept_last() -> None:
+    memo: Same[list[str]] = Same()
+    answer = ["A"]
+    assert not memo.gave(answer)
+    memo.keep([], 1, answer)
+    assert memo.gave(answer)
+    assert not memo.gave(["A"])  # equal, not the same
+    memo.forget()
+    assert not memo.gave(answer)
+
+
 def test_the_same_rows_at_the_same_numbers_parse_as_last_time_and_any_change_parses_again() -> None:
     cells = [{"sku": sku, "quantity": "5"} for sku in SKUS[:3]]
     first = parse_rows([RawRow(n, c) for n, c in enumerate(cells, 2)], LAYOUT)

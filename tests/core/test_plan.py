@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -500,6 +501,20 @@ def test_discrepancies_list_flagged_refused_and_unreadable_rows_in_sheet_order()
     assert [(d.row, d.sku, d.state) for d in found] == [(2, "A", "ERROR"), (3, "B", "ERROR"), (4, "C", "LAG")]
     assert found[0].reason.startswith("Shopify refused: archived · ")
     assert found[1].reason.startswith('Quantity "oops" is not a whole number')
+
+
+def test_discrepancies_of_a_plan_made_from_the_planners_keep_nothing_of_it_for_the_next_cycle() -> None:
+    parsed = rows(("A", "10"), ("B", "10"))
+    specs = [ChannelSpec(SHOPIFY, "Shopify", NO_BUFFER)]
+    draft = plan(parsed, counts(parsed), {}, specs, OPEN)
+    final = hold_unconfirmed(draft, {SHOPIFY: {Sku("A"): 3}})
+    refused = {SHOPIFY: ChannelResult({Sku("A"): PushOutcome(Sku("A"), False, "archived")})}
+    held = sys.getrefcount(final), sys.getrefcount(refused)
+    assert [d.sku for d in discrepancies(final, refused, TITLES)] == ["A"]
+    assert (sys.getrefcount(final), sys.getrefcount(refused)) == held
+    # The planner's own plan comes back in a quiet cycle: its answer is kept, with what it was for.
+    assert [d.sku for d in discrepancies(draft, refused, TITLES)] == ["A"]
+    assert sys.getrefcount(refused) == held[1] + 1
 
 
 def test_channel_status_shows_lag_last_success_and_why_it_lags() -> None:
