@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
@@ -234,19 +234,19 @@ class Plan:
         """The absolute quantities to push to ``channel``, in sheet order."""
         levels = self._pushes.get(channel)
         if levels is None:
-            levels = self._pushes[channel] = (
-                *(
-                    StockLevel(row.row.sku, decision.target, decision.believed)
-                    for row in map(self.rows.__getitem__, self.pushing())  # the few with a push
-                    if (decision := row.decisions.get(channel)) is not None and decision.push
-                ),
-                *(
-                    StockLevel(held.sku, decision.target, decision.believed)
-                    for held in self.flagged
-                    if (decision := held.decisions.get(channel)) is not None and decision.push
-                ),
+            levels = self._pushes[channel] = tuple(
+                StockLevel(sku, decision.target, decision.believed) for sku, decision in self._pushed(channel)
             )
         return list(levels)
+
+    def _pushed(self, channel: ChannelName) -> Iterator[tuple[Sku, Decision]]:
+        """Each SKU with a push to ``channel``, in sheet order, and its decision there."""
+        for row in map(self.rows.__getitem__, self.pushing()):  # the few with a push
+            if (decision := row.decisions.get(channel)) is not None and decision.push:
+                yield row.row.sku, decision
+        for held in self.flagged:
+            if (decision := held.decisions.get(channel)) is not None and decision.push:
+                yield held.sku, decision
 
     def pushed_to(self, channel: ChannelName, decision: Decision) -> bool:
         """Whether a row with ``decision`` may be pushed to ``channel`` this cycle (its turn has come)."""
@@ -313,11 +313,15 @@ class Plan:
         ]
 
     def raises(self, channel: ChannelName) -> list[Sku]:
-        """SKUs whose push would raise what ``channel`` shows: check those against the channel."""
+        """SKUs whose push would raise what ``channel`` shows: check those against the channel.
+
+        From the decisions, not ``pushes``: asked of a draft, whose pushes are never made, that
+        kept a StockLevel for each SKU pushed on each channel as long as the draft.
+        """
         return [
-            level.sku
-            for level in self.pushes(channel)
-            if level.expected is not None and level.quantity > level.expected
+            sku
+            for sku, decision in self._pushed(channel)
+            if decision.believed is not None and decision.target > decision.believed
         ]
 
 

@@ -503,6 +503,20 @@ def test_discrepancies_list_flagged_refused_and_unreadable_rows_in_sheet_order()
     assert found[1].reason.startswith('Quantity "oops" is not a whole number')
 
 
+def test_raises_are_the_pushes_above_what_we_believe_the_channel_shows() -> None:
+    shown = {"channel:shopify": "4"}
+    parsed = rows(("A", "8", shown), ("B", "2", shown), ("C", "8"), ("D", "x", {"channel:shopify": "9"}))
+    specs = [ChannelSpec(SHOPIFY, "Shopify", NO_BUFFER)]
+    draft = plan(parsed, counts(parsed), {}, specs, OPEN, entries=[count("D", 5)])
+    assert [(lv.sku, lv.quantity, lv.expected) for lv in draft.pushes(SHOPIFY)] == [
+        ("A", 8, 4),
+        ("B", 2, 4),
+        ("C", 8, None),
+        ("D", 5, 9),  # an unreadable row, lowered to its last count
+    ]
+    assert draft.raises(SHOPIFY) == ["A"]  # a lowering, or no belief yet, is not checked first
+
+
 def test_discrepancies_of_a_plan_made_from_the_planners_keep_nothing_of_it_for_the_next_cycle() -> None:
     parsed = rows(("A", "10"), ("B", "10"))
     specs = [ChannelSpec(SHOPIFY, "Shopify", NO_BUFFER)]
