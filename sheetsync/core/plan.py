@@ -472,6 +472,7 @@ def plan(
     quiet = tuple((spec.largest_order, minutes(spec.unseen_s)) for spec, _ in ordered if spec.adaptive)
     kept = _PLANNED.begin((context, quiet, guard.held, inputs.priced))
     touched = _around(inputs)
+    turns: dict[_Turns, _Turns] = {}
     for row in parsed.rows:
         stock = available[row.sku]
         if stock < 0 or row.parts is not None:  # its orders, its components: beyond the key
@@ -486,7 +487,7 @@ def plan(
             rows.append(kept.keep(row, key, hit)[0])
             continue
         row_plan = _plan_row(row, stock, inputs)
-        rows.append(kept.keep(row, key, (row_plan, _due_on(row_plan, due)))[0])
+        rows.append(kept.keep(row, key, (row_plan, _due_on(row_plan, due, turns)))[0])
     problem_shown = tuple(
         {
             spec.name: _moved(
@@ -517,23 +518,29 @@ def _without_lag(spec: ChannelSpec) -> ChannelSpec:
 _PLANS: Same[Plan] = Same()
 
 
-def _due_on(row_plan: RowPlan, due: frozenset[ChannelName]) -> tuple[tuple[ChannelName, bool], ...]:
+#: Channels and whether each was due (``_due_on``).
+_Turns = tuple[tuple[ChannelName, bool], ...]
+
+
+def _due_on(row_plan: RowPlan, due: frozenset[ChannelName], made: dict[_Turns, _Turns]) -> _Turns:
     """The channels whose turn the row's plan depends on, and whether each was due.
 
     A channel shown what we want it to show has nothing to push, due or not; one with a figure to
-    push is pushed only on its turn (and its prices likewise).
+    push is pushed only on its turn (and its prices likewise).  Rows alike share one tuple from
+    ``made`` (this call's): a first sync's rows each push on every channel.
     """
     if not row_plan.prices and all(d.target == d.believed for d in row_plan.decisions.values()):
         return ()  # most rows: the plan is the same whichever channels are due
     priced = bool(row_plan.row.prices)
-    return tuple(
+    turns = tuple(
         (name, name in due) for name, d in row_plan.decisions.items() if priced or d.target != d.believed
     )
+    return made.setdefault(turns, turns)
 
 
 #: Each row's plan from the last call, for rows that come back with the same inputs, with the
 #: channels whose turn it depends on (``_due_on``).
-_PLANNED: LastCall[MasterRow, object, tuple[RowPlan, tuple[tuple[ChannelName, bool], ...]]] = LastCall()
+_PLANNED: LastCall[MasterRow, object, tuple[RowPlan, _Turns]] = LastCall()
 #: Each row's cell writes from the last call, for rows that come back with the same plan.
 _WRITES: LastCall[RowPlan, None, tuple[CellWrite, ...]] = LastCall()
 #: ``row_cells``' writes for the last plan that nothing was pushed for.
