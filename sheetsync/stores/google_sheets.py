@@ -1032,11 +1032,12 @@ class GoogleSheetsStore:
         rest to ``rows`` (written by A1); columns without a confirmed tag get one (``structure``).
         """
         worker = self.layout.worker_headers()
-        if unknown := {w.column for w in writes} - worker.keys():
+        written = {w.column for w in writes}
+        if unknown := written - worker.keys():
             raise ValueError(f"not worker columns, refusing to write: {sorted(unknown)}")
         read_columns, now_columns = read.columns[INVENTORY_SHEET], grid.columns[INVENTORY_SHEET]
         skipped = inventory_moved(read_columns, now_columns, writes)
-        wanted = {k: v for k, v in worker.items() if k in {w.column for w in writes} and k not in skipped}
+        wanted = {k: v for k, v in worker.items() if k in written and k not in skipped}
         if [k for k in wanted if k not in now_columns] and now.header != self._read_header:
             # Columns to add, but the header row changed during the cycle: where "right of
             # everything in use" is now is not known. The next cycle adds them from a fresh read.
@@ -1051,10 +1052,14 @@ class GoogleSheetsStore:
             )
         columns = self._worker_columns(grid, wanted, rows, structure)
         tags = self._confirmed_tags(now.header, {k: columns[k] for k in wanted}, structure)
+        # A row's writes come one after another and share its row and SKU: placed once, not per cell.
+        placed: CellWrite | None = None
+        row: int | None = None
         for write in writes:
             if write.column in skipped:
                 continue
-            row = target_row(write, now.skus, self._anchors, now.anchors)
+            if placed is None or write.row != placed.row or write.sku != placed.sku:
+                placed, row = write, target_row(write, now.skus, self._anchors, now.anchors)
             if row is None:
                 log.warning(
                     "%s: SKU %s moved or repeated since the read; not writing %s",
