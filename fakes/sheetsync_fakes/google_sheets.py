@@ -1594,27 +1594,34 @@ class FakeSheets:
             if body.get("includeValuesInResponse")
             else None
         )
-        work = book.clone()  # all ranges or none
+        # All ranges or none: each cell's value before is kept, and put back if a range is refused
+        # (a copy of the whole book each time held a second Inventory while a full sync wrote).
+        undo: list[tuple[_Sheet, int, int, _CellValue | None]] = []
         responses, touched = [], set()
-        for i, entry in enumerate(body.get("data", [])):
-            _check_keys(
-                entry, {"dataFilter" if by_filter else "range", "majorDimension", "values"}, f"data[{i}]"
-            )
-            if by_filter:
-                targets = _filtered(work, entry.get("dataFilter", {}), f"data[{i}].dataFilter")
-            else:
-                targets = [(str(entry.get("range", "")), *_locate(work, str(entry.get("range", ""))))]
-            major = _major(entry)
-            for a1, sheet, bounds in targets:
-                area = _write(sheet, bounds, a1, entry.get("values", []), option, major, f"data[{i}].values")
-                cells = _cells_of(entry.get("values", []), area, major)
-                touched |= {(sheet.sheet_id, r, c) for r, c in cells}
-                response = _update_body(work, area, cells, echo)
+        try:
+            for i, entry in enumerate(body.get("data", [])):
+                _check_keys(
+                    entry, {"dataFilter" if by_filter else "range", "majorDimension", "values"}, f"data[{i}]"
+                )
                 if by_filter:
-                    del response["spreadsheetId"]
-                    response["dataFilter"] = entry["dataFilter"]
-                responses.append(response)
-        self._books[book.spreadsheet_id] = work
+                    targets = _filtered(book, entry.get("dataFilter", {}), f"data[{i}].dataFilter")
+                else:
+                    targets = [(str(entry.get("range", "")), *_locate(book, str(entry.get("range", ""))))]
+                major = _major(entry)
+                for a1, sheet, bounds in targets:
+                    values = entry.get("values", [])
+                    area = _write(sheet, bounds, a1, values, option, major, f"data[{i}].values", undo=undo)
+                    cells = _cells_of(values, area, major)
+                    touched |= {(sheet.sheet_id, r, c) for r, c in cells}
+                    response = _update_body(book, area, cells, echo)
+                    if by_filter:
+                        del response["spreadsheetId"]
+                        response["dataFilter"] = entry["dataFilter"]
+                    responses.append(response)
+        except BaseException:
+            for sheet, row, column, before in reversed(undo):
+                sheet.set(row, column, before)
+            raise
         result: Json = {"spreadsheetId": book.spreadsheet_id}
         for key, count in (
             ("totalUpdatedRows", len({(s, r) for s, r, _ in touched})),
@@ -1953,11 +1960,13 @@ def _write(
     *,
     anchor: tuple[int, int] | None = None,
     insert_rows: bool = False,
+    undo: list[tuple[_Sheet, int, int, _CellValue | None]] | None = None,
 ) -> _Area | None:
     """Validate and store ``values``; return the area written, None when there was nothing.
 
     ``anchor`` (appends) places the data without a range limit and grows the grid to fit;
-    ``insert_rows`` first pushes the rows from the anchor down to make room.
+    ``insert_rows`` first pushes the rows from the anchor down to make room.  ``undo`` (within
+    a range, neither of those) gets each cell's value before, for the caller to put back.
     """
     if not isinstance(values, list):
         raise _invalid_value(where, "type.googleapis.com/google.protobuf.ListValue", values)
@@ -2008,6 +2017,8 @@ def _write(
         grid["rowCount"] = max(sheet.rows, r0 + height)
         grid["columnCount"] = max(sheet.columns, c0 + width)
     for (row, column), value in planned.items():
+        if undo is not None:
+            undo.append((sheet, row, column, sheet.cells.get(row, {}).get(column)))
         sheet.set(row, column, value)
     return _Area(sheet, r0, r0 + height, c0, c0 + width) if planned else None
 

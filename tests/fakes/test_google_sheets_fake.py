@@ -415,14 +415,19 @@ def test_before_request_lets_the_merchant_type_between_read_and_write(fake: Fake
 
 def test_values_batch_update_is_all_or_nothing(fake: FakeSheets, book: str) -> None:
     worksheet = static_client(fake).open_by_key(book).worksheet("Inventory")
+    worksheet.update([["before", "", "kept"]], "A1")
     with pytest.raises(gspread.exceptions.APIError) as refused:
         worksheet.batch_update(
-            [{"range": "A1", "values": [["kept out"]]}, {"range": "A20", "values": [[1], [2]]}]
+            [
+                {"range": "A1:C1", "values": [["kept out", "new", ""]]},
+                {"range": "A1", "values": [["twice"]]},
+                {"range": "A20", "values": [[1], [2]]},
+            ]
         )
     assert refused.value.error["message"] == (
         "Range (Inventory!A20:A21) exceeds grid limits. Max rows: 20, max columns: 6"
     )
-    assert fake.get_values(book, "Inventory") == []
+    assert fake.get_values(book, "Inventory") == [["before", "", "kept"]]
 
 
 def test_spreadsheet_batch_update_is_atomic_and_honest_about_kinds(fake: FakeSheets, book: str) -> None:
