@@ -41,16 +41,14 @@ def send(
     Its message is ``"{who}: {error type} {what}"``, e.g. ``"WooCommerce site shop.example:
     ReadTimeout on GET products"``.
     """
+    content_type = None
     if (body := kwargs.pop("json", None)) is not None:
         # What httpx's json= sends (compact UTF-8), by orjson: a full sync sends megabytes of it.
-        kwargs["content"] = orjson.dumps(body)
-        kwargs["headers"] = {**(kwargs.get("headers") or {}), "Content-Type": "application/json"}
+        kwargs["content"], content_type = orjson.dumps(body), "application/json"
     if (fields := kwargs.pop("data", None)) is not None:
-        kwargs["content"] = form(fields)
-        kwargs["headers"] = {
-            **(kwargs.get("headers") or {}),
-            "Content-Type": "application/x-www-form-urlencoded",
-        }
+        kwargs["content"], content_type = form(fields), "application/x-www-form-urlencoded"
+    if content_type is not None:
+        kwargs["headers"] = {**(kwargs.get("headers") or {}), "Content-Type": content_type}
     if params := kwargs.pop("params", None):
         # Commas as they are (RFC 3986 lets a query hold them): httpx re-checks every %XX
         # escape of a query in Python, and a WooCommerce SKU list is mostly commas.
