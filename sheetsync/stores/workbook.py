@@ -25,6 +25,7 @@ from typing import Any, cast
 import filelock
 from openpyxl import Workbook, load_workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, MergedCell
+from openpyxl.cell.rich_text import CellRichText
 from openpyxl.styles import Font
 from openpyxl.utils.exceptions import InvalidFileException
 from openpyxl.worksheet.formula import ArrayFormula
@@ -147,15 +148,23 @@ class WorkbookStore:
         """Load the workbook once; every cell as raw text; absent tables read empty.
 
         A Buffer cell holding a number formatted as a percentage reads as the merchant sees it
-        (``10%``, not 0.1).
+        (``10%``, not 0.1).  A file that is still the one this store saved last (same stamp) is
+        not parsed again: the workbook it saved is read instead, so a cycle's read costs what
+        changed since, not the whole file (nothing, if the merchant saved nothing).
         """
-        wb = _load(self.path, read_only=True)
+        saved = self._saved
+        wb = (
+            saved[1]
+            if saved is not None and saved[0] == _stamp(self.path)
+            else _load(self.path, read_only=True)
+        )
         try:
             self._require_inventory(wb.sheetnames)
-            sheets = {name: _rows(wb, name) for name in SHEETS[1:] if name in wb.sheetnames}
+            sheets = {name: _rows(wb, name, _plain) for name in SHEETS[1:] if name in wb.sheetnames}
             sheets[INVENTORY_SHEET] = _inventory_rows(wb, self.layout, str(self.path))
         finally:
-            wb.close()
+            if wb.read_only:
+                wb.close()
         result, self._lease = split_lease(snapshot(sheets, self.layout, str(self.path))[0])
         self._lease_fresh = True
         self._anchors = blank_anchors(result.rows, self.layout)
@@ -482,7 +491,7 @@ def _inventory_rows(wb: Workbook, layout: Layout, where: str) -> list[Row]:
     rows: list[list[object]] = []
     buffers: list[int] = []
     for number, cells in enumerate(ws.iter_rows(), start=1):
-        values = [_unwrap(cell.value) for cell in cells]
+        values = [_plain(cell.value) for cell in cells]
         if number == 1:
             buffers = buffer_columns(
                 columns(values, layout.merchant_headers(), f"{where}, sheet {INVENTORY_SHEET}")
@@ -507,15 +516,18 @@ def _lease_in(rows: Sequence[Row], where: str) -> str:
     return ""
 
 
-def _rows(wb: Workbook, name: str) -> list[Row]:
-    """Every row's values of sheet ``name`` as stored (none if it is absent); an array formula as its text."""
+def _rows(wb: Workbook, name: str, unwrap: Callable[[object], object] | None = None) -> list[Row]:
+    """Every row's values of sheet ``name`` as stored (none if it is absent), each through ``unwrap``.
+
+    By default ``_unwrap``: an array formula as its text, rich text kept (an edit copies it as it is).
+    """
     if name not in wb.sheetnames:
         return []
     ws = wb[name]
     if wb.read_only:
         # Some writers record a too-small used range; trusting it drops columns.
         ws.reset_dimensions()
-    return [tuple(map(_unwrap, row)) for row in ws.iter_rows(values_only=True)]
+    return [tuple(map(unwrap or _unwrap, row)) for row in ws.iter_rows(values_only=True)]
 
 
 def _archive(wb: Workbook, header: Row, archive: Sequence[Row], moved: Sequence[Row]) -> None:
@@ -570,6 +582,11 @@ def _write_report(wb: Workbook, report: Report) -> None:
 def _unwrap(value: object) -> object:
     """An array formula reads as its text, like any other formula."""
     return str(value.text or "") if isinstance(value, ArrayFormula) else value
+
+
+def _plain(value: object) -> object:
+    """As a read-only load reads a value: ``_unwrap``'s, and rich text as its plain text."""
+    return str(value) if isinstance(value, CellRichText) else _unwrap(value)
 
 
 def _load(path: Path, *, read_only: bool = False) -> Workbook:

@@ -28,9 +28,11 @@ from sheetsync.model import (
     STATUS_SHEET,
     CellWrite,
     ChannelName,
+    ChannelStatus,
     GuardStatus,
     LedgerEntry,
     Movement,
+    Report,
     Sku,
     Snapshot,
     StatusControl,
@@ -41,7 +43,7 @@ from sheetsync.stores import workbook as workbook_module
 from sheetsync.stores._template import README_SHEET
 from sheetsync.stores.workbook import MAX_CELL_TEXT, WorkbookStore, create_workbook
 
-from .conftest import LAYOUT, WorkbookBackend
+from .conftest import LAYOUT, Percent, WorkbookBackend
 
 AT = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
 ENTRY = LedgerEntry("shopify/1001/1", Sku("A"), -1, Movement.SALE, AT, ChannelName("shopify"), "1001", "1")
@@ -137,6 +139,40 @@ def test_the_workbook_it_saved_is_not_loaded_again_but_a_merchants_save_is(
     assert workbook.inventory_value(2, "Quantity") == "7"
     assert workbook.inventory_value(2, "Available") == "6"
     assert [row.cells["key"] for row in store.read().ledger] == [ENTRY.key]
+
+
+def test_a_read_of_the_file_it_saved_is_what_loading_that_file_reads(
+    workbook: WorkbookBackend, loads: list[bool]
+) -> None:
+    typed = datetime(2026, 1, 2, 3, 4, 5)  # noqa: DTZ001 - an Excel cell holds no timezone
+    store = workbook.make(
+        [
+            {"SKU": "A", "Quantity": 7, "Buffer": Percent("10%"), "Notes": "=B2*2"},
+            {"SKU": "B", "Quantity": 2.5, "Buffer": 3, "Notes": typed},
+            {"SKU": None, "Quantity": "  text  ", "Notes": True},
+        ],
+        LAYOUT,
+    )
+    with workbook.edit() as wb:
+        wb[INVENTORY_SHEET]["D3"] = CellRichText("Acme ", TextBlock(InlineFont(b=True), "urgent"))
+    store.read()
+    store.append_ledger([ENTRY])
+    status = ChannelStatus(ChannelName("shopify"), "Shopify", "OK", "2026-11-27 09:30", 1, 0, "")
+    report = Report("Reorder", ("SKU", "Days left"), (("A", "2.5"), ("B", "")))
+    store.write_status(
+        StatusUpdate((CellWrite(2, Sku("A"), AVAILABLE, "5"),), (status,), None, {"cursor": "7"}, (report,))
+    )
+    assert loads == [True, False]
+
+    ours = store.read()
+
+    assert loads == [True, False]  # the workbook it saved, not the file again
+    assert ours == WorkbookStore(workbook.path, LAYOUT).read()
+    assert loads == [True, False, True]
+    assert [row.cells["buffer"] for row in ours.rows] == ["10%", "3", ""]
+    workbook.merchant_edit(3, "Quantity", 4)
+    assert [row.cells[QUANTITY] for row in store.read().rows] == ["7", "4", "  text  "]
+    assert loads == [True, False, True, True]
 
 
 def _sized(path: Path, size: int) -> None:
