@@ -26,8 +26,7 @@ import pytest
 import yaml
 
 from sheetsync.cli import DEFAULT_CONFIG, _parser, main
-from sheetsync.core.hosting import ALLOW_ENV, PLATFORMS, Platform, check_disk, ephemeral_platform
-from sheetsync.errors import ConfigError
+from sheetsync.core.hosting import ALLOW_ENV, PLATFORMS, Platform
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Every variable that tells a platform apart (tests clear them, so a CI on one of these still passes).
@@ -298,69 +297,6 @@ def test_a_workbook_on_a_mounted_volume_runs_where_the_platform_offers_volumes(
         monkeypatch.setenv("DYNO", "worker.1")  # Heroku has no volumes: a mount there is not one
         assert main(["check-config", "--config", str(config)]) == 2
         assert "runs on Heroku" in capsys.readouterr().err
-
-
-# --- the refusal, as a pure function ---------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("environ", "on_volume", "found"),
-    [
-        ({}, False, None),
-        ({"DYNO": "  "}, False, None),  # set but empty: not a platform
-        ({"DYNO": "web.1"}, False, ("Heroku", "DYNO")),
-        ({"DYNO": "web.1"}, True, ("Heroku", "DYNO")),
-        ({"K_SERVICE": "shop"}, True, ("Google Cloud Run", "K_SERVICE")),
-        ({"RENDER": "true"}, False, ("Render", "RENDER")),
-        ({"RENDER": "true"}, True, None),
-        ({"RAILWAY_ENVIRONMENT_NAME": "production"}, False, ("Railway", "RAILWAY_ENVIRONMENT_NAME")),
-        ({"RAILWAY_ENVIRONMENT": "production"}, False, ("Railway", "RAILWAY_ENVIRONMENT")),
-        ({"RAILWAY_ENVIRONMENT": "production"}, True, None),
-        ({"FLY_APP_NAME": "shop"}, False, ("Fly.io", "FLY_APP_NAME")),
-        ({"FLY_APP_NAME": "shop"}, True, None),
-    ],
-)
-def test_ephemeral_platform(environ: dict[str, str], on_volume: bool, found: tuple[str, str] | None) -> None:
-    detected = ephemeral_platform(environ, on_volume=on_volume)
-    assert (None if detected is None else (detected.platform.name, detected.variable)) == found
-
-
-def test_check_disk_message_names_the_platform_the_loss_and_the_fixes() -> None:
-    with pytest.raises(ConfigError) as refused:
-        check_disk(
-            {"FLY_APP_NAME": "shop"},
-            source="shop.toml",
-            workbook="inventory.xlsx",
-            allowed=False,
-            on_volume=False,
-        )
-    assert str(refused.value) == (
-        "shop.toml: master.kind is workbook (inventory.xlsx), and this runs on Fly.io ($FLY_APP_NAME is "
-        "set), where a Machine's root disk is rebuilt from the image at every start: the workbook's Ledger "
-        "and State would be lost on restart, and units already sold offered again. Use a Google Sheet or an "
-        "Airtable base as the master, or put the workbook on a Fly volume ([mounts] in fly.toml); if this "
-        f"disk is kept after all, set allow_ephemeral_disk = true under [master] or {ALLOW_ENV}=true"
-    )
-
-
-@pytest.mark.parametrize("value", ["1", "true", "Yes", " on "])
-def test_check_disk_allowed_by_the_environment(value: str) -> None:
-    check_disk({"DYNO": "web.1", ALLOW_ENV: value}, source="s", workbook="w", allowed=False, on_volume=False)
-
-
-@pytest.mark.parametrize("value", ["", "0", "False", "no", "off"])
-def test_check_disk_not_allowed_by_the_environment(value: str) -> None:
-    with pytest.raises(ConfigError, match="runs on Heroku"):
-        check_disk(
-            {"DYNO": "web.1", ALLOW_ENV: value}, source="s", workbook="w", allowed=False, on_volume=False
-        )
-    check_disk({ALLOW_ENV: value}, source="s", workbook="w", allowed=False, on_volume=False)  # off platform
-
-
-def test_check_disk_allowed_by_the_setting_ignores_the_variable() -> None:
-    check_disk(
-        {"DYNO": "web.1", ALLOW_ENV: "garbage"}, source="s", workbook="w", allowed=True, on_volume=False
-    )
 
 
 # --- running it on the shop's own computer ---------------------------------------------------

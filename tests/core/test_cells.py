@@ -13,11 +13,13 @@ from sheetsync.core.bundles import parse_bundles
 from sheetsync.core.cells import (
     MAX_QUANTITY,
     Pause,
+    parse_buffer,
     parse_override,
     parse_price,
     parse_quantity,
     parse_rows,
 )
+from sheetsync.core.prices import price_for
 from sheetsync.model import SKU_IS_NUMBER, ChannelName, Layout, RawRow
 
 LAYOUT = Layout(((ChannelName("shopify"), "Shopify"), (ChannelName("facebook"), "Facebook")))
@@ -29,7 +31,7 @@ def row(number: int, sku: str, quantity: str, **cells: str) -> RawRow:
 
 @pytest.mark.parametrize(
     ("text", "value"),
-    [("10", 10), (" 7 ", 7), ("0042", 42), ("+3", 3), ("0", 0), ("10.0", 10)],
+    [("10", 10), (" 7 ", 7), ("0042", 42), ("+3", 3), ("0", 0), ("10.0", 10), ("0" * 39 + "7", 7)],
 )
 def test_whole_numbers_parse(text: str, value: int) -> None:
     assert parse_quantity(text, "Quantity") == value
@@ -69,6 +71,10 @@ def test_whole_numbers_parse(text: str, value: int) -> None:
         (
             "99999999999999999999",
             "Quantity 99999999999999999999 is too large; the most is 1000000000",
+        ),
+        (
+            "1" * 41,
+            f'Quantity "{"1" * 39}…" is 41 characters long; enter a number',
         ),
     ],
 )
@@ -234,3 +240,104 @@ def test_a_sku_the_sheet_holds_as_a_number_syncs_with_a_note() -> None:
         "SKU column as Plain text and retype the SKU",
     )
     assert second.notes == ()
+
+
+def test_an_invisible_character_in_a_sku_or_a_count_is_flagged_with_a_retype_hint() -> None:
+    parsed = parse_rows([row(2, "MUG\u200b", "3"), row(3, "CUP", "\ufeff5"), row(4, "LID", "1")], LAYOUT)
+    assert [r.sku for r in parsed.rows] == ["LID"]
+    assert {p.row: (p.sku, p.messages) for p in parsed.problems} == {
+        2: (
+            None,
+            (
+                'SKU "MUG[U+200B]" contains an invisible character (U+200B ZERO WIDTH SPACE), so it cannot '
+                "match the SKU on a channel; retype it",
+            ),
+        ),
+        3: (
+            "CUP",
+            (
+                'Quantity "[U+FEFF]5" contains an invisible character (U+FEFF ZERO WIDTH NO-BREAK SPACE); '
+                "retype it",
+            ),
+        ),
+    }
+
+
+def test_a_sku_longer_than_a_channel_takes_is_flagged_and_the_longest_one_syncs() -> None:
+    longest, too_long = "x" * 255, "y" * 256
+    parsed = parse_rows([row(2, longest, "3"), row(3, too_long, "3")], LAYOUT)
+    assert [r.sku for r in parsed.rows] == [longest]
+    (problem,) = parsed.problems
+    assert (problem.row, problem.sku) == (3, None)
+    assert problem.messages == (f'SKU "{"y" * 39}…" is 256 characters long; the most is 255',)
+
+
+def test_the_skus_named_are_the_synced_rows_and_the_flagged_rows_with_a_readable_sku() -> None:
+    parsed = parse_rows(
+        [row(2, "A", "3"), row(3, "B", "ten"), row(4, "", "2"), row(5, "C\u200d", "1")], LAYOUT
+    )
+    assert parsed.skus() == {"A", "B"}
+    assert parsed.skus() is parsed.skus()  # worked out once
+    assert parse_rows([], LAYOUT).skus() == frozenset()
+
+
+def test_two_rows_that_would_be_one_sku_on_a_channel_are_both_flagged_naming_each_other() -> None:
+    parsed = parse_rows(
+        [
+            row(2, "MUG", "5", **{"sku:shopify": "CUP"}),
+            row(3, "CUP", "5"),
+            row(4, "LID", "5", **{"sku:facebook": "CUP"}),
+            row(5, "BOWL", "5", **{"sku:shopify": "SH-BOWL"}),
+        ],
+        LAYOUT,
+    )
+    assert [r.sku for r in parsed.rows] == ["BOWL"]
+    assert {p.row: p.messages for p in parsed.problems} == {
+        2: ('on Shopify this row would be "CUP", as row 3 is; give each row its own SKU Shopify',),
+        3: (
+            'on Shopify this row would be "CUP", as row 2 is; give each row its own SKU Shopify',
+            'on Facebook this row would be "CUP", as row 4 is; give each row its own SKU Facebook',
+        ),
+        4: ('on Facebook this row would be "CUP", as row 3 is; give each row its own SKU Facebook',),
+    }
+
+
+LOCATED = Layout(LAYOUT.channels, locations=("Warehouse", "Shop"))
+
+
+def test_location_counts_adding_up_to_more_than_a_platform_takes_flag_the_row() -> None:
+    most = str(MAX_QUANTITY - 1)
+    parsed = parse_rows(
+        [
+            RawRow(2, {"sku": "A", "stock:Warehouse": most, "stock:Shop": "2"}),
+            RawRow(3, {"sku": "B", "stock:Warehouse": most, "stock:Shop": "1"}),
+        ],
+        LOCATED,
+    )
+    assert [(r.sku, dict(r.counts)) for r in parsed.rows] == [
+        ("B", {"Warehouse": MAX_QUANTITY - 1, "Shop": 1})
+    ]
+    (problem,) = parsed.problems
+    assert (problem.row, problem.sku) == (2, "A")
+    assert problem.messages == (
+        f"Quantity Warehouse + Quantity Shop add up to {MAX_QUANTITY + 1}; the most is {MAX_QUANTITY}",
+    )
+
+
+def test_a_buffer_of_more_units_than_a_platform_takes_is_refused() -> None:
+    assert parse_buffer(str(MAX_QUANTITY), "Buffer Shopify").amount == MAX_QUANTITY
+    with pytest.raises(ValueError, match=r"^Buffer Shopify") as caught:
+        parse_buffer(str(MAX_QUANTITY + 1), "Buffer Shopify")
+    assert str(caught.value) == f"Buffer Shopify {MAX_QUANTITY + 1} is too large; the most is {MAX_QUANTITY}"
+    (problem,) = parse_rows([row(2, "A", "5", buffer=str(MAX_QUANTITY + 1))], LAYOUT).problems
+    assert problem.messages == (f"Buffer {MAX_QUANTITY + 1} is too large; the most is {MAX_QUANTITY}",)
+
+
+def test_a_channel_price_that_cannot_be_read_is_never_replaced_by_the_price_column() -> None:
+    priced = Layout(LAYOUT.channels, priced=True)
+    raw = RawRow(2, {"sku": "A", "quantity": "5", "price": "9.99", "price:shopify": "12,50"})
+    (parsed,) = parse_rows([raw], priced).rows
+    assert parsed.prices == {"facebook": Decimal("9.99")}  # the Price column, for the other channels only
+    assert price_for(parsed, ChannelName("shopify")) is None
+    assert price_for(parsed, ChannelName("facebook")) == Decimal("9.99")
+    assert parsed.notes == ('Price Shopify "12,50" has a comma; write the amount with a point, like 12.50',)

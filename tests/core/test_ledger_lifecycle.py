@@ -254,3 +254,15 @@ def test_after_any_checkpoint_the_ledger_counts_exactly_as_before(
             (e.sku, e.delta) for e in new_entries([], after, now_counts, NOW) if e.movement is Movement.COUNT
         ]
         assert made_after == made_before
+
+
+def test_a_ledger_shorter_than_the_fold_threshold_is_not_folded_however_old() -> None:
+    old = NOW - timedelta(days=400)
+    parsed = parse_ledger(
+        rows([LedgerEntry(f"count/A/{n}", A, 20 + n, Movement.COUNT, old) for n in range(4)])
+    )
+    assert checkpoint(parsed, NOW, fold_at=5) is None
+    made = checkpoint(parsed, NOW, fold_at=4)
+    assert made is not None
+    assert made.folded == 4
+    assert [(e.sku, e.delta, e.movement) for e in made.entries[:1]] == [(A, 23, Movement.COUNT)]

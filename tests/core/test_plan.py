@@ -826,3 +826,41 @@ def test_a_row_at_its_reorder_point_says_so_and_what_to_buy() -> None:
     assert cells[(2, "status")] == "REORDER"
     assert cells[(2, "reason")].startswith("REORDER: 2 left, reorder point 3; buy 12 · ")
     assert cells[(3, "reason")].startswith("REORDER: 2 left, reorder point 3 · ")
+
+
+def test_the_audit_sweeps_every_rows_sku_and_the_flagged_ones_held_at_a_cap_sorted() -> None:
+    parsed = rows(("C", "5"), ("A", "5"), ("B", "oops"), ("D", "ten"))
+    result = plan(parsed, counts(parsed), {}, SPECS, OPEN, entries=[count("B", 4)])
+    assert [(f.sku, f.cap) for f in result.flagged] == [("B", 4), ("D", None)]  # D: never counted
+    assert result.swept() == ("A", "B", "C")
+    assert result.swept() is result.swept()  # sorted once
+
+
+def test_findings_that_name_no_row_leave_the_plan_as_it_is() -> None:
+    parsed = rows(("A", "10", {"channel:shopify": "8"}))
+    draft = plan(parsed, counts(parsed), {}, SPECS, OPEN)
+    assert apply_findings(draft, {}) is draft
+    assert apply_findings(draft, {SHOPIFY: {}, GOOGLE: {}}) is draft
+    assert draft.rows[0].state is RowState.OK
+
+
+def test_a_channel_showing_less_holds_nothing_when_no_row_pushes() -> None:
+    parsed = rows(("A", "10", {"channel:shopify": "10"}))
+    draft = plan(parsed, counts(parsed), {}, [ChannelSpec(SHOPIFY, "Shopify", NO_BUFFER)], OPEN)
+    assert draft.pushing() == ()
+    final = hold_unconfirmed(draft, {SHOPIFY: {Sku("A"): 7}}, TITLES)
+    assert final is draft
+    assert final.rows[0].state is RowState.OK  # no raise to hold back: not LAG
+    assert final.pushes(SHOPIFY) == []
+
+
+def test_a_channel_status_ends_with_where_its_quota_is_heading() -> None:
+    parsed = rows(("A", "10"))
+    specs = [ChannelSpec(SHOPIFY, "Shopify", NO_BUFFER)]
+    pacing = "on pace for 12% of a month's 259,200,000 cost points (100 a second)"
+    health = {SHOPIFY: ChannelHealth(quota=pacing)}
+    refused = {SHOPIFY: ChannelResult({Sku("A"): PushOutcome(Sku("A"), False, "archived")})}
+    (status,) = channel_statuses(plan(parsed, counts(parsed), {}, specs, OPEN), refused, specs, NOW, health)
+    assert status.message == f"pushed 0; 1 refused (see the rows marked ERROR); {pacing}"
+    (status,) = channel_statuses(plan(parsed, counts(parsed), {}, specs, OPEN), {}, specs, NOW)
+    assert status.message == "pushed 0"  # no quota known: no clause

@@ -5,9 +5,18 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from sheetsync.core import memo
-from sheetsync.core.cells import MasterRow, Reorder
-from sheetsync.core.reports import abc_classes, insights_report, stock_outs, units_sold, unmatched
-from sheetsync.model import ChannelName, LedgerEntry, Movement, Sku
+from sheetsync.core.cells import MasterRow, Reorder, parse_rows
+from sheetsync.core.plan import GuardVerdict, plan
+from sheetsync.core.reports import (
+    REORDER_HEADER,
+    abc_classes,
+    insights_report,
+    reorder_report,
+    stock_outs,
+    units_sold,
+    unmatched,
+)
+from sheetsync.model import ChannelName, Layout, LedgerEntry, Movement, RawRow, Sku
 
 NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
 SHOP = ChannelName("shop")
@@ -89,3 +98,24 @@ def test_unmatched_over_a_growing_ledger_is_what_a_fresh_worker_lists() -> None:
     assert [r[0] for r in unmatched(grown, {a, x}, titles, NOW)[0].rows] == ["A", "Y"]  # X's row is back
     memo.forget()
     assert unmatched(grown, {a}, titles, NOW) == (report, found)  # as a fresh worker lists them
+
+
+def test_the_reorder_report_lists_rows_at_their_reorder_point_soonest_to_run_out_first() -> None:
+    cells = [
+        {"sku": "A", "quantity": "2", "reorder_point": "3", "reorder_qty": "12"},
+        {"sku": "B", "quantity": "4", "reorder_point": "5"},  # nothing sold: no cover, listed last
+        {"sku": "C", "quantity": "1", "reorder_point": "3", "reorder_qty": "6"},
+        {"sku": "D", "quantity": "50", "reorder_point": "5"},  # above its point
+        {"sku": "E", "quantity": "0"},  # no reorder point
+    ]
+    parsed = parse_rows([RawRow(n, c) for n, c in enumerate(cells, start=2)], Layout(((SHOP, "Shop"),)))
+    available = {r.sku: r.count for r in parsed.rows}
+    guard = GuardVerdict(held=False, message="", accepted=False, rows=0, total=0)
+    sold = {Sku("A"): 30, Sku("C"): 60, Sku("D"): 300}
+    report = reorder_report(plan(parsed, available, {}, [], guard), sold)
+    assert (report.name, report.header) == ("Reorder", REORDER_HEADER)
+    assert report.rows == (
+        ("C", "1", "3", "6", "2.00", "0.5"),
+        ("A", "2", "3", "12", "1.00", "2.0"),
+        ("B", "4", "5", "", "0.00", ""),
+    )

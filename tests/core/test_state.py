@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from sheetsync.core.monitor import Pending, Watch, dump_watch
@@ -74,3 +76,15 @@ def test_a_watch_read_or_written_as_last_time_is_not_made_again(monkeypatch: pyt
     assert state_cells(WorkerState(watches=again)) == cells
     assert state_cells(WorkerState(watches=again)) == cells
     assert made == [again[google], again[meta]]  # the very same Watches: their texts are kept
+
+
+def test_the_checkpoint_marker_and_the_report_marks_are_written_and_read_back() -> None:
+    state = WorkerState(
+        ledger_applied=7,
+        fold="checkpoint/2026-10-28T09:00:00Z",
+        reports={"Reorder": "3f2a9c0e1b7d4a65", "Insights": "2026-11-27"},
+    )
+    cells = state_cells(state)
+    assert cells["fold"] == "checkpoint/2026-10-28T09:00:00Z"
+    assert json.loads(cells["reports"]) == {"Reorder": "3f2a9c0e1b7d4a65", "Insights": "2026-11-27"}
+    assert parse_state(cells) == state
