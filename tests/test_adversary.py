@@ -47,10 +47,10 @@ def test_a_seed_replays_byte_for_byte() -> None:
 
 def test_the_campaign_catches_a_ledger_append_that_does_not_look_first() -> None:
     """Planted: the store appends without reading the Ledger's Key column (before the fix for a
-    worker resuming with an old read, and for a lost answer).  Seed 6 (36 cycles) then counts
-    an order line twice; with the store as it is, it holds (docs/fault-suite.md)."""
+    worker resuming with an old read, and for a lost answer).  Seed 11 (36 cycles) then counts
+    a WooCommerce order line three times; with the store as it is, it holds (docs/fault-suite.md)."""
     with mock.patch.object(GoogleSheetsStore, "_tail_keys", return_value=set()):
-        figures, world = run_seed(6)
+        figures, world = run_seed(11)
     assert figures["doubled"] >= 1, world.tally.problems
     assert any("is there 3 times" in problem for problem in world.tally.problems)
 
@@ -187,16 +187,16 @@ def test_the_campaign_catches_order_edits_ignored() -> None:
 def test_the_campaign_catches_a_lost_ledger_read_as_empty() -> None:
     """Planted: a missing Ledger is never called lost (``_lost`` says nothing), as before the fix:
     the renamed tab reads as empty, a new one is started, and the sales recorded in the old one
-    are gone.  Seed 12 at 16 cycles: order lines lost, and the stuck state never alerted."""
+    are gone.  Seed 16 at 16 cycles: order lines lost, and the stuck state never alerted."""
     with mock.patch.object(adversary.worker_module, "_lost", return_value=""):
-        figures, world = run_seed(12, cycles=16)
+        figures, world = run_seed(16, cycles=16)
     assert figures["lost"] >= 1, world.tally.problems
     assert figures["unalerted_stuck_states"] >= 1, world.tally.problems
 
 
 def test_the_campaign_catches_worker_values_written_into_a_column_inserted_mid_cycle() -> None:
     """Planted: the write places the worker's cells by the columns of the cycle's read, by A1, as
-    before the fix (the critical overwrite of merchant cells).  Seed 3 (36 cycles): the merchant
+    before the fix (the critical overwrite of merchant cells).  Seed 11 (36 cycles): the merchant
     inserts a column inside a cycle, and AD-000's Notes cell receives a quantity."""
     fetch = GoogleSheetsStore._fetch_now
 
@@ -206,7 +206,7 @@ def test_the_campaign_catches_worker_values_written_into_a_column_inserted_mid_c
         return dataclasses.replace(grid, columns=columns), now
 
     with mock.patch.multiple(GoogleSheetsStore, _fetch_now=stale, _confirmed_tags=lambda *args: set()):
-        figures, world = run_seed(3)
+        figures, world = run_seed(11)
     assert figures["merchant_cells_changed"] >= 1, world.tally.problems
     assert any("AD-000 Notes" in problem for problem in world.tally.problems)
 
@@ -275,8 +275,8 @@ def test_the_campaign_catches_an_unreadable_count_left_selling_its_old_figure() 
 
 def test_the_campaign_catches_a_best_seller_recount_held_by_the_volume_guard() -> None:
     """Planted: the volume guard trips when the units counted fall by more than ``max_drop`` (before
-    the fix, which trips only on the shape of a bad paste).  Seed 11 at 33 cycles: a recount
-    holds every push, and Shopify goes on showing 35 of AD-007 where 32 are left."""
+    the fix, which trips only on the shape of a bad paste).  Seed 38 at 33 cycles: the best seller
+    AD-000 is recounted at 11, the guard holds every push, and WooCommerce goes on showing 320."""
 
     def on_units(parsed: Any, last: Any, max_drop: float, accept: bool, absorbed: Any = None) -> GuardVerdict:
         rows, total = len(parsed.rows), sum(row.count for row in parsed.rows)
@@ -287,9 +287,9 @@ def test_the_campaign_catches_a_best_seller_recount_held_by_the_volume_guard() -
         )
 
     with mock.patch.object(adversary.worker_module, "volume_guard", on_units):
-        figures, world = run_seed(11, cycles=33)
+        figures, world = run_seed(38, cycles=33)
     assert figures["oversold_by_us"] >= 1, world.tally.problems
-    assert any("(held): shopify shows 35 of AD-007" in problem for problem in world.tally.problems)
+    assert any("(held): woo shows 320 of AD-000" in problem for problem in world.tally.problems)
 
 
 def test_the_campaign_catches_a_sku_column_sheets_turns_into_numbers() -> None:

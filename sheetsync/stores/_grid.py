@@ -756,6 +756,64 @@ def expected_keys(
     return read[:folded]
 
 
+def merchant_spans(header: Row, worker: Iterable[int]) -> list[tuple[int, int]]:
+    """The runs of the header's columns (first, last; 1-based) that are not the ``worker``'s."""
+    theirs = set(worker)
+    spans: list[tuple[int, int]] = []
+    for column in range(1, len(header) + 1):
+        if column in theirs:
+            continue
+        if spans and spans[-1][1] == column - 1:
+            spans[-1] = (spans[-1][0], column)
+        else:
+            spans.append((column, column))
+    return spans
+
+
+def column_cells(rows: Sequence[Row], column: int, first: int = 1) -> list[object]:
+    """Column ``column`` of ``rows`` (whose first column is ``first``), trailing blanks dropped."""
+    index = column - first
+    cells = [row[index] if index < len(row) else "" for row in rows]
+    while cells and cells[-1] == "":
+        cells.pop()
+    return cells
+
+
+def same_cells(rows: Sequence[Row], other: Sequence[Row]) -> bool:
+    """Equal cell for cell, and of the same types (``True == 1`` in Python, yet a checkbox is no count)."""
+    return rows == other and _told(rows) == _told(other)
+
+
+def merged(
+    kept: Sequence[Row], header: Row, spans: Sequence[tuple[int, int]], parts: Sequence[Sequence[Row]]
+) -> list[list[object]]:
+    """A tab as a whole read gives it: ``spans`` from ``parts`` (rows from row 2), the rest from ``kept``.
+
+    Like Sheets, no row ends with a blank cell and the tab ends with its last row that has one.
+    """
+    count = max([len(kept) - 1, *map(len, parts)])
+    width = max([len(header), *(last for _, last in spans)])
+    blanks: list[object] = [""] * width
+    old = [list(row) for row in kept[1:]] + [[] for _ in range(count + 1 - len(kept))]
+    columns = [[*part, *([()] * (count - len(part)))] for part in parts]
+    rows: list[list[object]] = [[] for _ in range(count)]
+    done = 0  #: columns placed so far
+    for (first, last), column in zip(spans, columns, strict=True):
+        # Each span in one pass over the rows: what is left of it from the kept row, then the part.
+        rows = [
+            [*row, *(line + blanks)[done : first - 1], *(list(fresh) + blanks)[: last - first + 1]]
+            for row, line, fresh in zip(rows, old, column, strict=True)
+        ]
+        done = last
+    rows = [[*row, *line[done:]] for row, line in zip(rows, old, strict=True)]
+    for row in rows:
+        while row and row[-1] == "":
+            row.pop()
+    while rows and not rows[-1]:
+        rows.pop()
+    return [list(header), *rows]
+
+
 def last_cell(row: Row) -> int:
     """1-based column of the last cell with any text; 0 if none."""
     return _last_cell(row)

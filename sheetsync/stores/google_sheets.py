@@ -99,6 +99,7 @@ from sheetsync.stores._grid import (
     buffer_columns,
     cell_text,
     cell_value,
+    column_cells,
     column_letter,
     columns,
     expected_keys,
@@ -108,10 +109,13 @@ from sheetsync.stores._grid import (
     labelled,
     last_cell,
     lease_holder,
+    merchant_spans,
+    merged,
     plan_fold,
     records,
     release_lease,
     report_value,
+    same_cells,
     sku_key,
     snapshot,
     split_lease,
@@ -131,6 +135,9 @@ READ_OPTIONS = {"valueRenderOption": "FORMULA", "dateTimeRenderOption": "FORMATT
 RAW = {"valueInputOption": "RAW"}
 #: Bytes per chunk when reading a values:batchGet body (requests' own default is 10 KB).
 READ_CHUNK = 1 << 20
+#: One read in this many asks for the worker's own Inventory columns too (``_Kept``): a cell the
+#: merchant typed over in them is seen, and written back, within as many cycles.
+WHOLE_READ_EVERY = 15
 #: The developer metadata key on each worker column (its value: the column's name in the layout).
 COLUMN_TAG = "sheetsync.column"
 #: Waits of 1, 2, 4 … 32 s: Google's advice is truncated exponential back-off up to 64 s, which
@@ -300,7 +307,8 @@ class GoogleSheetsStore:
         self._read_header: list[str] = []  #: the Inventory header row as read() last saw it
         self._anchors: dict[int, tuple[str, ...]] = {}  #: blank-SKU rows as read (see blank_anchors)
         self._anchored: tuple[RawRow, ...] = ()  #: the rows ``_anchors`` were found among
-        self._lease = ""  #: the lease's State value as last read or written
+        self._lease = ""  #: the lease's State value as last read
+        self._lease_written = ""  #: the lease's State value as this store last wrote it
         self._lease_fresh = False  #: ``_lease`` comes from a read() no acquire() has used yet
         #: the State's columns, the lease's row (None: none yet) and its last used row
         self._lease_place: tuple[dict[str, int], int | None, int] | None = None
@@ -308,6 +316,9 @@ class GoogleSheetsStore:
         self._tags: dict[str, int] | None = None
         self._tags_found: set[str] = set()  #: worker columns with a tag anywhere (even a stray one)
         self._tags_header: list[str] = []  #: the header row when the tags were looked up
+        #: the Inventory as the last whole read gave it, while the worker has written none of its
+        #: cells since (None: the next read is whole)
+        self._kept: _Kept | None = None
 
     @property
     def where(self) -> str:
@@ -324,14 +335,10 @@ class GoogleSheetsStore:
             self._open(again=True)
         for attempt in range(2):
             try:
-                present, reply = self._read_tabs()
+                sheets, quiet = self._read_tabs()
             except _TabGone:
                 self._open(again=True)
-                present, reply = self._read_tabs()
-            sheets = {
-                name: value_range.get("values", [])
-                for name, value_range in zip(present, reply["valueRanges"], strict=True)
-            }
+                sheets, quiet = self._read_tabs()
             inventory = sheets[INVENTORY_SHEET]
             if self._as_shown(inventory):
                 break
@@ -342,6 +349,12 @@ class GoogleSheetsStore:
         self._read_header = _header(inventory)
         result, self._grid = snapshot(sheets, self.layout, self.where)
         result, self._lease = split_lease(result)
+        if self._lease != self._lease_written:
+            # Another worker holds the lease or did since this one last wrote it: it may have
+            # written the worker's columns, so no read is kept, and a quiet one is made again whole.
+            self._kept = None
+            if quiet:
+                return self.read()
         self._lease_fresh = True
         self._lease_place = (
             dict(self._grid.columns.get(STATE_SHEET, {})),
@@ -396,10 +409,15 @@ class GoogleSheetsStore:
             for column, line in zip(numeric, shown[1:], strict=True):
                 seen = str(line[at]) if at < len(line) else ""
                 if column <= len(row) and is_number(row[column - 1]) and seen.strip().endswith("%"):
-                    row[column - 1] = seen
+                    # A copy: the row read may be kept for the next quiet read (``_Kept``).
+                    row = inventory[number] = [*row[: column - 1], seen, *row[column:]]
         return True
 
-    def _read_tabs(self) -> tuple[list[str], dict[str, Any]]:
+    def _read_tabs(self) -> tuple[dict[str, list[list[Any]]], bool]:
+        """Each tab's rows, in one values:batchGet (two if the Inventory's rows or columns moved).
+
+        True with them when the worker's columns are the kept ones (``_read_quietly``).
+        """
         present = [name for name in SHEETS if name in self._tabs]
         if INVENTORY_SHEET not in present:
             raise StoreLayoutError(
@@ -407,9 +425,57 @@ class GoogleSheetsStore:
                 f"rename your inventory tab back to {INVENTORY_SHEET}, "
                 "or run `sheetsync init --google-sheet URL`"
             )
-        ranges = [_quoted(n) for n in present]
-        reply = self._call(lambda: self._batch_get(ranges))
-        return present, reply
+        kept = self._kept
+        if kept is not None and kept.reads < WHOLE_READ_EVERY - 1:
+            return self._read_quietly(present, kept)
+        sheets = dict(zip(present, self._get([_quoted(n) for n in present]), strict=True))
+        self._keep(sheets[INVENTORY_SHEET])
+        return sheets, False
+
+    def _read_quietly(self, present: Sequence[str], kept: _Kept) -> tuple[dict[str, list[list[Any]]], bool]:
+        """Every tab, but of the Inventory only its header row and the merchant's columns.
+
+        The worker's own columns are most of a read (a row's Reason alone is a hundred characters or
+        more) and hold what it wrote: while it has written none of their cells since the last whole
+        read, they are taken from that read.  Unless the header row and the SKU column are as that
+        read saw them, the Inventory is read again whole (one values:batchGet more): rows or columns
+        were inserted, moved or deleted, and the kept cells would land in the wrong places.
+        """
+        inventory = _quoted(INVENTORY_SHEET)
+        others = [name for name in present if name != INVENTORY_SHEET]
+        spans = [f"{inventory}!{column_letter(a)}2:{column_letter(b)}" for a, b in kept.spans]
+        answer = self._get([*map(_quoted, others), f"{inventory}!1:1", *spans])
+        sheets = dict(zip(others, answer, strict=False))
+        header, parts = answer[len(others)][:1], answer[len(others) + 1 :]
+        kept.reads += 1
+        unmoved = same_cells(header, kept.rows[:1])
+        if unmoved and kept.parts is not None and all(map(same_cells, parts, kept.parts)):
+            sheets[INVENTORY_SHEET] = list(kept.last)  # the very rows: every later stage's memo hits
+            return sheets, True
+        first, _ = next(span for span in kept.spans if span[0] <= kept.sku <= span[1])
+        at = [span[0] for span in kept.spans].index(first)
+        if not (unmoved and same_cells([column_cells(parts[at], kept.sku, first)], [kept.skus])):
+            sheets[INVENTORY_SHEET] = self._get([inventory])[0]
+            self._keep(sheets[INVENTORY_SHEET])
+            return sheets, False
+        kept.parts, kept.last = parts, merged(kept.rows, kept.rows[0], kept.spans, parts)
+        sheets[INVENTORY_SHEET] = list(kept.last)
+        return sheets, True
+
+    def _keep(self, inventory: list[list[Any]]) -> None:
+        """Keep a whole read of the Inventory for the quiet reads after it (``_Kept``)."""
+        self._kept = None
+        header = inventory[0] if inventory else []
+        try:
+            found = inventory_columns(header, self.layout, f"{self.where}, sheet {INVENTORY_SHEET}")
+        except StoreLayoutError:
+            return  # the read's parse says what is wrong
+        worker = [found[k] for k in self.layout.worker_headers() if k in found]
+        if SKU in found and worker:
+            sku = found[SKU]
+            spans = merchant_spans(header, worker)
+            rows = list(inventory)  # ``_as_shown`` puts copies of rows it changes in ``inventory``
+            self._kept = _Kept(rows, spans, sku, column_cells(rows[1:], sku), rows)
 
     def append_ledger(self, entries: Sequence[LedgerEntry]) -> None:
         """Append the entries in one values:append (INSERT_ROWS: nothing below is overwritten).
@@ -481,6 +547,7 @@ class GoogleSheetsStore:
         if not rows:
             return 0
         appended = 0
+        self._kept = None
 
         def attempt() -> None:
             nonlocal appended
@@ -710,6 +777,15 @@ class GoogleSheetsStore:
         """
         if update.empty:
             return
+        if update.cells:
+            self._kept = None  # the worker's Inventory cells change: the next read takes them whole
+        try:
+            self._write_status(update)
+        except BaseException:
+            self._kept = None  # some of it may have landed
+            raise
+
+    def _write_status(self, update: StatusUpdate) -> None:
         read = self._known_grid()
         rows: dict[tuple[str, int], Cells] = {}
         tagged: dict[str, Cells] = {}  #: worker column → row → value, written through its tag
@@ -799,6 +875,7 @@ class GoogleSheetsStore:
             rows = [list(STATE_HEADERS.values()), [LEASE_KEY, _written(text)]]
             self._apply([add], [{"range": f"{_quoted(STATE_SHEET)}!A1", "values": rows}])
             self._lease_place = ({"key": 1, "value": 2}, 2, 2)
+            self._lease_written = text
             return
         if "key" not in found or "value" not in found:
             raise StoreLayoutError(
@@ -808,6 +885,7 @@ class GoogleSheetsStore:
         data = _row_ranges({(STATE_SHEET, row): {found["key"]: LEASE_KEY, found["value"]: _written(text)}})
         self._call(lambda: self._http.values_batch_update(self.id, {**RAW, "data": data}))
         self._lease_place = (found, row, max(used, row))
+        self._lease_written = text
 
     def prepare(self) -> list[str]:
         """Add the tabs, headers and row colours the worker needs; touch nothing of the merchant's.
@@ -1296,6 +1374,7 @@ class GoogleSheetsStore:
         tagged: Mapping[str, Cells] | None = None,
     ) -> None:
         if structure:
+            self._kept = None  # columns or tabs may change
             self._tagged(self._call(lambda: self._http.batch_update(self.id, {"requests": structure})))
             if any(not _tagging(request) for request in structure):
                 self._tabs.clear()  # new tabs or sizes: the metadata again, only after such a change
@@ -1496,6 +1575,19 @@ def _tagging(request: Mapping[str, Any]) -> bool:
 def _tab_list(metadata: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Title → sheet properties, from a spreadsheets.get answer."""
     return {sheet["properties"]["title"]: sheet["properties"] for sheet in metadata["sheets"]}
+
+
+@dataclass(slots=True)
+class _Kept:
+    """The Inventory as a whole read gave it, for the quiet reads after it (``_read_quietly``)."""
+
+    rows: list[list[Any]]  #: every row as read, the header row first (never changed)
+    spans: list[tuple[int, int]]  #: the columns a quiet read asks for: all but the worker's
+    sku: int  #: the SKU column
+    skus: list[object]  #: its cells from row 2, trailing blanks dropped
+    last: list[list[Any]]  #: the rows the last read gave (never changed: ``_as_shown`` copies a row)
+    parts: list[list[list[Any]]] | None = None  #: the merchant's columns as the last quiet read gave them
+    reads: int = 0  #: quiet reads since
 
 
 class _TabGone(StoreLayoutError):
