@@ -794,19 +794,32 @@ def merged(
     count = max([len(kept) - 1, *map(len, parts)])
     width = max([len(header), *(last for _, last in spans)])
     blanks: list[object] = [""] * width
-    old = [list(row) for row in kept[1:]] + [[] for _ in range(count + 1 - len(kept))]
+    old = [*kept[1:], *([()] * (count + 1 - len(kept)))]
     columns = [[*part, *([()] * (count - len(part)))] for part in parts]
-    rows: list[list[object]] = [[] for _ in range(count)]
-    done = 0  #: columns placed so far
-    for (first, last), column in zip(spans, columns, strict=True):
-        # Each span in one pass over the rows: what is left of it from the kept row, then the part.
+    if len(spans) == 1 and spans[0][0] == 1:  # the merchant's columns first, as the template has them
+        last = spans[0][1]
         rows = [
-            [*row, *(line + blanks)[done : first - 1], *(list(fresh) + blanks)[: last - first + 1]]
-            for row, line, fresh in zip(rows, old, column, strict=True)
+            [*fresh, *blanks[len(fresh) : last], *line[last:]]
+            for fresh, line in zip(columns[0], old, strict=True)
         ]
-        done = last
-    rows = [[*row, *line[done:]] for row, line in zip(rows, old, strict=True)]
-    for row in rows:
+    else:
+        rows = [[] for _ in range(count)]
+        done = 0  #: columns placed so far
+        for (first, last), column in zip(spans, columns, strict=True):
+            # Each span in one pass over the rows: what is left before it from the kept row, then the part.
+            rows = [
+                [
+                    *row,
+                    *line[done : first - 1],
+                    *blanks[len(row) + len(line[done : first - 1]) : first - 1],
+                    *fresh,
+                    *blanks[len(fresh) : last - first + 1],
+                ]
+                for row, line, fresh in zip(rows, old, column, strict=True)
+            ]
+            done = last
+        rows = [[*row, *line[done:]] for row, line in zip(rows, old, strict=True)]
+    for row in (row for row in rows if row and row[-1] == ""):
         while row and row[-1] == "":
             row.pop()
     while rows and not rows[-1]:
