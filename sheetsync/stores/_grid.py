@@ -785,12 +785,13 @@ def same_cells(rows: Sequence[Row], other: Sequence[Row]) -> bool:
 
 
 def merged(
-    kept: Sequence[Row], header: Row, spans: Sequence[tuple[int, int]], parts: Sequence[Sequence[Row]]
+    kept: Sequence[Row], spans: Sequence[tuple[int, int]], parts: Sequence[Sequence[Row]]
 ) -> list[list[object]]:
     """A tab as a whole read gives it: ``spans`` from ``parts`` (rows from row 2), the rest from ``kept``.
 
     Like Sheets, no row ends with a blank cell and the tab ends with its last row that has one.
     """
+    header = kept[0]
     count = max([len(kept) - 1, *map(len, parts)])
     width = max([len(header), *(last for _, last in spans)])
     blanks: list[object] = [""] * width

@@ -452,13 +452,14 @@ class GoogleSheetsStore:
         if unmoved and kept.parts is not None and all(map(same_cells, parts, kept.parts)):
             sheets[INVENTORY_SHEET] = list(kept.last)  # the very rows: every later stage's memo hits
             return sheets, True
-        first, _ = next(span for span in kept.spans if span[0] <= kept.sku <= span[1])
-        at = [span[0] for span in kept.spans].index(first)
+        at, (first, _) = next(
+            (n, span) for n, span in enumerate(kept.spans) if span[0] <= kept.sku <= span[1]
+        )
         if not (unmoved and same_cells([column_cells(parts[at], kept.sku, first)], [kept.skus])):
             sheets[INVENTORY_SHEET] = self._get([inventory])[0]
             self._keep(sheets[INVENTORY_SHEET])
             return sheets, False
-        kept.parts, kept.last = parts, merged(kept.rows, kept.rows[0], kept.spans, parts)
+        kept.parts, kept.last = parts, merged(kept.rows, kept.spans, parts)
         sheets[INVENTORY_SHEET] = list(kept.last)
         return sheets, True
 

@@ -94,7 +94,7 @@ def test_a_quiet_read_merged_with_the_kept_columns_is_what_a_whole_read_gives(
     whole = _as_sheets_gives(now)
     parts = [_as_sheets_gives([row[first - 1 : last] for row in whole[1:]]) for first, last in spans]
 
-    assert merged(kept, kept[0], spans, parts) == whole
+    assert merged(kept, spans, parts) == whole
     for (first, last), part in zip(spans, parts, strict=True):
         for column in range(first, last + 1):
             assert column_cells(part, column, first) == column_cells(whole[1:], column)
