@@ -5,7 +5,8 @@ GoogleSheetsStore and gspread) and on four channels (the Shopify, Meta, WooComme
 fakes, through the real adapters opened as the worker opens them), all in this process. Each
 platform's fake runs on its own ManualClock, which its adapter's pacing and polling sleeps move
 (reported as rate_limit_wait_s, never slept for real); between two cycles every clock moves on by
-the worker's interval (60 s by default). Cycles:
+the worker's interval (60 s by default). :func:`worker_memory` runs the worker in a process of its
+own instead (:class:`Apart`), for its memory alone. Cycles:
 
 1. **full**: a fresh worker, every SKU read back (the first audit) and pushed to every channel
    that shows something else;
@@ -28,23 +29,31 @@ from __future__ import annotations
 
 import gc
 import math
+import multiprocessing
 import random
+import resource
 import tempfile
 import time
+import traceback
 from collections import Counter
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
 import httpx
 from campaigns.platforms import (
     MERCHANT_ACCOUNT,
+    MERCHANT_EMAIL,
+    SHEETS_EMAIL,
     SHOP,
     START,
     config_text,
+    key,
     list_everywhere,
     merchant_channel,
     merchant_fake,
@@ -58,14 +67,15 @@ from campaigns.platforms import (
     woo_channel,
     woo_fake,
 )
-from progress import RssSampler, log
+from progress import log
 from sheetsync_fakes.clock import ManualClock
+from sheetsync_fakes.wire import Handler
 
 from sheetsync.channels import Channel, OrderSource
 from sheetsync.config import Settings, load
 from sheetsync.model import INVENTORY_SHEET, LEDGER_SHEET, ChannelLimits, ChannelName, StatusUpdate
 from sheetsync.stores.google_sheets import GoogleSheetsStore
-from sheetsync.worker import CycleReport, Heap, run_cycle
+from sheetsync.worker import Heap, run_cycle
 
 APIS = ("sheets", "shopify", "meta", "google", "woo")
 #: Orders placed on each selling channel before the 1%-changed cycle.
@@ -282,6 +292,8 @@ class World:
     fakes_cpu: list[float]  #: thread CPU spent inside the fakes so far (one cell, see Served)
     #: the fewest items_batch calls of Meta's last push, each still to be asked about once
     meta_unasked: int = 0
+    #: the measured worker, when it runs in a process of its own (``build(..., apart=True)``)
+    apart: Apart | None = None
 
     def later(self, seconds: float) -> None:
         """Let ``seconds`` pass everywhere: the worker's clock and every platform's."""
@@ -290,13 +302,19 @@ class World:
             clock.sleep(seconds)
 
 
-def build(size: int, seed: int, directory: Path) -> World:
-    """Seed a catalogue of ``size`` SKUs on every fake and open the real store and channels."""
+def build(size: int, seed: int, directory: Path, apart: bool = False) -> World:
+    """Seed a catalogue of ``size`` SKUs on every fake and open the real store and channels.
+
+    With ``apart``, the measured worker runs in a process of its own (see :class:`Apart`),
+    started before the fakes are seeded; ``World.store`` and ``World.channels`` stay in this
+    process, for the naive scripts.
+    """
     rng = random.Random(seed)
     clock = ManualClock(START)
     # One clock per platform: an adapter's pacing sleeps move its own platform's time (rate limits
     # are per platform), and the worker's cycles stay 60 s apart (see rate_limit_wait_s).
     clocks = {api: ManualClock(START) for api in ("shopify", "meta", "google", "woo")}
+    worker = Apart.start(clocks) if apart else None
     skus = sku_names(size)
     quantities = [rng.randint(20, 200) for _ in skus]
     log(f"{size} SKUs: seeding the Sheets, Shopify, Meta, WooCommerce and Merchant fakes...")
@@ -313,17 +331,34 @@ def build(size: int, seed: int, directory: Path) -> World:
     config = directory / "sheetsync.toml"
     config.write_text(config_text(sheet))
     settings = load(config)
-    spent = [0.0]
-    store = sheets_store(Served(sheets, spent), sheet, settings.layout)
-    store.prepare()  # `sheetsync init`: tabs and worker columns, before the worker's first cycle
-    channels = [
-        shopify_channel(Served(shopify, spent), clocks["shopify"]),
-        meta_channel(Served(meta, spent), clocks["meta"]),
-        merchant_channel(Served(merchant, spent), clocks["google"]),
-        woo_channel(Served(woo, spent), clocks["woo"]),
-    ]
     fakes = {"sheets": sheets, "shopify": shopify, "meta": meta, "google": merchant, "woo": woo}
-    return World(clock, clocks, skus, quantities, fakes, sheet, settings, store, channels, ids, spent)
+    spent = [0.0]
+    store, channels = open_worker(fakes, clocks, sheet, settings, spent)
+    if worker is None:
+        store.prepare()  # `sheetsync init`: tabs and worker columns, before the worker's first cycle
+    else:
+        worker.open(fakes, sheet, config)
+    return World(
+        clock, clocks, skus, quantities, fakes, sheet, settings, store, channels, ids, spent, apart=worker
+    )
+
+
+def open_worker(
+    fakes: Mapping[str, Handler],
+    clocks: Mapping[str, ManualClock],
+    sheet: str,
+    settings: Settings,
+    spent: list[float],
+) -> tuple[GoogleSheetsStore, list[Any]]:
+    """The real store and channels over ``fakes``, each call's time inside them added to ``spent``."""
+    store = sheets_store(Served(fakes["sheets"], spent), sheet, settings.layout)
+    channels = [
+        shopify_channel(Served(fakes["shopify"], spent), clocks["shopify"]),
+        meta_channel(Served(fakes["meta"], spent), clocks["meta"]),
+        merchant_channel(Served(fakes["google"], spent), clocks["google"]),
+        woo_channel(Served(fakes["woo"], spent), clocks["woo"]),
+    ]
+    return store, channels
 
 
 def operation(api: str, entry: Any) -> str:
@@ -365,7 +400,6 @@ class Cycle:
     """One measured cycle."""
 
     name: str
-    report: CycleReport
     calls: dict[str, Counter[str]]
     minimum: dict[str, dict[str, int]]
     cpu_s: float
@@ -408,37 +442,184 @@ class Cycle:
 
 def run(world: World, name: str, now: datetime, first: bool, orders: Mapping[str, int]) -> Cycle:
     """One real run_cycle, timed, with its calls counted against the minimum."""
-    meter = Meter(world.fakes_cpu)
-    store = TimedStore(world.store, meter)
-    channels: list[Channel] = [
-        TimedSource(c, meter) if isinstance(c, OrderSource) else TimedChannel(c, meter)
-        for c in world.channels
-    ]
     flips_before = availability(world)
     ledger_before = ledger_rows(world)
     marks = log_marks(world)
-    slept = {api: clock.waited for api, clock in world.clocks.items()}
+    if world.apart is None:
+        ran = execute(world.store, world.channels, world.settings, now, world.clocks, world.fakes_cpu)
+    else:
+        ran = world.apart.cycle(world.fakes, world.settings, now)
+    if ran.errors:
+        raise RuntimeError(f"{name} cycle: {ran.errors}")
+    calls = calls_since(world, marks)
+    flips = sum(1 for sku, shown in availability(world).items() if flips_before.get(sku) != shown)
+    grew = ledger_rows(world) > ledger_before
+    minimum = least_calls(world, ran.tally, first=first, flips=flips, ledger_grew=grew, orders=orders)
+    use = quota_use_since(world, marks)
+    return Cycle(
+        name,
+        calls,
+        minimum,
+        ran.cpu_s,
+        ran.cpu_s - ran.fakes_cpu_s,
+        ran.fakes_cpu_s,
+        ran.wall_s,
+        ran.tally,
+        use,
+        ran.waited,
+    )
+
+
+@dataclass
+class Ran:
+    """One run_cycle as the process that ran it measured it."""
+
+    errors: dict[str, Any]  #: the report's errors, per channel
+    tally: Tally
+    cpu_s: float  #: the cycle's thread CPU, the fakes' included
+    fakes_cpu_s: float  #: the part of it spent inside the fakes (see Served)
+    wall_s: float
+    waited: dict[str, float]  #: per platform, seconds its adapter waited (virtually)
+
+
+def execute(
+    store: GoogleSheetsStore,
+    channels: Sequence[Any],
+    settings: Settings,
+    now: datetime,
+    clocks: Mapping[str, ManualClock],
+    fakes_cpu: list[float],
+) -> Ran:
+    """Run one cycle of the worker over ``store`` and ``channels``, every call timed."""
+    meter = Meter(fakes_cpu)
+    timed: list[Channel] = [
+        TimedSource(c, meter) if isinstance(c, OrderSource) else TimedChannel(c, meter) for c in channels
+    ]
+    slept = {api: clock.waited for api, clock in clocks.items()}
     # Held as the worker's loop holds it (collected, frozen, no full collection of the
     # collector's own); the fakes' heap is frozen too: it is the platforms', not the worker's.
     heap = Heap()
     heap.settle(0.0)
-    fakes_cpu = world.fakes_cpu[0]
+    spent = fakes_cpu[0]
     cpu, wall = time.thread_time(), time.perf_counter()
-    report = run_cycle(store, channels, world.settings, now)  # type: ignore[arg-type]
+    report = run_cycle(TimedStore(store, meter), timed, settings, now)  # type: ignore[arg-type]
     cpu, wall = time.thread_time() - cpu, time.perf_counter() - wall
     heap.release()  # so that the next cycle's collection (untimed) frees what this one dropped
-    fakes_cpu = world.fakes_cpu[0] - fakes_cpu
-    calls = calls_since(world, marks)
-    flips = sum(1 for sku, shown in availability(world).items() if flips_before.get(sku) != shown)
-    grew = ledger_rows(world) > ledger_before
-    minimum = least_calls(world, meter.tally, first=first, flips=flips, ledger_grew=grew, orders=orders)
-    waited = {api: clock.waited - slept[api] for api, clock in world.clocks.items()}
-    use = quota_use_since(world, marks)
-    if report.errors:
-        raise RuntimeError(f"{name} cycle: {dict(report.errors)}")
-    return Cycle(
-        name, report, calls, minimum, cpu, cpu - fakes_cpu, fakes_cpu, wall, meter.tally, use, waited
-    )
+    waited = {api: clock.waited - slept[api] for api, clock in clocks.items()}
+    errors = {str(channel): problem for channel, problem in report.errors.items() if problem}
+    return Ran(errors, meter.tally, cpu, fakes_cpu[0] - spent, wall, waited)
+
+
+class Apart:
+    """The measured worker in a process of its own, so that the memory it uses is its own.
+
+    In one process the fakes' work lands in the worker's resident set: a 100,000-SKU Status
+    write has the Sheets fake parse an 800,000-cell request, journal it and copy the book. Here
+    the worker is forked before the fakes are seeded (an interpreter with the libraries loaded),
+    opens the real store and channels, and sends each of their requests through a pipe; this
+    process answers it from the fakes. Each request carries the worker's platform clocks (its
+    adapters' waits move time there) and each cycle this process's (the bench moves time here).
+    """
+
+    def __init__(self, conn: Connection, process: BaseProcess, clocks: Mapping[str, ManualClock]) -> None:
+        self.conn, self.process, self.clocks = conn, process, clocks
+
+    @classmethod
+    def start(cls, clocks: Mapping[str, ManualClock]) -> Apart:
+        for email in (SHEETS_EMAIL, MERCHANT_EMAIL):
+            key(
+                email
+            )  # made and cached per process: made before the fork, the worker signs with the fakes' keys
+        ours, theirs = multiprocessing.Pipe()
+        fork = multiprocessing.get_context("fork")
+        process = fork.Process(target=_worker_apart, args=(theirs, clocks), name="bench-worker", daemon=True)
+        process.start()
+        theirs.close()
+        return cls(ours, process, clocks)
+
+    def open(self, fakes: Mapping[str, Handler], sheet: str, config: Path) -> None:
+        """Open the worker's store and channels and prepare the sheet (``sheetsync init``)."""
+        gc.collect()
+        gc.freeze()  # the fakes' heap, as the in-process run freezes it (see execute)
+        self._ask(fakes, ("open", sheet, str(config)))
+
+    def cycle(self, fakes: Mapping[str, Handler], settings: Settings, now: datetime) -> Ran:
+        """Run one cycle of the worker with ``settings`` at ``now``."""
+        ran, times = self._ask(fakes, ("cycle", settings, now, _times(self.clocks)))
+        _set_times(self.clocks, times)
+        return ran  # type: ignore[no-any-return]
+
+    def stop(self, fakes: Mapping[str, Handler]) -> float:
+        """End the worker; its peak resident set, in MB."""
+        peak: float = self._ask(fakes, ("stop",))
+        self.process.join(10)
+        self.conn.close()
+        gc.unfreeze()
+        return peak
+
+    def _ask(self, fakes: Mapping[str, Handler], command: tuple[Any, ...]) -> Any:
+        """Send ``command`` and answer the worker's requests until it is done."""
+        self.conn.send(command)
+        while True:
+            kind, *rest = self.conn.recv()
+            if kind == "done":
+                return rest[0]
+            if kind == "failed":
+                raise RuntimeError(f"the worker apart failed:\n{rest[0]}")
+            api, times, method, url, headers, content = rest
+            _set_times(self.clocks, times)
+            answer = fakes[api](httpx.Request(method, url, headers=headers, content=content))
+            self.conn.send((answer.status_code, answer.headers.multi_items(), answer.read()))
+
+
+class _Forwarded:
+    """A fake as the worker apart sees it: each request goes through the pipe (see Apart)."""
+
+    def __init__(self, conn: Connection, api: str, clocks: Mapping[str, ManualClock]) -> None:
+        self.conn, self.api, self.clocks = conn, api, clocks
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        headers = request.headers.multi_items()
+        self.conn.send(
+            ("http", self.api, _times(self.clocks), request.method, str(request.url), headers, request.read())
+        )
+        status, headers, content = self.conn.recv()
+        return httpx.Response(status, headers=headers, content=content, request=request)
+
+
+def _worker_apart(conn: Connection, clocks: Mapping[str, ManualClock]) -> None:
+    """The worker's process (see Apart): its commands come through ``conn``."""
+    fakes = {api: _Forwarded(conn, api, clocks) for api in APIS}
+    spent = [0.0]
+    store: GoogleSheetsStore | None = None
+    channels: list[Any] = []
+    while (command := conn.recv())[0] != "stop":
+        try:
+            if command[0] == "open":
+                _, sheet, config = command
+                store, channels = open_worker(fakes, clocks, sheet, load(Path(config)), spent)
+                store.prepare()
+                conn.send(("done", None))
+            else:
+                _, settings, now, times = command
+                _set_times(clocks, times)
+                assert store is not None  # noqa: S101 - opened first
+                ran = execute(store, channels, settings, now, clocks, spent)
+                conn.send(("done", (ran, _times(clocks))))
+        except Exception:  # reported to the bench, which raises it
+            conn.send(("failed", traceback.format_exc()))
+            return
+    # The peak since the fork; the child starts from the resident set the bench had then.
+    conn.send(("done", round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)))
+
+
+def _times(clocks: Mapping[str, ManualClock]) -> dict[str, float]:
+    return {api: clock() for api, clock in clocks.items()}
+
+
+def _set_times(clocks: Mapping[str, ManualClock], times: Mapping[str, float]) -> None:
+    for api, now in times.items():
+        clocks[api].now = now
 
 
 def availability(world: World) -> dict[str, str]:
@@ -565,19 +746,35 @@ def measure(
             shorter = [replace(c, audit_every_s=period, max_lag_s=period) for c in world.settings.channels]
             world.settings = replace(world.settings, channels=tuple(shorter))
         seeded_s = time.perf_counter() - started
-        gc.collect()
-        # The worker's memory: the process's peak above what it held once the fakes were seeded
-        # (they grow a little meanwhile, with their request logs: counted in, so it errs high).
-        with RssSampler() as memory:
-            figures = _cycles(world, changed_share, seed)
         return {
             "skus": size,
             "channels": len(world.channels),
             "seed_s": round(seeded_s, 1),
-            "worker_rss_mb": memory.growth_mb,
-            **figures,
+            **_cycles(world, changed_share, seed),
             "world": world,
         }
+
+
+def worker_memory(size: int, changed_share: float = 0.01, seed: int = 1) -> float:
+    """The worker process's peak resident set in MB (the interpreter and libraries included)
+    over a full, a settle, a changed and an idle cycle, with the worker apart from the fakes.
+
+    Call it in a process that holds little yet: the worker is forked from it (see Apart).
+    """
+    with tempfile.TemporaryDirectory() as directory:
+        world = build(size, seed, Path(directory), apart=True)
+        assert world.apart is not None  # noqa: S101 - built apart
+        log(f"{size} SKUs, the worker apart: full, settle, changed and idle cycles...")
+        spacing = min(c.interval_s for c in world.settings.channels)
+        run(world, "full", at(world), True, {})
+        world.later(spacing)
+        run(world, "settle", at(world), False, {})
+        world.later(spacing)
+        orders = change(world, changed_share, seed)
+        run(world, "changed", at(world), False, orders)
+        world.later(spacing)
+        run(world, "idle", at(world), False, {})
+        return world.apart.stop(world.fakes)
 
 
 def _cycles(world: World, changed_share: float, seed: int) -> dict[str, Any]:

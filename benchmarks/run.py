@@ -10,8 +10,9 @@ cycle, a cycle with 1% of the SKUs changed, an idle cycle (nothing changed, afte
 one audit period of idle cycles (see benchmarks/cycle.py): API calls per API against the minimum
 the APIs' documented limits allow, engine CPU time (the worker's, parsing the sheet included),
 peak RSS and wall time; the steady state per cycle (the audit's share included) projected over a
-month against each plan's quota. Then two naive scripts on the same fakes (benchmarks/naive.py),
-timed on a 1,000-row sample and extrapolated beyond it (labelled so).
+month against each plan's quota; and, in a run of its own with the worker in a process apart
+from the fakes, the worker's peak resident set. Then two naive scripts on the same fakes
+(benchmarks/naive.py), timed on a 1,000-row sample and extrapolated beyond it (labelled so).
 
 Writes benchmarks/RESULTS.md unless --quick or --no-write; the last line printed is a JSON object
 with the figures per size.
@@ -42,11 +43,12 @@ NAIVE_SAMPLE = 1_000
 
 def one_size(size: int, changed: float) -> dict[str, Any]:
     """Every figure for one catalogue size (run in its own process)."""
-    from cycle import MONTH_S, measure
+    from cycle import MONTH_S, measure, worker_memory
     from naive import fair_calls, fair_cycle, naive_calls, naive_cycle, quota_floor_s
 
     started = time.perf_counter()
-    result = measure(size, changed)
+    worker_mb = worker_memory(size, changed)  # first: the worker is forked from this process
+    result = measure(size, changed) | {"worker_rss_mb": worker_mb}
     world = result.pop("world")
     channels = len(world.channels)
     sample = min(size, NAIVE_SAMPLE)
@@ -284,8 +286,9 @@ def markdown(figures: dict[str, dict[str, Any]], where: dict[str, str], command:
             "- **engine CPU**: the worker's CPU in the cycle: everything but the fakes' own work, so",
             "  parsing the sheet, building and decoding requests, ledger, planning, monitoring.",
             "- **peak RSS**: the whole process's, the fakes' catalogues and the naive scripts included.",
-            "  **worker MB**: the process's peak during the cycles above its resident set once the",
-            "  fakes were seeded: the worker's own (the fakes' request logs grow meanwhile and count in).",
+            "  **worker MB**: the worker's own process's peak resident set (the interpreter and its",
+            "  libraries included) over a full, a settle, a 1% changed and an idle cycle, run apart",
+            "  from the fakes (`cycle.worker_memory`): its requests reach them through a pipe.",
             "- **a month**: the steady cycle's use of each quota times the cycles in 30 days at the",
             "  default interval; what trading changes adds on top (the 1% cycle less the idle one, each",
             "  time). Shopify counts the cost points the fake charged.",

@@ -107,6 +107,48 @@ def test_the_fair_naive_script_reads_once_and_calls_once_per_sku_and_channel(
     assert ran["api_calls"] == naive.fair_calls(50, 4)
 
 
+def test_the_worker_apart_from_the_fakes_does_what_the_worker_in_process_does(tmp_path: Path) -> None:
+    """The memory figure's run (the worker forked, its requests piped to the fakes) is the same
+    worker: the same calls, the same virtual waits, the same sheet and channels afterwards."""
+    cycle = _bench("cycle")
+    seen = []
+    for apart in (False, True):
+        (directory := tmp_path / str(apart)).mkdir()
+        world = cycle.build(120, 1, directory, apart=apart)
+        # A host's limit on the shop: the adapter waits it out on its clock, which the fake reads.
+        world.fakes["woo"]._rate_limit = (3, 10.0)
+        cycles = []
+        for name, first in (("full", True), ("settle", False), ("changed", False)):
+            orders = cycle.change(world, 0.1, 1) if name == "changed" else {}
+            ran = cycle.run(world, name, cycle.at(world), first, orders).summary()
+            cycles.append(
+                {
+                    key: ran[key]
+                    for key in (
+                        "calls_by_operation",
+                        "pushed",
+                        "read_back",
+                        "cells_written",
+                        "ledger_rows_appended",
+                        "rate_limit_wait_s",
+                        "quota_use",
+                    )
+                }
+            )
+            world.later(60)
+        peak = world.apart.stop(world.fakes) if apart else None
+        sheet = world.fakes["sheets"].get_values(world.sheet, "Inventory")
+        seen.append((cycles, sheet, cycle.availability(world), peak))
+    (alone, sheet_alone, shown_alone, _), (apart, sheet_apart, shown_apart, peak) = seen
+    assert apart == alone
+    assert sheet_apart == sheet_alone
+    assert shown_apart == shown_alone
+    assert any(c["pushed"] for c in apart)
+    assert apart[0]["rate_limit_wait_s"]["woo"] > 0
+    assert apart[2]["ledger_rows_appended"] > 0
+    assert peak > 0
+
+
 def test_an_install_on_a_shop_with_history_reads_none_of_it_and_counts_each_new_order_once() -> None:
     sys.path.insert(0, str(BENCHMARKS))
     try:
