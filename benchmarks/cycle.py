@@ -657,13 +657,13 @@ def least_calls(
         "spreadsheets.values.batchGet": 2,
     }
     if first:
-        # A fresh worker looks up where its columns' tags are, and tags them (none yet): once.
+        # A fresh worker looks up where its columns' tags are (`sheetsync init` made them): once.
         sheets["spreadsheets.developerMetadata.search"] = 1
-        sheets["spreadsheets.batchUpdate"] = 1
-    # Every worker cell, Status row and State cell in one write: through the columns' tags once
-    # they are in place (Google places them where the column is at that instant), else by A1.
-    tagged = tally.cells and not first
-    sheets["spreadsheets.values.batchUpdateByDataFilter" if tagged else "spreadsheets.values.batchUpdate"] = 1
+    # Every worker cell, Status row and State cell in one write: the worker's Inventory cells go
+    # through their columns' tags (Google places them where the column is at that instant).
+    sheets[
+        "spreadsheets.values.batchUpdateByDataFilter" if tally.cells else "spreadsheets.values.batchUpdate"
+    ] = 1
     if ledger_grew:
         # The Ledger's Key column tail first, deliberate: rows another worker appended since the
         # read mean this cycle's entries were planned from an old Ledger, and none is appended.

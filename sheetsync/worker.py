@@ -726,7 +726,7 @@ def _observe(
             watch, believed, reported[name], epoch, configured[name].max_lag_s, read=asked
         )
         watches[name] = replace(watch, audited=audited.audited, audit_mark=audited.audit_mark)
-    pending = {name: watch.pending.keys() for name, watch in watches.items()}
+    pending = {name: watch.pending for name, watch in watches.items()}
     final = hold_unconfirmed(apply_findings(draft, findings), reported, cycle.titles, pending)
     return _Observed(final, watches, errors)
 

@@ -44,9 +44,10 @@ import io
 import json
 import logging
 import random
+import re
 import tempfile
 from collections import Counter, defaultdict
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -1036,8 +1037,7 @@ class World:
             since = self.lagging.setdefault(sku, now)
             if now - since <= bound or sku in self.lag_reported:
                 continue
-            lag_alerts = [line for _, _, line in self.alerts if "is lagging" in line]
-            told = bool(lag_alerts) and "RECOVERED" not in lag_alerts[-1]  # a lagging incident open
+            told = any(_lagging_now(line for _, _, line in self.alerts).values())  # an incident open
             told = told or any(
                 at >= since and "RECOVERED" not in line and sku in line for _, at, line in self.alerts
             )
@@ -1950,6 +1950,21 @@ def replayable(seed: int) -> Iterator[None]:
         yield
     finally:
         random.setstate(state)
+
+
+def _lagging_now(lines: Iterable[str]) -> dict[str, bool]:
+    """Per channel, whether its "is lagging" incident is open after ``lines`` (the alerts, in order).
+
+    One channel's recovery does not close another's: each incident is named by its channel.
+    """
+    open_: dict[str, bool] = {}
+    for line in lines:
+        if found := _LAGGING.search(line):
+            open_[found.group(2)] = found.group(1) == "ALERT"
+    return open_
+
+
+_LAGGING = re.compile(r"\b(ALERT|RECOVERED) (.+?) is lagging")
 
 
 def run_seed(seed: int, *, steps: int | None = None, cycles: int = CYCLES) -> tuple[dict[str, Any], World]:

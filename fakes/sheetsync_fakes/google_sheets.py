@@ -2297,11 +2297,11 @@ def _append_cells(book: _Book, request: Json, where: str) -> Json:
 
 
 def _dimension_range(
-    book: _Book, request: Json, where: str, modelled: str = "ROWS"
+    book: _Book, request: Json, where: str, modelled: tuple[str, ...] = ("ROWS",)
 ) -> tuple[_Sheet, str, int, int]:
     """The sheet, dimension and 0-based, end-exclusive span of a request's DimensionRange.
 
-    A dimension other than ``modelled`` answers 501: this fake does not model it for the request.
+    A dimension not in ``modelled`` answers 501: this fake does not model it for the request.
     """
     given = request.get("range", {})
     _check_keys(given, _DIMENSION_RANGE, f"{where}.range")
@@ -2317,7 +2317,7 @@ def _dimension_range(
         raise _unrecorded_400(f"Invalid {where}: range.startIndex must be less than range.endIndex")
     if dimension == "DIMENSION_UNSPECIFIED":
         raise _unrecorded_400(f"Invalid {where}: range.dimension must be ROWS or COLUMNS")
-    if dimension != modelled:
+    if dimension not in modelled:
         raise _Rejected(_rpc_error(501, f"FakeSheets does not model {where} on {dimension}"))
     return sheet, dimension, start, end
 
@@ -2348,7 +2348,7 @@ def _update_dimension_properties(book: _Book, request: Json, where: str) -> Json
         raise _Rejected(_rpc_error(501, f"FakeSheets does not model {where} on data source sheets"))
     if "range" not in request:
         raise _unrecorded_400(f"Invalid {where}: range must be set")
-    sheet, _, start, end = _dimension_range(book, request, where, modelled="COLUMNS")
+    sheet, _, start, end = _dimension_range(book, request, where, modelled=("COLUMNS",))
     if end > sheet.columns:
         raise _exceeds_grid(sheet, _Bounds(None, None, start, end), f"Invalid {where}: ")
     given = request.get("properties", {})
@@ -2370,30 +2370,40 @@ def _update_dimension_properties(book: _Book, request: Json, where: str) -> Json
 
 
 def _insert_dimension(book: _Book, request: Json, where: str) -> Json:
-    sheet, _, start, end = _dimension_range(book, request, where)
+    """Blank rows or columns at an index; what was there and after it moves on, nothing is overwritten."""
+    sheet, dimension, start, end = _dimension_range(book, request, where, modelled=("ROWS", "COLUMNS"))
+    size = sheet.rows if dimension == "ROWS" else sheet.columns
     inherit = bool(request.get("inheritFromBefore", False))
     if inherit and start == 0:
         raise _unrecorded_400(
             f"Invalid {where}: range.startIndex must be greater than 0 if inheritFromBefore is true"
         )
-    if inherit and start > sheet.rows:
-        raise _unrecorded_400(
-            f"Invalid {where}: range.startIndex must not exceed the grid size ({sheet.rows})"
-        )
-    if not inherit and start >= sheet.rows:  # Google's words, as reported (nithinmurali/pygsheets#46)
+    if inherit and start > size:
+        raise _unrecorded_400(f"Invalid {where}: range.startIndex must not exceed the grid size ({size})")
+    if not inherit and start >= size:  # Google's words, as reported (nithinmurali/pygsheets#46)
         raise _bad_request(
-            f"Invalid {where}: range.startIndex must be less than the grid size ({sheet.rows}) "
+            f"Invalid {where}: range.startIndex must be less than the grid size ({size}) "
             "if inheritFromBefore is false."
         )
     count = end - start
+    # the row or column the new ones take their formats from, once the insert has moved it on
+    source = start - 1 if inherit else end
+    grid = sheet.props["gridProperties"]
+    if dimension == "COLUMNS":
+        sheet.remap_columns(lambda column: column + count if column >= start else column, count)
+        for (row, column), fmt in list(sheet.formats.items()):
+            if column == source:
+                for new in range(start, end):
+                    sheet.formats[row, new] = copy.deepcopy(fmt)
+        if start < grid.get("frozenColumnCount", 0):
+            grid["frozenColumnCount"] += count
+        return {}
     sheet.shift_rows(start, count)
-    source = start - 1 if inherit else end  # the row the new ones take their formats from
     for (row, column), fmt in list(sheet.formats.items()):
         if row == source:
             for new in range(start, end):
                 sheet.formats[new, column] = copy.deepcopy(fmt)
     _shift_rule_rows(sheet, lambda index: index + count if index >= start else index)
-    grid = sheet.props["gridProperties"]
     if start < grid.get("frozenRowCount", 0):
         grid["frozenRowCount"] += count
     return {}

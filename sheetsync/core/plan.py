@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
@@ -28,7 +28,7 @@ from sheetsync.core.buffers import (
 from sheetsync.core.cells import MAX_QUANTITY, MasterRow, ParsedRows, Pause, RowProblem, own_number
 from sheetsync.core.ledger import available as ledger_available
 from sheetsync.core.memo import LastCall, Same
-from sheetsync.core.monitor import Finding, FindingKind, lag_text
+from sheetsync.core.monitor import Finding, FindingKind, Pending, lag_text
 from sheetsync.core.prices import price_for, read_sent, sent_text
 from sheetsync.core.reasons import (
     LAGGING_FIX,
@@ -899,7 +899,7 @@ def hold_unconfirmed(
     plan_: Plan,
     reported: Mapping[ChannelName, Mapping[Sku, int]],
     titles: Mapping[ChannelName, str] | None = None,
-    pending: Mapping[ChannelName, Collection[Sku]] | None = None,
+    pending: Mapping[ChannelName, Mapping[Sku, Pending]] | None = None,
 ) -> Plan:
     """Never raise a SKU while a channel shows less of it than we believe: units sold unseen.
 
@@ -907,9 +907,12 @@ def hold_unconfirmed(
     not ingested that sale yet: every channel's raise of that SKU waits until it has (the row
     shows LAG meanwhile), since the stock the raise counts on is already gone.  A channel with
     a push of the SKU still on its way (``pending``) may just not show it yet: it holds only its
-    own raises.  Lowering is always allowed.  A push with no belief yet (a channel's first sync)
-    takes what the channel showed in this cycle's read as its expected figure, so the adapter
-    need not read it again for its compare-and-set.
+    own raises.  Lowering below what we believe waits too on the channel that sold unseen, while
+    the figure is above what it shows: set absolutely, it would hand the sold units back.  Not
+    when that channel still shows its figure from before a push of ours on its way (which lands
+    over it anyway).  A push with no belief yet (a channel's first sync) takes what the channel
+    showed in this cycle's read as its expected figure, so the adapter need not read it again
+    for its compare-and-set.
     """
     pushing = plan_.pushing()
     if not pushing:
@@ -938,9 +941,16 @@ def hold_unconfirmed(
                 decisions = decisions or dict(row_plan.decisions)
                 decisions[channel] = decide.believing(decision, shown)
                 continue
-            if believed is None or decision.target <= believed:
+            if believed is None:
                 continue
-            if shown is not None and shown < believed:
+            if shown is not None and shown < decision.target <= believed:
+                on_its_way = (pending or {}).get(channel, {}).get(sku)
+                if on_its_way is not None and on_its_way.unlanded(shown, believed):
+                    continue
+                reason = waiting(shown, believed, decision.target)
+            elif decision.target <= believed:
+                continue
+            elif shown is not None and shown < believed:
                 reason = waiting(shown, believed, decision.target)
             elif unseen:  # another channel sold it: what this one may show is less than planned
                 other, other_shown, other_believed = unseen[0]

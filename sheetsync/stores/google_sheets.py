@@ -16,9 +16,13 @@ places them in the column where it is at the instant of the write. The metadata 
 column the header row names, and trusted only where the header row still names that column: it
 is looked up (one ``developerMetadata:search``) after the header row changed, and a tag found on
 any other column is never written through, but moved (deleted and created where the header says).
-A column written before its tag is confirmed (a new sheet, a new worker column) is placed by A1,
-as above. Rows are still placed by the SKU column as read just before: a row inserted in that
-round trip can shift a worker value onto the next row's worker cell, never into a merchant's.
+No Inventory cell goes by A1. A missing worker column is inserted, headed and tagged in one
+spreadsheets.batchUpdate (an insert moves what is there on, never writes over it), then written
+through its tag; ``prepare`` (``sheetsync init``) tags the columns. A worker column found without
+a tag is tagged and written from the next cycle: the re-read placed the tag, and a column
+inserted in that round trip may stand where the header was. Rows are still placed by the SKU
+column as read just before: a row inserted in that round trip can shift a worker value onto the
+next row's worker cell, never into a merchant's.
 
 When a Buffer column holds a number, the read costs one more ``values:batchGet`` that reads those
 columns as the merchant sees them (``10%``, not 0.1).  Everything is written RAW: text from a
@@ -796,7 +800,7 @@ class GoogleSheetsStore:
             self._report(report, structure, data)
         grid, now = self._recheck(read, update)
         if update.cells:
-            self._inventory_cells(read, grid, now, update.cells, rows, tagged, structure)
+            self._inventory_cells(read, grid, now, update.cells, tagged, structure)
         if update.channels or update.guard:
             self._status_cells(grid, update, rows, structure, data)
         if update.state:
@@ -906,15 +910,21 @@ class GoogleSheetsStore:
             self._apply([add], [{"range": f"{_quoted(INVENTORY_SHEET)}!A1", "values": [first]}])
             done.append(f"added the {INVENTORY_SHEET} tab with {', '.join(first)}")
         grid = self._known_grid()
-        rows: dict[tuple[str, int], Cells] = {}
         structure: list[dict[str, Any]] = []
         data: list[dict[str, Any]] = []
-        columns = self._worker_columns(grid, self.layout.worker_headers(), rows, structure)
-        if rows:
+        worker = self.layout.worker_headers()
+        # Tagged here, each worker column's cells go through its tag from the first cycle on.
+        present = {k: c for k, c in grid.columns[INVENTORY_SHEET].items() if k in worker}
+        if untagged := sorted(present.keys() - self._confirmed_tags(self._read_header, present, structure)):
             done.append(
-                f"added the worker columns to {INVENTORY_SHEET}: "
-                + ", ".join(str(v) for v in rows[(INVENTORY_SHEET, 1)].values())
+                f"tagged the worker columns of {INVENTORY_SHEET}, so that the worker finds them "
+                f"wherever they move: {', '.join(worker[k] for k in untagged)}"
             )
+        if made := self._worker_columns(grid, worker, structure):
+            done.append(
+                f"added the worker columns to {INVENTORY_SHEET}: " + ", ".join(worker[k] for k in made)
+            )
+        columns = {**grid.columns[INVENTORY_SHEET], **made}
         for name, headers in (
             (LEDGER_SHEET, self.layout.ledger_headers()),
             (STATUS_SHEET, STATUS_HEADERS),
@@ -925,7 +935,6 @@ class GoogleSheetsStore:
                 done.append(f"prepared the {name} tab")
             data += new_data
             structure += new_structure
-        data += _row_ranges(rows)
         self._apply(structure, data)
         done += self._format_columns(columns[ROW_STATUS], columns[SKU])
         self._grid = None
@@ -1101,14 +1110,14 @@ class GoogleSheetsStore:
         grid: Grid,
         now: _Now,
         writes: Sequence[CellWrite],
-        rows: dict[tuple[str, int], Cells],
         tagged: dict[str, Cells],
         structure: list[dict[str, Any]],
     ) -> None:
         """The worker's Inventory cells, placed by the header row and SKU column as they are now.
 
-        Cells of a column whose tag is confirmed go to ``tagged`` (written through the tag), the
-        rest to ``rows`` (written by A1); columns without a confirmed tag get one (``structure``).
+        Every cell goes through its column's tag (``tagged``). A column missing is made with its
+        tag (``_worker_columns``); a column there without a confirmed tag gets one, and its cells
+        wait for the next cycle (``structure`` holds both).
         """
         worker = self.layout.worker_headers()
         written = {w.column for w in writes}
@@ -1129,13 +1138,23 @@ class GoogleSheetsStore:
                 self.where,
                 ", ".join(worker[k] for k in sorted(skipped)),
             )
-        columns = self._worker_columns(grid, wanted, rows, structure)
-        tags = self._confirmed_tags(now.header, {k: columns[k] for k in wanted}, structure)
+        present = {k: now_columns[k] for k in wanted if k in now_columns}
+        tags = self._confirmed_tags(now.header, present, structure)
+        # Tagged just now, a column's tag sits where the re-read found the worker's header: a
+        # column the merchant inserted since may have pushed another one there. Its cells wait
+        # for a read that finds the header under the tag; by A1 they could land in that column.
+        if waiting := sorted(present.keys() - tags):
+            log.info(
+                "%s: worker column(s) %s tagged; their cells are written from the next cycle",
+                self.where,
+                ", ".join(worker[k] for k in waiting),
+            )
+        tags |= self._worker_columns(grid, wanted, structure).keys()
         # A row's writes come one after another and share its row and SKU: placed once, not per cell.
         placed: CellWrite | None = None
         row: int | None = None
         for write in writes:
-            if write.column in skipped:
+            if write.column not in tags:
                 continue
             if placed is None or write.row != placed.row or write.sku != placed.sku:
                 placed, row = write, target_row(write, now.skus, self._anchors, now.anchors)
@@ -1147,10 +1166,7 @@ class GoogleSheetsStore:
                     write.column,
                 )
                 continue
-            if write.column in tags:
-                tagged.setdefault(write.column, {})[row] = _written(write.value)
-            else:
-                rows.setdefault((INVENTORY_SHEET, row), {})[columns[write.column]] = _written(write.value)
+            tagged.setdefault(write.column, {})[row] = _written(write.value)
 
     def _confirmed_tags(
         self, header: Sequence[str], columns: Mapping[str, int], structure: list[dict[str, Any]]
@@ -1165,29 +1181,30 @@ class GoogleSheetsStore:
             self._look_up_tags(header)
         assert self._tags is not None  # noqa: S101 - _look_up_tags sets it
         confirmed = {k for k, column in columns.items() if self._tags.get(k) == column}
-        sheet_id = self._tabs[INVENTORY_SHEET]["sheetId"]
         for name, column in columns.items():
-            if name in confirmed:
-                continue
-            if name in self._tags_found:
-                structure.append({"deleteDeveloperMetadata": {"dataFilter": _tag_filter(name)}})
-            place = {
-                "sheetId": sheet_id,
-                "dimension": "COLUMNS",
-                "startIndex": column - 1,
-                "endIndex": column,
-            }
-            tag = {"metadataKey": COLUMN_TAG, "metadataValue": name, "visibility": "DOCUMENT"}
-            structure.append(
-                {
-                    "createDeveloperMetadata": {
-                        "developerMetadata": tag | {"location": {"dimensionRange": place}}
-                    }
-                }
-            )
-            self._tags_found.add(name)
-            self._tags.pop(name, None)  # trusted once Google says where it landed (``_tagged``)
+            if name not in confirmed:
+                structure += self._tag(name, column)
         return confirmed
+
+    def _tag(self, name: str, column: int) -> list[dict[str, Any]]:
+        """Requests that tag ``column`` as worker column ``name``, any stray tag of it deleted first."""
+        requests_: list[dict[str, Any]] = []
+        if name in self._tags_found:
+            requests_.append({"deleteDeveloperMetadata": {"dataFilter": _tag_filter(name)}})
+        place = {
+            "sheetId": self._tabs[INVENTORY_SHEET]["sheetId"],
+            "dimension": "COLUMNS",
+            "startIndex": column - 1,
+            "endIndex": column,
+        }
+        tag = {"metadataKey": COLUMN_TAG, "metadataValue": name, "visibility": "DOCUMENT"}
+        requests_.append(
+            {"createDeveloperMetadata": {"developerMetadata": tag | {"location": {"dimensionRange": place}}}}
+        )
+        self._tags_found.add(name)
+        if self._tags is not None:
+            self._tags.pop(name, None)  # trusted once Google says where it landed (``_tagged``)
+        return requests_
 
     def _tagged(self, reply: Mapping[str, Any]) -> None:
         """Trust the tags just created where Google says it put them.
@@ -1219,22 +1236,36 @@ class GoogleSheetsStore:
         self._tags_found, self._tags_header = set(places), list(header)
 
     def _worker_columns(
-        self,
-        grid: Grid,
-        wanted: Mapping[str, str],
-        rows: dict[tuple[str, int], Cells],
-        structure: list[dict[str, Any]],
+        self, grid: Grid, wanted: Mapping[str, str], structure: list[dict[str, Any]]
     ) -> dict[str, int]:
-        """Inventory columns, adding headers for ``wanted`` ones right of everything in use."""
-        columns = dict(grid.columns[INVENTORY_SHEET])
+        """Make the ``wanted`` Inventory columns that are missing, right of everything in use.
+
+        Each is inserted (what is there moves on, nothing is written over), headed and tagged in
+        the write's one spreadsheets.batchUpdate, at once: a column the merchant inserted since
+        the read moves the new ones along and keeps what it holds, and the new columns' cells go
+        through their tags in the same write. Returns the columns made, by name.
+        """
+        columns = grid.columns[INVENTORY_SHEET]
         missing = [logical for logical in wanted if logical not in columns]
-        if missing:
-            start = max(max(columns.values()), grid.used_columns.get(INVENTORY_SHEET, 0)) + 1
-            for offset, logical in enumerate(missing):
-                columns[logical] = start + offset
-                rows.setdefault((INVENTORY_SHEET, 1), {})[columns[logical]] = wanted[logical]
-            structure += self._widen(INVENTORY_SHEET, max(columns.values()))
-        return columns
+        if not missing:
+            return {}
+        start = max(max(columns.values()), grid.used_columns.get(INVENTORY_SHEET, 0)) + 1
+        properties = self._tabs[INVENTORY_SHEET]
+        sheet_id, have = properties["sheetId"], properties["gridProperties"]["columnCount"]
+        place = {
+            "sheetId": sheet_id,
+            "dimension": "COLUMNS",
+            "startIndex": start - 1,
+            "endIndex": start - 1 + len(missing),
+        }
+        # The new columns look like the blank ones after them; like the merchant's last column
+        # when the columns in use fill the grid (Google takes no column after the last).
+        structure.append({"insertDimension": {"range": place, "inheritFromBefore": start > have}})
+        structure.append(_update_cells(sheet_id, 0, start, [[_cell_data(wanted[k]) for k in missing]]))
+        made = {logical: start + offset for offset, logical in enumerate(missing)}
+        for logical, column in made.items():
+            structure += self._tag(logical, column)
+        return made
 
     def _status_cells(
         self,

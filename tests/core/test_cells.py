@@ -45,6 +45,8 @@ def test_whole_numbers_parse(text: str, value: int) -> None:
             'Quantity "ten" is not a whole number; enter a whole number of 0 or more',
         ),
         ("-3", 'Quantity "-3" is negative; enter a whole number of 0 or more'),
+        # Arabic-Indic digits: Python's int() reads them, the merchant's sheet shows other symbols.
+        ("\u0663", 'Quantity "\u0663" has digits other than 0-9; retype it with the digits 0-9'),
         (
             "2.5",
             'Quantity "2.5" is not a whole number; enter a whole number of 0 or more',

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from sheetsync.core.buffers import NO_BUFFER, AdaptiveRule, BufferPolicy, Hold, HoldKind, Tier
 from sheetsync.core.bundles import parse_bundles
 from sheetsync.core.cells import ParsedRows, parse_rows
-from sheetsync.core.monitor import Finding, FindingKind
+from sheetsync.core.monitor import Finding, FindingKind, Pending
 from sheetsync.core.plan import (
     ChannelHealth,
     ChannelResult,
@@ -431,9 +431,34 @@ def test_a_sale_unseen_on_one_channel_holds_every_channels_raise_of_the_sku() ->
         "keeps 8: not raised to 20 until 3 unseen sales on Facebook (it shows 5, we set 8) are read"
     )
     # Facebook with a push of A on its way may just not show it yet: only its own raise waits.
-    final = hold_unconfirmed(draft, shown, TITLES, {FACEBOOK: {Sku("A")}})
+    final = hold_unconfirmed(draft, shown, TITLES, {FACEBOOK: {Sku("A"): Pending(((8, 0.0),), 2)}})
     assert [level.quantity for level in final.pushes(SHOPIFY)] == [20]
     assert final.pushes(FACEBOOK) == []
+
+
+def test_a_channel_that_sold_unseen_is_not_set_back_above_what_it_shows() -> None:
+    """A channel shows 5 where we set 8: 3 sold there that the Ledger has not read.  The plan
+    lowers it to 7; set absolutely, 7 would hand 2 sold units back (the adversary, seed 40, on
+    WooCommerce).  It waits; a figure at or below what the channel shows goes; so does one over
+    the figure the channel showed before a push of ours still on its way (it lands over it)."""
+    parsed = rows(("A", "7", {"channel:shopify": "8"}))
+    draft = plan(parsed, counts(parsed), {}, [ChannelSpec(SHOPIFY, "Shopify", NO_BUFFER)], OPEN)
+    assert [level.quantity for level in draft.pushes(SHOPIFY)] == [7]
+
+    final = hold_unconfirmed(draft, {SHOPIFY: {Sku("A"): 5}}, TITLES)
+
+    assert final.pushes(SHOPIFY) == []
+    (row,) = final.rows
+    assert row.state is RowState.LAG
+    assert row.decisions[SHOPIFY].waiting
+    assert [
+        level.quantity for level in hold_unconfirmed(draft, {SHOPIFY: {Sku("A"): 7}}).pushes(SHOPIFY)
+    ] == [7]
+    on_its_way = {SHOPIFY: {Sku("A"): Pending(((8, 0.0),), 5)}}  # pushed 8 over a 5 it still shows
+    assert [
+        level.quantity
+        for level in hold_unconfirmed(draft, {SHOPIFY: {Sku("A"): 5}}, TITLES, on_its_way).pushes(SHOPIFY)
+    ] == [7]
 
 
 LAGGING = Finding(FindingKind.LAG, 10, "pushed 8 21m 0s ago, still shows 10 (limit 20m 0s)")

@@ -918,9 +918,20 @@ def test_rows_are_inserted_deleted_and_appended_in_one_atomic_batch(fake: FakeSh
             "Invalid requests[0].deleteDimension: You can't delete all the rows on the sheet.",
         ),
         (
-            {"insertDimension": {"range": {"dimension": "COLUMNS", "startIndex": 0, "endIndex": 1}}},
+            {"deleteDimension": {"range": {"dimension": "COLUMNS", "startIndex": 0, "endIndex": 1}}},
             501,
-            "FakeSheets does not model requests[0].insertDimension on COLUMNS",
+            "FakeSheets does not model requests[0].deleteDimension on COLUMNS",
+        ),
+        (
+            {
+                "insertDimension": {
+                    "range": {"dimension": "COLUMNS", "startIndex": 4, "endIndex": 5},
+                    "inheritFromBefore": False,
+                }
+            },
+            400,
+            "Invalid requests[0].insertDimension: range.startIndex must be less than the grid size (4) "
+            "if inheritFromBefore is false.",
         ),
         (
             {"appendCells": {"sheetId": 0, "tableId": "t1", "rows": [], "fields": "*"}},
@@ -983,6 +994,56 @@ def test_the_merchant_inserts_and_drags_columns_and_everything_moves_with_them(
         ["Available", "", "Quantity", "Override", "", "SKU"],
         [0, "", 1, "PAUSE", "", "A"],
     ]
+
+
+def test_inserted_columns_shift_what_is_there_and_take_a_header_and_a_tag_in_the_same_batch(
+    fake: FakeSheets, book: str
+) -> None:
+    fake.set_values(book, "Inventory!A1:C2", [["SKU", "Quantity", "Notes"], ["A", 1, "top shelf"]])
+    notes = _tag(fake, book, 2, "notes")  # the merchant's tag on Notes, to see it move along
+    assert notes.status_code == 200
+    sheet_id = fake.metadata(book)["sheets"][0]["properties"]["sheetId"]
+    place = {"sheetId": sheet_id, "dimension": "COLUMNS", "startIndex": 2, "endIndex": 3}
+    tag = {"metadataKey": "k", "metadataValue": "status", "visibility": "DOCUMENT"}
+    header = {"userEnteredValue": {"stringValue": "Status"}}
+    answer = api(fake).post(
+        f"{book}:batchUpdate",
+        json={
+            "requests": [
+                {"insertDimension": {"range": place, "inheritFromBefore": True}},
+                {
+                    "updateCells": {
+                        "start": {"sheetId": sheet_id, "rowIndex": 0, "columnIndex": 2},
+                        "rows": [{"values": [header]}],
+                        "fields": "userEnteredValue",
+                    }
+                },
+                {
+                    "createDeveloperMetadata": {
+                        "developerMetadata": tag | {"location": {"dimensionRange": place}}
+                    }
+                },
+            ]
+        },
+    )
+
+    assert answer.status_code == 200
+    assert fake.get_values(book, "Inventory!A1:D2") == [
+        ["SKU", "Quantity", "Status", "Notes"],
+        ["A", "1", "", "top shelf"],
+    ]
+    assert fake.metadata(book)["sheets"][0]["properties"]["gridProperties"]["columnCount"] == 7
+    found = api(fake).post(
+        f"{book}/developerMetadata:search",
+        json={"dataFilters": [{"developerMetadataLookup": {"metadataKey": "k"}}]},
+    )
+    places = {
+        m["developerMetadata"]["metadataValue"]: m["developerMetadata"]["location"]["dimensionRange"][
+            "startIndex"
+        ]
+        for m in found.json()["matchedDeveloperMetadata"]
+    }
+    assert places == {"notes": 3, "status": 2}
 
 
 def test_a_cell_formatted_as_plain_text_keeps_what_is_typed(fake: FakeSheets, book: str) -> None:

@@ -23,7 +23,7 @@ from sheetsync_fakes.google_sheets import FakeSheets, SheetSpec
 from sheetsync_fakes.keys import service_account_key
 from sheetsync_fakes.wire import HandlerAdapter
 
-from sheetsync.errors import TransientError
+from sheetsync.errors import StoreLayoutError, TransientError
 from sheetsync.model import (
     INVENTORY_SHEET,
     LEDGER_SHEET,
@@ -34,10 +34,10 @@ from sheetsync.model import (
     header_key,
 )
 from sheetsync.stores import MasterStore
-from sheetsync.stores._grid import column_letter
+from sheetsync.stores._grid import column_letter, inventory_columns
 from sheetsync.stores.airtable import AirtableStore
 from sheetsync.stores.airtable import connect as connect_airtable
-from sheetsync.stores.google_sheets import GoogleSheetsStore, connect
+from sheetsync.stores.google_sheets import COLUMN_TAG, GoogleSheetsStore, connect
 from sheetsync.stores.memory import MemoryStore
 from sheetsync.stores.workbook import WorkbookStore
 
@@ -432,7 +432,42 @@ class GoogleSheetsBackend(_GridReads):
         rows = [headers, *([row.get(h) for h in headers] for row in inventory)]
         self.fake.set_values(self.id, f"{INVENTORY_SHEET}!A1", [[_entered(v) for v in row] for row in rows])
         self.layout = layout
+        self._tag_worker_columns(headers)
         return self.another_store()
+
+    def _tag_worker_columns(self, header: list[str]) -> None:
+        """Tag the worker's columns the header row holds, as `sheetsync init` does: the store
+        writes a column's cells only through its tag (one it makes itself waits a cycle)."""
+        try:
+            found = inventory_columns(header, self.layout, INVENTORY_SHEET)
+        except StoreLayoutError:
+            return  # a sheet the store refuses to read: nothing to tag
+        spreadsheet = connect(_KEY, adapter=HandlerAdapter(self.fake)).open_by_key(self.id)
+        sheet_id = spreadsheet.worksheet(INVENTORY_SHEET).id
+        worker = self.layout.worker_headers()
+        requests = [
+            {
+                "createDeveloperMetadata": {
+                    "developerMetadata": {
+                        "metadataKey": COLUMN_TAG,
+                        "metadataValue": name,
+                        "visibility": "DOCUMENT",
+                        "location": {
+                            "dimensionRange": {
+                                "sheetId": sheet_id,
+                                "dimension": "COLUMNS",
+                                "startIndex": column - 1,
+                                "endIndex": column,
+                            }
+                        },
+                    }
+                }
+            }
+            for name, column in found.items()
+            if name in worker
+        ]
+        if requests:
+            spreadsheet.batch_update({"requests": requests})
 
     def another_store(self) -> GoogleSheetsStore:
         client = connect(_KEY, adapter=HandlerAdapter(self.fake))
