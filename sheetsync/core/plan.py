@@ -943,15 +943,16 @@ def hold_unconfirmed(
                 continue
             if believed is None:
                 continue
-            if shown is not None and shown < decision.target <= believed:
+            if shown is not None and shown < believed and shown < decision.target:
+                # Sold here unseen: a figure above what it shows hands units back. A lower one
+                # may go while the figure shown is the one from before a push on its way.
                 on_its_way = (pending or {}).get(channel, {}).get(sku)
-                if on_its_way is not None and on_its_way.unlanded(shown, believed):
+                lowering = decision.target <= believed
+                if lowering and on_its_way is not None and on_its_way.unlanded(shown, believed):
                     continue
                 reason = waiting(shown, believed, decision.target)
             elif decision.target <= believed:
                 continue
-            elif shown is not None and shown < believed:
-                reason = waiting(shown, believed, decision.target)
             elif unseen:  # another channel sold it: what this one may show is less than planned
                 other, other_shown, other_believed = unseen[0]
                 title = (titles or {}).get(other, other)

@@ -914,13 +914,13 @@ class GoogleSheetsStore:
         data: list[dict[str, Any]] = []
         worker = self.layout.worker_headers()
         # Tagged here, each worker column's cells go through its tag from the first cycle on.
-        present = {k: c for k, c in grid.columns[INVENTORY_SHEET].items() if k in worker}
-        if untagged := sorted(present.keys() - self._confirmed_tags(self._read_header, present, structure)):
+        _, made, untagged = self._writable_columns(grid, self._read_header, worker, structure)
+        if untagged:
             done.append(
                 f"tagged the worker columns of {INVENTORY_SHEET}, so that the worker finds them "
                 f"wherever they move: {', '.join(worker[k] for k in untagged)}"
             )
-        if made := self._worker_columns(grid, worker, structure):
+        if made:
             done.append(
                 f"added the worker columns to {INVENTORY_SHEET}: " + ", ".join(worker[k] for k in made)
             )
@@ -1138,18 +1138,13 @@ class GoogleSheetsStore:
                 self.where,
                 ", ".join(worker[k] for k in sorted(skipped)),
             )
-        present = {k: now_columns[k] for k in wanted if k in now_columns}
-        tags = self._confirmed_tags(now.header, present, structure)
-        # Tagged just now, a column's tag sits where the re-read found the worker's header: a
-        # column the merchant inserted since may have pushed another one there. Its cells wait
-        # for a read that finds the header under the tag; by A1 they could land in that column.
-        if waiting := sorted(present.keys() - tags):
+        tags, _, waiting = self._writable_columns(grid, now.header, wanted, structure)
+        if waiting:
             log.info(
                 "%s: worker column(s) %s tagged; their cells are written from the next cycle",
                 self.where,
                 ", ".join(worker[k] for k in waiting),
             )
-        tags |= self._worker_columns(grid, wanted, structure).keys()
         # A row's writes come one after another and share its row and SKU: placed once, not per cell.
         placed: CellWrite | None = None
         row: int | None = None
@@ -1167,6 +1162,22 @@ class GoogleSheetsStore:
                 )
                 continue
             tagged.setdefault(write.column, {})[row] = _written(write.value)
+
+    def _writable_columns(
+        self, grid: Grid, header: Sequence[str], wanted: Mapping[str, str], structure: list[dict[str, Any]]
+    ) -> tuple[set[str], dict[str, int], list[str]]:
+        """The ``wanted`` worker columns a write may go through now, those made now, and those waiting.
+
+        Through: a column whose tag is confirmed, and one made now with its tag (``_worker_columns``).
+        Waiting: a column there without a confirmed tag, tagged now (``_confirmed_tags``). The tag
+        sits where the re-read found the worker's header, and a column the merchant inserted since
+        may stand there: its cells wait for a read that finds the header under the tag.
+        """
+        columns = grid.columns[INVENTORY_SHEET]
+        present = {k: columns[k] for k in wanted if k in columns}
+        confirmed = self._confirmed_tags(header, present, structure)
+        made = self._worker_columns(grid, wanted, structure)
+        return confirmed | made.keys(), made, sorted(present.keys() - confirmed)
 
     def _confirmed_tags(
         self, header: Sequence[str], columns: Mapping[str, int], structure: list[dict[str, Any]]
