@@ -654,7 +654,9 @@ def least_calls(
         # Every tab in one read; then, just before writing, the header row, the SKU column and the
         # Status and State tabs again, so that a row or column the merchant inserted, moved or
         # deleted meanwhile never gets the worker's numbers: deliberate, counted.
-        "spreadsheets.values.batchGet": 2,
+        # When the worker's Inventory cells are written, the SKU column once more after the write:
+        # a row moved in the write's round trip would have shifted them (then they are written again).
+        "spreadsheets.values.batchGet": 3 if tally.cells else 2,
     }
     if first:
         # A fresh worker looks up where its columns' tags are (`sheetsync init` made them): once.

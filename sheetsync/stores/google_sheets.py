@@ -19,10 +19,14 @@ any other column is never written through, but moved (deleted and created where 
 No Inventory cell goes by A1. A missing worker column is inserted, headed and tagged in one
 spreadsheets.batchUpdate (an insert moves what is there on, never writes over it), then written
 through its tag; ``prepare`` (``sheetsync init``) tags the columns. A worker column found without
-a tag is tagged and written from the next cycle: the re-read placed the tag, and a column
-inserted in that round trip may stand where the header was. Rows are still placed by the SKU
-column as read just before: a row inserted in that round trip can shift a worker value onto the
-next row's worker cell, never into a merchant's.
+a tag is tagged in that batchUpdate, and written through the tag once one more read of the
+header row finds its header under it: a column inserted in the round trip may have taken the
+tag, and then its cells wait for the next cycle.
+
+Rows are placed by the SKU column as read just before the write. A row inserted, deleted or
+dragged in the write's round trip shifts worker cells onto other SKUs' rows (never into a
+merchant's column), so the SKU column is read once more after a write of Inventory cells, and
+the rows that moved get their own values again (``_settle_rows``).
 
 When a Buffer column holds a number, the read costs one more ``values:batchGet`` that reads those
 columns as the merchant sees them (``10%``, not 0.1).  Everything is written RAW: text from a
@@ -46,7 +50,7 @@ import itertools
 import logging
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -142,6 +146,8 @@ READ_CHUNK = 1 << 20
 #: One read in this many asks for the worker's own Inventory columns too (``_Kept``): a cell the
 #: merchant typed over in them is seen, and written back, within as many cycles.
 WHOLE_READ_EVERY = 15
+#: Repairs after a write whose rows moved under it, each checked by one more read (``_settle_rows``)
+SETTLE_ROUNDS = 2
 #: The developer metadata key on each worker column (its value: the column's name in the layout).
 COLUMN_TAG = "sheetsync.column"
 #: Waits of 1, 2, 4 … 32 s: Google's advice is truncated exponential back-off up to 64 s, which
@@ -310,7 +316,7 @@ class GoogleSheetsStore:
         self._ledger_key_column = 1  #: the Ledger's Key column as read() last saw it
         self._read_header: list[str] = []  #: the Inventory header row as read() last saw it
         self._anchors: dict[int, tuple[str, ...]] = {}  #: blank-SKU rows as read (see blank_anchors)
-        self._anchored: tuple[RawRow, ...] = ()  #: the rows ``_anchors`` were found among
+        self._anchored: tuple[RawRow, ...] = ()  #: the rows of the last read (``_anchors`` among them)
         self._lease = ""  #: the lease's State value as last read
         self._lease_written = ""  #: the lease's State value as this store last wrote it
         self._lease_fresh = False  #: ``_lease`` comes from a read() no acquire() has used yet
@@ -794,19 +800,22 @@ class GoogleSheetsStore:
         read = self._known_grid()
         rows: dict[tuple[str, int], Cells] = {}
         tagged: dict[str, Cells] = {}  #: worker column → row → value, written through its tag
+        waiting: dict[str, Cells] = {}  #: the same for columns tagged now, written once confirmed
         structure: list[dict[str, Any]] = []
         data: list[dict[str, Any]] = []
         for report in update.reports:
             self._report(report, structure, data)
         grid, now = self._recheck(read, update)
         if update.cells:
-            self._inventory_cells(read, grid, now, update.cells, tagged, structure)
+            self._inventory_cells(read, grid, now, update.cells, tagged, waiting, structure)
         if update.channels or update.guard:
             self._status_cells(grid, update, rows, structure, data)
         if update.state:
             self._state_cells(grid, update.state, rows, structure, data)
         data += _row_ranges(rows)
-        self._apply(structure, data, tagged)
+        self._apply(structure, data, tagged, waiting)
+        if tagged:
+            self._settle_rows(read, now, tagged, self._placing_columns(update))
         self._grid = None
 
     def acquire(self, owner: str, now: datetime, ttl_s: float) -> str | None:
@@ -1044,8 +1053,7 @@ class GoogleSheetsStore:
         blank SKU is written), and the Status and State tabs whole when they are written: the
         merchant may have inserted, moved or deleted rows and columns since ``read()``.
         """
-        blanks = any(not sku_key(w.sku) for w in update.cells)
-        keys = [SKU, *(self.layout.count_columns() if blanks else ())] if update.cells else []
+        keys = self._placing_columns(update)
         tables = [
             name
             for name, wanted in ((STATUS_SHEET, update.channels or update.guard), (STATE_SHEET, update.state))
@@ -1056,6 +1064,87 @@ class GoogleSheetsStore:
         except _TabGone:  # a tab renamed or deleted during the cycle
             self._open(again=True)
             return self._fetch_now(read, keys, tables)
+
+    def _placing_columns(self, update: StatusUpdate) -> list[str]:
+        """The Inventory columns that place its worker cells: SKU, and the counts for a blank-SKU row."""
+        if not update.cells:
+            return []
+        blanks = any(not sku_key(w.sku) for w in update.cells)
+        return [SKU, *(self.layout.count_columns() if blanks else ())]
+
+    def _settle_rows(self, read: Grid, placed: _Now, tagged: Mapping[str, Cells], keys: list[str]) -> None:
+        """Put back in their rows worker cells that a row moved under during the write's round trip.
+
+        The cells went to the rows where the re-read just before found their SKUs: a row the
+        merchant inserted, deleted or dragged before the write landed shifts the cells below it
+        onto other SKUs' rows, and the next cycle's volume guard takes the shifted Available
+        column for a bad paste (adversary seed 11).  So one values:batchGet of the SKU column
+        follows the write; where a row's SKU is not the one the cells were placed by, every
+        column written gets, through its tag, that row's own value: the one written for its SKU,
+        else the one this cycle read for it, else blank (a row the read did not have).  The repair
+        meets the same race, so it is checked the same way, ``SETTLE_ROUNDS`` times at most; rows
+        still moving then get their columns written blank, which no move can misplace.
+        """
+        # What each row key got, and what the read held for it: made only once a row moved.
+        written: dict[str, dict[_RowKey, set[str]]] | None = None
+        before: dict[str, dict[_RowKey, set[str]]] | None = None
+        first, repairs = placed, 0
+        while True:
+            try:
+                _, now = self._fetch_now(read, keys, [])
+            except (StoreLayoutError, TransientError) as error:  # the write landed: the next cycle reads
+                log.warning("%s: rows not checked after the write: %s", self.where, error)
+                return
+            moved = _moved(placed, now)
+            if not moved:
+                return
+            if written is None or before is None:
+                written, before = _by_row_key(_row_keys(first), tagged), self._read_by_row_key(tagged)
+            there = _row_keys(now)
+            counts = [SKU, *self.layout.count_columns()]
+            if keys != counts and any(not there.get(row, ("",))[0] for row in moved):
+                keys = counts  # which blank-SKU row moved: its count cells tell (blank_anchors)
+                continue
+            if repairs == SETTLE_ROUNDS:
+                break
+            repairs += 1
+            repair: dict[str, Cells] = {}
+            for column in tagged:
+                for row in moved:
+                    key = there.get(row, ("",))
+                    own = written[column].get(key) or before[column].get(key) or {""}
+                    if len(own) == 1:  # a key on several rows that hold different values: left alone
+                        repair.setdefault(column, {})[row] = _written(next(iter(own)))
+            log.warning(
+                "%s: rows moved while the worker wrote the Inventory; the worker cells of rows %s are "
+                "written again where their SKUs are now",
+                self.where,
+                _spans(moved),
+            )
+            self._write_through_tags([], repair)
+            placed = now
+        # Still moving: a cell placed by SKU may land on any row. Blank is every row's value alike,
+        # wherever the rows go, and a blank Available is no count to hold against (volume_guard).
+        last = max(_row_keys(now), default=1)
+        log.warning(
+            "%s: rows kept moving while the worker wrote the Inventory (rows %s last); its cells in "
+            "rows 2-%d are cleared, and the next cycle writes them where their SKUs are then",
+            self.where,
+            _spans(moved),
+            last,
+        )
+        self._write_through_tags([], {column: dict.fromkeys(range(2, last + 1), "") for column in tagged})
+
+    def _read_by_row_key(self, columns: Iterable[str]) -> dict[str, dict[_RowKey, set[str]]]:
+        """Per worker column, what the last read held for each row key (``_row_keys``)."""
+        counts = self.layout.count_columns()
+        held: dict[str, dict[_RowKey, set[str]]] = {column: {} for column in columns}
+        for row in self._anchored:
+            sku = sku_key(row.cells.get(SKU, ""))
+            key = (sku,) if sku else ("", *(sku_key(row.cells.get(c, "")) for c in counts))
+            for column, values in held.items():
+                values.setdefault(key, set()).add(row.cells.get(column, ""))
+        return held
 
     def _fetch_now(self, read: Grid, keys: Sequence[str], tables: Sequence[str]) -> tuple[Grid, _Now]:
         inventory = f"{_quoted(INVENTORY_SHEET)}"
@@ -1111,13 +1200,15 @@ class GoogleSheetsStore:
         now: _Now,
         writes: Sequence[CellWrite],
         tagged: dict[str, Cells],
+        waiting: dict[str, Cells],
         structure: list[dict[str, Any]],
     ) -> None:
         """The worker's Inventory cells, placed by the header row and SKU column as they are now.
 
         Every cell goes through its column's tag (``tagged``). A column missing is made with its
         tag (``_worker_columns``); a column there without a confirmed tag gets one, and its cells
-        wait for the next cycle (``structure`` holds both).
+        (``waiting``) go through it once a read finds its header there (``_apply``); ``structure``
+        holds both.
         """
         worker = self.layout.worker_headers()
         written = {w.column for w in writes}
@@ -1138,18 +1229,12 @@ class GoogleSheetsStore:
                 self.where,
                 ", ".join(worker[k] for k in sorted(skipped)),
             )
-        tags, _, waiting = self._writable_columns(grid, now.header, wanted, structure)
-        if waiting:
-            log.info(
-                "%s: worker column(s) %s tagged; their cells are written from the next cycle",
-                self.where,
-                ", ".join(worker[k] for k in waiting),
-            )
+        tags, _, untagged = self._writable_columns(grid, now.header, wanted, structure)
         # A row's writes come one after another and share its row and SKU: placed once, not per cell.
         placed: CellWrite | None = None
         row: int | None = None
         for write in writes:
-            if write.column not in tags:
+            if write.column not in tags and write.column not in untagged:
                 continue
             if placed is None or write.row != placed.row or write.sku != placed.sku:
                 placed, row = write, target_row(write, now.skus, self._anchors, now.anchors)
@@ -1161,7 +1246,9 @@ class GoogleSheetsStore:
                     write.column,
                 )
                 continue
-            tagged.setdefault(write.column, {})[row] = _written(write.value)
+            (tagged if write.column in tags else waiting).setdefault(write.column, {})[row] = _written(
+                write.value
+            )
 
     def _writable_columns(
         self, grid: Grid, header: Sequence[str], wanted: Mapping[str, str], structure: list[dict[str, Any]]
@@ -1414,18 +1501,47 @@ class GoogleSheetsStore:
         self,
         structure: list[dict[str, Any]],
         data: list[dict[str, Any]],
-        tagged: Mapping[str, Cells] | None = None,
+        tagged: dict[str, Cells] | None = None,
+        waiting: Mapping[str, Cells] | None = None,
     ) -> None:
+        """``structure`` (one spreadsheets.batchUpdate), then ``data`` by A1 and the ``tagged`` columns.
+
+        Columns tagged by ``structure`` (``waiting``) are written with them where one read of the
+        header row finds each one's header under its tag: a column the merchant inserted between
+        the re-read and the tagging may have taken the tag, and then its cells wait a cycle.
+        """
         if structure:
             self._kept = None  # columns or tabs may change
             self._tagged(self._call(lambda: self._http.batch_update(self.id, {"requests": structure})))
             if any(not _tagging(request) for request in structure):
                 self._tabs.clear()  # new tabs or sizes: the metadata again, only after such a change
                 self._open()
+        if waiting and tagged is not None:
+            tagged.update(self._under_their_headers(waiting))
         if tagged:
             self._write_through_tags(data, tagged)
         elif data:
             self._call(lambda: self._http.values_batch_update(self.id, {**RAW, "data": data}))
+
+    def _under_their_headers(self, waiting: Mapping[str, Cells]) -> dict[str, Cells]:
+        """The ``waiting`` columns whose tag Google placed under their header (one values:batchGet)."""
+        answer = self._get([f"{_quoted(INVENTORY_SHEET)}!1:1"])[0]
+        header = _header(answer)
+        worker, tags = self.layout.worker_headers(), self._tags or {}
+        confirmed = {
+            name: cells
+            for name, cells in waiting.items()
+            if 0 < (column := tags.get(name, 0)) <= len(header)
+            and header_key(header[column - 1]) == header_key(worker[name])
+        }
+        if late := sorted(waiting.keys() - confirmed.keys()):
+            log.info(
+                "%s: worker column(s) %s tagged, but the header row moved meanwhile; their cells are "
+                "written from the next cycle",
+                self.where,
+                ", ".join(worker[k] for k in late),
+            )
+        return confirmed
 
     def _write_through_tags(self, data: list[dict[str, Any]], tagged: Mapping[str, Cells]) -> None:
         """``data`` by A1 and the ``tagged`` columns through their tags, in one batchUpdateByDataFilter.
@@ -1548,6 +1664,7 @@ class _Now:
     skus: dict[str, list[int]]  #: sku_key → rows
     anchors: dict[int, tuple[str, ...]]  #: row with a blank SKU → its count cells (see blank_anchors)
     header: list[str]
+    counted: bool = False  #: the count columns were read (``anchors`` holds every blank-SKU row)
 
 
 def _keys_now(values: Mapping[str, list[list[Any]]], layout: Layout, header: list[str]) -> _Now:
@@ -1567,7 +1684,57 @@ def _keys_now(values: Mapping[str, list[list[Any]]], layout: Layout, header: lis
             skus.setdefault(sku, []).append(number)
         elif counts:
             anchors[number] = tuple(sku_key(text(column, number)) for column in counts)
-    return _Now(skus, anchors, header)
+    return _Now(skus, anchors, header, bool(counts))
+
+
+#: A row as a write knows it: ``(sku,)``, or ``("", *counts)`` for a row with a blank SKU.
+_RowKey = tuple[str, ...]
+
+
+def _row_keys(now: _Now) -> dict[int, _RowKey]:
+    """Each row's key in ``now``: its SKU, or its count cells when it has none (if they were read)."""
+    keys: dict[int, _RowKey] = {row: ("", *counts) for row, counts in now.anchors.items()}
+    keys.update((row, (sku,)) for sku, rows in now.skus.items() for row in rows)
+    return keys
+
+
+def _by_row_key(
+    keys: Mapping[int, _RowKey], tagged: Mapping[str, Cells]
+) -> dict[str, dict[_RowKey, set[str]]]:
+    """Per worker column, the values written for each row key (rows as ``keys`` placed them)."""
+    by_key: dict[str, dict[_RowKey, set[str]]] = {}
+    for column, cells in tagged.items():
+        values = by_key[column] = {}
+        for row, value in cells.items():
+            if row in keys:
+                values.setdefault(keys[row], set()).add(cell_text(value))
+    return by_key
+
+
+def _moved(then: _Now, now: _Now) -> list[int]:
+    """Rows whose key (``_row_keys``) is not the one ``then`` had.
+
+    Blank-SKU rows are compared by their counts only where both reads had them.
+    """
+    counted = then.counted and now.counted
+    if then.skus == now.skus and (not counted or then.anchors == now.anchors):
+        return []  # most writes: compared at C speed, no key built
+    before, after = _row_keys(then), _row_keys(now)
+    if not counted:
+        before = {row: key for row, key in before.items() if key[0]}
+        after = {row: key for row, key in after.items() if key[0]}
+    return sorted(row for row in before.keys() | after.keys() if before.get(row) != after.get(row))
+
+
+def _spans(rows: Sequence[int]) -> str:
+    """Sorted row numbers as ``2-9, 12``."""
+    runs: list[list[int]] = []
+    for row in rows:
+        if runs and runs[-1][-1] == row - 1:
+            runs[-1].append(row)
+        else:
+            runs.append([row])
+    return ", ".join(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]) for run in runs)
 
 
 def _header(rows: Sequence[Sequence[Any]]) -> list[str]:

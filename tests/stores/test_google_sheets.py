@@ -35,6 +35,7 @@ from sheetsync.stores._grid import ARCHIVE_SHEET
 from sheetsync.stores._template import ROW_FLAGS
 from sheetsync.stores.google_sheets import (
     ATTEMPTS,
+    SETTLE_ROUNDS,
     WHOLE_READ_EVERY,
     GoogleSheetsStore,
     connect,
@@ -98,8 +99,9 @@ def test_a_cycle_reads_once_and_writes_at_most_twice(tmp_path: Path) -> None:
     fake.request_log.clear()
     run_cycle(store, [channel], settings, datetime(2026, 11, 27, 9, 5, tzinfo=UTC))
     assert calls(fake) == {
-        # the whole read, then just before writing the header row, the SKU column, Status and State
-        "spreadsheets.values.batchGet": 2,
+        # the whole read, then just before writing the header row, the SKU column, Status and
+        # State, and after it the header row and SKU column again (had rows moved under the write?)
+        "spreadsheets.values.batchGet": 3,
         "spreadsheets.values.get": 1,  # the Ledger's Key column tail: has another worker appended?
         "spreadsheets.values.append": 1,  # the new ledger rows
         # every worker cell (through its column's tag), Status and State
@@ -165,10 +167,13 @@ def test_a_merchant_edit_between_the_workers_read_and_write_survives(tmp_path: P
     assert channel.read_levels([Sku("A-1")]) == {"A-1": 18}  # the next cycle uses the edit
 
 
-def test_worker_columns_typed_without_tags_are_tagged_and_written_from_the_next_cycle(tmp_path: Path) -> None:
-    """Worker headers the merchant typed (no `sheetsync init`): the first cycle tags them and
-    leaves their cells alone; the next finds each header under its tag and writes through it,
-    null where a row is left alone."""
+def test_worker_columns_typed_without_tags_are_tagged_and_written_once_their_headers_are_under_the_tags(
+    tmp_path: Path,
+) -> None:
+    """Worker headers the merchant typed (no `sheetsync init`): the cycle tags them, reads the
+    header row once to see each tag under its header, and writes through the tags, null where a
+    row is left alone. Before, the cells waited a cycle while the State moved on, and the next
+    cycle's volume guard took the stale Available column for a bad paste (adversary seed 30)."""
     fake = FakeSheets()
     store, settings, channel = world(tmp_path, fake)
     header = ["SKU", "Quantity", "Available", "Shopify", "Status", "Reason", "Synced"]
@@ -183,20 +188,7 @@ def test_worker_columns_typed_without_tags_are_tagged_and_written_from_the_next_
     fake.before_request = write
     run_cycle(store, [channel], settings, datetime(2026, 11, 27, 9, tzinfo=UTC))
 
-    assert not [d for d in written if "dataFilter" in d or d["range"].startswith("'Inventory'")]
-    assert [row[2:] for row in fake.get_values(store.id, f"{INVENTORY_SHEET}!A2:G7")] == [
-        [],
-        [],
-        [],
-        [],
-        [],
-        [],
-    ]
-    assert [d["range"] for d in written if d["range"].startswith("'Status'!A2")] == ["'Status'!A2:J3"]
-
-    written.clear()
-    run_cycle(store, [channel], settings, datetime(2026, 11, 27, 9, 1, tzinfo=UTC))
-
+    assert not [d for d in written if d.get("range", "").startswith("'Inventory'")]  # nothing by A1
     through_tags = {
         d["dataFilter"]["developerMetadataLookup"]["metadataValue"]: d["values"][0]
         for d in written
@@ -210,6 +202,44 @@ def test_worker_columns_typed_without_tags_are_tagged_and_written_from_the_next_
         ["7", "5", "OK"],
         [],
         ["1", "0", "HELD"],
+    ]
+
+
+def test_a_column_inserted_before_the_tagging_lands_keeps_its_cells_and_the_worker_waits(
+    tmp_path: Path,
+) -> None:
+    """The merchant inserts a column where the worker's typed Available header was, between the
+    store's re-read and its tagging: the tag lands on the merchant's column, the header row read
+    after shows it, and no worker value goes there; the next cycle moves the tag and writes."""
+    fake = FakeSheets()
+    store, settings, channel = world(tmp_path, fake)
+    header = ["SKU", "Quantity", "Available", "Shopify", "Status", "Reason", "Synced"]
+    fake.set_values(store.id, f"{INVENTORY_SHEET}!A1", [header, ["A-1", 10], ["B-2", 4]])
+    inserted: list[str] = []
+
+    def merchant_inserts(call: SheetsCall) -> None:
+        tagging = call.operation == "spreadsheets.batchUpdate" and "createDeveloperMetadata" in str(call.body)
+        if tagging and not inserted:
+            fake.insert_columns(store.id, INVENTORY_SHEET, 3)
+            fake.set_values(store.id, f"{INVENTORY_SHEET}!C1", [["Notes"], ["top shelf"], ["back room"]])
+            inserted.append(call.operation)
+
+    fake.before_request = merchant_inserts
+    run_cycle(store, [channel], settings, datetime(2026, 11, 27, 9, tzinfo=UTC))
+    fake.before_request = None
+
+    assert inserted
+    grid = fake.get_values(store.id, INVENTORY_SHEET)
+    assert [row[:4] for row in grid] == [
+        ["SKU", "Quantity", "Notes", "Available"],
+        ["A-1", "10", "top shelf"],
+        ["B-2", "4", "back room"],
+    ]
+    run_cycle(store, [channel], settings, datetime(2026, 11, 27, 9, 1, tzinfo=UTC))
+    grid = fake.get_values(store.id, INVENTORY_SHEET)
+    assert [row[:6] for row in grid[1:]] == [
+        ["A-1", "10", "top shelf", "10", "8", "OK"],
+        ["B-2", "4", "back room", "4", "2", "OK"],
     ]
 
 
@@ -863,3 +893,155 @@ def test_a_column_inserted_while_the_worker_adds_its_columns_keeps_all_it_holds(
     ]
     assert [(row["Available"], row["Status"]) for row in by_header] == [("10", "OK"), ("4", "OK")]
     assert len(header) == len(set(header))  # each header once: none written over another
+
+
+def _six_skus_synced(tmp_path: Path, fake: FakeSheets) -> tuple[GoogleSheetsStore, Settings, SandboxChannel]:
+    """Six SKUs at 10..15, two cycles run (the worker's columns made and tagged), one sold of each."""
+    store, settings, channel = world(tmp_path, fake)
+    skus = [f"S-{n}" for n in range(1, 7)]
+    fake.set_values(store.id, f"{INVENTORY_SHEET}!A2", [[sku, 9 + n] for n, sku in enumerate(skus, start=1)])
+    for minute in range(2):
+        run_cycle(store, [channel], settings, datetime(2026, 11, 27, 9, minute, tzinfo=UTC))
+    for sku in skus:
+        channel.sell(Sku(sku))
+    return store, settings, channel
+
+
+def _available_by_sku(fake: FakeSheets, sheet: str) -> dict[str, str]:
+    header, *rows = fake.get_values(sheet, INVENTORY_SHEET)
+    sku, available = header.index("SKU"), header.index("Available")
+    return {row[sku] if row else "": row[available] if available < len(row) else "" for row in rows}
+
+
+@pytest.mark.parametrize("when", ["before the write lands", "after the write landed"])
+def test_a_row_inserted_in_the_writes_round_trip_leaves_every_worker_cell_on_its_sku(
+    tmp_path: Path, when: str
+) -> None:
+    """The merchant inserts a note row at the top while the worker's cells are on their way (found
+    by the adversary campaign, seed 11 at 36 cycles): before the fix, the cells below landed one
+    row up, and the next cycle's volume guard took the shifted Available column for a bad paste
+    and held every push."""
+    fake = FakeSheets()
+    store, settings, channel = _six_skus_synced(tmp_path, fake)
+    inserted: list[str] = []
+
+    def merchant_inserts(call: SheetsCall) -> None:
+        writing = call.operation == "spreadsheets.values.batchUpdateByDataFilter"
+        landed = call.operation == "spreadsheets.values.batchGet" and bool(
+            fake.count("spreadsheets.values.batchUpdateByDataFilter")
+        )
+        if not inserted and (writing if when == "before the write lands" else landed):
+            fake.insert_rows(store.id, INVENTORY_SHEET, 2)
+            fake.set_values(store.id, f"{INVENTORY_SHEET}!B2", [["restock Friday"]])
+            inserted.append(call.operation)
+
+    fake.request_log.clear()
+    fake.before_request = merchant_inserts
+    run_cycle(store, [channel], settings, datetime(2026, 11, 27, 9, 5, tzinfo=UTC))
+    fake.before_request = None
+
+    assert inserted
+    assert _available_by_sku(fake, store.id) == {
+        "": "",  # the note row: no worker value
+        **{f"S-{n}": str(8 + n) for n in range(1, 7)},  # 9 + n counted, one sold
+    }
+    for sku in ("S-1", "S-6"):
+        channel.sell(Sku(sku))
+    run_cycle(store, [channel], settings, datetime(2026, 11, 27, 9, 6, tzinfo=UTC))
+    assert fake.get_values(store.id, "Status!A2:C2") == [["Shopify", "", "OK"]]  # nothing held
+    assert channel.read_levels([Sku("S-1"), Sku("S-6")]) == {
+        "S-1": 6,
+        "S-6": 11,
+    }  # 10 and 15, two sold, 2 kept
+    assert _available_by_sku(fake, store.id)["S-6"] == "13"
+
+
+@pytest.mark.parametrize("edit", ["drags S-1 below S-4", "deletes S-2's row"])
+def test_a_row_dragged_or_deleted_before_the_write_lands_leaves_every_worker_cell_on_its_sku(
+    tmp_path: Path, edit: str
+) -> None:
+    fake = FakeSheets()
+    store, settings, channel = _six_skus_synced(tmp_path, fake)
+    edited: list[str] = []
+
+    def merchant_edits(call: SheetsCall) -> None:
+        if call.operation == "spreadsheets.values.batchUpdateByDataFilter" and not edited:
+            if edit == "drags S-1 below S-4":
+                fake.move_rows(store.id, INVENTORY_SHEET, 2, 1, 6)
+            else:
+                fake.delete_row(store.id, INVENTORY_SHEET, 3)
+            edited.append(edit)
+
+    fake.before_request = merchant_edits
+    run_cycle(store, [channel], settings, datetime(2026, 11, 27, 9, 5, tzinfo=UTC))
+    fake.before_request = None
+
+    assert edited
+    expected = {f"S-{n}": str(8 + n) for n in range(1, 7)}  # 9 + n counted, one sold
+    if edit == "deletes S-2's row":
+        del expected["S-2"]
+    assert _available_by_sku(fake, store.id) == expected
+    _, *rows = fake.get_values(store.id, INVENTORY_SHEET)
+    assert len(rows) == len(expected)  # no worker value left on a row below the table
+
+
+def test_rows_that_keep_moving_cost_a_bounded_number_of_writes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake = FakeSheets()
+    store, settings, channel = _six_skus_synced(tmp_path, fake)
+
+    def merchant_inserts(call: SheetsCall) -> None:
+        # a row inserted before the write and before each repair (not before the clearing)
+        writes = fake.count("spreadsheets.values.batchUpdateByDataFilter")  # this one included
+        if call.operation == "spreadsheets.values.batchUpdateByDataFilter" and writes <= 1 + SETTLE_ROUNDS:
+            fake.insert_rows(store.id, INVENTORY_SHEET, 2)
+
+    fake.request_log.clear()
+    fake.before_request = merchant_inserts
+    run_cycle(store, [channel], settings, datetime(2026, 11, 27, 9, 5, tzinfo=UTC))
+    fake.before_request = None
+
+    # the write, SETTLE_ROUNDS repairs, then the worker's columns cleared
+    assert fake.count("spreadsheets.values.batchUpdateByDataFilter") == 2 + SETTLE_ROUNDS
+    assert "rows kept moving while the worker wrote the Inventory" in caplog.text
+    assert set(_available_by_sku(fake, store.id).values()) == {""}
+    # Once the merchant stops, the next cycle writes every cell on its SKU and holds nothing.
+    channel.sell(Sku("S-1"))
+    run_cycle(store, [channel], settings, datetime(2026, 11, 27, 9, 6, tzinfo=UTC))
+    assert fake.get_values(store.id, "Status!A2:C2") == [["Shopify", "", "OK"]]
+    assert channel.read_levels([Sku("S-1")]) == {"S-1": 6}  # 10, two sold, 2 kept
+    assert {k: v for k, v in _available_by_sku(fake, store.id).items() if k} == {
+        f"S-{n}": str(8 + n - (n == 1)) for n in range(1, 7)
+    }
+
+
+def test_the_inventory_renamed_just_after_the_write_leaves_the_cycle_done(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The write landed; the check of the rows after it finds no Inventory tab: the cycle is not
+    failed for that (its pushes and cells are done), and the next read says what is wrong."""
+    fake = FakeSheets()
+    store, settings, channel = _six_skus_synced(tmp_path, fake)
+
+    def merchant_renames(call: SheetsCall) -> None:
+        after = call.operation == "spreadsheets.values.batchGet" and bool(
+            fake.count("spreadsheets.values.batchUpdateByDataFilter")
+        )
+        if after and INVENTORY_SHEET in [
+            tab["properties"]["title"] for tab in fake.metadata(store.id)["sheets"]
+        ]:
+            fake.rename_sheet(store.id, INVENTORY_SHEET, "Stock")
+
+    fake.request_log.clear()
+    fake.before_request = merchant_renames
+    report = run_cycle(store, [channel], settings, datetime(2026, 11, 27, 9, 5, tzinfo=UTC))
+    fake.before_request = None
+
+    assert not any(report.errors.values())
+    assert "rows not checked after the write" in caplog.text
+    assert [row[:3] for row in fake.get_values(store.id, "Stock!A2:C3")] == [
+        ["S-1", "10", "9"],
+        ["S-2", "11", "10"],
+    ]
+    assert channel.read_levels([Sku("S-1")]) == {"S-1": 7}  # 10, one sold, 2 kept
