@@ -733,9 +733,13 @@ def _held(
 ) -> tuple[FlaggedRow, ...]:
     """Each flagged row with a SKU: its channels lowered to its last good figure, if above.
 
-    That is the ledger's (its last COUNT and the movements since) or, for a SKU no COUNT names
-    (its count was never changed since the install), the Available the worker last wrote on the
-    row plus what each channel moved since: the channels' sales still reach the others.
+    That is the lower of the ledger's (its last COUNT and the movements since) and the Available
+    the worker last wrote on the row plus what each channel moved since: the channels' sales
+    still reach the others.  Either may be missing: a SKU no COUNT names (its count never changed
+    since the install), an Available cell blank.  Both are needed: a recount with nothing sold
+    since the last COUNT is not recorded (``ledger._needs_count``), so the ledger can be behind
+    the count the row last had (adversary seed 46: recounted from 28 to 18, then typed ``12 pcs``
+    and held at 28).
     """
     flagged = [p for p in problems if p.sku is not None]
     if not entries or not flagged:  # most cycles: no Ledger pass for no row
@@ -746,8 +750,9 @@ def _held(
     for problem, shown in zip(flagged, believed, strict=True):
         sku = Sku(problem.sku or "")
         cap = good.get(sku)
-        if cap is None and (last := own_number(problem.current.get(AVAILABLE, ""))) is not None:
-            cap = last + sum(moves.get((spec.name, sku), 0) for spec, _ in channels)
+        if (last := own_number(problem.current.get(AVAILABLE, ""))) is not None:
+            written = last + sum(moves.get((spec.name, sku), 0) for spec, _ in channels)
+            cap = written if cap is None else min(cap, written)
         pushes = sku not in first
         first.add(sku)
         if cap is None:

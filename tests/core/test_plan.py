@@ -762,6 +762,19 @@ class TestUnreadableRows:
         cells = {w.column: w.value for w in row_cells(result, ok, TITLES, NOW)}
         assert (cells["available"], cells["channel:shopify"]) == ("7", "7")  # the next cycle's figure
 
+    def test_a_recount_the_ledger_never_recorded_holds_the_row_at_its_available(self) -> None:
+        """Counted 28 (a COUNT), recounted 18 with nothing sold since (no COUNT needed, so none
+        recorded; the worker wrote Available 18), then typed over with a word: held at 18, not at
+        the ledger's 28 (adversary seed 46)."""
+        shown = {"channel:shopify": "28", "channel:facebook": "5"}
+        parsed = rows(("A", "12 pcs", {**shown, "available": "18"}))
+        result = plan(parsed, {}, {}, SPECS, OPEN, entries=[count("A", 28)])
+        (held,) = result.flagged
+        assert held.cap == 18
+        assert [(lv.sku, lv.quantity) for lv in result.pushes(SHOPIFY)] == [("A", 18)]
+        above = rows(("A", "12 pcs", {**shown, "available": "30"}))  # the ledger's is lower: it
+        assert plan(above, {}, {}, SPECS, OPEN, entries=[count("A", 28)]).flagged[0].cap == 28
+
     def test_a_channel_refusing_to_be_lowered_is_named_in_the_reason(self) -> None:
         parsed = rows(("A", "sold out", self.SHOWN))
         result = plan(parsed, {}, {}, SPECS, OPEN, entries=[count("A", 10), sale(SHOPIFY, "1", "A", 3)])
