@@ -1429,6 +1429,16 @@ class Heap:
 #: After a failed cycle the next try waits this long, doubling each failure, up to ``MAX_BACKOFF_S``.
 FIRST_BACKOFF_S = 5.0
 MAX_BACKOFF_S = 300.0
+#: Doublings past which the backoff is at its cap anyway: 2**1024 seconds is no float (a master
+#: down for three and a half days at the cap once made the loop die of an OverflowError).
+BACKOFF_DOUBLINGS = math.ceil(math.log2(MAX_BACKOFF_S / FIRST_BACKOFF_S))
+
+
+def backoff_s(failures: int) -> float:
+    """Seconds before the next try after ``failures`` failed cycles in a row: doubling, capped."""
+    return min(FIRST_BACKOFF_S * 2.0 ** min(failures - 1, BACKOFF_DOUBLINGS), MAX_BACKOFF_S)
+
+
 #: Cycles failed in a row before an alert: one failure is usually a blip the next try fixes.
 OUTAGE_AFTER = 3
 
@@ -1548,7 +1558,7 @@ def run_forever(
                 pushed.put_back(delivered, controls)  # nothing delivered is lost: the next cycle counts it
                 fast.put_back(fast_pushes)
                 failures += 1
-                backoff = min(FIRST_BACKOFF_S * 2 ** (failures - 1), MAX_BACKOFF_S)
+                backoff = backoff_s(failures)
                 retry_at = now + backoff
                 for name in due:
                     next_at[name] = min(next_at[name], retry_at)

@@ -48,8 +48,10 @@ from sheetsync.model import (
 from sheetsync.stores.workbook import WorkbookStore, create_workbook
 from sheetsync.worker import (
     FULL_COLLECTION_AFTER,
+    MAX_BACKOFF_S,
     THAW_EVERY_S,
     Heap,
+    backoff_s,
     open_alerter,
     open_channels,
     run_cycle,
@@ -468,6 +470,14 @@ def test_a_failing_master_is_retried_with_backoff_and_alerted_once_until_it_reco
     assert len(outage) == 2  # once when it started, once when it cleared
     assert "Permission denied" in outage[0]
     assert outage[1].startswith("[sheetsync] RECOVERED")
+
+
+def test_the_backoff_doubles_to_its_cap_and_stays_there_for_days() -> None:
+    """Found by an instrumented adversary run: the 1,025th failure in a row (three and a half days
+    at the longest backoff) computed 5 s x 2**1024 and the loop died of an OverflowError."""
+    assert [backoff_s(n) for n in (1, 2, 3, 6, 7, 1025, 10**6)] == [5, 10, 20, 160, MAX_BACKOFF_S] + [
+        MAX_BACKOFF_S
+    ] * 2
 
 
 KEY_PEM = service_account_key("bot@p.iam.gserviceaccount.com")["private_key"]
