@@ -68,7 +68,8 @@ KINDS = {"emag": emag, "airtable": airtable_list, "sheets": sheets_read}
 
 
 def main(kind: str, url: str, mode: str, count: int) -> None:
-    shared = Redis.from_url(os.environ["SHEETSYNC_REDIS_URL"])
+    # It waits up to 60 s on blpop: redis-py 8 reads with a 5 s socket timeout unless told not to.
+    shared = Redis.from_url(os.environ["SHEETSYNC_REDIS_URL"], socket_timeout=None)
     prefix = os.environ["SHEETSYNC_FLEET_PREFIX"]
     send = KINDS[kind](url, RedisQuotas(shared, prefix) if mode == "shared" else None)
     shared.rpush(prefix + "ready", os.getpid())

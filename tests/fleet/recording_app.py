@@ -37,7 +37,8 @@ def recorded(merchant: Merchant, delivered: Sequence[OrderLine], quotas: Quotas)
     _note("enter", merchant.name)
     try:
         if merchant.name == os.environ.get("FLEET_TEST_STUCK"):
-            shared = Redis.from_url(os.environ["SHEETSYNC_REDIS_URL"])
+            # stuck on blpop until killed: redis-py 8 reads with a 5 s socket timeout unless told not to
+            shared = Redis.from_url(os.environ["SHEETSYNC_REDIS_URL"], socket_timeout=None)
             if shared.set(os.environ["SHEETSYNC_FLEET_PREFIX"] + "stuck-once", 1, nx=True):
                 shared.blpop([os.environ["SHEETSYNC_FLEET_PREFIX"] + "never"], timeout=60)
         if merchant.name == os.environ.get("FLEET_TEST_SLOW"):

@@ -45,7 +45,8 @@ def four_processes(
     kind: str, url: str, redis_url: str, prefix: str, mode: str, count: int, **env: str
 ) -> None:
     """Four ``quota_client.py`` processes, started together, each sending ``count`` requests."""
-    shared = redis.Redis.from_url(redis_url)
+    # It waits up to 60 s on blpop: redis-py 8 reads with a 5 s socket timeout unless told not to.
+    shared = redis.Redis.from_url(redis_url, socket_timeout=None)
     environ = {
         **os.environ,
         "PYTHONPATH": str(HERE),
@@ -68,6 +69,7 @@ def four_processes(
         for process in processes:
             if process.poll() is None:
                 process.kill()
+                process.wait()
 
 
 def busiest(arrivals: Sequence[float], window_s: float) -> int:
