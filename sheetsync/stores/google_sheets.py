@@ -805,7 +805,8 @@ class GoogleSheetsStore:
         data: list[dict[str, Any]] = []
         for report in update.reports:
             self._report(report, structure, data)
-        grid, now = self._recheck(read, update)
+        keys = self._placing_columns(update)
+        grid, now = self._recheck(read, update, keys)
         if update.cells:
             self._inventory_cells(read, grid, now, update.cells, tagged, waiting, structure)
         if update.channels or update.guard:
@@ -815,7 +816,7 @@ class GoogleSheetsStore:
         data += _row_ranges(rows)
         self._apply(structure, data, tagged, waiting)
         if tagged:
-            self._settle_rows(read, now, tagged, self._placing_columns(update))
+            self._settle_rows(read, now, tagged, keys)
         self._grid = None
 
     def acquire(self, owner: str, now: datetime, ttl_s: float) -> str | None:
@@ -1046,14 +1047,13 @@ class GoogleSheetsStore:
 
     # -- writing helpers -------------------------------------------------------------------
 
-    def _recheck(self, read: Grid, update: StatusUpdate) -> tuple[Grid, _Now]:
+    def _recheck(self, read: Grid, update: StatusUpdate, keys: Sequence[str]) -> tuple[Grid, _Now]:
         """Where things are now, just before writing: one values:batchGet (see ``write_status``).
 
-        The Inventory's header row and its SKU column (and its count columns when a row with a
-        blank SKU is written), and the Status and State tabs whole when they are written: the
-        merchant may have inserted, moved or deleted rows and columns since ``read()``.
+        The Inventory's header row and its ``keys`` columns (``_placing_columns``), and the Status
+        and State tabs whole when they are written: the merchant may have inserted, moved or
+        deleted rows and columns since ``read()``.
         """
-        keys = self._placing_columns(update)
         tables = [
             name
             for name, wanted in ((STATUS_SHEET, update.channels or update.guard), (STATE_SHEET, update.state))
@@ -1137,11 +1137,10 @@ class GoogleSheetsStore:
 
     def _read_by_row_key(self, columns: Iterable[str]) -> dict[str, dict[_RowKey, set[str]]]:
         """Per worker column, what the last read held for each row key (``_row_keys``)."""
-        counts = self.layout.count_columns()
         held: dict[str, dict[_RowKey, set[str]]] = {column: {} for column in columns}
         for row in self._anchored:
             sku = sku_key(row.cells.get(SKU, ""))
-            key = (sku,) if sku else ("", *(sku_key(row.cells.get(c, "")) for c in counts))
+            key = (sku,) if sku else ("", *self._anchors[row.row])  # blank_anchors: the same rows
             for column, values in held.items():
                 values.setdefault(key, set()).add(row.cells.get(column, ""))
         return held
