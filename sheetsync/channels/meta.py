@@ -99,6 +99,10 @@ _LIMITS = {"items_batch": "batch", "products": "management", "": "management"}
 #: Seconds before an open batch's status is asked again: a cycle pushing 34 batches asked about
 #: every earlier one before each (561 status calls at 100,000 SKUs).
 REASK_S = 60.0
+#: Seconds after its push before an open batch is first asked about. Meta's processing "usually
+#: takes seconds to minutes": asked at once, a batch is still in progress and must be asked again
+#: (a full cycle at 100,000 SKUs asked about 19 of its 20 batches the moment it sent the next).
+FIRST_ASK_S = 30.0
 #: How long a push waits for Meta to process its batch before reporting LAG (seconds).
 SETTLE_S = 30.0
 #: First wait before polling a batch's status; doubled each time up to _POLL_MAX_S.
@@ -530,11 +534,15 @@ class MetaChannel:
         return result
 
     def _check_open(self) -> None:
-        """Poll the batches earlier pushes left open; keep their late failures for the next push."""
+        """Poll the open batches Meta had time to process; keep their late failures for the next push."""
         still: list[_Open] = []
         for batch in self._open:
-            if batch.asked_at is not None and self._clock() - batch.asked_at < REASK_S:
-                still.append(batch)  # a cycle pushing many batches asks about each once, not each time
+            if batch.asked_at is None:
+                early = self._clock() - batch.accepted_at < FIRST_ASK_S
+            else:  # a cycle pushing many batches asks about each once, not before each push
+                early = self._clock() - batch.asked_at < REASK_S
+            if early:
+                still.append(batch)
                 continue
             batch.asked_at = self._clock()
             late = self.late_price_errors if batch.kind == "price" else self.late_errors

@@ -19,7 +19,7 @@ from sheetsync_fakes.meta import FakeMeta
 from sheetsync_fakes.wire import serve
 
 from sheetsync.channels import OrderSource, QuickPush
-from sheetsync.channels.meta import QUICK_MAX, REASK_S, MetaChannel, regain_seconds
+from sheetsync.channels.meta import FIRST_ASK_S, QUICK_MAX, REASK_S, MetaChannel, regain_seconds
 from sheetsync.errors import PermanentError, TransientError
 from sheetsync.model import ChannelName, PriceLevel, PushOutcome, Sku, StockLevel
 
@@ -520,14 +520,21 @@ def test_item_updates_retry_server_errors_and_keep_the_token_in_the_header(
     assert all(r.headers["Authorization"] == f"Bearer {TOKEN}" for r in seen)
 
 
-def test_a_cycle_pushing_many_batches_asks_about_each_open_one_once(
+def test_a_cycle_pushing_many_batches_asks_about_each_open_one_once_meta_had_time(
     fake: FakeMeta, clock: ManualClock
 ) -> None:
     fake.processing_delay_s = 600
     channel = connect(fake, clock, settle_s=0, max_batch=1)
     for quantity in range(4):  # four batches in one cycle: none processed yet
         channel.push([StockLevel(Sku("A-1"), quantity)])
-    assert fake.count("check_batch_request_status") == 3  # each earlier batch once, not 1 + 2 + 3
-    clock.sleep(REASK_S)
-    channel.push([StockLevel(Sku("A-1"), 9)])
-    assert fake.count("check_batch_request_status") == 3 + 4  # a minute on: every open one again
+        clock.sleep(FIRST_ASK_S / 4 - 1)
+    assert fake.count("check_batch_request_status") == 0  # each was sent under FIRST_ASK_S before the next
+    clock.sleep(4)
+    channel.push([StockLevel(Sku("A-1"), 4)])
+    assert fake.count("check_batch_request_status") == 1  # the first batch's time has come, not the others'
+    clock.sleep(REASK_S - 1)
+    channel.push([StockLevel(Sku("A-1"), 5)])
+    assert fake.count("check_batch_request_status") == 1 + 4  # the three others and the fifth, once each
+    clock.sleep(1)
+    channel.push([StockLevel(Sku("A-1"), 6)])
+    assert fake.count("check_batch_request_status") == 1 + 4 + 1  # a minute after its ask: the first again
