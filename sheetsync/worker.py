@@ -55,7 +55,15 @@ from sheetsync.core.bundles import Bundles, parse_bundles
 from sheetsync.core.cells import ParsedRows, parse_rows
 from sheetsync.core.codes import Codes, codes
 from sheetsync.core.incidents import Alert, conditions, group, track
-from sheetsync.core.monitor import Finding, Watch, audit_slice, lag_percentiles, observe, pushed
+from sheetsync.core.monitor import (
+    Finding,
+    Watch,
+    audit_slice,
+    lag_percentiles,
+    observe,
+    pushed,
+    stepped_back,
+)
 from sheetsync.core.plan import (
     ChannelHealth,
     ChannelResult,
@@ -373,6 +381,7 @@ def _read(store: MasterStore, cycle: _Cycle) -> _Read:
             before={push.sku: push.before},
             reports=channel.limits.reports_levels,
         )
+    watches = {name: stepped_back(watch, cycle.epoch) for name, watch in watches.items()}
     lags = {
         c.name: lag_percentiles(watches[c.name], cycle.epoch, configured[c.name].max_lag_s)
         for c in cycle.channels

@@ -615,6 +615,24 @@ def test_a_push_not_visible_after_max_lag_is_flagged_lag_and_alerted_once(world:
     assert len(lines) == 2
 
 
+def test_a_push_watched_through_a_clock_stepped_back_a_day_is_alerted_after_max_lag(world: World) -> None:
+    lines = monitored(world, "facebook", max_lag_s=60.0)
+    cycle_alerting(world, lines)
+    lines.clear()
+    world.later(30)
+    world.now -= timedelta(days=1)  # the host's clock set back a day (a snapshot restored, NTP stepping it)
+    cycle_alerting(world, lines)
+    assert lines == []
+    world.later(61)
+    cycle_alerting(world, lines)  # a day younger by that clock, the push would stay LAG unalerted a day
+
+    assert world.cell(2, "Status") == "LAG"
+    assert lines == [
+        "[sheetsync] ALERT Facebook is lagging: lag p95 1m 1s is over the 1m 0s limit; "
+        "2 pushes not visible after 1m 0s (rows marked LAG)"
+    ]
+
+
 class Killed(BaseException):
     """kill -9 at the status write: no ``except Exception`` survives it."""
 

@@ -1040,8 +1040,10 @@ class World:
         as lagging); a raise held for unseen sales that long becomes DRIFT (alerted, set back).
         So a row saying LAG longer than that with no alert naming it or a lagging channel since
         it began is a stuck state nobody was told about.  How long is told by the worker's wall
-        clock, which its timers run on: a step back of it puts DRIFT off by as much (seeds 10 and 18,
-        a step of -229 s and -166 s into a wait; an open limitation, docs/fault-suite.md).
+        clock, which its timers run on. A step back of it larger than the time since the watch's
+        newest moment moves the watch back whole (``monitor.stepped_back``: about a cycle lost); a
+        smaller one, during an outage (seed 18: -166 s, 680 s after the last cycle), puts DRIFT
+        off by the step: an open limitation, docs/fault-suite.md.
         """
         now = self.clock()
         lag_rows = {flag.sku for flag in report.discrepancies if flag.state == "LAG"}

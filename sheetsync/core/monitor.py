@@ -298,6 +298,40 @@ def _blind(watch: Watch) -> Watch:
     return replace(watch, pending={}, mismatch={}, recent={})
 
 
+def stepped_back(watch: Watch, now: float) -> Watch:
+    """``watch`` with its times moved back so that none is after ``now``: the wall clock stepped back.
+
+    Its timers run on the worker's wall clock (they outlive restarts, in the State). Stepped back
+    by a day, every push would stay younger than ``max_lag`` for a day, its row LAG with no alert.
+    Moved back whole, the newest time the watch holds becomes ``now``: each age runs on from what
+    it was, short of the time between that newest moment and the step (about one cycle). A watch
+    with nothing after ``now`` is given back itself.
+    """
+    newest = max(
+        -math.inf if watch.last_ok is None else watch.last_ok,
+        -math.inf if watch.audited is None else watch.audited,
+        max(watch.recent.values(), default=-math.inf),  # every push is in it while it can be pending
+        max(watch.mismatch.values(), default=-math.inf),
+        watch.samples[-1][0] if watch.samples else -math.inf,  # oldest first
+    )
+    if newest <= now:
+        return watch
+    shift = now - newest
+    moved: dict[Pending, Pending] = {}  # a first sync's SKUs share a few Pendings: so do the moved ones
+    for push in watch.pending.values():
+        if push not in moved:
+            moved[push] = Pending(tuple((quantity, at + shift) for quantity, at in push.pushes), push.before)
+    return replace(
+        watch,
+        pending={sku: moved[push] for sku, push in watch.pending.items()},
+        samples=tuple((at + shift, lag) for at, lag in watch.samples),
+        mismatch={sku: since + shift for sku, since in watch.mismatch.items()},
+        last_ok=None if watch.last_ok is None else watch.last_ok + shift,
+        audited=None if watch.audited is None else watch.audited + shift,
+        recent={sku: at + shift for sku, at in watch.recent.items()},
+    )
+
+
 def lag_percentiles(watch: Watch, now: float, max_lag: float) -> tuple[float, float] | None:
     """p50 and p95 of push-to-visible lag over the last hour; None when nothing was measured.
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -19,6 +21,7 @@ from sheetsync.core.monitor import (
     load_watch,
     observe,
     pushed,
+    stepped_back,
 )
 from sheetsync.model import Sku
 
@@ -384,3 +387,75 @@ def test_a_watch_nothing_was_pushed_to_or_forgotten_from_is_given_back_as_it_is(
     assert pushed(watch, [(A, 3)], now=MAX_LAG, max_lag=MAX_LAG) != watch  # a push again: pending twice
     assert pushed(watch, [(B, 1)], now=1.0, max_lag=MAX_LAG).mismatch == {}
     assert pushed(watch, [], now=MAX_LAG + 1, max_lag=MAX_LAG).recent == {}
+
+
+DAY = 86400.0
+
+
+def test_a_push_under_a_clock_stepped_back_a_day_is_lag_after_max_lag_not_a_day() -> None:
+    watch = pushed(Watch(last_ok=1000.0), [(A, 8)], now=1000.0, max_lag=MAX_LAG, before={A: 10})
+    now = 1060.0 - DAY  # a minute later, on a wall clock stepped back a day
+    _, findings = observe(watch, {A: 8}, {A: 10}, now=now + MAX_LAG + 1, max_lag=MAX_LAG)
+    assert findings == {}  # the push looks a day younger: the row would say LAG with no alert for a day
+    watch = stepped_back(watch, now)
+    assert (watch.pending[A].first, watch.last_ok, watch.recent) == (now, now, {A: now})
+    _, findings = observe(watch, {A: 8}, {A: 10}, now=now + MAX_LAG + 1, max_lag=MAX_LAG)
+    assert findings[A].kind is FindingKind.LAG  # one cycle late at most
+
+
+def test_a_stepped_back_watch_keeps_every_age_and_its_shared_pushes_shared() -> None:
+    watch = Watch(
+        pending={
+            A: (first := Pending(((8, 900.0), (6, 950.0)), 10)),
+            B: first,
+            Sku("C"): Pending(((1, 800.0),)),
+        },
+        samples=((700.0, 30.0), (990.0, 5.0)),
+        mismatch={Sku("D"): 980.0},
+        last_ok=1000.0,
+        audited=940.0,
+        recent={A: 950.0, B: 950.0},
+    )
+    moved = stepped_back(watch, 400.0)  # stepped back 600 s: the newest, last_ok, is now
+    assert moved.pending == {
+        A: Pending(((8, 300.0), (6, 350.0)), 10),
+        B: Pending(((8, 300.0), (6, 350.0)), 10),
+        Sku("C"): Pending(((1, 200.0),)),
+    }
+    assert moved.pending[A] is moved.pending[B]
+    assert moved.samples == ((100.0, 30.0), (390.0, 5.0))
+    assert (moved.mismatch, moved.last_ok, moved.audited) == ({Sku("D"): 380.0}, 400.0, 340.0)
+    assert moved.recent == {A: 350.0, B: 350.0}
+    assert lag_percentiles(moved, 400.0 + MAX_LAG, MAX_LAG) == lag_percentiles(
+        watch, 1000.0 + MAX_LAG, MAX_LAG
+    )
+
+
+@pytest.mark.parametrize(
+    "watch",
+    [
+        Watch(),
+        Watch(last_ok=1000.0, audited=1000.0),
+        Watch(recent={A: 1000.0}),
+        Watch(mismatch={A: 1000.0}),
+        Watch(samples=((1000.0, 1.0),)),
+    ],
+)
+def test_a_watch_with_nothing_after_now_is_given_back_as_it_is(watch: Watch) -> None:
+    assert stepped_back(watch, 1000.0) is watch
+    if watch != Watch():
+        assert stepped_back(watch, 999.0) != watch  # one second back is a step too
+
+
+@pytest.mark.parametrize(
+    "newest",
+    [
+        Watch(audited=1000.0),
+        Watch(recent={A: 1000.0}),
+        Watch(mismatch={A: 1000.0}),
+        Watch(samples=((1000.0, 1.0),)),
+    ],
+)
+def test_each_time_a_watch_keeps_counts_toward_its_newest(newest: Watch) -> None:
+    moved = stepped_back(replace(newest, last_ok=100.0), 500.0)
+    assert moved.last_ok == -400.0  # moved back 500 s, as far as the newest time went past now
