@@ -51,7 +51,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar, TypeVar
@@ -326,8 +326,8 @@ class GoogleSheetsStore:
         self._tags: dict[str, int] | None = None
         self._tags_found: set[str] = set()  #: worker columns with a tag anywhere (even a stray one)
         self._tags_header: list[str] = []  #: the header row when the tags were looked up
-        #: the Inventory as the last whole read gave it, while the worker has written none of its
-        #: cells since (None: the next read is whole)
+        #: the Inventory as the last whole read gave it, with the cells the worker wrote since
+        #: (None: the next read is whole)
         self._kept: _Kept | None = None
 
     @property
@@ -446,8 +446,9 @@ class GoogleSheetsStore:
         """Every tab, but of the Inventory only its header row and the merchant's columns.
 
         The worker's own columns are most of a read (a row's Reason alone is a hundred characters or
-        more) and hold what it wrote: while it has written none of their cells since the last whole
-        read, they are taken from that read.  Unless the header row and the SKU column are as that
+        more) and hold what it wrote: they are taken from the last whole read, with the cells the
+        worker wrote since put in it (``_Kept.written``; a write whose rows moved under it, or that
+        made or tagged columns, keeps nothing).  Unless the header row and the SKU column are as that
         read saw them, the Inventory is read again whole (one values:batchGet more): rows or columns
         were inserted, moved or deleted, and the kept cells would land in the wrong places.
         """
@@ -788,15 +789,16 @@ class GoogleSheetsStore:
         """
         if update.empty:
             return
+        kept = self._kept
         if update.cells:
-            self._kept = None  # the worker's Inventory cells change: the next read takes them whole
+            self._kept = None  # until the cells written are known to be where the kept read has them
         try:
-            self._write_status(update)
+            self._write_status(update, kept)
         except BaseException:
             self._kept = None  # some of it may have landed
             raise
 
-    def _write_status(self, update: StatusUpdate) -> None:
+    def _write_status(self, update: StatusUpdate, kept: _Kept | None) -> None:
         read = self._known_grid()
         rows: dict[tuple[str, int], Cells] = {}
         tagged: dict[str, Cells] = {}  #: worker column → row → value, written through its tag
@@ -814,9 +816,13 @@ class GoogleSheetsStore:
         if update.state:
             self._state_cells(grid, update.state, rows, structure, data)
         data += _row_ranges(rows)
+        # The kept read goes on with the cells written in it when they went where it has them.
+        keep = kept is not None and not structure and not waiting and _aligned(kept, now)
         self._apply(structure, data, tagged, waiting)
-        if tagged:
-            self._settle_rows(read, now, tagged, keys)
+        if tagged and not self._settle_rows(read, now, tagged, keys):
+            keep = False
+        if keep and kept is not None and update.cells:
+            self._kept = kept.written(tagged, grid.columns[INVENTORY_SHEET])
         self._grid = None
 
     def acquire(self, owner: str, now: datetime, ttl_s: float) -> str | None:
@@ -1072,8 +1078,10 @@ class GoogleSheetsStore:
         blanks = any(not sku_key(w.sku) for w in update.cells)
         return [SKU, *(self.layout.count_columns() if blanks else ())]
 
-    def _settle_rows(self, read: Grid, placed: _Now, tagged: Mapping[str, Cells], keys: list[str]) -> None:
+    def _settle_rows(self, read: Grid, placed: _Now, tagged: Mapping[str, Cells], keys: list[str]) -> bool:
         """Put back in their rows worker cells that a row moved under during the write's round trip.
+
+        True when no row had moved: every cell is where it was placed.
 
         The cells went to the rows where the re-read just before found their SKUs: a row the
         merchant inserted, deleted or dragged before the write landed shifts the cells below it
@@ -1094,10 +1102,10 @@ class GoogleSheetsStore:
                 _, now = self._fetch_now(read, keys, [])
             except (StoreLayoutError, TransientError) as error:  # the write landed: the next cycle reads
                 log.warning("%s: rows not checked after the write: %s", self.where, error)
-                return
+                return False
             moved = _moved(placed, now)
             if not moved:
-                return
+                return not repairs
             if written is None or before is None:
                 written, before = _by_row_key(_row_keys(first), tagged), self._read_by_row_key(tagged)
             there = _row_keys(now)
@@ -1134,6 +1142,7 @@ class GoogleSheetsStore:
             last,
         )
         self._write_through_tags([], {column: dict.fromkeys(range(2, last + 1), "") for column in tagged})
+        return False
 
     def _read_by_row_key(self, columns: Iterable[str]) -> dict[str, dict[_RowKey, set[str]]]:
         """Per worker column, what the last read held for each row key (``_row_keys``)."""
@@ -1664,6 +1673,7 @@ class _Now:
     anchors: dict[int, tuple[str, ...]]  #: row with a blank SKU → its count cells (see blank_anchors)
     header: list[str]
     counted: bool = False  #: the count columns were read (``anchors`` holds every blank-SKU row)
+    sku_cells: list[object] = field(default_factory=list)  #: the SKU column from row 2 (``column_cells``)
 
 
 def _keys_now(values: Mapping[str, list[list[Any]]], layout: Layout, header: list[str]) -> _Now:
@@ -1683,7 +1693,7 @@ def _keys_now(values: Mapping[str, list[list[Any]]], layout: Layout, header: lis
             skus.setdefault(sku, []).append(number)
         elif counts:
             anchors[number] = tuple(sku_key(text(column, number)) for column in counts)
-    return _Now(skus, anchors, header, bool(counts))
+    return _Now(skus, anchors, header, bool(counts), column_cells(sku_column[1:], 1))
 
 
 #: A row as a write knows it: ``(sku,)``, or ``("", *counts)`` for a row with a blank SKU.
@@ -1797,6 +1807,48 @@ class _Kept:
     last: list[list[Any]]  #: the rows the last read gave (never changed: ``_as_shown`` copies a row)
     parts: list[list[list[Any]]] | None = None  #: the merchant's columns as the last quiet read gave them
     reads: int = 0  #: quiet reads since
+
+    def written(self, tagged: Mapping[str, Cells], columns: Mapping[str, int]) -> _Kept | None:
+        """This read with the worker's cells ``tagged`` (column → row → value) in it.
+
+        As a read gives them back: RAW values come back as written. None if one is in a row or
+        column it does not have.
+        """
+        cells: dict[int, dict[int, Any]] = {}
+        for name, values in tagged.items():
+            if name not in columns:
+                return None
+            for row, value in values.items():
+                cells.setdefault(row, {})[columns[name]] = value
+        rows = _with_cells(self.rows, cells)
+        last = rows if self.last is self.rows else _with_cells(self.last, cells)
+        if rows is None or last is None:
+            return None
+        return replace(self, rows=rows, last=last)
+
+
+def _with_cells(rows: list[list[Any]], cells: Mapping[int, Mapping[int, Any]]) -> list[list[Any]] | None:
+    """``rows`` (row 1 first) with ``cells`` (row → column → value) set in copies of their rows.
+
+    No row ends with a blank, as Sheets gives them. None if a row is past the last one.
+    """
+    rows = list(rows)
+    for number, values in cells.items():
+        if number > len(rows):
+            return None
+        line = list(rows[number - 1])
+        line.extend([""] * (max(values) - len(line)))
+        for column, value in values.items():
+            line[column - 1] = value
+        while line and line[-1] == "":
+            line.pop()
+        rows[number - 1] = line
+    return rows
+
+
+def _aligned(kept: _Kept, now: _Now) -> bool:
+    """Whether the Inventory just before a write had the header row and SKU column ``kept`` has."""
+    return now.header == _header(kept.rows[:1]) and same_cells([now.sku_cells], [kept.skus])
 
 
 class _TabGone(StoreLayoutError):

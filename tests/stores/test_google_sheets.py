@@ -820,17 +820,22 @@ def test_a_worker_cell_typed_over_is_read_within_whole_read_every_reads(tmp_path
     assert read == whole_read(fake, store, store.layout)
 
 
-def test_after_writing_its_inventory_cells_the_worker_reads_them_whole(tmp_path: Path) -> None:
+def test_the_worker_reads_the_cells_it_wrote_from_its_kept_read_not_from_the_sheet(tmp_path: Path) -> None:
     fake = FakeSheets()
     store, settings, channel = world(tmp_path, fake)
-    wholes = []
-    for minute in range(5):
-        if minute == 2:
-            channel.sell(Sku("A-1"))  # the cycle at 09:02 writes A-1's cells
+    wholes, available = [], []
+    for minute in range(6):
+        if minute >= 2:
+            channel.sell(Sku("A-1"))  # every cycle from 09:02 on writes A-1's cells
         fake.request_log.clear()
         run_cycle(store, [channel], settings, datetime(2026, 11, 27, 9, minute, tzinfo=UTC))
-        wholes.append(TAB in read_ranges(fake)[0])
-    assert wholes == [True, True, False, True, False]
+        read = store.read()
+        wholes.append(sum(TAB in ranges for ranges in read_ranges(fake)))
+        assert read == whole_read(fake, store, store.layout)  # what it wrote, as the sheet has it
+        available.append(next(row.cells[AVAILABLE] for row in read.rows if row.cells[SKU] == "A-1"))
+    # The first cycle adds the worker's columns: the read after it takes them whole, none after.
+    assert wholes == [2, 0, 0, 0, 0, 0]  # the cycle's read and this one's
+    assert available == ["10", "10", "9", "8", "7", "6"]
 
 
 def test_a_lease_another_worker_took_since_makes_the_worker_read_its_columns_whole(tmp_path: Path) -> None:
@@ -983,6 +988,9 @@ def test_a_row_dragged_or_deleted_before_the_write_lands_leaves_every_worker_cel
     assert _available_by_sku(fake, store.id) == expected
     _, *rows = fake.get_values(store.id, INVENTORY_SHEET)
     assert len(rows) == len(expected)  # no worker value left on a row below the table
+    fake.request_log.clear()
+    assert store.read() == whole_read(fake, store, store.layout)
+    assert TAB in read_ranges(fake)[0]  # the kept read has the rows where they were: not used
 
 
 def test_rows_that_keep_moving_cost_a_bounded_number_of_writes(
