@@ -22,7 +22,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from campaigns.platforms import (
     LOCATION,
@@ -219,8 +219,16 @@ def bench_emag(skus: int, changed_share: float, seed: int) -> dict[str, Any]:
     }
 
 
+class AmazonLogin(TypedDict):
+    """The app's Login with Amazon credentials, as FakeAmazon and AmazonChannel take them."""
+
+    client_id: str
+    client_secret: str
+    refresh_token: str
+
+
 #: The Amazon fake's seller and app (the benchmark's own).
-AMAZON_LOGIN = {
+AMAZON_LOGIN: AmazonLogin = {
     "client_id": "amzn1.application-oa2-client.bench",
     "client_secret": "bench-secret",
     "refresh_token": "Atzr|bench",

@@ -35,7 +35,7 @@ import resource
 import tempfile
 import time
 import traceback
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -187,7 +187,7 @@ class Tally:
     pushed: dict[str, int] = field(default_factory=Counter)  #: levels handed to push
     io_cpu: float = 0.0  #: thread CPU spent inside store and channel calls (the fakes' included)
     #: per call (``read``, ``meta read_levels``), the worker's CPU inside it: the fakes' left out
-    by_call: dict[str, float] = field(default_factory=Counter)
+    by_call: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
     appended: int = 0  #: ledger entries appended
     cells: int = 0  #: Inventory cells written
 
@@ -216,7 +216,7 @@ class Served:
     The fakes run in this process, so their work would otherwise be billed to the worker.
     """
 
-    def __init__(self, fake: Any, spent: list[float]) -> None:
+    def __init__(self, fake: Handler, spent: list[float]) -> None:
         self.fake, self.spent = fake, spent
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
@@ -259,12 +259,14 @@ class TimedChannel:
     def push(self, levels: Sequence[Any]) -> Sequence[Any]:
         self.meter.tally.pushed[self.name] += len(levels)
         with self.meter.io(f"{self.name} push"):
-            return self.channel.push(levels)  # type: ignore[no-any-return]
+            outcomes: Sequence[Any] = self.channel.push(levels)
+            return outcomes
 
     def read_levels(self, skus: Collection[Any]) -> Mapping[Any, int]:
         self.meter.tally.read[self.name] += len(skus)
         with self.meter.io(f"{self.name} read_levels"):
-            return self.channel.read_levels(skus)  # type: ignore[no-any-return]
+            shown: Mapping[Any, int] = self.channel.read_levels(skus)
+            return shown
 
 
 class TimedSource(TimedChannel):
@@ -331,7 +333,13 @@ def build(size: int, seed: int, directory: Path, apart: bool = False) -> World:
     config = directory / "sheetsync.toml"
     config.write_text(config_text(sheet))
     settings = load(config)
-    fakes = {"sheets": sheets, "shopify": shopify, "meta": meta, "google": merchant, "woo": woo}
+    fakes: dict[str, Handler] = {
+        "sheets": sheets,
+        "shopify": shopify,
+        "meta": meta,
+        "google": merchant,
+        "woo": woo,
+    }
     spent = [0.0]
     store, channels = open_worker(fakes, clocks, sheet, settings, spent)
     if worker is None:
@@ -502,7 +510,7 @@ def execute(
     heap.settle(0.0)
     spent = fakes_cpu[0]
     cpu, wall = time.thread_time(), time.perf_counter()
-    report = run_cycle(TimedStore(store, meter), timed, settings, now)  # type: ignore[arg-type]
+    report = run_cycle(TimedStore(store, meter), timed, settings, now)
     cpu, wall = time.thread_time() - cpu, time.perf_counter() - wall
     heap.release()  # so that the next cycle's collection (untimed) frees what this one dropped
     waited = {api: clock.waited - slept[api] for api, clock in clocks.items()}
@@ -545,9 +553,10 @@ class Apart:
 
     def cycle(self, fakes: Mapping[str, Handler], settings: Settings, now: datetime) -> Ran:
         """Run one cycle of the worker with ``settings`` at ``now``."""
+        ran: Ran
         ran, times = self._ask(fakes, ("cycle", settings, now, _times(self.clocks)))
         _set_times(self.clocks, times)
-        return ran  # type: ignore[no-any-return]
+        return ran
 
     def stop(self, fakes: Mapping[str, Handler]) -> float:
         """End the worker; its peak resident set, in MB."""
@@ -648,7 +657,10 @@ def least_calls(
     fresh worker (Shopify's location id, Google's token and quota groups, Google's product list)
     count in the first cycle only.
     """
-    pages = lambda n, size: math.ceil(n / size)  # noqa: E731
+
+    def pages(n: int, size: int) -> int:
+        return math.ceil(n / size)
+
     read, pushed = tally.read, tally.pushed
     sheets = {
         # Every tab in one read; then, just before writing, the header row, the SKU column and the

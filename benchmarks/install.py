@@ -225,7 +225,7 @@ def total_calls(fake: FakeShopify | FakeWooCommerce) -> int:
 
 
 def run(world: World, n: int) -> tuple[Cycle, Counter[tuple[ChannelName, str]]]:
-    fakes = {SHOPIFY: world.shopify, WOO: world.woo}
+    fakes: dict[ChannelName, FakeShopify | FakeWooCommerce] = {SHOPIFY: world.shopify, WOO: world.woo}
     calls = {p: order_calls(f) for p, f in fakes.items()}
     totals = {p: total_calls(f) for p, f in fakes.items()}
     sent = {p: len(world.taps[p].sent) for p in PLATFORMS}

@@ -126,7 +126,7 @@ class Recorder:
                     with self._lock:
                         self.audits.append((started, time.monotonic()))
 
-        channel.read_levels = read_levels  # type: ignore[method-assign]
+        channel.read_levels = read_levels  # type: ignore[method-assign]  # wrapped to record the audits
 
     def _pushing(
         self, name: ChannelName, send: Callable[[Sequence[StockLevel]], Sequence[PushOutcome]]

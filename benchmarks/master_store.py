@@ -87,7 +87,10 @@ class FastForward:
 
 
 def seed_sheets(skus: int) -> tuple[FakeSheets, str, Callable[[int, int], None]]:
-    rows = [["SKU", "Quantity"], *([sku, (i * 7) % 200] for i, sku in enumerate(sku_names(skus)))]
+    rows: list[list[Any]] = [
+        ["SKU", "Quantity"],
+        *([sku, (i * 7) % 200] for i, sku in enumerate(sku_names(skus))),
+    ]
     fake, sheet = sheets_fake(rows)
 
     def edit(index: int, value: int) -> None:

@@ -6,6 +6,7 @@ import resource
 import sys
 import threading
 from pathlib import Path
+from typing import Self
 
 
 def log(message: str) -> None:
@@ -44,7 +45,7 @@ class RssSampler:
         """Take one sample now (the thread does every 10 ms)."""
         self.peak_rss = max(self.peak_rss, rss_bytes())
 
-    def __enter__(self) -> RssSampler:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 

@@ -23,11 +23,20 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import TypedDict
 
 from cycle import at, build, run
 
 from sheetsync.model import ChannelName
 from sheetsync.worker import run_cycle
+
+
+class Turn(TypedDict):
+    """One cycle's line of ``by_cycle``: the channels due and the engine's CPU time."""
+
+    due: list[ChannelName]
+    engine_cpu_s: float
+
 
 #: config/example.toml's intervals, by the benchmark world's channel names.
 INTERVALS = {"shopify": 30, "meta": 60, "google": 120, "woo": 60}
@@ -51,7 +60,7 @@ def main() -> None:
         while world.clock() <= synced + spacing + max(c.max_lag_s for c in channels):
             run(world, "quiet", at(world), False, {})  # every channel: what was pushed is confirmed
             world.later(spacing)
-        by_cycle = []
+        by_cycle: list[Turn] = []
         for tick in range(0, args.cycles * spacing, spacing):
             due = {ChannelName(name) for name, every in INTERVALS.items() if tick % every == 0}
             gc.collect()

@@ -14,9 +14,12 @@ import httpx
 import pytest
 from campaigns import adversary
 from campaigns.adversary import FIGURES, World, run_seed
+from campaigns.platforms import LOCATION
+from sheetsync_fakes.google_sheets import SheetSpec
 
+import sheetsync.worker as worker_module
 from sheetsync.channels.woocommerce import WooCommerceChannel
-from sheetsync.core import ledger, monitor, plan
+from sheetsync.core import incidents, ledger, monitor, plan, reports
 from sheetsync.core.monitor import Finding, FindingKind, Pending, Watch
 from sheetsync.core.plan import GuardVerdict
 from sheetsync.errors import SyncError
@@ -75,7 +78,7 @@ def test_the_campaign_catches_a_first_sync_that_reads_the_history() -> None:
     """Planted: no start line (before the fix), so the first sync counts the orders placed before
     it, which the merchant's counts already hold (the stock wiped).  Seed 1 at 4 cycles counts
     them; with the start line it holds (the short seeds above)."""
-    with mock.patch.object(adversary.worker_module, "_start_line", return_value=(None, "")):
+    with mock.patch.object(worker_module, "_start_line", return_value=(None, "")):
         figures, world = run_seed(1, cycles=4)
     assert figures["doubled"] >= 1, world.tally.problems
     assert any("before the first sync" in problem for problem in world.tally.problems)
@@ -124,7 +127,7 @@ def test_the_checks_see_a_merchant_cell_changed_a_formula_and_a_secret() -> None
 def test_the_ledger_check_counts_a_line_lost_and_a_line_doubled() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         world = _world(tmp)
-        world.shopify.admin_set_available(adversary.SHOP, "AD-001", adversary.LOCATION, 10)
+        world.shopify.admin_set_available(adversary.SHOP, "AD-001", LOCATION, 10)
         order = world.shopify.place_order(adversary.SHOP, [("AD-001", 2)])
         world.orders.append(adversary.Order(adversary.SHOPIFY, order, world.clock()))
         world.check_ledger()
@@ -132,7 +135,7 @@ def test_the_ledger_check_counts_a_line_lost_and_a_line_doubled() -> None:
         short = order.rsplit("/", 1)[-1]
         header = ["Key", "Time", "Channel", "Order", "Line", "SKU", "Delta", "Movement"]
         row = [f"shopify/{short}/1", "t", "shopify", short, "1", "AD-001", "-2", "SALE"]
-        world.sheets.add_sheet(world.sheet, adversary.SheetSpec("Ledger"))
+        world.sheets.add_sheet(world.sheet, SheetSpec("Ledger"))
         world.sheets.set_values(world.sheet, "Ledger!A1", [header, row, row], value_input_option="RAW")
         world.tally = adversary.Tally()
         world.check_ledger()
@@ -152,7 +155,9 @@ def test_the_campaign_catches_a_key_printed_by_an_adapter() -> None:
         init(self, *args, **kwargs)
         keys[id(self)] = f"consumer_key={kwargs['consumer_key']}&consumer_secret={kwargs['consumer_secret']}"
 
-    def leaky(self: WooCommerceChannel, method: str, path: str, params: Any, body: Any) -> httpx.Response:
+    def leaky(
+        self: WooCommerceChannel, method: str, path: str, params: Any, body: Any
+    ) -> tuple[httpx.Response, Any]:
         request = f"{method} {path}?{keys[id(self)]}"
         logging.getLogger("sheetsync.channels.woocommerce").debug("%s", request)
         try:
@@ -179,7 +184,7 @@ def test_the_campaign_catches_a_pushed_level_never_read_back() -> None:
     def forgetting(*args: Any, **kwargs: Any) -> Watch:
         return dataclasses.replace(pushed(*args, **kwargs), recent={})
 
-    with mock.patch.object(adversary.worker_module, "pushed", forgetting):
+    with mock.patch.object(worker_module, "pushed", forgetting):
         figures, world = run_seed(4)
     assert figures["oversold_by_us"] >= 2, world.tally.problems
     assert any("shopify shows 27 of AD-008" in problem for problem in world.tally.problems)
@@ -205,7 +210,7 @@ def test_the_campaign_catches_a_lost_ledger_read_as_empty() -> None:
     """Planted: a missing Ledger is never called lost (``_lost`` says nothing), as before the fix:
     the renamed tab reads as empty, a new one is started, and the sales recorded in the old one
     are gone.  Seed 16 at 16 cycles: order lines lost, and the stuck state never alerted."""
-    with mock.patch.object(adversary.worker_module, "_lost", return_value=""):
+    with mock.patch.object(worker_module, "_lost", return_value=""):
         figures, world = run_seed(16, cycles=16)
     assert figures["lost"] >= 1, world.tally.problems
     assert figures["unalerted_stuck_states"] >= 1, world.tally.problems
@@ -262,7 +267,7 @@ def test_the_campaign_catches_a_row_left_lag_without_an_alert() -> None:
             or finding.shown >= (believed.get(sku) or 0)
         }
 
-    with mock.patch.object(adversary.worker_module, "observe", waiting_for_ever):
+    with mock.patch.object(worker_module, "observe", waiting_for_ever):
         figures, world = run_seed(10, cycles=24)
     assert figures["unalerted_stuck_states"] >= 1, world.tally.problems
     assert any("row AD-010 LAG" in problem for problem in world.tally.problems)
@@ -318,7 +323,7 @@ def test_the_campaign_catches_a_best_seller_recount_held_by_the_volume_guard() -
             not accept, f"{total} units counted (was {last.guard_total})", accept, rows, total
         )
 
-    with mock.patch.object(adversary.worker_module, "volume_guard", on_units):
+    with mock.patch.object(worker_module, "volume_guard", on_units):
         figures, world = run_seed(17, cycles=33)
     assert figures["oversold_by_us"] >= 1, world.tally.problems
     assert any("(held): woo shows 390 of AD-000" in problem for problem in world.tally.problems)
@@ -350,7 +355,7 @@ def test_the_campaign_catches_a_batch_that_always_fails() -> None:
     cycles: a WooCommerce plugin fails every save of a product, every batch holding it dies there
     cycle after cycle, its rows say nothing, and WooCommerce shows 21 of AD-001 where 3 are left
     (the channel's error is no excuse: no fault the campaign injected explains it)."""
-    with mock.patch.object(adversary.worker_module, "_bisect", return_value=False):
+    with mock.patch.object(worker_module, "_bisect", return_value=False):
         figures, world = run_seed(22, cycles=14)
     assert figures["oversold_by_us"] >= 1, world.tally.problems
     assert any("woo shows 21 of AD-001" in problem for problem in world.tally.problems)
@@ -360,12 +365,12 @@ def test_the_campaign_catches_a_refusal_nobody_is_told_of() -> None:
     """Planted: a channel refusing SKUs raises no incident (before the fix): the rows say ERROR
     and nobody is alerted.  Seed 22 at 14 cycles: WooCommerce refuses AD-001 for three cycles in a
     row with no alert."""
-    conditions = adversary.worker_module.conditions
+    conditions = incidents.conditions  # what the worker imported
 
     def untold(*args: Any) -> dict[str, str]:
         return {key: text for key, text in conditions(*args).items() if not key.startswith("refused:")}
 
-    with mock.patch.object(adversary.worker_module, "conditions", untold):
+    with mock.patch.object(worker_module, "conditions", untold):
         figures, world = run_seed(22, cycles=14)
     assert figures["unalerted_stuck_states"] >= 1, world.tally.problems
     assert any("woo refused AD-001 for 3 cycles" in problem for problem in world.tally.problems)
@@ -375,12 +380,12 @@ def test_the_campaign_catches_a_deleted_row_that_still_sells_unalerted() -> None
     """Planted: SKUs selling with no row raise no alert (before the fix, which lists them on the
     Unmatched tab with one alert each).  Seed 5 at 14 cycles: the merchant deletes AD-009's row
     after it sold, and nobody is told within two cycles."""
-    unmatched = adversary.worker_module.unmatched
+    unmatched = reports.unmatched  # what the worker imported
 
     def silent(*args: Any) -> Any:
         return unmatched(*args)[0], {}
 
-    with mock.patch.object(adversary.worker_module, "unmatched", silent):
+    with mock.patch.object(worker_module, "unmatched", silent):
         figures, world = run_seed(5, cycles=14)
     assert figures["unalerted_stuck_states"] >= 1, world.tally.problems
     assert any("AD-009 sold with no row" in problem for problem in world.tally.problems)

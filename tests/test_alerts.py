@@ -222,7 +222,7 @@ def test_mail_delivers_sender_recipients_subject_and_body(smtp_server: tuple[Inb
     assert message["Subject"] == "sheetsync: [sheetsync] ALERT google is 12 min behind"
     assert message["From"] == "sheetsync@shop.example"
     assert message["To"] == "ops@shop.example, owner@shop.example"
-    assert message.get_content().replace("\r\n", "\n").strip() == text  # type: ignore[attr-defined]
+    assert message.get_content().replace("\r\n", "\n").strip() == text
     assert mail.describe == f"e-mail via 127.0.0.1:{port} to 2 recipients"
 
 

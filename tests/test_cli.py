@@ -24,7 +24,7 @@ from sheetsync.errors import PermanentError
 from sheetsync.model import STATUS_SHEET
 
 
-def type_rows(workbook: Path, rows: list[tuple[str, object]]) -> None:
+def type_rows(workbook: Path, rows: list[tuple[str, int | str]]) -> None:
     book = load_workbook(workbook)
     for number, (sku, quantity) in enumerate(rows, start=2):
         book["Inventory"].cell(number, 1, sku)

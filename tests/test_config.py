@@ -16,6 +16,7 @@ from sheetsync.config import (
     MetaCatalog,
     ShopifyShop,
     WooStore,
+    WorkbookMaster,
     channel_secret,
     load,
     service_account_info,
@@ -49,6 +50,7 @@ def test_example_config_gives_the_seed_tiers() -> None:
         ("facebook", 7),
         ("google", 6),
     ]
+    assert isinstance(settings.master, WorkbookMaster)
     assert settings.master.path == REPO / "config" / "inventory.xlsx"
 
 

@@ -6,6 +6,7 @@ never pydantic's words.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -121,9 +122,11 @@ def test_merchant_center_forms(text: str) -> None:
         (merchant_account, "merchants.google.com/mc/overview", "give its id (top right in Merchant Center)"),
     ],
 )
-def test_what_cannot_be_read_is_refused_in_one_sentence(read: object, text: str, expected: str) -> None:
+def test_what_cannot_be_read_is_refused_in_one_sentence(
+    read: Callable[[str], str], text: str, expected: str
+) -> None:
     with pytest.raises(ValueError, match="not a") as caught:
-        read(text)  # type: ignore[operator]
+        read(text)
     message = str(caught.value)
     assert expected in message
     assert "\n" not in message

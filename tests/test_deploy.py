@@ -23,7 +23,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-import yaml
+import yaml  # type: ignore[import-untyped]  # PyYAML has no annotations; types-PyYAML is not installed
 
 from sheetsync.cli import DEFAULT_CONFIG, _parser, main
 from sheetsync.core.hosting import ALLOW_ENV, PLATFORMS, Platform
@@ -65,7 +65,8 @@ def container_command() -> list[str]:
 
 
 def healthcheck_command() -> list[str]:
-    return json.loads(instruction("HEALTHCHECK").split(" CMD ", 1)[1])
+    command: list[str] = json.loads(instruction("HEALTHCHECK").split(" CMD ", 1)[1])
+    return command
 
 
 def free_port() -> int:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from graphql import GraphQLSchema
 from sheetsync_fakes import REFERENCE
 from sheetsync_fakes.airtable import OWNER, AccessToken, FakeAirtable, FieldSpec
 from sheetsync_fakes.google_sheets import FakeSheets, SheetSpec
@@ -21,8 +22,9 @@ from sheetsync_fakes.shopify import FakeShopify, load_schema
 from sheetsync_fakes.wire import serve
 
 from sheetsync.cli import main
-from sheetsync.config import load
+from sheetsync.config import ShopifyShop, load
 from sheetsync.doctor import Check, diagnose
+from sheetsync.stores.google_sheets import GoogleSheetsStore
 from sheetsync.stores.workbook import WorkbookStore, create_workbook
 from sheetsync.worker import open_store
 
@@ -70,13 +72,13 @@ base_url = "{base_url}"
 
 
 @pytest.fixture(scope="module")
-def schema() -> object:
+def schema() -> GraphQLSchema:
     return load_schema(REFERENCE / "shopify" / "admin_2026-10.json.gz")
 
 
 @pytest.fixture
-def setup(tmp_path: Path, schema: object) -> Iterator[Setup]:
-    fake = FakeShopify({"2026-10": schema})  # type: ignore[dict-item]
+def setup(tmp_path: Path, schema: GraphQLSchema) -> Iterator[Setup]:
+    fake = FakeShopify({"2026-10": schema})
     fake.create_shop("my-shop", TOKEN, locations=["Warehouse", "Shop floor"])
     for topic in TOPICS:
         fake.subscribe("my-shop", topic, f"{PUBLIC}/webhooks/shopify/shop")
@@ -135,8 +137,10 @@ def test_a_wrong_token_is_refused_by_the_shop(setup: Setup) -> None:
     assert "shpat_wrong" not in detail
 
 
-def test_a_missing_scope_is_named_with_where_to_tick_it(tmp_path: Path, setup: Setup, schema: object) -> None:
-    fake = FakeShopify({"2026-10": schema})  # type: ignore[dict-item]
+def test_a_missing_scope_is_named_with_where_to_tick_it(
+    tmp_path: Path, setup: Setup, schema: GraphQLSchema
+) -> None:
+    fake = FakeShopify({"2026-10": schema})
     fake.create_shop(
         "my-shop", TOKEN, locations=["Warehouse"], scopes=["read_products", "write_inventory", "read_orders"]
     )
@@ -151,7 +155,9 @@ def test_a_missing_scope_is_named_with_where_to_tick_it(tmp_path: Path, setup: S
 
 
 def test_an_unknown_location_lists_the_shops_locations(setup: Setup) -> None:
-    url = load(setup.config).channels[0].platform.base_url  # type: ignore[union-attr]
+    platform = load(setup.config).channels[0].platform
+    assert isinstance(platform, ShopifyShop)
+    url = platform.base_url
     setup.config.write_text(_shopify_config(str(url), location="Back room"), encoding="utf-8")
     failed = _failed(setup.run())
     assert list(failed) == ["shop location"]
@@ -258,7 +264,9 @@ def test_a_sheet_shared_as_viewer_is_not_editable_and_nothing_is_written(
     sheet = fake.create_spreadsheet("Stock", shared_with=[BOT])
     with serve(fake) as url:
         config = _sheets(tmp_path, key, url, sheet)
-        open_store(load(config)).prepare()  # type: ignore[attr-defined]
+        store = open_store(load(config))
+        assert isinstance(store, GoogleSheetsStore)
+        store.prepare()
         assert _failed({c.name: c for c in diagnose(config, {}, _real_now)}) == {}
         fake.share(sheet, BOT, role="reader")
         before = fake.metadata(sheet), fake.get_values(sheet, "Inventory")

@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+from graphql import GraphQLSchema
 from openpyxl import load_workbook
 from sheetsync_fakes import REFERENCE
 from sheetsync_fakes.clock import ManualClock
@@ -67,7 +68,7 @@ WRITES = {"inventorySetQuantities", "productVariantsBulkUpdate"}
 
 
 @functools.cache
-def schema() -> object:
+def schema() -> GraphQLSchema:
     return load_schema(REFERENCE / "shopify" / "admin_2026-10.json.gz")
 
 
@@ -76,7 +77,7 @@ class Shops:
 
     def __init__(self) -> None:
         self.clock = ManualClock(time.time())  # the CLI's start lines are on the real clock
-        self.fake = FakeShopify({"2026-10": schema()}, now=self.clock)  # type: ignore[dict-item]
+        self.fake = FakeShopify({"2026-10": schema()}, now=self.clock)
         self.sku_of: dict[str, str] = {}
         for name in (BIG, NEAR):
             self.fake.create_shop(f"{name}-shop", TOKENS[name], locations=["Warehouse"])
@@ -89,7 +90,7 @@ class Shops:
     def record(self, call: ShopifyCall) -> None:
         if "inventorySetQuantities" in call.root_fields:
             channel = ChannelName(call.shop.removesuffix("-shop.myshopify.com"))
-            for row in call.variables["input"]["quantities"]:  # type: ignore[index,union-attr]
+            for row in call.variables["input"]["quantities"]:
                 self.pushed[channel].append((self.sku_of[row["inventoryItemId"]], row["quantity"]))
 
     def writes(self) -> int:
@@ -116,7 +117,7 @@ def project(tmp_path: Path, shops: tuple[Shops, str], monkeypatch: pytest.Monkey
     create_workbook(workbook, settings.layout)
     book = load_workbook(workbook)
     sheet = book[INVENTORY_SHEET]
-    rows: list[tuple[str, object, object]] = [(sku, 10, None) for sku in PLAIN]
+    rows: list[tuple[str, int | str | None, int | str | None]] = [(sku, 10, None) for sku in PLAIN]
     rows += [("OVR", 10, 4), ("PAUSED", 10, "PAUSE"), ("KIT", None, None), ("BAD", "ten", None)]
     for number, (sku, quantity, override) in enumerate(rows, start=2):
         sheet.cell(number, 1, sku)
@@ -150,7 +151,7 @@ def sync(config: Path, *extra: str) -> None:
     assert main(["sync", "--config", str(config), *extra]) == 0
 
 
-def status(config: Path, title: str) -> dict[str, object]:
+def status(config: Path, title: str) -> dict[object, object]:
     sheet = load_workbook(config.parent / "inventory.xlsx")[STATUS_SHEET]
     header = [cell.value for cell in sheet[1]]
     row = next(r for r in sheet.iter_rows(min_row=2, values_only=True) if r[0] == title)
@@ -288,9 +289,13 @@ def test_the_dashboard_preview_is_the_same_data_and_its_confirm_button_confirms(
     world, _ = shops
     settings: Settings = load(project)
     store, channels = open_store(settings), open_channels(settings, lambda: datetime.now(UTC))
-    request.addfinalizer(
-        lambda: [channel.close() for channel in channels if isinstance(channel, ShopifyChannel)]
-    )
+
+    def close() -> None:
+        for channel in channels:
+            if isinstance(channel, ShopifyChannel):
+                channel.close()
+
+    request.addfinalizer(close)
     inbox = Inbox()
     board = Board({c.name: c.title for c in settings.channels})
     app = create_app(
@@ -346,7 +351,7 @@ def test_over_google_sheets_a_dry_run_only_reads_and_polls_orders_it_does_not_co
         sleep=lambda _: None,
     )
     clock = ManualClock(datetime(2026, 11, 27, 9, tzinfo=UTC).timestamp())
-    fake = FakeShopify({"2026-10": schema()}, now=clock)  # type: ignore[dict-item]
+    fake = FakeShopify({"2026-10": schema()}, now=clock)
     fake.create_shop("mugs", "shpat_mugs", locations=["Warehouse"])
     for sku in ("MUG", "TEE"):
         fake.add_product("mugs", sku, stock={"Warehouse": 0})
@@ -359,7 +364,10 @@ def test_over_google_sheets_a_dry_run_only_reads_and_polls_orders_it_does_not_co
         sleep=clock.sleep,
         clock=clock,
     )
-    now = lambda: datetime.fromtimestamp(clock.now, UTC)  # noqa: E731
+
+    def now() -> datetime:
+        return datetime.fromtimestamp(clock.now, UTC)
+
     run_cycle(store, [shop], settings, now())  # the install: its start line; MUG 8 and TEE 2 pushed
     clock.now += 60
     fake.place_order("mugs", [("MUG", 3)])

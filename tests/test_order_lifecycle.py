@@ -10,6 +10,7 @@ platform counts it.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -65,7 +66,7 @@ class Shop:
     def __init__(self, tmp_path: Path, ledger: list[list[str]] | None = None) -> None:
         (tmp_path / "sheetsync.toml").write_text(CONFIG, encoding="utf-8")
         self.settings: Settings = load(tmp_path / "sheetsync.toml")
-        sheets: dict[str, list[list[object]]] = {INVENTORY_SHEET: [["SKU", "Quantity"], ["MUG", 50]]}
+        sheets: dict[str, list[Sequence[object]]] = {INVENTORY_SHEET: [["SKU", "Quantity"], ["MUG", 50]]}
         if ledger is not None:
             sheets[LEDGER_SHEET] = [list(self.settings.layout.ledger_headers().values()), *ledger]
         self.store = MemoryStore(self.settings.layout, sheets)
@@ -369,7 +370,7 @@ def test_a_sale_of_a_sku_without_a_row_is_listed_and_alerted_once(tmp_path: Path
     assert len(alerts) == 1  # once per SKU, not once per sale
     assert "CUP sells on Shopify (2 units in 1 orders)" in alerts[0]
     # the merchant adds the row: the alert clears and the tab empties
-    shop.store.sheets[INVENTORY_SHEET].append(["CUP", 7])
+    shop.store.sheets[INVENTORY_SHEET].append(("CUP", 7))
     shop.later(timedelta(minutes=1))
     cycle()
     about_cup = [line for line in alerts if "CUP sells" in line]
@@ -456,7 +457,7 @@ def test_an_added_line_sells_and_a_removed_line_is_given_back(tmp_path: Path) ->
     shop = Shop(tmp_path)
     shop.woo.add_product("CUP", stock=20)
     shop.shopify.add_product(DOMAIN, "CUP", stock={"Warehouse": 20})
-    shop.store.sheets[INVENTORY_SHEET].append(["CUP", 20])
+    shop.store.sheets[INVENTORY_SHEET].append(("CUP", 20))
     shop.cycle()
     shop.later(timedelta(minutes=1))
     order = shop.woo.place_order([("MUG", 6)], status="processing")
@@ -564,9 +565,9 @@ def test_a_channel_with_its_own_sku_gets_pushes_and_sells_through_the_row(tmp_pa
     shop = Shop(tmp_path)
     shop.woo.add_product("WC-MUG-01", stock=0)  # the marketplace's own code for the mug
     shop.store.sheets[INVENTORY_SHEET] = [
-        ["SKU", "Quantity", "SKU WooCommerce"],
-        ["MUG", 50, "WC-MUG-01"],
-        ["LID", 5, "WC-LID-404"],  # points at nothing on WooCommerce
+        ("SKU", "Quantity", "SKU WooCommerce"),
+        ("MUG", 50, "WC-MUG-01"),
+        ("LID", 5, "WC-LID-404"),  # points at nothing on WooCommerce
     ]
     shop.shopify.add_product(DOMAIN, "LID", stock={"Warehouse": 5})
     shop.cycle()
@@ -591,9 +592,9 @@ def test_a_channel_with_its_own_sku_gets_pushes_and_sells_through_the_row(tmp_pa
 def test_two_rows_that_would_be_one_sku_on_a_channel_are_both_flagged(tmp_path: Path) -> None:
     shop = Shop(tmp_path)
     shop.store.sheets[INVENTORY_SHEET] = [
-        ["SKU", "Quantity", "SKU WooCommerce"],
-        ["MUG", 50, "CUP"],
-        ["CUP", 5, ""],
+        ("SKU", "Quantity", "SKU WooCommerce"),
+        ("MUG", 50, "CUP"),
+        ("CUP", 5, ""),
     ]
     report = shop.cycle()
     reasons = {d.sku: d.reason for d in report.discrepancies}
@@ -612,7 +613,7 @@ def test_a_checkpoint_archives_old_rows_and_an_old_order_refunded_later_counts_o
     headers = list(shop.settings.layout.ledger_headers())
     stamp = (shop.now - timedelta(seconds=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
     filler = {"at": stamp, "sku": "MUG", "delta": "0", "movement": "ADJUST", "note": "recount check"}
-    shop.store.sheets[LEDGER_SHEET] += [[filler.get(h, "") for h in headers] for _ in range(FOLD_AT)]
+    shop.store.sheets[LEDGER_SHEET] += [tuple(filler.get(h, "") for h in headers) for _ in range(FOLD_AT)]
     ledger_size = len(shop.store.sheets[LEDGER_SHEET]) - 1
     shop.later(timedelta(days=40))
 
@@ -642,7 +643,7 @@ def test_a_worker_killed_between_the_checkpoint_and_its_state_counts_on_correctl
     headers = list(shop.settings.layout.ledger_headers())
     stamp = shop.now.strftime("%Y-%m-%dT%H:%M:%SZ")
     filler = {"at": stamp, "sku": "MUG", "delta": "0", "movement": "ADJUST"}
-    shop.store.sheets[LEDGER_SHEET] += [[filler.get(h, "") for h in headers] for _ in range(FOLD_AT)]
+    shop.store.sheets[LEDGER_SHEET] += [tuple(filler.get(h, "") for h in headers) for _ in range(FOLD_AT)]
     shop.cycle()  # the state now counts every row as applied
     shop.later(timedelta(days=40))
     write_status = shop.store.write_status
@@ -650,10 +651,10 @@ def test_a_worker_killed_between_the_checkpoint_and_its_state_counts_on_correctl
     def killed(update: object) -> None:
         raise SystemExit("killed before the state was written")
 
-    shop.store.write_status = killed  # type: ignore[method-assign]
+    shop.store.write_status = killed  # type: ignore[method-assign]  # patched for the test
     with pytest.raises(SystemExit):
         shop.cycle()
-    shop.store.write_status = write_status  # type: ignore[method-assign]
+    shop.store.write_status = write_status  # type: ignore[method-assign]  # patched for the test
     assert "Ledger archive" in shop.store.sheets  # the checkpoint was made, its state not written
 
     shop.later(timedelta(minutes=1))

@@ -7,7 +7,8 @@ import sys
 import tomllib
 from pathlib import Path
 
-from setuptools import find_packages
+# setuptools before 71.1 (the venv has 65.5) ships no annotations; later ones do, so the ignore may go unused.
+from setuptools import find_packages  # type: ignore[import-untyped, unused-ignore]
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))

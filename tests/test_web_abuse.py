@@ -16,6 +16,7 @@ import pytest
 from sheetsync_fakes import REFERENCE as REFERENCE_ROOT
 from sheetsync_fakes.shopify import FakeShopify, WebhookDelivery, webhook_hmac
 from sheetsync_fakes.wire import serve_app
+from starlette.applications import Starlette
 
 from sheetsync.model import ChannelName
 from sheetsync.web import WebhookLimits, create_app
@@ -61,11 +62,13 @@ class Body:
             yield part
 
 
-def send(app: object, headers: dict[str, str], content: bytes | Body, *, drop: tuple[str, ...] = ()) -> Sent:
+def send(
+    app: Starlette, headers: dict[str, str], content: bytes | Body, *, drop: tuple[str, ...] = ()
+) -> Sent:
     """POST to the route in-process (httpx's ASGI transport streams a Body chunk by chunk)."""
 
     async def post() -> httpx.Response:
-        transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+        transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             request = client.build_request("POST", URL, headers=headers, content=content)
             for name in drop:
@@ -76,7 +79,7 @@ def send(app: object, headers: dict[str, str], content: bytes | Body, *, drop: t
     return Sent(answer, content.pulled if isinstance(content, Body) else 0)
 
 
-def app_for(inbox: Inbox, limits: WebhookLimits | None = None) -> object:
+def app_for(inbox: Inbox, limits: WebhookLimits | None = None) -> Starlette:
     return create_app(inbox, {SHOPIFY: SECRET}, webhook_limits=limits or WebhookLimits(), clock=lambda: AT)
 
 
@@ -240,7 +243,7 @@ def astuple(delivery: WebhookDelivery) -> tuple[dict[str, str], bytes]:
 def served(fake: FakeShopify) -> Iterator[tuple[Inbox, str]]:
     inbox = Inbox()
     app = create_app(inbox, {SHOPIFY: SECRET}, webhook_limits=WebhookLimits(read_s=0.5), clock=lambda: AT)
-    with serve_app(app) as url:  # type: ignore[arg-type]
+    with serve_app(app) as url:
         yield inbox, url
 
 

@@ -28,7 +28,7 @@ from sheetsync.channels.meta import MetaChannel
 from sheetsync.channels.sandbox import SandboxChannel
 from sheetsync.channels.shopify import ShopifyChannel
 from sheetsync.channels.woocommerce import WooCommerceChannel
-from sheetsync.config import SLACK_WEBHOOK_ENV, Settings, load
+from sheetsync.config import SLACK_WEBHOOK_ENV, Settings, WorkbookMaster, load
 from sheetsync.core.buffers import AdaptiveRule
 from sheetsync.core.incidents import Alert
 from sheetsync.errors import ConfigError, LeaseHeld, TransientError
@@ -45,6 +45,7 @@ from sheetsync.model import (
     StockLevel,
     header_key,
 )
+from sheetsync.stores import MasterStore
 from sheetsync.stores.workbook import WorkbookStore, create_workbook
 from sheetsync.worker import (
     FULL_COLLECTION_AFTER,
@@ -82,13 +83,17 @@ interval = 120
 tiers = [{ min = 11, hold = "20%" }, { min = 3, hold = 4 }, { min = 0, hold = "all" }]
 """
 
+#: What the merchant types into a cell: text, a number, or nothing (a cleared cell).
+Typed = str | float | None
+
 
 class World:
     """A workbook master, three sandbox channels and a clock the test moves."""
 
-    def __init__(self, tmp_path: Path, rows: Sequence[tuple[str, object]]) -> None:
+    def __init__(self, tmp_path: Path, rows: Sequence[tuple[str, Typed]]) -> None:
         (tmp_path / "sheetsync.toml").write_text(CONFIG, encoding="utf-8")
         self.settings: Settings = load(tmp_path / "sheetsync.toml")
+        assert isinstance(self.settings.master, WorkbookMaster)
         self.path = self.settings.master.path
         create_workbook(self.path, self.settings.layout)
         for number, (sku, quantity) in enumerate(rows, start=2):
@@ -100,16 +105,16 @@ class World:
         }
         self.store = WorkbookStore(self.path, self.settings.layout)
 
-    def cycle(self, due: set[str] | None = None, store: object = None) -> None:
+    def cycle(self, due: set[str] | None = None, store: MasterStore | None = None) -> None:
         run_cycle(
-            store or self.store,  # type: ignore[arg-type]
+            store or self.store,
             list(self.channels.values()),
             self.settings,
             self.now,
             None if due is None else {ChannelName(d) for d in due},
         )
 
-    def type(self, row: int, header: str, value: object, sheet: str = INVENTORY_SHEET) -> None:
+    def type(self, row: int, header: str, value: Typed, sheet: str = INVENTORY_SHEET) -> None:
         """The merchant types into a cell (by header name) and saves."""
         book = load_workbook(self.path)
         ws = book[sheet]
@@ -130,7 +135,7 @@ class World:
         ws.cell(row, 2, value)
         book.save(self.path)
 
-    def status(self, label: str) -> dict[str, object]:
+    def status(self, label: str) -> dict[object, object]:
         ws = load_workbook(self.path)[STATUS_SHEET]
         headers = [c.value for c in ws[1]]
         for values in ws.iter_rows(min_row=2, values_only=True):
@@ -138,7 +143,7 @@ class World:
                 return dict(zip(headers, values, strict=False))
         raise AssertionError(f"no Status row {label}")
 
-    def ledger(self) -> list[dict[str, object]]:
+    def ledger(self) -> list[dict[object, object]]:
         ws = load_workbook(self.path)[LEDGER_SHEET]
         headers = [c.value for c in ws[1]]
         return [
@@ -357,11 +362,11 @@ def test_never_raises_a_channel_that_sold_what_we_have_not_seen(world: World) ->
 
     # Shopify is due but its orders endpoint lags: it shows 6, we set 8, so no raise to 28.
     orders_since = shopify.orders_since
-    shopify.orders_since = lambda cursor: OrderBatch(())  # type: ignore[method-assign]
+    shopify.orders_since = lambda cursor: OrderBatch(())  # type: ignore[method-assign]  # patched for the test
     world.cycle(due={"shopify"})
     assert shopify.push_calls == calls
     assert world.cell(2, "Status") == "LAG"
-    shopify.orders_since = orders_since  # type: ignore[method-assign]
+    shopify.orders_since = orders_since  # type: ignore[method-assign]  # patched for the test
     world.cycle(due={"shopify"})
     assert world.shown("shopify", "A-1") == 26  # 28 available, 5% held, once the sales are in
     assert world.cell(2, "Status") == "OK"
@@ -382,9 +387,9 @@ class Ticking:
         self.world.later(seconds)
 
 
-def _loop(world: World, store: object, stop: threading.Event, ticking: Ticking, **kwargs: Any) -> None:
+def _loop(world: World, store: MasterStore, stop: threading.Event, ticking: Ticking, **kwargs: Any) -> None:
     run_forever(
-        store,  # type: ignore[arg-type]
+        store,
         list(world.channels.values()),
         world.settings,
         lambda: world.now,
@@ -395,7 +400,7 @@ def _loop(world: World, store: object, stop: threading.Event, ticking: Ticking, 
     )
 
 
-def _intervals(world: World, **seconds: float) -> None:
+def _intervals(world: World, **seconds: int) -> None:
     world.settings = dataclasses.replace(
         world.settings,
         channels=tuple(dataclasses.replace(c, interval_s=seconds[c.name]) for c in world.settings.channels),
@@ -551,7 +556,16 @@ def test_open_channels_builds_each_platform_with_its_secrets(tmp_path: Path) -> 
     assert [c.name for c in channels] == ["shop", "facebook", "woo", "google", "emag", "amazon"]
     assert [isinstance(c, OrderSource) for c in channels] == [True, False, True, False, True, True]
     for channel in channels:
-        channel.close()  # type: ignore[attr-defined]
+        assert isinstance(
+            channel,
+            ShopifyChannel
+            | MetaChannel
+            | WooCommerceChannel
+            | GoogleMerchantChannel
+            | EmagChannel
+            | AmazonChannel,
+        )  # as the list above says: each holds an HTTP client to close
+        channel.close()
     del environ["SHEETSYNC__WOO__CONSUMER_SECRET"]
     with pytest.raises(ConfigError, match=r"\$SHEETSYNC__WOO__CONSUMER_SECRET is empty"):
         open_channels(settings, lambda: datetime.now(UTC), environ)
@@ -560,7 +574,7 @@ def test_open_channels_builds_each_platform_with_its_secrets(tmp_path: Path) -> 
 def monitored(world: World, name: str, **changes: object) -> list[str]:
     """Give one channel monitoring settings; returns a list for the alert lines as they come."""
     channels = tuple(
-        dataclasses.replace(c, **changes) if c.name == name else c  # type: ignore[arg-type]
+        dataclasses.replace(c, **changes) if c.name == name else c  # type: ignore[arg-type]  # the test's overrides, checked by the call
         for c in world.settings.channels
     )
     world.settings = dataclasses.replace(world.settings, channels=channels)
@@ -574,7 +588,7 @@ def cycle_alerting(world: World, lines: list[str], **kwargs: object) -> None:
         world.settings,
         world.now,
         alert=lambda alerts: lines.extend(a.line() for a in alerts),
-        **kwargs,  # type: ignore[arg-type]
+        **kwargs,  # type: ignore[arg-type]  # the test's overrides, checked by the call
     )
 
 
@@ -648,12 +662,12 @@ def test_an_alert_goes_out_before_its_state_is_written_and_a_recovery_only_after
     def killed(update: object) -> None:
         raise Killed
 
-    write_status, world.store.write_status = world.store.write_status, killed  # type: ignore[method-assign]
+    write_status, world.store.write_status = world.store.write_status, killed  # type: ignore[method-assign]  # patched for the test
     with pytest.raises(Killed):
         cycle_alerting(world, lines)
     assert [line[:30] for line in lines] == ["[sheetsync] ALERT row 2 (SKU A"]  # told, though not recorded
 
-    world.store.write_status = write_status  # type: ignore[method-assign]
+    world.store.write_status = write_status  # type: ignore[method-assign]  # patched for the test
     lines.clear()
     world.type(4, "Quantity", "ten")  # row 4 broken again: still open in the state, so no news of it
     cycle_alerting(world, lines)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -466,7 +466,7 @@ def backend(request: pytest.FixtureRequest) -> ChannelBackend:
         pytest.skip("sheetsync does not push eMAG prices (sale_price is without VAT, per offer)")
     if request.param == "amazon" and request.module.__name__.endswith("test_price_contract"):
         pytest.skip("sheetsync does not push Amazon prices")
-    return {
+    backends: dict[str, Callable[[], ChannelBackend]] = {
         "sandbox": SandboxBackend,
         "shopify": ShopifyBackend,
         "meta": MetaBackend,
@@ -474,4 +474,5 @@ def backend(request: pytest.FixtureRequest) -> ChannelBackend:
         "google": GoogleBackend,
         "emag": EmagBackend,
         "amazon": AmazonBackend,
-    }[request.param]()
+    }
+    return backends[request.param]()

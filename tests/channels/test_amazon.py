@@ -138,9 +138,9 @@ def test_the_processing_report_refuses_its_skus_only() -> None:
     outcomes = channel.push([*levels(8), StockLevel(Sku("NOPE"), 1)])
     refused = {o.sku: o.message for o in outcomes if not o.ok}
     assert set(refused) == {"S-3", "S-5", "NOPE"}
-    assert "PRODUCT_TYPE_MISMATCH" in refused["S-3"]
-    assert "FULFILLMENT_CHANNEL_MISMATCH" in refused["S-5"]
-    assert "lists no SKU NOPE" in refused["NOPE"]
+    assert "PRODUCT_TYPE_MISMATCH" in refused[Sku("S-3")]
+    assert "FULFILLMENT_CHANNEL_MISMATCH" in refused[Sku("S-5")]
+    assert "lists no SKU NOPE" in refused[Sku("NOPE")]
     assert world.fake.quantity("S-0") == 7
     assert world.fake.quantity("S-3") == 1
 

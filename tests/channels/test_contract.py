@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sheetsync.channels import Metered
+from sheetsync.channels import Metered, OrderSource
 from sheetsync.errors import SyncError
 from sheetsync.model import Movement, Sku, StockLevel
 
@@ -62,17 +62,18 @@ def test_sales_become_order_lines_once_and_cursors_resume(
 ) -> None:
     skip_unless_it_sells(backend)
     channel = backend.make(SKUS)
+    assert isinstance(channel, OrderSource)  # a channel that sells reads its orders
     channel.push([StockLevel(Sku("A-1"), 5)])
     backend.settle()
     first = backend.sell("A-1", 2)
     backend.sell("A-1", 1)
-    lines = channel.orders_since(None).lines  # type: ignore[attr-defined]
+    lines = channel.orders_since(None).lines
     assert [(line_.order_id, line_.sku, line_.quantity, line_.movement) for line_ in lines][:1] == [
         (first, "A-1", 2, Movement.SALE)
     ]
     assert len({line_.key for line_ in lines}) == len(lines) == 2
     assert channel.read_levels([Sku("A-1")]) == {"A-1": 2}
-    resumed = {line_.key for line_ in channel.orders_since(lines[-1].cursor).lines}  # type: ignore[attr-defined]
+    resumed = {line_.key for line_ in channel.orders_since(lines[-1].cursor).lines}
     # At or after the cursor: the last line comes again (the ledger drops repeats), nothing new.
     assert lines[-1].key in resumed
     assert resumed <= {line_.key for line_ in lines}
@@ -81,11 +82,12 @@ def test_sales_become_order_lines_once_and_cursors_resume(
 def test_a_cancellation_is_a_separate_restock_line(backend: ChannelBackend) -> None:
     skip_unless_it_sells(backend)
     channel = backend.make(SKUS)
+    assert isinstance(channel, OrderSource)  # a channel that sells reads its orders
     channel.push([StockLevel(Sku("B-1"), 4)])
     backend.settle()
     order = backend.sell("B-1", 1)
     backend.cancel(order)
-    lines = channel.orders_since(None).lines  # type: ignore[attr-defined]
+    lines = channel.orders_since(None).lines
     assert [(line_.movement, line_.quantity) for line_ in lines] == [
         (Movement.SALE, 1),
         (Movement.RESTOCK, 1),

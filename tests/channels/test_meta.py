@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -57,6 +58,13 @@ def connect(fake: FakeMeta, clock: ManualClock, **options: Any) -> MetaChannel:
     )
 
 
+def stored(fake: FakeMeta, catalog_id: str, retailer_id: str) -> Mapping[str, Any]:
+    """The product as Meta holds it now, which the test expects to be there."""
+    product = fake.product(catalog_id, retailer_id)
+    assert product is not None, retailer_id
+    return product
+
+
 def sent_records(fake: FakeMeta) -> list[Any]:
     return [
         record
@@ -85,7 +93,7 @@ def test_a_push_updates_quantity_to_sell_and_a_matching_availability(
         },
     ]
     assert fake.product(CATALOG, "A-2") == {
-        "id": fake.product(CATALOG, "A-2")["id"],  # type: ignore[index]
+        "id": stored(fake, CATALOG, "A-2")["id"],
         "retailer_id": "A-2",
         "availability": "out of stock",
         "quantity_to_sell_on_facebook": 0,
@@ -399,7 +407,7 @@ def test_push_now_sets_quantities_at_once_by_item_updates_not_batches(
     assert [(o.sku, o.ok, o.message) for o in outcomes] == [("A-1", True, ""), ("A-2", True, "")]
     assert clock.now == before  # nothing waited for: no status to poll
     assert fake.quantities(CATALOG) == {"A-1": 2, "A-2": 0, "B-1": 5}
-    assert fake.product(CATALOG, "A-2")["availability"] == "out of stock"  # type: ignore[index]
+    assert stored(fake, CATALOG, "A-2")["availability"] == "out of stock"
     assert [
         (u.params["quantity_to_sell_on_facebook"], u.params["availability"]) for u in item_updates(fake)
     ] == [
@@ -514,7 +522,7 @@ def test_item_updates_retry_server_errors_and_keep_the_token_in_the_header(
     fake.fail_next("product_item", status=500)
     assert channel.push_now([StockLevel(Sku("A-1"), 4)])[0].ok
     assert len(item_updates(fake)) == 2
-    item_id = fake.product(CATALOG, "A-1")["id"]  # type: ignore[index]
+    item_id = stored(fake, CATALOG, "A-1")["id"]
     assert {r.url.path for r in seen} == {f"/v25.0/{CATALOG}/products", f"/v25.0/{item_id}"}
     assert not any(TOKEN in str(r.url) or TOKEN in r.content.decode() for r in seen)
     assert all(r.headers["Authorization"] == f"Bearer {TOKEN}" for r in seen)

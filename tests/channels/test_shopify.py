@@ -12,13 +12,13 @@ import math
 import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import pytest
 from sheetsync_fakes import REFERENCE as REFERENCE_ROOT
 from sheetsync_fakes.clock import ManualClock
-from sheetsync_fakes.shopify import FakeShopify, ShopifyCall
+from sheetsync_fakes.shopify import FakeShopify, ShopifyCall, WebhookTopic
 from sheetsync_fakes.wire import serve
 
 from sheetsync.channels.shopify import (
@@ -285,8 +285,8 @@ def test_sustained_pushes_are_paced_so_shopify_never_throttles(clock: ManualCloc
 
 
 @pytest.mark.parametrize("status", [200, 429])
-def test_a_throttled_call_is_waited_out_and_retried(clock: ManualClock, status: int) -> None:
-    fake = FakeShopify({"2026-10": shopify_schema()}, now=clock, throttle_status=status)  # type: ignore[arg-type]
+def test_a_throttled_call_is_waited_out_and_retried(clock: ManualClock, status: Literal[200, 429]) -> None:
+    fake = FakeShopify({"2026-10": shopify_schema()}, now=clock, throttle_status=status)
     fake.create_shop(SHOP, TOKEN, locations=["Warehouse"], bucket_size=60.0, restore_rate=2.0)
     stock(fake, ["A"])
     first = connect(fake, clock)
@@ -422,7 +422,7 @@ def test_a_stale_variant_id_is_refused_then_looked_up_again(fake: FakeShopify, c
     assert "MUG" not in channel.known_variants
     assert fake.price(SHOP, "MUG") == Decimal("4.00")
     assert channel.push_prices([usd("MUG", "5.00")])[0].ok
-    assert channel.known_variants["MUG"] == (mug.product_id, mug.variant_id)
+    assert channel.known_variants[Sku("MUG")] == (mug.product_id, mug.variant_id)
     assert fake.price(SHOP, "MUG") == Decimal("5.00")
 
 
@@ -552,7 +552,7 @@ def test_missing_or_garbled_signatures_are_refused(header: str | None) -> None:
 
 @pytest.mark.parametrize("topic", ["orders/create", "orders/cancelled", "refunds/create"])
 def test_webhook_lines_match_what_orders_since_reads(
-    fake: FakeShopify, clock: ManualClock, topic: str
+    fake: FakeShopify, clock: ManualClock, topic: WebhookTopic
 ) -> None:
     stock(fake, ["A", "B"], 10)
     order = fake.place_order(SHOP, [("A", 2), ("B", 1)], at=T0)

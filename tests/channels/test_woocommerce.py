@@ -96,7 +96,7 @@ def test_sku_lookups_go_100_to_a_request_and_match_exactly(fake: FakeWooCommerce
     channel = connect(fake, clock)
     mapped = channel.map_skus([Sku(f"S{i:03d}") for i in range(150)] + [Sku("MUG"), Sku("X,Y")])
     assert "MUG" not in mapped  # WooCommerce matched "mug" case-insensitively; SKUs are exact here
-    assert mapped["X,Y"] == str(fake.product("X,Y")["id"])
+    assert mapped[Sku("X,Y")] == str(fake.product("X,Y")["id"])
     lookups = [e for e in fake.request_log if e.route == "products"]
     assert len(lookups) == 3  # 100 + 51, and the SKU holding a comma alone
     assert sorted(len(e.params["sku"].split(",")) for e in lookups) == [2, 51, 100]
@@ -124,7 +124,7 @@ def test_variations_go_in_one_call_per_parent(fake: FakeWooCommerce, clock: Manu
             f"/wp-json/wc/v3/products/{cap}/variations/batch",
         ]
     )
-    assert channel.known_items["SHIRT-M"] == f"{shirt}/{fake.product('SHIRT-M')['id']}"
+    assert channel.known_items[Sku("SHIRT-M")] == f"{shirt}/{fake.product('SHIRT-M')['id']}"
     assert channel.read_levels([Sku("SHIRT-S"), Sku("CAP-RED"), Sku("SHIRT")]) == {"SHIRT-S": 1, "CAP-RED": 3}
 
 

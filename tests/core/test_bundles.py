@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sheetsync.core.bundles import parse_bundles
-from sheetsync.model import RawRow
+from sheetsync.model import RawRow, Sku
 
 
 def rows(*lines: tuple[str, str, str]) -> list[RawRow]:
@@ -27,8 +27,8 @@ def test_nested_bundles_flatten_to_the_skus_that_hold_stock() -> None:
 
 def test_a_cycle_is_named_and_every_bundle_on_or_above_it_is_unusable() -> None:
     bundles = parse_bundles(rows(("A", "B", "1"), ("B", "C", "1"), ("C", "A", "1"), ("TOP", "A", "1")))
-    assert bundles.problems["A"] == "Bundles: A → B → C → A is a cycle; a bundle cannot contain itself"
-    assert "cycle" in bundles.problems["TOP"]
+    assert bundles.problems[Sku("A")] == "Bundles: A → B → C → A is a cycle; a bundle cannot contain itself"
+    assert "cycle" in bundles.problems[Sku("TOP")]
     assert bundles.parts == {}
 
 
@@ -51,14 +51,16 @@ def test_bad_rows_make_their_bundle_unusable_and_say_which_row() -> None:
         )
     )
     assert (
-        bundles.problems["A"]
+        bundles.problems[Sku("A")]
         == 'Bundles row 2: Quantity "two" is not a whole number; enter a whole number of 0 or more'
     )
-    assert bundles.problems["B"] == "Bundles row 3: Component is blank"
-    assert bundles.problems["C"] == "Bundles row 4: Quantity is 0; a component needs 1 or more"
-    assert bundles.problems["D"] == "Bundles rows 5 and 6 both list X; keep one row with the total quantity"
+    assert bundles.problems[Sku("B")] == "Bundles row 3: Component is blank"
+    assert bundles.problems[Sku("C")] == "Bundles row 4: Quantity is 0; a component needs 1 or more"
     assert (
-        bundles.problems["E"]
+        bundles.problems[Sku("D")] == "Bundles rows 5 and 6 both list X; keep one row with the total quantity"
+    )
+    assert (
+        bundles.problems[Sku("E")]
         == "component B is a bundle that cannot be used: Bundles row 3: Component is blank"
     )
     assert bundles.stray == ("Bundles row 7: Bundle is blank; the row is ignored",)

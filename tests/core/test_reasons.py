@@ -90,7 +90,7 @@ def rows(*specs: tuple[str, str] | tuple[str, str, Mapping[str, str]], layout: L
 
 
 def planned(parsed: ParsedRows, specs: Sequence[ChannelSpec], **kwargs: object) -> Plan:
-    return plan(parsed, {r.sku: r.count for r in parsed.rows}, {}, specs, OPEN, **kwargs)  # type: ignore[arg-type]
+    return plan(parsed, {r.sku: r.count for r in parsed.rows}, {}, specs, OPEN, **kwargs)  # type: ignore[arg-type]  # the test's overrides, checked by the call
 
 
 def cells(result: Plan, row: int = 2) -> dict[str, str]:

@@ -34,7 +34,7 @@ def entry(
 
 def row(sku: str, count: int, parts: dict[str, int] | None = None) -> MasterRow:
     counts = {} if parts is not None else {"": count}
-    return MasterRow(2, Sku(sku), counts, None, {}, {}, {}, reorder=Reorder(1), parts=parts)  # type: ignore[arg-type]
+    return MasterRow(2, Sku(sku), counts, None, {}, {}, {}, reorder=Reorder(1), parts=parts)  # type: ignore[arg-type]  # plain-str SKUs in the test rows
 
 
 def test_units_sold_counts_sales_and_bundle_consumption_inside_the_window() -> None:

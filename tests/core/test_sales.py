@@ -36,7 +36,7 @@ def basis(**changes: object) -> Basis:
         "reach": {},
         "specs": SPECS,
     }
-    return Basis(**{**fields, **changes})  # type: ignore[arg-type]
+    return Basis(**{**fields, **changes})  # type: ignore[arg-type]  # the test's overrides, checked by the call
 
 
 def test_a_sale_takes_its_units_and_a_bundle_takes_its_parts() -> None:

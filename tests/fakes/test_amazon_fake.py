@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict
 
 import httpx
 import pytest
@@ -14,7 +14,17 @@ from sheetsync_fakes.clock import ManualClock
 START = datetime(2026, 11, 27, 9, tzinfo=UTC).timestamp()
 SELLER = "A2SELLER01"
 MARKET = "ATVPDKIKX0DER"
-LOGIN = {"client_id": "amzn1.app", "client_secret": "app-secret", "refresh_token": "Atzr|refresh"}
+
+
+class Login(TypedDict):
+    """The app's Login with Amazon credentials, as FakeAmazon takes them."""
+
+    client_id: str
+    client_secret: str
+    refresh_token: str
+
+
+LOGIN: Login = {"client_id": "amzn1.app", "client_secret": "app-secret", "refresh_token": "Atzr|refresh"}
 HOST = "https://sellingpartnerapi-na.amazon.com"
 
 

@@ -152,7 +152,7 @@ def static_client(fake: FakeSheets, token: str = BEARER) -> gspread.Client:
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {token}"
     session.mount(SHEETS_HOST, HandlerAdapter(fake))
-    return gspread.Client(auth=None, session=session)  # type: ignore[arg-type]
+    return gspread.Client(auth=None, session=session)  # type: ignore[arg-type]  # the session carries the sign-in
 
 
 def api(fake: FakeSheets, token: str = BEARER) -> httpx.Client:
@@ -180,12 +180,12 @@ def service_account_client(
     scopes: list[str] = gspread.auth.DEFAULT_SCOPES,
 ) -> gspread.Client:
     """gspread signed in the production way: JWT to the token endpoint, bearer on every call."""
-    credentials = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
+    credentials = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]  # google-auth is unannotated
         info, scopes=scopes
     )
     token_session = requests.Session()
     token_session.mount(OAUTH_HOST, adapter())
-    session = AuthorizedSession(credentials, auth_request=Request(session=token_session))  # type: ignore[no-untyped-call]
+    session = AuthorizedSession(credentials, auth_request=Request(session=token_session))  # type: ignore[no-untyped-call]  # google-auth is unannotated
     session.mount(SHEETS_HOST, adapter())
     return gspread.Client(auth=credentials, session=session)
 
@@ -801,7 +801,7 @@ def test_shrinking_a_sheet_drops_what_falls_outside(fake: FakeSheets, book: str)
 
 
 def test_a_cell_over_50000_characters_is_refused_and_nothing_is_written(fake: FakeSheets, book: str) -> None:
-    body = {
+    body: dict[str, Any] = {
         "valueInputOption": "RAW",
         "data": [{"range": "Inventory!A1:B1", "values": [["ok", "x" * 50_001]]}],
     }
@@ -1149,7 +1149,7 @@ def _note_on(sheet_id: int, note: str) -> dict[str, Any]:
 def test_column_widths_and_cell_notes_are_kept_and_move_with_their_cells(fake: FakeSheets, book: str) -> None:
     spreadsheet = static_client(fake).open_by_key(book)
     inventory = spreadsheet.worksheet("Inventory")
-    width = {
+    width: dict[str, Any] = {
         "range": {"sheetId": inventory.id, "dimension": "COLUMNS", "startIndex": 1, "endIndex": 3},
         "properties": {"pixelSize": 140},
         "fields": "pixelSize",

@@ -60,7 +60,7 @@ def fake(clock: ManualClock, key: dict[str, str]) -> FakeMerchant:
 
 def token_for(fake: FakeMerchant, info: dict[str, str], scopes: list[str] | None = None) -> str:
     """A token got the way google-auth gets one: a signed JWT grant to the token endpoint."""
-    credentials = service_account.Credentials.from_service_account_info(
+    credentials = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]  # google-auth is unannotated
         info, scopes=scopes or [CONTENT_SCOPE]
     )
     session = requests.Session()
@@ -78,10 +78,10 @@ def client(fake: FakeMerchant, key: dict[str, str]) -> httpx.Client:
 
 
 def error(response: httpx.Response) -> dict[str, Any]:
-    body = response.json()["error"]
+    body: dict[str, Any] = response.json()["error"]
     assert set(body) <= {"code", "message", "status", "details"}
     assert body["code"] == response.status_code
-    return body  # type: ignore[no-any-return]
+    return body
 
 
 def test_the_documents_are_the_pinned_revisions() -> None:

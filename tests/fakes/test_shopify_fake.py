@@ -15,7 +15,14 @@ import httpx
 import pytest
 from sheetsync_fakes import REFERENCE as REFERENCE_ROOT
 from sheetsync_fakes.clock import ManualClock
-from sheetsync_fakes.shopify import FakeShopify, ShopifyCall, Variant, load_schema, webhook_hmac
+from sheetsync_fakes.shopify import (
+    FakeShopify,
+    ShopifyCall,
+    Variant,
+    WebhookTopic,
+    load_schema,
+    webhook_hmac,
+)
 from sheetsync_fakes.wire import serve
 
 REFERENCE = REFERENCE_ROOT / "shopify"
@@ -770,7 +777,11 @@ def test_not_stocked_at_a_location_depends_on_the_version(
 def test_a_stale_row_applies_nothing(fake: FakeShopify, client: httpx.Client, stock: list[Variant]) -> None:
     places = location_ids(fake, client)
     rows = [row(stock[0], places["Warehouse"], 8, 10), row(stock[0], places["Store"], 2, 4)]
-    fake.before_request = lambda request: fake.place_order(SHOP, [("TEE-S", 1)], location="Store")
+
+    def sell(request: ShopifyCall) -> None:
+        fake.place_order(SHOP, [("TEE-S", 1)], location="Store")
+
+    fake.before_request = sell
     payload = call(client, SET_QUANTITIES, {"input": set_input(rows), "key": "k"})["data"][
         "inventorySetQuantities"
     ]
@@ -803,7 +814,10 @@ def test_idempotent_replay_and_key_reuse(
     fake: FakeShopify, client: httpx.Client, stock: list[Variant]
 ) -> None:
     warehouse = location_ids(fake, client)["Warehouse"]
-    variables = {"input": set_input([row(stock[0], warehouse, 7, 10)]), "key": "run-1/chunk-0"}
+    variables: dict[str, Any] = {
+        "input": set_input([row(stock[0], warehouse, 7, 10)]),
+        "key": "run-1/chunk-0",
+    }
     first = call(client, SET_QUANTITIES, variables)["data"]
     fake.place_order(SHOP, [("TEE-S", 1)])  # 6 available now
     again = call(client, SET_QUANTITIES, variables)["data"]
@@ -1329,7 +1343,7 @@ def test_webhook_hmac_against_the_vectors(vector: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("topic", ["orders/create", "orders/cancelled", "refunds/create"])
-def test_webhook_deliveries_are_signed(fake: FakeShopify, stock: list[Variant], topic: str) -> None:
+def test_webhook_deliveries_are_signed(fake: FakeShopify, stock: list[Variant], topic: WebhookTopic) -> None:
     order = fake.place_order(SHOP, [("TEE-S", 1), ("MUG", 1)])
     if topic == "orders/cancelled":
         fake.cancel_order(order, reason="INVENTORY")

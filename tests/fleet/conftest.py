@@ -10,12 +10,15 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from sheetsync.cli import main
 
 redis = pytest.importorskip("redis")
+if TYPE_CHECKING:
+    from redis import Redis  # the module above, for annotations
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 HERE = Path(__file__).resolve().parent
@@ -34,12 +37,13 @@ def redis_url() -> str:
 
 
 @pytest.fixture
-def client(redis_url: str) -> redis.Redis:
-    return redis.Redis.from_url(redis_url)
+def client(redis_url: str) -> Redis:
+    connection: Redis = redis.Redis.from_url(redis_url)
+    return connection
 
 
 @pytest.fixture
-def prefix(client: redis.Redis) -> Iterator[str]:
+def prefix(client: Redis) -> Iterator[str]:
     """A key prefix (and Celery queue) of this test's own; everything under it is deleted after."""
     mine = f"sheetsync-test-{uuid.uuid4().hex[:12]}:"
     yield mine

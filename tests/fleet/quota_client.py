@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from google.auth.transport.requests import Request
+from google.auth.transport.requests import AuthorizedSession, Request
 from redis import Redis
 
 from sheetsync.channels.emag import EmagChannel
@@ -55,7 +55,9 @@ def sheets_read(url: str, quotas: Quotas | None) -> Callable[[], None]:
     client = google_sheets.connect(
         json.loads(os.environ["SHEETS_KEY"]), base_url=url, quotas=quotas or Quotas()
     )
-    client.http_client.session.credentials.refresh(Request())  # signed in before the start
+    session = client.http_client.session
+    assert isinstance(session, AuthorizedSession)  # connect() signs the client in with one
+    session.credentials.refresh(Request())  # signed in before the start
     sheet = os.environ["SHEETS_ID"]
 
     def read() -> None:

@@ -12,6 +12,7 @@ from openpyxl import load_workbook
 from sheetsync_fakes.slack import FakeSlack
 from sheetsync_fakes.wire import serve
 
+from sheetsync.config import WorkbookMaster
 from sheetsync.fleet.registry import Merchant, Registry
 from sheetsync.fleet.runner import Fleet, merchant_cycle
 from sheetsync.model import ChannelName, Movement, OrderLine, Sku
@@ -32,7 +33,9 @@ def test_a_real_cycle_runs_per_merchant_with_a_new_fencing_token_each_time(
     assert (first.status, second.status, other.status) == ("ran", "ran", "ran")
     assert (first.fence, second.fence, other.fence) == (1, 2, 1)
     # The master's lease is held in the fleet's one name, whichever worker ran the cycle.
-    book = load_workbook(Path(fleet.registry.load("acme").settings.master.path))  # type: ignore[union-attr]
+    master = fleet.registry.load("acme").settings.master
+    assert isinstance(master, WorkbookMaster)
+    book = load_workbook(Path(master.path))
     cells = [str(c.value) for row in book["State"].iter_rows() for c in row if c.value]
     assert any(text.startswith("fleet:acme until") for text in cells)
     assert not client.exists(fleet.key("lock", "acme"))  # given back
@@ -58,7 +61,7 @@ def test_a_merchant_whose_cycle_runs_elsewhere_is_skipped_not_run_twice(
 
 def record(merchant: Merchant, ran: list[str]) -> CycleReport:
     ran.append(merchant.name)
-    return CycleReport(datetime.now(UTC), 0, {}, 0, {}, False, 0, plan=None)  # type: ignore[arg-type]
+    return CycleReport(datetime.now(UTC), 0, {}, 0, {}, False, 0, plan=None)  # type: ignore[arg-type]  # a stand-in report: no plan
 
 
 def test_deliveries_count_once_wait_in_redis_and_survive_a_failed_cycle(

@@ -77,7 +77,9 @@ def test_deliveries_reach_their_own_merchant_once_and_ask_for_its_cycle(
     assert [(x.sku, x.quantity) for x in fleet._take("bolt")] == [("TEE-M", 2)]
     assert fleet._take("acme") == []
     assert client.llen(queue) == 1  # one cycle asked for, bolt's
-    message = json.loads(client.lindex(queue, 0))  # type: ignore[arg-type]
+    queued = client.lindex(queue, 0)
+    assert queued is not None
+    message = json.loads(queued)
     assert json.loads(base64.b64decode(message["body"]))[0] == ["bolt"]  # the task's arguments
 
 

@@ -129,7 +129,7 @@ class Backend(Protocol):
         """``Sheet!A1`` references of every cell that holds a formula, in every sheet."""
         ...
 
-    def add_sheet(self, name: str, rows: list[list[object]]) -> None:
+    def add_sheet(self, name: str, rows: Sequence[Sequence[object]]) -> None:
         """The merchant adds a sheet (the Bundles sheet): a header row, then data rows."""
         ...
 
@@ -346,7 +346,7 @@ class WorkbookBackend:
     def ledger_rows(self) -> list[dict[str, str]]:
         return self.sheet_rows(LEDGER_SHEET)
 
-    def add_sheet(self, name: str, rows: list[list[object]]) -> None:
+    def add_sheet(self, name: str, rows: Sequence[Sequence[object]]) -> None:
         with self.edit() as wb:
             ws = wb.create_sheet(name)
             for row in rows:
@@ -429,7 +429,7 @@ class GoogleSheetsBackend(_GridReads):
         headers = list(dict.fromkeys(header for row in inventory for header in row))
         self.id = self.fake.create_spreadsheet("Shop inventory", sheets=(SheetSpec(INVENTORY_SHEET),))
         self.fake.share(self.id, SERVICE_ACCOUNT)
-        rows = [headers, *([row.get(h) for h in headers] for row in inventory)]
+        rows: list[Sequence[object]] = [headers, *([row.get(h) for h in headers] for row in inventory)]
         self.fake.set_values(self.id, f"{INVENTORY_SHEET}!A1", [[_entered(v) for v in row] for row in rows])
         self.layout = layout
         self._tag_worker_columns(headers)
@@ -528,7 +528,7 @@ class GoogleSheetsBackend(_GridReads):
         self.fake.set_values(self.id, f"{STATUS_SHEET}!A{row}", [[label]])
         self.fake.set_values(self.id, f"{STATUS_SHEET}!{control}{row}", [[value]])
 
-    def add_sheet(self, name: str, rows: list[list[object]]) -> None:
+    def add_sheet(self, name: str, rows: Sequence[Sequence[object]]) -> None:
         self.fake.add_sheet(self.id, SheetSpec(name))
         self.fake.set_values(self.id, f"{name}!A1", [[_entered(v) for v in row] for row in rows])
 
@@ -695,7 +695,7 @@ class AirtableBackend:
     def formula_cells(self) -> set[str]:
         return set()  # an Airtable cell holds a value; formulas are whole fields
 
-    def add_sheet(self, name: str, rows: list[list[object]]) -> None:
+    def add_sheet(self, name: str, rows: Sequence[Sequence[object]]) -> None:
         header = [_shown(v) for v in rows[0]]
         self.fake.create_table(self.base, name, [FieldSpec(h, "singleLineText") for h in header])
         records = [
@@ -808,7 +808,7 @@ class MemoryBackend(_GridReads):
     def merchant_edit(self, row: int, header: str, value: object) -> None:
         self._set(INVENTORY_SHEET, row, self._column(INVENTORY_SHEET, header), value)
 
-    def add_sheet(self, name: str, rows: list[list[object]]) -> None:
+    def add_sheet(self, name: str, rows: Sequence[Sequence[object]]) -> None:
         self.store.sheets[name] = [tuple(_held(v) for v in row) for row in rows]
 
     def insert_row(self, before: int) -> None:

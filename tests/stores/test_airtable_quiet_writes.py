@@ -13,7 +13,8 @@ from sheetsync_fakes.airtable import AirtableCall
 from sheetsync.model import STATE_SHEET, STATUS_SHEET, ChannelName, Sku, StatusUpdate
 from sheetsync.stores.airtable import QUIET_WRITE_S, RECONCILE_S
 
-from .test_airtable_incremental import BASE, World
+from .test_airtable import BASE
+from .test_airtable_incremental import World
 
 WATCH = "watch:shopify"
 WRITES = {"records.update", "records.create", "records.delete"}

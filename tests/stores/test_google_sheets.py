@@ -177,7 +177,14 @@ def test_worker_columns_typed_without_tags_are_tagged_and_written_once_their_hea
     fake = FakeSheets()
     store, settings, channel = world(tmp_path, fake)
     header = ["SKU", "Quantity", "Available", "Shopify", "Status", "Reason", "Synced"]
-    rows = [["A-1", 10], ["B-2", 4], ["Notes:", "restock Friday"], ["C-3", 7], [], ["D-4", 1]]
+    rows: list[list[str | int]] = [
+        ["A-1", 10],
+        ["B-2", 4],
+        ["Notes:", "restock Friday"],
+        ["C-3", 7],
+        [],
+        ["D-4", 1],
+    ]
     fake.set_values(store.id, f"{INVENTORY_SHEET}!A1", [header, *rows])
     written: list[dict[str, Any]] = []
 

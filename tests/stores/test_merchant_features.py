@@ -15,7 +15,7 @@ import pytest
 from sheetsync.channels.sandbox import SandboxChannel
 from sheetsync.config import Settings, load
 from sheetsync.core.incidents import Alert
-from sheetsync.model import INSIGHTS_SHEET, REORDER_SHEET, Sku
+from sheetsync.model import INSIGHTS_SHEET, REORDER_SHEET, ChannelName, Sku
 from sheetsync.stores import MasterStore
 from sheetsync.worker import CycleReport, run_cycle
 
@@ -49,7 +49,7 @@ class Shop:
         )
 
     def shows(self, channel: str, sku: str) -> int | None:
-        return self.channels[channel].read_levels([Sku(sku)]).get(Sku(sku))
+        return self.channels[ChannelName(channel)].read_levels([Sku(sku)]).get(Sku(sku))
 
     def cell(self, row: int, header: str) -> str:
         return self.grid.inventory_value(row, header)
@@ -82,7 +82,7 @@ def test_each_channel_sells_from_its_locations_and_a_shop_count_flows_to_them(
     assert (shop.shows("online", "A"), shop.shows("pos", "A")) == (12, 2)
 
     # An online sale takes stock from the Warehouse, the online store's first location.
-    assert shop.channels["online"].sell(Sku("A"), 4)
+    assert shop.channels[ChannelName("online")].sell(Sku("A"), 4)
     shop.cycle()
     sale = next(row for row in grid.ledger_rows() if row["Movement"] == "SALE")
     assert (sale["Location"], sale["Delta"]) == ("Warehouse", "-4")
@@ -94,7 +94,7 @@ def test_a_sale_larger_than_the_first_location_holds_takes_the_next_one(
 ) -> None:
     shop = Shop(grid, tmp_path, LOCATIONS, [{"SKU": "A", "Quantity Shop": 5, "Quantity Warehouse": 1}])
     shop.cycle()
-    assert shop.channels["online"].sell(Sku("A"), 3)
+    assert shop.channels[ChannelName("online")].sell(Sku("A"), 3)
     shop.cycle()
     sale = next(row for row in grid.ledger_rows() if row["Movement"] == "SALE")
     assert sale["Location"] == "Shop"
@@ -125,7 +125,7 @@ def test_a_bundle_sells_as_its_components_and_a_component_sale_lowers_the_bundle
     assert shop.shows("online", "KIT") == 3  # min(10 // 2, 3 // 1)
     assert shop.cell(2, "Available") == "3"
 
-    assert shop.channels["online"].sell(Sku("KIT"), 1)
+    assert shop.channels[ChannelName("online")].sell(Sku("KIT"), 1)
     shop.cycle()
     moves = {(row["SKU"], row["Movement"]): row["Delta"] for row in grid.ledger_rows()}
     assert moves[("KIT", "SALE")] == "-1"
@@ -136,7 +136,7 @@ def test_a_bundle_sells_as_its_components_and_a_component_sale_lowers_the_bundle
         2,
     )
 
-    assert shop.channels["online"].sell(Sku("LID"), 1)  # a component sold alone
+    assert shop.channels[ChannelName("online")].sell(Sku("LID"), 1)  # a component sold alone
     shop.cycle()
     assert (shop.shows("online", "KIT"), shop.shows("market", "KIT")) == (1, 0)
     assert shop.cell(2, "Available") == "1"
@@ -169,22 +169,22 @@ def test_prices_are_pushed_once_per_change_and_a_bad_price_never_stops_stock(
     ]
     shop = Shop(grid, tmp_path, PRICED, rows)
     shop.cycle()
-    assert shop.channels["online"].read_prices([Sku("A")]) == {"A": Decimal("12.50")}
-    assert shop.channels["market"].read_prices([Sku("A")]) == {"A": Decimal("13.00")}
+    assert shop.channels[ChannelName("online")].read_prices([Sku("A")]) == {"A": Decimal("12.50")}
+    assert shop.channels[ChannelName("market")].read_prices([Sku("A")]) == {"A": Decimal("13.00")}
     assert shop.cell(2, "Prices sent") == "online=12.50 market=13.00"
     assert (shop.cell(3, "Status"), shop.shows("online", "B")) == ("ERROR", 2)
     assert 'Price "12,50" has a comma' in shop.cell(3, "Reason")
-    assert shop.channels["online"].read_prices([Sku("B")]) == {}
+    assert shop.channels[ChannelName("online")].read_prices([Sku("B")]) == {}
 
-    sent = shop.channels["online"].price_calls
+    sent = shop.channels[ChannelName("online")].price_calls
     shop.cycle()
-    assert shop.channels["online"].price_calls == sent  # unchanged: nothing sent again
+    assert shop.channels[ChannelName("online")].price_calls == sent  # unchanged: nothing sent again
 
     grid.merchant_edit(2, "Price", "11")
     shop.cycle()
-    assert shop.channels["online"].read_prices([Sku("A")]) == {"A": Decimal("11.00")}
-    assert shop.channels["market"].read_prices([Sku("A")]) == {"A": Decimal("13.00")}
-    assert shop.channels["online"].price_calls == sent + 1
+    assert shop.channels[ChannelName("online")].read_prices([Sku("A")]) == {"A": Decimal("11.00")}
+    assert shop.channels[ChannelName("market")].read_prices([Sku("A")]) == {"A": Decimal("13.00")}
+    assert shop.channels[ChannelName("online")].price_calls == sent + 1
 
 
 def test_falling_to_the_reorder_point_flags_the_row_lists_it_and_alerts_once(
@@ -199,7 +199,7 @@ def test_falling_to_the_reorder_point_flags_the_row_lists_it_and_alerts_once(
     assert shop.cell(2, "Status") == "OK"
     assert grid.sheet_rows(REORDER_SHEET) == []
 
-    assert shop.channels["online"].sell(Sku("A"), 1)
+    assert shop.channels[ChannelName("online")].sell(Sku("A"), 1)
     shop.cycle()
     assert shop.cell(2, "Status") == "REORDER"
     assert shop.cell(2, "Reason").startswith("REORDER: 5 left, reorder point 5; buy 20")
@@ -225,8 +225,8 @@ def test_insights_are_written_once_a_day(grid: Backend, tmp_path: Path) -> None:
     shop = Shop(grid, tmp_path, TWO_CHANNELS, rows)
     shop.cycle()
     for sku, units in (("A", 9), ("B", 1)):
-        assert shop.channels["online"].sell(Sku(sku), units)
-    assert shop.channels["market"].sell(Sku("A"), 1)
+        assert shop.channels[ChannelName("online")].sell(Sku(sku), units)
+    assert shop.channels[ChannelName("market")].sell(Sku("A"), 1)
     shop.cycle()
     # The day's sheet was written by the first cycle, before these sales.
     assert {row["SKU"]: row["Sold 30d"] for row in grid.sheet_rows(INSIGHTS_SHEET)} == {
