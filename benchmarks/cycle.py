@@ -211,20 +211,23 @@ class Meter:
 
 
 class Served:
-    """A fake as its adapter sees it, with the CPU it spends answering counted as the platform's.
+    """A fake as its adapter sees it, with the CPU it spends answering counted as the platform's,
+    and the bytes of its answers counted in ``received`` under ``api``.
 
     The fakes run in this process, so their work would otherwise be billed to the worker.
     """
 
-    def __init__(self, fake: Handler, spent: list[float]) -> None:
-        self.fake, self.spent = fake, spent
+    def __init__(self, fake: Handler, spent: list[float], received: Counter[str], api: str) -> None:
+        self.fake, self.spent, self.received, self.api = fake, spent, received, api
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         start = time.thread_time()
         try:
-            return self.fake(request)
+            answer = self.fake(request)
         finally:
             self.spent[0] += time.thread_time() - start
+        self.received[self.api] += len(answer.read())
+        return answer
 
 
 class TimedStore:
@@ -292,6 +295,7 @@ class World:
     channels: list[Any]
     ids: dict[str, dict[str, str]]  #: per channel, SKU → platform id (for the naive baseline)
     fakes_cpu: list[float]  #: thread CPU spent inside the fakes so far (one cell, see Served)
+    received: Counter[str]  #: per API, the bytes of the answers the worker received so far (Served)
     #: the fewest items_batch calls of Meta's last push, each still to be asked about once
     meta_unasked: int = 0
     #: the measured worker, when it runs in a process of its own (``build(..., apart=True)``)
@@ -340,14 +344,26 @@ def build(size: int, seed: int, directory: Path, apart: bool = False) -> World:
         "google": merchant,
         "woo": woo,
     }
-    spent = [0.0]
-    store, channels = open_worker(fakes, clocks, sheet, settings, spent)
+    spent, received = [0.0], Counter[str]()
+    store, channels = open_worker(fakes, clocks, sheet, settings, spent, received)
     if worker is None:
         store.prepare()  # `sheetsync init`: tabs and worker columns, before the worker's first cycle
     else:
         worker.open(fakes, sheet, config)
     return World(
-        clock, clocks, skus, quantities, fakes, sheet, settings, store, channels, ids, spent, apart=worker
+        clock,
+        clocks,
+        skus,
+        quantities,
+        fakes,
+        sheet,
+        settings,
+        store,
+        channels,
+        ids,
+        spent,
+        received,
+        apart=worker,
     )
 
 
@@ -357,14 +373,17 @@ def open_worker(
     sheet: str,
     settings: Settings,
     spent: list[float],
+    received: Counter[str],
 ) -> tuple[GoogleSheetsStore, list[Any]]:
-    """The real store and channels over ``fakes``, each call's time inside them added to ``spent``."""
-    store = sheets_store(Served(fakes["sheets"], spent), sheet, settings.layout)
+    """The real store and channels over ``fakes``, each call's time inside them added to ``spent``
+    and the bytes of its answer to ``received``.
+    """
+    store = sheets_store(Served(fakes["sheets"], spent, received, "sheets"), sheet, settings.layout)
     channels = [
-        shopify_channel(Served(fakes["shopify"], spent), clocks["shopify"]),
-        meta_channel(Served(fakes["meta"], spent), clocks["meta"]),
-        merchant_channel(Served(fakes["google"], spent), clocks["google"]),
-        woo_channel(Served(fakes["woo"], spent), clocks["woo"]),
+        shopify_channel(Served(fakes["shopify"], spent, received, "shopify"), clocks["shopify"]),
+        meta_channel(Served(fakes["meta"], spent, received, "meta"), clocks["meta"]),
+        merchant_channel(Served(fakes["google"], spent, received, "google"), clocks["google"]),
+        woo_channel(Served(fakes["woo"], spent, received, "woo"), clocks["woo"]),
     ]
     return store, channels
 
@@ -418,6 +437,8 @@ class Cycle:
     quota_use: dict[str, float]
     #: per platform, seconds its adapter waited (virtually) for rate limits and processing
     waited: dict[str, float] = field(default_factory=dict)
+    #: per API, the bytes of the answers the worker received
+    received: dict[str, int] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         ours = {api: sum(c.values()) for api, c in self.calls.items()}
@@ -437,6 +458,7 @@ class Cycle:
                 call: round(cpu * 1000, 1) for call, cpu in sorted(self.tally.by_call.items())
             },
             "fakes_cpu_s": round(self.fakes_cpu_s, 3),
+            "received_kb_by_api": {api: round(self.received.get(api, 0) / 1024, 1) for api in APIS},
             "cycle_cpu_s": round(self.cpu_s, 3),
             "wall_s": round(self.wall_s, 3),
             "rate_limit_wait_s": {api: round(w, 1) for api, w in self.waited.items()},
@@ -452,7 +474,7 @@ def run(world: World, name: str, now: datetime, first: bool, orders: Mapping[str
     """One real run_cycle, timed, with its calls counted against the minimum."""
     flips_before = availability(world)
     ledger_before = ledger_rows(world)
-    marks = log_marks(world)
+    marks, received = log_marks(world), Counter(world.received)
     if world.apart is None:
         ran = execute(world.store, world.channels, world.settings, now, world.clocks, world.fakes_cpu)
     else:
@@ -475,6 +497,7 @@ def run(world: World, name: str, now: datetime, first: bool, orders: Mapping[str
         ran.tally,
         use,
         ran.waited,
+        dict(world.received - received),  # the worker apart's answers are not counted here
     )
 
 
@@ -606,7 +629,7 @@ def _worker_apart(conn: Connection, clocks: Mapping[str, ManualClock]) -> None:
         try:
             if command[0] == "open":
                 _, sheet, config = command
-                store, channels = open_worker(fakes, clocks, sheet, load(Path(config)), spent)
+                store, channels = open_worker(fakes, clocks, sheet, load(Path(config)), spent, Counter())
                 store.prepare()
                 conn.send(("done", None))
             else:
@@ -865,6 +888,13 @@ def steady_state(summaries: Sequence[dict[str, Any]], skus: int, spacing: float)
         "api_calls": round(sum(calls.values()), 2),
         "min_api_calls": round(sum(least.values()), 2),
         "engine_cpu_s": round(sum(s["engine_cpu_s"] for s in summaries) / n, 3),
+        "received_kb_by_api": {
+            api: round(sum(s["received_kb_by_api"][api] for s in summaries) / n, 1) for api in APIS
+        },
+        "month_received_gb_by_api": {
+            api: round(sum(s["received_kb_by_api"][api] for s in summaries) / n * cycles / 1024**2, 2)
+            for api in APIS
+        },
         "calls_cpu_ms_by_call": {
             call: round(sum(s["calls_cpu_ms_by_call"].get(call, 0.0) for s in summaries) / n, 1)
             for call in sorted({call for s in summaries for call in s["calls_cpu_ms_by_call"]})
@@ -880,6 +910,7 @@ def steady_state(summaries: Sequence[dict[str, Any]], skus: int, spacing: float)
                     "min_api_calls",
                     "engine_cpu_s",
                     "calls_cpu_ms_by_call",
+                    "received_kb_by_api",
                     *BY_OPERATION,
                 )
             }

@@ -47,6 +47,17 @@ def test_every_api_is_called_no_more_than_its_batch_limits_require(measured: dic
     assert measured["changed"]["calls_by_operation"]["meta"]["GET check_batch_request_status"] == 1
 
 
+def test_the_bytes_of_every_answer_the_worker_received_are_counted_per_api(measured: dict[str, Any]) -> None:
+    full, idle = measured["full"]["received_kb_by_api"], measured["idle"]["received_kb_by_api"]
+    assert all(full[api] > 0 for api in ("sheets", "shopify", "meta", "google", "woo"))
+    assert idle["google"] == 0  # nothing to push, no availability to read: Merchant is not called
+    assert idle["sheets"] > 0  # the master is read every cycle
+    steady = measured["steady"]
+    assert steady["month_received_gb_by_api"]["sheets"] == pytest.approx(
+        steady["received_kb_by_api"]["sheets"] * steady["month_cycles"] / 1024**2, rel=0.01, abs=0.01
+    )
+
+
 def test_the_worker_cpu_inside_calls_is_told_apart_call_by_call(measured: dict[str, Any]) -> None:
     for name in ("full", "changed", "idle"):
         cycle = measured[name]
