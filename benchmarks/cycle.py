@@ -13,8 +13,10 @@ own instead (:class:`Apart`), for its memory alone. Cycles:
 2. **settle** (not a headline figure): the pushes of cycle 1 are read back;
 3. **1% changed**: 1% of the SKUs changed, by the merchant typing new quantities (some to 0, so
    Google's availability flips) and by ten orders on Shopify and ten on WooCommerce;
-4. quiet cycles, unmeasured, until no pushed SKU is watched any more;
-5. **idle**: one audit period of cycles where nothing changes (``audit_every_s`` over the
+4. **busy**: a minute of trade after it, ten orders on each of the two shops and ten recounts: it
+   reads the Inventory the cycle before wrote, as every cycle does on a busy day;
+5. quiet cycles, unmeasured, until no pushed SKU is watched any more;
+6. **idle**: one audit period of cycles where nothing changes (``audit_every_s`` over the
    interval, from the settings); the first is the idle figure, their mean the steady state, so
    the audit's reads count in it however the worker spreads them.
 
@@ -832,6 +834,11 @@ def _cycles(world: World, changed_share: float, seed: int) -> dict[str, Any]:
     log(f"{size} SKUs: {orders['changed']} SKUs changed; 1% cycle...")
     changed_at = world.clock()
     delta = run(world, "changed", at(world), False, orders).summary()
+    world.later(spacing)
+    trade = change(world, 0.0, seed + 1)  # the fewest change() makes: its orders and a few recounts
+    log(f"{size} SKUs: busy cycle ({trade['changed']} SKUs changed)...")
+    changed_at = world.clock()
+    busy = run(world, "busy", at(world), False, trade).summary()
     # Nothing changes from here on. The worker keeps reading a pushed SKU back for max_lag
     # after the cycle that saw it (the next one), so the cycles are idle after that.
     log(f"{size} SKUs: quiet cycles until the changed SKUs are no longer watched...")
@@ -851,6 +858,7 @@ def _cycles(world: World, changed_share: float, seed: int) -> dict[str, Any]:
         "full": full,
         "settle": settle,
         "changed": delta,
+        "busy": busy,
         "idle": window[0],
         "steady": steady,
     }
