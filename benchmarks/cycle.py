@@ -876,6 +876,7 @@ def steady_state(summaries: Sequence[dict[str, Any]], skus: int, spacing: float)
     calls = {api: sum(s["api_calls_by_api"][api] for s in summaries) / n for api in APIS}
     least = {api: sum(s["min_api_calls_by_api"].get(api, 0) for s in summaries) / n for api in APIS}
     use = {group: sum(s["quota_use"][group] for s in summaries) / n for group in summaries[0]["quota_use"]}
+    received = {api: sum(s["received_kb_by_api"][api] for s in summaries) / n for api in APIS}
     cycles = MONTH_S / spacing
     month = {}
     for group, quota in quotas(skus).items():
@@ -896,13 +897,8 @@ def steady_state(summaries: Sequence[dict[str, Any]], skus: int, spacing: float)
         "api_calls": round(sum(calls.values()), 2),
         "min_api_calls": round(sum(least.values()), 2),
         "engine_cpu_s": round(sum(s["engine_cpu_s"] for s in summaries) / n, 3),
-        "received_kb_by_api": {
-            api: round(sum(s["received_kb_by_api"][api] for s in summaries) / n, 1) for api in APIS
-        },
-        "month_received_gb_by_api": {
-            api: round(sum(s["received_kb_by_api"][api] for s in summaries) / n * cycles / 1024**2, 2)
-            for api in APIS
-        },
+        "received_kb_by_api": {api: round(kb, 1) for api, kb in received.items()},
+        "month_received_gb_by_api": {api: round(kb * cycles / 1024**2, 2) for api, kb in received.items()},
         "calls_cpu_ms_by_call": {
             call: round(sum(s["calls_cpu_ms_by_call"].get(call, 0.0) for s in summaries) / n, 1)
             for call in sorted({call for s in summaries for call in s["calls_cpu_ms_by_call"]})

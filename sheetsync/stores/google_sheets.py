@@ -817,12 +817,13 @@ class GoogleSheetsStore:
             self._state_cells(grid, update.state, rows, structure, data)
         data += _row_ranges(rows)
         # The kept read goes on with the cells written in it when they went where it has them.
-        keep = kept is not None and not structure and not waiting and _aligned(kept, now)
+        cells_only = bool(update.cells) and not structure and not waiting  # no column made or tagged
+        keep = kept if kept is not None and cells_only and _aligned(kept, now) else None
         self._apply(structure, data, tagged, waiting)
         if tagged and not self._settle_rows(read, now, tagged, keys):
-            keep = False
-        if keep and kept is not None and update.cells:
-            self._kept = kept.written(tagged, grid.columns[INVENTORY_SHEET])
+            keep = None
+        if keep is not None:
+            self._kept = keep.written(tagged, grid.columns[INVENTORY_SHEET])
         self._grid = None
 
     def acquire(self, owner: str, now: datetime, ttl_s: float) -> str | None:
